@@ -1,0 +1,54 @@
+# Every target depends on the virtual environment and the generated protobuf code, so nobody runs
+# `make venv` or `make protos` by hand.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN    := gen/.generated
+
+.DEFAULT_GOAL := help
+.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create .venv and install the platform with its dev tools
+
+$(GEN): $(STAMP) $(PROTOS)
+	@rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -I protos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	@find gen/billing -type d -exec touch {}/__init__.py \;
+	@touch $@
+
+protos: $(GEN) ## Generate Python code and type stubs from protos/ into gen/ (gitignored)
+
+lint-protos: $(STAMP) ## buf lint the contracts
+	cd protos && ../$(VENV)/bin/buf lint
+
+lint: $(GEN) lint-protos ## ruff + buf lint
+	$(VENV)/bin/ruff check .
+
+run: $(GEN) ## Start PostgreSQL, NATS, every service and the gateway, with demo data (Ctrl-C stops all)
+	$(PY) -m devstack run
+
+test: $(GEN) lint-protos ## Run every test (unit, integration, end-to-end) against real PostgreSQL and NATS
+	$(PY) -m pytest
+
+test-unit: $(GEN) ## Unit tests only (no I/O)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(GEN) ## Integration tests (real PostgreSQL and NATS started on free ports)
+	$(PY) -m pytest tests/integration
+
+test-e2e: $(GEN) ## End-to-end tests (the whole mesh as processes)
+	$(PY) -m pytest tests/e2e
+
+clean: ## Remove generated code and caches (keeps .venv and .run)
+	rm -rf gen .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The single mapping of domain errors to gRPC status codes and to HTTP, and back from gRPC.
+
+A field-level error travels as a ``google.rpc.BadRequest`` detail in the gRPC status, so the gateway can
+answer ``400 {"error": "invalid_argument", "detail": "...", "field": "gstin"}`` for a service's validation.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from billing_runtime import errors
+
+GRPC_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.Conflict: grpc.StatusCode.ABORTED,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+HTTP_STATUS: dict[type[errors.DomainError], int] = {
+    errors.InvalidArgument: 400,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.Conflict: 409,
+    errors.FailedPrecondition: 422,
+    errors.PermissionDenied: 403,
+    errors.Unauthenticated: 401,
+    errors.Unavailable: 503,
+}
+
+_FROM_GRPC = {code: cls for cls, code in GRPC_CODES.items()}
+
+
+def to_grpc_status(error: errors.DomainError) -> grpc.Status:
+    """A ``grpc.Status`` for ``context.abort``, carrying the field as a BadRequest detail."""
+    code = GRPC_CODES.get(type(error), grpc.StatusCode.INTERNAL)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+    if error.field:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+                ]
+            )
+        )
+        status.details.append(detail)
+    return rpc_status.to_status(status)
+
+
+def from_grpc_error(error: grpc.RpcError) -> errors.DomainError:
+    """Turn a failed call to another service back into the domain error it was raised as."""
+    code = error.code()
+    message = error.details() or code.name.lower()
+    field = None
+    status = rpc_status.from_call(error)
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad_request = error_details_pb2.BadRequest()
+                detail.Unpack(bad_request)
+                if bad_request.field_violations:
+                    field = bad_request.field_violations[0].field
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return errors.Unavailable(f"service unavailable: {message}")
+    cls = _FROM_GRPC.get(code)
+    if cls is None:
+        internal = errors.DomainError(message)
+        return internal
+    return cls(message, field=field)
+
+
+def http_status(error: errors.DomainError) -> int:
+    return HTTP_STATUS.get(type(error), 500)
+
+
+def http_body(error: errors.DomainError) -> dict[str, str]:
+    """The JSON body of an HTTP error: ``{"error", "detail"}`` plus ``field`` when one is at fault."""
+    body = {"error": error.code, "detail": str(error)}
+    if error.field:
+        body["field"] = error.field
+    return body

@@ -1,0 +1,129 @@
+"""The ``grpc.aio`` server every service runs: request context, logging and error mapping in one
+interceptor, the standard health service and reflection."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from billing_runtime import errors
+from billing_runtime.error_mapping import to_grpc_status
+from billing_runtime.logging import bind_context, get_logger
+
+log = get_logger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Binds the caller's request id to the log context, logs each RPC with its outcome and duration,
+    turns domain errors into their status codes and anything else into INTERNAL (never leaking it),
+    and answers UNAVAILABLE while the service is not ready."""
+
+    def __init__(self, is_ready: Callable[[], bool]) -> None:
+        self._is_ready = is_ready
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[override]
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(_QUIET_PREFIXES):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method, request_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method, request_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method, request_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(handler.stream_stream, method, request_id),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_unary(self, behaviour, method: str, request_id: str):
+        async def wrapper(request_or_iterator, context: grpc.aio.ServicerContext):
+            start = self._begin(method, request_id)
+            await self._check_ready(context)
+            try:
+                response = await behaviour(request_or_iterator, context)
+            except Exception as error:  # noqa: BLE001 - mapped to a status below
+                await self._fail(context, method, error, start, request_id)
+            self._done(method, start)
+            return response
+
+        return wrapper
+
+    def _wrap_stream(self, behaviour, method: str, request_id: str):
+        async def wrapper(request_or_iterator, context: grpc.aio.ServicerContext):
+            start = self._begin(method, request_id)
+            await self._check_ready(context)
+            try:
+                async for response in behaviour(request_or_iterator, context):
+                    yield response
+            except Exception as error:  # noqa: BLE001 - mapped to a status below
+                await self._fail(context, method, error, start, request_id)
+            self._done(method, start)
+
+        return wrapper
+
+    @staticmethod
+    def _begin(method: str, request_id: str) -> float:
+        bind_context(request_id=request_id, rpc=method)
+        return time.perf_counter()
+
+    async def _check_ready(self, context: grpc.aio.ServicerContext) -> None:
+        if not self._is_ready():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "service is starting or its dependencies are down")
+
+    @staticmethod
+    def _done(method: str, start: float) -> None:
+        log.info("rpc", code="OK", duration_ms=round((time.perf_counter() - start) * 1000, 2))
+
+    @staticmethod
+    async def _fail(context, method: str, error: Exception, start: float, request_id: str) -> None:
+        duration_ms = round((time.perf_counter() - start) * 1000, 2)
+        if isinstance(error, errors.DomainError) and type(error) is not errors.DomainError:
+            status = to_grpc_status(error)
+            log.info("rpc", code=status.code.name, duration_ms=duration_ms, error=str(error))
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
+            raise error
+        log.exception("rpc failed", code="INTERNAL", duration_ms=duration_ms)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
+
+
+def build_server(is_ready: Callable[[], bool]) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A server with our interceptor and the health service registered (health starts NOT_SERVING)."""
+    server = grpc.aio.server(
+        interceptors=[ServerInterceptor(is_ready)],
+        # Without this, a second process could silently bind the same port and steal half the calls.
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server, health_servicer
+
+
+def enable_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
+    names = [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)

@@ -1,0 +1,114 @@
+"""Transactional outbox: an event row is written in the same transaction as the state change, and a relay
+publishes it to JetStream with ``Nats-Msg-Id`` set to the event id, so a crash between publish and mark
+re-publishes an event JetStream then drops as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billing_runtime.database import UnitOfWork
+from billing_runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """The ``outbox`` table in the metadata's schema; every service declares one."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", sa.Text, nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index(
+            "outbox_unpublished_idx", "id", postgresql_where=sa.text("published_at IS NULL")
+        ),
+    )
+
+
+def create_outbox_table(op, schema: str) -> None:
+    """Create the outbox table (and its index) in ``schema``; used by each service's first migration."""
+    outbox_table(sa.MetaData(schema=schema)).create(op.get_bind())
+
+
+class Outbox:
+    """Records events inside a unit of work; wakes the relay once the transaction has committed."""
+
+    def __init__(self, table: sa.Table, wake: asyncio.Event | None = None) -> None:
+        self.table = table
+        self._wake = wake
+
+    async def record(
+        self, uow: UnitOfWork, subject: str, event_id: str, message: Message, headers: dict[str, str] | None = None
+    ) -> None:
+        await uow.connection.execute(
+            sa.insert(self.table).values(
+                event_id=event_id, subject=subject, payload=message.SerializeToString(), headers=headers or {}
+            )
+        )
+        if self._wake is not None:
+            uow.after_commit(self._wake.set)
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in id order. Replicas share the work with ``SKIP LOCKED``."""
+
+    def __init__(
+        self, engine: AsyncEngine, js: JetStreamContext, table: sa.Table, *, poll_seconds: float = 1.0
+    ) -> None:
+        self._engine = engine
+        self._js = js
+        self._table = table
+        self._poll_seconds = poll_seconds
+        self.wake = asyncio.Event()
+
+    async def publish_pending(self, batch_size: int = 100) -> int:
+        """Publish one batch; returns how many rows were published."""
+        t = self._table
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.c.id, t.c.event_id, t.c.subject, t.c.payload, t.c.headers)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                headers = {**row.headers, "Nats-Msg-Id": row.event_id}
+                await self._js.publish(row.subject, row.payload, headers=headers, timeout=5)
+            if rows:
+                await self._mark_published(conn, [row.id for row in rows])
+        return len(rows)
+
+    async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
+        t = self._table
+        await conn.execute(sa.update(t).where(t.c.id.in_(ids)).values(published_at=sa.func.now()))
+
+    async def run(self) -> None:
+        """Relay until cancelled; errors are logged and retried after a pause, never fatal."""
+        while True:
+            self.wake.clear()  # before publishing, so a commit during the batch wakes the next round
+            try:
+                while await self.publish_pending():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the relay must outlive NATS or DB blips
+                log.warning("outbox relay failed, will retry", error=str(error))
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=self._poll_seconds)
+            except TimeoutError:
+                pass

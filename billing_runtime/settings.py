@@ -1,0 +1,38 @@
+"""Settings shared by every service; each service subclasses with its own env prefix (``INGEST_`` ...)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings. ``DATABASE_URL`` and ``NATS_URL`` without a prefix are fallbacks shared by all services,
+    so a laptop needs two variables while production gives each service its own credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", validate_default=True)
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port (tests)")
+    database_url: str = ""
+    nats_url: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    migrate_on_start: bool = True
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    health_check_interval_seconds: float = Field(default=2.0, gt=0)
+    dependency_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _fallback_urls(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = os.environ.get("DATABASE_URL", "")
+        if not self.nats_url:
+            self.nats_url = os.environ.get("NATS_URL", "")
+        if not self.database_url:
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(f"database_url is required: set {prefix}DATABASE_URL or DATABASE_URL")
+        return self

@@ -1,0 +1,1 @@
+"""The services of the mesh; each is started with ``python -m services.<name>``."""
