@@ -1,0 +1,30 @@
+"""python -m services.ingest [serve|migrate]"""
+
+from pathlib import Path
+
+from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from billing_runtime.service import Runtime, ServiceDefinition, main
+from services.ingest.adapters.organisations import InvoicingOrganisations
+from services.ingest.adapters.tables import metadata
+from services.ingest.config import IngestSettings
+from services.ingest.entrypoints.grpc import IngestServicer
+
+
+def register(runtime: Runtime) -> list[str]:
+    assert isinstance(runtime.settings, IngestSettings)
+    organisations = InvoicingOrganisations(runtime.settings.invoicing_address)
+    runtime.on_shutdown(organisations.close)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(runtime, organisations), runtime.server)
+    return [ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name]
+
+
+DEFINITION = ServiceDefinition(
+    name="ingest",
+    settings_cls=IngestSettings,
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    register=register,
+)
+
+if __name__ == "__main__":
+    main(DEFINITION)

@@ -1,0 +1,27 @@
+"""The organisation directory ingest consults: invoicing, over gRPC."""
+
+from __future__ import annotations
+
+from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing_runtime import clients
+from billing_runtime.errors import NotFound
+
+
+class InvoicingOrganisations:
+    """Answers whether an organisation exists by asking the invoicing service, which owns them."""
+
+    def __init__(self, address: str) -> None:
+        self._channel = clients.channel(address)
+        self._stub = invoicing_pb2_grpc.InvoicingServiceStub(self._channel)
+
+    async def exists(self, organisation_id: str) -> bool:
+        try:
+            await clients.call(
+                self._stub.GetOrganisation, invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id)
+            )
+        except NotFound:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._channel.close()

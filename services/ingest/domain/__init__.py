@@ -1,0 +1,1 @@
+"""Pure domain code of ingest: no gRPC, SQL or NATS here."""

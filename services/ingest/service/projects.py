@@ -1,0 +1,69 @@
+"""Creating, reading and listing projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from billing_runtime import paging
+from billing_runtime.database import UnitOfWork
+from billing_runtime.errors import InvalidArgument, NotFound
+from billing_runtime.ids import new_id
+from billing_runtime.outbox import Outbox
+from services.ingest.adapters import messages
+from services.ingest.adapters.repository import ProjectRepository
+from services.ingest.domain.project import Project, validate_project_name
+
+
+class OrganisationDirectory(Protocol):
+    async def exists(self, organisation_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class CreateProject:
+    organisation_id: str
+    name: str
+    idempotency_key: str = ""
+
+
+async def create_project(
+    uow: UnitOfWork, outbox: Outbox, organisations: OrganisationDirectory, command: CreateProject
+) -> tuple[Project, bool]:
+    """Create a project in an organisation that invoicing knows. Returns (project, created)."""
+    name = validate_project_name(command.name)
+    if not command.organisation_id:
+        raise InvalidArgument("is required", field="organisation_id")
+    if len(command.idempotency_key) > 255:
+        raise InvalidArgument("must be at most 255 characters", field="idempotency_key")
+    # Asked before the transaction opens: no row lock is held while another service answers.
+    if not await organisations.exists(command.organisation_id):
+        raise InvalidArgument(f"no organisation with id {command.organisation_id!r}", field="organisation_id")
+    async with uow:
+        project, created = await ProjectRepository(uow.connection).add(
+            new_id("prj"), command.organisation_id, name, command.idempotency_key
+        )
+        if created:
+            event_id = new_id("evt")
+            await outbox.record(uow, messages.PROJECT_CREATED, event_id, messages.project_created(event_id, project))
+    return project, created
+
+
+async def get_project(uow: UnitOfWork, project_id: str) -> Project:
+    if not project_id:
+        raise InvalidArgument("is required", field="project_id")
+    async with uow:
+        project = await ProjectRepository(uow.connection).get(project_id)
+    if project is None:
+        raise NotFound(f"no project with id {project_id!r}")
+    return project
+
+
+async def list_projects(
+    uow: UnitOfWork, organisation_id: str, page_size: int, page_token: str
+) -> tuple[list[Project], str]:
+    size, after = paging.page_size(page_size), paging.page_after(page_token)
+    async with uow:
+        page = await ProjectRepository(uow.connection).list(
+            organisation_id=organisation_id, limit=size + 1, after=after
+        )
+    return page[:size], (page[size - 1].id if len(page) > size else "")

@@ -1,0 +1,2 @@
+"""The invoicing service: owns organisations (the billed accounts) and, in later issues, plans,
+subscriptions, invoices, tax and FX tables."""

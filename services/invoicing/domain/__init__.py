@@ -1,0 +1,1 @@
+"""Pure domain code of invoicing: no gRPC, SQL or NATS here."""

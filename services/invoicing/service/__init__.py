@@ -1,0 +1,1 @@
+"""Use cases of invoicing: each takes a command and runs in one unit of work."""

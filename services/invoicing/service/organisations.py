@@ -1,0 +1,72 @@
+"""Creating, reading and listing organisations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billing_runtime import paging
+from billing_runtime.database import UnitOfWork
+from billing_runtime.errors import InvalidArgument, NotFound
+from billing_runtime.ids import new_id
+from billing_runtime.outbox import Outbox
+from services.invoicing.adapters import messages
+from services.invoicing.adapters.repository import OrganisationRepository
+from services.invoicing.domain.organisation import Organisation, validate_details
+
+
+@dataclass(frozen=True)
+class CreateOrganisation:
+    name: str
+    billing_email: str
+    billing_currency: str
+    country: str
+    state_code: str = ""
+    gstin: str = ""
+    timezone: str = ""
+    idempotency_key: str = ""
+
+
+async def create_organisation(
+    uow: UnitOfWork, outbox: Outbox, command: CreateOrganisation
+) -> tuple[Organisation, bool]:
+    """Validate, store and announce a new organisation. Returns (organisation, created)."""
+    details = validate_details(
+        name=command.name,
+        billing_email=command.billing_email,
+        billing_currency=command.billing_currency,
+        country=command.country,
+        state_code=command.state_code,
+        gstin=command.gstin,
+        timezone=command.timezone,
+    )
+    if len(command.idempotency_key) > 255:
+        raise InvalidArgument("must be at most 255 characters", field="idempotency_key")
+    async with uow:
+        organisation, created = await OrganisationRepository(uow.connection).add(
+            new_id("org"), details, command.idempotency_key
+        )
+        if created:
+            event_id = new_id("evt")
+            await outbox.record(
+                uow, messages.ORGANISATION_CREATED, event_id, messages.organisation_created(event_id, organisation)
+            )
+    return organisation, created
+
+
+async def get_organisation(uow: UnitOfWork, organisation_id: str) -> Organisation:
+    if not organisation_id:
+        raise InvalidArgument("is required", field="organisation_id")
+    async with uow:
+        organisation = await OrganisationRepository(uow.connection).get(organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation with id {organisation_id!r}")
+    return organisation
+
+
+async def list_organisations(uow: UnitOfWork, page_size: int, page_token: str) -> tuple[list[Organisation], str]:
+    """One page, oldest first, and the token of the next page ('' on the last)."""
+    size, after = paging.page_size(page_size), paging.page_after(page_token)
+    async with uow:
+        organisations = await OrganisationRepository(uow.connection).list(limit=size + 1, after=after)
+    next_token = organisations[size - 1].id if len(organisations) > size else ""
+    return organisations[:size], next_token
