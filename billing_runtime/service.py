@@ -71,6 +71,8 @@ class Runtime:
     nats: NATS | None = None
     js: JetStreamContext | None = None
     ready: bool = False
+    # Set by services that also listen for HTTP (the gateway), e.g. "http://127.0.0.1:8080".
+    http_address: str = ""
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _service_names: list[str] = field(default_factory=list)

@@ -1,0 +1,71 @@
+"""python -m services.gateway [serve|migrate]: the HTTP edge, plus gRPC health and reflection like every
+service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from billing_runtime.logging import get_logger
+from billing_runtime.service import Runtime, ServiceDefinition, main
+from services.gateway.adapters.services import ServiceClients
+from services.gateway.adapters.tables import metadata
+from services.gateway.config import GatewaySettings
+from services.gateway.entrypoints.http.app import create_app
+
+log = get_logger(__name__)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen for HTTP on {host}:{port}: {error.strerror}") from None
+    sock.listen(2048)
+    return sock
+
+
+async def start_http(runtime: Runtime) -> None:
+    """Serve the REST API with uvicorn inside this process's event loop; stopped by the shared lifecycle."""
+    settings = runtime.settings
+    assert isinstance(settings, GatewaySettings)
+    service_clients = ServiceClients(settings.service_addresses())
+    app = create_app(settings, service_clients, runtime.engine, runtime.uow)
+    sock = _bind(settings.http_host, settings.http_port)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # the shared lifecycle owns SIGTERM and SIGINT
+    task = runtime.spawn(server.serve(sockets=[sock]), name="http")
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
+        await asyncio.sleep(0.02)
+    host, port = sock.getsockname()[:2]
+    runtime.http_address = f"http://{host}:{port}"
+    log.info("http listening", url=runtime.http_address, docs=f"{runtime.http_address}/docs")
+
+    async def stop() -> None:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+        await service_clients.close()
+
+    runtime.on_shutdown(stop)
+
+
+DEFINITION = ServiceDefinition(
+    name="gateway",
+    settings_cls=GatewaySettings,
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    register=lambda runtime: [],
+    uses_nats=False,
+    on_ready=start_http,
+)
+
+if __name__ == "__main__":
+    main(DEFINITION)

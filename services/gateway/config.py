@@ -1,0 +1,26 @@
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from billing_runtime.settings import ServiceSettings
+
+SERVICES = ("ingest", "metering", "invoicing", "payments", "notification")
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    grpc_port: int = 50056
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    # Protects /api/v1/admin until roles arrive; compare in constant time, never log it.
+    admin_token: SecretStr = Field(min_length=16)
+    ingest_address: str = "127.0.0.1:50051"
+    metering_address: str = "127.0.0.1:50052"
+    invoicing_address: str = "127.0.0.1:50053"
+    payments_address: str = "127.0.0.1:50054"
+    notification_address: str = "127.0.0.1:50055"
+    # /healthz gives each service this long to answer before calling it down.
+    health_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    def service_addresses(self) -> dict[str, str]:
+        return {name: getattr(self, f"{name}_address") for name in SERVICES}

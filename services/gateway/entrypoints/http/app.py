@@ -1,0 +1,110 @@
+"""The gateway's FastAPI application: request ids, error mapping, /healthz and the routers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from billing_runtime import database
+from billing_runtime.error_mapping import http_body, http_status
+from billing_runtime.errors import DomainError
+from billing_runtime.grpc_server import REQUEST_ID_HEADER
+from billing_runtime.logging import bind_context, get_logger
+from services.gateway.adapters.services import ServiceClients
+from services.gateway.config import GatewaySettings
+from services.gateway.entrypoints.http import admin, schemas
+
+log = get_logger(__name__)
+
+
+def _field_of(location: tuple) -> str | None:
+    parts = [str(part) for part in location[1:]]  # drop "body" / "query" / "path"
+    return ".".join(parts) or None
+
+
+def create_app(
+    settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable
+) -> FastAPI:
+    app = FastAPI(
+        title="Billing platform API",
+        version="v1",
+        description="Usage-based billing: admin API for organisations, projects and API keys. "
+        "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.settings = settings
+    app.state.clients = service_clients
+    app.state.uow_factory = uow_factory
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request.state.request_id = request_id
+        bind_context(request_id=request_id)
+        start = time.perf_counter()
+        response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if request.url.path != "/healthz":
+            log.info("http", method=request.method, path=request.url.path, status=response.status_code,
+                     duration_ms=round((time.perf_counter() - start) * 1000, 2))
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        if type(error) is DomainError:  # an unmapped failure from a service
+            return await internal_error(request, error)
+        headers = {"WWW-Authenticate": "Bearer"} if http_status(error) == 401 else None
+        return JSONResponse(http_body(error), status_code=http_status(error), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = _field_of(tuple(first.get("loc", ())))
+        message = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":
+            field, message = None, f"is not valid JSON ({first.get('ctx', {}).get('error', 'decode error')})"
+        elif field is None and "json" not in request.headers.get("content-type", ""):
+            message = "must be a JSON object, sent with 'Content-Type: application/json'"
+        detail = f"{field}: {message}" if field else f"request body: {message}"
+        body = {"error": "invalid_argument", "detail": detail}
+        if field:
+            body["field"] = field
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", "")
+        log.error("request failed", error=repr(error), path=request.url.path)
+        return JSONResponse(
+            {"error": "internal", "detail": f"internal error (request id {request_id})"}, status_code=500
+        )
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["health"],
+             responses={503: {"model": schemas.Health}})
+    async def healthz() -> JSONResponse:
+        """Health of every service the gateway depends on (gRPC health), and of its own database."""
+        statuses = await service_clients.health(settings.health_timeout_seconds)
+        try:
+            await database.ping(engine, settings.health_timeout_seconds)
+            db = "ok"
+        except Exception:  # noqa: BLE001 - any failure means unreachable
+            db = "unreachable"
+        healthy = db == "ok" and all(s == "serving" for s in statuses.values())
+        body = schemas.Health(
+            status="ok" if healthy else "degraded",
+            database=db,
+            services={
+                name: schemas.ServiceHealth(status=s, address=service_clients.addresses[name])
+                for name, s in statuses.items()
+            },
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+
+    app.include_router(admin.router)
+    return app
