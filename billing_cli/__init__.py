@@ -1,0 +1,1 @@
+"""``billing``: the operator CLI, talking to a running gateway's admin API."""

@@ -1,0 +1,206 @@
+"""billing: create and list organisations, projects and API keys on a running platform."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from billing_cli.connection import CliError, Gateway
+
+app = typer.Typer(
+    help="Operate a running billing platform through its gateway's admin API.\n\n"
+    "The gateway URL and admin token come from --gateway/--admin-token, else BILLING_GATEWAY_URL/"
+    "BILLING_ADMIN_TOKEN, else .run/endpoints.json written by `make run`.",
+    no_args_is_help=True,
+)
+organisations = typer.Typer(help="Organisations: the billed accounts.", no_args_is_help=True)
+projects = typer.Typer(help="Projects: an organisation's sources of usage events.", no_args_is_help=True)
+api_keys = typer.Typer(help="API keys of a project (secrets are shown once, at creation).", no_args_is_help=True)
+app.add_typer(organisations, name="organisations")
+app.add_typer(projects, name="projects")
+app.add_typer(api_keys, name="api-keys")
+
+console = Console()
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table")]
+
+
+@app.callback()
+def connect(
+    ctx: typer.Context,
+    gateway: Annotated[str | None, typer.Option(help="Gateway URL, e.g. http://127.0.0.1:8080")] = None,
+    admin_token: Annotated[str | None, typer.Option(help="Admin token (GATEWAY_ADMIN_TOKEN of the gateway)")] = None,
+) -> None:
+    ctx.obj = (gateway, admin_token)
+
+
+def _gateway(ctx: typer.Context) -> Gateway:
+    return Gateway.resolve(*ctx.obj)
+
+
+def _show(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(row.get(column) or "") for column in columns])
+    console.print(table)
+
+
+def _list_all(gateway: Gateway, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        page = gateway.request("GET", path, params={**params, "page_size": 500, "page_token": token})
+        rows.extend(page["data"])
+        token = page["next_page_token"]
+        if not token:
+            return rows
+
+
+ORGANISATION_COLUMNS = ["id", "name", "billing_email", "billing_currency", "country", "state_code", "gstin",
+                        "timezone", "created_at"]
+
+
+@organisations.command("create")
+def organisations_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Legal name")],
+    billing_email: Annotated[str, typer.Option(help="Where invoices go")],
+    currency: Annotated[str, typer.Option(help="Billing currency, ISO 4217 (INR, USD ...)")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 (IN, US ...)")],
+    state_code: Annotated[str, typer.Option(help="GST state code when country is IN, e.g. 29")] = "",
+    gstin: Annotated[str, typer.Option(help="GSTIN, if GST-registered")] = "",
+    timezone: Annotated[str, typer.Option(help="IANA time zone for billing periods")] = "UTC",
+    idempotency_key: Annotated[str, typer.Option(help="Retry-safe key: the same key returns the same result")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an organisation."""
+    body = {"name": name, "billing_email": billing_email, "billing_currency": currency, "country": country,
+            "state_code": state_code, "gstin": gstin, "timezone": timezone}
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    created = _gateway(ctx).request("POST", "/api/v1/admin/organisations", json=body, headers=headers)
+    _show([created], ORGANISATION_COLUMNS, as_json, "Organisation created")
+
+
+@organisations.command("list")
+def organisations_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List every organisation, oldest first."""
+    rows = _list_all(_gateway(ctx), "/api/v1/admin/organisations", {})
+    _show(rows, ORGANISATION_COLUMNS, as_json, f"{len(rows)} organisation(s)")
+
+
+@organisations.command("get")
+def organisations_get(ctx: typer.Context, organisation_id: str, as_json: JsonOption = False) -> None:
+    """Show one organisation."""
+    row = _gateway(ctx).request("GET", f"/api/v1/admin/organisations/{organisation_id}")
+    _show([row], ORGANISATION_COLUMNS, as_json, "Organisation")
+
+
+PROJECT_COLUMNS = ["id", "organisation_id", "name", "created_at"]
+
+
+@projects.command("create")
+def projects_create(
+    ctx: typer.Context,
+    organisation_id: Annotated[str, typer.Option(help="The organisation it belongs to")],
+    name: Annotated[str, typer.Option(help="Unique within the organisation")],
+    idempotency_key: Annotated[str, typer.Option(help="Retry-safe key")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a project in an organisation."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    created = _gateway(ctx).request(
+        "POST", "/api/v1/admin/projects", json={"organisation_id": organisation_id, "name": name}, headers=headers
+    )
+    _show([created], PROJECT_COLUMNS, as_json, "Project created")
+
+
+@projects.command("list")
+def projects_list(
+    ctx: typer.Context,
+    organisation_id: Annotated[str, typer.Option(help="Only this organisation's projects")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """List projects, oldest first."""
+    rows = _list_all(_gateway(ctx), "/api/v1/admin/projects", {"organisation_id": organisation_id})
+    _show(rows, PROJECT_COLUMNS, as_json, f"{len(rows)} project(s)")
+
+
+KEY_COLUMNS = ["id", "project_id", "name", "prefix", "state", "created_at", "expires_at", "revoked_at"]
+
+
+@api_keys.command("create")
+def api_keys_create(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Option(help="The project the key sends events for")],
+    name: Annotated[str, typer.Option(help="A label, e.g. the sending system")] = "",
+    expires_at: Annotated[datetime | None, typer.Option(help="When the key stops working (UTC if no zone)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mint an API key. Its secret is printed now and can never be shown again."""
+    body: dict[str, Any] = {"project_id": project_id, "name": name}
+    if expires_at is not None:
+        body["expires_at"] = expires_at.isoformat() + ("" if expires_at.tzinfo else "Z")
+    created = _gateway(ctx).request("POST", "/api/v1/admin/api-keys", json=body)
+    if as_json:
+        typer.echo(json.dumps(created, indent=2))
+        return
+    _show([created], KEY_COLUMNS, False, "API key created")
+    console.print(f"[bold]Secret (shown once, store it now):[/bold] {created['secret']}")
+
+
+@api_keys.command("list")
+def api_keys_list(
+    ctx: typer.Context,
+    project_id: Annotated[str, typer.Option(help="Only this project's keys")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """List API keys (without secrets)."""
+    rows = _list_all(_gateway(ctx), "/api/v1/admin/api-keys", {"project_id": project_id})
+    _show(rows, KEY_COLUMNS, as_json, f"{len(rows)} API key(s)")
+
+
+@api_keys.command("revoke")
+def api_keys_revoke(ctx: typer.Context, api_key_id: str, as_json: JsonOption = False) -> None:
+    """Revoke a key at once."""
+    row = _gateway(ctx).request("POST", f"/api/v1/admin/api-keys/{api_key_id}/revoke")
+    _show([row], KEY_COLUMNS, as_json, "API key revoked")
+
+
+@app.command()
+def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the gateway's view of every service's health."""
+    gateway = _gateway(ctx)
+    try:
+        body = httpx.get(f"{gateway.url}/healthz", timeout=10.0).json()
+    except Exception as error:  # noqa: BLE001
+        raise CliError(f"cannot reach the gateway at {gateway.url}: {error}") from None
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    rows = [{"service": name, **info} for name, info in body["services"].items()]
+    rows.append({"service": "gateway database", "status": body["database"], "address": ""})
+    _show(rows, ["service", "status", "address"], False, f"Platform: {body['status']}")
+    if body["status"] != "ok":
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
