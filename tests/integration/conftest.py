@@ -1,0 +1,39 @@
+"""In-process services shared by the integration tests of one session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from billing.ingest.v1 import ingest_pb2_grpc
+from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing_runtime.service import Runtime
+from services.ingest.__main__ import DEFINITION as INGEST
+from services.invoicing.__main__ import DEFINITION as INVOICING
+from tests.conftest import running_service
+
+
+@pytest.fixture(scope="session")
+async def invoicing(database_url: str, nats_url: str) -> AsyncIterator[Runtime]:
+    async with running_service(INVOICING, database_url, nats_url) as runtime:
+        yield runtime
+
+
+@pytest.fixture(scope="session")
+async def ingest(database_url: str, nats_url: str, invoicing: Runtime) -> AsyncIterator[Runtime]:
+    async with running_service(INGEST, database_url, nats_url, invoicing_address=invoicing.address) as runtime:
+        yield runtime
+
+
+@pytest.fixture(scope="session")
+async def invoicing_stub(invoicing: Runtime) -> AsyncIterator[invoicing_pb2_grpc.InvoicingServiceStub]:
+    async with grpc.aio.insecure_channel(invoicing.address) as channel:
+        yield invoicing_pb2_grpc.InvoicingServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+async def ingest_stub(ingest: Runtime) -> AsyncIterator[ingest_pb2_grpc.IngestServiceStub]:
+    async with grpc.aio.insecure_channel(ingest.address) as channel:
+        yield ingest_pb2_grpc.IngestServiceStub(channel)
