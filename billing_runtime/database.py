@@ -8,12 +8,16 @@ from types import TracebackType
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction, create_async_engine
 
 
 def async_url(url: str) -> str:
     """Accept the usual ``postgresql://`` / ``postgres://`` forms and select the asyncpg driver."""
-    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    try:
+        parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    except ArgumentError:
+        raise ValueError(f"database_url is not a URL such as postgresql://user@host:5432/db: {url!r}") from None
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"database_url must be a PostgreSQL URL, got {parsed.get_backend_name()!r}")
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)

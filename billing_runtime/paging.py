@@ -22,6 +22,6 @@ def page_after(token: str) -> str | None:
     """The id to continue after, or None for the first page."""
     if not token:
         return None
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise InvalidArgument("is not a token returned by a previous page", field="page_token")
     return token

@@ -74,7 +74,7 @@ def mint_key() -> MintedKey:
 
 def prefix_of(secret: str) -> str | None:
     """The stored prefix of a well-formed key, or None if ``secret`` cannot be one of ours."""
-    match = _KEY.match(secret)
+    match = _KEY.fullmatch(secret)
     return f"{KEY_PREFIX}_{match.group(1)}" if match else None
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from billing_runtime.errors import InvalidArgument
 
-_NAME = re.compile(r"^[\w][\w .\-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][\w .\-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def validate_project_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidArgument("is required", field="name")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidArgument(
             "must be 1 to 100 letters, digits, spaces, '.', '-' or '_', starting with a letter or digit",
             field="name",

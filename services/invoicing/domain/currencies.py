@@ -5,7 +5,12 @@ from __future__ import annotations
 import iso4217
 
 # Codes that are not money one can invoice in: funds codes, precious metals, testing and "no currency".
-_NOT_INVOICEABLE = {"XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XTS", "XXX"}
+_NOT_INVOICEABLE = {
+    "XAU", "XAG", "XPD", "XPT",  # precious metals
+    "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA",  # bond-market units and supranational units of account
+    "BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW",  # funds codes
+    "XTS", "XXX",  # testing, no currency
+}  # fmt: skip
 
 
 def is_invoiceable(code: str) -> bool:

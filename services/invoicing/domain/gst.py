@@ -34,7 +34,7 @@ def gstin_check_character(first_fourteen: str) -> str:
 
 def gstin_problem(gstin: str, state_code: str) -> str | None:
     """Why ``gstin`` is not a valid GSTIN for an organisation in ``state_code``, or None if it is."""
-    if not _GSTIN_FORMAT.match(gstin):
+    if not _GSTIN_FORMAT.fullmatch(gstin):
         return (
             "must be 15 characters: 2-digit state code, 10-character PAN, entity number, 'Z', check character"
         )

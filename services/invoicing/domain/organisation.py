@@ -68,7 +68,7 @@ def validate_details(
         raise InvalidArgument(f"must be at most {MAX_NAME_LENGTH} characters", field="name")
     if not details.billing_email:
         raise InvalidArgument("is required", field="billing_email")
-    if not _EMAIL.match(details.billing_email) or len(details.billing_email) > 254:
+    if not _EMAIL.fullmatch(details.billing_email) or len(details.billing_email) > 254:
         raise InvalidArgument(f"{details.billing_email!r} is not an email address", field="billing_email")
     if not details.billing_currency:
         raise InvalidArgument("is required (an ISO 4217 code such as INR or USD)", field="billing_currency")

@@ -1,0 +1,112 @@
+"""Service settings: per-service prefixed variables with shared unprefixed fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from billing_runtime.settings import ServiceSettings
+from services.ingest.config import IngestSettings
+
+_VARIABLES = [
+    "DATABASE_URL",
+    "NATS_URL",
+    "GRPC_PORT",
+    "LOG_LEVEL",
+    "TESTSVC_DATABASE_URL",
+    "TESTSVC_NATS_URL",
+    "TESTSVC_GRPC_PORT",
+    "TESTSVC_LOG_LEVEL",
+    "INGEST_DATABASE_URL",
+    "INGEST_NATS_URL",
+    "INGEST_GRPC_PORT",
+]
+
+
+class ExampleSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="TESTSVC_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_prefixed_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTSVC_DATABASE_URL", "postgresql://svc@db/own")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    assert ExampleSettings().database_url == "postgresql://svc@db/own"
+
+
+def test_unprefixed_database_url_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    assert ExampleSettings().database_url == "postgresql://shared@db/shared"
+
+
+def test_neither_set_names_the_variables() -> None:
+    with pytest.raises(ValidationError) as raised:
+        ExampleSettings()
+    message = str(raised.value)
+    assert "database_url is required: set TESTSVC_DATABASE_URL or DATABASE_URL" in message
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTSVC_DATABASE_URL", "")
+    monkeypatch.setenv("DATABASE_URL", "")
+    with pytest.raises(ValidationError, match="TESTSVC_DATABASE_URL or DATABASE_URL"):
+        ExampleSettings()
+
+
+def test_constructor_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTSVC_DATABASE_URL", "postgresql://svc@db/own")
+    assert ExampleSettings(database_url="postgresql://arg@db/x").database_url == "postgresql://arg@db/x"
+
+
+def test_nats_url_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    monkeypatch.setenv("NATS_URL", "nats://shared:4222")
+    assert ExampleSettings().nats_url == "nats://shared:4222"
+    monkeypatch.setenv("TESTSVC_NATS_URL", "nats://own:4222")
+    assert ExampleSettings().nats_url == "nats://own:4222"
+
+
+def test_nats_url_may_be_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    assert ExampleSettings().nats_url == ""
+
+
+def test_other_fields_read_only_the_prefixed_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    monkeypatch.setenv("GRPC_PORT", "1111")
+    monkeypatch.setenv("TESTSVC_LOG_LEVEL", "DEBUG")
+    settings = ExampleSettings()
+    assert settings.grpc_port == 0
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(("name", "value"), [("TESTSVC_GRPC_PORT", "70000"), ("TESTSVC_LOG_LEVEL", "TRACE")])
+def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        ExampleSettings()
+
+
+def test_ingest_prefix_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INGEST_DATABASE_URL", "postgresql://ingest@db/ingest")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    settings = IngestSettings()
+    assert settings.database_url == "postgresql://ingest@db/ingest"
+    assert settings.grpc_port == 50051
+
+
+def test_ingest_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shared@db/shared")
+    assert IngestSettings().database_url == "postgresql://shared@db/shared"
+
+
+def test_ingest_error_names_its_variable() -> None:
+    with pytest.raises(ValidationError, match="set INGEST_DATABASE_URL or DATABASE_URL"):
+        IngestSettings()
