@@ -1,0 +1,80 @@
+"""The "it is running, here is where everything is" message printed once the stack is up."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+WIDTH = 100
+
+
+def _shown(path: Path | str) -> str:
+    """A path relative to the current directory when it is inside it, so commands stay copy-pasteable."""
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else str(path)
+    except ValueError:
+        return str(path)
+
+
+def buf_binary() -> str:
+    """The ``buf`` CLI from the ``buf-bin`` package, as the operator would type it."""
+    beside_python = Path(sys.executable).parent / "buf"
+    return _shown(beside_python) if beside_python.exists() else "buf"
+
+
+def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoints_file: Path, notes: list[str]) -> str:
+    """The banner text for the endpoints written to ``endpoints.json``."""
+    rows: list[str] = []
+
+    def row(label: str, value: str) -> None:
+        rows.append(f"  {label:<18}{value}")
+
+    gateway = endpoints.get("gateway")
+    token = endpoints["admin_token"]
+    if gateway:
+        row("Dashboard / API", gateway)
+        row("  API docs", f"{gateway}/docs")
+        row("  OpenAPI", f"{gateway}/openapi.json")
+        row("  Health", f"{gateway}/healthz")
+    rows.append("  gRPC services (health + reflection on each)")
+    for name, address in endpoints["services"].items():
+        row(f"  {name}", address + ("" if name in endpoints["running"] else "   (not started)"))
+    row("PostgreSQL", endpoints["database_url"])
+    monitor = endpoints.get("nats_monitor_url")
+    row("NATS", endpoints["nats_url"] + (f"   (monitoring {monitor})" if monitor else ""))
+    row("Admin token", token)
+    demo = endpoints.get("demo")
+    if demo:
+        row("Demo API key", demo["api_key"])
+        row("  organisation", demo["organisation_id"])
+        row("  project", demo["project_id"])
+    row("Logs", f"{_shown(log_dir)}/<service>.log")
+    row("Endpoints file", _shown(endpoints_file))
+    rows.append("")
+    rows.append("  Try it:")
+    if gateway:
+        auth = shlex.quote(f"Authorization: Bearer {token}")
+        rows.append(f"    curl -H {auth} {gateway}/api/v1/admin/organisations")
+    invoicing = endpoints["services"].get("invoicing")
+    if invoicing and "invoicing" in endpoints["running"]:
+        rows.append(
+            f"    {buf_binary()} curl --protocol grpc --http2-prior-knowledge "
+            f"http://{invoicing}/billing.invoicing.v1.InvoicingService/ListOrganisations -d '{{}}'"
+        )
+    any_service = next(iter(endpoints["running"]), None)
+    if any_service:
+        rows.append(
+            f"    {buf_binary()} curl --protocol grpc --http2-prior-knowledge "
+            f"http://{endpoints['services'][any_service]}/grpc.health.v1.Health/Check -d '{{}}'"
+        )
+    for note in notes:
+        rows.append(f"  ! {note}")
+    rows.append("")
+    rows.append(
+        f"  Ctrl-C stops everything. State (database, NATS store, token, demo key) stays in {_shown(data_dir)}."
+    )
+    rule = "=" * WIDTH
+    return "\n".join(["", rule, "  Billing platform is running", "-" * WIDTH, *rows, rule, ""])

@@ -1,0 +1,355 @@
+"""The services as child processes (``python -m services.<name>``), each on its own gRPC port, started in
+dependency order and declared up only when the standard gRPC health check answers SERVING.
+
+Used by ``python -m devstack run`` and by the end-to-end tests, which also kill and restart single services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devstack import console
+from devstack.console import Reporter
+from devstack.errors import DevstackError
+from devstack.logs import tail
+from devstack.ports import LOCALHOST, pick_port, wait_for_tcp
+from devstack.processes import read_record, reclaim, send_signal, stop_child, write_record
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Start order: invoicing first because ingest resolves organisations through it; the gateway last because it
+# fronts everything else. Stop order is the reverse.
+ORDER: tuple[str, ...] = ("invoicing", "ingest", "metering", "payments", "notification", "gateway")
+DEFAULT_GRPC_PORTS: Mapping[str, int] = {
+    "ingest": 50051,
+    "metering": 50052,
+    "invoicing": 50053,
+    "payments": 50054,
+    "notification": 50055,
+    "gateway": 50056,
+}
+DEFAULT_HTTP_PORT = 8080
+HEALTH_TIMEOUT = 60.0
+
+
+def health_status(address: str, timeout: float = 1.0) -> str:
+    """Standard gRPC health check (service "") of ``host:port``: the status name, or ``UNREACHABLE``."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError:
+            return "UNREACHABLE"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def stop_leftover_services(data_dir: Path, say: Reporter = console.say, timeout: float = 15.0) -> None:
+    """Stop services that a killed earlier run left running on this data directory (recorded in its pid files).
+
+    They run in their own sessions, so they outlive a SIGKILLed parent and keep their ports; stopping them
+    first lets this run use the default ports again.
+    """
+    pid_dir = Path(data_dir).absolute() / "pids"
+    if not pid_dir.is_dir():
+        return
+    for pid_file in sorted(pid_dir.glob("*.pid")):
+        record = read_record(pid_file)
+        if record is None:
+            continue
+        if record.owner_alive():
+            continue  # another live Mesh on this data directory runs it: not ours to stop
+        reclaim(record.pid, record.owner, [f"-m services.{pid_file.stem}"], pid_file.stem, say, timeout=timeout)
+        pid_file.unlink(missing_ok=True)
+
+
+class ServiceStartError(DevstackError):
+    """A service exited or did not report SERVING in time; the message carries the tail of its log."""
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_offset: int
+    # Set when we stop or kill it on purpose, so supervision does not report the exit as a crash.
+    expected_exit: bool = False
+    reported: bool = False
+
+
+class Mesh:
+    """The service processes of one local platform.
+
+    ``services`` (a subset of :data:`ORDER`, started in the given order) run; every name in ORDER gets a
+    port anyway, so the gateway and the services always know where the others would be. Ports prefer the
+    documented defaults (``prefer_default_ports=False`` takes free ports, which is what tests want) and
+    ``ports`` overrides single ones (0 = any free port). ``env`` is added to every child's environment,
+    ``service_env[name]`` to one child's. Construction stops services that a killed earlier run left behind
+    in the same ``data_dir`` (see :func:`stop_leftover_services`).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str,
+        nats_url: str,
+        admin_token: str,
+        *,
+        services: Sequence[str] = ORDER,
+        ports: Mapping[str, int] | None = None,
+        http_port: int | None = None,
+        prefer_default_ports: bool = True,
+        env: Mapping[str, str] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
+        log_format: str = "json",
+        health_timeout: float = HEALTH_TIMEOUT,
+        stop_timeout: float = 15.0,
+        python: str = sys.executable,
+        cwd: Path = REPO_ROOT,
+        say: Reporter = console.say,
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.database_url = database_url
+        self.nats_url = nats_url
+        self.admin_token = admin_token
+        self.services: tuple[str, ...] = tuple(services)
+        self.log_dir = self.data_dir / "logs"
+        self.pid_dir = self.data_dir / "pids"
+        self.health_timeout = health_timeout
+        self.stop_timeout = stop_timeout
+        self._env = dict(env or {})
+        self._service_env = {name: dict(values) for name, values in (service_env or {}).items()}
+        self._log_format = log_format
+        self._python = python
+        self._cwd = cwd
+        self._say = say
+        self._children: dict[str, _Child] = {}
+
+        # Before choosing ports: leftovers of a killed run would otherwise push us off the defaults.
+        stop_leftover_services(self.data_dir, say, stop_timeout)
+        overrides = dict(ports or {})
+        self.ports: dict[str, int] = {}
+        for name in dict.fromkeys((*ORDER, *self.services)):
+            preferred = overrides.get(name, DEFAULT_GRPC_PORTS.get(name, 0) if prefer_default_ports else 0)
+            self.ports[name] = pick_port(preferred)
+            if preferred and self.ports[name] != preferred and name in self.services:
+                say(f"port {preferred} is taken; {name} will use {self.ports[name]}")
+        preferred_http = http_port if http_port is not None else (DEFAULT_HTTP_PORT if prefer_default_ports else 0)
+        self.http_port = pick_port(preferred_http)
+        if preferred_http and self.http_port != preferred_http and "gateway" in self.services:
+            say(f"port {preferred_http} is taken; the gateway's HTTP API will use {self.http_port}")
+
+    # -- where things are ------------------------------------------------------------------------------------
+
+    def address(self, name: str) -> str:
+        """``127.0.0.1:<port>`` of a service's gRPC server."""
+        return f"{LOCALHOST}:{self.ports[name]}"
+
+    @property
+    def gateway_url(self) -> str:
+        """Base URL of the gateway's HTTP API."""
+        return f"http://{LOCALHOST}:{self.http_port}"
+
+    def log_path(self, name: str) -> Path:
+        """The file a service's stdout and stderr go to (appended across restarts)."""
+        return self.log_dir / f"{name}.log"
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        """The last lines the service logged since it was last started."""
+        child = self._children.get(name)
+        return tail(self.log_path(name), lines, child.log_offset if child else 0)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The environment a service is started with: ours, plus its database, NATS, port and peers."""
+        prefix = name.upper()
+        env = dict(os.environ)
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "NATS_URL": self.nats_url,
+                f"{prefix}_GRPC_PORT": str(self.ports[name]),
+                f"{prefix}_LOG_FORMAT": self._log_format,
+                "PYTHONUNBUFFERED": "1",  # log lines reach the file (and a crash's traceback) immediately
+            }
+        )
+        # Every service learns every peer's address as <NAME>_<PEER>_ADDRESS: INGEST_INVOICING_ADDRESS and the
+        # gateway's GATEWAY_<SVC>_ADDRESS are the documented ones; settings classes ignore the rest.
+        for peer in ORDER:
+            if peer != name:
+                env[f"{prefix}_{peer.upper()}_ADDRESS"] = self.address(peer)
+        if name == "gateway":
+            env["GATEWAY_HTTP_PORT"] = str(self.http_port)
+            env["GATEWAY_ADMIN_TOKEN"] = self.admin_token
+        env.update(self._env)
+        env.update(self._service_env.get(name, {}))
+        return env
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> Mesh:
+        """Start every service in order, each one healthy before the next; on failure stop what was started."""
+        try:
+            for name in self.services:
+                self.start_service(name)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_service(self, name: str) -> None:
+        """Start one service on its port and wait until it reports SERVING (raises :class:`ServiceStartError`)."""
+        if self.is_running(name):
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        pid_file = self.pid_dir / f"{name}.pid"
+        # A run killed with SIGKILL leaves its services running (they have their own session): stop them first.
+        # One still owned by a live devstack is in use on this data directory: reclaim raises.
+        record = read_record(pid_file)
+        if record is not None:
+            reclaim(record.pid, record.owner, [f"-m services.{name}"], name, self._say, timeout=self.stop_timeout)
+        self._say(f"starting {name} on {self.address(name)} (migrations run at start-up) ...")
+        log_path = self.log_path(name)
+        with log_path.open("ab") as log:
+            # A JSON line like the services' own, so the file stays machine-readable and shows where a run began.
+            marker = {"timestamp": _now(), "level": "info", "event": "devstack: starting", "service": name}
+            log.write((json.dumps({**marker, "grpc_port": self.ports[name]}) + "\n").encode())
+            log.flush()
+            offset = log.tell()
+            process = subprocess.Popen(
+                [self._python, "-m", f"services.{name}"],
+                cwd=self._cwd,
+                env=self.env_for(name),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own session: Ctrl-C in the terminal reaches only devstack, which then stops services in order.
+                start_new_session=True,
+            )
+        self._children[name] = _Child(name=name, process=process, log_offset=offset)
+        write_record(pid_file, process.pid)
+        started = time.monotonic()
+        self.wait_healthy(name)
+        if name == "gateway" and not wait_for_tcp(LOCALHOST, self.http_port, self.health_timeout):
+            raise ServiceStartError(
+                f"gateway reports SERVING but its HTTP API is not listening on {self.gateway_url}. "
+                f"Last lines of {log_path}:\n{self.log_tail(name)}"
+            )
+        self._say(f"{name} healthy on {self.address(name)} in {time.monotonic() - started:.1f}s (pid {process.pid})")
+
+    def wait_healthy(self, name: str, timeout: float | None = None) -> None:
+        """Poll gRPC health (service "") until SERVING; raise if the process exits or ``timeout`` passes."""
+        child = self._children[name]
+        timeout = self.health_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        status = "UNREACHABLE"
+        while True:
+            code = child.process.poll()
+            if code is not None:
+                raise ServiceStartError(
+                    f"{name} exited with code {code} before reporting SERVING. "
+                    f"Last lines of {self.log_path(name)}:\n{self.log_tail(name)}"
+                )
+            status = self.health(name)
+            if status == "SERVING":
+                return
+            if time.monotonic() >= deadline:
+                raise ServiceStartError(
+                    f"{name} did not report SERVING on {self.address(name)} within {timeout:.0f}s "
+                    f"(last status: {status}). Last lines of {self.log_path(name)}:\n{self.log_tail(name)}"
+                )
+            time.sleep(0.2)
+
+    def health(self, name: str, timeout: float = 1.0) -> str:
+        """The service's gRPC health status name (``SERVING``, ``NOT_SERVING`` ...) or ``UNREACHABLE``."""
+        return health_status(self.address(name), timeout)
+
+    def stop(self) -> None:
+        """SIGTERM every running service (gateway first), wait ``stop_timeout``, SIGKILL stragglers."""
+        # Reverse start order whatever was restarted since: the gateway goes first, invoicing last.
+        names = [name for name in reversed(self.services) if name in self._children]
+        names += [name for name in self._children if name not in names]
+        running = [self._children[name] for name in names if self.is_running(name)]
+        for child in running:
+            child.expected_exit = True
+            self._say(f"stopping {child.name} (pid {child.process.pid})")
+            send_signal(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for child in running:
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._say(f"{child.name} did not stop within {self.stop_timeout:.0f}s; sending SIGKILL")
+                stop_child(child.process, sig=signal.SIGKILL, timeout=5.0)
+        for name in list(self._children):
+            (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+        self._children.clear()
+
+    def stop_service(self, name: str) -> int | None:
+        """Stop one service gracefully (SIGTERM, SIGKILL after ``stop_timeout``); returns its exit code."""
+        return self.kill(name, signal.SIGTERM)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
+        """Send ``sig`` to one service (default SIGKILL: a crash) and wait for it to exit; returns its exit code.
+
+        The exit is expected, so :meth:`unexpected_exits` does not report it.
+        """
+        child = self._children.get(name)
+        if child is None:
+            raise KeyError(f"{name} was not started by this mesh")
+        child.expected_exit = True
+        code = stop_child(child.process, sig=sig, timeout=self.stop_timeout)
+        (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+        return code
+
+    def restart(self, name: str) -> None:
+        """Stop the service if it runs, start it again on the same port, and wait until it is SERVING."""
+        if self.is_running(name):
+            self.stop_service(name)
+        self._children.pop(name, None)
+        self.start_service(name)
+
+    def is_running(self, name: str) -> bool:
+        """True while the service's process is alive (healthy or not)."""
+        child = self._children.get(name)
+        return child is not None and child.process.poll() is None
+
+    def pid(self, name: str) -> int | None:
+        """The service's pid while it runs."""
+        child = self._children.get(name)
+        return child.process.pid if child is not None and self.is_running(name) else None
+
+    def unexpected_exits(self) -> list[tuple[str, int]]:
+        """Services that exited without being stopped or killed through this mesh, each reported once."""
+        exits = []
+        for child in self._children.values():
+            code = child.process.poll()
+            if code is not None and not child.expected_exit and not child.reported:
+                child.reported = True
+                exits.append((child.name, code))
+        return exits
+
+    def __enter__(self) -> Mesh:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()

@@ -1,0 +1,234 @@
+"""``python -m devstack run``: PostgreSQL, NATS, every service and the gateway on one machine, with demo data.
+
+Everything started here is stopped here, in reverse order, on Ctrl-C or SIGTERM. State lives in the data
+directory, so the next run continues where this one stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from devstack import banner, console
+from devstack.demo import DemoData, DemoDataError, ensure_demo_data
+from devstack.errors import DevstackError
+from devstack.logs import LogFollower
+from devstack.mesh import ORDER, REPO_ROOT, Mesh, stop_leftover_services
+from devstack.nats import LocalNats
+from devstack.postgres import LocalPostgres
+from devstack.state import admin_token, write_endpoints
+
+DATA_DIR_ENV = "BILLING_DATA_DIR"
+DEFAULT_DATA_DIR = REPO_ROOT / ".run" / "data"
+ENDPOINTS_FILE = REPO_ROOT / ".run" / "endpoints.json"
+DATABASE_NAME = "billing"
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: stop everything and exit 0."""
+
+
+@dataclass
+class _Started:
+    """What this run started, so the finally-block stops exactly that, in reverse order."""
+
+    postgres: LocalPostgres | None = None
+    nats: LocalNats | None = None
+    mesh: Mesh | None = None
+    follower: LogFollower | None = None
+    reported: set[str] = field(default_factory=set)
+    stopping: bool = False
+
+    def stop(self) -> None:
+        # Stop echoing first: services log NATS disconnects while shutting down, which is expected, not news.
+        if self.follower:
+            self.follower.stop()
+        for step in (self._stop_mesh, self._stop_nats, self._stop_postgres):
+            try:
+                step()
+            except Exception as error:  # noqa: BLE001 - the remaining servers must still be stopped
+                console.warn(f"while stopping: {error}")
+
+    def _stop_mesh(self) -> None:
+        if self.mesh:
+            self.mesh.stop()
+
+    def _stop_nats(self) -> None:
+        if self.nats:
+            self.nats.stop()
+
+    def _stop_postgres(self) -> None:
+        if self.postgres:
+            self.postgres.stop()
+
+
+def default_data_dir() -> Path:
+    """``$BILLING_DATA_DIR`` or ``<repo>/.run/data``."""
+    from_env = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(from_env).expanduser().absolute() if from_env else DEFAULT_DATA_DIR
+
+
+def run(
+    data_dir: Path, services: Sequence[str] = ORDER, echo: str = "errors", endpoints_file: Path = ENDPOINTS_FILE
+) -> int:
+    """Start the stack, print where everything is, supervise until interrupted; returns the exit code."""
+    data_dir = data_dir.absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started = _Started()
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        # Only the first signal interrupts. People press Ctrl-C twice, and `timeout`/`make` forward signals:
+        # a second exception raised inside the shutdown would cut it short and leave servers running.
+        if started.stopping:
+            console.say(f"{name} ignored: already stopping, please wait")
+            return
+        started.stopping = True
+        # Said here, not where the exception lands: a half-started mesh stops its services on the way up.
+        console.say(f"{name} received: stopping everything")
+        if started.follower:
+            started.follower.stop()  # services log NATS disconnects while stopping: expected, not news
+        raise Interrupted(name)
+
+    # Not restored on the way out: a late Ctrl-C after the orderly stop must not turn exit 0 into a crash.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+    code = 0
+    try:
+        console.say(f"data directory: {data_dir}")
+        # Leftovers of a killed run go in the usual order too: services before the servers they use.
+        stop_leftover_services(data_dir, console.say)
+        database_url = _database(data_dir, started)
+        nats_url = _nats(data_dir, started)
+        token = admin_token(data_dir, console.say)
+        mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services)
+        started.follower = LogFollower({name: mesh.log_path(name) for name in services}, echo).start()
+        if echo != "none":
+            console.say(
+                f"service log lines at {'warning level and above' if echo == 'errors' else 'all levels'} "
+                f"are echoed here as '<service> | ...'; full logs in {mesh.log_dir}"
+            )
+        mesh.start()
+        notes: list[str] = []
+        demo = _demo(mesh, data_dir, token, notes)
+        endpoints = _endpoints(mesh, started, database_url, nats_url, token, demo)
+        write_endpoints(endpoints_file, endpoints)
+        print(
+            banner.render(
+                endpoints, log_dir=mesh.log_dir, data_dir=data_dir, endpoints_file=endpoints_file, notes=notes
+            ),
+            flush=True,
+        )
+        _supervise(started)
+    except Interrupted:
+        pass
+    except DevstackError as error:
+        console.warn(str(error))
+        console.warn("start-up failed; stopping what was started")
+        code = 1
+    finally:
+        started.stopping = True
+        started.stop()
+    console.say(f"stopped. State is kept in {data_dir}; `make run` continues from it.")
+    return code
+
+
+def _database(data_dir: Path, started: _Started) -> str:
+    from_env = os.environ.get("DATABASE_URL", "").strip()
+    if from_env:
+        console.say(f"using PostgreSQL from $DATABASE_URL: {_redact(from_env)}")
+        return from_env
+    postgres = started.postgres = LocalPostgres(data_dir / "postgres")
+    postgres.start()
+    postgres.ensure_database(DATABASE_NAME)
+    return postgres.url(DATABASE_NAME)
+
+
+def _nats(data_dir: Path, started: _Started) -> str:
+    from_env = os.environ.get("NATS_URL", "").strip()
+    if from_env:
+        console.say(f"using NATS from $NATS_URL: {_redact(from_env)}")
+        return from_env
+    nats = started.nats = LocalNats(data_dir / "nats")
+    nats.start()
+    return nats.url
+
+
+def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData | None:
+    """Demo data through the gateway; a failure is reported loudly but does not take the platform down."""
+    if "gateway" not in mesh.services:
+        notes.append("the gateway is not in this run's services, so no demo data was created")
+        return None
+    try:
+        return ensure_demo_data(mesh.gateway_url, token, data_dir / "demo.json", console.say)
+    except (DemoDataError, httpx.HTTPError) as error:
+        console.warn(f"could not create demo data: {error}")
+        notes.append(
+            f"no demo data (see the warning above); it is retried on the next start. Gateway log: "
+            f"{mesh.log_path('gateway')}"
+        )
+        return None
+
+
+def _endpoints(
+    mesh: Mesh, started: _Started, database_url: str, nats_url: str, token: str, demo: DemoData | None
+) -> dict[str, Any]:
+    endpoints: dict[str, Any] = {
+        "gateway": mesh.gateway_url if "gateway" in mesh.services else None,
+        "services": {name: mesh.address(name) for name in ORDER},
+        "running": list(mesh.services),
+        "admin_token": token,
+        "demo": None,
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "nats_monitor_url": started.nats.monitor_url if started.nats else None,
+        "logs": str(mesh.log_dir),
+        "pid": os.getpid(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    if demo is not None:
+        endpoints["demo"] = {
+            "organisation_id": demo.organisation_id,
+            "project_id": demo.project_id,
+            "api_key_id": demo.api_key_id,
+            "api_key": demo.api_key,
+        }
+    return endpoints
+
+
+def _supervise(started: _Started) -> None:
+    """Watch the processes until interrupted; a death is printed loudly and the others keep running."""
+    assert started.mesh is not None
+    while True:
+        time.sleep(1.0)
+        for name, exit_code in started.mesh.unexpected_exits():
+            console.warn(
+                f"{name} exited unexpectedly (code {exit_code}); the other services keep running. "
+                f"Last lines of {started.mesh.log_path(name)}:\n{started.mesh.log_tail(name, 30)}"
+            )
+            console.warn(f"restart everything with Ctrl-C and `make run` (or inspect {started.mesh.log_path(name)})")
+        for label, server in (("PostgreSQL", started.postgres), ("NATS", started.nats)):
+            if server is not None and not server.running and label not in started.reported:
+                started.reported.add(label)
+                console.warn(
+                    f"{label} exited unexpectedly; services report NOT_SERVING until it is back. "
+                    f"Its log: {server.log_path}"
+                )
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,31 @@
+"""The whole mesh as processes, exactly as `make run` starts it, on a fresh database and free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from devstack.mesh import Mesh
+from tests.conftest import Infrastructure, create_database, drop_database
+
+
+@pytest.fixture(scope="session")
+def mesh(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    database_url = asyncio.run(create_database(infrastructure.server_url, prefix="billing_e2e"))
+    platform = Mesh(
+        tmp_path_factory.mktemp("mesh"),
+        database_url,
+        infrastructure.nats_url,
+        admin_token=secrets.token_urlsafe(24),
+        prefer_default_ports=False,
+        say=lambda message: print(f"[mesh] {message}"),
+    )
+    try:
+        platform.start()
+        yield platform
+    finally:
+        platform.stop()
+        asyncio.run(drop_database(infrastructure.server_url, database_url))

@@ -1,0 +1,151 @@
+"""``python -m devstack run`` as an operator runs it: starts its own PostgreSQL and NATS, the services, writes
+endpoints.json, and on SIGINT stops everything it started and exits 0; state survives a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.mesh import health_status
+from devstack.processes import pid_alive, read_pid
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Devstack:
+    """One ``python -m devstack run`` child with its own data directory and endpoints file."""
+
+    def __init__(self, tmp_path: Path, services: str) -> None:
+        self.data_dir = tmp_path / "data"
+        self.endpoints_file = tmp_path / "endpoints.json"
+        self.output = tmp_path / "devstack.out"
+        self.services = services
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120.0) -> dict:
+        self.endpoints_file.unlink(missing_ok=True)
+        # The operator's shell, minus anything that would point this run at other servers or state.
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("DATABASE_URL", "NATS_URL", "BILLING_ADMIN_TOKEN", "BILLING_DATA_DIR")
+        }
+        command = [sys.executable, "-m", "devstack", "run", "--data-dir", str(self.data_dir)]
+        command += ["--endpoints-file", str(self.endpoints_file), "--services", self.services, "--logs", "none"]
+        with self.output.open("ab") as output:
+            self.process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while not self.endpoints_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.interrupt()
+                pytest.fail(f"devstack did not come up (exit {self.process.returncode}):\n{self.output.read_text()}")
+            time.sleep(0.2)
+        return json.loads(self.endpoints_file.read_text())
+
+    def pids(self) -> dict[str, int]:
+        """The pids of every process this run started, from the pid files they keep."""
+        pids = {
+            "postgres": read_pid(self.data_dir / "postgres" / "postmaster.pid"),
+            "nats": read_pid(self.data_dir / "nats" / "devstack.pid"),
+        }
+        pids.update({pid_file.stem: read_pid(pid_file) for pid_file in (self.data_dir / "pids").glob("*.pid")})
+        assert all(pids.values()), pids
+        return pids  # type: ignore[return-value]
+
+    def interrupt(self, times: int = 1) -> int:
+        assert self.process is not None
+        for _ in range(times):  # impatient people press Ctrl-C more than once
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+                time.sleep(0.05)
+        try:
+            return self.process.wait(90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def _assert_private(path: Path) -> None:
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} must be readable by its owner only"
+
+
+def _assert_all_gone(pids: dict[str, int]) -> None:
+    deadline = time.monotonic() + 10
+    while any(pid_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {name: pid for name, pid in pids.items() if pid_alive(pid)} == {}
+
+
+def test_run_starts_its_own_servers_and_stops_everything_on_sigint(tmp_path: Path) -> None:
+    devstack = Devstack(tmp_path, "metering,payments")
+    endpoints = devstack.start()
+    try:
+        assert endpoints["running"] == ["metering", "payments"]
+        assert endpoints["database_url"].startswith("postgresql://postgres@127.0.0.1:")
+        assert endpoints["database_url"].endswith("/billing")
+        assert endpoints["nats_url"].startswith("nats://127.0.0.1:")
+        assert endpoints["gateway"] is None and endpoints["demo"] is None
+        token = endpoints["admin_token"]
+        assert len(token) >= 32
+        _assert_private(devstack.endpoints_file)
+        _assert_private(devstack.data_dir / "admin_token")
+        assert health_status(endpoints["services"]["metering"]) == "SERVING"
+        assert health_status(endpoints["services"]["payments"]) == "SERVING"
+        pids = devstack.pids()
+    finally:
+        code = devstack.interrupt()
+    output = devstack.output.read_text()
+    assert code == 0, output
+    assert "Ctrl-C stops everything" in output and "SIGINT received: stopping everything" in output
+    assert output.index("stopping payments") < output.index("stopping metering") < output.index("stopping NATS")
+    assert output.index("stopping NATS") < output.index("stopping PostgreSQL")
+    _assert_all_gone(pids)
+
+    # Second start on the same data directory: same token, no new cluster; a double Ctrl-C still stops it all.
+    endpoints = devstack.start()
+    try:
+        assert endpoints["admin_token"] == token
+        pids = devstack.pids()
+    finally:
+        assert devstack.interrupt(times=3) == 0
+    output = devstack.output.read_text()
+    assert output.count("initialising a new PostgreSQL cluster") == 1
+    assert "SIGINT ignored: already stopping" in output
+    _assert_all_gone(pids)
+
+
+@pytest.mark.e2e
+def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> None:
+    devstack = Devstack(tmp_path, "invoicing,ingest,metering,payments,notification,gateway")
+    endpoints = devstack.start(timeout=180)
+    try:
+        demo = endpoints["demo"]
+        assert demo and demo["api_key"] and demo["organisation_id"] and demo["project_id"]
+        _assert_private(devstack.data_dir / "demo.json")
+        headers = {"Authorization": f"Bearer {endpoints['admin_token']}"}
+        organisation = httpx.get(
+            f"{endpoints['gateway']}/api/v1/admin/organisations/{demo['organisation_id']}", headers=headers
+        )
+        assert organisation.status_code == 200, organisation.text
+        assert organisation.json()["name"] == "Acme Demo Pvt Ltd"
+        assert httpx.get(f"{endpoints['gateway']}/healthz").status_code == 200
+    finally:
+        assert devstack.interrupt() == 0, devstack.output.read_text()
+
+    endpoints_again = devstack.start(timeout=180)
+    try:
+        assert endpoints_again["demo"] == demo  # found again, not created twice
+    finally:
+        assert devstack.interrupt() == 0
+    assert "demo data present" in devstack.output.read_text()
