@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 from billing_runtime.errors import InvalidArgument
 
@@ -25,3 +27,18 @@ def page_after(token: str) -> str | None:
     if not _TOKEN.fullmatch(token):
         raise InvalidArgument("is not a token returned by a previous page", field="page_token")
     return token
+
+
+class _HasId(Protocol):
+    id: str
+
+
+Item = TypeVar("Item", bound=_HasId)
+
+
+def split_page(rows: Sequence[Item], size: int) -> tuple[list[Item], str]:
+    """Repositories fetch ``size + 1`` rows: the extra one only says another page exists.
+
+    Returns the page and the next page's token ('' on the last page)."""
+    page = list(rows[:size])
+    return page, (page[-1].id if len(rows) > size else "")

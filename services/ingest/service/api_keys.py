@@ -49,7 +49,7 @@ async def list_api_keys(
     size, after = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
         page = await ApiKeyRepository(uow.connection).list(project_id=project_id, limit=size + 1, after=after)
-    return page[:size], (page[size - 1].id if len(page) > size else "")
+    return paging.split_page(page, size)
 
 
 async def revoke_api_key(uow: UnitOfWork, outbox: Outbox, key_id: str, now: datetime) -> keys.ApiKey:

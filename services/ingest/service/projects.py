@@ -66,4 +66,4 @@ async def list_projects(
         page = await ProjectRepository(uow.connection).list(
             organisation_id=organisation_id, limit=size + 1, after=after
         )
-    return page[:size], (page[size - 1].id if len(page) > size else "")
+    return paging.split_page(page, size)

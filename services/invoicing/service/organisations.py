@@ -68,5 +68,4 @@ async def list_organisations(uow: UnitOfWork, page_size: int, page_token: str) -
     size, after = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
         organisations = await OrganisationRepository(uow.connection).list(limit=size + 1, after=after)
-    next_token = organisations[size - 1].id if len(organisations) > size else ""
-    return organisations[:size], next_token
+    return paging.split_page(organisations, size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from billing_runtime import paging
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.ids import new_id
 from billing_runtime.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_after, page_size
@@ -75,3 +76,15 @@ def test_token_with_trailing_newline_is_garbage() -> None:
     with pytest.raises(InvalidArgument) as raised:
         page_after("org_01ARZ3NDEKTSV4RRFFQ69G5FAV\n")
     assert raised.value.field == "page_token"
+
+
+class _Row:
+    def __init__(self, id: str) -> None:  # noqa: A002 - mirrors the domain objects' attribute
+        self.id = id
+
+
+def test_split_page_uses_the_extra_row_only_to_know_another_page_exists() -> None:
+    rows = [_Row(f"org_{n}") for n in range(3)]
+    assert paging.split_page(rows, 2) == (rows[:2], "org_1")
+    assert paging.split_page(rows[:2], 2) == (rows[:2], "")
+    assert paging.split_page([], 2) == ([], "")
