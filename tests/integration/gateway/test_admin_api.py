@@ -186,3 +186,17 @@ async def test_openapi_document_describes_the_admin_api(gateway):
         document["paths"]
     )
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_request_id_reaches_the_services_logs(admin, caplog):
+    caplog.set_level("INFO", logger="billing_runtime.grpc_server")
+    await admin.get("/api/v1/admin/organisations", headers={"X-Request-Id": "follow-me-across-services"})
+    rpc_lines = [
+        record.msg
+        for record in caplog.records
+        if isinstance(record.msg, dict) and record.msg.get("event") == "rpc"
+    ]
+    assert any(
+        line.get("request_id") == "follow-me-across-services" and line["rpc"].endswith("/ListOrganisations")
+        for line in rpc_lines
+    ), rpc_lines
