@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from billing_runtime import database
 from billing_runtime.error_mapping import http_body, http_status
@@ -30,7 +31,7 @@ def _field_of(location: tuple) -> str | None:
 def create_app(
     settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable
 ) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Billing platform API",
         version="v1",
         description="Usage-based billing: admin API for organisations, projects and API keys. "
