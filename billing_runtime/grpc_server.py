@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from billing_runtime import errors
+from billing_runtime import errors, metrics
 from billing_runtime.error_mapping import to_grpc_status
 from billing_runtime.logging import bind_context, get_logger
 
@@ -63,7 +63,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, behaviour, method: str, request_id: str):
         async def wrapper(request_or_iterator, context: grpc.aio.ServicerContext):
             start = self._begin(method, request_id)
-            await self._check_ready(context)
+            await self._check_ready(context, method)
             try:
                 response = await behaviour(request_or_iterator, context)
             except Exception as error:  # noqa: BLE001 - mapped to a status below
@@ -76,7 +76,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, behaviour, method: str, request_id: str):
         async def wrapper(request_or_iterator, context: grpc.aio.ServicerContext):
             start = self._begin(method, request_id)
-            await self._check_ready(context)
+            await self._check_ready(context, method)
             try:
                 async for response in behaviour(request_or_iterator, context):
                     yield response
@@ -91,23 +91,30 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         bind_context(request_id=request_id, rpc=method)
         return time.perf_counter()
 
-    async def _check_ready(self, context: grpc.aio.ServicerContext) -> None:
+    async def _check_ready(self, context: grpc.aio.ServicerContext, method: str) -> None:
         if not self._is_ready():
+            metrics.record_rpc(method, "UNAVAILABLE", 0.0)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "service is starting or its dependencies are down")
 
     @staticmethod
     def _done(method: str, start: float) -> None:
-        log.info("rpc", code="OK", duration_ms=round((time.perf_counter() - start) * 1000, 2))
+        seconds = time.perf_counter() - start
+        metrics.record_rpc(method, "OK", seconds)
+        log.info("rpc", code="OK", duration_ms=round(seconds * 1000, 2))
 
     @staticmethod
     async def _fail(context, method: str, error: Exception, start: float, request_id: str) -> None:
-        duration_ms = round((time.perf_counter() - start) * 1000, 2)
+        seconds = time.perf_counter() - start
+        duration_ms = round(seconds * 1000, 2)
         if isinstance(error, errors.DomainError) and type(error) is not errors.DomainError:
             status = to_grpc_status(error)
+            metrics.record_rpc(method, status.code.name, seconds)
             log.info("rpc", code=status.code.name, duration_ms=duration_ms, error=str(error))
             await context.abort(status.code, status.details, status.trailing_metadata)
         if isinstance(error, grpc.aio.AbortError | grpc.RpcError):
+            metrics.record_rpc(method, getattr(context.code(), "name", "UNKNOWN"), seconds)
             raise error
+        metrics.record_rpc(method, "INTERNAL", seconds)
         log.exception("rpc failed", code="INTERNAL", duration_ms=duration_ms)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
 

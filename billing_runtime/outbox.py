@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billing_runtime import metrics
 from billing_runtime.database import UnitOfWork
 from billing_runtime.logging import get_logger
 
@@ -91,6 +92,7 @@ class OutboxRelay:
                 await self._js.publish(row.subject, row.payload, headers=headers, timeout=5)
             if rows:
                 await self._mark_published(conn, [row.id for row in rows])
+        metrics.OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
 
     async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
@@ -107,6 +109,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the relay must outlive NATS or DB blips
+                metrics.OUTBOX_FAILURES.inc()
                 log.warning("outbox relay failed, will retry", error=str(error))
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=self._poll_seconds)

@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_runtime import database, messaging, migrations
+from billing_runtime import database, messaging, metrics, migrations
 from billing_runtime.grpc_server import build_server, enable_reflection
 from billing_runtime.logging import configure_logging, get_logger
 from billing_runtime.outbox import Outbox, OutboxRelay
@@ -73,6 +73,7 @@ class Runtime:
     ready: bool = False
     # Set by services that also listen for HTTP (the gateway), e.g. "http://127.0.0.1:8080".
     http_address: str = ""
+    metrics_server: metrics.MetricsServer | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _service_names: list[str] = field(default_factory=list)
@@ -103,6 +104,7 @@ class Runtime:
     async def _set_health(self, status: int) -> None:
         for name in ("", *self._service_names):
             await self.health.set(name, status)
+        metrics.SERVING.set(1 if status == SERVING else 0)
 
     async def _connect(self) -> None:
         """Wait for the database and NATS, migrate, provision the stream. Retries until stopped."""
@@ -146,10 +148,14 @@ class Runtime:
             problem = None
             try:
                 await database.ping(self.engine, self.settings.dependency_timeout_seconds)
+                metrics.DEPENDENCY_UP.labels("database").set(1)
             except Exception as error:  # noqa: BLE001 - any failure means not serving
+                metrics.DEPENDENCY_UP.labels("database").set(0)
                 problem = f"database: {error!r}"
-            if problem is None and self.nats is not None and not self.nats.is_connected:
-                problem = "nats: disconnected"
+            if self.nats is not None:
+                metrics.DEPENDENCY_UP.labels("nats").set(1 if self.nats.is_connected else 0)
+                if problem is None and not self.nats.is_connected:
+                    problem = "nats: disconnected"
             healthy = problem is None
             if healthy != self.ready:
                 self.ready = healthy
@@ -162,6 +168,9 @@ class Runtime:
     async def start(self) -> None:
         """Bind and start the gRPC server, then wait for dependencies and report SERVING."""
         self._service_names = self.definition.register(self)
+        if self.settings.metrics_port is not None:
+            self.metrics_server = metrics.MetricsServer(self.settings.grpc_host, self.settings.metrics_port)
+            log.info("metrics listening", url=self.metrics_server.address)
         enable_reflection(self.server, self._service_names)
         self.port = self.server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
         if self.port == 0:
@@ -201,6 +210,8 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await self.nats.drain()
         await self.engine.dispose()
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.stop)
         log.info("stopped")
 
 

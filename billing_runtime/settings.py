@@ -19,6 +19,8 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port (tests)")
     database_url: str = ""
     nats_url: str = ""
+    # Prometheus /metrics port; unset means no metrics endpoint, 0 picks a free port.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     migrate_on_start: bool = True

@@ -39,9 +39,11 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
         row("  API docs", f"{gateway}/docs")
         row("  OpenAPI", f"{gateway}/openapi.json")
         row("  Health", f"{gateway}/healthz")
-    rows.append("  gRPC services (health + reflection on each)")
+    rows.append("  gRPC services (health + reflection on each), and their Prometheus metrics")
+    metrics = endpoints.get("metrics", {})
     for name, address in endpoints["services"].items():
-        row(f"  {name}", address + ("" if name in endpoints["running"] else "   (not started)"))
+        where = f"   metrics {metrics[name]}" if name in metrics else ""
+        row(f"  {name}", address + (where if name in endpoints["running"] else "   (not started)"))
     row("PostgreSQL", endpoints["database_url"])
     monitor = endpoints.get("nats_monitor_url")
     row("NATS", endpoints["nats_url"] + (f"   (monitoring {monitor})" if monitor else ""))

@@ -42,6 +42,15 @@ DEFAULT_GRPC_PORTS: Mapping[str, int] = {
     "gateway": 50056,
 }
 DEFAULT_HTTP_PORT = 8080
+# Prometheus /metrics of each service: 915x mirrors the gRPC ports 5005x.
+DEFAULT_METRICS_PORTS: Mapping[str, int] = {
+    "ingest": 9151,
+    "metering": 9152,
+    "invoicing": 9153,
+    "payments": 9154,
+    "notification": 9155,
+    "gateway": 9156,
+}
 HEALTH_TIMEOUT = 60.0
 
 
@@ -147,6 +156,10 @@ class Mesh:
             self.ports[name] = pick_port(preferred)
             if preferred and self.ports[name] != preferred and name in self.services:
                 say(f"port {preferred} is taken; {name} will use {self.ports[name]}")
+        self.metrics_ports: dict[str, int] = {
+            name: pick_port(DEFAULT_METRICS_PORTS.get(name, 0) if prefer_default_ports else 0)
+            for name in dict.fromkeys((*ORDER, *self.services))
+        }
         preferred_http = http_port if http_port is not None else (DEFAULT_HTTP_PORT if prefer_default_ports else 0)
         self.http_port = pick_port(preferred_http)
         if preferred_http and self.http_port != preferred_http and "gateway" in self.services:
@@ -157,6 +170,10 @@ class Mesh:
     def address(self, name: str) -> str:
         """``127.0.0.1:<port>`` of a service's gRPC server."""
         return f"{LOCALHOST}:{self.ports[name]}"
+
+    def metrics_url(self, name: str) -> str:
+        """Where a service serves its Prometheus metrics."""
+        return f"http://{LOCALHOST}:{self.metrics_ports[name]}/metrics"
 
     @property
     def gateway_url(self) -> str:
@@ -181,6 +198,7 @@ class Mesh:
                 "DATABASE_URL": self.database_url,
                 "NATS_URL": self.nats_url,
                 f"{prefix}_GRPC_PORT": str(self.ports[name]),
+                f"{prefix}_METRICS_PORT": str(self.metrics_ports[name]),
                 f"{prefix}_LOG_FORMAT": self._log_format,
                 "PYTHONUNBUFFERED": "1",  # log lines reach the file (and a crash's traceback) immediately
             }

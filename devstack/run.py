@@ -186,6 +186,7 @@ def _endpoints(
     endpoints: dict[str, Any] = {
         "gateway": mesh.gateway_url if "gateway" in mesh.services else None,
         "services": {name: mesh.address(name) for name in ORDER},
+        "metrics": {name: mesh.metrics_url(name) for name in mesh.services},
         "running": list(mesh.services),
         "admin_token": token,
         "demo": None,

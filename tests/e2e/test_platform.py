@@ -49,6 +49,8 @@ def test_every_service_is_serving_with_reflection(mesh: Mesh):
             )
             names = {service.name for service in reply.list_services_response.service}
             assert "grpc.health.v1.Health" in names, name
+        scraped = httpx.get(mesh.metrics_url(name), timeout=5)
+        assert scraped.status_code == 200 and "billing_service_serving 1.0" in scraped.text, name
     status, body = healthz(mesh)
     assert status == 200 and body["status"] == "ok"
     assert {name: s["status"] for name, s in body["services"].items()} == {

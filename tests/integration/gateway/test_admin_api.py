@@ -198,11 +198,42 @@ async def test_request_id_reaches_the_services_logs(admin, caplog):
     caplog.set_level("INFO", logger="billing_runtime.grpc_server")
     await admin.get("/api/v1/admin/organisations", headers={"X-Request-Id": "follow-me-across-services"})
     rpc_lines = [
-        record.msg
-        for record in caplog.records
-        if isinstance(record.msg, dict) and record.msg.get("event") == "rpc"
+        record.msg for record in caplog.records if isinstance(record.msg, dict) and record.msg.get("event") == "rpc"
     ]
     assert any(
         line.get("request_id") == "follow-me-across-services" and line["rpc"].endswith("/ListOrganisations")
         for line in rpc_lines
     ), rpc_lines
+
+
+async def test_http_requests_are_counted_by_route_template(database_url, nats_url, ingest, invoicing):
+    from prometheus_client import REGISTRY
+
+    def count(status: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "http_server_requests_total",
+            {"method": "GET", "route": "/api/v1/admin/organisations/{organisation_id}", "status": status},
+        )
+        return value or 0.0
+
+    async with running_service(
+        GATEWAY,
+        database_url,
+        nats_url,
+        admin_token=ADMIN_TOKEN,
+        http_port=0,
+        metrics_port=0,
+        ingest_address=ingest.address,
+        invoicing_address=invoicing.address,
+    ) as runtime:
+        before = count("404")
+        async with httpx.AsyncClient(base_url=runtime.http_address) as client:
+            for missing in ("org_a", "org_b"):
+                response = await client.get(
+                    f"/api/v1/admin/organisations/{missing}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                )
+                assert response.status_code == 404
+            scraped = (await client.get(runtime.metrics_server.address)).text
+        assert count("404") - before == 2
+        assert 'route="/api/v1/admin/organisations/{organisation_id}"' in scraped
+        assert "org_a" not in scraped

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from billing_runtime import database
+from billing_runtime import database, metrics
 from billing_runtime.error_mapping import http_body, http_status
 from billing_runtime.errors import DomainError
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
@@ -51,9 +51,14 @@ def create_app(
         start = time.perf_counter()
         response = await call_next(request)
         response.headers[REQUEST_ID_HEADER] = request_id
+        seconds = time.perf_counter() - start
+        # The route's template (/api/v1/admin/organisations/{organisation_id}), never the raw path: ids in
+        # labels would make a time series per organisation.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.record_http(request.method, route, response.status_code, seconds)
         if request.url.path != "/healthz":
             log.info("http", method=request.method, path=request.url.path, status=response.status_code,
-                     duration_ms=round((time.perf_counter() - start) * 1000, 2))
+                     duration_ms=round(seconds * 1000, 2))
         return response
 
     @app.exception_handler(DomainError)
