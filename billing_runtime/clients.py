@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import grpc
 import structlog
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from billing_runtime.error_mapping import from_grpc_error
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
@@ -18,6 +19,7 @@ Response = TypeVar("Response")
 def channel(address: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         address,
+        interceptors=aio_client_interceptors(),  # carries the trace context to the callee
         options=[("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30_000)],
     )
 

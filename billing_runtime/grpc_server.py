@@ -10,6 +10,7 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from billing_runtime import errors, metrics
 from billing_runtime.error_mapping import to_grpc_status
@@ -122,7 +123,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 def build_server(is_ready: Callable[[], bool]) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server with our interceptor and the health service registered (health starts NOT_SERVING)."""
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(is_ready)],
+        # Tracing outermost, so our interceptor's log lines carry the RPC's trace id.
+        interceptors=[aio_server_interceptor(), ServerInterceptor(is_ready)],
         # Without this, a second process could silently bind the same port and steal half the calls.
         options=[("grpc.so_reuseport", 0)],
     )

@@ -11,6 +11,8 @@ import sys
 
 import structlog
 
+from billing_runtime.tracing import add_trace_ids
+
 bind_context = structlog.contextvars.bind_contextvars
 clear_context = structlog.contextvars.clear_contextvars
 
@@ -19,6 +21,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     """Configure structlog and the stdlib root logger once per process."""
     shared = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),

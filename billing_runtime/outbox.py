@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from billing_runtime import metrics
 from billing_runtime.database import UnitOfWork
 from billing_runtime.logging import get_logger
+from billing_runtime.tracing import inject_context
 
 log = get_logger(__name__)
 
@@ -55,7 +56,11 @@ class Outbox:
     ) -> None:
         await uow.connection.execute(
             sa.insert(self.table).values(
-                event_id=event_id, subject=subject, payload=message.SerializeToString(), headers=headers or {}
+                event_id=event_id,
+                subject=subject,
+                payload=message.SerializeToString(),
+                # The consumer continues the trace of the request that caused the event.
+                headers=inject_context(dict(headers or {})),
             )
         )
         if self._wake is not None:

@@ -30,6 +30,7 @@ from billing_runtime.grpc_server import build_server, enable_reflection
 from billing_runtime.logging import configure_logging, get_logger
 from billing_runtime.outbox import Outbox, OutboxRelay
 from billing_runtime.settings import ServiceSettings
+from billing_runtime.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
 
@@ -270,8 +271,11 @@ def main(definition: ServiceDefinition, argv: list[str] | None = None) -> None:
         print(f"{definition.name}: invalid configuration:\n{error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(definition.name, settings.log_level, settings.log_format)
+    configure_tracing(definition.name)
     runner = serve if args.command == "serve" else _migrate_only
     try:
         asyncio.run(runner(definition, settings))
     except KeyboardInterrupt:
         pass
+    finally:
+        shutdown_tracing()

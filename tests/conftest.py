@@ -18,14 +18,20 @@ from typing import Any
 
 import asyncpg
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.engine import make_url
 
 from billing_runtime.logging import configure_logging
 from billing_runtime.service import Runtime, ServiceDefinition, build_runtime
+from billing_runtime.tracing import configure_tracing
 from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
 
 configure_logging("tests", os.environ.get("BILLING_TEST_LOG_LEVEL", "WARNING"), "console")
+# Spans of every in-process service end up here, so tests can follow a request across services.
+FINISHED_SPANS = InMemorySpanExporter()
+configure_tracing("tests", SimpleSpanProcessor(FINISHED_SPANS))
 
 
 @dataclass(frozen=True)

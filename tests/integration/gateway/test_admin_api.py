@@ -237,3 +237,32 @@ async def test_http_requests_are_counted_by_route_template(database_url, nats_ur
         assert count("404") - before == 2
         assert 'route="/api/v1/admin/organisations/{organisation_id}"' in scraped
         assert "org_a" not in scraped
+
+
+async def test_one_trace_follows_a_request_from_the_gateway_through_invoicing_to_its_event(admin, invoicing, caplog):
+    import sqlalchemy as sa
+
+    from services.invoicing.adapters.tables import outbox
+    from tests.conftest import FINISHED_SPANS
+
+    caplog.set_level("INFO", logger="billing_runtime.grpc_server")
+    FINISHED_SPANS.clear()
+    created = await admin.post("/api/v1/admin/organisations", json={**ORGANISATION, "name": "Traced Ltd"})
+    assert created.status_code == 201
+
+    spans = FINISHED_SPANS.get_finished_spans()
+    server_span = next(
+        s
+        for s in spans
+        if s.name == "/billing.invoicing.v1.InvoicingService/CreateOrganisation" and s.kind.name == "SERVER"
+    )
+    http_span = next(s for s in spans if s.kind.name == "SERVER" and "/api/v1/admin/organisations" in s.name)
+    trace_id = format(server_span.context.trace_id, "032x")
+    assert server_span.context.trace_id == http_span.context.trace_id, "the gateway's trace must continue in invoicing"
+
+    rpc_lines = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "rpc"]
+    assert any(line.get("trace_id") == trace_id and line["rpc"].endswith("/CreateOrganisation") for line in rpc_lines)
+
+    async with invoicing.engine.connect() as conn:
+        headers = (await conn.execute(sa.select(outbox.c.headers).order_by(outbox.c.id.desc()).limit(1))).scalar_one()
+    assert headers["traceparent"].split("-")[1] == trace_id, "the event carries the request's trace to consumers"

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from billing_runtime import database, metrics
 from billing_runtime.error_mapping import http_body, http_status
@@ -113,4 +114,6 @@ def create_app(
         return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
     app.include_router(admin.router)
+    # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app
