@@ -91,6 +91,13 @@ def test_tenancy_through_the_admin_api_and_grpc(mesh: Mesh):
         verified = stub.VerifyApiKey(ingest_pb2.VerifyApiKeyRequest(secret=key["secret"]))
         assert verified.project.organisation_id == organisation_id
 
+    # Neither the key's secret nor the admin token is ever written to a log.
+    logs = {name: mesh.log_path(name).read_text() for name in ORDER}
+    assert all(logs.values()), "every service should have logged something"
+    for name, text in logs.items():
+        assert key["secret"] not in text, f"{name} logged an API key secret"
+        assert mesh.admin_token not in text, f"{name} logged the admin token"
+
 
 def test_cli_lists_what_the_api_created(mesh: Mesh):
     with admin(mesh) as client:
