@@ -6,6 +6,8 @@ re-publishes an event JetStream then drops as a duplicate.
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -33,9 +35,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True)),
-        sa.Index(
-            "outbox_unpublished_idx", "id", postgresql_where=sa.text("published_at IS NULL")
-        ),
+        sa.Index("outbox_unpublished_idx", "id", postgresql_where=sa.text("published_at IS NULL")),
     )
 
 
@@ -70,6 +70,10 @@ class Outbox:
 class OutboxRelay:
     """Publishes unpublished outbox rows in id order. Replicas share the work with ``SKIP LOCKED``."""
 
+    # Published rows are kept a week (to answer "was it sent?"), then pruned about once an hour.
+    RETENTION = timedelta(days=7)
+    PRUNE_EVERY_SECONDS = 3600.0
+
     def __init__(
         self, engine: AsyncEngine, js: JetStreamContext, table: sa.Table, *, poll_seconds: float = 1.0
     ) -> None:
@@ -77,6 +81,7 @@ class OutboxRelay:
         self._js = js
         self._table = table
         self._poll_seconds = poll_seconds
+        self._last_prune = 0.0
         self.wake = asyncio.Event()
 
     async def publish_pending(self, batch_size: int = 100) -> int:
@@ -100,6 +105,13 @@ class OutboxRelay:
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
 
+    async def prune(self, older_than: timedelta = RETENTION) -> int:
+        """Delete rows published longer ago than ``older_than``; returns how many. Unpublished rows stay."""
+        t = self._table
+        async with self._engine.begin() as conn:
+            result = await conn.execute(sa.delete(t).where(t.c.published_at < sa.func.now() - older_than))
+        return result.rowcount
+
     async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
         t = self._table
         await conn.execute(sa.update(t).where(t.c.id.in_(ids)).values(published_at=sa.func.now()))
@@ -111,6 +123,11 @@ class OutboxRelay:
             try:
                 while await self.publish_pending():
                     pass
+                if time.monotonic() - self._last_prune >= self.PRUNE_EVERY_SECONDS:
+                    self._last_prune = time.monotonic()
+                    pruned = await self.prune()
+                    if pruned:
+                        log.info("outbox pruned", rows=pruned)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the relay must outlive NATS or DB blips

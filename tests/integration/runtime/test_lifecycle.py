@@ -154,3 +154,32 @@ async def test_republishing_an_outbox_row_does_not_duplicate_the_event(invoicing
         assert created.id
     finally:
         await client.close()
+
+
+async def test_relay_prunes_only_events_published_long_ago(invoicing, nats_url):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    async with invoicing.engine.begin() as conn:
+        await conn.execute(
+            sa.insert(outbox),
+            [
+                {
+                    "event_id": "evt_old_published",
+                    "subject": "s",
+                    "payload": b"",
+                    "published_at": now - timedelta(days=8),
+                },
+                {"event_id": "evt_new_published", "subject": "s", "payload": b"", "published_at": now},
+            ],
+        )
+    client = await nats.connect(nats_url)
+    try:
+        relay = OutboxRelay(invoicing.engine, client.jetstream(), outbox)
+        assert await relay.prune() == 1
+        assert await relay.prune(older_than=timedelta(days=7)) == 0
+    finally:
+        await client.close()
+    async with invoicing.engine.connect() as conn:
+        kept = set((await conn.execute(sa.select(outbox.c.event_id))).scalars())
+    assert "evt_old_published" not in kept and "evt_new_published" in kept
