@@ -51,6 +51,10 @@ class Outbox:
         self.table = table
         self._wake = wake
 
+    def wake_on_commit(self, relay_wake: asyncio.Event) -> None:
+        """Have every commit that recorded an event wake the relay at once, instead of at its next poll."""
+        self._wake = relay_wake
+
     async def record(
         self, uow: UnitOfWork, subject: str, event_id: str, message: Message, headers: dict[str, str] | None = None
     ) -> None:

@@ -184,7 +184,7 @@ class Runtime:
             return
         if self.js is not None:
             relay = OutboxRelay(self.engine, self.js, self.outbox.table)
-            self.outbox._wake = relay.wake
+            self.outbox.wake_on_commit(relay.wake)
             self.spawn(relay.run(), name="outbox-relay")
         if self.definition.on_ready is not None:
             await self.definition.on_ready(self)
