@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billing_runtime.errors import Conflict
+from billing_runtime.errors import Conflict, InvalidArgument
+
+MAX_KEY_LENGTH = 255
 
 
 async def insert_once(
@@ -20,6 +22,8 @@ async def insert_once(
     requests with one key insert once: the second waits on the unique index and then reads the first's row.
     A key reused with a different request is a Conflict, never a silent second object.
     """
+    if len(idempotency_key) > MAX_KEY_LENGTH:
+        raise InvalidArgument(f"must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key")
     if not idempotency_key:
         row = (await conn.execute(sa.insert(table).values(**values).returning(table))).one()
         return row, True

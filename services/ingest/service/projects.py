@@ -33,8 +33,6 @@ async def create_project(
     name = validate_project_name(command.name)
     if not command.organisation_id:
         raise InvalidArgument("is required", field="organisation_id")
-    if len(command.idempotency_key) > 255:
-        raise InvalidArgument("must be at most 255 characters", field="idempotency_key")
     # Asked before the transaction opens: no row lock is held while another service answers.
     if not await organisations.exists(command.organisation_id):
         raise InvalidArgument(f"no organisation with id {command.organisation_id!r}", field="organisation_id")

@@ -39,8 +39,6 @@ async def create_organisation(
         gstin=command.gstin,
         timezone=command.timezone,
     )
-    if len(command.idempotency_key) > 255:
-        raise InvalidArgument("must be at most 255 characters", field="idempotency_key")
     async with uow:
         organisation, created = await OrganisationRepository(uow.connection).add(
             new_id("org"), details, command.idempotency_key
