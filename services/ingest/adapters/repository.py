@@ -48,8 +48,11 @@ class ProjectRepository:
         values = {"id": project_id, "organisation_id": organisation_id, "name": name}
         try:
             row, created = await insert_once(
-                self._conn, projects, values,
-                idempotency_key=idempotency_key, fingerprint=project_fingerprint(organisation_id, name),
+                self._conn,
+                projects,
+                values,
+                idempotency_key=idempotency_key,
+                fingerprint=project_fingerprint(organisation_id, name),
             )
         except IntegrityError as error:
             if "projects_organisation_name_key" in str(error):
@@ -76,14 +79,26 @@ class ApiKeyRepository:
         self._conn = conn
 
     async def add(
-        self, *, key_id: str, project_id: str, name: str, prefix: str, secret_hash: str,
+        self,
+        *,
+        key_id: str,
+        project_id: str,
+        name: str,
+        prefix: str,
+        secret_hash: str,
         expires_at: datetime | None,
     ) -> ApiKey:
         row = (
             await self._conn.execute(
                 sa.insert(api_keys)
-                .values(id=key_id, project_id=project_id, name=name, prefix=prefix, secret_hash=secret_hash,
-                        expires_at=expires_at)
+                .values(
+                    id=key_id,
+                    project_id=project_id,
+                    name=name,
+                    prefix=prefix,
+                    secret_hash=secret_hash,
+                    expires_at=expires_at,
+                )
                 .returning(api_keys)
             )
         ).one()
@@ -93,9 +108,29 @@ class ApiKeyRepository:
         row = (await self._conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).one_or_none()
         return _to_api_key(row) if row else None
 
-    async def get_by_prefix(self, prefix: str) -> ApiKey | None:
-        row = (await self._conn.execute(sa.select(api_keys).where(api_keys.c.prefix == prefix))).one_or_none()
-        return _to_api_key(row) if row else None
+    async def get_with_project(self, prefix: str) -> tuple[ApiKey, Project] | None:
+        """The key with this prefix and its project, in one query (this is on the ingest path)."""
+        project_columns = [
+            projects.c.organisation_id,
+            projects.c.name.label("project_name"),
+            projects.c.created_at.label("project_created_at"),
+        ]
+        row = (
+            await self._conn.execute(
+                sa.select(api_keys, *project_columns)
+                .join(projects, projects.c.id == api_keys.c.project_id)
+                .where(api_keys.c.prefix == prefix)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        project = Project(
+            id=row.project_id,
+            organisation_id=row.organisation_id,
+            name=row.project_name,
+            created_at=row.project_created_at,
+        )
+        return _to_api_key(row), project
 
     async def list(self, *, project_id: str, limit: int, after: str | None) -> list[ApiKey]:
         query = sa.select(api_keys)

@@ -75,14 +75,13 @@ async def verify_api_key(uow: UnitOfWork, secret: str, now: datetime) -> tuple[P
     if prefix is None:
         raise Unauthenticated("API key is malformed or unknown")
     async with uow:
-        key = await ApiKeyRepository(uow.connection).get_by_prefix(prefix)
-        if key is None or not keys.matches(key, secret):
-            raise Unauthenticated("API key is malformed or unknown")
-        project = await ProjectRepository(uow.connection).get(key.project_id)
+        found = await ApiKeyRepository(uow.connection).get_with_project(prefix)
+    if found is None or not keys.matches(found[0], secret):
+        raise Unauthenticated("API key is malformed or unknown")
+    key, project = found
     state = key.state(now)
     if state is keys.ApiKeyState.REVOKED:
         raise PermissionDenied(f"API key {key.prefix} was revoked")
     if state is keys.ApiKeyState.EXPIRED:
         raise PermissionDenied(f"API key {key.prefix} expired")
-    assert project is not None  # the foreign key guarantees it
     return project, key
