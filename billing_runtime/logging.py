@@ -14,7 +14,6 @@ import structlog
 from billing_runtime.tracing import add_trace_ids
 
 bind_context = structlog.contextvars.bind_contextvars
-clear_context = structlog.contextvars.clear_contextvars
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:

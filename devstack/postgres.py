@@ -205,10 +205,6 @@ class LocalPostgres:
         self._say(f"created database {name!r}")
         return True
 
-    def drop_database(self, name: str) -> None:
-        """Drop database ``name`` if it exists, disconnecting its sessions (for fresh test databases)."""
-        _check_identifier(name)
-        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     # -- internals -------------------------------------------------------------------------------------------
 
