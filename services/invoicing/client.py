@@ -1,4 +1,6 @@
-"""The organisation directory ingest consults: invoicing, over gRPC."""
+"""The invoicing service's client, for the services that need to know about organisations (ingest, metering).
+
+Other services import this module, never invoicing's tables: it is the only way in, over gRPC."""
 
 from __future__ import annotations
 
