@@ -9,9 +9,11 @@ import pytest
 
 from billing.ingest.v1 import ingest_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing.metering.v1 import metering_pb2_grpc
 from billing_runtime.service import Runtime
 from services.ingest.__main__ import DEFINITION as INGEST
 from services.invoicing.__main__ import DEFINITION as INVOICING
+from services.metering.__main__ import DEFINITION as METERING
 from tests.conftest import running_service
 
 
@@ -28,6 +30,12 @@ async def ingest(database_url: str, nats_url: str, invoicing: Runtime) -> AsyncI
 
 
 @pytest.fixture(scope="session")
+async def metering(database_url: str, nats_url: str, invoicing: Runtime) -> AsyncIterator[Runtime]:
+    async with running_service(METERING, database_url, nats_url, invoicing_address=invoicing.address) as runtime:
+        yield runtime
+
+
+@pytest.fixture(scope="session")
 async def invoicing_stub(invoicing: Runtime) -> AsyncIterator[invoicing_pb2_grpc.InvoicingServiceStub]:
     async with grpc.aio.insecure_channel(invoicing.address) as channel:
         yield invoicing_pb2_grpc.InvoicingServiceStub(channel)
@@ -37,3 +45,9 @@ async def invoicing_stub(invoicing: Runtime) -> AsyncIterator[invoicing_pb2_grpc
 async def ingest_stub(ingest: Runtime) -> AsyncIterator[ingest_pb2_grpc.IngestServiceStub]:
     async with grpc.aio.insecure_channel(ingest.address) as channel:
         yield ingest_pb2_grpc.IngestServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+async def metering_stub(metering: Runtime) -> AsyncIterator[metering_pb2_grpc.MeteringServiceStub]:
+    async with grpc.aio.insecure_channel(metering.address) as channel:
+        yield metering_pb2_grpc.MeteringServiceStub(channel)
