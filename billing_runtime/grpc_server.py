@@ -120,13 +120,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
 
 
-def build_server(is_ready: Callable[[], bool]) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+def build_server(
+    is_ready: Callable[[], bool], max_message_bytes: int = 16 * 1024 * 1024
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server with our interceptor and the health service registered (health starts NOT_SERVING)."""
     server = grpc.aio.server(
         # Tracing outermost, so our interceptor's log lines carry the RPC's trace id.
         interceptors=[aio_server_interceptor(), ServerInterceptor(is_ready)],
         # Without this, a second process could silently bind the same port and steal half the calls.
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -219,7 +219,9 @@ class Runtime:
 def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> Runtime:
     engine = database.create_engine(settings.database_url, application_name=definition.name)
     holder: dict[str, Runtime] = {}
-    server, health_servicer = build_server(is_ready=lambda: holder["runtime"].ready)
+    server, health_servicer = build_server(
+        is_ready=lambda: holder["runtime"].ready, max_message_bytes=settings.grpc_max_message_bytes
+    )
     runtime = Runtime(
         definition=definition,
         settings=settings,

@@ -1,6 +1,10 @@
+from datetime import timedelta
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.ingest.domain.event import EventLimits
 
 
 class IngestSettings(ServiceSettings):
@@ -9,3 +13,22 @@ class IngestSettings(ServiceSettings):
     grpc_port: int = 50051
     # Where invoicing (the owner of organisations) answers.
     invoicing_address: str = "127.0.0.1:50053"
+    # Events per IngestEvents call or stream batch.
+    max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
+    # The accepted window around now for an event's timestamp.
+    event_past_window_days: int = Field(default=35, ge=1, le=400)
+    event_future_window_seconds: int = Field(default=300, ge=0, le=86_400)
+    # How long a verified key is trusted before it is looked up again (a revocation through another replica
+    # takes effect within this time; through this one, at once). 0 looks every batch up.
+    api_key_cache_seconds: float = Field(default=10.0, ge=0)
+    # How long to wait for JetStream to acknowledge a batch before answering UNAVAILABLE.
+    publish_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Batches of one stream processed at once; the client's window beyond this waits (backpressure).
+    stream_max_in_flight_batches: int = Field(default=8, ge=1, le=256)
+
+    def event_limits(self) -> EventLimits:
+        return EventLimits(
+            max_batch_events=self.max_batch_events,
+            past_window=timedelta(days=self.event_past_window_days),
+            future_window=timedelta(seconds=self.event_future_window_seconds),
+        )

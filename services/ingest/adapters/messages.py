@@ -7,6 +7,7 @@ from datetime import datetime
 from billing.ingest.v1 import events_pb2, ingest_pb2
 from billing_runtime.timestamps import to_timestamp as timestamp
 from services.ingest.domain.api_key import ApiKey, ApiKeyState
+from services.ingest.domain.event import ACCEPTED, DUPLICATE, REJECTED, BatchOutcome
 from services.ingest.domain.project import Project
 
 PROJECT_CREATED = "billing.ingest.v1.project.created"
@@ -19,6 +20,11 @@ _STATES = {
     ApiKeyState.REVOKED: ingest_pb2.API_KEY_STATE_REVOKED,
 }
 
+_EVENT_STATUSES = {
+    ACCEPTED: ingest_pb2.EVENT_STATUS_ACCEPTED,
+    DUPLICATE: ingest_pb2.EVENT_STATUS_DUPLICATE,
+    REJECTED: ingest_pb2.EVENT_STATUS_REJECTED,
+}
 
 
 def project_to_pb(project: Project) -> ingest_pb2.Project:
@@ -50,3 +56,18 @@ def api_key_created(event_id: str, key: ApiKey, now: datetime) -> events_pb2.Api
 
 def api_key_revoked(event_id: str, key: ApiKey, now: datetime) -> events_pb2.ApiKeyRevoked:
     return events_pb2.ApiKeyRevoked(event_id=event_id, api_key=api_key_to_pb(key, now))
+
+
+def outcome_to_pb(outcome: BatchOutcome) -> ingest_pb2.BatchOutcome:
+    return ingest_pb2.BatchOutcome(
+        accepted_count=outcome.accepted,
+        duplicate_count=outcome.duplicates,
+        rejected_count=outcome.rejected,
+        results=[
+            ingest_pb2.EventResult(
+                index=r.index, event_id=r.event_id, status=_EVENT_STATUSES[r.status], reason=r.reason,
+                field=r.field, event_id_generated=r.generated,
+            )
+            for r in outcome.results
+        ],
+    )

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import grpc
+
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from billing_runtime.errors import InvalidArgument, Unauthenticated
 from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp
-from services.ingest.adapters.messages import api_key_to_pb, project_to_pb
-from services.ingest.service import api_keys, projects
+from services.ingest.adapters.event_log import JetStreamEventLog
+from services.ingest.adapters.messages import api_key_to_pb, outcome_to_pb, project_to_pb
+from services.ingest.config import IngestSettings
+from services.ingest.domain.project import Project
+from services.ingest.service import api_keys, events, projects
 from services.ingest.service.projects import OrganisationDirectory
 
 
@@ -16,10 +24,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def api_key_from(context: grpc.aio.ServicerContext) -> str:
+    """The key a caller presents: ``authorization: Bearer <key>`` or ``x-api-key: <key>``."""
+    for name, value in context.invocation_metadata() or ():
+        if name == "authorization":
+            scheme, _, credentials = str(value).partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+        elif name == "x-api-key" and value:
+            return str(value).strip()
+    raise Unauthenticated("no API key: send 'authorization: Bearer <key>' (or 'x-api-key') metadata")
+
+
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, runtime: Runtime, organisations: OrganisationDirectory) -> None:
+        assert isinstance(runtime.settings, IngestSettings)
         self._runtime = runtime
+        self._settings = runtime.settings
         self._organisations = organisations
+        self._limits = runtime.settings.event_limits()
+        self._keys = events.ApiKeyCache(runtime.settings.api_key_cache_seconds)
+        self._event_log: JetStreamEventLog | None = None
 
     async def CreateProject(self, request, context):  # noqa: N802 - gRPC method names
         project, created = await projects.create_project(
@@ -61,9 +86,79 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def RevokeApiKey(self, request, context):  # noqa: N802
         now = _now()
         key = await api_keys.revoke_api_key(self._runtime.uow(), self._runtime.outbox, request.api_key_id, now)
+        self._keys.forget(key.id)
         return ingest_pb2.RevokeApiKeyResponse(api_key=api_key_to_pb(key, now))
 
     async def VerifyApiKey(self, request, context):  # noqa: N802
         now = _now()
         project, key = await api_keys.verify_api_key(self._runtime.uow(), request.secret, now)
         return ingest_pb2.VerifyApiKeyResponse(project=project_to_pb(project), api_key=api_key_to_pb(key, now))
+
+    async def IngestEvents(self, request, context):  # noqa: N802
+        project = await self._authenticate(api_key_from(context))
+        outcome = await events.ingest_batch(self._log(), project, request.events, _now(), self._limits)
+        return ingest_pb2.IngestEventsResponse(outcome=outcome_to_pb(outcome))
+
+    async def StreamEvents(self, request_iterator, context) -> AsyncIterator[ingest_pb2.StreamEventsResponse]:  # noqa: N802
+        """Batches are screened and written concurrently (up to the in-flight limit) and acknowledged as each
+        becomes durable. A failure to write ends the stream with UNAVAILABLE; the client resends what it has
+        not seen acknowledged, with the same ids."""
+        secret = api_key_from(context)
+        await self._authenticate(secret)  # refuse a bad key before reading anything
+        window = asyncio.Semaphore(self._settings.stream_max_in_flight_batches)
+        finished: asyncio.Queue[asyncio.Task[ingest_pb2.StreamEventsResponse] | BaseException | None] = asyncio.Queue()
+        pending: set[asyncio.Task[ingest_pb2.StreamEventsResponse]] = set()
+
+        def _done(task: asyncio.Task[ingest_pb2.StreamEventsResponse]) -> None:
+            pending.discard(task)
+            window.release()
+            finished.put_nowait(task)
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await window.acquire()
+                    task = asyncio.create_task(self._stream_batch(secret, request))
+                    pending.add(task)
+                    task.add_done_callback(_done)
+                finished.put_nowait(None)
+            except BaseException as error:  # noqa: BLE001 - handed to the writer, which ends the call with it
+                finished.put_nowait(error)
+
+        reader = asyncio.create_task(read())
+        try:
+            reading = True
+            while reading or pending or not finished.empty():
+                item = await finished.get()
+                if item is None:
+                    reading = False
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item.result()
+        finally:
+            reader.cancel()
+            for task in pending:
+                task.cancel()
+
+    async def _stream_batch(
+        self, secret: str, request: ingest_pb2.StreamEventsRequest
+    ) -> ingest_pb2.StreamEventsResponse:
+        project = await self._authenticate(secret)  # a key revoked mid-stream stops being honoured
+        try:
+            outcome = await events.ingest_batch(self._log(), project, request.events, _now(), self._limits)
+        except InvalidArgument as error:
+            raise InvalidArgument(f"batch {request.sequence}: {error.message}", field=error.field) from error
+        return ingest_pb2.StreamEventsResponse(sequence=request.sequence, outcome=outcome_to_pb(outcome))
+
+    async def _authenticate(self, secret: str) -> Project:
+        return await self._keys.project_for(self._runtime.uow, secret, _now())
+
+    def _log(self) -> JetStreamEventLog:
+        if self._event_log is None:
+            # Created on first use: NATS is connected by then (RPCs are refused until the service is ready).
+            assert self._runtime.nats is not None and self._runtime.js is not None
+            self._event_log = JetStreamEventLog(
+                self._runtime.nats, self._runtime.js, timeout_seconds=self._settings.publish_timeout_seconds
+            )
+        return self._event_log
