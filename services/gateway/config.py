@@ -21,6 +21,10 @@ class GatewaySettings(ServiceSettings):
     notification_address: str = "127.0.0.1:50055"
     # /healthz gives each service this long to answer before calling it down.
     health_timeout_seconds: float = Field(default=1.0, gt=0)
+    # POST /api/v1/events: larger bodies answer 413 before they are read (10,000 events of ~300 bytes fit).
+    events_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # How long ingest may take to make a batch durable before the request answers 503.
+    events_timeout_seconds: float = Field(default=30.0, gt=0)
 
     def service_addresses(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_address") for name in SERVICES}

@@ -52,7 +52,7 @@ def _services(request: Request) -> ServiceClients:
     return request.app.state.clients
 
 
-async def _audit(request: Request, action: str, resource_type: str, resource_id: str) -> None:
+async def audit(request: Request, action: str, resource_type: str, resource_id: str) -> None:
     """Record an admin write. The write already happened, so a failure here is logged, not returned."""
     try:
         async with request.app.state.uow_factory() as uow:
@@ -80,7 +80,7 @@ async def create_organisation(
     )
     _replayed(response, reply.created)
     if reply.created:
-        await _audit(request, "organisation.create", "organisation", reply.organisation.id)
+        await audit(request, "organisation.create", "organisation", reply.organisation.id)
     return schemas.Organisation.from_pb(reply.organisation)
 
 
@@ -115,7 +115,7 @@ async def create_project(
     )
     _replayed(response, reply.created)
     if reply.created:
-        await _audit(request, "project.create", "project", reply.project.id)
+        await audit(request, "project.create", "project", reply.project.id)
     return schemas.Project.from_pb(reply.project)
 
 
@@ -145,7 +145,7 @@ async def create_api_key(body: schemas.ApiKeyCreate, request: Request):
     if body.expires_at is not None:
         message.expire_time.CopyFrom(to_timestamp(body.expires_at))
     reply = await clients.call(_services(request).ingest.CreateApiKey, message)
-    await _audit(request, "api_key.create", "api_key", reply.api_key.id)
+    await audit(request, "api_key.create", "api_key", reply.api_key.id)
     key = schemas.ApiKey.from_pb(reply.api_key)
     return schemas.ApiKeyWithSecret(**key.model_dump(), secret=reply.secret)
 
@@ -168,7 +168,7 @@ async def revoke_api_key(api_key_id: str, request: Request):
     reply = await clients.call(
         _services(request).ingest.RevokeApiKey, ingest_pb2.RevokeApiKeyRequest(api_key_id=api_key_id)
     )
-    await _audit(request, "api_key.revoke", "api_key", api_key_id)
+    await audit(request, "api_key.revoke", "api_key", api_key_id)
     return schemas.ApiKey.from_pb(reply.api_key)
 
 

@@ -19,7 +19,7 @@ from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.config import GatewaySettings
-from services.gateway.entrypoints.http import admin, schemas
+from services.gateway.entrypoints.http import admin, events, metering, schemas, usage
 
 log = get_logger(__name__)
 
@@ -35,7 +35,8 @@ def create_app(
     app = FastAPIOffline(
         title="Billing platform API",
         version="v1",
-        description="Usage-based billing: admin API for organisations, projects and API keys. "
+        description="Usage-based billing: usage events in (with a project's API key), and the admin API for "
+        "organisations, projects, API keys, metrics and usage. "
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
@@ -113,7 +114,10 @@ def create_app(
         )
         return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
+    app.include_router(events.router)
+    app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(metering.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

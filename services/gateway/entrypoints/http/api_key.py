@@ -1,0 +1,35 @@
+"""The project API key a REST caller presents, passed on to ingest, which owns keys and checks them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from billing_runtime import clients
+from billing_runtime.errors import Unauthenticated
+
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="ProjectApiKey", description="A project's API key (bk_...), from the admin API"
+)
+
+
+def presented_api_key(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """``Authorization: Bearer bk_...`` (or ``X-Api-Key: bk_...``); 401 when there is none.
+
+    Whether the key is known, revoked or expired is ingest's to say (401 or 403).
+    """
+    key = credentials.credentials.strip() if credentials is not None else request.headers.get("x-api-key", "").strip()
+    if not key:
+        raise Unauthenticated("missing API key: send 'Authorization: Bearer <api key>'")
+    if not (key.isascii() and key.isprintable()):  # gRPC metadata would refuse it; it cannot be a key anyway
+        raise Unauthenticated("API key is not valid")
+    return key
+
+
+def key_metadata(key: str) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata for a call made on the key holder's behalf: the key and the request id."""
+    return (("authorization", f"Bearer {key}"), *clients.request_metadata())

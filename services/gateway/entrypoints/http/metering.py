@@ -1,0 +1,98 @@
+"""/api/v1/admin metering routes: billable metrics, the metric codes events arrived for, and dead letters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from billing.metering.v1 import metering_pb2
+from billing_runtime import clients
+from services.gateway.entrypoints.http import metering_schemas, schemas
+from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, audit, require_admin
+
+router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={status: {"model": schemas.Error} for status in (400, 401, 404, 409, 503)},
+)
+
+
+def _metering(request: Request):
+    return request.app.state.clients.metering
+
+
+@router.post("/metrics", status_code=status.HTTP_201_CREATED, response_model=metering_schemas.Metric)
+async def create_metric(
+    body: metering_schemas.MetricCreate, request: Request, response: Response, idempotency_key: IdempotencyKey = ""
+):
+    """Define a billable metric for an organisation. Events already received for its code count at once."""
+    reply = await clients.call(_metering(request).CreateMetric, body.to_pb(idempotency_key))
+    if reply.created:
+        await audit(request, "metric.create", "metric", reply.metric.id)
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    return metering_schemas.Metric.from_pb(reply.metric)
+
+
+@router.get("/metrics", response_model=schemas.Page[metering_schemas.Metric])
+async def list_metrics(
+    request: Request,
+    organisation_id: Annotated[str, Query(description="The organisation whose metrics to list")],
+    include_archived: bool = False,
+    page_size: PageSize = 0,
+    page_token: str = "",
+):
+    """An organisation's metrics, oldest first; archived ones only when asked for."""
+    reply = await clients.call(
+        _metering(request).ListMetrics,
+        metering_pb2.ListMetricsRequest(organisation_id=organisation_id, include_archived=include_archived,
+                                        page_size=page_size, page_token=page_token),
+    )
+    return schemas.Page[metering_schemas.Metric](
+        data=[metering_schemas.Metric.from_pb(m) for m in reply.metrics], next_page_token=reply.next_page_token
+    )
+
+
+# Before /metrics/{metric_id}, which would otherwise take "observed" for an id.
+@router.get("/metrics/observed", response_model=list[metering_schemas.ObservedMetric])
+async def observed_metrics(
+    request: Request, organisation_id: Annotated[str, Query(description="The organisation whose events to report")]
+):
+    """Every metric code events arrived for, with counts, and whether a metric counts them. Events for a code
+    no metric defines are kept, and counted once a metric for the code is created."""
+    reply = await clients.call(
+        _metering(request).ListObservedMetrics,
+        metering_pb2.ListObservedMetricsRequest(organisation_id=organisation_id),
+    )
+    return [metering_schemas.ObservedMetric.from_pb(m) for m in reply.metrics]
+
+
+@router.get("/metrics/{metric_id}", response_model=metering_schemas.Metric)
+async def get_metric(metric_id: str, request: Request):
+    reply = await clients.call(_metering(request).GetMetric, metering_pb2.GetMetricRequest(metric_id=metric_id))
+    return metering_schemas.Metric.from_pb(reply.metric)
+
+
+@router.post("/metrics/{metric_id}/archive", response_model=metering_schemas.Metric)
+async def archive_metric(metric_id: str, request: Request):
+    """Retire a metric: its code is free again and usage queries by code no longer find it. Events are kept."""
+    reply = await clients.call(
+        _metering(request).ArchiveMetric, metering_pb2.ArchiveMetricRequest(metric_id=metric_id)
+    )
+    await audit(request, "metric.archive", "metric", metric_id)
+    return metering_schemas.Metric.from_pb(reply.metric)
+
+
+@router.get("/dead-letters", response_model=schemas.Page[metering_schemas.DeadLetter])
+async def dead_letters(request: Request, page_size: PageSize = 0, page_token: str = ""):
+    """Event batches metering could not process, with the reason, newest first."""
+    reply = await clients.call(
+        _metering(request).ListDeadLetters,
+        metering_pb2.ListDeadLettersRequest(page_size=page_size, page_token=page_token),
+    )
+    return schemas.Page[metering_schemas.DeadLetter](
+        data=[metering_schemas.DeadLetter.from_pb(d) for d in reply.dead_letters],
+        next_page_token=reply.next_page_token,
+    )
