@@ -43,13 +43,17 @@ async def connect(url: str, *, name: str, connect_timeout: float = 2.0) -> NATS:
     )
 
 
-async def ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -> None:
-    """Create the stream, or bring an existing one's subjects up to date. Safe to call from every replica."""
+async def ensure_stream(
+    js: JetStreamContext, name: str, subjects: list[str], *, max_age_seconds: float | None = None
+) -> None:
+    """Create the stream, or bring an existing one's subjects (and age limit) up to date. Safe to call from
+    every replica. ``max_age_seconds`` drops messages older than that; None keeps them until other limits."""
     config = StreamConfig(
         name=name,
         subjects=subjects,
         storage=StorageType.FILE,
         duplicate_window=120.0,  # seconds during which a Nats-Msg-Id is remembered
+        max_age=max_age_seconds,
     )
     try:
         info = await js.stream_info(name)
@@ -57,6 +61,7 @@ async def ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) ->
         await js.add_stream(config)
         log.info("stream created", stream=name, subjects=subjects)
         return
-    if sorted(info.config.subjects or []) != sorted(subjects):
+    age_differs = max_age_seconds is not None and info.config.max_age != max_age_seconds
+    if sorted(info.config.subjects or []) != sorted(subjects) or age_differs:
         await js.update_stream(config)
         log.info("stream updated", stream=name, subjects=subjects)
