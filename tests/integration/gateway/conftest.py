@@ -1,0 +1,89 @@
+"""A gateway in this process in front of the real ingest, invoicing and metering services, and a fresh project
+with an API key for each test that wants one."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from billing.ingest.v1 import ingest_pb2
+from services.gateway.__main__ import DEFINITION as GATEWAY
+from tests.conftest import running_service
+from tests.integration.helpers import organisation_request
+
+GATEWAY_ADMIN_TOKEN = "test-admin-token-for-events-0123"
+# Small enough that the 413 test sends little, large enough for a 10,001-event body (to meet ingest's limit).
+EVENTS_MAX_BODY_BYTES = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+async def gateway_url(database_url, nats_url, ingest, invoicing, metering) -> AsyncIterator[str]:
+    async with running_service(
+        GATEWAY,
+        database_url,
+        nats_url,
+        admin_token=GATEWAY_ADMIN_TOKEN,
+        http_port=0,
+        ingest_address=ingest.address,
+        invoicing_address=invoicing.address,
+        metering_address=metering.address,
+        events_max_body_bytes=EVENTS_MAX_BODY_BYTES,
+    ) as runtime:
+        yield runtime.http_address
+
+
+@pytest.fixture
+async def admin_http(gateway_url) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {GATEWAY_ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@dataclass
+class KeyHolder:
+    """A project and its API key, with an HTTP client that sends the key."""
+
+    organisation_id: str
+    project_id: str
+    api_key: str
+    http: httpx.AsyncClient
+
+    async def send(self, body: Any, path: str = "/api/v1/events") -> httpx.Response:
+        return await self.http.post(path, json=body)
+
+
+async def new_project(invoicing_stub, ingest_stub, organisation_id: str | None = None) -> tuple[str, str, str]:
+    """(organisation id, project id, API key secret) of a new project, in a new organisation unless given."""
+    if organisation_id is None:
+        organisation_id = (await invoicing_stub.CreateOrganisation(organisation_request())).organisation.id
+    project = (await ingest_stub.CreateProject(
+        ingest_pb2.CreateProjectRequest(organisation_id=organisation_id, name=f"p{secrets.token_hex(4)}")
+    )).project
+    secret = (await ingest_stub.CreateApiKey(ingest_pb2.CreateApiKeyRequest(project_id=project.id))).secret
+    return organisation_id, project.id, secret
+
+
+@pytest.fixture
+async def key_holder(gateway_url, invoicing_stub, ingest_stub) -> AsyncIterator[KeyHolder]:
+    organisation_id, project_id, secret = await new_project(invoicing_stub, ingest_stub)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30) as client:
+        yield KeyHolder(organisation_id, project_id, secret, client)
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, what: str = "the condition") -> Any:
+    """Await ``check()`` until it returns something truthy (metering folds events in asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last saw {last!r}")
