@@ -1,4 +1,4 @@
-"""billing: create and list organisations, projects and API keys on a running platform."""
+"""billing: organisations, projects, API keys, metrics, usage and events on a running platform."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from billing_cli import metering
 from billing_cli.connection import CliError, Gateway
+from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
 app = typer.Typer(
-    help="Operate a running billing platform through its gateway's admin API.\n\n"
+    help="Operate a running billing platform through its gateway's API.\n\n"
     "The gateway URL and admin token come from --gateway/--admin-token, else BILLING_GATEWAY_URL/"
     "BILLING_ADMIN_TOKEN, else .run/endpoints.json written by `make run`.",
     no_args_is_help=True,
@@ -25,9 +25,6 @@ api_keys = typer.Typer(help="API keys of a project (secrets are shown once, at c
 app.add_typer(organisations, name="organisations")
 app.add_typer(projects, name="projects")
 app.add_typer(api_keys, name="api-keys")
-
-console = Console()
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table")]
 
 
 @app.callback()
@@ -40,30 +37,7 @@ def connect(
 
 
 def _gateway(ctx: typer.Context) -> Gateway:
-    return Gateway.resolve(*ctx.obj)
-
-
-def _show(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(row.get(column) or "") for column in columns])
-    console.print(table)
-
-
-def _list_all(gateway: Gateway, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        page = gateway.request("GET", path, params={**params, "page_size": 500, "page_token": token})
-        rows.extend(page["data"])
-        token = page["next_page_token"]
-        if not token:
-            return rows
+    return gateway_of(ctx)
 
 
 ORGANISATION_COLUMNS = ["id", "name", "billing_email", "billing_currency", "country", "state_code", "gstin",
@@ -88,21 +62,21 @@ def organisations_create(
             "state_code": state_code, "gstin": gstin, "timezone": timezone}
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     created = _gateway(ctx).request("POST", "/api/v1/admin/organisations", json=body, headers=headers)
-    _show([created], ORGANISATION_COLUMNS, as_json, "Organisation created")
+    show([created], ORGANISATION_COLUMNS, as_json, "Organisation created")
 
 
 @organisations.command("list")
 def organisations_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List every organisation, oldest first."""
-    rows = _list_all(_gateway(ctx), "/api/v1/admin/organisations", {})
-    _show(rows, ORGANISATION_COLUMNS, as_json, f"{len(rows)} organisation(s)")
+    rows = list_all(_gateway(ctx), "/api/v1/admin/organisations", {})
+    show(rows, ORGANISATION_COLUMNS, as_json, f"{len(rows)} organisation(s)")
 
 
 @organisations.command("get")
 def organisations_get(ctx: typer.Context, organisation_id: str, as_json: JsonOption = False) -> None:
     """Show one organisation."""
     row = _gateway(ctx).request("GET", f"/api/v1/admin/organisations/{organisation_id}")
-    _show([row], ORGANISATION_COLUMNS, as_json, "Organisation")
+    show([row], ORGANISATION_COLUMNS, as_json, "Organisation")
 
 
 PROJECT_COLUMNS = ["id", "organisation_id", "name", "created_at"]
@@ -121,7 +95,7 @@ def projects_create(
     created = _gateway(ctx).request(
         "POST", "/api/v1/admin/projects", json={"organisation_id": organisation_id, "name": name}, headers=headers
     )
-    _show([created], PROJECT_COLUMNS, as_json, "Project created")
+    show([created], PROJECT_COLUMNS, as_json, "Project created")
 
 
 @projects.command("list")
@@ -131,8 +105,8 @@ def projects_list(
     as_json: JsonOption = False,
 ) -> None:
     """List projects, oldest first."""
-    rows = _list_all(_gateway(ctx), "/api/v1/admin/projects", {"organisation_id": organisation_id})
-    _show(rows, PROJECT_COLUMNS, as_json, f"{len(rows)} project(s)")
+    rows = list_all(_gateway(ctx), "/api/v1/admin/projects", {"organisation_id": organisation_id})
+    show(rows, PROJECT_COLUMNS, as_json, f"{len(rows)} project(s)")
 
 
 KEY_COLUMNS = ["id", "project_id", "name", "prefix", "state", "created_at", "expires_at", "revoked_at"]
@@ -154,7 +128,7 @@ def api_keys_create(
     if as_json:
         typer.echo(json.dumps(created, indent=2))
         return
-    _show([created], KEY_COLUMNS, False, "API key created")
+    show([created], KEY_COLUMNS, False, "API key created")
     console.print(f"[bold]Secret (shown once, store it now):[/bold] {created['secret']}")
 
 
@@ -165,15 +139,15 @@ def api_keys_list(
     as_json: JsonOption = False,
 ) -> None:
     """List API keys (without secrets)."""
-    rows = _list_all(_gateway(ctx), "/api/v1/admin/api-keys", {"project_id": project_id})
-    _show(rows, KEY_COLUMNS, as_json, f"{len(rows)} API key(s)")
+    rows = list_all(_gateway(ctx), "/api/v1/admin/api-keys", {"project_id": project_id})
+    show(rows, KEY_COLUMNS, as_json, f"{len(rows)} API key(s)")
 
 
 @api_keys.command("revoke")
 def api_keys_revoke(ctx: typer.Context, api_key_id: str, as_json: JsonOption = False) -> None:
     """Revoke a key at once."""
     row = _gateway(ctx).request("POST", f"/api/v1/admin/api-keys/{api_key_id}/revoke")
-    _show([row], KEY_COLUMNS, as_json, "API key revoked")
+    show([row], KEY_COLUMNS, as_json, "API key revoked")
 
 
 @app.command()
@@ -189,9 +163,14 @@ def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     rows = [{"service": name, **info} for name, info in body["services"].items()]
     rows.append({"service": "gateway database", "status": body["database"], "address": ""})
-    _show(rows, ["service", "status", "address"], False, f"Platform: {body['status']}")
+    show(rows, ["service", "status", "address"], False, f"Platform: {body['status']}")
     if body["status"] != "ok":
         raise typer.Exit(1)
+
+
+app.add_typer(metering.metrics, name="metrics")
+app.command("usage")(metering.usage)
+app.add_typer(metering.events, name="events")
 
 
 def main() -> None:

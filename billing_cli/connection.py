@@ -32,21 +32,24 @@ class CliError(Exception):
 class Gateway:
     url: str
     admin_token: str
+    # The demo project's API key from .run/endpoints.json, if there is one (a default for `events send`).
+    demo_api_key: str = ""
 
     @classmethod
-    def resolve(cls, url: str | None, admin_token: str | None) -> Gateway:
+    def resolve(cls, url: str | None, admin_token: str | None, *, need_admin_token: bool = True) -> Gateway:
         found: dict[str, Any] = {}
         path = endpoints_file()
         if path is not None and path.exists():
             found = json.loads(path.read_text())
         url = url or os.environ.get("BILLING_GATEWAY_URL") or found.get("gateway")
         token = admin_token or os.environ.get("BILLING_ADMIN_TOKEN") or found.get("admin_token")
-        if not url or not token:
+        if not url or (need_admin_token and not token):
             raise CliError(
                 "no gateway configured: start the platform with `make run` (it writes .run/endpoints.json), "
                 "or pass --gateway and --admin-token (or BILLING_GATEWAY_URL / BILLING_ADMIN_TOKEN)"
             )
-        return cls(url.rstrip("/"), token)
+        demo = found.get("demo") or {}
+        return cls(url.rstrip("/"), token or "", str(demo.get("api_key") or ""))
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}
