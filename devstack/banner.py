@@ -60,6 +60,15 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     if gateway:
         auth = shlex.quote(f"Authorization: Bearer {token}")
         rows.append(f"    curl -H {auth} {gateway}/api/v1/admin/organisations")
+        if demo:
+            key = shlex.quote(f"Authorization: Bearer {demo['api_key']}")
+            event = shlex.quote('{"metricName": "llm_tokens", "metricValue": 1200, "metadata": {"model": "gpt-4o"}}')
+            rows.append(f"    curl -X POST {gateway}/api/v1/events -H {key} -d {event}")
+            query = shlex.quote(f"{gateway}/api/v1/admin/usage?organisation_id={demo['organisation_id']}"
+                                "&metric=llm_tokens&window=day&group_by=model")
+            rows.append(f"    curl -H {auth} {query}")
+            rows.append(f"    {_shown(Path(sys.executable).parent / 'billing')} usage llm_tokens "
+                        f"--organisation {demo['organisation_id']} --window day --group-by model")
     invoicing = endpoints["services"].get("invoicing")
     if invoicing and "invoicing" in endpoints["running"]:
         rows.append(

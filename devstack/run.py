@@ -21,6 +21,7 @@ import httpx
 
 from devstack import banner, console
 from devstack.demo import DemoData, DemoDataError, ensure_demo_data
+from devstack.demo_usage import ensure_demo_usage
 from devstack.errors import DevstackError
 from devstack.logs import LogFollower
 from devstack.mesh import ORDER, REPO_ROOT, Mesh, stop_leftover_services
@@ -170,7 +171,7 @@ def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData 
         notes.append("the gateway is not in this run's services, so no demo data was created")
         return None
     try:
-        return ensure_demo_data(mesh.gateway_url, token, data_dir / "demo.json", console.say)
+        demo = ensure_demo_data(mesh.gateway_url, token, data_dir / "demo.json", console.say)
     except (DemoDataError, httpx.HTTPError) as error:
         console.warn(f"could not create demo data: {error}")
         notes.append(
@@ -178,6 +179,12 @@ def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData 
             f"{mesh.log_path('gateway')}"
         )
         return None
+    try:
+        ensure_demo_usage(mesh.gateway_url, token, demo, console.say)
+    except (DemoDataError, httpx.HTTPError) as error:
+        console.warn(f"could not create demo metrics and events: {error}")
+        notes.append("no demo usage (see the warning above); it is retried on the next start")
+    return demo
 
 
 def _endpoints(
