@@ -1,4 +1,5 @@
-"""The metering service: owns metrics, deduplicated events, usage aggregates, quotas and alert rules.
+"""The metering service: owns metrics, deduplicated events and usage aggregates.
 
-It starts, migrates its schema and reports SERVING; its RPCs arrive in later issues.
+It consumes ingest's accepted event batches from JetStream exactly once (deduplicated on project and
+event id), keeps usage per 15-minute bucket, and answers usage queries. See docs/metering.md.
 """

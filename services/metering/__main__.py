@@ -2,16 +2,39 @@
 
 from pathlib import Path
 
-from billing_runtime.service import ServiceDefinition, main
+from billing.metering.v1 import metering_pb2, metering_pb2_grpc
+from billing_runtime.service import Runtime, ServiceDefinition, main
+from services.invoicing.client import InvoicingOrganisations
+from services.metering.adapters.dead_letters import DeadLetters
+from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.tables import metadata
 from services.metering.config import MeteringSettings
+from services.metering.entrypoints.consumer import EventConsumer
+from services.metering.entrypoints.grpc import MeteringServicer
+
+
+def register(runtime: Runtime) -> list[str]:
+    assert isinstance(runtime.settings, MeteringSettings)
+    organisations = InvoicingOrganisations(runtime.settings.invoicing_address)
+    runtime.on_shutdown(organisations.close)
+    metering_pb2_grpc.add_MeteringServiceServicer_to_server(MeteringServicer(runtime, organisations), runtime.server)
+    return [metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name]
+
+
+async def start_consumer(runtime: Runtime) -> None:
+    """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
+    assert isinstance(runtime.settings, MeteringSettings) and runtime.js is not None
+    consumer = EventConsumer(runtime.js, EventStore(runtime.engine), DeadLetters(runtime.js), runtime.settings)
+    runtime.spawn(consumer.run(), name="metering-event-consumer")
+
 
 DEFINITION = ServiceDefinition(
     name="metering",
     settings_cls=MeteringSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda runtime: [],
+    register=register,
+    on_ready=start_consumer,
 )
 
 if __name__ == "__main__":

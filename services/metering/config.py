@@ -17,3 +17,5 @@ class MeteringSettings(ServiceSettings):
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)
     consumer_max_deliver: int = Field(default=10, ge=2)
     consumer_max_ack_pending: int = Field(default=2048, ge=1)
+    # Events per transaction: bigger is faster per event, smaller keeps each commit (and visibility) quick.
+    consumer_max_events_per_transaction: int = Field(default=10_000, ge=1)

@@ -1,0 +1,250 @@
+"""The event consumer: ingest's EventBatchAccepted messages from JetStream into metering's tables.
+
+A durable pull consumer shared by every replica. Per fetch: decode, store all batches in one transaction
+(events deduplicated on (project_id, event_id), new ones folded into usage buckets), commit, then ack. A
+crash before the ack means redelivery, which the unique key makes harmless: at-least-once delivery plus
+idempotent storage is exactly-once counting.
+
+Fetching and decoding the next messages overlaps with storing the current ones (two stages joined by a
+small queue), so Python's work and PostgreSQL's run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.exc import DBAPIError
+
+from billing_runtime.logging import get_logger
+from services.metering import counters
+from services.metering.adapters.dead_letters import DeadLetters
+from services.metering.adapters.event_store import EventStore
+from services.metering.adapters.messages import EVENT_BATCH_ACCEPTED, decode_event_batch
+from services.metering.config import MeteringSettings
+from services.metering.domain.event_batch import EventColumns, PoisonBatch
+
+log = get_logger(__name__)
+
+STREAM = "BILLING_INGEST"  # owned and created by ingest
+DURABLE = "metering-events"
+_MAX_NAK_DELAY = 60.0
+
+
+@dataclass
+class Delivery:
+    """One JetStream message and what decoding it gave: its events, or why it can never be stored."""
+
+    msg: Msg
+    columns: EventColumns | None
+    poison: PoisonBatch | None = None
+
+    @property
+    def delivered(self) -> int:
+        return self.msg.metadata.num_delivered or 1
+
+
+def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
+    """Explicit acks; redelivery after ack_wait, then ever longer (backoff) until max_deliver."""
+    wait = settings.consumer_ack_wait_seconds
+    backoff = [min(wait * 2**attempt, max(wait, 300.0)) for attempt in range(settings.consumer_max_deliver - 1)]
+    return ConsumerConfig(
+        durable_name=DURABLE,
+        name=DURABLE,
+        filter_subject=EVENT_BATCH_ACCEPTED,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=wait,
+        max_deliver=settings.consumer_max_deliver,
+        backoff=backoff,
+        max_ack_pending=settings.consumer_max_ack_pending,
+    )
+
+
+def is_data_error(error: BaseException) -> bool:
+    """PostgreSQL refused the data itself (class 22 data exception, class 23 constraint): retrying the same
+    batch can never succeed, so the batch is isolated and dead-lettered."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = getattr(error.orig, "__cause__", None) or error.orig
+    return isinstance(error, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError)
+
+
+class EventConsumer:
+    def __init__(
+        self, js: JetStreamContext, store: EventStore, dead_letters: DeadLetters, settings: MeteringSettings
+    ) -> None:
+        self._js = js
+        self._store = store
+        self._dead_letters = dead_letters
+        self._settings = settings
+        self._max_events = settings.consumer_max_events_per_transaction
+
+    async def run(self) -> None:
+        """Consume until cancelled. Waits (warning now and then) while ingest's stream does not exist yet."""
+        await self._until_done(self._dead_letters.ensure_stream, "dead-letter stream not ready")
+        subscription = await self._until_done(self._subscribe, "event stream not ready")
+        log.info("event consumer started", stream=STREAM, durable=DURABLE)
+        queue: asyncio.Queue[list[Delivery]] = asyncio.Queue(maxsize=2)
+        fetcher = asyncio.create_task(self._fetch_loop(subscription, queue), name="metering-fetch")
+        try:
+            while True:
+                if fetcher.done():
+                    fetcher.result()  # a crashed fetcher is re-raised here, never silently lost
+                try:
+                    deliveries = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    continue
+                await self.process(deliveries)
+        finally:
+            fetcher.cancel()
+            await asyncio.gather(fetcher, return_exceptions=True)
+
+    async def _until_done(self, step, what: str):  # noqa: ANN001, ANN202 - an awaitable factory and its result
+        delay = 0.5
+        while True:
+            try:
+                return await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - logged and retried; health does not depend on it
+                log.warning(what + ", retrying", error=str(error) or repr(error), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        # Create or update: ack_wait, max_deliver, backoff and max_ack_pending may change between releases.
+        await self._js.add_consumer(STREAM, config=consumer_config(self._settings))
+        return await self._js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
+
+    async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription, queue: asyncio.Queue) -> None:
+        batch, wait = self._settings.consumer_fetch_batch, self._settings.consumer_fetch_wait_seconds
+        while True:
+            try:
+                messages = await subscription.fetch(batch, timeout=wait)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - NATS blips: keep fetching once it is back
+                counters.CONSUMER_ERRORS.labels("fetch").inc()
+                log.warning("fetch failed, retrying", error=str(error) or repr(error))
+                await asyncio.sleep(1.0)
+                continue
+            deliveries = []
+            for msg in messages:
+                try:
+                    deliveries.append(Delivery(msg, decode_event_batch(msg.data)))
+                except PoisonBatch as poison:
+                    deliveries.append(Delivery(msg, None, poison))
+            await queue.put(deliveries)
+
+    async def process(self, deliveries: list[Delivery]) -> None:
+        """Store what can be stored (in as few transactions as the size cap allows), dead-letter the rest."""
+        good: list[Delivery] = []
+        for delivery in deliveries:
+            if delivery.poison is not None:
+                await self._dead_letter(delivery, delivery.poison)
+            else:
+                good.append(delivery)
+        for chunk in self._chunks(good):
+            await self._store_chunk(chunk)
+
+    def _chunks(self, deliveries: list[Delivery]) -> list[list[Delivery]]:
+        chunks: list[list[Delivery]] = []
+        size = 0
+        for delivery in deliveries:
+            assert delivery.columns is not None
+            if not chunks or size + len(delivery.columns) > self._max_events:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(delivery)
+            size += len(delivery.columns)
+        return chunks
+
+    async def _store_chunk(self, chunk: list[Delivery]) -> None:
+        columns = EventColumns.concat([d.columns for d in chunk if d.columns is not None])
+        started = time.perf_counter()
+        try:
+            new = await self._store.store(columns)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - classified below
+            if is_data_error(error) and len(chunk) > 1:
+                # One of them is bad: store them one by one so only that one is dead-lettered.
+                counters.CONSUMER_ERRORS.labels("isolating").inc()
+                for delivery in chunk:
+                    await self._store_chunk([delivery])
+                return
+            if is_data_error(error):
+                await self._dead_letter(chunk[0], PoisonBatch(_describe(error), "rejected_by_database"))
+                return
+            await self._retry_later(chunk, error)
+            return
+        counters.STORE_SECONDS.observe(time.perf_counter() - started)
+        counters.EVENTS_STORED.inc(new)
+        counters.EVENTS_DUPLICATE.inc(len(columns) - new)
+        for delivery in chunk:
+            await _settle(delivery.msg.ack(), "ack")
+
+    async def _retry_later(self, chunk: list[Delivery], error: BaseException) -> None:
+        """Transient failure (database down ...): nak with a growing delay; dead-letter on the last delivery."""
+        counters.CONSUMER_ERRORS.labels("store").inc()
+        log.warning("storing events failed, will retry", error=_describe(error), messages=len(chunk))
+        for delivery in chunk:
+            if delivery.delivered >= self._settings.consumer_max_deliver:
+                reason = f"failed on all {delivery.delivered} deliveries; last error: {_describe(error)}"
+                await self._dead_letter(delivery, PoisonBatch(reason, "too_many_deliveries"))
+            else:
+                delay = min(2.0**delivery.delivered, _MAX_NAK_DELAY)
+                await _settle(delivery.msg.nak(delay=delay), "nak")
+
+    async def _dead_letter(self, delivery: Delivery, poison: PoisonBatch) -> None:
+        msg = delivery.msg
+        try:
+            await self._dead_letters.publish(
+                msg.data,
+                reason=poison.reason,
+                source_stream=msg.metadata.stream or STREAM,
+                source_sequence=msg.metadata.sequence.stream,
+                source_subject=msg.subject,
+                delivery_count=delivery.delivered,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - not stored as a dead letter: leave it for redelivery
+            counters.CONSUMER_ERRORS.labels("dead_letter").inc()
+            log.warning("dead-lettering failed, message left for redelivery", error=str(error) or repr(error))
+            await _settle(msg.nak(delay=min(2.0**delivery.delivered, _MAX_NAK_DELAY)), "nak")
+            return
+        counters.BATCHES_DEAD_LETTERED.labels(poison.kind).inc()
+        log.warning(
+            "event batch dead-lettered",
+            reason=poison.reason,
+            kind=poison.kind,
+            stream_sequence=msg.metadata.sequence.stream,
+            deliveries=delivery.delivered,
+        )
+        await _settle(msg.term(), "term")
+
+
+async def _settle(acknowledgement, what: str) -> None:  # noqa: ANN001 - a nats ack coroutine
+    """Acks are best effort: a lost ack means a redelivery, which deduplication makes harmless."""
+    try:
+        await acknowledgement
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        counters.CONSUMER_ERRORS.labels(what).inc()
+        log.warning(f"{what} failed; the message will be redelivered", error=str(error) or repr(error))
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig
+    return f"{type(error).__name__}: {error}"

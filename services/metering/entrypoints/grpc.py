@@ -1,0 +1,117 @@
+"""MeteringService over gRPC: protobuf in, use case, protobuf out. Nothing else."""
+
+from __future__ import annotations
+
+from billing.metering.v1 import metering_pb2, metering_pb2_grpc
+from billing_runtime.errors import InvalidArgument, Unavailable
+from billing_runtime.service import Runtime
+from billing_runtime.timestamps import from_timestamp, to_timestamp
+from services.metering.adapters.dead_letters import DeadLetters
+from services.metering.adapters.messages import AGGREGATIONS, WINDOWS, metric_to_pb
+from services.metering.service import dead_letters, metrics, usage
+from services.metering.service.metrics import OrganisationDirectory
+
+
+class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
+    def __init__(self, runtime: Runtime, organisations: OrganisationDirectory) -> None:
+        self._runtime = runtime
+        self._organisations = organisations
+
+    async def CreateMetric(self, request, context):  # noqa: N802 - gRPC method names
+        command = metrics.CreateMetric(
+            organisation_id=request.organisation_id,
+            code=request.code,
+            name=request.name,
+            unit=request.unit,
+            aggregation=AGGREGATIONS.get(request.aggregation),
+            unique_dimension=request.unique_dimension,
+            filters={key: list(value.values) for key, value in request.filters.items()},
+            idempotency_key=request.idempotency_key,
+        )
+        metric, created = await metrics.create_metric(self._runtime.uow(), self._organisations, command)
+        return metering_pb2.CreateMetricResponse(metric=metric_to_pb(metric), created=created)
+
+    async def GetMetric(self, request, context):  # noqa: N802
+        metric = await metrics.get_metric(self._runtime.uow(), request.metric_id)
+        return metering_pb2.GetMetricResponse(metric=metric_to_pb(metric))
+
+    async def ListMetrics(self, request, context):  # noqa: N802
+        page, token = await metrics.list_metrics(
+            self._runtime.uow(), request.organisation_id, request.include_archived, request.page_size,
+            request.page_token,
+        )
+        return metering_pb2.ListMetricsResponse(metrics=[metric_to_pb(m) for m in page], next_page_token=token)
+
+    async def ArchiveMetric(self, request, context):  # noqa: N802
+        metric = await metrics.archive_metric(self._runtime.uow(), request.metric_id)
+        return metering_pb2.ArchiveMetricResponse(metric=metric_to_pb(metric))
+
+    async def ListObservedMetrics(self, request, context):  # noqa: N802
+        observed = await metrics.list_observed_metrics(self._runtime.uow(), request.organisation_id)
+        return metering_pb2.ListObservedMetricsResponse(
+            metrics=[
+                metering_pb2.ObservedMetric(
+                    code=o.code,
+                    event_count=o.event_count,
+                    first_event_time=to_timestamp(o.first_event_time),
+                    last_event_time=to_timestamp(o.last_event_time),
+                    metric_id=o.metric_id,
+                )
+                for o in observed
+            ]
+        )
+
+    async def QueryUsage(self, request, context):  # noqa: N802
+        window = WINDOWS.get(request.window)
+        if window is None:
+            raise InvalidArgument("is not a known window", field="window")
+        metric, rows = await usage.query_usage(
+            self._runtime.uow(),
+            usage.QueryUsage(
+                organisation_id=request.organisation_id,
+                project_id=request.project_id,
+                metric_code=request.metric_code,
+                metric_id=request.metric_id,
+                start=from_timestamp(request.start_time) if request.HasField("start_time") else None,
+                end=from_timestamp(request.end_time) if request.HasField("end_time") else None,
+                window=window,
+                time_zone=request.time_zone,
+                group_by=request.group_by,
+            ),
+        )
+        return metering_pb2.QueryUsageResponse(
+            metric=metric_to_pb(metric),
+            rows=[
+                metering_pb2.UsageRow(
+                    start_time=to_timestamp(row.start),
+                    end_time=to_timestamp(row.end),
+                    group_value=row.group_value,
+                    value=row.value,
+                    event_count=row.event_count,
+                )
+                for row in rows
+            ],
+        )
+
+    async def ListDeadLetters(self, request, context):  # noqa: N802
+        if self._runtime.js is None:
+            raise Unavailable("NATS is not connected yet")
+        letters, token = await dead_letters.list_dead_letters(
+            DeadLetters(self._runtime.js), request.page_size, request.page_token
+        )
+        return metering_pb2.ListDeadLettersResponse(
+            dead_letters=[
+                metering_pb2.DeadLetter(
+                    sequence=letter.sequence,
+                    source_stream=letter.source_stream,
+                    source_sequence=letter.source_sequence,
+                    subject=letter.subject,
+                    reason=letter.reason,
+                    delivery_count=letter.delivery_count,
+                    dead_letter_time=to_timestamp(letter.dead_letter_time) if letter.dead_letter_time else None,
+                    payload_size=letter.payload_size,
+                )
+                for letter in letters
+            ],
+            next_page_token=token,
+        )
