@@ -1,0 +1,34 @@
+"""Python client for high-volume usage-event senders: batching, gRPC streaming, exactly-once resends, backpressure.
+
+    async with EventSender("127.0.0.1:50051", api_key) as sender:
+        await sender.send("api.requests", 1, dimensions={"region": "ap-south-1"})
+
+See docs/client.md for the guarantees and tuning.
+"""
+
+from billing_client.events import build_event, new_event_id
+from billing_client.results import (
+    EventResult,
+    EventSenderError,
+    EventStatus,
+    RejectedEvent,
+    SenderClosed,
+    SenderFailed,
+    SenderStats,
+)
+from billing_client.sender import EventSender
+from billing_client.sync import SyncEventSender
+
+__all__ = [
+    "EventResult",
+    "EventSender",
+    "EventSenderError",
+    "EventStatus",
+    "RejectedEvent",
+    "SenderClosed",
+    "SenderFailed",
+    "SenderStats",
+    "SyncEventSender",
+    "build_event",
+    "new_event_id",
+]
