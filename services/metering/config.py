@@ -12,6 +12,8 @@ class MeteringSettings(ServiceSettings):
     invoicing_address: str = "127.0.0.1:50053"
     # The event consumer: how many JetStream messages (each a batch of events) one transaction takes, and how
     # long a fetch waits for the first one. A short wait keeps usage visible well under a second.
+    # The durable JetStream consumer every replica shares.
+    consumer_durable: str = "metering-events"
     consumer_fetch_batch: int = Field(default=64, ge=1, le=1000)
     consumer_fetch_wait_seconds: float = Field(default=0.2, gt=0, le=30)
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)

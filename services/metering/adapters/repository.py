@@ -109,7 +109,7 @@ async def observed_metrics(conn: AsyncConnection, organisation_id: str) -> list[
     totals = (
         sa.select(
             b.c.metric.label("code"),
-            sa.func.sum(b.c.event_count).label("event_count"),
+            sa.cast(sa.func.sum(b.c.event_count), sa.BigInteger).label("event_count"),
             sa.func.min(b.c.first_time).label("first_event_time"),
             sa.func.max(b.c.latest_time).label("last_event_time"),
         )

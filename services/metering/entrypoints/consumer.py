@@ -12,6 +12,7 @@ small queue), so Python's work and PostgreSQL's run side by side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -33,7 +34,6 @@ from services.metering.domain.event_batch import EventColumns, PoisonBatch
 log = get_logger(__name__)
 
 STREAM = "BILLING_INGEST"  # owned and created by ingest
-DURABLE = "metering-events"
 _MAX_NAK_DELAY = 60.0
 
 
@@ -55,8 +55,8 @@ def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
     wait = settings.consumer_ack_wait_seconds
     backoff = [min(wait * 2**attempt, max(wait, 300.0)) for attempt in range(settings.consumer_max_deliver - 1)]
     return ConsumerConfig(
-        durable_name=DURABLE,
-        name=DURABLE,
+        durable_name=settings.consumer_durable,
+        name=settings.consumer_durable,
         filter_subject=EVENT_BATCH_ACCEPTED,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
@@ -89,7 +89,7 @@ class EventConsumer:
         """Consume until cancelled. Waits (warning now and then) while ingest's stream does not exist yet."""
         await self._until_done(self._dead_letters.ensure_stream, "dead-letter stream not ready")
         subscription = await self._until_done(self._subscribe, "event stream not ready")
-        log.info("event consumer started", stream=STREAM, durable=DURABLE)
+        log.info("event consumer started", stream=STREAM, durable=self._settings.consumer_durable)
         queue: asyncio.Queue[list[Delivery]] = asyncio.Queue(maxsize=2)
         fetcher = asyncio.create_task(self._fetch_loop(subscription, queue), name="metering-fetch")
         try:
@@ -104,6 +104,9 @@ class EventConsumer:
         finally:
             fetcher.cancel()
             await asyncio.gather(fetcher, return_exceptions=True)
+            # Otherwise draining the connection at shutdown waits for this subscription's pending pull.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     async def _until_done(self, step, what: str):  # noqa: ANN001, ANN202 - an awaitable factory and its result
         delay = 0.5
@@ -115,12 +118,12 @@ class EventConsumer:
             except Exception as error:  # noqa: BLE001 - logged and retried; health does not depend on it
                 log.warning(what + ", retrying", error=str(error) or repr(error), retry_in=delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, 2.0)
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         # Create or update: ack_wait, max_deliver, backoff and max_ack_pending may change between releases.
         await self._js.add_consumer(STREAM, config=consumer_config(self._settings))
-        return await self._js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
+        return await self._js.pull_subscribe_bind(durable=self._settings.consumer_durable, stream=STREAM)
 
     async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription, queue: asyncio.Queue) -> None:
         batch, wait = self._settings.consumer_fetch_batch, self._settings.consumer_fetch_wait_seconds

@@ -1,0 +1,136 @@
+"""The event consumer: every distinct (project, event_id) counted once, whatever JetStream delivers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from billing.metering.v1 import metering_pb2
+from billing_runtime.service import Runtime
+from services.metering.adapters.dead_letters import DeadLetters
+from services.metering.adapters.event_store import EventStore
+from services.metering.adapters.messages import decode_event_batch
+from services.metering.config import MeteringSettings
+from services.metering.entrypoints.consumer import Delivery, EventConsumer
+from tests.integration.metering.conftest import (
+    SUBJECT,
+    E,
+    batch,
+    define,
+    eventually,
+    project_id,
+    publish,
+    whole_usage,
+)
+
+pytestmark = pytest.mark.usefixtures("metering")
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+START, END = NOW - timedelta(days=2), NOW + timedelta(hours=1)
+
+
+async def test_duplicates_within_and_across_messages_count_once(metering_stub, jetstream, organisation_id) -> None:
+    await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_SUM)
+    project = project_id()
+    t = NOW - timedelta(hours=3)
+    first = [E("a", "1.5", t), E("b", "2.25", t), E("a", "1.5", t)]  # "a" twice in one message
+    second = [E("b", "2.25", t), E("c", "0.25", t + timedelta(minutes=1))]  # "b" again in another
+    await publish(jetstream, batch(organisation_id, project, first))
+    await publish(jetstream, batch(organisation_id, project, second))
+    await publish(jetstream, batch(organisation_id, project, first))  # the whole message again
+    value, count = await eventually(
+        lambda: whole_usage(metering_stub, organisation_id, "api.calls", START, END), lambda r: r[1] >= 3
+    )
+    assert (value, count) == ("4", 3)
+
+    # The same ids from another project are other events.
+    await publish(jetstream, batch(organisation_id, project_id(), [E("a", "10", t)]))
+    assert await eventually(
+        lambda: whole_usage(metering_stub, organisation_id, "api.calls", START, END), lambda r: r[1] >= 4
+    ) == ("14", 4)
+
+
+async def test_out_of_order_timestamps_and_latest(metering_stub, jetstream, organisation_id) -> None:
+    await define(metering_stub, organisation_id, "seats", metering_pb2.AGGREGATION_LATEST)
+    project = project_id()
+    t = NOW - timedelta(hours=5)
+    # Newest first, then an older one, then one at the same instant with a greater id (the tie-breaker).
+    await publish(jetstream, batch(organisation_id, project, [E("e2", "7", t + timedelta(minutes=40), "seats")]))
+    await publish(jetstream, batch(organisation_id, project, [E("e1", "3", t, "seats")]))
+    await publish(jetstream, batch(organisation_id, project, [E("e3", "9", t + timedelta(minutes=40), "seats")]))
+    value, count = await eventually(
+        lambda: whole_usage(metering_stub, organisation_id, "seats", START, END), lambda r: r[1] >= 3
+    )
+    assert (value, count) == ("9", 3)
+    # A range ending before the latest events sees the older one.
+    early = await whole_usage(metering_stub, organisation_id, "seats", START, t + timedelta(minutes=1))
+    assert early == ("3", 1)
+
+
+async def test_events_of_an_undefined_metric_are_kept_reported_and_counted_once_defined(
+    metering_stub, jetstream, organisation_id
+) -> None:
+    project = project_id()
+    t = NOW - timedelta(hours=1)
+    await publish(jetstream, batch(organisation_id, project, [E("u1", "2", t, "gpu.seconds"),
+                                                              E("u2", "3", t + timedelta(seconds=5), "gpu.seconds")]))
+
+    async def observed():
+        response = await metering_stub.ListObservedMetrics(
+            metering_pb2.ListObservedMetricsRequest(organisation_id=organisation_id)
+        )
+        return list(response.metrics)
+
+    [entry] = await eventually(observed, lambda metrics: metrics and metrics[0].event_count == 2)
+    assert entry.code == "gpu.seconds" and entry.metric_id == ""
+    assert entry.first_event_time.ToDatetime(tzinfo=UTC) == t
+    assert entry.last_event_time.ToDatetime(tzinfo=UTC) == t + timedelta(seconds=5)
+
+    metric = await define(metering_stub, organisation_id, "gpu.seconds", metering_pb2.AGGREGATION_SUM)
+    assert await whole_usage(metering_stub, organisation_id, "gpu.seconds", START, END) == ("5", 2)
+    [entry] = await observed()
+    assert entry.metric_id == metric.id
+
+
+async def test_a_redelivered_message_changes_nothing(
+    metering: Runtime, metering_stub, jetstream, organisation_id
+) -> None:
+    """A consumer that stored a batch but died before acking: JetStream redelivers it, dedup absorbs it."""
+    await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_COUNT)
+    durable = f"test-redelivery-{organisation_id[-8:].lower()}"
+    await jetstream.add_consumer(
+        "BILLING_INGEST",
+        ConsumerConfig(durable_name=durable, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT, ack_wait=1.0,
+                       deliver_policy="new"),
+    )
+    subscription = await jetstream.pull_subscribe_bind(durable=durable, stream="BILLING_INGEST")
+    try:
+        t = NOW - timedelta(minutes=30)
+        payload = batch(organisation_id, project_id(), [E(f"r{i}", "1", t) for i in range(5)])
+        sequence = await publish(jetstream, payload)
+
+        async def fetch_ours():
+            for msg in await subscription.fetch(10, timeout=5):
+                if msg.metadata.sequence.stream == sequence:
+                    return msg
+                await msg.ack()
+            return None
+
+        msg = await eventually(fetch_ours, lambda m: m is not None)
+        store = EventStore(metering.engine)
+        await store.store(decode_event_batch(msg.data))  # committed; never acked: the "crash"
+        redelivered = await eventually(fetch_ours, lambda m: m is not None)
+        assert redelivered.metadata.num_delivered == 2
+
+        settings = MeteringSettings(database_url="postgresql://unused", consumer_durable=durable)
+        consumer = EventConsumer(jetstream, store, DeadLetters(jetstream), settings)
+        await consumer.process([Delivery(redelivered, decode_event_batch(redelivered.data))])
+        assert await eventually(
+            lambda: whole_usage(metering_stub, organisation_id, "api.calls", START, END), lambda r: r[1] >= 5
+        ) == ("5", 5)
+        with pytest.raises(TimeoutError):
+            await subscription.fetch(1, timeout=1.5)  # acked this time: nothing comes back
+    finally:
+        await jetstream.delete_consumer("BILLING_INGEST", durable)

@@ -1,0 +1,126 @@
+"""Poison messages go to the dead-letter stream with the reason, and never block the messages after them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from billing.metering.v1 import metering_pb2
+from billing_runtime.service import Runtime
+from services.metering.adapters.dead_letters import STREAM as DEAD_LETTER_STREAM
+from services.metering.adapters.dead_letters import DeadLetters
+from services.metering.adapters.event_store import EventStore
+from services.metering.adapters.messages import decode_event_batch
+from services.metering.config import MeteringSettings
+from services.metering.entrypoints.consumer import Delivery, EventConsumer
+from tests.integration.helpers import error_field, expect_rpc_error
+from tests.integration.metering.conftest import (
+    SUBJECT,
+    E,
+    batch,
+    define,
+    eventually,
+    project_id,
+    publish,
+    whole_usage,
+)
+
+pytestmark = pytest.mark.usefixtures("metering")
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+START, END = NOW - timedelta(days=1), NOW + timedelta(hours=1)
+
+
+async def dead_letters_by_source(stub) -> dict[int, metering_pb2.DeadLetter]:
+    letters, token = {}, ""
+    while True:
+        page = await stub.ListDeadLetters(metering_pb2.ListDeadLettersRequest(page_size=2, page_token=token))
+        for letter in page.dead_letters:
+            letters[letter.source_sequence] = letter
+        token = page.next_page_token
+        if not token:
+            return letters
+
+
+async def test_poison_messages_are_dead_lettered_with_the_reason_and_later_ones_still_count(
+    metering_stub, jetstream, organisation_id
+) -> None:
+    await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_SUM)
+    project, t = project_id(), NOW - timedelta(hours=1)
+    poison = {
+        await publish(jetstream, b"\xff\xfe not a protobuf"): "not an EventBatchAccepted protobuf",
+        await publish(jetstream, batch(organisation_id, "", [E("p1", "1", t)])): "no project_id",
+        await publish(jetstream, batch("", project, [E("p2", "1", t)])): "no organisation_id",
+        await publish(jetstream, batch(organisation_id, project, [E("p3", "NaN", t)])): "events_value_finite",
+        await publish(jetstream, batch(organisation_id, project, [E("p4", "12abc", t)])): "numeric",
+        await publish(jetstream, batch(organisation_id, project, [E("", "1", t)])): "events_event_id_length",
+        await publish(jetstream, batch(organisation_id, project, [E("p5", "1", t, "Bad Metric")])): "metric_format",
+    }
+    good = await publish(jetstream, batch(organisation_id, project, [E("g1", "2.5", t), E("g2", "0.5", t)]))
+
+    assert await eventually(
+        lambda: whole_usage(metering_stub, organisation_id, "api.calls", START, END), lambda r: r[1] >= 2
+    ) == ("3", 2)
+    letters = await eventually(lambda: dead_letters_by_source(metering_stub), lambda found: set(poison) <= set(found))
+    assert good not in letters
+    for sequence, reason in poison.items():
+        letter = letters[sequence]
+        assert reason in letter.reason, letter.reason
+        assert letter.source_stream == "BILLING_INGEST" and letter.subject == SUBJECT
+        assert letter.delivery_count == 1 and letter.payload_size > 0 and letter.HasField("dead_letter_time")
+    # Newest first.
+    sequences = [letter.sequence for letter in (await metering_stub.ListDeadLetters(
+        metering_pb2.ListDeadLettersRequest(page_size=50))).dead_letters]
+    assert sequences == sorted(sequences, reverse=True)
+
+
+async def test_a_bad_message_among_good_ones_in_one_transaction_is_isolated(
+    metering: Runtime, metering_stub, jetstream, organisation_id
+) -> None:
+    """Fetched together, stored in one transaction that fails: retried one by one, only the bad one is lost."""
+    await define(metering_stub, organisation_id, "tokens", metering_pb2.AGGREGATION_SUM)
+    durable = f"test-isolation-{organisation_id[-8:].lower()}"
+    await jetstream.add_consumer(
+        "BILLING_INGEST",
+        ConsumerConfig(durable_name=durable, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT,
+                       deliver_policy="new"),
+    )
+    subscription = await jetstream.pull_subscribe_bind(durable=durable, stream="BILLING_INGEST")
+    try:
+        project, t = project_id(), NOW - timedelta(minutes=10)
+        sequences = [
+            await publish(jetstream, batch(organisation_id, project, [E("i1", "1", t, "tokens")])),
+            await publish(jetstream, batch(organisation_id, project, [E("i2", "1e999999", t, "tokens")])),
+            await publish(jetstream, batch(organisation_id, project, [E("i3", "2", t, "tokens")])),
+        ]
+        messages = []
+        while len(messages) < 3:
+            messages += [m for m in await subscription.fetch(3, timeout=5) if m.metadata.sequence.stream in sequences]
+        settings = MeteringSettings(database_url="postgresql://unused", consumer_durable=durable)
+        consumer = EventConsumer(jetstream, EventStore(metering.engine), DeadLetters(jetstream), settings)
+        await consumer.process([Delivery(m, decode_event_batch(m.data)) for m in messages])
+        assert await whole_usage(metering_stub, organisation_id, "tokens", START, END) == ("3", 2)
+        letters = await eventually(lambda: dead_letters_by_source(metering_stub), lambda f: sequences[1] in f)
+        assert "out of range" in letters[sequences[1]].reason or "overflow" in letters[sequences[1]].reason
+        assert sequences[0] not in letters and sequences[2] not in letters
+        info = await jetstream.consumer_info("BILLING_INGEST", durable)
+        assert info.num_ack_pending == 0  # acked or terminated, every one
+    finally:
+        await jetstream.delete_consumer("BILLING_INGEST", durable)
+
+
+async def test_the_dead_letter_stream_keeps_thirty_days(metering_stub, jetstream) -> None:
+    await DeadLetters(jetstream).ensure_stream()
+    info = await jetstream.stream_info(DEAD_LETTER_STREAM)
+    assert info.config.subjects == ["billing.dead_letter.>"] and info.config.max_age == 30 * 24 * 3600
+
+
+async def test_a_bad_page_token_is_refused(metering_stub) -> None:
+    error = await expect_rpc_error(
+        metering_stub.ListDeadLetters(metering_pb2.ListDeadLettersRequest(page_token="abc")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert error_field(error) == "page_token"
