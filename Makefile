@@ -5,6 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
+NATIVE := $(shell find services -path '*/native/*.c')
+CC     ?= cc
 GEN    := gen/.generated
 
 .DEFAULT_GOAL := help
@@ -21,13 +23,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the platform with its dev tools
 
-$(GEN): $(STAMP) $(PROTOS)
-	@rm -rf gen && mkdir -p gen
+$(GEN): $(STAMP) $(PROTOS) $(NATIVE)
+	@rm -rf gen && mkdir -p gen/native
 	$(PY) -m grpc_tools.protoc -I protos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
 	@find gen/billing -type d -exec touch {}/__init__.py \;
+	@# Ingest's event scanner; without a C compiler ingest still works, on its slower Python path.
+	$(CC) -O2 -shared -fPIC -std=c11 -Wall -Wextra -Werror -o gen/native/libeventscan.so \
+		services/ingest/native/event_scan.c || echo "warning: no C compiler: ingest will use its Python path"
 	@touch $@
 
-protos: $(GEN) ## Generate Python code and type stubs from protos/ into gen/ (gitignored)
+protos: $(GEN) ## Generate Python code and type stubs from protos/ into gen/ (gitignored), and native code
 
 lint-protos: $(STAMP) ## buf lint the contracts
 	cd protos && ../$(VENV)/bin/buf lint

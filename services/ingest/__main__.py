@@ -6,7 +6,7 @@ from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, main
 from services.ingest.adapters.tables import metadata
 from services.ingest.config import IngestSettings
-from services.ingest.entrypoints.grpc import IngestServicer
+from services.ingest.entrypoints.grpc import IngestServicer, raw_event_handlers
 from services.invoicing.client import InvoicingOrganisations
 
 
@@ -14,8 +14,11 @@ def register(runtime: Runtime) -> list[str]:
     assert isinstance(runtime.settings, IngestSettings)
     organisations = InvoicingOrganisations(runtime.settings.invoicing_address)
     runtime.on_shutdown(organisations.close)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(runtime, organisations), runtime.server)
-    return [ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name]
+    servicer = IngestServicer(runtime, organisations)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, runtime.server)
+    name = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+    runtime.server.add_registered_method_handlers(name, raw_event_handlers(servicer))
+    return [name]
 
 
 DEFINITION = ServiceDefinition(

@@ -30,6 +30,8 @@ log = get_logger(__name__)
 EVENT_BATCH_ACCEPTED = "billing.ingest.v1.event_batch.accepted"
 # Room left in a message for the protocol's headers (Nats-Msg-Id, traceparent).
 _HEADER_ALLOWANCE = 1024
+# Room for the envelope fields (ids, accept time) appended to a forwarded batch.
+_ENVELOPE_ALLOWANCE = 256
 
 MESSAGES = Counter("ingest_event_messages_total", "Event batch messages written to JetStream, by result.", ["result"])
 APPEND_SECONDS = Histogram(
@@ -54,6 +56,19 @@ class JetStreamEventLog:
         payloads = self._split(organisation_id, project_id, events, accept_time)
         duplicates = await asyncio.gather(*(self._publish(payload, msg_id) for _, _, payload, msg_id in payloads))
         return [(start, end, duplicate) for (start, end, _, _), duplicate in zip(payloads, duplicates, strict=True)]
+
+    def fits(self, encoded_size: int) -> bool:
+        return encoded_size + _ENVELOPE_ALLOWANCE <= self._nats.max_payload - _HEADER_ALLOWANCE
+
+    async def append_encoded(self, organisation_id: str, project_id: str, encoded: bytes, events_start: int) -> bool:
+        # The request's bytes followed by the envelope's fields parse as one EventBatchAccepted: protobuf merges
+        # concatenated messages, and events are field 2 in both (the request's sequence is client_sequence).
+        msg_id = _digest(project_id, memoryview(encoded)[events_start:])
+        envelope = events_pb2.EventBatchAccepted(
+            batch_id=msg_id, organisation_id=organisation_id, project_id=project_id
+        )
+        envelope.accept_time.GetCurrentTime()
+        return await self._publish(encoded + envelope.SerializeToString(), msg_id)
 
     def _split(
         self, organisation_id: str, project_id: str, events: Sequence[IncomingEvent], accept_time: datetime
@@ -97,7 +112,11 @@ class JetStreamEventLog:
 
 
 def _message_id(project_id: str, events: Sequence[IncomingEvent]) -> str:
+    return _digest(project_id, "\x00".join([event.event_id for event in events]).encode())
+
+
+def _digest(project_id: str, content: bytes | memoryview) -> str:
     digest = hashlib.blake2b(project_id.encode(), digest_size=16)
     digest.update(b"\x00")
-    digest.update("\x00".join([event.event_id for event in events]).encode())
+    digest.update(content)
     return digest.hexdigest()

@@ -19,9 +19,9 @@ METRIC_CODE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 # always a client bug (a stray newline would otherwise make two "different" ids of one event).
 EVENT_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,128}")
 MAX_EVENT_ID_LENGTH = 128
-# A plain decimal number: digits with an optional point and exponent. No "NaN", "Infinity", "1_000" or
-# surrounding spaces, which Python's Decimal would otherwise accept.
-DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?")
+# A plain decimal number: ASCII digits with an optional point and exponent. No "NaN", "Infinity", "1_000",
+# other scripts' digits or surrounding spaces, which Python's Decimal would otherwise accept (and PostgreSQL not).
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 MAX_VALUE_LENGTH = 64
 # |value| < 10^30 and at most 18 decimal places: far beyond any real usage, and exact in PostgreSQL numeric.
 MAX_VALUE_ADJUSTED_EXPONENT = 29

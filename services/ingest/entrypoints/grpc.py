@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_runtime.errors import InvalidArgument, Unauthenticated
 from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp
+from services.ingest.adapters import native_scan
 from services.ingest.adapters.event_log import JetStreamEventLog
 from services.ingest.adapters.messages import api_key_to_pb, outcome_to_pb, project_to_pb
 from services.ingest.config import IngestSettings
@@ -45,6 +47,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._limits = runtime.settings.event_limits()
         self._keys = events.ApiKeyCache(runtime.settings.api_key_cache_seconds)
         self._event_log: JetStreamEventLog | None = None
+        self._scanner = native_scan.load()
 
     async def CreateProject(self, request, context):  # noqa: N802 - gRPC method names
         project, created = await projects.create_project(
@@ -94,15 +97,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         project, key = await api_keys.verify_api_key(self._runtime.uow(), request.secret, now)
         return ingest_pb2.VerifyApiKeyResponse(project=project_to_pb(project), api_key=api_key_to_pb(key, now))
 
-    async def IngestEvents(self, request, context):  # noqa: N802
+    async def IngestEvents(self, request: bytes, context):  # noqa: N802
+        """Takes the request as bytes (see :func:`raw_event_handlers`)."""
         project = await self._authenticate(api_key_from(context))
-        outcome = await events.ingest_batch(self._log(), project, request.events, _now(), self._limits)
+        _, outcome = await events.ingest_encoded(
+            self._log(), self._scanner, project, request, _parser(ingest_pb2.IngestEventsRequest), _now(),
+            self._limits,
+        )
         return ingest_pb2.IngestEventsResponse(outcome=outcome_to_pb(outcome))
 
     async def StreamEvents(self, request_iterator, context) -> AsyncIterator[ingest_pb2.StreamEventsResponse]:  # noqa: N802
         """Batches are screened and written concurrently (up to the in-flight limit) and acknowledged as each
         becomes durable. A failure to write ends the stream with UNAVAILABLE; the client resends what it has
-        not seen acknowledged, with the same ids."""
+        not seen acknowledged, with the same ids. Takes each request as bytes (see :func:`raw_event_handlers`)."""
         secret = api_key_from(context)
         await self._authenticate(secret)  # refuse a bad key before reading anything
         window = asyncio.Semaphore(self._settings.stream_max_in_flight_batches)
@@ -141,15 +148,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             for task in pending:
                 task.cancel()
 
-    async def _stream_batch(
-        self, secret: str, request: ingest_pb2.StreamEventsRequest
-    ) -> ingest_pb2.StreamEventsResponse:
+    async def _stream_batch(self, secret: str, request: bytes) -> ingest_pb2.StreamEventsResponse:
         project = await self._authenticate(secret)  # a key revoked mid-stream stops being honoured
+        parse = _parser(ingest_pb2.StreamEventsRequest)
         try:
-            outcome = await events.ingest_batch(self._log(), project, request.events, _now(), self._limits)
+            sequence, outcome = await events.ingest_encoded(
+                self._log(), self._scanner, project, request, parse, _now(), self._limits
+            )
         except InvalidArgument as error:
-            raise InvalidArgument(f"batch {request.sequence}: {error.message}", field=error.field) from error
-        return ingest_pb2.StreamEventsResponse(sequence=request.sequence, outcome=outcome_to_pb(outcome))
+            sequence = parse(request).sequence
+            raise InvalidArgument(f"batch {sequence}: {error.message}", field=error.field) from error
+        return ingest_pb2.StreamEventsResponse(sequence=sequence, outcome=outcome_to_pb(outcome))
 
     async def _authenticate(self, secret: str) -> Project:
         return await self._keys.project_for(self._runtime.uow, secret, _now())
@@ -162,3 +171,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 self._runtime.nats, self._runtime.js, timeout_seconds=self._settings.publish_timeout_seconds
             )
         return self._event_log
+
+
+def _parser(message_type):
+    def parse(data: bytes):
+        try:
+            return message_type.FromString(data)
+        except DecodeError as error:
+            raise InvalidArgument(f"not a valid {message_type.DESCRIPTOR.name}: {error}") from error
+
+    return parse
+
+
+def raw_event_handlers(servicer: IngestServicer) -> dict[str, grpc.RpcMethodHandler]:
+    """IngestEvents and StreamEvents take their requests as bytes, so a clean batch is scanned and forwarded
+    without being turned into Python objects. Registered after the generated handlers, which they replace."""
+    return {
+        "IngestEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.IngestEvents, response_serializer=ingest_pb2.IngestEventsResponse.SerializeToString
+        ),
+        "StreamEvents": grpc.stream_stream_rpc_method_handler(
+            servicer.StreamEvents, response_serializer=ingest_pb2.StreamEventsResponse.SerializeToString
+        ),
+    }

@@ -1,0 +1,101 @@
+"""The native event scanner (``services/ingest/native/event_scan.c``) through ctypes.
+
+It answers one question about a serialized batch, at C speed: is every event clean (valid, with its own id and
+timestamp, no id repeated)? Then ingest forwards the client's bytes to the event log untouched. When the
+library is not built (no C compiler where ``make protos`` ran), :func:`load` returns None and every batch takes
+the Python path, which gives the same answers, more slowly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from billing_runtime.logging import get_logger
+from services.ingest.domain.event import MAX_EVENT_ID_LENGTH, MAX_UNIT_LENGTH, EventLimits
+
+log = get_logger(__name__)
+
+LIBRARY_ENV = "BILLING_EVENT_SCAN_LIBRARY"
+_CLEAN = 0
+
+
+class _Limits(ctypes.Structure):
+    _fields_ = [
+        ("min_seconds", ctypes.c_int64),
+        ("max_seconds", ctypes.c_int64),
+        ("max_events", ctypes.c_int32),
+        ("max_dimensions", ctypes.c_int32),
+        ("max_key_chars", ctypes.c_int32),
+        ("max_value_chars", ctypes.c_int32),
+        ("max_unit_chars", ctypes.c_int32),
+        ("max_event_id_chars", ctypes.c_int32),
+    ]
+
+
+class _Result(ctypes.Structure):
+    _fields_ = [("events", ctypes.c_int32), ("events_start", ctypes.c_int32), ("sequence", ctypes.c_uint64)]
+
+
+@dataclass(frozen=True)
+class CleanBatch:
+    events: int
+    # Offset in the request where its events begin (what identifies the batch's content).
+    events_start: int
+    sequence: int
+
+
+class EventScanner:
+    """Scans serialized requests whose events are field ``events_field`` (2 in every batch message)."""
+
+    def __init__(self, library: ctypes.CDLL, events_field: int = 2) -> None:
+        self._scan = library.scan_events
+        self._scan.restype = ctypes.c_int
+        self._scan.argtypes = [
+            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int, ctypes.POINTER(_Limits), ctypes.POINTER(_Result)
+        ]
+        self._events_field = events_field
+
+    def clean(self, data: bytes, now: datetime, limits: EventLimits) -> CleanBatch | None:
+        """The batch's shape if every event is clean; None if any is not (the Python path then decides)."""
+        now_seconds = now.timestamp()
+        bounds = _Limits(
+            min_seconds=math.ceil(now_seconds - limits.past_window.total_seconds()),
+            max_seconds=math.floor(now_seconds + limits.future_window.total_seconds()),
+            max_events=limits.max_batch_events,
+            max_dimensions=limits.max_dimensions,
+            max_key_chars=limits.max_dimension_key_length,
+            max_value_chars=limits.max_dimension_value_length,
+            max_unit_chars=MAX_UNIT_LENGTH,
+            max_event_id_chars=MAX_EVENT_ID_LENGTH,
+        )
+        result = _Result()
+        verdict = self._scan(data, len(data), self._events_field, ctypes.byref(bounds), ctypes.byref(result))
+        if verdict != _CLEAN:
+            return None
+        return CleanBatch(result.events, max(result.events_start, 0), result.sequence)
+
+
+def library_path() -> Path:
+    """Where ``make protos`` builds the library: ``gen/native/libeventscan.so`` (or ``$BILLING_EVENT_SCAN_LIBRARY``)."""
+    configured = os.environ.get(LIBRARY_ENV)
+    if configured:
+        return Path(configured)
+    import billing  # the generated package in gen/
+
+    return Path(billing.__file__).resolve().parent.parent / "native" / "libeventscan.so"
+
+
+def load() -> EventScanner | None:
+    path = library_path()
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as error:
+        log.warning("native event scanner not available; every batch takes the Python path", path=str(path),
+                    error=str(error))
+        return None
+    return EventScanner(library)

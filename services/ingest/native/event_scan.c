@@ -1,0 +1,345 @@
+/*
+ * event_scan.c: decide at C speed whether a serialized batch of usage events is clean.
+ *
+ * Ingest's hot path. A batch is "clean" when every event passes every rule of services/ingest/domain/event.py,
+ * has its own event_id and timestamp, and no event_id repeats: then ingest forwards the client's bytes to the
+ * event log as they are, without building a Python object per event. Anything else (a rule broken, an id or
+ * timestamp to fill in, a duplicate, malformed or unusual encoding) is "not clean", and the Python path, which
+ * stays the one authority on reasons, screens the batch event by event. So this scanner may be stricter than
+ * the rules, never looser; tests/unit/services/ingest/adapters/test_native_scan.py checks that property.
+ *
+ * Wire format (protos/billing/ingest/v1/ingest.proto): the request holds `uint64 sequence = 1` (streams only)
+ * and `repeated Event events = <events_field>`; Event is {1 event_id, 2 metric, 3 value, 4 timestamp
+ * {1 seconds, 2 nanos}, 5 dimensions (map entries {1 key, 2 value}), 6 unit}.
+ *
+ * Built by `make protos` into gen/native/libeventscan.so and called through ctypes; no Python headers needed.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int64_t min_seconds; /* an event's timestamp must be >= this ... */
+    int64_t max_seconds; /* ... and <= this (both inclusive) */
+    int32_t max_events;
+    int32_t max_dimensions;
+    int32_t max_key_chars;
+    int32_t max_value_chars;
+    int32_t max_unit_chars;
+    int32_t max_event_id_chars;
+} scan_limits;
+
+typedef struct {
+    int32_t events;       /* events in the batch */
+    int32_t events_start; /* offset of the first events field, where the batch's events begin */
+    uint64_t sequence;    /* field 1 of the request, 0 when absent */
+} scan_result;
+
+enum { CLEAN = 0, NOT_CLEAN = 1 };
+
+#define WIRE_VARINT 0
+#define WIRE_I64 1
+#define WIRE_LEN 2
+#define WIRE_I32 5
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t byte = *(*p)++;
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *out = value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads a LEN field's length and checks it fits; *p then points at its first byte. */
+static int read_len(const uint8_t **p, const uint8_t *end, size_t *len) {
+    uint64_t n;
+    if (!read_varint(p, end, &n) || n > (uint64_t)(end - *p)) return 0;
+    *len = (size_t)n;
+    return 1;
+}
+
+static int skip_field(const uint8_t **p, const uint8_t *end, int wire) {
+    uint64_t ignored;
+    size_t len;
+    switch (wire) {
+    case WIRE_VARINT:
+        return read_varint(p, end, &ignored);
+    case WIRE_I64:
+        if (end - *p < 8) return 0;
+        *p += 8;
+        return 1;
+    case WIRE_LEN:
+        if (!read_len(p, end, &len)) return 0;
+        *p += len;
+        return 1;
+    case WIRE_I32:
+        if (end - *p < 4) return 0;
+        *p += 4;
+        return 1;
+    default: /* groups: legal protobuf, never ours; let the Python path judge */
+        return 0;
+    }
+}
+
+/* Code points in a strictly valid UTF-8 string (what Python's len() counts), or -1 if it is not valid UTF-8
+ * (protobuf refuses such strings). */
+static int64_t utf8_chars(const uint8_t *s, size_t n) {
+    int64_t chars = 0;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t extra;
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            chars++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f; /* no UTF-16 surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            return -1;
+        }
+        if (i + extra >= n) return -1;
+        if (s[i + 1] < lo || s[i + 1] > hi) return -1;
+        for (size_t k = 2; k <= extra; k++) {
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf) return -1;
+        }
+        i += extra + 1;
+        chars++;
+    }
+    return chars;
+}
+
+/* event_id: 1..max ASCII characters from '!' to '~' (the rule also admits other visible Unicode; those batches
+ * take the Python path). */
+static int clean_event_id(const uint8_t *s, size_t n, int32_t max_chars) {
+    if (n == 0 || n > (size_t)max_chars) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x21 || s[i] > 0x7e) return 0;
+    }
+    return 1;
+}
+
+/* metric: [a-z][a-z0-9_.-]{0,63} */
+static int clean_metric(const uint8_t *s, size_t n) {
+    if (n == 0 || n > 64 || s[0] < 'a' || s[0] > 'z') return 0;
+    for (size_t i = 1; i < n; i++) {
+        uint8_t c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) return 0;
+    }
+    return 1;
+}
+
+/* value: [+-]?[0-9]{1,29}(\.[0-9]{0,18})? which is always finite, below 1e30 and at most 18 places. */
+static int clean_value(const uint8_t *s, size_t n) {
+    size_t i = 0, digits = 0, places = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        i++;
+        digits++;
+    }
+    if (digits == 0 || digits > 29) return 0;
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            i++;
+            places++;
+        }
+        if (places > 18) return 0;
+    }
+    return i == n;
+}
+
+static int clean_timestamp(const uint8_t *p, const uint8_t *end, const scan_limits *limits) {
+    int64_t seconds = 0, nanos = 0;
+    int seen_seconds = 0, seen_nanos = 0;
+    while (p < end) {
+        uint64_t tag, value;
+        if (!read_varint(&p, end, &tag)) return 0;
+        int field = (int)(tag >> 3), wire = (int)(tag & 7);
+        if ((field == 1 || field == 2) && wire == WIRE_VARINT) {
+            if (!read_varint(&p, end, &value)) return 0;
+            if (field == 1) {
+                if (seen_seconds++) return 0;
+                seconds = (int64_t)value;
+            } else {
+                if (seen_nanos++) return 0;
+                nanos = (int64_t)(int32_t)(uint32_t)value;
+            }
+        } else {
+            return 0;
+        }
+    }
+    return seconds >= limits->min_seconds && seconds <= limits->max_seconds && nanos >= 0 && nanos < 1000000000;
+}
+
+static int clean_dimension(const uint8_t *p, const uint8_t *end, const scan_limits *limits) {
+    int64_t key_chars = 0;
+    int seen_key = 0, seen_value = 0;
+    while (p < end) {
+        uint64_t tag;
+        size_t len;
+        if (!read_varint(&p, end, &tag)) return 0;
+        int field = (int)(tag >> 3), wire = (int)(tag & 7);
+        if ((field != 1 && field != 2) || wire != WIRE_LEN || !read_len(&p, end, &len)) return 0;
+        int64_t chars = utf8_chars(p, len);
+        if (chars < 0) return 0;
+        if (field == 1) {
+            if (seen_key++) return 0;
+            key_chars = chars;
+        } else {
+            if (seen_value++) return 0;
+            if (chars > limits->max_value_chars) return 0;
+        }
+        p += len;
+    }
+    return key_chars >= 1 && key_chars <= limits->max_key_chars;
+}
+
+typedef struct {
+    const uint8_t *id;
+    size_t id_len;
+} event_view;
+
+static int clean_event(const uint8_t *p, const uint8_t *end, const scan_limits *limits, event_view *view) {
+    int seen[7] = {0};
+    int32_t dimensions = 0;
+    while (p < end) {
+        uint64_t tag;
+        size_t len;
+        if (!read_varint(&p, end, &tag)) return 0;
+        int field = (int)(tag >> 3), wire = (int)(tag & 7);
+        if (field < 1 || field > 6) { /* a newer client's field: kept, not judged */
+            if (!skip_field(&p, end, wire)) return 0;
+            continue;
+        }
+        if (wire != WIRE_LEN || !read_len(&p, end, &len)) return 0;
+        if (field != 5 && seen[field]++) return 0; /* a repeated singular field: let Python judge */
+        const uint8_t *s = p;
+        p += len;
+        switch (field) {
+        case 1:
+            if (!clean_event_id(s, len, limits->max_event_id_chars)) return 0;
+            view->id = s;
+            view->id_len = len;
+            break;
+        case 2:
+            if (!clean_metric(s, len)) return 0;
+            break;
+        case 3:
+            if (!clean_value(s, len)) return 0;
+            break;
+        case 4:
+            if (!clean_timestamp(s, s + len, limits)) return 0;
+            break;
+        case 5:
+            if (++dimensions > limits->max_dimensions || !clean_dimension(s, s + len, limits)) return 0;
+            break;
+        case 6: {
+            int64_t chars = utf8_chars(s, len);
+            if (chars < 0 || chars > limits->max_unit_chars) return 0;
+            break;
+        }
+        }
+    }
+    /* An id, a metric, a value and a timestamp are all needed; a missing one is filled in or refused. */
+    return seen[1] && seen[2] && seen[3] && seen[4];
+}
+
+static uint64_t fnv1a(const uint8_t *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* 1 if some event_id appears twice. Open addressing over a table at least twice the number of events. */
+static int has_duplicate_ids(const event_view *views, int32_t count, int *failed) {
+    size_t size = 16;
+    while (size < (size_t)count * 2) size <<= 1;
+    int32_t *slots = malloc(size * sizeof(int32_t));
+    if (slots == NULL) {
+        *failed = 1;
+        return 0;
+    }
+    memset(slots, 0xff, size * sizeof(int32_t)); /* -1: empty */
+    int duplicate = 0;
+    for (int32_t i = 0; i < count && !duplicate; i++) {
+        size_t slot = (size_t)fnv1a(views[i].id, views[i].id_len) & (size - 1);
+        while (slots[slot] >= 0) {
+            const event_view *other = &views[slots[slot]];
+            if (other->id_len == views[i].id_len && memcmp(other->id, views[i].id, views[i].id_len) == 0) {
+                duplicate = 1;
+                break;
+            }
+            slot = (slot + 1) & (size - 1);
+        }
+        slots[slot] = i;
+    }
+    free(slots);
+    return duplicate;
+}
+
+/* Scans a serialized request whose events are field `events_field`. Returns CLEAN or NOT_CLEAN; fills *result
+ * either way as far as it got. */
+int scan_events(const uint8_t *data, size_t size, int events_field, const scan_limits *limits, scan_result *result) {
+    const uint8_t *p = data, *end = data + size;
+    result->events = 0;
+    result->events_start = -1;
+    result->sequence = 0;
+    /* Every event takes at least 2 bytes on the wire, which bounds how many there can be. */
+    size_t capacity = size / 2 + 1;
+    if (capacity > (size_t)limits->max_events + 1) capacity = (size_t)limits->max_events + 1;
+    event_view *views = malloc(capacity * sizeof(event_view));
+    if (views == NULL) return NOT_CLEAN;
+    int verdict = CLEAN;
+    int seen_sequence = 0;
+    while (p < end && verdict == CLEAN) {
+        const uint8_t *field_start = p;
+        uint64_t tag;
+        size_t len;
+        if (!read_varint(&p, end, &tag)) {
+            verdict = NOT_CLEAN;
+            break;
+        }
+        int field = (int)(tag >> 3), wire = (int)(tag & 7);
+        if (field == events_field && wire == WIRE_LEN) {
+            if (!read_len(&p, end, &len) || (size_t)result->events >= capacity - 1 ||
+                result->events >= limits->max_events) {
+                verdict = NOT_CLEAN;
+                break;
+            }
+            if (result->events_start < 0) result->events_start = (int32_t)(field_start - data);
+            event_view *view = &views[result->events];
+            if (!clean_event(p, p + len, limits, view)) verdict = NOT_CLEAN;
+            result->events++;
+            p += len;
+        } else if (field == 1 && wire == WIRE_VARINT && !seen_sequence++) {
+            if (!read_varint(&p, end, &result->sequence)) verdict = NOT_CLEAN;
+        } else {
+            verdict = NOT_CLEAN; /* anything else at the top level: unusual, so the Python path decides */
+        }
+    }
+    if (verdict == CLEAN) {
+        int failed = 0;
+        if (has_duplicate_ids(views, result->events, &failed) || failed) verdict = NOT_CLEAN;
+    }
+    free(views);
+    return verdict;
+}
