@@ -19,6 +19,7 @@ from services.gateway.entrypoints.http.admin import require_admin
 from services.gateway.entrypoints.http.api_key import presented_api_key
 
 DEFAULT_RANGE = timedelta(days=30)
+QUERY_PARAMETER = {"start_time": "from", "end_time": "to", "metric_code": "metric"}
 
 router = APIRouter(prefix="/api/v1", responses={
     status: {"model": schemas.Error} for status in (400, 401, 403, 404, 503)
@@ -57,15 +58,23 @@ async def query_usage(
     end = end if end.tzinfo else end.replace(tzinfo=zone)
     start = params.start or end - DEFAULT_RANGE
     start = start if start.tzinfo else start.replace(tzinfo=zone)
-    reply = await clients.call(
-        request.app.state.clients.metering.QueryUsage,
-        metering_pb2.QueryUsageRequest(
-            organisation_id=organisation_id, project_id=project_id, metric_code=params.metric,
-            metric_id=params.metric_id, start_time=to_timestamp(start), end_time=to_timestamp(end),
-            window=metering_schemas.WINDOWS[params.window], time_zone=params.time_zone, group_by=params.group_by,
-        ),
-        timeout=30.0,
-    )
+    try:
+        reply = await clients.call(
+            request.app.state.clients.metering.QueryUsage,
+            metering_pb2.QueryUsageRequest(
+                organisation_id=organisation_id, project_id=project_id, metric_code=params.metric,
+                metric_id=params.metric_id, start_time=to_timestamp(start), end_time=to_timestamp(end),
+                window=metering_schemas.WINDOWS[params.window], time_zone=params.time_zone,
+                group_by=params.group_by,
+            ),
+            timeout=30.0,
+        )
+    except InvalidArgument as error:  # metering names its protobuf fields; the caller sent query parameters
+        field = QUERY_PARAMETER.get(error.field or "", error.field)
+        message = error.message
+        for proto_name, parameter in QUERY_PARAMETER.items():
+            message = message.replace(proto_name, f"'{parameter}'")
+        raise InvalidArgument(message, field=field) from None
     return metering_schemas.Usage(
         metric=metering_schemas.Metric.from_pb(reply.metric), organisation_id=organisation_id,
         project_id=project_id, start=start, end=end, window=params.window, time_zone=params.time_zone,
