@@ -83,7 +83,7 @@ def _bucket_sql(query: UsageQuery, params: dict[str, object]) -> str:
             SELECT timestamp, 1, value, value, value, timestamp, event_id, value
             FROM metering.events
             WHERE organisation_id = :organisation_id AND metric = :code{project}
-                AND ({" OR ".join(edge_clauses)})
+                AND ({" OR ".join(edge_clauses) or "FALSE"})
         )
         SELECT width_bucket(t, CAST(:boundaries AS timestamptz[])) AS w, '' AS g,
             {_PART_VALUE[query.aggregation]} AS v, sum(event_count)::bigint AS n
