@@ -10,7 +10,7 @@ CC     ?= cc
 GEN    := gen/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e clean
+.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test-integration: $(GEN) ## Integration tests (real PostgreSQL and NATS started 
 
 test-e2e: $(GEN) ## End-to-end tests (the whole mesh as processes)
 	$(PY) -m pytest tests/e2e
+
+bench: $(GEN) ## Benchmark ingest, metering, freshness and memory on a fresh stack (BENCH_ARGS="--help" for options)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean: ## Remove generated code and caches (keeps .venv and .run)
 	rm -rf gen .pytest_cache .ruff_cache

@@ -1,0 +1,216 @@
+"""``python -m bench`` (``make bench``): one run of the platform's throughput, freshness and memory figures,
+each beside the bare limit of its building block measured on the same machine in the same run.
+
+Phases, in order: build the workload; start a fresh stack (or use `make run`'s); bare gRPC server; stop
+metering; gRPC streaming ingest; REST batch ingest; start metering and time it through the backlog; bare
+asyncpg insert of the same rows; freshness under half the sustainable load; peak memory of every service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bench import freshness, grpc_driver, metering_rate, rest_driver
+from bench.memory import peak_rss_mib
+from bench.stack import Stack, create_tenant, fresh_stack, running_stack
+from bench.workload import build_workload, rest_bodies
+from devstack.ports import free_port, wait_for_tcp
+
+_T0 = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.perf_counter() - _T0:6.1f}s] {message}", flush=True)
+
+
+@dataclass
+class Figures:
+    bare_grpc: float = 0.0
+    grpc_ingest: float = 0.0
+    grpc_accepted: int = 0
+    rest_ingest: float = 0.0
+    rest_accepted: int = 0
+    metering: float | None = None
+    bare_insert: float = 0.0
+    fresh: freshness.FreshnessResult | None = None
+    memory: dict[str, float] = field(default_factory=dict)
+    bare_server_memory: float | None = None
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events for the gRPC runs (default 1,000,000)")
+    parser.add_argument("--batch-size", type=int, default=1_000, help="events per batch (default 1,000)")
+    parser.add_argument("--duplicates", type=float, default=0.2, help="share of repeated ids (default 0.2)")
+    parser.add_argument("--window", type=int, default=8, help="gRPC batches in flight (default 8)")
+    parser.add_argument("--rest-events", type=int, default=200_000, help="events for the REST run (default 200,000)")
+    parser.add_argument("--rest-concurrency", type=int, default=4, help="REST connections (default 4)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of the freshness run (default 15)")
+    parser.add_argument("--probe-interval", type=float, default=0.05, help="seconds between probes (default 0.05)")
+    parser.add_argument(
+        "--use-running", action="store_true",
+        help="drive the stack of a running `make run` (.run/endpoints.json) instead of starting a fresh one; "
+        "metering cannot be stopped then, so its rate is not measured",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    figures = Figures(load_before=os.getloadavg())
+    say(f"building {args.events:,} events in batches of {args.batch_size:,} ({args.duplicates:.0%} repeated ids)")
+    workload = build_workload(args.events, args.batch_size, args.duplicates)
+    warmup = build_workload(10 * args.batch_size, args.batch_size, 0.0, seed=11)
+    bodies, rest_events = rest_bodies(args.rest_events, args.batch_size)
+    warmup_bodies, warmup_rest = rest_bodies(2 * args.batch_size, args.batch_size)
+
+    figures.bare_grpc, figures.bare_server_memory = bare_grpc(workload, warmup, args.window)
+
+    stack_context = running_stack() if args.use_running else fresh_stack(lambda m: say(f"  {m}"))
+    with stack_context as stack:
+        say("creating an organisation, project, API key and metrics through the admin API")
+        tenant = create_tenant(stack, lambda m: say(f"  {m}"))
+        if stack.mesh is not None:
+            say("stopping metering, so ingest runs alone and leaves it a backlog")
+            stack.mesh.stop_service("metering")
+        else:
+            figures.notes.append("--use-running: metering kept running during ingest (it competes for CPU)")
+
+        say(f"gRPC streaming ingest: {workload.events:,} events into the real ingest service")
+        asyncio.run(grpc_driver.drive(stack.ingest_address, tenant.api_key, warmup.payloads, warmup.batch_events))
+        result = asyncio.run(
+            grpc_driver.drive(stack.ingest_address, tenant.api_key, workload.payloads, workload.batch_events,
+                              args.window)
+        )
+        figures.grpc_ingest, figures.grpc_accepted = result.rate, result.accepted
+        say(f"  {result.rate:,.0f} events/s ({result.accepted:,} accepted, {result.rejected} rejected)")
+
+        say(f"REST batch ingest: {rest_events:,} events through the gateway, {args.rest_concurrency} connections")
+        asyncio.run(rest_driver.post_batches(stack.gateway_url, tenant.api_key, warmup_bodies, warmup_rest, 2))
+        rest = asyncio.run(
+            rest_driver.post_batches(stack.gateway_url, tenant.api_key, bodies, rest_events, args.rest_concurrency)
+        )
+        figures.rest_ingest, figures.rest_accepted = rest.rate, rest.accepted
+        say(f"  {rest.rate:,.0f} events/s ({rest.accepted:,} accepted, {rest.rejected} rejected)")
+
+        expected = workload.distinct + warmup.distinct + rest_events + warmup_rest
+        if stack.mesh is not None:
+            say(f"metering: starting it on a backlog of {expected:,} distinct events (plus duplicates)")
+            mesh = stack.mesh
+            drained = asyncio.run(
+                metering_rate.drain_rate(stack, expected, say, lambda: mesh.start_service("metering"))
+            )
+            figures.metering = drained.rate
+            say(f"  {drained.rate:,.0f} events/s stored into aggregates")
+        else:
+            asyncio.run(metering_rate.drain_rate(stack, expected, say, None))
+
+        say(f"bare asyncpg insert of the same {workload.events:,} rows into a scratch database")
+        bare = asyncio.run(
+            metering_rate.bare_insert(stack.server_url(), workload, tenant.organisation_id, tenant.project_id)
+        )
+        figures.bare_insert = bare.rate
+        say(f"  {bare.rate:,.0f} rows/s stored")
+
+        sustainable = min(figures.grpc_ingest, figures.metering or figures.grpc_ingest)
+        load = sustainable / 2
+        say(f"freshness: {args.duration:.0f}s at {load:,.0f} events/s (half of {sustainable:,.0f}) with probes")
+        figures.fresh = asyncio.run(freshness.measure(stack, load, args.duration, args.probe_interval, say))
+
+        for name, pid in stack.service_pids().items():
+            mib = peak_rss_mib(pid)
+            if mib is not None:
+                figures.memory[name] = mib
+        if stack.mesh is not None:
+            figures.notes.append("metering's peak memory covers its run from the backlog phase on (restarted)")
+    print(render(figures, args, stack), flush=True)
+    return 0
+
+
+def bare_grpc(workload, warmup, window: int) -> tuple[float, float | None]:
+    """The bare server in its own process, driven exactly like ingest."""
+    port = free_port()
+    say("bare gRPC server: parses the same requests, answers empty acks (own process)")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_grpc", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        if not wait_for_tcp("127.0.0.1", port, 30):
+            raise RuntimeError("the bare gRPC server did not start")
+        target = f"127.0.0.1:{port}"
+        asyncio.run(grpc_driver.drive(target, "bare", warmup.payloads, warmup.batch_events, window))
+        best = max(
+            asyncio.run(grpc_driver.drive(target, "bare", workload.payloads, workload.batch_events, window)).rate
+            for _ in range(3)
+        )
+        memory = peak_rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+    say(f"  {best:,.0f} events/s (best of 3)")
+    return best, memory
+
+
+def _ratio(value: float | None, limit: float) -> str:
+    return f"{value / limit:.1%}" if value and limit else "n/a"
+
+
+def render(figures: Figures, args: argparse.Namespace, stack: Stack) -> str:
+    fresh = figures.fresh
+    accepted = fresh.latencies("accepted") if fresh else []
+    sent = fresh.latencies("sent") if fresh else []
+    p50, p99 = freshness.percentile(accepted, 0.5), freshness.percentile(accepted, 0.99)
+    rows = [
+        ("gRPC streaming ingest (accepted = durable)", f"{figures.grpc_ingest:,.0f} ev/s",
+         f"{figures.bare_grpc:,.0f} ev/s", _ratio(figures.grpc_ingest, figures.bare_grpc), ">= 50%"),
+        ("REST batch ingest via gateway", f"{figures.rest_ingest:,.0f} ev/s", "", "", ""),
+        ("metering into aggregates, deduplicated",
+         f"{figures.metering:,.0f} ev/s" if figures.metering else "n/a", f"{figures.bare_insert:,.0f} rows/s",
+         _ratio(figures.metering, figures.bare_insert), ">= 70%"),
+        ("freshness accepted->visible p50", f"{p50 * 1000:,.0f} ms", "", "", ""),
+        ("freshness accepted->visible p99", f"{p99 * 1000:,.0f} ms", "", "", "< 1000 ms"),
+        ("freshness sent->visible p50 / p99",
+         f"{freshness.percentile(sent, 0.5) * 1000:,.0f} / {freshness.percentile(sent, 0.99) * 1000:,.0f} ms",
+         "", "", ""),
+    ]
+    for name, mib in sorted(figures.memory.items()):
+        rows.append((f"peak RSS {name}", f"{mib:,.0f} MiB", "", "", "< 150 MiB"))
+    if figures.bare_server_memory:
+        rows.append(("peak RSS bare gRPC server (reference)", f"{figures.bare_server_memory:,.0f} MiB", "", "", ""))
+    header = ("figure", "ours", "bare limit", "ratio", "target")
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(5)]
+    line = "  ".join("-" * w for w in widths)
+    table = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
+    table += ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in
+                        enumerate(zip(row, widths, strict=True))) for row in rows]
+    table.append(line)
+    load = ", ".join(f"{value:.2f}" for value in figures.load_before)
+    context = [
+        "",
+        f"benchmark of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}); load average before the run: {load}",
+        f"{'running `make run` stack' if not stack.owns_mesh else 'fresh stack'}; gRPC: {args.events:,} events in "
+        f"batches of {args.batch_size:,}, {args.window} in flight, {args.duplicates:.0%} repeated ids; REST: "
+        f"{args.rest_concurrency} connections",
+    ]
+    if fresh:
+        context.append(
+            f"freshness load: {fresh.achieved_rate:,.0f} ev/s achieved of {fresh.target_rate:,.0f} targeted "
+            f"(client library), {len(accepted)} probes"
+        )
+    context += [f"note: {note}" for note in figures.notes]
+    return "\n".join([*context, "", *table])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The platform the benchmark drives: a fresh one of its own (default), or the one `make run` keeps running.
+
+A fresh stack lives in a temporary directory on free ports, so it never touches a running `make run`; it is
+built with the devstack pieces `make run` uses (LocalPostgres, LocalNats, Mesh) and removed afterwards. Either
+way the benchmark gets its own organisation, project, API key and metrics through the admin API.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from devstack.demo import ensure_demo_data
+from devstack.mesh import ORDER, Mesh
+from devstack.nats import LocalNats
+from devstack.postgres import LocalPostgres
+from devstack.processes import read_record
+from devstack.run import ENDPOINTS_FILE, default_data_dir
+
+COUNT_METRIC = "bench.requests"
+PROBE_METRIC = "bench.probe"
+
+
+@dataclass
+class Tenant:
+    organisation_id: str
+    project_id: str
+    api_key: str
+
+
+@dataclass
+class Stack:
+    ingest_address: str
+    metering_address: str
+    gateway_url: str
+    admin_token: str
+    database_url: str
+    tenant: Tenant | None = None
+    mesh: Mesh | None = None  # None when driving someone else's `make run`
+    pid_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def owns_mesh(self) -> bool:
+        return self.mesh is not None
+
+    def service_pids(self) -> dict[str, int]:
+        """The pid of every running service process."""
+        if self.mesh is not None:
+            return {name: pid for name in self.mesh.services if (pid := self.mesh.pid(name)) is not None}
+        pids = {}
+        for name in ORDER:
+            record = read_record(self.pid_dir / f"{name}.pid") if self.pid_dir else None
+            if record is not None:
+                pids[name] = record.pid
+        return pids
+
+    def server_url(self) -> str:
+        """The same PostgreSQL server, administrative database (for the scratch database of the bare insert)."""
+        return make_url(self.database_url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_stack(say: Callable[[str], None]) -> Iterator[Stack]:
+    """PostgreSQL, NATS and every service in a temporary directory on free ports; removed on the way out."""
+    root = Path(tempfile.mkdtemp(prefix="billing-bench-"))
+    postgres = nats = mesh = None
+    try:
+        postgres = LocalPostgres(root / "postgres", port=0, say=say).start()
+        postgres.ensure_database("billing")
+        nats = LocalNats(root / "nats", port=0, monitor_port=None, say=say).start()
+        mesh = Mesh(
+            root / "mesh",
+            postgres.url("billing"),
+            nats.url,
+            admin_token=secrets.token_urlsafe(24),
+            prefer_default_ports=False,
+            say=say,
+        )
+        mesh.start()
+        yield Stack(
+            ingest_address=mesh.address("ingest"),
+            metering_address=mesh.address("metering"),
+            gateway_url=mesh.gateway_url,
+            admin_token=mesh.admin_token,
+            database_url=postgres.url("billing"),
+            mesh=mesh,
+        )
+    finally:
+        for server in (mesh, nats, postgres):
+            if server is not None:
+                try:
+                    server.stop()
+                except Exception as error:  # noqa: BLE001 - the others must still be stopped
+                    say(f"while stopping: {error}")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def running_stack(endpoints_file: Path = ENDPOINTS_FILE) -> Iterator[Stack]:
+    """The stack of a running `make run`, as its endpoints.json describes it."""
+    try:
+        endpoints = json.loads(endpoints_file.read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--use-running: cannot read {endpoints_file} ({error}); start `make run` first") from None
+    if not endpoints.get("gateway"):
+        raise SystemExit(f"--use-running: {endpoints_file} names no gateway; is `make run` running?")
+    yield Stack(
+        ingest_address=endpoints["services"]["ingest"],
+        metering_address=endpoints["services"]["metering"],
+        gateway_url=endpoints["gateway"],
+        admin_token=endpoints["admin_token"],
+        database_url=endpoints["database_url"],
+        pid_dir=default_data_dir() / "pids",
+    )
+
+
+def create_tenant(stack: Stack, say: Callable[[str], None]) -> Tenant:
+    """An organisation, a project, an API key and the two metrics, through the gateway's admin API."""
+    state = Path(tempfile.mkdtemp(prefix="billing-bench-tenant-"))
+    try:
+        demo = ensure_demo_data(stack.gateway_url, stack.admin_token, state / "tenant.json", say)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    headers = {"Authorization": f"Bearer {stack.admin_token}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=15.0) as client:
+        for code, aggregation in ((COUNT_METRIC, "count"), (PROBE_METRIC, "max")):
+            body = {"organisation_id": demo.organisation_id, "code": code, "name": code, "aggregation": aggregation}
+            response = client.post("/api/v1/admin/metrics", json=body)
+            if response.status_code not in (200, 201):
+                raise SystemExit(f"creating metric {code}: HTTP {response.status_code} {response.text[:300]}")
+    stack.tenant = Tenant(demo.organisation_id, demo.project_id, demo.api_key)
+    return stack.tenant
