@@ -125,7 +125,10 @@ class Runtime:
                     )
                     self.js = self.nats.jetstream()
                     await messaging.ensure_stream(
-                        self.js, messaging.stream_name(definition.name), [f"billing.{definition.name}.v1.>"]
+                        self.js,
+                        messaging.stream_name(definition.name),
+                        [f"billing.{definition.name}.v1.>"],
+                        max_age_seconds=settings.stream_max_age_seconds,
                     )
                 return
             except (OSError, TimeoutError, ConnectionError) as error:

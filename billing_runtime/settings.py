@@ -27,6 +27,8 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     health_check_interval_seconds: float = Field(default=2.0, gt=0)
     dependency_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How long the service's JetStream stream keeps messages; None keeps them until other limits.
+    stream_max_age_seconds: float | None = Field(default=None, gt=0)
     # Largest gRPC message received or sent (gRPC's own default, 4 MiB, is too small for big event batches).
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
 

@@ -13,6 +13,9 @@ class IngestSettings(ServiceSettings):
     grpc_port: int = 50051
     # Where invoicing (the owner of organisations) answers.
     invoicing_address: str = "127.0.0.1:50053"
+    # Accepted events stay in JetStream this long (metering consumes them within seconds; the rest is slack for
+    # an outage of metering). Duplicates are caught by metering's event table for ever, not by this window.
+    stream_max_age_seconds: float | None = Field(default=7 * 86_400, gt=0)
     # Events per IngestEvents call or stream batch.
     max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
     # The accepted window around now for an event's timestamp.
