@@ -1,0 +1,155 @@
+"""The fault test: metering as a real process, SIGKILLed again and again while it consumes a stream full of
+duplicates. Afterwards every distinct event is stored once and the totals match to the last decimal."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from billing.ingest.v1 import events_pb2, ingest_pb2
+from billing_runtime import messaging
+from devstack.mesh import Mesh
+from devstack.nats import LocalNats
+from tests.conftest import Infrastructure, create_database, drop_database
+from tests.integration.metering.conftest import SUBJECT, eventually
+
+EVENTS = 30_000
+DUPLICATE_SHARE = 0.4
+BATCH = 400
+KILLS = 3
+
+
+@pytest.fixture
+async def private_nats(tmp_path: Path) -> AsyncIterator[str]:
+    """A NATS of its own, so the session's in-process metering does not consume these messages."""
+    nats = await asyncio.to_thread(LocalNats(tmp_path / "nats", port=0, monitor_port=None).start)
+    try:
+        yield nats.url
+    finally:
+        await asyncio.to_thread(nats.stop)
+
+
+@pytest.fixture
+async def private_database(infrastructure: Infrastructure) -> AsyncIterator[str]:
+    url = await create_database(infrastructure.server_url, "metering_fault")
+    yield url
+    await drop_database(infrastructure.server_url, url)
+
+
+def make_messages(rng: random.Random) -> tuple[list[bytes], dict[tuple[str, str], Decimal]]:
+    """Batches of events where ~40% are repeats of earlier ones (same id, same body), plus whole messages
+    published twice; returns the payloads in publishing order and the distinct events' values."""
+    organisation = f"org_fault{secrets.token_hex(4)}"
+    projects = [f"prj_fault{secrets.token_hex(4)}" for _ in range(3)]
+    now = datetime.now(UTC)
+    distinct: dict[tuple[str, str], Decimal] = {}
+    events: list[tuple[str, ingest_pb2.Event]] = []
+    sent: list[tuple[str, ingest_pb2.Event]] = []
+    while len(events) < EVENTS:
+        if sent and rng.random() < DUPLICATE_SHARE:
+            events.append(rng.choice(sent))
+            continue
+        project, event_id = rng.choice(projects), f"ev-{secrets.token_hex(8)}"
+        value = Decimal(rng.randint(0, 10**9)) / Decimal(10) ** rng.randint(0, 6)
+        event = ingest_pb2.Event(event_id=event_id, metric=rng.choice(["api.calls", "tokens"]), value=str(value))
+        moment = now - timedelta(seconds=rng.randint(0, 3 * 86400), microseconds=rng.randint(0, 999999))
+        event.timestamp.FromDatetime(moment)
+        distinct[(project, event_id)] = value
+        events.append((project, event))
+        sent.append((project, event))
+    payloads = []
+    for start in range(0, len(events), BATCH):
+        by_project: dict[str, list[ingest_pb2.Event]] = {}
+        for project, event in events[start : start + BATCH]:
+            by_project.setdefault(project, []).append(event)
+        for project, members in by_project.items():
+            payloads.append(
+                events_pb2.EventBatchAccepted(
+                    batch_id=secrets.token_hex(6), organisation_id=organisation, project_id=project, events=members
+                ).SerializeToString()
+            )
+    for payload in rng.sample(payloads, 8):  # whole messages again, later
+        payloads.insert(rng.randrange(len(payloads) // 2, len(payloads)), payload)
+    return payloads, distinct
+
+
+async def test_sigkill_while_consuming_never_changes_a_total(
+    private_nats: str, private_database: str, tmp_path: Path
+) -> None:
+    rng = random.Random(20261121)
+    payloads, distinct = make_messages(rng)
+    nc = await messaging.connect(private_nats, name="fault-test")
+    js = nc.jetstream()
+    await messaging.ensure_stream(js, "BILLING_INGEST", ["billing.ingest.v1.>"])
+    mesh = Mesh(
+        tmp_path / "mesh", private_database, private_nats, "fault-test-admin-token",
+        services=["metering"], prefer_default_ports=False,
+        # Redeliver in-flight messages of a killed process after 2 s rather than 30, and take small bites so
+        # the kills land mid-stream with transactions open.
+        service_env={"metering": {"METERING_CONSUMER_ACK_WAIT_SECONDS": "2", "METERING_CONSUMER_FETCH_BATCH": "4"}},
+        say=lambda message: None,
+    )
+    db = await asyncpg.connect(private_database)
+    try:
+        quarter = len(payloads) // (KILLS + 1)
+        for payload in payloads[:quarter]:
+            await js.publish(SUBJECT, payload)
+        await asyncio.to_thread(mesh.start)
+        stored_before_kill = []
+        for round_ in range(KILLS):
+            for payload in payloads[quarter * (round_ + 1) : quarter * (round_ + 2)]:
+                await js.publish(SUBJECT, payload)
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            mesh.kill("metering")
+            stored_before_kill.append(await db.fetchval("SELECT count(*) FROM metering.events"))
+            await asyncio.to_thread(mesh.restart, "metering")
+        for payload in payloads[quarter * (KILLS + 1) :]:
+            await js.publish(SUBJECT, payload)
+
+        # Killed mid-stream, not before or after everything was consumed.
+        assert 0 < stored_before_kill[0] < len(distinct), stored_before_kill
+        await eventually(lambda: db.fetchval("SELECT count(*) FROM metering.events"),
+                         lambda n: n >= len(distinct), timeout=90)
+        info = await js.consumer_info("BILLING_INGEST", "metering-events")
+        await eventually(lambda: js.consumer_info("BILLING_INGEST", "metering-events"),
+                         lambda i: i.num_pending == 0 and i.num_ack_pending == 0, timeout=60)
+        assert info.config.ack_wait == 2
+
+        assert await db.fetchval("SELECT count(*) FROM metering.events") == len(distinct)
+        totals = await db.fetchrow("SELECT sum(event_count) AS n, sum(value_sum) AS s FROM metering.usage_buckets")
+        assert totals["n"] == len(distinct)
+        assert totals["s"] == sum(distinct.values(), Decimal(0))
+        # Every bucket equals a recomputation from the stored events, and those are exactly the distinct ones.
+        mismatches = await db.fetchval(
+            """
+            SELECT count(*) FROM (
+                SELECT organisation_id, metric, project_id,
+                    date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start,
+                    count(*) AS event_count, sum(value) AS value_sum, min(value) AS value_min,
+                    max(value) AS value_max
+                FROM metering.events GROUP BY 1, 2, 3, 4
+            ) e FULL JOIN metering.usage_buckets b USING (organisation_id, metric, project_id, bucket_start)
+            WHERE e.event_count IS DISTINCT FROM b.event_count OR e.value_sum IS DISTINCT FROM b.value_sum
+                OR e.value_min IS DISTINCT FROM b.value_min OR e.value_max IS DISTINCT FROM b.value_max
+            """
+        )
+        assert mismatches == 0
+        stored = {(r["project_id"], r["event_id"]): r["value"]
+                  for r in await db.fetch("SELECT project_id, event_id, value FROM metering.events")}
+        assert stored == distinct
+        assert mesh.unexpected_exits() == []
+        # The kills cost redeliveries (consumer deliveries beyond one per message), which changed nothing.
+        final = await js.consumer_info("BILLING_INGEST", "metering-events")
+        assert final.delivered.consumer_seq > final.delivered.stream_seq
+    finally:
+        await db.close()
+        await asyncio.to_thread(mesh.stop)
+        await nc.close()
