@@ -152,9 +152,11 @@ def format_decimal(value: Decimal | int) -> str:
     """An exact decimal string without exponent or trailing fractional zeros: 4.50 -> '4.5', 1E+3 -> '1000'."""
     if isinstance(value, int):
         return str(value)
-    if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
-    return format(value.normalize(), "f")
+    # Formatting, not arithmetic: normalize() and quantize() would round to the context's 28 digits.
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 @dataclass(frozen=True)
