@@ -105,12 +105,20 @@ def parse_events(body: bytes, received: datetime) -> ParsedEvents:
             event_id = item.get("idempotencyKey", item.get("eventId")) if isinstance(item, dict) else ""
             rejected[index] = (event_id if isinstance(event_id, str) else "", error.field, error.reason)
             continue
-        event = add(**fields)
-        if dimensions:
-            # Item by item: a protobuf map's update() (and the constructor's dimensions=) is a slow Python loop.
-            target = event.dimensions
-            for key, value in dimensions.items():
-                target[key] = value
+        try:
+            event = add(**fields)
+            if dimensions:
+                # Item by item: a protobuf map's update() (and the constructor's dimensions=) is a slow Python loop.
+                target = event.dimensions
+                for key, value in dimensions.items():
+                    target[key] = value
+        except UnicodeEncodeError:  # JSON allows "\ud800"; protobuf strings (UTF-8) do not
+            if len(request.events) > len(sent):
+                del request.events[-1]
+            event_id = fields.get("event_id", "")
+            rejected[index] = (event_id if _encodable(event_id) else "", "",
+                               "holds a lone surrogate escape such as \\ud800, which is not valid Unicode text")
+            continue
         seconds, nanos = (received_seconds, received_nanos) if timestamp is None else timestamp
         event.timestamp.seconds = seconds
         event.timestamp.nanos = nanos
@@ -118,6 +126,14 @@ def parse_events(body: bytes, received: datetime) -> ParsedEvents:
     return ParsedEvents(
         total=len(items), request=request, sent_indexes=sent if rejected else None, rejected=rejected
     )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _event_fields(item: Any) -> tuple[dict[str, Any], dict[str, str] | None, tuple[int, int] | None]:

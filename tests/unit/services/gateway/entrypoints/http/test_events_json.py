@@ -246,3 +246,20 @@ def test_merge_places_every_event_once_whatever_the_gateway_rejects(bad: list[bo
     assert [r["eventId"] for r in result["results"]] == [f"e{i}" for i in range(len(bad))]
     assert [r["status"] == "rejected" for r in result["results"]] == bad
     assert result["accepted"] + result["rejected"] == len(bad)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"metricName": "m\\ud800", "metricValue": 1, "idempotencyKey": "x"}',
+        b'{"metricName": "m", "metricValue": 1, "metadata": {"k": "\\udc00"}, "idempotencyKey": "x"}',
+        b'{"metricName": "m", "metricValue": 1, "idempotencyKey": "x\\ud800"}',
+    ],
+)
+def test_a_lone_surrogate_escape_rejects_its_event_only(raw: bytes):
+    body = b"[" + raw + b', {"metricName": "m", "metricValue": 2, "idempotencyKey": "ok"}]'
+    parsed = parse(body)
+    assert [e.event_id for e in parsed.request.events] == ["ok"]
+    assert parsed.sent_indexes == [1]
+    assert "surrogate" in rejection(parsed, 0)[1]
+    json.dumps(merge_results(parsed, _outcome(accepted=1)))  # the answer itself is encodable
