@@ -6,7 +6,8 @@ rows stored between the first and the last poll that saw progress, over that tim
 
 Bare: the same rows inserted with asyncpg into a scratch table with metering's columns and primary key, in a
 scratch database on the same server, as batched ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING``
-statements of the same size as metering's transactions: no JetStream, no aggregates, no acks.
+statements of the same size as metering's transactions: no JetStream, no aggregates, no acks. And, to tell
+where metering's time goes, metering's own statement (with the aggregate fold) run bare the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,8 +30,12 @@ from sqlalchemy.schema import CreateSchema, CreateTable
 from bench.stack import COUNT_METRIC, Stack
 from bench.workload import METRIC, Workload
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
+from billing_runtime import database, migrations
 from billing_runtime.timestamps import to_timestamp
+from services.metering.__main__ import DEFINITION as METERING
+from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.tables import events as metering_events
+from services.metering.domain.event_batch import EventColumns
 
 # Metering's default events per transaction (METERING_CONSUMER_MAX_EVENTS_PER_TRANSACTION).
 ROWS_PER_STATEMENT = 10_000
@@ -47,7 +53,9 @@ class Rate:
 
 def usage_request(stack: Stack, metric: str) -> metering_pb2.QueryUsageRequest:
     assert stack.tenant is not None
-    now = datetime.now(UTC)
+    # Whole hours: the range is then made of metering's 15-minute buckets only, with no partial bucket at an
+    # edge to recompute from the stored events (a dashboard asks for whole days or hours, too).
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     return metering_pb2.QueryUsageRequest(
         organisation_id=stack.tenant.organisation_id,
         project_id=stack.tenant.project_id,
@@ -99,15 +107,84 @@ async def drain_rate(
     return Rate(expected - first[1], time.perf_counter() - first[0])
 
 
+async def checkpoint(server_url: str) -> None:
+    """Write out dirty pages now, so a measurement does not pay for the writes of the one before it."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def bare_insert(server_url: str, workload: Workload, organisation_id: str, project_id: str) -> Rate:
-    """The same rows into a scratch copy of metering's events table, in a scratch database; returns stored/s."""
+    """The same rows into a scratch copy of metering's events table (columns and primary key), in batched
+    ``INSERT ... ON CONFLICT DO NOTHING`` statements; returns rows stored per second."""
+    async with scratch_database(server_url) as conn:
+        scratch = metering_events.to_metadata(sa.MetaData(), schema="bench")
+        await conn.execute(str(CreateSchema("bench").compile(dialect=_DIALECT)))
+        await conn.execute(str(CreateTable(scratch).compile(dialect=_DIALECT)))
+        statement = await conn.prepare(BARE_INSERT)
+        started = time.perf_counter()
+        for chunk in _chunks(workload, organisation_id, project_id):
+            await statement.fetch(*chunk)
+        seconds = time.perf_counter() - started
+        return Rate(await conn.fetchval("SELECT count(*) FROM bench.events"), seconds)
+
+
+async def metering_statement(server_url: str, workload: Workload, organisation_id: str, project_id: str) -> Rate:
+    """Metering's own store (its statement: insert, dedup and fold into usage buckets) on the same rows, one
+    transaction per chunk, in a scratch database migrated like metering's: no JetStream, decoding or acks."""
+    name = f"bench_scratch_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_url)
+    engine = None
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        engine = database.create_engine(url, application_name="bench")
+        await migrations.migrate(engine, METERING.migrations_dir, METERING.schema)
+        store = EventStore(engine)
+        chunks = [
+            EventColumns(
+                organisation_ids=o, project_ids=p, event_ids=ids, metrics=m, values=v, timestamps_us=us,
+                dimensions=workload.dimension_maps[start : start + len(ids)],
+            )
+            for start, (o, p, ids, m, v, us, _) in zip(
+                range(0, workload.events, ROWS_PER_STATEMENT), _chunks(workload, organisation_id, project_id),
+                strict=True,
+            )
+        ]
+        started = time.perf_counter()
+        stored = 0
+        for columns in chunks:
+            stored += await store.store(columns)
+        return Rate(stored, time.perf_counter() - started)
+    finally:
+        if engine is not None:
+            await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+BARE_INSERT = """
+INSERT INTO bench.events (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
+SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', d
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::jsonb[])
+    AS t(o, p, id, m, v, us, d)
+ON CONFLICT (project_id, event_id) DO NOTHING
+"""
+_DIALECT = postgresql.dialect()
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a new database on the same server, dropped afterwards."""
     name = f"bench_scratch_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         conn = await asyncpg.connect(make_url(server_url).set(database=name).render_as_string(hide_password=False))
         try:
-            return await _insert_all(conn, workload, organisation_id, project_id)
+            yield conn
         finally:
             await conn.close()
     finally:
@@ -115,20 +192,8 @@ async def bare_insert(server_url: str, workload: Workload, organisation_id: str,
         await admin.close()
 
 
-async def _insert_all(conn: asyncpg.Connection, workload: Workload, organisation_id: str, project_id: str) -> Rate:
-    scratch = metering_events.to_metadata(sa.MetaData(), schema="bench")  # same columns and primary key
-    dialect = postgresql.dialect()
-    await conn.execute(str(CreateSchema("bench").compile(dialect=dialect)))
-    await conn.execute(str(CreateTable(scratch).compile(dialect=dialect)))
-    statement = await conn.prepare(
-        """
-        INSERT INTO bench.events (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
-        SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', d
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::jsonb[])
-            AS t(o, p, id, m, v, us, d)
-        ON CONFLICT (project_id, event_id) DO NOTHING
-        """
-    )
+def _chunks(workload: Workload, organisation_id: str, project_id: str) -> list[tuple[list, ...]]:
+    """The rows as metering's statement takes them, in chunks of metering's transaction size."""
     chunks = []
     for start in range(0, workload.events, ROWS_PER_STATEMENT):
         end = min(start + ROWS_PER_STATEMENT, workload.events)
@@ -144,9 +209,4 @@ async def _insert_all(conn: asyncpg.Connection, workload: Workload, organisation
                 workload.dimensions[start:end],
             )
         )
-    started = time.perf_counter()
-    for chunk in chunks:
-        await statement.fetch(*chunk)
-    seconds = time.perf_counter() - started
-    stored = await conn.fetchval("SELECT count(*) FROM bench.events")
-    return Rate(stored, seconds)
+    return chunks

@@ -29,7 +29,8 @@ class Workload:
     event_ids: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     timestamps_us: list[int] = field(default_factory=list)
-    dimensions: list[str] = field(default_factory=list)
+    dimensions: list[str] = field(default_factory=list)  # as JSON text
+    dimension_maps: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def events(self) -> int:
@@ -58,22 +59,23 @@ def build_workload(events: int, batch_size: int, duplicate_share: float, seed: i
         for region in REGIONS
     ]
     values = [str(v) for v in range(1, 6)]
-    previous: list[tuple[ingest_pb2.Event, int, str]] = []
+    previous: list[tuple[ingest_pb2.Event, int, int]] = []
     made = 0
     sequence = 0
     while workload.events < events:
         size = min(batch_size, events - workload.events)
         repeats = rng.sample(previous, min(len(previous), int(size * duplicate_share))) if previous else []
-        fresh: list[tuple[ingest_pb2.Event, int, str]] = []
+        fresh: list[tuple[ingest_pb2.Event, int, int]] = []
         for _ in range(size - len(repeats)):
-            dimensions, dimensions_json = shapes[made % len(shapes)]
+            shape = made % len(shapes)
+            dimensions = shapes[shape][0]
             stamp_us = now_us - rng.randrange(60_000_000)  # within the last minute
             event = ingest_pb2.Event(
                 event_id=f"{prefix}-{made:08d}", metric=METRIC, value=values[made % 5], dimensions=dimensions
             )
             event.timestamp.seconds, nanos = divmod(stamp_us, 1_000_000)
             event.timestamp.nanos = nanos * 1_000
-            fresh.append((event, stamp_us, dimensions_json))
+            fresh.append((event, stamp_us, shape))
             made += 1
         batch = repeats + fresh
         rng.shuffle(batch)
@@ -81,11 +83,12 @@ def build_workload(events: int, batch_size: int, duplicate_share: float, seed: i
         request = ingest_pb2.StreamEventsRequest(sequence=sequence, events=[event for event, _, _ in batch])
         workload.payloads.append(request.SerializeToString())
         workload.batch_events.append(len(batch))
-        for event, stamp_us, dimensions_json in batch:
+        for event, stamp_us, shape in batch:
             workload.event_ids.append(event.event_id)
             workload.values.append(event.value)
             workload.timestamps_us.append(stamp_us)
-            workload.dimensions.append(dimensions_json)
+            workload.dimension_maps.append(shapes[shape][0])
+            workload.dimensions.append(shapes[shape][1])
         previous = fresh
     return workload
 
