@@ -4,11 +4,14 @@ Events are inserted with ``ON CONFLICT (project_id, event_id) DO NOTHING``; only
 (RETURNING) are folded into the 15-minute usage buckets, in the same statement and so the same transaction.
 A batch stored twice therefore changes nothing the second time: that is what makes redelivery harmless.
 
-It runs on the raw asyncpg connection under SQLAlchemy's pool: one prepared statement, seven array
-parameters, no per-row work in Python beyond building the arrays.
+It runs on the raw asyncpg connection under SQLAlchemy's pool: one prepared statement, six array parameters
+and the dimensions as one JSON array (one json.dumps for the whole transaction is far cheaper than one per
+event), no per-row work in Python beyond building the arrays.
 """
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,9 +21,11 @@ from services.metering.domain.event_batch import EventColumns
 STORE_EVENTS = """
 WITH inserted AS (
     INSERT INTO metering.events AS e (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
-    SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', d
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::jsonb[])
-        AS t(o, p, id, m, v, us, d)
+    SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', NULLIF(d, 'null')
+    FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+        ARRAY(SELECT d FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS j(d, n) ORDER BY n)
+    ) AS t(o, p, id, m, v, us, d)
     ON CONFLICT (project_id, event_id) DO NOTHING
     RETURNING e.organisation_id, e.project_id, e.metric, e.event_id, e.value, e.timestamp,
         date_bin('15 minutes', e.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start
@@ -84,5 +89,8 @@ class EventStore:
                     columns.metrics,
                     columns.values,
                     columns.timestamps_us,
-                    columns.dimensions,
+                    _json(columns.dimensions),
                 )
+
+
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.metering.domain.metric import CODE
+
 
 class PoisonBatch(Exception):
     """A message that can never be stored, however often it is retried: it goes to the dead letters."""
@@ -30,8 +32,8 @@ class EventColumns:
     metrics: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     timestamps_us: list[int] = field(default_factory=list)
-    # JSON objects as text, None for an event without dimensions.
-    dimensions: list[str | None] = field(default_factory=list)
+    # Dimension maps, None for an event without dimensions (encoded to JSON once per transaction).
+    dimensions: list[dict[str, str] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -61,3 +63,11 @@ def check_owner(organisation_id: str, project_id: str) -> None:
         raise PoisonBatch("batch has no organisation_id")
     if not project_id:
         raise PoisonBatch("batch has no project_id")
+
+
+def check_metric_codes(metrics: list[str]) -> None:
+    """Raise PoisonBatch if an event's metric is not a metric code. Checked once per distinct code: a batch
+    carries few, and this runs for every event metering stores."""
+    for code in set(metrics):
+        if not CODE.fullmatch(code):
+            raise PoisonBatch(f"event metric {code[:80]!r} is not a lowercase metric code")

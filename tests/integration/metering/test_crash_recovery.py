@@ -21,10 +21,10 @@ from devstack.nats import LocalNats
 from tests.conftest import Infrastructure, create_database, drop_database
 from tests.integration.metering.conftest import SUBJECT, eventually
 
-EVENTS = 30_000
+EVENTS = 50_000
 DUPLICATE_SHARE = 0.4
 BATCH = 400
-KILLS = 3
+KILL_AT = (0.15, 0.4, 0.65)  # shares of the distinct events stored when each SIGKILL lands
 
 
 @pytest.fixture
@@ -98,26 +98,27 @@ async def test_sigkill_while_consuming_never_changes_a_total(
         say=lambda message: None,
     )
     db = await asyncpg.connect(private_database)
+
+    async def stored() -> int:
+        return await db.fetchval("SELECT count(*) FROM metering.events")
+
     try:
-        quarter = len(payloads) // (KILLS + 1)
-        for payload in payloads[:quarter]:
+        late = len(payloads) * 85 // 100
+        for payload in payloads[:late]:
             await js.publish(SUBJECT, payload)
         await asyncio.to_thread(mesh.start)
-        stored_before_kill = []
-        for round_ in range(KILLS):
-            for payload in payloads[quarter * (round_ + 1) : quarter * (round_ + 2)]:
-                await js.publish(SUBJECT, payload)
-            await asyncio.sleep(rng.uniform(0.3, 1.2))
+        stored_at_kill = []
+        for share in KILL_AT:
+            # Kill as soon as this share is stored: the consumer is then mid-stream, with messages in flight.
+            await eventually(stored, lambda n, share=share: n >= share * len(distinct), timeout=60)
             mesh.kill("metering")
-            stored_before_kill.append(await db.fetchval("SELECT count(*) FROM metering.events"))
+            stored_at_kill.append(await stored())
             await asyncio.to_thread(mesh.restart, "metering")
-        for payload in payloads[quarter * (KILLS + 1) :]:
+        for payload in payloads[late:]:
             await js.publish(SUBJECT, payload)
 
-        # Killed mid-stream, not before or after everything was consumed.
-        assert 0 < stored_before_kill[0] < len(distinct), stored_before_kill
-        await eventually(lambda: db.fetchval("SELECT count(*) FROM metering.events"),
-                         lambda n: n >= len(distinct), timeout=90)
+        assert all(n < len(distinct) for n in stored_at_kill), stored_at_kill
+        await eventually(stored, lambda n: n >= len(distinct), timeout=90)
         info = await js.consumer_info("BILLING_INGEST", "metering-events")
         await eventually(lambda: js.consumer_info("BILLING_INGEST", "metering-events"),
                          lambda i: i.num_pending == 0 and i.num_ack_pending == 0, timeout=60)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -12,8 +11,8 @@ from services.metering.domain.event_batch import EventColumns, PoisonBatch
 from services.metering.domain.metric import Aggregation, Metric
 
 
-def payload(organisation: str = "org_1", project: str = "prj_1") -> bytes:
-    stamp = ingest_pb2.Event(event_id="e1", metric="api.calls", value="1.5", dimensions={"region": "in"})
+def payload(organisation: str = "org_1", project: str = "prj_1", metric: str = "api.calls") -> bytes:
+    stamp = ingest_pb2.Event(event_id="e1", metric=metric, value="1.5", dimensions={"region": "in"})
     stamp.timestamp.FromDatetime(datetime(2026, 11, 21, 6, 0, 0, 123456, tzinfo=UTC))
     bare = ingest_pb2.Event(event_id="e2", metric="tokens", value="-2")
     bare.timestamp.FromDatetime(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
@@ -28,7 +27,7 @@ def test_a_batch_becomes_columns() -> None:
     assert columns.event_ids == ["e1", "e2"] and columns.metrics == ["api.calls", "tokens"]
     assert columns.values == ["1.5", "-2"]
     assert columns.timestamps_us == [int(datetime(2026, 11, 21, 6, tzinfo=UTC).timestamp()) * 10**6 + 123456, 10**6]
-    assert json.loads(columns.dimensions[0]) == {"region": "in"} and columns.dimensions[1] is None
+    assert columns.dimensions == [{"region": "in"}, None]
 
 
 def test_columns_concatenate_in_order() -> None:
@@ -42,6 +41,7 @@ def test_columns_concatenate_in_order() -> None:
         (b"\xff\xff\xff", "not an EventBatchAccepted", "undecodable"),
         (payload(organisation=""), "no organisation_id", "invalid_batch"),
         (payload(project=""), "no project_id", "invalid_batch"),
+        (payload(metric="Bad Metric"), "is not a lowercase metric code", "invalid_batch"),
     ],
 )
 def test_what_can_never_be_stored_is_poison(data: bytes, reason: str, kind: str) -> None:
