@@ -57,7 +57,7 @@ async def test_poison_messages_are_dead_lettered_with_the_reason_and_later_ones_
         await publish(jetstream, batch(organisation_id, project, [E("p3", "NaN", t)])): "events_value_finite",
         await publish(jetstream, batch(organisation_id, project, [E("p4", "12abc", t)])): "numeric",
         await publish(jetstream, batch(organisation_id, project, [E("", "1", t)])): "events_event_id_length",
-        await publish(jetstream, batch(organisation_id, project, [E("p5", "1", t, "Bad Metric")])): "metric_format",
+        await publish(jetstream, batch(organisation_id, project, [E("p5", "1", t, "Bad Metric")])): "not a lowercase metric code",
     }
     good = await publish(jetstream, batch(organisation_id, project, [E("g1", "2.5", t), E("g2", "0.5", t)]))
 
