@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 
 from bench import freshness, grpc_driver, metering_rate, rest_driver
 from bench.memory import peak_rss_mib
-from bench.stack import Stack, create_tenant, fresh_stack, running_stack
+from bench.stack import COUNT_METRIC, Stack, create_tenant, fresh_stack, running_stack
 from bench.workload import build_workload, rest_bodies
+from billing_client import EventSender
 from devstack.ports import free_port, wait_for_tcp
 
 _T0 = time.perf_counter()
@@ -37,6 +38,7 @@ class Figures:
     grpc_ingest: float = 0.0
     grpc_accepted: int = 0
     rest_ingest: float = 0.0
+    client: float = 0.0
     rest_accepted: int = 0
     metering: float | None = None
     bare_insert: float = 0.0
@@ -54,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1_000, help="events per batch (default 1,000)")
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of repeated ids (default 0.2)")
     parser.add_argument("--window", type=int, default=8, help="gRPC batches in flight (default 8)")
+    parser.add_argument(
+        "--client-events", type=int, default=200_000, help="events for the client library run (default 200,000)"
+    )
     parser.add_argument("--rest-events", type=int, default=200_000, help="events for the REST run (default 200,000)")
     parser.add_argument("--rest-concurrency", type=int, default=4, help="REST connections (default 4)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of the freshness run (default 15)")
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
         grpc_rounds(figures, workload, warmup, stack.ingest_address, tenant.api_key, args.window)
 
+        say(f"client library: {args.client_events:,} events through one EventSender, as fast as it goes")
+        figures.client = asyncio.run(client_rate(stack.ingest_address, tenant.api_key, args.client_events))
+        say(f"  {figures.client:,.0f} events/s (built, sent and acknowledged)")
+
         say(f"REST batch ingest: {rest_events:,} events through the gateway, {args.rest_concurrency} connections")
         asyncio.run(rest_driver.post_batches(stack.gateway_url, tenant.api_key, warmup_bodies, warmup_rest, 2))
         rest = asyncio.run(
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         figures.rest_ingest, figures.rest_accepted = rest.rate, rest.accepted
         say(f"  {rest.rate:,.0f} events/s ({rest.accepted:,} accepted, {rest.rejected} rejected)")
 
-        expected = workload.distinct + warmup.distinct + rest_events + warmup_rest
+        expected = workload.distinct + warmup.distinct + rest_events + warmup_rest + args.client_events
         if stack.mesh is not None:
             say(f"metering: starting it on a backlog of {expected:,} distinct events (plus duplicates)")
             mesh = stack.mesh
@@ -143,6 +152,18 @@ def main(argv: list[str] | None = None) -> int:
             figures.notes.append("metering's peak memory covers its run from the backlog phase on (restarted)")
     print(render(figures, args, stack), flush=True)
     return 0
+
+
+async def client_rate(ingest_address: str, api_key: str, events: int) -> float:
+    """What one Python sender does: build, validate, batch, stream and wait for every acknowledgement."""
+    started = time.perf_counter()
+    async with EventSender(ingest_address, api_key) as sender:
+        for number in range(events):
+            await sender.send(COUNT_METRIC, 1 + number % 5, dimensions={"region": "ap-south-1"})
+    seconds = time.perf_counter() - started
+    if sender.stats.accepted != events:
+        raise RuntimeError(f"the client library run: {sender.stats}")
+    return events / seconds
 
 
 def grpc_rounds(figures: Figures, workload, warmup, ingest_address: str, api_key: str, window: int) -> None:
@@ -192,6 +213,7 @@ def render(figures: Figures, args: argparse.Namespace, stack: Stack) -> str:
     rows = [
         ("gRPC streaming ingest (accepted = durable)", f"{figures.grpc_ingest:,.0f} ev/s",
          f"{figures.bare_grpc:,.0f} ev/s", _ratio(figures.grpc_ingest, figures.bare_grpc), ">= 50%"),
+        ("  client library, one EventSender (Python)", f"{figures.client:,.0f} ev/s", "", "", ""),
         ("REST batch ingest via gateway", f"{figures.rest_ingest:,.0f} ev/s", "", "", ""),
         ("metering into aggregates, deduplicated",
          f"{figures.metering:,.0f} ev/s" if figures.metering else "n/a", f"{figures.bare_insert:,.0f} rows/s",
