@@ -77,13 +77,16 @@ async def key_holder(gateway_url, invoicing_stub, ingest_stub) -> AsyncIterator[
         yield KeyHolder(organisation_id, project_id, secret, client)
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, what: str = "the condition") -> Any:
-    """Await ``check()`` until it returns something truthy (metering folds events in asynchronously)."""
+async def eventually(
+    check: Callable[[], Any], until: Callable[[Any], bool] = bool, *, timeout: float = 30.0, what: str = "the condition"
+) -> Any:
+    """Await ``check()`` until its result satisfies ``until`` (metering folds events in asynchronously); the
+    timeout is generous for a busy machine, and the last result is in the failure."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None
     while asyncio.get_running_loop().time() < deadline:
         last = await check()
-        if last:
+        if until(last):
             return last
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last saw {last!r}")

@@ -70,14 +70,14 @@ async def test_events_send_and_usage_as_a_table(gateway_url, admin_http, key_hol
                               env={"BILLING_API_KEY": key_holder.api_key})
     assert code == 0 and json.loads(out)["accepted"] == 1
 
-    async def usage_json() -> dict | None:
+    async def usage_json() -> dict:
         status, text = await billing(gateway_url, "usage", "tokens", "--organisation", organisation, "--group-by",
                                      "model", "--json")
         assert status == 0, text
-        body = json.loads(text)
-        return body if sum(row["event_count"] for row in body["rows"]) == 3 else None
+        return json.loads(text)
 
-    body = await eventually(usage_json, what="three events in `billing usage`")
+    body = await eventually(usage_json, lambda body: sum(row["event_count"] for row in body["rows"]) == 3,
+                            what="three events in `billing usage`")
     assert {row["group_value"]: Decimal(row["value"]) for row in body["rows"]} == {
         "small": Decimal("0.4"), "large": Decimal("0.2")}
 

@@ -23,13 +23,13 @@ async def create_metric(admin_http, organisation_id: str, code: str, aggregation
 async def usage_when(client: httpx.AsyncClient, path: str, events: int, **params) -> dict:
     """The usage answer once metering has folded in ``events`` events (it consumes asynchronously)."""
 
-    async def counted() -> dict | None:
+    async def answer() -> dict:
         response = await client.get(path, params=params)
         assert response.status_code == 200, response.text
-        body = response.json()
-        return body if sum(row["event_count"] for row in body["rows"]) == events else None
+        return response.json()
 
-    return await eventually(counted, what=f"{events} events in {path} {params}")
+    return await eventually(answer, lambda body: sum(row["event_count"] for row in body["rows"]) == events,
+                            what=f"{events} events in {path} {params}")
 
 
 def tokens(event_id: str, value, model: str, **fields) -> dict:
