@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from decimal import Decimal
 
 import grpc
@@ -178,3 +179,23 @@ async def test_floats_are_refused_and_a_closed_sender_takes_nothing(ingest, tena
         assert sender.stats.queued == 0
     with pytest.raises(SenderClosed):
         await sender.send("api.requests", 1)
+
+
+async def test_the_sync_sender_flushes_at_interpreter_exit(ingest, tenant):
+    script = (
+        "import sys\n"
+        "from billing_client import SyncEventSender\n"
+        "sender = SyncEventSender(sys.argv[1], sys.argv[2], batch_size=1000, linger_seconds=60)\n"
+        "for i in range(250):\n"
+        "    sender.send('api.requests', 1, event_id=f'atexit-{i}')\n"
+        "print(sender.stats.accepted)  # nothing acknowledged yet: the batch lingers\n"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, ingest.address, tenant.api_key,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(child.communicate(), timeout=60)
+    assert child.returncode == 0, err.decode()
+    assert out.decode().strip() == "0"
+    stored = await stored_event_ids(ingest.js, tenant.project_id)
+    assert set(stored) == {f"atexit-{i}" for i in range(250)}
