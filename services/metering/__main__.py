@@ -1,5 +1,6 @@
 """python -m services.metering [serve|migrate]"""
 
+import gc
 from pathlib import Path
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
@@ -24,6 +25,12 @@ def register(runtime: Runtime) -> list[str]:
 async def start_consumer(runtime: Runtime) -> None:
     """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
     assert isinstance(runtime.settings, MeteringSettings) and runtime.js is not None
+    # The consumer makes a few objects per event that reference counting frees; with the default generation-0
+    # threshold (700) the cyclic collector would also scan them every few hundred events, and re-scan the
+    # long-lived start-up objects with each older generation (about a fifth of decoding time). Freeze what
+    # start-up made and collect less often.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     consumer = EventConsumer(runtime.js, EventStore(runtime.engine), DeadLetters(runtime.js), runtime.settings)
     runtime.spawn(consumer.run(), name="metering-event-consumer")
 

@@ -50,6 +50,29 @@ class Delivery:
         return self.msg.metadata.num_delivered or 1
 
 
+class FetchSizing:
+    """How many messages to ask for: about one transaction's worth of events, whatever the batch size of the
+    senders (a message carries one ingest batch: one event or thousands). Bounds memory and keeps each
+    transaction near its best size."""
+
+    def __init__(self, max_messages: int, events_per_fetch: int) -> None:
+        self._max = max_messages
+        self._target = events_per_fetch
+        self._events_per_message = 1.0
+        # Cautious until the first fetch shows how large messages are: a backlog of big ones must not all
+        # arrive at once.
+        self.messages = min(max_messages, 8)
+
+    def observe(self, deliveries: list[Delivery]) -> None:
+        sizes = [len(d.columns) for d in deliveries if d.columns is not None]
+        if not sizes:
+            return
+        # A moving average: a burst of odd sizes does not swing the next fetch.
+        self._events_per_message = 0.7 * self._events_per_message + 0.3 * (sum(sizes) / len(sizes))
+        wanted = int(self._target / max(self._events_per_message, 1.0))
+        self.messages = max(1, min(self._max, wanted))
+
+
 def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
     """Explicit acks; redelivery after ack_wait, then ever longer (backoff) until max_deliver."""
     wait = settings.consumer_ack_wait_seconds
@@ -90,7 +113,8 @@ class EventConsumer:
         await self._until_done(self._dead_letters.ensure_stream, "dead-letter stream not ready")
         subscription = await self._until_done(self._subscribe, "event stream not ready")
         log.info("event consumer started", stream=STREAM, durable=self._settings.consumer_durable)
-        queue: asyncio.Queue[list[Delivery]] = asyncio.Queue(maxsize=2)
+        # One fetch waits while another is stored: enough to overlap, and memory stays bounded by ~3 fetches.
+        queue: asyncio.Queue[list[Delivery]] = asyncio.Queue(maxsize=1)
         fetcher = asyncio.create_task(self._fetch_loop(subscription, queue), name="metering-fetch")
         try:
             while True:
@@ -126,10 +150,11 @@ class EventConsumer:
         return await self._js.pull_subscribe_bind(durable=self._settings.consumer_durable, stream=STREAM)
 
     async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription, queue: asyncio.Queue) -> None:
-        batch, wait = self._settings.consumer_fetch_batch, self._settings.consumer_fetch_wait_seconds
+        wait = self._settings.consumer_fetch_wait_seconds
+        sizing = FetchSizing(self._settings.consumer_fetch_batch, self._max_events)
         while True:
             try:
-                messages = await subscription.fetch(batch, timeout=wait)
+                messages = await subscription.fetch(sizing.messages, timeout=wait)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except asyncio.CancelledError:
@@ -145,6 +170,7 @@ class EventConsumer:
                     deliveries.append(Delivery(msg, decode_event_batch(msg.data)))
                 except PoisonBatch as poison:
                     deliveries.append(Delivery(msg, None, poison))
+            sizing.observe(deliveries)
             await queue.put(deliveries)
 
     async def process(self, deliveries: list[Delivery]) -> None:
