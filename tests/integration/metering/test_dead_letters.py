@@ -58,6 +58,8 @@ async def test_poison_messages_are_dead_lettered_with_the_reason_and_later_ones_
         await publish(jetstream, batch(organisation_id, project, [E("p4", "12abc", t)])): "numeric",
         await publish(jetstream, batch(organisation_id, project, [E("", "1", t)])): "events_event_id_length",
         await publish(jetstream, batch(organisation_id, project, [E("p5", "1", t, "Bad Metric")])): "not a lowercase metric code",
+        await publish(jetstream, batch(organisation_id, project, [E("p6\x00", "1", t)])): "0x00",
+        await publish(jetstream, batch(organisation_id, project, [E("p7", "1", t, dimensions={"k": "\x00"})])): "\\u0000",
     }
     good = await publish(jetstream, batch(organisation_id, project, [E("g1", "2.5", t), E("g2", "0.5", t)]))
 
