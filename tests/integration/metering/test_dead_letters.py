@@ -50,16 +50,19 @@ async def test_poison_messages_are_dead_lettered_with_the_reason_and_later_ones_
 ) -> None:
     await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_SUM)
     project, t = project_id(), NOW - timedelta(hours=1)
+    async def send(*events: E, organisation: str = organisation_id, project: str = project) -> int:
+        return await publish(jetstream, batch(organisation, project, events))
+
     poison = {
         await publish(jetstream, b"\xff\xfe not a protobuf"): "not an EventBatchAccepted protobuf",
-        await publish(jetstream, batch(organisation_id, "", [E("p1", "1", t)])): "no project_id",
-        await publish(jetstream, batch("", project, [E("p2", "1", t)])): "no organisation_id",
-        await publish(jetstream, batch(organisation_id, project, [E("p3", "NaN", t)])): "events_value_finite",
-        await publish(jetstream, batch(organisation_id, project, [E("p4", "12abc", t)])): "numeric",
-        await publish(jetstream, batch(organisation_id, project, [E("", "1", t)])): "events_event_id_length",
-        await publish(jetstream, batch(organisation_id, project, [E("p5", "1", t, "Bad Metric")])): "not a lowercase metric code",
-        await publish(jetstream, batch(organisation_id, project, [E("p6\x00", "1", t)])): "0x00",
-        await publish(jetstream, batch(organisation_id, project, [E("p7", "1", t, dimensions={"k": "\x00"})])): "\\u0000",
+        await send(E("p1", "1", t), project=""): "no project_id",
+        await send(E("p2", "1", t), organisation=""): "no organisation_id",
+        await send(E("p3", "NaN", t)): "events_value_finite",
+        await send(E("p4", "12abc", t)): "numeric",
+        await send(E("", "1", t)): "events_event_id_length",
+        await send(E("p5", "1", t, "Bad Metric")): "not a lowercase metric code",
+        await send(E("p6\x00", "1", t)): "0x00",
+        await send(E("p7", "1", t, dimensions={"k": "\x00"})): "\\u0000",
     }
     good = await publish(jetstream, batch(organisation_id, project, [E("g1", "2.5", t), E("g2", "0.5", t)]))
 
