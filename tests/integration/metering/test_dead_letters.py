@@ -50,6 +50,7 @@ async def test_poison_messages_are_dead_lettered_with_the_reason_and_later_ones_
 ) -> None:
     await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_SUM)
     project, t = project_id(), NOW - timedelta(hours=1)
+
     async def send(*events: E, organisation: str = organisation_id, project: str = project) -> int:
         return await publish(jetstream, batch(organisation, project, events))
 
