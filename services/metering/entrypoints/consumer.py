@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import nats.errors
+import sqlalchemy.exc
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -35,6 +36,8 @@ log = get_logger(__name__)
 
 STREAM = "BILLING_INGEST"  # owned and created by ingest
 _MAX_NAK_DELAY = 60.0
+_FIRST_RETRY_SECONDS = 0.5
+_MAX_RETRY_SECONDS = 10.0
 
 
 @dataclass
@@ -90,12 +93,41 @@ def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
     )
 
 
+def _cause(error: BaseException) -> BaseException:
+    """The driver's error behind SQLAlchemy's wrapper, if any."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        return getattr(error.orig, "__cause__", None) or error.orig
+    return error
+
+
+# The database, or the way to it, is unavailable (down, restarting, out of connections) or asked for a retry
+# (deadlock, serialization): nothing is wrong with the messages.
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.DisconnectionError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(_cause(error), _TRANSIENT)
+
+
 def is_data_error(error: BaseException) -> bool:
     """PostgreSQL refused the data itself (class 22 data exception, class 23 constraint): retrying the same
     batch can never succeed, so the batch is isolated and dead-lettered."""
-    if isinstance(error, DBAPIError) and error.orig is not None:
-        error = getattr(error.orig, "__cause__", None) or error.orig
-    return isinstance(error, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError)
+    return isinstance(_cause(error), asyncpg.DataError | asyncpg.IntegrityConstraintViolationError)
 
 
 class EventConsumer:
@@ -198,23 +230,39 @@ class EventConsumer:
 
     async def _store_chunk(self, chunk: list[Delivery]) -> None:
         columns = EventColumns.concat([d.columns for d in chunk if d.columns is not None])
-        started = time.perf_counter()
-        try:
-            new = await self._store.store(columns)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - classified below
-            if is_data_error(error) and len(chunk) > 1:
-                # One of them is bad: store them one by one so only that one is dead-lettered.
-                counters.CONSUMER_ERRORS.labels("isolating").inc()
-                for delivery in chunk:
-                    await self._store_chunk([delivery])
+        # Retries come at least twice per ack wait, each restarting the message's timer, so JetStream never
+        # redelivers what this consumer still holds.
+        longest = min(_MAX_RETRY_SECONDS, self._settings.consumer_ack_wait_seconds / 2)
+        delay = min(_FIRST_RETRY_SECONDS, longest)
+        while True:
+            started = time.perf_counter()
+            try:
+                new = await self._store.store(columns)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - classified below
+                if is_transient(error):
+                    # Hold on to the messages and try again: a nak would spend a delivery per attempt, and a
+                    # long outage would then push good events past max_deliver.
+                    counters.CONSUMER_ERRORS.labels("database_unavailable").inc()
+                    log.warning("database unavailable, retrying", error=_describe(error), retry_in=delay)
+                    for delivery in chunk:
+                        await _settle(delivery.msg.in_progress(), "in_progress")  # restart the ack timer
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, longest)
+                    continue
+                if is_data_error(error) and len(chunk) > 1:
+                    # One of them is bad: store them one by one so only that one is dead-lettered.
+                    counters.CONSUMER_ERRORS.labels("isolating").inc()
+                    for delivery in chunk:
+                        await self._store_chunk([delivery])
+                    return
+                if is_data_error(error):
+                    await self._dead_letter(chunk[0], PoisonBatch(_describe(error), "rejected_by_database"))
+                    return
+                await self._retry_later(chunk, error)
                 return
-            if is_data_error(error):
-                await self._dead_letter(chunk[0], PoisonBatch(_describe(error), "rejected_by_database"))
-                return
-            await self._retry_later(chunk, error)
-            return
         counters.STORE_SECONDS.observe(time.perf_counter() - started)
         counters.EVENTS_STORED.inc(new)
         counters.EVENTS_DUPLICATE.inc(len(columns) - new)
@@ -222,7 +270,8 @@ class EventConsumer:
             await _settle(delivery.msg.ack(), "ack")
 
     async def _retry_later(self, chunk: list[Delivery], error: BaseException) -> None:
-        """Transient failure (database down ...): nak with a growing delay; dead-letter on the last delivery."""
+        """An unexpected failure (neither the database being away nor bad data): nak with a growing delay, so
+        another attempt (maybe on another replica) may succeed; dead-letter on the last allowed delivery."""
         counters.CONSUMER_ERRORS.labels("store").inc()
         log.warning("storing events failed, will retry", error=_describe(error), messages=len(chunk))
         for delivery in chunk:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from billing.metering.v1 import metering_pb2
+from billing_runtime import database
 from billing_runtime.service import Runtime
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
@@ -133,4 +135,48 @@ async def test_a_redelivered_message_changes_nothing(
         with pytest.raises(TimeoutError):
             await subscription.fetch(1, timeout=1.5)  # acked this time: nothing comes back
     finally:
+        await jetstream.delete_consumer("BILLING_INGEST", durable)
+
+
+async def test_while_the_database_is_away_messages_are_held_not_spent(
+    metering: Runtime, metering_stub, jetstream, organisation_id
+) -> None:
+    """A database outage is nobody's fault: the consumer keeps the messages (extending their ack deadline) and
+    retries, rather than nak them towards max_deliver and the dead letters."""
+    await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_SUM)
+    durable = f"test-outage-{organisation_id[-8:].lower()}"
+    await jetstream.add_consumer(
+        "BILLING_INGEST",
+        ConsumerConfig(durable_name=durable, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT, ack_wait=1.0,
+                       deliver_policy="new"),
+    )
+    subscription = await jetstream.pull_subscribe_bind(durable=durable, stream="BILLING_INGEST")
+    unreachable = database.create_engine("postgresql://postgres@127.0.0.1:1/nowhere", application_name="test")
+    try:
+        sequence = await publish(jetstream, batch(organisation_id, project_id(), [E("o1", "4.5", NOW)]))
+        msg = None
+        while msg is None:
+            msg = next((m for m in await subscription.fetch(10, timeout=5) if m.metadata.sequence.stream == sequence),
+                       None)
+        settings = MeteringSettings(
+            database_url="postgresql://unused", consumer_durable=durable, consumer_ack_wait_seconds=1.0
+        )
+        down = EventConsumer(jetstream, EventStore(unreachable), DeadLetters(jetstream), settings)
+        attempt = asyncio.create_task(down.process([Delivery(msg, decode_event_batch(msg.data))]))
+        # Several ack waits, with a pull waiting all along: without in-progress signals it would be redelivered.
+        with pytest.raises(TimeoutError):
+            await subscription.fetch(1, timeout=4)
+        assert not attempt.done()
+        info = await jetstream.consumer_info("BILLING_INGEST", durable)
+        assert info.num_ack_pending == 1 and info.num_redelivered == 0
+        attempt.cancel()
+
+        # The database is back (another consumer, another engine): the same delivery is stored and acked.
+        up = EventConsumer(jetstream, EventStore(metering.engine), DeadLetters(jetstream), settings)
+        await up.process([Delivery(msg, decode_event_batch(msg.data))])
+        assert msg.metadata.num_delivered == 1
+        await eventually(lambda: jetstream.consumer_info("BILLING_INGEST", durable), lambda i: i.num_ack_pending == 0)
+        assert await whole_usage(metering_stub, organisation_id, "api.calls", START, END) == ("4.5", 1)
+    finally:
+        await unreachable.dispose()
         await jetstream.delete_consumer("BILLING_INGEST", durable)
