@@ -10,8 +10,9 @@ from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.tables import metadata
 from services.metering.config import MeteringSettings
-from services.metering.entrypoints.consumer import EventConsumer
+from services.metering.entrypoints.consumer import STREAM, EventConsumer
 from services.metering.entrypoints.grpc import MeteringServicer
+from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
 
 
 def register(runtime: Runtime) -> list[str]:
@@ -24,15 +25,18 @@ def register(runtime: Runtime) -> list[str]:
 
 async def start_consumer(runtime: Runtime) -> None:
     """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
-    assert isinstance(runtime.settings, MeteringSettings) and runtime.js is not None
+    assert isinstance(runtime.settings, MeteringSettings) and runtime.js is not None and runtime.nats is not None
     # The consumer makes a few objects per event that reference counting frees; with the default generation-0
     # threshold (700) the cyclic collector would also scan them every few hundred events, and re-scan the
     # long-lived start-up objects with each older generation (about a fifth of decoding time). Freeze what
     # start-up made and collect less often.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    consumer = EventConsumer(runtime.js, EventStore(runtime.engine), DeadLetters(runtime.js), runtime.settings)
+    dead_letters = DeadLetters(runtime.js)
+    consumer = EventConsumer(runtime.js, EventStore(runtime.engine), dead_letters, runtime.settings)
     runtime.spawn(consumer.run(), name="metering-event-consumer")
+    watcher = MaxDeliveriesWatcher(runtime.nats, runtime.js, dead_letters, STREAM, runtime.settings.consumer_durable)
+    await watcher.start()
 
 
 DEFINITION = ServiceDefinition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -9,6 +10,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from billing.metering.v1 import metering_pb2
+from billing_runtime import messaging
 from billing_runtime.service import Runtime
 from services.metering.adapters.dead_letters import STREAM as DEAD_LETTER_STREAM
 from services.metering.adapters.dead_letters import DeadLetters
@@ -16,6 +18,7 @@ from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.messages import decode_event_batch
 from services.metering.config import MeteringSettings
 from services.metering.entrypoints.consumer import Delivery, EventConsumer
+from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
 from tests.integration.helpers import error_field, expect_rpc_error
 from tests.integration.metering.conftest import (
     SUBJECT,
@@ -130,3 +133,34 @@ async def test_a_bad_page_token_is_refused(metering_stub) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert error_field(error) == "page_token"
+
+
+async def test_a_message_jetstream_gives_up_on_is_dead_lettered_too(metering_stub, jetstream, nats_url) -> None:
+    """A message that is never acknowledged (it stalls or crashes every consumer) reaches max_deliver: the
+    advisory JetStream then sends becomes a dead letter instead of a silent loss."""
+    durable = f"test-max-deliver-{secrets.token_hex(4)}"
+    await jetstream.add_consumer(
+        "BILLING_INGEST",
+        ConsumerConfig(durable_name=durable, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT, ack_wait=0.5,
+                       max_deliver=2, deliver_policy="new"),
+    )
+    nc = await messaging.connect(nats_url, name="max-deliver-test")
+    watcher = MaxDeliveriesWatcher(nc, jetstream, DeadLetters(jetstream), "BILLING_INGEST", durable)
+    watching = await watcher.start()
+    subscription = await jetstream.pull_subscribe_bind(durable=durable, stream="BILLING_INGEST")
+    try:
+        sequence = await publish(jetstream, batch("org_x", project_id(), [E("m1", "1", NOW)]))
+        deliveries = 0
+        for _ in range(20):  # take it, never ack it, until JetStream stops offering it
+            try:
+                deliveries += sum(m.metadata.sequence.stream == sequence for m in await subscription.fetch(5, 1.0))
+            except TimeoutError:
+                if deliveries >= 2:
+                    break
+        assert deliveries == 2
+        letters = await eventually(lambda: dead_letters_by_source(metering_stub), lambda f: sequence in f)
+        assert "max_deliver" in letters[sequence].reason and letters[sequence].delivery_count == 2
+    finally:
+        await watching.unsubscribe()
+        await nc.close()
+        await jetstream.delete_consumer("BILLING_INGEST", durable)
