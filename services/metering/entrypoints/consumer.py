@@ -143,11 +143,9 @@ class EventConsumer:
     async def run(self) -> None:
         """Consume until cancelled. Waits (warning now and then) while ingest's stream does not exist yet."""
         await self._until_done(self._dead_letters.ensure_stream, "dead-letter stream not ready")
-        subscription = await self._until_done(self._subscribe, "event stream not ready")
-        log.info("event consumer started", stream=STREAM, durable=self._settings.consumer_durable)
         # One fetch waits while another is stored: enough to overlap, and memory stays bounded by ~3 fetches.
         queue: asyncio.Queue[list[Delivery]] = asyncio.Queue(maxsize=1)
-        fetcher = asyncio.create_task(self._fetch_loop(subscription, queue), name="metering-fetch")
+        fetcher = asyncio.create_task(self._fetch_loop(queue), name="metering-fetch")
         try:
             while True:
                 if fetcher.done():
@@ -156,13 +154,18 @@ class EventConsumer:
                     deliveries = await asyncio.wait_for(queue.get(), timeout=1.0)
                 except TimeoutError:
                     continue
-                await self.process(deliveries)
+                try:
+                    await self.process(deliveries)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a bug must not stop counting: these come back later
+                    counters.CONSUMER_ERRORS.labels("process").inc()
+                    log.exception("processing a fetch failed; its messages will be redelivered")
+                    for delivery in deliveries:
+                        await _settle(delivery.msg.nak(delay=min(2.0**delivery.delivered, _MAX_NAK_DELAY)), "nak")
         finally:
             fetcher.cancel()
             await asyncio.gather(fetcher, return_exceptions=True)
-            # Otherwise draining the connection at shutdown waits for this subscription's pending pull.
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
 
     async def _until_done(self, step, what: str):  # noqa: ANN001, ANN202 - an awaitable factory and its result
         delay = 0.5
@@ -181,29 +184,39 @@ class EventConsumer:
         await self._js.add_consumer(STREAM, config=consumer_config(self._settings))
         return await self._js.pull_subscribe_bind(durable=self._settings.consumer_durable, stream=STREAM)
 
-    async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription, queue: asyncio.Queue) -> None:
+    async def _fetch_loop(self, queue: asyncio.Queue) -> None:
         wait = self._settings.consumer_fetch_wait_seconds
         sizing = FetchSizing(self._settings.consumer_fetch_batch, self._max_events)
-        while True:
-            try:
-                messages = await subscription.fetch(sizing.messages, timeout=wait)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - NATS blips: keep fetching once it is back
-                counters.CONSUMER_ERRORS.labels("fetch").inc()
-                log.warning("fetch failed, retrying", error=str(error) or repr(error))
-                await asyncio.sleep(1.0)
-                continue
-            deliveries = []
-            for msg in messages:
+        subscription = await self._until_done(self._subscribe, "event stream not ready")
+        log.info("event consumer started", stream=STREAM, durable=self._settings.consumer_durable)
+        try:
+            while True:
                 try:
-                    deliveries.append(Delivery(msg, decode_event_batch(msg.data)))
-                except PoisonBatch as poison:
-                    deliveries.append(Delivery(msg, None, poison))
-            sizing.observe(deliveries)
-            await queue.put(deliveries)
+                    messages = await subscription.fetch(sizing.messages, timeout=wait)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - NATS blips, or the consumer/stream was removed
+                    counters.CONSUMER_ERRORS.labels("fetch").inc()
+                    log.warning("fetch failed, subscribing again", error=str(error) or repr(error))
+                    await asyncio.sleep(1.0)
+                    with contextlib.suppress(Exception):
+                        await subscription.unsubscribe()
+                    subscription = await self._until_done(self._subscribe, "event stream not ready")
+                    continue
+                deliveries = []
+                for msg in messages:
+                    try:
+                        deliveries.append(Delivery(msg, decode_event_batch(msg.data)))
+                    except PoisonBatch as poison:
+                        deliveries.append(Delivery(msg, None, poison))
+                sizing.observe(deliveries)
+                await queue.put(deliveries)
+        finally:
+            # Otherwise draining the connection at shutdown waits for this subscription's pending pull.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     async def process(self, deliveries: list[Delivery]) -> None:
         """Store what can be stored (in as few transactions as the size cap allows), dead-letter the rest."""
