@@ -9,16 +9,21 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.mesh import Mesh
+from devstack.nats import LocalNats
 from tests.conftest import Infrastructure, create_database, drop_database
 
 
 @pytest.fixture(scope="session")
 def mesh(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     database_url = asyncio.run(create_database(infrastructure.server_url, prefix="billing_e2e"))
+    # A NATS of its own: on the session's, the mesh's metering would share BILLING_INGEST's durable consumer with
+    # the in-process metering of the integration tests, and each would count only part of the other's events.
+    nats = LocalNats(tmp_path_factory.mktemp("mesh-nats"), port=0, monitor_port=None,
+                     say=lambda message: print(f"[mesh] {message}")).start()
     platform = Mesh(
         tmp_path_factory.mktemp("mesh"),
         database_url,
-        infrastructure.nats_url,
+        nats.url,
         admin_token=secrets.token_urlsafe(24),
         prefer_default_ports=False,
         say=lambda message: print(f"[mesh] {message}"),
@@ -28,4 +33,5 @@ def mesh(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactor
         yield platform
     finally:
         platform.stop()
+        nats.stop()
         asyncio.run(drop_database(infrastructure.server_url, database_url))
