@@ -139,6 +139,9 @@ def check_dimensions(dimensions: Mapping[str, str], limits: EventLimits) -> Reje
             return Rejection(
                 "dimensions", f"key {key[:80]!r} must be 1 to {limits.max_dimension_key_length} characters"
             )
+        if "\x00" in key or "\x00" in value:
+            # PostgreSQL cannot store NUL in text or JSON; refused here, it cannot spoil the rest of its batch.
+            return Rejection("dimensions", f"key or value of {key[:80]!r} contains a NUL character")
         if len(value) > limits.max_dimension_value_length:
             return Rejection(
                 "dimensions",
@@ -150,6 +153,8 @@ def check_dimensions(dimensions: Mapping[str, str], limits: EventLimits) -> Reje
 def check_unit(unit: str) -> Rejection | None:
     if len(unit) > MAX_UNIT_LENGTH:
         return Rejection("unit", f"is {len(unit)} characters; at most {MAX_UNIT_LENGTH} allowed")
+    if "\x00" in unit:
+        return Rejection("unit", "contains a NUL character")
     return None
 
 

@@ -87,8 +87,8 @@ static int skip_field(const uint8_t **p, const uint8_t *end, int wire) {
     }
 }
 
-/* Code points in a strictly valid UTF-8 string (what Python's len() counts), or -1 if it is not valid UTF-8
- * (protobuf refuses such strings). */
+/* Code points in a strictly valid UTF-8 string without NUL (what Python's len() counts), or -1 otherwise
+ * (protobuf refuses invalid UTF-8; the rules refuse NUL in dimensions). */
 static int64_t utf8_chars(const uint8_t *s, size_t n) {
     int64_t chars = 0;
     size_t i = 0;
@@ -97,6 +97,7 @@ static int64_t utf8_chars(const uint8_t *s, size_t n) {
         size_t extra;
         uint8_t lo = 0x80, hi = 0xbf;
         if (c < 0x80) {
+            if (c == 0) return -1; /* valid UTF-8, but PostgreSQL cannot store NUL: the Python path refuses it */
             i++;
             chars++;
             continue;

@@ -138,6 +138,7 @@ async def test_duplicates_in_a_batch_and_an_identical_resend_are_reported(ingest
         ({"dimensions": {f"k{i}": "v" for i in range(33)}}, "dimensions", "at most 32"),
         ({"dimensions": {"k": "v" * 257}}, "dimensions", "at most 256"),
         ({"dimensions": {"k" * 65: "v"}}, "dimensions", "1 to 64"),
+        ({"dimensions": {"k": "a\x00b"}}, "dimensions", "NUL"),
         ({"unit": "u" * 33}, "unit", "at most 32"),
     ],
 )

@@ -43,6 +43,7 @@ def python_verdict(data: bytes) -> bool:
 
 ascii_ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=128)
 any_text = st.text(max_size=140)
+no_nul = st.characters(blacklist_characters="\x00")
 metric_codes = st.from_regex(r"[a-z][a-z0-9_.-]{0,63}", fullmatch=True)
 plain_values = st.from_regex(r"[+-]?[0-9]{1,29}(\.[0-9]{0,18})?", fullmatch=True)
 odd_values = ["", "NaN", "1e3", "1e40", ".5", "1_0", "٣", " 1", "1.0000000000000000000", "1.0000000000000000001",
@@ -66,12 +67,12 @@ def event(draw, clean: bool):
         seconds = draw(st.integers(int(NOW.timestamp()) - 86_400, int(NOW.timestamp())) if clean else window)
         message.timestamp.seconds = seconds
         message.timestamp.nanos = draw(st.integers(0, 999_999_999) if clean else st.integers(-2, 1_000_000_001))
-    keys = st.text(min_size=1, max_size=64) if clean else st.text(max_size=70)
-    values = st.text(max_size=256) if clean else st.text(max_size=260)
+    keys = st.text(no_nul, min_size=1, max_size=64) if clean else st.text(max_size=70)
+    values = st.text(no_nul, max_size=256) if clean else st.text(max_size=260)
     most = LIMITS.max_dimensions if clean else LIMITS.max_dimensions + 1
     message.dimensions.update(draw(st.dictionaries(keys, values, max_size=most)))
     if draw(st.booleans()):
-        message.unit = draw(st.text(max_size=32 if clean else 34))
+        message.unit = draw(st.text(no_nul, max_size=32) if clean else st.text(max_size=34))
     return message
 
 
@@ -207,6 +208,8 @@ EDGES = {
     "29 digits": ({"value": "9" * 29}, True),
     "exponent": ({"value": "1e3"}, True),  # valid, but the scanner leaves exponents to Python
     "empty key": ({"dimensions": {"": "v"}}, False),
+    "NUL in a key": ({"dimensions": {"a\x00b": "v"}}, False),
+    "NUL in a value": ({"dimensions": {"k": "\x00"}}, False),
     "64-char key": ({"dimensions": {"k" * 64: "v"}}, True),
     "65-char key": ({"dimensions": {"k" * 65: "v"}}, False),
     "256-char value": ({"dimensions": {"k": "é" * 256}}, True),

@@ -97,6 +97,8 @@ def test_dimension_bounds():
     assert "at most 32" in rules.check_dimensions({f"k{i}": "v" for i in range(33)}, LIMITS).reason
     assert "at most 256" in rules.check_dimensions({"k": "v" * 257}, LIMITS).reason
     assert "1 to 64" in rules.check_dimensions({"": "v"}, LIMITS).reason
+    assert "NUL" in rules.check_dimensions({"k": "a\x00"}, LIMITS).reason
+    assert "NUL" in rules.check_dimensions({"\x00": "v"}, LIMITS).reason
 
 
 def test_batch_size_names_the_limit():
