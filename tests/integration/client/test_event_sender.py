@@ -96,13 +96,17 @@ async def test_a_bad_key_stops_the_sender_with_a_clear_error(ingest):
 
 
 async def test_a_server_restart_mid_stream_loses_and_doubles_nothing(own_ingest, ingest, tenant):
-    sender = EventSender(own_ingest.address, tenant.api_key, batch_size=200, linger_seconds=0.005)
+    # A small window keeps the volume modest (the session's metering consumer reads this stream too) while the
+    # producer still keeps batches in flight whenever the server goes away.
+    sender = EventSender(
+        own_ingest.address, tenant.api_key, batch_size=200, linger_seconds=0.005, max_pending_events=2_000
+    )
     sender.start()
     ids: list[str] = []
     producing = True
 
     async def produce() -> None:
-        while producing:
+        while producing and len(ids) < 40_000:
             ids.append(await sender.send("api.requests", 1, event_id=f"restart-{len(ids):06d}"))
 
     producer = asyncio.create_task(produce())
