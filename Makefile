@@ -5,7 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
-NATIVE := $(shell find services -path '*/native/*.c')
+NATIVE := $(shell find native services -path '*native/*.[ch]')
+CFLAGS_NATIVE := -O2 -shared -fPIC -std=c11 -Wall -Wextra -Werror -Inative
 CC     ?= cc
 GEN    := gen/.generated
 
@@ -27,9 +28,12 @@ $(GEN): $(STAMP) $(PROTOS) $(NATIVE)
 	@rm -rf gen && mkdir -p gen/native
 	$(PY) -m grpc_tools.protoc -I protos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
 	@find gen/billing -type d -exec touch {}/__init__.py \;
-	@# Ingest's event scanner; without a C compiler ingest still works, on its slower Python path.
-	$(CC) -O2 -shared -fPIC -std=c11 -Wall -Wextra -Werror -o gen/native/libeventscan.so \
-		services/ingest/native/event_scan.c || echo "warning: no C compiler: ingest will use its Python path"
+	@# Ingest's event scanner and metering's event decoder; without a C compiler both services still work,
+	@# on their slower Python paths.
+	$(CC) $(CFLAGS_NATIVE) -o gen/native/libeventscan.so services/ingest/native/event_scan.c \
+		|| echo "warning: no C compiler: ingest will use its Python path"
+	$(CC) $(CFLAGS_NATIVE) -o gen/native/libeventcolumns.so services/metering/native/event_columns.c \
+		|| echo "warning: no C compiler: metering will decode events in Python"
 	@touch $@
 
 protos: $(GEN) ## Generate Python code and type stubs from protos/ into gen/ (gitignored), and native code

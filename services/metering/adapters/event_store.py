@@ -5,13 +5,10 @@ Events are inserted with ``ON CONFLICT (project_id, event_id) DO NOTHING``; only
 A batch stored twice therefore changes nothing the second time: that is what makes redelivery harmless.
 
 It runs on the raw asyncpg connection under SQLAlchemy's pool: one prepared statement, six array parameters
-and the dimensions as one JSON array (one json.dumps for the whole transaction is far cheaper than one per
-event), no per-row work in Python beyond building the arrays.
+and the dimensions as one JSON array (the events' JSON objects joined), no per-row work in Python.
 """
 
 from __future__ import annotations
-
-import json
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -89,8 +86,7 @@ class EventStore:
                     columns.metrics,
                     columns.values,
                     columns.timestamps_us,
-                    _json(columns.dimensions),
+                    # One JSON array for the transaction: the events' objects joined, no Python per event.
+                    "[" + ",".join(columns.dimensions) + "]",
                 )
 
-
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

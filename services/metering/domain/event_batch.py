@@ -32,8 +32,8 @@ class EventColumns:
     metrics: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     timestamps_us: list[int] = field(default_factory=list)
-    # Dimension maps, None for an event without dimensions (encoded to JSON once per transaction).
-    dimensions: list[dict[str, str] | None] = field(default_factory=list)
+    # Each event's dimensions as a JSON object, "null" for an event without any.
+    dimensions: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.event_ids)

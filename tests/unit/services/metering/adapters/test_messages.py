@@ -27,7 +27,7 @@ def test_a_batch_becomes_columns() -> None:
     assert columns.event_ids == ["e1", "e2"] and columns.metrics == ["api.calls", "tokens"]
     assert columns.values == ["1.5", "-2"]
     assert columns.timestamps_us == [int(datetime(2026, 11, 21, 6, tzinfo=UTC).timestamp()) * 10**6 + 123456, 10**6]
-    assert columns.dimensions == [{"region": "in"}, None]
+    assert columns.dimensions == ['{"region":"in"}', "null"]
 
 
 def test_columns_concatenate_in_order() -> None:
