@@ -13,6 +13,7 @@ where metering's time goes, metering's own statement (with the aggregate fold) r
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -146,7 +147,10 @@ async def metering_statement(server_url: str, workload: Workload, organisation_i
         chunks = [
             EventColumns(
                 organisation_ids=o, project_ids=p, event_ids=ids, metrics=m, values=v, timestamps_us=us,
-                dimensions=workload.dimension_maps[start : start + len(ids)],
+                dimensions=[  # the consumer's form: each event's dimensions as JSON text, "null" for none
+                    json.dumps(d, separators=(",", ":")) if d else "null"
+                    for d in workload.dimension_maps[start : start + len(ids)]
+                ],
             )
             for start, (o, p, ids, m, v, us, _) in zip(
                 range(0, workload.events, ROWS_PER_STATEMENT), _chunks(workload, organisation_id, project_id),
