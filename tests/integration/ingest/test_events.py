@@ -133,8 +133,9 @@ async def test_duplicates_in_a_batch_and_an_identical_resend_are_reported(ingest
         ({"value": "1e40"}, "value", "too large"),
         ({"event_id": "has space"}, "event_id", "spaces"),
         ({"event_id": "x" * 129}, "event_id", "at most 128"),
-        ({"timestamp": to_timestamp(datetime.now(UTC) - timedelta(days=36))}, "timestamp", "35 days"),
-        ({"timestamp": to_timestamp(datetime.now(UTC) + timedelta(minutes=6))}, "timestamp", "5 minutes"),
+        # Offsets from now, turned into timestamps when the test runs (not when it is collected).
+        ({"timestamp": timedelta(days=-36)}, "timestamp", "35 days"),
+        ({"timestamp": timedelta(minutes=6)}, "timestamp", "5 minutes"),
         ({"dimensions": {f"k{i}": "v" for i in range(33)}}, "dimensions", "at most 32"),
         ({"dimensions": {"k": "v" * 257}}, "dimensions", "at most 256"),
         ({"dimensions": {"k" * 65: "v"}}, "dimensions", "1 to 64"),
@@ -144,6 +145,8 @@ async def test_duplicates_in_a_batch_and_an_identical_resend_are_reported(ingest
 )
 async def test_a_bad_event_rejects_that_event_only(ingest, ingest_stub, project, api_key, bad, field, words):
     fields = {"event_id": "bad", "metric": "api_calls", "value": "1", **bad}
+    if isinstance(fields.get("timestamp"), timedelta):
+        fields["timestamp"] = to_timestamp(datetime.now(UTC) + fields["timestamp"])
     batch = [event("good-1"), event(**fields), event("good-2")]
     reply = await ingest_stub.IngestEvents(ingest_pb2.IngestEventsRequest(events=batch), metadata=auth(api_key))
     assert (reply.outcome.accepted_count, reply.outcome.rejected_count) == (2, 1)
