@@ -12,7 +12,7 @@ import pytest
 from billing.ingest.v1 import ingest_pb2
 from billing_runtime.timestamps import to_timestamp
 from tests.integration.gateway.conftest import EVENTS_MAX_BODY_BYTES
-from tests.integration.ingest.test_events import stored_events
+from tests.integration.helpers import stored_events
 
 
 def event(event_id: str | None = None, metric: str = "api_calls", value=1, **fields) -> dict:

@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from billing.ingest.v1 import events_pb2, ingest_pb2
+from billing.ingest.v1 import ingest_pb2
 from billing_runtime.timestamps import to_timestamp
-from services.ingest.adapters.event_log import EVENT_BATCH_ACCEPTED
-from tests.integration.helpers import error_field, expect_rpc_error, organisation_request
+from tests.integration.helpers import error_field, expect_rpc_error, organisation_request, stored_batches, stored_events
 
 ACCEPTED = ingest_pb2.EVENT_STATUS_ACCEPTED
 DUPLICATE = ingest_pb2.EVENT_STATUS_DUPLICATE
@@ -44,35 +42,6 @@ def event(event_id: str = "", metric: str = "api_calls", value: str = "1", **ove
     if "timestamp" not in fields:
         fields["timestamp"] = to_timestamp(datetime.now(UTC))
     return ingest_pb2.Event(**fields)
-
-
-async def stored_batches(ingest, project_id: str) -> list[events_pb2.EventBatchAccepted]:
-    """Every event batch JetStream holds for the project, in stream order (read with a throwaway consumer)."""
-    js = ingest.js
-    last = (await js.stream_info("BILLING_INGEST")).state.last_seq
-    subscription = await js.pull_subscribe(
-        EVENT_BATCH_ACCEPTED, stream="BILLING_INGEST", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-    )
-    found: list[events_pb2.EventBatchAccepted] = []
-    seen = 0
-    try:
-        while seen < last:
-            try:
-                messages = await subscription.fetch(500, timeout=0.5)
-            except TimeoutError:
-                break
-            for message in messages:
-                seen = message.metadata.sequence.stream
-                batch = events_pb2.EventBatchAccepted.FromString(message.data)
-                if batch.project_id == project_id:
-                    found.append(batch)
-    finally:
-        await subscription.unsubscribe()
-    return found
-
-
-async def stored_events(ingest, project_id: str) -> list[ingest_pb2.Event]:
-    return [event for batch in await stored_batches(ingest, project_id) for event in batch.events]
 
 
 async def test_a_batch_is_accepted_and_durable_in_jetstream(ingest, ingest_stub, project, api_key):
