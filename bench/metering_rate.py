@@ -36,10 +36,12 @@ from billing_runtime.timestamps import to_timestamp
 from services.metering.__main__ import DEFINITION as METERING
 from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.tables import events as metering_events
+from services.metering.config import MeteringSettings
 from services.metering.domain.event_batch import EventColumns
 
-# Metering's default events per transaction (METERING_CONSUMER_MAX_EVENTS_PER_TRANSACTION).
-ROWS_PER_STATEMENT = 10_000
+# Metering's default events per transaction (METERING_CONSUMER_MAX_EVENTS_PER_TRANSACTION), read from its settings
+# so the bare insert keeps using the same statement size.
+ROWS_PER_STATEMENT: int = MeteringSettings.model_fields["consumer_max_events_per_transaction"].default
 
 
 @dataclass(frozen=True)
