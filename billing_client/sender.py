@@ -27,10 +27,10 @@ from tenacity import RetryCallState
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_client.batching import Batch, BatchBuffer
 from billing_client.events import Value, build_event
+from billing_client.outcomes import fail_waiters, rejections, resolve_waiters
 from billing_client.results import (
     EventResult,
     EventSenderError,
-    EventStatus,
     RejectedEvent,
     SenderClosed,
     SenderFailed,
@@ -46,11 +46,6 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
-_STATUS = {
-    ingest_pb2.EVENT_STATUS_ACCEPTED: EventStatus.ACCEPTED,
-    ingest_pb2.EVENT_STATUS_DUPLICATE: EventStatus.DUPLICATE,
-    ingest_pb2.EVENT_STATUS_REJECTED: EventStatus.REJECTED,
-}
 
 
 class EventSender:
@@ -448,53 +443,25 @@ class EventSender:
         counts["duplicate"] += outcome.duplicate_count
         counts["rejected"] += outcome.rejected_count
         counts["acknowledged"] += 1
-        for result in outcome.results:
-            if result.status == ingest_pb2.EVENT_STATUS_REJECTED:
-                self._record_rejection(batch, result)
-        if batch.waiters:
-            notable = {result.index: result for result in outcome.results}
-            for index, waiter in batch.waiters.items():
-                if waiter.done():
-                    continue
-                result = notable.get(index)
-                event_id = batch.events[index].event_id
-                if result is None:
-                    waiter.set_result(EventResult(event_id, EventStatus.ACCEPTED))
-                else:
-                    status = _STATUS.get(result.status, EventStatus.ACCEPTED)
-                    waiter.set_result(EventResult(event_id, status, result.reason, result.field))
+        for rejected in rejections(batch, outcome):
+            self.rejected.append(rejected)
+            if self._on_rejected is not None:
+                try:
+                    self._on_rejected(rejected)
+                except Exception:  # noqa: BLE001 - a caller's callback must not stop the sender
+                    log.exception("on_rejected callback failed for event %s", rejected.event_id)
+        resolve_waiters(batch, outcome)
         self._buffer.settle(batch)
         for listener in self._settle_listeners:
             listener(len(batch))
         self._settled.set()
         self._work.set()
 
-    def _record_rejection(self, batch: Batch, result: ingest_pb2.EventResult) -> None:
-        event = batch.events[result.index] if 0 <= result.index < len(batch.events) else None
-        rejected = RejectedEvent(
-            event_id=result.event_id or (event.event_id if event else ""),
-            metric=event.metric if event else "",
-            value=event.value if event else "",
-            reason=result.reason,
-            field=result.field,
-            sequence=batch.sequence,
-            index=result.index,
-        )
-        self.rejected.append(rejected)
-        if self._on_rejected is not None:
-            try:
-                self._on_rejected(rejected)
-            except Exception:  # noqa: BLE001 - a caller's callback must not stop the sender
-                log.exception("on_rejected callback failed for event %s", rejected.event_id)
-
     def _fail(self, error: BaseException) -> None:
         code, details = status_of(error)
         self._buffer.seal()
         self._failure = SenderFailed(code, details, self._buffer.pending, gave_up=is_retryable(error))
         log.error("%s", self._failure)
-        for batch in self._buffer.unsettled.values():
-            for waiter in (batch.waiters or {}).values():
-                if not waiter.done():
-                    waiter.set_exception(self._failure)
+        fail_waiters(list(self._buffer.unsettled.values()), self._failure)
         self._settled.set()
         self._work.set()
