@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from billing_runtime.logging import get_logger
+from billing_runtime import native
 from services.ingest.domain.event import MAX_EVENT_ID_LENGTH, MAX_UNIT_LENGTH, EventLimits
-
-log = get_logger(__name__)
 
 LIBRARY_ENV = "BILLING_EVENT_SCAN_LIBRARY"
 _CLEAN = 0
@@ -80,22 +77,13 @@ class EventScanner:
         return CleanBatch(result.events, max(result.events_start, 0), result.sequence)
 
 
-def library_path() -> Path:
-    """Where ``make protos`` builds the library: ``gen/native/libeventscan.so`` (or ``$BILLING_EVENT_SCAN_LIBRARY``)."""
-    configured = os.environ.get(LIBRARY_ENV)
-    if configured:
-        return Path(configured)
-    import billing  # the generated package in gen/
+LIBRARY = "libeventscan.so"
 
-    return Path(billing.__file__).resolve().parent.parent / "native" / "libeventscan.so"
+
+def library_path() -> Path:
+    return native.library_path(LIBRARY, LIBRARY_ENV)
 
 
 def load() -> EventScanner | None:
-    path = library_path()
-    try:
-        library = ctypes.CDLL(str(path))
-    except OSError as error:
-        log.warning("native event scanner not available; every batch takes the Python path", path=str(path),
-                    error=str(error))
-        return None
-    return EventScanner(library)
+    library = native.load_library(LIBRARY, LIBRARY_ENV, "every batch takes the Python path")
+    return EventScanner(library) if library is not None else None

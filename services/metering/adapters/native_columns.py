@@ -9,14 +9,11 @@ protobuf decoder does the work, with the same result.
 from __future__ import annotations
 
 import ctypes
-import os
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
-from billing_runtime.logging import get_logger
-
-log = get_logger(__name__)
+from billing_runtime import native
 
 LIBRARY_ENV = "BILLING_EVENT_COLUMNS_LIBRARY"
 # JSON escapes a control character in six bytes.
@@ -93,20 +90,13 @@ class ColumnDecoder:
         )
 
 
-def library_path() -> Path:
-    """``gen/native/libeventcolumns.so`` (built by ``make protos``), or ``$BILLING_EVENT_COLUMNS_LIBRARY``."""
-    configured = os.environ.get(LIBRARY_ENV)
-    if configured:
-        return Path(configured)
-    import billing  # the generated package in gen/
+LIBRARY = "libeventcolumns.so"
 
-    return Path(billing.__file__).resolve().parent.parent / "native" / "libeventcolumns.so"
+
+def library_path() -> Path:
+    return native.library_path(LIBRARY, LIBRARY_ENV)
 
 
 def load() -> ColumnDecoder | None:
-    path = library_path()
-    try:
-        return ColumnDecoder(ctypes.CDLL(str(path)))
-    except OSError as error:
-        log.warning("native event decoder not available; metering decodes in Python", path=str(path), error=str(error))
-        return None
+    library = native.load_library(LIBRARY, LIBRARY_ENV, "metering decodes events in Python")
+    return ColumnDecoder(library) if library is not None else None
