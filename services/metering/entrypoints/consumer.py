@@ -146,6 +146,7 @@ class EventConsumer:
         # One fetch waits while another is stored: enough to overlap, and memory stays bounded by ~3 fetches.
         queue: asyncio.Queue[list[Delivery]] = asyncio.Queue(maxsize=1)
         fetcher = asyncio.create_task(self._fetch_loop(queue), name="metering-fetch")
+        reporter = asyncio.create_task(self._report_backlog(), name="metering-backlog")
         try:
             while True:
                 if fetcher.done():
@@ -165,7 +166,22 @@ class EventConsumer:
                         await _settle(delivery.msg.nak(delay=min(2.0**delivery.delivered, _MAX_NAK_DELAY)), "nak")
         finally:
             fetcher.cancel()
-            await asyncio.gather(fetcher, return_exceptions=True)
+            reporter.cancel()
+            await asyncio.gather(fetcher, reporter, return_exceptions=True)
+
+    async def _report_backlog(self, every_seconds: float = 5.0) -> None:
+        """Keep the backlog gauges current, for operators' dashboards and alerts."""
+        while True:
+            try:
+                durable = self._settings.consumer_durable
+                info = await self._js.consumer_info(STREAM, durable)
+                counters.BACKLOG.labels(durable, "pending").set(info.num_pending or 0)
+                counters.BACKLOG.labels(durable, "unacknowledged").set(info.num_ack_pending or 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a missed sample is not worth more than a debug line
+                log.debug("consumer info unavailable", error=str(error) or repr(error))
+            await asyncio.sleep(every_seconds)
 
     async def _until_done(self, step, what: str):  # noqa: ANN001, ANN202 - an awaitable factory and its result
         delay = 0.5

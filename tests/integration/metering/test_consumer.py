@@ -11,6 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from billing.metering.v1 import metering_pb2
 from billing_runtime import database
 from billing_runtime.service import Runtime
+from services.metering import counters
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.messages import decode_event_batch
@@ -179,4 +180,34 @@ async def test_while_the_database_is_away_messages_are_held_not_spent(
         assert await whole_usage(metering_stub, organisation_id, "api.calls", START, END) == ("4.5", 1)
     finally:
         await unreachable.dispose()
+        await jetstream.delete_consumer("BILLING_INGEST", durable)
+
+
+async def test_the_backlog_gauges_report_what_the_consumer_has_not_finished(metering: Runtime, jetstream) -> None:
+    """Operators watch billing_metering_consumer_backlog_messages: messages waiting, and delivered but unacked."""
+    durable = "test-backlog-gauge"
+    await jetstream.add_consumer(
+        "BILLING_INGEST",
+        ConsumerConfig(durable_name=durable, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+                       deliver_policy="new"),
+    )
+    subscription = await jetstream.pull_subscribe_bind(durable=durable, stream="BILLING_INGEST")
+    try:
+        t = NOW - timedelta(minutes=30)
+        for i in range(5):
+            await publish(jetstream, batch("org_backlog", project_id(), [E(f"g{i}", "1", t)]))
+        delivered = await subscription.fetch(2, timeout=5)  # two delivered, left unacknowledged
+        assert len(delivered) == 2
+        settings = MeteringSettings(database_url="postgresql://unused", consumer_durable=durable)
+        consumer = EventConsumer(jetstream, EventStore(metering.engine), DeadLetters(jetstream), settings)
+        reporting = asyncio.create_task(consumer._report_backlog(every_seconds=0.05))
+        try:
+            def sample(state: str):
+                return asyncio.sleep(0.05, counters.BACKLOG.labels(durable, state)._value.get())
+
+            await eventually(lambda: sample("unacknowledged"), lambda v: v == 2)
+            assert await sample("pending") == 3
+        finally:
+            reporting.cancel()
+    finally:
         await jetstream.delete_consumer("BILLING_INGEST", durable)
