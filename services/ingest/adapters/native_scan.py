@@ -35,15 +35,20 @@ class _Limits(ctypes.Structure):
 
 
 class _Result(ctypes.Structure):
-    _fields_ = [("events", ctypes.c_int32), ("events_start", ctypes.c_int32), ("sequence", ctypes.c_uint64)]
+    _fields_ = [
+        ("events", ctypes.c_int32),
+        ("sequence", ctypes.c_uint64),
+        ("ids", ctypes.c_void_p),
+        ("ids_len", ctypes.c_size_t),
+    ]
 
 
 @dataclass(frozen=True)
 class CleanBatch:
     events: int
-    # Offset in the request where its events begin (what identifies the batch's content).
-    events_start: int
     sequence: int
+    # The event ids joined by NUL: what the batch's message id digests.
+    joined_ids: bytes
 
 
 class EventScanner:
@@ -56,6 +61,8 @@ class EventScanner:
             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int, ctypes.POINTER(_Limits), ctypes.POINTER(_Result)
         ]
         self._events_field = events_field
+        # Reused between calls (screening is synchronous on the event loop), grown as batches grow.
+        self._ids = ctypes.create_string_buffer(64 * 1024)
 
     def clean(self, data: bytes, now: datetime, limits: EventLimits) -> CleanBatch | None:
         """The batch's shape if every event is clean; None if any is not (the Python path then decides)."""
@@ -70,11 +77,15 @@ class EventScanner:
             max_unit_chars=MAX_UNIT_LENGTH,
             max_event_id_chars=MAX_EVENT_ID_LENGTH,
         )
-        result = _Result()
+        if len(self._ids) < len(data):
+            self._ids = ctypes.create_string_buffer(len(data) * 2)
+        result = _Result(ids=ctypes.addressof(self._ids))
         verdict = self._scan(data, len(data), self._events_field, ctypes.byref(bounds), ctypes.byref(result))
         if verdict != _CLEAN:
             return None
-        return CleanBatch(result.events, max(result.events_start, 0), result.sequence)
+        return CleanBatch(
+            result.events, result.sequence, ctypes.string_at(self._ids, result.ids_len)
+        )
 
 
 LIBRARY = "libeventscan.so"

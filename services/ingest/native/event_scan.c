@@ -33,9 +33,12 @@ typedef struct {
 } scan_limits;
 
 typedef struct {
-    int32_t events;       /* events in the batch */
-    int32_t events_start; /* offset of the first events field, where the batch's events begin */
-    uint64_t sequence;    /* field 1 of the request, 0 when absent */
+    int32_t events;    /* events in the batch */
+    uint64_t sequence; /* field 1 of the request, 0 when absent */
+    /* For a clean batch: its event ids joined by NUL, written to the caller's buffer (at least `size` bytes),
+     * which is what the batch's Nats-Msg-Id digests (as the Python path does), and that text's length. */
+    uint8_t *ids;
+    size_t ids_len;
 } scan_result;
 
 enum { CLEAN = 0, NOT_CLEAN = 1 };
@@ -176,13 +179,21 @@ static int clean_event(const uint8_t *p, const uint8_t *end, const scan_limits *
     return seen[1] && seen[2] && seen[3] && seen[4];
 }
 
-static uint64_t fnv1a(const uint8_t *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
+/* A hash for the duplicate check, eight bytes at a time (collisions only cost a memcmp, never a wrong answer). */
+static uint64_t id_hash(const uint8_t *s, size_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, s, 8);
+        h = (h ^ word) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
     }
-    return h;
+    uint64_t tail = 0;
+    memcpy(&tail, s, n);
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
 }
 
 /* 1 if some event_id appears twice. Open addressing over a table at least twice the number of events. */
@@ -197,7 +208,7 @@ static int has_duplicate_ids(const event_view *views, int32_t count, int *failed
     memset(slots, 0xff, size * sizeof(int32_t)); /* -1: empty */
     int duplicate = 0;
     for (int32_t i = 0; i < count && !duplicate; i++) {
-        size_t slot = (size_t)fnv1a(views[i].id, views[i].id_len) & (size - 1);
+        size_t slot = (size_t)id_hash(views[i].id, views[i].id_len) & (size - 1);
         while (slots[slot] >= 0) {
             const event_view *other = &views[slots[slot]];
             if (other->id_len == views[i].id_len && memcmp(other->id, views[i].id, views[i].id_len) == 0) {
@@ -217,17 +228,16 @@ static int has_duplicate_ids(const event_view *views, int32_t count, int *failed
 int scan_events(const uint8_t *data, size_t size, int events_field, const scan_limits *limits, scan_result *result) {
     const uint8_t *p = data, *end = data + size;
     result->events = 0;
-    result->events_start = -1;
     result->sequence = 0;
-    /* Every event takes at least 2 bytes on the wire, which bounds how many there can be. */
-    size_t capacity = size / 2 + 1;
+    /* A clean event carries an id, a metric, a value and a timestamp: at least 15 bytes on the wire with its
+     * own tag and length. More events than that bound cannot all be clean. */
+    size_t capacity = size / 15 + 2;
     if (capacity > (size_t)limits->max_events + 1) capacity = (size_t)limits->max_events + 1;
     event_view *views = malloc(capacity * sizeof(event_view));
     if (views == NULL) return NOT_CLEAN;
     int verdict = CLEAN;
     int seen_sequence = 0;
     while (p < end && verdict == CLEAN) {
-        const uint8_t *field_start = p;
         uint64_t tag;
         size_t len;
         if (!read_varint(&p, end, &tag)) {
@@ -241,7 +251,6 @@ int scan_events(const uint8_t *data, size_t size, int events_field, const scan_l
                 verdict = NOT_CLEAN;
                 break;
             }
-            if (result->events_start < 0) result->events_start = (int32_t)(field_start - data);
             event_view *view = &views[result->events];
             if (!clean_event(p, p + len, limits, view)) verdict = NOT_CLEAN;
             result->events++;
@@ -255,6 +264,12 @@ int scan_events(const uint8_t *data, size_t size, int events_field, const scan_l
     if (verdict == CLEAN) {
         int failed = 0;
         if (has_duplicate_ids(views, result->events, &failed) || failed) verdict = NOT_CLEAN;
+    }
+    result->ids_len = 0;
+    for (int32_t i = 0; verdict == CLEAN && i < result->events; i++) {
+        if (i > 0) result->ids[result->ids_len++] = 0; /* ids are at least 2 wire bytes apart: this fits */
+        memcpy(result->ids + result->ids_len, views[i].id, views[i].id_len);
+        result->ids_len += views[i].id_len;
     }
     free(views);
     return verdict;

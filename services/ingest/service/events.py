@@ -65,15 +65,15 @@ class EventLog(Protocol):
         """Whether a batch of this many encoded bytes goes out as one message."""
         ...
 
-    async def append_encoded(self, organisation_id: str, project_id: str, encoded: bytes, events_start: int) -> bool:
+    async def append_encoded(self, organisation_id: str, project_id: str, encoded: bytes, joined_ids: bytes) -> bool:
         """Write a clean batch exactly as the client encoded it; True if it was a duplicate of one stored."""
         ...
 
 
 class CleanBatch(Protocol):
     events: int
-    events_start: int
     sequence: int
+    joined_ids: bytes
 
 
 class Scanner(Protocol):
@@ -212,7 +212,7 @@ async def ingest_encoded(
         return getattr(batch, "sequence", 0), await ingest_batch(log, project, batch.events, now, limits)
     if clean.events == 0:
         return clean.sequence, BatchOutcome()
-    duplicate = await log.append_encoded(project.organisation_id, project.id, data, clean.events_start)
+    duplicate = await log.append_encoded(project.organisation_id, project.id, data, clean.joined_ids)
     if not duplicate:
         EVENTS.labels(ACCEPTED).inc(clean.events)
         return clean.sequence, BatchOutcome(accepted=clean.events)

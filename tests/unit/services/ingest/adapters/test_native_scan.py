@@ -169,21 +169,20 @@ def test_the_window_edges_match_the_python_rules_to_the_second(scanner):
         assert python_verdict(data) is expected
 
 
-def test_events_start_after_the_sequence_so_a_resend_digests_the_same(scanner):
-    one = ingest_pb2.Event(event_id="a", metric="m", value="1")
-    request = ingest_pb2.StreamEventsRequest(sequence=300, events=[one])
-    request.events[0].timestamp.seconds = int((NOW - timedelta(minutes=1)).timestamp())
-    data = request.SerializeToString()
-    found = scanner.clean(data, NOW, LIMITS)
-    assert found is not None and found.events_start == 3  # tag + 2-byte varint of 300
-    assert data[found.events_start:] == ingest_pb2.StreamEventsRequest(events=request.events).SerializeToString()
+def test_a_clean_batch_gives_its_ids_as_the_python_path_digests_them(scanner):
+    events = [ingest_pb2.Event(event_id=f"id-{i}", metric="m", value="1") for i in range(3)]
+    for one in events:
+        one.timestamp.seconds = int((NOW - timedelta(minutes=1)).timestamp())
+    found = scanner.clean(ingest_pb2.StreamEventsRequest(sequence=300, events=events).SerializeToString(), NOW, LIMITS)
+    assert found is not None and found.sequence == 300
+    assert found.joined_ids == "\x00".join(e.event_id for e in events).encode()  # what _message_id digests
 
 
 def test_unary_requests_have_their_events_at_the_same_field(scanner):
     request = ingest_pb2.IngestEventsRequest(events=[ingest_pb2.Event(event_id="a", metric="m", value="1")])
     request.events[0].timestamp.seconds = int(NOW.timestamp())
     found = scanner.clean(request.SerializeToString(), NOW, LIMITS)
-    assert found is not None and (found.events, found.sequence, found.events_start) == (1, 0, 0)
+    assert found is not None and (found.events, found.sequence, found.joined_ids) == (1, 0, b"a")
 
 
 def _one(**fields) -> ingest_pb2.StreamEventsRequest:
