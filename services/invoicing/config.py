@@ -1,9 +1,47 @@
+from pathlib import Path
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.invoicing.domain import gst
 
 
 class InvoicingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INVOICING_", extra="ignore")
 
     grpc_port: int = 50053
+    # Where metering (the owner of usage) answers.
+    metering_address: str = "127.0.0.1:50052"
+
+    # The supplier: who issues the invoices. Its GST state decides CGST+SGST (same state) or IGST.
+    supplier_name: str = "Billing Platform Demo Pvt Ltd"
+    supplier_address: str = "1 MG Road, Bengaluru 560001, Karnataka, India"
+    supplier_email: str = "accounts@billing.example"
+    supplier_state_code: str = "29"
+    supplier_gstin: str = ""
+    # Invoice numbers: "<series>/<financial year>/<sequence>", at most 16 characters in all.
+    invoice_series: str = Field(default="INV", min_length=1, max_length=4, pattern=r"^[A-Z0-9]+$")
+    payment_terms_days: int = Field(default=15, ge=0, le=365)
+
+    # Branding of the PDF and HTML invoice.
+    brand_name: str = "Billing Platform"
+    brand_logo_path: Path | None = None  # PNG or JPEG
+    brand_primary_colour: str = Field(default="#1F4E79", pattern=r"^#[0-9A-Fa-f]{6}$")
+    brand_accent_colour: str = Field(default="#EAF1F8", pattern=r"^#[0-9A-Fa-f]{6}$")
+    brand_footer: str = "Thank you for your business. This is a computer-generated invoice."
+    # A directory holding an ``invoice.html.j2`` that replaces the built-in HTML template.
+    invoice_template_dir: Path | None = None
+
+    # The scheduler closes the previous month's billing periods; it checks this often.
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = Field(default=300.0, gt=0)
+    # Organisations priced per batch of an invoice run (one usage call to metering and two transactions each).
+    invoice_run_batch_size: int = Field(default=200, ge=1, le=5_000)
+
+    @field_validator("supplier_state_code")
+    @classmethod
+    def _known_state(cls, value: str) -> str:
+        if value not in gst.STATE_CODES:
+            raise ValueError(f"{value!r} is not a GST state code")
+        return value

@@ -1,0 +1,122 @@
+"""The invoice: numbered lines, tax lines and totals in integer minor units of one currency.
+
+Values only. Building an invoice from usage is ``invoice_builder``; its checks are ``invoice_checks``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from services.invoicing.domain.charges import TierAmount
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"
+    VOID = "void"
+
+
+class LineKind(StrEnum):
+    BASE_FEE = "base_fee"
+    USAGE = "usage"
+    MINIMUM_SPEND = "minimum_spend"  # brings a charge up to its minimum amount (positive)
+    MAXIMUM_CAP = "maximum_cap"  # brings a charge down to its maximum amount (negative, a discount)
+
+
+class TaxRegime(StrEnum):
+    INTRA_STATE = "intra_state"  # CGST + SGST: the customer's place of supply is the supplier's state
+    INTER_STATE = "inter_state"  # IGST: another Indian state
+    EXPORT = "export"  # zero-rated: the customer is outside India
+
+
+class TaxKind(StrEnum):
+    CGST = "CGST"
+    SGST = "SGST"
+    IGST = "IGST"
+
+
+@dataclass(frozen=True)
+class Party:
+    """Supplier or customer as printed on the invoice (a snapshot: later edits do not change issued invoices)."""
+
+    name: str
+    email: str = ""
+    address: str = ""
+    country: str = ""
+    state_code: str = ""
+    gstin: str = ""
+
+
+@dataclass(frozen=True)
+class ExchangeRate:
+    """The rate used to convert plan-currency prices to the invoice currency, kept to re-explain the invoice."""
+
+    base_currency: str
+    quote_currency: str
+    rate: Decimal  # 1 base = rate quote
+    source: str
+    effective_at: datetime
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    number: int
+    kind: LineKind
+    description: str
+    # In invoice currency; unit_price is at full precision (display rounds it), amount_minor is the line's
+    # only rounding.
+    quantity: Decimal
+    unit_price: Decimal
+    amount_minor: int
+    metric_code: str = ""
+    charge_model: str = ""
+    plan_version_id: str = ""
+    # The part of the billing period this line covers (a plan change splits a period).
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    gst_rate: Decimal = Decimal(0)
+    sac_code: str = ""
+    # Per-tier explanation in invoice currency, unrounded.
+    breakdown: tuple[TierAmount, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    kind: TaxKind
+    rate: Decimal  # percent
+    taxable_minor: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: str
+    organisation_id: str
+    status: InvoiceStatus
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    # Key of the billing period, e.g. "2026-10" (the month its period starts in, in the organisation's zone).
+    period_key: str
+    lines: tuple[InvoiceLine, ...]
+    tax_lines: tuple[TaxLine, ...]
+    subtotal_minor: int
+    tax_minor: int
+    total_minor: int
+    tax_regime: TaxRegime
+    # GST state code of the place of supply ("96" for exports, as the GST portal codes "Other Country").
+    place_of_supply: str
+    supplier: Party
+    customer: Party
+    exchange_rate: ExchangeRate | None = None
+    number: str = ""
+    issue_date: date | None = None
+    due_date: date | None = None
+    void_reason: str = ""
+    voided_at: datetime | None = None
+    replaces_invoice_id: str = ""
+    created_at: datetime | None = None
+    notes: tuple[str, ...] = field(default=())

@@ -1,0 +1,75 @@
+"""The catalog: plans, their versions, charges and quotas. Values only; validation is in ``plan_rules``.
+
+Editing a plan makes a new version; a subscription stays on its version until it is moved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from services.invoicing.domain.charges import ZERO, ChargeDefinition
+
+DEFAULT_SAC_CODE = "998314"  # IT design and development services; operators set their own per plan or charge
+
+
+class QuotaCap(StrEnum):
+    HARD = "hard"  # usage beyond the limit is refused (enforced in a later issue)
+    SOFT = "soft"  # usage beyond the limit is allowed and billed; alerts may fire
+
+
+@dataclass(frozen=True)
+class Quota:
+    metric_code: str
+    limit: Decimal
+    cap: QuotaCap
+
+
+@dataclass(frozen=True)
+class PlanCharge:
+    """One charge per metric: how the metric's usage in a period is priced."""
+
+    metric_code: str
+    charge: ChargeDefinition
+    display_name: str = ""
+    # None: the plan version's rate / code applies.
+    gst_rate: Decimal | None = None
+    sac_code: str = ""
+
+
+@dataclass(frozen=True)
+class PlanVersionTerms:
+    """What a client supplies for a plan version (validated by ``plan_rules.validate_terms``)."""
+
+    currency: str
+    base_fee: Decimal = ZERO
+    charges: tuple[PlanCharge, ...] = ()
+    quotas: tuple[Quota, ...] = ()
+    # GST rate in percent for every line of the plan unless a charge says otherwise.
+    gst_rate: Decimal = Decimal(18)
+    sac_code: str = DEFAULT_SAC_CODE
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    id: str
+    plan_id: str
+    plan_code: str
+    plan_name: str
+    version: int
+    terms: PlanVersionTerms
+    created_at: datetime
+
+    def charge_for(self, metric_code: str) -> PlanCharge | None:
+        return next((c for c in self.terms.charges if c.metric_code == metric_code), None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    code: str
+    name: str
+    latest_version: PlanVersion
+    created_at: datetime
