@@ -1,0 +1,140 @@
+"""Catalog (plans and versions), subscriptions, exchange rates, invoices, invoice number series and invoice runs.
+
+Revision ID: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "plans",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("code", sa.Text, nullable=False, unique=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("idempotency_key", sa.Text, unique=True),
+        sa.Column("request_fingerprint", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        schema="invoicing",
+    )
+    op.create_table(
+        "plan_versions",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("plan_id", sa.Text, sa.ForeignKey("invoicing.plans.id"), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        # The plan's display name as of this version.
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("terms", JSONB, nullable=False),
+        sa.Column("idempotency_key", sa.Text, unique=True),
+        sa.Column("request_fingerprint", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.UniqueConstraint("plan_id", "version"),
+        schema="invoicing",
+    )
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), nullable=False),
+        sa.Column("billing_anchor_day", sa.SmallInteger, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("cancel_at_period_end", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("ends_at", sa.DateTime(timezone=True)),
+        sa.Column("idempotency_key", sa.Text, unique=True),
+        sa.Column("request_fingerprint", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        # One active subscription per organisation.
+        sa.Index(
+            "subscriptions_one_active_key", "organisation_id", unique=True, postgresql_where=sa.text("state = 'active'")
+        ),
+        sa.Index("subscriptions_organisation_idx", "organisation_id", "id"),
+        schema="invoicing",
+    )
+    op.create_table(
+        "subscription_phases",
+        sa.Column("subscription_id", sa.Text, sa.ForeignKey("invoicing.subscriptions.id"), primary_key=True),
+        sa.Column("starts_at", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("plan_version_id", sa.Text, sa.ForeignKey("invoicing.plan_versions.id"), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True)),
+        schema="invoicing",
+    )
+    op.create_table(
+        "exchange_rates",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("base_currency", sa.CHAR(3), nullable=False),
+        sa.Column("quote_currency", sa.CHAR(3), nullable=False),
+        sa.Column("rate", sa.Numeric, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("effective_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.UniqueConstraint("base_currency", "quote_currency", "effective_at"),
+        schema="invoicing",
+    )
+    op.create_table(
+        "invoices",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), nullable=False),
+        sa.Column("period_key", sa.Text, nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("number", sa.Text, unique=True),
+        sa.Column("currency", sa.CHAR(3), nullable=False),
+        sa.Column("subtotal_minor", sa.BigInteger, nullable=False),
+        sa.Column("tax_minor", sa.BigInteger, nullable=False),
+        sa.Column("total_minor", sa.BigInteger, nullable=False),
+        # Lines, tax lines, parties, exchange rate and notes: the invoice as computed, kept whole.
+        sa.Column("document", JSONB, nullable=False),
+        sa.Column("issue_date", sa.Date),
+        sa.Column("due_date", sa.Date),
+        sa.Column("issued_at", sa.DateTime(timezone=True)),
+        sa.Column("voided_at", sa.DateTime(timezone=True)),
+        sa.Column("void_reason", sa.Text, nullable=False, server_default=""),
+        # A reissue points at the voided invoice it replaces; each voided invoice is reissued at most once.
+        sa.Column("replaces_invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), unique=True),
+        sa.Column("run_id", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        # The idempotency of invoice runs: one live invoice per organisation and period.
+        sa.Index(
+            "invoices_one_per_period_key",
+            "organisation_id",
+            "period_key",
+            unique=True,
+            postgresql_where=sa.text("status <> 'void'"),
+        ),
+        sa.Index("invoices_organisation_idx", "organisation_id", "id"),
+        sa.Index("invoices_period_idx", "period_key", "organisation_id"),
+        schema="invoicing",
+    )
+    op.create_table(
+        "invoice_number_series",
+        sa.Column("series", sa.Text, primary_key=True),
+        sa.Column("financial_year", sa.Text, primary_key=True),
+        sa.Column("last_sequence", sa.BigInteger, nullable=False),
+        schema="invoicing",
+    )
+    op.create_table(
+        "invoice_runs",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("period_key", sa.Text, nullable=False),
+        sa.Column("organisation_id", sa.Text, nullable=False, server_default=""),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("trigger", sa.Text, nullable=False),
+        sa.Column("organisations_total", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("organisations_done", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("invoiced", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("already_invoiced", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("not_due", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("no_subscription", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("failed", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("failures", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+        sa.Column("idempotency_key", sa.Text, unique=True),
+        sa.Column("request_fingerprint", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("finished_at", sa.DateTime(timezone=True)),
+        schema="invoicing",
+    )
