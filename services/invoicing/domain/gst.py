@@ -1,8 +1,13 @@
-"""Indian GST identifiers: state codes and GSTINs (format and check character)."""
+"""Indian GST: state codes, GSTINs (format and check character), the tax regime of a supply and its tax lines."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+
+from billing_runtime.errors import InvalidArgument
+from services.invoicing.domain.invoice import InvoiceLine, TaxKind, TaxLine, TaxRegime
 
 # GST state codes as issued by GSTN (the first two digits of every GSTIN).
 STATE_CODES: dict[str, str] = {
@@ -46,3 +51,57 @@ def gstin_problem(gstin: str, state_code: str) -> str | None:
     if gstin[14] != expected:
         return f"check character is {gstin[14]!r} but should be {expected!r}; the GSTIN has a typo"
     return None
+
+
+# Place-of-supply code the GST portal uses for a customer outside India ("Other Country").
+EXPORT_PLACE_OF_SUPPLY = "96"
+EXPORT_NOTE = "Supply meant for export under LUT without payment of IGST"
+
+
+def tax_regime(supplier_state_code: str, customer_country: str, customer_state_code: str) -> TaxRegime:
+    """CGST + SGST when an Indian customer is in the supplier's state, IGST for another Indian state, export
+    (zero-rated) for a customer outside India. InvalidArgument for an Indian customer without a valid state."""
+    if customer_country != "IN":
+        return TaxRegime.EXPORT
+    if customer_state_code not in STATE_CODES:
+        raise InvalidArgument(
+            f"is {customer_state_code!r}; a customer in India needs a GST state code such as 29 to decide CGST+SGST "
+            "or IGST",
+            field="state_code",
+        )
+    return TaxRegime.INTRA_STATE if customer_state_code == supplier_state_code else TaxRegime.INTER_STATE
+
+
+def place_of_supply(customer_country: str, customer_state_code: str) -> str:
+    """The GST place of supply: the customer's state code in India, "96" (other country) outside it."""
+    return customer_state_code if customer_country == "IN" else EXPORT_PLACE_OF_SUPPLY
+
+
+def tax_amount_minor(taxable_minor: int, rate: Decimal) -> int:
+    """``rate`` percent of ``taxable_minor``, rounded half-up to a whole minor unit (each component on its own)."""
+    with localcontext(Context(prec=60)):
+        exact = Decimal(taxable_minor) * rate / 100
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def tax_lines(lines: Sequence[InvoiceLine], regime: TaxRegime) -> tuple[TaxLine, ...]:
+    """Tax per GST rate on the sum of the lines with that rate, in ascending rate order.
+
+    Intra-state gives a CGST and an SGST line per rate, each at half the rate and rounded half-up separately
+    (so CGST + SGST can differ by one minor unit from the full rate rounded once); inter-state an IGST line per
+    rate; export none."""
+    if regime is TaxRegime.EXPORT:
+        return ()
+    taxable: dict[Decimal, int] = {}
+    for line in lines:
+        taxable[line.gst_rate] = taxable.get(line.gst_rate, 0) + line.amount_minor
+    result: list[TaxLine] = []
+    for rate in sorted(taxable):
+        amount = taxable[rate]
+        if regime is TaxRegime.INTRA_STATE:
+            half = rate / 2
+            result.append(TaxLine(TaxKind.CGST, half, amount, tax_amount_minor(amount, half)))
+            result.append(TaxLine(TaxKind.SGST, half, amount, tax_amount_minor(amount, half)))
+        else:
+            result.append(TaxLine(TaxKind.IGST, rate, amount, tax_amount_minor(amount, rate)))
+    return tuple(result)
