@@ -24,7 +24,7 @@ AGGREGATIONS = {
     metering_pb2.AGGREGATION_UNIQUE_COUNT: Aggregation.UNIQUE_COUNT,
     metering_pb2.AGGREGATION_LATEST: Aggregation.LATEST,
 }
-_AGGREGATION_TO_PB = {value: key for key, value in AGGREGATIONS.items()}
+AGGREGATION_TO_PB = {value: key for key, value in AGGREGATIONS.items()}
 WINDOWS = {
     metering_pb2.USAGE_WINDOW_UNSPECIFIED: Window.WHOLE,
     metering_pb2.USAGE_WINDOW_WHOLE: Window.WHOLE,
@@ -41,7 +41,7 @@ def metric_to_pb(metric: Metric) -> metering_pb2.Metric:
         code=metric.code,
         name=metric.name,
         unit=metric.unit,
-        aggregation=_AGGREGATION_TO_PB[metric.aggregation],
+        aggregation=AGGREGATION_TO_PB[metric.aggregation],
         unique_dimension=metric.unique_dimension,
         filters={key: metering_pb2.DimensionFilter(values=values) for key, values in metric.filters.items()},
         state=metering_pb2.METRIC_STATE_ACTIVE if metric.active else metering_pb2.METRIC_STATE_ARCHIVED,

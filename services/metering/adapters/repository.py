@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +77,21 @@ class MetricRepository:
             )
         ).one_or_none()
         return _to_metric(row) if row else None
+
+    async def active_by_codes(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Metric]:
+        """The active metric of each (organisation_id, code) that has one, in one statement."""
+        distinct = sorted(set(keys))
+        if not distinct:
+            return {}
+        wanted = sa.text(
+            "SELECT * FROM unnest(CAST(:organisation_ids AS text[]), CAST(:codes AS text[])) AS w(o, c)"
+        ).columns(o=sa.Text, c=sa.Text).subquery("w")
+        query = sa.select(metrics).join(
+            wanted, sa.and_(metrics.c.organisation_id == wanted.c.o, metrics.c.code == wanted.c.c)
+        ).where(metrics.c.archived_at.is_(None))
+        params = {"organisation_ids": [o for o, _ in distinct], "codes": [c for _, c in distinct]}
+        rows = (await self._conn.execute(query, params)).all()
+        return {(row.organisation_id, row.code): _to_metric(row) for row in rows}
 
     async def list(
         self, *, organisation_id: str, include_archived: bool, limit: int, after: str | None

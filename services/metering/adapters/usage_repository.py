@@ -6,7 +6,9 @@ start instants (computed in Python in the query's time zone), so one statement a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -91,6 +93,15 @@ def _bucket_sql(query: UsageQuery, params: dict[str, object]) -> str:
     """
 
 
+def _filter_conditions(filters: Mapping[str, Sequence[str]], params: dict[str, object]) -> list[str]:
+    """A metric's filters as SQL conditions on the events' dimensions (every filter must match)."""
+    conditions = []
+    for index, (dimension, values) in enumerate(sorted(filters.items())):
+        params[f"filter_key_{index}"], params[f"filter_values_{index}"] = dimension, list(values)
+        conditions.append(f"dimensions ->> :filter_key_{index} = ANY(CAST(:filter_values_{index} AS text[]))")
+    return conditions
+
+
 def _event_sql(query: UsageQuery, params: dict[str, object]) -> str:
     params["start"], params["end"] = query.range.start, query.range.end
     conditions = [
@@ -101,9 +112,7 @@ def _event_sql(query: UsageQuery, params: dict[str, object]) -> str:
     ]
     if query.project_id:
         conditions.append("project_id = :project_id")
-    for index, (dimension, values) in enumerate(sorted(query.filters.items())):
-        params[f"filter_key_{index}"], params[f"filter_values_{index}"] = dimension, list(values)
-        conditions.append(f"dimensions ->> :filter_key_{index} = ANY(CAST(:filter_values_{index} AS text[]))")
+    conditions.extend(_filter_conditions(query.filters, params))
     if query.aggregation == "unique_count":
         params["unique_dimension"] = query.unique_dimension
     group = "''"
@@ -117,3 +126,116 @@ def _event_sql(query: UsageQuery, params: dict[str, object]) -> str:
         WHERE {" AND ".join(conditions)}
         GROUP BY 1, 2 ORDER BY 1, 2
     """
+
+
+# -- many whole-range totals in one statement ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BucketTotalQuery:
+    """A whole-range question the buckets alone answer: both ends on the 15-minute grid, no filters."""
+
+    organisation_id: str
+    code: str
+    start: datetime
+    end: datetime
+    aggregation: str  # sum, count, min, max or latest
+
+
+# One statement for every question: the questions arrive as parallel arrays, and each one's buckets are read by
+# a range scan of the buckets' primary key (organisation, metric, bucket_start). The latest value needs its own
+# ordered look-up, done only for the questions that ask for it.
+_BUCKET_TOTALS_SQL = """
+    WITH q AS (
+        SELECT * FROM unnest(
+            CAST(:organisation_ids AS text[]), CAST(:codes AS text[]), CAST(:starts AS timestamptz[]),
+            CAST(:ends AS timestamptz[]), CAST(:aggregations AS text[])
+        ) WITH ORDINALITY AS q(organisation_id, metric, start_time, end_time, aggregation, i)
+    )
+    SELECT q.i AS i, t.n AS n,
+        CASE q.aggregation
+            WHEN 'sum' THEN t.s WHEN 'count' THEN t.n WHEN 'min' THEN t.lo WHEN 'max' THEN t.hi
+            WHEN 'latest' THEN l.v
+        END AS v
+    FROM q
+    CROSS JOIN LATERAL (
+        SELECT sum(b.event_count)::bigint AS n, sum(b.value_sum) AS s, min(b.value_min) AS lo,
+            max(b.value_max) AS hi
+        FROM metering.usage_buckets b
+        WHERE b.organisation_id = q.organisation_id AND b.metric = q.metric
+            AND b.bucket_start >= q.start_time AND b.bucket_start < q.end_time
+    ) t
+    LEFT JOIN LATERAL (
+        SELECT b.latest_value AS v
+        FROM metering.usage_buckets b
+        WHERE q.aggregation = 'latest' AND b.organisation_id = q.organisation_id AND b.metric = q.metric
+            AND b.bucket_start >= q.start_time AND b.bucket_start < q.end_time
+        ORDER BY b.latest_time DESC, b.latest_event_id DESC
+        LIMIT 1
+    ) l ON TRUE
+    ORDER BY q.i
+"""
+
+
+async def bucket_totals(
+    conn: AsyncConnection, queries: Sequence[BucketTotalQuery]
+) -> list[tuple[Decimal | int | None, int]]:
+    """(value, event_count) per question, in the questions' order; value None when no event counted."""
+    if not queries:
+        return []
+    params = {
+        "organisation_ids": [q.organisation_id for q in queries],
+        "codes": [q.code for q in queries],
+        "starts": [q.start for q in queries],
+        "ends": [q.end for q in queries],
+        "aggregations": [q.aggregation for q in queries],
+    }
+    rows = (await conn.execute(sa.text(_BUCKET_TOTALS_SQL), params)).all()
+    return [(row.v, row.n or 0) for row in rows]
+
+
+# -- a metric's event values, paged ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventValue:
+    timestamp: datetime
+    event_id: str
+    project_id: str
+    value: Decimal
+
+
+async def event_values(
+    conn: AsyncConnection,
+    *,
+    organisation_id: str,
+    code: str,
+    filters: Mapping[str, Sequence[str]],
+    start: datetime,
+    end: datetime,
+    after: tuple[datetime, str, str] | None,
+    limit: int,
+) -> list[EventValue]:
+    """Up to ``limit`` events of the code in [start, end) matching every filter, ordered by (timestamp, event_id,
+    project_id), after the given position."""
+    params: dict[str, object] = {
+        "organisation_id": organisation_id, "code": code, "start": start, "end": end, "limit": limit,
+    }
+    conditions = [
+        "organisation_id = :organisation_id",
+        "metric = :code",
+        "timestamp >= :start",
+        "timestamp < :end",
+        *_filter_conditions(filters, params),
+    ]
+    if after is not None:
+        params["after_time"], params["after_event"], params["after_project"] = after
+        # The plain bound lets the timestamp index skip what earlier pages read; the row comparison is exact.
+        conditions.append("timestamp >= :after_time")
+        conditions.append("(timestamp, event_id, project_id) > (:after_time, :after_event, :after_project)")
+    sql = f"""
+        SELECT timestamp, event_id, project_id, value FROM metering.events
+        WHERE {" AND ".join(conditions)}
+        ORDER BY timestamp, event_id, project_id
+        LIMIT :limit
+    """
+    rows = (await conn.execute(sa.text(sql), params)).all()
+    return [EventValue(row.timestamp, row.event_id, row.project_id, row.value) for row in rows]

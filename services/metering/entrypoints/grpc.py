@@ -7,8 +7,9 @@ from billing_runtime.errors import InvalidArgument, Unavailable
 from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.metering.adapters.dead_letters import DeadLetters
-from services.metering.adapters.messages import AGGREGATIONS, WINDOWS, metric_to_pb
-from services.metering.service import dead_letters, metrics, usage
+from services.metering.adapters.messages import AGGREGATION_TO_PB, AGGREGATIONS, WINDOWS, metric_to_pb
+from services.metering.domain.usage_totals import TotalQuery
+from services.metering.service import dead_letters, metrics, usage, usage_totals
 from services.metering.service.metrics import OrganisationDirectory
 
 
@@ -92,6 +93,44 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
                 for row in rows
             ],
         )
+
+    async def GetUsageTotals(self, request, context):  # noqa: N802
+        queries = [
+            TotalQuery(
+                organisation_id=q.organisation_id,
+                metric_code=q.metric_code,
+                start=from_timestamp(q.start_time) if q.HasField("start_time") else None,
+                end=from_timestamp(q.end_time) if q.HasField("end_time") else None,
+            )
+            for q in request.queries
+        ]
+        totals = await usage_totals.get_usage_totals(self._runtime.uow(), queries)
+        return metering_pb2.GetUsageTotalsResponse(
+            totals=[
+                metering_pb2.UsageTotal(
+                    organisation_id=t.organisation_id,
+                    metric_code=t.metric_code,
+                    metric_found=t.metric is not None,
+                    metric_id=t.metric.id if t.metric else "",
+                    aggregation=AGGREGATION_TO_PB[t.metric.aggregation] if t.metric else 0,
+                    value=t.value,
+                    event_count=t.event_count,
+                )
+                for t in totals
+            ]
+        )
+
+    async def ListEventValues(self, request, context):  # noqa: N802
+        found, values, token = await usage_totals.list_event_values(
+            self._runtime.uow(),
+            organisation_id=request.organisation_id,
+            metric_code=request.metric_code,
+            start=from_timestamp(request.start_time) if request.HasField("start_time") else None,
+            end=from_timestamp(request.end_time) if request.HasField("end_time") else None,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return metering_pb2.ListEventValuesResponse(metric_found=found, values=values, next_page_token=token)
 
     async def ListDeadLetters(self, request, context):  # noqa: N802
         if self._runtime.js is None:
