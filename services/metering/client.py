@@ -1,0 +1,130 @@
+"""The metering service's client, for the services that price usage (invoicing).
+
+Other services import this module, never metering's tables: it is the only way in, over gRPC. Its types are
+plain Python (``Decimal``, aware ``datetime``), so callers never see protobuf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from billing.metering.v1 import metering_pb2, metering_pb2_grpc
+from billing_runtime import clients
+from billing_runtime.timestamps import to_timestamp
+
+MAX_QUERIES_PER_CALL = 10_000
+EVENT_PAGE_SIZE = 10_000
+_AGGREGATION_NAMES = {
+    metering_pb2.AGGREGATION_SUM: "sum",
+    metering_pb2.AGGREGATION_COUNT: "count",
+    metering_pb2.AGGREGATION_MAX: "max",
+    metering_pb2.AGGREGATION_MIN: "min",
+    metering_pb2.AGGREGATION_UNIQUE_COUNT: "unique_count",
+    metering_pb2.AGGREGATION_LATEST: "latest",
+}
+
+
+@dataclass(frozen=True)
+class UsageTotalQuery:
+    """An organisation's metric (by code) over [start, end); both ends timezone-aware."""
+
+    organisation_id: str
+    metric_code: str
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        # A naive datetime would silently be read as UTC, which is not the organisation's month.
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware datetimes")
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """The answer to one UsageTotalQuery: QueryUsage's whole-range value. When ``metric_found`` is False the
+    organisation has no active metric with the code, and value is 0 (no usage)."""
+
+    organisation_id: str
+    metric_code: str
+    metric_found: bool
+    metric_id: str
+    aggregation: str  # "sum", "count", "max", "min", "unique_count", "latest"; "" when not found
+    value: Decimal
+    event_count: int
+
+
+class MeteringUsage:
+    """Reads usage from the metering service: totals for many (organisation, metric, period) at once, and the
+    individual event values a per-event charge needs."""
+
+    def __init__(self, address: str, *, timeout: float = 60.0) -> None:
+        self._channel = clients.channel(address)
+        self._stub = metering_pb2_grpc.MeteringServiceStub(self._channel)
+        self._timeout = timeout
+
+    async def usage_totals(
+        self, queries: Sequence[UsageTotalQuery], *, chunk_size: int = MAX_QUERIES_PER_CALL
+    ) -> list[UsageTotal]:
+        """One total per query, in the same order; calls of at most ``chunk_size`` (<= 10,000) queries.
+
+        Raises InvalidArgument for a bad query; its field is indexed within the call's chunk
+        (``queries[3].end_time``), so with more than one chunk add the chunk's offset."""
+        if not 1 <= chunk_size <= MAX_QUERIES_PER_CALL:
+            raise ValueError(f"chunk_size must be between 1 and {MAX_QUERIES_PER_CALL}")
+        totals: list[UsageTotal] = []
+        for offset in range(0, len(queries), chunk_size):
+            request = metering_pb2.GetUsageTotalsRequest(
+                queries=[
+                    metering_pb2.UsageTotalQuery(
+                        organisation_id=q.organisation_id,
+                        metric_code=q.metric_code,
+                        start_time=to_timestamp(q.start),
+                        end_time=to_timestamp(q.end),
+                    )
+                    for q in queries[offset : offset + chunk_size]
+                ]
+            )
+            response = await clients.call(self._stub.GetUsageTotals, request, timeout=self._timeout)
+            totals.extend(
+                UsageTotal(
+                    organisation_id=t.organisation_id,
+                    metric_code=t.metric_code,
+                    metric_found=t.metric_found,
+                    metric_id=t.metric_id,
+                    aggregation=_AGGREGATION_NAMES.get(t.aggregation, ""),
+                    value=Decimal(t.value),
+                    event_count=t.event_count,
+                )
+                for t in response.totals
+            )
+        return totals
+
+    async def event_values(
+        self, organisation_id: str, metric_code: str, start: datetime, end: datetime
+    ) -> list[Decimal]:
+        """The values of the events the organisation's active metric counts in [start, end) (its filters
+        applied), in (timestamp, event_id) order; [] when there is no such metric."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware datetimes")
+        values: list[Decimal] = []
+        token = ""
+        while True:
+            request = metering_pb2.ListEventValuesRequest(
+                organisation_id=organisation_id,
+                metric_code=metric_code,
+                start_time=to_timestamp(start),
+                end_time=to_timestamp(end),
+                page_size=EVENT_PAGE_SIZE,
+                page_token=token,
+            )
+            response = await clients.call(self._stub.ListEventValues, request, timeout=self._timeout)
+            values.extend(Decimal(value) for value in response.values)
+            token = response.next_page_token
+            if not token:
+                return values
+
+    async def close(self) -> None:
+        await self._channel.close()
