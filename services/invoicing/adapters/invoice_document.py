@@ -1,0 +1,307 @@
+"""What an invoice document says, written out once for both renderers (PDF and HTML): titles, formatted amounts,
+dates, parties and notes. The renderers only lay this out, so the PDF and the HTML view cannot disagree.
+
+``InvoiceView`` and its parts are also the context of the HTML template (documented in docs/invoices.md,
+"Templates and branding"); renaming a field breaks operators' templates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pycountry
+
+from services.invoicing.domain import gst
+from services.invoicing.domain.amount_format import (
+    format_minor_grouped,
+    format_quantity,
+    format_unit_price,
+)
+from services.invoicing.domain.amount_in_words import amount_in_words
+from services.invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, Party, TaxRegime
+
+_HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+# The GST portal's place-of-supply code for a customer outside India.
+EXPORT_PLACE_OF_SUPPLY = "96"
+EXPORT_TITLE = "EXPORT INVOICE"
+EXPORT_SUBTITLE = "SUPPLY MEANT FOR EXPORT UNDER LUT WITHOUT PAYMENT OF IGST"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class Branding:
+    """The operator's look of invoices: name, logo (PNG or JPEG), two colours (``#RRGGBB``) and a footer line."""
+
+    name: str
+    logo_path: Path | None = None
+    primary_colour: str = "#1F4E79"
+    accent_colour: str = "#EAF1F8"
+    footer: str = ""
+
+    def __post_init__(self) -> None:
+        # Colours go into CSS and PDF drawing commands verbatim: anything but #RRGGBB is refused here.
+        for field_name in ("primary_colour", "accent_colour"):
+            if not _HEX_COLOUR.fullmatch(getattr(self, field_name)):
+                raise ValueError(f"{field_name} must be a colour written #RRGGBB, got {getattr(self, field_name)!r}")
+        if self.logo_path is not None:
+            if self.logo_path.suffix.lower() not in _LOGO_TYPES:
+                raise ValueError(f"logo_path must be a .png, .jpg or .jpeg file, got {str(self.logo_path)!r}")
+            if not self.logo_path.is_file():
+                raise ValueError(f"logo_path {str(self.logo_path)!r} is not a readable file")
+
+    @classmethod
+    def from_settings(cls, settings) -> Branding:
+        """Branding from ``InvoicingSettings`` (``brand_*``); a missing logo file fails here, at start-up."""
+        return cls(
+            name=settings.brand_name,
+            logo_path=settings.brand_logo_path,
+            primary_colour=settings.brand_primary_colour,
+            accent_colour=settings.brand_accent_colour,
+            footer=settings.brand_footer,
+        )
+
+    @property
+    def logo_mime_type(self) -> str:
+        """``image/png`` or ``image/jpeg``; "" without a logo."""
+        return _LOGO_TYPES[self.logo_path.suffix.lower()] if self.logo_path else ""
+
+
+@dataclass(frozen=True)
+class PartyView:
+    """Supplier or customer as printed: ``state`` is "Karnataka (29)"; ``country`` a name ("United States")."""
+
+    name: str
+    address_lines: tuple[str, ...]
+    email: str
+    gstin: str
+    state: str
+    country: str
+
+
+@dataclass(frozen=True)
+class BreakdownRowView:
+    """One tier (or package, or event band) under a usage line; amounts unrounded, as the price computed them."""
+
+    description: str
+    quantity: str
+    unit_price: str
+    flat_fee: str  # "" when the tier has none
+    amount: str
+
+
+@dataclass(frozen=True)
+class LineView:
+    number: int
+    kind: str
+    description: str
+    period: str  # "1 Oct 2026 - 14 Oct 2026" when the line covers only part of the billing period, else ""
+    sac_code: str
+    quantity: str
+    unit_price: str
+    amount: str
+    amount_minor: int
+    breakdown: tuple[BreakdownRowView, ...]  # empty unless the price has more than one row
+
+
+@dataclass(frozen=True)
+class TaxLineView:
+    kind: str  # CGST, SGST, IGST
+    rate: str  # "9"
+    taxable: str
+    amount: str
+    label: str  # "CGST 9% on INR 1,000.00"
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    """Everything the document prints, as text. Amounts are grouped numbers without a currency code;
+    ``total_with_currency`` and the tax labels carry the code (``INR 1,180.00``)."""
+
+    title: str  # "TAX INVOICE", "EXPORT INVOICE" or "DRAFT INVOICE"
+    subtitle: str  # the export declaration, or ""
+    status: str  # draft, issued, paid, void
+    watermark: str  # "DRAFT", "VOID" or ""
+    status_note: str  # why the document is not (or no longer) a tax invoice, or ""
+    number: str  # "(assigned at issue)" on a draft
+    issue_date: str
+    due_date: str
+    billing_period: str  # "1 Oct 2026 - 31 Oct 2026"
+    period_key: str
+    currency: str
+    place_of_supply: str  # "Karnataka (29)", "Other Country (96)"
+    supplier: PartyView
+    customer: PartyView
+    lines: tuple[LineView, ...]
+    tax_lines: tuple[TaxLineView, ...]
+    subtotal: str
+    tax_total: str
+    total: str
+    total_with_currency: str
+    amount_in_words: str  # "Rupees Six Thousand Five Hundred and Forty and Ninety Paise Only"
+    exchange_rate_note: str  # "Prices converted from USD at 1 USD = 83.12 INR (...)", or ""
+    notes: tuple[str, ...]
+
+
+def format_date(value: date | None) -> str:
+    """``1 Oct 2026`` (English month names whatever the process locale, so renders are reproducible)."""
+    if value is None:
+        return ""
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def _last_day(end: datetime) -> date:
+    """The last day a period ending (exclusively) at ``end`` covers: a period ending at midnight ends the day
+    before. Dates are read in the datetimes' own zone, which the invoice builder sets to the organisation's."""
+    return (end - timedelta(microseconds=1)).date()
+
+
+def format_period(start: datetime, end: datetime) -> str:
+    """``1 Oct 2026 - 31 Oct 2026`` for [start, end)."""
+    return f"{format_date(start.date())} - {format_date(_last_day(end))}"
+
+
+def state_label(state_code: str) -> str:
+    """``Karnataka (29)``; the export code ``96`` is "Other Country" as on the GST portal."""
+    if state_code == EXPORT_PLACE_OF_SUPPLY:
+        return f"Other Country ({state_code})"
+    name = gst.STATE_CODES.get(state_code)
+    return f"{name} ({state_code})" if name else state_code
+
+
+def _country_name(code: str) -> str:
+    country = pycountry.countries.get(alpha_2=code) if code else None
+    return country.name if country is not None else code
+
+
+def party_view(party: Party) -> PartyView:
+    """A party as printed; the address splits into lines at newlines."""
+    lines = tuple(line.strip() for line in party.address.splitlines() if line.strip())
+    return PartyView(
+        name=party.name,
+        address_lines=lines,
+        email=party.email,
+        gstin=party.gstin,
+        state=state_label(party.state_code) if party.state_code else "",
+        country=_country_name(party.country),
+    )
+
+
+def _plain_decimal(value: Decimal) -> str:
+    """A rate without exponent or trailing zeros: 9.00 -> "9", 83.1200 -> "83.12"."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def line_view(line: InvoiceLine, invoice: Invoice) -> LineView:
+    """One invoice line as printed, with its tier breakdown when the price has more than one row."""
+    currency = invoice.currency
+    period = ""
+    covers = (line.period_start, line.period_end)
+    if all(covers) and covers != (invoice.period_start, invoice.period_end):
+        period = format_period(line.period_start, line.period_end)
+    breakdown: tuple[BreakdownRowView, ...] = ()
+    if len(line.breakdown) > 1:
+        breakdown = tuple(
+            BreakdownRowView(
+                description=row.description,
+                quantity=format_quantity(row.quantity, currency),
+                unit_price=format_unit_price(row.unit_price, currency),
+                flat_fee=format_unit_price(row.flat_fee, currency) if row.flat_fee else "",
+                amount=format_unit_price(row.amount, currency),
+            )
+            for row in line.breakdown
+        )
+    return LineView(
+        number=line.number,
+        kind=str(line.kind),
+        description=line.description,
+        period=period,
+        sac_code=line.sac_code,
+        quantity=format_quantity(line.quantity, currency),
+        unit_price=format_unit_price(line.unit_price, currency),
+        amount=format_minor_grouped(line.amount_minor, currency),
+        amount_minor=line.amount_minor,
+        breakdown=breakdown,
+    )
+
+
+def exchange_rate_note(invoice: Invoice) -> str:
+    """How prices were converted, so the invoice can be re-explained: rate, its source and effective time (UTC)."""
+    rate = invoice.exchange_rate
+    if rate is None:
+        return ""
+    effective = rate.effective_at.astimezone(UTC) if rate.effective_at.tzinfo else rate.effective_at
+    return (
+        f"Prices converted from {rate.base_currency} at 1 {rate.base_currency} = {_plain_decimal(rate.rate)} "
+        f"{rate.quote_currency} ({rate.source}, effective {effective:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+def _title(invoice: Invoice) -> tuple[str, str]:
+    subtitle = EXPORT_SUBTITLE if invoice.tax_regime == TaxRegime.EXPORT else ""
+    if invoice.status == InvoiceStatus.DRAFT:
+        return "DRAFT INVOICE", subtitle
+    return (EXPORT_TITLE if subtitle else "TAX INVOICE"), subtitle
+
+
+def _status_note(invoice: Invoice) -> str:
+    if invoice.status == InvoiceStatus.DRAFT:
+        return "Draft: not a tax invoice. The number and dates are assigned when it is issued."
+    if invoice.status == InvoiceStatus.VOID:
+        when = f" on {format_date(invoice.voided_at.date())}" if invoice.voided_at else ""
+        reason = f": {invoice.void_reason}" if invoice.void_reason else ""
+        return f"Void{when}{reason}. This invoice is cancelled and must not be paid."
+    return ""
+
+
+def build_invoice_view(invoice: Invoice) -> InvoiceView:
+    """The document's text for ``invoice``."""
+    currency = invoice.currency
+    title, subtitle = _title(invoice)
+    watermark = {InvoiceStatus.DRAFT: "DRAFT", InvoiceStatus.VOID: "VOID"}.get(invoice.status, "")
+    tax_lines = tuple(
+        TaxLineView(
+            kind=str(tax.kind),
+            rate=_plain_decimal(tax.rate),
+            taxable=format_minor_grouped(tax.taxable_minor, currency),
+            amount=format_minor_grouped(tax.amount_minor, currency),
+            label=(
+                f"{tax.kind} {_plain_decimal(tax.rate)}% on {currency} "
+                f"{format_minor_grouped(tax.taxable_minor, currency)}"
+            ),
+        )
+        for tax in invoice.tax_lines
+    )
+    # The builder records the export declaration as a note too; the subtitle already prints it.
+    notes = tuple(note for note in invoice.notes if note.strip().upper() != subtitle)
+    total = format_minor_grouped(invoice.total_minor, currency)
+    return InvoiceView(
+        title=title,
+        subtitle=subtitle,
+        status=str(invoice.status),
+        watermark=watermark,
+        status_note=_status_note(invoice),
+        number=invoice.number or "(assigned at issue)",
+        issue_date=format_date(invoice.issue_date),
+        due_date=format_date(invoice.due_date),
+        billing_period=format_period(invoice.period_start, invoice.period_end),
+        period_key=invoice.period_key,
+        currency=currency,
+        place_of_supply=state_label(invoice.place_of_supply),
+        supplier=party_view(invoice.supplier),
+        customer=party_view(invoice.customer),
+        lines=tuple(line_view(line, invoice) for line in invoice.lines),
+        tax_lines=tax_lines,
+        subtotal=format_minor_grouped(invoice.subtotal_minor, currency),
+        tax_total=format_minor_grouped(invoice.tax_minor, currency),
+        total=total,
+        total_with_currency=f"{currency} {total}",
+        amount_in_words=amount_in_words(invoice.total_minor, currency),
+        exchange_rate_note=exchange_rate_note(invoice),
+        notes=notes,
+    )
