@@ -1,0 +1,125 @@
+"""A plan version's terms: what is accepted, what is refused (and where), and the JSON round trip."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from billing_runtime.errors import InvalidArgument
+from services.invoicing.domain.charges import ChargeModel
+from services.invoicing.domain.plan import DEFAULT_SAC_CODE, QuotaCap
+from services.invoicing.domain.plan_rules import terms_to_dict, validate_plan_code, validate_plan_name, validate_terms
+
+API_CALLS = {"metric_code": "api_calls", "charge": {"model": "per_unit", "unit_price": "0.01"}}
+TOKENS = {
+    "metric_code": "llm.tokens",
+    "display_name": "LLM tokens",
+    "charge": {"model": "graduated", "tiers": [{"up_to": "1000000", "unit_price": "0"},
+                                               {"up_to": None, "unit_price": "0.00002"}]},
+    "gst_rate": "12",
+    "sac_code": "998315",
+}  # fmt: skip
+
+
+def terms(**overrides: Any) -> dict[str, Any]:
+    return {"currency": "INR", "base_fee": "999", "charges": [API_CALLS, TOKENS],
+            "quotas": [{"metric_code": "api_calls", "limit": "100000", "cap": "hard"}], **overrides}  # fmt: skip
+
+
+def test_terms_are_typed_with_defaults() -> None:
+    checked = validate_terms(terms())
+    assert checked.currency == "INR"
+    assert checked.base_fee == Decimal(999)
+    assert [c.metric_code for c in checked.charges] == ["api_calls", "llm.tokens"]
+    assert checked.charges[1].charge.model is ChargeModel.GRADUATED
+    assert (checked.charges[0].gst_rate, checked.charges[0].sac_code) == (None, "")
+    assert (checked.charges[1].gst_rate, checked.charges[1].sac_code) == (Decimal(12), "998315")
+    assert checked.charges[1].display_name == "LLM tokens"
+    assert (checked.quotas[0].limit, checked.quotas[0].cap) == (Decimal(100000), QuotaCap.HARD)
+    assert (checked.gst_rate, checked.sac_code, checked.description) == (Decimal(18), DEFAULT_SAC_CODE, "")
+
+
+def test_a_free_plan_needs_nothing_but_a_currency() -> None:
+    checked = validate_terms({"currency": "JPY"})
+    assert (checked.base_fee, checked.charges, checked.quotas) == (Decimal(0), (), ())
+
+
+def test_terms_round_trip() -> None:
+    checked = validate_terms(terms(gst_rate="5.25", sac_code="998599", description="Line one\nline two"))
+    assert validate_terms(terms_to_dict(checked)) == checked
+    assert terms_to_dict(checked)["charges"][1]["charge"]["tiers"][1] == {
+        "up_to": None, "unit_price": "0.00002", "flat_fee": "0"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        ("INR", None, "must be an object"),
+        ({"base_fee": "1"}, "currency", "is required"),
+        (terms(currency="XYZ"), "currency", "unknown currency 'XYZ'"),
+        (terms(currency="inr"), "currency", "unknown currency"),
+        (terms(currency="XAU"), "currency", "unknown currency"),
+        (terms(colour="red"), "colour", "unknown field"),
+        (terms(base_fee="-1"), "base_fee", "must not be negative"),
+        (terms(base_fee=9.99), "base_fee", "float"),
+        (terms(charges={"api_calls": {}}), "charges", "must be a list"),
+        (terms(charges=[API_CALLS, API_CALLS]), "charges[1].metric_code", "a second charge for metric 'api_calls'"),
+        (terms(charges=[{"charge": API_CALLS["charge"]}]), "charges[0].metric_code", "is required"),
+        (terms(charges=[{**API_CALLS, "metric_code": "API Calls"}]), "charges[0].metric_code", "lowercase letter"),
+        (terms(charges=[{**API_CALLS, "metric_code": 7}]), "charges[0].metric_code", "is required"),
+        (terms(charges=[{"metric_code": "api_calls"}]), "charges[0].charge", "is required"),
+        (terms(charges=[{**API_CALLS, "price": "1"}]), "charges[0].price", "unknown field"),
+        (terms(charges=[{**API_CALLS, "charge": {"model": "graduated", "tiers": [
+            {"up_to": "100"}, {"up_to": "10"}, {"up_to": None}]}}]),
+         "charges[0].charge.tiers[1].up_to", "ascending order"),
+        (terms(charges=[{**API_CALLS, "charge": {"model": "per_unit", "unit_price": "-1"}}]),
+         "charges[0].charge.unit_price", "must not be negative"),
+        (terms(charges=[{**API_CALLS, "gst_rate": "101"}]), "charges[0].gst_rate", "at most 100"),
+        (terms(charges=[{**API_CALLS, "gst_rate": "-1"}]), "charges[0].gst_rate", "must not be negative"),
+        (terms(charges=[{**API_CALLS, "gst_rate": "18.005"}]), "charges[0].gst_rate", "2 decimal places"),
+        (terms(charges=[{**API_CALLS, "sac_code": "998"}]), "charges[0].sac_code", "6 digits starting with 99"),
+        (terms(charges=[{**API_CALLS, "sac_code": "123456"}]), "charges[0].sac_code", "6 digits starting with 99"),
+        (terms(charges=[{**API_CALLS, "display_name": "x" * 101}]), "charges[0].display_name", "at most 100"),
+        (terms(charges=[API_CALLS], quotas=[{"metric_code": "storage_gb", "limit": "5", "cap": "soft"}]),
+         "quotas[0].metric_code", "plan declares a quota for storage_gb but has no charge for it"),
+        (terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "hard"},
+                       {"metric_code": "api_calls", "limit": "6", "cap": "soft"}]),
+         "quotas[1].metric_code", "a second quota"),
+        (terms(quotas=[{"metric_code": "api_calls", "limit": "-5", "cap": "hard"}]), "quotas[0].limit", "negative"),
+        (terms(quotas=[{"metric_code": "api_calls", "cap": "hard"}]), "quotas[0].limit", "is required"),
+        (terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "strict"}]), "quotas[0].cap",
+         "'hard' or 'soft'"),
+        (terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "hard", "period": "day"}]),
+         "quotas[0].period", "unknown field"),
+        (terms(gst_rate="18.5.1"), "gst_rate", "decimal number"),
+        (terms(sac_code="99831"), "sac_code", "6 digits"),
+        (terms(description="a\x00b"), "description", "control characters"),
+    ],
+)
+def test_refused(raw: Any, field: str | None, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_terms(raw)
+    assert caught.value.field == field
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize("code", ["free", "standard", "enterprise-2026", "team.v2", "a"])
+def test_plan_code_accepted(code: str) -> None:
+    assert validate_plan_code(code) == code
+
+
+@pytest.mark.parametrize("code", ["", "Standard", "2026-plan", "plan code", "-x", "x" * 65, None, 5])
+def test_plan_code_refused(code: Any) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_plan_code(code)
+    assert caught.value.field == "code"
+
+
+def test_plan_name() -> None:
+    assert validate_plan_name("  Standard  ") == "Standard"
+    for bad in ["", "   ", "x" * 101, "tab\there", None, 3]:
+        with pytest.raises(InvalidArgument) as caught:
+            validate_plan_name(bad)
+        assert caught.value.field == "name"
