@@ -1,0 +1,211 @@
+"""Building a draft invoice from one billing period's segments and usage. Pure: the same input gives the same
+invoice, which is what lets an invoice run recompute an invoice from scratch and compare before storing it.
+
+Lines, in order, per segment (a plan change splits a period into segments): the base fee, prorated by days when
+the segment is shorter than the period; then per charge of the segment's plan version its usage line (kept at
+zero, so the customer sees the metric) followed by its minimum-spend or maximum-cap line when that is not zero.
+Every amount is converted to the invoice currency at full precision and rounded once, on its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Context, Decimal, localcontext
+
+from billing_runtime.errors import FailedPrecondition, InvalidArgument
+from services.invoicing.domain import currencies, gst
+from services.invoicing.domain.billing_period import BillingPeriod, days
+from services.invoicing.domain.charges import ZERO, TierAmount
+from services.invoicing.domain.invoice import (
+    ExchangeRate,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    Party,
+    TaxRegime,
+)
+from services.invoicing.domain.money import EXACT, minor_to_decimal, round_minor
+from services.invoicing.domain.plan import PlanCharge, PlanVersion
+from services.invoicing.domain.pricing import line_amounts, price_charge
+from services.invoicing.domain.subscription import Segment
+
+ONE = Decimal(1)
+# Proration and unit prices divide, and a division need not terminate (999 / 31); this precision keeps far more
+# digits than any rounding to minor units can see. The amounts themselves are multiplied exactly (money.EXACT).
+_DIVISION = Context(prec=60)
+
+
+@dataclass(frozen=True)
+class MetricUsage:
+    """A metric's aggregated usage in a segment; ``event_amounts`` only for percentage charges."""
+
+    quantity: Decimal
+    event_amounts: tuple[Decimal, ...] = ()
+
+
+@dataclass(frozen=True)
+class SegmentUsage:
+    """A segment of the period, the plan version in force over it, and the usage per metric code within it."""
+
+    segment: Segment
+    plan_version: PlanVersion
+    usage: Mapping[str, MetricUsage] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BillingInput:
+    """Everything an invoice is computed from; the invoice run gathers it (usage from metering, rates, config)."""
+
+    organisation_id: str
+    customer: Party
+    currency: str  # the organisation's billing currency: the invoice's
+    customer_country: str
+    customer_state_code: str
+    supplier: Party
+    supplier_state_code: str
+    period: BillingPeriod
+    segments: tuple[SegmentUsage, ...]
+    # From the plan currency to ``currency``; needed only when they differ.
+    exchange_rate: ExchangeRate | None = None
+
+
+def _rate_for(plan_currency: str, billing: BillingInput) -> tuple[Decimal, ExchangeRate | None]:
+    if plan_currency == billing.currency:
+        return ONE, None
+    rate = billing.exchange_rate
+    if rate is None or (rate.base_currency, rate.quote_currency) != (plan_currency, billing.currency):
+        given = f"; the rate given is {rate.base_currency} to {rate.quote_currency}" if rate else ""
+        raise FailedPrecondition(
+            f"no exchange rate from {plan_currency} to {billing.currency} for the invoice of period "
+            f"{billing.period.key}{given}; add a {plan_currency} to {billing.currency} rate effective at or before "
+            f"{billing.period.end.isoformat()}"
+        )
+    return rate.rate, rate
+
+
+def _convert(breakdown: tuple[TierAmount, ...], rate: Decimal) -> tuple[TierAmount, ...]:
+    if rate == ONE:
+        return breakdown
+    with localcontext(EXACT):
+        return tuple(
+            replace(row, unit_price=row.unit_price * rate, flat_fee=row.flat_fee * rate, amount=row.amount * rate)
+            for row in breakdown
+        )
+
+
+class _Lines:
+    """Accumulates numbered lines for one invoice."""
+
+    def __init__(self) -> None:
+        self.lines: list[InvoiceLine] = []
+
+    def add(self, **fields: object) -> None:
+        self.lines.append(InvoiceLine(number=len(self.lines) + 1, **fields))  # type: ignore[arg-type]
+
+
+def _base_fee_line(out: _Lines, part: SegmentUsage, period_days: int, rate: Decimal, currency: str) -> None:
+    terms = part.plan_version.terms
+    if terms.base_fee == ZERO:
+        return  # a free plan has no base fee to show
+    segment = part.segment
+    name = f"{part.plan_version.plan_name} plan base fee"
+    with localcontext(EXACT):
+        fee = terms.base_fee * rate
+    if segment.days >= period_days:
+        quantity, unit_price, amount, description = ONE, fee, fee, name
+    else:
+        with localcontext(_DIVISION):
+            unit_price = fee / period_days  # a day's share, shown; the amount divides once, last
+            amount = fee * segment.days / period_days
+        quantity = Decimal(segment.days)
+        description = f"{name} ({segment.days} of {period_days} days)"
+    out.add(
+        kind=LineKind.BASE_FEE, description=description, quantity=quantity, unit_price=unit_price,
+        amount_minor=round_minor(amount, currency), plan_version_id=part.plan_version.id,
+        period_start=segment.start, period_end=segment.end, gst_rate=terms.gst_rate, sac_code=terms.sac_code,
+    )
+
+
+def _charge_lines(
+    out: _Lines, part: SegmentUsage, plan_charge: PlanCharge, rate: Decimal, currency: str, label: str
+) -> None:
+    terms = part.plan_version.terms
+    charge = plan_charge.charge
+    usage = part.usage.get(plan_charge.metric_code, MetricUsage(ZERO))
+    price = price_charge(charge, usage.quantity, usage.event_amounts)
+    amounts = line_amounts(price, charge, currency, rate)
+    with localcontext(_DIVISION):
+        unit_price = price.amount * rate / price.quantity if price.quantity else charge.unit_price * rate
+    name = (plan_charge.display_name or plan_charge.metric_code) + label
+    common = {
+        "metric_code": plan_charge.metric_code,
+        "charge_model": str(charge.model),
+        "plan_version_id": part.plan_version.id,
+        "period_start": part.segment.start,
+        "period_end": part.segment.end,
+        "gst_rate": plan_charge.gst_rate if plan_charge.gst_rate is not None else terms.gst_rate,
+        "sac_code": plan_charge.sac_code or terms.sac_code,
+    }
+    out.add(kind=LineKind.USAGE, description=name, quantity=price.quantity, unit_price=unit_price,
+            amount_minor=amounts.usage_minor, breakdown=_convert(price.breakdown, rate), **common)
+    for kind, minor, what in (
+        (LineKind.MINIMUM_SPEND, amounts.minimum_spend_minor, "minimum spend"),
+        (LineKind.MAXIMUM_CAP, amounts.maximum_cap_minor, "maximum amount cap"),
+    ):
+        if minor:
+            out.add(kind=kind, description=f"{name}: {what}", quantity=ONE,
+                    unit_price=minor_to_decimal(minor, currency), amount_minor=minor, **common)
+
+
+def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
+    """The draft invoice (no number, no dates) for ``billing``.
+
+    Raises InvalidArgument for an invoice currency one cannot invoice in or a customer in India without a GST
+    state, and FailedPrecondition when a plan's currency differs from the invoice's and ``billing`` carries no
+    rate for that pair."""
+    currency = billing.currency
+    if not currencies.is_invoiceable(currency):
+        raise InvalidArgument(f"{currency!r} is not an ISO 4217 currency one can invoice in",
+                              field="billing_currency")
+    regime = gst.tax_regime(billing.supplier_state_code, billing.customer_country, billing.customer_state_code)
+    period_days = days(billing.period)
+    used_rate: ExchangeRate | None = None
+    out = _Lines()
+    for part in billing.segments:
+        rate, row = _rate_for(part.plan_version.terms.currency, billing)
+        used_rate = row or used_rate
+        _base_fee_line(out, part, period_days, rate, currency)
+        # With a plan change, each segment's usage lines say which plan and how much of the period they cover.
+        label = (
+            f" ({part.plan_version.plan_name} plan, {part.segment.days} of {period_days} days)"
+            if len(billing.segments) > 1
+            else ""
+        )
+        for plan_charge in part.plan_version.terms.charges:
+            _charge_lines(out, part, plan_charge, rate, currency, label)
+    lines = tuple(out.lines)
+    taxes = gst.tax_lines(lines, regime)
+    subtotal = sum(line.amount_minor for line in lines)
+    tax = sum(t.amount_minor for t in taxes)
+    return Invoice(
+        id=invoice_id,
+        organisation_id=billing.organisation_id,
+        status=InvoiceStatus.DRAFT,
+        currency=currency,
+        period_start=billing.period.start,
+        period_end=billing.period.end,
+        period_key=billing.period.key,
+        lines=lines,
+        tax_lines=taxes,
+        subtotal_minor=subtotal,
+        tax_minor=tax,
+        total_minor=subtotal + tax,
+        tax_regime=regime,
+        place_of_supply=gst.place_of_supply(billing.customer_country, billing.customer_state_code),
+        supplier=billing.supplier,
+        customer=billing.customer,
+        exchange_rate=used_rate,
+        notes=(gst.EXPORT_NOTE,) if regime is TaxRegime.EXPORT else (),
+    )
