@@ -95,9 +95,7 @@ def validate_tiers(raw: Any, model: ChargeModel, field: str) -> tuple[Tier, ...]
         tier = _mapping(raw_tier, path)
         unknown = sorted(set(tier) - set(_TIER_FIELDS))
         if unknown:
-            raise InvalidArgument(
-                f"unknown field; a tier has {', '.join(_TIER_FIELDS)}", field=f"{path}.{unknown[0]}"
-            )
+            raise InvalidArgument(f"unknown field; a tier has {', '.join(_TIER_FIELDS)}", field=f"{path}.{unknown[0]}")
         if tiers and tiers[-1].up_to is None:
             raise InvalidArgument(
                 f"a tier after the open-ended tier {index - 1}; only the last tier may have no up_to", field=path
@@ -152,11 +150,13 @@ def validate_charge(raw: Mapping[str, Any], field: str = "charge") -> ChargeDefi
         if key == "model":
             continue
         if key not in _ALL_FIELDS:
-            raise InvalidArgument(f"unknown field; a {model} charge has {', '.join(sorted(allowed))}",
-                                  field=f"{field}.{key}")
+            raise InvalidArgument(
+                f"unknown field; a {model} charge has {', '.join(sorted(allowed))}", field=f"{field}.{key}"
+            )
         if key not in allowed:
-            raise InvalidArgument(f"is not used by the {model} model; it has {', '.join(sorted(allowed))}",
-                                  field=f"{field}.{key}")
+            raise InvalidArgument(
+                f"is not used by the {model} model; it has {', '.join(sorted(allowed))}", field=f"{field}.{key}"
+            )
     # null means absent, so a client may send every key of its form
     given = {key: value for key, value in raw.items() if value is not None and key != "model"}
     for name in _REQUIRED[model]:
@@ -181,8 +181,9 @@ def validate_charge(raw: Mapping[str, Any], field: str = "charge") -> ChargeDefi
     if model is ChargeModel.PACKAGE and values["package_size"] <= 0:
         raise InvalidArgument("must be above 0 (units per package)", field=f"{field}.package_size")
     if model is ChargeModel.PERCENTAGE and values["rate"] > HUNDRED:
-        raise InvalidArgument(f"is a percentage and must be at most 100, got {decimal_text(values['rate'])}",
-                              field=f"{field}.rate")
+        raise InvalidArgument(
+            f"is a percentage and must be at most 100, got {decimal_text(values['rate'])}", field=f"{field}.rate"
+        )
     _check_range(values, "minimum_amount", "maximum_amount", field)
     _check_range(values, "min_per_event", "max_per_event", field)
     return ChargeDefinition(model=model, **values)

@@ -42,9 +42,9 @@ def parse_decimal(value: Any, field: str) -> Decimal:
     NaN and infinities, more than 18 decimal places and magnitudes of 10**18 or more, each as
     ``InvalidArgument`` naming ``field``."""
     if isinstance(value, bool):
-        raise InvalidArgument("must be a decimal number (a string such as \"12.50\"), not a boolean", field=field)
+        raise InvalidArgument('must be a decimal number (a string such as "12.50"), not a boolean', field=field)
     if isinstance(value, float):
-        raise InvalidArgument("must be a decimal string such as \"12.50\", not a binary float", field=field)
+        raise InvalidArgument('must be a decimal string such as "12.50", not a binary float', field=field)
     if isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, Decimal):
@@ -52,11 +52,11 @@ def parse_decimal(value: Any, field: str) -> Decimal:
     elif isinstance(value, str):
         text = value.strip()
         if len(text) > _MAX_TEXT_LENGTH or not _DECIMAL_TEXT.fullmatch(text):
-            raise InvalidArgument(f"must be a decimal number such as \"12.50\", got {value[:40]!r}", field=field)
+            raise InvalidArgument(f'must be a decimal number such as "12.50", got {value[:40]!r}', field=field)
         number = Decimal(text)
     else:
         raise InvalidArgument(
-            f"must be a decimal number as a string such as \"12.50\", got {type(value).__name__}", field=field
+            f'must be a decimal number as a string such as "12.50", got {type(value).__name__}', field=field
         )
     if not number.is_finite():
         raise InvalidArgument("must be a finite number, not NaN or infinity", field=field)

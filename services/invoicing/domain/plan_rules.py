@@ -76,8 +76,9 @@ def _mapping(raw: Any, field: str, allowed: Sequence[str]) -> Mapping[str, Any]:
         raise InvalidArgument("must be an object", field=field or None)
     for key in raw:
         if key not in allowed:
-            raise InvalidArgument(f"unknown field; expected {', '.join(allowed)}",
-                                  field=f"{field}.{key}" if field else str(key))
+            raise InvalidArgument(
+                f"unknown field; expected {', '.join(allowed)}", field=f"{field}.{key}" if field else str(key)
+            )
     return raw
 
 
@@ -149,16 +150,19 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
     if not isinstance(currency, str) or not currency:
         raise InvalidArgument("is required: an ISO 4217 code such as INR", field="currency")
     if not is_invoiceable(currency):
-        raise InvalidArgument(f"unknown currency {currency[:8]!r}; expected an ISO 4217 code such as INR, USD",
-                              field="currency")
+        raise InvalidArgument(
+            f"unknown currency {currency[:8]!r}; expected an ISO 4217 code such as INR, USD", field="currency"
+        )
     base_fee = non_negative(0 if raw.get("base_fee") is None else raw["base_fee"], "base_fee")
 
     charges: list[PlanCharge] = []
     for index, raw_charge in enumerate(_list(raw.get("charges"), "charges", MAX_CHARGES)):
         charge = _plan_charge(raw_charge, f"charges[{index}]")
         if any(existing.metric_code == charge.metric_code for existing in charges):
-            raise InvalidArgument(f"a second charge for metric {charge.metric_code!r}; a plan has one per metric",
-                                  field=f"charges[{index}].metric_code")
+            raise InvalidArgument(
+                f"a second charge for metric {charge.metric_code!r}; a plan has one per metric",
+                field=f"charges[{index}].metric_code",
+            )
         charges.append(charge)
 
     charged = {charge.metric_code for charge in charges}
@@ -166,11 +170,15 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
     for index, raw_quota in enumerate(_list(raw.get("quotas"), "quotas", MAX_CHARGES)):
         quota = _quota(raw_quota, f"quotas[{index}]")
         if quota.metric_code not in charged:
-            raise InvalidArgument(f"plan declares a quota for {quota.metric_code} but has no charge for it",
-                                  field=f"quotas[{index}].metric_code")
+            raise InvalidArgument(
+                f"plan declares a quota for {quota.metric_code} but has no charge for it",
+                field=f"quotas[{index}].metric_code",
+            )
         if any(existing.metric_code == quota.metric_code for existing in quotas):
-            raise InvalidArgument(f"a second quota for metric {quota.metric_code!r}; a plan has one per metric",
-                                  field=f"quotas[{index}].metric_code")
+            raise InvalidArgument(
+                f"a second quota for metric {quota.metric_code!r}; a plan has one per metric",
+                field=f"quotas[{index}].metric_code",
+            )
         quotas.append(quota)
 
     gst_rate = raw.get("gst_rate")

@@ -38,8 +38,9 @@ def price_charge(charge: ChargeDefinition, quantity: Decimal, event_amounts: Seq
         raise InvalidArgument(f"must be a finite number of at least 0, got {quantity}", field="quantity")
     for index, event_amount in enumerate(event_amounts):
         if not event_amount.is_finite() or event_amount < 0:
-            raise InvalidArgument(f"must be a finite amount of at least 0, got {event_amount}",
-                                  field=f"event_amounts[{index}]")
+            raise InvalidArgument(
+                f"must be a finite amount of at least 0, got {event_amount}", field=f"event_amounts[{index}]"
+            )
     with localcontext(EXACT):
         price = _PRICERS[charge.model](charge, quantity, event_amounts)
         assert sum((row.amount for row in price.breakdown), ZERO) == price.amount, "breakdown must add up"
@@ -56,8 +57,7 @@ def _free_row(quantity: Decimal, free_units: Decimal) -> tuple[Decimal, tuple[Ti
 def _per_unit(charge: ChargeDefinition, quantity: Decimal, _: Sequence[Decimal]) -> ChargePrice:
     billable, rows = _free_row(quantity, charge.free_units)
     amount = billable * charge.unit_price
-    row = TierAmount(description="units", quantity=billable, unit_price=charge.unit_price, flat_fee=ZERO,
-                     amount=amount)
+    row = TierAmount(description="units", quantity=billable, unit_price=charge.unit_price, flat_fee=ZERO, amount=amount)
     return ChargePrice(quantity=quantity, billable_quantity=billable, amount=amount, breakdown=(*rows, row))
 
 
@@ -89,8 +89,15 @@ def _volume(charge: ChargeDefinition, quantity: Decimal, _: Sequence[Decimal]) -
     for index, tier in enumerate(charge.tiers):
         if tier.up_to is None or billable <= tier.up_to:
             amount = billable * tier.unit_price + tier.flat_fee
-            row = TierAmount(description=f"tier {index + 1}", quantity=billable, unit_price=tier.unit_price,
-                             flat_fee=tier.flat_fee, amount=amount, from_units=lower, up_to=tier.up_to)
+            row = TierAmount(
+                description=f"tier {index + 1}",
+                quantity=billable,
+                unit_price=tier.unit_price,
+                flat_fee=tier.flat_fee,
+                amount=amount,
+                from_units=lower,
+                up_to=tier.up_to,
+            )
             return ChargePrice(quantity=quantity, billable_quantity=billable, amount=amount, breakdown=(*rows, row))
         lower = tier.up_to
     raise ValueError("a volume charge's last tier must be open-ended")  # validate_charge guarantees it
@@ -119,10 +126,20 @@ def _percentage(charge: ChargeDefinition, quantity: Decimal, event_amounts: Sequ
         amount = billable * fraction
         rows = []
         if quantity - billable > 0:
-            rows.append(TierAmount(description="free amount", quantity=quantity - billable, unit_price=ZERO,
-                                   flat_fee=ZERO, amount=ZERO))
-        rows.append(TierAmount(description=f"{decimal_text(charge.rate)}% of {decimal_text(billable)}",
-                               quantity=billable, unit_price=fraction, flat_fee=ZERO, amount=amount))
+            rows.append(
+                TierAmount(
+                    description="free amount", quantity=quantity - billable, unit_price=ZERO, flat_fee=ZERO, amount=ZERO
+                )
+            )
+        rows.append(
+            TierAmount(
+                description=f"{decimal_text(charge.rate)}% of {decimal_text(billable)}",
+                quantity=billable,
+                unit_price=fraction,
+                flat_fee=ZERO,
+                amount=amount,
+            )
+        )
         return ChargePrice(quantity=quantity, billable_quantity=billable, amount=amount, breakdown=tuple(rows))
 
     # Free window: open while both allowances last. An allowance of 0 means "no such limit" (unless both are
@@ -165,29 +182,69 @@ def _percentage(charge: ChargeDefinition, quantity: Decimal, event_amounts: Sequ
 
     rows = []
     if free_count or free_total:
-        rows.append(TierAmount(description=f"{free_count} free events, free amount {decimal_text(free_total)}",
-                               quantity=free_total, unit_price=ZERO, flat_fee=ZERO, amount=ZERO))
-    rows.append(TierAmount(description=f"{decimal_text(charge.rate)}% of {decimal_text(charged_total)}",
-                           quantity=charged_total, unit_price=fraction, flat_fee=ZERO,
-                           amount=charged_total * fraction))
+        rows.append(
+            TierAmount(
+                description=f"{free_count} free events, free amount {decimal_text(free_total)}",
+                quantity=free_total,
+                unit_price=ZERO,
+                flat_fee=ZERO,
+                amount=ZERO,
+            )
+        )
+    rows.append(
+        TierAmount(
+            description=f"{decimal_text(charge.rate)}% of {decimal_text(charged_total)}",
+            quantity=charged_total,
+            unit_price=fraction,
+            flat_fee=ZERO,
+            amount=charged_total * fraction,
+        )
+    )
     if charge.fixed_fee_per_event and charged_count:
-        rows.append(TierAmount(description=f"fixed fee on {charged_count} events", quantity=Decimal(charged_count),
-                               unit_price=charge.fixed_fee_per_event, flat_fee=ZERO,
-                               amount=charged_count * charge.fixed_fee_per_event))
+        rows.append(
+            TierAmount(
+                description=f"fixed fee on {charged_count} events",
+                quantity=Decimal(charged_count),
+                unit_price=charge.fixed_fee_per_event,
+                flat_fee=ZERO,
+                amount=charged_count * charge.fixed_fee_per_event,
+            )
+        )
     if raised_count:
-        rows.append(TierAmount(description=f"raised to the minimum per event on {raised_count} events",
-                               quantity=Decimal(raised_count), unit_price=ZERO, flat_fee=ZERO, amount=raised))
+        rows.append(
+            TierAmount(
+                description=f"raised to the minimum per event on {raised_count} events",
+                quantity=Decimal(raised_count),
+                unit_price=ZERO,
+                flat_fee=ZERO,
+                amount=raised,
+            )
+        )
     if lowered_count:
-        rows.append(TierAmount(description=f"capped at the maximum per event on {lowered_count} events",
-                               quantity=Decimal(lowered_count), unit_price=ZERO, flat_fee=ZERO, amount=lowered))
+        rows.append(
+            TierAmount(
+                description=f"capped at the maximum per event on {lowered_count} events",
+                quantity=Decimal(lowered_count),
+                unit_price=ZERO,
+                flat_fee=ZERO,
+                amount=lowered,
+            )
+        )
     amount = sum((row.amount for row in rows), ZERO)
-    return ChargePrice(quantity=quantity, billable_quantity=charged_total, amount=amount, breakdown=tuple(rows),
-                       event_count=len(event_amounts), free_event_count=free_count)
+    return ChargePrice(
+        quantity=quantity,
+        billable_quantity=charged_total,
+        amount=amount,
+        breakdown=tuple(rows),
+        event_count=len(event_amounts),
+        free_event_count=free_count,
+    )
 
 
 def _flat(charge: ChargeDefinition, quantity: Decimal, _: Sequence[Decimal]) -> ChargePrice:
-    row = TierAmount(description="flat fee", quantity=ONE, unit_price=charge.flat_amount, flat_fee=ZERO,
-                     amount=charge.flat_amount)
+    row = TierAmount(
+        description="flat fee", quantity=ONE, unit_price=charge.flat_amount, flat_fee=ZERO, amount=charge.flat_amount
+    )
     return ChargePrice(quantity=quantity, billable_quantity=quantity, amount=charge.flat_amount, breakdown=(row,))
 
 
@@ -249,13 +306,12 @@ class Quote:
         return self.lines.total_minor
 
 
-def quote_charge(
-    charge: ChargeDefinition, quantity: Decimal, event_amounts: Sequence[Decimal], currency: str
-) -> Quote:
+def quote_charge(charge: ChargeDefinition, quantity: Decimal, event_amounts: Sequence[Decimal], currency: str) -> Quote:
     """Price ``charge`` for ``quantity`` (and, for percentage, ``event_amounts``) in ``currency``, with no
     conversion: the quote's currency is the charge's own."""
     if not isinstance(currency, str) or not is_invoiceable(currency):
-        raise InvalidArgument(f"unknown currency {str(currency)[:8]!r}; expected an ISO 4217 code such as INR",
-                              field="currency")
+        raise InvalidArgument(
+            f"unknown currency {str(currency)[:8]!r}; expected an ISO 4217 code such as INR", field="currency"
+        )
     price = price_charge(charge, quantity, event_amounts)
     return Quote(currency=currency, price=price, lines=line_amounts(price, charge, currency))

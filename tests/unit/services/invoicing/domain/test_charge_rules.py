@@ -47,8 +47,9 @@ def test_percentage_is_typed() -> None:
 def test_package_defaults_to_rounding_up() -> None:
     charge = validate_charge({"model": "package", "package_size": "100", "package_price": "7.5"})
     assert charge.package_rounding is PackageRounding.UP
-    down = validate_charge({"model": "package", "package_size": "100", "package_price": "7.5",
-                            "package_rounding": "down"})
+    down = validate_charge(
+        {"model": "package", "package_size": "100", "package_price": "7.5", "package_rounding": "down"}
+    )
     assert down.package_rounding is PackageRounding.DOWN
 
 
@@ -79,44 +80,70 @@ def test_rate_of_exactly_100_and_equal_min_max_are_fine() -> None:
         ({"model": "flat", "flat_amount": "-1"}, "charge.flat_amount", "must not be negative"),
         ({"model": "per_unit", "unit_price": "1", "free_units": "-1"}, "charge.free_units", "must not be negative"),
         ({"model": "per_unit", "unit_price": "1", "minimum_amount": "-5"}, "charge.minimum_amount", "negative"),
-        ({"model": "per_unit", "unit_price": "1", "minimum_amount": "10", "maximum_amount": "9.99"},
-         "charge.minimum_amount", "must not exceed maximum_amount (9.99)"),
+        (
+            {"model": "per_unit", "unit_price": "1", "minimum_amount": "10", "maximum_amount": "9.99"},
+            "charge.minimum_amount",
+            "must not exceed maximum_amount (9.99)",
+        ),
         ({"model": "percentage", "rate": "100.01"}, "charge.rate", "at most 100"),
         ({"model": "percentage", "rate": "-1"}, "charge.rate", "must not be negative"),
-        ({"model": "percentage", "rate": "1", "fixed_fee_per_event": "-0.3"}, "charge.fixed_fee_per_event",
-         "negative"),
+        ({"model": "percentage", "rate": "1", "fixed_fee_per_event": "-0.3"}, "charge.fixed_fee_per_event", "negative"),
         ({"model": "percentage", "rate": "1", "free_events": -1}, "charge.free_events", "between 0"),
         ({"model": "percentage", "rate": "1", "free_events": "2.5"}, "charge.free_events", "whole number"),
         ({"model": "percentage", "rate": "1", "free_events": True}, "charge.free_events", "whole number"),
         ({"model": "percentage", "rate": "1", "free_amount": "-1"}, "charge.free_amount", "negative"),
-        ({"model": "percentage", "rate": "1", "min_per_event": "5", "max_per_event": "4"}, "charge.min_per_event",
-         "must not exceed max_per_event"),
+        (
+            {"model": "percentage", "rate": "1", "min_per_event": "5", "max_per_event": "4"},
+            "charge.min_per_event",
+            "must not exceed max_per_event",
+        ),
         ({"model": "package", "package_size": "0", "package_price": "1"}, "charge.package_size", "above 0"),
         ({"model": "package", "package_size": "-5", "package_price": "1"}, "charge.package_size", "negative"),
         ({"model": "package", "package_size": "5", "package_price": "-1"}, "charge.package_price", "negative"),
-        ({"model": "package", "package_size": "5", "package_price": "1", "package_rounding": "nearest"},
-         "charge.package_rounding", "'up' or 'down'"),
+        (
+            {"model": "package", "package_size": "5", "package_price": "1", "package_rounding": "nearest"},
+            "charge.package_rounding",
+            "'up' or 'down'",
+        ),
         # tiers
         ({"model": "graduated", "tiers": []}, "charge.tiers", "at least one tier"),
         ({"model": "volume", "tiers": "0-100"}, "charge.tiers", "must be a list"),
         ({"model": "volume", "tiers": [OPEN] * 101}, "charge.tiers", "at most 100"),
         ({"model": "graduated", "tiers": ["x"]}, "charge.tiers[0]", "must be an object"),
-        ({"model": "graduated", "tiers": [{"up_to": "10", "price": "1"}, OPEN]}, "charge.tiers[0].price",
-         "unknown field"),
-        ({"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": "50"}, OPEN]}, "charge.tiers[1].up_to",
-         "ascending order without overlap: up_to 50 is not above the previous tier's up_to 100"),
-        ({"model": "volume", "tiers": [{"up_to": "100"}, {"up_to": "100"}, OPEN]}, "charge.tiers[1].up_to",
-         "ascending order without overlap"),
+        (
+            {"model": "graduated", "tiers": [{"up_to": "10", "price": "1"}, OPEN]},
+            "charge.tiers[0].price",
+            "unknown field",
+        ),
+        (
+            {"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": "50"}, OPEN]},
+            "charge.tiers[1].up_to",
+            "ascending order without overlap: up_to 50 is not above the previous tier's up_to 100",
+        ),
+        (
+            {"model": "volume", "tiers": [{"up_to": "100"}, {"up_to": "100"}, OPEN]},
+            "charge.tiers[1].up_to",
+            "ascending order without overlap",
+        ),
         ({"model": "graduated", "tiers": [{"up_to": "0"}, OPEN]}, "charge.tiers[0].up_to", "above 0"),
         ({"model": "graduated", "tiers": [{"up_to": "-5"}, OPEN]}, "charge.tiers[0].up_to", "above 0"),
         ({"model": "graduated", "tiers": [OPEN, {"up_to": "100"}]}, "charge.tiers[1]", "after the open-ended tier"),
         ({"model": "volume", "tiers": [OPEN, OPEN]}, "charge.tiers[1]", "after the open-ended tier"),
-        ({"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": "200"}]}, "charge.tiers[1].up_to",
-         "last tier must be open-ended"),
-        ({"model": "graduated", "tiers": [{"up_to": "100", "unit_price": "-1"}, OPEN]},
-         "charge.tiers[0].unit_price", "must not be negative"),
-        ({"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": None, "flat_fee": "-1"}]},
-         "charge.tiers[1].flat_fee", "must not be negative"),
+        (
+            {"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": "200"}]},
+            "charge.tiers[1].up_to",
+            "last tier must be open-ended",
+        ),
+        (
+            {"model": "graduated", "tiers": [{"up_to": "100", "unit_price": "-1"}, OPEN]},
+            "charge.tiers[0].unit_price",
+            "must not be negative",
+        ),
+        (
+            {"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": None, "flat_fee": "-1"}]},
+            "charge.tiers[1].flat_fee",
+            "must not be negative",
+        ),
         ({"model": "volume", "tiers": [{"up_to": 1.5}, OPEN]}, "charge.tiers[0].up_to", "float"),
     ],
 )

@@ -71,28 +71,56 @@ def test_terms_round_trip() -> None:
         (terms(charges=[{**API_CALLS, "metric_code": 7}]), "charges[0].metric_code", "is required"),
         (terms(charges=[{"metric_code": "api_calls"}]), "charges[0].charge", "is required"),
         (terms(charges=[{**API_CALLS, "price": "1"}]), "charges[0].price", "unknown field"),
-        (terms(charges=[{**API_CALLS, "charge": {"model": "graduated", "tiers": [
-            {"up_to": "100"}, {"up_to": "10"}, {"up_to": None}]}}]),
-         "charges[0].charge.tiers[1].up_to", "ascending order"),
-        (terms(charges=[{**API_CALLS, "charge": {"model": "per_unit", "unit_price": "-1"}}]),
-         "charges[0].charge.unit_price", "must not be negative"),
+        (
+            terms(
+                charges=[
+                    {
+                        **API_CALLS,
+                        "charge": {"model": "graduated", "tiers": [{"up_to": "100"}, {"up_to": "10"}, {"up_to": None}]},
+                    }
+                ]
+            ),
+            "charges[0].charge.tiers[1].up_to",
+            "ascending order",
+        ),
+        (
+            terms(charges=[{**API_CALLS, "charge": {"model": "per_unit", "unit_price": "-1"}}]),
+            "charges[0].charge.unit_price",
+            "must not be negative",
+        ),
         (terms(charges=[{**API_CALLS, "gst_rate": "101"}]), "charges[0].gst_rate", "at most 100"),
         (terms(charges=[{**API_CALLS, "gst_rate": "-1"}]), "charges[0].gst_rate", "must not be negative"),
         (terms(charges=[{**API_CALLS, "gst_rate": "18.005"}]), "charges[0].gst_rate", "2 decimal places"),
         (terms(charges=[{**API_CALLS, "sac_code": "998"}]), "charges[0].sac_code", "6 digits starting with 99"),
         (terms(charges=[{**API_CALLS, "sac_code": "123456"}]), "charges[0].sac_code", "6 digits starting with 99"),
         (terms(charges=[{**API_CALLS, "display_name": "x" * 101}]), "charges[0].display_name", "at most 100"),
-        (terms(charges=[API_CALLS], quotas=[{"metric_code": "storage_gb", "limit": "5", "cap": "soft"}]),
-         "quotas[0].metric_code", "plan declares a quota for storage_gb but has no charge for it"),
-        (terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "hard"},
-                       {"metric_code": "api_calls", "limit": "6", "cap": "soft"}]),
-         "quotas[1].metric_code", "a second quota"),
+        (
+            terms(charges=[API_CALLS], quotas=[{"metric_code": "storage_gb", "limit": "5", "cap": "soft"}]),
+            "quotas[0].metric_code",
+            "plan declares a quota for storage_gb but has no charge for it",
+        ),
+        (
+            terms(
+                quotas=[
+                    {"metric_code": "api_calls", "limit": "5", "cap": "hard"},
+                    {"metric_code": "api_calls", "limit": "6", "cap": "soft"},
+                ]
+            ),
+            "quotas[1].metric_code",
+            "a second quota",
+        ),
         (terms(quotas=[{"metric_code": "api_calls", "limit": "-5", "cap": "hard"}]), "quotas[0].limit", "negative"),
         (terms(quotas=[{"metric_code": "api_calls", "cap": "hard"}]), "quotas[0].limit", "is required"),
-        (terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "strict"}]), "quotas[0].cap",
-         "'hard' or 'soft'"),
-        (terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "hard", "period": "day"}]),
-         "quotas[0].period", "unknown field"),
+        (
+            terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "strict"}]),
+            "quotas[0].cap",
+            "'hard' or 'soft'",
+        ),
+        (
+            terms(quotas=[{"metric_code": "api_calls", "limit": "5", "cap": "hard", "period": "day"}]),
+            "quotas[0].period",
+            "unknown field",
+        ),
         (terms(gst_rate="18.5.1"), "gst_rate", "decimal number"),
         (terms(sac_code="99831"), "sac_code", "6 digits"),
         (terms(description="a\x00b"), "description", "control characters"),

@@ -23,6 +23,7 @@ def rows(price: Any) -> list[tuple[str, D, D]]:
 
 # --- per_unit -------------------------------------------------------------------------------------------------
 
+
 def test_per_unit_after_free_units() -> None:
     # 12345.5 units, the first 1000 free: 11345.5 x 0.015 = 170.1825
     price = price_charge(charge(model="per_unit", unit_price="0.015", free_units="1000"), D("12345.5"))
@@ -108,6 +109,7 @@ def test_volume(quantity: str, amount: str, tier: str) -> None:
 
 # --- package --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("quantity", "rounding", "packages", "amount"),
     [
@@ -122,8 +124,9 @@ def test_volume(quantity: str, amount: str, tier: str) -> None:
     ],
 )
 def test_package(quantity: str, rounding: str, packages: int, amount: str) -> None:
-    package = charge(model="package", package_size="100", package_price="7.5", package_rounding=rounding,
-                     free_units="50")
+    package = charge(
+        model="package", package_size="100", package_price="7.5", package_rounding=rounding, free_units="50"
+    )
     price = price_charge(package, D(quantity))
     assert price.amount == D(amount)
     assert price.breakdown[-1].quantity == packages
@@ -132,10 +135,18 @@ def test_package(quantity: str, rounding: str, packages: int, amount: str) -> No
 
 # --- percentage -----------------------------------------------------------------------------------------------
 
+
 def test_percentage_every_rule_at_once() -> None:
     # 2.5 %, fixed fee 0.30 per charged event, 2 free events, free amount 150, each event's fee within [1, 5]
-    percentage = charge(model="percentage", rate="2.5", fixed_fee_per_event="0.30", free_events=2,
-                        free_amount="150", min_per_event="1", max_per_event="5")
+    percentage = charge(
+        model="percentage",
+        rate="2.5",
+        fixed_fee_per_event="0.30",
+        free_events=2,
+        free_amount="150",
+        min_per_event="1",
+        max_per_event="5",
+    )
     events = [D(100), D(100), D(20), D(1000), D(0)]
     price = price_charge(percentage, D(1220), events)
     # event 1, 100: free (free amount left 50, free events left 1)
@@ -157,8 +168,9 @@ def test_percentage_every_rule_at_once() -> None:
 
 def test_percentage_free_events_only() -> None:
     # 10 %, fixed 1: the first two events are free whatever their size; the third costs 3 + 1
-    price = price_charge(charge(model="percentage", rate="10", fixed_fee_per_event="1", free_events=2),
-                         D(60), [D(10), D(20), D(30)])
+    price = price_charge(
+        charge(model="percentage", rate="10", fixed_fee_per_event="1", free_events=2), D(60), [D(10), D(20), D(30)]
+    )
     assert price.amount == D(4)
     assert price.free_event_count == 2
 
@@ -172,23 +184,26 @@ def test_percentage_free_amount_only() -> None:
 
 def test_percentage_free_events_run_out_before_the_free_amount() -> None:
     # 1 free event, 1000 free amount: the first event is free, the free window closes with it, 20 x 10 % = 2
-    price = price_charge(charge(model="percentage", rate="10", free_events=1, free_amount="1000"), D(30),
-                         [D(10), D(20)])
+    price = price_charge(
+        charge(model="percentage", rate="10", free_events=1, free_amount="1000"), D(30), [D(10), D(20)]
+    )
     assert price.amount == D(2)
 
 
 def test_percentage_free_amount_used_up_exactly_stops_free_events() -> None:
     # 5 free events but 30 free: 10 and 20 use the amount up exactly; the third event (5) is charged 0.5
-    price = price_charge(charge(model="percentage", rate="10", free_events=5, free_amount="30"), D(35),
-                         [D(10), D(20), D(5)])
+    price = price_charge(
+        charge(model="percentage", rate="10", free_events=5, free_amount="30"), D(35), [D(10), D(20), D(5)]
+    )
     assert price.amount == D("0.5")
     assert price.free_event_count == 2
 
 
 def test_percentage_on_a_summed_amount_without_events() -> None:
     # 2.5 % of (1220 - 150 free): 1070 x 0.025 = 26.75; no fixed fee or per-event bounds without events
-    percentage = charge(model="percentage", rate="2.5", fixed_fee_per_event="0.30", free_amount="150",
-                        min_per_event="1")
+    percentage = charge(
+        model="percentage", rate="2.5", fixed_fee_per_event="0.30", free_amount="150", min_per_event="1"
+    )
     price = price_charge(percentage, D(1220))
     assert price.amount == D("26.75")
     assert rows(price) == [("free amount", D(150), D(0)), ("2.5% of 1070", D(1070), D("26.75"))]
@@ -201,6 +216,7 @@ def test_percentage_of_nothing_is_nothing() -> None:
 
 # --- flat -----------------------------------------------------------------------------------------------------
 
+
 def test_flat_is_due_whatever_the_usage() -> None:
     flat = charge(model="flat", flat_amount="499")
     assert price_charge(flat, D(0)).amount == D(499)
@@ -208,6 +224,7 @@ def test_flat_is_due_whatever_the_usage() -> None:
 
 
 # --- input ----------------------------------------------------------------------------------------------------
+
 
 def test_negative_quantity_or_event_is_refused() -> None:
     per_unit = charge(model="per_unit", unit_price="1")
@@ -226,6 +243,7 @@ def test_no_rounding_inside_pricing() -> None:
 
 
 # --- lines ----------------------------------------------------------------------------------------------------
+
 
 def test_minimum_spend_line_tops_up_to_the_rounded_minimum() -> None:
     # usage 170.1825 -> 170.18 INR; minimum 500 -> +329.82
@@ -270,6 +288,7 @@ def test_rate_must_be_positive() -> None:
 
 
 # --- quote ----------------------------------------------------------------------------------------------------
+
 
 def test_quote() -> None:
     # graduated 1000.5 units = 15.25; minimum 20 -> usage 15.250 KWD + 4.750 minimum spend

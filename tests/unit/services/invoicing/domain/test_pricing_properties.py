@@ -16,8 +16,7 @@ from services.invoicing.domain.pricing import line_amounts, price_charge
 
 
 def amounts(max_value: int = 10_000, places: int = 4, min_value: int = 0) -> st.SearchStrategy[Decimal]:
-    return st.decimals(min_value=min_value, max_value=max_value, places=places, allow_nan=False,
-                       allow_infinity=False)
+    return st.decimals(min_value=min_value, max_value=max_value, places=places, allow_nan=False, allow_infinity=False)
 
 
 quantities = amounts(max_value=10**9, places=6)
@@ -29,8 +28,9 @@ def tier_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
     tiers, up_to = [], Decimal(0)
     for gap in gaps:
         up_to += gap
-        tiers.append({"up_to": str(up_to), "unit_price": str(draw(amounts(places=6))),
-                      "flat_fee": str(draw(amounts()))})
+        tiers.append(
+            {"up_to": str(up_to), "unit_price": str(draw(amounts(places=6))), "flat_fee": str(draw(amounts()))}
+        )
     tiers.append({"up_to": None, "unit_price": str(draw(amounts(places=6))), "flat_fee": str(draw(amounts()))})
     return tiers
 
