@@ -16,7 +16,7 @@ from decimal import Context, Decimal, localcontext
 from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from services.invoicing.domain import currencies, gst
 from services.invoicing.domain.billing_period import BillingPeriod, days
-from services.invoicing.domain.charges import ZERO, TierAmount
+from services.invoicing.domain.charges import ZERO, ChargeModel, TierAmount
 from services.invoicing.domain.invoice import (
     ExchangeRate,
     Invoice,
@@ -95,6 +95,15 @@ def _convert(breakdown: tuple[TierAmount, ...], rate: Decimal) -> tuple[TierAmou
         )
 
 
+def _check_segment(index: int, segment: Segment, period: BillingPeriod, period_days: int) -> None:
+    if not (period.start <= segment.start < segment.end <= period.end) or not 0 < segment.days <= period_days:
+        raise InvalidArgument(
+            f"[{segment.start.isoformat()}, {segment.end.isoformat()}) over {segment.days} days is not a part of "
+            f"period {period.key} [{period.start.isoformat()}, {period.end.isoformat()}) of {period_days} days",
+            field=f"segments[{index}]",
+        )
+
+
 class _Lines:
     """Accumulates numbered lines for one invoice."""
 
@@ -136,8 +145,15 @@ def _charge_lines(
     usage = part.usage.get(plan_charge.metric_code, MetricUsage(ZERO))
     price = price_charge(charge, usage.quantity, usage.event_amounts)
     amounts = line_amounts(price, charge, currency, rate)
+    quantity = price.quantity
     with localcontext(_DIVISION):
-        unit_price = price.amount * rate / price.quantity if price.quantity else charge.unit_price * rate
+        if charge.model is ChargeModel.FLAT:
+            # A fixed amount per period: one of it, whatever the metric's usage was.
+            quantity, unit_price = ONE, price.amount * rate
+        elif quantity:
+            unit_price = price.amount * rate / quantity
+        else:
+            unit_price = charge.unit_price * rate
     name = (plan_charge.display_name or plan_charge.metric_code) + label
     common = {
         "metric_code": plan_charge.metric_code,
@@ -148,7 +164,7 @@ def _charge_lines(
         "gst_rate": plan_charge.gst_rate if plan_charge.gst_rate is not None else terms.gst_rate,
         "sac_code": plan_charge.sac_code or terms.sac_code,
     }
-    out.add(kind=LineKind.USAGE, description=name, quantity=price.quantity, unit_price=unit_price,
+    out.add(kind=LineKind.USAGE, description=name, quantity=quantity, unit_price=unit_price,
             amount_minor=amounts.usage_minor, breakdown=_convert(price.breakdown, rate), **common)
     for kind, minor, what in (
         (LineKind.MINIMUM_SPEND, amounts.minimum_spend_minor, "minimum spend"),
@@ -173,7 +189,8 @@ def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
     period_days = days(billing.period)
     used_rate: ExchangeRate | None = None
     out = _Lines()
-    for part in billing.segments:
+    for index, part in enumerate(billing.segments):
+        _check_segment(index, part.segment, billing.period, period_days)
         rate, row = _rate_for(part.plan_version.terms.currency, billing)
         used_rate = row or used_rate
         _base_fee_line(out, part, period_days, rate, currency)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing_runtime.errors import FailedPrecondition
+from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from services.invoicing.domain.charges import ChargeModel
 from services.invoicing.domain.invoice import (
     ExchangeRate,
@@ -32,12 +32,19 @@ from tests.unit.services.invoicing.domain.invoice_fixtures import (
     whole,
 )
 
-FREE = plan_version("pv_free", "Free", "INR", "0", (per_unit("api_calls", "0.01", free_units=D(1000),
-                                                             display_name="API calls"),))
-STANDARD = plan_version("pv_std", "Standard", "INR", "999.00", (
-    graduated("api_calls", ("10000", "0.005"), (None, "0.002")),
-    per_unit("llm_tokens", "0.00002", minimum_amount=D(100), display_name="LLM tokens", sac_code="998315"),
-))
+FREE = plan_version(
+    "pv_free", "Free", "INR", "0", (per_unit("api_calls", "0.01", free_units=D(1000), display_name="API calls"),)
+)
+STANDARD = plan_version(
+    "pv_std",
+    "Standard",
+    "INR",
+    "999.00",
+    (
+        graduated("api_calls", ("10000", "0.005"), (None, "0.002")),
+        per_unit("llm_tokens", "0.00002", minimum_amount=D(100), display_name="LLM tokens", sac_code="998315"),
+    ),
+)
 
 
 def test_plan_change_mid_period_prorates_base_fee_and_splits_usage() -> None:
@@ -90,13 +97,19 @@ def test_whole_period_base_fee_is_not_prorated_and_missing_usage_is_zero() -> No
 
 
 def test_maximum_cap_is_a_discount_line_and_zero_adjustments_are_dropped() -> None:
-    capped = plan_version("pv_ent", "Enterprise", "INR", "0", (
-        per_unit("api_calls", "0.01", maximum_amount=D(300), minimum_amount=D(10)),
-    ))
+    capped = plan_version(
+        "pv_ent",
+        "Enterprise",
+        "INR",
+        "0",
+        (per_unit("api_calls", "0.01", maximum_amount=D(300), minimum_amount=D(10)),),
+    )
     invoice = build_invoice("inv_1", billing((SegmentUsage(whole(), capped, usage(api_calls="50000")),)))
     # 50000 x 0.01 = 500.00, capped at 300.00: a -200.00 line; the minimum (10.00) is met, so no line for it.
     assert [(line.kind, line.amount_minor) for line in invoice.lines] == [
-        (LineKind.USAGE, 50000), (LineKind.MAXIMUM_CAP, -20000)]
+        (LineKind.USAGE, 50000),
+        (LineKind.MAXIMUM_CAP, -20000),
+    ]
     assert invoice.lines[1].unit_price == D("-200.00")
     assert invoice.subtotal_minor == 30000
     validate_invoice(invoice)
@@ -119,8 +132,9 @@ def test_per_charge_gst_rate_makes_its_own_tax_group() -> None:
     validate_invoice(invoice)
 
 
-USD_PLAN = plan_version("pv_usd", "Global", "USD", "10.00",
-                        (per_unit("api_calls", "0.0015", display_name="API calls"),))
+USD_PLAN = plan_version(
+    "pv_usd", "Global", "USD", "10.00", (per_unit("api_calls", "0.0015", display_name="API calls"),)
+)
 
 
 def usd_to(quote: str, value: str) -> ExchangeRate:
@@ -143,8 +157,16 @@ def test_currency_exponents_with_exchange_rate(
 ) -> None:
     exchange = usd_to(currency, rate)
     state = "29" if country == "IN" else ""
-    invoice = build_invoice("inv_1", billing((SegmentUsage(whole(), USD_PLAN, usage(api_calls="12345")),),
-                                             currency=currency, country=country, state=state, rate=exchange))
+    invoice = build_invoice(
+        "inv_1",
+        billing(
+            (SegmentUsage(whole(), USD_PLAN, usage(api_calls="12345")),),
+            currency=currency,
+            country=country,
+            state=state,
+            rate=exchange,
+        ),
+    )
     assert [line.amount_minor for line in invoice.lines] == lines
     assert (invoice.tax_minor, invoice.total_minor, invoice.currency) == (tax, total, currency)
     assert invoice.exchange_rate == exchange
@@ -177,13 +199,22 @@ def test_each_line_is_rounded_once() -> None:
 
 
 def test_percentage_charge_gets_event_amounts() -> None:
-    plan = plan_version("pv", "Payments", "INR", "0", (
-        replace(per_unit("payments", "0"), charge=replace(per_unit("payments", "0").charge,
-                                                          model=ChargeModel.PERCENTAGE, rate=D("2.5"))),
-    ))
+    plan = plan_version(
+        "pv",
+        "Payments",
+        "INR",
+        "0",
+        (
+            replace(
+                per_unit("payments", "0"),
+                charge=replace(per_unit("payments", "0").charge, model=ChargeModel.PERCENTAGE, rate=D("2.5")),
+            ),
+        ),
+    )
     amounts = (D("100.00"), D("250.50"))
-    invoice = build_invoice("inv_1", billing((SegmentUsage(whole(), plan, {
-        "payments": MetricUsage(D("350.50"), amounts)}),)))
+    invoice = build_invoice(
+        "inv_1", billing((SegmentUsage(whole(), plan, {"payments": MetricUsage(D("350.50"), amounts)}),))
+    )
     # 2.5 % of 350.50 = 8.7625 -> 8.76
     assert invoice.lines[0].amount_minor == 876
     validate_invoice(invoice)
@@ -193,3 +224,16 @@ def test_no_segment_gives_an_empty_invoice() -> None:
     invoice = build_invoice("inv_1", billing(()))
     assert (invoice.lines, invoice.tax_lines, invoice.total_minor) == ((), (), 0)
     validate_invoice(invoice)
+
+
+def test_flat_charge_is_one_of_it() -> None:
+    plan = plan_version("pv", "Seats", "INR", "0", (flat("seats", "49.99"),))
+    line = build_invoice("inv_1", billing((SegmentUsage(whole(), plan, usage(seats="7")),))).lines[0]
+    assert (line.quantity, line.unit_price, line.amount_minor) == (D(1), D("49.99"), 4999)
+
+
+def test_segment_outside_the_period_is_refused() -> None:
+    outside = Segment("pv_std", NOV.start, NOV.end + (NOV.end - NOV.start), 60)
+    with pytest.raises(InvalidArgument, match="is not a part of period 2026-11") as error:
+        build_invoice("inv_1", billing((SegmentUsage(whole(), STANDARD, {}), SegmentUsage(outside, STANDARD, {}))))
+    assert error.value.field == "segments[1]"
