@@ -62,17 +62,18 @@ def parse_decimal(value: Any, field: str) -> Decimal:
         raise InvalidArgument("must be a finite number, not NaN or infinity", field=field)
     if number and number.adjusted() >= MAX_INTEGER_DIGITS:
         raise InvalidArgument(f"must be less than 10^{MAX_INTEGER_DIGITS} in absolute value", field=field)
-    # Trailing zeros do not count as places: "1.50000000000000000000" is 1.5.
-    exponent = number.as_tuple().exponent
+    # Trailing zeros do not count as places: "1.50000000000000000000" is 1.5. Stripped digit by digit rather
+    # than with normalize(), which would round a Decimal of more digits than any context holds.
+    sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # finite, checked above
     if exponent < -MAX_DECIMAL_PLACES:
-        with localcontext(EXACT):
-            reduced = number.normalize() if number else Decimal(0)
-        reduced_exponent = reduced.as_tuple().exponent
-        assert isinstance(reduced_exponent, int)
-        if reduced_exponent < -MAX_DECIMAL_PLACES:
+        kept = len(digits)
+        while kept and exponent < -MAX_DECIMAL_PLACES and digits[kept - 1] == 0:
+            kept -= 1
+            exponent += 1
+        if exponent < -MAX_DECIMAL_PLACES and kept:
             raise InvalidArgument(f"must have at most {MAX_DECIMAL_PLACES} decimal places", field=field)
-        number = reduced
+        number = Decimal((sign, digits[:kept], exponent)) if kept else Decimal(0)
     return number
 
 

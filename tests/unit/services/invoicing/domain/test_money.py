@@ -79,6 +79,15 @@ def test_parse_decimal_refuses(value: object, message: str) -> None:
     assert message in caught.value.message
 
 
+def test_parse_decimal_handles_more_digits_than_a_context_holds() -> None:
+    # A JSON number parsed straight to Decimal can carry any number of digits; none of this may raise Inexact.
+    assert parse_decimal(Decimal("1." + "0" * 400), "price") == 1
+    with pytest.raises(InvalidArgument):
+        parse_decimal(Decimal("0." + "1" * 400), "price")
+    with pytest.raises(InvalidArgument):
+        parse_decimal(Decimal("1E-1000000"), "price")
+
+
 def test_decimal_text_has_no_exponent() -> None:
     assert decimal_text(Decimal("1E+3")) == "1000"
     assert decimal_text(Decimal("1E-7")) == "0.0000001"
