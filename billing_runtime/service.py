@@ -75,6 +75,8 @@ class Runtime:
     # Set by services that also listen for HTTP (the gateway), e.g. "http://127.0.0.1:8080".
     http_address: str = ""
     metrics_server: metrics.MetricsServer | None = None
+    # What a service's ``register`` builds and its ``on_ready`` needs (e.g. invoicing's run executor).
+    extensions: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _service_names: list[str] = field(default_factory=list)

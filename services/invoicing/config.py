@@ -20,6 +20,8 @@ class InvoicingSettings(ServiceSettings):
     supplier_email: str = "accounts@billing.example"
     supplier_state_code: str = "29"
     supplier_gstin: str = ""
+    # Issue dates (and so the financial year of a number) are days in this zone.
+    supplier_time_zone: str = "Asia/Kolkata"
     # Invoice numbers: "<series>/<financial year>/<sequence>", at most 16 characters in all.
     invoice_series: str = Field(default="INV", min_length=1, max_length=4, pattern=r"^[A-Z0-9]+$")
     payment_terms_days: int = Field(default=15, ge=0, le=365)

@@ -1,13 +1,17 @@
-"""Protobuf <-> domain for invoicing's contract and events."""
+"""Protobuf <-> domain for organisations and invoices, and invoicing's events."""
 
 from __future__ import annotations
 
 from billing.invoicing.v1 import events_pb2, invoicing_pb2
 from billing_runtime.timestamps import to_timestamp as timestamp
+from services.invoicing.adapters.catalog_messages import tier_amount_to_pb
+from services.invoicing.domain.invoice import Invoice, InvoiceLine, Party
+from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.organisation import Organisation
 
 ORGANISATION_CREATED = "billing.invoicing.v1.organisation.created"
-
+INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
+INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
 
 
 def organisation_to_pb(organisation: Organisation) -> invoicing_pb2.Organisation:
@@ -27,3 +31,91 @@ def organisation_to_pb(organisation: Organisation) -> invoicing_pb2.Organisation
 
 def organisation_created(event_id: str, organisation: Organisation) -> events_pb2.OrganisationCreated:
     return events_pb2.OrganisationCreated(event_id=event_id, organisation=organisation_to_pb(organisation))
+
+
+def _party_to_pb(party: Party) -> invoicing_pb2.Party:
+    return invoicing_pb2.Party(
+        name=party.name, email=party.email, address=party.address, country=party.country,
+        state_code=party.state_code, gstin=party.gstin,
+    )
+
+
+def _line_to_pb(line: InvoiceLine) -> invoicing_pb2.InvoiceLine:
+    message = invoicing_pb2.InvoiceLine(
+        number=line.number,
+        kind=invoicing_pb2.LineKind.Value(f"LINE_KIND_{line.kind.value.upper()}"),
+        description=line.description,
+        quantity=decimal_text(line.quantity),
+        unit_price=decimal_text(line.unit_price),
+        amount_minor=line.amount_minor,
+        metric_code=line.metric_code,
+        charge_model=line.charge_model,
+        plan_version_id=line.plan_version_id,
+        gst_rate=decimal_text(line.gst_rate),
+        sac_code=line.sac_code,
+        breakdown=[tier_amount_to_pb(tier) for tier in line.breakdown],
+    )
+    if line.period_start is not None:
+        message.period_start.CopyFrom(timestamp(line.period_start))
+    if line.period_end is not None:
+        message.period_end.CopyFrom(timestamp(line.period_end))
+    return message
+
+
+def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool = False) -> invoicing_pb2.Invoice:
+    message = invoicing_pb2.Invoice(
+        id=invoice.id,
+        organisation_id=invoice.organisation_id,
+        number=invoice.number,
+        status=invoicing_pb2.InvoiceStatus.Value(f"INVOICE_STATUS_{invoice.status.value.upper()}"),
+        currency=invoice.currency,
+        period_key=invoice.period_key,
+        period_start=timestamp(invoice.period_start),
+        period_end=timestamp(invoice.period_end),
+        subtotal_minor=invoice.subtotal_minor,
+        tax_minor=invoice.tax_minor,
+        total_minor=invoice.total_minor,
+        tax_regime=invoicing_pb2.TaxRegime.Value(f"TAX_REGIME_{invoice.tax_regime.value.upper()}"),
+        place_of_supply=invoice.place_of_supply,
+        supplier=_party_to_pb(invoice.supplier),
+        customer=_party_to_pb(invoice.customer),
+        issue_date=invoice.issue_date.isoformat() if invoice.issue_date else "",
+        due_date=invoice.due_date.isoformat() if invoice.due_date else "",
+        void_reason=invoice.void_reason,
+        replaces_invoice_id=invoice.replaces_invoice_id,
+        notes=list(invoice.notes),
+        projected=projected,
+    )
+    if with_lines:
+        message.lines.extend(_line_to_pb(line) for line in invoice.lines)
+        for tax in invoice.tax_lines:
+            message.tax_lines.add(
+                kind=invoicing_pb2.TaxKind.Value(f"TAX_KIND_{tax.kind.value}"),
+                rate=decimal_text(tax.rate),
+                taxable_minor=tax.taxable_minor,
+                amount_minor=tax.amount_minor,
+            )
+    if invoice.exchange_rate is not None:
+        rate = invoice.exchange_rate
+        message.exchange_rate.CopyFrom(
+            invoicing_pb2.ExchangeRate(
+                base_currency=rate.base_currency,
+                quote_currency=rate.quote_currency,
+                rate=decimal_text(rate.rate),
+                source=rate.source,
+                effective_time=timestamp(rate.effective_at),
+            )
+        )
+    if invoice.voided_at is not None:
+        message.void_time.CopyFrom(timestamp(invoice.voided_at))
+    if invoice.created_at is not None:
+        message.create_time.CopyFrom(timestamp(invoice.created_at))
+    return message
+
+
+def invoice_issued(event_id: str, invoice: Invoice) -> events_pb2.InvoiceIssued:
+    return events_pb2.InvoiceIssued(event_id=event_id, invoice=invoice_to_pb(invoice))
+
+
+def invoice_voided(event_id: str, invoice: Invoice) -> events_pb2.InvoiceVoided:
+    return events_pb2.InvoiceVoided(event_id=event_id, invoice=invoice_to_pb(invoice))

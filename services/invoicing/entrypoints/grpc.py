@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing.invoicing.v1 import invoicing_pb2 as pb
+from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing_runtime.errors import InvalidArgument
 from billing_runtime.service import Runtime
-from services.invoicing.adapters.messages import organisation_to_pb
-from services.invoicing.service import organisations
+from billing_runtime.timestamps import from_timestamp
+from services.invoicing.adapters import catalog_messages as cm
+from services.invoicing.adapters.messages import invoice_to_pb, organisation_to_pb
+from services.invoicing.domain.charge_rules import validate_charge
+from services.invoicing.domain.invoice import InvoiceStatus
+from services.invoicing.domain.money import parse_decimal
+from services.invoicing.domain.pricing import quote_charge
+from services.invoicing.service import catalog, exchange_rates, invoice_runs, invoices, organisations, subscriptions
+from services.invoicing.service.invoice_rendering import InvoiceRendering
+from services.invoicing.service.invoice_runs import InvoiceRuns
+from services.invoicing.service.period_close import PeriodClose
+
+_STATUS_FILTER = {
+    pb.INVOICE_STATUS_UNSPECIFIED: "",
+    pb.INVOICE_STATUS_DRAFT: InvoiceStatus.DRAFT.value,
+    pb.INVOICE_STATUS_ISSUED: InvoiceStatus.ISSUED.value,
+    pb.INVOICE_STATUS_PAID: InvoiceStatus.PAID.value,
+    pb.INVOICE_STATUS_VOID: InvoiceStatus.VOID.value,
+}
 
 
 class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, close: PeriodClose, runs: InvoiceRuns, rendering: InvoiceRendering) -> None:
         self._runtime = runtime
+        self._close = close
+        self._runs = runs
+        self._rendering = rendering
+
+    # Organisations -----------------------------------------------------------------------------------------
 
     async def CreateOrganisation(self, request, context):  # noqa: N802 - gRPC method names
         organisation, created = await organisations.create_organisation(
@@ -27,19 +51,195 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
                 idempotency_key=request.idempotency_key,
             ),
         )
-        return invoicing_pb2.CreateOrganisationResponse(
-            organisation=organisation_to_pb(organisation), created=created
-        )
+        return pb.CreateOrganisationResponse(organisation=organisation_to_pb(organisation), created=created)
 
     async def GetOrganisation(self, request, context):  # noqa: N802
         organisation = await organisations.get_organisation(self._runtime.uow(), request.organisation_id)
-        return invoicing_pb2.GetOrganisationResponse(organisation=organisation_to_pb(organisation))
+        return pb.GetOrganisationResponse(organisation=organisation_to_pb(organisation))
 
     async def ListOrganisations(self, request, context):  # noqa: N802
         page, next_token = await organisations.list_organisations(
             self._runtime.uow(), request.page_size, request.page_token
         )
-        return invoicing_pb2.ListOrganisationsResponse(
+        return pb.ListOrganisationsResponse(
             organisations=[organisation_to_pb(o) for o in page], next_page_token=next_token
         )
 
+    # Catalog -----------------------------------------------------------------------------------------------
+
+    async def CreatePlan(self, request, context):  # noqa: N802
+        plan, created = await catalog.create_plan(
+            self._runtime.uow(),
+            code=request.code,
+            name=request.name,
+            terms=cm.terms_from_pb(request.terms),
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.CreatePlanResponse(plan=cm.plan_to_pb(plan), created=created)
+
+    async def CreatePlanVersion(self, request, context):  # noqa: N802
+        version, created = await catalog.create_plan_version(
+            self._runtime.uow(),
+            plan_id=request.plan_id,
+            terms=cm.terms_from_pb(request.terms),
+            name=request.name,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.CreatePlanVersionResponse(plan_version=cm.plan_version_to_pb(version), created=created)
+
+    async def GetPlan(self, request, context):  # noqa: N802
+        plan = await catalog.get_plan(self._runtime.uow(), plan_id=request.plan_id, code=request.code)
+        return pb.GetPlanResponse(plan=cm.plan_to_pb(plan))
+
+    async def ListPlans(self, request, context):  # noqa: N802
+        page, next_token = await catalog.list_plans(self._runtime.uow(), request.page_size, request.page_token)
+        return pb.ListPlansResponse(plans=[cm.plan_to_pb(p) for p in page], next_page_token=next_token)
+
+    async def GetPlanVersion(self, request, context):  # noqa: N802
+        version = await catalog.get_plan_version(self._runtime.uow(), request.plan_version_id)
+        return pb.GetPlanVersionResponse(plan_version=cm.plan_version_to_pb(version))
+
+    async def ListPlanVersions(self, request, context):  # noqa: N802
+        versions = await catalog.list_plan_versions(self._runtime.uow(), request.plan_id)
+        return pb.ListPlanVersionsResponse(plan_versions=[cm.plan_version_to_pb(v) for v in versions])
+
+    # Subscriptions -----------------------------------------------------------------------------------------
+
+    async def CreateSubscription(self, request, context):  # noqa: N802
+        subscription, created = await subscriptions.create_subscription(
+            self._runtime.uow(),
+            organisation_id=request.organisation_id,
+            plan_version_id=request.plan_version_id,
+            plan_code=request.plan_code,
+            start_date=request.start_date,
+            billing_anchor_day=request.billing_anchor_day,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.CreateSubscriptionResponse(subscription=cm.subscription_to_pb(subscription), created=created)
+
+    async def GetSubscription(self, request, context):  # noqa: N802
+        subscription = await subscriptions.get_subscription(self._runtime.uow(), request.subscription_id)
+        return pb.GetSubscriptionResponse(subscription=cm.subscription_to_pb(subscription))
+
+    async def ListSubscriptions(self, request, context):  # noqa: N802
+        page, next_token = await subscriptions.list_subscriptions(
+            self._runtime.uow(), request.organisation_id, request.page_size, request.page_token
+        )
+        return pb.ListSubscriptionsResponse(
+            subscriptions=[cm.subscription_to_pb(s) for s in page], next_page_token=next_token
+        )
+
+    async def ChangeSubscriptionPlan(self, request, context):  # noqa: N802
+        subscription, changed = await subscriptions.change_plan(
+            self._runtime.uow(),
+            subscription_id=request.subscription_id,
+            plan_version_id=request.plan_version_id,
+            plan_code=request.plan_code,
+            effective_date=request.effective_date,
+        )
+        return pb.ChangeSubscriptionPlanResponse(subscription=cm.subscription_to_pb(subscription), changed=changed)
+
+    async def CancelSubscription(self, request, context):  # noqa: N802
+        subscription = await subscriptions.cancel_subscription(
+            self._runtime.uow(), subscription_id=request.subscription_id, at_period_end=request.at_period_end
+        )
+        return pb.CancelSubscriptionResponse(subscription=cm.subscription_to_pb(subscription))
+
+    # Exchange rates and quotes -----------------------------------------------------------------------------
+
+    async def CreateExchangeRate(self, request, context):  # noqa: N802
+        row, created = await exchange_rates.create_exchange_rate(
+            self._runtime.uow(),
+            base_currency=request.base_currency,
+            quote_currency=request.quote_currency,
+            rate=request.rate,
+            source=request.source,
+            effective_at=from_timestamp(request.effective_time) if request.HasField("effective_time") else None,
+        )
+        return pb.CreateExchangeRateResponse(exchange_rate=cm.exchange_rate_row_to_pb(row), created=created)
+
+    async def ListExchangeRates(self, request, context):  # noqa: N802
+        rows = await exchange_rates.list_exchange_rates(
+            self._runtime.uow(), base_currency=request.base_currency, quote_currency=request.quote_currency
+        )
+        return pb.ListExchangeRatesResponse(exchange_rates=[cm.exchange_rate_row_to_pb(row) for row in rows])
+
+    async def QuotePrice(self, request, context):  # noqa: N802
+        if not request.HasField("charge"):
+            raise InvalidArgument("is required", field="charge")
+        charge = validate_charge(cm.charge_from_pb(request.charge), field="charge")
+        quantity = parse_decimal(request.quantity or "0", "quantity")
+        amounts = [parse_decimal(a, f"event_amounts[{i}]") for i, a in enumerate(request.event_amounts)]
+        return cm.quote_to_pb(quote_charge(charge, quantity, amounts, request.currency))
+
+    # Invoice runs ------------------------------------------------------------------------------------------
+
+    async def StartInvoiceRun(self, request, context):  # noqa: N802
+        run, created = await self._runs.start(
+            period_key=request.period_key,
+            organisation_id=request.organisation_id,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.StartInvoiceRunResponse(invoice_run=cm.invoice_run_to_pb(run), created=created)
+
+    async def GetInvoiceRun(self, request, context):  # noqa: N802
+        run = await invoice_runs.get_run(self._runtime.uow(), request.invoice_run_id)
+        return pb.GetInvoiceRunResponse(invoice_run=cm.invoice_run_to_pb(run))
+
+    async def ListInvoiceRuns(self, request, context):  # noqa: N802
+        page, next_token = await invoice_runs.list_runs(self._runtime.uow(), request.page_size, request.page_token)
+        return pb.ListInvoiceRunsResponse(
+            invoice_runs=[cm.invoice_run_to_pb(run) for run in page], next_page_token=next_token
+        )
+
+    # Invoices ----------------------------------------------------------------------------------------------
+
+    async def ListInvoices(self, request, context):  # noqa: N802
+        if request.status not in _STATUS_FILTER:
+            raise InvalidArgument(f"{request.status} is not an InvoiceStatus", field="status")
+        page, next_token = await invoices.list_invoices(
+            self._runtime.uow(),
+            organisation_id=request.organisation_id,
+            status=_STATUS_FILTER[request.status],
+            period_key=request.period_key,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListInvoicesResponse(
+            invoices=[invoice_to_pb(i, with_lines=False) for i in page], next_page_token=next_token
+        )
+
+    async def GetInvoice(self, request, context):  # noqa: N802
+        invoice = await invoices.get_invoice(self._runtime.uow(), request.invoice_id)
+        return pb.GetInvoiceResponse(invoice=invoice_to_pb(invoice))
+
+    async def VoidInvoice(self, request, context):  # noqa: N802
+        invoice = await invoices.void_invoice(
+            self._runtime.uow(), self._runtime.outbox, invoice_id=request.invoice_id, reason=request.reason
+        )
+        return pb.VoidInvoiceResponse(invoice=invoice_to_pb(invoice))
+
+    async def ReissueInvoice(self, request, context):  # noqa: N802
+        if not request.invoice_id:
+            raise InvalidArgument("is required", field="invoice_id")
+        invoice, created = await self._close.reissue(request.invoice_id)
+        return pb.ReissueInvoiceResponse(invoice=invoice_to_pb(invoice), created=created)
+
+    async def RenderInvoice(self, request, context):  # noqa: N802
+        invoice = await invoices.get_invoice(self._runtime.uow(), request.invoice_id)
+        if request.format in (pb.INVOICE_FORMAT_PDF, pb.INVOICE_FORMAT_UNSPECIFIED):
+            content, content_type, extension = await self._rendering.pdf(invoice), "application/pdf", "pdf"
+        elif request.format == pb.INVOICE_FORMAT_HTML:
+            content = self._rendering.html(invoice).encode()
+            content_type, extension = "text/html; charset=utf-8", "html"
+        else:
+            raise InvalidArgument(f"{request.format} is not an InvoiceFormat", field="format")
+        return pb.RenderInvoiceResponse(
+            content_type=content_type, content=content, filename=self._rendering.filename(invoice, extension)
+        )
+
+    async def GetProjectedInvoice(self, request, context):  # noqa: N802
+        if not request.organisation_id:
+            raise InvalidArgument("is required", field="organisation_id")
+        invoice = await self._close.projected(request.organisation_id)
+        return pb.GetProjectedInvoiceResponse(invoice=invoice_to_pb(invoice, projected=True))

@@ -1,0 +1,151 @@
+"""SQL of invoices and their number series.
+
+Numbers come from ``invoice_number_series``: one row per (series, financial year), incremented in the issuing
+transaction. The row stays locked until that transaction ends, so numbers are handed out in order, and a
+rollback hands its numbers back: no gaps, no reuse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.invoicing.adapters.invoice_json import from_row, header_values, to_document
+from services.invoicing.adapters.tables import invoice_number_series, invoices
+from services.invoicing.domain.invoice import Invoice, InvoiceStatus
+
+
+class InvoiceRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def insert_drafts(self, drafts: Sequence[Invoice], run_id: str = "") -> set[str]:
+        """Store drafts; one whose (organisation, period) already has a live invoice is skipped. Returns the ids
+        stored. Two runs inserting the same period at once: the second waits on the unique index, then skips."""
+        if not drafts:
+            return set()
+        statement = (
+            insert(invoices)
+            .values(
+                [{**header_values(d), "document": to_document(d), "run_id": run_id or None} for d in drafts]
+            )
+            .on_conflict_do_nothing(
+                index_elements=["organisation_id", "period_key"], index_where=sa.text("status <> 'void'")
+            )
+            .returning(invoices.c.id)
+        )
+        return set((await self._conn.execute(statement)).scalars().all())
+
+    async def period_invoices(self, organisation_ids: Sequence[str], period_key: str) -> dict[str, list[sa.Row[Any]]]:
+        """(id, status) of every invoice, void ones included, of these organisations for one period."""
+        if not organisation_ids:
+            return {}
+        rows = (
+            await self._conn.execute(
+                sa.select(invoices.c.id, invoices.c.organisation_id, invoices.c.status).where(
+                    invoices.c.period_key == period_key, invoices.c.organisation_id.in_(list(organisation_ids))
+                )
+            )
+        ).all()
+        result: dict[str, list[sa.Row[Any]]] = {}
+        for row in rows:
+            result.setdefault(row.organisation_id, []).append(row)
+        return result
+
+    async def lock_drafts(self, invoice_ids: Sequence[str]) -> list[Invoice]:
+        """The drafts among ``invoice_ids``, locked (in id order, so concurrent issuers never deadlock)."""
+        if not invoice_ids:
+            return []
+        rows = (
+            await self._conn.execute(
+                sa.select(invoices)
+                .where(invoices.c.id.in_(list(invoice_ids)), invoices.c.status == InvoiceStatus.DRAFT.value)
+                .order_by(invoices.c.id)
+                .with_for_update()
+            )
+        ).all()
+        return [from_row(row) for row in rows]
+
+    async def take_numbers(self, series: str, financial_year: str, count: int) -> range:
+        """The next ``count`` sequence numbers of a series in a financial year; the row stays locked until the
+        transaction ends."""
+        statement = (
+            insert(invoice_number_series)
+            .values(series=series, financial_year=financial_year, last_sequence=count)
+            .on_conflict_do_update(
+                index_elements=["series", "financial_year"],
+                set_={"last_sequence": invoice_number_series.c.last_sequence + count},
+            )
+            .returning(invoice_number_series.c.last_sequence)
+        )
+        last = (await self._conn.execute(statement)).scalar_one()
+        return range(last - count + 1, last + 1)
+
+    async def mark_issued(self, issued: Sequence[tuple[str, str, date, date]], issued_at: datetime) -> None:
+        """Set (id, number, issue date, due date) on drafts and make them issued."""
+        if not issued:
+            return
+        await self._conn.execute(
+            sa.update(invoices)
+            .where(invoices.c.id == sa.bindparam("b_id"))
+            .values(
+                status=InvoiceStatus.ISSUED.value,
+                number=sa.bindparam("b_number"),
+                issue_date=sa.bindparam("b_issue_date"),
+                due_date=sa.bindparam("b_due_date"),
+                issued_at=issued_at,
+            ),
+            [
+                {"b_id": i, "b_number": n, "b_issue_date": issue, "b_due_date": due}
+                for i, n, issue, due in issued
+            ],
+        )
+
+    async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
+        query = sa.select(invoices).where(invoices.c.id == invoice_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).one_or_none()
+        return from_row(row) if row else None
+
+    async def get_many(self, invoice_ids: Sequence[str]) -> list[Invoice]:
+        if not invoice_ids:
+            return []
+        rows = (
+            await self._conn.execute(
+                sa.select(invoices).where(invoices.c.id.in_(list(invoice_ids))).order_by(invoices.c.id)
+            )
+        ).all()
+        return [from_row(row) for row in rows]
+
+    async def list(
+        self, *, organisation_id: str, status: str, period_key: str, limit: int, before: str | None
+    ) -> list[Invoice]:
+        """Newest first; ``before`` is the last id of the previous page."""
+        query = sa.select(invoices).order_by(invoices.c.id.desc()).limit(limit)
+        if organisation_id:
+            query = query.where(invoices.c.organisation_id == organisation_id)
+        if status:
+            query = query.where(invoices.c.status == status)
+        if period_key:
+            query = query.where(invoices.c.period_key == period_key)
+        if before:
+            query = query.where(invoices.c.id < before)
+        return [from_row(row) for row in (await self._conn.execute(query)).all()]
+
+    async def void(self, invoice_id: str, reason: str, voided_at: datetime) -> None:
+        await self._conn.execute(
+            sa.update(invoices)
+            .where(invoices.c.id == invoice_id)
+            .values(status=InvoiceStatus.VOID.value, void_reason=reason, voided_at=voided_at)
+        )
+
+    async def reissue_of(self, voided_invoice_id: str) -> Invoice | None:
+        row = (
+            await self._conn.execute(sa.select(invoices).where(invoices.c.replaces_invoice_id == voided_invoice_id))
+        ).one_or_none()
+        return from_row(row) if row else None

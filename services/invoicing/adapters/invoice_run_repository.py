@@ -1,0 +1,113 @@
+"""SQL of invoice runs and their progress counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing_runtime.idempotency import insert_once
+from services.invoicing.adapters.tables import invoice_runs
+
+MAX_FAILURES_KEPT = 100
+COUNTERS = ("organisations_done", "invoiced", "already_invoiced", "not_due", "no_subscription", "failed")
+
+
+@dataclass
+class RunProgress:
+    """What one batch of a run did, added to the run's counts."""
+
+    organisations_done: int = 0
+    invoiced: int = 0
+    already_invoiced: int = 0
+    not_due: int = 0
+    no_subscription: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def fail(self, organisation_id: str, message: str) -> None:
+        self.failed += 1
+        self.failures.append({"organisation_id": organisation_id, "message": message})
+
+
+class InvoiceRunRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, run_id: str, period_key: str, organisation_id: str, trigger: str, *, idempotency_key: str,
+        fingerprint: str,
+    ) -> tuple[sa.Row[Any], bool]:
+        return await insert_once(
+            self._conn,
+            invoice_runs,
+            {"id": run_id, "period_key": period_key, "organisation_id": organisation_id, "state": "running",
+             "trigger": trigger},
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+
+    async def get(self, run_id: str) -> sa.Row[Any] | None:
+        return (await self._conn.execute(sa.select(invoice_runs).where(invoice_runs.c.id == run_id))).one_or_none()
+
+    async def list(self, *, limit: int, before: str | None) -> list[sa.Row[Any]]:
+        query = sa.select(invoice_runs).order_by(invoice_runs.c.id.desc()).limit(limit)
+        if before:
+            query = query.where(invoice_runs.c.id < before)
+        return list((await self._conn.execute(query)).all())
+
+    async def running(self) -> list[sa.Row[Any]]:
+        return list(
+            (await self._conn.execute(sa.select(invoice_runs).where(invoice_runs.c.state == "running"))).all()
+        )
+
+    async def latest_for(self, period_key: str, trigger: str) -> sa.Row[Any] | None:
+        return (
+            await self._conn.execute(
+                sa.select(invoice_runs)
+                .where(invoice_runs.c.period_key == period_key, invoice_runs.c.trigger == trigger)
+                .order_by(invoice_runs.c.id.desc())
+                .limit(1)
+            )
+        ).one_or_none()
+
+    async def set_total(self, run_id: str, total: int) -> None:
+        await self._conn.execute(
+            sa.update(invoice_runs).where(invoice_runs.c.id == run_id).values(organisations_total=total)
+        )
+
+    async def reset_counts(self, run_id: str) -> None:
+        """A resumed run counts again from zero (what it already did now counts as already invoiced)."""
+        await self._conn.execute(
+            sa.update(invoice_runs)
+            .where(invoice_runs.c.id == run_id)
+            .values(**{name: 0 for name in COUNTERS}, failures=sa.text("'[]'::jsonb"))
+        )
+
+    async def add_progress(self, run_id: str, progress: RunProgress) -> None:
+        t = invoice_runs
+        new_failures = sa.cast(sa.literal(progress.failures, JSONB), JSONB)
+        await self._conn.execute(
+            sa.update(t)
+            .where(t.c.id == run_id)
+            .values(
+                **{name: t.c[name] + getattr(progress, name) for name in COUNTERS},
+                failures=sa.func.jsonb_path_query_array(
+                    t.c.failures.op("||")(new_failures), f"$[0 to {MAX_FAILURES_KEPT - 1}]"
+                ),
+            )
+        )
+
+    async def finish(self, run_id: str, state: str, finished_at: datetime) -> None:
+        await self._conn.execute(
+            sa.update(invoice_runs).where(invoice_runs.c.id == run_id).values(state=state, finished_at=finished_at)
+        )
+
+
+def failures_of(row: sa.Row[Any]) -> Sequence[dict[str, str]]:
+    return row.failures or []

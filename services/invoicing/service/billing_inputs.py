@@ -1,0 +1,159 @@
+"""Gathering what an invoice is computed from: the organisation, its subscriptions' segments in the period, the
+plan versions in force, usage from metering and the exchange rate. The computation itself is the domain's
+(:func:`services.invoicing.domain.invoice_builder.build_invoice`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from billing_runtime.errors import DomainError
+from services.invoicing.domain import exchange
+from services.invoicing.domain.billing_period import BillingPeriod, period_containing, period_for_key
+from services.invoicing.domain.charges import ChargeDefinition, ChargeModel
+from services.invoicing.domain.invoice import ExchangeRate, Party
+from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage, SegmentUsage
+from services.invoicing.domain.organisation import Organisation
+from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.subscription import Segment, Subscription, segments
+from services.metering.client import UsageTotal, UsageTotalQuery
+
+
+class UsageSource(Protocol):
+    """Metering, as invoicing sees it (``services.metering.client.MeteringUsage``)."""
+
+    async def usage_totals(self, queries: Sequence[UsageTotalQuery]) -> list[UsageTotal]: ...
+
+    async def event_values(
+        self, organisation_id: str, metric_code: str, start: datetime, end: datetime
+    ) -> list[Decimal]: ...
+
+
+@dataclass(frozen=True)
+class Supplier:
+    party: Party
+    state_code: str
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    """An organisation's period with the segments to bill, before usage is read."""
+
+    organisation: Organisation
+    period: BillingPeriod
+    segments: tuple[tuple[Segment, PlanVersion], ...]
+
+
+def customer_party(organisation: Organisation) -> Party:
+    details = organisation.details
+    return Party(
+        name=details.name,
+        email=details.billing_email,
+        country=details.country,
+        state_code=details.state_code,
+        gstin=details.gstin,
+    )
+
+
+def billing_period(organisation: Organisation, subscriptions: Sequence[Subscription], *, period_key: str = "",
+                   at: datetime | None = None) -> BillingPeriod:
+    """The organisation's period keyed ``period_key`` (or containing ``at``), anchored on its latest
+    subscription's anchor day."""
+    anchor = subscriptions[-1].billing_anchor_day if subscriptions else 1
+    time_zone = organisation.details.timezone
+    if at is not None:
+        return period_containing(at, time_zone, anchor)
+    return period_for_key(period_key, time_zone, anchor)
+
+
+def plan_segments(
+    subscriptions: Sequence[Subscription], period: BillingPeriod, versions: Mapping[str, PlanVersion]
+) -> tuple[tuple[Segment, PlanVersion], ...]:
+    """Every subscription's segments inside the period, in time order, each with its plan version."""
+    found = [segment for subscription in subscriptions for segment in segments(subscription, period)]
+    found.sort(key=lambda segment: segment.start)
+    return tuple((segment, versions[segment.plan_version_id]) for segment in found)
+
+
+def _needs_event_amounts(charge: ChargeDefinition) -> bool:
+    """Percentage charges with per-event terms are priced event by event; the rest from the period's total."""
+    return charge.model is ChargeModel.PERCENTAGE and bool(
+        charge.fixed_fee_per_event or charge.free_events or charge.min_per_event is not None
+        or charge.max_per_event is not None
+    )
+
+
+async def read_usage(
+    planned: Sequence[PlannedInvoice], usage: UsageSource, *, until: datetime | None = None
+) -> list[dict[tuple[int, str], MetricUsage]]:
+    """Usage per (segment index, metric code) for each planned invoice, with one call to metering for all the
+    totals (and one per percentage charge that is priced event by event). ``until`` cuts ranges short (a
+    projected invoice reads usage so far)."""
+    queries: list[UsageTotalQuery] = []
+    slots: list[tuple[int, int, str]] = []
+    per_event: list[tuple[int, int, str, datetime, datetime]] = []
+    for index, plan in enumerate(planned):
+        for position, (segment, version) in enumerate(plan.segments):
+            end = min(segment.end, until) if until is not None else segment.end
+            if end <= segment.start:
+                continue
+            for plan_charge in version.terms.charges:
+                if plan_charge.charge.model is ChargeModel.FLAT:
+                    continue
+                code = plan_charge.metric_code
+                queries.append(UsageTotalQuery(plan.organisation.id, code, segment.start, end))
+                slots.append((index, position, code))
+                if _needs_event_amounts(plan_charge.charge):
+                    per_event.append((index, position, code, segment.start, end))
+    result: list[dict[tuple[int, str], MetricUsage]] = [{} for _ in planned]
+    totals = await usage.usage_totals(queries) if queries else []
+    for (index, position, code), total in zip(slots, totals, strict=True):
+        result[index][(position, code)] = MetricUsage(quantity=total.value)
+    for index, position, code, start, end in per_event:
+        amounts = await usage.event_values(planned[index].organisation.id, code, start, end)
+        quantity = result[index][(position, code)].quantity
+        result[index][(position, code)] = MetricUsage(quantity=quantity, event_amounts=tuple(amounts))
+    return result
+
+
+def billing_input(
+    plan: PlannedInvoice,
+    usage: Mapping[tuple[int, str], MetricUsage],
+    supplier: Supplier,
+    rates: Sequence[ExchangeRate],
+) -> BillingInput:
+    """The builder's input for one organisation. FailedPrecondition when a plan's currency needs a rate that the
+    rate table does not have at the end of the period."""
+    organisation = plan.organisation
+    currency = organisation.details.billing_currency
+    rate = None
+    for _, version in plan.segments:
+        if version.terms.currency != currency:
+            rate = exchange.require_rate(rates, version.terms.currency, currency, plan.period.end)
+    return BillingInput(
+        organisation_id=organisation.id,
+        customer=customer_party(organisation),
+        currency=currency,
+        customer_country=organisation.details.country,
+        customer_state_code=organisation.details.state_code,
+        supplier=supplier.party,
+        supplier_state_code=supplier.state_code,
+        period=plan.period,
+        segments=tuple(
+            SegmentUsage(
+                segment=segment,
+                plan_version=version,
+                usage={code: value for (position, code), value in usage.items() if position == index},
+            )
+            for index, (segment, version) in enumerate(plan.segments)
+        ),
+        exchange_rate=rate,
+    )
+
+
+def describe(error: Exception) -> str:
+    """A failure as an invoice run reports it: the domain's message, or the exception's type for the rest."""
+    return str(error) if isinstance(error, DomainError) else f"internal error ({type(error).__name__})"

@@ -1,0 +1,31 @@
+"""Rendering invoices as PDF and HTML with the operator's branding and template."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from services.invoicing.adapters.invoice_document import Branding
+from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
+from services.invoicing.adapters.invoice_pdf import render_invoice_pdf
+from services.invoicing.domain.invoice import Invoice
+
+
+class InvoiceRendering:
+    def __init__(self, branding: Branding, html: InvoiceHtmlRenderer) -> None:
+        self._branding = branding
+        self._html = html
+
+    async def pdf(self, invoice: Invoice) -> bytes:
+        """The PDF, rendered in a worker thread: reportlab takes tens of milliseconds a page, which the event
+        loop must not wait out."""
+        return await asyncio.to_thread(render_invoice_pdf, invoice, self._branding)
+
+    def html(self, invoice: Invoice) -> str:
+        return self._html.render(invoice, self._branding)
+
+    @staticmethod
+    def filename(invoice: Invoice, extension: str) -> str:
+        """``INV-2627-00001.pdf`` for an issued invoice (``/`` is not allowed in file names), the id for a draft."""
+        stem = re.sub(r"[^A-Za-z0-9-]", "-", invoice.number) if invoice.number else invoice.id
+        return f"{stem}.{extension}"

@@ -1,0 +1,78 @@
+"""Reading, voiding and rendering invoices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from billing_runtime import paging
+from billing_runtime.database import UnitOfWork
+from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from billing_runtime.ids import new_id
+from billing_runtime.outbox import Outbox
+from services.invoicing.adapters import messages
+from services.invoicing.adapters.invoice_repository import InvoiceRepository
+from services.invoicing.domain.billing_period import parse_period_key
+from services.invoicing.domain.invoice import Invoice, InvoiceStatus
+
+MAX_VOID_REASON_LENGTH = 500
+
+
+async def get_invoice(uow: UnitOfWork, invoice_id: str) -> Invoice:
+    if not invoice_id:
+        raise InvalidArgument("is required", field="invoice_id")
+    async with uow:
+        invoice = await InvoiceRepository(uow.connection).get(invoice_id)
+    if invoice is None:
+        raise NotFound(f"no invoice with id {invoice_id!r}")
+    return invoice
+
+
+async def list_invoices(
+    uow: UnitOfWork, *, organisation_id: str = "", status: str = "", period_key: str = "", page_size: int = 0,
+    page_token: str = "",
+) -> tuple[list[Invoice], str]:
+    """Newest first, filtered by organisation, status and period."""
+    if status and status not in {s.value for s in InvoiceStatus}:
+        raise InvalidArgument(f"{status!r} is not one of draft, issued, paid, void", field="status")
+    if period_key:
+        try:
+            parse_period_key(period_key)
+        except InvalidArgument as error:
+            raise InvalidArgument(error.message, field="period_key") from None
+    size, before = paging.page_size(page_size), paging.page_after(page_token)
+    async with uow:
+        found = await InvoiceRepository(uow.connection).list(
+            organisation_id=organisation_id, status=status, period_key=period_key, limit=size + 1, before=before
+        )
+    return paging.split_page(found, size)
+
+
+async def void_invoice(
+    uow: UnitOfWork, outbox: Outbox, *, invoice_id: str, reason: str, now: datetime | None = None
+) -> Invoice:
+    """Void an issued invoice with a reason; its number stays used. Voiding a voided invoice again returns it."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidArgument("is required: say why the invoice is void", field="reason")
+    if len(reason) > MAX_VOID_REASON_LENGTH:
+        raise InvalidArgument(f"must be at most {MAX_VOID_REASON_LENGTH} characters", field="reason")
+    if not invoice_id:
+        raise InvalidArgument("is required", field="invoice_id")
+    now = now or datetime.now(UTC)
+    async with uow:
+        repository = InvoiceRepository(uow.connection)
+        invoice = await repository.get(invoice_id, for_update=True)
+        if invoice is None:
+            raise NotFound(f"no invoice with id {invoice_id!r}")
+        if invoice.status is InvoiceStatus.VOID:
+            return invoice
+        if invoice.status is not InvoiceStatus.ISSUED:
+            raise FailedPrecondition(
+                f"invoice {invoice_id} is {invoice.status.value}; only an issued, unpaid invoice can be voided"
+            )
+        await repository.void(invoice_id, reason, now)
+        voided = await repository.get(invoice_id)
+        assert voided is not None
+        event_id = new_id("evt")
+        await outbox.record(uow, messages.INVOICE_VOIDED, event_id, messages.invoice_voided(event_id, voided))
+    return voided

@@ -1,0 +1,247 @@
+"""Closing billing periods: price each organisation's period, validate, store the draft, issue it with the next
+number of its series, and announce it through the outbox.
+
+Organisations go in batches: one read transaction, one call to metering for the batch's usage, one transaction
+storing the drafts and one issuing them. Each (organisation, period) gets at most one live invoice, however many
+runs close it and however they interleave: the drafts' unique index decides who stores, the drafts' row locks
+decide who issues, and the number series row hands out numbers in the issuing transaction (no gaps, no reuse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from billing_runtime.database import UnitOfWork
+from billing_runtime.errors import FailedPrecondition, NotFound
+from billing_runtime.ids import new_id
+from billing_runtime.logging import get_logger
+from billing_runtime.outbox import Outbox
+from services.invoicing.adapters import messages
+from services.invoicing.adapters.catalog_repository import CatalogRepository
+from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
+from services.invoicing.adapters.invoice_json import round_trip
+from services.invoicing.adapters.invoice_repository import InvoiceRepository
+from services.invoicing.adapters.invoice_run_repository import RunProgress
+from services.invoicing.adapters.repository import OrganisationRepository
+from services.invoicing.adapters.subscription_repository import SubscriptionRepository
+from services.invoicing.domain.billing_period import zone_of
+from services.invoicing.domain.invoice import Invoice, InvoiceStatus
+from services.invoicing.domain.invoice_builder import build_invoice
+from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
+from services.invoicing.domain.invoice_number import financial_year, format_invoice_number
+from services.invoicing.domain.organisation import Organisation
+from services.invoicing.service.billing_inputs import (
+    PlannedInvoice,
+    Supplier,
+    UsageSource,
+    billing_input,
+    billing_period,
+    describe,
+    plan_segments,
+    read_usage,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class IssuingPolicy:
+    """How invoices are issued: by whom, under which number series, and when they fall due."""
+
+    supplier: Supplier
+    series: str
+    payment_terms_days: int
+    time_zone: str  # issue dates are days here (Asia/Kolkata for an Indian supplier)
+
+
+class PeriodClose:
+    """Prices and issues invoices for periods; shared by invoice runs, reissues and projected invoices."""
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        outbox: Outbox,
+        usage: UsageSource,
+        policy: IssuingPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._uow = uow
+        self._outbox = outbox
+        self._usage = usage
+        self._policy = policy
+        self._clock = clock
+
+    async def close_batch(
+        self,
+        organisations: Sequence[Organisation],
+        period_key: str,
+        *,
+        run_id: str = "",
+        replaces: Mapping[str, str] | None = None,
+    ) -> RunProgress:
+        """Close ``period_key`` for these organisations; returns what happened to each, as counts.
+
+        ``replaces`` (organisation id -> voided invoice id) reissues: those organisations are invoiced again even
+        though their period has a (voided) invoice."""
+        now = self._clock()
+        progress = RunProgress(organisations_done=len(organisations))
+        ids = [organisation.id for organisation in organisations]
+        async with self._uow() as uow:
+            subscriptions = await SubscriptionRepository(uow.connection).for_organisations(ids)
+            existing = await InvoiceRepository(uow.connection).period_invoices(ids, period_key)
+            versions = await CatalogRepository(uow.connection).versions(
+                phase.plan_version_id for subs in subscriptions.values() for s in subs for phase in s.phases
+            )
+            rates = await ExchangeRateRepository(uow.connection).all_rates()
+        planned: list[PlannedInvoice] = []
+        waiting_drafts: list[str] = []
+        for organisation in organisations:
+            if replaces is None:
+                rows = existing.get(organisation.id, [])
+                draft = next((row.id for row in rows if row.status == InvoiceStatus.DRAFT.value), None)
+                if draft is not None:
+                    waiting_drafts.append(draft)  # stored by a run that stopped before issuing it
+                    continue
+                if rows:
+                    progress.already_invoiced += 1  # issued, paid, or voided (reissue is explicit)
+                    continue
+            org_subscriptions = subscriptions.get(organisation.id, [])
+            try:
+                period = billing_period(organisation, org_subscriptions, period_key=period_key)
+            except Exception as error:  # noqa: BLE001 - one organisation's fault must not stop the run
+                progress.fail(organisation.id, describe(error))
+                continue
+            segments = plan_segments(org_subscriptions, period, versions)
+            if not segments:
+                progress.no_subscription += 1
+            elif period.end > now:
+                progress.not_due += 1
+            else:
+                planned.append(PlannedInvoice(organisation, period, segments))
+        drafts = self._price(planned, await read_usage(planned, self._usage), rates, replaces or {}, progress)
+        async with self._uow() as uow:
+            stored = await InvoiceRepository(uow.connection).insert_drafts(drafts, run_id)
+        candidates = [draft.id for draft in drafts if draft.id in stored] + waiting_drafts
+        issued = await self.issue(candidates)
+        progress.invoiced += len(issued)
+        # Lost a race with another run: it stored or issued these first.
+        progress.already_invoiced += (len(drafts) - len(stored)) + (len(candidates) - len(issued))
+        return progress
+
+    def _price(
+        self,
+        planned: Sequence[PlannedInvoice],
+        usages: Sequence[Mapping[tuple[int, str], object]],
+        rates: Sequence,
+        replaces: Mapping[str, str],
+        progress: RunProgress,
+    ) -> list[Invoice]:
+        """Build, validate and recompute each invoice; an organisation that fails is counted, not stored."""
+        drafts = []
+        for plan, usage in zip(planned, usages, strict=True):
+            organisation_id = plan.organisation.id
+            try:
+                billing = billing_input(plan, usage, self._policy.supplier, rates)
+                invoice = build_invoice(new_id("inv"), billing)
+                invoice = replace(invoice, replaces_invoice_id=replaces.get(organisation_id, ""))
+                validate_invoice(invoice)
+                # From scratch again, and through the stored form: the same amounts, or nothing is stored.
+                check_recomputation(round_trip(invoice), build_invoice(invoice.id, billing))
+            except Exception as error:  # noqa: BLE001 - counted and reported with the run
+                log.warning("invoice not computed", organisation_id=organisation_id, error=describe(error))
+                progress.fail(organisation_id, describe(error))
+                continue
+            drafts.append(invoice)
+        return drafts
+
+    async def issue(self, draft_ids: Sequence[str]) -> list[Invoice]:
+        """Issue the drafts among ``draft_ids`` that are still drafts: numbers, dates, ``invoice.issued``."""
+        if not draft_ids:
+            return []
+        now = self._clock()
+        policy = self._policy
+        issue_date = now.astimezone(zone_of(policy.time_zone)).date()
+        due_date = issue_date + timedelta(days=policy.payment_terms_days)
+        fy = financial_year(issue_date)
+        async with self._uow() as uow:
+            repository = InvoiceRepository(uow.connection)
+            drafts = await repository.lock_drafts(draft_ids)
+            if not drafts:
+                return []
+            sequences = await repository.take_numbers(policy.series, fy, len(drafts))
+            issued = [
+                replace(
+                    draft,
+                    status=InvoiceStatus.ISSUED,
+                    number=format_invoice_number(policy.series, fy, sequence),
+                    issue_date=issue_date,
+                    due_date=due_date,
+                )
+                for draft, sequence in zip(drafts, sequences, strict=True)
+            ]
+            await repository.mark_issued([(i.id, i.number, issue_date, due_date) for i in issued], now)
+            for invoice in issued:
+                event_id = new_id("evt")
+                await self._outbox.record(
+                    uow, messages.INVOICE_ISSUED, event_id, messages.invoice_issued(event_id, invoice)
+                )
+        return issued
+
+    async def reissue(self, invoice_id: str) -> tuple[Invoice, bool]:
+        """A new invoice, under a new number, for the period of a voided one, computed afresh. A second reissue
+        of the same voided invoice returns the first (False)."""
+        async with self._uow() as uow:
+            repository = InvoiceRepository(uow.connection)
+            voided = await repository.get(invoice_id)
+            if voided is None:
+                raise NotFound(f"no invoice with id {invoice_id!r}")
+            if voided.status is not InvoiceStatus.VOID:
+                raise FailedPrecondition(
+                    f"invoice {invoice_id} is {voided.status.value}; only a voided invoice can be reissued (void it "
+                    "first, with a reason)"
+                )
+            earlier = await repository.reissue_of(invoice_id)
+            organisation = await OrganisationRepository(uow.connection).get(voided.organisation_id)
+        if earlier is not None:
+            return earlier, False
+        assert organisation is not None
+        progress = await self.close_batch([organisation], voided.period_key, replaces={organisation.id: invoice_id})
+        if progress.failures:
+            raise FailedPrecondition(f"cannot reissue invoice {invoice_id}: {progress.failures[0]['message']}")
+        async with self._uow() as uow:
+            reissued = await InvoiceRepository(uow.connection).reissue_of(invoice_id)
+        if reissued is None:
+            raise FailedPrecondition(
+                f"cannot reissue invoice {invoice_id}: period {voided.period_key} already has a live invoice"
+            )
+        return reissued, progress.invoiced > 0
+
+    async def projected(self, organisation_id: str) -> Invoice:
+        """The current period's invoice as it stands: usage so far, priced (base fees for the whole period).
+        Not stored, not numbered."""
+        now = self._clock()
+        async with self._uow() as uow:
+            organisation = await OrganisationRepository(uow.connection).get(organisation_id)
+            if organisation is None:
+                raise NotFound(f"no organisation with id {organisation_id!r}")
+            subscriptions = (
+                await SubscriptionRepository(uow.connection).for_organisations([organisation_id])
+            ).get(organisation_id, [])
+            versions = await CatalogRepository(uow.connection).versions(
+                phase.plan_version_id for s in subscriptions for phase in s.phases
+            )
+            rates = await ExchangeRateRepository(uow.connection).all_rates()
+        period = billing_period(organisation, subscriptions, at=now)
+        segments = plan_segments(subscriptions, period, versions)
+        if not segments:
+            raise FailedPrecondition(
+                f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
+                "it to a plan first"
+            )
+        plan = PlannedInvoice(organisation, period, segments)
+        (usage,) = await read_usage([plan], self._usage, until=now)
+        invoice = build_invoice("projected", billing_input(plan, usage, self._policy.supplier, rates))
+        validate_invoice(invoice)
+        return invoice
