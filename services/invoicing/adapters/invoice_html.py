@@ -1,0 +1,60 @@
+"""The invoice as HTML, for email and the dashboard, from a Jinja2 template operators can replace.
+
+The template is looked up in the operator's directory (``INVOICING_INVOICE_TEMPLATE_DIR``) first and in the
+built-in ``services/invoicing/templates`` second; the built-in one is also reachable as
+``builtin/invoice.html.j2``, so an operator's template can extend it and override only some blocks. Its context
+is documented in docs/invoices.md ("Templates and branding"). Operator templates are configuration, trusted
+like the rest of it (not sandboxed); every value is HTML-escaped (autoescape), so a customer named
+``<script>`` prints as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
+
+from services.invoicing.adapters.invoice_document import Branding, build_invoice_view
+from services.invoicing.domain.invoice import Invoice
+
+TEMPLATE_NAME = "invoice.html.j2"
+BUILTIN_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@functools.cache
+def logo_data_uri(path: Path, mime_type: str) -> str:
+    """The logo inline as a ``data:`` URI: email clients block remote images, and the HTML must stand alone."""
+    return f"data:{mime_type};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+class InvoiceHtmlRenderer:
+    """Renders invoices with ``invoice.html.j2`` from ``template_dir`` if it has one, else the built-in one."""
+
+    def __init__(self, template_dir: Path | None = None) -> None:
+        if template_dir is not None and not template_dir.is_dir():
+            raise ValueError(f"invoice template directory {str(template_dir)!r} does not exist")
+        builtin = FileSystemLoader(str(BUILTIN_TEMPLATE_DIR))
+        loaders = [FileSystemLoader(str(template_dir))] if template_dir is not None else []
+        loaders += [builtin, PrefixLoader({"builtin": builtin})]
+        self._environment = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=True,
+            # A misspelt variable in an operator's template fails the render instead of printing nothing.
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, invoice: Invoice, branding: Branding) -> str:
+        """The invoice as one self-contained HTML document (inline CSS, logo inline)."""
+        template = self._environment.get_template(TEMPLATE_NAME)
+        logo = logo_data_uri(branding.logo_path, branding.logo_mime_type) if branding.logo_path else ""
+        return template.render(
+            invoice=invoice,
+            view=build_invoice_view(invoice),
+            branding=branding,
+            logo_data_uri=logo,
+        )
