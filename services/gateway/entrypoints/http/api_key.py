@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from billing.ingest.v1 import ingest_pb2
 from billing_runtime import clients
 from billing_runtime.errors import Unauthenticated
 
@@ -33,3 +34,11 @@ def presented_api_key(
 def key_metadata(key: str) -> tuple[tuple[str, str], ...]:
     """gRPC metadata for a call made on the key holder's behalf: the key and the request id."""
     return (("authorization", f"Bearer {key}"), *clients.request_metadata())
+
+
+async def key_project(request: Request, api_key: Annotated[str, Depends(presented_api_key)]) -> ingest_pb2.Project:
+    """The project of the presented key, as ingest verified it (401 unknown key, 403 revoked or expired)."""
+    reply = await clients.call(
+        request.app.state.clients.ingest.VerifyApiKey, ingest_pb2.VerifyApiKeyRequest(secret=api_key)
+    )
+    return reply.project

@@ -19,14 +19,29 @@ from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.config import GatewaySettings
-from services.gateway.entrypoints.http import admin, events, metering, schemas, usage
+from services.gateway.entrypoints.http import (
+    admin,
+    catalog,
+    events,
+    invoices,
+    metering,
+    pricing,
+    schemas,
+    usage,
+)
 
 log = get_logger(__name__)
 
 
 def _field_of(location: tuple) -> str | None:
-    parts = [str(part) for part in location[1:]]  # drop "body" / "query" / "path"
-    return ".".join(parts) or None
+    """``("body", "terms", "charges", 0, "charge")`` -> ``terms.charges[0].charge``: the services' path style."""
+    field = ""
+    for part in location[1:]:  # drop "body" / "query" / "path"
+        if isinstance(part, int):
+            field += f"[{part}]"
+        elif not part.startswith("function-"):  # pydantic's name for a validator step, not a field
+            field += f".{part}" if field else str(part)
+    return field or None
 
 
 def create_app(
@@ -36,7 +51,8 @@ def create_app(
         title="Billing platform API",
         version="v1",
         description="Usage-based billing: usage events in (with a project's API key), and the admin API for "
-        "organisations, projects, API keys, metrics and usage. "
+        "organisations, projects, API keys, metrics, usage, plans, subscriptions, exchange rates, invoice runs and "
+        "invoices. A project's API key also reads its organisation's invoices and prices charges. "
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
@@ -74,7 +90,8 @@ def create_app(
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
         field = _field_of(tuple(first.get("loc", ())))
-        message = first.get("msg", "invalid request")
+        # A validator's ValueError reads "Value error, <our message>": the prefix says nothing to a client.
+        message = first.get("msg", "invalid request").removeprefix("Value error, ")
         if first.get("type") == "json_invalid":
             field, message = None, f"is not valid JSON ({first.get('ctx', {}).get('error', 'decode error')})"
         elif field is None and "json" not in request.headers.get("content-type", ""):
@@ -118,6 +135,10 @@ def create_app(
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(metering.router)
+    app.include_router(catalog.router)
+    app.include_router(invoices.admin_router)
+    app.include_router(invoices.router)
+    app.include_router(pricing.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

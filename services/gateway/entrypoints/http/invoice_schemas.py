@@ -1,0 +1,191 @@
+"""The REST shapes of invoice runs and invoices.
+
+Invoice amounts are exact integers of the currency's minor units (``total_minor``: paise, cents, yen, fils),
+each with the same amount as a decimal string next to it (``total``: ``"1180.00"``). Quantities and unit prices
+are decimal strings at full precision. Never a float.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from billing.invoicing.v1 import invoicing_pb2
+from billing_runtime.timestamps import from_timestamp
+from services.gateway.entrypoints.http.catalog_schemas import ExchangeRate
+from services.gateway.entrypoints.http.money_text import minor_to_text
+from services.gateway.entrypoints.http.pricing_schemas import TierAmount
+from services.gateway.entrypoints.http.proto_enums import EnumNames
+from services.gateway.entrypoints.http.schemas import Request
+
+InvoiceStatusName = Literal["draft", "issued", "paid", "void"]
+INVOICE_STATUSES = EnumNames.of(invoicing_pb2.InvoiceStatus, "INVOICE_STATUS_")
+RUN_STATES = EnumNames.of(invoicing_pb2.InvoiceRunState, "INVOICE_RUN_STATE_")
+LINE_KINDS = EnumNames.of(invoicing_pb2.LineKind, "LINE_KIND_")
+TAX_REGIMES = EnumNames.of(invoicing_pb2.TaxRegime, "TAX_REGIME_")
+TAX_KINDS = EnumNames.of(invoicing_pb2.TaxKind, "TAX_KIND_")
+
+
+def _date(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+class InvoiceRunStart(Request):
+    period_key: str = Field(description="YYYY-MM: the month each organisation's "
+                                                                    "billing period starts in", examples=["2026-10"])
+    organisation_id: str = Field("", description="One organisation; empty for every organisation")
+
+
+class InvoiceRunFailure(BaseModel):
+    organisation_id: str
+    message: str
+
+
+class InvoiceRun(BaseModel):
+    id: str
+    period_key: str
+    organisation_id: str = Field(description="Empty: every organisation")
+    state: Literal["running", "completed", "failed"] | None
+    trigger: str = Field(description="api or scheduler")
+    organisations_total: int
+    organisations_done: int
+    invoiced: int = Field(description="Invoices issued by this run")
+    already_invoiced: int = Field(description="Organisations whose period already had an invoice")
+    not_due: int = Field(description="Organisations whose period has not ended yet")
+    no_subscription: int = Field(description="Organisations without a subscription in the period")
+    failed: int
+    failures: list[InvoiceRunFailure] = Field(description="The first failures (at most 100)")
+    created_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_pb(cls, message: invoicing_pb2.InvoiceRun) -> InvoiceRun:
+        return cls(
+            id=message.id, period_key=message.period_key, organisation_id=message.organisation_id,
+            state=RUN_STATES.name(message.state), trigger=message.trigger,
+            organisations_total=message.organisations_total, organisations_done=message.organisations_done,
+            invoiced=message.invoiced, already_invoiced=message.already_invoiced, not_due=message.not_due,
+            no_subscription=message.no_subscription, failed=message.failed,
+            failures=[InvoiceRunFailure(organisation_id=f.organisation_id, message=f.message)
+                      for f in message.failures],
+            created_at=from_timestamp(message.create_time), finished_at=from_timestamp(message.finish_time),
+        )
+
+
+class InvoiceVoid(Request):
+    reason: str = Field(description="Why the invoice is void; kept on it", examples=["Wrong billing address"])
+
+
+class Party(BaseModel):
+    name: str
+    email: str
+    address: str
+    country: str
+    state_code: str
+    gstin: str
+
+    @classmethod
+    def from_pb(cls, message: invoicing_pb2.Party) -> Party:
+        return cls(name=message.name, email=message.email, address=message.address, country=message.country,
+                   state_code=message.state_code, gstin=message.gstin)
+
+
+class InvoiceLine(BaseModel):
+    number: int
+    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap"] | None
+    description: str = Field(examples=["API calls"])
+    quantity: str = Field(examples=["125000"])
+    unit_price: str = Field(description="Full precision, in the invoice currency", examples=["0.02"])
+    amount_minor: int = Field(examples=[250000])
+    amount: str | None = Field(examples=["2500.00"])
+    metric_code: str
+    charge_model: str
+    plan_version_id: str
+    period_start: datetime | None
+    period_end: datetime | None
+    gst_rate: str = Field(examples=["18"])
+    sac_code: str = Field(examples=["998315"])
+    breakdown: list[TierAmount]
+
+    @classmethod
+    def from_pb(cls, message: invoicing_pb2.InvoiceLine, currency: str) -> InvoiceLine:
+        return cls(
+            number=message.number, kind=LINE_KINDS.name(message.kind), description=message.description,
+            quantity=message.quantity, unit_price=message.unit_price, amount_minor=message.amount_minor,
+            amount=minor_to_text(message.amount_minor, currency), metric_code=message.metric_code,
+            charge_model=message.charge_model, plan_version_id=message.plan_version_id,
+            period_start=from_timestamp(message.period_start), period_end=from_timestamp(message.period_end),
+            gst_rate=message.gst_rate, sac_code=message.sac_code,
+            breakdown=[TierAmount.from_pb(t) for t in message.breakdown],
+        )
+
+
+class TaxLine(BaseModel):
+    kind: Literal["cgst", "sgst", "igst"] | None
+    rate: str = Field(examples=["9"])
+    taxable_minor: int = Field(examples=[100000])
+    taxable: str | None = Field(examples=["1000.00"])
+    amount_minor: int = Field(examples=[9000])
+    amount: str | None = Field(examples=["90.00"])
+
+    @classmethod
+    def from_pb(cls, message: invoicing_pb2.TaxLine, currency: str) -> TaxLine:
+        return cls(kind=TAX_KINDS.name(message.kind), rate=message.rate, taxable_minor=message.taxable_minor,
+                   taxable=minor_to_text(message.taxable_minor, currency), amount_minor=message.amount_minor,
+                   amount=minor_to_text(message.amount_minor, currency))
+
+
+class Invoice(BaseModel):
+    id: str
+    organisation_id: str
+    number: str = Field(description="Empty while a draft (and on a projected invoice)", examples=["INV/2627/00001"])
+    status: InvoiceStatusName | None
+    currency: str = Field(examples=["INR"])
+    period_key: str = Field(examples=["2026-10"])
+    period_start: datetime | None
+    period_end: datetime | None
+    lines: list[InvoiceLine] = Field(description="Empty in lists; get the invoice for its lines")
+    tax_lines: list[TaxLine]
+    subtotal_minor: int = Field(examples=[100000])
+    subtotal: str | None = Field(examples=["1000.00"])
+    tax_minor: int = Field(examples=[18000])
+    tax: str | None = Field(examples=["180.00"])
+    total_minor: int = Field(examples=[118000])
+    total: str | None = Field(examples=["1180.00"])
+    tax_regime: Literal["intra_state", "inter_state", "export"] | None
+    place_of_supply: str
+    supplier: Party | None
+    customer: Party | None
+    exchange_rate: ExchangeRate | None = Field(description="Set when plan prices were converted to the invoice "
+                                                           "currency: the rate used")
+    issue_date: date | None
+    due_date: date | None
+    void_reason: str
+    voided_at: datetime | None
+    replaces_invoice_id: str = Field(description="On a reissue: the voided invoice this one replaces")
+    created_at: datetime | None
+    notes: list[str]
+    projected: bool = Field(description="True for a projected invoice: not stored, not numbered")
+
+    @classmethod
+    def from_pb(cls, message: invoicing_pb2.Invoice) -> Invoice:
+        currency = message.currency
+        return cls(
+            id=message.id, organisation_id=message.organisation_id, number=message.number,
+            status=INVOICE_STATUSES.name(message.status), currency=currency, period_key=message.period_key,
+            period_start=from_timestamp(message.period_start), period_end=from_timestamp(message.period_end),
+            lines=[InvoiceLine.from_pb(line, currency) for line in message.lines],
+            tax_lines=[TaxLine.from_pb(line, currency) for line in message.tax_lines],
+            subtotal_minor=message.subtotal_minor, subtotal=minor_to_text(message.subtotal_minor, currency),
+            tax_minor=message.tax_minor, tax=minor_to_text(message.tax_minor, currency),
+            total_minor=message.total_minor, total=minor_to_text(message.total_minor, currency),
+            tax_regime=TAX_REGIMES.name(message.tax_regime), place_of_supply=message.place_of_supply,
+            supplier=Party.from_pb(message.supplier) if message.HasField("supplier") else None,
+            customer=Party.from_pb(message.customer) if message.HasField("customer") else None,
+            exchange_rate=ExchangeRate.from_pb(message.exchange_rate) if message.HasField("exchange_rate") else None,
+            issue_date=_date(message.issue_date), due_date=_date(message.due_date), void_reason=message.void_reason,
+            voided_at=from_timestamp(message.void_time), replaces_invoice_id=message.replaces_invoice_id,
+            created_at=from_timestamp(message.create_time), notes=list(message.notes), projected=message.projected,
+        )

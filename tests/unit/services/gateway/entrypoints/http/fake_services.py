@@ -1,0 +1,117 @@
+"""The gateway's FastAPI app in front of fake gRPC stubs: each RPC records its request and answers what the test
+queued (a reply or a domain error), so route mapping is tested without services."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from fastapi.testclient import TestClient
+
+from billing.ingest.v1 import ingest_pb2
+from billing_runtime.error_mapping import to_grpc_status
+from billing_runtime.errors import DomainError, NotFound, Unauthenticated
+from services.gateway.config import GatewaySettings
+from services.gateway.entrypoints.http.app import create_app
+
+ADMIN_TOKEN = "unit-test-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def rpc_error(error: DomainError) -> grpc.aio.AioRpcError:
+    """The error a real stub raises when the service aborts with ``error`` (field detail included)."""
+    status = to_grpc_status(error)
+    return grpc.aio.AioRpcError(status.code, grpc.aio.Metadata(), grpc.aio.Metadata(*status.trailing_metadata),
+                                details=status.details)
+
+
+class FakeStub:
+    """Any attribute is an RPC: ``await stub.GetPlan(request, timeout=..., metadata=...)``."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, list[Any]] = defaultdict(list)
+        self.replies: dict[str, deque[Any]] = defaultdict(deque)
+
+    def answer(self, rpc: str, *replies: Any) -> None:
+        """Queue replies (protobuf messages or DomainErrors) for ``rpc``; the last one repeats."""
+        self.replies[rpc].extend(replies)
+
+    def __getattr__(self, rpc: str):
+        if rpc.startswith("_"):
+            raise AttributeError(rpc)
+
+        async def call(request: Any, **_: Any) -> Any:
+            self.requests[rpc].append(request)
+            queue = self.replies[rpc]
+            if not queue:
+                raise AssertionError(f"no reply queued for {rpc}")
+            reply = queue.popleft() if len(queue) > 1 else queue[0]
+            if isinstance(reply, DomainError):
+                raise rpc_error(reply)
+            return reply
+
+        return call
+
+
+class FakeIngest(FakeStub):
+    """Knows API keys: secret -> project."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[str, ingest_pb2.Project] = {}
+
+    async def VerifyApiKey(self, request: ingest_pb2.VerifyApiKeyRequest, **_: Any):  # noqa: N802
+        project = self.keys.get(request.secret)
+        if project is None:
+            raise rpc_error(Unauthenticated("API key is not valid"))
+        return ingest_pb2.VerifyApiKeyResponse(project=project)
+
+
+class FakeClients:
+    def __init__(self) -> None:
+        self.invoicing = FakeStub()
+        self.ingest = FakeIngest()
+        self.metering = FakeStub()
+        self.addresses = {"invoicing": "fake", "ingest": "fake", "metering": "fake"}
+
+
+class FakeConnection:
+    def __init__(self, log: list[dict[str, Any]]) -> None:
+        self._log = log
+
+    async def execute(self, statement: Any) -> None:
+        self._log.append(statement.compile().params)
+
+
+class Gateway:
+    """The app, its fakes, and the audit entries it wrote."""
+
+    def __init__(self) -> None:
+        self.clients = FakeClients()
+        self.audit: list[dict[str, Any]] = []
+        settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused")
+
+        @asynccontextmanager
+        async def uow_factory():
+            class Uow:
+                connection = FakeConnection(self.audit)
+
+            yield Uow()
+
+        self.app = create_app(settings, self.clients, engine=None, uow_factory=uow_factory)
+        self.http = TestClient(self.app, raise_server_exceptions=False)
+
+    @property
+    def invoicing(self) -> FakeStub:
+        return self.clients.invoicing
+
+    def add_key(self, secret: str, organisation_id: str) -> None:
+        self.clients.ingest.keys[secret] = ingest_pb2.Project(id=f"prj_{secret}", organisation_id=organisation_id)
+
+    def audited(self) -> list[tuple[str, str]]:
+        return [(entry["action"], entry["resource_id"]) for entry in self.audit]
+
+
+__all__ = ["ADMIN", "ADMIN_TOKEN", "FakeStub", "Gateway", "NotFound", "rpc_error"]
