@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from services.invoicing.domain.amount_format import (
     format_unit_price,
 )
 from services.invoicing.domain.amount_in_words import amount_in_words
+from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, Party, TaxRegime
 
 _HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -154,15 +155,17 @@ def format_date(value: date | None) -> str:
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
 
 
-def _last_day(end: datetime) -> date:
-    """The last day a period ending (exclusively) at ``end`` covers: a period ending at midnight ends the day
-    before. Dates are read in the datetimes' own zone, which the invoice builder sets to the organisation's."""
-    return (end - timedelta(microseconds=1)).date()
+def _local(instant: datetime, zone: tzinfo | None) -> datetime:
+    return instant.astimezone(zone) if zone is not None and instant.tzinfo is not None else instant
 
 
-def format_period(start: datetime, end: datetime) -> str:
-    """``1 Oct 2026 - 31 Oct 2026`` for [start, end)."""
-    return f"{format_date(start.date())} - {format_date(_last_day(end))}"
+def format_period(start: datetime, end: datetime, zone: tzinfo | None = None) -> str:
+    """``1 Oct 2026 - 31 Oct 2026`` for [start, end), the days as seen in ``zone`` (the organisation's; periods
+    are stored in UTC, and an IST October starts on 30 Sep 18:30 UTC). Without a zone, the datetimes' own.
+    The period ends exclusively, so one ending at midnight ends the day before."""
+    first = _local(start, zone).date()
+    last = (_local(end, zone) - timedelta(microseconds=1)).date()
+    return f"{format_date(first)} - {format_date(last)}"
 
 
 def state_label(state_code: str) -> str:
@@ -197,13 +200,13 @@ def _plain_decimal(value: Decimal) -> str:
     return text
 
 
-def line_view(line: InvoiceLine, invoice: Invoice) -> LineView:
+def line_view(line: InvoiceLine, invoice: Invoice, zone: tzinfo | None = None) -> LineView:
     """One invoice line as printed, with its tier breakdown when the price has more than one row."""
     currency = invoice.currency
     period = ""
     covers = (line.period_start, line.period_end)
     if all(covers) and covers != (invoice.period_start, invoice.period_end):
-        period = format_period(line.period_start, line.period_end)
+        period = format_period(line.period_start, line.period_end, zone)
     breakdown: tuple[BreakdownRowView, ...] = ()
     if len(line.breakdown) > 1:
         breakdown = tuple(
@@ -249,18 +252,20 @@ def _title(invoice: Invoice) -> tuple[str, str]:
     return (EXPORT_TITLE if subtitle else "TAX INVOICE"), subtitle
 
 
-def _status_note(invoice: Invoice) -> str:
+def _status_note(invoice: Invoice, zone: tzinfo | None) -> str:
     if invoice.status == InvoiceStatus.DRAFT:
         return "Draft: not a tax invoice. The number and dates are assigned when it is issued."
     if invoice.status == InvoiceStatus.VOID:
-        when = f" on {format_date(invoice.voided_at.date())}" if invoice.voided_at else ""
+        when = f" on {format_date(_local(invoice.voided_at, zone).date())}" if invoice.voided_at else ""
         reason = f": {invoice.void_reason}" if invoice.void_reason else ""
         return f"Void{when}{reason}. This invoice is cancelled and must not be paid."
     return ""
 
 
-def build_invoice_view(invoice: Invoice) -> InvoiceView:
-    """The document's text for ``invoice``."""
+def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
+    """The document's text for ``invoice``. ``time_zone`` is the organisation's IANA zone, in which the billing
+    period's days are written; without it, the stored datetimes' own zone (UTC) is used."""
+    zone = zone_of(time_zone, field="time_zone") if time_zone else None
     currency = invoice.currency
     title, subtitle = _title(invoice)
     watermark = {InvoiceStatus.DRAFT: "DRAFT", InvoiceStatus.VOID: "VOID"}.get(invoice.status, "")
@@ -285,17 +290,17 @@ def build_invoice_view(invoice: Invoice) -> InvoiceView:
         subtitle=subtitle,
         status=str(invoice.status),
         watermark=watermark,
-        status_note=_status_note(invoice),
+        status_note=_status_note(invoice, zone),
         number=invoice.number or "(assigned at issue)",
         issue_date=format_date(invoice.issue_date),
         due_date=format_date(invoice.due_date),
-        billing_period=format_period(invoice.period_start, invoice.period_end),
+        billing_period=format_period(invoice.period_start, invoice.period_end, zone),
         period_key=invoice.period_key,
         currency=currency,
         place_of_supply=state_label(invoice.place_of_supply),
         supplier=party_view(invoice.supplier),
         customer=party_view(invoice.customer),
-        lines=tuple(line_view(line, invoice) for line in invoice.lines),
+        lines=tuple(line_view(line, invoice, zone) for line in invoice.lines),
         tax_lines=tax_lines,
         subtotal=format_minor_grouped(invoice.subtotal_minor, currency),
         tax_total=format_minor_grouped(invoice.tax_minor, currency),

@@ -48,13 +48,14 @@ class InvoiceHtmlRenderer:
             keep_trailing_newline=True,
         )
 
-    def render(self, invoice: Invoice, branding: Branding) -> str:
-        """The invoice as one self-contained HTML document (inline CSS, logo inline)."""
+    def render(self, invoice: Invoice, branding: Branding, *, time_zone: str = "") -> str:
+        """The invoice as one self-contained HTML document (inline CSS, logo inline). ``time_zone``: the
+        organisation's IANA zone, in which the billing period's days are written (periods are stored in UTC)."""
         template = self._environment.get_template(TEMPLATE_NAME)
         logo = logo_data_uri(branding.logo_path, branding.logo_mime_type) if branding.logo_path else ""
         return template.render(
             invoice=invoice,
-            view=build_invoice_view(invoice),
+            view=build_invoice_view(invoice, time_zone=time_zone),
             branding=branding,
             logo_data_uri=logo,
         )

@@ -346,9 +346,10 @@ def _numbered_canvas(view: InvoiceView, branding: Branding, styles: _Styles) -> 
     return NumberedCanvas
 
 
-def render_invoice_pdf(invoice: Invoice, branding: Branding) -> bytes:
-    """The invoice as PDF bytes, identical for identical input."""
-    view = build_invoice_view(invoice)
+def render_invoice_pdf(invoice: Invoice, branding: Branding, *, time_zone: str = "") -> bytes:
+    """The invoice as PDF bytes, identical for identical input. ``time_zone``: the organisation's IANA zone, in
+    which the billing period's days are printed (periods are stored in UTC)."""
+    view = build_invoice_view(invoice, time_zone=time_zone)
     styles = _Styles(branding)
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(

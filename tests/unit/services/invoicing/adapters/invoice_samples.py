@@ -24,8 +24,11 @@ from services.invoicing.domain.invoice import (
 )
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
-OCT_START = datetime(2026, 10, 1, tzinfo=IST)
-NOV_START = datetime(2026, 11, 1, tzinfo=IST)
+# The organisations' zone. Periods are stored in UTC, as the invoice builder makes them: October in Kolkata is
+# [30 Sep 18:30 UTC, 31 Oct 18:30 UTC); the documents print it as 1 Oct - 31 Oct given this zone.
+ZONE = "Asia/Kolkata"
+OCT_START = datetime(2026, 9, 30, 18, 30, tzinfo=UTC)
+NOV_START = datetime(2026, 10, 31, 18, 30, tzinfo=UTC)
 
 SUPPLIER_GSTIN = "29AABCB1234C1ZA"  # Karnataka; check character computed with gst.gstin_check_character
 INTRA_GSTIN = "29AAACR5055K1Z3"  # Karnataka

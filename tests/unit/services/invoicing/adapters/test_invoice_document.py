@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from billing_runtime.errors import InvalidArgument
 from services.invoicing.adapters.invoice_document import (
     Branding,
     build_invoice_view,
@@ -19,13 +20,15 @@ from services.invoicing.adapters.invoice_document import (
 from services.invoicing.config import InvoicingSettings
 from tests.unit.services.invoicing.adapters import invoice_samples as samples
 
+ZONE = samples.ZONE
+
 
 def test_view_of_an_intra_state_invoice() -> None:
-    view = build_invoice_view(samples.inr_intra_state())
+    view = build_invoice_view(samples.inr_intra_state(), time_zone=ZONE)
     assert (view.title, view.subtitle, view.watermark, view.status_note) == ("TAX INVOICE", "", "", "")
     assert view.number == "INV/2627/00001"
     assert (view.issue_date, view.due_date) == ("1 Nov 2026", "16 Nov 2026")
-    # [1 Oct 00:00 IST, 1 Nov 00:00 IST) ends on 31 Oct.
+    # [30 Sep 18:30 UTC, 31 Oct 18:30 UTC) is [1 Oct 00:00, 1 Nov 00:00) in Kolkata: it ends on 31 Oct.
     assert view.billing_period == "1 Oct 2026 - 31 Oct 2026"
     assert view.place_of_supply == "Karnataka (29)"
     assert view.customer.state == "Karnataka (29)" and view.customer.country == "India"
@@ -43,19 +46,29 @@ def test_view_of_an_intra_state_invoice() -> None:
     assert all(line.period == "" for line in view.lines)  # every line covers the whole period
 
 
+def test_without_the_organisations_zone_the_stored_utc_days_are_printed() -> None:
+    assert build_invoice_view(samples.inr_intra_state()).billing_period == "30 Sep 2026 - 31 Oct 2026"
+
+
+def test_unknown_zone_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="not an IANA time zone"):
+        build_invoice_view(samples.inr_intra_state(), time_zone="India/Bengaluru")
+
+
 def test_single_tier_breakdown_is_not_repeated() -> None:
     invoice = samples.inr_intra_state()
     api_calls = invoice.lines[1]
     one_tier = replace(api_calls, breakdown=api_calls.breakdown[:1])
-    view = build_invoice_view(replace(invoice, lines=(invoice.lines[0], one_tier, invoice.lines[2])))
+    view = build_invoice_view(replace(invoice, lines=(invoice.lines[0], one_tier, invoice.lines[2])), time_zone=ZONE)
     assert view.lines[1].breakdown == ()
 
 
 def test_line_of_part_of_the_period_says_which_part() -> None:
     invoice = samples.inr_intra_state()
     first = invoice.lines[0]
-    segment = replace(first, period_end=datetime(2026, 10, 15, tzinfo=samples.IST))  # plan changed on 15 Oct
-    view = build_invoice_view(replace(invoice, lines=(segment, *invoice.lines[1:])))
+    # The plan changed at the start of 15 Oct in Kolkata: 14 Oct 18:30 UTC.
+    segment = replace(first, period_end=datetime(2026, 10, 14, 18, 30, tzinfo=UTC))
+    view = build_invoice_view(replace(invoice, lines=(segment, *invoice.lines[1:])), time_zone=ZONE)
     assert view.lines[0].period == "1 Oct 2026 - 14 Oct 2026"
 
 
@@ -63,13 +76,13 @@ def test_flat_fee_of_a_tier_is_shown() -> None:
     invoice = samples.inr_intra_state()
     api_calls = invoice.lines[1]
     tiers = (replace(api_calls.breakdown[0], flat_fee=Decimal("99.5")), api_calls.breakdown[1])
-    view = build_invoice_view(replace(invoice, lines=(replace(api_calls, breakdown=tiers),)))
+    view = build_invoice_view(replace(invoice, lines=(replace(api_calls, breakdown=tiers),)), time_zone=ZONE)
     assert view.lines[0].breakdown[0].flat_fee == "99.50"
     assert view.lines[0].breakdown[1].flat_fee == ""
 
 
 def test_view_of_an_export() -> None:
-    view = build_invoice_view(samples.usd_export())
+    view = build_invoice_view(samples.usd_export(), time_zone=ZONE)
     assert view.title == "EXPORT INVOICE"
     assert view.subtitle == "SUPPLY MEANT FOR EXPORT UNDER LUT WITHOUT PAYMENT OF IGST"
     assert view.place_of_supply == "Other Country (96)"
@@ -83,24 +96,24 @@ def test_view_of_an_export() -> None:
 def test_rate_effective_time_is_written_in_utc() -> None:
     invoice = samples.inr_inter_state()
     rate = replace(invoice.exchange_rate, effective_at=datetime(2026, 10, 31, 5, 30, tzinfo=samples.IST))
-    note = build_invoice_view(replace(invoice, exchange_rate=rate)).exchange_rate_note
+    note = build_invoice_view(replace(invoice, exchange_rate=rate), time_zone=ZONE).exchange_rate_note
     assert note.endswith("(RBI reference rate, effective 2026-10-31 00:00 UTC)")
 
 
 def test_other_notes_are_kept() -> None:
     invoice = replace(samples.usd_export(), notes=(samples.EXPORT_NOTE, "PO 4711"))
-    assert build_invoice_view(invoice).notes == ("PO 4711",)
+    assert build_invoice_view(invoice, time_zone=ZONE).notes == ("PO 4711",)
 
 
 def test_draft_and_void() -> None:
-    draft = build_invoice_view(samples.draft(samples.usd_export()))
+    draft = build_invoice_view(samples.draft(samples.usd_export()), time_zone=ZONE)
     assert (draft.title, draft.subtitle, draft.watermark) == (
         "DRAFT INVOICE",
         "SUPPLY MEANT FOR EXPORT UNDER LUT WITHOUT PAYMENT OF IGST",
         "DRAFT",
     )
     assert (draft.number, draft.issue_date, draft.due_date) == ("(assigned at issue)", "", "")
-    void = build_invoice_view(samples.voided(samples.inr_intra_state(), reason=""))
+    void = build_invoice_view(samples.voided(samples.inr_intra_state(), reason=""), time_zone=ZONE)
     assert (void.title, void.watermark) == ("TAX INVOICE", "VOID")
     assert void.status_note == "Void on 3 Nov 2026. This invoice is cancelled and must not be paid."
 

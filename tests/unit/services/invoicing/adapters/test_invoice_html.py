@@ -17,6 +17,7 @@ from services.invoicing.adapters.invoice_pdf import Branding
 from tests.unit.services.invoicing.adapters import invoice_samples as samples
 
 BRANDING = Branding(name="Billing Platform", primary_colour="#1F4E79", accent_colour="#EAF1F8", footer="Thanks!")
+ZONE = samples.ZONE
 ALL_SAMPLES = {
     "inr_intra_state": samples.inr_intra_state,
     "inr_inter_state": samples.inr_inter_state,
@@ -28,7 +29,7 @@ ALL_SAMPLES = {
 
 
 def test_intra_state_invoice_shows_parties_lines_taxes_and_totals() -> None:
-    page = InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING)
+    page = InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
     assert page.startswith("<!DOCTYPE html>")
     for expected in [
         "<title>Tax Invoice INV/2627/00001 - Billing Platform</title>",
@@ -56,8 +57,8 @@ def test_intra_state_invoice_shows_parties_lines_taxes_and_totals() -> None:
 def test_html_says_what_the_pdf_says(name: str) -> None:
     """Both renderers print one InvoiceView; every figure of it appears in the HTML."""
     invoice = ALL_SAMPLES[name]()
-    page = InvoiceHtmlRenderer().render(invoice, BRANDING)
-    view = build_invoice_view(invoice)
+    page = InvoiceHtmlRenderer().render(invoice, BRANDING, time_zone=ZONE)
+    view = build_invoice_view(invoice, time_zone=ZONE)
     texts = [view.title, view.number, view.billing_period, view.place_of_supply, view.subtotal, view.total]
     texts += [view.amount_in_words, view.exchange_rate_note, view.customer.name, *view.notes]
     texts += [tax.label for tax in view.tax_lines] + [tax.amount for tax in view.tax_lines]
@@ -69,7 +70,7 @@ def test_html_says_what_the_pdf_says(name: str) -> None:
 
 
 def test_export_shows_the_declaration_and_the_rate() -> None:
-    page = InvoiceHtmlRenderer().render(samples.usd_export(), BRANDING)
+    page = InvoiceHtmlRenderer().render(samples.usd_export(), BRANDING, time_zone=ZONE)
     assert ">EXPORT INVOICE</div>" in page
     assert ">SUPPLY MEANT FOR EXPORT UNDER LUT WITHOUT PAYMENT OF IGST</div>" in page
     assert (
@@ -81,29 +82,29 @@ def test_export_shows_the_declaration_and_the_rate() -> None:
 def test_names_are_escaped() -> None:
     invoice = samples.inr_intra_state()
     invoice = replace(invoice, customer=replace(invoice.customer, name="<script>alert('x')</script> & Co"))
-    page = InvoiceHtmlRenderer().render(invoice, BRANDING)
+    page = InvoiceHtmlRenderer().render(invoice, BRANDING, time_zone=ZONE)
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co" in page
 
 
 def test_draft_and_void_say_so() -> None:
     renderer = InvoiceHtmlRenderer()
-    draft = renderer.render(samples.draft(samples.inr_intra_state()), BRANDING)
+    draft = renderer.render(samples.draft(samples.inr_intra_state()), BRANDING, time_zone=ZONE)
     assert ">DRAFT INVOICE</div>" in draft and "(assigned at issue)" in draft
     assert "Draft: not a tax invoice." in draft
-    void = renderer.render(samples.voided(samples.inr_intra_state()), BRANDING)
+    void = renderer.render(samples.voided(samples.inr_intra_state()), BRANDING, time_zone=ZONE)
     assert "Void on 3 Nov 2026: Wrong billing address. This invoice is cancelled and must not be paid." in void
 
 
 def test_page_is_self_contained_with_the_logo_inline(tmp_path: Path) -> None:
     logo = tmp_path / "logo.png"
     Image.new("RGB", (4, 2), "#F2A900").save(logo)
-    page = InvoiceHtmlRenderer().render(samples.inr_intra_state(), replace(BRANDING, logo_path=logo))
+    page = InvoiceHtmlRenderer().render(samples.inr_intra_state(), replace(BRANDING, logo_path=logo), time_zone=ZONE)
     encoded = base64.b64encode(logo.read_bytes()).decode()
     assert f'<img src="data:image/png;base64,{encoded}"' in page
     assert "http://" not in page and "https://" not in page
     assert "<link" not in page and "<script" not in page
-    assert "<img" not in InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING)
+    assert "<img" not in InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
 
 
 def test_operator_template_takes_precedence(tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ def test_operator_template_takes_precedence(tmp_path: Path) -> None:
     )
     invoice = samples.inr_intra_state()
     invoice = replace(invoice, customer=replace(invoice.customer, name="A & B"))
-    page = InvoiceHtmlRenderer(tmp_path).render(invoice, BRANDING)
+    page = InvoiceHtmlRenderer(tmp_path).render(invoice, BRANDING, time_zone=ZONE)
     assert page == "<p>Billing Platform invoice INV/2627/00001 for A &amp; B: INR 6,540.90 (654090 minor units)</p>\n"
 
 
@@ -121,15 +122,15 @@ def test_operator_template_can_extend_the_built_in_one(tmp_path: Path) -> None:
     (tmp_path / "invoice.html.j2").write_text(
         '{% extends "builtin/invoice.html.j2" %}{% block footer %}<tr><td>Pay by UPI: acme@bank</td></tr>{% endblock %}'
     )
-    page = InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING)
+    page = InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
     assert "<tr><td>Pay by UPI: acme@bank</td></tr>" in page
     assert ">Thanks!</div>" not in page  # the replaced block
     assert ">6,540.90</td>" in page  # the rest is the built-in template
 
 
 def test_directory_without_the_template_falls_back_to_the_built_in_one(tmp_path: Path) -> None:
-    page = InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING)
-    assert page == InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING)
+    page = InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
+    assert page == InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
 
 
 def test_missing_template_directory_is_refused(tmp_path: Path) -> None:
@@ -140,4 +141,4 @@ def test_missing_template_directory_is_refused(tmp_path: Path) -> None:
 def test_misspelt_variable_in_an_operator_template_fails_loudly(tmp_path: Path) -> None:
     (tmp_path / "invoice.html.j2").write_text("{{ view.totl }}")
     with pytest.raises(jinja2.UndefinedError):
-        InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING)
+        InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
