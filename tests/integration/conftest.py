@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import grpc
@@ -18,8 +19,19 @@ from tests.conftest import running_service
 
 
 @pytest.fixture(scope="session")
-async def invoicing(database_url: str, nats_url: str) -> AsyncIterator[Runtime]:
-    async with running_service(INVOICING, database_url, nats_url) as runtime:
+def metering_port() -> int:
+    """Metering's port, chosen before either starts: invoicing reads usage from metering, and metering asks
+    invoicing whether organisations exist."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+async def invoicing(database_url: str, nats_url: str, metering_port: int) -> AsyncIterator[Runtime]:
+    async with running_service(
+        INVOICING, database_url, nats_url, metering_address=f"127.0.0.1:{metering_port}", scheduler_enabled=False
+    ) as runtime:
         yield runtime
 
 
@@ -30,8 +42,10 @@ async def ingest(database_url: str, nats_url: str, invoicing: Runtime) -> AsyncI
 
 
 @pytest.fixture(scope="session")
-async def metering(database_url: str, nats_url: str, invoicing: Runtime) -> AsyncIterator[Runtime]:
-    async with running_service(METERING, database_url, nats_url, invoicing_address=invoicing.address) as runtime:
+async def metering(database_url: str, nats_url: str, invoicing: Runtime, metering_port: int) -> AsyncIterator[Runtime]:
+    async with running_service(
+        METERING, database_url, nats_url, invoicing_address=invoicing.address, grpc_port=metering_port
+    ) as runtime:
         yield runtime
 
 

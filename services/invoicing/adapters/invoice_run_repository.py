@@ -98,7 +98,7 @@ class InvoiceRunRepository:
             .values(
                 **{name: t.c[name] + getattr(progress, name) for name in COUNTERS},
                 failures=sa.func.jsonb_path_query_array(
-                    t.c.failures.op("||")(new_failures), f"$[0 to {MAX_FAILURES_KEPT - 1}]"
+                    t.c.failures.op("||")(new_failures), sa.literal_column(f"'$[0 to {MAX_FAILURES_KEPT - 1}]'::jsonpath")
                 ),
             )
         )
