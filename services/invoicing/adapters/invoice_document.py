@@ -30,7 +30,8 @@ _LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 # The GST portal's place-of-supply code for a customer outside India.
 EXPORT_PLACE_OF_SUPPLY = "96"
 EXPORT_TITLE = "EXPORT INVOICE"
-EXPORT_SUBTITLE = "SUPPLY MEANT FOR EXPORT UNDER LUT WITHOUT PAYMENT OF IGST"
+# The declaration GST requires on a zero-rated export, the same words as the note the invoice builder adds.
+EXPORT_SUBTITLE = gst.EXPORT_NOTE.upper()
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import unicodedata
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -61,6 +62,29 @@ def _fonts() -> tuple[str, str]:
 
 
 @functools.cache
+def _glyphs(font_name: str) -> frozenset[int]:
+    """Code points the font can draw."""
+    return frozenset(pdfmetrics.getFont(font_name).face.charToGlyph)
+
+
+def _printable(text: str, font_name: str) -> str:
+    """``text`` with each character the font lacks replaced by its base letter where it has one ("ź" -> "z"
+    in Vera): "Łódz" reads better than a box. Characters with no such letter (CJK) are kept, and print as
+    the font's box."""
+    glyphs = _glyphs(font_name)
+    if all(ord(char) in glyphs for char in text):
+        return text
+    out = []
+    for char in text:
+        if ord(char) in glyphs or char in "\n\t":
+            out.append(char)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if ord(c) in glyphs)
+        out.append(base or char)
+    return "".join(out)
+
+
+@functools.cache
 def _logo(path: Path) -> tuple[bytes, int, int]:
     """The logo file's bytes and pixel size; invoice runs render thousands of PDFs with one logo, read it once."""
     data = path.read_bytes()
@@ -105,7 +129,7 @@ class _Styles:
 
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
     """A paragraph of plain text: escaped, because Paragraph reads markup and names may contain ``<`` or ``&``."""
-    return Paragraph(escape(text), style)
+    return Paragraph(escape(_printable(text, style.fontName)), style)
 
 
 def _header(view: InvoiceView, branding: Branding, styles: _Styles) -> Table:
@@ -338,7 +362,7 @@ def _numbered_canvas(view: InvoiceView, branding: Branding, styles: _Styles) -> 
             self.setFont(styles.regular, 7.5)
             self.setFillColor(_GREY)
             if branding.footer:
-                self.drawString(_MARGIN, 10 * mm, branding.footer)
+                self.drawString(_MARGIN, 10 * mm, _printable(branding.footer, styles.regular))
             reference = view.number if view.status != "draft" else "Draft"
             self.drawRightString(A4[0] - _MARGIN, 10 * mm, f"{reference}  ·  Page {self._pageNumber} of {count}")
             self.restoreState()

@@ -10,6 +10,7 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from PIL import Image, ImageDraw
 
+from services.invoicing.adapters import invoice_pdf
 from services.invoicing.adapters.invoice_pdf import Branding, render_invoice_pdf
 from tests.unit.services.invoicing.adapters import invoice_samples as samples
 
@@ -152,6 +153,14 @@ def test_markup_in_names_prints_as_text() -> None:
     assert "<b>AT&T</b> & Sons <script>" in text
 
 
+def test_names_in_scripts_no_font_has_still_render() -> None:
+    invoice = samples.jpy_export()
+    invoice = replace(invoice, customer=replace(invoice.customer, name="株式会社 Sakura Data"))
+    text = text_of(render(invoice))
+    assert "Sakura Data" in text
+    assert "Total (JPY) 8,241" in text
+
+
 def test_same_invoice_renders_to_the_same_bytes() -> None:
     first = render(samples.inr_intra_state(), BRANDING)
     assert render(samples.inr_intra_state(), BRANDING) == first
@@ -216,3 +225,17 @@ def test_logo_is_drawn_when_configured(tmp_path: Path) -> None:
     # The logo is orange; the header above the title shows it.
     colours = _pixels(with_logo).getcolors(maxcolors=1 << 20)
     assert sum(count for count, (r, g, b) in colours if r > 200 and 140 < g < 200 and b < 60) > 500
+
+
+def test_without_dejavu_the_font_shipped_with_reportlab_prints_the_names(monkeypatch, tmp_path: Path) -> None:
+    """CI machines may lack fonts-dejavu-core; reportlab's own Vera still has the Latin Extended glyphs."""
+    monkeypatch.setattr(invoice_pdf, "_DEJAVU", tmp_path / "no-fonts-here")
+    invoice_pdf._fonts.cache_clear()
+    try:
+        assert invoice_pdf._fonts() == ("InvoiceVera", "InvoiceVera-Bold")
+        text = text_of(render(samples.kwd_export()))
+    finally:
+        invoice_pdf._fonts.cache_clear()
+    # Vera has Ł and ó but not ź: its base letter prints rather than a box.
+    assert "Łódz Gulf Trading W.L.L." in text
+    assert "Total (KWD) 1,249.817" in text
