@@ -23,6 +23,7 @@ from services.invoicing.domain.amount_format import (
 )
 from services.invoicing.domain.amount_in_words import amount_in_words
 from services.invoicing.domain.billing_period import zone_of
+from services.invoicing.domain.charges import TierAmount
 from services.invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, Party, TaxRegime
 
 _HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -201,6 +202,23 @@ def _plain_decimal(value: Decimal) -> str:
     return text
 
 
+def tier_description(row: TierAmount, currency: str) -> str:
+    """A breakdown row's name with its tier's bounds, when it has them: "Tier 1 (first 10,00,000)",
+    "Tier 2 (over 10,00,000 up to 50,00,000)", "Tier 3 (over 50,00,000)". ``from_units`` is exclusive, so
+    "over" is exact where a dash would leave the boundary unit ambiguous."""
+    text = row.description[:1].upper() + row.description[1:]
+    if row.from_units is None:
+        return text
+    lower = format_quantity(row.from_units, currency)
+    if row.up_to is None:
+        bounds = f"over {lower}"
+    elif not row.from_units:
+        bounds = f"first {format_quantity(row.up_to, currency)}"
+    else:
+        bounds = f"over {lower} up to {format_quantity(row.up_to, currency)}"
+    return f"{text} ({bounds})"
+
+
 def line_view(line: InvoiceLine, invoice: Invoice, zone: tzinfo | None = None) -> LineView:
     """One invoice line as printed, with its tier breakdown when the price has more than one row."""
     currency = invoice.currency
@@ -212,7 +230,7 @@ def line_view(line: InvoiceLine, invoice: Invoice, zone: tzinfo | None = None) -
     if len(line.breakdown) > 1:
         breakdown = tuple(
             BreakdownRowView(
-                description=row.description,
+                description=tier_description(row, currency),
                 quantity=format_quantity(row.quantity, currency),
                 unit_price=format_unit_price(row.unit_price, currency),
                 flat_fee=format_unit_price(row.flat_fee, currency) if row.flat_fee else "",

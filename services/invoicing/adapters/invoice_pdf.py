@@ -4,33 +4,27 @@ totals, footer and "Page n of m" on every page.
 Output is reproducible: the same invoice and branding give the same bytes (reportlab's ``invariant`` mode fixes
 the creation date and document id), so a stored PDF can be checked against a re-render.
 
-Fonts: reportlab's standard Helvetica covers only Latin-1, so a customer named "Łódź Sp. z o.o." would print
-black boxes. The document embeds a TrueType font instead: DejaVu Sans where the system has it (Debian's
-``fonts-dejavu-core``: Latin, Greek, Cyrillic, Hebrew, Arabic), else Bitstream Vera, which ships inside reportlab
-and so is always there (Latin). Amounts carry the currency code ("INR"), never a symbol a font may lack.
+Fonts are :mod:`invoice_pdf_fonts`'s; amounts carry the currency code ("INR"), never a symbol a font may lack.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import unicodedata
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import reportlab
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from services.invoicing.adapters.invoice_document import Branding, InvoiceView, LineView, build_invoice_view
+from services.invoicing.adapters.invoice_pdf_fonts import fonts, printable
 from services.invoicing.domain.invoice import Invoice
 
 __all__ = ["Branding", "render_invoice_pdf"]
@@ -41,47 +35,6 @@ _WIDTH = A4[0] - 2 * _MARGIN
 _FRAME_PADDING = 6
 _GREY = colors.HexColor("#555555")
 _RULE = colors.HexColor("#C8CED6")
-_DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-_VERA = Path(reportlab.__file__).parent / "fonts"
-
-
-@functools.cache
-def _fonts() -> tuple[str, str]:
-    """Register the document's font family once per process; returns (regular, bold) font names."""
-    candidates = [
-        ("InvoiceDejaVu", _DEJAVU / "DejaVuSans.ttf", _DEJAVU / "DejaVuSans-Bold.ttf"),
-        ("InvoiceVera", _VERA / "Vera.ttf", _VERA / "VeraBd.ttf"),
-    ]
-    for name, regular, bold in candidates:
-        if regular.is_file() and bold.is_file():
-            pdfmetrics.registerFont(TTFont(name, str(regular)))
-            pdfmetrics.registerFont(TTFont(f"{name}-Bold", str(bold)))
-            pdfmetrics.registerFontFamily(name, normal=name, bold=f"{name}-Bold")
-            return name, f"{name}-Bold"
-    raise RuntimeError(f"no TrueType font for invoices: neither DejaVu in {_DEJAVU} nor reportlab's Vera in {_VERA}")
-
-
-@functools.cache
-def _glyphs(font_name: str) -> frozenset[int]:
-    """Code points the font can draw."""
-    return frozenset(pdfmetrics.getFont(font_name).face.charToGlyph)
-
-
-def _printable(text: str, font_name: str) -> str:
-    """``text`` with each character the font lacks replaced by its base letter where it has one ("ź" -> "z"
-    in Vera): "Łódz" reads better than a box. Characters with no such letter (CJK) are kept, and print as
-    the font's box."""
-    glyphs = _glyphs(font_name)
-    if all(ord(char) in glyphs for char in text):
-        return text
-    out = []
-    for char in text:
-        if ord(char) in glyphs or char in "\n\t":
-            out.append(char)
-            continue
-        base = "".join(c for c in unicodedata.normalize("NFKD", char) if ord(c) in glyphs)
-        out.append(base or char)
-    return "".join(out)
 
 
 @functools.cache
@@ -94,7 +47,7 @@ def _logo(path: Path) -> tuple[bytes, int, int]:
 
 class _Styles:
     def __init__(self, branding: Branding) -> None:
-        regular, bold = _fonts()
+        regular, bold = fonts()
         primary = colors.HexColor(branding.primary_colour)
         self.regular, self.bold, self.primary = regular, bold, primary
         self.accent = colors.HexColor(branding.accent_colour)
@@ -129,7 +82,7 @@ class _Styles:
 
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
     """A paragraph of plain text: escaped, because Paragraph reads markup and names may contain ``<`` or ``&``."""
-    return Paragraph(escape(_printable(text, style.fontName)), style)
+    return Paragraph(escape(printable(text, style.fontName)), style)
 
 
 def _header(view: InvoiceView, branding: Branding, styles: _Styles) -> Table:
@@ -318,10 +271,10 @@ def _closing(view: InvoiceView, styles: _Styles) -> list:
     return flowables
 
 
-def _decorate(view: InvoiceView, branding: Branding, styles: _Styles):
-    """Draws what every page carries: the draft/void watermark and, at save time, the footer with page numbers."""
+def _watermark(view: InvoiceView, styles: _Styles):
+    """Draws the draft/void watermark under each page's content (the footer comes at save, with page numbers)."""
 
-    def on_page(canvas: Canvas, doc) -> None:
+    def on_page(canvas: Canvas, _doc) -> None:
         if view.watermark:
             canvas.saveState()
             canvas.setFont(styles.bold, 110)
@@ -361,10 +314,14 @@ def _numbered_canvas(view: InvoiceView, branding: Branding, styles: _Styles) -> 
             self.line(_MARGIN, 14 * mm, A4[0] - _MARGIN, 14 * mm)
             self.setFont(styles.regular, 7.5)
             self.setFillColor(_GREY)
-            if branding.footer:
-                self.drawString(_MARGIN, 10 * mm, _printable(branding.footer, styles.regular))
             reference = view.number if view.status != "draft" else "Draft"
-            self.drawRightString(A4[0] - _MARGIN, 10 * mm, f"{reference}  ·  Page {self._pageNumber} of {count}")
+            page = f"{reference}  ·  Page {self._pageNumber} of {count}"
+            self.drawRightString(A4[0] - _MARGIN, 10 * mm, page)
+            # A long footer wraps (two lines at most) rather than running into the page number.
+            room = _WIDTH - self.stringWidth(page, styles.regular, 7.5) - 8 * mm
+            footer = simpleSplit(printable(branding.footer, styles.regular), styles.regular, 7.5, room)
+            for index, text in enumerate(footer[:2]):
+                self.drawString(_MARGIN, 10 * mm - index * 9, text)
             self.restoreState()
 
     return NumberedCanvas
@@ -394,6 +351,6 @@ def render_invoice_pdf(invoice: Invoice, branding: Branding, *, time_zone: str =
         story += [_p(view.status_note, styles.banner), Spacer(1, 3 * mm)]
     story += [_parties(view, styles), Spacer(1, 6 * mm), _lines_table(view, styles), Spacer(1, 4 * mm)]
     story.append(KeepTogether([_totals(view, styles), Spacer(1, 5 * mm), *_closing(view, styles)]))
-    on_page = _decorate(view, branding, styles)
+    on_page = _watermark(view, styles)
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=_numbered_canvas(view, branding, styles))
     return buffer.getvalue()

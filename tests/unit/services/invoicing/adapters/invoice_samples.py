@@ -76,8 +76,17 @@ INR_LINES = (
         metric_code="api_calls",
         charge_model="graduated",
         breakdown=(
-            TierAmount("Tier 1: 0 - 10,00,000", Decimal(1000000), Decimal("0.0004"), Decimal(0), Decimal("400.0000")),
-            TierAmount("Tier 2: above 10,00,000", Decimal(250000), Decimal("0.0003"), Decimal(0), Decimal("75.0000")),
+            # As pricing writes a graduated breakdown: tier bounds, from_units exclusive and up_to inclusive.
+            TierAmount(
+                "tier 1",
+                Decimal(1000000),
+                Decimal("0.0004"),
+                Decimal(0),
+                Decimal("400.0000"),
+                Decimal(0),
+                Decimal(1000000),
+            ),
+            TierAmount("tier 2", Decimal(250000), Decimal("0.0003"), Decimal(0), Decimal("75.0000"), Decimal(1000000)),
         ),
     ),
     _line(
@@ -184,18 +193,21 @@ def usd_export() -> Invoice:
                 charge_model="graduated",
                 breakdown=(
                     TierAmount(
-                        "Tier 1: 0 - 1,000,000",
+                        "tier 1",
                         Decimal(1000000),
                         Decimal("0.0004") * rate,
                         Decimal(0),
                         Decimal("400") * rate,
+                        Decimal(0),
+                        Decimal(1000000),
                     ),
                     TierAmount(
-                        "Tier 2: above 1,000,000",
+                        "tier 2",
                         Decimal(250000),
                         Decimal("0.0003") * rate,
                         Decimal(0),
                         Decimal("75") * rate,
+                        Decimal(1000000),
                     ),
                 ),
             ),

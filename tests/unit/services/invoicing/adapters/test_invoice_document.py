@@ -16,8 +16,10 @@ from services.invoicing.adapters.invoice_document import (
     format_date,
     format_period,
     state_label,
+    tier_description,
 )
 from services.invoicing.config import InvoicingSettings
+from services.invoicing.domain.charges import TierAmount
 from tests.unit.services.invoicing.adapters import invoice_samples as samples
 
 ZONE = samples.ZONE
@@ -38,9 +40,9 @@ def test_view_of_an_intra_state_invoice() -> None:
     assert view.total_with_currency == "INR 6,540.90"
     assert view.amount_in_words == "Rupees Six Thousand Five Hundred and Forty and Ninety Paise Only"
     api_calls = view.lines[1]
-    assert [(row.quantity, row.unit_price, row.amount) for row in api_calls.breakdown] == [
-        ("10,00,000", "0.0004", "400.00"),
-        ("2,50,000", "0.0003", "75.00"),
+    assert [(row.description, row.quantity, row.unit_price, row.amount) for row in api_calls.breakdown] == [
+        ("Tier 1 (first 10,00,000)", "10,00,000", "0.0004", "400.00"),
+        ("Tier 2 (over 10,00,000)", "2,50,000", "0.0003", "75.00"),
     ]
     assert view.lines[0].breakdown == ()  # one-row prices print no breakdown
     assert all(line.period == "" for line in view.lines)  # every line covers the whole period
@@ -70,6 +72,21 @@ def test_line_of_part_of_the_period_says_which_part() -> None:
     segment = replace(first, period_end=datetime(2026, 10, 14, 18, 30, tzinfo=UTC))
     view = build_invoice_view(replace(invoice, lines=(segment, *invoice.lines[1:])), time_zone=ZONE)
     assert view.lines[0].period == "1 Oct 2026 - 14 Oct 2026"
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (TierAmount("tier 2", Decimal(5), Decimal(1), Decimal(0), Decimal(5), Decimal(100), Decimal(500)),
+         "Tier 2 (over 100 up to 500)"),
+        (TierAmount("tier 1", Decimal(5), Decimal(1), Decimal(0), Decimal(5), Decimal(0), None), "Tier 1 (over 0)"),
+        (TierAmount("free units", Decimal(5), Decimal(0), Decimal(0), Decimal(0)), "Free units"),
+        (TierAmount("3 packages of 100 units", Decimal(300), Decimal(1), Decimal(0), Decimal(3)),
+         "3 packages of 100 units"),
+    ],
+)  # fmt: skip
+def test_tier_descriptions_carry_their_bounds(row: TierAmount, expected: str) -> None:
+    assert tier_description(row, "INR") == expected
 
 
 def test_flat_fee_of_a_tier_is_shown() -> None:

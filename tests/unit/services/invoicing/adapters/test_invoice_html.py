@@ -39,7 +39,7 @@ def test_intra_state_invoice_shows_parties_lines_taxes_and_totals() -> None:
         "GSTIN: <strong>29AAACR5055K1Z3</strong>",
         ">Karnataka (29)</td>",
         ">12,50,000</td>",
-        ">Tier 1: 0 - 10,00,000</td>",
+        ">Tier 1 (first 10,00,000)</td>",
         ">CGST 9% on INR 5,543.14</td>",
         ">SGST 9% on INR 5,543.14</td>",
         ">498.88</td>",

@@ -10,7 +10,7 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from PIL import Image, ImageDraw
 
-from services.invoicing.adapters import invoice_pdf
+from services.invoicing.adapters import invoice_pdf_fonts
 from services.invoicing.adapters.invoice_pdf import Branding, render_invoice_pdf
 from tests.unit.services.invoicing.adapters import invoice_samples as samples
 
@@ -52,8 +52,8 @@ def test_intra_state_invoice_prints_parties_cgst_sgst_totals_and_words() -> None
         "1 Standard plan - base fee 998315 1 4,999.00 4,999.00",
         "2 API calls 998315 12,50,000 0.00038 475.00",
         # The graduated line's two tiers, under it: 10,00,000 x 0.0004 = 400 and 2,50,000 x 0.0003 = 75.
-        "Tier 1: 0 - 10,00,000 10,00,000 0.0004 400.00",
-        "Tier 2: above 10,00,000 2,50,000 0.0003 75.00",
+        "Tier 1 (first 10,00,000) 10,00,000 0.0004 400.00",
+        "Tier 2 (over 10,00,000) 2,50,000 0.0003 75.00",
         "3 LLM tokens 998315 34,56,789 0.00002 69.14",
         "Subtotal 5,543.14",
         "CGST 9% on INR 5,543.14 498.88",
@@ -87,8 +87,8 @@ def test_export_invoice_is_titled_as_an_export_without_tax() -> None:
     assert "Acme Analytics, Inc." in text and "United States" in text
     # Unit prices keep their precision (4,999 x 0.012031 = 60.142969); the line is rounded once.
     assert "1 Standard plan - base fee 998315 1 60.142969 60.14" in text
-    assert "Tier 1: 0 - 1,000,000 1,000,000 0.0000048124 4.8124" not in text  # at most 8 decimals
-    assert "Tier 1: 0 - 1,000,000 1,000,000 0.00000481 4.8124" in text
+    assert "Tier 1 (first 1,000,000) 1,000,000 0.0000048124 4.8124" not in text  # at most 8 decimals
+    assert "Tier 1 (first 1,000,000) 1,000,000 0.00000481 4.8124" in text
     assert "Subtotal 65.85 Total (USD) 65.85" in text
     assert "Sixty-Five US Dollars and Eighty-Five Cents Only" in text
     assert "Prices converted from INR at 1 INR = 0.012031 USD" in text
@@ -161,6 +161,13 @@ def test_names_in_scripts_no_font_has_still_render() -> None:
     assert "Total (JPY) 8,241" in text
 
 
+def test_long_footer_wraps_beside_the_page_number() -> None:
+    footer = "Registered office: 1 MG Road, Bengaluru. CIN U72900KA2020PTC000000. " * 3
+    text = text_of(render(samples.inr_intra_state(), replace(BRANDING, footer=footer)))
+    assert "INV/2627/00001 · Page 1 of 1" in text
+    assert "Registered office: 1 MG Road, Bengaluru. CIN U72900KA2020PTC000000." in text
+
+
 def test_same_invoice_renders_to_the_same_bytes() -> None:
     first = render(samples.inr_intra_state(), BRANDING)
     assert render(samples.inr_intra_state(), BRANDING) == first
@@ -229,13 +236,13 @@ def test_logo_is_drawn_when_configured(tmp_path: Path) -> None:
 
 def test_without_dejavu_the_font_shipped_with_reportlab_prints_the_names(monkeypatch, tmp_path: Path) -> None:
     """CI machines may lack fonts-dejavu-core; reportlab's own Vera still has the Latin Extended glyphs."""
-    monkeypatch.setattr(invoice_pdf, "_DEJAVU", tmp_path / "no-fonts-here")
-    invoice_pdf._fonts.cache_clear()
+    monkeypatch.setattr(invoice_pdf_fonts, "_DEJAVU", tmp_path / "no-fonts-here")
+    invoice_pdf_fonts.fonts.cache_clear()
     try:
-        assert invoice_pdf._fonts() == ("InvoiceVera", "InvoiceVera-Bold")
+        assert invoice_pdf_fonts.fonts() == ("InvoiceVera", "InvoiceVera-Bold")
         text = text_of(render(samples.kwd_export()))
     finally:
-        invoice_pdf._fonts.cache_clear()
+        invoice_pdf_fonts.fonts.cache_clear()
     # Vera has Ł and ó but not ź: its base letter prints rather than a box.
     assert "Łódz Gulf Trading W.L.L." in text
     assert "Total (KWD) 1,249.817" in text
