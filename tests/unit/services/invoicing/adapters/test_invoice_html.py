@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
 
 import jinja2
@@ -142,3 +143,32 @@ def test_misspelt_variable_in_an_operator_template_fails_loudly(tmp_path: Path) 
     (tmp_path / "invoice.html.j2").write_text("{{ view.totl }}")
     with pytest.raises(jinja2.UndefinedError):
         InvoiceHtmlRenderer(tmp_path).render(samples.inr_intra_state(), BRANDING, time_zone=ZONE)
+
+
+class _TagBalance(HTMLParser):
+    """Records closing tags that do not close the innermost open element."""
+
+    VOID = {"br", "img", "meta", "link", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.mismatched: list[tuple[str, tuple[int, int]]] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.mismatched.append((tag, self.getpos()))
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_built_in_template_closes_every_element(name: str) -> None:
+    # Email clients repair broken markup each in their own way; the built-in page must not need repair.
+    parser = _TagBalance()
+    parser.feed(InvoiceHtmlRenderer().render(samples.voided(ALL_SAMPLES[name]()), BRANDING, time_zone=ZONE))
+    assert (parser.mismatched, parser.open) == ([], [])
