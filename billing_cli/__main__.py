@@ -1,4 +1,5 @@
-"""billing: organisations, projects, API keys, metrics, usage and events on a running platform."""
+"""billing: organisations, projects, API keys, metrics, usage, events, plans, subscriptions, exchange rates and
+invoices on a running platform."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from billing_cli import metering
+from billing_cli import catalog, invoices, metering
 from billing_cli.connection import CliError, Gateway
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
@@ -171,6 +172,11 @@ def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
 app.add_typer(metering.metrics, name="metrics")
 app.command("usage")(metering.usage)
 app.add_typer(metering.events, name="events")
+app.add_typer(catalog.plans, name="plans")
+app.add_typer(catalog.subscriptions, name="subscriptions")
+app.add_typer(catalog.rates, name="rates")
+app.command("quote")(catalog.quote)
+app.add_typer(invoices.invoices, name="invoices")
 
 
 def main() -> None:

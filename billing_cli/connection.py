@@ -52,9 +52,15 @@ class Gateway:
         return cls(url.rstrip("/"), token or "", str(demo.get("api_key") or ""))
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer of a request; a 4xx/5xx is a :class:`CliError` with the API's detail."""
+        return self.send(method, path, **kwargs).json()
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The response of a request that succeeded (for bodies that are not JSON, such as a PDF)."""
         headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}
+        timeout = kwargs.pop("timeout", 10.0)
         try:
-            response = httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10.0, **kwargs)
+            response = httpx.request(method, f"{self.url}{path}", headers=headers, timeout=timeout, **kwargs)
         except httpx.HTTPError as error:
             raise CliError(f"cannot reach the gateway at {self.url}: {error}") from None
         if response.status_code >= 400:
@@ -64,4 +70,4 @@ class Gateway:
             except ValueError:
                 message = response.text
             raise CliError(f"{response.status_code}: {message}")
-        return response.json()
+        return response

@@ -23,9 +23,12 @@ DEMO_METRICS: list[dict[str, Any]] = [
     {"code": "api_calls", "name": "API calls", "unit": "requests", "aggregation": "count"},
     {"code": "llm_tokens", "name": "LLM tokens", "unit": "tokens", "aggregation": "sum"},
     {"code": "storage_gb", "name": "Peak storage", "unit": "GB", "aggregation": "max"},
+    # Each event is one payment's amount: the Enterprise plan's percentage charge prices them one by one.
+    {"code": "payments_volume", "name": "Payments processed", "unit": "INR", "aggregation": "sum"},
 ]
 MODELS = ("gpt-4o", "claude-sonnet", "llama-3-70b")
 ENDPOINTS = ("/v1/search", "/v1/embed", "/v1/chat")
+PAY_METHODS = ("upi", "card", "netbanking")
 HOURS_BACK = 72  # events spread over the last three days: the day and hour windows have something in them
 
 
@@ -38,7 +41,7 @@ class DemoUsage:
 
 
 def demo_events(now: datetime, seed: int = 7) -> list[dict[str, Any]]:
-    """About 300 events in the clients' JSON shape, with fixed ids (the same on every start)."""
+    """About 320 events in the clients' JSON shape, with fixed ids (the same on every start)."""
     rng = random.Random(seed)
 
     def at(hours_ago: float) -> str:
@@ -58,6 +61,11 @@ def demo_events(now: datetime, seed: int = 7) -> list[dict[str, Any]]:
         gigabytes = f"{10 + n * 0.75 + rng.randrange(0, 100) / 100:.2f}"
         events.append({"metricName": "storage_gb", "metricValue": gigabytes, "timestamp": at(hours_ago),
                        "idempotencyKey": f"demo-storage-{n:04d}"})
+    for n in range(24):
+        rupees, paise = rng.choice((499, 1499, 2999, 8999, 24999)), rng.randrange(0, 100)  # money: no float
+        events.append({"metricName": "payments_volume", "metricValue": f"{rupees}.{paise:02d}",
+                       "timestamp": at(rng.uniform(0, HOURS_BACK)), "metadata": {"method": rng.choice(PAY_METHODS)},
+                       "idempotencyKey": f"demo-payment-{n:04d}"})
     return events
 
 
