@@ -10,7 +10,7 @@ from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime import clients
 from billing_runtime.errors import NotFound
 from services.gateway.entrypoints.http import catalog_schemas as cs
-from services.gateway.entrypoints.http import schemas
+from services.gateway.entrypoints.http import field_paths, schemas
 from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, audit, require_admin
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
 
@@ -20,6 +20,7 @@ router = APIRouter(
     route_class=DecimalJsonRoute,
     responses={code: {"model": schemas.Error} for code in (400, 401, 404, 409, 422, 503)},
 )
+_EXCHANGE_RATE_FIELDS = field_paths.renamed({"effective_time": "effective_at"})
 
 
 def _invoicing(request: Request):
@@ -45,7 +46,7 @@ async def create_plan(
     `terms.charges[0].charge.tiers[1].up_to` for overlapping tiers; nothing is stored. A plan code already
     taken is 409. Retrying with the same `Idempotency-Key` returns the first plan (`Idempotent-Replayed: true`).
     """
-    reply = await clients.call(_invoicing(request).CreatePlan, body.to_pb(idempotency_key))
+    reply = await field_paths.call(_invoicing(request).CreatePlan, body.to_pb(idempotency_key), field_paths.in_terms)
     _replayed(response, reply.created)
     if reply.created:
         await audit(request, "plan.create", "plan", reply.plan.id)
@@ -88,7 +89,8 @@ async def create_plan_version(
 ):
     """New terms for a plan, as its next version. Subscriptions stay on the version they have until moved with
     `change-plan`; new subscriptions by `plan_code` get this version."""
-    reply = await clients.call(_invoicing(request).CreatePlanVersion, body.to_pb(plan_id, idempotency_key))
+    reply = await field_paths.call(_invoicing(request).CreatePlanVersion, body.to_pb(plan_id, idempotency_key),
+                                   field_paths.in_terms)
     _replayed(response, reply.created)
     if reply.created:
         await audit(request, "plan_version.create", "plan_version", reply.plan_version.id)
@@ -200,7 +202,7 @@ async def cancel_subscription(
 async def create_exchange_rate(body: cs.ExchangeRateCreate, request: Request, response: Response):
     """1 `base_currency` = `rate` `quote_currency`, from `effective_at`. The same pair and time again with the
     same rate returns the stored rate (`Idempotent-Replayed: true`); with another rate it is 409."""
-    reply = await clients.call(_invoicing(request).CreateExchangeRate, body.to_pb())
+    reply = await field_paths.call(_invoicing(request).CreateExchangeRate, body.to_pb(), _EXCHANGE_RATE_FIELDS)
     _replayed(response, reply.created)
     if reply.created:
         await audit(request, "exchange_rate.create", "exchange_rate", reply.exchange_rate.id)

@@ -41,13 +41,23 @@ def test_create_plan_reads_json_numbers_exactly_and_audits_once(gateway):
     assert gateway.audited() == [("plan.create", "plan_1")]
 
 
-def test_service_validation_comes_back_as_400_naming_the_field(gateway):
+def test_service_validation_comes_back_as_400_naming_the_field_in_the_body(gateway):
+    # Invoicing validates the terms on their own: its paths start inside them.
     gateway.invoicing.answer("CreatePlan", InvalidArgument(
-        "overlaps the tier before it: up_to must be above 1000", field="terms.charges[0].charge.tiers[1].up_to"))
+        "overlaps the tier before it: up_to must be above 1000", field="charges[0].charge.tiers[1].up_to"))
     response = gateway.http.post("/api/v1/admin/plans", content=PLAN_BODY, headers=JSON)
     assert response.status_code == 400
     assert response.json()["field"] == "terms.charges[0].charge.tiers[1].up_to"
+    assert response.json()["detail"] == ("terms.charges[0].charge.tiers[1].up_to: overlaps the tier before it: "
+                                         "up_to must be above 1000")
     assert gateway.audited() == []
+
+
+def test_exchange_rate_effective_time_is_named_as_the_body_field(gateway):
+    gateway.invoicing.answer("CreateExchangeRate", InvalidArgument("is in the future", field="effective_time"))
+    response = gateway.http.post("/api/v1/admin/exchange-rates", headers=ADMIN, json={
+        "base_currency": "USD", "quote_currency": "INR", "rate": "84.5", "effective_at": "2999-01-01T00:00:00Z"})
+    assert response.status_code == 400 and response.json()["field"] == "effective_at"
 
 
 @pytest.mark.parametrize(("fragment", "replacement", "field"), [
@@ -64,9 +74,10 @@ def test_the_gateway_names_the_field_of_json_it_cannot_map(gateway, fragment, re
     assert "CreatePlan" not in gateway.invoicing.requests
 
 
-def test_plan_code_taken_is_409(gateway):
+def test_plan_code_taken_is_409_naming_code(gateway):
     gateway.invoicing.answer("CreatePlan", AlreadyExists("plan code 'standard' is taken", field="code"))
-    assert gateway.http.post("/api/v1/admin/plans", content=PLAN_BODY, headers=JSON).status_code == 409
+    response = gateway.http.post("/api/v1/admin/plans", content=PLAN_BODY, headers=JSON)
+    assert response.status_code == 409 and response.json()["field"] == "code"
 
 
 def test_list_plans_by_code_is_a_page_of_one_or_none(gateway):
