@@ -153,6 +153,7 @@ def to_document(invoice: Invoice) -> dict[str, Any]:
         "customer": _party_to_dict(invoice.customer),
         "exchange_rate": _rate_to_dict(invoice.exchange_rate),
         "notes": list(invoice.notes),
+        "time_zone": invoice.time_zone,
     }
 
 
@@ -188,6 +189,7 @@ def from_row(row: Any) -> Invoice:
         replaces_invoice_id=row.replaces_invoice_id or "",
         created_at=row.created_at,
         notes=tuple(document["notes"]),
+        time_zone=document.get("time_zone", ""),
     )
 
 

@@ -15,6 +15,7 @@ from billing_runtime.idempotency import insert_once
 from services.invoicing.adapters.tables import invoice_runs
 
 MAX_FAILURES_KEPT = 100
+_FIRST_FAILURES = sa.literal_column(f"'$[0 to {MAX_FAILURES_KEPT - 1}]'::jsonpath")
 COUNTERS = ("organisations_done", "invoiced", "already_invoiced", "not_due", "no_subscription", "failed")
 
 
@@ -97,9 +98,7 @@ class InvoiceRunRepository:
             .where(t.c.id == run_id)
             .values(
                 **{name: t.c[name] + getattr(progress, name) for name in COUNTERS},
-                failures=sa.func.jsonb_path_query_array(
-                    t.c.failures.op("||")(new_failures), sa.literal_column(f"'$[0 to {MAX_FAILURES_KEPT - 1}]'::jsonpath")
-                ),
+                failures=sa.func.jsonb_path_query_array(t.c.failures.op("||")(new_failures), _FIRST_FAILURES),
             )
         )
 

@@ -120,3 +120,5 @@ class Invoice:
     replaces_invoice_id: str = ""
     created_at: datetime | None = None
     notes: tuple[str, ...] = field(default=())
+    # The organisation's IANA zone: its billing period is printed in it (the bounds above are UTC instants).
+    time_zone: str = ""

@@ -225,4 +225,5 @@ def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
         customer=billing.customer,
         exchange_rate=used_rate,
         notes=(gst.EXPORT_NOTE,) if regime is TaxRegime.EXPORT else (),
+        time_zone=billing.period.time_zone,
     )

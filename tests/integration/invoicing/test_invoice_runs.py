@@ -299,6 +299,7 @@ async def test_invoices_render_as_pdf_and_html(invoicing, invoicing_stub, meteri
     )
     text = html.content.decode()
     assert invoice.number in text and "1,824.16" in text
+    assert "1 Oct 2026 - 31 Oct 2026" in text  # the period in the organisation's zone, not UTC's 30 Sep
 
 
 async def test_bad_periods_and_unknown_organisations_are_refused(invoicing_stub):
