@@ -24,8 +24,9 @@ class InvoiceRepository:
         self._conn = conn
 
     async def insert_drafts(self, drafts: Sequence[Invoice], run_id: str = "") -> set[str]:
-        """Store drafts; one whose (organisation, period) already has a live invoice is skipped. Returns the ids
-        stored. Two runs inserting the same period at once: the second waits on the unique index, then skips."""
+        """Store drafts; one whose (organisation, period) already has a live invoice, or that reissues an invoice
+        already reissued, is skipped. Returns the ids stored. Two runs inserting the same period at once: the
+        second waits on the unique index, then skips."""
         if not drafts:
             return set()
         statement = (
@@ -33,9 +34,8 @@ class InvoiceRepository:
             .values(
                 [{**header_values(d), "document": to_document(d), "run_id": run_id or None} for d in drafts]
             )
-            .on_conflict_do_nothing(
-                index_elements=["organisation_id", "period_key"], index_where=sa.text("status <> 'void'")
-            )
+            # Any unique index: one live invoice per (organisation, period), and one reissue per voided invoice.
+            .on_conflict_do_nothing()
             .returning(invoices.c.id)
         )
         return set((await self._conn.execute(statement)).scalars().all())

@@ -27,8 +27,8 @@ from services.invoicing.adapters.invoice_run_repository import RunProgress
 from services.invoicing.adapters.repository import OrganisationRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 from services.invoicing.domain.billing_period import zone_of
-from services.invoicing.domain.invoice import Invoice, InvoiceStatus
-from services.invoicing.domain.invoice_builder import build_invoice
+from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
+from services.invoicing.domain.invoice_builder import MetricUsage, build_invoice
 from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
 from services.invoicing.domain.invoice_number import financial_year, format_invoice_number
 from services.invoicing.domain.organisation import Organisation
@@ -133,8 +133,8 @@ class PeriodClose:
     def _price(
         self,
         planned: Sequence[PlannedInvoice],
-        usages: Sequence[Mapping[tuple[int, str], object]],
-        rates: Sequence,
+        usages: Sequence[Mapping[tuple[int, str], MetricUsage]],
+        rates: Sequence[ExchangeRate],
         replaces: Mapping[str, str],
         progress: RunProgress,
     ) -> list[Invoice]:
