@@ -65,6 +65,14 @@ class CatalogRepository:
         )
         return found.scalar_one_or_none() is not None
 
+    async def version_made_with_key(self, idempotency_key: str) -> bool:
+        if not idempotency_key:
+            return False
+        found = await self._conn.execute(
+            sa.select(plan_versions.c.id).where(plan_versions.c.idempotency_key == idempotency_key)
+        )
+        return found.scalar_one_or_none() is not None
+
     async def plan_id_for_code(self, code: str) -> str | None:
         return (await self._conn.execute(sa.select(plans.c.id).where(plans.c.code == code))).scalar_one_or_none()
 

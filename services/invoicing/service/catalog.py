@@ -53,6 +53,15 @@ async def create_plan_version(
         plan_row = await repository.lock_plan(plan_id)
         if plan_row is None:
             raise NotFound(f"no plan with id {plan_id!r}")
+        latest = await repository.latest_version(plan_id)
+        repeat = latest is not None and latest.terms == validated and name in ("", latest.plan_name)
+        if repeat and not await repository.version_made_with_key(idempotency_key):
+            assert latest is not None
+            raise AlreadyExists(
+                f"version {latest.version} of plan {plan_row.code!r} ({latest.id}) already has these terms; a new "
+                "version must change something",
+                field="terms",
+            )
         version, created = await repository.add_version(
             new_id("plv"),
             plan_id,

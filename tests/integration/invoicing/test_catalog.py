@@ -75,6 +75,11 @@ async def test_editing_a_plan_makes_a_version_and_subscriptions_keep_theirs(invo
     assert fetched.latest_version.id == edited.plan_version.id
     versions = (await invoicing_stub.ListPlanVersions(pb.ListPlanVersionsRequest(plan_id=plan.id))).plan_versions
     assert [(v.version, v.terms.base_fee) for v in versions] == [(1, "100"), (2, "150")]
+    same_again = pb.CreatePlanVersionRequest(
+        plan_id=plan.id, terms=terms(currency="INR", base_fee="150.00", charges=[PER_CALL])
+    )
+    error = await expect_rpc_error(invoicing_stub.CreatePlanVersion(same_again), grpc.StatusCode.ALREADY_EXISTS)
+    assert "version 2" in error.details()
     kept = (await invoicing_stub.GetSubscription(pb.GetSubscriptionRequest(subscription_id=subscription.id)))
     assert kept.subscription.plan_version_id == plan.latest_version.id
 
