@@ -3,7 +3,8 @@ each beside the bare limit of its building block measured on the same machine in
 
 Phases, in order: build the workload; start a fresh stack (or use `make run`'s); bare gRPC server; stop
 metering; gRPC streaming ingest; REST batch ingest; start metering and time it through the backlog; bare
-asyncpg insert of the same rows; freshness under half the sustainable load; peak memory of every service.
+asyncpg insert of the same rows; freshness under half the sustainable load; peak memory of every service; then,
+on a second fresh stack, the monthly invoice close of 10,000 organisations and PDF rendering (bench/invoice_close.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import freshness, grpc_driver, metering_rate, rest_driver
+from bench import freshness, grpc_driver, invoice_close, metering_rate, rest_driver
 from bench.memory import peak_rss_mib
 from bench.stack import COUNT_METRIC, Stack, create_tenant, fresh_stack, running_stack
 from bench.workload import build_workload, rest_bodies
@@ -68,11 +69,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="drive the stack of a running `make run` (.run/endpoints.json) instead of starting a fresh one; "
         "metering is not stopped then, so it is timed only through the backlog left after the ingest runs",
     )
+    parser.add_argument(
+        "--only", choices=("ingest", "invoices"),
+        help="run one part: ingest (ingest, metering, freshness, memory) or invoices (the invoice close and PDFs)",
+    )
+    parser.add_argument("--organisations", type=int, default=10_000,
+                        help="organisations invoiced by the close (default 10,000)")
+    parser.add_argument("--metrics", type=int, default=5, choices=range(1, 6), metavar="1-5",
+                        help="usage metrics (and charges) per organisation (default 5)")
+    parser.add_argument("--seed", choices=("sql", "grpc"), default="sql",
+                        help="seed the close's organisations and subscriptions in SQL (default) or through gRPC")
+    parser.add_argument("--pdfs", type=int, default=500, help="invoices rendered as PDFs after the close (default 500)")
+    parser.add_argument("--pdf-concurrency", type=int, default=4, help="RenderInvoice calls at once (default 4)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_before = os.getloadavg()
+    if args.only != "invoices":
+        ingest_part(args)
+    if args.only != "ingest":
+        # Its own fresh stack, also with --use-running: it seeds 10,000 organisations nobody wants in `make run`.
+        say(f"invoice close: a fresh stack for {args.organisations:,} organisations")
+        figures = invoice_close.run(
+            args.organisations, args.metrics, args.pdfs, args.pdf_concurrency, say, args.seed
+        )
+        print(render_invoices(figures, load_before), flush=True)
+        if figures.problems:
+            return 1
+    return 0
+
+
+def render_invoices(figures: invoice_close.CloseFigures, load_before: tuple[float, float, float]) -> str:
+    load = ", ".join(f"{value:.2f}" for value in load_before)
+    context = [
+        "",
+        f"invoice close benchmark of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({os.cpu_count()} CPUs, Python {platform.python_version()}); load average before the run: {load}",
+        *invoice_close.notes(figures),
+    ]
+    return "\n".join([*context, "", *_table(invoice_close.rows(figures))])
+
+
+def ingest_part(args: argparse.Namespace) -> None:
+    """Ingest, metering, freshness and memory on the bench's stack (fresh, or `make run`'s)."""
     figures = Figures(load_before=os.getloadavg())
     say(f"building {args.events:,} events in batches of {args.batch_size:,} ({args.duplicates:.0%} repeated ids)")
     workload = build_workload(args.events, args.batch_size, args.duplicates)
@@ -151,7 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         if stack.mesh is not None:
             figures.notes.append("metering's peak memory covers its run from the backlog phase on (restarted)")
     print(render(figures, args, stack), flush=True)
-    return 0
 
 
 async def client_rate(ingest_address: str, api_key: str, events: int) -> float:
@@ -233,13 +273,6 @@ def render(figures: Figures, args: argparse.Namespace, stack: Stack) -> str:
         rows.append((f"peak RSS {name}", f"{mib:,.0f} MiB", "", "", "< 150 MiB"))
     if figures.bare_server_memory:
         rows.append(("peak RSS bare gRPC server (reference)", f"{figures.bare_server_memory:,.0f} MiB", "", "", ""))
-    header = ("figure", "ours", "bare limit", "ratio", "target")
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(5)]
-    line = "  ".join("-" * w for w in widths)
-    table = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    table += ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in
-                        enumerate(zip(row, widths, strict=True))) for row in rows]
-    table.append(line)
     load = ", ".join(f"{value:.2f}" for value in figures.load_before)
     context = [
         "",
@@ -255,7 +288,18 @@ def render(figures: Figures, args: argparse.Namespace, stack: Stack) -> str:
             f"(client library), {len(accepted)} probes"
         )
     context += [f"note: {note}" for note in figures.notes]
-    return "\n".join([*context, "", *table])
+    return "\n".join([*context, "", *_table(rows)])
+
+
+def _table(rows: list[tuple[str, str, str, str, str]]) -> list[str]:
+    header = ("figure", "ours", "bare limit", "ratio", "target")
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(5)]
+    line = "  ".join("-" * w for w in widths)
+    table = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
+    table += ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in
+                        enumerate(zip(row, widths, strict=True))) for row in rows]
+    table.append(line)
+    return table
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,7 @@ class Stack:
     tenant: Tenant | None = None
     mesh: Mesh | None = None  # None when driving someone else's `make run`
     pid_dir: Path | None = None
+    postgres_pid: int | None = None  # a fresh stack's postmaster
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -70,8 +71,11 @@ class Stack:
 
 
 @contextmanager
-def fresh_stack(say: Callable[[str], None]) -> Iterator[Stack]:
-    """PostgreSQL, NATS and every service in a temporary directory on free ports; removed on the way out."""
+def fresh_stack(
+    say: Callable[[str], None], service_env: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[Stack]:
+    """PostgreSQL, NATS and every service in a temporary directory on free ports; removed on the way out.
+    ``service_env[name]`` is added to one service's environment."""
     root = Path(tempfile.mkdtemp(prefix="billing-bench-"))
     postgres = nats = mesh = None
     try:
@@ -84,6 +88,7 @@ def fresh_stack(say: Callable[[str], None]) -> Iterator[Stack]:
             nats.url,
             admin_token=secrets.token_urlsafe(24),
             prefer_default_ports=False,
+            service_env=service_env,
             say=say,
         )
         mesh.start()
@@ -94,6 +99,7 @@ def fresh_stack(say: Callable[[str], None]) -> Iterator[Stack]:
             admin_token=mesh.admin_token,
             database_url=postgres.url("billing"),
             mesh=mesh,
+            postgres_pid=postgres.pid,
         )
     finally:
         for server in (mesh, nats, postgres):

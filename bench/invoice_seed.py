@@ -1,0 +1,317 @@
+"""Seeding the invoice-close benchmark: organisations, one plan, subscriptions, an exchange rate, and a month of
+usage on five metrics per organisation.
+
+The plan and the exchange rate go through invoicing's gRPC API. Organisations and subscriptions go, by default,
+straight into invoicing's tables (COPY, the rows CreateOrganisation and CreateSubscription write), because through
+gRPC 10,000 of each take about three minutes on this machine; ``--seed grpc`` sends them through the API instead
+(concurrent calls; creation times then set back in SQL, as the integration tests do, so that organisations can
+be subscribed from the start of the billed month). Metering's metrics and usage are written in SQL straight
+into its ``metrics`` and ``usage_buckets`` tables (COPY): pushing millions of events through ingest and JetStream
+would measure ingest again, and the close reads only the buckets. Seeding is timed on its own and is not part
+of the close's figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import grpc
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from billing.invoicing.v1 import invoicing_pb2 as pb
+from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing_runtime.ids import new_id
+
+PROJECT = "prj_bench_invoices"
+EXCHANGE_RATE = "0.0119"  # 1 INR = 0.0119 USD
+
+# Five metrics, each priced by a different charge model (metric code, aggregation, charge).
+METRICS: tuple[tuple[str, str], ...] = (
+    ("api.calls", "sum"),
+    ("llm.tokens", "sum"),
+    ("storage.gb_hours", "sum"),
+    ("sms.sent", "count"),
+    ("payments.amount", "sum"),
+)
+
+PLAN_TERMS = {
+    "currency": "INR",
+    "base_fee": "999",
+    "charges": [
+        {
+            "metric_code": "api.calls",
+            "display_name": "API calls",
+            "charge": {
+                "model": "CHARGE_MODEL_GRADUATED",
+                "tiers": [{"up_to": "1000", "unit_price": "0"}, {"up_to": "10000", "unit_price": "0.05"},
+                          {"unit_price": "0.02"}],
+            },
+        },
+        {
+            "metric_code": "llm.tokens",
+            "display_name": "LLM tokens",
+            "charge": {"model": "CHARGE_MODEL_PER_UNIT", "unit_price": "0.0004", "minimum_amount": "50"},
+        },
+        {
+            "metric_code": "storage.gb_hours",
+            "display_name": "Storage",
+            "charge": {
+                "model": "CHARGE_MODEL_VOLUME",
+                "tiers": [{"up_to": "1000", "unit_price": "0.10"}, {"up_to": "10000", "unit_price": "0.08"},
+                          {"unit_price": "0.05", "flat_fee": "100"}],
+            },
+        },
+        {
+            "metric_code": "sms.sent",
+            "display_name": "SMS",
+            "charge": {"model": "CHARGE_MODEL_PACKAGE", "package_size": "100", "package_price": "25",
+                       "package_rounding": "PACKAGE_ROUNDING_UP", "free_units": "50"},
+        },
+        {
+            "metric_code": "payments.amount",
+            "display_name": "Payment processing",
+            "charge": {"model": "CHARGE_MODEL_PERCENTAGE", "rate": "2.5", "maximum_amount": "25000"},
+        },
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Customer:
+    """Billing details of one kind of organisation in the mix."""
+
+    kind: str
+    currency: str
+    country: str
+    state_code: str
+    gstin: str
+    timezone: str
+
+
+# Ten in a cycle: seven in Karnataka (the supplier's state: CGST + SGST), two elsewhere in India (IGST), one
+# abroad billed in USD (zero-rated export, prices converted at the stored rate).
+MIX: tuple[Customer, ...] = (
+    *[Customer("karnataka", "INR", "IN", "29", "29ABCDE1234F1ZW", "Asia/Kolkata")] * 5,
+    *[Customer("karnataka", "INR", "IN", "29", "", "Asia/Kolkata")] * 2,
+    Customer("other state", "INR", "IN", "27", "", "Asia/Kolkata"),
+    Customer("other state", "INR", "IN", "07", "", "Asia/Kolkata"),
+    Customer("abroad", "USD", "US", "", "", "America/New_York"),
+)
+
+
+@dataclass
+class Seeded:
+    period_key: str
+    organisation_ids: list[str]
+    kinds: dict[str, int]
+    plan_version_id: str = ""
+    bucket_rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def previous_month(today: date) -> tuple[date, str]:
+    """The first day of the month before ``today``'s, and its period key."""
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return first, f"{first:%Y-%m}"
+
+
+async def seed(
+    invoicing_address: str, database_url: str, organisations: int, metrics: int, say: Callable[[str], None],
+    *, through: str = "sql", concurrency: int = 16,
+) -> Seeded:
+    """Everything the close needs, for ``organisations`` organisations with usage on ``metrics`` metrics.
+
+    The plan and the exchange rate go through gRPC; organisations and subscriptions too with ``through="grpc"``
+    (about 150 and 90 a second each on this machine), else straight into invoicing's tables (COPY)."""
+    loop = asyncio.get_running_loop()
+    month, period_key = previous_month(datetime.now(UTC).date())
+    seeded = Seeded(period_key, [], {})
+    async with grpc.aio.insecure_channel(invoicing_address) as channel:
+        stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
+        started = loop.time()
+        terms = dict(PLAN_TERMS, charges=PLAN_TERMS["charges"][:metrics])
+        plan = await stub.CreatePlan(pb.CreatePlanRequest(
+            code=f"bench-{new_id('p')[-8:].lower()}", name="Bench", terms=json_format.ParseDict(terms, pb.PlanTerms())
+        ))
+        seeded.plan_version_id = plan.plan.latest_version.id
+        effective = Timestamp(seconds=int(datetime(month.year, month.month, 1, tzinfo=UTC).timestamp()) - 86_400)
+        await stub.CreateExchangeRate(pb.CreateExchangeRateRequest(
+            base_currency="INR", quote_currency="USD", rate=EXCHANGE_RATE, source="bench desk",
+            effective_time=effective,
+        ))
+        customers = [MIX[number % len(MIX)] for number in range(organisations)]
+        for customer in customers:
+            seeded.kinds[customer.kind] = seeded.kinds.get(customer.kind, 0) + 1
+        # Organisations must exist before their subscriptions start: a month before the period.
+        since = datetime(month.year, month.month, 1, tzinfo=UTC) - timedelta(days=31)
+        if through == "grpc":
+            await _accounts_through_grpc(stub, database_url, customers, month, since, seeded, concurrency, say)
+        else:
+            started = loop.time()
+            await _accounts_in_sql(database_url, customers, month, since, seeded)
+            seeded.seconds["organisations and subscriptions (SQL COPY)"] = loop.time() - started
+
+    started = loop.time()
+    seeded.bucket_rows = await _usage(database_url, seeded.organisation_ids, METRICS[:metrics], month)
+    seeded.seconds["metering metrics and usage buckets (SQL COPY)"] = loop.time() - started
+    return seeded
+
+
+async def _accounts_through_grpc(stub, database_url: str, customers: list[Customer], month: date, since: datetime,
+                                 seeded: Seeded, concurrency: int, say: Callable[[str], None]) -> None:
+    """CreateOrganisation and CreateSubscription for each, ``concurrency`` calls at a time; creation times set
+    back in SQL in between, as the integration tests do."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    seeded.organisation_ids = await _concurrently(
+        [_organisation_request(number, customer) for number, customer in enumerate(customers)],
+        lambda request: _create_organisation(stub, request), concurrency, say, "organisations",
+    )
+    seeded.seconds["organisations (gRPC)"] = loop.time() - started
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE invoicing.organisations SET created_at = $1 WHERE id = ANY($2::text[])",
+                           since, seeded.organisation_ids)
+    finally:
+        await conn.close()
+    started = loop.time()
+    await _concurrently(
+        seeded.organisation_ids,
+        lambda organisation_id: stub.CreateSubscription(pb.CreateSubscriptionRequest(
+            organisation_id=organisation_id, plan_version_id=seeded.plan_version_id,
+            start_date=f"{month:%Y-%m-%d}", idempotency_key=f"bench-{organisation_id}",
+        )),
+        concurrency, say, "subscriptions",
+    )
+    seeded.seconds["subscriptions (gRPC)"] = loop.time() - started
+
+
+async def _accounts_in_sql(database_url: str, customers: list[Customer], month: date, since: datetime,
+                           seeded: Seeded) -> None:
+    """The rows CreateOrganisation and CreateSubscription would write: an organisation, an active subscription
+    on the plan version from the first of the month in the organisation's zone, and its open phase."""
+    now = datetime.now(UTC)
+    organisation_rows, subscription_rows, phase_rows = [], [], []
+    for number, customer in enumerate(customers):
+        organisation_id, subscription_id = new_id("org"), new_id("sub")
+        organisation_rows.append((
+            organisation_id, f"Bench Customer {number:05d}", f"billing+{number}@customer.example", customer.currency,
+            customer.country, customer.state_code, customer.gstin, customer.timezone, since,
+        ))
+        subscription_rows.append((subscription_id, organisation_id, 1, "active", False, now))
+        starts_at = datetime(month.year, month.month, 1, tzinfo=ZoneInfo(customer.timezone)).astimezone(UTC)
+        phase_rows.append((subscription_id, starts_at, seeded.plan_version_id))
+        seeded.organisation_ids.append(organisation_id)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "organisations", schema_name="invoicing", records=organisation_rows,
+                columns=["id", "name", "billing_email", "billing_currency", "country", "state_code", "gstin",
+                         "timezone", "created_at"],
+            )
+            await conn.copy_records_to_table(
+                "subscriptions", schema_name="invoicing", records=subscription_rows,
+                columns=["id", "organisation_id", "billing_anchor_day", "state", "cancel_at_period_end",
+                         "created_at"],
+            )
+            await conn.copy_records_to_table(
+                "subscription_phases", schema_name="invoicing", records=phase_rows,
+                columns=["subscription_id", "starts_at", "plan_version_id"],
+            )
+    finally:
+        await conn.close()
+
+
+def _organisation_request(number: int, customer: Customer) -> pb.CreateOrganisationRequest:
+    return pb.CreateOrganisationRequest(
+        name=f"Bench Customer {number:05d}", billing_email=f"billing+{number}@customer.example",
+        billing_currency=customer.currency, country=customer.country, state_code=customer.state_code,
+        gstin=customer.gstin, timezone=customer.timezone, idempotency_key=f"bench-org-{number}",
+    )
+
+
+async def _create_organisation(stub, request: pb.CreateOrganisationRequest) -> str:
+    return (await stub.CreateOrganisation(request)).organisation.id
+
+
+async def _concurrently(items, call, concurrency: int, say: Callable[[str], None], what: str) -> list:
+    """``call(item)`` for every item, ``concurrency`` at a time; results in the items' order."""
+    results: list = [None] * len(items)
+    position = 0
+    step = max(1, len(items) // 4)
+
+    async def worker() -> None:
+        nonlocal position
+        while position < len(items):
+            index, position = position, position + 1
+            results[index] = await call(items[index])
+            if (index + 1) % step == 0:
+                say(f"    {index + 1:,} {what}")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return results
+
+
+async def _usage(database_url: str, organisation_ids: list[str], metrics: tuple[tuple[str, str], ...],
+                 month: date) -> int:
+    """Metric definitions and three 15-minute usage buckets per organisation and metric, in the month, inside
+    every organisation's period whatever its zone (days 5, 15 and 25 at 12:00 UTC)."""
+    rng = random.Random(4)
+    now = datetime.now(UTC)
+    metric_rows = [
+        (new_id("met"), organisation_id, code, code, "", aggregation, "", "{}", now)
+        for organisation_id in organisation_ids for code, aggregation in metrics
+    ]
+    days = [datetime(month.year, month.month, day, 12, tzinfo=UTC) for day in (5, 15, 25)]
+    bucket_rows = []
+    for organisation_id in organisation_ids:
+        for code, _ in metrics:
+            for bucket_start in days:
+                if rng.random() < 0.05:
+                    continue  # some organisations used a metric on fewer days
+                count = rng.randint(1, 800)
+                value = _value(code, count, rng)
+                average = (value / count).quantize(Decimal("0.000001"))
+                bucket_rows.append((
+                    organisation_id, code, bucket_start, PROJECT, count, value, average, average, bucket_start,
+                    bucket_start + timedelta(minutes=14), f"evt_{rng.getrandbits(64):016x}", average,
+                ))
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.copy_records_to_table(
+            "metrics", schema_name="metering", records=metric_rows,
+            columns=["id", "organisation_id", "code", "name", "unit", "aggregation", "unique_dimension", "filters",
+                     "created_at"],
+        )
+        await conn.copy_records_to_table(
+            "usage_buckets", schema_name="metering", records=bucket_rows,
+            columns=["organisation_id", "metric", "bucket_start", "project_id", "event_count", "value_sum",
+                     "value_min", "value_max", "first_time", "latest_time", "latest_event_id", "latest_value"],
+        )
+        await conn.execute("ANALYZE metering.metrics; ANALYZE metering.usage_buckets; ANALYZE invoicing.organisations;"
+                           " ANALYZE invoicing.subscriptions; ANALYZE invoicing.subscription_phases")
+    finally:
+        await conn.close()
+    return len(bucket_rows)
+
+
+def _value(code: str, count: int, rng: random.Random) -> Decimal:
+    """A bucket's sum for ``count`` events of the metric (count metrics: one per event)."""
+    if code == "sms.sent":
+        return Decimal(count)
+    if code == "api.calls":
+        return Decimal(count * rng.randint(1, 20))
+    if code == "llm.tokens":
+        return Decimal(count * rng.randint(50, 400))
+    if code == "storage.gb_hours":
+        return Decimal(rng.randint(1, 4_000_000)) / 1000
+    return Decimal(count * rng.randint(100, 500_000)) / 100  # payments.amount, rupees and paise
