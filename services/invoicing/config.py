@@ -16,7 +16,7 @@ class InvoicingSettings(ServiceSettings):
 
     # The supplier: who issues the invoices. Its GST state decides CGST+SGST (same state) or IGST.
     supplier_name: str = "Billing Platform Demo Pvt Ltd"
-    supplier_address: str = "1 MG Road, Bengaluru 560001, Karnataka, India"
+    supplier_address: str = "1 MG Road, Bengaluru 560001, Karnataka"
     supplier_email: str = "accounts@billing.example"
     supplier_state_code: str = "29"
     supplier_gstin: str = ""
