@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime import clients
 from billing_runtime.timestamps import to_timestamp
@@ -75,14 +77,16 @@ class MeteringUsage:
         if not 1 <= chunk_size <= MAX_QUERIES_PER_CALL:
             raise ValueError(f"chunk_size must be between 1 and {MAX_QUERIES_PER_CALL}")
         totals: list[UsageTotal] = []
+        # A run asks about the same few period boundaries for every organisation: convert each once.
+        stamps: dict[datetime, Timestamp] = {}
         for offset in range(0, len(queries), chunk_size):
             request = metering_pb2.GetUsageTotalsRequest(
                 queries=[
                     metering_pb2.UsageTotalQuery(
                         organisation_id=q.organisation_id,
                         metric_code=q.metric_code,
-                        start_time=to_timestamp(q.start),
-                        end_time=to_timestamp(q.end),
+                        start_time=stamps.get(q.start) or stamps.setdefault(q.start, to_timestamp(q.start)),
+                        end_time=stamps.get(q.end) or stamps.setdefault(q.end, to_timestamp(q.end)),
                     )
                     for q in queries[offset : offset + chunk_size]
                 ]

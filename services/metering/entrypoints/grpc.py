@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime.errors import InvalidArgument, Unavailable
 from billing_runtime.service import Runtime
@@ -95,13 +97,20 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         )
 
     async def GetUsageTotals(self, request, context):  # noqa: N802
+        # Thousands of questions share a few period boundaries: convert each distinct one once.
+        times: dict[tuple[int, int], datetime | None] = {}
+
+        def moment(query, name: str) -> datetime | None:
+            if not query.HasField(name):
+                return None
+            stamp = getattr(query, name)
+            key = (stamp.seconds, stamp.nanos)
+            if key not in times:
+                times[key] = from_timestamp(stamp)
+            return times[key]
+
         queries = [
-            TotalQuery(
-                organisation_id=q.organisation_id,
-                metric_code=q.metric_code,
-                start=from_timestamp(q.start_time) if q.HasField("start_time") else None,
-                end=from_timestamp(q.end_time) if q.HasField("end_time") else None,
-            )
+            TotalQuery(q.organisation_id, q.metric_code, moment(q, "start_time"), moment(q, "end_time"))
             for q in request.queries
         ]
         totals = await usage_totals.get_usage_totals(self._runtime.uow(), queries)
