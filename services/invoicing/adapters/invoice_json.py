@@ -193,10 +193,10 @@ def from_row(row: Any) -> Invoice:
     )
 
 
-def round_trip(invoice: Invoice) -> Invoice:
+def round_trip(invoice: Invoice, document: dict[str, Any] | None = None) -> Invoice:
     """The invoice as it will read back from storage, through JSON text as PostgreSQL keeps it (used to check
-    that nothing is lost before storing)."""
-    document = json.loads(json.dumps(to_document(invoice)))
+    that nothing is lost before storing). ``document``: its ``to_document``, if the caller has it already."""
+    document = json.loads(json.dumps(to_document(invoice) if document is None else document))
     return from_row(SimpleNamespace(**header_values(invoice), document=document, created_at=invoice.created_at))
 
 

@@ -6,7 +6,7 @@ rollback hands its numbers back: no gaps, no reuse."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -23,22 +23,30 @@ class InvoiceRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def insert_drafts(self, drafts: Sequence[Invoice], run_id: str = "") -> set[str]:
+    async def insert_drafts(
+        self, drafts: Sequence[Invoice], run_id: str = "", documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
         """Store drafts; one whose (organisation, period) already has a live invoice, or that reissues an invoice
-        already reissued, is skipped. Returns the ids stored. Two runs inserting the same period at once: the
-        second waits on the unique index, then skips."""
+        already reissued, is skipped. Returns the ids stored, each with its stored creation time. Two runs
+        inserting the same period at once: the second waits on the unique index, then skips. ``documents``
+        (invoice id -> ``to_document``) saves building the ones the caller already has."""
         if not drafts:
-            return set()
+            return {}
+        # One statement with a row of parameters per draft (executemany): SQLAlchemy compiles it once and sends
+        # the rows as multi-row VALUES, where a .values([...]) of a whole batch would compile thousands of
+        # parameters anew every batch.
         statement = (
             insert(invoices)
-            .values(
-                [{**header_values(d), "document": to_document(d), "run_id": run_id or None} for d in drafts]
-            )
             # Any unique index: one live invoice per (organisation, period), and one reissue per voided invoice.
             .on_conflict_do_nothing()
-            .returning(invoices.c.id)
+            .returning(invoices.c.id, invoices.c.created_at)
         )
-        return set((await self._conn.execute(statement)).scalars().all())
+        documents = documents or {}
+        rows = [
+            {**header_values(d), "document": documents.get(d.id) or to_document(d), "run_id": run_id or None}
+            for d in drafts
+        ]
+        return {row.id: row.created_at for row in (await self._conn.execute(statement, rows)).all()}
 
     async def period_invoices(self, organisation_ids: Sequence[str], period_key: str) -> dict[str, list[sa.Row[Any]]]:
         """(id, status) of every invoice, void ones included, of these organisations for one period."""
@@ -56,19 +64,18 @@ class InvoiceRepository:
             result.setdefault(row.organisation_id, []).append(row)
         return result
 
-    async def lock_drafts(self, invoice_ids: Sequence[str]) -> list[Invoice]:
-        """The drafts among ``invoice_ids``, locked (in id order, so concurrent issuers never deadlock)."""
+    async def lock_draft_ids(self, invoice_ids: Sequence[str]) -> list[str]:
+        """The ids of the drafts among ``invoice_ids``, locked in id order (so concurrent issuers never
+        deadlock); the caller reads the ones it does not already hold."""
         if not invoice_ids:
             return []
-        rows = (
-            await self._conn.execute(
-                sa.select(invoices)
-                .where(invoices.c.id.in_(list(invoice_ids)), invoices.c.status == InvoiceStatus.DRAFT.value)
-                .order_by(invoices.c.id)
-                .with_for_update()
-            )
-        ).all()
-        return [from_row(row) for row in rows]
+        rows = await self._conn.execute(
+            sa.select(invoices.c.id)
+            .where(invoices.c.id.in_(list(invoice_ids)), invoices.c.status == InvoiceStatus.DRAFT.value)
+            .order_by(invoices.c.id)
+            .with_for_update()
+        )
+        return list(rows.scalars().all())
 
     async def take_numbers(self, series: str, financial_year: str, count: int) -> range:
         """The next ``count`` sequence numbers of a series in a financial year; the row stays locked until the

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from billing.invoicing.v1 import events_pb2, invoicing_pb2
 from billing_runtime.timestamps import to_timestamp as timestamp
 from services.invoicing.adapters.catalog_messages import tier_amount_to_pb
@@ -40,7 +44,7 @@ def _party_to_pb(party: Party) -> invoicing_pb2.Party:
     )
 
 
-def _line_to_pb(line: InvoiceLine) -> invoicing_pb2.InvoiceLine:
+def _line_to_pb(line: InvoiceLine, stamps: dict[datetime, Timestamp] | None = None) -> invoicing_pb2.InvoiceLine:
     message = invoicing_pb2.InvoiceLine(
         number=line.number,
         kind=invoicing_pb2.LineKind.Value(f"LINE_KIND_{line.kind.value.upper()}"),
@@ -55,11 +59,21 @@ def _line_to_pb(line: InvoiceLine) -> invoicing_pb2.InvoiceLine:
         sac_code=line.sac_code,
         breakdown=[tier_amount_to_pb(tier) for tier in line.breakdown],
     )
+    stamps = {} if stamps is None else stamps
     if line.period_start is not None:
-        message.period_start.CopyFrom(timestamp(line.period_start))
+        message.period_start.CopyFrom(_stamp(line.period_start, stamps))
     if line.period_end is not None:
-        message.period_end.CopyFrom(timestamp(line.period_end))
+        message.period_end.CopyFrom(_stamp(line.period_end, stamps))
     return message
+
+
+def _stamp(value: datetime, stamps: dict[datetime, Timestamp]) -> Timestamp:
+    """``value`` as a Timestamp, converted once per ``stamps``: an invoice's lines share a few period bounds.
+    Only ever copied from, never changed."""
+    stamp = stamps.get(value)
+    if stamp is None:
+        stamp = stamps[value] = timestamp(value)
+    return stamp
 
 
 def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool = False) -> invoicing_pb2.Invoice:
@@ -87,7 +101,8 @@ def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool 
         projected=projected,
     )
     if with_lines:
-        message.lines.extend(_line_to_pb(line) for line in invoice.lines)
+        stamps = {invoice.period_start: message.period_start, invoice.period_end: message.period_end}
+        message.lines.extend(_line_to_pb(line, stamps) for line in invoice.lines)
         for tax in invoice.tax_lines:
             message.tax_lines.add(
                 kind=invoicing_pb2.TaxKind.Value(f"TAX_KIND_{tax.kind.value}"),

@@ -21,7 +21,7 @@ from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
 from services.invoicing.adapters.catalog_repository import CatalogRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
-from services.invoicing.adapters.invoice_json import round_trip
+from services.invoicing.adapters.invoice_json import round_trip, to_document
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
 from services.invoicing.adapters.invoice_run_repository import RunProgress
 from services.invoicing.adapters.repository import OrganisationRepository
@@ -120,10 +120,15 @@ class PeriodClose:
                 progress.not_due += 1
             else:
                 planned.append(PlannedInvoice(organisation, period, segments))
-        drafts = self._price(planned, await read_usage(planned, self._usage), rates, replaces or {}, progress)
+        documents: dict[str, dict] = {}
+        drafts = self._price(
+            planned, await read_usage(planned, self._usage), rates, replaces or {}, progress, documents
+        )
         async with self._uow() as uow:
-            stored = await InvoiceRepository(uow.connection).insert_drafts(drafts, run_id)
-        candidates = [draft.id for draft in drafts if draft.id in stored] + waiting_drafts
+            stored = await InvoiceRepository(uow.connection).insert_drafts(drafts, run_id, documents)
+        # What was just stored need not be read back to be issued: the drafts in hand, with their stored times.
+        candidates = [replace(draft, created_at=stored[draft.id]) for draft in drafts if draft.id in stored]
+        candidates += waiting_drafts
         issued = await self.issue(candidates)
         progress.invoiced += len(issued)
         # Lost a race with another run: it stored or issued these first.
@@ -137,8 +142,10 @@ class PeriodClose:
         rates: Sequence[ExchangeRate],
         replaces: Mapping[str, str],
         progress: RunProgress,
+        documents: dict[str, dict],
     ) -> list[Invoice]:
-        """Build, validate and recompute each invoice; an organisation that fails is counted, not stored."""
+        """Build, validate and recompute each invoice; an organisation that fails is counted, not stored. The
+        stored form of each draft is put in ``documents`` (checked here, stored by the caller)."""
         drafts = []
         for plan, usage in zip(planned, usages, strict=True):
             organisation_id = plan.organisation.id
@@ -148,18 +155,23 @@ class PeriodClose:
                 invoice = replace(invoice, replaces_invoice_id=replaces.get(organisation_id, ""))
                 validate_invoice(invoice)
                 # From scratch again, and through the stored form: the same amounts, or nothing is stored.
-                check_recomputation(round_trip(invoice), build_invoice(invoice.id, billing))
+                document = to_document(invoice)
+                check_recomputation(round_trip(invoice, document), build_invoice(invoice.id, billing))
             except Exception as error:  # noqa: BLE001 - counted and reported with the run
                 log.warning("invoice not computed", organisation_id=organisation_id, error=describe(error))
                 progress.fail(organisation_id, describe(error))
                 continue
             drafts.append(invoice)
+            documents[invoice.id] = document
         return drafts
 
-    async def issue(self, draft_ids: Sequence[str]) -> list[Invoice]:
-        """Issue the drafts among ``draft_ids`` that are still drafts: numbers, dates, ``invoice.issued``."""
-        if not draft_ids:
+    async def issue(self, drafts: Sequence[str | Invoice]) -> list[Invoice]:
+        """Issue those of ``drafts`` that are still drafts: numbers, dates, ``invoice.issued``. Each is a draft's
+        id (read from the table) or a draft in hand exactly as stored, creation time included (not read back)."""
+        if not drafts:
             return []
+        held = {draft.id: draft for draft in drafts if isinstance(draft, Invoice)}
+        draft_ids = [draft if isinstance(draft, str) else draft.id for draft in drafts]
         now = self._clock()
         policy = self._policy
         issue_date = now.astimezone(zone_of(policy.time_zone)).date()
@@ -167,10 +179,12 @@ class PeriodClose:
         fy = financial_year(issue_date)
         async with self._uow() as uow:
             repository = InvoiceRepository(uow.connection)
-            drafts = await repository.lock_drafts(draft_ids)
-            if not drafts:
+            locked = await repository.lock_draft_ids(draft_ids)
+            if not locked:
                 return []
-            sequences = await repository.take_numbers(policy.series, fy, len(drafts))
+            loaded = {draft.id: draft for draft in await repository.get_many([i for i in locked if i not in held])}
+            in_order = [held[i] if i in held else loaded[i] for i in locked]
+            sequences = await repository.take_numbers(policy.series, fy, len(in_order))
             issued = [
                 replace(
                     draft,
@@ -179,7 +193,7 @@ class PeriodClose:
                     issue_date=issue_date,
                     due_date=due_date,
                 )
-                for draft, sequence in zip(drafts, sequences, strict=True)
+                for draft, sequence in zip(in_order, sequences, strict=True)
             ]
             await repository.mark_issued([(i.id, i.number, issue_date, due_date) for i in issued], now)
             for invoice in issued:
