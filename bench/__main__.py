@@ -86,10 +86,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_before = os.getloadavg()
     if args.only != "invoices":
         ingest_part(args)
     if args.only != "ingest":
+        load_before = os.getloadavg()
         # Its own fresh stack, also with --use-running: it seeds 10,000 organisations nobody wants in `make run`.
         say(f"invoice close: a fresh stack for {args.organisations:,} organisations")
         figures = invoice_close.run(

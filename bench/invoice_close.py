@@ -26,7 +26,8 @@ from bench.stack import Stack, fresh_stack
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
 
-TARGET_SECONDS = 30.0
+TARGET_SECONDS = 30.0  # issue 4: the close of 10,000 organisations in under 30 s
+TARGET_ORGANISATIONS = 10_000
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -267,12 +268,13 @@ async def _render(address: str, database_url: str, count: int, concurrency: int,
 
 def rows(figures: CloseFigures) -> list[tuple[str, str, str, str, str]]:
     """Table rows (figure, ours, bare limit, ratio, target) in the shape of the main table."""
-    target = f"< {TARGET_SECONDS:.0f} s"
+    # The target is for 10,000 organisations; other sizes get its rate.
+    target = f"< {TARGET_SECONDS * figures.organisations / TARGET_ORGANISATIONS:,.1f} s"
     table = [
         (f"invoice close, {figures.organisations:,} orgs x {figures.metrics} metrics",
          f"{figures.close_seconds:,.1f} s", "", "", target),
         ("  invoices issued per second", f"{figures.invoices_per_second:,.0f} inv/s", "", "",
-         f">= {figures.organisations / TARGET_SECONDS:,.0f} inv/s"),
+         f">= {TARGET_ORGANISATIONS / TARGET_SECONDS:,.0f} inv/s"),
     ]
     for name, mib in sorted(figures.peak_rss.items()):
         table.append((f"  peak RSS {name} during the close", f"{mib:,.0f} MiB", "", "", "< 150 MiB"))

@@ -2,13 +2,13 @@
 usage on five metrics per organisation.
 
 The plan and the exchange rate go through invoicing's gRPC API. Organisations and subscriptions go, by default,
-straight into invoicing's tables (COPY, the rows CreateOrganisation and CreateSubscription write), because through
-gRPC 10,000 of each take about three minutes on this machine; ``--seed grpc`` sends them through the API instead
-(concurrent calls; creation times then set back in SQL, as the integration tests do, so that organisations can
-be subscribed from the start of the billed month). Metering's metrics and usage are written in SQL straight
-into its ``metrics`` and ``usage_buckets`` tables (COPY): pushing millions of events through ingest and JetStream
-would measure ingest again, and the close reads only the buckets. Seeding is timed on its own and is not part
-of the close's figure.
+straight into invoicing's tables (COPY, the rows CreateOrganisation and CreateSubscription write), because
+through gRPC 10,000 of each take one to three minutes on this machine (depending on its load); ``--seed grpc``
+sends them through the API instead (concurrent calls; creation times then set back in SQL, as the integration
+tests do, so that organisations can be subscribed from the start of the billed month). Metering's metrics and
+usage are written in SQL straight into its ``metrics`` and ``usage_buckets`` tables (COPY): pushing millions of
+events through ingest and JetStream would measure ingest again, and the close reads only the buckets. Seeding is
+timed on its own and is not part of the close's figure.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ async def seed(
     """Everything the close needs, for ``organisations`` organisations with usage on ``metrics`` metrics.
 
     The plan and the exchange rate go through gRPC; organisations and subscriptions too with ``through="grpc"``
-    (about 150 and 90 a second each on this machine), else straight into invoicing's tables (COPY)."""
+    (about 500 and 260 a second on a quiet machine here, a third of that under load), else straight into
+    invoicing's tables (COPY)."""
     loop = asyncio.get_running_loop()
     month, period_key = previous_month(datetime.now(UTC).date())
     seeded = Seeded(period_key, [], {})
