@@ -133,7 +133,8 @@ async def seed(
     (about 500 and 260 a second on a quiet machine here, a third of that under load), else straight into
     invoicing's tables (COPY)."""
     loop = asyncio.get_running_loop()
-    month, period_key = previous_month(datetime.now(UTC).date())
+    # A day back first: on the 1st (UTC) the previous month has not ended yet west of UTC.
+    month, period_key = previous_month((datetime.now(UTC) - timedelta(days=1)).date())
     seeded = Seeded(period_key, [], {})
     async with grpc.aio.insecure_channel(invoicing_address) as channel:
         stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
