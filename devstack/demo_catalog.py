@@ -96,8 +96,9 @@ def _ensure_plan(admin: _Admin, plan: dict[str, Any]) -> str:
     found = admin.call("GET", "/api/v1/admin/plans", params={"code": plan["code"]}).json()["data"]
     if not found:
         raise DemoDataError(f"POST /api/v1/admin/plans said {plan['code']!r} exists, but it cannot be found")
+    # 409 here: its latest version already has these terms (the plan was made another way, e.g. with the CLI).
     admin.call("POST", f"/api/v1/admin/plans/{found[0]['id']}/versions", json={"terms": plan["terms"]},
-               key=content_key(f"demo-plan-version-{plan['code']}", plan))
+               key=content_key(f"demo-plan-version-{plan['code']}", plan), ok=(200, 201, 409))
     return found[0]["id"]
 
 
@@ -124,6 +125,8 @@ def ensure_demo_catalog(
     metrics: list[dict[str, Any]] | None = None,
     today: date | None = None,
     catalog: dict[str, Any] | None = None,
+    demo_plan: str = DEMO_PLAN,
+    export_plan: str = EXPORT_PLAN,
     transport: httpx.BaseTransport | None = None,
 ) -> DemoCatalog:
     """Create the sample plans and rates, subscribe the demo organisation to Standard, and set up the USD export
@@ -144,21 +147,21 @@ def ensure_demo_catalog(
                 notes.append(f"{rate['base_currency']}->{rate['quote_currency']} at {rate['effective_at']} is "
                              f"already stored with another rate; kept it")
         organisation = admin.call("GET", f"/api/v1/admin/organisations/{demo.organisation_id}").json()
-        subscription_id = _ensure_subscription(admin, organisation, DEMO_PLAN, today)
+        subscription_id = _ensure_subscription(admin, organisation, demo_plan, today)
 
         export = admin.call("POST", "/api/v1/admin/organisations", json=EXPORT_ORGANISATION,
                             key=EXPORT_ORGANISATION_KEY).json()
         for metric in DEMO_METRICS if metrics is None else metrics:
             admin.call("POST", "/api/v1/admin/metrics", key=f"demo-export-metric-{metric['code']}",
                        json={"organisation_id": export["id"], **metric})
-        export_subscription_id = _ensure_subscription(admin, export, EXPORT_PLAN, today)
+        export_subscription_id = _ensure_subscription(admin, export, export_plan, today)
     result = DemoCatalog(plans, len(catalog.get("exchange_rates", [])), subscription_id, export["id"],
                          export_subscription_id, notes)
     for note in notes:
         console.warn(note)
     say(f"demo catalog: plans {', '.join(plans)}; {result.exchange_rates} exchange rates; {demo.organisation_id} on "
-        f"{DEMO_PLAN} ({subscription_id}); {export['id']} ({EXPORT_ORGANISATION['name']}, USD, export) on "
-        f"{EXPORT_PLAN}. Try `billing invoices projected {demo.organisation_id}`")
+        f"{demo_plan} ({subscription_id}); {export['id']} ({EXPORT_ORGANISATION['name']}, USD, export) on "
+        f"{export_plan}. Try `billing invoices projected {demo.organisation_id}`")
     return result
 
 
