@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from devstack.demo import DemoData
 from devstack.demo_catalog import ensure_demo_catalog, load_catalog
-from services.invoicing.adapters.tables import organisations, plan_versions, plans
+from services.invoicing.adapters.tables import plan_versions, plans
+from tests.integration.gateway.billing_setup import organisation
 from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN
 
 PER_CALL = {"metric_code": "api_calls", "display_name": "API calls",
@@ -35,20 +36,6 @@ def plan_body(**terms) -> dict:
 async def count(invoicing, table) -> int:
     async with invoicing.engine.connect() as conn:
         return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
-
-
-async def organisation(admin_http, invoicing, since: datetime | None = None, **overrides) -> str:
-    """A new organisation made through the REST API; with ``since``, one that has existed since then."""
-    body = {"name": f"Acme {secrets.token_hex(3)}", "billing_email": "billing@acme.example",
-            "billing_currency": "INR", "country": "IN", "state_code": "29", "timezone": "Asia/Kolkata", **overrides}
-    response = await admin_http.post("/api/v1/admin/organisations", json=body)
-    assert response.status_code == 201, response.text
-    organisation_id = response.json()["id"]
-    if since is not None:
-        async with invoicing.engine.begin() as conn:
-            await conn.execute(sa.update(organisations).where(organisations.c.id == organisation_id)
-                               .values(created_at=since))
-    return organisation_id
 
 
 async def test_catalog_routes_need_the_admin_token(gateway_url, key_holder):
