@@ -82,7 +82,7 @@ def show_version(version: dict[str, Any], as_json: bool) -> None:
         typer.echo(json.dumps(version, indent=2))
         return
     terms = version["terms"]
-    title = (f"{version['plan_name']} ({version['plan_code']}) version {version['version']} [{version['id']}]: "
+    title = (f"{version['plan_name']} ({version['plan_code']}) version {version['version']}, {version['id']}: "
              f"{terms['currency']} {terms.get('base_fee') or '0'} per period, GST {terms.get('gst_rate') or '18'}%")
     rows = [{"metric_code": c["metric_code"], "display_name": c["display_name"], "model": c["charge"]["model"],
              "pricing": describe_charge(c["charge"]), "gst_rate": c.get("gst_rate") or "",

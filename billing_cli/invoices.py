@@ -142,10 +142,12 @@ def show_invoice(invoice: dict[str, Any], as_json: bool) -> None:
         typer.echo(json.dumps(invoice, indent=2))
         return
     currency = invoice["currency"]
-    number = invoice["number"] or ("projected" if invoice["projected"] else "draft")
     customer = (invoice.get("customer") or {}).get("name", invoice["organisation_id"])
-    title = (f"Invoice {number} [{invoice['id'] or 'not stored'}] for {customer}, period {invoice['period_key']}: "
-             f"{invoice['status'] or ''}, {currency}")
+    if invoice["projected"]:
+        title = f"Projected invoice for {customer}, period {invoice['period_key']} so far, {currency}"
+    else:
+        title = (f"Invoice {invoice['number'] or '(draft)'} ({invoice['id']}) for {customer}, period "
+                 f"{invoice['period_key']}: {invoice['status'] or ''}, {currency}")
     show(invoice["lines"], LINE_COLUMNS, False, title)
     totals = [{"": "subtotal", "amount": invoice["subtotal"]}]
     totals += [{"": f"{(t['kind'] or 'tax').upper()} {t['rate']}% on {t['taxable']}", "amount": t["amount"]}

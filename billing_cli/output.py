@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from billing_cli.connection import Gateway
@@ -27,7 +28,9 @@ def show(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: s
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=title)
+    # At least as wide as its title: rich wraps a title to the table's width, splitting a sentence over lines.
+    # Titles are text, not rich markup: an id in brackets must not be read as a style.
+    table = Table(title=escape(title), min_width=min(len(title), console.width))
     for column in columns:
         table.add_column(column)
     for row in rows:

@@ -1,5 +1,6 @@
 """Setting up billed organisations through the gateway's REST API, for the invoicing tests of the gateway and
-the CLI: an organisation that has existed since a past date, subscribed to a plan, and invoice runs to completion."""
+the CLI: an organisation that has existed since a past date, subscribed to a plan, invoice runs to completion,
+and the CLI run against the gateway."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from billing_cli.__main__ import app
+from billing_cli.connection import CliError
 from services.invoicing.adapters.tables import organisations
+from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN
 
 SEPTEMBER = datetime(2026, 9, 1, tzinfo=UTC)
 TERMS = {"currency": "INR", "base_fee": "999",
@@ -66,3 +71,16 @@ async def only_invoice(admin_http, organisation_id: str) -> dict:
     listed = (await admin_http.get("/api/v1/admin/invoices", params={"organisation_id": organisation_id})).json()
     assert len(listed["data"]) == 1, listed
     return (await admin_http.get(f"/api/v1/admin/invoices/{listed['data'][0]['id']}")).json()
+
+
+async def billing(gateway_url: str, *args: str) -> tuple[int, str]:
+    """Run the ``billing`` CLI in a thread (it makes blocking HTTP calls to the gateway this event loop serves);
+    (exit code, output), where a CliError is exit 1 with its one line, as ``main()`` prints it."""
+    argv = ["--gateway", gateway_url, "--admin-token", GATEWAY_ADMIN_TOKEN, *args]
+    environment = {"COLUMNS": "250", "BILLING_ENDPOINTS": "/nonexistent/endpoints.json"}
+    result = await asyncio.to_thread(CliRunner().invoke, app, argv, env=environment)
+    if isinstance(result.exception, CliError):
+        return 1, str(result.exception)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
