@@ -5,7 +5,8 @@ through the gateway's admin REST API, as an operator would do it.
 
 Idempotent across restarts: plans are created with an Idempotency-Key derived from their content (an edited plan
 in the file becomes a new version on the next start), rates have a fixed effective time, the export organisation
-has a fixed key, and an organisation that already has an active subscription is left on it.
+has a fixed key, and an organisation that already has an active subscription is left on it. The export
+organisation's events have fixed ids, so sending them again on the next start counts nothing twice.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import httpx
 from devstack import console
 from devstack.console import Reporter
 from devstack.demo import DemoData, DemoDataError
-from devstack.demo_usage import DEMO_METRICS
+from devstack.demo_usage import DEMO_METRICS, demo_events
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "catalog.json"
 DEMO_PLAN = "standard"
@@ -38,6 +39,8 @@ EXPORT_ORGANISATION: dict[str, Any] = {
     "timezone": "America/New_York",
 }
 EXPORT_ORGANISATION_KEY = "demo-export-organisation"
+EXPORT_PROJECT = "globex-demo"
+EXPORT_EVENTS_SEED = 11  # another month of usage than the demo organisation's, from the same generator
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class DemoCatalog:
     export_organisation_id: str
     export_subscription_id: str
     notes: list[str] = field(default_factory=list)
+    # Events of the export organisation accepted by this start (a resent event is still counted once).
+    export_events_accepted: int = field(default=0, compare=False)
 
 
 def load_catalog(path: Path = CATALOG_FILE) -> dict[str, Any]:
@@ -116,6 +121,24 @@ def _ensure_subscription(admin: _Admin, organisation: dict[str, Any], plan_code:
                       key=f"demo-subscription-{organisation['id']}-{start}").json()["id"]
 
 
+def _send_export_usage(admin: _Admin, organisation_id: str, now: datetime) -> int:
+    """Send the export organisation's demo events through ``POST /api/v1/events`` as a client would: with a key
+    minted for the purpose and revoked straight after, so no secret has to be kept between starts. Returns the
+    number accepted."""
+    project = admin.call("POST", "/api/v1/admin/projects", key="demo-export-project",
+                         json={"organisation_id": organisation_id, "name": EXPORT_PROJECT}).json()
+    key = admin.call("POST", "/api/v1/admin/api-keys",
+                     json={"project_id": project["id"], "name": "demo sender (revoked after use)"}).json()
+    try:
+        response = admin.client.post("/api/v1/events", json=demo_events(now, seed=EXPORT_EVENTS_SEED),
+                                     headers={"Authorization": f"Bearer {key['secret']}"})
+    finally:
+        admin.call("POST", f"/api/v1/admin/api-keys/{key['id']}/revoke")
+    if response.status_code != 202:
+        raise DemoDataError(f"POST /api/v1/events -> HTTP {response.status_code}: {response.text.strip()[:500]}")
+    return response.json()["accepted"]
+
+
 def ensure_demo_catalog(
     gateway_url: str,
     admin_token: str,
@@ -127,11 +150,13 @@ def ensure_demo_catalog(
     catalog: dict[str, Any] | None = None,
     demo_plan: str = DEMO_PLAN,
     export_plan: str = EXPORT_PLAN,
+    now: datetime | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> DemoCatalog:
     """Create the sample plans and rates, subscribe the demo organisation to Standard, and set up the USD export
-    organisation on Enterprise (with the demo ``metrics`` defined for it). Each step finds what an earlier start
-    made. ``today`` (default: today in each organisation's zone) decides the month subscriptions start in.
+    organisation on Enterprise (with the demo ``metrics`` defined for it, and events for them sent as of ``now``).
+    Each step finds what an earlier start made. ``today`` (default: today in each organisation's zone) decides the
+    month subscriptions start in.
 
     Raises :class:`DemoDataError` if the gateway refuses a request. ``transport`` replaces the network (tests).
     """
@@ -155,13 +180,14 @@ def ensure_demo_catalog(
             admin.call("POST", "/api/v1/admin/metrics", key=f"demo-export-metric-{metric['code']}",
                        json={"organisation_id": export["id"], **metric})
         export_subscription_id = _ensure_subscription(admin, export, export_plan, today)
+        accepted = _send_export_usage(admin, export["id"], now or datetime.now(UTC))
     result = DemoCatalog(plans, len(catalog.get("exchange_rates", [])), subscription_id, export["id"],
-                         export_subscription_id, notes)
+                         export_subscription_id, notes, accepted)
     for note in notes:
         console.warn(note)
     say(f"demo catalog: plans {', '.join(plans)}; {result.exchange_rates} exchange rates; {demo.organisation_id} on "
         f"{demo_plan} ({subscription_id}); {export['id']} ({EXPORT_ORGANISATION['name']}, USD, export) on "
-        f"{export_plan}. Try `billing invoices projected {demo.organisation_id}`")
+        f"{export_plan} ({accepted} events accepted). Try `billing invoices projected {export['id']}`")
     return result
 
 

@@ -7,17 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from devstack.demo import DemoData
-from devstack.demo_catalog import ensure_demo_catalog, load_catalog
+from devstack.demo_catalog import EXPORT_EVENTS_SEED, ensure_demo_catalog, load_catalog
+from devstack.demo_usage import demo_events
 from services.invoicing.adapters.tables import plan_versions, plans
 from tests.integration.gateway.billing_setup import organisation
-from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN
+from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN, eventually
 
 PER_CALL = {"metric_code": "api_calls", "display_name": "API calls",
             "charge": {"model": "per_unit", "unit_price": "0.10"}}
@@ -253,3 +254,31 @@ async def test_the_sample_catalog_and_demo_subscriptions_are_accepted_and_idempo
     rates = (await admin_http.get("/api/v1/admin/exchange-rates",
                                   params={"base_currency": "INR", "quote_currency": "USD"})).json()["data"]
     assert any(r["rate"] == "0.011834" and r["source"] == "demo" for r in rates)
+
+    # The export organisation's events went in with a key that is revoked now; its projected invoice prices them
+    # in USD, zero-rated, with every Enterprise charge on it.
+    assert first.export_events_accepted == len(demo_events(datetime.now(UTC), seed=EXPORT_EVENTS_SEED)) > 0
+    projects = (await admin_http.get("/api/v1/admin/projects",
+                                     params={"organisation_id": first.export_organisation_id})).json()["data"]
+    keys = (await admin_http.get("/api/v1/admin/api-keys", params={"project_id": projects[0]["id"]})).json()["data"]
+    assert {k["state"] for k in keys} == {"revoked"}
+
+    sent = demo_events(datetime.now(UTC), seed=EXPORT_EVENTS_SEED)
+    api_calls = sum(1 for event in sent if event["metricName"] == "api_calls")
+
+    async def usage() -> dict:
+        return (await admin_http.get("/api/v1/admin/usage", params={
+            "organisation_id": first.export_organisation_id, "metric": "api_calls",
+            "from": (datetime.now(UTC) - timedelta(days=4)).isoformat()})).json()
+
+    await eventually(usage, lambda body: body["rows"] and body["rows"][0]["value"] == str(api_calls),
+                     what="the export organisation's API calls in metering")
+    # Its projected invoice is in USD, zero-rated, with every Enterprise charge on it (priced from the start of
+    # its subscription: today, the day it was created).
+    path = f"/api/v1/admin/organisations/{first.export_organisation_id}/projected-invoice"
+    invoice = (await admin_http.get(path)).json()
+    assert (invoice["currency"], invoice["tax_regime"], invoice["tax_minor"]) == ("USD", "export", 0)
+    assert (invoice["exchange_rate"]["base_currency"], invoice["exchange_rate"]["quote_currency"]) == ("INR", "USD")
+    assert {line["metric_code"] for line in invoice["lines"]} == {"", "api_calls", "llm_tokens", "storage_gb",
+                                                                  "payments_volume"}
+    assert "minimum_spend" in {line["kind"] for line in invoice["lines"]}  # the committed LLM spend

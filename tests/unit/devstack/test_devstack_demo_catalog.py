@@ -4,7 +4,7 @@ however often `make run` starts, through a fake gateway that behaves like the re
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
@@ -12,20 +12,22 @@ import pytest
 from devstack.demo import DemoData, DemoDataError
 from devstack.demo_catalog import (
     CATALOG_FILE,
+    EXPORT_EVENTS_SEED,
     EXPORT_ORGANISATION,
     content_key,
     ensure_demo_catalog,
     load_catalog,
     subscription_start,
 )
-from devstack.demo_usage import DEMO_METRICS
+from devstack.demo_usage import DEMO_METRICS, demo_events
 
 DEMO = DemoData("org_demo", "prj_1", "key_1", "bk_demo_secret")
 TODAY = date(2026, 11, 21)
 
 
 class FakeGateway:
-    """Plans by idempotency key and code, organisations by key, subscriptions per organisation."""
+    """Plans by idempotency key and code, organisations and projects by key, subscriptions per organisation,
+    events stored once per (project, event id) and refused with a revoked key."""
 
     def __init__(self) -> None:
         self.plans: dict[str, dict] = {}  # code -> plan
@@ -39,8 +41,26 @@ class FakeGateway:
         self.subscriptions: list[dict] = []
         self.metric_keys: list[str] = []
         self.metrics: list[dict] = []
+        self.projects: dict[str, dict] = {}  # idempotency key -> project
+        self.keys: dict[str, str] = {}  # key id -> "active" / "revoked"
+        self.secrets: dict[str, tuple[str, str]] = {}  # secret -> (key id, project id)
+        self.event_ids: dict[str, set[str]] = {}  # project -> event ids stored
+        self.event_bodies: list[list[dict]] = []
+
+    def _events(self, request: httpx.Request, body: list[dict]) -> httpx.Response:
+        key_id, project = self.secrets[request.headers["authorization"].removeprefix("Bearer ")]
+        if self.keys[key_id] != "active":
+            return httpx.Response(403, json={"error": "permission_denied", "detail": "revoked"})
+        self.event_bodies.append(body)
+        stored = self.event_ids.setdefault(project, set())
+        new = [e for e in body if e["idempotencyKey"] not in stored]
+        stored.update(e["idempotencyKey"] for e in body)
+        return httpx.Response(202, json={"accepted": len(new), "duplicates": len(body) - len(new), "rejected": 0,
+                                         "results": []})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/events":
+            return self._events(request, json.loads(request.content))
         assert request.headers["authorization"] == "Bearer admin-token"
         path, method = request.url.path, request.method
         body = json.loads(request.content) if request.content else None
@@ -84,6 +104,17 @@ class FakeGateway:
             subscription = {"id": f"sub_{len(self.subscriptions) + 1}", "state": "active", **body}
             self.subscriptions.append(subscription)
             return httpx.Response(201, json=subscription)
+        if (method, path) == ("POST", "/api/v1/admin/projects"):
+            project = self.projects.setdefault(key, {"id": f"prj_{len(self.projects) + 1}", **body})
+            return httpx.Response(201, json=project)
+        if (method, path) == ("POST", "/api/v1/admin/api-keys"):
+            key_id = f"key_{len(self.keys) + 1}"
+            self.keys[key_id] = "active"
+            self.secrets[f"bk_secret_{key_id}"] = (key_id, body["project_id"])
+            return httpx.Response(201, json={"id": key_id, "secret": f"bk_secret_{key_id}"})
+        if method == "POST" and path.endswith("/revoke"):
+            self.keys[path.split("/")[-2]] = "revoked"
+            return httpx.Response(200, json={"id": path.split("/")[-2], "state": "revoked"})
         if (method, path) == ("POST", "/api/v1/admin/metrics"):
             self.metric_keys.append(key)
             self.metrics.append(body)
@@ -91,8 +122,11 @@ class FakeGateway:
         return httpx.Response(404, json={"error": "not_found", "detail": f"{method} {path}"})
 
 
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
 def _run(gateway: FakeGateway, **kwargs):
-    return ensure_demo_catalog("http://gateway.test", "admin-token", DEMO, lambda _: None, today=TODAY,
+    return ensure_demo_catalog("http://gateway.test", "admin-token", DEMO, lambda _: None, today=TODAY, now=NOW,
                                transport=httpx.MockTransport(gateway.handle), **kwargs)
 
 
@@ -138,8 +172,14 @@ def test_first_start_creates_everything_and_a_second_start_nothing_more():
     assert [m["code"] for m in gateway.metrics] == [m["code"] for m in DEMO_METRICS]
     assert all(m["organisation_id"] == first.export_organisation_id for m in gateway.metrics)
 
+    # The export organisation's usage went in through its own project, with a key revoked straight after.
+    assert first.export_events_accepted == len(demo_events(NOW, seed=EXPORT_EVENTS_SEED))
+    assert [p["organisation_id"] for p in gateway.projects.values()] == [first.export_organisation_id]
+    assert set(gateway.keys.values()) == {"revoked"}
+
     second = _run(gateway)
-    assert second == first
+    assert second == first and second.export_events_accepted == 0  # the same event ids: duplicates here
+    assert gateway.event_bodies[0] == gateway.event_bodies[1] and len(gateway.projects) == 1
     assert len(gateway.plans) == 3 and len(gateway.subscriptions) == 2 and gateway.versions == {}
     assert len(gateway.organisations) == 2 and len(gateway.rates) == 2
     assert gateway.metric_keys[:4] == gateway.metric_keys[4:]  # the same keys: metering replays them
