@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -58,14 +59,27 @@ class Outbox:
     async def record(
         self, uow: UnitOfWork, subject: str, event_id: str, message: Message, headers: dict[str, str] | None = None
     ) -> None:
+        await self.record_many(uow, subject, [(event_id, message)], headers)
+
+    async def record_many(
+        self,
+        uow: UnitOfWork,
+        subject: str,
+        events: Sequence[tuple[str, Message]],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Record several (event id, message) on one subject with one statement (an invoice run issues
+        hundreds of invoices per transaction)."""
+        if not events:
+            return
+        # The consumer continues the trace of the request that caused the events.
+        traced = inject_context(dict(headers or {}))
         await uow.connection.execute(
-            sa.insert(self.table).values(
-                event_id=event_id,
-                subject=subject,
-                payload=message.SerializeToString(),
-                # The consumer continues the trace of the request that caused the event.
-                headers=inject_context(dict(headers or {})),
-            )
+            sa.insert(self.table),
+            [
+                {"event_id": event_id, "subject": subject, "payload": message.SerializeToString(), "headers": traced}
+                for event_id, message in events
+            ],
         )
         if self._wake is not None:
             uow.after_commit(self._wake.set)

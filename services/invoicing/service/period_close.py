@@ -196,11 +196,11 @@ class PeriodClose:
                 for draft, sequence in zip(in_order, sequences, strict=True)
             ]
             await repository.mark_issued([(i.id, i.number, issue_date, due_date) for i in issued], now)
+            events = []
             for invoice in issued:
                 event_id = new_id("evt")
-                await self._outbox.record(
-                    uow, messages.INVOICE_ISSUED, event_id, messages.invoice_issued(event_id, invoice)
-                )
+                events.append((event_id, messages.invoice_issued(event_id, invoice)))
+            await self._outbox.record_many(uow, messages.INVOICE_ISSUED, events)
         return issued
 
     async def reissue(self, invoice_id: str) -> tuple[Invoice, bool]:

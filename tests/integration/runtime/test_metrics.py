@@ -29,7 +29,9 @@ def handled(samples, method: str, code: str) -> float:
 
 
 async def test_rpc_outcomes_dependencies_and_outbox_are_measured(database_url, nats_url):
-    async with running_service(INVOICING, database_url, nats_url, metrics_port=0) as invoicing:
+    async with running_service(
+        INVOICING, database_url, nats_url, metrics_port=0, scheduler_enabled=False
+    ) as invoicing:
         url = invoicing.metrics_server.address
         before = await scrape(url)
         async with grpc.aio.insecure_channel(invoicing.address) as channel:
