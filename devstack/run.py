@@ -21,6 +21,7 @@ import httpx
 
 from devstack import banner, console
 from devstack.demo import DemoData, DemoDataError, ensure_demo_data
+from devstack.demo_catalog import ensure_demo_catalog
 from devstack.demo_usage import ensure_demo_usage
 from devstack.errors import DevstackError
 from devstack.logs import LogFollower
@@ -184,6 +185,11 @@ def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData 
     except (DemoDataError, httpx.HTTPError) as error:
         console.warn(f"could not create demo metrics and events: {error}")
         notes.append("no demo usage (see the warning above); it is retried on the next start")
+    try:
+        ensure_demo_catalog(mesh.gateway_url, token, demo, console.say)
+    except (DemoDataError, httpx.HTTPError) as error:
+        console.warn(f"could not create the demo plans and subscriptions: {error}")
+        notes.append("no demo catalog (see the warning above); it is retried on the next start")
     return demo
 
 

@@ -32,7 +32,7 @@ def require_rate(rates: Sequence[ExchangeRate], base: str, quote: str, at: datet
         raise FailedPrecondition(
             f"no exchange rate from {base} to {quote} effective at {at.isoformat()}; add one with "
             f"base_currency {base}, quote_currency {quote} and effective_at at or before {at.isoformat()} "
-            "through the admin exchange-rates API"
+            "(POST /api/v1/admin/exchange-rates, or billing rates add)"
         )
     return found
 

@@ -151,7 +151,12 @@ async def change_plan(
         current = subscription.current_phase
         if current.plan_version_id == version.id and current.starts_at == effective_at:
             return subscription, False
-        changed = subscription_rules.change_plan(subscription, version.id, effective_at, time_zone)
+        try:
+            changed = subscription_rules.change_plan(subscription, version.id, effective_at, time_zone)
+        except InvalidArgument as error:
+            # The domain speaks of the instant; the request named a date.
+            field = "effective_date" if error.field == "effective_at" else error.field
+            raise InvalidArgument(error.message, field=field) from None
         await repository.save(changed)
     return changed, True
 

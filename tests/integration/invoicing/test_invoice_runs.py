@@ -198,30 +198,28 @@ async def test_void_then_reissue_gives_a_new_number_and_runs_leave_the_period_al
 async def test_a_customer_abroad_gets_a_zero_rated_invoice_converted_at_the_stored_rate(
     invoicing, invoicing_stub, metering, metering_stub, jetstream
 ):
+    # Kuwaiti dinars: three decimals (fils), and a pair no other test gives a rate for.
     organisation_id = await billed_organisation(
         invoicing, invoicing_stub, metering_stub, jetstream,
-        billing_currency="USD", country="US", state_code="", gstin="", timezone="Asia/Kolkata",
+        billing_currency="KWD", country="KW", state_code="", gstin="", timezone="Asia/Kolkata",
     )
     missing = await run_to_completion(invoicing_stub, "2026-10", organisation_id)
-    assert missing.failed == 1 and "no exchange rate from INR to USD" in missing.failures[0].message
+    assert missing.failed == 1 and "no exchange rate from INR to KWD" in missing.failures[0].message
     assert await invoices_of(invoicing_stub, organisation_id) == []
 
-    await invoicing_stub.CreateExchangeRate(
-        pb.CreateExchangeRateRequest(
-            base_currency="INR", quote_currency="USD", rate="0.0119", source="test desk",
-            effective_time=pb.google_dot_protobuf_dot_timestamp__pb2.Timestamp(seconds=int(SEPTEMBER.timestamp())),
-        )
-    )
+    rate = pb.CreateExchangeRateRequest(base_currency="INR", quote_currency="KWD", rate="0.0037", source="test desk")
+    rate.effective_time.FromDatetime(SEPTEMBER)
+    await invoicing_stub.CreateExchangeRate(rate)
     run = await run_to_completion(invoicing_stub, "2026-10", organisation_id)
     assert (run.invoiced, run.failed) == (1, 0), run.failures
     (invoice,) = await invoices_of(invoicing_stub, organisation_id)
-    assert invoice.currency == "USD" and invoice.tax_regime == pb.TAX_REGIME_EXPORT
+    assert invoice.currency == "KWD" and invoice.tax_regime == pb.TAX_REGIME_EXPORT
     assert invoice.place_of_supply == "96" and list(invoice.tax_lines) == [] and invoice.tax_minor == 0
-    assert invoice.exchange_rate.rate == "0.0119" and invoice.exchange_rate.source == "test desk"
-    # 999 INR x 0.0119 = 11.8881 USD -> 11.89; 496.90 x 0.0119 = 5.91311 -> 5.91; 40 x 0.0119 = 0.476 -> 0.48,
-    # and the 50 INR minimum is 0.595 -> 0.60 USD, so the minimum-spend line is 0.12.
-    assert [line.amount_minor for line in invoice.lines] == [1189, 591, 48, 12]
-    assert invoice.total_minor == 1189 + 591 + 48 + 12
+    assert invoice.exchange_rate.rate == "0.0037" and invoice.exchange_rate.source == "test desk"
+    # In fils: 999 INR x 0.0037 = 3.6963 -> 3.696; 496.90 x 0.0037 = 1.83853 -> 1.839; 40 x 0.0037 = 0.148;
+    # the 50 INR minimum is 0.185 KWD, so the minimum-spend line is 0.037.
+    assert [line.amount_minor for line in invoice.lines] == [3696, 1839, 148, 37]
+    assert invoice.total_minor == 5720
     assert any("export" in note.lower() for note in invoice.notes)
 
 

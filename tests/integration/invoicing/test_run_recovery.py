@@ -83,7 +83,14 @@ async def test_the_scheduler_closes_the_previous_month_once(invoicing, invoicing
     assert started is not None and (started.period_key, started.trigger) == ("2026-10", "scheduler")
     assert await on_the_first.scheduled_close() is None  # still running
     finished = await wait_finished(invoicing, started.id)
-    assert finished.state == "completed" and finished.failed == 0, finished.failures
+    assert finished.state == "completed"
+    # The run covers every organisation of the test database; other tests leave some that cannot be billed.
+    assert organisation_id not in {failure["organisation_id"] for failure in finished.failures}
     assert len(await invoices_of(invoicing_stub, organisation_id)) == 1
-    if finished.not_due == 0:
-        assert await on_the_first.scheduled_close() is None  # closed: nothing to do until next month
+    again = await on_the_first.scheduled_close()
+    if finished.not_due == 0 and finished.failed == 0:
+        assert again is None  # closed: nothing to do until next month
+    else:
+        assert again is not None and again.id != started.id  # retried until nothing is left
+        await wait_finished(invoicing, again.id)
+    assert len(await invoices_of(invoicing_stub, organisation_id)) == 1

@@ -21,8 +21,6 @@ router = APIRouter(
     responses={code: {"model": schemas.Error} for code in (400, 401, 404, 409, 422, 503)},
 )
 _EXCHANGE_RATE_FIELDS = field_paths.renamed({"effective_time": "effective_at"})
-# Invoicing names the moment the change takes effect (the start of effective_date in the organisation's zone).
-_CHANGE_PLAN_FIELDS = field_paths.renamed({"effective_at": "effective_date"})
 
 
 def _invoicing(request: Request):
@@ -172,8 +170,7 @@ async def change_subscription_plan(
     """From the start of `effective_date` in the organisation's zone: the base fee is prorated by days, and usage
     on each side of the change is priced on the plan in force. Repeating the same change changes nothing
     (`Idempotent-Replayed: true`)."""
-    reply = await field_paths.call(_invoicing(request).ChangeSubscriptionPlan, body.to_pb(subscription_id),
-                                   _CHANGE_PLAN_FIELDS)
+    reply = await clients.call(_invoicing(request).ChangeSubscriptionPlan, body.to_pb(subscription_id))
     _replayed(response, reply.changed)
     if reply.changed:
         await audit(request, "subscription.change_plan", "subscription", subscription_id)
