@@ -80,6 +80,15 @@ async def test_editing_a_plan_makes_a_version_and_subscriptions_keep_theirs(invo
     )
     error = await expect_rpc_error(invoicing_stub.CreatePlanVersion(same_again), grpc.StatusCode.ALREADY_EXISTS)
     assert "version 2" in error.details()
+    too_early = await expect_rpc_error(
+        invoicing_stub.ChangeSubscriptionPlan(
+            pb.ChangeSubscriptionPlanRequest(
+                subscription_id=subscription.id, plan_version_id=edited.plan_version.id, effective_date="2026-10-01"
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert error_field(too_early) == "effective_date"  # the request's field, not the domain's instant
     kept = (await invoicing_stub.GetSubscription(pb.GetSubscriptionRequest(subscription_id=subscription.id)))
     assert kept.subscription.plan_version_id == plan.latest_version.id
 

@@ -273,12 +273,3 @@ def test_openapi_documents_the_new_routes_with_summaries(gateway):
         assert paths[path][method]["summary"], (path, method)
     assert "application/pdf" in paths["/api/v1/admin/invoices/{invoice_id}/pdf"]["get"]["responses"]["200"][
         "content"]
-
-
-def test_change_plan_names_the_effective_date_it_was_sent(gateway):
-    gateway.invoicing.answer("ChangeSubscriptionPlan", InvalidArgument(
-        "must be after the current plan version's start", field="effective_at"))
-    response = gateway.http.post("/api/v1/admin/subscriptions/sub_1/change-plan", headers=ADMIN,
-                                 json={"plan_code": "enterprise", "effective_date": "2026-10-01"})
-    assert response.status_code == 400 and response.json()["field"] == "effective_date"
-    assert gateway.audited() == []
