@@ -125,6 +125,16 @@ async def list_subscriptions(
     return paging.split_page(found, size)
 
 
+async def _locked_subscription(repository: SubscriptionRepository, subscription_id: str) -> Subscription:
+    """The subscription, locked for the rest of the transaction (changes to one subscription go one at a time)."""
+    if not subscription_id:
+        raise InvalidArgument("is required", field="subscription_id")
+    subscription = await repository.get(subscription_id, for_update=True)
+    if subscription is None:
+        raise NotFound(f"no subscription with id {subscription_id!r}")
+    return subscription
+
+
 async def change_plan(
     uow: UnitOfWork,
     *,
@@ -137,13 +147,9 @@ async def change_plan(
     """Move a subscription to another plan version from the start of ``effective_date`` (today by default) in
     the organisation's zone. Repeating a change already made returns the subscription unchanged (False)."""
     now = now or datetime.now(UTC)
-    if not subscription_id:
-        raise InvalidArgument("is required", field="subscription_id")
     async with uow:
         repository = SubscriptionRepository(uow.connection)
-        subscription = await repository.get(subscription_id, for_update=True)
-        if subscription is None:
-            raise NotFound(f"no subscription with id {subscription_id!r}")
+        subscription = await _locked_subscription(repository, subscription_id)
         organisation = await _organisation(uow, subscription.organisation_id)
         time_zone = organisation.details.timezone
         version = await resolve_version(CatalogRepository(uow.connection), plan_version_id, plan_code)
@@ -167,13 +173,9 @@ async def cancel_subscription(
     """Cancel now, or at the end of the current billing period. Asking again for what is already so returns
     the subscription as it is."""
     now = now or datetime.now(UTC)
-    if not subscription_id:
-        raise InvalidArgument("is required", field="subscription_id")
     async with uow:
         repository = SubscriptionRepository(uow.connection)
-        subscription = await repository.get(subscription_id, for_update=True)
-        if subscription is None:
-            raise NotFound(f"no subscription with id {subscription_id!r}")
+        subscription = await _locked_subscription(repository, subscription_id)
         if subscription.status is SubscriptionStatus.CANCELED or (at_period_end and subscription.cancel_at_period_end):
             return subscription
         organisation = await _organisation(uow, subscription.organisation_id)
