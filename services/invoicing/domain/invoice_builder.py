@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from services.invoicing.domain import currencies, gst
@@ -35,6 +35,7 @@ ONE = Decimal(1)
 # Proration and unit prices divide, and a division need not terminate (999 / 31); this precision keeps far more
 # digits than any rounding to minor units can see. The amounts themselves are multiplied exactly (money.EXACT).
 _DIVISION = Context(prec=60)
+_AVERAGE_PLACES = Decimal("1e-10")
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,9 @@ def _charge_lines(
             # A fixed amount per period: one of it, whatever the metric's usage was.
             quantity, unit_price = ONE, price.amount * rate
         elif quantity:
-            unit_price = price.amount * rate / quantity
+            # The average, for reading (tiers, packages and per-event terms make no single unit price); the
+            # amount is exact and its breakdown explains it.
+            unit_price = (price.amount * rate / quantity).quantize(_AVERAGE_PLACES, ROUND_HALF_UP).normalize()
         else:
             unit_price = charge.unit_price * rate
     name = (plan_charge.display_name or plan_charge.metric_code) + label

@@ -97,6 +97,7 @@ async def test_a_run_issues_one_exact_gst_invoice_and_a_second_run_changes_nothi
         (pb.LINE_KIND_MINIMUM_SPEND, 1000),
     ]
     assert invoice.lines[1].quantity == "12345"
+    assert invoice.lines[1].unit_price == "0.0402511138"  # the average, to 10 places: 496.90 / 12,345
     assert [len(line.breakdown) for line in invoice.lines[1:2]] == [3]
     assert invoice.subtotal_minor == 154590
     # Karnataka to Karnataka: CGST 9 % + SGST 9 %, each 13,913.1 paise rounded half-up.
