@@ -127,7 +127,8 @@ def _base_fee_line(out: _Lines, part: SegmentUsage, period_days: int, rate: Deci
         quantity, unit_price, amount, description = ONE, fee, fee, name
     else:
         with localcontext(_DIVISION):
-            unit_price = fee / period_days  # a day's share, shown; the amount divides once, last
+            # A day's share, shown to 10 places; the amount divides once, last.
+            unit_price = (fee / period_days).quantize(_AVERAGE_PLACES, ROUND_HALF_UP).normalize()
             amount = fee * segment.days / period_days
         quantity = Decimal(segment.days)
         description = f"{name} ({segment.days} of {period_days} days)"
