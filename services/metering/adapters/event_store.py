@@ -1,7 +1,8 @@
 """Storing event batches: the consumer's one SQL statement per transaction.
 
 Events are inserted with ``ON CONFLICT (project_id, event_id) DO NOTHING``; only the rows actually inserted
-(RETURNING) are folded into the 15-minute usage buckets, in the same statement and so the same transaction.
+(RETURNING) are folded into the 15-minute usage buckets and the UTC-day usage, in the same statement and so the
+same transaction.
 A batch stored twice therefore changes nothing the second time: that is what makes redelivery harmless.
 
 It runs on the raw asyncpg connection under SQLAlchemy's pool: one prepared statement, six array parameters
@@ -14,8 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.metering.domain.event_batch import EventColumns
 
-# Buckets are 15 minutes on the UTC grid anchored at 2000-01-01 (any quarter hour would do).
-STORE_EVENTS = """
+# How a row of new aggregates (EXCLUDED) is folded into a stored one (alias s): count and sum add up, min and max
+# widen, and the latest is the greater (time, event id) of the two.
+_FOLD = """
+        event_count = s.event_count + EXCLUDED.event_count,
+        value_sum = s.value_sum + EXCLUDED.value_sum,
+        value_min = LEAST(s.value_min, EXCLUDED.value_min),
+        value_max = GREATEST(s.value_max, EXCLUDED.value_max),
+        first_time = LEAST(s.first_time, EXCLUDED.first_time),
+        latest_time = CASE
+            WHEN (EXCLUDED.latest_time, EXCLUDED.latest_event_id) > (s.latest_time, s.latest_event_id)
+            THEN EXCLUDED.latest_time ELSE s.latest_time END,
+        latest_event_id = CASE
+            WHEN (EXCLUDED.latest_time, EXCLUDED.latest_event_id) > (s.latest_time, s.latest_event_id)
+            THEN EXCLUDED.latest_event_id ELSE s.latest_event_id END,
+        latest_value = CASE
+            WHEN (EXCLUDED.latest_time, EXCLUDED.latest_event_id) > (s.latest_time, s.latest_event_id)
+            THEN EXCLUDED.latest_value ELSE s.latest_value END"""
+
+# Buckets are 15 minutes and days 24 hours on the UTC grid anchored at 2000-01-01 (any quarter hour, any midnight
+# would do). The days are folded from the new buckets' aggregates (a few rows per statement), not from the events.
+STORE_EVENTS = f"""
 WITH inserted AS (
     INSERT INTO metering.events AS e (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
     SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', NULLIF(d, 'null')
@@ -36,28 +56,33 @@ WITH inserted AS (
         organisation_id, metric, bucket_start, project_id, timestamp, event_id, value
     FROM inserted
     ORDER BY organisation_id, metric, bucket_start, project_id, timestamp DESC, event_id DESC
-), folded AS (
-    INSERT INTO metering.usage_buckets AS b
+), buckets AS (
     SELECT t.organisation_id, t.metric, t.bucket_start, t.project_id, t.event_count, t.value_sum, t.value_min,
-        t.value_max, t.first_time, l.timestamp, l.event_id, l.value
+        t.value_max, t.first_time, l.timestamp AS latest_time, l.event_id AS latest_event_id, l.value AS latest_value,
+        date_bin('1 day', t.bucket_start, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS day_start
     FROM totals t JOIN latest l USING (organisation_id, metric, bucket_start, project_id)
+), folded AS (
+    INSERT INTO metering.usage_buckets AS s
+    SELECT organisation_id, metric, bucket_start, project_id, event_count, value_sum, value_min, value_max,
+        first_time, latest_time, latest_event_id, latest_value
+    FROM buckets
     -- Rows are locked in key order, so concurrent consumers wait for each other but never deadlock.
-    ORDER BY t.organisation_id, t.metric, t.bucket_start, t.project_id
-    ON CONFLICT (organisation_id, metric, bucket_start, project_id) DO UPDATE SET
-        event_count = b.event_count + EXCLUDED.event_count,
-        value_sum = b.value_sum + EXCLUDED.value_sum,
-        value_min = LEAST(b.value_min, EXCLUDED.value_min),
-        value_max = GREATEST(b.value_max, EXCLUDED.value_max),
-        first_time = LEAST(b.first_time, EXCLUDED.first_time),
-        latest_time = CASE
-            WHEN (EXCLUDED.latest_time, EXCLUDED.latest_event_id) > (b.latest_time, b.latest_event_id)
-            THEN EXCLUDED.latest_time ELSE b.latest_time END,
-        latest_event_id = CASE
-            WHEN (EXCLUDED.latest_time, EXCLUDED.latest_event_id) > (b.latest_time, b.latest_event_id)
-            THEN EXCLUDED.latest_event_id ELSE b.latest_event_id END,
-        latest_value = CASE
-            WHEN (EXCLUDED.latest_time, EXCLUDED.latest_event_id) > (b.latest_time, b.latest_event_id)
-            THEN EXCLUDED.latest_value ELSE b.latest_value END
+    ORDER BY organisation_id, metric, bucket_start, project_id
+    ON CONFLICT (organisation_id, metric, bucket_start, project_id) DO UPDATE SET{_FOLD}
+), days AS (
+    -- One sort serves all: the window sums each day's buckets, and DISTINCT ON keeps the day's row of its latest
+    -- bucket (a join of per-day totals with per-day latest was planned as a nested loop: 4 ms per statement).
+    INSERT INTO metering.usage_days AS s
+    SELECT DISTINCT ON (organisation_id, metric, day_start, project_id)
+        organisation_id, metric, day_start, project_id, sum(event_count) OVER day, sum(value_sum) OVER day,
+        min(value_min) OVER day, max(value_max) OVER day, min(first_time) OVER day, latest_time, latest_event_id,
+        latest_value
+    FROM buckets
+    WINDOW day AS (PARTITION BY organisation_id, metric, day_start, project_id)
+    -- Key order again. Every transaction runs this one statement, whose two upserts run one after the other in
+    -- the same order each time, so all lock the two tables in the same order too: still no deadlock.
+    ORDER BY organisation_id, metric, day_start, project_id, latest_time DESC, latest_event_id DESC
+    ON CONFLICT (organisation_id, metric, day_start, project_id) DO UPDATE SET{_FOLD}
 )
 SELECT count(*) FROM inserted
 """

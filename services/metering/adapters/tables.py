@@ -68,4 +68,24 @@ usage_buckets = sa.Table(
     sa.Column("latest_value", sa.Numeric, nullable=False),
 )
 
+# The same aggregates per UTC day (midnight to midnight), folded in the same statement as the buckets from the
+# same new events, so the two always agree. Totals over long ranges read whole days here and buckets only for
+# the partial days at their ends (see docs/metering.md).
+usage_days = sa.Table(
+    "usage_days",
+    metadata,
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("metric", sa.Text, primary_key=True),
+    sa.Column("day_start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("project_id", sa.Text, primary_key=True),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("value_sum", sa.Numeric, nullable=False),
+    sa.Column("value_min", sa.Numeric, nullable=False),
+    sa.Column("value_max", sa.Numeric, nullable=False),
+    sa.Column("first_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("latest_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("latest_event_id", sa.Text, nullable=False),
+    sa.Column("latest_value", sa.Numeric, nullable=False),
+)
+
 outbox = outbox_table(metadata)

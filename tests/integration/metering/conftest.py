@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -118,3 +120,14 @@ async def whole_usage(
         return "", 0
     assert len(response.rows) == 1
     return response.rows[0].value, response.rows[0].event_count
+
+
+def days_from_buckets_sql() -> str:
+    """The SELECT with which migration 0003 backfills usage_days from the buckets: what the day rows the consumer
+    keeps must equal."""
+    path = Path(__file__).parents[3] / "services/metering/migrations/versions/0003_usage_days.py"
+    spec = importlib.util.spec_from_file_location("metering_migration_0003", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DAYS_FROM_BUCKETS

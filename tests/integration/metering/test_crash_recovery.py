@@ -19,7 +19,7 @@ from billing_runtime import messaging
 from devstack.mesh import Mesh
 from devstack.nats import LocalNats
 from tests.conftest import Infrastructure, create_database, drop_database
-from tests.integration.metering.conftest import SUBJECT, eventually
+from tests.integration.metering.conftest import SUBJECT, days_from_buckets_sql, eventually
 
 EVENTS = 50_000
 DUPLICATE_SHARE = 0.4
@@ -143,6 +143,19 @@ async def test_sigkill_while_consuming_never_changes_a_total(
             """
         )
         assert mismatches == 0
+        # And the days equal the roll-up of those buckets: folded from the same new events only.
+        day_mismatches = await db.fetchval(
+            f"""
+            SELECT count(*) FROM ({days_from_buckets_sql()}) r
+            FULL JOIN metering.usage_days d USING (organisation_id, metric, project_id, day_start)
+            WHERE (r.event_count, r.value_sum, r.value_min, r.value_max, r.first_time, r.latest_time,
+                    r.latest_event_id, r.latest_value)
+                IS DISTINCT FROM (d.event_count, d.value_sum, d.value_min, d.value_max, d.first_time, d.latest_time,
+                    d.latest_event_id, d.latest_value)
+            """
+        )
+        assert day_mismatches == 0
+        assert await db.fetchval("SELECT sum(event_count) FROM metering.usage_days") == len(distinct)
         stored = {(r["project_id"], r["event_id"]): r["value"]
                   for r in await db.fetch("SELECT project_id, event_id, value FROM metering.events")}
         assert stored == distinct
