@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -141,15 +141,31 @@ class BucketTotalQuery:
     aggregation: str  # sum, count, min, max or latest
 
 
-# One statement for every question: the questions arrive as parallel arrays, and each one's buckets are read by
-# a range scan of the buckets' primary key (organisation, metric, bucket_start). The latest value needs its own
-# ordered look-up, done only for the questions that ask for it.
-_BUCKET_TOTALS_SQL = """
+# One statement for every question: the questions arrive as parallel arrays, and each one is read in three parts by
+# range scans of primary keys (organisation, metric, start): the buckets of the partial UTC day at its start, the
+# whole UTC days in between from usage_days, and the buckets of the partial day at its end. A month of buckets in
+# every quarter hour is thus ~30 day rows and at most 2 x 95 buckets instead of 2,976 buckets. The latest value
+# needs its own ordered look-up, done only for the questions that ask for it.
+_PARTS = """
+    SELECT {columns} FROM metering.usage_buckets b
+    WHERE b.organisation_id = q.organisation_id AND b.metric = q.metric
+        AND b.bucket_start >= q.start_time AND b.bucket_start < q.days_from{condition}
+    UNION ALL
+    SELECT {columns} FROM metering.usage_days b
+    WHERE b.organisation_id = q.organisation_id AND b.metric = q.metric
+        AND b.day_start >= q.days_from AND b.day_start < q.days_to{condition}
+    UNION ALL
+    SELECT {columns} FROM metering.usage_buckets b
+    WHERE b.organisation_id = q.organisation_id AND b.metric = q.metric
+        AND b.bucket_start >= q.days_to AND b.bucket_start < q.end_time{condition}
+"""
+_BUCKET_TOTALS_SQL = f"""
     WITH q AS (
         SELECT * FROM unnest(
             CAST(:organisation_ids AS text[]), CAST(:codes AS text[]), CAST(:starts AS timestamptz[]),
-            CAST(:ends AS timestamptz[]), CAST(:aggregations AS text[])
-        ) WITH ORDINALITY AS q(organisation_id, metric, start_time, end_time, aggregation, i)
+            CAST(:days_from AS timestamptz[]), CAST(:days_to AS timestamptz[]), CAST(:ends AS timestamptz[]),
+            CAST(:aggregations AS text[])
+        ) WITH ORDINALITY AS q(organisation_id, metric, start_time, days_from, days_to, end_time, aggregation, i)
     )
     SELECT q.i AS i, t.n AS n,
         CASE q.aggregation
@@ -158,22 +174,30 @@ _BUCKET_TOTALS_SQL = """
         END AS v
     FROM q
     CROSS JOIN LATERAL (
-        SELECT sum(b.event_count)::bigint AS n, sum(b.value_sum) AS s, min(b.value_min) AS lo,
-            max(b.value_max) AS hi
-        FROM metering.usage_buckets b
-        WHERE b.organisation_id = q.organisation_id AND b.metric = q.metric
-            AND b.bucket_start >= q.start_time AND b.bucket_start < q.end_time
+        SELECT sum(p.event_count)::bigint AS n, sum(p.value_sum) AS s, min(p.value_min) AS lo,
+            max(p.value_max) AS hi
+        FROM ({_PARTS.format(columns="b.event_count, b.value_sum, b.value_min, b.value_max", condition="")}) p
     ) t
     LEFT JOIN LATERAL (
-        SELECT b.latest_value AS v
-        FROM metering.usage_buckets b
-        WHERE q.aggregation = 'latest' AND b.organisation_id = q.organisation_id AND b.metric = q.metric
-            AND b.bucket_start >= q.start_time AND b.bucket_start < q.end_time
-        ORDER BY b.latest_time DESC, b.latest_event_id DESC
+        SELECT p.latest_value AS v
+        FROM ({_PARTS.format(columns="b.latest_time, b.latest_event_id, b.latest_value",
+                             condition=" AND q.aggregation = 'latest'")}) p
+        ORDER BY p.latest_time DESC, p.latest_event_id DESC
         LIMIT 1
     ) l ON TRUE
     ORDER BY q.i
 """
+
+
+def whole_utc_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """[days_from, days_to): the whole UTC days inside [start, end), or (end, end) when there is none, so that
+    [start, days_from) and [days_to, end) are the partial days at the ends (each shorter than a day)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < start:
+        first += timedelta(days=1)
+    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (first, last) if first < last else (end, end)
 
 
 async def bucket_totals(
@@ -182,10 +206,13 @@ async def bucket_totals(
     """(value, event_count) per question, in the questions' order; value None when no event counted."""
     if not queries:
         return []
+    days = [whole_utc_days(q.start, q.end) for q in queries]
     params = {
         "organisation_ids": [q.organisation_id for q in queries],
         "codes": [q.code for q in queries],
         "starts": [q.start for q in queries],
+        "days_from": [first for first, _ in days],
+        "days_to": [last for _, last in days],
         "ends": [q.end for q in queries],
         "aggregations": [q.aggregation for q in queries],
     }
