@@ -130,16 +130,18 @@ def _postgres_pids(stack: Stack) -> list[int]:
 
 
 def run(organisations: int, metrics: int, pdfs: int, pdf_concurrency: int, say: Callable[[str], None],
-        seed_through: str = "sql") -> CloseFigures:
-    """Seed, close and render on a fresh stack; the figures of the run."""
+        seed_through: str = "sql", dense: bool = False) -> CloseFigures:
+    """Seed (every quarter hour of the month with ``dense``), close and render on a fresh stack; the figures of
+    the run."""
     figures = CloseFigures(organisations=organisations, metrics=metrics, pdf_concurrency=pdf_concurrency)
     env = {"invoicing": {"INVOICING_SCHEDULER_ENABLED": "false"}}
     with fresh_stack(lambda m: say(f"  {m}"), service_env=env) as stack:
         assert stack.mesh is not None
         address = stack.mesh.address("invoicing")
-        say(f"seeding {organisations:,} organisations with usage on {metrics} metrics each")
+        say(f"seeding {organisations:,} organisations with usage on {metrics} metrics each"
+            + (" in every quarter hour of the month" if dense else ""))
         figures.seeded = asyncio.run(
-            seed(address, stack.database_url, organisations, metrics, say, through=seed_through)
+            seed(address, stack.database_url, organisations, metrics, say, through=seed_through, dense=dense)
         )
         for what, seconds in figures.seeded.seconds.items():
             say(f"  {what}: {seconds:.1f} s")
@@ -295,7 +297,8 @@ def notes(figures: CloseFigures) -> list[str]:
     lines = [
         f"invoice close: period {seeded.period_key}, {len(seeded.organisation_ids):,} organisations "
         f"({', '.join(f'{k} {v:,}' for k, v in seeded.kinds.items())}; mix of {len(MIX)}), one plan with "
-        f"{figures.metrics} usage charges, {seeded.bucket_rows:,} usage bucket rows; run took "
+        f"{figures.metrics} usage charges, {seeded.bucket_rows:,} usage bucket rows and {seeded.day_rows:,} day "
+        "rows; run took "
         f"{figures.server_seconds:.1f} s by its own create/finish times",
         "invoice close seeding (not measured): " + ", ".join(f"{k} {v:.1f} s" for k, v in seeded.seconds.items()),
     ]

@@ -6,19 +6,24 @@ straight into invoicing's tables (COPY, the rows CreateOrganisation and CreateSu
 through gRPC 10,000 of each take one to three minutes on this machine (depending on its load); ``--seed grpc``
 sends them through the API instead (concurrent calls; creation times then set back in SQL, as the integration
 tests do, so that organisations can be subscribed from the start of the billed month). Metering's metrics and
-usage are written in SQL straight into its ``metrics`` and ``usage_buckets`` tables (COPY): pushing millions of
-events through ingest and JetStream would measure ingest again, and the close reads only the buckets. Seeding is
-timed on its own and is not part of the close's figure.
+usage are written in SQL straight into its ``metrics``, ``usage_buckets`` and ``usage_days`` tables (the days
+rolled up from the buckets by the query metering's migration backfills with): pushing millions of events through
+ingest and JetStream would measure ingest again, and the close reads only buckets and days. By default three
+buckets per organisation and metric; ``dense`` fills every quarter hour of each organisation's month instead
+(2,976 buckets and 31 days per metric for October), the shape of continuous traffic. Seeding is timed on its own
+and is not part of the close's figure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -114,6 +119,7 @@ class Seeded:
     kinds: dict[str, int]
     plan_version_id: str = ""
     bucket_rows: int = 0
+    day_rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -125,9 +131,10 @@ def previous_month(today: date) -> tuple[date, str]:
 
 async def seed(
     invoicing_address: str, database_url: str, organisations: int, metrics: int, say: Callable[[str], None],
-    *, through: str = "sql", concurrency: int = 16,
+    *, through: str = "sql", concurrency: int = 16, dense: bool = False,
 ) -> Seeded:
-    """Everything the close needs, for ``organisations`` organisations with usage on ``metrics`` metrics.
+    """Everything the close needs, for ``organisations`` organisations with usage on ``metrics`` metrics (in every
+    quarter hour of the month with ``dense``).
 
     The plan and the exchange rate go through gRPC; organisations and subscriptions too with ``through="grpc"``
     (about 500 and 260 a second on a quiet machine here, a third of that under load), else straight into
@@ -162,8 +169,17 @@ async def seed(
             seeded.seconds["organisations and subscriptions (SQL COPY)"] = loop.time() - started
 
     started = loop.time()
-    seeded.bucket_rows = await _usage(database_url, seeded.organisation_ids, METRICS[:metrics], month)
-    seeded.seconds["metering metrics and usage buckets (SQL COPY)"] = loop.time() - started
+    if dense:
+        zones = [customer.timezone for customer in customers]
+        seeded.bucket_rows, seeded.day_rows = await _dense_usage(
+            database_url, seeded.organisation_ids, zones, METRICS[:metrics], month, say
+        )
+        seeded.seconds["metering metrics, every usage bucket of the month and its days (SQL)"] = loop.time() - started
+    else:
+        seeded.bucket_rows, seeded.day_rows = await _usage(
+            database_url, seeded.organisation_ids, METRICS[:metrics], month
+        )
+        seeded.seconds["metering metrics and usage buckets (SQL COPY) and days"] = loop.time() - started
     return seeded
 
 
@@ -264,7 +280,7 @@ async def _concurrently(items, call, concurrency: int, say: Callable[[str], None
 
 
 async def _usage(database_url: str, organisation_ids: list[str], metrics: tuple[tuple[str, str], ...],
-                 month: date) -> int:
+                 month: date) -> tuple[int, int]:
     """Metric definitions and three 15-minute usage buckets per organisation and metric, in the month, inside
     every organisation's period whatever its zone (days 5, 15 and 25 at 12:00 UTC)."""
     rng = random.Random(4)
@@ -289,21 +305,124 @@ async def _usage(database_url: str, organisation_ids: list[str], metrics: tuple[
                 ))
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.copy_records_to_table(
-            "metrics", schema_name="metering", records=metric_rows,
-            columns=["id", "organisation_id", "code", "name", "unit", "aggregation", "unique_dimension", "filters",
-                     "created_at"],
-        )
+        await _copy_metrics(conn, metric_rows)
         await conn.copy_records_to_table(
             "usage_buckets", schema_name="metering", records=bucket_rows,
             columns=["organisation_id", "metric", "bucket_start", "project_id", "event_count", "value_sum",
                      "value_min", "value_max", "first_time", "latest_time", "latest_event_id", "latest_value"],
         )
-        await conn.execute("ANALYZE metering.metrics; ANALYZE metering.usage_buckets; ANALYZE invoicing.organisations;"
-                           " ANALYZE invoicing.subscriptions; ANALYZE invoicing.subscription_phases")
+        day_rows = await _days_from_buckets(conn, organisation_ids)
+        await _analyze(conn)
     finally:
         await conn.close()
-    return len(bucket_rows)
+    return len(bucket_rows), day_rows
+
+
+async def _copy_metrics(conn: asyncpg.Connection, metric_rows: list[tuple]) -> None:
+    await conn.copy_records_to_table(
+        "metrics", schema_name="metering", records=metric_rows,
+        columns=["id", "organisation_id", "code", "name", "unit", "aggregation", "unique_dimension", "filters",
+                 "created_at"],
+    )
+
+
+async def _analyze(conn: asyncpg.Connection) -> None:
+    await conn.execute("ANALYZE metering.metrics; ANALYZE metering.usage_buckets; ANALYZE metering.usage_days;"
+                       " ANALYZE invoicing.organisations; ANALYZE invoicing.subscriptions;"
+                       " ANALYZE invoicing.subscription_phases")
+
+
+def _days_query() -> str:
+    """The roll-up of buckets into UTC days with which metering's migration 0003 backfills ``usage_days``: the day
+    rows the consumer would have folded from the same events."""
+    path = Path(__file__).parents[1] / "services/metering/migrations/versions/0003_usage_days.py"
+    spec = importlib.util.spec_from_file_location("metering_migration_0003", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DAYS_FROM_BUCKETS
+
+
+async def _days_from_buckets(conn: asyncpg.Connection, organisation_ids: list[str]) -> int:
+    """Day rows for the organisations' buckets; how many."""
+    status = await conn.execute(
+        f"INSERT INTO metering.usage_days SELECT * FROM ({_days_query()}) d WHERE organisation_id = ANY($1::text[])",
+        organisation_ids,
+    )
+    return int(status.split()[-1])
+
+
+# Every quarter hour of [start, end) for each organisation and metric: 1-13 events a bucket (varying with the
+# hour), each worth the metric's unit, so a bucket's sum is count x unit. Generated in PostgreSQL: the 148.8 million
+# rows of 10,000 organisations x 5 metrics x 2,976 quarter hours would take far longer through COPY from Python.
+_DENSE_BUCKETS = """
+    INSERT INTO metering.usage_buckets (organisation_id, metric, bucket_start, project_id, event_count, value_sum,
+        value_min, value_max, first_time, latest_time, latest_event_id, latest_value)
+    SELECT o.id, m.code, b, $6, c.n, c.n * m.unit, m.unit, m.unit, b, b + INTERVAL '14 minutes',
+        'evt_' || to_char(b AT TIME ZONE 'UTC', 'YYYYMMDDHH24MI'), m.unit
+    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS o(id, s, e)
+    CROSS JOIN unnest($4::text[], $5::numeric[]) AS m(code, unit)
+    CROSS JOIN LATERAL generate_series(o.s, o.e - INTERVAL '15 minutes', INTERVAL '15 minutes') AS b
+    CROSS JOIN LATERAL (SELECT 1 + (extract(epoch FROM b)::bigint / 900) % 13 AS n) AS c
+"""
+# What one event is worth per metric in the dense month (sms.sent counts events).
+_DENSE_UNITS = {"api.calls": "3", "llm.tokens": "180", "storage.gb_hours": "0.25", "sms.sent": "1",
+                "payments.amount": "412.5"}
+
+
+async def _dense_usage(database_url: str, organisation_ids: list[str], zones: list[str],
+                       metrics: tuple[tuple[str, str], ...], month: date, say: Callable[[str], None],
+                       chunk: int = 250, connections: int = 2) -> tuple[int, int]:
+    """Metric definitions, a bucket in every quarter hour of each organisation's month (in its zone) for every
+    metric, and the day rows rolled up from them, ``chunk`` organisations per statement on ``connections``
+    connections at once; (bucket rows, day rows)."""
+    now = datetime.now(UTC)
+    next_month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    periods = {
+        zone: (datetime(month.year, month.month, 1, tzinfo=ZoneInfo(zone)).astimezone(UTC),
+               datetime(next_month.year, next_month.month, 1, tzinfo=ZoneInfo(zone)).astimezone(UTC))
+        for zone in set(zones)
+    }
+    codes = [code for code, _ in metrics]
+    units = [Decimal(_DENSE_UNITS[code]) for code in codes]
+    metric_rows = [
+        (new_id("met"), organisation_id, code, code, "", aggregation, "", "{}", now)
+        for organisation_id in organisation_ids for code, aggregation in metrics
+    ]
+    chunks = [list(range(start, min(start + chunk, len(organisation_ids))))
+              for start in range(0, len(organisation_ids), chunk)]
+    totals = [0, 0]
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        conn = await asyncpg.connect(database_url)
+        try:
+            while chunks:
+                numbers = chunks.pop(0)
+                ids = [organisation_ids[n] for n in numbers]
+                async with conn.transaction():
+                    status = await conn.execute(
+                        _DENSE_BUCKETS, ids, [periods[zones[n]][0] for n in numbers],
+                        [periods[zones[n]][1] for n in numbers], codes, units, PROJECT,
+                    )
+                    totals[0] += int(status.split()[-1])
+                    totals[1] += await _days_from_buckets(conn, ids)
+                done += len(ids)
+                if done % (10 * chunk) < chunk or not chunks:
+                    say(f"    dense usage: {done:,} of {len(organisation_ids):,} organisations, "
+                        f"{totals[0]:,} bucket rows")
+        finally:
+            await conn.close()
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await _copy_metrics(conn, metric_rows)
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        await _analyze(conn)
+    finally:
+        await conn.close()
+    return totals[0], totals[1]
 
 
 def _value(code: str, count: int, rng: random.Random) -> Decimal:
