@@ -47,7 +47,9 @@ async def admin(gateway) -> AsyncIterator[httpx.AsyncClient]:
 async def organisation_count(admin: httpx.AsyncClient) -> int:
     total, token = 0, ""
     while True:
-        page = (await admin.get("/api/v1/admin/organisations", params={"page_size": 500, "page_token": token})).json()
+        response = await admin.get("/api/v1/admin/organisations", params={"page_size": 500, "page_token": token})
+        assert response.status_code == 200, (response.status_code, response.text)
+        page = response.json()
         total += len(page["data"])
         token = page["next_page_token"]
         if not token:
