@@ -282,8 +282,9 @@ def _status_note(invoice: Invoice, zone: tzinfo | None) -> str:
 
 
 def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
-    """The document's text for ``invoice``. ``time_zone`` is the organisation's IANA zone, in which the billing
-    period's days are written; without it, the stored datetimes' own zone (UTC) is used."""
+    """The document's text for ``invoice``. The billing period's days are written in ``time_zone`` if given, else
+    in the zone the invoice carries (its organisation's), else in the stored datetimes' own zone (UTC)."""
+    time_zone = time_zone or invoice.time_zone  # invoices carry their organisation's zone
     zone = zone_of(time_zone, field="time_zone") if time_zone else None
     currency = invoice.currency
     title, subtitle = _title(invoice)

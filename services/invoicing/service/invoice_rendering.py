@@ -19,10 +19,10 @@ class InvoiceRendering:
     async def pdf(self, invoice: Invoice) -> bytes:
         """The PDF, rendered in a worker thread: reportlab takes tens of milliseconds a page, which the event
         loop must not wait out."""
-        return await asyncio.to_thread(render_invoice_pdf, invoice, self._branding, time_zone=invoice.time_zone)
+        return await asyncio.to_thread(render_invoice_pdf, invoice, self._branding)
 
     def html(self, invoice: Invoice) -> str:
-        return self._html.render(invoice, self._branding, time_zone=invoice.time_zone)
+        return self._html.render(invoice, self._branding)
 
     @staticmethod
     def filename(invoice: Invoice, extension: str) -> str:
