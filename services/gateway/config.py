@@ -26,5 +26,16 @@ class GatewaySettings(ServiceSettings):
     # How long ingest may take to make a batch durable before the request answers 503.
     events_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Razorpay's webhook secret (or GATEWAY_RAZORPAY_WEBHOOK_SECRET_FILE); during a rotation the previous one is
+    # accepted too, until it is removed. Never logged.
+    razorpay_webhook_secret: SecretStr = SecretStr("")
+    razorpay_webhook_previous_secret: SecretStr = SecretStr("")
+    # Razorpay's webhook bodies are a few KiB; anything past this is refused (413) before it is read.
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    def razorpay_webhook_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.razorpay_webhook_secret, self.razorpay_webhook_previous_secret)
+                if s.get_secret_value()]
+
     def service_addresses(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_address") for name in SERVICES}

@@ -1,8 +1,151 @@
-"""Tables of the payments schema. No other service reads them."""
+"""Tables of the payments schema. No other service reads them.
+
+``invoices`` is payments' own copy of what it must collect (from invoicing's ``invoice.issued`` events), so
+collecting never has to ask invoicing. Provider ids are unique, which is what makes every webhook and API
+answer idempotent: a report about a payment we already hold updates that row, never adds a second.
+"""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from billing_runtime.outbox import outbox_table
 
 metadata = sa.MetaData(schema="payments")
 outbox = outbox_table(metadata)
+
+_NOW = sa.func.now()
+
+
+def _timestamps() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+    ]
+
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, nullable=False, index=True),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("issue_date", sa.Date),
+    sa.Column("due_date", sa.Date),
+    sa.Column("customer_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("customer_email", sa.Text, nullable=False, server_default=""),
+    # open -> settled (captured >= total) or void.
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("captured_minor", sa.BigInteger, nullable=False, server_default="0"),
+    *_timestamps(),
+)
+
+# One provider order per invoice: receipt = the invoice number, so a retry after a lost answer finds the order
+# the provider already made (GET /v1/orders?receipt=) instead of making a second.
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), primary_key=True),
+    sa.Column("provider_order_id", sa.Text, unique=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("status_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False),
+    sa.Column("error", JSONB),
+    sa.Column("create_attempts", sa.Integer, nullable=False, server_default="0"),
+    # When the order creator next tries a pending order (after a provider error, with backoff).
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    *_timestamps(),
+    sa.Index("orders_pending_idx", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id")),
+    sa.Column("organisation_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("provider_payment_id", sa.Text),
+    sa.Column("provider_order_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("method", sa.Text, nullable=False, server_default=""),
+    sa.Column("email", sa.Text, nullable=False, server_default=""),
+    sa.Column("contact", sa.Text, nullable=False, server_default=""),
+    sa.Column("error_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("error_description", sa.Text, nullable=False, server_default=""),
+    sa.Column("error_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("reference", sa.Text, nullable=False, server_default=""),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("authorized_at", sa.DateTime(timezone=True)),
+    sa.Column("captured_at", sa.DateTime(timezone=True)),
+    sa.Column("failed_at", sa.DateTime(timezone=True)),
+    # Payments we know of but the provider has not settled (created: Checkout's callback came, no webhook yet;
+    # authorized: not captured) are fetched from the provider, and captured, once this time has passed.
+    sa.Column("check_due_at", sa.DateTime(timezone=True)),
+    sa.Column("check_attempts", sa.Integer, nullable=False, server_default="0"),
+    *_timestamps(),
+    sa.UniqueConstraint("provider", "provider_payment_id", name="payments_provider_payment_key"),
+    sa.Index("payments_invoice_idx", "invoice_id"),
+    sa.Index("payments_check_due_idx", "check_due_at", postgresql_where=sa.text("status IN ('created', 'authorized')")),
+    # An offline payment's reference (the bank's UTR, a cheque number) is recorded once per invoice.
+    sa.Index("payments_offline_reference_key", "invoice_id", "reference", unique=True,
+             postgresql_where=sa.text("provider = 'offline'")),
+)
+
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("payment_id", sa.Text, sa.ForeignKey("payments.payments.id"), nullable=False, index=True),
+    sa.Column("invoice_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("organisation_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider_refund_id", sa.Text, unique=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    sa.Column("error", JSONB),
+    sa.Column("send_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+    *_timestamps(),
+    sa.Index("refunds_requested_idx", "next_attempt_at", postgresql_where=sa.text("status = 'requested'")),
+)
+
+payment_links = sa.Table(
+    "payment_links",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), nullable=False, index=True),
+    sa.Column("provider_link_id", sa.Text, unique=True),
+    # Razorpay's reference_id: "<invoice number>#<attempt>", unique among a merchant's links.
+    sa.Column("reference_id", sa.Text, nullable=False, unique=True),
+    sa.Column("short_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("expire_at", sa.DateTime(timezone=True)),
+    *_timestamps(),
+)
+
+# Every genuine webhook delivery, once per (provider, event id), with what processing it did.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+    sa.Column("outcome", sa.Text, nullable=False),
+    # Keyset pages, newest first.
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+)

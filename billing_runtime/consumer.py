@@ -1,0 +1,150 @@
+"""A durable JetStream pull consumer that handles one message per unit of work: the shape every service
+that reacts to another's events uses (payments on invoices and webhooks, invoicing on payments...).
+
+Handlers are idempotent by the event's id, so the contract is at-least-once: ack after the handler's
+transaction committed; a crash before the ack redelivers. A failing handler is retried with a growing
+``nak`` delay; :class:`PoisonMessage` (a message that can never be handled) and the last allowed delivery
+end in ``term`` with an ERROR log naming the stream sequence, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
+
+from billing_runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+MESSAGES = Counter("billing_consumer_messages_total", "Messages handled by a durable consumer, by outcome.",
+                   ["durable", "outcome"])
+_MAX_NAK_DELAY = 60.0
+
+
+class PoisonMessage(Exception):
+    """The message can never be handled (it does not decode, or names nothing that can exist)."""
+
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+class DurableConsumer:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        durable: str,
+        subjects: Sequence[str],
+        handle: Handler,
+        ack_wait_seconds: float = 30.0,
+        max_deliver: int = 50,
+        batch: int = 50,
+        fetch_wait_seconds: float = 1.0,
+    ) -> None:
+        self._js = js
+        self._stream = stream
+        self._durable = durable
+        self._subjects = list(subjects)
+        self._handle = handle
+        self._ack_wait = ack_wait_seconds
+        self._max_deliver = max_deliver
+        self._batch = batch
+        self._fetch_wait = fetch_wait_seconds
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self._durable,
+            name=self._durable,
+            filter_subjects=self._subjects,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self._ack_wait,
+            max_deliver=self._max_deliver,
+            max_ack_pending=max(self._batch * 4, 100),
+        )
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        delay = 0.5
+        while True:
+            try:
+                await self._js.add_consumer(self._stream, config=self.config())
+                return await self._js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the owning service may not have made its stream yet
+                log.warning("stream not ready, retrying", stream=self._stream, durable=self._durable,
+                            error=str(error) or repr(error), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        subscription = await self._subscribe()
+        log.info("consumer started", stream=self._stream, durable=self._durable, subjects=self._subjects)
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(self._batch, timeout=self._fetch_wait)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - NATS blips, or the consumer was removed
+                    log.warning("fetch failed, subscribing again", durable=self._durable, error=str(error))
+                    await asyncio.sleep(1.0)
+                    with contextlib.suppress(Exception):
+                        await subscription.unsubscribe()
+                    subscription = await self._subscribe()
+                    continue
+                for msg in messages:
+                    await self.deliver(msg)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def deliver(self, msg: Msg) -> None:
+        """Handle one message and settle it with JetStream."""
+        delivered = msg.metadata.num_delivered or 1
+        sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
+        try:
+            await self._handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except PoisonMessage as poison:
+            MESSAGES.labels(self._durable, "poison").inc()
+            log.error("message can never be handled, terminated", durable=self._durable, subject=msg.subject,
+                      stream_sequence=sequence, reason=str(poison))
+            await _settle(msg.term())
+            return
+        except Exception as error:  # noqa: BLE001 - retried; the last delivery is logged as an error
+            if delivered >= self._max_deliver:
+                MESSAGES.labels(self._durable, "gave_up").inc()
+                log.error("message failed on every delivery, terminated", durable=self._durable,
+                          subject=msg.subject, stream_sequence=sequence, deliveries=delivered, error=repr(error))
+                await _settle(msg.term())
+                return
+            MESSAGES.labels(self._durable, "retry").inc()
+            log.warning("handling failed, will retry", durable=self._durable, subject=msg.subject,
+                        stream_sequence=sequence, deliveries=delivered, error=repr(error))
+            await _settle(msg.nak(delay=min(0.5 * 2.0 ** (delivered - 1), _MAX_NAK_DELAY)))
+            return
+        MESSAGES.labels(self._durable, "handled").inc()
+        await _settle(msg.ack())
+
+
+async def _settle(acknowledgement: Awaitable[None]) -> None:
+    """Best effort: a lost ack is a redelivery, which idempotent handlers make harmless."""
+    try:
+        await acknowledgement
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        log.warning("ack/nak failed; the message will be redelivered", error=str(error) or repr(error))

@@ -1,0 +1,176 @@
+"""Protobuf <-> domain for payments' contract and events, and the subjects it publishes and consumes.
+
+Event ids are derived from the provider's ids (``payment.captured:pay_...``), so however often a webhook is
+delivered or reprocessed, its consequence is one event: the outbox's unique event id and JetStream's
+Nats-Msg-Id drop the copies, and consumers deduplicate by it for good.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from billing.invoicing.v1 import events_pb2 as invoicing_events
+from billing.payments.v1 import events_pb2, payments_pb2
+from billing_runtime.timestamps import from_timestamp
+from billing_runtime.timestamps import to_timestamp as timestamp
+from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment, PaymentLink, Refund
+from services.payments.domain.payment import PaymentStatus, Provider
+from services.payments.domain.provider import ProviderFailure
+from services.payments.domain.refund import RefundStatus
+
+PAYMENT_CAPTURED = "billing.payments.v1.payment.captured"
+PAYMENT_FAILED = "billing.payments.v1.payment.failed"
+REFUND_CREATED = "billing.payments.v1.refund.created"
+REFUND_PROCESSED = "billing.payments.v1.refund.processed"
+REFUND_FAILED = "billing.payments.v1.refund.failed"
+
+# Consumed: invoicing's invoice events, and the provider webhooks the gateway verified.
+INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
+INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
+WEBHOOK_RECEIVED = "billing.gateway.v1.webhook.received"
+
+_PROVIDERS = {Provider.RAZORPAY: events_pb2.PROVIDER_RAZORPAY, Provider.OFFLINE: events_pb2.PROVIDER_OFFLINE,
+              Provider.NONE: events_pb2.PROVIDER_NONE}
+_PAYMENT_STATUSES = {
+    PaymentStatus.CREATED: payments_pb2.PAYMENT_STATUS_CREATED,
+    PaymentStatus.AUTHORIZED: payments_pb2.PAYMENT_STATUS_AUTHORIZED,
+    PaymentStatus.CAPTURED: payments_pb2.PAYMENT_STATUS_CAPTURED,
+    PaymentStatus.FAILED: payments_pb2.PAYMENT_STATUS_FAILED,
+}
+_REFUND_STATUSES = {
+    RefundStatus.REQUESTED: payments_pb2.REFUND_STATUS_REQUESTED,
+    RefundStatus.PENDING: payments_pb2.REFUND_STATUS_PENDING,
+    RefundStatus.PROCESSED: payments_pb2.REFUND_STATUS_PROCESSED,
+    RefundStatus.FAILED: payments_pb2.REFUND_STATUS_FAILED,
+}
+_ORDER_STATUSES = {
+    OrderStatus.PENDING: payments_pb2.ORDER_STATUS_PENDING,
+    OrderStatus.CREATED: payments_pb2.ORDER_STATUS_CREATED,
+    OrderStatus.PAID: payments_pb2.ORDER_STATUS_PAID,
+    OrderStatus.FAILED: payments_pb2.ORDER_STATUS_FAILED,
+    OrderStatus.NOT_NEEDED: payments_pb2.ORDER_STATUS_NOT_NEEDED,
+    OrderStatus.CANCELLED: payments_pb2.ORDER_STATUS_CANCELLED,
+}
+
+
+def invoice_from_issued(message: invoicing_events.InvoiceIssued) -> Invoice:
+    invoice = message.invoice
+    return Invoice(
+        invoice_id=invoice.id,
+        organisation_id=invoice.organisation_id,
+        number=invoice.number,
+        currency=invoice.currency,
+        total_minor=invoice.total_minor,
+        state=InvoiceState.OPEN,
+        issue_date=_date(invoice.issue_date),
+        due_date=_date(invoice.due_date),
+        customer_name=invoice.customer.name,
+        customer_email=invoice.customer.email,
+    )
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _time(value: datetime | None):  # noqa: ANN202 - a Timestamp or None, for message constructors
+    return timestamp(value) if value is not None else None
+
+
+def payment_captured(payment: Payment, invoice: Invoice) -> events_pb2.PaymentCaptured:
+    return events_pb2.PaymentCaptured(
+        event_id=captured_event_id(payment), payment_id=payment.id, invoice_id=invoice.invoice_id,
+        organisation_id=invoice.organisation_id, provider=_PROVIDERS[payment.provider],
+        provider_payment_id=payment.provider_payment_id or payment.reference, currency=payment.currency,
+        amount_minor=payment.amount_minor, method=payment.method, capture_time=_time(payment.captured_at),
+        invoice_number=invoice.number,
+    )
+
+
+def captured_event_id(payment: Payment) -> str:
+    return f"payment.captured:{payment.provider_payment_id or payment.id}"
+
+
+def payment_failed(payment: Payment, invoice: Invoice) -> events_pb2.PaymentFailed:
+    return events_pb2.PaymentFailed(
+        event_id=f"payment.failed:{payment.provider_payment_id or payment.id}", payment_id=payment.id,
+        invoice_id=invoice.invoice_id, organisation_id=invoice.organisation_id, provider=_PROVIDERS[payment.provider],
+        provider_payment_id=payment.provider_payment_id or "", currency=payment.currency,
+        amount_minor=payment.amount_minor, method=payment.method, failure_time=_time(payment.failed_at),
+        error_code=payment.error_code, error_description=payment.error_description,
+        error_reason=payment.error_reason, invoice_number=invoice.number,
+    )
+
+
+def refund_event(refund: Refund, invoice_number: str, status: RefundStatus, when: datetime):  # noqa: ANN201
+    """(subject, event id, message) announcing that ``refund`` reached ``status``."""
+    common = dict(
+        refund_id=refund.id, payment_id=refund.payment_id, invoice_id=refund.invoice_id,
+        organisation_id=refund.organisation_id, provider_refund_id=refund.provider_refund_id or "",
+        currency=refund.currency, amount_minor=refund.amount_minor, reason=refund.reason,
+        invoice_number=invoice_number,
+    )
+    if status is RefundStatus.PROCESSED:
+        event_id = f"refund.processed:{refund.id}"
+        return REFUND_PROCESSED, event_id, events_pb2.RefundProcessed(event_id=event_id, process_time=_time(when),
+                                                                      **common)
+    if status is RefundStatus.FAILED:
+        event_id = f"refund.failed:{refund.id}"
+        return REFUND_FAILED, event_id, events_pb2.RefundFailed(event_id=event_id, failure_time=_time(when), **common)
+    event_id = f"refund.created:{refund.id}"
+    return REFUND_CREATED, event_id, events_pb2.RefundCreated(event_id=event_id, create_time=_time(when), **common)
+
+
+def provider_error_to_pb(error: ProviderFailure | None) -> payments_pb2.ProviderError | None:
+    if error is None:
+        return None
+    return payments_pb2.ProviderError(http_status=error.http_status, code=error.code, description=error.description,
+                                      field=error.field, reason=error.reason, source=error.source, step=error.step)
+
+
+def order_to_pb(order: Order, invoice: Invoice) -> payments_pb2.Order:
+    return payments_pb2.Order(
+        invoice_id=order.invoice_id, organisation_id=invoice.organisation_id, invoice_number=invoice.number,
+        status=_ORDER_STATUSES[order.status], provider_order_id=order.provider_order_id, currency=order.currency,
+        amount_minor=order.amount_minor, status_reason=order.status_reason, error=provider_error_to_pb(order.error),
+        create_attempts=order.create_attempts, create_time=_time(order.created_at),
+    )
+
+
+def payment_to_pb(payment: Payment) -> payments_pb2.Payment:
+    return payments_pb2.Payment(
+        id=payment.id, invoice_id=payment.invoice_id or "", organisation_id=payment.organisation_id,
+        provider=_PROVIDERS[payment.provider], provider_payment_id=payment.provider_payment_id or "",
+        provider_order_id=payment.provider_order_id, status=_PAYMENT_STATUSES[payment.status],
+        currency=payment.currency, amount_minor=payment.amount_minor, amount_refunded_minor=payment.refunded_minor,
+        method=payment.method, email=payment.email, contact=payment.contact, error_code=payment.error_code,
+        error_description=payment.error_description, error_reason=payment.error_reason,
+        reference=payment.reference, note=payment.note, create_time=_time(payment.created_at),
+        authorize_time=_time(payment.authorized_at), capture_time=_time(payment.captured_at),
+        failure_time=_time(payment.failed_at),
+    )
+
+
+def refund_to_pb(refund: Refund) -> payments_pb2.Refund:
+    return payments_pb2.Refund(
+        id=refund.id, payment_id=refund.payment_id, invoice_id=refund.invoice_id,
+        organisation_id=refund.organisation_id, provider_refund_id=refund.provider_refund_id or "",
+        status=_REFUND_STATUSES[refund.status], currency=refund.currency, amount_minor=refund.amount_minor,
+        reason=refund.reason, idempotency_key=refund.idempotency_key or "", error=provider_error_to_pb(refund.error),
+        create_time=_time(refund.created_at), process_time=_time(refund.processed_at),
+    )
+
+
+def link_to_pb(link: PaymentLink) -> payments_pb2.PaymentLink:
+    return payments_pb2.PaymentLink(
+        id=link.id, invoice_id=link.invoice_id, provider_link_id=link.provider_link_id or "",
+        short_url=link.short_url, status=link.status, amount_minor=link.amount_minor, currency=link.currency,
+        create_time=_time(link.created_at), expire_time=_time(link.expire_at),
+    )
+
+
+def receive_time(stamp) -> datetime | None:  # noqa: ANN001 - a protobuf Timestamp
+    return from_timestamp(stamp)

@@ -1,0 +1,143 @@
+"""Razorpay's REST API through the official SDK.
+
+The SDK is synchronous and sets no timeout of its own, so every call runs in a worker thread with an explicit
+timeout. It also reduces a failure to an exception carrying only the description; the HTTP status and the
+error body's code, field, reason, source and step are read from the last response of the calling thread (a
+``requests`` response hook) and kept in a :class:`ProviderFailure`. Secrets stay inside the SDK's session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import razorpay
+import requests
+
+from billing_runtime.logging import get_logger
+from services.payments.domain.provider import FailureKind, ProviderFailure
+from services.payments.domain.razorpay_events import (
+    ProviderOrder,
+    ProviderPayment,
+    ProviderRefund,
+    order_from_entity,
+    payment_from_entity,
+    refund_from_entity,
+)
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class RazorpayApi:
+    """The calls payments makes. Each raises :class:`ProviderFailure` on anything but success."""
+
+    def __init__(self, key_id: str, key_secret: str, base_url: str, timeout_seconds: float) -> None:
+        self.key_id = key_id
+        self._timeout = timeout_seconds
+        self._local = threading.local()
+        session = requests.Session()
+        session.hooks["response"].append(self._remember)
+        self._client = razorpay.Client(session=session, auth=(key_id, key_secret), base_url=base_url.rstrip("/"))
+        self._client.set_app_details({"title": "billing-platform-payments", "version": "1"})
+        self._session = session
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._local.response = response
+
+    async def create_order(
+        self, amount_minor: int, currency: str, receipt: str, notes: dict[str, str]
+    ) -> ProviderOrder:
+        body = {"amount": amount_minor, "currency": currency, "receipt": receipt, "notes": notes,
+                "payment_capture": 1}
+        return order_from_entity(await self._call(lambda: self._client.order.create(body, timeout=self._timeout)))
+
+    async def find_order(self, receipt: str) -> ProviderOrder | None:
+        """The order made earlier with this receipt (after an attempt whose answer was lost), if any."""
+        found = await self._call(lambda: self._client.order.all({"receipt": receipt}, timeout=self._timeout))
+        items = found.get("items") or []
+        return order_from_entity(items[0]) if items else None
+
+    async def fetch_payment(self, payment_id: str) -> ProviderPayment:
+        return payment_from_entity(
+            await self._call(lambda: self._client.payment.fetch(payment_id, timeout=self._timeout))
+        )
+
+    async def capture_payment(self, payment_id: str, amount_minor: int, currency: str) -> ProviderPayment:
+        return payment_from_entity(await self._call(
+            lambda: self._client.payment.capture(payment_id, amount_minor, {"currency": currency},
+                                                 timeout=self._timeout)
+        ))
+
+    async def create_refund(
+        self, payment_id: str, amount_minor: int, *, idempotency_key: str, notes: dict[str, str], receipt: str
+    ) -> ProviderRefund:
+        body = {"amount": amount_minor, "notes": notes, "receipt": receipt, "speed": "normal"}
+        headers = {"X-Refund-Idempotency": idempotency_key}
+        return refund_from_entity(await self._call(
+            lambda: self._client.payment.refund(payment_id, body, headers=headers, timeout=self._timeout)
+        ))
+
+    async def fetch_refund(self, refund_id: str) -> ProviderRefund:
+        return refund_from_entity(await self._call(lambda: self._client.refund.fetch(refund_id, timeout=self._timeout)))
+
+    async def create_payment_link(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(lambda: self._client.payment_link.create(body, timeout=self._timeout))
+
+    async def list_payments(self, start: int, end: int, skip: int, count: int) -> list[ProviderPayment]:
+        page = await self._call(lambda: self._client.payment.all(
+            {"from": start, "to": end, "skip": skip, "count": count}, timeout=self._timeout))
+        return [payment_from_entity(item) for item in page.get("items") or []]
+
+    async def list_refunds(self, start: int, end: int, skip: int, count: int) -> list[ProviderRefund]:
+        page = await self._call(lambda: self._client.refund.all(
+            {"from": start, "to": end, "skip": skip, "count": count}, timeout=self._timeout))
+        return [refund_from_entity(item) for item in page.get("items") or []]
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._session.close)
+
+    async def _call(self, request: Callable[[], T]) -> T:
+        return await asyncio.to_thread(self._in_thread, request)
+
+    def _in_thread(self, request: Callable[[], T]) -> T:
+        self._local.response = None
+        try:
+            result = request()
+        except requests.exceptions.ConnectTimeout:
+            raise ProviderFailure(FailureKind.UNAVAILABLE, description="could not connect in time") from None
+        except requests.exceptions.ConnectionError as error:
+            # Refused or reset: the provider never answered, so nothing is known to be done; the retry of an
+            # order looks it up first, and a refund resends its idempotency key.
+            raise ProviderFailure(FailureKind.UNAVAILABLE, description=type(error).__name__) from None
+        except requests.exceptions.Timeout:
+            raise ProviderFailure(FailureKind.UNKNOWN, description="no answer in time") from None
+        except (razorpay.errors.BadRequestError, razorpay.errors.GatewayError, razorpay.errors.ServerError,
+                requests.exceptions.RequestException, ValueError) as error:
+            raise self._failure(error) from None
+        if not isinstance(result, dict):
+            raise ProviderFailure(FailureKind.UNKNOWN, description="the answer was not a JSON object")
+        return result  # type: ignore[return-value]
+
+    def _failure(self, error: Exception) -> ProviderFailure:
+        response: requests.Response | None = getattr(self._local, "response", None)
+        if response is None:
+            return ProviderFailure(FailureKind.UNAVAILABLE, description=type(error).__name__)
+        status = response.status_code
+        fields: dict[str, Any] = {}
+        try:
+            body = response.json()
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                fields = body["error"]
+        except ValueError:
+            pass
+        kind = FailureKind.REJECTED if 400 <= status < 500 else FailureKind.UNAVAILABLE
+        if status in (408, 429):  # the provider asks us to come back: not a refusal of the request itself
+            kind = FailureKind.UNAVAILABLE
+        return ProviderFailure(
+            kind, http_status=status,
+            **{name: str(fields.get(name) or "")[:500] for name in ("code", "description", "field", "reason",
+                                                                       "source", "step")},
+        )

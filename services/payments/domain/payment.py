@@ -1,0 +1,61 @@
+"""A payment's state only moves forward, whatever order the provider's webhooks arrive in.
+
+Razorpay reports a payment as authorized, captured or failed, by webhooks that arrive late, twice and out of
+order, and by API fetches. We keep the furthest state any report showed, ranked
+created < failed < authorized < captured: a ``failed`` after ``captured`` does not un-pay an invoice, a
+``captured`` after ``failed`` pays it (a retried UPI collect can succeed after a first decline), and a
+``captured`` before its ``authorized`` is simply the end state arriving first.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+
+class PaymentStatus(enum.StrEnum):
+    CREATED = "created"
+    FAILED = "failed"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {PaymentStatus.CREATED: 0, PaymentStatus.FAILED: 1, PaymentStatus.AUTHORIZED: 2, PaymentStatus.CAPTURED: 3}
+
+
+class Provider(enum.StrEnum):
+    RAZORPAY = "razorpay"
+    OFFLINE = "offline"
+    NONE = "none"
+
+
+OFFLINE_METHODS = ("bank_transfer", "cheque", "cash")
+
+
+class Transition(NamedTuple):
+    """The outcome of a report: the state to keep, and whether it moved (and so must be announced)."""
+
+    status: PaymentStatus
+    moved: bool
+
+
+def advance(current: PaymentStatus | None, reported: PaymentStatus) -> Transition:
+    """The state after a report of ``reported`` on a payment now in ``current`` (None: not known yet)."""
+    if current is None:
+        return Transition(reported, True)
+    if reported.rank > current.rank:
+        return Transition(reported, True)
+    return Transition(current, False)
+
+
+def from_provider_status(status: str, captured: bool) -> PaymentStatus | None:
+    """Razorpay's payment status as ours. ``refunded`` is a captured payment whose money went back (refunds
+    are tracked on their own); a status we do not know yet is None, and the report is kept but not applied."""
+    if captured or status in ("captured", "refunded"):
+        return PaymentStatus.CAPTURED
+    return {"created": PaymentStatus.CREATED, "authorized": PaymentStatus.AUTHORIZED,
+            "failed": PaymentStatus.FAILED}.get(status)

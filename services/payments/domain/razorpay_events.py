@@ -1,0 +1,208 @@
+"""Razorpay's webhook bodies and API entities, read tolerantly into typed values.
+
+Razorpay's own samples carry quirks a strict parser would choke on: empty strings for a currency, email or
+contact, numbers sent as strings (``"captured": "1"``, ``"amount": "50000"``), ``notes`` as an empty list
+instead of an object, nulls for most optional fields. We read what we need, normalise those, and refuse only
+what makes a body unusable (no event name, a payment without an id or an amount): that is a
+:class:`MalformedWebhook`, which is recorded and acknowledged, never retried for ever.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class MalformedWebhook(ValueError):
+    """A body we cannot act on; the message says what is missing, never echoing the body."""
+
+
+@dataclass(frozen=True)
+class ProviderPayment:
+    id: str
+    order_id: str
+    amount_minor: int
+    # None where the provider sent an empty string: the order's currency applies.
+    currency: str | None
+    status: str
+    captured: bool
+    method: str = ""
+    email: str = ""
+    contact: str = ""
+    amount_refunded_minor: int = 0
+    error_code: str = ""
+    error_description: str = ""
+    error_reason: str = ""
+    created_at: datetime | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    id: str
+    payment_id: str
+    amount_minor: int
+    currency: str | None
+    status: str
+    created_at: datetime | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderOrder:
+    id: str
+    amount_minor: int
+    amount_paid_minor: int
+    currency: str | None
+    receipt: str
+    status: str
+    notes: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """What one webhook says: its event name and the entities it carries."""
+
+    event: str
+    payment: ProviderPayment | None = None
+    refund: ProviderRefund | None = None
+    order: ProviderOrder | None = None
+    created_at: datetime | None = None
+
+
+def parse_webhook(body: bytes) -> WebhookNotice:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedWebhook("the body is not JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedWebhook("the body is not a JSON object")
+    event = document.get("event")
+    if not isinstance(event, str) or not event:
+        raise MalformedWebhook("the body names no event")
+    payload = document.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    return WebhookNotice(
+        event=event[:100],
+        payment=_entity(payload, "payment", payment_from_entity),
+        refund=_entity(payload, "refund", refund_from_entity),
+        order=_entity(payload, "order", order_from_entity),
+        created_at=_time(document.get("created_at")),
+    )
+
+
+def event_type(body: bytes) -> str:
+    """The event a body names ('' if none), for logs and routing before the full parse."""
+    try:
+        return parse_webhook(body).event
+    except MalformedWebhook:
+        return ""
+
+
+def payment_from_entity(entity: dict[str, Any]) -> ProviderPayment:
+    return ProviderPayment(
+        id=_required_id(entity, "payment"),
+        order_id=_text(entity.get("order_id")),
+        amount_minor=_amount(entity.get("amount"), "payment amount"),
+        currency=_text(entity.get("currency")) or None,
+        status=_text(entity.get("status")),
+        captured=_flag(entity.get("captured")),
+        method=_text(entity.get("method")),
+        email=_text(entity.get("email")),
+        contact=_text(entity.get("contact")),
+        amount_refunded_minor=_amount(entity.get("amount_refunded") or 0, "amount_refunded"),
+        error_code=_text(entity.get("error_code")),
+        error_description=_text(entity.get("error_description")),
+        error_reason=_text(entity.get("error_reason")),
+        created_at=_time(entity.get("created_at")),
+        notes=_notes(entity.get("notes")),
+    )
+
+
+def refund_from_entity(entity: dict[str, Any]) -> ProviderRefund:
+    return ProviderRefund(
+        id=_required_id(entity, "refund"),
+        payment_id=_text(entity.get("payment_id")),
+        amount_minor=_amount(entity.get("amount"), "refund amount"),
+        currency=_text(entity.get("currency")) or None,
+        status=_text(entity.get("status")),
+        created_at=_time(entity.get("created_at")),
+        notes=_notes(entity.get("notes")),
+        receipt=_text(entity.get("receipt")),
+    )
+
+
+def order_from_entity(entity: dict[str, Any]) -> ProviderOrder:
+    return ProviderOrder(
+        id=_required_id(entity, "order"),
+        amount_minor=_amount(entity.get("amount"), "order amount"),
+        amount_paid_minor=_amount(entity.get("amount_paid") or 0, "amount_paid"),
+        currency=_text(entity.get("currency")) or None,
+        receipt=_text(entity.get("receipt")),
+        status=_text(entity.get("status")),
+        notes=_notes(entity.get("notes")),
+        created_at=_time(entity.get("created_at")),
+    )
+
+
+def _entity(payload: dict[str, Any], name: str, read):  # noqa: ANN001, ANN202 - one of the readers above
+    wrapper = payload.get(name)
+    if not isinstance(wrapper, dict):
+        return None
+    entity = wrapper.get("entity")
+    if not isinstance(entity, dict):
+        raise MalformedWebhook(f"the {name} in the payload has no entity")
+    return read(entity)
+
+
+def _required_id(entity: dict[str, Any], name: str) -> str:
+    value = _text(entity.get("id"))
+    if not value:
+        raise MalformedWebhook(f"the {name} has no id")
+    return value
+
+
+def _text(value: Any, limit: int = 255) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()[:limit]
+
+
+def _amount(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise MalformedWebhook(f"the {what} is not a whole number of minor units")
+    if isinstance(value, int):
+        amount = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        amount = int(value.strip())
+    else:
+        raise MalformedWebhook(f"the {what} is not a whole number of minor units")
+    if amount < 0 or amount > 10**15:
+        raise MalformedWebhook(f"the {what} is out of range")
+    return amount
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return None
+    if seconds <= 0 or seconds > 32503680000:  # before 1970 or after 3000: not a time Razorpay sends
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _notes(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}  # Razorpay sends [] for "no notes"
+    return {str(k)[:64]: _text(v) for k, v in list(value.items())[:15]}

@@ -1,0 +1,66 @@
+"""The JetStream consumers of payments: invoicing's invoice events, and the webhooks the gateway verified.
+
+Each message is handled in its own unit of work and acknowledged after it committed; every handler is
+idempotent (invoices by id, webhooks by provider event id), so redeliveries change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from billing.gateway.v1 import events_pb2 as gateway_events
+from billing.invoicing.v1 import events_pb2 as invoicing_events
+from billing_runtime.consumer import DurableConsumer, PoisonMessage
+from billing_runtime.messaging import stream_name
+from services.payments.adapters import messages
+from services.payments.service import invoices, webhooks
+from services.payments.service.ports import UnitFactory
+
+MAX_WEBHOOK_BODY = 1024 * 1024
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def invoice_events(js: JetStreamContext, uow: UnitFactory, durable: str, wake: Callable[[], None]) -> DurableConsumer:
+    async def handle(msg: Msg) -> None:
+        try:
+            if msg.subject == messages.INVOICE_ISSUED:
+                issued = invoicing_events.InvoiceIssued.FromString(msg.data)
+                if not issued.invoice.id or not issued.invoice.currency:
+                    raise PoisonMessage("invoice.issued without an invoice id or currency")
+                if await invoices.register_issued(uow, messages.invoice_from_issued(issued), _now()):
+                    wake()
+            elif msg.subject == messages.INVOICE_VOIDED:
+                voided = invoicing_events.InvoiceVoided.FromString(msg.data)
+                await invoices.void(uow, voided.invoice.id)
+        except DecodeError as error:
+            raise PoisonMessage(f"not a {msg.subject} message: {error}") from None
+
+    return DurableConsumer(js, stream=stream_name("invoicing"), durable=durable,
+                           subjects=[messages.INVOICE_ISSUED, messages.INVOICE_VOIDED], handle=handle)
+
+
+def webhook_events(js: JetStreamContext, uow: UnitFactory, durable: str, capture_after: timedelta) -> DurableConsumer:
+    async def handle(msg: Msg) -> None:
+        try:
+            received = gateway_events.WebhookReceived.FromString(msg.data)
+        except DecodeError as error:
+            raise PoisonMessage(f"not a WebhookReceived message: {error}") from None
+        if received.provider != "razorpay" or not received.event_id or len(received.body) > MAX_WEBHOOK_BODY:
+            raise PoisonMessage("a webhook that is not Razorpay's, has no event id, or is too large")
+        await webhooks.process(
+            uow,
+            webhooks.ReceivedWebhook(received.provider, received.event_id[:200], received.event_type,
+                                     received.body, messages.receive_time(received.receive_time) or _now()),
+            _now(), capture_after,
+        )
+
+    return DurableConsumer(js, stream=stream_name("gateway"), durable=durable, subjects=[messages.WEBHOOK_RECEIVED],
+                           handle=handle)

@@ -1,0 +1,139 @@
+"""PaymentsService over gRPC: protobuf in, use case, protobuf out. Nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_runtime.errors import FailedPrecondition
+from billing_runtime.timestamps import from_timestamp, to_timestamp
+from services.payments.adapters import messages
+from services.payments.domain.provider import Backoff
+from services.payments.service import checkout, offline, queries, refunds
+from services.payments.service.ports import PaymentProvider, UnitFactory
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Collecting:
+    """How payments collects: the provider (None when no keys are configured) and its policies."""
+
+    provider: PaymentProvider | None
+    merchant: checkout.Merchant
+    key_secret: str
+    backoff: Backoff
+    capture_after: timedelta
+
+    def online(self) -> PaymentProvider:
+        if self.provider is None:
+            raise FailedPrecondition("online payments are not configured (no Razorpay keys): pay offline")
+        return self.provider
+
+
+class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
+    def __init__(self, uow: UnitFactory, collecting: Collecting) -> None:
+        self._uow = uow
+        self._collecting = collecting
+
+    async def GetCheckout(self, request, context):  # noqa: N802 - gRPC method names
+        self._collecting.online()
+        found = await checkout.get_checkout(self._uow, self._collecting.merchant, request.invoice_id)
+        invoice, order = found.invoice, found.order
+        return payments_pb2.GetCheckoutResponse(checkout=payments_pb2.Checkout(
+            key_id=found.key_id, order_id=order.provider_order_id, amount_minor=order.amount_minor,
+            currency=order.currency, name=found.name, description=found.description,
+            prefill_name=invoice.customer_name, prefill_email=invoice.customer_email, invoice_id=invoice.invoice_id,
+            invoice_number=invoice.number, checkout_url=found.checkout_url,
+        ))
+
+    async def VerifyCheckout(self, request, context):  # noqa: N802
+        self._collecting.online()
+        payment = await checkout.verify_checkout(
+            self._uow, self._collecting.key_secret,
+            checkout.CheckoutCallback(request.invoice_id, request.razorpay_order_id, request.razorpay_payment_id,
+                                      request.razorpay_signature),
+            _now(),
+        )
+        return payments_pb2.VerifyCheckoutResponse(payment=messages.payment_to_pb(payment))
+
+    async def CreatePaymentLink(self, request, context):  # noqa: N802
+        raise FailedPrecondition("payment links are not available yet")
+
+    async def GetInvoicePayments(self, request, context):  # noqa: N802
+        found = await queries.invoice_collection(self._uow, request.invoice_id)
+        invoice = found.invoice
+        return payments_pb2.GetInvoicePaymentsResponse(
+            order=messages.order_to_pb(found.order, invoice) if found.order else None,
+            payments=[messages.payment_to_pb(p) for p in found.payments],
+            refunds=[messages.refund_to_pb(r) for r in found.refunds],
+            payment_links=[messages.link_to_pb(link) for link in found.links],
+            currency=invoice.currency, total_minor=invoice.total_minor, amount_captured_minor=invoice.captured_minor,
+            amount_refunded_minor=found.refunded_minor,
+            due_date=invoice.due_date.isoformat() if invoice.due_date else "",
+        )
+
+    async def GetPayment(self, request, context):  # noqa: N802
+        payment, its_refunds = await queries.get_payment(self._uow, request.payment_id)
+        return payments_pb2.GetPaymentResponse(payment=messages.payment_to_pb(payment),
+                                               refunds=[messages.refund_to_pb(r) for r in its_refunds])
+
+    async def ListPayments(self, request, context):  # noqa: N802
+        page, token = await queries.list_payments(self._uow, request.organisation_id, request.invoice_id,
+                                                  request.page_size, request.page_token)
+        return payments_pb2.ListPaymentsResponse(payments=[messages.payment_to_pb(p) for p in page],
+                                                 next_page_token=token)
+
+    async def RecordOfflinePayment(self, request, context):  # noqa: N802
+        received = from_timestamp(request.receive_time) if request.HasField("receive_time") else None
+        payment, created = await offline.record_offline_payment(
+            self._uow,
+            offline.OfflinePayment(request.invoice_id, request.amount_minor, request.currency, request.method,
+                                   request.reference, request.note, received),
+            _now(),
+        )
+        return payments_pb2.RecordOfflinePaymentResponse(payment=messages.payment_to_pb(payment), created=created)
+
+    async def CreateRefund(self, request, context):  # noqa: N802
+        refund, created = await refunds.create_refund(
+            self._uow, self._collecting.provider or _NO_PROVIDER,
+            refunds.CreateRefund(request.payment_id, request.amount_minor, request.reason, request.idempotency_key),
+            _now(), self._collecting.backoff,
+        )
+        return payments_pb2.CreateRefundResponse(refund=messages.refund_to_pb(refund), created=created)
+
+    async def ListRefunds(self, request, context):  # noqa: N802
+        page, token = await queries.list_refunds(self._uow, request.payment_id, request.invoice_id,
+                                                 request.page_size, request.page_token)
+        return payments_pb2.ListRefundsResponse(refunds=[messages.refund_to_pb(r) for r in page],
+                                                next_page_token=token)
+
+    async def ListWebhookEvents(self, request, context):  # noqa: N802
+        page, token = await queries.list_webhook_events(self._uow, request.event_type, request.page_size,
+                                                        request.page_token)
+        return payments_pb2.ListWebhookEventsResponse(
+            events=[payments_pb2.WebhookEvent(
+                event_id=e.event_id, provider=payments_pb2.Provider.Value(f"PROVIDER_{e.provider.upper()}"),
+                event_type=e.event_type, receive_time=to_timestamp(e.received_at),
+                process_time=to_timestamp(e.processed_at) if e.processed_at else None, outcome=e.outcome,
+            ) for e in page],
+            next_page_token=token,
+        )
+
+
+class _Offline:
+    """Stands where the provider would, when none is configured: refunds of online payments cannot be sent."""
+
+    key_id = ""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        async def refuse(*args: object, **kwargs: object) -> None:
+            raise FailedPrecondition("online payments are not configured (no Razorpay keys)")
+
+        return refuse
+
+
+_NO_PROVIDER: PaymentProvider = _Offline()  # type: ignore[assignment]

@@ -1,0 +1,53 @@
+"""Background work that calls the provider: making orders, sending refunds, settling unreported payments.
+
+One loop per replica; rows are claimed with leases (see the repository), so replicas share the work. It runs
+every ``interval`` seconds, and at once when woken (an invoice was just issued).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+from billing_runtime.logging import get_logger
+from services.payments.domain.provider import Backoff
+from services.payments.service import checks, orders, refunds
+from services.payments.service.ports import PaymentProvider, UnitFactory
+
+log = get_logger(__name__)
+
+
+class ProviderWork:
+    def __init__(self, uow: UnitFactory, provider: PaymentProvider, backoff: Backoff, capture_after: timedelta,
+                 interval_seconds: float) -> None:
+        self._uow = uow
+        self._provider = provider
+        self._backoff = backoff
+        self._capture_after = capture_after
+        self._interval = interval_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def round(self) -> int:
+        """Everything due now; returns how many things were attempted."""
+        now = datetime.now(UTC)
+        done = await orders.create_due_orders(self._uow, self._provider, now, self._backoff)
+        done += await refunds.send_due_refunds(self._uow, self._provider, now, self._backoff)
+        done += await checks.check_due_payments(self._uow, self._provider, now, self._capture_after, self._backoff)
+        return done
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                while await self.round():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must outlive database blips; it is logged
+                log.exception("provider work failed; retrying next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)

@@ -1,0 +1,64 @@
+"""Invoices to collect, from invoicing's events: each issued invoice gets an order at the provider (made in
+the background by :mod:`services.payments.service.orders`), unless there is nothing to pay online."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing_runtime.ids import new_id
+from billing_runtime.logging import get_logger
+from services.payments.adapters import messages
+from services.payments.domain import money
+from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment
+from services.payments.domain.payment import PaymentStatus, Provider
+from services.payments.service.ports import UnitFactory
+
+log = get_logger(__name__)
+
+# Razorpay's limits on an order's receipt and notes.
+MAX_RECEIPT = 40
+
+
+async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime) -> bool:
+    """Take an issued invoice on for collection; False when it was already (a redelivered event).
+
+    A zero total is settled at once (a PaymentCaptured of nothing, so invoicing marks it paid); a total the
+    provider cannot take (below its minimum) is left payable offline with the reason on its order; anything
+    else gets a pending order, which the order creator makes at the provider."""
+    async with uow() as unit:
+        if not await unit.invoices.add(invoice):
+            return False
+        collectable = money.collectable(invoice.total_minor, invoice.currency)
+        receipt = invoice.number[:MAX_RECEIPT]
+        if collectable.online:
+            await unit.orders.add(Order(invoice.invoice_id, OrderStatus.PENDING, invoice.total_minor,
+                                        invoice.currency, receipt, next_attempt_at=now))
+            return True
+        await unit.orders.add(Order(invoice.invoice_id, OrderStatus.NOT_NEEDED, invoice.total_minor,
+                                    invoice.currency, receipt, status_reason=collectable.reason))
+        if invoice.total_minor == 0:
+            payment = Payment(id=new_id("pmt"), invoice_id=invoice.invoice_id,
+                              organisation_id=invoice.organisation_id, provider=Provider.NONE,
+                              status=PaymentStatus.CAPTURED, currency=invoice.currency, amount_minor=0,
+                              method="none", captured_at=now, note=collectable.reason)
+            await unit.payments.add(payment)
+            await unit.invoices.update(invoice.invoice_id, state=InvoiceState.SETTLED)
+            await unit.publish(messages.PAYMENT_CAPTURED, messages.captured_event_id(payment),
+                               messages.payment_captured(payment, invoice))
+        else:
+            log.warning("invoice not collectable online", invoice_id=invoice.invoice_id, reason=collectable.reason)
+    return True
+
+
+async def void(uow: UnitFactory, invoice_id: str) -> bool:
+    """Stop collecting a voided invoice: its order is cancelled (a payment that still arrives is recorded and
+    goes to invoicing's review list). False if payments never knew the invoice."""
+    async with uow() as unit:
+        invoice = await unit.invoices.get(invoice_id, lock=True)
+        if invoice is None:
+            return False
+        await unit.invoices.update(invoice_id, state=InvoiceState.VOID)
+        order = await unit.orders.get(invoice_id, lock=True)
+        if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
+            await unit.orders.update(invoice_id, status=OrderStatus.CANCELLED, status_reason="the invoice was voided")
+    return True

@@ -1,0 +1,52 @@
+"""Processing a provider webhook the gateway verified and handed on through JetStream.
+
+One unit of work per delivery: log it once per (provider, event id), apply it, record the outcome. A second
+delivery of the same event id (the provider's retry, JetStream's redelivery after a crash before the ack)
+finds it logged and changes nothing. Events payments does not act on are logged and acknowledged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from billing_runtime.logging import get_logger
+from services.payments.domain.razorpay_events import MalformedWebhook, parse_webhook
+from services.payments.service import provider_reports
+from services.payments.service.ports import UnitFactory
+
+log = get_logger(__name__)
+
+PAYMENT_EVENTS = ("payment.authorized", "payment.captured", "payment.failed", "order.paid")
+REFUND_EVENTS = ("refund.created", "refund.processed", "refund.failed")
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    provider: str
+    event_id: str
+    event_type: str
+    body: bytes
+    received_at: datetime
+
+
+async def process(uow: UnitFactory, webhook: ReceivedWebhook, now: datetime, capture_after: timedelta) -> str:
+    """Apply one delivery; returns what it did ("duplicate delivery" for a repeat)."""
+    async with uow() as unit:
+        if not await unit.webhooks.claim(webhook.provider, webhook.event_id, webhook.event_type[:100], webhook.body,
+                                         webhook.received_at):
+            return "duplicate delivery"
+        try:
+            notice = parse_webhook(webhook.body)
+        except MalformedWebhook as error:
+            outcome = f"malformed: {error}"
+        else:
+            if notice.event in PAYMENT_EVENTS and notice.payment is not None:
+                outcome = await provider_reports.apply_payment(unit, notice.payment, now, capture_after)
+            elif notice.event in REFUND_EVENTS and notice.refund is not None:
+                outcome = await provider_reports.apply_refund(unit, notice.refund, now)
+            else:
+                outcome = f"ignored: payments does not act on {notice.event}"
+        await unit.webhooks.set_outcome(webhook.provider, webhook.event_id, outcome)
+    log.info("webhook processed", event_id=webhook.event_id, event_type=webhook.event_type, outcome=outcome)
+    return outcome

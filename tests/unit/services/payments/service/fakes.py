@@ -1,0 +1,271 @@
+"""In-memory stand-ins for payments' unit of work and the provider, for use-case tests without I/O.
+
+The unit of work keeps a snapshot taken at ``async with`` and restores it on an exception, and publishes its
+events only on commit, as the real one (one PostgreSQL transaction plus the outbox) does.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.payments.domain.entities import Invoice, Order, OrderStatus, Payment, Refund, WebhookEvent
+from services.payments.domain.payment import PaymentStatus, Provider
+from services.payments.domain.provider import FailureKind, ProviderFailure
+from services.payments.domain.razorpay_events import ProviderOrder, ProviderPayment, ProviderRefund
+from services.payments.domain.refund import RefundStatus
+
+
+@dataclass
+class Store:
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    payments: dict[str, Payment] = field(default_factory=dict)
+    refunds: dict[str, tuple[Refund, str]] = field(default_factory=dict)
+    webhooks: dict[tuple[str, str], WebhookEvent] = field(default_factory=dict)
+    published: list[tuple[str, str, Any]] = field(default_factory=list)
+
+
+class Invoices:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def add(self, invoice: Invoice) -> bool:
+        if invoice.invoice_id in self.s.invoices:
+            return False
+        self.s.invoices[invoice.invoice_id] = invoice
+        return True
+
+    async def get(self, invoice_id: str, *, lock: bool = False) -> Invoice | None:
+        return self.s.invoices.get(invoice_id)
+
+    async def update(self, invoice_id: str, **values: Any) -> None:
+        self.s.invoices[invoice_id] = replace(self.s.invoices[invoice_id], **values)
+
+
+class Orders:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def add(self, order: Order) -> None:
+        self.s.orders[order.invoice_id] = order
+
+    async def get(self, invoice_id: str, *, lock: bool = False) -> Order | None:
+        return self.s.orders.get(invoice_id)
+
+    async def by_provider_id(self, provider_order_id: str) -> Order | None:
+        return next((o for o in self.s.orders.values() if o.provider_order_id == provider_order_id), None)
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Order]:
+        due = [o for o in self.s.orders.values()
+               if o.status is OrderStatus.PENDING and o.next_attempt_at is not None and o.next_attempt_at <= now]
+        claimed = []
+        for order in due[:limit]:
+            order = replace(order, next_attempt_at=now + lease, create_attempts=order.create_attempts + 1)
+            self.s.orders[order.invoice_id] = order
+            claimed.append(order)
+        return claimed
+
+    async def update(self, invoice_id: str, **values: Any) -> None:
+        self.s.orders[invoice_id] = replace(self.s.orders[invoice_id], **values)
+
+
+class Payments:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    def _with_refunded(self, payment: Payment) -> Payment:
+        held = sum(r.amount_minor for r, _ in self.s.refunds.values()
+                   if r.payment_id == payment.id and r.status.holds_money)
+        return replace(payment, refunded_minor=held)
+
+    async def add(self, payment: Payment) -> bool:
+        for other in self.s.payments.values():
+            if payment.provider_payment_id and (other.provider, other.provider_payment_id) == (
+                    payment.provider, payment.provider_payment_id):
+                return False
+        self.s.payments[payment.id] = payment
+        return True
+
+    async def get(self, payment_id: str, *, lock: bool = False) -> Payment | None:
+        found = self.s.payments.get(payment_id)
+        return self._with_refunded(found) if found else None
+
+    async def by_provider_id(self, provider: Provider, provider_payment_id: str, *, lock: bool = False) -> Payment | None:
+        found = next((p for p in self.s.payments.values()
+                      if p.provider is provider and p.provider_payment_id == provider_payment_id), None)
+        return self._with_refunded(found) if found else None
+
+    async def offline_by_reference(self, invoice_id: str, reference: str) -> Payment | None:
+        return next((p for p in self.s.payments.values() if p.provider is Provider.OFFLINE
+                     and p.invoice_id == invoice_id and p.reference == reference), None)
+
+    async def update(self, payment_id: str, **values: Any) -> None:
+        self.s.payments[payment_id] = replace(self.s.payments[payment_id], **values)
+
+    async def for_invoice(self, invoice_id: str) -> list[Payment]:
+        return [self._with_refunded(p) for p in self.s.payments.values() if p.invoice_id == invoice_id]
+
+    async def claim_due_checks(self, now: datetime, lease: timedelta, limit: int) -> list[Payment]:
+        due = [p for p in self.s.payments.values() if p.status in (PaymentStatus.CREATED, PaymentStatus.AUTHORIZED)
+               and p.check_due_at is not None and p.check_due_at <= now][:limit]
+        for payment in due:
+            await self.update(payment.id, check_due_at=now + lease, check_attempts=payment.check_attempts + 1)
+        return [self._with_refunded(self.s.payments[p.id]) for p in due]
+
+
+class Refunds:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def add_once(self, refund: Refund, fingerprint: str) -> tuple[Refund, bool]:
+        self.s.refunds[refund.id] = (refund, fingerprint)
+        return refund, True
+
+    async def get(self, refund_id: str, *, lock: bool = False) -> Refund | None:
+        found = self.s.refunds.get(refund_id)
+        return found[0] if found else None
+
+    async def by_idempotency_key(self, key: str) -> tuple[Refund, str] | None:
+        return next(((r, f) for r, f in self.s.refunds.values() if r.idempotency_key == key), None)
+
+    async def by_provider_id(self, provider_refund_id: str, *, lock: bool = False) -> Refund | None:
+        return next((r for r, _ in self.s.refunds.values() if r.provider_refund_id == provider_refund_id), None)
+
+    async def for_payment(self, payment_id: str) -> list[Refund]:
+        return [r for r, _ in self.s.refunds.values() if r.payment_id == payment_id]
+
+    async def for_invoice(self, invoice_id: str) -> list[Refund]:
+        return [r for r, _ in self.s.refunds.values() if r.invoice_id == invoice_id]
+
+    async def update(self, refund_id: str, **values: Any) -> None:
+        refund, fingerprint = self.s.refunds[refund_id]
+        self.s.refunds[refund_id] = (replace(refund, **values), fingerprint)
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Refund]:
+        due = [r for r, _ in self.s.refunds.values() if r.status is RefundStatus.REQUESTED
+               and r.next_attempt_at is not None and r.next_attempt_at <= now][:limit]
+        for refund in due:
+            await self.update(refund.id, next_attempt_at=now + lease, send_attempts=refund.send_attempts + 1)
+        return [self.s.refunds[r.id][0] for r in due]
+
+
+class Links:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def for_invoice(self, invoice_id: str) -> list:
+        return []
+
+
+class Webhooks:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def claim(self, provider: str, event_id: str, event_type: str, body: bytes, received_at: datetime) -> bool:
+        if (provider, event_id) in self.s.webhooks:
+            return False
+        self.s.webhooks[(provider, event_id)] = WebhookEvent(provider, event_id, event_type, received_at, None,
+                                                             "processing")
+        return True
+
+    async def set_outcome(self, provider: str, event_id: str, outcome: str) -> None:
+        self.s.webhooks[(provider, event_id)] = replace(self.s.webhooks[(provider, event_id)], outcome=outcome)
+
+
+class FakeUnit:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[str, str, Any]] = []
+        self._after: list = []
+
+    async def __aenter__(self) -> FakeUnit:
+        self._snapshot = copy.deepcopy({k: v for k, v in self._store.__dict__.items() if k != "published"})
+        self.invoices, self.orders = Invoices(self._store), Orders(self._store)
+        self.payments, self.refunds = Payments(self._store), Refunds(self._store)
+        self.links, self.webhooks = Links(self._store), Webhooks(self._store)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._store.__dict__.update(self._snapshot)
+            return
+        self._store.published.extend(self._pending)
+        for callback in self._after:
+            callback()
+
+    async def publish(self, subject: str, event_id: str, message: Any) -> None:
+        # The outbox's event id is unique: a second record of the same id would fail the transaction.
+        assert event_id not in {e for _, e, _ in self._store.published + self._pending}, event_id
+        self._pending.append((subject, event_id, message))
+
+    def after_commit(self, callback) -> None:
+        self._after.append(callback)
+
+
+class FakeProvider:
+    """Razorpay as a dictionary; ``failures`` are raised, in turn, by the next calls."""
+
+    key_id = "rzp_test_fake"
+
+    def __init__(self) -> None:
+        self.orders: dict[str, ProviderOrder] = {}
+        self.payments: dict[str, ProviderPayment] = {}
+        self.refunds: dict[str, ProviderRefund] = {}
+        self.failures: list[ProviderFailure] = []
+        self.calls: list[str] = []
+        self._ids = itertools.count(1)
+
+    def _maybe_fail(self, call: str) -> None:
+        self.calls.append(call)
+        if self.failures:
+            raise self.failures.pop(0)
+
+    async def create_order(self, amount_minor, currency, receipt, notes) -> ProviderOrder:
+        self._maybe_fail("create_order")
+        order = ProviderOrder(f"order_{next(self._ids)}", amount_minor, 0, currency, receipt, "created", notes)
+        self.orders[order.id] = order
+        return order
+
+    async def find_order(self, receipt) -> ProviderOrder | None:
+        self._maybe_fail("find_order")
+        return next((o for o in self.orders.values() if o.receipt == receipt), None)
+
+    async def fetch_payment(self, payment_id) -> ProviderPayment:
+        self._maybe_fail("fetch_payment")
+        return self.payments[payment_id]
+
+    async def capture_payment(self, payment_id, amount_minor, currency) -> ProviderPayment:
+        self._maybe_fail("capture_payment")
+        self.payments[payment_id] = replace(self.payments[payment_id], status="captured", captured=True)
+        return self.payments[payment_id]
+
+    async def create_refund(self, payment_id, amount_minor, *, idempotency_key, notes, receipt) -> ProviderRefund:
+        self._maybe_fail("create_refund")
+        existing = next((r for r in self.refunds.values() if r.receipt == idempotency_key), None)
+        if existing:
+            return existing
+        refund = ProviderRefund(f"rfnd_{next(self._ids)}", payment_id, amount_minor, "INR", "pending", None, notes,
+                                receipt=idempotency_key)
+        self.refunds[refund.id] = refund
+        return refund
+
+    async def fetch_refund(self, refund_id) -> ProviderRefund:
+        self._maybe_fail("fetch_refund")
+        return self.refunds[refund_id]
+
+
+def outage() -> ProviderFailure:
+    return ProviderFailure(FailureKind.UNAVAILABLE, http_status=503, code="SERVER_ERROR", description="down")
+
+
+def rejection(description: str = "bad") -> ProviderFailure:
+    return ProviderFailure(FailureKind.REJECTED, http_status=400, code="BAD_REQUEST_ERROR", description=description,
+                           field="amount")
+
+
+def unknown() -> ProviderFailure:
+    return ProviderFailure(FailureKind.UNKNOWN, description="no answer in time")
