@@ -2,16 +2,62 @@
 
 from pathlib import Path
 
-from billing_runtime.service import ServiceDefinition, main
+from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_runtime.logging import get_logger
+from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
+from services.payments.adapters.razorpay_api import RazorpayApi
 from services.payments.adapters.tables import metadata
+from services.payments.adapters.unit_of_work import PaymentsUnitOfWork
 from services.payments.config import PaymentsSettings
+from services.payments.entrypoints import consumers
+from services.payments.entrypoints.grpc import Collecting, PaymentsServicer
+from services.payments.entrypoints.workers import ProviderWork
+from services.payments.service.checkout import Merchant
+
+log = get_logger(__name__)
+
+
+def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
+    def uow() -> PaymentsUnitOfWork:
+        return PaymentsUnitOfWork(runtime.engine, runtime.outbox)
+
+    provider = None
+    if settings.online:
+        provider = RazorpayApi(settings.razorpay_key_id, settings.razorpay_key_secret.get_secret_value(),
+                               settings.razorpay_base_url, settings.razorpay_timeout_seconds)
+        runtime.on_shutdown(provider.close)
+    collecting = Collecting(
+        provider=provider,
+        merchant=Merchant(settings.merchant_name, settings.razorpay_key_id, settings.checkout_url_template),
+        key_secret=settings.razorpay_key_secret.get_secret_value(),
+        backoff=settings.backoff(),
+        capture_after=settings.capture_after,
+    )
+    payments_pb2_grpc.add_PaymentsServiceServicer_to_server(PaymentsServicer(uow, collecting), runtime.server)
+    work = ProviderWork(uow, provider, settings.backoff(), settings.capture_after, settings.worker_interval_seconds) \
+        if provider is not None else None
+
+    async def on_ready() -> None:
+        assert runtime.js is not None
+        wake = work.wake if work is not None else (lambda: None)
+        invoices = consumers.invoice_events(runtime.js, uow, settings.invoice_events_durable, wake)
+        webhooks = consumers.webhook_events(runtime.js, uow, settings.webhook_events_durable, settings.capture_after)
+        runtime.spawn(invoices.run(), name="payments-invoice-events")
+        runtime.spawn(webhooks.run(), name="payments-webhooks")
+        if work is not None:
+            runtime.spawn(work.run(), name="payments-provider-work")
+        else:
+            log.warning("no Razorpay keys configured: no orders are made; invoices are payable offline only")
+
+    return Wiring([payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name], on_ready)
+
 
 DEFINITION = ServiceDefinition(
     name="payments",
     settings_cls=PaymentsSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda runtime: [],
+    register=register,
 )
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def test_a_payment_without_a_whole_amount_is_malformed(amount):
         payment_from_entity({"id": "pay_1", "amount": amount})
 
 
-@pytest.mark.parametrize("body", [b"", b"[]", b"{", b'{"event": ""}', b'{"payload": {}}', "\udcff".encode("utf-8", "surrogatepass")])
+@pytest.mark.parametrize(
+    "body", [b"", b"[]", b"{", b'{"event": ""}', b'{"payload": {}}', "\udcff".encode("utf-8", "surrogatepass")]
+)
 def test_bodies_that_are_not_events_are_malformed(body):
     with pytest.raises(MalformedWebhook):
         parse_webhook(body)

@@ -94,7 +94,9 @@ class Payments:
         found = self.s.payments.get(payment_id)
         return self._with_refunded(found) if found else None
 
-    async def by_provider_id(self, provider: Provider, provider_payment_id: str, *, lock: bool = False) -> Payment | None:
+    async def by_provider_id(
+        self, provider: Provider, provider_payment_id: str, *, lock: bool = False
+    ) -> Payment | None:
         found = next((p for p in self.s.payments.values()
                       if p.provider is provider and p.provider_payment_id == provider_payment_id), None)
         return self._with_refunded(found) if found else None

@@ -15,7 +15,7 @@ from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff
 from services.payments.domain.razorpay_events import ProviderPayment
 from services.payments.domain.refund import RefundStatus
-from services.payments.service import checks, checkout, invoices, offline, orders, refunds, webhooks
+from services.payments.service import checkout, checks, invoices, offline, orders, refunds, webhooks
 from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, rejection, unknown
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
