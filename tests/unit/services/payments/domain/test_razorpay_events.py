@@ -10,7 +10,8 @@ import pytest
 from services.payments.domain.razorpay_events import MalformedWebhook, parse_webhook, payment_from_entity
 
 FIXTURES = Path(__file__).resolve().parents[5].parent / "shared" / "fixtures" / "razorpay"
-WEBHOOKS = sorted(FIXTURES.glob("docs_webhook_*.json")) + [FIXTURES / "payment_authorized_webhook__razorpay-python_test.json"]
+WEBHOOKS = [*sorted(FIXTURES.glob("docs_webhook_*.json")),
+            FIXTURES / "payment_authorized_webhook__razorpay-python_test.json"]
 
 
 def test_the_fixtures_are_there():
