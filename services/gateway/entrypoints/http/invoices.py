@@ -203,9 +203,10 @@ KeyStatusFilter = Annotated[
 ]
 
 
-async def _own_invoice(request: Request, project: ingest_pb2.Project, invoice_id: str) -> invoicing_pb2.Invoice:
+async def own_invoice(request: Request, project: ingest_pb2.Project, invoice_id: str) -> invoicing_pb2.Invoice:
     """The invoice if it is the key's organisation's and issued; another organisation's is 'not found', exactly as
-    a missing one, so a key cannot probe for other organisations' invoice ids."""
+    a missing one, so a key cannot probe for other organisations' invoice ids. Every key holder's route about one
+    invoice (its PDF here, its checkout and payments in :mod:`.payments`) asks this first."""
     try:
         invoice = await _get_invoice(request, invoice_id)
     except NotFound:
@@ -235,13 +236,13 @@ async def my_invoices(
 @router.get("/invoices/{invoice_id}", response_model=ins.Invoice, summary="One of your organisation's invoices")
 async def my_invoice(invoice_id: str, request: Request, project: KeyProject):
     """404 for an invoice of another organisation, as for one that does not exist."""
-    return ins.Invoice.from_pb(await _own_invoice(request, project, invoice_id))
+    return ins.Invoice.from_pb(await own_invoice(request, project, invoice_id))
 
 
 @router.get("/invoices/{invoice_id}/pdf", response_class=Response, responses=_PDF_RESPONSE,
             summary="Download one of your organisation's invoices as PDF")
 async def my_invoice_pdf(invoice_id: str, request: Request, project: KeyProject) -> Response:
-    await _own_invoice(request, project, invoice_id)
+    await own_invoice(request, project, invoice_id)
     return await _render(request, invoice_id, invoicing_pb2.INVOICE_FORMAT_PDF)
 
 
