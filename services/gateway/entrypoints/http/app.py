@@ -25,6 +25,7 @@ from services.gateway.entrypoints.http import (
     events,
     invoices,
     metering,
+    payments,
     pricing,
     schemas,
     usage,
@@ -51,8 +52,9 @@ def create_app(
         title="Billing platform API",
         version="v1",
         description="Usage-based billing: usage events in (with a project's API key), and the admin API for "
-        "organisations, projects, API keys, metrics, usage, plans, subscriptions, exchange rates, invoice runs and "
-        "invoices. A project's API key also reads its organisation's invoices and prices charges. "
+        "organisations, projects, API keys, metrics, usage, plans, subscriptions, exchange rates, invoice runs, "
+        "invoices, payments and refunds. A project's API key also reads its organisation's invoices, pays them "
+        "through Razorpay Checkout, and prices charges. "
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
@@ -139,6 +141,8 @@ def create_app(
     app.include_router(invoices.admin_router)
     app.include_router(invoices.router)
     app.include_router(pricing.router)
+    app.include_router(payments.admin_router)
+    app.include_router(payments.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

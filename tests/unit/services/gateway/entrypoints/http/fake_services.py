@@ -74,7 +74,8 @@ class FakeClients:
         self.invoicing = FakeStub()
         self.ingest = FakeIngest()
         self.metering = FakeStub()
-        self.addresses = {"invoicing": "fake", "ingest": "fake", "metering": "fake"}
+        self.payments = FakeStub()
+        self.addresses = {"invoicing": "fake", "ingest": "fake", "metering": "fake", "payments": "fake"}
 
 
 class FakeConnection:
@@ -106,6 +107,10 @@ class Gateway:
     @property
     def invoicing(self) -> FakeStub:
         return self.clients.invoicing
+
+    @property
+    def payments(self) -> FakeStub:
+        return self.clients.payments
 
     def add_key(self, secret: str, organisation_id: str) -> None:
         self.clients.ingest.keys[secret] = ingest_pb2.Project(id=f"prj_{secret}", organisation_id=organisation_id)
