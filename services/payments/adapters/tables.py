@@ -149,3 +149,29 @@ webhook_events = sa.Table(
     # Keyset pages, newest first.
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
 )
+
+# One row per invoice being collected: where its dunning stands and when its next step is due.
+dunning = sa.Table(
+    "dunning",
+    metadata,
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), primary_key=True),
+    sa.Column("policy", JSONB, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    # Provider errors while making the current attempt's link (retried quickly; not attempts).
+    sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+    *_timestamps(),
+    sa.Index("dunning_due_idx", "next_at", postgresql_where=sa.text("state IN ('scheduled', 'retrying')")),
+)
+
+# An organisation's own dunning policy; organisations without one get the configured default.
+dunning_policies = sa.Table(
+    "dunning_policies",
+    metadata,
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("policy", JSONB, nullable=False),
+    *_timestamps(),
+)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing_runtime.database import UnitOfWork
 from billing_runtime.outbox import Outbox
 from services.payments.adapters.repository import (
+    DunningRepository,
     InvoiceRepository,
     OrderRepository,
     PaymentLinkRepository,
@@ -24,6 +25,7 @@ class PaymentsUnitOfWork(UnitOfWork):
     refunds: RefundRepository
     links: PaymentLinkRepository
     webhooks: WebhookRepository
+    dunning: DunningRepository
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         super().__init__(engine)
@@ -38,6 +40,7 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.refunds = RefundRepository(conn)
         self.links = PaymentLinkRepository(conn)
         self.webhooks = WebhookRepository(conn)
+        self.dunning = DunningRepository(conn)
         return self
 
     async def publish(self, subject: str, event_id: str, message: Message) -> None:

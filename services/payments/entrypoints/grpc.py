@@ -10,7 +10,7 @@ from billing_runtime.errors import FailedPrecondition
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.payments.adapters import messages
 from services.payments.domain.provider import Backoff
-from services.payments.service import checkout, offline, queries, refunds
+from services.payments.service import checkout, dunning, links, offline, queries, refunds
 from services.payments.service.ports import PaymentProvider, UnitFactory
 
 
@@ -27,6 +27,7 @@ class Collecting:
     key_secret: str
     backoff: Backoff
     capture_after: timedelta
+    dunning: dunning.DunningRules
 
     def online(self) -> PaymentProvider:
         if self.provider is None:
@@ -61,7 +62,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         return payments_pb2.VerifyCheckoutResponse(payment=messages.payment_to_pb(payment))
 
     async def CreatePaymentLink(self, request, context):  # noqa: N802
-        raise FailedPrecondition("payment links are not available yet")
+        link, created = await links.open_link(self._uow, self._collecting.online(), request.invoice_id,
+                                              self._collecting.dunning.links, _now())
+        return payments_pb2.CreatePaymentLinkResponse(payment_link=messages.link_to_pb(link), created=created)
 
     async def GetInvoicePayments(self, request, context):  # noqa: N802
         found = await queries.invoice_collection(self._uow, request.invoice_id)
@@ -122,6 +125,19 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             ) for e in page],
             next_page_token=token,
         )
+
+    async def GetDunning(self, request, context):  # noqa: N802
+        found = await dunning.get(self._uow, request.invoice_id)
+        return payments_pb2.GetDunningResponse(dunning=messages.dunning_to_pb(found))
+
+    async def GetDunningPolicy(self, request, context):  # noqa: N802
+        policy, own = await dunning.policy(self._uow, self._collecting.dunning, request.organisation_id)
+        return payments_pb2.GetDunningPolicyResponse(policy=messages.policy_to_pb(policy), own=own)
+
+    async def SetDunningPolicy(self, request, context):  # noqa: N802
+        new = None if request.clear else messages.policy_from_pb(request.policy)
+        policy, own = await dunning.set_policy(self._uow, self._collecting.dunning, request.organisation_id, new)
+        return payments_pb2.SetDunningPolicyResponse(policy=messages.policy_to_pb(policy), own=own)
 
 
 class _Offline:

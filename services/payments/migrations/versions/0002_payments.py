@@ -1,4 +1,4 @@
-"""Invoices to collect, orders, payments, refunds, payment links and the webhook log.
+"""Invoices to collect, orders, payments, refunds, payment links, the webhook log and dunning.
 
 Revision ID: 0002
 """
@@ -127,5 +127,27 @@ def upgrade() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("outcome", sa.Text, nullable=False),
         sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+        schema=S,
+    )
+    op.create_table(
+        "dunning",
+        sa.Column("invoice_id", sa.Text, sa.ForeignKey(f"{S}.invoices.invoice_id"), primary_key=True),
+        sa.Column("policy", JSONB, nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_at", sa.DateTime(timezone=True)),
+        sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+        *_timestamps(),
+        schema=S,
+    )
+    op.create_index("dunning_due_idx", "dunning", ["next_at"], schema=S,
+                    postgresql_where=sa.text("state IN ('scheduled', 'retrying')"))
+    op.create_table(
+        "dunning_policies",
+        sa.Column("organisation_id", sa.Text, primary_key=True),
+        sa.Column("policy", JSONB, nullable=False),
+        *_timestamps(),
         schema=S,
     )
