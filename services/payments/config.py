@@ -53,6 +53,9 @@ class PaymentsSettings(ServiceSettings):
     payment_link_valid_days: int = Field(default=7, ge=1, le=180)
     payment_link_callback_url: str = ""
 
+    # Reconcile the previous UTC day with the provider every day (after 01:00 UTC).
+    daily_reconciliation: bool = True
+
     # Durable consumers of invoicing's invoice events and of the webhooks the gateway verified.
     invoice_events_durable: str = "payments-invoice-events"
     webhook_events_durable: str = "payments-webhooks"

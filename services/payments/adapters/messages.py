@@ -15,6 +15,7 @@ from billing.payments.v1 import events_pb2, payments_pb2
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import from_timestamp
 from billing_runtime.timestamps import to_timestamp as timestamp
+from services.payments.adapters.reconciliation_repository import Discrepancy, Run
 from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment, PaymentLink, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
@@ -217,6 +218,28 @@ def dunning_to_pb(dunning: Dunning) -> payments_pb2.Dunning:
         invoice_id=dunning.invoice_id, state=_DUNNING_STATES[dunning.state], attempts=dunning.attempts,
         policy=policy_to_pb(dunning.policy), due_time=_time(dunning.due_at), next_time=_time(dunning.next_at),
         reason=dunning.reason)
+
+
+_RECONCILIATION_STATES = {"running": payments_pb2.RECONCILIATION_STATE_RUNNING,
+                          "completed": payments_pb2.RECONCILIATION_STATE_COMPLETED,
+                          "failed": payments_pb2.RECONCILIATION_STATE_FAILED}
+
+
+def run_to_pb(run: Run) -> payments_pb2.ReconciliationRun:
+    return payments_pb2.ReconciliationRun(
+        id=run.id, state=_RECONCILIATION_STATES[run.state], start_time=_time(run.start_at), end_time=_time(run.end_at),
+        trigger=run.trigger, payments_checked=run.payments_checked, refunds_checked=run.refunds_checked,
+        discrepancies=run.discrepancies, error=run.error, create_time=_time(run.created_at),
+        finish_time=_time(run.finished_at))
+
+
+def discrepancy_to_pb(found: Discrepancy) -> payments_pb2.Discrepancy:
+    return payments_pb2.Discrepancy(
+        id=found.id, run_id=found.run_id,
+        kind=payments_pb2.DiscrepancyKind.Value(f"DISCREPANCY_KIND_{found.kind.upper()}"),
+        object_type=found.object_type, provider_id=found.provider_id, our_id=found.our_id, detail=found.detail,
+        ours=found.ours, theirs=found.theirs, resolved=found.resolved_at is not None, resolution=found.resolution,
+        create_time=_time(found.created_at), resolve_time=_time(found.resolved_at))
 
 
 def receive_time(stamp) -> datetime | None:  # noqa: ANN001 - a protobuf Timestamp

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_runtime.idempotency import insert_once
 from services.payments.adapters import tables as t
-from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
 from services.payments.domain.entities import (
     Invoice,
     InvoiceState,
@@ -37,7 +36,7 @@ def _fields(row: sa.Row[Any], cls: type, skip: tuple[str, ...] = ()) -> dict[str
     return {k: v for k, v in row._mapping.items() if k in names and k not in skip}
 
 
-def _locked(statement: sa.Select, lock: bool) -> sa.Select:
+def for_update(statement: sa.Select, lock: bool) -> sa.Select:
     return statement.with_for_update() if lock else statement
 
 
@@ -54,7 +53,7 @@ class InvoiceRepository:
 
     async def get(self, invoice_id: str, *, lock: bool = False) -> Invoice | None:
         row = (await self._conn.execute(
-            _locked(sa.select(t.invoices).where(t.invoices.c.invoice_id == invoice_id), lock))).first()
+            for_update(sa.select(t.invoices).where(t.invoices.c.invoice_id == invoice_id), lock))).first()
         return _invoice(row) if row else None
 
     async def update(self, invoice_id: str, **values: Any) -> None:
@@ -79,7 +78,7 @@ class OrderRepository:
 
     async def get(self, invoice_id: str, *, lock: bool = False) -> Order | None:
         row = (await self._conn.execute(
-            _locked(sa.select(t.orders).where(t.orders.c.invoice_id == invoice_id), lock))).first()
+            for_update(sa.select(t.orders).where(t.orders.c.invoice_id == invoice_id), lock))).first()
         return _order(row) if row else None
 
     async def by_provider_id(self, provider_order_id: str) -> Order | None:
@@ -159,7 +158,7 @@ class PaymentRepository:
                                False)
 
     async def _one(self, where: sa.ColumnElement[bool], lock: bool) -> Payment | None:
-        row = (await self._conn.execute(_locked(_with_refunded(sa.select(t.payments)).where(where), lock))).first()
+        row = (await self._conn.execute(for_update(_with_refunded(sa.select(t.payments)).where(where), lock))).first()
         return _payment(row) if row else None
 
     async def update(self, payment_id: str, **values: Any) -> None:
@@ -235,7 +234,8 @@ class RefundRepository:
         return _refund(row), created
 
     async def get(self, refund_id: str, *, lock: bool = False) -> Refund | None:
-        row = (await self._conn.execute(_locked(sa.select(t.refunds).where(t.refunds.c.id == refund_id), lock))).first()
+        statement = for_update(sa.select(t.refunds).where(t.refunds.c.id == refund_id), lock)
+        row = (await self._conn.execute(statement)).first()
         return _refund(row) if row else None
 
     async def by_idempotency_key(self, key: str) -> tuple[Refund, str] | None:
@@ -244,7 +244,7 @@ class RefundRepository:
         return (_refund(row), row.request_fingerprint or "") if row else None
 
     async def by_provider_id(self, provider_refund_id: str, *, lock: bool = False) -> Refund | None:
-        row = (await self._conn.execute(_locked(
+        row = (await self._conn.execute(for_update(
             sa.select(t.refunds).where(t.refunds.c.provider_refund_id == provider_refund_id), lock))).first()
         return _refund(row) if row else None
 
@@ -363,74 +363,3 @@ class WebhookRepository:
         rows = (await self._conn.execute(statement)).all()
         return [WebhookEvent(**_fields(row, WebhookEvent)) for row in rows]
 
-
-class DunningRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def add(self, dunning: Dunning) -> None:
-        await self._conn.execute(insert(t.dunning).values(**_dunning_values(dunning)).on_conflict_do_nothing())
-
-    async def get(self, invoice_id: str, *, lock: bool = False) -> Dunning | None:
-        row = (await self._conn.execute(
-            _locked(sa.select(t.dunning).where(t.dunning.c.invoice_id == invoice_id), lock))).first()
-        return _dunning(row) if row else None
-
-    async def save(self, dunning: Dunning, errors: int = 0) -> None:
-        values = _dunning_values(dunning)
-        values.pop("invoice_id")
-        await self._conn.execute(sa.update(t.dunning).where(t.dunning.c.invoice_id == dunning.invoice_id)
-                                 .values(**values, errors=errors, updated_at=sa.func.now()))
-
-    async def postpone(self, invoice_id: str, until: datetime, reason: str) -> None:
-        """Try the same step again later (after a provider error), counting the error."""
-        await self._conn.execute(sa.update(t.dunning).where(t.dunning.c.invoice_id == invoice_id)
-                                 .values(next_at=until, reason=reason[:500], errors=t.dunning.c.errors + 1,
-                                         updated_at=sa.func.now()))
-
-    async def errors(self, invoice_id: str) -> int:
-        return int((await self._conn.execute(
-            sa.select(t.dunning.c.errors).where(t.dunning.c.invoice_id == invoice_id))).scalar() or 0)
-
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Dunning]:
-        due = (
-            sa.select(t.dunning.c.invoice_id)
-            .where(t.dunning.c.state.in_([DunningState.SCHEDULED.value, DunningState.RETRYING.value]),
-                   t.dunning.c.next_at <= now)
-            .order_by(t.dunning.c.next_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalar_subquery()
-        rows = (await self._conn.execute(
-            sa.update(t.dunning).where(t.dunning.c.invoice_id.in_(due))
-            .values(next_at=t.dunning.c.next_at + lease).returning(t.dunning))).all()
-        # The claimed row's own next_at is the step's due time, not the lease.
-        return [_dunning(row, next_at=row.next_at - lease) for row in rows]
-
-    async def policy_for(self, organisation_id: str) -> DunningPolicy | None:
-        record = (await self._conn.execute(sa.select(t.dunning_policies.c.policy).where(
-            t.dunning_policies.c.organisation_id == organisation_id))).scalar()
-        return DunningPolicy.from_record(record) if record else None
-
-    async def set_policy(self, organisation_id: str, policy: DunningPolicy | None) -> None:
-        if policy is None:
-            await self._conn.execute(sa.delete(t.dunning_policies).where(
-                t.dunning_policies.c.organisation_id == organisation_id))
-            return
-        statement = insert(t.dunning_policies).values(organisation_id=organisation_id, policy=policy.record())
-        await self._conn.execute(statement.on_conflict_do_update(
-            index_elements=[t.dunning_policies.c.organisation_id],
-            set_={"policy": statement.excluded.policy, "updated_at": sa.func.now()}))
-
-
-def _dunning_values(dunning: Dunning) -> dict[str, Any]:
-    return {"invoice_id": dunning.invoice_id, "policy": dunning.policy.record(), "due_at": dunning.due_at,
-            "state": dunning.state.value, "attempts": dunning.attempts, "next_at": dunning.next_at,
-            "reason": dunning.reason}
-
-
-def _dunning(row: sa.Row[Any], **override: Any) -> Dunning:
-    values = {"invoice_id": row.invoice_id, "policy": DunningPolicy.from_record(row.policy), "due_at": row.due_at,
-              "state": DunningState(row.state), "attempts": row.attempts, "next_at": row.next_at,
-              "reason": row.reason}
-    return Dunning(**{**values, **override})

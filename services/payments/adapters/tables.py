@@ -175,3 +175,43 @@ dunning_policies = sa.Table(
     sa.Column("policy", JSONB, nullable=False),
     *_timestamps(),
 )
+
+reconciliation_runs = sa.Table(
+    "reconciliation_runs",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("payments_checked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("refunds_checked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("discrepancies", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # The daily run of a day is made once, however many replicas schedule it.
+    sa.Index("reconciliation_runs_scheduled_key", "start_at", "end_at", unique=True,
+             postgresql_where=sa.text("trigger = 'scheduled'")),
+)
+
+# A difference stays one open discrepancy however many runs find it again (last_run_id says which did last).
+discrepancies = sa.Table(
+    "discrepancies",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, sa.ForeignKey("payments.reconciliation_runs.id"), nullable=False),
+    sa.Column("last_run_id", sa.Text, nullable=False, index=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("object_type", sa.Text, nullable=False),
+    sa.Column("provider_id", sa.Text, nullable=False),
+    sa.Column("our_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("ours", sa.Text, nullable=False, server_default=""),
+    sa.Column("theirs", sa.Text, nullable=False, server_default=""),
+    sa.Column("resolution", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Index("discrepancies_open_key", "kind", "object_type", "provider_id", unique=True,
+             postgresql_where=sa.text("resolved_at IS NULL")),
+)

@@ -7,8 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_runtime.database import UnitOfWork
 from billing_runtime.outbox import Outbox
+from services.payments.adapters.dunning_repository import DunningRepository
+from services.payments.adapters.reconciliation_repository import ReconciliationRepository
 from services.payments.adapters.repository import (
-    DunningRepository,
     InvoiceRepository,
     OrderRepository,
     PaymentLinkRepository,
@@ -26,6 +27,7 @@ class PaymentsUnitOfWork(UnitOfWork):
     links: PaymentLinkRepository
     webhooks: WebhookRepository
     dunning: DunningRepository
+    reconciliation: ReconciliationRepository
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         super().__init__(engine)
@@ -41,6 +43,7 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.links = PaymentLinkRepository(conn)
         self.webhooks = WebhookRepository(conn)
         self.dunning = DunningRepository(conn)
+        self.reconciliation = ReconciliationRepository(conn)
         return self
 
     async def publish(self, subject: str, event_id: str, message: Message) -> None:

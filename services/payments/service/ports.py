@@ -19,7 +19,8 @@ from services.payments.domain.razorpay_events import (
 
 class Unit(Protocol):
     """One transaction. Repositories (``invoices``, ``orders``, ``payments``, ``refunds``, ``links``,
-    ``webhooks``, ``dunning``) exist inside ``async with``; see :mod:`services.payments.adapters.repository` for their
+    ``webhooks``, ``dunning``,
+    ``reconciliation``) exist inside ``async with``; see :mod:`services.payments.adapters.repository` for their
     methods."""
 
     invoices: Any
@@ -29,6 +30,7 @@ class Unit(Protocol):
     links: Any
     webhooks: Any
     dunning: Any
+    reconciliation: Any
 
     async def __aenter__(self) -> Unit: ...
 
@@ -64,3 +66,7 @@ class PaymentProvider(Protocol):
     async def create_payment_link(self, link: LinkRequest) -> ProviderLink: ...
 
     async def find_payment_link(self, reference_id: str) -> ProviderLink | None: ...
+
+    async def list_payments(self, start: int, end: int, skip: int, count: int) -> list[ProviderPayment]: ...
+
+    async def list_refunds(self, start: int, end: int, skip: int, count: int) -> list[ProviderRefund]: ...
