@@ -4,10 +4,10 @@ from pathlib import Path
 
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, main
+from services.ingest.adapters.invoicing_organisations import InvoicingOrganisations
 from services.ingest.adapters.tables import metadata
 from services.ingest.config import IngestSettings
 from services.ingest.entrypoints.grpc import IngestServicer, raw_event_handlers
-from services.invoicing.client import InvoicingOrganisations
 
 
 def register(runtime: Runtime) -> list[str]:

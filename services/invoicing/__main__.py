@@ -6,6 +6,7 @@ from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, main
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
+from services.invoicing.adapters.metering_usage import MeteringUsage
 from services.invoicing.adapters.tables import metadata
 from services.invoicing.config import InvoicingSettings
 from services.invoicing.domain.invoice import Party
@@ -15,7 +16,6 @@ from services.invoicing.service.billing_inputs import Supplier
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
-from services.metering.client import MeteringUsage
 
 
 def issuing_policy(settings: InvoicingSettings) -> IssuingPolicy:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, main
-from services.invoicing.client import InvoicingOrganisations
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
+from services.metering.adapters.invoicing_organisations import InvoicingOrganisations
 from services.metering.adapters.tables import metadata
 from services.metering.config import MeteringSettings
 from services.metering.entrypoints.consumer import STREAM, EventConsumer
