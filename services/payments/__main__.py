@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from billing_runtime.service import ServiceDefinition, main
+from billing_runtime.service import ServiceDefinition, Wiring, main
 from services.payments.adapters.tables import metadata
 from services.payments.config import PaymentsSettings
 
@@ -11,7 +11,7 @@ DEFINITION = ServiceDefinition(
     settings_cls=PaymentsSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda runtime: [],
+    register=lambda runtime, settings: Wiring([]),
 )
 
 if __name__ == "__main__":
