@@ -77,6 +77,9 @@ async def serving(app: Starlette) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("webhook receiver stopped during start-up")
         await asyncio.sleep(0.01)
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     try:
