@@ -20,19 +20,24 @@ def sandbox_of(request: Request) -> Sandbox:
     return request.app.state.sandbox
 
 
+MISSING_KEY = "Please provide your api key for authentication purposes."
+
+
 def require_key(request: Request) -> None:
-    """Basic auth with key id and key secret; anything else is Razorpay's 401."""
+    """Basic auth with key id and key secret; anything else is Razorpay's 401, worded as Razorpay words it."""
     settings = sandbox_of(request).settings
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise authentication_failed(MISSING_KEY)
     try:
         key_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise authentication_failed() from None
-    if not (
-        scheme.lower() == "basic"
-        and hmac.compare_digest(key_id, settings.key_id)
-        and hmac.compare_digest(secret, settings.key_secret)
-    ):
+    if not key_id:
+        raise authentication_failed(MISSING_KEY)
+    if not hmac.compare_digest(key_id, settings.key_id):
+        raise authentication_failed("The api key provided is invalid")
+    if not hmac.compare_digest(secret, settings.key_secret):
         raise authentication_failed()
 
 

@@ -73,8 +73,9 @@ def url_not_found() -> RazorpayError:
     return RazorpayError(URL_NOT_FOUND, status=400, source="NA", step="NA", reason="NA")
 
 
-def authentication_failed() -> RazorpayError:
-    return RazorpayError("Authentication failed", status=401, source="NA", step="NA", reason="NA")
+def authentication_failed(description: str = "Authentication failed") -> RazorpayError:
+    """Razorpay's 401: no key ("Please provide your api key..."), an unknown key id, or a wrong secret."""
+    return RazorpayError(description, status=401, source="NA", step="NA", reason="NA")
 
 
 def server_error(status: int = 500) -> RazorpayError:

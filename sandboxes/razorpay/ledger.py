@@ -31,6 +31,7 @@ class Ledger:
     refund_settlement: str = "auto"
     fail_next_refunds: int = 0
     fail_refund_ids: set[str] = field(default_factory=set)
+    _timers: set[asyncio.TimerHandle] = field(default_factory=set)
 
     # ---- orders
     def create_order(self, body: dict[str, Any]) -> Obj:
@@ -205,8 +206,28 @@ class Ledger:
         self.store.save()
         self._publish_refund("refund.created", refund, payment)
         if self.refund_settlement == "auto":
-            asyncio.get_running_loop().call_later(self.refund_settle_seconds, self.settle_refund, refund["id"], None)
+            self._schedule_settlement(refund["id"])
         return refund
+
+    def _schedule_settlement(self, refund_id: str) -> None:
+        def settle() -> None:
+            self._timers.discard(timer)
+            self.settle_refund(refund_id)
+
+        timer = asyncio.get_running_loop().call_later(self.refund_settle_seconds, settle)
+        self._timers.add(timer)
+
+    def resume(self) -> None:
+        """After a restart from the state file, refunds left pending settle as they would have."""
+        if self.refund_settlement == "auto":
+            for refund in list(self.store.refunds.values()):
+                if refund["status"] == "pending":
+                    self._schedule_settlement(refund["id"])
+
+    def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
 
     def _apply_refund_amount(self, payment: Obj, delta: int) -> None:
         payment["amount_refunded"] += delta

@@ -49,6 +49,7 @@ async def start(server: uvicorn.Server, sandbox: Sandbox) -> tuple[asyncio.Task[
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     url = f"http://{host}:{port}"
     sandbox.bind(url)
+    sandbox.ledger.resume()
     return task, url
 
 
@@ -56,6 +57,7 @@ async def stop(server: uvicorn.Server, task: asyncio.Task[None], sandbox: Sandbo
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    sandbox.ledger.stop()
     await sandbox.webhooks.close()
 
 

@@ -44,6 +44,7 @@ class Sandbox:
 
     def reset(self) -> None:
         """Forget every object, event, delivery and armed fault (settings and webhook URL stay)."""
+        self.ledger.stop()
         self.store.reset()
         self.webhooks.reset()
         self.faults.clear()
