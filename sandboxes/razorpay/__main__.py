@@ -11,13 +11,16 @@ import contextlib
 import signal
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from sandboxes.razorpay.runner import server_for, start, stop
 from sandboxes.razorpay.settings import SandboxSettings
 
 FLAGS = {
     "host": str, "port": int, "public_url": str, "key_id": str, "key_secret": str, "merchant_name": str,
     "account_id": str, "webhook_url": str, "webhook_secret": str, "webhook_retry_initial_seconds": float,
-    "webhook_max_attempts": int, "refund_settle_seconds": float, "state_file": Path,
+    "webhook_retry_max_seconds": float, "webhook_max_attempts": int, "webhook_timeout_seconds": float,
+    "refund_settle_seconds": float, "state_file": Path,
 }
 
 
@@ -26,7 +29,10 @@ def parse(argv: list[str] | None = None) -> SandboxSettings:
     for name, kind in FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None)
     given = {name: value for name, value in vars(parser.parse_args(argv)).items() if value is not None}
-    return SandboxSettings(**given)
+    try:
+        return SandboxSettings(**given)
+    except ValidationError as exc:
+        parser.exit(2, f"razorpay sandbox: invalid settings:\n{exc}\n")
 
 
 async def main(settings: SandboxSettings) -> None:
