@@ -81,6 +81,9 @@ class WebhookDispatcher:
     _held: list[tuple[StoredEvent, WebhookBehaviour]] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _client: httpx.AsyncClient | None = None
+    # Set when the latest delivery has made its first attempt: first attempts go out in publication order, so
+    # only the misbehaviours asked for (delays, reordering) reorder events; retries never hold others back.
+    _previous_first_attempt: asyncio.Event | None = None
 
     def publish(self, event: str, entities: dict[str, dict[str, Any]]) -> str:
         """Record an event and start delivering it; never waits for the receiver."""
@@ -143,14 +146,30 @@ class WebhookDispatcher:
             record.finished = True
             record.error = "no webhook URL configured"
             return record
-        task = asyncio.get_running_loop().create_task(self._deliver(stored, record, self.url, delay))
+        previous, self._previous_first_attempt = self._previous_first_attempt, asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(stored, record, self.url, delay, previous, self._previous_first_attempt)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return record
 
-    async def _deliver(self, stored: StoredEvent, record: Delivery, url: str, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
+    async def _deliver(
+        self, stored: StoredEvent, record: Delivery, url: str, delay: float,
+        previous: asyncio.Event | None, first_attempt: asyncio.Event,
+    ) -> None:
+        try:
+            if delay:
+                first_attempt.set()  # a delayed event lets the ones after it overtake
+                await asyncio.sleep(delay)
+            elif previous is not None:
+                await previous.wait()
+            await self._attempts(stored, record, url, first_attempt)
+        finally:
+            first_attempt.set()
+            record.finished = True
+
+    async def _attempts(self, stored: StoredEvent, record: Delivery, url: str, first_attempt: asyncio.Event) -> None:
         secret = ("forged_" + self.secret) if record.forged else self.secret
         headers = {
             "Content-Type": "application/json",
@@ -170,15 +189,15 @@ class WebhookDispatcher:
                 record.error = None if response.is_success else f"HTTP {response.status_code}"
                 if response.is_success:
                     record.delivered = True
-                    break
+                    return
             except httpx.HTTPError as exc:
                 record.status_code = None
                 record.error = f"{type(exc).__name__}: {exc}"
+            first_attempt.set()
             if record.attempts >= self.max_attempts:
-                break
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.retry_max_seconds)
-        record.finished = True
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until no delivery is in flight (tests use this instead of sleeping)."""
@@ -191,6 +210,7 @@ class WebhookDispatcher:
             task.cancel()
         self._tasks.clear()
         self._held.clear()
+        self._previous_first_attempt = None
         self.events.clear()
         self.log.clear()
         self.behaviour = WebhookBehaviour()

@@ -6,6 +6,7 @@ import pytest
 from razorpay.errors import BadRequestError
 
 from sandboxes.razorpay import RunningSandbox
+from sandboxes.razorpay.control import SandboxControlError
 from sandboxes.razorpay.ids import looks_like
 from tests.integration.sandboxes.conftest import Sdk, WebhookReceiver, fixture, paid_order
 
@@ -103,3 +104,17 @@ async def test_payments_list_pages_newest_first(rzp: Sdk, sandbox: RunningSandbo
     assert later["items"] == []
     with pytest.raises(BadRequestError, match="The id provided does not exist"):
         await rzp.call(rzp.client.payment.fetch, "pay_DoesNotExist0001")
+
+
+async def test_partial_payments_fill_the_order(rzp: Sdk, sandbox: RunningSandbox) -> None:
+    order = await rzp.call(rzp.client.order.create, {"amount": 5000, "currency": "INR", "partial_payment": True})
+    await sandbox.control.pay_order(order["id"], amount=3000)
+    half = await rzp.call(rzp.client.order.fetch, order["id"])
+    assert (half["status"], half["amount_paid"], half["amount_due"]) == ("attempted", 3000, 2000)
+    await sandbox.control.pay_order(order["id"])
+    full = await rzp.call(rzp.client.order.fetch, order["id"])
+    assert (full["status"], full["amount_paid"], full["amount_due"], full["attempts"]) == ("paid", 5000, 0, 2)
+
+    whole_only = await rzp.call(rzp.client.order.create, {"amount": 5000, "currency": "INR"})
+    with pytest.raises(SandboxControlError):
+        await sandbox.control.pay_order(whole_only["id"], amount=3000)
