@@ -20,6 +20,9 @@ log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# grpc.health.v1 lets List refuse with RESOURCE_EXHAUSTED when there are too many services; the limit grpc-go and
+# grpc-swift use.
+MAX_LISTED_SERVICES = 100
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
@@ -120,9 +123,32 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
 
 
+class HealthServicer(health.aio.HealthServicer):
+    """The standard asyncio health service, plus ``List``.
+
+    grpcio-health-checking's servicer leaves ``List`` to the generated base class, which answers UNIMPLEMENTED
+    (and makes the server log an ERROR), while reflection advertises it; tools such as ``grpc-health-probe`` and
+    ``buf curl`` call it to see every service at once."""
+
+    async def List(  # noqa: N802 - the RPC's name
+        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        """Every registered service (``""`` is the server as a whole) with its current status. The statuses are
+        the ones ``Check`` answers from: the base class keeps them in ``_server_status``, including the
+        NOT_SERVING written by ``enter_graceful_shutdown``, which bypasses ``set``."""
+        statuses = dict(self._server_status)  # a snapshot: List is not atomic, by contract
+        if len(statuses) > MAX_LISTED_SERVICES:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"more than {MAX_LISTED_SERVICES} services to list"
+            )
+        return health_pb2.HealthListResponse(
+            statuses={name: health_pb2.HealthCheckResponse(status=status) for name, status in statuses.items()}
+        )
+
+
 def build_server(
     is_ready: Callable[[], bool], max_message_bytes: int = 16 * 1024 * 1024
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+) -> tuple[grpc.aio.Server, HealthServicer]:
     """A server with our interceptor and the health service registered (health starts NOT_SERVING)."""
     server = grpc.aio.server(
         # Tracing outermost, so our interceptor's log lines carry the RPC's trace id.
@@ -134,7 +160,7 @@ def build_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     return server, health_servicer
 

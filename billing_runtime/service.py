@@ -1,8 +1,9 @@
 """The lifecycle every service shares: ``python -m services.<name> [serve|migrate]``.
 
-serve: settings -> logging -> gRPC server (health NOT_SERVING) -> database (+ migrations) -> NATS (+ stream)
--> SERVING; a monitor flips health to NOT_SERVING while the database or NATS is unreachable. On SIGTERM or
-SIGINT: NOT_SERVING, stop the server with a grace period, stop background work, drain NATS, dispose the engine.
+serve: settings -> logging -> gRPC server (health NOT_SERVING) -> the service's ``register`` -> database
+(+ migrations) -> NATS (+ stream) -> the service's ``on_ready`` -> SERVING; a monitor flips health to
+NOT_SERVING while the database or NATS is unreachable. On SIGTERM or SIGINT: NOT_SERVING, stop the server with a
+grace period, stop background work, drain NATS, dispose the engine.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 import pydantic
@@ -38,19 +39,33 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+S = TypeVar("S", bound=ServiceSettings)
+
+
 @dataclass(frozen=True)
-class ServiceDefinition:
-    """What makes one service different from another; everything else is this module's."""
+class Wiring:
+    """What a service's register() built: the full names of the gRPC services it added (for health and
+    reflection), and the work to start once dependencies are up (a closure over what register built)."""
+
+    service_names: list[str]
+    on_ready: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[S]):
+    """What makes one service different from another; everything else is this module's.
+
+    ``register`` receives the runtime and the service's own settings, already of its ``settings_cls``, adds its
+    servicers to ``runtime.server`` and returns their :class:`Wiring`. What it builds (clients, executors) is
+    handed to the servicers' constructors and captured by ``on_ready``, never stored on the runtime: each piece
+    says in its signature what it needs, and nothing looks it up by name later."""
 
     name: str
-    settings_cls: type[ServiceSettings]
+    settings_cls: type[S]
     metadata: MetaData
     migrations_dir: Path
-    # Adds the servicers to runtime.server and returns their full names (for health and reflection).
-    register: Callable[[Runtime], list[str]]
+    register: Callable[[Runtime, S], Wiring]
     uses_nats: bool = True
-    # Extra work started once dependencies are up (consumers, the gateway's HTTP server ...).
-    on_ready: Callable[[Runtime], Awaitable[None]] | None = None
 
     @property
     def schema(self) -> str:
@@ -62,7 +77,7 @@ class ServiceDefinition:
 class Runtime:
     """A running service's dependencies, handed to its servicers and background work."""
 
-    definition: ServiceDefinition
+    definition: ServiceDefinition[Any]
     settings: ServiceSettings
     engine: AsyncEngine
     server: grpc.aio.Server
@@ -75,8 +90,6 @@ class Runtime:
     # Set by services that also listen for HTTP (the gateway), e.g. "http://127.0.0.1:8080".
     http_address: str = ""
     metrics_server: metrics.MetricsServer | None = None
-    # What a service's ``register`` builds and its ``on_ready`` needs (e.g. invoicing's run executor).
-    extensions: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _service_names: list[str] = field(default_factory=list)
@@ -173,7 +186,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Bind and start the gRPC server, then wait for dependencies and report SERVING."""
-        self._service_names = self.definition.register(self)
+        wiring = self.definition.register(self, self.settings)
+        self._service_names = wiring.service_names
         if self.settings.metrics_port is not None:
             self.metrics_server = metrics.MetricsServer(self.settings.grpc_host, self.settings.metrics_port)
             log.info("metrics listening", url=self.metrics_server.address)
@@ -191,8 +205,8 @@ class Runtime:
             relay = OutboxRelay(self.engine, self.js, self.outbox.table)
             self.outbox.wake_on_commit(relay.wake)
             self.spawn(relay.run(), name="outbox-relay")
-        if self.definition.on_ready is not None:
-            await self.definition.on_ready(self)
+        if wiring.on_ready is not None:
+            await wiring.on_ready()
         self.ready = True
         await self._set_health(SERVING)
         self.spawn(self._monitor_dependencies(), name="health-monitor")
@@ -221,7 +235,10 @@ class Runtime:
         log.info("stopped")
 
 
-def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> Runtime:
+def build_runtime(definition: ServiceDefinition[S], settings: S) -> Runtime:
+    # Checked once here, so that register() can trust the type it is given.
+    if not isinstance(settings, definition.settings_cls):
+        raise TypeError(f"{definition.name} needs {definition.settings_cls.__name__}, not {type(settings).__name__}")
     engine = database.create_engine(settings.database_url, application_name=definition.name)
     holder: dict[str, Runtime] = {}
     server, health_servicer = build_server(
@@ -239,7 +256,7 @@ def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> R
     return runtime
 
 
-async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+async def serve(definition: ServiceDefinition[S], settings: S) -> None:
     runtime = build_runtime(definition, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -258,7 +275,7 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings) -> Non
     await runtime.stop()
 
 
-async def _migrate_only(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+async def _migrate_only(definition: ServiceDefinition[S], settings: S) -> None:
     engine = database.create_engine(settings.database_url, application_name=f"{definition.name}-migrate")
     try:
         revision = await migrations.migrate(engine, definition.migrations_dir, definition.schema)
@@ -267,7 +284,7 @@ async def _migrate_only(definition: ServiceDefinition, settings: ServiceSettings
         await engine.dispose()
 
 
-def main(definition: ServiceDefinition, argv: list[str] | None = None) -> None:
+def main(definition: ServiceDefinition[Any], argv: list[str] | None = None) -> None:
     """Entry point of ``python -m services.<name>``."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{definition.name}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from billing_runtime.logging import get_logger
-from billing_runtime.service import Runtime, ServiceDefinition, main
+from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.adapters.tables import metadata
 from services.gateway.config import GatewaySettings
@@ -34,10 +34,8 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_http(runtime: Runtime) -> None:
+async def start_http(runtime: Runtime, settings: GatewaySettings) -> None:
     """Serve the REST API with uvicorn inside this process's event loop; stopped by the shared lifecycle."""
-    settings = runtime.settings
-    assert isinstance(settings, GatewaySettings)
     service_clients = ServiceClients(settings.service_addresses())
     app = create_app(settings, service_clients, runtime.engine, runtime.uow)
     sock = _bind(settings.http_host, settings.http_port)
@@ -59,14 +57,18 @@ async def start_http(runtime: Runtime) -> None:
     runtime.on_shutdown(stop)
 
 
+def register(runtime: Runtime, settings: GatewaySettings) -> Wiring:
+    """No gRPC service of its own (health and reflection only); HTTP starts once the database answers."""
+    return Wiring([], on_ready=lambda: start_http(runtime, settings))
+
+
 DEFINITION = ServiceDefinition(
     name="gateway",
     settings_cls=GatewaySettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda runtime: [],
+    register=register,
     uses_nats=False,
-    on_ready=start_http,
 )
 
 if __name__ == "__main__":

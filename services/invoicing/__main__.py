@@ -3,19 +3,19 @@
 from pathlib import Path
 
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
-from billing_runtime.service import Runtime, ServiceDefinition, main
+from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
+from services.invoicing.adapters.metering_usage import MeteringUsage
 from services.invoicing.adapters.tables import metadata
 from services.invoicing.config import InvoicingSettings
 from services.invoicing.domain.invoice import Party
 from services.invoicing.entrypoints.grpc import InvoicingServicer
 from services.invoicing.entrypoints.scheduler import run_scheduler
-from services.invoicing.service.billing_inputs import Supplier
+from services.invoicing.service.billing_inputs import Supplier, UsageSource
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
-from services.metering.client import MeteringUsage
 
 
 def issuing_policy(settings: InvoicingSettings) -> IssuingPolicy:
@@ -35,32 +35,33 @@ def issuing_policy(settings: InvoicingSettings) -> IssuingPolicy:
     )
 
 
-def register(runtime: Runtime) -> list[str]:
-    settings = runtime.settings
-    assert isinstance(settings, InvoicingSettings)
-    metering = MeteringUsage(settings.metering_address)
-    runtime.on_shutdown(metering.close)
-    close = PeriodClose(runtime.uow, runtime.outbox, metering, issuing_policy(settings))
+def period_close(runtime: Runtime, settings: InvoicingSettings, usage: UsageSource) -> tuple[PeriodClose, InvoiceRuns]:
+    """The period close and the runs that drive it, as the servicer and the scheduler use them (tests build
+    their own the same way)."""
+    close = PeriodClose(runtime.uow, runtime.outbox, usage, issuing_policy(settings))
     runs = InvoiceRuns(
         runtime.uow, close, lambda coro, name: runtime.spawn(coro, name=name),
         batch_size=settings.invoice_run_batch_size,
     )
+    return close, runs
+
+
+def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
+    metering = MeteringUsage(settings.metering_address)
+    runtime.on_shutdown(metering.close)
+    close, runs = period_close(runtime, settings, metering)
     rendering = InvoiceRendering(Branding.from_settings(settings), InvoiceHtmlRenderer(settings.invoice_template_dir))
-    runtime.extensions["invoice_runs"] = runs
     invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(
         InvoicingServicer(runtime, close, runs, rendering), runtime.server
     )
-    return [invoicing_pb2.DESCRIPTOR.services_by_name["InvoicingService"].full_name]
 
+    async def on_ready() -> None:
+        """Resume runs a crash interrupted, and start the monthly close scheduler."""
+        await runs.resume_interrupted()
+        if settings.scheduler_enabled:
+            runtime.spawn(run_scheduler(runs, settings.scheduler_interval_seconds), name="invoice-scheduler")
 
-async def on_ready(runtime: Runtime) -> None:
-    """Resume runs a crash interrupted, and start the monthly close scheduler."""
-    settings = runtime.settings
-    assert isinstance(settings, InvoicingSettings)
-    runs: InvoiceRuns = runtime.extensions["invoice_runs"]
-    await runs.resume_interrupted()
-    if settings.scheduler_enabled:
-        runtime.spawn(run_scheduler(runs, settings.scheduler_interval_seconds), name="invoice-scheduler")
+    return Wiring([invoicing_pb2.DESCRIPTOR.services_by_name["InvoicingService"].full_name], on_ready=on_ready)
 
 
 DEFINITION = ServiceDefinition(
@@ -69,7 +70,6 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    on_ready=on_ready,
 )
 
 if __name__ == "__main__":

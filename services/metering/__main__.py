@@ -4,10 +4,10 @@ import gc
 from pathlib import Path
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
-from billing_runtime.service import Runtime, ServiceDefinition, main
-from services.invoicing.client import InvoicingOrganisations
+from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
+from services.metering.adapters.invoicing_organisations import InvoicingOrganisations
 from services.metering.adapters.tables import metadata
 from services.metering.config import MeteringSettings
 from services.metering.entrypoints.consumer import STREAM, EventConsumer
@@ -15,28 +15,28 @@ from services.metering.entrypoints.grpc import MeteringServicer
 from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
 
 
-def register(runtime: Runtime) -> list[str]:
-    assert isinstance(runtime.settings, MeteringSettings)
-    organisations = InvoicingOrganisations(runtime.settings.invoicing_address)
+def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
+    organisations = InvoicingOrganisations(settings.invoicing_address)
     runtime.on_shutdown(organisations.close)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(MeteringServicer(runtime, organisations), runtime.server)
-    return [metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name]
 
+    async def start_consumer() -> None:
+        """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
+        # on_ready runs only once NATS is connected (metering's definition uses NATS).
+        assert runtime.js is not None and runtime.nats is not None
+        # The consumer makes a few objects per event that reference counting frees; with the default generation-0
+        # threshold (700) the cyclic collector would also scan them every few hundred events, and re-scan the
+        # long-lived start-up objects with each older generation (about a fifth of decoding time). Freeze what
+        # start-up made and collect less often.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
+        dead_letters = DeadLetters(runtime.js)
+        consumer = EventConsumer(runtime.js, EventStore(runtime.engine), dead_letters, settings)
+        runtime.spawn(consumer.run(), name="metering-event-consumer")
+        watcher = MaxDeliveriesWatcher(runtime.nats, runtime.js, dead_letters, STREAM, settings.consumer_durable)
+        await watcher.start()
 
-async def start_consumer(runtime: Runtime) -> None:
-    """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
-    assert isinstance(runtime.settings, MeteringSettings) and runtime.js is not None and runtime.nats is not None
-    # The consumer makes a few objects per event that reference counting frees; with the default generation-0
-    # threshold (700) the cyclic collector would also scan them every few hundred events, and re-scan the
-    # long-lived start-up objects with each older generation (about a fifth of decoding time). Freeze what
-    # start-up made and collect less often.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    dead_letters = DeadLetters(runtime.js)
-    consumer = EventConsumer(runtime.js, EventStore(runtime.engine), dead_letters, runtime.settings)
-    runtime.spawn(consumer.run(), name="metering-event-consumer")
-    watcher = MaxDeliveriesWatcher(runtime.nats, runtime.js, dead_letters, STREAM, runtime.settings.consumer_durable)
-    await watcher.start()
+    return Wiring([metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name], on_ready=start_consumer)
 
 
 DEFINITION = ServiceDefinition(
@@ -45,7 +45,6 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    on_ready=start_consumer,
 )
 
 if __name__ == "__main__":

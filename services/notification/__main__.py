@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from billing_runtime.service import ServiceDefinition, main
+from billing_runtime.service import ServiceDefinition, Wiring, main
 from services.notification.adapters.tables import metadata
 from services.notification.config import NotificationSettings
 
@@ -11,7 +11,7 @@ DEFINITION = ServiceDefinition(
     settings_cls=NotificationSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda runtime: [],
+    register=lambda runtime, settings: Wiring([]),
 )
 
 if __name__ == "__main__":

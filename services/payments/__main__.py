@@ -32,21 +32,21 @@ def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
         key_secret=settings.razorpay_key_secret.get_secret_value(),
         backoff=settings.backoff(),
         capture_after=settings.capture_after,
+        dunning=settings.dunning_rules(),
     )
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(PaymentsServicer(uow, collecting), runtime.server)
-    work = ProviderWork(uow, provider, settings.backoff(), settings.capture_after, settings.worker_interval_seconds) \
-        if provider is not None else None
+    work = ProviderWork(uow, provider, settings.backoff(), settings.capture_after, collecting.dunning,
+                        settings.worker_interval_seconds, settings.daily_reconciliation)
 
     async def on_ready() -> None:
         assert runtime.js is not None
-        wake = work.wake if work is not None else (lambda: None)
-        invoices = consumers.invoice_events(runtime.js, uow, settings.invoice_events_durable, wake)
+        invoices = consumers.invoice_events(runtime.js, uow, settings.invoice_events_durable, collecting.dunning,
+                                            work.wake)
         webhooks = consumers.webhook_events(runtime.js, uow, settings.webhook_events_durable, settings.capture_after)
         runtime.spawn(invoices.run(), name="payments-invoice-events")
         runtime.spawn(webhooks.run(), name="payments-webhooks")
-        if work is not None:
-            runtime.spawn(work.run(), name="payments-provider-work")
-        else:
+        runtime.spawn(work.run(), name="payments-work")
+        if provider is None:
             log.warning("no Razorpay keys configured: no orders are made; invoices are payable offline only")
 
     return Wiring([payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name], on_ready)

@@ -1,10 +1,15 @@
 from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.payments.domain.dunning import DunningPolicy
 from services.payments.domain.provider import Backoff
+from services.payments.service.dunning import DunningRules
+from services.payments.service.links import LinkPolicy
 
 
 class PaymentsSettings(ServiceSettings):
@@ -35,9 +40,37 @@ class PaymentsSettings(ServiceSettings):
     # How often background work (orders, refunds, payment checks) looks for something due.
     worker_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # Dunning by default (organisations may have their own): retries after the due date, either on explicit
+    # days (JSON list, one per attempt, e.g. [1, 3, 7]) or with backoff (base * factor**n, capped).
+    dunning_max_attempts: int = Field(default=3, ge=0, le=20)
+    dunning_retry_days: list[int] = Field(default_factory=list)
+    dunning_base_seconds: int = Field(default=86400, ge=60, le=120 * 86400)
+    dunning_factor: Decimal = Field(default=Decimal(2), ge=1, le=10)
+    dunning_cap_seconds: int = Field(default=14 * 86400, ge=60, le=120 * 86400)
+    # Due dates are days in this zone (the supplier's, as invoicing issues them).
+    dunning_time_zone: str = "Asia/Kolkata"
+    # Payment links (for emails and dunning attempts) stay payable this long; where the customer goes after.
+    payment_link_valid_days: int = Field(default=7, ge=1, le=180)
+    payment_link_callback_url: str = ""
+
+    # Reconcile the previous UTC day with the provider every day (after 01:00 UTC).
+    daily_reconciliation: bool = True
+
     # Durable consumers of invoicing's invoice events and of the webhooks the gateway verified.
     invoice_events_durable: str = "payments-invoice-events"
     webhook_events_durable: str = "payments-webhooks"
+
+    def dunning_rules(self) -> DunningRules:
+        try:
+            ZoneInfo(self.dunning_time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"dunning_time_zone: {self.dunning_time_zone!r} is not an IANA time zone") from None
+        policy = DunningPolicy(
+            max_attempts=self.dunning_max_attempts, retry_days=tuple(self.dunning_retry_days),
+            base=timedelta(seconds=self.dunning_base_seconds), factor=float(self.dunning_factor),
+            cap=timedelta(seconds=self.dunning_cap_seconds))
+        return DunningRules(policy, self.dunning_time_zone,
+                            LinkPolicy(timedelta(days=self.payment_link_valid_days), self.payment_link_callback_url))
 
     def backoff(self) -> Backoff:
         return Backoff(timedelta(seconds=self.provider_retry_base_seconds), self.provider_retry_factor,

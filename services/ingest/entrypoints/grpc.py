@@ -39,13 +39,12 @@ def api_key_from(context: grpc.aio.ServicerContext) -> str:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, runtime: Runtime, organisations: OrganisationDirectory) -> None:
-        assert isinstance(runtime.settings, IngestSettings)
+    def __init__(self, runtime: Runtime, settings: IngestSettings, organisations: OrganisationDirectory) -> None:
         self._runtime = runtime
-        self._settings = runtime.settings
+        self._settings = settings
         self._organisations = organisations
-        self._limits = runtime.settings.event_limits()
-        self._keys = events.ApiKeyCache(runtime.settings.api_key_cache_seconds)
+        self._limits = settings.event_limits()
+        self._keys = events.ApiKeyCache(settings.api_key_cache_seconds)
         self._event_log: JetStreamEventLog | None = None
         self._scanner = native_scan.load()
 

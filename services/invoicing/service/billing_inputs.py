@@ -19,11 +19,40 @@ from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage,
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.plan import PlanVersion
 from services.invoicing.domain.subscription import Segment, Subscription, segments
-from services.metering.client import UsageTotal, UsageTotalQuery
+
+
+@dataclass(frozen=True)
+class UsageTotalQuery:
+    """An organisation's metric (by code) over [start, end); both ends timezone-aware."""
+
+    organisation_id: str
+    metric_code: str
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        # A naive datetime would silently be read as UTC, which is not the organisation's month.
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware datetimes")
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """The answer to one UsageTotalQuery: QueryUsage's whole-range value. When ``metric_found`` is False the
+    organisation has no active metric with the code, and value is 0 (no usage)."""
+
+    organisation_id: str
+    metric_code: str
+    metric_found: bool
+    metric_id: str
+    aggregation: str  # "sum", "count", "max", "min", "unique_count", "latest"; "" when not found
+    value: Decimal
+    event_count: int
 
 
 class UsageSource(Protocol):
-    """Metering, as invoicing sees it (``services.metering.client.MeteringUsage``)."""
+    """Metering, as invoicing sees it; ``services.invoicing.adapters.metering_usage.MeteringUsage`` asks it over
+    gRPC."""
 
     async def usage_totals(self, queries: Sequence[UsageTotalQuery]) -> list[UsageTotal]: ...
 

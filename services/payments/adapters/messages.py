@@ -7,12 +7,16 @@ Nats-Msg-Id drop the copies, and consumers deduplicate by it for good.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing.payments.v1 import events_pb2, payments_pb2
+from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import from_timestamp
 from billing_runtime.timestamps import to_timestamp as timestamp
+from services.payments.adapters.reconciliation_repository import Discrepancy, Run
+from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment, PaymentLink, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import ProviderFailure
@@ -23,6 +27,9 @@ PAYMENT_FAILED = "billing.payments.v1.payment.failed"
 REFUND_CREATED = "billing.payments.v1.refund.created"
 REFUND_PROCESSED = "billing.payments.v1.refund.processed"
 REFUND_FAILED = "billing.payments.v1.refund.failed"
+PAYMENT_RETRY_SCHEDULED = "billing.payments.v1.payment.retry_scheduled"
+INVOICE_OVERDUE = "billing.payments.v1.invoice.overdue"
+INVOICE_UNCOLLECTIBLE = "billing.payments.v1.invoice.uncollectible"
 
 # Consumed: invoicing's invoice events, and the provider webhooks the gateway verified.
 INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
@@ -170,6 +177,69 @@ def link_to_pb(link: PaymentLink) -> payments_pb2.PaymentLink:
         short_url=link.short_url, status=link.status, amount_minor=link.amount_minor, currency=link.currency,
         create_time=_time(link.created_at), expire_time=_time(link.expire_at),
     )
+
+
+_DUNNING_STATES = {
+    DunningState.SCHEDULED: payments_pb2.DUNNING_STATE_SCHEDULED,
+    DunningState.RETRYING: payments_pb2.DUNNING_STATE_RETRYING,
+    DunningState.STOPPED: payments_pb2.DUNNING_STATE_STOPPED,
+    DunningState.EXHAUSTED: payments_pb2.DUNNING_STATE_EXHAUSTED,
+}
+
+
+def policy_to_pb(policy: DunningPolicy) -> payments_pb2.DunningPolicy:
+    return payments_pb2.DunningPolicy(
+        max_attempts=policy.max_attempts, retry_days=list(policy.retry_days),
+        base_seconds=int(policy.base.total_seconds()), factor=format(Decimal(str(policy.factor)).normalize(), "f"),
+        cap_seconds=int(policy.cap.total_seconds()))
+
+
+def policy_from_pb(message: payments_pb2.DunningPolicy) -> DunningPolicy:
+    """The policy a request asks for; unset backoff fields take the usual defaults."""
+    try:
+        factor = Decimal(message.factor or "2")
+    except InvalidOperation:
+        raise InvalidArgument("must be a decimal number such as 2", field="policy.factor") from None
+    if not factor.is_finite():
+        raise InvalidArgument("must be a decimal number such as 2", field="policy.factor")
+    try:
+        return DunningPolicy(
+            max_attempts=message.max_attempts, retry_days=tuple(message.retry_days),
+            base=timedelta(seconds=message.base_seconds or 86400), factor=float(factor),
+            cap=timedelta(seconds=message.cap_seconds or 14 * 86400))
+    except InvalidArgument as error:
+        raise InvalidArgument(error.message, field=f"policy.{error.field}") from None
+    except OverflowError:
+        raise InvalidArgument("is too large", field="policy") from None
+
+
+def dunning_to_pb(dunning: Dunning) -> payments_pb2.Dunning:
+    return payments_pb2.Dunning(
+        invoice_id=dunning.invoice_id, state=_DUNNING_STATES[dunning.state], attempts=dunning.attempts,
+        policy=policy_to_pb(dunning.policy), due_time=_time(dunning.due_at), next_time=_time(dunning.next_at),
+        reason=dunning.reason)
+
+
+_RECONCILIATION_STATES = {"running": payments_pb2.RECONCILIATION_STATE_RUNNING,
+                          "completed": payments_pb2.RECONCILIATION_STATE_COMPLETED,
+                          "failed": payments_pb2.RECONCILIATION_STATE_FAILED}
+
+
+def run_to_pb(run: Run) -> payments_pb2.ReconciliationRun:
+    return payments_pb2.ReconciliationRun(
+        id=run.id, state=_RECONCILIATION_STATES[run.state], start_time=_time(run.start_at), end_time=_time(run.end_at),
+        trigger=run.trigger, payments_checked=run.payments_checked, refunds_checked=run.refunds_checked,
+        discrepancies=run.discrepancies, error=run.error, create_time=_time(run.created_at),
+        finish_time=_time(run.finished_at))
+
+
+def discrepancy_to_pb(found: Discrepancy) -> payments_pb2.Discrepancy:
+    return payments_pb2.Discrepancy(
+        id=found.id, run_id=found.run_id,
+        kind=payments_pb2.DiscrepancyKind.Value(f"DISCREPANCY_KIND_{found.kind.upper()}"),
+        object_type=found.object_type, provider_id=found.provider_id, our_id=found.our_id, detail=found.detail,
+        ours=found.ours, theirs=found.theirs, resolved=found.resolved_at is not None, resolution=found.resolution,
+        create_time=_time(found.created_at), resolve_time=_time(found.resolved_at))
 
 
 def receive_time(stamp) -> datetime | None:  # noqa: ANN001 - a protobuf Timestamp

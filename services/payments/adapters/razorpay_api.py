@@ -19,9 +19,12 @@ import requests
 from billing_runtime.logging import get_logger
 from services.payments.domain.provider import FailureKind, ProviderFailure
 from services.payments.domain.razorpay_events import (
+    LinkRequest,
+    ProviderLink,
     ProviderOrder,
     ProviderPayment,
     ProviderRefund,
+    link_from_entity,
     order_from_entity,
     payment_from_entity,
     refund_from_entity,
@@ -83,8 +86,25 @@ class RazorpayApi:
     async def fetch_refund(self, refund_id: str) -> ProviderRefund:
         return refund_from_entity(await self._call(lambda: self._client.refund.fetch(refund_id, timeout=self._timeout)))
 
-    async def create_payment_link(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(lambda: self._client.payment_link.create(body, timeout=self._timeout))
+    async def create_payment_link(self, link: LinkRequest) -> ProviderLink:
+        body: dict[str, Any] = {
+            "amount": link.amount_minor, "currency": link.currency, "accept_partial": False,
+            "reference_id": link.reference_id, "description": link.description[:2048],
+            "customer": {"name": link.customer_name, "email": link.customer_email},
+            # We send our own emails (with the invoice attached); the provider's would be a second one.
+            "notify": {"sms": False, "email": False}, "reminder_enable": False,
+            "notes": link.notes, "expire_by": int(link.expire_by.timestamp()),
+        }
+        if link.callback_url:
+            body.update(callback_url=link.callback_url, callback_method="get")
+        return link_from_entity(await self._call(lambda: self._client.payment_link.create(body, timeout=self._timeout)))
+
+    async def find_payment_link(self, reference_id: str) -> ProviderLink | None:
+        """The link made earlier with this reference (after an attempt whose answer was lost), if any."""
+        found = await self._call(
+            lambda: self._client.payment_link.all({"reference_id": reference_id}, timeout=self._timeout))
+        items = found.get("payment_links") or found.get("items") or []
+        return link_from_entity(items[0]) if items else None
 
     async def list_payments(self, start: int, end: int, skip: int, count: int) -> list[ProviderPayment]:
         page = await self._call(lambda: self._client.payment.all(

@@ -36,7 +36,7 @@ def _fields(row: sa.Row[Any], cls: type, skip: tuple[str, ...] = ()) -> dict[str
     return {k: v for k, v in row._mapping.items() if k in names and k not in skip}
 
 
-def _locked(statement: sa.Select, lock: bool) -> sa.Select:
+def for_update(statement: sa.Select, lock: bool) -> sa.Select:
     return statement.with_for_update() if lock else statement
 
 
@@ -53,7 +53,7 @@ class InvoiceRepository:
 
     async def get(self, invoice_id: str, *, lock: bool = False) -> Invoice | None:
         row = (await self._conn.execute(
-            _locked(sa.select(t.invoices).where(t.invoices.c.invoice_id == invoice_id), lock))).first()
+            for_update(sa.select(t.invoices).where(t.invoices.c.invoice_id == invoice_id), lock))).first()
         return _invoice(row) if row else None
 
     async def update(self, invoice_id: str, **values: Any) -> None:
@@ -78,7 +78,7 @@ class OrderRepository:
 
     async def get(self, invoice_id: str, *, lock: bool = False) -> Order | None:
         row = (await self._conn.execute(
-            _locked(sa.select(t.orders).where(t.orders.c.invoice_id == invoice_id), lock))).first()
+            for_update(sa.select(t.orders).where(t.orders.c.invoice_id == invoice_id), lock))).first()
         return _order(row) if row else None
 
     async def by_provider_id(self, provider_order_id: str) -> Order | None:
@@ -158,7 +158,7 @@ class PaymentRepository:
                                False)
 
     async def _one(self, where: sa.ColumnElement[bool], lock: bool) -> Payment | None:
-        row = (await self._conn.execute(_locked(_with_refunded(sa.select(t.payments)).where(where), lock))).first()
+        row = (await self._conn.execute(for_update(_with_refunded(sa.select(t.payments)).where(where), lock))).first()
         return _payment(row) if row else None
 
     async def update(self, payment_id: str, **values: Any) -> None:
@@ -234,7 +234,8 @@ class RefundRepository:
         return _refund(row), created
 
     async def get(self, refund_id: str, *, lock: bool = False) -> Refund | None:
-        row = (await self._conn.execute(_locked(sa.select(t.refunds).where(t.refunds.c.id == refund_id), lock))).first()
+        statement = for_update(sa.select(t.refunds).where(t.refunds.c.id == refund_id), lock)
+        row = (await self._conn.execute(statement)).first()
         return _refund(row) if row else None
 
     async def by_idempotency_key(self, key: str) -> tuple[Refund, str] | None:
@@ -243,7 +244,7 @@ class RefundRepository:
         return (_refund(row), row.request_fingerprint or "") if row else None
 
     async def by_provider_id(self, provider_refund_id: str, *, lock: bool = False) -> Refund | None:
-        row = (await self._conn.execute(_locked(
+        row = (await self._conn.execute(for_update(
             sa.select(t.refunds).where(t.refunds.c.provider_refund_id == provider_refund_id), lock))).first()
         return _refund(row) if row else None
 
@@ -308,9 +309,21 @@ class PaymentLinkRepository:
             .order_by(t.payment_links.c.id))).all()
         return [PaymentLink(**_fields(row, PaymentLink)) for row in rows]
 
-    async def add(self, link: PaymentLink) -> None:
+    async def by_reference(self, reference_id: str) -> PaymentLink | None:
+        row = (await self._conn.execute(
+            sa.select(t.payment_links).where(t.payment_links.c.reference_id == reference_id))).first()
+        return PaymentLink(**_fields(row, PaymentLink)) if row else None
+
+    async def by_provider_id(self, provider_link_id: str) -> PaymentLink | None:
+        row = (await self._conn.execute(
+            sa.select(t.payment_links).where(t.payment_links.c.provider_link_id == provider_link_id))).first()
+        return PaymentLink(**_fields(row, PaymentLink)) if row else None
+
+    async def add(self, link: PaymentLink) -> bool:
+        """False when a link with this reference exists already."""
         values = {k: v for k, v in link.__dict__.items() if k != "created_at"}
-        await self._conn.execute(sa.insert(t.payment_links).values(**values))
+        statement = insert(t.payment_links).values(**values).on_conflict_do_nothing().returning(t.payment_links.c.id)
+        return (await self._conn.execute(statement)).first() is not None
 
     async def update(self, link_id: str, **values: Any) -> None:
         await self._conn.execute(
@@ -349,3 +362,4 @@ class WebhookRepository:
             statement = statement.where(t.webhook_events.c.seq < before_seq)
         rows = (await self._conn.execute(statement)).all()
         return [WebhookEvent(**_fields(row, WebhookEvent)) for row in rows]
+

@@ -149,3 +149,69 @@ webhook_events = sa.Table(
     # Keyset pages, newest first.
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
 )
+
+# One row per invoice being collected: where its dunning stands and when its next step is due.
+dunning = sa.Table(
+    "dunning",
+    metadata,
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), primary_key=True),
+    sa.Column("policy", JSONB, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    # Provider errors while making the current attempt's link (retried quickly; not attempts).
+    sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+    *_timestamps(),
+    sa.Index("dunning_due_idx", "next_at", postgresql_where=sa.text("state IN ('scheduled', 'retrying')")),
+)
+
+# An organisation's own dunning policy; organisations without one get the configured default.
+dunning_policies = sa.Table(
+    "dunning_policies",
+    metadata,
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("policy", JSONB, nullable=False),
+    *_timestamps(),
+)
+
+reconciliation_runs = sa.Table(
+    "reconciliation_runs",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("payments_checked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("refunds_checked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("discrepancies", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # The daily run of a day is made once, however many replicas schedule it.
+    sa.Index("reconciliation_runs_scheduled_key", "start_at", "end_at", unique=True,
+             postgresql_where=sa.text("trigger = 'scheduled'")),
+)
+
+# A difference stays one open discrepancy however many runs find it again (last_run_id says which did last).
+discrepancies = sa.Table(
+    "discrepancies",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, sa.ForeignKey("payments.reconciliation_runs.id"), nullable=False),
+    sa.Column("last_run_id", sa.Text, nullable=False, index=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("object_type", sa.Text, nullable=False),
+    sa.Column("provider_id", sa.Text, nullable=False),
+    sa.Column("our_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("ours", sa.Text, nullable=False, server_default=""),
+    sa.Column("theirs", sa.Text, nullable=False, server_default=""),
+    sa.Column("resolution", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Index("discrepancies_open_key", "kind", "object_type", "provider_id", unique=True,
+             postgresql_where=sa.text("resolved_at IS NULL")),
+)

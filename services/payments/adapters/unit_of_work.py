@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_runtime.database import UnitOfWork
 from billing_runtime.outbox import Outbox
+from services.payments.adapters.dunning_repository import DunningRepository
+from services.payments.adapters.reconciliation_repository import ReconciliationRepository
 from services.payments.adapters.repository import (
     InvoiceRepository,
     OrderRepository,
@@ -24,6 +26,8 @@ class PaymentsUnitOfWork(UnitOfWork):
     refunds: RefundRepository
     links: PaymentLinkRepository
     webhooks: WebhookRepository
+    dunning: DunningRepository
+    reconciliation: ReconciliationRepository
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         super().__init__(engine)
@@ -38,6 +42,8 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.refunds = RefundRepository(conn)
         self.links = PaymentLinkRepository(conn)
         self.webhooks = WebhookRepository(conn)
+        self.dunning = DunningRepository(conn)
+        self.reconciliation = ReconciliationRepository(conn)
         return self
 
     async def publish(self, subject: str, event_id: str, message: Message) -> None:

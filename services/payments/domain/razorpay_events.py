@@ -64,6 +64,29 @@ class ProviderOrder:
 
 
 @dataclass(frozen=True)
+class ProviderLink:
+    id: str
+    short_url: str
+    status: str
+    reference_id: str = ""
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    """A payment link to make: for ``amount_minor`` of an invoice, unique by ``reference_id``."""
+
+    amount_minor: int
+    currency: str
+    reference_id: str
+    description: str
+    customer_name: str
+    customer_email: str
+    expire_by: datetime
+    notes: dict[str, str]
+    callback_url: str = ""
+
+
+@dataclass(frozen=True)
 class WebhookNotice:
     """What one webhook says: its event name and the entities it carries."""
 
@@ -71,6 +94,7 @@ class WebhookNotice:
     payment: ProviderPayment | None = None
     refund: ProviderRefund | None = None
     order: ProviderOrder | None = None
+    link: ProviderLink | None = None
     created_at: datetime | None = None
 
 
@@ -91,6 +115,7 @@ def parse_webhook(body: bytes) -> WebhookNotice:
         payment=_entity(payload, "payment", payment_from_entity),
         refund=_entity(payload, "refund", refund_from_entity),
         order=_entity(payload, "order", order_from_entity),
+        link=_entity(payload, "payment_link", link_from_entity),
         created_at=_time(document.get("created_at")),
     )
 
@@ -147,6 +172,11 @@ def order_from_entity(entity: dict[str, Any]) -> ProviderOrder:
         notes=_notes(entity.get("notes")),
         created_at=_time(entity.get("created_at")),
     )
+
+
+def link_from_entity(entity: dict[str, Any]) -> ProviderLink:
+    return ProviderLink(id=_required_id(entity, "payment link"), short_url=_text(entity.get("short_url"), 500),
+                        status=_text(entity.get("status")), reference_id=_text(entity.get("reference_id")))
 
 
 def _entity(payload: dict[str, Any], name: str, read):  # noqa: ANN001, ANN202 - one of the readers above

@@ -18,7 +18,7 @@ from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing_runtime.consumer import DurableConsumer, PoisonMessage
 from billing_runtime.messaging import stream_name
 from services.payments.adapters import messages
-from services.payments.service import invoices, webhooks
+from services.payments.service import dunning, invoices, webhooks
 from services.payments.service.ports import UnitFactory
 
 MAX_WEBHOOK_BODY = 1024 * 1024
@@ -28,14 +28,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def invoice_events(js: JetStreamContext, uow: UnitFactory, durable: str, wake: Callable[[], None]) -> DurableConsumer:
+def invoice_events(
+    js: JetStreamContext, uow: UnitFactory, durable: str, rules: dunning.DunningRules, wake: Callable[[], None]
+) -> DurableConsumer:
     async def handle(msg: Msg) -> None:
         try:
             if msg.subject == messages.INVOICE_ISSUED:
                 issued = invoicing_events.InvoiceIssued.FromString(msg.data)
                 if not issued.invoice.id or not issued.invoice.currency:
                     raise PoisonMessage("invoice.issued without an invoice id or currency")
-                if await invoices.register_issued(uow, messages.invoice_from_issued(issued), _now()):
+                if await invoices.register_issued(uow, messages.invoice_from_issued(issued), _now(), rules):
                     wake()
             elif msg.subject == messages.INVOICE_VOIDED:
                 voided = invoicing_events.InvoiceVoided.FromString(msg.data)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
-from billing_runtime.errors import FailedPrecondition
+from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.payments.adapters import messages
 from services.payments.domain.provider import Backoff
-from services.payments.service import checkout, offline, queries, refunds
+from services.payments.service import checkout, dunning, links, offline, queries, reconciliation, refunds
 from services.payments.service.ports import PaymentProvider, UnitFactory
 
 
@@ -27,6 +27,7 @@ class Collecting:
     key_secret: str
     backoff: Backoff
     capture_after: timedelta
+    dunning: dunning.DunningRules
 
     def online(self) -> PaymentProvider:
         if self.provider is None:
@@ -61,7 +62,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         return payments_pb2.VerifyCheckoutResponse(payment=messages.payment_to_pb(payment))
 
     async def CreatePaymentLink(self, request, context):  # noqa: N802
-        raise FailedPrecondition("payment links are not available yet")
+        link, created = await links.open_link(self._uow, self._collecting.online(), request.invoice_id,
+                                              self._collecting.dunning.links, _now())
+        return payments_pb2.CreatePaymentLinkResponse(payment_link=messages.link_to_pb(link), created=created)
 
     async def GetInvoicePayments(self, request, context):  # noqa: N802
         found = await queries.invoice_collection(self._uow, request.invoice_id)
@@ -122,6 +125,48 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             ) for e in page],
             next_page_token=token,
         )
+
+    async def GetDunning(self, request, context):  # noqa: N802
+        found = await dunning.get(self._uow, request.invoice_id)
+        return payments_pb2.GetDunningResponse(dunning=messages.dunning_to_pb(found))
+
+    async def GetDunningPolicy(self, request, context):  # noqa: N802
+        policy, own = await dunning.policy(self._uow, self._collecting.dunning, request.organisation_id)
+        return payments_pb2.GetDunningPolicyResponse(policy=messages.policy_to_pb(policy), own=own)
+
+    async def SetDunningPolicy(self, request, context):  # noqa: N802
+        new = None if request.clear else messages.policy_from_pb(request.policy)
+        policy, own = await dunning.set_policy(self._uow, self._collecting.dunning, request.organisation_id, new)
+        return payments_pb2.SetDunningPolicyResponse(policy=messages.policy_to_pb(policy), own=own)
+
+    async def RunReconciliation(self, request, context):  # noqa: N802
+        for name in ("start_time", "end_time"):
+            if not request.HasField(name):
+                raise InvalidArgument("is required", field=name)
+        run, found = await reconciliation.run(self._uow, self._collecting.online(), from_timestamp(request.start_time),
+                                              from_timestamp(request.end_time), "manual", _now())
+        return payments_pb2.RunReconciliationResponse(run=messages.run_to_pb(run),
+                                                      discrepancies=[messages.discrepancy_to_pb(d) for d in found])
+
+    async def GetReconciliationRun(self, request, context):  # noqa: N802
+        run, found = await reconciliation.get_run(self._uow, request.run_id)
+        return payments_pb2.GetReconciliationRunResponse(run=messages.run_to_pb(run),
+                                                         discrepancies=[messages.discrepancy_to_pb(d) for d in found])
+
+    async def ListReconciliationRuns(self, request, context):  # noqa: N802
+        page, token = await reconciliation.list_runs(self._uow, request.page_size, request.page_token)
+        return payments_pb2.ListReconciliationRunsResponse(runs=[messages.run_to_pb(r) for r in page],
+                                                           next_page_token=token)
+
+    async def ListDiscrepancies(self, request, context):  # noqa: N802
+        page, token = await reconciliation.list_discrepancies(self._uow, request.include_resolved,
+                                                              request.page_size, request.page_token)
+        return payments_pb2.ListDiscrepanciesResponse(discrepancies=[messages.discrepancy_to_pb(d) for d in page],
+                                                      next_page_token=token)
+
+    async def ResolveDiscrepancy(self, request, context):  # noqa: N802
+        found = await reconciliation.resolve(self._uow, request.discrepancy_id, request.resolution)
+        return payments_pb2.ResolveDiscrepancyResponse(discrepancy=messages.discrepancy_to_pb(found))
 
 
 class _Offline:

@@ -1,4 +1,5 @@
-"""Background work that calls the provider: making orders, sending refunds, settling unreported payments.
+"""Background work: dunning steps, and the calls to the provider (making orders, sending refunds, settling
+unreported payments).
 
 One loop per replica; rows are claimed with leases (see the repository), so replicas share the work. It runs
 every ``interval`` seconds, and at once when woken (an invoice was just issued).
@@ -8,20 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from billing_runtime.errors import FailedPrecondition
 from billing_runtime.logging import get_logger
 from services.payments.domain.provider import Backoff
-from services.payments.service import checks, orders, refunds
+from services.payments.service import checks, dunning, orders, reconciliation, refunds
 from services.payments.service.ports import PaymentProvider, UnitFactory
 
 log = get_logger(__name__)
 
 
 class ProviderWork:
-    def __init__(self, uow: UnitFactory, provider: PaymentProvider, backoff: Backoff, capture_after: timedelta,
-                 interval_seconds: float) -> None:
+    def __init__(self, uow: UnitFactory, provider: PaymentProvider | None, backoff: Backoff, capture_after: timedelta,
+                 rules: dunning.DunningRules, interval_seconds: float, daily_reconciliation: bool = True) -> None:
         self._uow = uow
+        self._daily_reconciliation = daily_reconciliation
+        self._reconciled: date | None = None
+        self._rules = rules
         self._provider = provider
         self._backoff = backoff
         self._capture_after = capture_after
@@ -34,10 +39,29 @@ class ProviderWork:
     async def round(self) -> int:
         """Everything due now; returns how many things were attempted."""
         now = datetime.now(UTC)
-        done = await orders.create_due_orders(self._uow, self._provider, now, self._backoff)
+        done = await dunning.run_due(self._uow, self._provider, self._rules, now, self._backoff)
+        if self._provider is None:
+            return done  # no keys: dunning still announces overdue invoices; nothing is sent to a provider
+        done += await orders.create_due_orders(self._uow, self._provider, now, self._backoff)
         done += await refunds.send_due_refunds(self._uow, self._provider, now, self._backoff)
         done += await checks.check_due_payments(self._uow, self._provider, now, self._capture_after, self._backoff)
+        if self._daily_reconciliation:
+            await self._reconcile_yesterday(now)
         return done
+
+    async def _reconcile_yesterday(self, now: datetime) -> None:
+        """The previous UTC day, once its late webhooks have had an hour to arrive; one run per day whichever
+        replica gets there first (the others find it made)."""
+        today = now.date()
+        if self._reconciled == today or now.hour < 1:
+            return
+        self._reconciled = today
+        end = datetime.combine(today, time(0), UTC)
+        try:
+            assert self._provider is not None
+            await reconciliation.run(self._uow, self._provider, end - timedelta(days=1), end, "scheduled", now)
+        except FailedPrecondition:
+            pass  # made already
 
     async def run(self) -> None:
         while True:

@@ -11,6 +11,7 @@ from services.payments.adapters import messages
 from services.payments.domain import money
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment
 from services.payments.domain.payment import PaymentStatus, Provider
+from services.payments.service import dunning
 from services.payments.service.ports import UnitFactory
 
 log = get_logger(__name__)
@@ -19,7 +20,7 @@ log = get_logger(__name__)
 MAX_RECEIPT = 40
 
 
-async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime) -> bool:
+async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime, rules: dunning.DunningRules) -> bool:
     """Take an issued invoice on for collection; False when it was already (a redelivered event).
 
     A zero total is settled at once (a PaymentCaptured of nothing, so invoicing marks it paid); a total the
@@ -30,6 +31,8 @@ async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime) -> 
             return False
         collectable = money.collectable(invoice.total_minor, invoice.currency)
         receipt = invoice.number[:MAX_RECEIPT]
+        if invoice.total_minor > 0:
+            await dunning.start(unit, invoice, rules)
         if collectable.online:
             await unit.orders.add(Order(invoice.invoice_id, OrderStatus.PENDING, invoice.total_minor,
                                         invoice.currency, receipt, next_attempt_at=now))
@@ -58,6 +61,7 @@ async def void(uow: UnitFactory, invoice_id: str) -> bool:
         if invoice is None:
             return False
         await unit.invoices.update(invoice_id, state=InvoiceState.VOID)
+        await dunning.stop(unit, invoice_id, "the invoice was voided")
         order = await unit.orders.get(invoice_id, lock=True)
         if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
             await unit.orders.update(invoice_id, status=OrderStatus.CANCELLED, status_reason="the invoice was voided")

@@ -8,12 +8,19 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from services.payments.domain.razorpay_events import ProviderOrder, ProviderPayment, ProviderRefund
+from services.payments.domain.razorpay_events import (
+    LinkRequest,
+    ProviderLink,
+    ProviderOrder,
+    ProviderPayment,
+    ProviderRefund,
+)
 
 
 class Unit(Protocol):
     """One transaction. Repositories (``invoices``, ``orders``, ``payments``, ``refunds``, ``links``,
-    ``webhooks``) exist inside ``async with``; see :mod:`services.payments.adapters.repository` for their
+    ``webhooks``, ``dunning``,
+    ``reconciliation``) exist inside ``async with``; see :mod:`services.payments.adapters.repository` for their
     methods."""
 
     invoices: Any
@@ -22,6 +29,8 @@ class Unit(Protocol):
     refunds: Any
     links: Any
     webhooks: Any
+    dunning: Any
+    reconciliation: Any
 
     async def __aenter__(self) -> Unit: ...
 
@@ -53,3 +62,11 @@ class PaymentProvider(Protocol):
                             notes: dict[str, str], receipt: str) -> ProviderRefund: ...
 
     async def fetch_refund(self, refund_id: str) -> ProviderRefund: ...
+
+    async def create_payment_link(self, link: LinkRequest) -> ProviderLink: ...
+
+    async def find_payment_link(self, reference_id: str) -> ProviderLink | None: ...
+
+    async def list_payments(self, start: int, end: int, skip: int, count: int) -> list[ProviderPayment]: ...
+
+    async def list_refunds(self, start: int, end: int, skip: int, count: int) -> list[ProviderRefund]: ...

@@ -19,15 +19,18 @@ from services.payments.domain.entities import Invoice, InvoiceState, OrderStatus
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.razorpay_events import ProviderPayment, ProviderRefund
 from services.payments.domain.refund import RefundStatus
+from services.payments.service import dunning
 from services.payments.service.ports import Unit
 
 
-async def apply_payment(unit: Unit, reported: ProviderPayment, now: datetime, capture_after: timedelta) -> str:
+async def apply_payment(
+    unit: Unit, reported: ProviderPayment, now: datetime, capture_after: timedelta, link_id: str = ""
+) -> str:
     status = payment_rules.from_provider_status(reported.status, reported.captured)
     if status is None:
         return f"ignored: payment status {reported.status!r} is not one payments acts on"
     payment: Payment | None = await unit.payments.by_provider_id(Provider.RAZORPAY, reported.id, lock=True)
-    invoice = await _invoice_of(unit, payment, reported)
+    invoice = await _invoice_of(unit, payment, reported, link_id)
     if invoice is None:
         return f"unmatched: no invoice of ours for payment {reported.id}"
     if payment is None:
@@ -66,13 +69,16 @@ async def apply_payment(unit: Unit, reported: ProviderPayment, now: datetime, ca
     return f"applied: payment {reported.id} {moved.status}"
 
 
-async def _invoice_of(unit: Unit, payment: Payment | None, reported: ProviderPayment) -> Invoice | None:
-    """The invoice a payment is for: the one we recorded, else the one whose order it paid, else the one named
-    in its notes (payment links carry our invoice id there)."""
+async def _invoice_of(unit: Unit, payment: Payment | None, reported: ProviderPayment, link_id: str) -> Invoice | None:
+    """The invoice a payment is for: the one we recorded, else the one whose order it paid, else the one whose
+    payment link it came through, else the one named in its notes (our links carry our invoice id there)."""
     invoice_id = payment.invoice_id if payment is not None else None
     if invoice_id is None and reported.order_id:
         order = await unit.orders.by_provider_id(reported.order_id)
         invoice_id = order.invoice_id if order is not None else None
+    if invoice_id is None and link_id:
+        link = await unit.links.by_provider_id(link_id)
+        invoice_id = link.invoice_id if link is not None else None
     if invoice_id is None:
         invoice_id = reported.notes.get("invoice_id")
     if not invoice_id:
@@ -89,6 +95,7 @@ async def _captured(unit: Unit, payment: Payment, invoice: Invoice) -> None:
     changes: dict[str, object] = {"captured_minor": captured}
     if invoice.state is InvoiceState.OPEN and captured >= invoice.total_minor:
         changes["state"] = InvoiceState.SETTLED
+        await dunning.stop(unit, invoice.invoice_id, f"paid by {payment.id}")
     await unit.invoices.update(invoice.invoice_id, **changes)
     order = await unit.orders.get(invoice.invoice_id, lock=True)
     if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED) and "state" in changes:

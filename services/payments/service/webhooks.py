@@ -17,7 +17,7 @@ from services.payments.service.ports import UnitFactory
 
 log = get_logger(__name__)
 
-PAYMENT_EVENTS = ("payment.authorized", "payment.captured", "payment.failed", "order.paid")
+PAYMENT_EVENTS = ("payment.authorized", "payment.captured", "payment.failed", "order.paid", "payment_link.paid")
 REFUND_EVENTS = ("refund.created", "refund.processed", "refund.failed")
 
 
@@ -42,7 +42,8 @@ async def process(uow: UnitFactory, webhook: ReceivedWebhook, now: datetime, cap
             outcome = f"malformed: {error}"
         else:
             if notice.event in PAYMENT_EVENTS and notice.payment is not None:
-                outcome = await provider_reports.apply_payment(unit, notice.payment, now, capture_after)
+                outcome = await provider_reports.apply_payment(unit, notice.payment, now, capture_after,
+                                                               notice.link.id if notice.link else "")
             elif notice.event in REFUND_EVENTS and notice.refund is not None:
                 outcome = await provider_reports.apply_refund(unit, notice.refund, now)
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,11 +16,27 @@ from google.protobuf import json_format
 
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.metering.v1 import metering_pb2
+from billing_runtime.service import Runtime
+from services.invoicing.__main__ import period_close as build_period_close
+from services.invoicing.adapters.metering_usage import MeteringUsage
 from services.invoicing.adapters.tables import organisations
+from services.invoicing.service.invoice_runs import InvoiceRuns
+from services.invoicing.service.period_close import PeriodClose
 from tests.integration.helpers import organisation_request
 from tests.integration.metering.conftest import E, batch, define, eventually, jetstream, publish, whole_usage
 
 __all__ = ["jetstream"]
+
+
+@pytest.fixture
+async def period_close(invoicing: Runtime, metering: Runtime) -> AsyncIterator[tuple[PeriodClose, InvoiceRuns]]:
+    """A period close and its runs over the running invoicing service, built as its register() builds the ones
+    its servicer uses (those stay inside the servicer): runs are spawned into the service and write its tables."""
+    usage = MeteringUsage(metering.address)
+    try:
+        yield build_period_close(invoicing, invoicing.settings, usage)
+    finally:
+        await usage.close()
 
 
 def terms(**fields: Any) -> pb.PlanTerms:

@@ -27,7 +27,8 @@ async def wait_finished(invoicing, run_id: str) -> sa.Row:
     pytest.fail(f"run {run_id} did not finish")
 
 
-async def test_a_run_left_running_by_a_crash_is_resumed(invoicing, invoicing_stub, metering, metering_stub, jetstream):
+async def test_a_run_left_running_by_a_crash_is_resumed(invoicing, invoicing_stub, metering, metering_stub, jetstream,
+                                                        period_close):
     organisation_id = await billed_organisation(invoicing, invoicing_stub, metering_stub, jetstream)
     async with invoicing.engine.begin() as conn:
         await conn.execute(
@@ -36,7 +37,7 @@ async def test_a_run_left_running_by_a_crash_is_resumed(invoicing, invoicing_stu
                 state="running", trigger="api",
             )
         )
-    runs: InvoiceRuns = invoicing.extensions["invoice_runs"]
+    _, runs = period_close
     assert await runs.resume_interrupted() >= 1
     run = await wait_finished(invoicing, "run_01KCRASHEDRUN0000000000000")
     assert (run.state, run.invoiced) == ("completed", 1)
@@ -44,11 +45,10 @@ async def test_a_run_left_running_by_a_crash_is_resumed(invoicing, invoicing_stu
 
 
 async def test_a_draft_stored_before_a_crash_is_issued_by_the_next_run_and_billed_once(
-    invoicing, invoicing_stub, metering, metering_stub, jetstream, monkeypatch
+    invoicing, invoicing_stub, metering, metering_stub, jetstream, period_close, monkeypatch
 ):
     organisation_id = await billed_organisation(invoicing, invoicing_stub, metering_stub, jetstream)
-    runs: InvoiceRuns = invoicing.extensions["invoice_runs"]
-    close = runs._close
+    close, _ = period_close
 
     async def crash(draft_ids):
         raise ConnectionError("the process died between storing and issuing")
@@ -72,11 +72,11 @@ async def test_a_draft_stored_before_a_crash_is_issued_by_the_next_run_and_bille
 
 
 async def test_the_scheduler_closes_the_previous_month_once(invoicing, invoicing_stub, metering, metering_stub,
-                                                             jetstream):
+                                                             jetstream, period_close):
     organisation_id = await billed_organisation(invoicing, invoicing_stub, metering_stub, jetstream)
-    runs: InvoiceRuns = invoicing.extensions["invoice_runs"]
+    close, _ = period_close
     on_the_first = InvoiceRuns(
-        invoicing.uow, runs._close, lambda coro, name: invoicing.spawn(coro, name=name),
+        invoicing.uow, close, lambda coro, name: invoicing.spawn(coro, name=name),
         clock=lambda: datetime(2026, 11, 1, 0, 5, tzinfo=UTC),
     )
     started = await on_the_first.scheduled_close()

@@ -16,7 +16,8 @@ import asyncpg
 import pytest
 
 from billing.metering.v1 import metering_pb2
-from services.metering.client import MeteringUsage, UsageTotalQuery
+from services.invoicing.adapters.metering_usage import MeteringUsage
+from services.invoicing.service.billing_inputs import UsageTotalQuery
 from tests.integration.helpers import organisation_request
 from tests.integration.metering.conftest import (
     E,

@@ -1,4 +1,4 @@
-"""GetUsageTotals and ListEventValues (through the metering client, as invoicing calls them): totals equal
+"""GetUsageTotals and ListEventValues (through invoicing's metering client, as invoicing calls them): totals equal
 QueryUsage's whole-range answers for every aggregation, across Asia/Kolkata month boundaries and ranges that cut
 15-minute buckets; event values come in (timestamp, event_id) order, paged, with the metric's filters."""
 
@@ -13,7 +13,8 @@ import pytest
 from billing.metering.v1 import metering_pb2
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import to_timestamp
-from services.metering.client import MeteringUsage, UsageTotal, UsageTotalQuery
+from services.invoicing.adapters.metering_usage import MeteringUsage
+from services.invoicing.service.billing_inputs import UsageTotal, UsageTotalQuery
 from tests.integration.helpers import error_field, expect_rpc_error
 from tests.integration.metering.conftest import E, batch, define, eventually, project_id, publish, whole_usage
 

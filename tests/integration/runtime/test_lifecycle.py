@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import grpc
 import nats
+import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -14,12 +16,15 @@ from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_runtime import database, migrations
 from billing_runtime.messaging import stream_name
 from billing_runtime.outbox import OutboxRelay
-from billing_runtime.service import build_runtime
+from billing_runtime.service import Runtime, Wiring, build_runtime
 from devstack.nats import LocalNats
 from devstack.ports import free_port, port_is_free
+from services.ingest.config import IngestSettings
 from services.invoicing.__main__ import DEFINITION as INVOICING
 from services.invoicing.adapters.tables import outbox
 from services.metering.__main__ import DEFINITION as METERING
+from services.payments.__main__ import DEFINITION as PAYMENTS
+from services.payments.config import PaymentsSettings
 from tests.conftest import create_database, drop_database, running_service
 from tests.integration.helpers import expect_rpc_error, organisation_request
 
@@ -184,3 +189,27 @@ async def test_relay_prunes_only_events_published_long_ago(invoicing, nats_url):
     async with invoicing.engine.connect() as conn:
         kept = set((await conn.execute(sa.select(outbox.c.event_id))).scalars())
     assert "evt_old_published" not in kept and "evt_new_published" in kept
+
+
+async def test_register_gets_its_typed_settings_and_on_ready_runs_once_dependencies_are_up(database_url, nats_url):
+    seen: list[str] = []
+
+    def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
+        seen.append(f"register {type(settings).__name__} {settings.health_check_interval_seconds}")
+
+        async def on_ready() -> None:
+            # A closure over what register had: no lookup on the runtime, and dependencies are up by now.
+            seen.append(f"on_ready nats={runtime.nats is not None and runtime.nats.is_connected} "
+                        f"health={await health_of(runtime.address)}")
+
+        return Wiring(["grpc.health.v1.Health"], on_ready=on_ready)
+
+    definition = dataclasses.replace(PAYMENTS, register=register)
+    async with running_service(definition, database_url, nats_url) as runtime:
+        assert seen == ["register PaymentsSettings 0.2", f"on_ready nats=True health={NOT_SERVING}"]
+        assert await health_of(runtime.address) == SERVING
+
+
+def test_a_runtime_refuses_settings_of_another_service(database_url):
+    with pytest.raises(TypeError, match="payments needs PaymentsSettings, not IngestSettings"):
+        build_runtime(PAYMENTS, IngestSettings(database_url=database_url))

@@ -1,4 +1,5 @@
-"""Invoices to collect, orders, payments, refunds, payment links and the webhook log.
+"""Invoices to collect, orders, payments, refunds, payment links, the webhook log, dunning and
+reconciliation.
 
 Revision ID: 0002
 """
@@ -129,3 +130,56 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
         schema=S,
     )
+    op.create_table(
+        "dunning",
+        sa.Column("invoice_id", sa.Text, sa.ForeignKey(f"{S}.invoices.invoice_id"), primary_key=True),
+        sa.Column("policy", JSONB, nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_at", sa.DateTime(timezone=True)),
+        sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+        *_timestamps(),
+        schema=S,
+    )
+    op.create_index("dunning_due_idx", "dunning", ["next_at"], schema=S,
+                    postgresql_where=sa.text("state IN ('scheduled', 'retrying')"))
+    op.create_table(
+        "dunning_policies",
+        sa.Column("organisation_id", sa.Text, primary_key=True),
+        sa.Column("policy", JSONB, nullable=False),
+        *_timestamps(),
+        schema=S,
+    )
+    op.create_table(
+        "reconciliation_runs",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("trigger", sa.Text, nullable=False),
+        *(sa.Column(name, sa.Integer, nullable=False, server_default="0")
+          for name in ("payments_checked", "refunds_checked", "discrepancies")),
+        sa.Column("error", sa.Text, nullable=False, server_default=""),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("finished_at", sa.DateTime(timezone=True)),
+        schema=S,
+    )
+    op.create_index("reconciliation_runs_scheduled_key", "reconciliation_runs", ["start_at", "end_at"], unique=True,
+                    schema=S, postgresql_where=sa.text("trigger = 'scheduled'"))
+    op.create_table(
+        "discrepancies",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("run_id", sa.Text, sa.ForeignKey(f"{S}.reconciliation_runs.id"), nullable=False),
+        sa.Column("last_run_id", sa.Text, nullable=False, index=True),
+        *(sa.Column(name, sa.Text, nullable=False) for name in ("kind", "object_type", "provider_id")),
+        sa.Column("our_id", sa.Text, nullable=False, server_default=""),
+        sa.Column("detail", sa.Text, nullable=False),
+        *(sa.Column(name, sa.Text, nullable=False, server_default="") for name in ("ours", "theirs", "resolution")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("resolved_at", sa.DateTime(timezone=True)),
+        schema=S,
+    )
+    op.create_index("discrepancies_open_key", "discrepancies", ["kind", "object_type", "provider_id"], unique=True,
+                    schema=S, postgresql_where=sa.text("resolved_at IS NULL"))

@@ -12,10 +12,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.payments.domain.entities import Invoice, Order, OrderStatus, Payment, Refund, WebhookEvent
+from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
+from services.payments.domain.entities import Invoice, Order, OrderStatus, Payment, PaymentLink, Refund, WebhookEvent
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import FailureKind, ProviderFailure
-from services.payments.domain.razorpay_events import ProviderOrder, ProviderPayment, ProviderRefund
+from services.payments.domain.razorpay_events import (
+    LinkRequest,
+    ProviderLink,
+    ProviderOrder,
+    ProviderPayment,
+    ProviderRefund,
+)
 from services.payments.domain.refund import RefundStatus
 
 
@@ -26,6 +33,9 @@ class Store:
     payments: dict[str, Payment] = field(default_factory=dict)
     refunds: dict[str, tuple[Refund, str]] = field(default_factory=dict)
     webhooks: dict[tuple[str, str], WebhookEvent] = field(default_factory=dict)
+    links: dict[str, PaymentLink] = field(default_factory=dict)
+    dunning: dict[str, tuple[Dunning, int]] = field(default_factory=dict)
+    policies: dict[str, DunningPolicy] = field(default_factory=dict)
     published: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
@@ -159,8 +169,61 @@ class Links:
     def __init__(self, store: Store) -> None:
         self.s = store
 
-    async def for_invoice(self, invoice_id: str) -> list:
-        return []
+    async def for_invoice(self, invoice_id: str) -> list[PaymentLink]:
+        return [link for link in self.s.links.values() if link.invoice_id == invoice_id]
+
+    async def by_reference(self, reference_id: str) -> PaymentLink | None:
+        return next((link for link in self.s.links.values() if link.reference_id == reference_id), None)
+
+    async def by_provider_id(self, provider_link_id: str) -> PaymentLink | None:
+        return next((link for link in self.s.links.values() if link.provider_link_id == provider_link_id), None)
+
+    async def add(self, link: PaymentLink) -> bool:
+        if await self.by_reference(link.reference_id):
+            return False
+        self.s.links[link.id] = link
+        return True
+
+    async def update(self, link_id: str, **values: Any) -> None:
+        self.s.links[link_id] = replace(self.s.links[link_id], **values)
+
+
+class DunningRows:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def add(self, dunning: Dunning) -> None:
+        self.s.dunning.setdefault(dunning.invoice_id, (dunning, 0))
+
+    async def get(self, invoice_id: str, *, lock: bool = False) -> Dunning | None:
+        found = self.s.dunning.get(invoice_id)
+        return found[0] if found else None
+
+    async def save(self, dunning: Dunning, errors: int = 0) -> None:
+        self.s.dunning[dunning.invoice_id] = (dunning, errors)
+
+    async def postpone(self, invoice_id: str, until: datetime, reason: str) -> None:
+        dunning, errors = self.s.dunning[invoice_id]
+        self.s.dunning[invoice_id] = (replace(dunning, next_at=until, reason=reason), errors + 1)
+
+    async def errors(self, invoice_id: str) -> int:
+        return self.s.dunning[invoice_id][1]
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Dunning]:
+        due = [d for d, _ in self.s.dunning.values() if d.state in (DunningState.SCHEDULED, DunningState.RETRYING)
+               and d.next_at is not None and d.next_at <= now][:limit]
+        for d in due:
+            self.s.dunning[d.invoice_id] = (replace(d, next_at=d.next_at + lease), self.s.dunning[d.invoice_id][1])
+        return due
+
+    async def policy_for(self, organisation_id: str) -> DunningPolicy | None:
+        return self.s.policies.get(organisation_id)
+
+    async def set_policy(self, organisation_id: str, policy: DunningPolicy | None) -> None:
+        if policy is None:
+            self.s.policies.pop(organisation_id, None)
+        else:
+            self.s.policies[organisation_id] = policy
 
 
 class Webhooks:
@@ -189,6 +252,7 @@ class FakeUnit:
         self.invoices, self.orders = Invoices(self._store), Orders(self._store)
         self.payments, self.refunds = Payments(self._store), Refunds(self._store)
         self.links, self.webhooks = Links(self._store), Webhooks(self._store)
+        self.dunning = DunningRows(self._store)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
@@ -217,6 +281,7 @@ class FakeProvider:
         self.orders: dict[str, ProviderOrder] = {}
         self.payments: dict[str, ProviderPayment] = {}
         self.refunds: dict[str, ProviderRefund] = {}
+        self.links: dict[str, tuple[ProviderLink, LinkRequest]] = {}
         self.failures: list[ProviderFailure] = []
         self.calls: list[str] = []
         self._ids = itertools.count(1)
@@ -258,6 +323,18 @@ class FakeProvider:
     async def fetch_refund(self, refund_id) -> ProviderRefund:
         self._maybe_fail("fetch_refund")
         return self.refunds[refund_id]
+
+
+    async def create_payment_link(self, link: LinkRequest) -> ProviderLink:
+        self._maybe_fail("create_payment_link")
+        made = ProviderLink(f"plink_{next(self._ids)}", f"https://rzp.io/i/{next(self._ids)}", "created",
+                            link.reference_id)
+        self.links[made.id] = (made, link)
+        return made
+
+    async def find_payment_link(self, reference_id: str) -> ProviderLink | None:
+        self._maybe_fail("find_payment_link")
+        return next((made for made, _ in self.links.values() if made.reference_id == reference_id), None)
 
 
 def outage() -> ProviderFailure:

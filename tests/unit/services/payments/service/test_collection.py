@@ -10,17 +10,19 @@ import pytest
 from billing_runtime.errors import Conflict, FailedPrecondition, InvalidArgument
 from billing_runtime.signatures import sign
 from services.payments.adapters import messages
+from services.payments.domain.dunning import DunningPolicy
 from services.payments.domain.entities import Invoice, InvoiceState, OrderStatus
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff
 from services.payments.domain.razorpay_events import ProviderPayment
 from services.payments.domain.refund import RefundStatus
-from services.payments.service import checkout, checks, invoices, offline, orders, refunds, webhooks
+from services.payments.service import checkout, checks, dunning, invoices, offline, orders, refunds, webhooks
 from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, rejection, unknown
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 BACKOFF = Backoff(timedelta(seconds=2), 2.0, timedelta(minutes=10))
 CAPTURE_AFTER = timedelta(minutes=5)
+RULES = dunning.DunningRules(DunningPolicy(max_attempts=2, retry_days=(1, 3)), "Asia/Kolkata")
 
 
 def invoice(total: int = 241417, invoice_id: str = "inv_1", currency: str = "INR") -> Invoice:
@@ -48,7 +50,7 @@ def subjects(store: Store) -> list[str]:
 
 
 async def issued_with_order(uow, provider, total: int = 241417, invoice_id: str = "inv_1") -> str:
-    await invoices.register_issued(uow, invoice(total, invoice_id), NOW)
+    await invoices.register_issued(uow, invoice(total, invoice_id), NOW, RULES)
     await orders.create_due_orders(uow, provider, NOW, BACKOFF)
     async with uow() as unit:
         return (await unit.orders.get(invoice_id)).provider_order_id
@@ -69,14 +71,14 @@ def payment_entity(order_id: str, status: str, payment_id: str = "pay_A", amount
 
 
 async def test_an_issued_invoice_gets_one_pending_order_however_often_it_is_delivered(uow, store):
-    assert await invoices.register_issued(uow, invoice(), NOW) is True
-    assert await invoices.register_issued(uow, invoice(), NOW) is False
+    assert await invoices.register_issued(uow, invoice(), NOW, RULES) is True
+    assert await invoices.register_issued(uow, invoice(), NOW, RULES) is False
     assert store.orders["inv_1"].status is OrderStatus.PENDING and store.orders["inv_1"].receipt == "INV/2627/inv_1"
     assert store.published == []
 
 
 async def test_a_zero_total_is_settled_without_an_order(uow, store):
-    await invoices.register_issued(uow, invoice(0), NOW)
+    await invoices.register_issued(uow, invoice(0), NOW, RULES)
     assert store.orders["inv_1"].status is OrderStatus.NOT_NEEDED
     assert store.invoices["inv_1"].state is InvoiceState.SETTLED
     [(subject, event_id, message)] = store.published
@@ -84,7 +86,7 @@ async def test_a_zero_total_is_settled_without_an_order(uow, store):
 
 
 async def test_below_the_provider_minimum_is_left_payable_offline(uow, store, provider):
-    await invoices.register_issued(uow, invoice(99), NOW)
+    await invoices.register_issued(uow, invoice(99), NOW, RULES)
     assert store.orders["inv_1"].status is OrderStatus.NOT_NEEDED and "minimum" in store.orders["inv_1"].status_reason
     assert await orders.create_due_orders(uow, provider, NOW, BACKOFF) == 0 and store.published == []
 
@@ -101,7 +103,7 @@ async def test_an_order_is_made_with_the_invoice_number_as_receipt_and_our_ids_i
 
 
 async def test_an_outage_is_retried_with_backoff_and_a_lost_answer_never_makes_a_second_order(uow, store, provider):
-    await invoices.register_issued(uow, invoice(), NOW)
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [outage()]
     await orders.create_due_orders(uow, provider, NOW, BACKOFF)
     order = store.orders["inv_1"]
@@ -116,7 +118,7 @@ async def test_an_outage_is_retried_with_backoff_and_a_lost_answer_never_makes_a
 
 
 async def test_a_refused_order_is_failed_with_the_providers_reason(uow, store, provider):
-    await invoices.register_issued(uow, invoice(), NOW)
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [rejection("The amount must be atleast INR 1.00")]
     await orders.create_due_orders(uow, provider, NOW, BACKOFF)
     order = store.orders["inv_1"]
@@ -282,7 +284,7 @@ async def test_a_refund_made_in_the_providers_dashboard_is_recorded(uow, store, 
 
 
 async def test_an_offline_payment_is_recorded_once_per_reference(uow, store):
-    await invoices.register_issued(uow, invoice(), NOW)
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
     command = offline.OfflinePayment("inv_1", 100000, "INR", "bank_transfer", "UTR123")
     payment, created = await offline.record_offline_payment(uow, command, NOW)
     assert created and payment.provider is Provider.OFFLINE
@@ -298,7 +300,7 @@ async def test_an_offline_payment_is_recorded_once_per_reference(uow, store):
     ({"currency": "rupees"}, "currency"), ({"received_at": NOW + timedelta(days=1)}, "receive_time"),
 ])
 async def test_bad_offline_payments_name_the_field(uow, store, changes, field):
-    await invoices.register_issued(uow, invoice(), NOW)
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
     values = {"invoice_id": "inv_1", "amount_minor": 100, "currency": "INR", "method": "cheque", "reference": "1",
               **changes}
     with pytest.raises(InvalidArgument) as caught:

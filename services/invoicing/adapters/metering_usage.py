@@ -1,13 +1,13 @@
-"""The metering service's client, for the services that price usage (invoicing).
+"""Invoicing's client of the metering service: the ``UsageSource`` its period close reads usage through.
 
-Other services import this module, never metering's tables: it is the only way in, over gRPC. Its types are
-plain Python (``Decimal``, aware ``datetime``), so callers never see protobuf.
+It lives here, in the caller, and speaks only metering's published contract (``billing.metering.v1``): metering's
+package is never imported, so the two services can change their insides independently. Its types are invoicing's
+own (``Decimal``, aware ``datetime``), so the use cases never see protobuf.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime import clients
 from billing_runtime.timestamps import to_timestamp
+from services.invoicing.service.billing_inputs import UsageTotal, UsageTotalQuery
 
 MAX_QUERIES_PER_CALL = 10_000
 EVENT_PAGE_SIZE = 10_000
@@ -29,38 +30,9 @@ _AGGREGATION_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class UsageTotalQuery:
-    """An organisation's metric (by code) over [start, end); both ends timezone-aware."""
-
-    organisation_id: str
-    metric_code: str
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        # A naive datetime would silently be read as UTC, which is not the organisation's month.
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("start and end must be timezone-aware datetimes")
-
-
-@dataclass(frozen=True)
-class UsageTotal:
-    """The answer to one UsageTotalQuery: QueryUsage's whole-range value. When ``metric_found`` is False the
-    organisation has no active metric with the code, and value is 0 (no usage)."""
-
-    organisation_id: str
-    metric_code: str
-    metric_found: bool
-    metric_id: str
-    aggregation: str  # "sum", "count", "max", "min", "unique_count", "latest"; "" when not found
-    value: Decimal
-    event_count: int
-
-
 class MeteringUsage:
-    """Reads usage from the metering service: totals for many (organisation, metric, period) at once, and the
-    individual event values a per-event charge needs."""
+    """Reads usage from the metering service (invoicing's ``UsageSource``): totals for many (organisation, metric,
+    period) at once, and the individual event values a per-event charge needs."""
 
     def __init__(self, address: str, *, timeout: float = 60.0) -> None:
         self._channel = clients.channel(address)

@@ -1,6 +1,9 @@
-"""The invoicing service's client, for the services that need to know about organisations (ingest, metering).
+"""Metering's client of the invoicing service: the ``OrganisationDirectory`` that defining a metric asks whether an
+organisation exists.
 
-Other services import this module, never invoicing's tables: it is the only way in, over gRPC."""
+It lives here, in the caller, and speaks only invoicing's published contract (``billing.invoicing.v1``):
+invoicing's package is never imported, so the two services can change their insides independently. Ingest keeps
+its own copy of these few lines for the same reason."""
 
 from __future__ import annotations
 
