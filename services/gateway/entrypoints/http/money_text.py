@@ -31,8 +31,9 @@ def minor_to_text(minor: int, currency: str) -> str | None:
 
 
 # Plain decimal text only: no sign, no exponent, no grouping. "1e3" or "1,000.00" in a payment is a typo more
-# often than a notation, and an amount of money is never negative here.
-_AMOUNT = re.compile(r"^(\d+)(?:\.(\d+))?$")
+# often than a notation, and an amount of money is never negative here. ASCII digits only: \d would take
+# "١٠٠" (Arabic-Indic), which int() reads as 100.
+_AMOUNT = re.compile(r"^([0-9]+)(?:\.([0-9]+))?$")
 # The largest amount a protobuf int64 field can carry.
 MAX_MINOR = 2**63 - 1
 
