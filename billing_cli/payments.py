@@ -89,7 +89,8 @@ def payments_show(ctx: typer.Context, payment_id: str, as_json: JsonOption = Fal
 def describe_order(order: dict[str, Any] | None) -> str:
     """One line about the invoice's provider order: its status, why, and what the provider said."""
     if order is None:
-        return "Order: none yet (payments makes one shortly after the invoice is issued)"
+        # Payments makes the order in the background after invoice.issued, and only when Razorpay keys are set.
+        return "Order: none yet (made shortly after issue when online payments are configured)"
     line = f"Order {order['provider_order_id'] or '(not at the provider)'}: {order['status']}"
     if order["status_reason"]:
         line += f", {order['status_reason']}"
