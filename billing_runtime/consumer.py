@@ -73,6 +73,7 @@ class DurableConsumer:
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         delay = 0.5
+        waited = 0.0
         while True:
             try:
                 await self._js.add_consumer(self._stream, config=self.config())
@@ -80,9 +81,13 @@ class DurableConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the owning service may not have made its stream yet
-                log.warning("stream not ready, retrying", stream=self._stream, durable=self._durable,
-                            error=str(error) or repr(error), retry_in=delay)
+                # Services start in any order, so a missing stream is expected for a while; only a long wait is
+                # worth a warning.
+                level = log.warning if waited >= 30.0 else log.info
+                level("stream not ready, retrying", stream=self._stream, durable=self._durable,
+                      error=str(error) or repr(error), retry_in=delay)
             await asyncio.sleep(delay)
+            waited += delay
             delay = min(delay * 2, 5.0)
 
     async def run(self) -> None:

@@ -47,6 +47,9 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     row("PostgreSQL", endpoints["database_url"])
     monitor = endpoints.get("nats_monitor_url")
     row("NATS", endpoints["nats_url"] + (f"   (monitoring {monitor})" if monitor else ""))
+    sandbox = endpoints.get("razorpay_sandbox")
+    if sandbox:
+        row("Razorpay sandbox", f"{sandbox}   (checkout pages: {sandbox}/checkout/<order id>)")
     row("Admin token", token)
     demo = endpoints.get("demo")
     if demo:

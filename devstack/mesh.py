@@ -215,6 +215,10 @@ class Mesh:
         env.update(self._service_env.get(name, {}))
         return env
 
+    def add_env(self, name: str, values: Mapping[str, str]) -> None:
+        """Add to one service's environment before it starts (e.g. where the Razorpay sandbox listens)."""
+        self._service_env.setdefault(name, {}).update(values)
+
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> Mesh:

@@ -28,6 +28,7 @@ from devstack.logs import LogFollower
 from devstack.mesh import ORDER, REPO_ROOT, Mesh, stop_leftover_services
 from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
+from devstack.razorpay_sandbox import REAL_KEYS_ENV, WEBHOOK_PATH, LocalRazorpaySandbox, real_keys_configured
 from devstack.state import admin_token, write_endpoints
 
 DATA_DIR_ENV = "BILLING_DATA_DIR"
@@ -46,6 +47,7 @@ class _Started:
 
     postgres: LocalPostgres | None = None
     nats: LocalNats | None = None
+    sandbox: LocalRazorpaySandbox | None = None
     mesh: Mesh | None = None
     follower: LogFollower | None = None
     reported: set[str] = field(default_factory=set)
@@ -55,7 +57,7 @@ class _Started:
         # Stop echoing first: services log NATS disconnects while shutting down, which is expected, not news.
         if self.follower:
             self.follower.stop()
-        for step in (self._stop_mesh, self._stop_nats, self._stop_postgres):
+        for step in (self._stop_mesh, self._stop_sandbox, self._stop_nats, self._stop_postgres):
             try:
                 step()
             except Exception as error:  # noqa: BLE001 - the remaining servers must still be stopped
@@ -64,6 +66,10 @@ class _Started:
     def _stop_mesh(self) -> None:
         if self.mesh:
             self.mesh.stop()
+
+    def _stop_sandbox(self) -> None:
+        if self.sandbox:
+            self.sandbox.stop()
 
     def _stop_nats(self) -> None:
         if self.nats:
@@ -114,6 +120,7 @@ def run(
         nats_url = _nats(data_dir, started)
         token = admin_token(data_dir, console.say)
         mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services)
+        _razorpay(mesh, data_dir, started)
         started.follower = LogFollower({name: mesh.log_path(name) for name in services}, echo).start()
         if echo != "none":
             console.say(
@@ -166,6 +173,18 @@ def _nats(data_dir: Path, started: _Started) -> str:
     return nats.url
 
 
+def _razorpay(mesh: Mesh, data_dir: Path, started: _Started) -> None:
+    """The local Razorpay sandbox, wired into payments and the gateway, unless real keys are configured."""
+    if "payments" not in mesh.services:
+        return
+    if real_keys_configured():
+        console.say(f"using Razorpay with the keys in ${REAL_KEYS_ENV} (no sandbox)")
+        return
+    sandbox = started.sandbox = LocalRazorpaySandbox(data_dir, mesh.gateway_url + WEBHOOK_PATH).start()
+    mesh.add_env("payments", sandbox.payments_env())
+    mesh.add_env("gateway", sandbox.gateway_env())
+
+
 def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData | None:
     """Demo data through the gateway; a failure is reported loudly but does not take the platform down."""
     if "gateway" not in mesh.services:
@@ -206,6 +225,7 @@ def _endpoints(
         "database_url": database_url,
         "nats_url": nats_url,
         "nats_monitor_url": started.nats.monitor_url if started.nats else None,
+        "razorpay_sandbox": started.sandbox.url if started.sandbox else None,
         "logs": str(mesh.log_dir),
         "pid": os.getpid(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -231,6 +251,11 @@ def _supervise(started: _Started) -> None:
                 f"Last lines of {started.mesh.log_path(name)}:\n{started.mesh.log_tail(name, 30)}"
             )
             console.warn(f"restart everything with Ctrl-C and `make run` (or inspect {started.mesh.log_path(name)})")
+        sandbox = started.sandbox
+        if sandbox is not None and not sandbox.running and "sandbox" not in started.reported:
+            started.reported.add("sandbox")
+            console.warn(f"the Razorpay sandbox exited unexpectedly; online payments fail until it is back. "
+                         f"Its log: {sandbox.log_path}")
         for label, server in (("PostgreSQL", started.postgres), ("NATS", started.nats)):
             if server is not None and not server.running and label not in started.reported:
                 started.reported.add(label)

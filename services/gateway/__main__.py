@@ -14,6 +14,7 @@ from billing_runtime.logging import get_logger
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.adapters.tables import metadata
+from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http.app import create_app
 
@@ -37,7 +38,8 @@ def _bind(host: str, port: int) -> socket.socket:
 async def start_http(runtime: Runtime, settings: GatewaySettings) -> None:
     """Serve the REST API with uvicorn inside this process's event loop; stopped by the shared lifecycle."""
     service_clients = ServiceClients(settings.service_addresses())
-    app = create_app(settings, service_clients, runtime.engine, runtime.uow)
+    webhooks = JetStreamWebhooks(runtime.js) if runtime.js is not None else None
+    app = create_app(settings, service_clients, runtime.engine, runtime.uow, webhooks)
     sock = _bind(settings.http_host, settings.http_port)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
     server = uvicorn.Server(config)
@@ -68,7 +70,8 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    uses_nats=False,
+    # Provider webhooks are handed on to payments through the gateway's own stream.
+    uses_nats=True,
 )
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing.payments.v1 import events_pb2, payments_pb2, payments_pb2_grpc
 from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.payments.adapters import messages
@@ -119,7 +119,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                                                         request.page_token)
         return payments_pb2.ListWebhookEventsResponse(
             events=[payments_pb2.WebhookEvent(
-                event_id=e.event_id, provider=payments_pb2.Provider.Value(f"PROVIDER_{e.provider.upper()}"),
+                event_id=e.event_id, provider=events_pb2.Provider.Value(f"PROVIDER_{e.provider.upper()}"),
                 event_type=e.event_type, receive_time=to_timestamp(e.received_at),
                 process_time=to_timestamp(e.processed_at) if e.processed_at else None, outcome=e.outcome,
             ) for e in page],

@@ -7,7 +7,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandboxes.razorpay import RunningSandbox, running_sandbox
+from tests.shared_fixtures import RAZORPAY_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/razorpay")
+FIXTURES = RAZORPAY_FIXTURES
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from billing_runtime.errors import DomainError
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
 from services.gateway.adapters.services import ServiceClients
+from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http import (
     admin,
@@ -30,6 +31,7 @@ from services.gateway.entrypoints.http import (
     schemas,
     usage,
 )
+from services.gateway.entrypoints.http import webhooks as webhooks_http
 
 log = get_logger(__name__)
 
@@ -46,7 +48,8 @@ def _field_of(location: tuple) -> str | None:
 
 
 def create_app(
-    settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable
+    settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable,
+    webhooks: JetStreamWebhooks | None = None,
 ) -> FastAPI:
     app = FastAPIOffline(
         title="Billing platform API",
@@ -62,6 +65,8 @@ def create_app(
     app.state.settings = settings
     app.state.clients = service_clients
     app.state.uow_factory = uow_factory
+    # Where verified provider webhooks are stored (None: webhooks answer 503 and are retried by the provider).
+    app.state.webhooks = webhooks
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):
@@ -143,6 +148,7 @@ def create_app(
     app.include_router(pricing.router)
     app.include_router(payments.admin_router)
     app.include_router(payments.router)
+    app.include_router(webhooks_http.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

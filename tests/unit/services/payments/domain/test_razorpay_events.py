@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.payments.domain.razorpay_events import MalformedWebhook, parse_webhook, payment_from_entity
+from tests.shared_fixtures import RAZORPAY_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[5].parent / "shared" / "fixtures" / "razorpay"
+FIXTURES = RAZORPAY_FIXTURES
 WEBHOOKS = [*sorted(FIXTURES.glob("docs_webhook_*.json")),
             FIXTURES / "payment_authorized_webhook__razorpay-python_test.json"]
 
