@@ -25,13 +25,15 @@ KEY_ID = "rzp_test_CliPayments001"
 KEY_SECRET = "cli_payments_key_secret"
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: a payments service left running would make orders for later modules' invoices at this
+# module's sandbox (they share the database and the invoice stream).
+@pytest.fixture(scope="module")
 async def razorpay() -> AsyncIterator[RunningSandbox]:
     async with running_sandbox(key_id=KEY_ID, key_secret=KEY_SECRET, webhook_secret="unused") as sandbox:
         yield sandbox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def payments(database_url, nats_url, invoicing, razorpay) -> AsyncIterator[Runtime]:
     # No webhooks reach payments here (the sandbox keeps them in its log): a payment known from Checkout's
     # answer is fetched from the provider at once (capture_after 0), as it is when a webhook is late.
@@ -44,7 +46,7 @@ async def payments(database_url, nats_url, invoicing, razorpay) -> AsyncIterator
         yield runtime
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def payments_gateway(database_url, nats_url, ingest, invoicing, metering, payments) -> AsyncIterator[str]:
     async with running_service(
         GATEWAY, database_url, nats_url, admin_token=GATEWAY_ADMIN_TOKEN, http_port=0,
