@@ -45,6 +45,10 @@ async def process(uow: UnitFactory, webhook: ReceivedWebhook, now: datetime, cap
                 outcome = await provider_reports.apply_payment(unit, notice.payment, now, capture_after,
                                                                notice.link.id if notice.link else "")
             elif notice.event in REFUND_EVENTS and notice.refund is not None:
+                if notice.payment is not None:
+                    # Refund events carry their payment: applying it first (forward only, so harmless when known)
+                    # means a refund reported before its payment's capture still finds the payment.
+                    await provider_reports.apply_payment(unit, notice.payment, now, capture_after)
                 outcome = await provider_reports.apply_refund(unit, notice.refund, now)
             else:
                 outcome = f"ignored: payments does not act on {notice.event}"

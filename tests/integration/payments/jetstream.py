@@ -21,11 +21,16 @@ SUBJECTS: dict[str, type[Message]] = {
 
 async def payments_events(js, invoice_id: str) -> list[Message]:
     """Every event payments published about one invoice, in stream order (a throwaway consumer reads them)."""
+    return (await all_payments_events(js)).get(invoice_id, [])
+
+
+async def all_payments_events(js) -> dict[str, list[Message]]:
+    """Every event payments published, by invoice id, in stream order."""
     info = await js.stream_info("BILLING_PAYMENTS")
     last = info.state.last_seq
     subscription = await js.pull_subscribe("billing.payments.v1.>", stream="BILLING_PAYMENTS",
                                            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
-    found: list[Message] = []
+    found: dict[str, list[Message]] = {}
     seen = 0
     try:
         while seen < last:
@@ -39,8 +44,7 @@ async def payments_events(js, invoice_id: str) -> list[Message]:
                 if kind is None:
                     continue
                 message = kind.FromString(msg.data)
-                if getattr(message, "invoice_id", "") == invoice_id:
-                    found.append(message)
+                found.setdefault(message.invoice_id, []).append(message)
     finally:
         await subscription.unsubscribe()
     return found

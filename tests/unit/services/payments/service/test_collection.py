@@ -306,3 +306,18 @@ async def test_bad_offline_payments_name_the_field(uow, store, changes, field):
     with pytest.raises(InvalidArgument) as caught:
         await offline.record_offline_payment(uow, offline.OfflinePayment(**values), NOW)
     assert caught.value.field == field and store.payments == {}
+
+
+async def test_a_refund_reported_before_its_payments_capture_still_finds_the_payment(uow, store, provider):
+    order_id = await issued_with_order(uow, provider)
+    refund = {"id": "rfnd_E", "amount": 300, "currency": "INR", "payment_id": "pay_A", "status": "processed",
+              "notes": []}
+    body = json.dumps({"event": "refund.processed", "payload": {
+        "refund": {"entity": refund}, "payment": {"entity": payment_entity(order_id, "captured")}}}).encode()
+    outcome = await webhooks.process(uow, webhooks.ReceivedWebhook("razorpay", "r1", "refund.processed", body, NOW),
+                                     NOW, CAPTURE_AFTER)
+    assert outcome.startswith("applied")
+    assert subjects(store) == [messages.PAYMENT_CAPTURED, messages.REFUND_CREATED, messages.REFUND_PROCESSED]
+    await webhooks.process(uow, webhook("payment.captured", payment_entity(order_id, "captured"), "c1"), NOW,
+                           CAPTURE_AFTER)
+    assert len(store.published) == 3
