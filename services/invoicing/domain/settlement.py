@@ -135,6 +135,15 @@ class Settlement:
 
 
 @dataclass(frozen=True)
+class PaymentsEvent:
+    """A payments event as settlement needs it: the invoice and organisation it names, and what happened."""
+
+    invoice_id: str
+    organisation_id: str
+    settlement: Settlement
+
+
+@dataclass(frozen=True)
 class InvoiceTerms:
     """What settlement needs to know of an invoice."""
 
@@ -288,3 +297,44 @@ def _first_per(settlements: list[Settlement], key) -> list[Settlement]:  # noqa:
 
 def _review(kind: ReviewKind, event: Settlement, detail: str) -> Review:
     return Review(kind, event.event_id, detail, event.amount_minor, event.currency)
+
+
+# What is kept of settlement, as read back -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedSettlement:
+    invoice_id: str
+    settlement: Settlement
+    recorded_at: datetime
+    applied: bool
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    invoice_id: str
+    from_status: InvoiceStatus
+    to_status: InvoiceStatus
+    changed_at: datetime
+    reason: str
+    cause: str  # a payments event id, "invoice run <id>", "reissue", or the operator's RPC
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    id: str
+    invoice_id: str  # "" when the invoice is unknown
+    organisation_id: str
+    kind: ReviewKind
+    detail: str
+    event_id: str
+    amount_minor: int
+    currency: str
+    created_at: datetime
+    resolved_at: datetime | None = None
+    resolution: str = ""
+    resolved_by: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
