@@ -3,6 +3,7 @@ Nats-Msg-Id) move real invoices issued by real invoice runs, through invoicing's
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 from collections.abc import AsyncIterator
@@ -18,7 +19,9 @@ from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.payments.v1 import events_pb2 as payments
 from billing_runtime import messaging
 from billing_runtime.timestamps import to_timestamp
+from services.invoicing.adapters.settlement_messages import decode_payments_event
 from services.invoicing.adapters.tables import invoices, outbox
+from services.invoicing.service.settlements import Outcome, Settlements
 from tests.integration.helpers import expect_rpc_error
 from tests.integration.invoicing.conftest import create_organisation, create_plan, run_to_completion, subscribe, terms
 from tests.integration.metering.conftest import eventually
@@ -371,4 +374,19 @@ async def test_a_zero_total_invoice_is_settled_by_a_zero_capture(invoicing, invo
     desk = Payments(payments_stream, invoice)
     await desk.publish(desk.captured("none", 0, provider=payments.PROVIDER_NONE))
     await invoice_when(invoicing_stub, invoice.id, lambda i: i.status == pb.INVOICE_STATUS_PAID)
+    assert await paid_events(invoicing, invoice.id) == [f"invoice.paid:{invoice.id}:1"]
+
+
+async def test_two_replicas_applying_the_same_events_at_once_apply_each_once(invoicing, invoicing_stub, metering):
+    """What two invoicing replicas do when JetStream hands both the same events (an ack lost, ack_wait passed):
+    the row lock queues them and the event id lets only the first record each."""
+    invoice = await issued_invoice(invoicing, invoicing_stub)
+    desk = Payments(None, invoice)
+    events = [desk.captured("a", 3000), desk.captured("b", 4000, minutes=1), desk.captured("c", TOTAL - 7000,
+                                                                                          minutes=2)]
+    decoded = [decode_payments_event(subject, message.SerializeToString()) for subject, message in events]
+    replicas = [Settlements(invoicing.uow, invoicing.outbox), Settlements(invoicing.uow, invoicing.outbox)]
+    outcomes = await asyncio.gather(*(replica.apply(event) for event in decoded for replica in replicas))
+    assert sorted(outcomes) == sorted([Outcome.APPLIED] * 3 + [Outcome.DUPLICATE] * 3)
+    assert state(await _get(invoicing_stub, invoice.id)) == (pb.INVOICE_STATUS_PAID, TOTAL, 0, 0)
     assert await paid_events(invoicing, invoice.id) == [f"invoice.paid:{invoice.id}:1"]
