@@ -11,11 +11,13 @@ from services.invoicing.adapters.tables import metadata
 from services.invoicing.config import InvoicingSettings
 from services.invoicing.domain.invoice import Party
 from services.invoicing.entrypoints.grpc import InvoicingServicer
+from services.invoicing.entrypoints.payment_events import ConsumerSettings, PaymentEventConsumer
 from services.invoicing.entrypoints.scheduler import run_scheduler
 from services.invoicing.service.billing_inputs import Supplier, UsageSource
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
+from services.invoicing.service.settlements import Settlements
 
 
 def issuing_policy(settings: InvoicingSettings) -> IssuingPolicy:
@@ -32,6 +34,15 @@ def issuing_policy(settings: InvoicingSettings) -> IssuingPolicy:
         series=settings.invoice_series,
         payment_terms_days=settings.payment_terms_days,
         time_zone=settings.supplier_time_zone,
+    )
+
+
+def payment_consumer_settings(settings: InvoicingSettings) -> ConsumerSettings:
+    return ConsumerSettings(
+        durable=settings.payments_consumer_durable,
+        ack_wait_seconds=settings.payments_consumer_ack_wait_seconds,
+        max_failures=settings.payments_consumer_max_failures,
+        fetch_batch=settings.payments_consumer_fetch_batch,
     )
 
 
@@ -56,10 +67,16 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     )
 
     async def on_ready() -> None:
-        """Resume runs a crash interrupted, and start the monthly close scheduler."""
+        """Resume runs a crash interrupted, start the monthly close scheduler and the payment event consumer
+        (which waits for payments' stream in the background)."""
         await runs.resume_interrupted()
         if settings.scheduler_enabled:
             runtime.spawn(run_scheduler(runs, settings.scheduler_interval_seconds), name="invoice-scheduler")
+        assert runtime.js is not None
+        consumer = PaymentEventConsumer(
+            runtime.js, Settlements(runtime.uow, runtime.outbox), payment_consumer_settings(settings)
+        )
+        runtime.spawn(consumer.run(), name="payment-event-consumer")
 
     return Wiring([invoicing_pb2.DESCRIPTOR.services_by_name["InvoicingService"].full_name], on_ready=on_ready)
 

@@ -41,6 +41,15 @@ class InvoicingSettings(ServiceSettings):
     # Organisations priced per batch of an invoice run (one usage call to metering and two transactions each).
     invoice_run_batch_size: int = Field(default=200, ge=1, le=5_000)
 
+    # Settlement: the durable consumer of payments' events on BILLING_PAYMENTS. Every replica uses the same name,
+    # so they share the work.
+    payments_consumer_durable: str = Field(default="invoicing-settlement", pattern=r"^[A-Za-z0-9_-]+$")
+    # A message not acknowledged this long after delivery is delivered again (one transaction takes milliseconds).
+    payments_consumer_ack_wait_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Failures other than the database being away before an event goes to the review list instead.
+    payments_consumer_max_failures: int = Field(default=10, ge=1, le=1000)
+    payments_consumer_fetch_batch: int = Field(default=32, ge=1, le=1000)
+
     @field_validator("supplier_state_code")
     @classmethod
     def _known_state(cls, value: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from devstack.mesh import Mesh
 from devstack.nats import LocalNats
+from devstack.razorpay_sandbox import WEBHOOK_PATH, LocalRazorpaySandbox
 from tests.conftest import Infrastructure, create_database, drop_database
 
 # The supplier's GSTIN on the mesh's invoices (Karnataka, as the default supplier state; check character computed
@@ -18,7 +19,8 @@ SUPPLIER_GSTIN = "29AABCB1234C1ZA"
 
 
 @pytest.fixture(scope="session")
-def mesh(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[Mesh, LocalRazorpaySandbox]]:
     database_url = asyncio.run(create_database(infrastructure.server_url, prefix="billing_e2e"))
     # A NATS of its own: on the session's, the mesh's metering would share BILLING_INGEST's durable consumer with
     # the in-process metering of the integration tests, and each would count only part of the other's events.
@@ -35,10 +37,29 @@ def mesh(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactor
         service_env={"invoicing": {"INVOICING_SUPPLIER_GSTIN": SUPPLIER_GSTIN, "INVOICING_SCHEDULER_ENABLED": "false"}},
         say=lambda message: print(f"[mesh] {message}"),
     )
+    # Payments collects through the Razorpay sandbox, a process of its own, whose webhooks go to the gateway.
+    sandbox = LocalRazorpaySandbox(tmp_path_factory.mktemp("razorpay"), platform.gateway_url + WEBHOOK_PATH, port=0,
+                                   say=lambda message: print(f"[mesh] {message}"))
     try:
+        sandbox.start()
+        platform.add_env("payments", {**sandbox.payments_env(), "PAYMENTS_WORKER_INTERVAL_SECONDS": "0.2",
+                                      "PAYMENTS_DAILY_RECONCILIATION": "false"})
+        platform.add_env("gateway", sandbox.gateway_env())
         platform.start()
-        yield platform
+        yield platform, sandbox
     finally:
         platform.stop()
+        sandbox.stop()
         nats.stop()
         asyncio.run(drop_database(infrastructure.server_url, database_url))
+
+
+@pytest.fixture(scope="session")
+def mesh(platform: tuple[Mesh, LocalRazorpaySandbox]) -> Mesh:
+    return platform[0]
+
+
+@pytest.fixture(scope="session")
+def razorpay_sandbox(platform: tuple[Mesh, LocalRazorpaySandbox]) -> LocalRazorpaySandbox:
+    """The mesh's Razorpay sandbox process; tests drive it through its control API at ``.url``."""
+    return platform[1]

@@ -150,6 +150,9 @@ def subscription_to_pb(subscription: Subscription) -> pb.Subscription:
     )
     if subscription.ends_at is not None:
         message.end_time.CopyFrom(timestamp(subscription.ends_at))
+    if subscription.past_due_at is not None:
+        message.past_due = True
+        message.past_due_time.CopyFrom(timestamp(subscription.past_due_at))
     for phase in subscription.phases:
         item = message.phases.add(plan_version_id=phase.plan_version_id, start_time=timestamp(phase.starts_at))
         if phase.ends_at is not None:

@@ -190,6 +190,9 @@ def from_row(row: Any) -> Invoice:
         created_at=row.created_at,
         notes=tuple(document["notes"]),
         time_zone=document.get("time_zone", ""),
+        amount_paid_minor=row.amount_paid_minor,
+        amount_refunded_minor=row.amount_refunded_minor,
+        amount_due_minor=row.amount_due_minor,
     )
 
 
@@ -219,5 +222,8 @@ def header_values(invoice: Invoice) -> dict[str, Any]:
         "voided_at": invoice.voided_at,
         "void_reason": invoice.void_reason,
         "replaces_invoice_id": invoice.replaces_invoice_id or None,
+        "amount_paid_minor": invoice.amount_paid_minor,
+        "amount_refunded_minor": invoice.amount_refunded_minor,
+        "amount_due_minor": invoice.amount_due_minor,
     }
 

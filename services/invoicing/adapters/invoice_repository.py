@@ -15,8 +15,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.invoicing.adapters.invoice_json import from_row, header_values, to_document
-from services.invoicing.adapters.tables import invoice_number_series, invoices
+from services.invoicing.adapters.tables import invoice_number_series, invoice_status_changes, invoices
 from services.invoicing.domain.invoice import Invoice, InvoiceStatus
+from services.invoicing.domain.settlement import Balance
 
 
 class InvoiceRepository:
@@ -111,6 +112,23 @@ class InvoiceRepository:
                 for i, n, issue, due in issued
             ],
         )
+        # The start of each invoice's status history, for the whole batch in one INSERT ... SELECT (the numbers
+        # and run ids are already in the rows just updated): an invoice run issues thousands per second, and a
+        # row per invoice sent from here would cost it a round of parameters per invoice.
+        ids = [i for i, _, _, _ in issued]
+        await self._conn.execute(
+            sa.insert(invoice_status_changes).from_select(
+                ["invoice_id", "from_status", "to_status", "changed_at", "reason", "cause"],
+                sa.select(
+                    invoices.c.id,
+                    sa.literal(InvoiceStatus.DRAFT.value),
+                    sa.literal(InvoiceStatus.ISSUED.value),
+                    sa.literal(issued_at, sa.DateTime(timezone=True)),
+                    sa.literal("issued as ") + invoices.c.number,
+                    sa.func.coalesce(sa.literal("invoice run ") + invoices.c.run_id, sa.literal("reissue")),
+                ).where(invoices.c.id == sa.func.any(sa.literal(ids, sa.ARRAY(sa.Text)))),
+            )
+        )
 
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None:
         query = sa.select(invoices).where(invoices.c.id == invoice_id)
@@ -144,11 +162,31 @@ class InvoiceRepository:
             query = query.where(invoices.c.id < before)
         return [from_row(row) for row in (await self._conn.execute(query)).all()]
 
-    async def void(self, invoice_id: str, reason: str, voided_at: datetime) -> None:
+    async def void(self, invoice_id: str, reason: str, voided_at: datetime, *, from_status: InvoiceStatus) -> None:
+        """Void the invoice (it owes nothing any more) and record why in its status history."""
         await self._conn.execute(
             sa.update(invoices)
             .where(invoices.c.id == invoice_id)
-            .values(status=InvoiceStatus.VOID.value, void_reason=reason, voided_at=voided_at)
+            .values(status=InvoiceStatus.VOID.value, void_reason=reason, voided_at=voided_at, amount_due_minor=0)
+        )
+        await self._conn.execute(
+            sa.insert(invoice_status_changes).values(
+                invoice_id=invoice_id, from_status=from_status.value, to_status=InvoiceStatus.VOID.value,
+                changed_at=voided_at, reason=f"voided: {reason}", cause="VoidInvoice",
+            )
+        )
+
+    async def set_balance(self, invoice_id: str, balance: Balance) -> None:
+        """Store what settlement computed: status and amounts."""
+        await self._conn.execute(
+            sa.update(invoices)
+            .where(invoices.c.id == invoice_id)
+            .values(
+                status=balance.status.value,
+                amount_paid_minor=balance.amount_paid_minor,
+                amount_refunded_minor=balance.amount_refunded_minor,
+                amount_due_minor=balance.amount_due_minor,
+            )
         )
 
     async def reissue_of(self, voided_invoice_id: str) -> Invoice | None:

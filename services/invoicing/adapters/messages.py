@@ -16,6 +16,7 @@ from services.invoicing.domain.organisation import Organisation
 ORGANISATION_CREATED = "billing.invoicing.v1.organisation.created"
 INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
 INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
+INVOICE_PAID = "billing.invoicing.v1.invoice.paid"
 
 
 def organisation_to_pb(organisation: Organisation) -> invoicing_pb2.Organisation:
@@ -99,6 +100,9 @@ def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool 
         replaces_invoice_id=invoice.replaces_invoice_id,
         notes=list(invoice.notes),
         projected=projected,
+        amount_paid_minor=invoice.amount_paid_minor,
+        amount_refunded_minor=invoice.amount_refunded_minor,
+        amount_due_minor=invoice.amount_due_minor,
     )
     if with_lines:
         stamps = {invoice.period_start: message.period_start, invoice.period_end: message.period_end}
@@ -134,3 +138,7 @@ def invoice_issued(event_id: str, invoice: Invoice) -> events_pb2.InvoiceIssued:
 
 def invoice_voided(event_id: str, invoice: Invoice) -> events_pb2.InvoiceVoided:
     return events_pb2.InvoiceVoided(event_id=event_id, invoice=invoice_to_pb(invoice))
+
+
+def invoice_paid(event_id: str, invoice: Invoice) -> events_pb2.InvoicePaid:
+    return events_pb2.InvoicePaid(event_id=event_id, invoice=invoice_to_pb(invoice))

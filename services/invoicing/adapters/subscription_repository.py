@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_runtime.idempotency import insert_once
-from services.invoicing.adapters.tables import subscription_phases, subscriptions
+from services.invoicing.adapters.tables import invoices, subscription_phases, subscriptions
 from services.invoicing.domain.subscription import PlanPhase, Subscription, SubscriptionStatus
 
 
@@ -24,6 +25,7 @@ def _to_subscription(row: sa.Row[Any], phases: list[PlanPhase]) -> Subscription:
         cancel_at_period_end=row.cancel_at_period_end,
         ends_at=row.ends_at,
         created_at=row.created_at,
+        past_due_at=row.past_due_at,
     )
 
 
@@ -128,6 +130,37 @@ class SubscriptionRepository:
         for subscription in await self._load(rows):
             result[subscription.organisation_id].append(subscription)
         return result
+
+    async def mark_past_due(self, organisation_id: str, since: datetime) -> None:
+        """Mark the organisation's subscription past due (its active one, else its latest), unless it already is:
+        the first uncollectible invoice says since when."""
+        target = (
+            sa.select(subscriptions.c.id)
+            .where(subscriptions.c.organisation_id == organisation_id)
+            .order_by((subscriptions.c.state == "active").desc(), subscriptions.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        await self._conn.execute(
+            sa.update(subscriptions)
+            .where(subscriptions.c.id == target, subscriptions.c.past_due_at.is_(None))
+            .values(past_due_at=since)
+        )
+
+    async def clear_past_due(self, organisation_id: str) -> None:
+        """Clear the organisation's past-due mark once none of its invoices is uncollectible any more."""
+        still_uncollectible = sa.exists().where(
+            invoices.c.organisation_id == organisation_id, invoices.c.status == "uncollectible"
+        )
+        await self._conn.execute(
+            sa.update(subscriptions)
+            .where(
+                subscriptions.c.organisation_id == organisation_id,
+                subscriptions.c.past_due_at.is_not(None),
+                ~still_uncollectible,
+            )
+            .values(past_due_at=None)
+        )
 
     async def _load(self, rows: Sequence[sa.Row[Any]]) -> list[Subscription]:
         if not rows:

@@ -63,6 +63,8 @@ subscriptions = sa.Table(
     sa.Column("idempotency_key", sa.Text, unique=True),
     sa.Column("request_fingerprint", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # Set while one of the organisation's invoices is uncollectible (dunning gave up).
+    sa.Column("past_due_at", sa.DateTime(timezone=True)),
     # One active subscription per organisation.
     sa.Index(
         "subscriptions_one_active_key", "organisation_id", unique=True, postgresql_where=sa.text("state = 'active'")
@@ -117,6 +119,10 @@ invoices = sa.Table(
     sa.Column("replaces_invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), unique=True),
     sa.Column("run_id", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # Settlement (domain/settlement.py), recomputed from ``settlements`` whenever a payments event arrives.
+    sa.Column("amount_paid_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("amount_refunded_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("amount_due_minor", sa.BigInteger, nullable=False, server_default="0"),
     # The idempotency of invoice runs: one live invoice per organisation and period.
     sa.Index(
         "invoices_one_per_period_key",
@@ -157,4 +163,60 @@ invoice_runs = sa.Table(
     sa.Column("request_fingerprint", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+
+# Payments events recorded against invoices, one row per event id: settlement recomputes an invoice from all of
+# its rows, so a redelivery (same id) changes nothing and arrival order does not matter.
+settlements = sa.Table(
+    "settlements",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("payment_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("refund_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider", sa.Text, nullable=False, server_default=""),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # Whether it counts towards the invoice's amounts as of the last recomputation.
+    sa.Column("applied", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("settlements_invoice_idx", "invoice_id", "occurred_at"),
+)
+
+invoice_status_changes = sa.Table(
+    "invoice_status_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), nullable=False),
+    sa.Column("from_status", sa.Text, nullable=False),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("reason", sa.Text, nullable=False),
+    # A payments event id, "invoice run <id>", "reissue", or the RPC an operator called.
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Index("invoice_status_changes_invoice_idx", "invoice_id", "id"),
+)
+
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    # NULL when the event names an invoice this service does not have.
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id")),
+    sa.Column("organisation_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.Text, nullable=False, server_default=""),
+    sa.Column("resolved_by", sa.Text, nullable=False, server_default=""),
+    sa.UniqueConstraint("kind", "event_id", name="review_items_kind_event_key"),
+    sa.Index("review_items_open_idx", "id", postgresql_where=sa.text("resolved_at IS NULL")),
+    sa.Index("review_items_organisation_idx", "organisation_id", "id"),
+    sa.Index("review_items_invoice_idx", "invoice_id"),
 )

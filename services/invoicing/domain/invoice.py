@@ -17,6 +17,12 @@ class InvoiceStatus(StrEnum):
     ISSUED = "issued"
     PAID = "paid"
     VOID = "void"
+    # Decided by settlement (``domain/settlement.py``) from the payments events recorded against the invoice.
+    PARTIALLY_PAID = "partially_paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    OVERDUE = "overdue"
+    UNCOLLECTIBLE = "uncollectible"
 
 
 class LineKind(StrEnum):
@@ -122,3 +128,11 @@ class Invoice:
     notes: tuple[str, ...] = field(default=())
     # The organisation's IANA zone: its billing period is printed in it (the bounds above are UTC instants).
     time_zone: str = ""
+    # Settlement (``domain/settlement.py``): received, returned, and still owed. A new invoice owes its total.
+    amount_paid_minor: int = 0
+    amount_refunded_minor: int = 0
+    amount_due_minor: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.amount_due_minor is None:
+            object.__setattr__(self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else self.total_minor)

@@ -48,6 +48,8 @@ class Subscription:
     # When billing stops: set by a cancellation (now, or the end of the period it was asked in).
     ends_at: datetime | None
     created_at: datetime
+    # Set while one of the organisation's invoices is uncollectible (settlement marks and clears it).
+    past_due_at: datetime | None = None
 
     @property
     def current_phase(self) -> PlanPhase:

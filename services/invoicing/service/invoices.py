@@ -11,10 +11,13 @@ from billing_runtime.ids import new_id
 from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
+from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 from services.invoicing.domain.billing_period import parse_period_key
 from services.invoicing.domain.invoice import Invoice, InvoiceStatus
 
 MAX_VOID_REASON_LENGTH = 500
+# Unpaid invoices, however late: money received must be refunded, not voided away.
+VOIDABLE = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.OVERDUE, InvoiceStatus.UNCOLLECTIBLE})
 
 
 async def get_invoice(uow: UnitOfWork, invoice_id: str) -> Invoice:
@@ -33,7 +36,9 @@ async def list_invoices(
 ) -> tuple[list[Invoice], str]:
     """Newest first, filtered by organisation, status and period."""
     if status and status not in {s.value for s in InvoiceStatus}:
-        raise InvalidArgument(f"{status!r} is not one of draft, issued, paid, void", field="status")
+        raise InvalidArgument(
+            f"{status!r} is not one of {', '.join(s.value for s in InvoiceStatus)}", field="status"
+        )
     if period_key:
         try:
             parse_period_key(period_key)
@@ -66,11 +71,14 @@ async def void_invoice(
             raise NotFound(f"no invoice with id {invoice_id!r}")
         if invoice.status is InvoiceStatus.VOID:
             return invoice
-        if invoice.status is not InvoiceStatus.ISSUED:
+        if invoice.status not in VOIDABLE or invoice.amount_paid_minor or invoice.amount_refunded_minor:
             raise FailedPrecondition(
                 f"invoice {invoice_id} is {invoice.status.value}; only an issued, unpaid invoice can be voided"
             )
-        await repository.void(invoice_id, reason, now)
+        await repository.void(invoice_id, reason, now, from_status=invoice.status)
+        if invoice.status is InvoiceStatus.UNCOLLECTIBLE:
+            # Written off by voiding: it no longer makes the subscription past due.
+            await SubscriptionRepository(uow.connection).clear_past_due(invoice.organisation_id)
         voided = await repository.get(invoice_id)
         assert voided is not None
         event_id = new_id("evt")
