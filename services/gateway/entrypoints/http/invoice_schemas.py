@@ -20,7 +20,8 @@ from services.gateway.entrypoints.http.pricing_schemas import TierAmount
 from services.gateway.entrypoints.http.proto_enums import EnumNames
 from services.gateway.entrypoints.http.schemas import Request
 
-InvoiceStatusName = Literal["draft", "issued", "paid", "void"]
+InvoiceStatusName = Literal["draft", "issued", "partially_paid", "paid", "partially_refunded", "refunded", "overdue",
+                            "uncollectible", "void"]
 INVOICE_STATUSES = EnumNames.of(invoicing_pb2.InvoiceStatus, "INVOICE_STATUS_")
 RUN_STATES = EnumNames.of(invoicing_pb2.InvoiceRunState, "INVOICE_RUN_STATE_")
 LINE_KINDS = EnumNames.of(invoicing_pb2.LineKind, "LINE_KIND_")
@@ -154,6 +155,12 @@ class Invoice(BaseModel):
     tax: str | None = Field(examples=["180.00"])
     total_minor: int = Field(examples=[118000])
     total: str | None = Field(examples=["1180.00"])
+    amount_paid_minor: int = Field(0, description="Captured payments applied to it (online and offline)")
+    amount_paid: str | None = None
+    amount_refunded_minor: int = Field(0, description="Refunds the provider confirmed")
+    amount_refunded: str | None = None
+    amount_due_minor: int = Field(0, description="What is left to pay: total less what was paid, never negative")
+    amount_due: str | None = None
     tax_regime: Literal["intra_state", "inter_state", "export"] | None
     place_of_supply: str
     supplier: Party | None
@@ -181,6 +188,10 @@ class Invoice(BaseModel):
             subtotal_minor=message.subtotal_minor, subtotal=minor_to_text(message.subtotal_minor, currency),
             tax_minor=message.tax_minor, tax=minor_to_text(message.tax_minor, currency),
             total_minor=message.total_minor, total=minor_to_text(message.total_minor, currency),
+            amount_paid_minor=message.amount_paid_minor, amount_paid=minor_to_text(message.amount_paid_minor, currency),
+            amount_refunded_minor=message.amount_refunded_minor,
+            amount_refunded=minor_to_text(message.amount_refunded_minor, currency),
+            amount_due_minor=message.amount_due_minor, amount_due=minor_to_text(message.amount_due_minor, currency),
             tax_regime=TAX_REGIMES.name(message.tax_regime), place_of_supply=message.place_of_supply,
             supplier=Party.from_pb(message.supplier) if message.HasField("supplier") else None,
             customer=Party.from_pb(message.customer) if message.HasField("customer") else None,

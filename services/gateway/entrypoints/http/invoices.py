@@ -199,7 +199,9 @@ async def projected_invoice(organisation_id: str, request: Request):
 
 KeyProject = Annotated[ingest_pb2.Project, Depends(key_project)]
 KeyStatusFilter = Annotated[
-    Literal["issued", "paid", "void"] | None, Query(description="Only invoices in this status")
+    Literal["issued", "partially_paid", "paid", "partially_refunded", "refunded", "overdue", "uncollectible",
+            "void"] | None,
+    Query(description="Only invoices in this status"),
 ]
 
 
