@@ -1,7 +1,8 @@
 """Applying what the provider reports about a payment or a refund, from a webhook or from a fetch.
 
 Reports arrive late, repeated and out of order. Each is applied inside the caller's unit of work, under a
-row lock on the payment or refund, and only moves state forward (:mod:`services.payments.domain.payment`,
+row lock on the payment (and then on the refund: always in that order, so a webhook and our own request about
+the same refund cannot deadlock), and only moves state forward (:mod:`services.payments.domain.payment`,
 :mod:`services.payments.domain.refund`). A move that matters is announced once through the outbox with an
 event id derived from the provider's id. Each function returns a short outcome for the webhook log.
 """
@@ -112,6 +113,9 @@ async def apply_refund(unit: Unit, reported: ProviderRefund, now: datetime) -> s
     status = refund_rules.from_provider_status(reported.status)
     if status is None:
         return f"ignored: refund status {reported.status!r} is not one payments acts on"
+    if reported.payment_id:
+        # Lock order: the payment before its refunds, everywhere (refunds are created under the payment's lock).
+        await unit.payments.by_provider_id(Provider.RAZORPAY, reported.payment_id, lock=True)
     refund: Refund | None = await unit.refunds.by_provider_id(reported.id, lock=True)
     if refund is None and reported.notes.get("refund_id"):
         # Ours, reported before the provider's answer to our request was stored.

@@ -99,6 +99,7 @@ async def send(uow: UnitFactory, provider: PaymentProvider, refund: Refund, now:
         )
     except ProviderFailure as failure:
         async with uow() as unit:
+            await unit.payments.get(refund.payment_id, lock=True)  # the payment before its refunds, always
             current = await unit.refunds.get(refund.id, lock=True)
             if current is None or current.status is not RefundStatus.REQUESTED:
                 return
