@@ -56,6 +56,11 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
         row("Demo API key", demo["api_key"])
         row("  organisation", demo["organisation_id"])
         row("  project", demo["project_id"])
+        invoice = demo.get("invoice")
+        if invoice and invoice.get("checkout_url"):
+            row("Pay demo invoice", f"{invoice['checkout_url']}   ({invoice['number']}, INR {invoice['total']})")
+        elif invoice:
+            row("Demo invoice", f"{invoice['number']} ({invoice['status']})")
     row("Logs", f"{_shown(log_dir)}/<service>.log")
     row("Endpoints file", _shown(endpoints_file))
     rows.append("")

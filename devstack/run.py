@@ -22,6 +22,7 @@ import httpx
 from devstack import banner, console
 from devstack.demo import DemoData, DemoDataError, ensure_demo_data
 from devstack.demo_catalog import ensure_demo_catalog
+from devstack.demo_invoice import DemoInvoice, ensure_demo_invoice
 from devstack.demo_usage import ensure_demo_usage
 from devstack.errors import DevstackError
 from devstack.logs import LogFollower
@@ -129,8 +130,8 @@ def run(
             )
         mesh.start()
         notes: list[str] = []
-        demo = _demo(mesh, data_dir, token, notes)
-        endpoints = _endpoints(mesh, started, database_url, nats_url, token, demo)
+        demo, invoice = _demo(mesh, data_dir, token, notes)
+        endpoints = _endpoints(mesh, started, database_url, nats_url, token, demo, invoice)
         write_endpoints(endpoints_file, endpoints)
         print(
             banner.render(
@@ -185,11 +186,13 @@ def _razorpay(mesh: Mesh, data_dir: Path, started: _Started) -> None:
     mesh.add_env("gateway", sandbox.gateway_env())
 
 
-def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData | None:
+def _demo(
+    mesh: Mesh, data_dir: Path, token: str, notes: list[str]
+) -> tuple[DemoData | None, DemoInvoice | None]:
     """Demo data through the gateway; a failure is reported loudly but does not take the platform down."""
     if "gateway" not in mesh.services:
         notes.append("the gateway is not in this run's services, so no demo data was created")
-        return None
+        return None, None
     try:
         demo = ensure_demo_data(mesh.gateway_url, token, data_dir / "demo.json", console.say)
     except (DemoDataError, httpx.HTTPError) as error:
@@ -198,7 +201,7 @@ def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData 
             f"no demo data (see the warning above); it is retried on the next start. Gateway log: "
             f"{mesh.log_path('gateway')}"
         )
-        return None
+        return None, None
     try:
         ensure_demo_usage(mesh.gateway_url, token, demo, console.say)
     except (DemoDataError, httpx.HTTPError) as error:
@@ -209,11 +212,20 @@ def _demo(mesh: Mesh, data_dir: Path, token: str, notes: list[str]) -> DemoData 
     except (DemoDataError, httpx.HTTPError) as error:
         console.warn(f"could not create the demo plans and subscriptions: {error}")
         notes.append("no demo catalog (see the warning above); it is retried on the next start")
-    return demo
+        return demo, None
+    invoice = None
+    if "payments" in mesh.services and "invoicing" in mesh.services:
+        try:
+            invoice = ensure_demo_invoice(mesh.gateway_url, token, mesh.database_url, console.say)
+        except (DemoDataError, httpx.HTTPError, OSError) as error:
+            console.warn(f"could not create the demo invoice to pay: {error}")
+            notes.append("no demo invoice to pay (see the warning above); it is retried on the next start")
+    return demo, invoice
 
 
 def _endpoints(
-    mesh: Mesh, started: _Started, database_url: str, nats_url: str, token: str, demo: DemoData | None
+    mesh: Mesh, started: _Started, database_url: str, nats_url: str, token: str, demo: DemoData | None,
+    invoice: DemoInvoice | None = None,
 ) -> dict[str, Any]:
     endpoints: dict[str, Any] = {
         "gateway": mesh.gateway_url if "gateway" in mesh.services else None,
@@ -237,6 +249,10 @@ def _endpoints(
             "api_key_id": demo.api_key_id,
             "api_key": demo.api_key,
         }
+        if invoice is not None:
+            endpoints["demo"]["invoice"] = {"id": invoice.invoice_id, "number": invoice.number,
+                                            "total": invoice.total, "status": invoice.status,
+                                            "checkout_url": invoice.checkout_url}
     return endpoints
 
 

@@ -130,7 +130,8 @@ class PaymentEventConsumer:
         """Create (or update) the durable consumer and bind to it, waiting while the stream does not exist yet
         (payments not started): a line now and then says so, without holding up health."""
         delay, waited = 0.5, 0.0
-        next_warning = 0.0
+        # Services start in any order: a missing stream is expected at first, and worth a warning only later.
+        next_warning = 30.0
         while True:
             try:
                 await self._js.add_consumer(STREAM, config=consumer_config(self._settings))
