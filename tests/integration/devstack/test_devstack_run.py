@@ -140,6 +140,11 @@ def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> 
         assert organisation.status_code == 200, organisation.text
         assert organisation.json()["name"] == "Acme Demo Pvt Ltd"
         assert httpx.get(f"{endpoints['gateway']}/healthz").status_code == 200
+        # The demo invoice is collected through the local Razorpay sandbox: its checkout page is a click away.
+        sandbox = endpoints["razorpay_sandbox"]
+        assert demo["invoice"]["status"] == "issued" and demo["invoice"]["checkout_url"].startswith(sandbox)
+        page = httpx.get(demo["invoice"]["checkout_url"])
+        assert page.status_code == 200 and demo["invoice"]["total"].split(".")[0][-3:] in page.text
     finally:
         assert devstack.interrupt() == 0, devstack.output.read_text()
 
