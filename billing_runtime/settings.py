@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,23 +32,26 @@ class ServiceSettings(BaseSettings):
     # Largest gRPC message received or sent (gRPC's own default, 4 MiB, is too small for big event batches).
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
 
-    @model_validator(mode="after")
-    def _secret_files(self) -> ServiceSettings:
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
         """A secret may come from a file instead (Kubernetes mounts secrets as files): when ``<PREFIX><NAME>``
-        is unset, ``<PREFIX><NAME>_FILE`` names a file holding it (surrounding whitespace dropped)."""
-        prefix = self.model_config.get("env_prefix", "")
-        for name, info in type(self).model_fields.items():
-            if info.annotation not in (SecretStr, SecretStr | None):
+        is not given, ``<PREFIX><NAME>_FILE`` names a file holding it (surrounding whitespace dropped)."""
+        if not isinstance(data, dict):
+            return data
+        prefix = cls.model_config.get("env_prefix", "")
+        for name, info in cls.model_fields.items():
+            if info.annotation not in (SecretStr, SecretStr | None) or data.get(name):
                 continue
-            current = getattr(self, name)
-            path = os.environ.get(f"{prefix}{name}_FILE".upper())
-            if (current is None or not current.get_secret_value()) and path:
+            variable = f"{prefix}{name}_FILE".upper()
+            path = os.environ.get(variable)
+            if path:
                 try:
                     with open(path, encoding="utf-8") as handle:
-                        setattr(self, name, SecretStr(handle.read().strip()))
+                        data[name] = handle.read().strip()
                 except OSError as error:
-                    raise ValueError(f"{prefix}{name}_FILE: cannot read {path}: {error.strerror}") from None
-        return self
+                    raise ValueError(f"{variable}: cannot read {path}: {error.strerror}") from None
+        return data
 
     @model_validator(mode="after")
     def _fallback_urls(self) -> ServiceSettings:

@@ -110,3 +110,26 @@ def test_ingest_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ingest_error_names_its_variable() -> None:
     with pytest.raises(ValidationError, match="set INGEST_DATABASE_URL or DATABASE_URL"):
         IngestSettings()
+
+
+def test_a_secret_may_come_from_a_file(tmp_path, monkeypatch):
+    from services.gateway.config import GatewaySettings
+
+    token, webhook = tmp_path / "token", tmp_path / "webhook"
+    token.write_text("a-token-from-a-file-0123456789\n")
+    webhook.write_text("whsec-from-file")
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN_FILE", str(token))
+    monkeypatch.setenv("GATEWAY_RAZORPAY_WEBHOOK_SECRET_FILE", str(webhook))
+    monkeypatch.delenv("GATEWAY_ADMIN_TOKEN", raising=False)
+    settings = GatewaySettings(database_url="postgresql://x@127.0.0.1/db")
+    assert settings.admin_token.get_secret_value() == "a-token-from-a-file-0123456789"
+    assert settings.razorpay_webhook_secrets() == ["whsec-from-file"]
+    assert "whsec-from-file" not in repr(settings)
+
+
+def test_an_unreadable_secret_file_is_a_configuration_error(tmp_path, monkeypatch):
+    from services.payments.config import PaymentsSettings
+
+    monkeypatch.setenv("PAYMENTS_RAZORPAY_KEY_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValidationError, match="PAYMENTS_RAZORPAY_KEY_SECRET_FILE: cannot read"):
+        PaymentsSettings(database_url="postgresql://x@127.0.0.1/db")
