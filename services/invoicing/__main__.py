@@ -8,6 +8,7 @@ from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
 from services.invoicing.adapters.metering_usage import MeteringUsage
 from services.invoicing.adapters.tables import metadata
+from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.config import InvoicingSettings
 from services.invoicing.domain.invoice import Party
 from services.invoicing.entrypoints.grpc import InvoicingServicer
@@ -52,7 +53,7 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     close, runs = period_close(runtime, settings, metering)
     rendering = InvoiceRendering(Branding.from_settings(settings), InvoiceHtmlRenderer(settings.invoice_template_dir))
     invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(
-        InvoicingServicer(runtime, close, runs, rendering), runtime.server
+        InvoicingServicer(runtime, lambda: InvoicingUnitOfWork(runtime.engine), close, runs, rendering), runtime.server
     )
 
     async def on_ready() -> None:

@@ -4,10 +4,8 @@ pages, and a transaction that rolls back on an exception (events recorded in it 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from google.protobuf.message import Message
@@ -15,6 +13,9 @@ from google.protobuf.message import Message
 from billing_runtime.errors import AlreadyExists, Conflict
 from services.ingest.domain.api_key import ApiKey
 from services.ingest.domain.project import Project, project_fingerprint
+from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
+
+__all__ = ["FakeOutbox", "FakeOrganisations", "FakeUnitOfWork", "Tables"]
 
 CREATED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -99,52 +100,20 @@ class FakeApiKeys:
         return revoked, True
 
 
-class FakeUnitOfWork:
-    """A transaction over :class:`Tables`: commits by keeping the changes, rolls back by restoring a copy taken
-    when the block opened. Counts commits and rollbacks, so a test can say a use case opened no transaction."""
+class FakeUnitOfWork(FakeTransaction):
+    """Ingest's transaction over :class:`Tables`."""
 
     def __init__(self, tables: Tables, clock=lambda: datetime(2026, 11, 21, 12, 0, tzinfo=UTC)) -> None:
-        self.tables = tables
+        super().__init__(tables)
         self._clock = clock
-        self.commits = 0
-        self.rollbacks = 0
-        self._open = False
-        self._before: Tables | None = None
 
     @property
     def projects(self) -> FakeProjects:
-        assert self._open, "repositories are used only inside 'async with uow'"
-        return FakeProjects(self.tables)
+        return FakeProjects(self.inside())
 
     @property
     def api_keys(self) -> FakeApiKeys:
-        assert self._open, "repositories are used only inside 'async with uow'"
-        return FakeApiKeys(self.tables, self._clock)
-
-    async def __aenter__(self) -> FakeUnitOfWork:
-        assert not self._open, "a unit of work is one transaction, not re-entered"
-        self._before = copy.deepcopy(self.tables)
-        self._open = True
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._open = False
-        if exc_type is None:
-            self.commits += 1
-        else:
-            assert self._before is not None
-            self.tables.__dict__.update(self._before.__dict__)
-            self.rollbacks += 1
-
-
-class FakeOutbox:
-    """Writes events into the transaction's tables, so they survive exactly when the transaction commits."""
-
-    async def record(self, uow: FakeUnitOfWork, subject: str, event_id: str, message: Message) -> None:
-        assert uow._open, "events are recorded inside the transaction of the change"
-        uow.tables.outbox.append((subject, event_id, message))
+        return FakeApiKeys(self.inside(), self._clock)
 
 
 class FakeOrganisations:

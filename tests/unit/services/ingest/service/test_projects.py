@@ -30,7 +30,7 @@ class WatchingOrganisations(FakeOrganisations):
         self._uow = uow
 
     async def exists(self, organisation_id: str) -> bool:
-        assert not self._uow._open, "invoicing must be asked before the transaction opens"
+        assert not self._uow.open, "invoicing must be asked before the transaction opens"
         return await super().exists(organisation_id)
 
 
