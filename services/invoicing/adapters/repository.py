@@ -42,6 +42,9 @@ class OrganisationRepository:
         row = (await self._conn.execute(query)).one_or_none()
         return _to_organisation(row) if row else None
 
+    async def count(self) -> int:
+        return (await self._conn.execute(sa.select(sa.func.count()).select_from(organisations))).scalar_one()
+
     async def list(self, *, limit: int, after: str | None) -> list[Organisation]:
         query = sa.select(organisations).order_by(organisations.c.id).limit(limit)
         if after:

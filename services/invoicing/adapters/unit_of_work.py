@@ -9,6 +9,7 @@ from billing_runtime.database import UnitOfWork
 from services.invoicing.adapters.catalog_repository import CatalogRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
+from services.invoicing.adapters.invoice_run_repository import InvoiceRunRepository
 from services.invoicing.adapters.repository import OrganisationRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 
@@ -31,6 +32,7 @@ class InvoicingUnitOfWork(UnitOfWork):
     _subscriptions: SubscriptionRepository | None = None
     _invoices: InvoiceRepository | None = None
     _exchange_rates: ExchangeRateRepository | None = None
+    _invoice_runs: InvoiceRunRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -52,6 +54,10 @@ class InvoicingUnitOfWork(UnitOfWork):
     def exchange_rates(self) -> ExchangeRateRepository:
         return _inside(self._exchange_rates)
 
+    @property
+    def invoice_runs(self) -> InvoiceRunRepository:
+        return _inside(self._invoice_runs)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -60,10 +66,12 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._subscriptions = SubscriptionRepository(connection)
         self._invoices = InvoiceRepository(connection)
         self._exchange_rates = ExchangeRateRepository(connection)
+        self._invoice_runs = InvoiceRunRepository(connection)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._organisations = self._catalog = self._subscriptions = self._invoices = self._exchange_rates = None
+        self._organisations = self._catalog = self._subscriptions = self._invoices = None
+        self._exchange_rates = self._invoice_runs = None
         await super().__aexit__(exc_type, exc, tb)

@@ -1,14 +1,13 @@
 """What invoicing's use cases need from storage, as Protocols: the adapters implement them over PostgreSQL
 (:mod:`services.invoicing.adapters.unit_of_work`), unit tests with in-memory fakes
-(``tests/unit/services/invoicing/service/fakes.py``).
-
-The period close and invoice runs still open their repositories from ``uow.connection``; they move here next.
+(``tests/unit/services/invoicing/service/fakes.py``). Where a record has no domain type yet (a plan row, an
+exchange-rate row, an invoice run) the Protocol names the attributes the use cases read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -16,6 +15,7 @@ from typing import Any, Protocol, Self
 from google.protobuf.message import Message
 
 from services.invoicing.domain.invoice import ExchangeRate, Invoice
+from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
 from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
 from services.invoicing.domain.subscription import Subscription
@@ -36,6 +36,8 @@ class Organisations(Protocol):
     async def list(self, *, limit: int, after: str | None) -> list[Organisation]:
         """Up to ``limit`` organisations in id order after ``after``."""
         ...
+
+    async def count(self) -> int: ...
 
 
 class PlanRecord(Protocol):
@@ -119,6 +121,17 @@ class Subscriptions(Protocol):
 
     async def list(self, *, organisation_id: str, limit: int, after: str | None) -> list[Subscription]: ...
 
+    async def for_organisations(self, organisation_ids: Sequence[str]) -> dict[str, list[Subscription]]:
+        """Every subscription (any state) of these organisations, oldest first."""
+        ...
+
+
+class InvoiceState(Protocol):
+    """An invoice's id and status (an ``InvoiceStatus`` value), as a period close checks what a period has."""
+
+    id: str
+    status: str
+
 
 class Invoices(Protocol):
     async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None: ...
@@ -130,6 +143,35 @@ class Invoices(Protocol):
         ...
 
     async def void(self, invoice_id: str, reason: str, voided_at: datetime) -> None: ...
+
+    async def insert_drafts(
+        self, drafts: Sequence[Invoice], run_id: str = "", documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
+        """Store drafts, skipping one whose (organisation, period) already has a live (not void) invoice or that
+        reissues an invoice already reissued; the ids stored, each with its stored creation time."""
+        ...
+
+    async def period_invoices(
+        self, organisation_ids: Sequence[str], period_key: str
+    ) -> dict[str, list[InvoiceState]]:
+        """Every invoice, void ones included, of these organisations for one period, by organisation."""
+        ...
+
+    async def lock_draft_ids(self, invoice_ids: Sequence[str]) -> list[str]:
+        """The drafts among ``invoice_ids``, locked until the transaction ends, in id order."""
+        ...
+
+    async def take_numbers(self, series: str, financial_year: str, count: int) -> range:
+        """The next ``count`` sequence numbers of a series in a financial year: no gaps, no reuse."""
+        ...
+
+    async def mark_issued(self, issued: Sequence[tuple[str, str, date, date]], issued_at: datetime) -> None:
+        """Set (id, number, issue date, due date) on drafts and make them issued."""
+        ...
+
+    async def get_many(self, invoice_ids: Sequence[str]) -> list[Invoice]: ...
+
+    async def reissue_of(self, voided_invoice_id: str) -> Invoice | None: ...
 
 
 class ExchangeRateRecord(Protocol):
@@ -153,6 +195,52 @@ class ExchangeRates(Protocol):
         """Newest effective time first, then by pair; each filter applied when not ""."""
         ...
 
+    async def all_rates(self) -> list[ExchangeRate]: ...
+
+
+class InvoiceRunRecord(Protocol):
+    """A stored invoice run: its scope, state (running, completed, failed) and counts."""
+
+    id: str
+    period_key: str
+    organisation_id: str
+    state: str
+    trigger: str
+    invoiced: int
+    already_invoiced: int
+    not_due: int
+    no_subscription: int
+    failed: int
+
+
+class InvoiceRunRecords(Protocol):
+    async def add(
+        self, run_id: str, period_key: str, organisation_id: str, trigger: str, *, idempotency_key: str,
+        fingerprint: str,
+    ) -> tuple[InvoiceRunRecord, bool]:
+        """Record a running run; (run, created), the first one when the idempotency key is repeated."""
+        ...
+
+    async def get(self, run_id: str) -> InvoiceRunRecord | None: ...
+
+    async def list(self, *, limit: int, before: str | None) -> list[InvoiceRunRecord]:
+        """Newest first; ``before`` is the last id of the previous page."""
+        ...
+
+    async def running(self) -> list[InvoiceRunRecord]: ...
+
+    async def latest_for(self, period_key: str, trigger: str) -> InvoiceRunRecord | None: ...
+
+    async def set_total(self, run_id: str, total: int) -> None: ...
+
+    async def reset_counts(self, run_id: str) -> None:
+        """Counts back to zero (a resumed run counts again)."""
+        ...
+
+    async def add_progress(self, run_id: str, progress: RunProgress) -> None: ...
+
+    async def finish(self, run_id: str, state: str, finished_at: datetime) -> None: ...
+
 
 class InvoicingTransaction(Protocol):
     """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
@@ -173,6 +261,9 @@ class InvoicingTransaction(Protocol):
     @property
     def exchange_rates(self) -> ExchangeRates: ...
 
+    @property
+    def invoice_runs(self) -> InvoiceRunRecords: ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
@@ -185,3 +276,7 @@ class EventOutbox(Protocol):
     and only if, that transaction commits. ``uow`` is whatever transaction the implementation writes with."""
 
     async def record(self, uow: Any, subject: str, event_id: str, message: Message) -> None: ...
+
+    async def record_many(self, uow: Any, subject: str, events: Sequence[tuple[str, Message]]) -> None:
+        """Several (event id, message) on one subject."""
+        ...

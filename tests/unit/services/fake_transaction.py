@@ -4,6 +4,7 @@ them back (events recorded in the transaction included), and repositories are re
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -48,3 +49,6 @@ class FakeOutbox:
 
     async def record(self, uow: FakeTransaction, subject: str, event_id: str, message: Message) -> None:
         uow.inside().outbox.append((subject, event_id, message))
+
+    async def record_many(self, uow: FakeTransaction, subject: str, events: Sequence[tuple[str, Message]]) -> None:
+        uow.inside().outbox.extend((subject, event_id, message) for event_id, message in events)

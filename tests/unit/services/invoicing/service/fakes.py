@@ -1,13 +1,16 @@
 """In-memory stand-ins for invoicing's ports (``services.invoicing.service.ports``), keeping the contracts of
 the PostgreSQL repositories: idempotency keys (the same request returns the first object, another request is a
 Conflict), consecutive version numbers, id-ordered pages, one stored rate per pair and effective time, and a
-transaction that rolls back on an exception. ``tables.locks`` records what a use case locked, in order."""
+transaction that rolls back on an exception. ``tables.locks`` records what a use case locked, in order.
+Invoices keep the stored rules too: one live (not void) invoice per organisation and period, one reissue per
+voided invoice, and numbers from a per-(series, financial year) counter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +18,7 @@ from google.protobuf.message import Message
 
 from billing_runtime.errors import Conflict
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
+from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
 from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
 from services.invoicing.domain.subscription import Subscription, SubscriptionStatus
@@ -54,6 +58,33 @@ class RateRow:
 
 
 @dataclass
+class InvoiceState:
+    id: str
+    status: str
+
+
+@dataclass
+class RunRow:
+    id: str
+    period_key: str
+    organisation_id: str
+    trigger: str
+    state: str = "running"
+    organisations_total: int = 0
+    organisations_done: int = 0
+    invoiced: int = 0
+    already_invoiced: int = 0
+    not_due: int = 0
+    no_subscription: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+
+COUNTERS = ("organisations_done", "invoiced", "already_invoiced", "not_due", "no_subscription", "failed")
+
+
+@dataclass
 class Tables:
     organisations: dict[str, Keyed] = field(default_factory=dict)
     plans: dict[str, Keyed] = field(default_factory=dict)  # of PlanRow
@@ -61,6 +92,8 @@ class Tables:
     subscriptions: dict[str, Keyed] = field(default_factory=dict)
     invoices: dict[str, Invoice] = field(default_factory=dict)
     rates: dict[str, RateRow] = field(default_factory=dict)
+    number_series: dict[tuple[str, str], int] = field(default_factory=dict)
+    runs: dict[str, Keyed] = field(default_factory=dict)  # of RunRow
     outbox: list[tuple[str, str, Message]] = field(default_factory=list)
     locks: list[str] = field(default_factory=list)
 
@@ -101,6 +134,9 @@ class FakeOrganisations:
 
     async def list(self, *, limit: int, after: str | None) -> list[Organisation]:
         return page((k.value for k in self._tables.organisations.values()), limit, after)
+
+    async def count(self) -> int:
+        return len(self._tables.organisations)
 
 
 class FakeCatalog:
@@ -214,6 +250,13 @@ class FakeSubscriptions:
                   if not organisation_id or s.value.organisation_id == organisation_id)
         return page(chosen, limit, after)
 
+    async def for_organisations(self, organisation_ids: Sequence[str]) -> dict[str, list[Subscription]]:
+        found: dict[str, list[Subscription]] = {}
+        for subscription in sorted((s.value for s in self._tables.subscriptions.values()), key=lambda s: s.id):
+            if subscription.organisation_id in organisation_ids:
+                found.setdefault(subscription.organisation_id, []).append(subscription)
+        return found
+
 
 class FakeInvoices:
     def __init__(self, tables: Tables) -> None:
@@ -241,6 +284,52 @@ class FakeInvoices:
         self._tables.invoices[invoice_id] = replace(invoice, status=InvoiceStatus.VOID, void_reason=reason,
                                                     voided_at=voided_at)
 
+    async def insert_drafts(
+        self, drafts: Sequence[Invoice], run_id: str = "", documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
+        stored = {}
+        for draft in drafts:
+            live = [i for i in self._tables.invoices.values() if i.organisation_id == draft.organisation_id
+                    and i.period_key == draft.period_key and i.status is not InvoiceStatus.VOID]
+            reissued = draft.replaces_invoice_id and any(
+                i.replaces_invoice_id == draft.replaces_invoice_id for i in self._tables.invoices.values())
+            if live or reissued:
+                continue
+            self._tables.invoices[draft.id] = replace(draft, created_at=STORED_AT)
+            stored[draft.id] = STORED_AT
+        return stored
+
+    async def period_invoices(self, organisation_ids: Sequence[str], period_key: str) -> dict[str, list[InvoiceState]]:
+        found: dict[str, list[InvoiceState]] = {}
+        for invoice in self._tables.invoices.values():
+            if invoice.organisation_id in organisation_ids and invoice.period_key == period_key:
+                found.setdefault(invoice.organisation_id, []).append(InvoiceState(invoice.id, invoice.status.value))
+        return found
+
+    async def lock_draft_ids(self, invoice_ids: Sequence[str]) -> list[str]:
+        drafts = sorted(i for i in invoice_ids
+                        if i in self._tables.invoices and self._tables.invoices[i].status is InvoiceStatus.DRAFT)
+        self._tables.locks.extend(f"invoice {i}" for i in drafts)
+        return drafts
+
+    async def take_numbers(self, series: str, financial_year: str, count: int) -> range:
+        last = self._tables.number_series.get((series, financial_year), 0) + count
+        self._tables.number_series[(series, financial_year)] = last
+        return range(last - count + 1, last + 1)
+
+    async def mark_issued(self, issued: Sequence[tuple[str, str, date, date]], issued_at: datetime) -> None:
+        for invoice_id, number, issue_date, due_date in issued:
+            self._tables.invoices[invoice_id] = replace(
+                self._tables.invoices[invoice_id], status=InvoiceStatus.ISSUED, number=number, issue_date=issue_date,
+                due_date=due_date,
+            )
+
+    async def get_many(self, invoice_ids: Sequence[str]) -> list[Invoice]:
+        return [self._tables.invoices[i] for i in sorted(invoice_ids) if i in self._tables.invoices]
+
+    async def reissue_of(self, voided_invoice_id: str) -> Invoice | None:
+        return next((i for i in self._tables.invoices.values() if i.replaces_invoice_id == voided_invoice_id), None)
+
 
 class FakeExchangeRates:
     def __init__(self, tables: Tables) -> None:
@@ -265,6 +354,57 @@ class FakeExchangeRates:
         chosen.sort(key=lambda r: r.effective_at, reverse=True)
         return chosen
 
+    async def all_rates(self) -> list[ExchangeRate]:
+        return [ExchangeRate(r.base_currency, r.quote_currency, r.rate, r.source, r.effective_at)
+                for r in await self.list()]
+
+
+class FakeInvoiceRuns:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def add(
+        self, run_id: str, period_key: str, organisation_id: str, trigger: str, *, idempotency_key: str,
+        fingerprint: str,
+    ) -> tuple[RunRow, bool]:
+        return insert_once(self._tables.runs, run_id, RunRow(run_id, period_key, organisation_id, trigger),
+                           idempotency_key, fingerprint)
+
+    async def get(self, run_id: str) -> RunRow | None:
+        found = self._tables.runs.get(run_id)
+        return copy(found.value) if found else None
+
+    async def list(self, *, limit: int, before: str | None) -> list[RunRow]:
+        rows = sorted((r.value for r in self._tables.runs.values()), key=lambda r: r.id, reverse=True)
+        return [copy(r) for r in rows if before is None or r.id < before][:limit]
+
+    async def running(self) -> list[RunRow]:
+        return [copy(r.value) for r in self._tables.runs.values() if r.value.state == "running"]
+
+    async def latest_for(self, period_key: str, trigger: str) -> RunRow | None:
+        rows = [r.value for r in self._tables.runs.values() if (r.value.period_key, r.value.trigger) == (
+            period_key, trigger)]
+        return copy(max(rows, key=lambda r: r.id)) if rows else None
+
+    async def set_total(self, run_id: str, total: int) -> None:
+        self._tables.runs[run_id].value.organisations_total = total
+
+    async def reset_counts(self, run_id: str) -> None:
+        row = self._tables.runs[run_id].value
+        for name in COUNTERS:
+            setattr(row, name, 0)
+        row.failures = []
+
+    async def add_progress(self, run_id: str, progress: RunProgress) -> None:
+        row = self._tables.runs[run_id].value
+        for name in COUNTERS:
+            setattr(row, name, getattr(row, name) + getattr(progress, name))
+        row.failures = (row.failures + progress.failures)[:100]
+
+    async def finish(self, run_id: str, state: str, finished_at: datetime) -> None:
+        row = self._tables.runs[run_id].value
+        row.state, row.finished_at = state, finished_at
+
 
 class FakeUnitOfWork(FakeTransaction):
     """Invoicing's transaction over :class:`Tables`."""
@@ -288,3 +428,7 @@ class FakeUnitOfWork(FakeTransaction):
     @property
     def exchange_rates(self) -> FakeExchangeRates:
         return FakeExchangeRates(self.inside())
+
+    @property
+    def invoice_runs(self) -> FakeInvoiceRuns:
+        return FakeInvoiceRuns(self.inside())
