@@ -9,7 +9,9 @@ gets a fresh database, dropped at the end. If the servers cannot be started, the
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -98,11 +100,39 @@ def nats_url(infrastructure: Infrastructure) -> str:
     return infrastructure.nats_url
 
 
+@pytest.fixture(scope="session")
+def refused_address() -> Iterator[str]:
+    """``127.0.0.1:<port>`` where a connection is always refused: the session keeps the port bound without ever
+    listening, so nothing answers there and no other process (a developer's `make run`) can take it. Give it to a
+    service or the gateway for every peer the test does not run."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{holder.getsockname()[1]}"
+
+
+def peer_settings(settings_cls: type) -> list[str]:
+    """The settings that point a service at another process: its peers' addresses and the gateway's HTTP port.
+    Their defaults are the ports `make run` uses, so a test that left one unset could reach (or collide with)
+    a developer's running platform."""
+    return [
+        name
+        for name, field in settings_cls.model_fields.items()
+        # "host:port" defaults only: invoicing's supplier_address is a postal one.
+        if name == "http_port" or (name.endswith("_address") and re.fullmatch(r"[\w.-]+:\d+", str(field.default)))
+    ]
+
+
 @asynccontextmanager
 async def running_service(
     definition: ServiceDefinition, database_url: str, nats_url: str, **settings: Any
 ) -> AsyncIterator[Runtime]:
-    """Run a service in this process on a free port, through the same lifecycle as `python -m services.x`."""
+    """Run a service in this process on a free port, through the same lifecycle as `python -m services.x`.
+
+    Every peer address (and the gateway's HTTP port) must be given: a running peer's address, ``refused_address``
+    for one that is down, ``http_port=0``. Defaults would point at whatever listens on the standard ports."""
+    missing = [name for name in peer_settings(definition.settings_cls) if name not in settings]
+    if missing:
+        raise TypeError(f"running_service({definition.name}) needs explicit {', '.join(missing)}")
     values = {
         "database_url": database_url,
         "nats_url": nats_url,

@@ -6,6 +6,7 @@ from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.ingest.adapters.invoicing_organisations import InvoicingOrganisations
 from services.ingest.adapters.tables import metadata
+from services.ingest.adapters.unit_of_work import IngestUnitOfWork
 from services.ingest.config import IngestSettings
 from services.ingest.entrypoints.grpc import IngestServicer, raw_event_handlers
 
@@ -13,7 +14,7 @@ from services.ingest.entrypoints.grpc import IngestServicer, raw_event_handlers
 def register(runtime: Runtime, settings: IngestSettings) -> Wiring:
     organisations = InvoicingOrganisations(settings.invoicing_address)
     runtime.on_shutdown(organisations.close)
-    servicer = IngestServicer(runtime, settings, organisations)
+    servicer = IngestServicer(runtime, settings, lambda: IngestUnitOfWork(runtime.engine), organisations)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, runtime.server)
     name = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
     runtime.server.add_registered_method_handlers(name, raw_event_handlers(servicer))

@@ -1,5 +1,6 @@
 """python -m services.invoicing [serve|migrate]"""
 
+from functools import partial
 from pathlib import Path
 
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
@@ -8,6 +9,7 @@ from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
 from services.invoicing.adapters.metering_usage import MeteringUsage
 from services.invoicing.adapters.tables import metadata
+from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.config import InvoicingSettings
 from services.invoicing.domain.invoice import Party
 from services.invoicing.entrypoints.grpc import InvoicingServicer
@@ -49,9 +51,10 @@ def payment_consumer_settings(settings: InvoicingSettings) -> ConsumerSettings:
 def period_close(runtime: Runtime, settings: InvoicingSettings, usage: UsageSource) -> tuple[PeriodClose, InvoiceRuns]:
     """The period close and the runs that drive it, as the servicer and the scheduler use them (tests build
     their own the same way)."""
-    close = PeriodClose(runtime.uow, runtime.outbox, usage, issuing_policy(settings))
+    uow = partial(InvoicingUnitOfWork, runtime.engine)
+    close = PeriodClose(uow, runtime.outbox, usage, issuing_policy(settings))
     runs = InvoiceRuns(
-        runtime.uow, close, lambda coro, name: runtime.spawn(coro, name=name),
+        uow, close, lambda coro, name: runtime.spawn(coro, name=name),
         batch_size=settings.invoice_run_batch_size,
     )
     return close, runs
@@ -63,7 +66,8 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     close, runs = period_close(runtime, settings, metering)
     rendering = InvoiceRendering(Branding.from_settings(settings), InvoiceHtmlRenderer(settings.invoice_template_dir))
     invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(
-        InvoicingServicer(runtime, close, runs, rendering), runtime.server
+        InvoicingServicer(runtime, partial(InvoicingUnitOfWork, runtime.engine), close, runs, rendering),
+        runtime.server,
     )
 
     async def on_ready() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Iterator
 
@@ -16,6 +17,12 @@ from tests.conftest import Infrastructure, create_database, drop_database
 # The supplier's GSTIN on the mesh's invoices (Karnataka, as the default supplier state; check character computed
 # with gst.gstin_check_character). Without one configured, invoices print no supplier GSTIN.
 SUPPLIER_GSTIN = "29AABCB1234C1ZA"
+
+
+def cli_environment() -> dict[str, str]:
+    """The environment for a ``billing_cli`` child: ours, minus the .run/endpoints.json a developer's `make run`
+    writes into the checkout, which the CLI would otherwise read for what the flags leave out."""
+    return {**os.environ, "BILLING_ENDPOINTS": "/nonexistent/endpoints.json"}
 
 
 @pytest.fixture(scope="session")

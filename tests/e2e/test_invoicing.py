@@ -30,7 +30,7 @@ from PIL import ImageStat
 
 from billing_client import EventSender
 from devstack.mesh import Mesh
-from tests.e2e.conftest import SUPPLIER_GSTIN
+from tests.e2e.conftest import SUPPLIER_GSTIN, cli_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,7 @@ async def wait_until(check, what: str, timeout: float = 30.0):
 def cli(mesh: Mesh, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "billing_cli", "--gateway", mesh.gateway_url, "--admin-token", mesh.admin_token, *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, env=cli_environment(),
     )
 
 

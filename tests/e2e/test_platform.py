@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from devstack.mesh import ORDER, Mesh
+from tests.e2e.conftest import cli_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -127,6 +128,7 @@ def test_cli_lists_what_the_api_created(mesh: Mesh):
         capture_output=True,
         text=True,
         timeout=60,
+        env=cli_environment(),
     )
     assert result.returncode == 0, result.stderr
     assert created["id"] in {row["id"] for row in json.loads(result.stdout)}
@@ -145,6 +147,7 @@ def test_cli_lists_what_the_api_created(mesh: Mesh):
         capture_output=True,
         text=True,
         timeout=60,
+        env=cli_environment(),
     )
     assert refused.returncode == 1
     assert "401" in refused.stdout + refused.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -19,6 +19,7 @@ from services.ingest.adapters.messages import api_key_to_pb, outcome_to_pb, proj
 from services.ingest.config import IngestSettings
 from services.ingest.domain.project import Project
 from services.ingest.service import api_keys, events, projects
+from services.ingest.service.ports import IngestTransaction
 from services.ingest.service.projects import OrganisationDirectory
 
 
@@ -39,8 +40,15 @@ def api_key_from(context: grpc.aio.ServicerContext) -> str:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, runtime: Runtime, settings: IngestSettings, organisations: OrganisationDirectory) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: IngestSettings,
+        uow: Callable[[], IngestTransaction],
+        organisations: OrganisationDirectory,
+    ) -> None:
         self._runtime = runtime
+        self._uow = uow
         self._settings = settings
         self._organisations = organisations
         self._limits = settings.event_limits()
@@ -50,7 +58,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def CreateProject(self, request, context):  # noqa: N802 - gRPC method names
         project, created = await projects.create_project(
-            self._runtime.uow(),
+            self._uow(),
             self._runtime.outbox,
             self._organisations,
             projects.CreateProject(request.organisation_id, request.name, request.idempotency_key),
@@ -58,12 +66,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.CreateProjectResponse(project=project_to_pb(project), created=created)
 
     async def GetProject(self, request, context):  # noqa: N802
-        project = await projects.get_project(self._runtime.uow(), request.project_id)
+        project = await projects.get_project(self._uow(), request.project_id)
         return ingest_pb2.GetProjectResponse(project=project_to_pb(project))
 
     async def ListProjects(self, request, context):  # noqa: N802
         page, token = await projects.list_projects(
-            self._runtime.uow(), request.organisation_id, request.page_size, request.page_token
+            self._uow(), request.organisation_id, request.page_size, request.page_token
         )
         return ingest_pb2.ListProjectsResponse(projects=[project_to_pb(p) for p in page], next_page_token=token)
 
@@ -71,7 +79,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         now = _now()
         expires_at = from_timestamp(request.expire_time) if request.HasField("expire_time") else None
         key, secret = await api_keys.create_api_key(
-            self._runtime.uow(),
+            self._uow(),
             self._runtime.outbox,
             api_keys.CreateApiKey(request.project_id, request.name, expires_at),
             now,
@@ -81,19 +89,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def ListApiKeys(self, request, context):  # noqa: N802
         now = _now()
         page, token = await api_keys.list_api_keys(
-            self._runtime.uow(), request.project_id, request.page_size, request.page_token
+            self._uow(), request.project_id, request.page_size, request.page_token
         )
         return ingest_pb2.ListApiKeysResponse(api_keys=[api_key_to_pb(k, now) for k in page], next_page_token=token)
 
     async def RevokeApiKey(self, request, context):  # noqa: N802
         now = _now()
-        key = await api_keys.revoke_api_key(self._runtime.uow(), self._runtime.outbox, request.api_key_id, now)
+        key = await api_keys.revoke_api_key(self._uow(), self._runtime.outbox, request.api_key_id, now)
         self._keys.forget(key.id)
         return ingest_pb2.RevokeApiKeyResponse(api_key=api_key_to_pb(key, now))
 
     async def VerifyApiKey(self, request, context):  # noqa: N802
         now = _now()
-        project, key = await api_keys.verify_api_key(self._runtime.uow(), request.secret, now)
+        project, key = await api_keys.verify_api_key(self._uow(), request.secret, now)
         return ingest_pb2.VerifyApiKeyResponse(project=project_to_pb(project), api_key=api_key_to_pb(key, now))
 
     async def IngestEvents(self, request: bytes, context):  # noqa: N802
@@ -160,7 +168,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.StreamEventsResponse(sequence=sequence, outcome=outcome_to_pb(outcome))
 
     async def _authenticate(self, secret: str) -> Project:
-        return await self._keys.project_for(self._runtime.uow, secret, _now())
+        return await self._keys.project_for(self._uow, secret, _now())
 
     def _log(self) -> JetStreamEventLog:
         if self._event_log is None:

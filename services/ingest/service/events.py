@@ -16,7 +16,6 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, PermissionDenied
 from billing_runtime.ids import new_ulid
 from services.ingest.domain import event as rules
@@ -24,6 +23,7 @@ from services.ingest.domain.api_key import ApiKey, ApiKeyState
 from services.ingest.domain.event import ACCEPTED, DUPLICATE, REJECTED, BatchOutcome, EventResult
 from services.ingest.domain.project import Project
 from services.ingest.service.api_keys import verify_api_key
+from services.ingest.service.ports import IngestTransaction
 
 EVENTS = Counter("ingest_events_total", "Events received, by outcome.", ["outcome"])
 
@@ -250,7 +250,7 @@ class ApiKeyCache:
         self._clock = clock
         self._entries: dict[bytes, _CachedKey] = {}
 
-    async def project_for(self, uow: Callable[[], UnitOfWork], secret: str, now: datetime) -> Project:
+    async def project_for(self, uow: Callable[[], IngestTransaction], secret: str, now: datetime) -> Project:
         """The project a presented key belongs to; raises Unauthenticated or PermissionDenied."""
         digest = hashlib.sha256(secret.encode()).digest()
         cached = self._entries.get(digest)

@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from billing_runtime import paging
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, NotFound
 from billing_runtime.ids import new_id
-from billing_runtime.outbox import Outbox
 from services.ingest.adapters import messages
-from services.ingest.adapters.repository import ProjectRepository
 from services.ingest.domain.project import Project, validate_project_name
+from services.ingest.service.ports import EventOutbox, IngestTransaction
 
 
 class OrganisationDirectory(Protocol):
@@ -27,7 +25,7 @@ class CreateProject:
 
 
 async def create_project(
-    uow: UnitOfWork, outbox: Outbox, organisations: OrganisationDirectory, command: CreateProject
+    uow: IngestTransaction, outbox: EventOutbox, organisations: OrganisationDirectory, command: CreateProject
 ) -> tuple[Project, bool]:
     """Create a project in an organisation that invoicing knows. Returns (project, created)."""
     name = validate_project_name(command.name)
@@ -37,31 +35,27 @@ async def create_project(
     if not await organisations.exists(command.organisation_id):
         raise InvalidArgument(f"no organisation with id {command.organisation_id!r}", field="organisation_id")
     async with uow:
-        project, created = await ProjectRepository(uow.connection).add(
-            new_id("prj"), command.organisation_id, name, command.idempotency_key
-        )
+        project, created = await uow.projects.add(new_id("prj"), command.organisation_id, name, command.idempotency_key)
         if created:
             event_id = new_id("evt")
             await outbox.record(uow, messages.PROJECT_CREATED, event_id, messages.project_created(event_id, project))
     return project, created
 
 
-async def get_project(uow: UnitOfWork, project_id: str) -> Project:
+async def get_project(uow: IngestTransaction, project_id: str) -> Project:
     if not project_id:
         raise InvalidArgument("is required", field="project_id")
     async with uow:
-        project = await ProjectRepository(uow.connection).get(project_id)
+        project = await uow.projects.get(project_id)
     if project is None:
         raise NotFound(f"no project with id {project_id!r}")
     return project
 
 
 async def list_projects(
-    uow: UnitOfWork, organisation_id: str, page_size: int, page_token: str
+    uow: IngestTransaction, organisation_id: str, page_size: int, page_token: str
 ) -> tuple[list[Project], str]:
     size, after = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
-        page = await ProjectRepository(uow.connection).list(
-            organisation_id=organisation_id, limit=size + 1, after=after
-        )
+        page = await uow.projects.list(organisation_id=organisation_id, limit=size + 1, after=after)
     return paging.split_page(page, size)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,27 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_runtime.idempotency import insert_once
 from services.invoicing.adapters.tables import invoice_runs
+from services.invoicing.domain.invoice_run import RunProgress
 
 MAX_FAILURES_KEPT = 100
 _FIRST_FAILURES = sa.literal_column(f"'$[0 to {MAX_FAILURES_KEPT - 1}]'::jsonpath")
 COUNTERS = ("organisations_done", "invoiced", "already_invoiced", "not_due", "no_subscription", "failed")
-
-
-@dataclass
-class RunProgress:
-    """What one batch of a run did, added to the run's counts."""
-
-    organisations_done: int = 0
-    invoiced: int = 0
-    already_invoiced: int = 0
-    not_due: int = 0
-    no_subscription: int = 0
-    failed: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-
-    def fail(self, organisation_id: str, message: str) -> None:
-        self.failed += 1
-        self.failures.append({"organisation_id": organisation_id, "message": message})
 
 
 class InvoiceRunRepository:

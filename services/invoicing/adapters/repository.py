@@ -33,11 +33,17 @@ class OrganisationRepository:
         )
         return _to_organisation(row), created
 
-    async def get(self, organisation_id: str) -> Organisation | None:
-        row = (
-            await self._conn.execute(sa.select(organisations).where(organisations.c.id == organisation_id))
-        ).one_or_none()
+    async def get(self, organisation_id: str, *, for_update: bool = False) -> Organisation | None:
+        """With ``for_update``, the row stays locked until the transaction ends (one subscription change of an
+        organisation at a time)."""
+        query = sa.select(organisations).where(organisations.c.id == organisation_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).one_or_none()
         return _to_organisation(row) if row else None
+
+    async def count(self) -> int:
+        return (await self._conn.execute(sa.select(sa.func.count()).select_from(organisations))).scalar_one()
 
     async def list(self, *, limit: int, after: str | None) -> list[Organisation]:
         query = sa.select(organisations).order_by(organisations.c.id).limit(limit)

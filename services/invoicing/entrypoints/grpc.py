@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing_runtime.errors import InvalidArgument
@@ -10,6 +12,7 @@ from billing_runtime.timestamps import from_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import invoice_to_pb, organisation_to_pb
+from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.domain.charge_rules import validate_charge
 from services.invoicing.domain.invoice import InvoiceStatus
 from services.invoicing.domain.money import parse_decimal
@@ -37,8 +40,16 @@ _REVIEW_STATES = {pb.REVIEW_ITEM_STATE_UNSPECIFIED, pb.REVIEW_ITEM_STATE_OPEN, p
 
 
 class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
-    def __init__(self, runtime: Runtime, close: PeriodClose, runs: InvoiceRuns, rendering: InvoiceRendering) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        uow: Callable[[], InvoicingUnitOfWork],
+        close: PeriodClose,
+        runs: InvoiceRuns,
+        rendering: InvoiceRendering,
+    ) -> None:
         self._runtime = runtime
+        self._uow = uow
         self._close = close
         self._runs = runs
         self._rendering = rendering
@@ -47,7 +58,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def CreateOrganisation(self, request, context):  # noqa: N802 - gRPC method names
         organisation, created = await organisations.create_organisation(
-            self._runtime.uow(),
+            self._uow(),
             self._runtime.outbox,
             organisations.CreateOrganisation(
                 name=request.name,
@@ -63,12 +74,12 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.CreateOrganisationResponse(organisation=organisation_to_pb(organisation), created=created)
 
     async def GetOrganisation(self, request, context):  # noqa: N802
-        organisation = await organisations.get_organisation(self._runtime.uow(), request.organisation_id)
+        organisation = await organisations.get_organisation(self._uow(), request.organisation_id)
         return pb.GetOrganisationResponse(organisation=organisation_to_pb(organisation))
 
     async def ListOrganisations(self, request, context):  # noqa: N802
         page, next_token = await organisations.list_organisations(
-            self._runtime.uow(), request.page_size, request.page_token
+            self._uow(), request.page_size, request.page_token
         )
         return pb.ListOrganisationsResponse(
             organisations=[organisation_to_pb(o) for o in page], next_page_token=next_token
@@ -78,7 +89,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def CreatePlan(self, request, context):  # noqa: N802
         plan, created = await catalog.create_plan(
-            self._runtime.uow(),
+            self._uow(),
             code=request.code,
             name=request.name,
             terms=cm.terms_from_pb(request.terms),
@@ -88,7 +99,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def CreatePlanVersion(self, request, context):  # noqa: N802
         version, created = await catalog.create_plan_version(
-            self._runtime.uow(),
+            self._uow(),
             plan_id=request.plan_id,
             terms=cm.terms_from_pb(request.terms),
             name=request.name,
@@ -97,26 +108,26 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.CreatePlanVersionResponse(plan_version=cm.plan_version_to_pb(version), created=created)
 
     async def GetPlan(self, request, context):  # noqa: N802
-        plan = await catalog.get_plan(self._runtime.uow(), plan_id=request.plan_id, code=request.code)
+        plan = await catalog.get_plan(self._uow(), plan_id=request.plan_id, code=request.code)
         return pb.GetPlanResponse(plan=cm.plan_to_pb(plan))
 
     async def ListPlans(self, request, context):  # noqa: N802
-        page, next_token = await catalog.list_plans(self._runtime.uow(), request.page_size, request.page_token)
+        page, next_token = await catalog.list_plans(self._uow(), request.page_size, request.page_token)
         return pb.ListPlansResponse(plans=[cm.plan_to_pb(p) for p in page], next_page_token=next_token)
 
     async def GetPlanVersion(self, request, context):  # noqa: N802
-        version = await catalog.get_plan_version(self._runtime.uow(), request.plan_version_id)
+        version = await catalog.get_plan_version(self._uow(), request.plan_version_id)
         return pb.GetPlanVersionResponse(plan_version=cm.plan_version_to_pb(version))
 
     async def ListPlanVersions(self, request, context):  # noqa: N802
-        versions = await catalog.list_plan_versions(self._runtime.uow(), request.plan_id)
+        versions = await catalog.list_plan_versions(self._uow(), request.plan_id)
         return pb.ListPlanVersionsResponse(plan_versions=[cm.plan_version_to_pb(v) for v in versions])
 
     # Subscriptions -----------------------------------------------------------------------------------------
 
     async def CreateSubscription(self, request, context):  # noqa: N802
         subscription, created = await subscriptions.create_subscription(
-            self._runtime.uow(),
+            self._uow(),
             organisation_id=request.organisation_id,
             plan_version_id=request.plan_version_id,
             plan_code=request.plan_code,
@@ -127,12 +138,12 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.CreateSubscriptionResponse(subscription=cm.subscription_to_pb(subscription), created=created)
 
     async def GetSubscription(self, request, context):  # noqa: N802
-        subscription = await subscriptions.get_subscription(self._runtime.uow(), request.subscription_id)
+        subscription = await subscriptions.get_subscription(self._uow(), request.subscription_id)
         return pb.GetSubscriptionResponse(subscription=cm.subscription_to_pb(subscription))
 
     async def ListSubscriptions(self, request, context):  # noqa: N802
         page, next_token = await subscriptions.list_subscriptions(
-            self._runtime.uow(), request.organisation_id, request.page_size, request.page_token
+            self._uow(), request.organisation_id, request.page_size, request.page_token
         )
         return pb.ListSubscriptionsResponse(
             subscriptions=[cm.subscription_to_pb(s) for s in page], next_page_token=next_token
@@ -140,7 +151,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def ChangeSubscriptionPlan(self, request, context):  # noqa: N802
         subscription, changed = await subscriptions.change_plan(
-            self._runtime.uow(),
+            self._uow(),
             subscription_id=request.subscription_id,
             plan_version_id=request.plan_version_id,
             plan_code=request.plan_code,
@@ -150,7 +161,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def CancelSubscription(self, request, context):  # noqa: N802
         subscription = await subscriptions.cancel_subscription(
-            self._runtime.uow(), subscription_id=request.subscription_id, at_period_end=request.at_period_end
+            self._uow(), subscription_id=request.subscription_id, at_period_end=request.at_period_end
         )
         return pb.CancelSubscriptionResponse(subscription=cm.subscription_to_pb(subscription))
 
@@ -158,7 +169,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def CreateExchangeRate(self, request, context):  # noqa: N802
         row, created = await exchange_rates.create_exchange_rate(
-            self._runtime.uow(),
+            self._uow(),
             base_currency=request.base_currency,
             quote_currency=request.quote_currency,
             rate=request.rate,
@@ -169,7 +180,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def ListExchangeRates(self, request, context):  # noqa: N802
         rows = await exchange_rates.list_exchange_rates(
-            self._runtime.uow(), base_currency=request.base_currency, quote_currency=request.quote_currency
+            self._uow(), base_currency=request.base_currency, quote_currency=request.quote_currency
         )
         return pb.ListExchangeRatesResponse(exchange_rates=[cm.exchange_rate_row_to_pb(row) for row in rows])
 
@@ -192,11 +203,11 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.StartInvoiceRunResponse(invoice_run=cm.invoice_run_to_pb(run), created=created)
 
     async def GetInvoiceRun(self, request, context):  # noqa: N802
-        run = await invoice_runs.get_run(self._runtime.uow(), request.invoice_run_id)
+        run = await invoice_runs.get_run(self._uow(), request.invoice_run_id)
         return pb.GetInvoiceRunResponse(invoice_run=cm.invoice_run_to_pb(run))
 
     async def ListInvoiceRuns(self, request, context):  # noqa: N802
-        page, next_token = await invoice_runs.list_runs(self._runtime.uow(), request.page_size, request.page_token)
+        page, next_token = await invoice_runs.list_runs(self._uow(), request.page_size, request.page_token)
         return pb.ListInvoiceRunsResponse(
             invoice_runs=[cm.invoice_run_to_pb(run) for run in page], next_page_token=next_token
         )
@@ -207,7 +218,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         if request.status not in _STATUS_FILTER:
             raise InvalidArgument(f"{request.status} is not an InvoiceStatus", field="status")
         page, next_token = await invoices.list_invoices(
-            self._runtime.uow(),
+            self._uow(),
             organisation_id=request.organisation_id,
             status=_STATUS_FILTER[request.status],
             period_key=request.period_key,
@@ -219,12 +230,12 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         )
 
     async def GetInvoice(self, request, context):  # noqa: N802
-        invoice = await invoices.get_invoice(self._runtime.uow(), request.invoice_id)
+        invoice = await invoices.get_invoice(self._uow(), request.invoice_id)
         return pb.GetInvoiceResponse(invoice=invoice_to_pb(invoice))
 
     async def VoidInvoice(self, request, context):  # noqa: N802
         invoice = await invoices.void_invoice(
-            self._runtime.uow(), self._runtime.outbox, invoice_id=request.invoice_id, reason=request.reason
+            self._uow(), self._runtime.outbox, invoice_id=request.invoice_id, reason=request.reason
         )
         return pb.VoidInvoiceResponse(invoice=invoice_to_pb(invoice))
 
@@ -235,7 +246,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.ReissueInvoiceResponse(invoice=invoice_to_pb(invoice), created=created)
 
     async def RenderInvoice(self, request, context):  # noqa: N802
-        invoice = await invoices.get_invoice(self._runtime.uow(), request.invoice_id)
+        invoice = await invoices.get_invoice(self._uow(), request.invoice_id)
         if request.format in (pb.INVOICE_FORMAT_PDF, pb.INVOICE_FORMAT_UNSPECIFIED):
             content, content_type, extension = await self._rendering.pdf(invoice), "application/pdf", "pdf"
         elif request.format == pb.INVOICE_FORMAT_HTML:

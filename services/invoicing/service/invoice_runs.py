@@ -11,19 +11,15 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from billing_runtime import paging
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, NotFound
 from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
-from services.invoicing.adapters.invoice_run_repository import InvoiceRunRepository
-from services.invoicing.adapters.repository import OrganisationRepository
-from services.invoicing.adapters.tables import organisations
 from services.invoicing.domain.billing_period import parse_period_key
+from services.invoicing.domain.organisation import Organisation
 from services.invoicing.service.fingerprints import fingerprint
 from services.invoicing.service.period_close import PeriodClose
+from services.invoicing.service.ports import InvoiceRunRecord, InvoicingTransaction
 
 log = get_logger(__name__)
 
@@ -40,7 +36,7 @@ def previous_month_key(now: datetime) -> str:
 class InvoiceRuns:
     def __init__(
         self,
-        uow: Callable[[], UnitOfWork],
+        uow: Callable[[], InvoicingTransaction],
         close: PeriodClose,
         spawn: Spawn,
         *,
@@ -55,7 +51,7 @@ class InvoiceRuns:
 
     async def start(
         self, *, period_key: str, organisation_id: str = "", trigger: str = "api", idempotency_key: str = ""
-    ) -> tuple[sa.Row[Any], bool]:
+    ) -> tuple[InvoiceRunRecord, bool]:
         """Record a run and start it in the background. (run, created); the same idempotency key returns the
         first run without starting another."""
         try:
@@ -63,9 +59,9 @@ class InvoiceRuns:
         except InvalidArgument as error:
             raise InvalidArgument(error.message, field="period_key") from None
         async with self._uow() as uow:
-            if organisation_id and await OrganisationRepository(uow.connection).get(organisation_id) is None:
+            if organisation_id and await uow.organisations.get(organisation_id) is None:
                 raise NotFound(f"no organisation with id {organisation_id!r}")
-            run, created = await InvoiceRunRepository(uow.connection).add(
+            run, created = await uow.invoice_runs.add(
                 new_id("run"),
                 period_key,
                 organisation_id,
@@ -82,7 +78,7 @@ class InvoiceRuns:
     async def resume_interrupted(self) -> int:
         """Start again every run a crash left ``running``; returns how many."""
         async with self._uow() as uow:
-            runs = await InvoiceRunRepository(uow.connection).running()
+            runs = await uow.invoice_runs.running()
         for run in runs:
             log.info("invoice run resumed", run_id=run.id, period_key=run.period_key)
             self._spawn(self.execute(run.id), f"invoice-run-{run.id}")
@@ -91,14 +87,12 @@ class InvoiceRuns:
     async def execute(self, run_id: str) -> None:
         """Close the run's period batch by batch, adding each batch's counts to the run as it goes."""
         async with self._uow() as uow:
-            repository = InvoiceRunRepository(uow.connection)
+            repository = uow.invoice_runs
             run = await repository.get(run_id)
             if run is None or run.state != "running":
                 return
             await repository.reset_counts(run_id)
-            total = 1 if run.organisation_id else (
-                await uow.connection.execute(sa.select(sa.func.count()).select_from(organisations))
-            ).scalar_one()
+            total = 1 if run.organisation_id else await uow.organisations.count()
             await repository.set_total(run_id, total)
         started = self._clock()
         state = "completed"
@@ -110,7 +104,7 @@ class InvoiceRuns:
                     break
                 progress = await self._close.close_batch(batch, run.period_key, run_id=run_id)
                 async with self._uow() as uow:
-                    await InvoiceRunRepository(uow.connection).add_progress(run_id, progress)
+                    await uow.invoice_runs.add_progress(run_id, progress)
                 after = batch[-1].id
                 if run.organisation_id:
                     break
@@ -118,29 +112,29 @@ class InvoiceRuns:
             state = "failed"
             log.exception("invoice run failed", run_id=run_id)
         async with self._uow() as uow:
-            await InvoiceRunRepository(uow.connection).finish(run_id, state, self._clock())
-            finished = await InvoiceRunRepository(uow.connection).get(run_id)
+            await uow.invoice_runs.finish(run_id, state, self._clock())
+            finished = await uow.invoice_runs.get(run_id)
         assert finished is not None
         log.info("invoice run finished", run_id=run_id, state=state, period_key=run.period_key,
                  seconds=round((self._clock() - started).total_seconds(), 3), invoiced=finished.invoiced,
                  already_invoiced=finished.already_invoiced, not_due=finished.not_due,
                  no_subscription=finished.no_subscription, failed=finished.failed)
 
-    async def _next_batch(self, organisation_id: str, after: str | None) -> list:
+    async def _next_batch(self, organisation_id: str, after: str | None) -> list[Organisation]:
         async with self._uow() as uow:
-            repository = OrganisationRepository(uow.connection)
+            repository = uow.organisations
             if organisation_id:
                 organisation = await repository.get(organisation_id)
                 return [organisation] if organisation else []
             return await repository.list(limit=self._batch_size, after=after)
 
-    async def scheduled_close(self) -> sa.Row[Any] | None:
+    async def scheduled_close(self) -> InvoiceRunRecord | None:
         """What the scheduler does: close the previous calendar month unless a scheduled run of it finished
         with nothing left (organisations in zones west of UTC end their month later, so a run that found some
         not yet due is repeated until none is). Returns the run started, if any."""
         key = previous_month_key(self._clock())
         async with self._uow() as uow:
-            latest = await InvoiceRunRepository(uow.connection).latest_for(key, "scheduler")
+            latest = await uow.invoice_runs.latest_for(key, "scheduler")
         if latest is not None and (latest.state == "running" or (latest.state == "completed" and latest.not_due == 0
                                                                  and latest.failed == 0)):
             return None
@@ -148,18 +142,20 @@ class InvoiceRuns:
         return run
 
 
-async def get_run(uow: UnitOfWork, run_id: str) -> sa.Row[Any]:
+async def get_run(uow: InvoicingTransaction, run_id: str) -> InvoiceRunRecord:
     if not run_id:
         raise InvalidArgument("is required", field="invoice_run_id")
     async with uow:
-        run = await InvoiceRunRepository(uow.connection).get(run_id)
+        run = await uow.invoice_runs.get(run_id)
     if run is None:
         raise NotFound(f"no invoice run with id {run_id!r}")
     return run
 
 
-async def list_runs(uow: UnitOfWork, page_size: int, page_token: str) -> tuple[list[sa.Row[Any]], str]:
+async def list_runs(
+    uow: InvoicingTransaction, page_size: int, page_token: str
+) -> tuple[list[InvoiceRunRecord], str]:
     size, before = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
-        rows = await InvoiceRunRepository(uow.connection).list(limit=size + 1, before=before)
+        rows = await uow.invoice_runs.list(limit=size + 1, before=before)
     return paging.split_page(rows, size)

@@ -5,33 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from billing_runtime import paging
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from billing_runtime.ids import new_id
-from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
-from services.invoicing.adapters.invoice_repository import InvoiceRepository
-from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 from services.invoicing.domain.billing_period import parse_period_key
 from services.invoicing.domain.invoice import Invoice, InvoiceStatus
+from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
 
 MAX_VOID_REASON_LENGTH = 500
 # Unpaid invoices, however late: money received must be refunded, not voided away.
 VOIDABLE = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.OVERDUE, InvoiceStatus.UNCOLLECTIBLE})
 
 
-async def get_invoice(uow: UnitOfWork, invoice_id: str) -> Invoice:
+async def get_invoice(uow: InvoicingTransaction, invoice_id: str) -> Invoice:
     if not invoice_id:
         raise InvalidArgument("is required", field="invoice_id")
     async with uow:
-        invoice = await InvoiceRepository(uow.connection).get(invoice_id)
+        invoice = await uow.invoices.get(invoice_id)
     if invoice is None:
         raise NotFound(f"no invoice with id {invoice_id!r}")
     return invoice
 
 
 async def list_invoices(
-    uow: UnitOfWork, *, organisation_id: str = "", status: str = "", period_key: str = "", page_size: int = 0,
+    uow: InvoicingTransaction, *, organisation_id: str = "", status: str = "", period_key: str = "", page_size: int = 0,
     page_token: str = "",
 ) -> tuple[list[Invoice], str]:
     """Newest first, filtered by organisation, status and period."""
@@ -46,14 +43,14 @@ async def list_invoices(
             raise InvalidArgument(error.message, field="period_key") from None
     size, before = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
-        found = await InvoiceRepository(uow.connection).list(
+        found = await uow.invoices.list(
             organisation_id=organisation_id, status=status, period_key=period_key, limit=size + 1, before=before
         )
     return paging.split_page(found, size)
 
 
 async def void_invoice(
-    uow: UnitOfWork, outbox: Outbox, *, invoice_id: str, reason: str, now: datetime | None = None
+    uow: InvoicingTransaction, outbox: EventOutbox, *, invoice_id: str, reason: str, now: datetime | None = None
 ) -> Invoice:
     """Void an issued invoice with a reason; its number stays used. Voiding a voided invoice again returns it."""
     reason = reason.strip()
@@ -65,7 +62,7 @@ async def void_invoice(
         raise InvalidArgument("is required", field="invoice_id")
     now = now or datetime.now(UTC)
     async with uow:
-        repository = InvoiceRepository(uow.connection)
+        repository = uow.invoices
         invoice = await repository.get(invoice_id, for_update=True)
         if invoice is None:
             raise NotFound(f"no invoice with id {invoice_id!r}")
@@ -78,7 +75,7 @@ async def void_invoice(
         await repository.void(invoice_id, reason, now, from_status=invoice.status)
         if invoice.status is InvoiceStatus.UNCOLLECTIBLE:
             # Written off by voiding: it no longer makes the subscription past due.
-            await SubscriptionRepository(uow.connection).clear_past_due(invoice.organisation_id)
+            await uow.subscriptions.clear_past_due(invoice.organisation_id)
         voided = await repository.get(invoice_id)
         assert voided is not None
         event_id = new_id("evt")

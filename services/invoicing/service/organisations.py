@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from billing_runtime import paging
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, NotFound
 from billing_runtime.ids import new_id
-from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
-from services.invoicing.adapters.repository import OrganisationRepository
 from services.invoicing.domain.organisation import Organisation, validate_details
+from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class CreateOrganisation:
 
 
 async def create_organisation(
-    uow: UnitOfWork, outbox: Outbox, command: CreateOrganisation
+    uow: InvoicingTransaction, outbox: EventOutbox, command: CreateOrganisation
 ) -> tuple[Organisation, bool]:
     """Validate, store and announce a new organisation. Returns (organisation, created)."""
     details = validate_details(
@@ -40,9 +38,7 @@ async def create_organisation(
         timezone=command.timezone,
     )
     async with uow:
-        organisation, created = await OrganisationRepository(uow.connection).add(
-            new_id("org"), details, command.idempotency_key
-        )
+        organisation, created = await uow.organisations.add(new_id("org"), details, command.idempotency_key)
         if created:
             event_id = new_id("evt")
             await outbox.record(
@@ -51,19 +47,21 @@ async def create_organisation(
     return organisation, created
 
 
-async def get_organisation(uow: UnitOfWork, organisation_id: str) -> Organisation:
+async def get_organisation(uow: InvoicingTransaction, organisation_id: str) -> Organisation:
     if not organisation_id:
         raise InvalidArgument("is required", field="organisation_id")
     async with uow:
-        organisation = await OrganisationRepository(uow.connection).get(organisation_id)
+        organisation = await uow.organisations.get(organisation_id)
     if organisation is None:
         raise NotFound(f"no organisation with id {organisation_id!r}")
     return organisation
 
 
-async def list_organisations(uow: UnitOfWork, page_size: int, page_token: str) -> tuple[list[Organisation], str]:
+async def list_organisations(
+    uow: InvoicingTransaction, page_size: int, page_token: str
+) -> tuple[list[Organisation], str]:
     """One page, oldest first, and the token of the next page ('' on the last)."""
     size, after = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
-        organisations = await OrganisationRepository(uow.connection).list(limit=size + 1, after=after)
+        organisations = await uow.organisations.list(limit=size + 1, after=after)
     return paging.split_page(organisations, size)

@@ -13,24 +13,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import FailedPrecondition, NotFound
 from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
-from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
-from services.invoicing.adapters.catalog_repository import CatalogRepository
-from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_json import round_trip, to_document
-from services.invoicing.adapters.invoice_repository import InvoiceRepository
-from services.invoicing.adapters.invoice_run_repository import RunProgress
-from services.invoicing.adapters.repository import OrganisationRepository
-from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_builder import MetricUsage, build_invoice
 from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
 from services.invoicing.domain.invoice_number import financial_year, format_invoice_number
+from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.service.billing_inputs import (
     PlannedInvoice,
@@ -42,6 +35,7 @@ from services.invoicing.service.billing_inputs import (
     plan_segments,
     read_usage,
 )
+from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
 
 log = get_logger(__name__)
 
@@ -61,8 +55,8 @@ class PeriodClose:
 
     def __init__(
         self,
-        uow: Callable[[], UnitOfWork],
-        outbox: Outbox,
+        uow: Callable[[], InvoicingTransaction],
+        outbox: EventOutbox,
         usage: UsageSource,
         policy: IssuingPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -89,12 +83,12 @@ class PeriodClose:
         progress = RunProgress(organisations_done=len(organisations))
         ids = [organisation.id for organisation in organisations]
         async with self._uow() as uow:
-            subscriptions = await SubscriptionRepository(uow.connection).for_organisations(ids)
-            existing = await InvoiceRepository(uow.connection).period_invoices(ids, period_key)
-            versions = await CatalogRepository(uow.connection).versions(
+            subscriptions = await uow.subscriptions.for_organisations(ids)
+            existing = await uow.invoices.period_invoices(ids, period_key)
+            versions = await uow.catalog.versions(
                 phase.plan_version_id for subs in subscriptions.values() for s in subs for phase in s.phases
             )
-            rates = await ExchangeRateRepository(uow.connection).all_rates()
+            rates = await uow.exchange_rates.all_rates()
         planned: list[PlannedInvoice] = []
         waiting_drafts: list[str] = []
         for organisation in organisations:
@@ -125,7 +119,7 @@ class PeriodClose:
             planned, await read_usage(planned, self._usage), rates, replaces or {}, progress, documents
         )
         async with self._uow() as uow:
-            stored = await InvoiceRepository(uow.connection).insert_drafts(drafts, run_id, documents)
+            stored = await uow.invoices.insert_drafts(drafts, run_id, documents)
         # What was just stored need not be read back to be issued: the drafts in hand, with their stored times.
         candidates = [replace(draft, created_at=stored[draft.id]) for draft in drafts if draft.id in stored]
         candidates += waiting_drafts
@@ -178,7 +172,7 @@ class PeriodClose:
         due_date = issue_date + timedelta(days=policy.payment_terms_days)
         fy = financial_year(issue_date)
         async with self._uow() as uow:
-            repository = InvoiceRepository(uow.connection)
+            repository = uow.invoices
             locked = await repository.lock_draft_ids(draft_ids)
             if not locked:
                 return []
@@ -207,7 +201,7 @@ class PeriodClose:
         """A new invoice, under a new number, for the period of a voided one, computed afresh. A second reissue
         of the same voided invoice returns the first (False)."""
         async with self._uow() as uow:
-            repository = InvoiceRepository(uow.connection)
+            repository = uow.invoices
             voided = await repository.get(invoice_id)
             if voided is None:
                 raise NotFound(f"no invoice with id {invoice_id!r}")
@@ -217,7 +211,7 @@ class PeriodClose:
                     "first, with a reason)"
                 )
             earlier = await repository.reissue_of(invoice_id)
-            organisation = await OrganisationRepository(uow.connection).get(voided.organisation_id)
+            organisation = await uow.organisations.get(voided.organisation_id)
         if earlier is not None:
             return earlier, False
         assert organisation is not None
@@ -225,7 +219,7 @@ class PeriodClose:
         if progress.failures:
             raise FailedPrecondition(f"cannot reissue invoice {invoice_id}: {progress.failures[0]['message']}")
         async with self._uow() as uow:
-            reissued = await InvoiceRepository(uow.connection).reissue_of(invoice_id)
+            reissued = await uow.invoices.reissue_of(invoice_id)
         if reissued is None:
             raise FailedPrecondition(
                 f"cannot reissue invoice {invoice_id}: period {voided.period_key} already has a live invoice"
@@ -237,16 +231,16 @@ class PeriodClose:
         Not stored, not numbered."""
         now = self._clock()
         async with self._uow() as uow:
-            organisation = await OrganisationRepository(uow.connection).get(organisation_id)
+            organisation = await uow.organisations.get(organisation_id)
             if organisation is None:
                 raise NotFound(f"no organisation with id {organisation_id!r}")
             subscriptions = (
-                await SubscriptionRepository(uow.connection).for_organisations([organisation_id])
+                await uow.subscriptions.for_organisations([organisation_id])
             ).get(organisation_id, [])
-            versions = await CatalogRepository(uow.connection).versions(
+            versions = await uow.catalog.versions(
                 phase.plan_version_id for s in subscriptions for phase in s.phases
             )
-            rates = await ExchangeRateRepository(uow.connection).all_rates()
+            rates = await uow.exchange_rates.all_rates()
         period = billing_period(organisation, subscriptions, at=now)
         segments = plan_segments(subscriptions, period, versions)
         if not segments:

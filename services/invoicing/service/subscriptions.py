@@ -5,22 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-import sqlalchemy as sa
-
 from billing_runtime import paging
-from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from billing_runtime.ids import new_id
-from services.invoicing.adapters.catalog_repository import CatalogRepository
-from services.invoicing.adapters.repository import OrganisationRepository
-from services.invoicing.adapters.subscription_repository import SubscriptionRepository
-from services.invoicing.adapters.tables import organisations
 from services.invoicing.domain import subscription as subscription_rules
 from services.invoicing.domain.billing_period import start_of_day, zone_of
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.subscription import Subscription, SubscriptionStatus
 from services.invoicing.service.catalog import resolve_version
 from services.invoicing.service.fingerprints import fingerprint
+from services.invoicing.service.ports import InvoicingTransaction, Subscriptions
 
 
 def _parse_date(value: str, field: str, time_zone: str, now: datetime) -> date:
@@ -33,21 +27,17 @@ def _parse_date(value: str, field: str, time_zone: str, now: datetime) -> date:
         raise InvalidArgument(f"{value!r} is not a date; expected YYYY-MM-DD", field=field) from None
 
 
-async def _organisation(uow: UnitOfWork, organisation_id: str, *, lock: bool = False) -> Organisation:
+async def _organisation(uow: InvoicingTransaction, organisation_id: str, *, lock: bool = False) -> Organisation:
     if not organisation_id:
         raise InvalidArgument("is required", field="organisation_id")
-    if lock:
-        await uow.connection.execute(
-            sa.select(organisations.c.id).where(organisations.c.id == organisation_id).with_for_update()
-        )
-    organisation = await OrganisationRepository(uow.connection).get(organisation_id)
+    organisation = await uow.organisations.get(organisation_id, for_update=lock)
     if organisation is None:
         raise NotFound(f"no organisation with id {organisation_id!r}")
     return organisation
 
 
 async def create_subscription(
-    uow: UnitOfWork,
+    uow: InvoicingTransaction,
     *,
     organisation_id: str,
     plan_version_id: str = "",
@@ -63,7 +53,7 @@ async def create_subscription(
     async with uow:
         organisation = await _organisation(uow, organisation_id, lock=True)
         time_zone = organisation.details.timezone
-        version = await resolve_version(CatalogRepository(uow.connection), plan_version_id, plan_code)
+        version = await resolve_version(uow.catalog, plan_version_id, plan_code)
         day = _parse_date(start_date, "start_date", time_zone, now)
         created_day = organisation.created_at.astimezone(zone_of(time_zone)).date()
         if day < created_day:
@@ -80,7 +70,7 @@ async def create_subscription(
             created_at=now,
             billing_anchor_day=billing_anchor_day or 1,
         )
-        repository = SubscriptionRepository(uow.connection)
+        repository = uow.subscriptions
         request = {"organisation_id": organisation.id, "plan_version_id": version.id, "start_date": day.isoformat(),
                    "billing_anchor_day": subscription.billing_anchor_day}
         if idempotency_key == "" or not await repository.made_with_key(idempotency_key):
@@ -104,28 +94,28 @@ async def create_subscription(
     return stored, created
 
 
-async def get_subscription(uow: UnitOfWork, subscription_id: str) -> Subscription:
+async def get_subscription(uow: InvoicingTransaction, subscription_id: str) -> Subscription:
     if not subscription_id:
         raise InvalidArgument("is required", field="subscription_id")
     async with uow:
-        subscription = await SubscriptionRepository(uow.connection).get(subscription_id)
+        subscription = await uow.subscriptions.get(subscription_id)
     if subscription is None:
         raise NotFound(f"no subscription with id {subscription_id!r}")
     return subscription
 
 
 async def list_subscriptions(
-    uow: UnitOfWork, organisation_id: str, page_size: int, page_token: str
+    uow: InvoicingTransaction, organisation_id: str, page_size: int, page_token: str
 ) -> tuple[list[Subscription], str]:
     size, after = paging.page_size(page_size), paging.page_after(page_token)
     async with uow:
-        found = await SubscriptionRepository(uow.connection).list(
+        found = await uow.subscriptions.list(
             organisation_id=organisation_id, limit=size + 1, after=after
         )
     return paging.split_page(found, size)
 
 
-async def _locked_subscription(repository: SubscriptionRepository, subscription_id: str) -> Subscription:
+async def _locked_subscription(repository: Subscriptions, subscription_id: str) -> Subscription:
     """The subscription, locked for the rest of the transaction (changes to one subscription go one at a time)."""
     if not subscription_id:
         raise InvalidArgument("is required", field="subscription_id")
@@ -136,7 +126,7 @@ async def _locked_subscription(repository: SubscriptionRepository, subscription_
 
 
 async def change_plan(
-    uow: UnitOfWork,
+    uow: InvoicingTransaction,
     *,
     subscription_id: str,
     plan_version_id: str = "",
@@ -148,11 +138,11 @@ async def change_plan(
     the organisation's zone. Repeating a change already made returns the subscription unchanged (False)."""
     now = now or datetime.now(UTC)
     async with uow:
-        repository = SubscriptionRepository(uow.connection)
+        repository = uow.subscriptions
         subscription = await _locked_subscription(repository, subscription_id)
         organisation = await _organisation(uow, subscription.organisation_id)
         time_zone = organisation.details.timezone
-        version = await resolve_version(CatalogRepository(uow.connection), plan_version_id, plan_code)
+        version = await resolve_version(uow.catalog, plan_version_id, plan_code)
         effective_at = start_of_day(_parse_date(effective_date, "effective_date", time_zone, now), time_zone)
         current = subscription.current_phase
         if current.plan_version_id == version.id and current.starts_at == effective_at:
@@ -168,13 +158,13 @@ async def change_plan(
 
 
 async def cancel_subscription(
-    uow: UnitOfWork, *, subscription_id: str, at_period_end: bool, now: datetime | None = None
+    uow: InvoicingTransaction, *, subscription_id: str, at_period_end: bool, now: datetime | None = None
 ) -> Subscription:
     """Cancel now, or at the end of the current billing period. Asking again for what is already so returns
     the subscription as it is."""
     now = now or datetime.now(UTC)
     async with uow:
-        repository = SubscriptionRepository(uow.connection)
+        repository = uow.subscriptions
         subscription = await _locked_subscription(repository, subscription_id)
         if subscription.status is SubscriptionStatus.CANCELED or (at_period_end and subscription.cancel_at_period_end):
             return subscription

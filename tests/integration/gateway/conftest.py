@@ -23,7 +23,7 @@ EVENTS_MAX_BODY_BYTES = 1024 * 1024
 
 
 @pytest.fixture(scope="session")
-async def gateway_url(database_url, nats_url, ingest, invoicing, metering) -> AsyncIterator[str]:
+async def gateway_url(database_url, nats_url, ingest, invoicing, metering, refused_address) -> AsyncIterator[str]:
     async with running_service(
         GATEWAY,
         database_url,
@@ -33,6 +33,9 @@ async def gateway_url(database_url, nats_url, ingest, invoicing, metering) -> As
         ingest_address=ingest.address,
         invoicing_address=invoicing.address,
         metering_address=metering.address,
+        # Not running in these tests: down, rather than whatever listens on their default ports.
+        payments_address=refused_address,
+        notification_address=refused_address,
         events_max_body_bytes=EVENTS_MAX_BODY_BYTES,
     ) as runtime:
         yield runtime.http_address

@@ -24,7 +24,7 @@ ORGANISATION = {
 
 
 @pytest.fixture(scope="module")
-async def gateway(database_url, nats_url, ingest, invoicing) -> AsyncIterator[str]:
+async def gateway(database_url, nats_url, ingest, invoicing, refused_address) -> AsyncIterator[str]:
     async with running_service(
         GATEWAY,
         database_url,
@@ -33,6 +33,10 @@ async def gateway(database_url, nats_url, ingest, invoicing) -> AsyncIterator[st
         http_port=0,
         ingest_address=ingest.address,
         invoicing_address=invoicing.address,
+        # Down in this module, whatever runs on their default ports (a developer's `make run`).
+        metering_address=refused_address,
+        payments_address=refused_address,
+        notification_address=refused_address,
     ) as runtime:
         yield runtime.http_address
 
@@ -178,7 +182,8 @@ async def test_healthz_reports_each_service(gateway):
     assert body["database"] == "ok"
     assert body["services"]["ingest"]["status"] == "serving"
     assert body["services"]["invoicing"]["status"] == "serving"
-    assert body["services"]["metering"]["status"] == "unreachable"
+    for down in ("metering", "payments", "notification"):
+        assert body["services"][down]["status"] == "unreachable"
 
 
 async def test_openapi_document_and_human_docs_work_offline(gateway):
@@ -208,7 +213,7 @@ async def test_request_id_reaches_the_services_logs(admin, caplog):
     ), rpc_lines
 
 
-async def test_http_requests_are_counted_by_route_template(database_url, nats_url, ingest, invoicing):
+async def test_http_requests_are_counted_by_route_template(database_url, nats_url, ingest, invoicing, refused_address):
     from prometheus_client import REGISTRY
 
     def count(status: str) -> float:
@@ -227,6 +232,9 @@ async def test_http_requests_are_counted_by_route_template(database_url, nats_ur
         metrics_port=0,
         ingest_address=ingest.address,
         invoicing_address=invoicing.address,
+        metering_address=refused_address,
+        payments_address=refused_address,
+        notification_address=refused_address,
     ) as runtime:
         before = count("404")
         async with httpx.AsyncClient(base_url=runtime.http_address) as client:

@@ -12,7 +12,6 @@ from google.protobuf.json_format import MessageToJson
 
 from billing.ingest.v1 import ingest_pb2
 from billing_runtime.timestamps import to_timestamp
-from devstack.ports import free_port
 from services.ingest.__main__ import DEFINITION as INGEST
 from services.ingest.adapters.tables import api_keys, projects
 from tests.conftest import running_service
@@ -159,8 +158,8 @@ async def test_key_for_unknown_project_or_past_expiry_is_rejected(ingest, ingest
     assert await count(ingest, api_keys) == before
 
 
-async def test_project_creation_fails_cleanly_when_invoicing_is_down(database_url, nats_url):
-    async with running_service(INGEST, database_url, nats_url, invoicing_address=f"127.0.0.1:{free_port()}") as ingest:
+async def test_project_creation_fails_cleanly_when_invoicing_is_down(database_url, nats_url, refused_address):
+    async with running_service(INGEST, database_url, nats_url, invoicing_address=refused_address) as ingest:
         async with grpc.aio.insecure_channel(ingest.address) as channel:
             from billing.ingest.v1 import ingest_pb2_grpc
 

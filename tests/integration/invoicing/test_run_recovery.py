@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from services.invoicing.adapters.repository import OrganisationRepository
 from services.invoicing.adapters.tables import invoice_runs
+from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from tests.integration.invoicing.conftest import invoices_of
 from tests.integration.invoicing.test_invoice_runs import billed_organisation
@@ -76,7 +78,7 @@ async def test_the_scheduler_closes_the_previous_month_once(invoicing, invoicing
     organisation_id = await billed_organisation(invoicing, invoicing_stub, metering_stub, jetstream)
     close, _ = period_close
     on_the_first = InvoiceRuns(
-        invoicing.uow, close, lambda coro, name: invoicing.spawn(coro, name=name),
+        partial(InvoicingUnitOfWork, invoicing.engine), close, lambda coro, name: invoicing.spawn(coro, name=name),
         clock=lambda: datetime(2026, 11, 1, 0, 5, tzinfo=UTC),
     )
     started = await on_the_first.scheduled_close()

@@ -15,7 +15,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_runtime.grpc_server import MAX_LISTED_SERVICES
 from billing_runtime.service import Wiring, build_runtime
-from devstack.ports import free_port
 from services.invoicing.__main__ import DEFINITION as INVOICING
 from services.metering.__main__ import DEFINITION as METERING
 from services.payments.__main__ import DEFINITION as PAYMENTS
@@ -54,13 +53,13 @@ async def test_list_answers_every_registered_service_of_a_serving_service(invoic
 
 
 async def test_list_reports_not_serving_while_dependencies_are_missing_and_during_shutdown(
-    database_url, nats_url
+    database_url, nats_url, refused_address
 ):
-    dead_database = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    dead_database = f"postgresql://postgres@{refused_address}/nowhere"
     runtime = build_runtime(
         INVOICING,
         INVOICING.settings_cls(database_url=dead_database, nats_url=nats_url, grpc_port=0,
-                               metering_address=f"127.0.0.1:{free_port()}"),
+                               metering_address=refused_address),
     )
     starting = asyncio.create_task(runtime.start())
     try:
@@ -74,9 +73,7 @@ async def test_list_reports_not_serving_while_dependencies_are_missing_and_durin
         await runtime.stop()
         await asyncio.gather(starting, return_exceptions=True)
 
-    async with running_service(
-        METERING, database_url, nats_url, invoicing_address=f"127.0.0.1:{free_port()}"
-    ) as metering:
+    async with running_service(METERING, database_url, nats_url, invoicing_address=refused_address) as metering:
         assert await health_list(metering.address) == {"": SERVING, "billing.metering.v1.MeteringService": SERVING}
         await metering.health.enter_graceful_shutdown()  # what stop() does first
         assert await health_list(metering.address) == {

@@ -18,7 +18,8 @@ from billing_runtime.messaging import stream_name
 from billing_runtime.outbox import OutboxRelay
 from billing_runtime.service import Runtime, Wiring, build_runtime
 from devstack.nats import LocalNats
-from devstack.ports import free_port, port_is_free
+from devstack.ports import port_is_free
+from services.gateway.__main__ import DEFINITION as GATEWAY
 from services.ingest.config import IngestSettings
 from services.invoicing.__main__ import DEFINITION as INVOICING
 from services.invoicing.adapters.tables import outbox
@@ -64,9 +65,11 @@ async def test_serving_service_lists_its_services_by_reflection(invoicing):
     assert {"billing.invoicing.v1.InvoicingService", "grpc.health.v1.Health"} <= names
 
 
-async def test_not_serving_and_unavailable_until_the_database_answers(nats_url):
-    dead_database = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
-    settings = INVOICING.settings_cls(database_url=dead_database, nats_url=nats_url, grpc_port=0)
+async def test_not_serving_and_unavailable_until_the_database_answers(nats_url, refused_address):
+    dead_database = f"postgresql://postgres@{refused_address}/nowhere"
+    settings = INVOICING.settings_cls(
+        database_url=dead_database, nats_url=nats_url, grpc_port=0, metering_address=refused_address
+    )
     runtime = build_runtime(INVOICING, settings)
     starting = asyncio.create_task(runtime.start())
     try:
@@ -87,10 +90,12 @@ async def test_not_serving_and_unavailable_until_the_database_answers(nats_url):
         await asyncio.gather(starting, return_exceptions=True)
 
 
-async def test_health_follows_nats_going_away_and_coming_back(database_url, tmp_path):
+async def test_health_follows_nats_going_away_and_coming_back(database_url, tmp_path, refused_address):
     local_nats = LocalNats(tmp_path / "nats", port=0, monitor_port=None, say=lambda _: None).start()
     try:
-        async with running_service(METERING, database_url, local_nats.url) as metering:
+        async with running_service(
+            METERING, database_url, local_nats.url, invoicing_address=refused_address
+        ) as metering:
             assert await health_of(metering.address) == SERVING
             port = local_nats.port
             local_nats.stop()
@@ -213,3 +218,14 @@ async def test_register_gets_its_typed_settings_and_on_ready_runs_once_dependenc
 def test_a_runtime_refuses_settings_of_another_service(database_url):
     with pytest.raises(TypeError, match="payments needs PaymentsSettings, not IngestSettings"):
         build_runtime(PAYMENTS, IngestSettings(database_url=database_url))
+
+
+async def test_tests_must_choose_every_peer_address(database_url, nats_url):
+    # The defaults are the ports of a developer's `make run`: a test that inherited one could talk to it.
+    with pytest.raises(TypeError, match="needs explicit invoicing_address"):
+        async with running_service(METERING, database_url, nats_url):
+            pass
+    with pytest.raises(TypeError, match="http_port, ingest_address, metering_address, invoicing_address, "
+                                        "payments_address, notification_address"):
+        async with running_service(GATEWAY, database_url, nats_url, admin_token="x" * 16):
+            pass

@@ -28,9 +28,9 @@ def handled(samples, method: str, code: str) -> float:
     return samples.get(("grpc_server_handled_total", labels), 0.0)
 
 
-async def test_rpc_outcomes_dependencies_and_outbox_are_measured(database_url, nats_url):
+async def test_rpc_outcomes_dependencies_and_outbox_are_measured(database_url, nats_url, refused_address):
     async with running_service(
-        INVOICING, database_url, nats_url, metrics_port=0, scheduler_enabled=False
+        INVOICING, database_url, nats_url, metrics_port=0, scheduler_enabled=False, metering_address=refused_address
     ) as invoicing:
         url = invoicing.metrics_server.address
         before = await scrape(url)

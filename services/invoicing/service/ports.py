@@ -1,0 +1,286 @@
+"""What invoicing's use cases need from storage, as Protocols: the adapters implement them over PostgreSQL
+(:mod:`services.invoicing.adapters.unit_of_work`), unit tests with in-memory fakes
+(``tests/unit/services/invoicing/service/fakes.py``). Where a record has no domain type yet (a plan row, an
+exchange-rate row, an invoice run) the Protocol names the attributes the use cases read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from google.protobuf.message import Message
+
+from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
+from services.invoicing.domain.invoice_run import RunProgress
+from services.invoicing.domain.organisation import Organisation, OrganisationDetails
+from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
+from services.invoicing.domain.subscription import Subscription
+
+
+class Organisations(Protocol):
+    async def add(
+        self, organisation_id: str, details: OrganisationDetails, idempotency_key: str = ""
+    ) -> tuple[Organisation, bool]:
+        """Store a new organisation; (organisation, created). The same idempotency key with the same details
+        returns the first one with created False, with other details Conflict."""
+        ...
+
+    async def get(self, organisation_id: str, *, for_update: bool = False) -> Organisation | None:
+        """With ``for_update``, locked until the transaction ends."""
+        ...
+
+    async def list(self, *, limit: int, after: str | None) -> list[Organisation]:
+        """Up to ``limit`` organisations in id order after ``after``."""
+        ...
+
+    async def count(self) -> int: ...
+
+
+class PlanRecord(Protocol):
+    """A plan as stored, without its versions."""
+
+    id: str
+    code: str
+    name: str
+
+
+class Catalog(Protocol):
+    """Plans and their numbered, never rewritten versions."""
+
+    async def add_plan(
+        self, plan_id: str, code: str, name: str, *, idempotency_key: str, fingerprint: str
+    ) -> tuple[str, bool]:
+        """Store a plan (without versions), or find the one made with this idempotency key; (plan id, created).
+        The key with another fingerprint is Conflict."""
+        ...
+
+    async def lock_code(self, code: str) -> None:
+        """Serialise creates of one plan code until the transaction ends."""
+        ...
+
+    async def made_with_key(self, plan_id: str, idempotency_key: str) -> bool: ...
+
+    async def version_made_with_key(self, idempotency_key: str) -> bool: ...
+
+    async def plan_id_for_code(self, code: str) -> str | None: ...
+
+    async def lock_plan(self, plan_id: str) -> PlanRecord | None:
+        """The plan, locked until the transaction ends, so its new versions get consecutive numbers."""
+        ...
+
+    async def add_version(
+        self,
+        version_id: str,
+        plan_id: str,
+        name: str,
+        terms: PlanVersionTerms,
+        *,
+        idempotency_key: str = "",
+        fingerprint: str = "",
+    ) -> tuple[PlanVersion, bool]:
+        """Append the plan's next version (renaming the plan to ``name`` when given); (version, created), the
+        first version made with the idempotency key when it is repeated."""
+        ...
+
+    async def get_version(self, version_id: str) -> PlanVersion | None: ...
+
+    async def versions(self, version_ids: Iterable[str]) -> dict[str, PlanVersion]: ...
+
+    async def versions_of(self, plan_id: str) -> list[PlanVersion]:
+        """Every version of the plan, oldest first; [] for an unknown plan."""
+        ...
+
+    async def latest_version(self, plan_id: str) -> PlanVersion | None: ...
+
+    async def get_plan(self, plan_id: str) -> Plan | None: ...
+
+    async def list_plans(self, *, limit: int, after: str | None) -> list[Plan]: ...
+
+
+class Subscriptions(Protocol):
+    async def add(self, subscription: Subscription, *, idempotency_key: str, fingerprint: str) -> tuple[str, bool]:
+        """Store a new subscription with its phases; (id, created), the first one's id when the idempotency key
+        is repeated."""
+        ...
+
+    async def save(self, subscription: Subscription) -> None:
+        """Store a changed subscription (state, end, phases)."""
+        ...
+
+    async def made_with_key(self, idempotency_key: str) -> bool: ...
+
+    async def active_for(self, organisation_id: str) -> str | None:
+        """The id of the organisation's active subscription, if it has one."""
+        ...
+
+    async def get(self, subscription_id: str, *, for_update: bool = False) -> Subscription | None: ...
+
+    async def list(self, *, organisation_id: str, limit: int, after: str | None) -> list[Subscription]: ...
+
+    async def for_organisations(self, organisation_ids: Sequence[str]) -> dict[str, list[Subscription]]:
+        """Every subscription (any state) of these organisations, oldest first."""
+        ...
+
+    async def clear_past_due(self, organisation_id: str) -> None:
+        """The organisation's subscription is no longer past due (its uncollectible invoice was written off)."""
+        ...
+
+
+class InvoiceState(Protocol):
+    """An invoice's id and status (an ``InvoiceStatus`` value), as a period close checks what a period has."""
+
+    id: str
+    status: str
+
+
+class Invoices(Protocol):
+    async def get(self, invoice_id: str, *, for_update: bool = False) -> Invoice | None: ...
+
+    async def list(
+        self, *, organisation_id: str, status: str, period_key: str, limit: int, before: str | None
+    ) -> list[Invoice]:
+        """Newest first (descending id), each filter applied when not ""."""
+        ...
+
+    async def void(self, invoice_id: str, reason: str, voided_at: datetime, *, from_status: InvoiceStatus) -> None: ...
+
+    async def insert_drafts(
+        self, drafts: Sequence[Invoice], run_id: str = "", documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
+        """Store drafts, skipping one whose (organisation, period) already has a live (not void) invoice or that
+        reissues an invoice already reissued; the ids stored, each with its stored creation time."""
+        ...
+
+    async def period_invoices(
+        self, organisation_ids: Sequence[str], period_key: str
+    ) -> dict[str, list[InvoiceState]]:
+        """Every invoice, void ones included, of these organisations for one period, by organisation."""
+        ...
+
+    async def lock_draft_ids(self, invoice_ids: Sequence[str]) -> list[str]:
+        """The drafts among ``invoice_ids``, locked until the transaction ends, in id order."""
+        ...
+
+    async def take_numbers(self, series: str, financial_year: str, count: int) -> range:
+        """The next ``count`` sequence numbers of a series in a financial year: no gaps, no reuse."""
+        ...
+
+    async def mark_issued(self, issued: Sequence[tuple[str, str, date, date]], issued_at: datetime) -> None:
+        """Set (id, number, issue date, due date) on drafts and make them issued."""
+        ...
+
+    async def get_many(self, invoice_ids: Sequence[str]) -> list[Invoice]: ...
+
+    async def reissue_of(self, voided_invoice_id: str) -> Invoice | None: ...
+
+
+class ExchangeRateRecord(Protocol):
+    """A stored rate: the rate itself, its id and when it was recorded."""
+
+    id: str
+    base_currency: str
+    quote_currency: str
+    rate: Decimal
+    source: str
+    effective_at: datetime
+    created_at: datetime
+
+
+class ExchangeRates(Protocol):
+    async def add(self, rate_id: str, rate: ExchangeRate) -> tuple[ExchangeRateRecord, bool]:
+        """Store a rate, or return the one already stored for the pair and effective time; (record, created)."""
+        ...
+
+    async def list(self, *, base_currency: str = "", quote_currency: str = "") -> list[ExchangeRateRecord]:
+        """Newest effective time first, then by pair; each filter applied when not ""."""
+        ...
+
+    async def all_rates(self) -> list[ExchangeRate]: ...
+
+
+class InvoiceRunRecord(Protocol):
+    """A stored invoice run: its scope, state (running, completed, failed) and counts."""
+
+    id: str
+    period_key: str
+    organisation_id: str
+    state: str
+    trigger: str
+    invoiced: int
+    already_invoiced: int
+    not_due: int
+    no_subscription: int
+    failed: int
+
+
+class InvoiceRunRecords(Protocol):
+    async def add(
+        self, run_id: str, period_key: str, organisation_id: str, trigger: str, *, idempotency_key: str,
+        fingerprint: str,
+    ) -> tuple[InvoiceRunRecord, bool]:
+        """Record a running run; (run, created), the first one when the idempotency key is repeated."""
+        ...
+
+    async def get(self, run_id: str) -> InvoiceRunRecord | None: ...
+
+    async def list(self, *, limit: int, before: str | None) -> list[InvoiceRunRecord]:
+        """Newest first; ``before`` is the last id of the previous page."""
+        ...
+
+    async def running(self) -> list[InvoiceRunRecord]: ...
+
+    async def latest_for(self, period_key: str, trigger: str) -> InvoiceRunRecord | None: ...
+
+    async def set_total(self, run_id: str, total: int) -> None: ...
+
+    async def reset_counts(self, run_id: str) -> None:
+        """Counts back to zero (a resumed run counts again)."""
+        ...
+
+    async def add_progress(self, run_id: str, progress: RunProgress) -> None: ...
+
+    async def finish(self, run_id: str, state: str, finished_at: datetime) -> None: ...
+
+
+class InvoicingTransaction(Protocol):
+    """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
+    and rolls back on an exception. The repositories are usable inside the block only."""
+
+    @property
+    def organisations(self) -> Organisations: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def subscriptions(self) -> Subscriptions: ...
+
+    @property
+    def invoices(self) -> Invoices: ...
+
+    @property
+    def exchange_rates(self) -> ExchangeRates: ...
+
+    @property
+    def invoice_runs(self) -> InvoiceRunRecords: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class EventOutbox(Protocol):
+    """Records an event in the transaction of ``uow`` (``billing_runtime.outbox.Outbox``): it is published if,
+    and only if, that transaction commits. ``uow`` is whatever transaction the implementation writes with."""
+
+    async def record(self, uow: Any, subject: str, event_id: str, message: Message) -> None: ...
+
+    async def record_many(self, uow: Any, subject: str, events: Sequence[tuple[str, Message]]) -> None:
+        """Several (event id, message) on one subject."""
+        ...

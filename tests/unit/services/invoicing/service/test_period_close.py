@@ -1,0 +1,192 @@
+"""Closing periods and invoice runs against in-memory repositories and a fake metering: what gets invoiced,
+what is left alone, numbering, events, reissue after void, and runs that count what their batches did."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from billing_runtime.errors import FailedPrecondition, NotFound
+from services.invoicing.adapters import messages
+from services.invoicing.domain.invoice import InvoiceStatus, Party
+from services.invoicing.service import catalog, invoices, organisations, subscriptions
+from services.invoicing.service.billing_inputs import Supplier, UsageTotal, UsageTotalQuery
+from services.invoicing.service.invoice_runs import InvoiceRuns
+from services.invoicing.service.organisations import CreateOrganisation
+from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
+from tests.unit.services.invoicing.service.fakes import FakeOutbox, FakeUnitOfWork, Tables
+
+NOW = datetime(2027, 1, 5, 6, 0, tzinfo=UTC)  # December 2026 has ended everywhere
+POLICY = IssuingPolicy(
+    supplier=Supplier(Party(name="Billing Platform Demo Pvt Ltd", country="IN", state_code="29"), "29"),
+    series="INV", payment_terms_days=15, time_zone="Asia/Kolkata",
+)
+TERMS = {"currency": "INR", "base_fee": "1000",
+         "charges": [{"metric_code": "api_calls", "charge": {"model": "per_unit", "unit_price": "0.5"}}]}
+
+
+class FakeUsage:
+    """Metering, as the period close asks it: the same total for every question, and the questions asked."""
+
+    def __init__(self, total: str = "200") -> None:
+        self.total = Decimal(total)
+        self.asked: list[UsageTotalQuery] = []
+
+    async def usage_totals(self, queries: Sequence[UsageTotalQuery]) -> list[UsageTotal]:
+        self.asked.extend(queries)
+        return [UsageTotal(q.organisation_id, q.metric_code, True, "met_1", "sum", self.total, 1) for q in queries]
+
+    async def event_values(self, organisation_id: str, metric_code: str, start: datetime, end: datetime):
+        raise AssertionError("per-unit charges are priced from totals")
+
+
+async def organisation(tables: Tables, name: str, *, subscribed_from: str | None = "2026-12-01") -> str:
+    created, _ = await organisations.create_organisation(
+        FakeUnitOfWork(tables), FakeOutbox(),
+        CreateOrganisation(name=name, billing_email="a@b.example", billing_currency="INR", country="IN",
+                           state_code="29", timezone="Asia/Kolkata"),
+    )
+    if subscribed_from is not None:
+        await subscriptions.create_subscription(FakeUnitOfWork(tables), organisation_id=created.id,
+                                                plan_code="standard", start_date=subscribed_from, now=NOW)
+    return created.id
+
+
+@pytest.fixture
+async def tables() -> Tables:
+    tables = Tables()
+    await catalog.create_plan(FakeUnitOfWork(tables), code="standard", name="Standard", terms=TERMS)
+    return tables
+
+
+def close_for(tables: Tables, usage: FakeUsage) -> PeriodClose:
+    return PeriodClose(lambda: FakeUnitOfWork(tables), FakeOutbox(), usage, POLICY, clock=lambda: NOW)
+
+
+async def stored(tables: Tables, organisation_id: str):
+    return [i for i in tables.invoices.values() if i.organisation_id == organisation_id]
+
+
+async def test_a_due_period_is_priced_stored_issued_numbered_and_announced(tables):
+    organisation_id = await organisation(tables, "Acme")
+    tables.outbox.clear()
+    usage = FakeUsage("200")
+    acme = tables.organisations[organisation_id].value
+    progress = await close_for(tables, usage).close_batch([acme], "2026-12")
+    assert (progress.invoiced, progress.failed) == (1, 0)
+    [invoice] = await stored(tables, organisation_id)
+    assert invoice.status is InvoiceStatus.ISSUED and invoice.number.startswith("INV/")
+    assert (invoice.issue_date, invoice.due_date) == (date(2027, 1, 5), date(2027, 1, 20))
+    assert invoice.subtotal_minor == 100_000 + 10_000  # base fee 1,000.00 + 200 calls at 0.50
+    assert invoice.total_minor == 129_800  # with 18% GST (CGST + SGST within Karnataka)
+    assert [q.metric_code for q in usage.asked] == ["api_calls"]
+    [(subject, event_id, message)] = tables.outbox
+    assert subject == messages.INVOICE_ISSUED and message == messages.invoice_issued(event_id, invoice)
+
+    again = await close_for(tables, usage).close_batch([acme], "2026-12")
+    assert (again.invoiced, again.already_invoiced) == (0, 1) and len(tables.outbox) == 1
+
+
+async def test_what_is_not_invoiced_is_counted(tables):
+    no_plan = await organisation(tables, "No Plan", subscribed_from=None)
+    later = await organisation(tables, "Later", subscribed_from="2027-01-01")
+    batch = [tables.organisations[i].value for i in (no_plan, later)]
+    progress = await close_for(tables, FakeUsage()).close_batch(batch, "2026-12")
+    assert (progress.no_subscription, progress.invoiced) == (2, 0)  # neither had a plan in December
+    not_due = await close_for(tables, FakeUsage()).close_batch(batch[1:], "2027-01")
+    assert not_due.not_due == 1 and tables.invoices == {}
+
+
+async def test_numbers_follow_each_other_across_batches(tables):
+    ids = [await organisation(tables, f"Org {n}") for n in range(3)]
+    close = close_for(tables, FakeUsage())
+    await close.close_batch([tables.organisations[i].value for i in ids[:2]], "2026-12")
+    await close.close_batch([tables.organisations[ids[2]].value], "2026-12")
+    numbers = sorted(i.number for i in tables.invoices.values())
+    assert [int(n.rsplit("/", 1)[1]) for n in numbers] == [1, 2, 3]
+
+
+async def test_a_voided_invoice_is_reissued_once_under_a_new_number(tables):
+    organisation_id = await organisation(tables, "Acme")
+    close = close_for(tables, FakeUsage())
+    await close.close_batch([tables.organisations[organisation_id].value], "2026-12")
+    [first] = await stored(tables, organisation_id)
+    with pytest.raises(FailedPrecondition, match="only a voided invoice"):
+        await close.reissue(first.id)
+    await invoices.void_invoice(FakeUnitOfWork(tables), FakeOutbox(), invoice_id=first.id, reason="wrong", now=NOW)
+    reissued, created = await close.reissue(first.id)
+    assert created and reissued.replaces_invoice_id == first.id and reissued.number != first.number
+    assert await close.reissue(first.id) == (reissued, False)
+    with pytest.raises(NotFound):
+        await close.reissue("inv_01KNOSUCHINVOICE000000000")
+
+
+async def test_the_projected_invoice_reads_usage_so_far_and_stores_nothing(tables):
+    organisation_id = await organisation(tables, "Acme", subscribed_from="2027-01-01")
+    usage = FakeUsage("10")
+    projected = await close_for(tables, usage).projected(organisation_id)
+    assert projected.id == "projected" and projected.status is InvoiceStatus.DRAFT
+    assert [q.end for q in usage.asked] == [NOW] and tables.invoices == {}
+
+
+class Spawned:
+    """Collects the background work a run starts, to await it in the test."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def __call__(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        self.tasks.append(asyncio.ensure_future(coro))
+
+    async def wait(self) -> None:
+        await asyncio.gather(*self.tasks)
+
+
+async def test_a_run_closes_every_organisation_batch_by_batch_and_counts_it(tables):
+    for n in range(3):
+        await organisation(tables, f"Org {n}")
+    await organisation(tables, "No Plan", subscribed_from=None)
+    spawned = Spawned()
+    runs = InvoiceRuns(lambda: FakeUnitOfWork(tables), close_for(tables, FakeUsage()), spawned, batch_size=2,
+                       clock=lambda: NOW)
+    run, created = await runs.start(period_key="2026-12", idempotency_key="r1")
+    assert created and (await runs.start(period_key="2026-12", idempotency_key="r1")) == (run, False)
+    await spawned.wait()
+    finished = tables.runs[run.id].value
+    assert (finished.state, finished.organisations_total, finished.organisations_done) == ("completed", 4, 4)
+    assert (finished.invoiced, finished.no_subscription, finished.failed) == (3, 1, 0)
+    with pytest.raises(NotFound):
+        await runs.start(period_key="2026-12", organisation_id="org_01KNOSUCHORGANISATION00000")
+
+
+async def test_a_run_left_running_is_resumed_and_counts_from_zero(tables):
+    organisation_id = await organisation(tables, "Acme")
+    spawned = Spawned()
+    runs = InvoiceRuns(lambda: FakeUnitOfWork(tables), close_for(tables, FakeUsage()), spawned, clock=lambda: NOW)
+    await close_for(tables, FakeUsage()).close_batch([tables.organisations[organisation_id].value], "2026-12")
+    async with FakeUnitOfWork(tables) as uow:  # as a crash leaves it: running, with counts of a first attempt
+        crashed, _ = await uow.invoice_runs.add("run_01KCRASHED000000000000000", "2026-12", organisation_id, "api",
+                                                idempotency_key="", fingerprint="")
+        await uow.invoice_runs.set_total(crashed.id, 1)
+    tables.runs[crashed.id].value.invoiced = 1
+    assert await runs.resume_interrupted() == 1
+    await spawned.wait()
+    resumed = tables.runs[crashed.id].value
+    assert (resumed.state, resumed.invoiced, resumed.already_invoiced) == ("completed", 0, 1)
+    assert len(tables.invoices) == 1
+
+
+async def test_the_scheduler_closes_last_month_until_nothing_is_left(tables):
+    await organisation(tables, "Acme")
+    spawned = Spawned()
+    runs = InvoiceRuns(lambda: FakeUnitOfWork(tables), close_for(tables, FakeUsage()), spawned, clock=lambda: NOW)
+    started = await runs.scheduled_close()
+    assert started is not None and (started.period_key, started.trigger) == ("2026-12", "scheduler")
+    assert await runs.scheduled_close() is None  # still running
+    await spawned.wait()
+    assert await runs.scheduled_close() is None  # completed with nothing left
