@@ -18,14 +18,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-import asyncpg
 import nats.errors
-import sqlalchemy.exc
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.exc import DBAPIError
 
+from billing_runtime.database_errors import is_transient
 from billing_runtime.logging import get_logger
 from billing_runtime.messaging import stream_name
 from services.invoicing.adapters.settlement_messages import (
@@ -40,31 +39,6 @@ log = get_logger(__name__)
 STREAM = stream_name("payments")  # owned and created by payments
 _MAX_NAK_DELAY = 60.0
 _DRAFT_RETRY_SECONDS = 2.0
-
-# The database, or the way to it, is away or asked for a retry: nothing is wrong with the message.
-_TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    sqlalchemy.exc.TimeoutError,
-    sqlalchemy.exc.DisconnectionError,
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, DBAPIError):
-        if error.connection_invalidated:
-            return True
-        error = getattr(error.orig, "__cause__", None) or error.orig or error
-    return isinstance(error, _TRANSIENT)
-
 
 @dataclass(frozen=True)
 class ConsumerSettings:

@@ -16,14 +16,13 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-import asyncpg
 import nats.errors
-import sqlalchemy.exc
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.exc import DBAPIError
 
+from billing_runtime.database_errors import is_data_error, is_transient
 from billing_runtime.logging import get_logger
 from services.metering import counters
 from services.metering.adapters.dead_letters import DeadLetters
@@ -91,43 +90,6 @@ def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
         backoff=backoff,
         max_ack_pending=settings.consumer_max_ack_pending,
     )
-
-
-def _cause(error: BaseException) -> BaseException:
-    """The driver's error behind SQLAlchemy's wrapper, if any."""
-    if isinstance(error, DBAPIError) and error.orig is not None:
-        return getattr(error.orig, "__cause__", None) or error.orig
-    return error
-
-
-# The database, or the way to it, is unavailable (down, restarting, out of connections) or asked for a retry
-# (deadlock, serialization): nothing is wrong with the messages.
-_TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    sqlalchemy.exc.TimeoutError,
-    sqlalchemy.exc.DisconnectionError,
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(_cause(error), _TRANSIENT)
-
-
-def is_data_error(error: BaseException) -> bool:
-    """PostgreSQL refused the data itself (class 22 data exception, class 23 constraint): retrying the same
-    batch can never succeed, so the batch is isolated and dead-lettered."""
-    return isinstance(_cause(error), asyncpg.DataError | asyncpg.IntegrityConstraintViolationError)
 
 
 class EventConsumer:
