@@ -77,12 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "gateway into payments) or invoices (the invoice close and PDFs)",
     )
     parser.add_argument("--skip-webhooks", action="store_true", help="leave out the webhooks part")
-    parser.add_argument("--webhooks", type=int, default=3_000,
-                        help="deliveries of the full-speed webhook run (default 3,000)")
+    parser.add_argument("--webhooks", type=int, default=1_000,
+                        help="deliveries of the full-speed webhook run (default 1,000)")
     parser.add_argument("--webhook-rate", type=float, default=200.0,
                         help="deliveries a second of the fixed-rate webhook run (default 200)")
-    parser.add_argument("--webhook-duration", type=float, default=10.0,
-                        help="seconds of the fixed-rate webhook run (default 10)")
+    parser.add_argument("--webhook-duration", type=float, default=5.0,
+                        help="seconds of each fixed-rate webhook run (default 5)")
     parser.add_argument("--webhook-concurrency", type=int, default=16,
                         help="deliveries in flight in the full-speed webhook run (default 16)")
     parser.add_argument("--organisations", type=int, default=10_000,
