@@ -3,22 +3,20 @@
 On a fresh stack of its own with the local Razorpay sandbox wired in as `make run` wires it (payments makes its
 orders there; the gateway verifies with its webhook secret):
 
-1. Orders payments knows: ``invoice.issued`` messages for synthetic invoices are published on invoicing's
-   stream (as invoicing's outbox would), payments takes each on and makes its order at the sandbox; the
-   benchmark waits until ``GetInvoicePayments`` shows every order CREATED and takes the order ids from there.
-   Not measured.
+1. Orders payments knows (:mod:`bench.webhook_orders`, not measured): synthetic ``invoice.issued`` messages,
+   and the orders payments makes for them at the sandbox, read back through ``GetInvoicePayments``.
 2. One ``payment.captured`` delivery per order (:mod:`bench.webhook_driver`), so every delivery is really
    applied: a payment stored, the invoice settled, dunning stopped, ``payment.captured`` published.
 3. Applied = payments' ``billing.payments.v1.payment.captured`` seen on a core NATS subscription (its outbox
    relay publishes it once the transaction that applied the delivery committed), timestamped on arrival.
 
-Measured, each gateway run beside the same run against the bare endpoint (:mod:`bench.bare_webhook`):
-
-- at a fixed offered rate (open loop, 200 a second by default): acknowledgement latency (due -> 200) and
-  delivery-to-applied latency (due -> payment.captured), p50 and p99;
-- at full speed (a bounded number in flight): deliveries acknowledged a second, and the time until payments
-  has applied all of them;
-- CPU seconds of the gateway, payments, NATS, PostgreSQL and the sending process during each run.
+Runs, the gateway's beside the same run against the bare endpoint (:mod:`bench.bare_webhook`) where that
+makes sense: at a fixed offered rate (open loop) with payments stopped, so the gateway's acknowledgement is
+measured alone (as ingest runs without metering); payments restarted on that backlog (its rate alone); the
+fixed rate again with payments running (acknowledgement and delivery -> applied); half of payments' rate
+(delivery -> applied when payments keeps up); full speed with a bounded number in flight (acknowledged a
+second, and first sent -> last applied). CPU seconds of the gateway, payments, NATS, PostgreSQL and the sending
+process are taken around each run.
 """
 
 from __future__ import annotations
@@ -31,30 +29,21 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 
-import asyncpg
-import grpc
 import nats
 
-from bench import webhook_driver
+from bench import webhook_driver, webhook_orders
 from bench.freshness import percentile
 from bench.invoice_close import cpu_seconds, postgres_pids
 from bench.stack import Stack, fresh_stack
 from bench.webhook_driver import Delivery, Sending
-from billing.invoicing.v1 import events_pb2 as invoicing_events
-from billing.invoicing.v1 import invoicing_pb2 as inv
 from billing.payments.v1 import events_pb2 as payments_events
-from billing.payments.v1 import payments_pb2 as pay
-from billing.payments.v1 import payments_pb2_grpc
 from devstack.ports import free_port, wait_for_tcp
 
-INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
 PAYMENT_CAPTURED = "billing.payments.v1.payment.captured"
 ACK_TARGET_P99 = 0.050  # the payments issue: acknowledgement p99 < 50 ms at 200 deliveries/s on this machine
 SETTLED_TARGET_P99 = 1.0  # and delivery -> applied p99 < 1 s
 WARMUP = 50
-TOTAL_MINOR = 11_800  # INR 100 + 18% GST, as the integration tests' invoice
 
 
 @dataclass
@@ -159,12 +148,12 @@ async def _measure(stack: Stack, figures: WebhookFigures, say: Callable[[str], N
     say(f"webhooks: {needed:,} invoices issued (synthetic invoice.issued messages); payments orders each at the "
         "Razorpay sandbox")
     started = time.perf_counter()
-    invoice_ids = await _issue_invoices(stack.nats_url, needed)
-    orders = await _created_orders(stack, invoice_ids, say)
+    invoice_ids = await webhook_orders.issue_invoices(stack.nats_url, needed)
+    orders = await webhook_orders.created_orders(stack, invoice_ids, say)
     figures.orders, figures.order_seconds = len(orders), time.perf_counter() - started
     say(f"  {len(orders):,} orders created in {figures.order_seconds:.1f} s")
     deliveries = webhook_driver.build_deliveries(
-        [order.provider_order_id for order in orders], TOTAL_MINOR, "INR", secret)
+        [order.provider_order_id for order in orders], webhook_orders.TOTAL_MINOR, "INR", secret)
     warm, deliveries = deliveries[:WARMUP], deliveries[WARMUP:]
     # Thousands of long-lived objects (deliveries, orders) are built by now: a full collection of them in the
     # middle of a fixed-rate run would stall this sender for tens of milliseconds and count against the server.
@@ -239,7 +228,7 @@ async def _measure(stack: Stack, figures: WebhookFigures, say: Callable[[str], N
         for run_ in (figures.backlog, figures.paced, figures.half, figures.burst):
             if run_ is not None and run_.missing:
                 figures.problems.append(f"PROBLEM: {run_.missing} acknowledged deliveries were not applied in time")
-        figures.outcomes = await _outcomes(stack.database_url)
+        figures.outcomes = await webhook_orders.outcomes(stack.database_url)
     finally:
         await connection.close()
 
@@ -289,84 +278,6 @@ def _say_run(say: Callable[[str], None], who: str, result: Run) -> None:
         line += (f"; applied p50 {percentile(applied, 0.5) * 1000:.0f} ms p99 {percentile(applied, 0.99) * 1000:.0f}"
                  f" ms, all in {result.applied_seconds:.1f} s")
     say(line)
-
-
-async def _issue_invoices(nats_url: str, count: int) -> list[str]:
-    """``invoice.issued`` for ``count`` invoices of INR 118.00, due in 30 days, on invoicing's stream as its
-    outbox relay publishes them (Nats-Msg-Id = event id)."""
-    connection = await nats.connect(nats_url, name="bench-invoices")
-    js = connection.jetstream()
-    today = date.today()
-    run = datetime.now(UTC).strftime("%H%M%S")
-    ids = []
-    try:
-        for start in range(0, count, 500):
-            publishes = []
-            for number in range(start, min(count, start + 500)):
-                invoice_id = f"inv_bench{run}{number:06d}"
-                ids.append(invoice_id)
-                message = invoicing_events.InvoiceIssued(
-                    event_id=f"invoice.issued:{invoice_id}",
-                    invoice=inv.Invoice(
-                        id=invoice_id, organisation_id=f"org_bench{number % 50:03d}",
-                        number=f"WB/{run}/{number:06d}"[:16], status=inv.INVOICE_STATUS_ISSUED, currency="INR",
-                        subtotal_minor=10_000, tax_minor=1_800, total_minor=TOTAL_MINOR,
-                        issue_date=today.isoformat(), due_date=(today + timedelta(days=30)).isoformat(),
-                        customer=inv.Party(name=f"Bench customer {number}", email="billing@acme.example"),
-                    ),
-                )
-                publishes.append(js.publish(INVOICE_ISSUED, message.SerializeToString(), timeout=10,
-                                            headers={"Nats-Msg-Id": message.event_id}))
-            await asyncio.gather(*publishes)
-    finally:
-        await connection.close()
-    return ids
-
-
-async def _created_orders(stack: Stack, invoice_ids: list[str], say: Callable[[str], None]) -> list[pay.Order]:
-    """Wait (counting in payments' table, cheaply) until every invoice's order is made, then read each through
-    ``GetInvoicePayments``, which must show it CREATED."""
-    connection = await asyncpg.connect(stack.database_url)
-    try:
-        started = reported = time.perf_counter()
-        while True:
-            made = await connection.fetchval(
-                "SELECT count(*) FROM payments.orders WHERE invoice_id = ANY($1) AND status = 'created'",
-                invoice_ids)
-            if made == len(invoice_ids):
-                break
-            now = time.perf_counter()
-            if now - started > 300:
-                raise RuntimeError(f"only {made:,} of {len(invoice_ids):,} orders were made in 300 s")
-            if now - reported >= 5:
-                reported = now
-                say(f"    {now - started:5.1f} s: {made:,} of {len(invoice_ids):,} orders made")
-            await asyncio.sleep(0.25)
-    finally:
-        await connection.close()
-    async with grpc.aio.insecure_channel(stack.payments_address) as channel:
-        stub = payments_pb2_grpc.PaymentsServiceStub(channel)
-        semaphore = asyncio.Semaphore(8)
-
-        async def order_of(invoice_id: str) -> pay.Order:
-            async with semaphore:
-                reply = await stub.GetInvoicePayments(pay.GetInvoicePaymentsRequest(invoice_id=invoice_id))
-            if reply.order.status != pay.ORDER_STATUS_CREATED or not reply.order.provider_order_id:
-                raise RuntimeError(f"invoice {invoice_id}: order {pay.OrderStatus.Name(reply.order.status)}")
-            return reply.order
-
-        return list(await asyncio.gather(*(order_of(i) for i in invoice_ids)))
-
-
-async def _outcomes(database_url: str) -> dict[str, int]:
-    """What payments' webhook log says it did with the deliveries, by the first word of the outcome."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch(
-            "SELECT split_part(outcome, ':', 1) AS what, count(*) AS n FROM payments.webhook_events GROUP BY 1")
-    finally:
-        await connection.close()
-    return {row["what"]: row["n"] for row in rows}
 
 
 def _ms(seconds: float) -> str:
