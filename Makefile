@@ -59,7 +59,7 @@ test-integration: $(GEN) ## Integration tests (real PostgreSQL and NATS started 
 test-e2e: $(GEN) ## End-to-end tests (the whole mesh as processes)
 	$(PY) -m pytest tests/e2e
 
-bench: $(GEN) ## Benchmark ingest, metering, freshness and memory on a fresh stack (BENCH_ARGS="--help" for options)
+bench: $(GEN) ## Benchmark ingest, metering, freshness, memory, Razorpay webhooks and the invoice close on fresh stacks (BENCH_ARGS="--help" for options)
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean: ## Remove generated code and caches (keeps .venv and .run)

@@ -4,7 +4,9 @@ each beside the bare limit of its building block measured on the same machine in
 Phases, in order: build the workload; start a fresh stack (or use `make run`'s); bare gRPC server; stop
 metering; gRPC streaming ingest; REST batch ingest; start metering and time it through the backlog; bare
 asyncpg insert of the same rows; freshness under half the sustainable load; peak memory of every service; then,
-on a second fresh stack, the monthly invoice close of 10,000 organisations and PDF rendering (bench/invoice_close.py).
+on a fresh stack with the Razorpay sandbox, signed webhooks through the gateway into payments beside a bare
+endpoint (bench/webhooks.py); then, on another fresh stack, the monthly invoice close of 10,000 organisations and
+PDF rendering (bench/invoice_close.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import freshness, grpc_driver, invoice_close, metering_rate, rest_driver
+from bench import freshness, grpc_driver, invoice_close, metering_rate, rest_driver, webhooks
 from bench.memory import peak_rss_mib
 from bench.stack import COUNT_METRIC, Stack, create_tenant, fresh_stack, running_stack
 from bench.workload import build_workload, rest_bodies
@@ -70,9 +72,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "metering is not stopped then, so it is timed only through the backlog left after the ingest runs",
     )
     parser.add_argument(
-        "--only", choices=("ingest", "invoices"),
-        help="run one part: ingest (ingest, metering, freshness, memory) or invoices (the invoice close and PDFs)",
+        "--only", choices=("ingest", "webhooks", "invoices"),
+        help="run one part: ingest (ingest, metering, freshness, memory), webhooks (Razorpay webhooks through the "
+        "gateway into payments) or invoices (the invoice close and PDFs)",
     )
+    parser.add_argument("--skip-webhooks", action="store_true", help="leave out the webhooks part")
+    parser.add_argument("--webhooks", type=int, default=1_000,
+                        help="deliveries of the full-speed webhook run (default 1,000)")
+    parser.add_argument("--webhook-rate", type=float, default=200.0,
+                        help="deliveries a second of the fixed-rate webhook run (default 200)")
+    parser.add_argument("--webhook-duration", type=float, default=5.0,
+                        help="seconds of each fixed-rate webhook run (default 5)")
+    parser.add_argument("--webhook-concurrency", type=int, default=16,
+                        help="deliveries in flight in the full-speed webhook run (default 16)")
     parser.add_argument("--organisations", type=int, default=10_000,
                         help="organisations invoiced by the close (default 10,000)")
     parser.add_argument("--metrics", type=int, default=5, choices=range(1, 6), metavar="1-5",
@@ -89,9 +101,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.only != "invoices":
+    failed = False
+    if args.only in (None, "ingest"):
         ingest_part(args)
-    if args.only != "ingest":
+    if args.only == "webhooks" or (args.only is None and not args.skip_webhooks):
+        load_before = os.getloadavg()
+        # Its own fresh stack with the Razorpay sandbox, also with --use-running: thousands of invoices and
+        # payments nobody wants in `make run`'s database.
+        say("webhooks: a fresh stack with the Razorpay sandbox")
+        hooks = webhooks.run(args.webhook_rate, args.webhook_duration, args.webhooks, args.webhook_concurrency, say)
+        print(render_webhooks(hooks, load_before), flush=True)
+        failed = failed or bool(hooks.problems)
+    if args.only in (None, "invoices"):
         load_before = os.getloadavg()
         # Its own fresh stack, also with --use-running: it seeds 10,000 organisations nobody wants in `make run`.
         say(f"invoice close: a fresh stack for {args.organisations:,} organisations")
@@ -99,9 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             args.organisations, args.metrics, args.pdfs, args.pdf_concurrency, say, args.seed, args.dense
         )
         print(render_invoices(figures, load_before), flush=True)
-        if figures.problems:
-            return 1
-    return 0
+        failed = failed or bool(figures.problems)
+    return 1 if failed else 0
 
 
 def render_invoices(figures: invoice_close.CloseFigures, load_before: tuple[float, float, float]) -> str:
@@ -113,6 +133,17 @@ def render_invoices(figures: invoice_close.CloseFigures, load_before: tuple[floa
         *invoice_close.notes(figures),
     ]
     return "\n".join([*context, "", *_table(invoice_close.rows(figures))])
+
+
+def render_webhooks(figures: webhooks.WebhookFigures, load_before: tuple[float, float, float]) -> str:
+    load = ", ".join(f"{value:.2f}" for value in load_before)
+    context = [
+        "",
+        f"webhook benchmark of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({os.cpu_count()} CPUs, Python {platform.python_version()}); load average before the run: {load}",
+        *webhooks.notes(figures),
+    ]
+    return "\n".join([*context, "", *_table(webhooks.rows(figures))])
 
 
 def ingest_part(args: argparse.Namespace) -> None:

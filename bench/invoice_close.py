@@ -67,7 +67,7 @@ class Sampler:
         self._pids = pids
         self._interval = interval
         self.peak_mib: dict[str, float] = dict.fromkeys(pids, 0.0)
-        self._cpu_start = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        self._cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
         self.cpu_seconds: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -81,7 +81,7 @@ class Sampler:
         self._thread.join()
         self._sample()
         for name, pid in self._pids.items():
-            self.cpu_seconds[name] = _cpu_seconds(pid) - self._cpu_start[name]
+            self.cpu_seconds[name] = cpu_seconds(pid) - self._cpu_start[name]
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -104,7 +104,7 @@ def _rss_mib(pid: int) -> float | None:
     return None
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (0 if gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -113,7 +113,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _postgres_pids(stack: Stack) -> list[int]:
+def postgres_pids(stack: Stack) -> list[int]:
     """The stack's PostgreSQL server: the postmaster and its children (backends, writer, checkpointer ...)."""
     if stack.postgres_pid is None:
         return []
@@ -148,9 +148,9 @@ def run(organisations: int, metrics: int, pdfs: int, pdf_concurrency: int, say: 
         pids = {name: stack.mesh.pid(name) for name in ("invoicing", "metering")}
         say(f"closing {figures.seeded.period_key} for every organisation: StartInvoiceRun, polling GetInvoiceRun")
         with Sampler({name: pid for name, pid in pids.items() if pid is not None}) as sampler:
-            postgres_before = sum(_cpu_seconds(pid) for pid in _postgres_pids(stack))
+            postgres_before = sum(cpu_seconds(pid) for pid in postgres_pids(stack))
             asyncio.run(_close(address, figures, say))
-            postgres_after = sum(_cpu_seconds(pid) for pid in _postgres_pids(stack))
+            postgres_after = sum(cpu_seconds(pid) for pid in postgres_pids(stack))
         figures.peak_rss = sampler.peak_mib
         figures.cpu_seconds = {**sampler.cpu_seconds, "postgres": postgres_after - postgres_before}
         say(f"  {figures.invoiced:,} invoices in {figures.close_seconds:.1f} s: "

@@ -24,6 +24,7 @@ from devstack.mesh import ORDER, Mesh
 from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
 from devstack.processes import read_record
+from devstack.razorpay_sandbox import WEBHOOK_PATH, LocalRazorpaySandbox
 from devstack.run import ENDPOINTS_FILE, default_data_dir
 
 COUNT_METRIC = "bench.requests"
@@ -48,6 +49,10 @@ class Stack:
     mesh: Mesh | None = None  # None when driving someone else's `make run`
     pid_dir: Path | None = None
     postgres_pid: int | None = None  # a fresh stack's postmaster
+    nats_url: str = ""
+    nats_pid: int | None = None
+    payments_address: str = ""
+    razorpay: LocalRazorpaySandbox | None = None  # a fresh stack's sandbox, when asked for
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,12 +77,14 @@ class Stack:
 
 @contextmanager
 def fresh_stack(
-    say: Callable[[str], None], service_env: Mapping[str, Mapping[str, str]] | None = None
+    say: Callable[[str], None], service_env: Mapping[str, Mapping[str, str]] | None = None, *,
+    razorpay: bool = False,
 ) -> Iterator[Stack]:
     """PostgreSQL, NATS and every service in a temporary directory on free ports; removed on the way out.
-    ``service_env[name]`` is added to one service's environment."""
+    ``service_env[name]`` is added to one service's environment. With ``razorpay`` the local Razorpay sandbox
+    runs too, wired into payments (its API) and the gateway (its webhook secret) as `make run` wires it."""
     root = Path(tempfile.mkdtemp(prefix="billing-bench-"))
-    postgres = nats = mesh = None
+    postgres = nats = mesh = sandbox = None
     try:
         postgres = LocalPostgres(root / "postgres", port=0, say=say).start()
         postgres.ensure_database("billing")
@@ -91,6 +98,11 @@ def fresh_stack(
             service_env=service_env,
             say=say,
         )
+        if razorpay:
+            sandbox = LocalRazorpaySandbox(root / "razorpay", mesh.gateway_url + WEBHOOK_PATH, port=0, say=say,
+                                           keep_state=False).start()
+            mesh.add_env("payments", sandbox.payments_env())
+            mesh.add_env("gateway", sandbox.gateway_env())
         mesh.start()
         yield Stack(
             ingest_address=mesh.address("ingest"),
@@ -100,9 +112,13 @@ def fresh_stack(
             database_url=postgres.url("billing"),
             mesh=mesh,
             postgres_pid=postgres.pid,
+            nats_url=nats.url,
+            nats_pid=nats.pid,
+            payments_address=mesh.address("payments"),
+            razorpay=sandbox,
         )
     finally:
-        for server in (mesh, nats, postgres):
+        for server in (mesh, sandbox, nats, postgres):
             if server is not None:
                 try:
                     server.stop()

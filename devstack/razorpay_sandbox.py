@@ -37,8 +37,11 @@ def real_keys_configured() -> bool:
 
 class LocalRazorpaySandbox:
     def __init__(self, data_dir: Path, webhook_url: str, *, port: int = DEFAULT_PORT, say: Reporter = console.say,
-                 start_timeout: float = 30.0, python: str = sys.executable) -> None:
+                 start_timeout: float = 30.0, python: str = sys.executable, keep_state: bool = True) -> None:
         self.data_dir = Path(data_dir).absolute()
+        # Off for throwaway stacks (the benchmark): the state file is rewritten whole on every change, so
+        # thousands of orders would cost the sandbox O(n^2) writes.
+        self.keep_state = keep_state
         self.webhook_url = webhook_url
         self.port = port
         self.log_path = self.data_dir / "razorpay-sandbox.log"
@@ -87,7 +90,9 @@ class LocalRazorpaySandbox:
                "RAZORPAY_SANDBOX_KEY_ID": self.keys["key_id"], "RAZORPAY_SANDBOX_KEY_SECRET": self.keys["key_secret"],
                "RAZORPAY_SANDBOX_WEBHOOK_SECRET": self.keys["webhook_secret"]}
         command = [self._python, "-m", "sandboxes.razorpay", "--host", LOCALHOST, "--port", str(self.port),
-                   "--webhook-url", self.webhook_url, "--state-file", str(self.data_dir / "razorpay-sandbox.json")]
+                   "--webhook-url", self.webhook_url]
+        if self.keep_state:
+            command += ["--state-file", str(self.data_dir / "razorpay-sandbox.json")]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
