@@ -31,6 +31,7 @@ from services.gateway.entrypoints.http import (
     pricing,
     reconciliation,
     schemas,
+    settlement,
     usage,
 )
 from services.gateway.entrypoints.http import webhooks as webhooks_http
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(dunning.router)
     app.include_router(reconciliation.router)
+    app.include_router(settlement.router)
     app.include_router(webhooks_http.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
