@@ -5,18 +5,8 @@ recorder; the commands against real services are in tests/integration/gateway/te
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import httpx
-import pytest
-from typer.testing import CliRunner
-
-from billing_cli import connection
-from billing_cli.__main__ import app
-from billing_cli.connection import CliError
-
-GATEWAY = ["--gateway", "http://gateway.test", "--admin-token", "t" * 32]
-ENV = {"COLUMNS": "250", "BILLING_ENDPOINTS": "/nonexistent/endpoints.json"}
+from tests.unit.billing_cli.recorder import billing
 
 PAYMENT = {"id": "pmt_1", "invoice_id": "inv_1", "organisation_id": "org_1", "provider": "offline",
            "provider_payment_id": "", "provider_order_id": "", "status": "captured", "currency": "INR",
@@ -28,40 +18,6 @@ REFUND = {"id": "rfd_1", "payment_id": "pmt_1", "invoice_id": "inv_1", "organisa
           "provider_refund_id": "", "status": "processed", "currency": "INR", "amount_minor": 25050,
           "amount": "250.50", "reason": "Goodwill", "idempotency_key": "k", "error": None, "created_at": None,
           "processed_at": None}
-
-
-class Recorder:
-    """Stands for the gateway: records each request and answers the queued (status, body, headers)."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.answers: list[tuple[int, Any, dict[str, str]]] = []
-
-    def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self.answers.append((status, body, headers or {}))
-
-    def __call__(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.sent.append({"method": method, "url": url, **kwargs})
-        if not self.answers:
-            raise httpx.ConnectError("connection refused")
-        status, body, headers = self.answers.pop(0)
-        return httpx.Response(status, json=body, headers=headers, request=httpx.Request(method, url))
-
-
-@pytest.fixture
-def gateway(monkeypatch) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setattr(connection.httpx, "request", recorder)
-    return recorder
-
-
-def billing(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [*GATEWAY, *args], env=ENV)
-    if isinstance(result.exception, CliError):
-        return 1, str(result.exception)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def test_record_sends_the_amount_as_the_text_typed(gateway):
