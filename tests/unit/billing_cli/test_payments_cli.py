@@ -137,3 +137,56 @@ def test_checkout_shows_checkouts_options_and_the_hosted_page(gateway):
     code, out = billing("payments", "checkout", "inv_1")
     assert code == 0 and "rzp_test_abc" in out and "118000 (1180.00 INR)" in out
     assert "name=Acme, email=a@acme.example" in out and "Pay it at http://127.0.0.1:9/checkout/order_1" in out
+
+
+LINK = {"id": "plk_1", "invoice_id": "inv_1", "provider_link_id": "plink_1", "short_url": "https://rzp.io/i/abc",
+        "status": "created", "currency": "INR", "amount_minor": 117882, "amount": "1178.82", "created_at": None,
+        "expires_at": "2026-11-15T18:30:00Z"}
+ITEM = {"id": "rvw_1", "invoice_id": "inv_1", "organisation_id": "org_1", "kind": "over_payment",
+        "detail": "over-payment: 100.00 INR more than was due", "event_id": "evt_1", "currency": "INR",
+        "amount_minor": 10000, "amount": "100.00", "state": "open", "created_at": None, "resolved_at": None,
+        "resolution": "", "resolved_by": ""}
+
+
+def test_link_says_whether_it_was_made_or_still_open(gateway):
+    gateway.answer(201, LINK)
+    gateway.answer(200, LINK)
+    code, out = billing("payments", "link", "inv_1")
+    assert code == 0 and "Payment link made for 1178.82 INR: https://rzp.io/i/abc" in out, out
+    assert "expires 2026-11-15T18:30:00Z" in out
+    code, out = billing("payments", "link", "inv_1")
+    assert "open payment link (made before)" in out
+    assert [(s["method"], s["url"]) for s in gateway.sent] == [
+        ("POST", "http://gateway.test/api/v1/admin/invoices/inv_1/payment-link")] * 2
+
+
+def test_review_lists_open_items_unless_all_and_resolves_with_a_note(gateway):
+    resolved = {**ITEM, "state": "resolved", "resolution": "Refunded the excess as rfd_1", "resolved_by": "admin"}
+    gateway.answer(200, {"data": [ITEM], "next_page_token": ""})
+    gateway.answer(200, {"data": [resolved], "next_page_token": ""})
+    gateway.answer(200, resolved)
+    code, out = billing("payments", "review")
+    assert code == 0 and "1 open review item(s)" in out and "over_payment" in out and "100.00" in out, out
+    assert "billing payments review resolve ID" in out
+    assert gateway.sent[0]["params"] == {"state": "open", "page_size": 500, "page_token": ""}
+    code, out = billing("payments", "review", "--all", "--organisation", "org_1", "--json")
+    assert json.loads(out) == [resolved]
+    assert gateway.sent[1]["params"] == {"state": "all", "organisation_id": "org_1", "page_size": 500,
+                                         "page_token": ""}
+    code, out = billing("payments", "review", "resolve", "rvw_1", "--note", "Refunded the excess as rfd_1")
+    assert code == 0 and "Review item rvw_1 resolved" in out and "admin" in out, out
+    assert (gateway.sent[2]["url"], gateway.sent[2]["json"]) == (
+        "http://gateway.test/api/v1/admin/review-items/rvw_1/resolve", {"resolution": "Refunded the excess as rfd_1"})
+    assert len(gateway.sent) == 3  # resolving does not list first
+
+
+def test_invoice_history_is_its_status_changes(gateway):
+    gateway.answer(200, [{"invoice_id": "inv_1", "from_status": None, "to_status": "issued",
+                          "changed_at": "2026-11-01T00:00:00Z", "reason": "issued as INV/1", "cause": "invoice run r1"},
+                         {"invoice_id": "inv_1", "from_status": "issued", "to_status": "paid",
+                          "changed_at": "2026-11-05T00:00:00Z", "reason": "payment pmt_1 captured",
+                          "cause": "payment.captured:pay_1"}])
+    code, out = billing("invoices", "history", "inv_1")
+    assert code == 0 and "Status history of invoice inv_1" in out and "payment pmt_1 captured" in out, out
+    assert out.index("issued as INV/1") < out.index("payment pmt_1 captured")  # oldest first, as the API has them
+    assert gateway.sent[0]["url"] == "http://gateway.test/api/v1/admin/invoices/inv_1/status-changes"
