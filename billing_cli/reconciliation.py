@@ -20,7 +20,9 @@ reconciliation = typer.Typer(help="Reconciliation: our payments and refunds agai
 
 RUN_COLUMNS = ["id", "state", "trigger", "start_time", "end_time", "payments_checked", "refunds_checked",
                "discrepancy_count", "created_at"]
-DISCREPANCY_COLUMNS = ["id", "kind", "object_type", "provider_id", "our_id", "detail", "run_id"]
+# A run's own discrepancies need no run id beside them: the run is in the line above the table.
+FOUND_COLUMNS = ["id", "kind", "object_type", "provider_id", "our_id", "detail"]
+DISCREPANCY_COLUMNS = [*FOUND_COLUMNS, "run_id"]
 RESOLVED_COLUMNS = [*DISCREPANCY_COLUMNS, "resolved", "resolution"]
 # The gateway waits 120 s for a run; a little more here, so its answer (even a 503) arrives rather than ours.
 RUN_TIMEOUT_SECONDS = 150.0
@@ -57,7 +59,13 @@ def print_run(run: dict[str, Any]) -> None:
     if run["state"] == "failed":
         console.print(f"failed: {run['error']}", highlight=False)
     elif run["discrepancies"]:
-        show(run["discrepancies"], RESOLVED_COLUMNS, False, f"{len(run['discrepancies'])} discrepancy(ies)")
+        resolved = any(d["resolved"] for d in run["discrepancies"])
+        show(run["discrepancies"], [*FOUND_COLUMNS, "resolution"] if resolved else FOUND_COLUMNS, False,
+             f"{len(run['discrepancies'])} discrepancy(ies)")
+    elif run["discrepancy_count"]:
+        # Payments lists a discrepancy under the last run that found it: an earlier run's are under a later one.
+        console.print(f"{run['discrepancy_count']} discrepancy(ies) found, found again by a later run since: see "
+                      "`billing reconciliation discrepancies --all`", highlight=False)
     elif run["state"] == "completed":
         console.print("clean: no discrepancies", highlight=False)
 

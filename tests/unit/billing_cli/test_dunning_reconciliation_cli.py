@@ -137,9 +137,15 @@ def test_a_run_that_could_not_read_the_provider_exits_1_saying_why(gateway):
     assert code == 1 and "failed: the provider could not be read: timed out" in out and "clean" not in out
 
 
-def test_a_window_run_before_is_one_line(gateway):
-    gateway.answer(422, {"error": "failed_precondition", "detail": "the manual run of this window exists already"})
-    assert billing("reconciliation", "run") == (1, "422: the manual run of this window exists already")
+def test_a_refused_run_is_one_line(gateway):
+    gateway.answer(422, {"error": "failed_precondition", "detail": "online payments are not configured"})
+    assert billing("reconciliation", "run") == (1, "422: online payments are not configured")
+
+
+def test_an_earlier_run_whose_discrepancies_a_later_run_found_again_is_not_called_clean(gateway):
+    gateway.answer(200, {**_run(), "discrepancy_count": 1})
+    code, out = billing("reconciliation", "show", "rec_1")
+    assert code == 0 and "clean" not in out and "1 discrepancy(ies) found, found again by a later run" in out
 
 
 def test_show_list_discrepancies_and_resolve(gateway):

@@ -31,9 +31,10 @@ router = APIRouter(prefix="/api/v1/admin", tags=["payments"], dependencies=[Depe
 async def run_reconciliation(body: rs.ReconciliationRunCreate, request: Request):
     """Runs to the end before answering (201) with the run and every discrepancy it found: a payment or refund
     one side has and the other does not, or one whose amount, currency or status differ. A run whose provider
-    could not be read is `failed` with the reason in `error`. 400 for a window that ends before it starts, is
-    longer than 31 days or ends in the future; 422 when this window was run by hand before (get that run) or
-    online payments are not configured. Payments runs the previous UTC day by itself every day."""
+    could not be read is `failed` with the reason in `error`. A window may be run again: a discrepancy still open
+    is found again, not doubled. 400 for a window that ends before it starts, is longer than 31 days or ends in
+    the future; 422 when online payments are not configured. Payments runs the previous UTC day by itself every
+    day."""
     reply = await clients.call(
         payments_of(request).RunReconciliation,
         payments_pb2.RunReconciliationRequest(start_time=to_timestamp(body.start_time),

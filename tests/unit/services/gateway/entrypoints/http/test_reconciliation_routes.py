@@ -72,11 +72,11 @@ def test_a_window_that_is_not_rfc_3339_with_a_zone_is_400_before_payments_is_ask
 
 def test_payments_refusals_of_the_window_pass_through(gateway):
     gateway.payments.answer("RunReconciliation", InvalidArgument("the window may be at most 31 days", field="end_time"),
-                            FailedPrecondition("the manual run of this window exists already"))
+                            FailedPrecondition("online payments are not configured (no Razorpay keys): pay offline"))
     too_long = gateway.http.post(RUNS, headers=ADMIN, json=WINDOW)
     assert too_long.status_code == 400 and too_long.json()["field"] == "end_time"
     again = gateway.http.post(RUNS, headers=ADMIN, json=WINDOW)
-    assert again.status_code == 422 and "exists already" in again.json()["detail"]
+    assert again.status_code == 422 and "not configured" in again.json()["detail"]
     assert gateway.audited() == []
 
 
