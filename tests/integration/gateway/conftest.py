@@ -124,11 +124,13 @@ async def payments(database_url, nats_url, invoicing, razorpay) -> AsyncIterator
 
 
 @pytest.fixture(scope="module")
-async def payments_gateway(database_url, nats_url, ingest, invoicing, metering, payments) -> AsyncIterator[str]:
+async def payments_gateway(database_url, nats_url, ingest, invoicing, metering, payments,
+                           refused_address) -> AsyncIterator[str]:
     async with running_service(
         GATEWAY, database_url, nats_url, admin_token=GATEWAY_ADMIN_TOKEN, http_port=0,
         ingest_address=ingest.address, invoicing_address=invoicing.address, metering_address=metering.address,
         payments_address=payments.address,
+        notification_address=refused_address,  # not running in these tests: down, not a default port
     ) as runtime:
         yield runtime.http_address
 
