@@ -1,5 +1,5 @@
 """billing: organisations, projects, API keys, metrics, usage, events, plans, subscriptions, exchange rates,
-invoices, payments and refunds on a running platform."""
+invoices, payments, refunds, dunning and reconciliation on a running platform."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from billing_cli import catalog, invoices, metering, payments
+from billing_cli import catalog, dunning, invoices, metering, payments, reconciliation
 from billing_cli.connection import CliError, Gateway
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
@@ -179,6 +179,8 @@ app.command("quote")(catalog.quote)
 app.add_typer(invoices.invoices, name="invoices")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")
+app.add_typer(dunning.dunning, name="dunning")
+app.add_typer(reconciliation.reconciliation, name="reconciliation")
 
 
 def main() -> None:

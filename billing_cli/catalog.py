@@ -26,7 +26,7 @@ PLAN_COLUMNS = ["id", "code", "name", "version", "currency", "base_fee", "charge
 VERSION_COLUMNS = ["id", "version", "plan_name", "currency", "base_fee", "charges", "created_at"]
 CHARGE_COLUMNS = ["metric_code", "display_name", "model", "pricing", "gst_rate", "sac_code"]
 SUBSCRIPTION_COLUMNS = ["id", "organisation_id", "state", "plan_version_id", "billing_anchor_day", "starts_at",
-                        "cancel_at_period_end", "ends_at"]
+                        "cancel_at_period_end", "ends_at", "past_due_at"]
 RATE_COLUMNS = ["id", "base_currency", "quote_currency", "rate", "source", "effective_at"]
 
 

@@ -1,4 +1,5 @@
-"""billing invoices: close a period (with progress), list, show, void, reissue, download PDFs, projected invoices."""
+"""billing invoices: close a period (with progress), list, show, void, reissue, download PDFs, projected invoices,
+and an invoice's status history."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ LINE_COLUMNS = ["number", "description", "quantity", "unit_price", "amount", "gs
 RUN_COLUMNS = ["id", "period_key", "organisation_id", "state", "trigger", "organisations_done",
                "organisations_total", "invoiced", "already_invoiced", "not_due", "no_subscription", "failed",
                "created_at"]
+HISTORY_COLUMNS = ["changed_at", "from_status", "to_status", "reason", "cause"]
 OUTCOMES = (("invoiced", "invoiced"), ("already_invoiced", "already invoiced"), ("not_due", "not due"),
             ("no_subscription", "no subscription"), ("failed", "failed"))
 FIRST_FAILURES = 10
@@ -225,3 +227,11 @@ def invoices_projected(
     invoice = gateway_of(ctx).request("GET", f"/api/v1/admin/organisations/{organisation_id}/projected-invoice",
                                       timeout=DOWNLOAD_TIMEOUT_SECONDS)
     show_invoice(invoice, as_json)
+
+
+@invoices.command("history")
+def invoices_history(ctx: typer.Context, invoice_id: str, as_json: JsonOption = False) -> None:
+    """An invoice's status history, oldest first: each change with why and what caused it (a payment, a refund,
+    an invoice run, a void)."""
+    rows = gateway_of(ctx).request("GET", f"/api/v1/admin/invoices/{invoice_id}/status-changes")
+    show(rows, HISTORY_COLUMNS, as_json, f"Status history of invoice {invoice_id}")

@@ -1,5 +1,5 @@
-"""billing payments | refunds: how invoices are being collected, offline payments, refunds and the provider's
-webhook log.
+"""billing payments | refunds: how invoices are being collected, payment links, offline payments, refunds, the
+provider's webhook log, and the review list of payments that did not fit their invoice.
 
 Amounts are given and shown as decimal text in the currency's units (``--amount 1000.00``); the gateway turns
 them into minor units exactly, and refuses more decimals than the currency has.
@@ -17,16 +17,26 @@ import typer
 from billing_cli.connection import CliError
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
-payments = typer.Typer(help="Payments: invoices' collection through Razorpay, offline payments, the webhook log.",
-                       no_args_is_help=True)
+payments = typer.Typer(help="Payments: invoices' collection through Razorpay, payment links, offline payments, the "
+                            "webhook log, the review list.", no_args_is_help=True)
 refunds = typer.Typer(help="Refunds of captured payments.", no_args_is_help=True)
+# Without a subcommand it lists (its callback); `review resolve ID` closes one.
+review = typer.Typer(help="Payments and refunds that did not fit their invoice (invoicing's review list): "
+                          "the open ones, or all with --all; `resolve ID --note ...` closes one.",
+                     invoke_without_command=True)
+payments.add_typer(review, name="review")
 
 PAYMENT_COLUMNS = ["id", "invoice_id", "organisation_id", "provider", "method", "status", "currency", "amount",
                    "refunded", "reference", "captured_at"]
 REFUND_COLUMNS = ["id", "payment_id", "invoice_id", "status", "currency", "amount", "reason", "provider_refund_id",
                   "created_at", "processed_at"]
 WEBHOOK_COLUMNS = ["event_id", "provider", "event_type", "outcome", "received_at", "processed_at"]
+REVIEW_COLUMNS = ["id", "kind", "invoice_id", "organisation_id", "currency", "amount", "detail", "state",
+                  "created_at"]
+RESOLVED_REVIEW_COLUMNS = [*REVIEW_COLUMNS, "resolution", "resolved_by"]
 METHODS = ("bank_transfer", "cheque", "cash")
+# The gateway gives payments 30 s to make a link at the provider; a little more here, so its answer arrives.
+LINK_TIMEOUT_SECONDS = 40.0
 
 
 def _amount(row: dict[str, Any], name: str = "amount") -> str:
@@ -141,6 +151,21 @@ def payments_checkout(ctx: typer.Context, invoice_id: str, as_json: JsonOption =
         console.print(f"Pay it at {checkout['checkout_url']}", highlight=False)
 
 
+@payments.command("link")
+def payments_link(ctx: typer.Context, invoice_id: str, as_json: JsonOption = False) -> None:
+    """A payment link for what an invoice has due, to send the customer: the invoice's open link if it has one,
+    else a new one made at Razorpay."""
+    response = gateway_of(ctx).send("POST", f"/api/v1/admin/invoices/{invoice_id}/payment-link",
+                                    timeout=LINK_TIMEOUT_SECONDS)
+    link = response.json()
+    if as_json:
+        typer.echo(json.dumps(link, indent=2))
+        return
+    made = "Payment link made" if response.status_code == 201 else "The invoice's open payment link (made before)"
+    expires = f", expires {link['expires_at']}" if link["expires_at"] else ""
+    console.print(f"{made} for {_amount(link)} {link['currency']}: {link['short_url']}{expires}", highlight=False)
+
+
 @payments.command("record")
 def payments_record(
     ctx: typer.Context,
@@ -231,3 +256,47 @@ def refunds_list(
         typer.echo(json.dumps(rows, indent=2))
         return
     show([refund_row(r) for r in rows], REFUND_COLUMNS, False, f"{len(rows)} refund(s)")
+
+
+def review_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {**item, "amount": _amount(item)}
+
+
+@review.callback()
+def review_list(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", help="Resolved ones too")] = False,
+    organisation: Annotated[str, typer.Option("--organisation", "--organisation-id",
+                                              help="Only this organisation's")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Payments and refunds that settlement could not apply on its own (a void or unknown invoice, another
+    currency, an unreadable event) or applied with an excess (over-payment, over-refund), newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    params = {"state": "all" if every else "open", **({"organisation_id": organisation} if organisation else {})}
+    rows = list_all(gateway_of(ctx), "/api/v1/admin/review-items", params)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    show([review_row(i) for i in rows], RESOLVED_REVIEW_COLUMNS if every else REVIEW_COLUMNS, False,
+         f"{len(rows)} {'review item(s)' if every else 'open review item(s)'}")
+    if rows and not every:
+        console.print("Close one, once dealt with, with `billing payments review resolve ID --note ...`.",
+                      highlight=False)
+
+
+@review.command("resolve")
+def review_resolve(
+    ctx: typer.Context,
+    review_item_id: str,
+    note: Annotated[str, typer.Option(help="What was done about it, e.g. 'refunded the excess as rfd_123'")],
+    as_json: JsonOption = False,
+) -> None:
+    """Close a review item, saying what was done. Resolving it again keeps the first resolution."""
+    item = gateway_of(ctx).request("POST", f"/api/v1/admin/review-items/{review_item_id}/resolve",
+                                   json={"resolution": note})
+    if as_json:
+        typer.echo(json.dumps(item, indent=2))
+        return
+    show([review_row(item)], RESOLVED_REVIEW_COLUMNS, False, f"Review item {item['id']} resolved")

@@ -1,6 +1,6 @@
-"""Setting up billed organisations through the gateway's REST API, for the invoicing tests of the gateway and
-the CLI: an organisation that has existed since a past date, subscribed to a plan, invoice runs to completion,
-and the CLI run against the gateway."""
+"""Setting up billed organisations through the gateway's REST API, for the invoicing and payments tests of the
+gateway and the CLI: an organisation that has existed since a past date, subscribed to a plan, invoice runs to
+completion, an issued invoice known to payments, and the CLI run against the gateway."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import asyncio
 import secrets
 from datetime import UTC, datetime
 
+import httpx
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from billing_cli.__main__ import app
 from billing_cli.connection import CliError
 from services.invoicing.adapters.tables import organisations
-from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN
+from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN, eventually
 
 SEPTEMBER = datetime(2026, 9, 1, tzinfo=UTC)
 TERMS = {"currency": "INR", "base_fee": "999",
@@ -84,3 +85,21 @@ async def billing(gateway_url: str, *args: str) -> tuple[int, str]:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
+
+
+async def issued_invoice(admin: httpx.AsyncClient, invoicing) -> tuple[str, dict]:
+    """(organisation id, invoice) of an organisation invoiced for October: 999.00 + 18 % GST = 1178.82 INR."""
+    organisation_id = await subscribed(admin, invoicing)
+    run = await run_period(admin, organisation_id)
+    assert run["invoiced"] == 1, run
+    return organisation_id, await only_invoice(admin, organisation_id)
+
+
+async def known_to_payments(gateway: str, invoice_id: str) -> str:
+    """`billing payments invoice`, once payments has consumed invoice.issued."""
+
+    async def shown() -> str | None:
+        code, out = await billing(gateway, "payments", "invoice", invoice_id)
+        return out if code == 0 else None
+
+    return await eventually(shown, what=f"payments to know invoice {invoice_id}")

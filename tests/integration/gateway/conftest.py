@@ -1,5 +1,6 @@
 """A gateway in this process in front of the real ingest, invoicing and metering services, and a fresh project
-with an API key for each test that wants one."""
+with an API key for each test that wants one; for the modules that collect, a payments service pointed at a
+Razorpay sandbox of the module's own, and a gateway in front of it."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ import httpx
 import pytest
 
 from billing.ingest.v1 import ingest_pb2
+from billing_runtime.service import Runtime
+from sandboxes.razorpay import RunningSandbox, running_sandbox
 from services.gateway.__main__ import DEFINITION as GATEWAY
+from services.payments.__main__ import DEFINITION as PAYMENTS
 from tests.conftest import running_service
 from tests.integration.helpers import organisation_request
 
 GATEWAY_ADMIN_TOKEN = "test-admin-token-for-events-0123"
 # Small enough that the 413 test sends little, large enough for a 10,001-event body (to meet ingest's limit).
 EVENTS_MAX_BODY_BYTES = 1024 * 1024
+RAZORPAY_KEY_ID = "rzp_test_CliPayments001"
+RAZORPAY_KEY_SECRET = "cli_payments_key_secret"
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +99,45 @@ async def eventually(
             return last
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last saw {last!r}")
+
+
+# Module-scoped (each module that asks gets its own): a payments service left running would make orders for later
+# modules' invoices at this module's sandbox (they share the database and the invoice stream).
+@pytest.fixture(scope="module")
+async def razorpay() -> AsyncIterator[RunningSandbox]:
+    async with running_sandbox(key_id=RAZORPAY_KEY_ID, key_secret=RAZORPAY_KEY_SECRET,
+                               webhook_secret="unused") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+async def payments(database_url, nats_url, invoicing, razorpay) -> AsyncIterator[Runtime]:
+    # No webhooks reach payments here (the sandbox keeps them in its log): a payment known from Checkout's
+    # answer is fetched from the provider at once (capture_after 0), as it is when a webhook is late.
+    async with running_service(
+        PAYMENTS, database_url, nats_url, razorpay_key_id=RAZORPAY_KEY_ID, razorpay_key_secret=RAZORPAY_KEY_SECRET,
+        razorpay_base_url=razorpay.url, checkout_url_template=f"{razorpay.url}/checkout/{{order_id}}",
+        capture_after_seconds=0, worker_interval_seconds=0.1, provider_retry_base_seconds=0.2,
+        daily_reconciliation=False, invoice_events_durable=f"payments-cli-{secrets.token_hex(3)}",
+    ) as runtime:
+        yield runtime
+
+
+@pytest.fixture(scope="module")
+async def payments_gateway(database_url, nats_url, ingest, invoicing, metering, payments,
+                           refused_address) -> AsyncIterator[str]:
+    async with running_service(
+        GATEWAY, database_url, nats_url, admin_token=GATEWAY_ADMIN_TOKEN, http_port=0,
+        ingest_address=ingest.address, invoicing_address=invoicing.address, metering_address=metering.address,
+        payments_address=payments.address,
+        notification_address=refused_address,  # not running in these tests: down, not a default port
+    ) as runtime:
+        yield runtime.http_address
+
+
+@pytest.fixture
+async def admin(payments_gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API of the gateway in front of payments."""
+    async with httpx.AsyncClient(base_url=payments_gateway, timeout=30,
+                                 headers={"Authorization": f"Bearer {GATEWAY_ADMIN_TOKEN}"}) as client:
+        yield client

@@ -7,78 +7,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
-from billing_runtime.service import Runtime
-from sandboxes.razorpay import RunningSandbox, running_sandbox
-from services.gateway.__main__ import DEFINITION as GATEWAY
-from services.payments.__main__ import DEFINITION as PAYMENTS
-from tests.conftest import running_service
-from tests.integration.gateway.billing_setup import billing, only_invoice, run_period, subscribed
-from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN, eventually, new_project
-
-KEY_ID = "rzp_test_CliPayments001"
-KEY_SECRET = "cli_payments_key_secret"
-
-
-# Module-scoped: a payments service left running would make orders for later modules' invoices at this
-# module's sandbox (they share the database and the invoice stream).
-@pytest.fixture(scope="module")
-async def razorpay() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(key_id=KEY_ID, key_secret=KEY_SECRET, webhook_secret="unused") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(scope="module")
-async def payments(database_url, nats_url, invoicing, razorpay) -> AsyncIterator[Runtime]:
-    # No webhooks reach payments here (the sandbox keeps them in its log): a payment known from Checkout's
-    # answer is fetched from the provider at once (capture_after 0), as it is when a webhook is late.
-    async with running_service(
-        PAYMENTS, database_url, nats_url, razorpay_key_id=KEY_ID, razorpay_key_secret=KEY_SECRET,
-        razorpay_base_url=razorpay.url, checkout_url_template=f"{razorpay.url}/checkout/{{order_id}}",
-        capture_after_seconds=0, worker_interval_seconds=0.1, provider_retry_base_seconds=0.2,
-        daily_reconciliation=False, invoice_events_durable=f"payments-cli-{secrets.token_hex(3)}",
-    ) as runtime:
-        yield runtime
-
-
-@pytest.fixture(scope="module")
-async def payments_gateway(database_url, nats_url, ingest, invoicing, metering, payments) -> AsyncIterator[str]:
-    async with running_service(
-        GATEWAY, database_url, nats_url, admin_token=GATEWAY_ADMIN_TOKEN, http_port=0,
-        ingest_address=ingest.address, invoicing_address=invoicing.address, metering_address=metering.address,
-        payments_address=payments.address,
-    ) as runtime:
-        yield runtime.http_address
-
-
-@pytest.fixture
-async def admin(payments_gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=payments_gateway, timeout=30,
-                                 headers={"Authorization": f"Bearer {GATEWAY_ADMIN_TOKEN}"}) as client:
-        yield client
-
-
-async def issued_invoice(admin: httpx.AsyncClient, invoicing) -> tuple[str, dict]:
-    """(organisation id, invoice) of an organisation invoiced for October: 999.00 + 18 % GST = 1178.82 INR."""
-    organisation_id = await subscribed(admin, invoicing)
-    run = await run_period(admin, organisation_id)
-    assert run["invoiced"] == 1, run
-    return organisation_id, await only_invoice(admin, organisation_id)
-
-
-async def known_to_payments(gateway: str, invoice_id: str) -> str:
-    """`billing payments invoice`, once payments has consumed invoice.issued."""
-
-    async def shown() -> str | None:
-        code, out = await billing(gateway, "payments", "invoice", invoice_id)
-        return out if code == 0 else None
-
-    return await eventually(shown, what=f"payments to know invoice {invoice_id}")
+from tests.integration.gateway.billing_setup import billing, issued_invoice, known_to_payments
+from tests.integration.gateway.conftest import RAZORPAY_KEY_ID, eventually, new_project
 
 
 async def test_offline_payment_recorded_once_then_refunded(payments_gateway, admin, invoicing):
@@ -133,7 +67,7 @@ async def test_key_holder_pays_through_checkout_and_the_operator_refunds(
     # Payments makes the order in the background after invoice.issued; until then checkout is 422.
     code, out = await eventually(checkout, lambda result: result[0] == 0, what="the invoice's order")
     options = json.loads(out)
-    assert (options["key_id"], options["amount_minor"], options["currency"]) == (KEY_ID, 117882, "INR")
+    assert (options["key_id"], options["amount_minor"], options["currency"]) == (RAZORPAY_KEY_ID, 117882, "INR")
     assert options["checkout_url"] == f"{razorpay.url}/checkout/{options['order_id']}"
 
     _, _, secret = await new_project(invoicing_stub, ingest_stub, organisation_id)

@@ -5,18 +5,8 @@ recorder; the commands against real services are in tests/integration/gateway/te
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import httpx
-import pytest
-from typer.testing import CliRunner
-
-from billing_cli import connection
-from billing_cli.__main__ import app
-from billing_cli.connection import CliError
-
-GATEWAY = ["--gateway", "http://gateway.test", "--admin-token", "t" * 32]
-ENV = {"COLUMNS": "250", "BILLING_ENDPOINTS": "/nonexistent/endpoints.json"}
+from tests.unit.billing_cli.recorder import billing
 
 PAYMENT = {"id": "pmt_1", "invoice_id": "inv_1", "organisation_id": "org_1", "provider": "offline",
            "provider_payment_id": "", "provider_order_id": "", "status": "captured", "currency": "INR",
@@ -28,40 +18,6 @@ REFUND = {"id": "rfd_1", "payment_id": "pmt_1", "invoice_id": "inv_1", "organisa
           "provider_refund_id": "", "status": "processed", "currency": "INR", "amount_minor": 25050,
           "amount": "250.50", "reason": "Goodwill", "idempotency_key": "k", "error": None, "created_at": None,
           "processed_at": None}
-
-
-class Recorder:
-    """Stands for the gateway: records each request and answers the queued (status, body, headers)."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.answers: list[tuple[int, Any, dict[str, str]]] = []
-
-    def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self.answers.append((status, body, headers or {}))
-
-    def __call__(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.sent.append({"method": method, "url": url, **kwargs})
-        if not self.answers:
-            raise httpx.ConnectError("connection refused")
-        status, body, headers = self.answers.pop(0)
-        return httpx.Response(status, json=body, headers=headers, request=httpx.Request(method, url))
-
-
-@pytest.fixture
-def gateway(monkeypatch) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setattr(connection.httpx, "request", recorder)
-    return recorder
-
-
-def billing(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [*GATEWAY, *args], env=ENV)
-    if isinstance(result.exception, CliError):
-        return 1, str(result.exception)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def test_record_sends_the_amount_as_the_text_typed(gateway):
@@ -181,3 +137,56 @@ def test_checkout_shows_checkouts_options_and_the_hosted_page(gateway):
     code, out = billing("payments", "checkout", "inv_1")
     assert code == 0 and "rzp_test_abc" in out and "118000 (1180.00 INR)" in out
     assert "name=Acme, email=a@acme.example" in out and "Pay it at http://127.0.0.1:9/checkout/order_1" in out
+
+
+LINK = {"id": "plk_1", "invoice_id": "inv_1", "provider_link_id": "plink_1", "short_url": "https://rzp.io/i/abc",
+        "status": "created", "currency": "INR", "amount_minor": 117882, "amount": "1178.82", "created_at": None,
+        "expires_at": "2026-11-15T18:30:00Z"}
+ITEM = {"id": "rvw_1", "invoice_id": "inv_1", "organisation_id": "org_1", "kind": "over_payment",
+        "detail": "over-payment: 100.00 INR more than was due", "event_id": "evt_1", "currency": "INR",
+        "amount_minor": 10000, "amount": "100.00", "state": "open", "created_at": None, "resolved_at": None,
+        "resolution": "", "resolved_by": ""}
+
+
+def test_link_says_whether_it_was_made_or_still_open(gateway):
+    gateway.answer(201, LINK)
+    gateway.answer(200, LINK)
+    code, out = billing("payments", "link", "inv_1")
+    assert code == 0 and "Payment link made for 1178.82 INR: https://rzp.io/i/abc" in out, out
+    assert "expires 2026-11-15T18:30:00Z" in out
+    code, out = billing("payments", "link", "inv_1")
+    assert "open payment link (made before)" in out
+    assert [(s["method"], s["url"]) for s in gateway.sent] == [
+        ("POST", "http://gateway.test/api/v1/admin/invoices/inv_1/payment-link")] * 2
+
+
+def test_review_lists_open_items_unless_all_and_resolves_with_a_note(gateway):
+    resolved = {**ITEM, "state": "resolved", "resolution": "Refunded the excess as rfd_1", "resolved_by": "admin"}
+    gateway.answer(200, {"data": [ITEM], "next_page_token": ""})
+    gateway.answer(200, {"data": [resolved], "next_page_token": ""})
+    gateway.answer(200, resolved)
+    code, out = billing("payments", "review")
+    assert code == 0 and "1 open review item(s)" in out and "over_payment" in out and "100.00" in out, out
+    assert "billing payments review resolve ID" in out
+    assert gateway.sent[0]["params"] == {"state": "open", "page_size": 500, "page_token": ""}
+    code, out = billing("payments", "review", "--all", "--organisation", "org_1", "--json")
+    assert json.loads(out) == [resolved]
+    assert gateway.sent[1]["params"] == {"state": "all", "organisation_id": "org_1", "page_size": 500,
+                                         "page_token": ""}
+    code, out = billing("payments", "review", "resolve", "rvw_1", "--note", "Refunded the excess as rfd_1")
+    assert code == 0 and "Review item rvw_1 resolved" in out and "admin" in out, out
+    assert (gateway.sent[2]["url"], gateway.sent[2]["json"]) == (
+        "http://gateway.test/api/v1/admin/review-items/rvw_1/resolve", {"resolution": "Refunded the excess as rfd_1"})
+    assert len(gateway.sent) == 3  # resolving does not list first
+
+
+def test_invoice_history_is_its_status_changes(gateway):
+    gateway.answer(200, [{"invoice_id": "inv_1", "from_status": None, "to_status": "issued",
+                          "changed_at": "2026-11-01T00:00:00Z", "reason": "issued as INV/1", "cause": "invoice run r1"},
+                         {"invoice_id": "inv_1", "from_status": "issued", "to_status": "paid",
+                          "changed_at": "2026-11-05T00:00:00Z", "reason": "payment pmt_1 captured",
+                          "cause": "payment.captured:pay_1"}])
+    code, out = billing("invoices", "history", "inv_1")
+    assert code == 0 and "Status history of invoice inv_1" in out and "payment pmt_1 captured" in out, out
+    assert out.index("issued as INV/1") < out.index("payment pmt_1 captured")  # oldest first, as the API has them
+    assert gateway.sent[0]["url"] == "http://gateway.test/api/v1/admin/invoices/inv_1/status-changes"

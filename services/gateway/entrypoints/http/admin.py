@@ -46,6 +46,7 @@ IdempotencyKey = Annotated[
     str, Header(alias="Idempotency-Key", description="Retry with the same key to get the first result back")
 ]
 PageSize = Annotated[int, Query(ge=0, le=500, description="0 means 50")]
+PageToken = Annotated[str, Query(description="next_page_token of the previous page")]
 
 
 def _services(request: Request) -> ServiceClients:

@@ -23,12 +23,15 @@ from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http import (
     admin,
     catalog,
+    dunning,
     events,
     invoices,
     metering,
     payments,
     pricing,
+    reconciliation,
     schemas,
+    settlement,
     usage,
 )
 from services.gateway.entrypoints.http import webhooks as webhooks_http
@@ -56,8 +59,8 @@ def create_app(
         version="v1",
         description="Usage-based billing: usage events in (with a project's API key), and the admin API for "
         "organisations, projects, API keys, metrics, usage, plans, subscriptions, exchange rates, invoice runs, "
-        "invoices, payments and refunds. A project's API key also reads its organisation's invoices, pays them "
-        "through Razorpay Checkout, and prices charges. "
+        "invoices, payments, refunds, dunning and reconciliation. A project's API key also reads its organisation's "
+        "invoices, pays them through Razorpay Checkout or a payment link, and prices charges. "
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
@@ -148,6 +151,9 @@ def create_app(
     app.include_router(pricing.router)
     app.include_router(payments.admin_router)
     app.include_router(payments.router)
+    app.include_router(dunning.router)
+    app.include_router(reconciliation.router)
+    app.include_router(settlement.router)
     app.include_router(webhooks_http.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")

@@ -300,6 +300,9 @@ class Subscription(BaseModel):
     cancel_at_period_end: bool
     ends_at: datetime | None = Field(description="Set by a cancellation")
     created_at: datetime | None
+    past_due: bool = Field(description="True while one of the organisation's invoices is uncollectible (dunning "
+                                       "gave up); cleared once it is paid")
+    past_due_at: datetime | None = Field(description="When it became past due; null when it is not")
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.Subscription) -> Subscription:
@@ -308,7 +311,8 @@ class Subscription(BaseModel):
             plan_version_id=message.plan_version_id, billing_anchor_day=message.billing_anchor_day,
             phases=[SubscriptionPhase.from_pb(p) for p in message.phases],
             cancel_at_period_end=message.cancel_at_period_end, ends_at=from_timestamp(message.end_time),
-            created_at=from_timestamp(message.create_time),
+            created_at=from_timestamp(message.create_time), past_due=message.past_due,
+            past_due_at=from_timestamp(message.past_due_time),
         )
 
 

@@ -35,7 +35,8 @@ StatusFilter = Annotated[ins.InvoiceStatusName | None, Query(description="Only i
 PeriodFilter = Annotated[str, Query(description="Only this billing period, YYYY-MM", examples=["2026-10"])]
 
 
-def _invoicing(request: Request):
+def invoicing_of(request: Request):
+    """The invoicing service's stub (for this module, :mod:`.settlement` and :mod:`.dunning`)."""
     return request.app.state.clients.invoicing
 
 
@@ -53,7 +54,7 @@ def attachment_filename(filename: str, invoice_id: str, extension: str) -> str:
 
 async def _render(request: Request, invoice_id: str, invoice_format: int) -> Response:
     reply = await clients.call(
-        _invoicing(request).RenderInvoice,
+        invoicing_of(request).RenderInvoice,
         invoicing_pb2.RenderInvoiceRequest(invoice_id=invoice_id, format=invoice_format),
         timeout=RENDER_TIMEOUT_SECONDS,
     )
@@ -65,7 +66,7 @@ async def _render(request: Request, invoice_id: str, invoice_format: int) -> Res
 
 
 async def _get_invoice(request: Request, invoice_id: str) -> invoicing_pb2.Invoice:
-    reply = await clients.call(_invoicing(request).GetInvoice, invoicing_pb2.GetInvoiceRequest(invoice_id=invoice_id))
+    reply = await clients.call(invoicing_of(request).GetInvoice, invoicing_pb2.GetInvoiceRequest(invoice_id=invoice_id))
     return reply.invoice
 
 
@@ -81,7 +82,7 @@ async def start_invoice_run(
     Each (organisation, period) is invoiced at most once however many runs cover it: organisations already
     invoiced are counted as `already_invoiced`, those whose period has not ended as `not_due`."""
     reply = await clients.call(
-        _invoicing(request).StartInvoiceRun,
+        invoicing_of(request).StartInvoiceRun,
         invoicing_pb2.StartInvoiceRunRequest(period_key=body.period_key, organisation_id=body.organisation_id,
                                              idempotency_key=idempotency_key),
     )
@@ -97,7 +98,7 @@ async def start_invoice_run(
 async def list_invoice_runs(request: Request, page_size: PageSize = 0, page_token: str = ""):
     """Runs with their progress counts, newest first."""
     reply = await clients.call(
-        _invoicing(request).ListInvoiceRuns,
+        invoicing_of(request).ListInvoiceRuns,
         invoicing_pb2.ListInvoiceRunsRequest(page_size=page_size, page_token=page_token),
     )
     return schemas.Page[ins.InvoiceRun](data=[ins.InvoiceRun.from_pb(r) for r in reply.invoice_runs],
@@ -108,7 +109,7 @@ async def list_invoice_runs(request: Request, page_size: PageSize = 0, page_toke
                   summary="Get an invoice run and its progress")
 async def get_invoice_run(invoice_run_id: str, request: Request):
     reply = await clients.call(
-        _invoicing(request).GetInvoiceRun, invoicing_pb2.GetInvoiceRunRequest(invoice_run_id=invoice_run_id)
+        invoicing_of(request).GetInvoiceRun, invoicing_pb2.GetInvoiceRunRequest(invoice_run_id=invoice_run_id)
     )
     return ins.InvoiceRun.from_pb(reply.invoice_run)
 
@@ -128,7 +129,7 @@ async def list_invoices(
 ):
     """Invoices newest first, without their lines (get one for its lines)."""
     reply = await clients.call(
-        _invoicing(request).ListInvoices,
+        invoicing_of(request).ListInvoices,
         invoicing_pb2.ListInvoicesRequest(organisation_id=organisation_id, status=_status_number(status),
                                           period_key=period_key, page_size=page_size, page_token=page_token),
     )
@@ -148,7 +149,7 @@ async def void_invoice(invoice_id: str, body: ins.InvoiceVoid, request: Request)
     """The invoice keeps its number (never reused) and the reason. Voiding a void invoice returns it unchanged.
     A voided invoice can be reissued under a new number."""
     reply = await clients.call(
-        _invoicing(request).VoidInvoice, invoicing_pb2.VoidInvoiceRequest(invoice_id=invoice_id, reason=body.reason)
+        invoicing_of(request).VoidInvoice, invoicing_pb2.VoidInvoiceRequest(invoice_id=invoice_id, reason=body.reason)
     )
     await audit(request, "invoice.void", "invoice", invoice_id)
     return ins.Invoice.from_pb(reply.invoice)
@@ -160,7 +161,7 @@ async def reissue_invoice(invoice_id: str, request: Request, response: Response)
     """Issues a new invoice for the voided one's period (201). Asking again returns that same reissue
     (200, `Idempotent-Replayed: true`)."""
     reply = await clients.call(
-        _invoicing(request).ReissueInvoice, invoicing_pb2.ReissueInvoiceRequest(invoice_id=invoice_id)
+        invoicing_of(request).ReissueInvoice, invoicing_pb2.ReissueInvoiceRequest(invoice_id=invoice_id)
     )
     if reply.created:
         await audit(request, "invoice.reissue", "invoice", reply.invoice.id)
@@ -189,7 +190,7 @@ async def projected_invoice(organisation_id: str, request: Request):
     """What the organisation's invoice would be if its current period ended now: not stored, not numbered
     (`projected: true`)."""
     reply = await clients.call(
-        _invoicing(request).GetProjectedInvoice,
+        invoicing_of(request).GetProjectedInvoice,
         invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=organisation_id), timeout=RENDER_TIMEOUT_SECONDS,
     )
     return ins.Invoice.from_pb(reply.invoice)
@@ -226,7 +227,7 @@ async def my_invoices(
 ):
     """The invoices of the API key's organisation, newest first, without lines (drafts are not shown)."""
     reply = await clients.call(
-        _invoicing(request).ListInvoices,
+        invoicing_of(request).ListInvoices,
         invoicing_pb2.ListInvoicesRequest(organisation_id=project.organisation_id, status=_status_number(status),
                                           period_key=period_key, page_size=page_size, page_token=page_token),
     )
@@ -252,7 +253,7 @@ async def my_invoice_pdf(invoice_id: str, request: Request, project: KeyProject)
 async def my_projected_invoice(request: Request, project: KeyProject):
     """The API key's organisation's projected invoice for the current period: usage so far, priced on its plan."""
     reply = await clients.call(
-        _invoicing(request).GetProjectedInvoice,
+        invoicing_of(request).GetProjectedInvoice,
         invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=project.organisation_id),
         timeout=RENDER_TIMEOUT_SECONDS,
     )

@@ -17,6 +17,11 @@ def minor_units(currency: str) -> int | None:
         return None
 
 
+def amount_fields(minor: int, currency: str, name: str = "amount") -> dict[str, int | str | None]:
+    """A REST model's pair of fields for one amount: ``{"amount_minor": 118000, "amount": "1180.00"}``."""
+    return {f"{name}_minor": minor, name: minor_to_text(minor, currency)}
+
+
 def minor_to_text(minor: int, currency: str) -> str | None:
     """``118000`` INR -> ``"1180.00"``, ``-5`` INR -> ``"-0.05"``, ``1234`` JPY -> ``"1234"``, ``1234`` KWD ->
     ``"1.234"``; None when the currency has no minor units the gateway knows (the integer is still exact)."""

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StrictInt
 from billing.payments.v1 import events_pb2, payments_pb2
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import from_timestamp
-from services.gateway.entrypoints.http.money_text import MAX_MINOR, minor_to_text, text_to_minor
+from services.gateway.entrypoints.http.money_text import MAX_MINOR, amount_fields, minor_to_text, text_to_minor
 from services.gateway.entrypoints.http.proto_enums import EnumNames
 from services.gateway.entrypoints.http.schemas import Request
 
@@ -48,10 +48,6 @@ AmountText = Annotated[
 ]
 # StrictInt: a JSON 1000.0 or "1000" is refused, so nothing reaches the services through a float or a guess.
 MinorAmount = Annotated[StrictInt, Field(le=MAX_MINOR)]
-
-
-def _money(minor: int, currency: str) -> dict[str, Any]:
-    return {"amount_minor": minor, "amount": minor_to_text(minor, currency)}
 
 
 class ProviderError(BaseModel):
@@ -95,7 +91,7 @@ class Order(BaseModel):
             invoice_id=message.invoice_id, organisation_id=message.organisation_id,
             invoice_number=message.invoice_number, status=ORDER_STATUSES.name(message.status),
             status_reason=message.status_reason, provider_order_id=message.provider_order_id,
-            currency=message.currency, **_money(message.amount_minor, message.currency),
+            currency=message.currency, **amount_fields(message.amount_minor, message.currency),
             error=ProviderError.from_pb(message.error), create_attempts=message.create_attempts,
             created_at=from_timestamp(message.create_time),
         )
@@ -134,7 +130,7 @@ class Payment(BaseModel):
             id=message.id, invoice_id=message.invoice_id, organisation_id=message.organisation_id,
             provider=PROVIDERS.name(message.provider), provider_payment_id=message.provider_payment_id,
             provider_order_id=message.provider_order_id, status=PAYMENT_STATUSES.name(message.status),
-            currency=currency, **_money(message.amount_minor, currency),
+            currency=currency, **amount_fields(message.amount_minor, currency),
             amount_refunded_minor=message.amount_refunded_minor,
             amount_refunded=minor_to_text(message.amount_refunded_minor, currency), method=message.method,
             email=message.email, contact=message.contact, error_code=message.error_code,
@@ -171,7 +167,7 @@ class Refund(BaseModel):
             id=message.id, payment_id=message.payment_id, invoice_id=message.invoice_id,
             organisation_id=message.organisation_id, provider_refund_id=message.provider_refund_id,
             status=REFUND_STATUSES.name(message.status), currency=message.currency,
-            **_money(message.amount_minor, message.currency), reason=message.reason,
+            **amount_fields(message.amount_minor, message.currency), reason=message.reason,
             idempotency_key=message.idempotency_key, error=ProviderError.from_pb(message.error),
             created_at=from_timestamp(message.create_time), processed_at=from_timestamp(message.process_time),
         )
@@ -201,8 +197,8 @@ class PaymentLink(BaseModel):
     def from_pb(cls, message: payments_pb2.PaymentLink) -> PaymentLink:
         return cls(id=message.id, invoice_id=message.invoice_id, provider_link_id=message.provider_link_id,
                    short_url=message.short_url, status=message.status, currency=message.currency,
-                   **_money(message.amount_minor, message.currency), created_at=from_timestamp(message.create_time),
-                   expires_at=from_timestamp(message.expire_time))
+                   **amount_fields(message.amount_minor, message.currency),
+                   created_at=from_timestamp(message.create_time), expires_at=from_timestamp(message.expire_time))
 
 
 class InvoicePayments(BaseModel):
@@ -263,7 +259,7 @@ class Checkout(BaseModel):
     @classmethod
     def from_pb(cls, message: payments_pb2.Checkout) -> Checkout:
         return cls(
-            key_id=message.key_id, order_id=message.order_id, **_money(message.amount_minor, message.currency),
+            key_id=message.key_id, order_id=message.order_id, **amount_fields(message.amount_minor, message.currency),
             currency=message.currency, name=message.name, description=message.description,
             prefill=Prefill(name=message.prefill_name, email=message.prefill_email, contact=message.prefill_contact),
             invoice_id=message.invoice_id, invoice_number=message.invoice_number, checkout_url=message.checkout_url,

@@ -1,5 +1,7 @@
 """Collecting invoices: the admin routes under /api/v1/admin (an invoice's payments, offline payments, refunds,
-the webhook log), and Razorpay Checkout for the key holder's own invoices under /api/v1.
+payment links, the webhook log), and Razorpay Checkout and payment links for the key holder's own invoices under
+/api/v1. Dunning and reconciliation, payments' too, have modules of their own (:mod:`.dunning`,
+:mod:`.reconciliation`).
 
 Payments owns the money; these routes translate. Amounts go to payments as integer minor units: decimal text
 from the client is converted here, exactly, with the currency's exponent (see :mod:`.payment_schemas`).
@@ -17,11 +19,15 @@ from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import to_timestamp
 from services.gateway.entrypoints.http import field_paths, schemas
 from services.gateway.entrypoints.http import payment_schemas as pys
-from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, audit, require_admin
+from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, PageToken, audit, require_admin
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
 from services.gateway.entrypoints.http.invoices import KeyProject, own_invoice
 
 _ERRORS = {code: {"model": schemas.Error} for code in (400, 401, 404, 409, 422, 503)}
+# Making a payment link asks the provider (at most twice: a lookup by reference, then a create, each bounded by
+# payments' provider timeout), so the lookup timeout of the other routes would give up before payments does.
+PROVIDER_CALL_TIMEOUT_SECONDS = 30.0
+_EXISTING_LINK = {200: {"model": pys.PaymentLink, "description": "The invoice's open link, made before"}}
 
 
 def _replay_of(model: type) -> dict:
@@ -34,10 +40,10 @@ admin_router = APIRouter(prefix="/api/v1/admin", tags=["payments"], dependencies
 router = APIRouter(prefix="/api/v1", tags=["payments (API key)"], route_class=DecimalJsonRoute,
                    responses={**_ERRORS, 403: {"model": schemas.Error}})
 
-PageToken = Annotated[str, Query(description="next_page_token of the previous page")]
 
 
-def _payments(request: Request):
+def payments_of(request: Request):
+    """The payments service's stub (for this module, :mod:`.dunning` and :mod:`.reconciliation`)."""
     return request.app.state.clients.payments
 
 
@@ -48,13 +54,13 @@ def _replayed(response: Response, created: bool) -> None:
 
 
 async def _invoice_payments(request: Request, invoice_id: str) -> pys.InvoicePayments:
-    reply = await clients.call(_payments(request).GetInvoicePayments,
+    reply = await clients.call(payments_of(request).GetInvoicePayments,
                                payments_pb2.GetInvoicePaymentsRequest(invoice_id=invoice_id))
     return pys.InvoicePayments.from_pb(invoice_id, reply)
 
 
 async def _checkout(request: Request, invoice_id: str) -> pys.Checkout:
-    reply = await clients.call(_payments(request).GetCheckout, payments_pb2.GetCheckoutRequest(invoice_id=invoice_id))
+    reply = await clients.call(payments_of(request).GetCheckout, payments_pb2.GetCheckoutRequest(invoice_id=invoice_id))
     return pys.Checkout.from_pb(reply.checkout)
 
 
@@ -97,11 +103,36 @@ async def record_offline_payment(invoice_id: str, body: pys.OfflinePaymentCreate
         message.receive_time.CopyFrom(to_timestamp(body.received_at))
     # Payments names its own fields; the client knows the ones it sent.
     names = {"receive_time": "received_at", **({"amount_minor": "amount"} if body.amount is not None else {})}
-    reply = await field_paths.call(_payments(request).RecordOfflinePayment, message, field_paths.renamed(names))
+    reply = await field_paths.call(payments_of(request).RecordOfflinePayment, message, field_paths.renamed(names))
     _replayed(response, reply.created)
     if reply.created:
         await audit(request, "payment.record_offline", "payment", reply.payment.id)
     return pys.Payment.from_pb(reply.payment)
+
+
+async def _payment_link(request: Request, response: Response, invoice_id: str) -> tuple[pys.PaymentLink, bool]:
+    reply = await clients.call(payments_of(request).CreatePaymentLink,
+                               payments_pb2.CreatePaymentLinkRequest(invoice_id=invoice_id),
+                               timeout=PROVIDER_CALL_TIMEOUT_SECONDS)
+    if not reply.created:
+        # Not a replay of a request (there is no key): the link made before is still open, so 200 without
+        # Idempotent-Replayed.
+        response.status_code = status.HTTP_200_OK
+    return pys.PaymentLink.from_pb(reply.payment_link), reply.created
+
+
+@admin_router.post("/invoices/{invoice_id}/payment-link", status_code=status.HTTP_201_CREATED,
+                   response_model=pys.PaymentLink, responses=_EXISTING_LINK,
+                   summary="A payment link for what an invoice has due")
+async def create_payment_link(invoice_id: str, request: Request, response: Response):
+    """A URL at the provider where the customer pays what the invoice has due, without a checkout page of your
+    own (for an email or a chat). 201 with a new link, or 200 with the invoice's link still open for the same
+    amount, so asking twice never makes two. 422 when the invoice has nothing to pay (settled or void) or online
+    payments are not configured; 404 until payments has seen the invoice issued."""
+    link, created = await _payment_link(request, response, invoice_id)
+    if created:
+        await audit(request, "payment_link.create", "payment_link", link.id)
+    return link
 
 
 # --- payments and refunds (admin) ----------------------------------------------------------------------------
@@ -116,7 +147,7 @@ async def list_payments(
     page_token: PageToken = "",
 ):
     """Payments newest first, online and offline, in every status (failed attempts included)."""
-    reply = await clients.call(_payments(request).ListPayments, payments_pb2.ListPaymentsRequest(
+    reply = await clients.call(payments_of(request).ListPayments, payments_pb2.ListPaymentsRequest(
         organisation_id=organisation_id, invoice_id=invoice_id, page_size=page_size, page_token=page_token))
     return schemas.Page[pys.Payment](data=[pys.Payment.from_pb(p) for p in reply.payments],
                                      next_page_token=reply.next_page_token)
@@ -125,7 +156,7 @@ async def list_payments(
 @admin_router.get("/payments/{payment_id}", response_model=pys.PaymentWithRefunds, summary="Get a payment")
 async def get_payment(payment_id: str, request: Request):
     """A payment with its refunds."""
-    reply = await clients.call(_payments(request).GetPayment, payments_pb2.GetPaymentRequest(payment_id=payment_id))
+    reply = await clients.call(payments_of(request).GetPayment, payments_pb2.GetPaymentRequest(payment_id=payment_id))
     return pys.PaymentWithRefunds.from_reply(reply)
 
 
@@ -142,12 +173,12 @@ async def create_refund(payment_id: str, body: pys.RefundCreate, request: Reques
     names: dict[str, str] = {}
     if body.amount is not None:
         # The amount is in the payment's currency, which only payments knows.
-        payment = await clients.call(_payments(request).GetPayment,
+        payment = await clients.call(payments_of(request).GetPayment,
                                      payments_pb2.GetPaymentRequest(payment_id=payment_id))
         amount_minor = pys.minor_amount(body.amount_minor, body.amount, payment.payment.currency)
         names["amount_minor"] = "amount"
     reply = await field_paths.call(
-        _payments(request).CreateRefund,
+        payments_of(request).CreateRefund,
         payments_pb2.CreateRefundRequest(payment_id=payment_id, amount_minor=amount_minor or 0, reason=body.reason,
                                          idempotency_key=idempotency_key),
         field_paths.renamed(names),
@@ -168,7 +199,7 @@ async def list_refunds(
 ):
     """Refunds newest first, with their status at the provider (`requested`, `pending`, `processed`,
     `failed`) and the provider's error when it refused one."""
-    reply = await clients.call(_payments(request).ListRefunds, payments_pb2.ListRefundsRequest(
+    reply = await clients.call(payments_of(request).ListRefunds, payments_pb2.ListRefundsRequest(
         payment_id=payment_id, invoice_id=invoice_id, page_size=page_size, page_token=page_token))
     return schemas.Page[pys.Refund](data=[pys.Refund.from_pb(r) for r in reply.refunds],
                                     next_page_token=reply.next_page_token)
@@ -185,7 +216,7 @@ async def list_webhook_events(
     """Razorpay's webhooks as payments processed them, newest first: one entry per provider event id (a
     redelivery is not a second entry), with what processing did (`applied`, `duplicate state`, `unmatched: no
     such order` ...)."""
-    reply = await clients.call(_payments(request).ListWebhookEvents, payments_pb2.ListWebhookEventsRequest(
+    reply = await clients.call(payments_of(request).ListWebhookEvents, payments_pb2.ListWebhookEventsRequest(
         event_type=event_type, page_size=page_size, page_token=page_token))
     return schemas.Page[pys.WebhookEvent](data=[pys.WebhookEvent.from_pb(e) for e in reply.events],
                                           next_page_token=reply.next_page_token)
@@ -212,10 +243,21 @@ async def my_invoice_checkout_verify(invoice_id: str, body: pys.CheckoutVerify, 
     returns the payment. A verified signature alone does not mark the invoice paid: the provider's webhook, or
     a fetch from the provider, settles the payment, so its status may still be `created`."""
     await own_invoice(request, project, invoice_id)
-    reply = await clients.call(_payments(request).VerifyCheckout, payments_pb2.VerifyCheckoutRequest(
+    reply = await clients.call(payments_of(request).VerifyCheckout, payments_pb2.VerifyCheckoutRequest(
         invoice_id=invoice_id, razorpay_order_id=body.razorpay_order_id,
         razorpay_payment_id=body.razorpay_payment_id, razorpay_signature=body.razorpay_signature))
     return pys.Payment.from_pb(reply.payment)
+
+
+@router.post("/invoices/{invoice_id}/payment-link", status_code=status.HTTP_201_CREATED,
+             response_model=pys.PaymentLink, responses=_EXISTING_LINK,
+             summary="A payment link for one of your organisation's invoices")
+async def my_invoice_payment_link(invoice_id: str, request: Request, response: Response, project: KeyProject):
+    """The same link as the admin's: 201 new, 200 the one still open. 404 for another organisation's invoice,
+    as for one that does not exist; 422 when it has nothing to pay."""
+    await own_invoice(request, project, invoice_id)
+    link, _ = await _payment_link(request, response, invoice_id)
+    return link
 
 
 @router.get("/invoices/{invoice_id}/payments", response_model=pys.InvoicePayments,

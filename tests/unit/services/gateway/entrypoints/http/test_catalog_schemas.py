@@ -137,6 +137,14 @@ def test_subscription_from_protobuf():
     assert subscription["phases"][0] == {"plan_version_id": "pv_1", "starts_at": "2026-10-31T18:30:00Z",
                                          "ends_at": "2026-11-15T18:30:00Z"}
     assert subscription["phases"][1]["ends_at"] is None and subscription["ends_at"] is None
+    assert (subscription["past_due"], subscription["past_due_at"]) == (False, None)
+
+
+def test_a_past_due_subscription_says_since_when():
+    message = pb.Subscription(id="sub_1", state=pb.SUBSCRIPTION_STATE_ACTIVE, past_due=True)
+    message.past_due_time.FromSeconds(1_794_767_400)
+    subscription = cs.Subscription.from_pb(message).model_dump(mode="json")
+    assert (subscription["past_due"], subscription["past_due_at"]) == (True, "2026-11-15T18:30:00Z")
 
 
 def test_exchange_rate_request_with_and_without_an_effective_time():

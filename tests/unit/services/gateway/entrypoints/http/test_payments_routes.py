@@ -371,3 +371,60 @@ def test_openapi_documents_every_payments_route(gateway):
     refund = paths["/api/v1/admin/payments/{payment_id}/refunds"]["post"]
     assert {"201", "200"} <= set(refund["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in refund["parameters"])
+
+
+# --- payment links -------------------------------------------------------------------------------------------
+
+
+def _link(created: bool) -> pb.CreatePaymentLinkResponse:
+    link = pb.PaymentLink(id="plk_1", invoice_id="inv_1", provider_link_id="plink_1",
+                          short_url="https://rzp.io/i/abc", status="created", amount_minor=117882, currency="INR")
+    link.expire_time.FromSeconds(1_794_767_400)
+    return pb.CreatePaymentLinkResponse(payment_link=link, created=created)
+
+
+def test_a_payment_link_is_201_when_made_then_200_while_it_is_open_and_audited_once(gateway):
+    gateway.payments.answer("CreatePaymentLink", _link(True), _link(False))
+    first = gateway.http.post("/api/v1/admin/invoices/inv_1/payment-link", headers=ADMIN)
+    again = gateway.http.post("/api/v1/admin/invoices/inv_1/payment-link", headers=ADMIN)
+    assert (first.status_code, again.status_code) == (201, 200), first.text
+    assert "idempotent-replayed" not in again.headers  # no request was replayed: the link is still open
+    assert first.json() == again.json() == {
+        "id": "plk_1", "invoice_id": "inv_1", "provider_link_id": "plink_1", "short_url": "https://rzp.io/i/abc",
+        "status": "created", "currency": "INR", "amount_minor": 117882, "amount": "1178.82", "created_at": None,
+        "expires_at": "2026-11-15T18:30:00Z"}
+    assert gateway.payments.requests["CreatePaymentLink"][0].invoice_id == "inv_1"
+    assert gateway.audited() == [("payment_link.create", "plk_1")]
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (FailedPrecondition("invoice INV/1 has nothing to pay (paid)"), 422),
+    (FailedPrecondition("online payments are not configured (no Razorpay keys): pay offline"), 422),
+    (NotFound("payments has no invoice with id 'inv_1' (it may not be issued yet)"), 404),
+])
+def test_an_invoice_a_link_cannot_be_made_for_says_why(gateway, error, code):
+    gateway.payments.answer("CreatePaymentLink", error)
+    response = gateway.http.post("/api/v1/admin/invoices/inv_1/payment-link", headers=ADMIN)
+    assert response.status_code == code and response.json()["detail"] == error.message
+    assert gateway.audited() == []
+
+
+def test_a_key_holder_gets_a_link_for_its_own_invoices_only(gateway):
+    gateway.invoicing.answer("GetInvoice", _invoice("org_1"), _invoice("org_2"))
+    gateway.payments.answer("CreatePaymentLink", _link(False))
+    mine = gateway.http.post("/api/v1/invoices/inv_1/payment-link", headers=KEY)
+    assert mine.status_code == 200 and mine.json()["short_url"] == "https://rzp.io/i/abc"
+    theirs = gateway.http.post("/api/v1/invoices/inv_1/payment-link", headers=KEY)
+    assert theirs.status_code == 404 and theirs.json()["detail"] == "invoice_id: invoice inv_1 not found"
+    assert len(gateway.payments.requests["CreatePaymentLink"]) == 1
+    assert gateway.http.post("/api/v1/invoices/inv_1/payment-link").status_code == 401
+    assert gateway.http.post("/api/v1/admin/invoices/inv_1/payment-link", headers=KEY).status_code == 401
+
+
+def test_openapi_documents_the_payment_link_routes(gateway):
+    paths = gateway.http.get("/openapi.json").json()["paths"]
+    for path, tag in (("/api/v1/admin/invoices/{invoice_id}/payment-link", "payments"),
+                      ("/api/v1/invoices/{invoice_id}/payment-link", "payments (API key)")):
+        operation = paths[path]["post"]
+        assert operation["summary"] and operation["description"] and operation["tags"] == [tag]
+        assert {"200", "201", "404", "422"} <= set(operation["responses"]), path
