@@ -33,6 +33,9 @@ class PoisonMessage(Exception):
 
 
 Handler = Callable[[Msg], Awaitable[None]]
+# Handles every message of a fetch at once (typically in one transaction); on any failure the consumer falls back
+# to ``handle`` message by message, so one bad message never holds back the others.
+BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 
 
 class DurableConsumer:
@@ -48,12 +51,14 @@ class DurableConsumer:
         max_deliver: int = 50,
         batch: int = 50,
         fetch_wait_seconds: float = 1.0,
+        handle_batch: BatchHandler | None = None,
     ) -> None:
         self._js = js
         self._stream = stream
         self._durable = durable
         self._subjects = list(subjects)
         self._handle = handle
+        self._handle_batch = handle_batch
         self._ack_wait = ack_wait_seconds
         self._max_deliver = max_deliver
         self._batch = batch
@@ -109,11 +114,31 @@ class DurableConsumer:
                         await subscription.unsubscribe()
                     subscription = await self._subscribe()
                     continue
-                for msg in messages:
-                    await self.deliver(msg)
+                if self._handle_batch is not None and len(messages) > 1:
+                    await self.deliver_batch(messages)
+                else:
+                    for msg in messages:
+                        await self.deliver(msg)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def deliver_batch(self, messages: list[Msg]) -> None:
+        """Handle a whole fetch at once and ack each message; if that fails, handle them one by one."""
+        assert self._handle_batch is not None
+        try:
+            await self._handle_batch(messages)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - each message gets its own chance below
+            log.info("batch failed, handling its messages one by one", durable=self._durable,
+                     messages=len(messages), error=repr(error))
+            for msg in messages:
+                await self.deliver(msg)
+            return
+        MESSAGES.labels(self._durable, "handled").inc(len(messages))
+        for msg in messages:
+            await _settle(msg.ack())
 
     async def deliver(self, msg: Msg) -> None:
         """Handle one message and settle it with JetStream."""

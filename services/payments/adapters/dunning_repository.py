@@ -32,6 +32,13 @@ class DunningRepository:
         await self._conn.execute(sa.update(t.dunning).where(t.dunning.c.invoice_id == dunning.invoice_id)
                                  .values(**values, errors=errors, updated_at=sa.func.now()))
 
+    async def stop(self, invoice_id: str, reason: str) -> None:
+        """Nothing more happens (paid, or voided), unless it had already ended."""
+        await self._conn.execute(sa.update(t.dunning).where(
+            t.dunning.c.invoice_id == invoice_id,
+            t.dunning.c.state.in_([DunningState.SCHEDULED.value, DunningState.RETRYING.value]),
+        ).values(state=DunningState.STOPPED.value, next_at=None, reason=reason[:500], updated_at=sa.func.now()))
+
     async def postpone(self, invoice_id: str, until: datetime, reason: str) -> None:
         """Try the same step again later (after a provider error), counting the error."""
         await self._conn.execute(sa.update(t.dunning).where(t.dunning.c.invoice_id == invoice_id)

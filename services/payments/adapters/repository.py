@@ -103,6 +103,15 @@ class OrderRepository:
         )).all()
         return [_order(row) for row in rows]
 
+    async def mark_paid(self, invoice_id: str) -> None:
+        """The invoice is covered: its order (if still open) is paid."""
+        await self._conn.execute(
+            sa.update(t.orders)
+            .where(t.orders.c.invoice_id == invoice_id,
+                   t.orders.c.status.in_([OrderStatus.PENDING.value, OrderStatus.CREATED.value]))
+            .values(status=OrderStatus.PAID.value, updated_at=sa.func.now())
+        )
+
     async def update(self, invoice_id: str, **values: Any) -> None:
         await self._conn.execute(
             sa.update(t.orders).where(t.orders.c.invoice_id == invoice_id)

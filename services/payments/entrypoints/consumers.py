@@ -49,20 +49,25 @@ def invoice_events(
                            subjects=[messages.INVOICE_ISSUED, messages.INVOICE_VOIDED], handle=handle)
 
 
+def _received(msg: Msg) -> webhooks.ReceivedWebhook:
+    try:
+        received = gateway_events.WebhookReceived.FromString(msg.data)
+    except DecodeError as error:
+        raise PoisonMessage(f"not a WebhookReceived message: {error}") from None
+    if received.provider != "razorpay" or not received.event_id or len(received.body) > MAX_WEBHOOK_BODY:
+        raise PoisonMessage("a webhook that is not Razorpay's, has no event id, or is too large")
+    return webhooks.ReceivedWebhook(received.provider, received.event_id[:200], received.event_type, received.body,
+                                    messages.receive_time(received.receive_time) or _now())
+
+
 def webhook_events(js: JetStreamContext, uow: UnitFactory, durable: str, capture_after: timedelta) -> DurableConsumer:
     async def handle(msg: Msg) -> None:
-        try:
-            received = gateway_events.WebhookReceived.FromString(msg.data)
-        except DecodeError as error:
-            raise PoisonMessage(f"not a WebhookReceived message: {error}") from None
-        if received.provider != "razorpay" or not received.event_id or len(received.body) > MAX_WEBHOOK_BODY:
-            raise PoisonMessage("a webhook that is not Razorpay's, has no event id, or is too large")
-        await webhooks.process(
-            uow,
-            webhooks.ReceivedWebhook(received.provider, received.event_id[:200], received.event_type,
-                                     received.body, messages.receive_time(received.receive_time) or _now()),
-            _now(), capture_after,
-        )
+        await webhooks.process(uow, _received(msg), _now(), capture_after)
+
+    async def handle_batch(batch: list[Msg]) -> None:
+        # A backlog (after an outage, or under load) is applied a fetch per transaction: one commit, and one
+        # wake of the outbox relay, for up to a batch of deliveries.
+        await webhooks.process_many(uow, [_received(msg) for msg in batch], _now(), capture_after)
 
     return DurableConsumer(js, stream=stream_name("gateway"), durable=durable, subjects=[messages.WEBHOOK_RECEIVED],
-                           handle=handle)
+                           handle=handle, handle_batch=handle_batch)

@@ -46,11 +46,7 @@ async def start(unit: Unit, invoice: Invoice, rules: DunningRules) -> None:
 
 async def stop(unit: Unit, invoice_id: str, reason: str) -> None:
     """A payment (or a void) stops dunning at once."""
-    dunning: Dunning | None = await unit.dunning.get(invoice_id, lock=True)
-    if dunning is None or dunning.state in (DunningState.STOPPED, DunningState.EXHAUSTED):
-        return
-    await unit.dunning.save(Dunning(dunning.invoice_id, dunning.policy, dunning.due_at, DunningState.STOPPED,
-                                    dunning.attempts, None, reason))
+    await unit.dunning.stop(invoice_id, reason)
 
 
 async def run_due(uow: UnitFactory, provider: PaymentProvider | None, rules: DunningRules, now: datetime,

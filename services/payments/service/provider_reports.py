@@ -16,7 +16,7 @@ from billing_runtime.ids import new_id
 from services.payments.adapters import messages
 from services.payments.domain import payment as payment_rules
 from services.payments.domain import refund as refund_rules
-from services.payments.domain.entities import Invoice, InvoiceState, OrderStatus, Payment, Refund
+from services.payments.domain.entities import Invoice, InvoiceState, Payment, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.razorpay_events import ProviderPayment, ProviderRefund
 from services.payments.domain.refund import RefundStatus
@@ -34,6 +34,7 @@ async def apply_payment(
     invoice = await _invoice_of(unit, payment, reported, link_id)
     if invoice is None:
         return f"unmatched: no invoice of ours for payment {reported.id}"
+    new = payment is None
     if payment is None:
         payment = Payment(
             id=new_id("pmt"), invoice_id=invoice.invoice_id, organisation_id=invoice.organisation_id,
@@ -41,10 +42,7 @@ async def apply_payment(
             provider_order_id=reported.order_id, currency=reported.currency or invoice.currency,
             amount_minor=reported.amount_minor,
         )
-        await unit.payments.add(payment)
-        moved = payment_rules.advance(None, status)
-    else:
-        moved = payment_rules.advance(payment.status, status)
+    moved = payment_rules.advance(None if new else payment.status, status)
     if not moved.moved:
         return f"no change: payment {reported.id} is already {payment.status}"
     changes: dict[str, object] = {
@@ -60,8 +58,14 @@ async def apply_payment(
     elif moved.status is PaymentStatus.FAILED:
         changes.update(failed_at=now, error_code=reported.error_code, error_description=reported.error_description,
                        error_reason=reported.error_reason, check_due_at=None)
-    await unit.payments.update(payment.id, **changes)
-    payment = replace(payment, **changes)  # type: ignore[arg-type]
+    if new and await unit.payments.add(replace(payment, **changes)):  # type: ignore[arg-type]
+        payment = replace(payment, **changes)  # type: ignore[arg-type]
+    elif new:
+        # Stored meanwhile by another transaction (Checkout's callback): apply the report to that one instead.
+        return await apply_payment(unit, reported, now, capture_after, link_id)
+    else:
+        await unit.payments.update(payment.id, **changes)
+        payment = replace(payment, **changes)  # type: ignore[arg-type]
     if moved.status is PaymentStatus.CAPTURED:
         await _captured(unit, payment, invoice)
     elif moved.status is PaymentStatus.FAILED:
@@ -98,9 +102,8 @@ async def _captured(unit: Unit, payment: Payment, invoice: Invoice) -> None:
         changes["state"] = InvoiceState.SETTLED
         await dunning.stop(unit, invoice.invoice_id, f"paid by {payment.id}")
     await unit.invoices.update(invoice.invoice_id, **changes)
-    order = await unit.orders.get(invoice.invoice_id, lock=True)
-    if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED) and "state" in changes:
-        await unit.orders.update(invoice.invoice_id, status=OrderStatus.PAID)
+    if "state" in changes:
+        await unit.orders.mark_paid(invoice.invoice_id)
 
 
 async def record_captured(unit: Unit, payment: Payment, invoice: Invoice) -> None:

@@ -82,6 +82,11 @@ class Orders:
     async def update(self, invoice_id: str, **values: Any) -> None:
         self.s.orders[invoice_id] = replace(self.s.orders[invoice_id], **values)
 
+    async def mark_paid(self, invoice_id: str) -> None:
+        order = self.s.orders.get(invoice_id)
+        if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
+            self.s.orders[invoice_id] = replace(order, status=OrderStatus.PAID)
+
 
 class Payments:
     def __init__(self, store: Store) -> None:
@@ -201,6 +206,12 @@ class DunningRows:
 
     async def save(self, dunning: Dunning, errors: int = 0) -> None:
         self.s.dunning[dunning.invoice_id] = (dunning, errors)
+
+    async def stop(self, invoice_id: str, reason: str) -> None:
+        found = self.s.dunning.get(invoice_id)
+        if found and found[0].state in (DunningState.SCHEDULED, DunningState.RETRYING):
+            self.s.dunning[invoice_id] = (replace(found[0], state=DunningState.STOPPED, next_at=None, reason=reason),
+                                          found[1])
 
     async def postpone(self, invoice_id: str, until: datetime, reason: str) -> None:
         dunning, errors = self.s.dunning[invoice_id]
