@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing_runtime import database, metrics
 from billing_runtime.error_mapping import http_body, http_status
@@ -50,6 +51,47 @@ def _field_of(location: tuple) -> str | None:
     return field or None
 
 
+class RequestContext:
+    """Request id (the caller's ``x-request-id`` or a new one) bound to the log context and echoed in the response,
+    then one metric and one log line per request. A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware``
+    cost about 0.5 ms of CPU per request (a third of a webhook's time at the gateway)."""
+
+    _HEADER = REQUEST_ID_HEADER.encode()
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((value for name, value in scope["headers"] if name == self._HEADER), b"")
+        request_id = given.decode("latin-1") or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id for the handlers
+        bind_context(request_id=request_id)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (self._HEADER, request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            # The route's template (/api/v1/admin/organisations/{organisation_id}), never the raw path: ids in
+            # labels would make a time series per organisation.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.record_http(scope["method"], route, status, seconds)
+            if scope["path"] != "/healthz":
+                log.info("http", method=scope["method"], path=scope["path"], status=status,
+                         duration_ms=round(seconds * 1000, 2))
+
+
 def create_app(
     settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable,
     webhooks: JetStreamWebhooks | None = None,
@@ -71,23 +113,7 @@ def create_app(
     # Where verified provider webhooks are stored (None: webhooks answer 503 and are retried by the provider).
     app.state.webhooks = webhooks
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        request.state.request_id = request_id
-        bind_context(request_id=request_id)
-        start = time.perf_counter()
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        seconds = time.perf_counter() - start
-        # The route's template (/api/v1/admin/organisations/{organisation_id}), never the raw path: ids in
-        # labels would make a time series per organisation.
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.record_http(request.method, route, response.status_code, seconds)
-        if request.url.path != "/healthz":
-            log.info("http", method=request.method, path=request.url.path, status=response.status_code,
-                     duration_ms=round(seconds * 1000, 2))
-        return response
+    app.add_middleware(RequestContext)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:

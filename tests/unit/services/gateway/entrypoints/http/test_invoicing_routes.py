@@ -273,3 +273,11 @@ def test_openapi_documents_the_new_routes_with_summaries(gateway):
         assert paths[path][method]["summary"], (path, method)
     assert "application/pdf" in paths["/api/v1/admin/invoices/{invoice_id}/pdf"]["get"]["responses"]["200"][
         "content"]
+
+
+def test_every_answer_carries_the_callers_request_id_or_a_new_one(gateway):
+    gateway.invoicing.answer("GetInvoice", NotFound("no invoice with id 'inv_x'"))
+    given = gateway.http.get("/api/v1/admin/invoices/inv_x", headers={**ADMIN, "X-Request-Id": "req-from-caller-1"})
+    made = gateway.http.get("/api/v1/admin/invoices/inv_y", headers=ADMIN)
+    assert given.status_code == 404 and given.headers["x-request-id"] == "req-from-caller-1"
+    assert len(made.headers["x-request-id"]) == 32
