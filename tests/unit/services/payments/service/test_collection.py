@@ -117,6 +117,19 @@ async def test_an_outage_is_retried_with_backoff_and_a_lost_answer_never_makes_a
     assert provider.calls[-1] == "find_order"
 
 
+async def test_after_a_call_that_timed_out_the_retry_waits_its_backoff_from_when_the_answer_was_given_up(
+    uow, store, provider
+):
+    # The round began at NOW; the call gave up 10 s later. A retry counted from NOW would be due at once and look
+    # the order up while the provider may still be making it.
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
+    provider.failures = [unknown()]
+    gave_up = NOW + timedelta(seconds=10)
+    await orders.create_due_orders(uow, provider, NOW, BACKOFF, clock=lambda: gave_up)
+    assert store.orders["inv_1"].next_attempt_at == gave_up + timedelta(seconds=2)
+    assert await orders.create_due_orders(uow, provider, gave_up + timedelta(seconds=1), BACKOFF) == 0
+
+
 async def test_a_refused_order_is_failed_with_the_providers_reason(uow, store, provider):
     await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [rejection("The amount must be atleast INR 1.00")]
@@ -254,6 +267,17 @@ async def test_a_refund_sent_during_an_outage_is_resent_with_the_same_key_and_a_
     assert refused.status is RefundStatus.FAILED and "greater than" in refused.error.description
     async with uow() as unit:
         assert (await unit.payments.get(payment_id)).refunded_minor == 1000
+
+
+async def test_a_refund_that_timed_out_is_resent_its_backoff_after_the_answer_was_given_up(uow, store, provider):
+    payment_id = await captured_payment(uow, provider, store)
+    provider.failures = [unknown()]
+    gave_up = NOW + timedelta(seconds=10)
+    refund, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 500, "r", "k"), NOW,
+                                            BACKOFF, clock=lambda: gave_up)
+    assert refund.status is RefundStatus.REQUESTED
+    assert store.refunds[refund.id][0].next_attempt_at == gave_up + timedelta(seconds=2)
+    assert await refunds.send_due_refunds(uow, provider, gave_up + timedelta(seconds=1), BACKOFF) == 0
 
 
 async def test_refund_webhooks_finish_a_refund_even_before_our_request_was_answered(uow, store, provider):
