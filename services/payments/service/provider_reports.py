@@ -40,8 +40,14 @@ async def apply_payment(
             provider_order_id=reported.order_id, currency=reported.currency or invoice.currency,
             amount_minor=reported.amount_minor,
         )
-        await unit.payments.add(payment)
-        moved = payment_rules.advance(None, status)
+        if await unit.payments.add(payment):
+            moved = payment_rules.advance(None, status)
+        else:
+            # Another delivery about the same payment (another replica) stored it first: its row is the one to
+            # move, else this report would update a row that does not exist and announce a second capture.
+            payment = await unit.payments.by_provider_id(Provider.RAZORPAY, reported.id, lock=True)
+            assert payment is not None
+            moved = payment_rules.advance(payment.status, status)
     else:
         moved = payment_rules.advance(payment.status, status)
     if not moved.moved:

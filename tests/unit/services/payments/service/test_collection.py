@@ -17,6 +17,7 @@ from services.payments.domain.provider import Backoff
 from services.payments.domain.razorpay_events import ProviderPayment
 from services.payments.domain.refund import RefundStatus
 from services.payments.service import checkout, checks, dunning, invoices, offline, orders, refunds, webhooks
+from tests.unit.services.payments.service import fakes
 from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, rejection, unknown
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -140,6 +141,32 @@ async def test_a_refused_order_is_failed_with_the_providers_reason(uow, store, p
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------
+
+
+async def test_a_payment_stored_by_a_concurrent_delivery_is_moved_not_shadowed(uow, store, provider, monkeypatch):
+    # Two replicas take payment.authorized and payment.captured at once: both look the payment up and find
+    # nothing; the authorized one stores it first. The captured one must move that row, not a copy of its own.
+    order_id = await issued_with_order(uow, provider)
+    await webhooks.process(uow, webhook("payment.authorized", payment_entity(order_id, "authorized"), "a"), NOW,
+                           CAPTURE_AFTER)
+    [stored] = store.payments.values()
+    real = fakes.Payments.by_provider_id
+    missed: list[bool] = []
+
+    async def first_lookup_misses(self, provider_, provider_payment_id, *, lock=False):
+        if not missed:
+            missed.append(True)
+            return None
+        return await real(self, provider_, provider_payment_id, lock=lock)
+
+    monkeypatch.setattr(fakes.Payments, "by_provider_id", first_lookup_misses)
+    outcome = await webhooks.process(uow, webhook("payment.captured", payment_entity(order_id, "captured"), "c"),
+                                     NOW, CAPTURE_AFTER)
+    assert outcome.startswith("applied")
+    assert list(store.payments) == [stored.id] and store.payments[stored.id].status is PaymentStatus.CAPTURED
+    assert subjects(store) == [messages.PAYMENT_CAPTURED]
+
+
 
 
 async def test_a_capture_is_announced_once_and_settles_the_invoice(uow, store, provider):
