@@ -61,14 +61,14 @@ def payments_settings(sandbox: RunningSandbox, **overrides: Any) -> dict[str, An
 
 
 @asynccontextmanager
-async def running_gateway(sandbox: RunningSandbox, database_url: str, nats_url: str, payments_address: str,
+async def running_gateway(sandbox: RunningSandbox, database_url: str, nats_url: str, payments_address: str | None,
                           invoicing: Runtime, metering: Runtime, ingest: Runtime) -> AsyncIterator[str]:
     """The gateway, receiving the sandbox's webhooks; yields its HTTP address. Webhooks reach payments through
-    JetStream, so payments may come and go behind it."""
+    JetStream, so payments may come and go behind it (``payments_address`` None: nowhere)."""
     async with running_service(
         GATEWAY, database_url, nats_url, admin_token=ADMIN_TOKEN, http_port=0,
         ingest_address=ingest.address, invoicing_address=invoicing.address,
-        metering_address=metering.address, payments_address=payments_address,
+        metering_address=metering.address, payments_address=payments_address or _refusing_address(),
         notification_address=_refusing_address(), razorpay_webhook_secret=sandbox.webhook_secret,
     ) as gateway:
         await sandbox.control.set_webhook(gateway.http_address + WEBHOOK_PATH)
