@@ -181,6 +181,10 @@ async def tamper_payment(payment_id: str, body: TamperRequest, request: Request)
     sandbox = sandbox_of(request)
     payment = sandbox.store.get("payments", payment_id)
     payment.update(body.model_dump(exclude_none=True))
+    if body.status is not None:
+        # Razorpay's `captured` flag is true exactly for captured (and later refunded) payments; left as it was, a
+        # "failed" payment would still say captured and clients that read the flag would not see the change.
+        payment["captured"] = body.status in ("captured", "refunded")
     sandbox.store.save()
     return public(payment)
 

@@ -56,6 +56,9 @@ class FaultInjector:
         if fault is None:
             return await call_next(request)
         if fault.hang_seconds:
+            # Read the request first: a client that times out and hangs up while we hang must not stop the work
+            # being done afterwards (that is what a hang stands for), and reading a body after a disconnect fails.
+            await request.body()
             await asyncio.sleep(fault.hang_seconds)
         if fault.status is None:
             return await call_next(request)

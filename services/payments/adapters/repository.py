@@ -167,7 +167,11 @@ class PaymentRepository:
                                False)
 
     async def _one(self, where: sa.ColumnElement[bool], lock: bool) -> Payment | None:
-        row = (await self._conn.execute(for_update(_with_refunded(sa.select(t.payments)).where(where), lock))).first()
+        if lock:
+            # Lock first, read after: a statement reads with the snapshot it started with, so the refunded sum of
+            # a SELECT ... FOR UPDATE that waited for the lock would miss the refunds the holder just committed.
+            await self._conn.execute(sa.select(t.payments.c.id).where(where).with_for_update())
+        row = (await self._conn.execute(_with_refunded(sa.select(t.payments)).where(where))).first()
         return _payment(row) if row else None
 
     async def update(self, payment_id: str, **values: Any) -> None:

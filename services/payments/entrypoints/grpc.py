@@ -104,7 +104,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         refund, created = await refunds.create_refund(
             self._uow, self._collecting.provider or _NO_PROVIDER,
             refunds.CreateRefund(request.payment_id, request.amount_minor, request.reason, request.idempotency_key),
-            _now(), self._collecting.backoff,
+            _now(), self._collecting.backoff, clock=_now,
         )
         return payments_pb2.CreateRefundResponse(refund=messages.refund_to_pb(refund), created=created)
 

@@ -20,6 +20,10 @@ from services.payments.service.ports import PaymentProvider, UnitFactory
 log = get_logger(__name__)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class ProviderWork:
     def __init__(self, uow: UnitFactory, provider: PaymentProvider | None, backoff: Backoff, capture_after: timedelta,
                  rules: dunning.DunningRules, interval_seconds: float, daily_reconciliation: bool = True) -> None:
@@ -39,12 +43,13 @@ class ProviderWork:
     async def round(self) -> int:
         """Everything due now; returns how many things were attempted."""
         now = datetime.now(UTC)
-        done = await dunning.run_due(self._uow, self._provider, self._rules, now, self._backoff)
+        done = await dunning.run_due(self._uow, self._provider, self._rules, now, self._backoff, clock=_now)
         if self._provider is None:
             return done  # no keys: dunning still announces overdue invoices; nothing is sent to a provider
-        done += await orders.create_due_orders(self._uow, self._provider, now, self._backoff)
-        done += await refunds.send_due_refunds(self._uow, self._provider, now, self._backoff)
-        done += await checks.check_due_payments(self._uow, self._provider, now, self._capture_after, self._backoff)
+        done += await orders.create_due_orders(self._uow, self._provider, now, self._backoff, clock=_now)
+        done += await refunds.send_due_refunds(self._uow, self._provider, now, self._backoff, clock=_now)
+        done += await checks.check_due_payments(self._uow, self._provider, now, self._capture_after, self._backoff,
+                                                clock=_now)
         if self._daily_reconciliation:
             await self._reconcile_yesterday(now)
         return done

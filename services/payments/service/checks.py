@@ -16,7 +16,7 @@ from services.payments.domain.payment import PaymentStatus
 from services.payments.domain.provider import Backoff, ProviderFailure
 from services.payments.domain.razorpay_events import ProviderPayment
 from services.payments.service import provider_reports
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
 
 log = get_logger(__name__)
 
@@ -25,17 +25,17 @@ LEASE = timedelta(seconds=60)
 
 async def check_due_payments(
     uow: UnitFactory, provider: PaymentProvider, now: datetime, capture_after: timedelta, backoff: Backoff,
-    limit: int = 20,
+    limit: int = 20, clock: Clock | None = None,
 ) -> int:
     async with uow() as unit:
         claimed: list[Payment] = await unit.payments.claim_due_checks(now, LEASE, limit)
     for payment in claimed:
-        await _check(uow, provider, payment, now, capture_after, backoff)
+        await _check(uow, provider, payment, now, capture_after, backoff, clock or (lambda: now))
     return len(claimed)
 
 
 async def _check(uow: UnitFactory, provider: PaymentProvider, payment: Payment, now: datetime,
-                 capture_after: timedelta, backoff: Backoff) -> None:
+                 capture_after: timedelta, backoff: Backoff, clock: Clock) -> None:
     assert payment.provider_payment_id is not None
     try:
         reported: ProviderPayment = await provider.fetch_payment(payment.provider_payment_id)
@@ -45,7 +45,7 @@ async def _check(uow: UnitFactory, provider: PaymentProvider, payment: Payment, 
     except ProviderFailure as failure:
         log.warning("payment check failed, will retry", payment_id=payment.id, error=str(failure))
         async with uow() as unit:
-            await unit.payments.update(payment.id, check_due_at=now + backoff.delay(payment.check_attempts))
+            await unit.payments.update(payment.id, check_due_at=clock() + backoff.delay(payment.check_attempts))
         return
     async with uow() as unit:
         outcome = await provider_reports.apply_payment(unit, reported, now, capture_after)

@@ -20,7 +20,7 @@ from services.payments.domain.dunning import Dunning, DunningPolicy, DunningStat
 from services.payments.domain.entities import Invoice, InvoiceState
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
 from services.payments.service import links
-from services.payments.service.ports import PaymentProvider, Unit, UnitFactory
+from services.payments.service.ports import Clock, PaymentProvider, Unit, UnitFactory
 
 log = get_logger(__name__)
 
@@ -50,7 +50,7 @@ async def stop(unit: Unit, invoice_id: str, reason: str) -> None:
 
 
 async def run_due(uow: UnitFactory, provider: PaymentProvider | None, rules: DunningRules, now: datetime,
-                  backoff: Backoff, limit: int = 20) -> int:
+                  backoff: Backoff, limit: int = 20, clock: Clock | None = None) -> int:
     async with uow() as unit:
         claimed: list[Dunning] = await unit.dunning.claim_due(now, LEASE, limit)
     for dunning in claimed:
@@ -63,7 +63,8 @@ async def run_due(uow: UnitFactory, provider: PaymentProvider | None, rules: Dun
                     # The provider will not make a link for this invoice: the attempt is made without one.
                     await _record_attempt(unit, dunning, "", now, f"no payment link: {failure}")
                 else:
-                    await unit.dunning.postpone(dunning.invoice_id, now + backoff.delay(errors + 1), str(failure))
+                    await unit.dunning.postpone(dunning.invoice_id, (clock() if clock else now)
+                                                + backoff.delay(errors + 1), str(failure))
             log.warning("dunning step failed", invoice_id=dunning.invoice_id, error=str(failure))
     return len(claimed)
 

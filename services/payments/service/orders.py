@@ -15,7 +15,7 @@ from billing_runtime.logging import get_logger
 from services.payments.domain.entities import Order, OrderStatus
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
 from services.payments.domain.razorpay_events import ProviderOrder
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
 
 log = get_logger(__name__)
 
@@ -23,17 +23,19 @@ LEASE = timedelta(seconds=60)
 
 
 async def create_due_orders(
-    uow: UnitFactory, provider: PaymentProvider, now: datetime, backoff: Backoff, limit: int = 20
+    uow: UnitFactory, provider: PaymentProvider, now: datetime, backoff: Backoff, limit: int = 20,
+    clock: Clock | None = None,
 ) -> int:
-    """One round; returns how many orders were attempted."""
+    """One round; returns how many orders were attempted. A retry is due ``backoff`` after the failure, by
+    ``clock`` (default: ``now``)."""
     async with uow() as unit:
         claimed: list[Order] = await unit.orders.claim_due(now, LEASE, limit)
     for order in claimed:
-        await _create(uow, provider, order, now, backoff)
+        await _create(uow, provider, order, backoff, clock or (lambda: now))
     return len(claimed)
 
 
-async def _create(uow: UnitFactory, provider: PaymentProvider, order: Order, now: datetime, backoff: Backoff) -> None:
+async def _create(uow: UnitFactory, provider: PaymentProvider, order: Order, backoff: Backoff, clock: Clock) -> None:
     async with uow() as unit:
         invoice = await unit.invoices.get(order.invoice_id)
     notes = {"invoice_id": order.invoice_id, "organisation_id": invoice.organisation_id if invoice else "",
@@ -54,7 +56,7 @@ async def _create(uow: UnitFactory, provider: PaymentProvider, order: Order, now
                                          status_reason=f"the provider refused the order: {failure}")
                 log.warning("order refused by the provider", invoice_id=order.invoice_id, error=str(failure))
             else:
-                retry_at = now + backoff.delay(order.create_attempts)
+                retry_at = clock() + backoff.delay(order.create_attempts)
                 await unit.orders.update(order.invoice_id, error=failure, next_attempt_at=retry_at)
                 log.warning("order not created, will retry", invoice_id=order.invoice_id, error=str(failure),
                             retry_at=retry_at.isoformat())

@@ -4,6 +4,7 @@ payment provider. The adapters implement them; the unit tests fake them in memor
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
@@ -15,6 +16,10 @@ from services.payments.domain.razorpay_events import (
     ProviderPayment,
     ProviderRefund,
 )
+
+# The time now. Retries after a failed provider call are counted from when the failure was known, not from the
+# start of the round: a call that timed out took the whole timeout, and the provider may still be finishing it.
+Clock = Callable[[], datetime]
 
 
 class Unit(Protocol):

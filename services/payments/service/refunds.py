@@ -23,7 +23,7 @@ from services.payments.domain.provider import Backoff, FailureKind, ProviderFail
 from services.payments.domain.razorpay_events import ProviderRefund
 from services.payments.domain.refund import RefundStatus
 from services.payments.service import provider_reports
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
 
 log = get_logger(__name__)
 
@@ -39,7 +39,8 @@ class CreateRefund:
 
 
 async def create_refund(
-    uow: UnitFactory, provider: PaymentProvider, command: CreateRefund, now: datetime, backoff: Backoff
+    uow: UnitFactory, provider: PaymentProvider, command: CreateRefund, now: datetime, backoff: Backoff,
+    clock: Clock | None = None,
 ) -> tuple[Refund, bool]:
     """Refund a captured payment; returns (refund, created). A repeat with the same idempotency key returns the
     first refund as it now stands."""
@@ -77,7 +78,7 @@ async def create_refund(
             await provider_reports.move_refund(unit, stored, RefundStatus.PROCESSED, now)
     if not created or offline:
         return await _current(uow, stored.id), created
-    await send(uow, provider, stored, now, backoff, payment.provider_payment_id or "")
+    await send(uow, provider, stored, now, backoff, payment.provider_payment_id or "", clock)
     return await _current(uow, stored.id), True
 
 
@@ -89,8 +90,9 @@ async def _current(uow: UnitFactory, refund_id: str) -> Refund:
 
 
 async def send(uow: UnitFactory, provider: PaymentProvider, refund: Refund, now: datetime, backoff: Backoff,
-               provider_payment_id: str) -> None:
-    """Send a requested refund to the provider and apply its answer."""
+               provider_payment_id: str, clock: Clock | None = None) -> None:
+    """Send a requested refund to the provider and apply its answer. A retry is due ``backoff`` after the
+    failure, by ``clock`` (default: ``now``)."""
     try:
         answered: ProviderRefund = await provider.create_refund(
             provider_payment_id, refund.amount_minor, idempotency_key=refund.idempotency_key or refund.id,
@@ -109,7 +111,8 @@ async def send(uow: UnitFactory, provider: PaymentProvider, refund: Refund, now:
                 log.warning("refund refused by the provider", refund_id=refund.id, error=str(failure))
             else:
                 await unit.refunds.update(refund.id, error=failure,
-                                          next_attempt_at=now + backoff.delay(current.send_attempts + 1))
+                                          next_attempt_at=(clock() if clock else now)
+                                          + backoff.delay(current.send_attempts + 1))
                 log.warning("refund not sent, will retry", refund_id=refund.id, error=str(failure))
         return
     async with uow() as unit:
@@ -117,12 +120,12 @@ async def send(uow: UnitFactory, provider: PaymentProvider, refund: Refund, now:
 
 
 async def send_due_refunds(uow: UnitFactory, provider: PaymentProvider, now: datetime, backoff: Backoff,
-                           limit: int = 20) -> int:
+                           limit: int = 20, clock: Clock | None = None) -> int:
     """Retry refunds the provider has not accepted yet (after an outage, or a crash before sending)."""
     async with uow() as unit:
         claimed: list[Refund] = await unit.refunds.claim_due(now, LEASE, limit)
         payments = {r.id: await unit.payments.get(r.payment_id) for r in claimed}
     for refund in claimed:
         payment = payments[refund.id]
-        await send(uow, provider, refund, now, backoff, payment.provider_payment_id if payment else "")
+        await send(uow, provider, refund, now, backoff, payment.provider_payment_id if payment else "", clock)
     return len(claimed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,29 +48,54 @@ class Collecting:
         return self.gateway_url + WEBHOOK_PATH
 
 
-@pytest.fixture(scope="module")
-async def collecting(database_url, nats_url, invoicing, metering, ingest) -> AsyncIterator[Collecting]:
+def payments_settings(sandbox: RunningSandbox, **overrides: Any) -> dict[str, Any]:
+    """Payments' settings against the sandbox, quick enough for tests (retries in fractions of a second)."""
+    return {
+        "razorpay_key_id": sandbox.key_id, "razorpay_key_secret": sandbox.key_secret,
+        "razorpay_base_url": sandbox.url, "razorpay_timeout_seconds": 2.0,
+        "checkout_url_template": f"{sandbox.url}/checkout/{{order_id}}", "worker_interval_seconds": 0.1,
+        "provider_retry_base_seconds": 0.2, "provider_retry_cap_seconds": 1.0, "capture_after_seconds": 1.0,
+        "daily_reconciliation": False,
+        **overrides,
+    }
+
+
+@asynccontextmanager
+async def running_gateway(sandbox: RunningSandbox, database_url: str, nats_url: str, payments_address: str | None,
+                          invoicing: Runtime, metering: Runtime, ingest: Runtime) -> AsyncIterator[str]:
+    """The gateway, receiving the sandbox's webhooks; yields its HTTP address. Webhooks reach payments through
+    JetStream, so payments may come and go behind it (``payments_address`` None: nowhere)."""
+    async with running_service(
+        GATEWAY, database_url, nats_url, admin_token=ADMIN_TOKEN, http_port=0,
+        ingest_address=ingest.address, invoicing_address=invoicing.address,
+        metering_address=metering.address, payments_address=payments_address or _refusing_address(),
+        notification_address=_refusing_address(), razorpay_webhook_secret=sandbox.webhook_secret,
+    ) as gateway:
+        await sandbox.control.set_webhook(gateway.http_address + WEBHOOK_PATH)
+        yield gateway.http_address
+
+
+@asynccontextmanager
+async def running_collecting(database_url: str, nats_url: str, invoicing: Runtime, metering: Runtime,
+                             ingest: Runtime, **payments_overrides: Any) -> AsyncIterator[Collecting]:
+    """A sandbox, payments (with ``payments_overrides`` on top of :func:`payments_settings`) and a gateway."""
     async with running_sandbox(webhook_retry_initial_seconds=0.2, webhook_retry_max_seconds=1.0,
                                webhook_max_attempts=20) as sandbox:
-        async with running_service(
-            PAYMENTS, database_url, nats_url,
-            razorpay_key_id=sandbox.key_id, razorpay_key_secret=sandbox.key_secret, razorpay_base_url=sandbox.url,
-            razorpay_timeout_seconds=2.0, checkout_url_template=f"{sandbox.url}/checkout/{{order_id}}",
-            worker_interval_seconds=0.1, provider_retry_base_seconds=0.2, provider_retry_cap_seconds=1.0,
-            capture_after_seconds=1.0, daily_reconciliation=False,
-        ) as payments:
-            async with running_service(
-                GATEWAY, database_url, nats_url, admin_token=ADMIN_TOKEN, http_port=0,
-                ingest_address=ingest.address, invoicing_address=invoicing.address,
-                metering_address=metering.address, payments_address=payments.address,
-                notification_address=_refusing_address(), razorpay_webhook_secret=sandbox.webhook_secret,
-            ) as gateway:
-                await sandbox.control.set_webhook(gateway.http_address + WEBHOOK_PATH)
+        async with running_service(PAYMENTS, database_url, nats_url,
+                                   **payments_settings(sandbox, **payments_overrides)) as payments:
+            async with running_gateway(sandbox, database_url, nats_url, payments.address, invoicing, metering,
+                                       ingest) as gateway_url:
                 async with grpc.aio.insecure_channel(payments.address) as channel, httpx.AsyncClient(
-                    base_url=gateway.http_address, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+                    base_url=gateway_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
                 ) as http:
                     yield Collecting(sandbox, payments, payments_pb2_grpc.PaymentsServiceStub(channel),
-                                     gateway.http_address, http)
+                                     gateway_url, http)
+
+
+@pytest.fixture(scope="module")
+async def collecting(database_url, nats_url, invoicing, metering, ingest) -> AsyncIterator[Collecting]:
+    async with running_collecting(database_url, nats_url, invoicing, metering, ingest) as collecting:
+        yield collecting
 
 
 def _refusing_address() -> str:
@@ -122,3 +148,24 @@ async def created_order(stub, invoice_id: str) -> pay.Order:
 
 async def collection(stub, invoice_id: str) -> pay.GetInvoicePaymentsResponse:
     return await stub.GetInvoicePayments(pay.GetInvoicePaymentsRequest(invoice_id=invoice_id))
+
+
+async def paid_invoice(collecting: Collecting, invoicing_stub, invoicing) -> tuple[inv.Invoice, pay.Payment]:
+    """A real invoice of INR 118.00, paid in full through the sandbox and captured as payments knows it."""
+    invoice = await issue_invoice(invoicing_stub, invoicing)
+    order = await created_order(collecting.stub, invoice.id)
+    await collecting.sandbox.control.pay_order(order.provider_order_id, method="upi", vpa="acme@okhdfc")
+    paid = await eventually(lambda: collection(collecting.stub, invoice.id),
+                            lambda r: r.amount_captured_minor == invoice.total_minor, what="the capture")
+    [payment] = paid.payments
+    return invoice, payment
+
+
+def sandbox_orders(collecting: Collecting, receipt: str) -> list[dict[str, Any]]:
+    """The orders the sandbox holds with this receipt."""
+    return [o for o in collecting.sandbox.sandbox.store.orders.values() if o["receipt"] == receipt]
+
+
+def sandbox_refunds(collecting: Collecting, provider_payment_id: str) -> list[dict[str, Any]]:
+    """The refunds the sandbox holds against one of its payments."""
+    return [r for r in collecting.sandbox.sandbox.store.refunds.values() if r["payment_id"] == provider_payment_id]

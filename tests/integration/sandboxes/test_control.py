@@ -15,6 +15,7 @@ async def test_tampered_payment_is_what_the_api_answers(rzp: Sdk, sandbox: Runni
     await sandbox.control.tamper_payment(payment["id"], amount=9000, currency="USD", status="failed")
     fetched = await rzp.call(rzp.client.payment.fetch, payment["id"])
     assert (fetched["amount"], fetched["currency"], fetched["status"]) == (9000, "USD", "failed")
+    assert fetched["captured"] is False  # in step with the status
 
 
 async def test_deleted_objects_no_longer_exist(rzp: Sdk, sandbox: RunningSandbox) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -45,3 +46,13 @@ async def test_hang_makes_the_sdk_time_out(rzp: Sdk, sandbox: RunningSandbox) ->
     assert time.monotonic() - started < 1.5
     fetched = await rzp.call(rzp.client.payment.fetch, payment["id"], timeout=2)
     assert fetched["id"] == payment["id"]
+
+
+async def test_a_hung_call_is_still_done_after_its_caller_has_given_up(rzp: Sdk, sandbox: RunningSandbox) -> None:
+    await sandbox.control.inject_fault("/v1/orders", method="POST", status=None, hang_seconds=0.8)
+    with pytest.raises(requests.exceptions.Timeout):
+        await rzp.call(rzp.client.order.create, {"amount": 500, "currency": "INR", "receipt": "hung-1"}, timeout=0.3)
+    deadline = time.monotonic() + 5
+    while not [o for o in sandbox.sandbox.store.orders.values() if o["receipt"] == "hung-1"]:
+        assert time.monotonic() < deadline, "the hung order was never made"
+        await asyncio.sleep(0.05)

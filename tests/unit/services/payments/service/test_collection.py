@@ -17,6 +17,7 @@ from services.payments.domain.provider import Backoff
 from services.payments.domain.razorpay_events import ProviderPayment
 from services.payments.domain.refund import RefundStatus
 from services.payments.service import checkout, checks, dunning, invoices, offline, orders, refunds, webhooks
+from tests.unit.services.payments.service import fakes
 from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, rejection, unknown
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -117,6 +118,19 @@ async def test_an_outage_is_retried_with_backoff_and_a_lost_answer_never_makes_a
     assert provider.calls[-1] == "find_order"
 
 
+async def test_after_a_call_that_timed_out_the_retry_waits_its_backoff_from_when_the_answer_was_given_up(
+    uow, store, provider
+):
+    # The round began at NOW; the call gave up 10 s later. A retry counted from NOW would be due at once and look
+    # the order up while the provider may still be making it.
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
+    provider.failures = [unknown()]
+    gave_up = NOW + timedelta(seconds=10)
+    await orders.create_due_orders(uow, provider, NOW, BACKOFF, clock=lambda: gave_up)
+    assert store.orders["inv_1"].next_attempt_at == gave_up + timedelta(seconds=2)
+    assert await orders.create_due_orders(uow, provider, gave_up + timedelta(seconds=1), BACKOFF) == 0
+
+
 async def test_a_refused_order_is_failed_with_the_providers_reason(uow, store, provider):
     await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [rejection("The amount must be atleast INR 1.00")]
@@ -127,6 +141,32 @@ async def test_a_refused_order_is_failed_with_the_providers_reason(uow, store, p
 
 
 # --- webhooks -------------------------------------------------------------------------------------------------
+
+
+async def test_a_payment_stored_by_a_concurrent_delivery_is_moved_not_shadowed(uow, store, provider, monkeypatch):
+    # Two replicas take payment.authorized and payment.captured at once: both look the payment up and find
+    # nothing; the authorized one stores it first. The captured one must move that row, not a copy of its own.
+    order_id = await issued_with_order(uow, provider)
+    await webhooks.process(uow, webhook("payment.authorized", payment_entity(order_id, "authorized"), "a"), NOW,
+                           CAPTURE_AFTER)
+    [stored] = store.payments.values()
+    real = fakes.Payments.by_provider_id
+    missed: list[bool] = []
+
+    async def first_lookup_misses(self, provider_, provider_payment_id, *, lock=False):
+        if not missed:
+            missed.append(True)
+            return None
+        return await real(self, provider_, provider_payment_id, lock=lock)
+
+    monkeypatch.setattr(fakes.Payments, "by_provider_id", first_lookup_misses)
+    outcome = await webhooks.process(uow, webhook("payment.captured", payment_entity(order_id, "captured"), "c"),
+                                     NOW, CAPTURE_AFTER)
+    assert outcome.startswith("applied")
+    assert list(store.payments) == [stored.id] and store.payments[stored.id].status is PaymentStatus.CAPTURED
+    assert subjects(store) == [messages.PAYMENT_CAPTURED]
+
+
 
 
 async def test_a_capture_is_announced_once_and_settles_the_invoice(uow, store, provider):
@@ -254,6 +294,17 @@ async def test_a_refund_sent_during_an_outage_is_resent_with_the_same_key_and_a_
     assert refused.status is RefundStatus.FAILED and "greater than" in refused.error.description
     async with uow() as unit:
         assert (await unit.payments.get(payment_id)).refunded_minor == 1000
+
+
+async def test_a_refund_that_timed_out_is_resent_its_backoff_after_the_answer_was_given_up(uow, store, provider):
+    payment_id = await captured_payment(uow, provider, store)
+    provider.failures = [unknown()]
+    gave_up = NOW + timedelta(seconds=10)
+    refund, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 500, "r", "k"), NOW,
+                                            BACKOFF, clock=lambda: gave_up)
+    assert refund.status is RefundStatus.REQUESTED
+    assert store.refunds[refund.id][0].next_attempt_at == gave_up + timedelta(seconds=2)
+    assert await refunds.send_due_refunds(uow, provider, gave_up + timedelta(seconds=1), BACKOFF) == 0
 
 
 async def test_refund_webhooks_finish_a_refund_even_before_our_request_was_answered(uow, store, provider):
