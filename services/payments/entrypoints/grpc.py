@@ -102,7 +102,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
 
     async def CreateRefund(self, request, context):  # noqa: N802
         refund, created = await refunds.create_refund(
-            self._uow, self._collecting.provider or _NO_PROVIDER,
+            self._uow, self._collecting.provider,
             refunds.CreateRefund(request.payment_id, request.amount_minor, request.reason, request.idempotency_key),
             _now(), self._collecting.backoff, clock=_now,
         )
@@ -168,17 +168,3 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         found = await reconciliation.resolve(self._uow, request.discrepancy_id, request.resolution)
         return payments_pb2.ResolveDiscrepancyResponse(discrepancy=messages.discrepancy_to_pb(found))
 
-
-class _Offline:
-    """Stands where the provider would, when none is configured: refunds of online payments cannot be sent."""
-
-    key_id = ""
-
-    def __getattr__(self, name: str):  # noqa: ANN204
-        async def refuse(*args: object, **kwargs: object) -> None:
-            raise FailedPrecondition("online payments are not configured (no Razorpay keys)")
-
-        return refuse
-
-
-_NO_PROVIDER: PaymentProvider = _Offline()  # type: ignore[assignment]

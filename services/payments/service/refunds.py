@@ -39,11 +39,12 @@ class CreateRefund:
 
 
 async def create_refund(
-    uow: UnitFactory, provider: PaymentProvider, command: CreateRefund, now: datetime, backoff: Backoff,
+    uow: UnitFactory, provider: PaymentProvider | None, command: CreateRefund, now: datetime, backoff: Backoff,
     clock: Clock | None = None,
 ) -> tuple[Refund, bool]:
     """Refund a captured payment; returns (refund, created). A repeat with the same idempotency key returns the
-    first refund as it now stands."""
+    first refund as it now stands. ``provider`` is None when no keys are configured: offline payments can still
+    be refunded, online ones cannot."""
     if not command.payment_id:
         raise InvalidArgument("is required", field="payment_id")
     fingerprint = hashlib.sha256(
@@ -67,6 +68,9 @@ async def create_refund(
         request = refund_rules.check_refund(command.amount_minor, command.reason, captured, left, payment.currency)
         # Offline money goes back offline: the operator pays it back and the refund is recorded as processed.
         offline = payment.provider is Provider.OFFLINE
+        if provider is None and not offline:
+            raise FailedPrecondition("online payments are not configured (no Razorpay keys): this payment cannot "
+                                     "be refunded through the provider")
         refund = Refund(
             id=new_id("rfd"), payment_id=payment.id, invoice_id=payment.invoice_id or "",
             organisation_id=payment.organisation_id, status=RefundStatus.REQUESTED, currency=payment.currency,
@@ -78,6 +82,7 @@ async def create_refund(
             await provider_reports.move_refund(unit, stored, RefundStatus.PROCESSED, now)
     if not created or offline:
         return await _current(uow, stored.id), created
+    assert provider is not None
     await send(uow, provider, stored, now, backoff, payment.provider_payment_id or "", clock)
     return await _current(uow, stored.id), True
 

@@ -372,3 +372,16 @@ async def test_a_refund_reported_before_its_payments_capture_still_finds_the_pay
     await webhooks.process(uow, webhook("payment.captured", payment_entity(order_id, "captured"), "c1"), NOW,
                            CAPTURE_AFTER)
     assert len(store.published) == 3
+
+
+async def test_without_provider_keys_offline_payments_are_refunded_and_online_ones_refused(uow, store, provider):
+    payment_id = await captured_payment(uow, provider, store)
+    with pytest.raises(FailedPrecondition, match="not configured"):
+        await refunds.create_refund(uow, None, refunds.CreateRefund(payment_id, 100, "r"), NOW, BACKOFF)
+    assert store.refunds == {}
+    await invoices.register_issued(uow, invoice(5000, "inv_2"), NOW, RULES)
+    cheque, _ = await offline.record_offline_payment(
+        uow, offline.OfflinePayment("inv_2", 5000, "INR", "cheque", "CHQ-9"), NOW)
+    refund, created = await refunds.create_refund(uow, None, refunds.CreateRefund(cheque.id, 0, "returned cheque"),
+                                                  NOW, BACKOFF)
+    assert created and refund.status is RefundStatus.PROCESSED and refund.amount_minor == 5000
