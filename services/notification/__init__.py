@@ -1,4 +1,2 @@
-"""The notification service: owns templates and the outbound message log.
-
-It starts, migrates its schema and reports SERVING; its RPCs arrive in later issues.
-"""
+"""The notification service: tells people about invoices and payments by email, exactly once per (event,
+recipient, kind), with every attempt recorded."""

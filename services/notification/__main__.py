@@ -1,17 +1,56 @@
 """python -m services.notification [serve|migrate]"""
 
+from datetime import timedelta
 from pathlib import Path
 
-from billing_runtime.service import ServiceDefinition, Wiring, main
+from billing.notification.v1 import notification_pb2, notification_pb2_grpc
+from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
+from services.notification.adapters.email_builder import Sender as MailSender
+from services.notification.adapters.invoicing_documents import InvoicingDocuments
+from services.notification.adapters.mailer import SmtpMailer, SmtpServer
 from services.notification.adapters.tables import metadata
+from services.notification.adapters.templates import Branding, Templates
+from services.notification.adapters.unit_of_work import NotificationUnitOfWork
 from services.notification.config import NotificationSettings
+from services.notification.entrypoints import consumers
+from services.notification.entrypoints.grpc import NotificationServicer
+from services.notification.entrypoints.workers import Sender
+from services.notification.service.sending import Delivery
+
+
+def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
+    def uow() -> NotificationUnitOfWork:
+        return NotificationUnitOfWork(runtime.engine)
+
+    templates = Templates(Branding(settings.brand_name, settings.brand_colour, settings.brand_footer),
+                          settings.template_dir)
+    documents = InvoicingDocuments(settings.invoicing_address)
+    runtime.on_shutdown(documents.close)
+    mailer = SmtpMailer(SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_security,
+                                   settings.smtp_username, settings.smtp_password.get_secret_value(),
+                                   settings.smtp_timeout_seconds))
+    delivery = Delivery(mailer, templates, documents, MailSender(settings.from_address, settings.unsubscribe_address),
+                        settings.retry_schedule(), timedelta(seconds=settings.send_lease_seconds))
+    sender = Sender(uow, delivery, settings.worker_interval_seconds)
+    notification_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(uow, templates),
+                                                                    runtime.server)
+
+    async def on_ready() -> None:
+        assert runtime.js is not None
+        for consumer in consumers.consumers(runtime.js, uow, settings.message_domain, sender.wake,
+                                            settings.consumer_durable_prefix):
+            runtime.spawn(consumer.run(), name=f"notification-{consumer.config().durable_name}")
+        runtime.spawn(sender.run(), name="notification-sender")
+
+    return Wiring([notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name], on_ready)
+
 
 DEFINITION = ServiceDefinition(
     name="notification",
     settings_cls=NotificationSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda runtime, settings: Wiring([]),
+    register=register,
 )
 
 if __name__ == "__main__":

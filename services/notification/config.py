@@ -1,9 +1,51 @@
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.notification.domain.messages import RetrySchedule
 
 
 class NotificationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore")
 
     grpc_port: int = 50055
+    # Where invoicing (the invoice PDFs) answers.
+    invoicing_address: str = "127.0.0.1:50053"
+
+    # The mail server; make run points it at its local mailbox (sandboxes/smtp).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # The From header, the domain of Message-IDs, and where reminder unsubscribe requests go (mailto).
+    from_address: str = "Billing Platform <billing@billing.example>"
+    message_domain: str = Field(default="billing.example", pattern=r"^[A-Za-z0-9.-]+$")
+    unsubscribe_address: str = ""
+    # A local mailbox's web page, only for log lines that say where to look.
+    mailbox_url: str = ""
+
+    # Templates: a directory whose <kind>.subject.j2 / .html.j2 / .txt.j2 replace the built-in ones.
+    template_dir: Path | None = None
+    brand_name: str = "Billing Platform"
+    brand_colour: str = Field(default="#1F4E79", pattern=r"^#[0-9A-Fa-f]{6}$")
+    brand_footer: str = "This is an automated message about your account."
+
+    # Transient failures (4xx, no connection) are retried: base * factor**n, capped, then the message fails.
+    retry_base_seconds: float = Field(default=30.0, gt=0, le=3600)
+    retry_factor: float = Field(default=2.0, ge=1, le=10)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    retry_max_attempts: int = Field(default=10, ge=1, le=100)
+    # A message claimed for sending and not finished within this long is marked UNKNOWN (its sender died).
+    send_lease_seconds: float = Field(default=120.0, ge=10, le=3600)
+    worker_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    consumer_durable_prefix: str = "notification"
+
+    def retry_schedule(self) -> RetrySchedule:
+        return RetrySchedule(timedelta(seconds=self.retry_base_seconds), self.retry_factor,
+                             timedelta(seconds=self.retry_cap_seconds), self.retry_max_attempts)

@@ -1,0 +1,79 @@
+"""Invoicing's and payments' events as notices, by subject."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from google.protobuf.message import DecodeError
+
+from billing.invoicing.v1 import events_pb2 as invoicing_events
+from billing.payments.v1 import events_pb2 as payments_events
+from billing_runtime.timestamps import from_timestamp
+from services.notification.domain.messages import MessageKind
+from services.notification.domain.notice import InvoiceFacts, Notice
+
+INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
+INVOICE_PAID = "billing.invoicing.v1.invoice.paid"
+PAYMENT_FAILED = "billing.payments.v1.payment.failed"
+PAYMENT_RETRY_SCHEDULED = "billing.payments.v1.payment.retry_scheduled"
+INVOICE_OVERDUE = "billing.payments.v1.invoice.overdue"
+REFUND_PROCESSED = "billing.payments.v1.refund.processed"
+
+INVOICING_SUBJECTS = [INVOICE_ISSUED, INVOICE_PAID]
+PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, REFUND_PROCESSED]
+
+
+class Undecodable(ValueError):
+    """Not the message its subject promises."""
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def notice_of(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:
+    try:
+        return _decode(subject, data)
+    except DecodeError as error:
+        raise Undecodable(f"not a {subject} message: {error}") from None
+
+
+def _decode(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:
+    if subject == INVOICE_ISSUED:
+        issued = invoicing_events.InvoiceIssued.FromString(data)
+        invoice = issued.invoice
+        facts = InvoiceFacts(
+            invoice_id=invoice.id, organisation_id=invoice.organisation_id, number=invoice.number,
+            currency=invoice.currency, total_minor=invoice.total_minor, billing_email=invoice.customer.email,
+            customer_name=invoice.customer.name, issue_date=_date(invoice.issue_date),
+            due_date=_date(invoice.due_date), period_key=invoice.period_key)
+        return Notice(issued.event_id, MessageKind.INVOICE_ISSUED, invoice.id,
+                      amount_minor=invoice.total_minor), facts
+    if subject == INVOICE_PAID:
+        paid = invoicing_events.InvoicePaid.FromString(data)
+        return Notice(paid.event_id, MessageKind.PAYMENT_RECEIPT, paid.invoice.id,
+                      amount_minor=paid.invoice.amount_paid_minor), None
+    if subject == PAYMENT_FAILED:
+        failed = payments_events.PaymentFailed.FromString(data)
+        return Notice(failed.event_id, MessageKind.PAYMENT_FAILED, failed.invoice_id,
+                      occurred_at=from_timestamp(failed.failure_time), amount_minor=failed.amount_minor,
+                      reason=failed.error_description or failed.error_reason), None
+    if subject == PAYMENT_RETRY_SCHEDULED:
+        retry = payments_events.PaymentRetryScheduled.FromString(data)
+        return Notice(retry.event_id, MessageKind.PAYMENT_RETRY, retry.invoice_id,
+                      amount_minor=retry.amount_due_minor, payment_link_url=retry.payment_link_url,
+                      attempt_number=retry.attempt_number, max_attempts=retry.max_attempts,
+                      next_attempt_at=from_timestamp(retry.next_attempt_time)), None
+    if subject == INVOICE_OVERDUE:
+        overdue = payments_events.InvoiceOverdue.FromString(data)
+        return Notice(overdue.event_id, MessageKind.INVOICE_OVERDUE, overdue.invoice_id,
+                      occurred_at=from_timestamp(overdue.overdue_time), amount_minor=overdue.amount_due_minor), None
+    if subject == REFUND_PROCESSED:
+        refund = payments_events.RefundProcessed.FromString(data)
+        return Notice(refund.event_id, MessageKind.REFUND_PROCESSED, refund.invoice_id,
+                      occurred_at=from_timestamp(refund.process_time), amount_minor=refund.amount_minor,
+                      reason=refund.reason), None
+    raise Undecodable(f"notification does not consume {subject}")

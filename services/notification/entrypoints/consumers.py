@@ -1,0 +1,40 @@
+"""The JetStream consumers of notification: invoicing's and payments' events, one unit of work per message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from billing_runtime.consumer import DurableConsumer, PoisonMessage
+from billing_runtime.messaging import stream_name
+from services.notification.adapters import events
+from services.notification.service import intake
+from services.notification.service.ports import UnitFactory
+
+
+def _handler(uow: UnitFactory, domain: str, wake: Callable[[], None]):  # noqa: ANN202 - a consumer handler
+    async def handle(msg: Msg) -> None:
+        try:
+            notice, issued = events.notice_of(msg.subject, msg.data)
+        except events.Undecodable as error:
+            raise PoisonMessage(str(error)) from None
+        if not notice.event_id or not notice.invoice_id:
+            raise PoisonMessage(f"a {msg.subject} without an event id or an invoice id")
+        if await intake.record(uow, notice, datetime.now(UTC), domain, issued):
+            wake()
+
+    return handle
+
+
+def consumers(js: JetStreamContext, uow: UnitFactory, domain: str, wake: Callable[[], None],
+              durable_prefix: str) -> list[DurableConsumer]:
+    handle = _handler(uow, domain, wake)
+    return [
+        DurableConsumer(js, stream=stream_name("invoicing"), durable=f"{durable_prefix}-invoicing",
+                        subjects=events.INVOICING_SUBJECTS, handle=handle),
+        DurableConsumer(js, stream=stream_name("payments"), durable=f"{durable_prefix}-payments",
+                        subjects=events.PAYMENTS_SUBJECTS, handle=handle),
+    ]

@@ -1,0 +1,42 @@
+"""Turning an event into messages: recorded once per (event, recipient, kind), before anything is sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing_runtime.ids import new_id
+from billing_runtime.logging import get_logger
+from services.notification.domain.messages import Message, MessageState, Recipients, message_id_header
+from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.service.ports import UnitFactory
+
+log = get_logger(__name__)
+
+
+async def record(uow: UnitFactory, notice: Notice, now: datetime, domain: str,
+                 issued: InvoiceFacts | None = None) -> int:
+    """Record the messages an event calls for; returns how many are new (0 for a redelivered event). The
+    invoice's facts come with invoice.issued and are kept for the later mail about it."""
+    async with uow() as unit:
+        if issued is not None:
+            await unit.invoices.add(issued)
+        invoice: InvoiceFacts | None = await unit.invoices.get(notice.invoice_id)
+        if invoice is None:
+            log.warning("no mail: the invoice was issued before notification knew it", invoice_id=notice.invoice_id,
+                        event_id=notice.event_id, kind=str(notice.kind))
+            return 0
+        if not invoice.billing_email:
+            log.warning("no mail: the invoice has no billing email", invoice_id=invoice.invoice_id)
+            return 0
+        settings: Recipients = await unit.recipients.get(invoice.organisation_id) or Recipients(
+            invoice.organisation_id)
+        recipient = invoice.billing_email.lower()
+        state = MessageState.SUPPRESSED if notice.kind in settings.opted_out else MessageState.QUEUED
+        message = Message(
+            id=new_id("msg"), event_id=notice.event_id, recipient=recipient, kind=notice.kind,
+            organisation_id=invoice.organisation_id, invoice_id=invoice.invoice_id, notice=notice.record(),
+            message_id_header=message_id_header(notice.event_id, recipient, notice.kind, domain), state=state,
+            cc=tuple(a for a in settings.cc if a != recipient), next_attempt_at=now,
+        )
+        created = await unit.messages.add(message)
+    return int(created)

@@ -1,0 +1,84 @@
+"""Sending recorded messages, exactly once.
+
+Each round first marks as UNKNOWN any message a sender claimed and never finished (it died mid-send: the mail may
+or may not have gone out, so an operator decides; it is never resent by itself). It then claims due messages,
+committing SENDING and the attempt before talking to the server, sends each, and records the outcome: SENT;
+QUEUED again with backoff after a transient failure (4xx, no connection, the invoice PDF not available yet);
+FAILED with the server's reply after a permanent one (5xx) or too many attempts; UNKNOWN when the connection
+broke during the transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from billing_runtime.errors import DomainError
+from billing_runtime.logging import get_logger
+from services.notification.adapters import email_builder
+from services.notification.domain.messages import Message, MessageKind, MessageState, RetrySchedule, SendOutcome
+from services.notification.domain.notice import Notice
+from services.notification.service.ports import Documents, Mailer, Renderer, UnitFactory
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    mailer: Mailer
+    renderer: Renderer
+    documents: Documents
+    sender: email_builder.Sender
+    schedule: RetrySchedule = RetrySchedule()
+    lease: timedelta = timedelta(minutes=2)
+
+
+async def send_due(uow: UnitFactory, delivery: Delivery, now: datetime, limit: int = 20) -> int:
+    """One round; returns how many messages were attempted."""
+    async with uow() as unit:
+        lost = await unit.messages.give_up_on_lost_sends(now)
+        claimed: list[Message] = await unit.messages.claim_due(now, delivery.lease, limit)
+    for message_id in lost:
+        log.error("message left UNKNOWN: its sender stopped mid-send; an operator must check and resend",
+                  message_id=message_id)
+    for message in claimed:
+        await _send(uow, delivery, message, now)
+    return len(claimed)
+
+
+async def _send(uow: UnitFactory, delivery: Delivery, message: Message, now: datetime) -> None:
+    notice = Notice.from_record(message.notice)
+    async with uow() as unit:
+        invoice = await unit.invoices.get(message.invoice_id)
+    assert invoice is not None  # recorded with the message
+    rendered = delivery.renderer.render(notice, invoice)
+    attachments: list[tuple[str, str, bytes]] = []
+    if message.kind is MessageKind.INVOICE_ISSUED:
+        try:
+            filename, content = await delivery.documents.pdf(message.invoice_id)
+            attachments.append((filename, "application/pdf", content))
+        except DomainError as error:
+            await _finish(uow, delivery, message, SendOutcome.TRANSIENT, f"the invoice PDF is not available: {error}",
+                          now, rendered.subject)
+            return
+    email = email_builder.build(message, rendered, delivery.sender, attachments, now)
+    result = await delivery.mailer.send(email)
+    await _finish(uow, delivery, message, result.outcome, result.reply, now, rendered.subject)
+
+
+async def _finish(uow: UnitFactory, delivery: Delivery, message: Message, outcome: SendOutcome, reply: str,
+                  now: datetime, subject: str) -> None:
+    retry_at = None
+    if outcome is SendOutcome.SENT:
+        state = MessageState.SENT
+    elif outcome is SendOutcome.TRANSIENT and message.attempts < delivery.schedule.max_attempts:
+        state, retry_at = MessageState.QUEUED, now + delivery.schedule.delay(message.attempts)
+    elif outcome is SendOutcome.UNKNOWN:
+        state = MessageState.UNKNOWN
+    else:
+        state = MessageState.FAILED
+    async with uow() as unit:
+        await unit.messages.finish(message, state, outcome=outcome.value, reply=reply, now=now,
+                                   next_attempt_at=retry_at, subject=subject)
+    log.info("mail", message_id=message.id, kind=str(message.kind), outcome=str(outcome), state=str(state),
+             reply=reply[:200])
