@@ -16,6 +16,11 @@ from functools import cached_property
 from typing import Any
 
 
+def _content(part: EmailMessage | None) -> str | None:
+    """A body as text with the wire's CRLF line endings back to the newlines the sender wrote."""
+    return None if part is None else part.get_content().replace("\r\n", "\n")
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A part that is not one of the bodies shown (the HTML and text): a file, an inline image, a calendar..."""
@@ -73,11 +78,11 @@ class ReceivedMessage:
 
     @property
     def html(self) -> str | None:
-        return None if self._html_part is None else self._html_part.get_content()
+        return _content(self._html_part)
 
     @property
     def text(self) -> str | None:
-        return None if self._text_part is None else self._text_part.get_content()
+        return _content(self._text_part)
 
     @cached_property
     def attachments(self) -> list[Attachment]:

@@ -105,7 +105,9 @@ def _authenticator(settings: MailboxSettings):  # noqa: ANN202 - aiosmtpd's call
         assert settings.password is not None
         good = hmac.compare_digest(auth_data.login, settings.username.encode()) & hmac.compare_digest(
             auth_data.password, settings.password.encode())
-        return AuthResult(success=bool(good), auth_data=auth_data if good else None)
+        if not good:
+            return AuthResult(success=False, handled=False)  # handled=False: aiosmtpd answers 535 for us
+        return AuthResult(success=True, auth_data=auth_data)
 
     return authenticate
 
