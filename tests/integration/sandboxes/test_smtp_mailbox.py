@@ -235,3 +235,20 @@ async def test_the_store_survives_a_restart_of_the_process(tmp_path: Path) -> No
             assert await control.attachment(after["id"], 0) == PDF
         finally:
             await control.aclose()
+
+
+async def test_the_oldest_messages_are_dropped_beyond_max_messages_and_oversized_ones_refused(tmp_path: Path) -> None:
+    async with running_mailbox(store_dir=tmp_path, max_messages=2, max_message_bytes=4096) as box:
+        for number in range(3):
+            message = invoice_mail(cc=None)
+            del message["Subject"]
+            message["Subject"] = f"mail {number}"
+            message.get_payload()[1].set_content(b"x", maintype="application", subtype="octet-stream")
+            await send(box, message)
+        assert [m.subject for m in await box.wait_for(2)] == ["mail 1", "mail 2"]
+        assert len(list((tmp_path / "messages").glob("*.eml"))) == 2
+        with pytest.raises(aiosmtplib.SMTPResponseException) as too_big:
+            big = invoice_mail()
+            big.add_attachment(bytes(8192), maintype="application", subtype="octet-stream", filename="zeros.bin")
+            await send(box, big)
+        assert too_big.value.code == 552
