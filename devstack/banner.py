@@ -50,6 +50,9 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     sandbox = endpoints.get("razorpay_sandbox")
     if sandbox:
         row("Razorpay sandbox", f"{sandbox}   (checkout pages: {sandbox}/checkout/<order id>)")
+    mailbox = endpoints.get("mailbox")
+    if mailbox:
+        row("Mailbox", f"{mailbox['web']}   (every email notification sends; SMTP {mailbox['smtp']})")
     row("Admin token", token)
     demo = endpoints.get("demo")
     if demo:

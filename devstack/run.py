@@ -26,6 +26,7 @@ from devstack.demo_invoice import DemoInvoice, ensure_demo_invoice
 from devstack.demo_usage import ensure_demo_usage
 from devstack.errors import DevstackError
 from devstack.logs import LogFollower
+from devstack.mailbox import REAL_SMTP_ENV, LocalMailbox, real_smtp_configured
 from devstack.mesh import ORDER, REPO_ROOT, Mesh, stop_leftover_services
 from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
@@ -49,6 +50,7 @@ class _Started:
     postgres: LocalPostgres | None = None
     nats: LocalNats | None = None
     sandbox: LocalRazorpaySandbox | None = None
+    mailbox: LocalMailbox | None = None
     mesh: Mesh | None = None
     follower: LogFollower | None = None
     reported: set[str] = field(default_factory=set)
@@ -58,7 +60,7 @@ class _Started:
         # Stop echoing first: services log NATS disconnects while shutting down, which is expected, not news.
         if self.follower:
             self.follower.stop()
-        for step in (self._stop_mesh, self._stop_sandbox, self._stop_nats, self._stop_postgres):
+        for step in (self._stop_mesh, self._stop_sandbox, self._stop_mailbox, self._stop_nats, self._stop_postgres):
             try:
                 step()
             except Exception as error:  # noqa: BLE001 - the remaining servers must still be stopped
@@ -71,6 +73,10 @@ class _Started:
     def _stop_sandbox(self) -> None:
         if self.sandbox:
             self.sandbox.stop()
+
+    def _stop_mailbox(self) -> None:
+        if self.mailbox:
+            self.mailbox.stop()
 
     def _stop_nats(self) -> None:
         if self.nats:
@@ -122,6 +128,7 @@ def run(
         token = admin_token(data_dir, console.say)
         mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services)
         _razorpay(mesh, data_dir, started)
+        _mailbox(mesh, data_dir, started)
         started.follower = LogFollower({name: mesh.log_path(name) for name in services}, echo).start()
         if echo != "none":
             console.say(
@@ -186,6 +193,17 @@ def _razorpay(mesh: Mesh, data_dir: Path, started: _Started) -> None:
     mesh.add_env("gateway", sandbox.gateway_env())
 
 
+def _mailbox(mesh: Mesh, data_dir: Path, started: _Started) -> None:
+    """The local mailbox, wired into notification, unless an SMTP server is configured."""
+    if "notification" not in mesh.services:
+        return
+    if real_smtp_configured():
+        console.say(f"notification sends through the SMTP server in ${REAL_SMTP_ENV} (no local mailbox)")
+        return
+    mailbox = started.mailbox = LocalMailbox(data_dir).start()
+    mesh.add_env("notification", mailbox.notification_env())
+
+
 def _demo(
     mesh: Mesh, data_dir: Path, token: str, notes: list[str]
 ) -> tuple[DemoData | None, DemoInvoice | None]:
@@ -238,6 +256,7 @@ def _endpoints(
         "nats_url": nats_url,
         "nats_monitor_url": started.nats.monitor_url if started.nats else None,
         "razorpay_sandbox": started.sandbox.url if started.sandbox else None,
+        "mailbox": started.mailbox.endpoints() if started.mailbox else None,
         "logs": str(mesh.log_dir),
         "pid": os.getpid(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -272,6 +291,11 @@ def _supervise(started: _Started) -> None:
             started.reported.add("sandbox")
             console.warn(f"the Razorpay sandbox exited unexpectedly; online payments fail until it is back. "
                          f"Its log: {sandbox.log_path}")
+        mailbox = started.mailbox
+        if mailbox is not None and not mailbox.running and "mailbox" not in started.reported:
+            started.reported.add("mailbox")
+            console.warn(f"the mailbox exited unexpectedly; notification cannot send email until it is back. "
+                         f"Its log: {mailbox.log_path}")
         for label, server in (("PostgreSQL", started.postgres), ("NATS", started.nats)):
             if server is not None and not server.running and label not in started.reported:
                 started.reported.add(label)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.mailbox import LocalMailbox
 from devstack.mesh import Mesh
 from devstack.nats import LocalNats
 from devstack.razorpay_sandbox import WEBHOOK_PATH, LocalRazorpaySandbox
@@ -27,7 +28,7 @@ def cli_environment() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[tuple[Mesh, LocalRazorpaySandbox]]:
+             ) -> Iterator[tuple[Mesh, LocalRazorpaySandbox, LocalMailbox]]:
     database_url = asyncio.run(create_database(infrastructure.server_url, prefix="billing_e2e"))
     # A NATS of its own: on the session's, the mesh's metering would share BILLING_INGEST's durable consumer with
     # the in-process metering of the integration tests, and each would count only part of the other's events.
@@ -47,26 +48,39 @@ def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFa
     # Payments collects through the Razorpay sandbox, a process of its own, whose webhooks go to the gateway.
     sandbox = LocalRazorpaySandbox(tmp_path_factory.mktemp("razorpay"), platform.gateway_url + WEBHOOK_PATH, port=0,
                                    say=lambda message: print(f"[mesh] {message}"))
+    # Notification sends through the local mailbox, as under `make run`; tests read what arrived through its API.
+    mailbox = LocalMailbox(tmp_path_factory.mktemp("mailbox"), smtp_port=0, web_port=0,
+                           say=lambda message: print(f"[mesh] {message}"))
     try:
         sandbox.start()
+        mailbox.start()
+        platform.add_env("notification", mailbox.notification_env())
         platform.add_env("payments", {**sandbox.payments_env(), "PAYMENTS_WORKER_INTERVAL_SECONDS": "0.2",
                                       "PAYMENTS_DAILY_RECONCILIATION": "false"})
         platform.add_env("gateway", sandbox.gateway_env())
         platform.start()
-        yield platform, sandbox
+        yield platform, sandbox, mailbox
     finally:
         platform.stop()
         sandbox.stop()
+        mailbox.stop()
         nats.stop()
         asyncio.run(drop_database(infrastructure.server_url, database_url))
 
 
 @pytest.fixture(scope="session")
-def mesh(platform: tuple[Mesh, LocalRazorpaySandbox]) -> Mesh:
+def mesh(platform: tuple[Mesh, LocalRazorpaySandbox, LocalMailbox]) -> Mesh:
     return platform[0]
 
 
 @pytest.fixture(scope="session")
-def razorpay_sandbox(platform: tuple[Mesh, LocalRazorpaySandbox]) -> LocalRazorpaySandbox:
+def razorpay_sandbox(platform: tuple[Mesh, LocalRazorpaySandbox, LocalMailbox]) -> LocalRazorpaySandbox:
     """The mesh's Razorpay sandbox process; tests drive it through its control API at ``.url``."""
     return platform[1]
+
+
+@pytest.fixture(scope="session")
+def mailbox(platform: tuple[Mesh, LocalRazorpaySandbox, LocalMailbox]) -> LocalMailbox:
+    """The mesh's mailbox process, where notification sends; read it with
+    ``sandboxes.smtp.MailboxControl(mailbox.url)`` (messages, wait_for, inject faults)."""
+    return platform[2]

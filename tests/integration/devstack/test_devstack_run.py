@@ -145,6 +145,10 @@ def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> 
         assert demo["invoice"]["status"] == "issued" and demo["invoice"]["checkout_url"].startswith(sandbox)
         page = httpx.get(demo["invoice"]["checkout_url"])
         assert page.status_code == 200 and demo["invoice"]["total"].split(".")[0][-3:] in page.text
+        # Mail notification sends lands in the local mailbox, readable in a browser.
+        mailbox = endpoints["mailbox"]
+        assert mailbox["smtp"].startswith("127.0.0.1:") and mailbox["web"].startswith("http://127.0.0.1:")
+        assert httpx.get(mailbox["web"]).status_code == 200
     finally:
         assert devstack.interrupt() == 0, devstack.output.read_text()
 
