@@ -52,6 +52,7 @@ class DurableConsumer:
         batch: int = 50,
         fetch_wait_seconds: float = 1.0,
         handle_batch: BatchHandler | None = None,
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
     ) -> None:
         self._js = js
         self._stream = stream
@@ -59,6 +60,9 @@ class DurableConsumer:
         self._subjects = list(subjects)
         self._handle = handle
         self._handle_batch = handle_batch
+        # Where a durable consumer created for the first time starts: everything the stream holds (ALL), or only
+        # what is published from then on (NEW), for a consumer that must not act on history (mail).
+        self._deliver_policy = deliver_policy
         self._ack_wait = ack_wait_seconds
         self._max_deliver = max_deliver
         self._batch = batch
@@ -69,7 +73,7 @@ class DurableConsumer:
             durable_name=self._durable,
             name=self._durable,
             filter_subjects=self._subjects,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=self._deliver_policy,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self._ack_wait,
             max_deliver=self._max_deliver,

@@ -38,7 +38,7 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
     async def on_ready() -> None:
         assert runtime.js is not None
         for consumer in consumers.consumers(runtime.js, uow, settings.message_domain, sender.wake,
-                                            settings.consumer_durable_prefix):
+                                            settings.consumer_durable_prefix, settings.consumer_start_from):
             runtime.spawn(consumer.run(), name=f"notification-{consumer.config().durable_name}")
         runtime.spawn(sender.run(), name="notification-sender")
 

@@ -45,6 +45,10 @@ class NotificationSettings(ServiceSettings):
     send_lease_seconds: float = Field(default=120.0, ge=10, le=3600)
     worker_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     consumer_durable_prefix: str = "notification"
+    # Where the consumers start the first time they are created: "new" (events published from then on), so that
+    # adding notification to a platform with history does not email every invoice the streams still hold; "all"
+    # replays the streams.
+    consumer_start_from: Literal["new", "all"] = "new"
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(timedelta(seconds=self.retry_base_seconds), self.retry_factor,

@@ -66,4 +66,5 @@ class SmtpMailer:
                 except aiosmtplib.SMTPException:
                     client.close()
         note = f"; refused: {', '.join(refused)}" if refused else ""
-        return SendResult(SendOutcome.SENT, f"{reply}{note}")
+        # aiosmtplib gives the text of the final reply; its code is 250, the only answer that accepts the data.
+        return SendResult(SendOutcome.SENT, f"250 {reply}{note}")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
 
 from billing_runtime.consumer import DurableConsumer, PoisonMessage
 from billing_runtime.messaging import stream_name
@@ -30,11 +31,12 @@ def _handler(uow: UnitFactory, domain: str, wake: Callable[[], None]):  # noqa: 
 
 
 def consumers(js: JetStreamContext, uow: UnitFactory, domain: str, wake: Callable[[], None],
-              durable_prefix: str) -> list[DurableConsumer]:
+              durable_prefix: str, start_from: str = "new") -> list[DurableConsumer]:
     handle = _handler(uow, domain, wake)
+    policy = DeliverPolicy.NEW if start_from == "new" else DeliverPolicy.ALL
     return [
         DurableConsumer(js, stream=stream_name("invoicing"), durable=f"{durable_prefix}-invoicing",
-                        subjects=events.INVOICING_SUBJECTS, handle=handle),
+                        subjects=events.INVOICING_SUBJECTS, handle=handle, deliver_policy=policy),
         DurableConsumer(js, stream=stream_name("payments"), durable=f"{durable_prefix}-payments",
-                        subjects=events.PAYMENTS_SUBJECTS, handle=handle),
+                        subjects=events.PAYMENTS_SUBJECTS, handle=handle, deliver_policy=policy),
     ]
