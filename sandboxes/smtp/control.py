@@ -36,6 +36,12 @@ class MailboxControl:
         if self._owns_client:
             await self._client.aclose()
 
+    async def __aenter__(self) -> MailboxControl:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         response = await self._client.request(method, f"{self.base_url}{path}", json=json, params=params)
         if response.is_error:

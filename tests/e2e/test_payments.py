@@ -1,5 +1,6 @@
 """End to end, every service a process: usage -> invoice run -> Razorpay order -> paid on the sandbox's checkout
-page -> signed webhooks -> invoice paid -> partial refund -> partially refunded. Then payments is killed with
+page -> signed webhooks -> invoice paid (the invoice email with its PDF and the receipt in the local mailbox) ->
+partial refund -> partially refunded. Then payments is killed with
 SIGKILL while webhooks are arriving and being settled: after restarts nothing is lost and nothing doubled."""
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import pytest
 
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing.invoicing.v1 import invoicing_pb2 as inv
+from devstack.mailbox import LocalMailbox
 from devstack.mesh import Mesh
 from devstack.razorpay_sandbox import LocalRazorpaySandbox
 from sandboxes.razorpay.control import SandboxControl
+from sandboxes.smtp.control import MailboxControl
 from tests.e2e.test_invoicing import previous_month_ist
 from tests.integration.payments.jetstream import all_payments_events
 
@@ -71,7 +74,7 @@ async def _issued_invoice(admin: httpx.AsyncClient, mesh: Mesh) -> dict:
 
 
 async def test_an_invoice_paid_on_the_sandbox_checkout_page_then_partly_refunded(
-    mesh: Mesh, razorpay_sandbox: LocalRazorpaySandbox
+    mesh: Mesh, razorpay_sandbox: LocalRazorpaySandbox, mailbox: LocalMailbox
 ):
     async with httpx.AsyncClient(base_url=mesh.gateway_url, timeout=30,
                                  headers={"Authorization": f"Bearer {mesh.admin_token}"}) as admin:
@@ -101,6 +104,16 @@ async def test_an_invoice_paid_on_the_sandbox_checkout_page_then_partly_refunded
         assert (paid["amount_paid_minor"], paid["amount_due_minor"]) == (176882, 0)
         [payment] = (await admin.get(f"/api/v1/admin/invoices/{invoice['id']}/payments")).json()["payments"]
         assert payment["status"] == "captured" and payment["method"] == "upi"
+
+        # The customer's mailbox: the invoice (with its PDF) when it was issued, and the receipt once paid.
+        async with MailboxControl(mailbox.url) as mail:
+            mails = await mail.wait_for(lambda m: invoice["number"] in (m["subject"] or ""), count=2, timeout=60)
+        subjects = sorted(m["subject"] for m in mails)
+        assert subjects[0].startswith(f"Invoice {invoice['number']}") and "INR 1,768.82" in subjects[0], subjects
+        assert subjects[1].startswith(f"Receipt for invoice {invoice['number']}"), subjects
+        issued_mail = next(m for m in mails if m["subject"].startswith("Invoice"))
+        assert issued_mail["to"] == ["accounts@chaipoint.example"]
+        assert [a["content_type"] for a in issued_mail["attachments"]] == ["application/pdf"]
 
         refund = await admin.post(f"/api/v1/admin/payments/{payment['id']}/refunds",
                                   json={"amount": "500.00", "reason": "service credit for an outage"},

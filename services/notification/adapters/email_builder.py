@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from urllib.parse import quote
 
 from services.notification.adapters.templates import Rendered
 from services.notification.domain.messages import Message
+
+_POLICY = policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,9 @@ class Sender:
 def build(message: Message, rendered: Rendered, sender: Sender, attachments: list[tuple[str, str, bytes]],
           now: datetime) -> EmailMessage:
     """``attachments``: (file name, MIME type, bytes)."""
-    email = EmailMessage()
+    # Lines up to RFC 5322's hard limit: the default 78 made Python fold a subject right after "Subject:", which
+    # some clients show with a leading space.
+    email = EmailMessage(policy=_POLICY)
     email["From"] = sender.from_address
     email["To"] = message.recipient
     if message.cc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 import aiosmtplib
 
@@ -32,6 +33,18 @@ class SmtpServer:
     timeout_seconds: float = 30.0
 
 
+def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
+    sender = getaddresses([str(message["From"])])[0][1]
+    headers = [str(value) for name in ("To", "Cc") for value in message.get_all(name, [])]
+    return sender, [address for _, address in getaddresses(headers) if address]
+
+
+def _flatten(message: EmailMessage) -> bytes:
+    """The message as the builder made it (its own line-length policy): aiosmtplib's send_message flattens with
+    email.policy.SMTP, whose 78-character lines fold a subject right after "Subject:"."""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
 class SmtpMailer:
     def __init__(self, server: SmtpServer) -> None:
         self._server = server
@@ -51,7 +64,7 @@ class SmtpMailer:
         try:
             if server.username:
                 await client.login(server.username, server.password)
-            refused, reply = await client.send_message(message)
+            refused, reply = await client.sendmail(*_envelope(message), _flatten(message))
         except aiosmtplib.SMTPRecipientsRefused as error:
             first = error.recipients[0]
             return SendResult(outcome_of_reply(first.code), f"{first.code} {first.message} ({first.recipient})")

@@ -146,3 +146,13 @@ async def test_cc_and_opt_outs_and_unsubscribe_on_reminders_only(uow, store, del
 async def test_mail_about_an_invoice_notification_never_saw_is_skipped(uow, store):
     assert await intake.record(uow, Notice("e", MessageKind.PAYMENT_RECEIPT, "inv_unknown"), NOW, DOMAIN) == 0
     assert store.messages == {}
+
+
+async def test_a_long_subject_is_not_folded_into_a_leading_space(uow, store, delivery, mailer):
+    from email import message_from_bytes, policy
+
+    await intake.record(uow, issued(), NOW, DOMAIN, facts())
+    await sending.send_due(uow, delivery, NOW)
+    [email] = mailer.sent
+    parsed = message_from_bytes(email.as_bytes(policy=email.policy.clone(linesep="\r\n")), policy=policy.default)
+    assert str(parsed["Subject"]) == email["Subject"] and not str(parsed["Subject"]).startswith(" ")
