@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing_runtime.errors import DomainError
+from billing_runtime.errors import DomainError, NotFound
 from billing_runtime.logging import get_logger
 from services.notification.adapters import email_builder
 from services.notification.domain.messages import Message, MessageKind, MessageState, RetrySchedule, SendOutcome
@@ -57,6 +57,11 @@ async def _send(uow: UnitFactory, delivery: Delivery, message: Message, now: dat
         try:
             filename, content = await delivery.documents.pdf(message.invoice_id)
             attachments.append((filename, "application/pdf", content))
+        except NotFound as error:
+            # Invoicing does not have it (and never will): retrying cannot help.
+            await _finish(uow, delivery, message, SendOutcome.PERMANENT, f"the invoice PDF does not exist: {error}",
+                          now, rendered.subject)
+            return
         except DomainError as error:
             await _finish(uow, delivery, message, SendOutcome.TRANSIENT, f"the invoice PDF is not available: {error}",
                           now, rendered.subject)

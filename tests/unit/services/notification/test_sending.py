@@ -156,3 +156,16 @@ async def test_a_long_subject_is_not_folded_into_a_leading_space(uow, store, del
     [email] = mailer.sent
     parsed = message_from_bytes(email.as_bytes(policy=email.policy.clone(linesep="\r\n")), policy=policy.default)
     assert str(parsed["Subject"]) == email["Subject"] and not str(parsed["Subject"]).startswith(" ")
+
+
+async def test_an_invoice_invoicing_does_not_have_fails_at_once(uow, store, delivery, mailer, documents):
+    from billing_runtime.errors import NotFound
+
+    async def missing(invoice_id: str):
+        raise NotFound(f"no invoice with id {invoice_id!r}")
+
+    documents.pdf = missing
+    await intake.record(uow, issued(), NOW, DOMAIN, facts())
+    await sending.send_due(uow, delivery, NOW)
+    message = any_of(store.messages)
+    assert message.state is MessageState.FAILED and "does not exist" in message.last_reply and mailer.sent == []
