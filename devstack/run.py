@@ -129,6 +129,9 @@ def run(
         mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services)
         _razorpay(mesh, data_dir, started)
         _mailbox(mesh, data_dir, started)
+        # A local run's webhook receivers (a demo receiver, a developer's tunnel) listen on private addresses,
+        # which production refuses.
+        mesh.add_env("notification", {"NOTIFICATION_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true"})
         started.follower = LogFollower({name: mesh.log_path(name) for name in services}, echo).start()
         if echo != "none":
             console.say(

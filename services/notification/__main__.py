@@ -11,11 +11,14 @@ from services.notification.adapters.mailer import SmtpMailer, SmtpServer
 from services.notification.adapters.tables import metadata
 from services.notification.adapters.templates import Branding, Templates
 from services.notification.adapters.unit_of_work import NotificationUnitOfWork
+from services.notification.adapters.webhook_poster import HttpxPoster, LoopResolver
 from services.notification.config import NotificationSettings
 from services.notification.entrypoints import consumers
 from services.notification.entrypoints.grpc import NotificationServicer
-from services.notification.entrypoints.workers import Sender
+from services.notification.entrypoints.webhooks_grpc import WebhookRpcSettings
+from services.notification.entrypoints.workers import Sender, WebhookSender
 from services.notification.service.sending import Delivery
+from services.notification.service.webhook_sending import WebhookSending
 
 
 def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
@@ -32,15 +35,30 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
     delivery = Delivery(mailer, templates, documents, MailSender(settings.from_address, settings.unsubscribe_address),
                         settings.retry_schedule(), timedelta(seconds=settings.send_lease_seconds))
     sender = Sender(uow, delivery, settings.worker_interval_seconds)
-    notification_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(uow, templates),
+    poster = HttpxPoster(settings.webhooks_timeout_seconds)
+    runtime.on_shutdown(poster.close)
+    resolver = LoopResolver()
+    posting = WebhookSending(poster, resolver, settings.webhook_schedule(), settings.webhooks_allow_private_addresses,
+                             timedelta(seconds=settings.webhooks_lease_seconds), settings.message_domain,
+                             on_mail=sender.wake)
+    webhook_sender = WebhookSender(uow, posting, settings.worker_interval_seconds)
+
+    def wake() -> None:
+        sender.wake()
+        webhook_sender.wake()
+
+    rpcs = WebhookRpcSettings(resolver, settings.webhooks_allow_private_addresses,
+                              timedelta(seconds=settings.webhooks_rotation_overlap_seconds), webhook_sender.wake)
+    notification_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(uow, templates, rpcs),
                                                                     runtime.server)
 
     async def on_ready() -> None:
         assert runtime.js is not None
-        for consumer in consumers.consumers(runtime.js, uow, settings.message_domain, sender.wake,
+        for consumer in consumers.consumers(runtime.js, uow, settings.message_domain, wake,
                                             settings.consumer_durable_prefix, settings.consumer_start_from):
             runtime.spawn(consumer.run(), name=f"notification-{consumer.config().durable_name}")
         runtime.spawn(sender.run(), name="notification-sender")
+        runtime.spawn(webhook_sender.run(), name="notification-webhook-sender")
 
     return Wiring([notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name], on_ready)
 

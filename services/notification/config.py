@@ -1,12 +1,16 @@
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
 from services.notification.domain.messages import RetrySchedule
+from services.notification.domain.webhooks import SVIX_SCHEDULE_SECONDS, WebhookSchedule
+
+# One wait of the webhook retry schedule, in seconds.
+_Wait = Annotated[float, Field(ge=0, le=7 * 86400)]
 
 
 class NotificationSettings(ServiceSettings):
@@ -50,6 +54,22 @@ class NotificationSettings(ServiceSettings):
     # replays the streams.
     consumer_start_from: Literal["new", "all"] = "new"
 
+    # Webhooks. The waits after each failed attempt (seconds, a JSON list): one attempt more than waits, then the
+    # delivery fails and the endpoint is disabled. The default is Svix's: about a day in all.
+    webhooks_retry_schedule_seconds: list[_Wait] = Field(default=list(SVIX_SCHEDULE_SECONDS), max_length=20)
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Off in production: endpoints may not resolve to private, loopback, link-local, multicast or reserved
+    # addresses (the platform would otherwise post into its own network). make run allows them for its local
+    # demo receiver.
+    webhooks_allow_private_addresses: bool = False
+    # How long a rotated secret keeps signing alongside the new one, unless the rotation says otherwise.
+    webhooks_rotation_overlap_seconds: float = Field(default=86400.0, ge=0, le=7 * 86400)
+    # A delivery claimed and not finished within this long is due again (its sender died). Above the timeout.
+    webhooks_lease_seconds: float = Field(default=120.0, ge=15, le=3600)
+
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(timedelta(seconds=self.retry_base_seconds), self.retry_factor,
                              timedelta(seconds=self.retry_cap_seconds), self.retry_max_attempts)
+
+    def webhook_schedule(self) -> WebhookSchedule:
+        return WebhookSchedule(tuple(timedelta(seconds=s) for s in self.webhooks_retry_schedule_seconds))

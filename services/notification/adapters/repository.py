@@ -33,6 +33,16 @@ class InvoiceFactsRepository:
             return None
         return InvoiceFacts(**{k: v for k, v in row._mapping.items() if k in InvoiceFacts.__dataclass_fields__})
 
+    async def latest_of(self, organisation_id: str) -> InvoiceFacts | None:
+        """The organisation's latest invoice: notification's only record of its billing contact (for mail that
+        is about no invoice, such as a disabled webhook endpoint)."""
+        row = (await self._conn.execute(
+            sa.select(t.invoices).where(t.invoices.c.organisation_id == organisation_id)
+            .order_by(t.invoices.c.created_at.desc(), t.invoices.c.invoice_id.desc()).limit(1))).first()
+        if row is None:
+            return None
+        return InvoiceFacts(**{k: v for k, v in row._mapping.items() if k in InvoiceFacts.__dataclass_fields__})
+
 
 class MessageRepository:
     def __init__(self, conn: AsyncConnection) -> None:

@@ -73,3 +73,68 @@ recipients = sa.Table(
     sa.Column("opted_out", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# An organisation's webhook endpoints. The secret is kept as issued: the receiver verifies with the same secret,
+# so a hash would not do; it leaves this service only in the replies that create or rotate it.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("event_types", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("disabled_reason", sa.Text, nullable=False, server_default=""),
+    # After a rotation the previous secret signs alongside the new one until then.
+    sa.Column("previous_secret", sa.Text, nullable=False, server_default=""),
+    sa.Column("previous_secret_until", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.Index("webhook_endpoints_organisation_idx", "organisation_id", "id"),
+)
+
+# One webhook message per (event, endpoint), and its attempt chain; a replay is another row with the same
+# webhook_id and payload.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("endpoint_id", sa.Text, sa.ForeignKey("notification.webhook_endpoints.id"), nullable=False),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("webhook_id", sa.Text, nullable=False),
+    # Text, not JSONB: the bytes posted (and signed) must be the same on every attempt.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_status_code", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("event_id", "endpoint_id", name="webhook_deliveries_once_key"),
+    sa.Index("webhook_deliveries_pending_idx", "next_attempt_at", postgresql_where=sa.text("state = 'pending'")),
+    sa.Index("webhook_deliveries_sending_idx", "lease_until", postgresql_where=sa.text("state = 'sending'")),
+    sa.Index("webhook_deliveries_endpoint_idx", "endpoint_id", "id"),
+    sa.Index("webhook_deliveries_organisation_idx", "organisation_id", "id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("delivery_id", sa.Text, sa.ForeignKey("notification.webhook_deliveries.id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("status_code", sa.Integer, nullable=False, server_default="0"),
+    # At most 1 KiB of the answer: enough to see an error page, never a receiver's whole reply.
+    sa.Column("response_body", sa.Text, nullable=False, server_default=""),
+    sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+)

@@ -6,12 +6,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_runtime.database import UnitOfWork
 from services.notification.adapters.repository import InvoiceFactsRepository, MessageRepository, RecipientsRepository
+from services.notification.adapters.webhook_repository import DeliveryRepository, EndpointRepository
 
 
 class NotificationUnitOfWork(UnitOfWork):
     invoices: InvoiceFactsRepository
     messages: MessageRepository
     recipients: RecipientsRepository
+    endpoints: EndpointRepository
+    deliveries: DeliveryRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
@@ -21,4 +24,6 @@ class NotificationUnitOfWork(UnitOfWork):
         self.invoices = InvoiceFactsRepository(self.connection)
         self.messages = MessageRepository(self.connection)
         self.recipients = RecipientsRepository(self.connection)
+        self.endpoints = EndpointRepository(self.connection)
+        self.deliveries = DeliveryRepository(self.connection)
         return self

@@ -23,11 +23,15 @@ class MessageKind(enum.StrEnum):
     PAYMENT_RETRY = "payment_retry"
     INVOICE_OVERDUE = "invoice_overdue"
     REFUND_PROCESSED = "refund_processed"
+    # A webhook endpoint of the organisation was disabled (it kept failing or answered 410).
+    ENDPOINT_DISABLED = "endpoint_disabled"
 
     @property
     def transactional(self) -> bool:
-        """Mail a customer cannot opt out of (and that carries no List-Unsubscribe): documents and receipts."""
-        return self in (MessageKind.INVOICE_ISSUED, MessageKind.PAYMENT_RECEIPT, MessageKind.REFUND_PROCESSED)
+        """Mail a customer cannot opt out of (and that carries no List-Unsubscribe): documents and receipts, and
+        the word that their integration stopped receiving webhooks (no one else would tell them)."""
+        return self in (MessageKind.INVOICE_ISSUED, MessageKind.PAYMENT_RECEIPT, MessageKind.REFUND_PROCESSED,
+                        MessageKind.ENDPOINT_DISABLED)
 
 
 class MessageState(enum.StrEnum):

@@ -9,6 +9,7 @@ from billing.notification.v1 import notification_pb2_grpc
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import to_timestamp
 from services.notification.domain.messages import Message, MessageKind, MessageState, Recipients
+from services.notification.entrypoints.webhooks_grpc import WebhookRpcs, WebhookRpcSettings
 from services.notification.service import queries
 from services.notification.service.ports import Renderer, UnitFactory
 
@@ -43,10 +44,11 @@ def recipients_to_pb(settings: Recipients) -> pb.Recipients:
     return pb.Recipients(organisation_id=settings.organisation_id, cc=list(settings.cc), opted_out=kinds)
 
 
-class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, uow: UnitFactory, renderer: Renderer) -> None:
+class NotificationServicer(WebhookRpcs, notification_pb2_grpc.NotificationServiceServicer):
+    def __init__(self, uow: UnitFactory, renderer: Renderer, webhooks: WebhookRpcSettings) -> None:
         self._uow = uow
         self._renderer = renderer
+        self._webhooks = webhooks
 
     async def ListMessages(self, request, context):  # noqa: N802 - gRPC method names
         state = "" if request.state == pb.MESSAGE_STATE_UNSPECIFIED else (

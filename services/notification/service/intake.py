@@ -1,4 +1,6 @@
-"""Turning an event into messages: recorded once per (event, recipient, kind), before anything is sent."""
+"""Turning an event into messages: recorded once per (event, recipient, kind), before anything is sent, and into
+webhook deliveries: one per (event, endpoint) for each enabled endpoint of the organisation subscribed to the
+event's type, in the same transaction."""
 
 from __future__ import annotations
 
@@ -8,15 +10,17 @@ from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
 from services.notification.domain.messages import Message, MessageState, Recipients, message_id_header
 from services.notification.domain.notice import InvoiceFacts, Notice
-from services.notification.service.ports import UnitFactory
+from services.notification.domain.webhook_payload import body, event_payload
+from services.notification.domain.webhooks import EVENT_TYPES, Delivery, DeliveryState, webhook_id
+from services.notification.service.ports import Unit, UnitFactory
 
 log = get_logger(__name__)
 
 
 async def record(uow: UnitFactory, notice: Notice, now: datetime, domain: str,
                  issued: InvoiceFacts | None = None) -> int:
-    """Record the messages an event calls for; returns how many are new (0 for a redelivered event). The
-    invoice's facts come with invoice.issued and are kept for the later mail about it."""
+    """Record the messages and webhook deliveries an event calls for; returns how many are new (0 for a
+    redelivered event). The invoice's facts come with invoice.issued and are kept for the later mail about it."""
     async with uow() as unit:
         if issued is not None:
             await unit.invoices.add(issued)
@@ -25,9 +29,10 @@ async def record(uow: UnitFactory, notice: Notice, now: datetime, domain: str,
             log.warning("no mail: the invoice was issued before notification knew it", invoice_id=notice.invoice_id,
                         event_id=notice.event_id, kind=str(notice.kind))
             return 0
+        webhooks = await _record_webhooks(unit, notice, invoice, now)
         if not invoice.billing_email:
             log.warning("no mail: the invoice has no billing email", invoice_id=invoice.invoice_id)
-            return 0
+            return webhooks
         settings: Recipients = await unit.recipients.get(invoice.organisation_id) or Recipients(
             invoice.organisation_id)
         recipient = invoice.billing_email.lower()
@@ -39,4 +44,21 @@ async def record(uow: UnitFactory, notice: Notice, now: datetime, domain: str,
             cc=tuple(a for a in settings.cc if a != recipient), next_attempt_at=now,
         )
         created = await unit.messages.add(message)
-    return int(created)
+    return webhooks + int(created)
+
+
+async def _record_webhooks(unit: Unit, notice: Notice, invoice: InvoiceFacts, now: datetime) -> int:
+    event_type = EVENT_TYPES.get(notice.kind)
+    if event_type is None:
+        return 0
+    created = 0
+    # The body is made once per event, so every endpoint (and every retry) gets the same bytes.
+    payload = body(event_payload(event_type, notice, invoice, now))
+    for endpoint in await unit.endpoints.subscribed(invoice.organisation_id, event_type):
+        delivery = Delivery(
+            id=new_id("dlv"), event_id=notice.event_id, endpoint_id=endpoint.id,
+            organisation_id=invoice.organisation_id, event_type=event_type,
+            webhook_id=webhook_id(notice.event_id, endpoint.id), payload=payload, state=DeliveryState.PENDING,
+            next_attempt_at=now)
+        created += int(await unit.deliveries.add(delivery))
+    return created

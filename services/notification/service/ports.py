@@ -9,15 +9,19 @@ from typing import Any, Protocol
 
 from services.notification.adapters.mailer import SendResult
 from services.notification.adapters.templates import Rendered
+from services.notification.adapters.webhook_poster import PostResult
 from services.notification.domain.notice import InvoiceFacts, Notice
 
 
 class Unit(Protocol):
-    """One transaction with ``invoices``, ``messages`` and ``recipients`` repositories."""
+    """One transaction with ``invoices``, ``messages``, ``recipients``, ``endpoints`` and ``deliveries``
+    repositories."""
 
     invoices: Any
     messages: Any
     recipients: Any
+    endpoints: Any
+    deliveries: Any
 
     async def __aenter__(self) -> Unit: ...
 
@@ -37,3 +41,15 @@ class Renderer(Protocol):
 
 class Documents(Protocol):
     async def pdf(self, invoice_id: str) -> tuple[str, bytes]: ...
+
+
+class Resolver(Protocol):
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The IP addresses a host resolves to (empty when it does not resolve)."""
+        ...
+
+
+class Poster(Protocol):
+    async def post(self, url: str, headers: dict[str, str], body: bytes) -> PostResult:
+        """POST without following redirects; never raises for the network's failures."""
+        ...

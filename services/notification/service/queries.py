@@ -36,7 +36,8 @@ async def get_message(uow: UnitFactory, message_id: str) -> tuple[Message, list[
 async def preview(uow: UnitFactory, renderer: Renderer, message_id: str) -> tuple[Rendered, list[str]]:
     message, _ = await get_message(uow, message_id)
     async with uow() as unit:
-        invoice = await unit.invoices.get(message.invoice_id)
+        invoice = await (unit.invoices.get(message.invoice_id) if message.invoice_id
+                         else unit.invoices.latest_of(message.organisation_id))
     assert invoice is not None
     attachments = [f"{invoice.number.replace('/', '-')}.pdf"] if message.kind == "invoice_issued" else []
     return renderer.render(Notice.from_record(message.notice), invoice), attachments

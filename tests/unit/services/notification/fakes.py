@@ -12,6 +12,8 @@ from billing_runtime.errors import Unavailable
 from services.notification.adapters.mailer import SendResult
 from services.notification.domain.messages import AttemptRecord, Message, MessageState, Recipients, SendOutcome
 from services.notification.domain.notice import InvoiceFacts
+from services.notification.domain.webhooks import Delivery, DeliveryAttempt, Endpoint
+from tests.unit.services.notification.webhook_fakes import Deliveries, Endpoints
 
 
 @dataclass
@@ -20,6 +22,9 @@ class Store:
     messages: dict[str, Message] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
     recipients: dict[str, Recipients] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    delivery_attempts: list[DeliveryAttempt] = field(default_factory=list)
 
 
 class Invoices:
@@ -31,6 +36,9 @@ class Invoices:
 
     async def get(self, invoice_id: str) -> InvoiceFacts | None:
         return self.s.invoices.get(invoice_id)
+
+    async def latest_of(self, organisation_id: str) -> InvoiceFacts | None:
+        return next((f for f in reversed(self.s.invoices.values()) if f.organisation_id == organisation_id), None)
 
 
 class Messages:
@@ -103,6 +111,7 @@ class FakeUnit:
         self._snapshot = copy.deepcopy(self._store.__dict__)
         self.invoices, self.messages = Invoices(self._store), Messages(self._store)
         self.recipients = RecipientsRows(self._store)
+        self.endpoints, self.deliveries = Endpoints(self._store), Deliveries(self._store)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:

@@ -1,0 +1,79 @@
+"""The body of every webhook, defined once.
+
+```
+{"type": "invoice.paid",                      # the event type an endpoint subscribes to
+ "timestamp": "2026-12-05T10:00:00+00:00",    # when it happened (ISO 8601, UTC)
+ "data": {
+   "event_id": "evt_...",                     # the platform's event id
+   "organisation_id": "org_...",
+   "invoice": {"id", "number", "currency", "total_minor", "total", "issue_date", "due_date", "period"},
+   "amount_minor": 117882, "amount": "1178.82",   # what the event is about (paid, refunded, due, failed)
+   "payment_link_url": "...",                     # payment.retry_scheduled (and whenever known)
+   "attempt_number": 1, "max_attempts": 3, "next_attempt_at": "...",   # payment.retry_scheduled
+   "reason": "..."}}                              # payment.failed, refund.processed
+```
+Money is integer minor units plus the exact decimal text in the invoice's currency (ISO 4217 exponent), never a
+float. Keys that do not apply to an event type are left out, never null-filled.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import iso4217
+
+from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.domain.webhooks import TEST_EVENT_TYPE
+
+
+def amount_text(amount_minor: int, currency: str) -> str:
+    """Exact decimal text of an amount in minor units: 117882 INR -> "1178.82", 500 JPY -> "500"."""
+    try:
+        exponent = iso4217.Currency(currency).exponent or 0
+    except ValueError:
+        exponent = 2
+    return str(Decimal(amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def event_payload(event_type: str, notice: Notice, invoice: InvoiceFacts, now: datetime) -> dict[str, Any]:
+    amount = notice.amount_minor if notice.amount_minor is not None else invoice.total_minor
+    data: dict[str, Any] = {
+        "event_id": notice.event_id,
+        "organisation_id": invoice.organisation_id,
+        "invoice": {
+            "id": invoice.invoice_id, "number": invoice.number, "currency": invoice.currency,
+            "total_minor": invoice.total_minor, "total": amount_text(invoice.total_minor, invoice.currency),
+            "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
+            "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
+            "period": invoice.period_key,
+        },
+        "amount_minor": amount,
+        "amount": amount_text(amount, invoice.currency),
+    }
+    if notice.payment_link_url:
+        data["payment_link_url"] = notice.payment_link_url
+    if notice.attempt_number:
+        data.update(attempt_number=notice.attempt_number, max_attempts=notice.max_attempts)
+    if notice.next_attempt_at:
+        data["next_attempt_at"] = _iso(notice.next_attempt_at)
+    if notice.reason:
+        data["reason"] = notice.reason
+    return {"type": event_type, "timestamp": _iso(notice.occurred_at or now), "data": data}
+
+
+def webhook_test_payload(endpoint_id: str, organisation_id: str, now: datetime) -> dict[str, Any]:
+    return {"type": TEST_EVENT_TYPE, "timestamp": _iso(now),
+            "data": {"endpoint_id": endpoint_id, "organisation_id": organisation_id,
+                     "message": "A test webhook: if its signature verifies, your endpoint is set up."}}
+
+
+def body(payload: dict[str, Any]) -> str:
+    """Compact JSON, kept as text: every attempt posts (and signs) the very same bytes."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
