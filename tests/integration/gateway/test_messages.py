@@ -17,7 +17,9 @@ from email.message import Message as EmailMessage
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from nats.js.errors import NotFoundError
 
+from billing_runtime.messaging import stream_name
 from billing_runtime.service import Runtime
 from services.gateway.__main__ import DEFINITION as GATEWAY
 from services.notification.__main__ import DEFINITION as NOTIFICATION
@@ -62,13 +64,25 @@ def mailbox() -> Iterator[Mailbox]:
 
 @pytest.fixture(scope="module")
 async def notification(database_url, nats_url, invoicing, mailbox) -> AsyncIterator[Runtime]:
-    # Its own durable: it reads every invoice.issued of the session, and must not take over another module's.
+    # Its own durable, so it takes over no other module's place in the stream.
+    prefix = f"notification-msgs-{secrets.token_hex(3)}"
     async with running_service(
         NOTIFICATION, database_url, nats_url, invoicing_address=invoicing.address, smtp_host="127.0.0.1",
-        smtp_port=mailbox.port, worker_interval_seconds=0.1, retry_base_seconds=0.2,
-        consumer_durable_prefix=f"notification-msgs-{secrets.token_hex(3)}",
+        smtp_port=mailbox.port, worker_interval_seconds=0.1, retry_base_seconds=0.2, consumer_durable_prefix=prefix,
     ) as runtime:
+        # The consumer is made in the background after start, and a consumer starting from new events would miss
+        # an invoice issued before it exists.
+        await eventually(lambda: _consumer_exists(runtime, f"{prefix}-invoicing"),
+                         what="notification's invoicing consumer")
         yield runtime
+
+
+async def _consumer_exists(runtime: Runtime, durable: str) -> bool:
+    try:
+        await runtime.js.consumer_info(stream_name("invoicing"), durable)
+    except NotFoundError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
