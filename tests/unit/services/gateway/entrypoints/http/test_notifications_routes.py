@@ -302,3 +302,25 @@ def test_the_key_holder_has_no_admin_message_routes(gateway):
     for path in ("/api/v1/messages/msg_1", "/api/v1/messages/msg_1/preview"):
         assert gateway.http.get(path, headers=KEY).status_code == 404
     assert gateway.notification.requests == {}
+
+
+def test_openapi_documents_every_message_route(gateway):
+    paths = gateway.http.get("/openapi.json").json()["paths"]
+    routes = [("/api/v1/admin/messages", "get"), ("/api/v1/admin/messages/{message_id}", "get"),
+              ("/api/v1/admin/messages/{message_id}/preview", "get"),
+              ("/api/v1/admin/messages/{message_id}/preview.html", "get"),
+              ("/api/v1/admin/messages/{message_id}/resend", "post"),
+              ("/api/v1/admin/organisations/{organisation_id}/recipients", "get"),
+              ("/api/v1/admin/organisations/{organisation_id}/recipients", "put"), ("/api/v1/messages", "get")]
+    for path, method in routes:
+        operation = paths[path][method]
+        assert operation["summary"] and operation["description"], (path, method)
+        assert {"400", "401", "404"} <= set(operation["responses"]), (path, method)
+        assert operation["tags"] == (["notifications"] if "/admin/" in path else ["notifications (API key)"])
+    resend = paths["/api/v1/admin/messages/{message_id}/resend"]["post"]
+    assert {"201", "200"} <= set(resend["responses"])
+    assert any(p["name"] == "Idempotency-Key" for p in resend["parameters"])
+    page = paths["/api/v1/admin/messages/{message_id}/preview.html"]["get"]
+    assert "text/html" in page["responses"]["200"]["content"]
+    assert {p["name"] for p in paths["/api/v1/messages"]["get"]["parameters"]} == {
+        "invoice_id", "kind", "state", "page_size", "page_token"}  # no organisation to name
