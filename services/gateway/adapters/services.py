@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from billing.ingest.v1 import ingest_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing.metering.v1 import metering_pb2_grpc
+from billing.notification.v1 import notification_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing_runtime import clients
 
@@ -24,6 +25,7 @@ class ServiceClients:
         self.invoicing = invoicing_pb2_grpc.InvoicingServiceStub(self._channels["invoicing"])
         self.metering = metering_pb2_grpc.MeteringServiceStub(self._channels["metering"])
         self.payments = payments_pb2_grpc.PaymentsServiceStub(self._channels["payments"])
+        self.notification = notification_pb2_grpc.NotificationServiceStub(self._channels["notification"])
         self._health = {name: health_pb2_grpc.HealthStub(ch) for name, ch in self._channels.items()}
 
     async def health(self, timeout: float) -> dict[str, str]:

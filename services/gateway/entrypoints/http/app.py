@@ -28,6 +28,7 @@ from services.gateway.entrypoints.http import (
     events,
     invoices,
     metering,
+    notifications,
     payments,
     pricing,
     reconciliation,
@@ -180,6 +181,8 @@ def create_app(
     app.include_router(dunning.router)
     app.include_router(reconciliation.router)
     app.include_router(settlement.router)
+    app.include_router(notifications.admin_router)
+    app.include_router(notifications.router)
     app.include_router(webhooks_http.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")

@@ -75,7 +75,9 @@ class FakeClients:
         self.ingest = FakeIngest()
         self.metering = FakeStub()
         self.payments = FakeStub()
-        self.addresses = {"invoicing": "fake", "ingest": "fake", "metering": "fake", "payments": "fake"}
+        self.notification = FakeStub()
+        self.addresses = {"invoicing": "fake", "ingest": "fake", "metering": "fake", "payments": "fake",
+                          "notification": "fake"}
 
 
 class FakeConnection:
@@ -111,6 +113,10 @@ class Gateway:
     @property
     def payments(self) -> FakeStub:
         return self.clients.payments
+
+    @property
+    def notification(self) -> FakeStub:
+        return self.clients.notification
 
     def add_key(self, secret: str, organisation_id: str) -> None:
         self.clients.ingest.keys[secret] = ingest_pb2.Project(id=f"prj_{secret}", organisation_id=organisation_id)
