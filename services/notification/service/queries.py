@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from billing_runtime import paging
-from billing_runtime.errors import InvalidArgument, NotFound
+from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from billing_runtime.ids import new_id
 from services.notification.adapters.templates import Rendered
-from services.notification.domain.messages import AttemptRecord, Message, MessageState, Recipients
+from services.notification.domain.messages import AttemptRecord, Message, MessageKind, MessageState, Recipients
 from services.notification.domain.notice import Notice
 from services.notification.service.ports import Renderer, UnitFactory
 
@@ -38,8 +38,9 @@ async def preview(uow: UnitFactory, renderer: Renderer, message_id: str) -> tupl
     async with uow() as unit:
         invoice = await (unit.invoices.get(message.invoice_id) if message.invoice_id
                          else unit.invoices.latest_of(message.organisation_id))
-    assert invoice is not None
-    attachments = [f"{invoice.number.replace('/', '-')}.pdf"] if message.kind == "invoice_issued" else []
+    if invoice is None:
+        raise FailedPrecondition("the invoice this message is about is no longer known to notification")
+    attachments = [f"{invoice.number.replace('/', '-')}.pdf"] if message.kind is MessageKind.INVOICE_ISSUED else []
     return renderer.render(Notice.from_record(message.notice), invoice), attachments
 
 
