@@ -54,7 +54,9 @@ def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFa
     try:
         sandbox.start()
         mailbox.start()
-        platform.add_env("notification", mailbox.notification_env())
+        # A short send lease, so the kill -9 test sees a message its dead sender held become UNKNOWN quickly.
+        platform.add_env("notification", {**mailbox.notification_env(), "NOTIFICATION_SEND_LEASE_SECONDS": "10",
+                                          "NOTIFICATION_WORKER_INTERVAL_SECONDS": "0.2"})
         platform.add_env("payments", {**sandbox.payments_env(), "PAYMENTS_WORKER_INTERVAL_SECONDS": "0.2",
                                       "PAYMENTS_DAILY_RECONCILIATION": "false"})
         platform.add_env("gateway", sandbox.gateway_env())
