@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import freshness, grpc_driver, invoice_close, metering_rate, rest_driver, webhooks
+from bench import freshness, grpc_driver, invoice_close, metering_rate, notifications, rest_driver, webhooks
 from bench.memory import peak_rss_mib
 from bench.stack import COUNT_METRIC, Stack, create_tenant, fresh_stack, running_stack
 from bench.workload import build_workload, rest_bodies
@@ -72,11 +72,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "metering is not stopped then, so it is timed only through the backlog left after the ingest runs",
     )
     parser.add_argument(
-        "--only", choices=("ingest", "webhooks", "invoices"),
+        "--only", choices=("ingest", "webhooks", "notifications", "invoices"),
         help="run one part: ingest (ingest, metering, freshness, memory), webhooks (Razorpay webhooks through the "
-        "gateway into payments) or invoices (the invoice close and PDFs)",
+        "gateway into payments), notifications (emails and customers' webhooks) or invoices (the invoice close "
+        "and PDFs)",
     )
     parser.add_argument("--skip-webhooks", action="store_true", help="leave out the webhooks part")
+    parser.add_argument("--skip-notifications", action="store_true", help="leave out the notifications part")
+    parser.add_argument("--notification-rate", type=float, default=100.0,
+                        help="events a second of the fixed-rate notifications run (default 100)")
+    parser.add_argument("--notification-duration", type=float, default=5.0,
+                        help="seconds of the fixed-rate notifications run (default 5)")
+    parser.add_argument("--notifications", type=int, default=500,
+                        help="events of the full-speed notifications run (default 500)")
     parser.add_argument("--webhooks", type=int, default=1_000,
                         help="deliveries of the full-speed webhook run (default 1,000)")
     parser.add_argument("--webhook-rate", type=float, default=200.0,
@@ -112,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         hooks = webhooks.run(args.webhook_rate, args.webhook_duration, args.webhooks, args.webhook_concurrency, say)
         print(render_webhooks(hooks, load_before), flush=True)
         failed = failed or bool(hooks.problems)
+    if args.only == "notifications" or (args.only is None and not args.skip_notifications):
+        load_before = os.getloadavg()
+        say("notifications: a fresh stack with the local mailbox")
+        mail = notifications.run(args.notification_rate, args.notification_duration, args.notifications, say)
+        print(render_part("notification", notifications.notes(mail), notifications.rows(mail), load_before),
+              flush=True)
+        failed = failed or bool(mail.problems)
     if args.only in (None, "invoices"):
         load_before = os.getloadavg()
         # Its own fresh stack, also with --use-running: it seeds 10,000 organisations nobody wants in `make run`.
@@ -133,6 +148,15 @@ def render_invoices(figures: invoice_close.CloseFigures, load_before: tuple[floa
         *invoice_close.notes(figures),
     ]
     return "\n".join([*context, "", *_table(invoice_close.rows(figures))])
+
+
+def render_part(name: str, notes: list[str], rows: list[tuple[str, str, str, str, str]],
+                load_before: tuple[float, float, float]) -> str:
+    load = ", ".join(f"{value:.2f}" for value in load_before)
+    context = ["", f"{name} benchmark of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+               f"({os.cpu_count()} CPUs, Python {platform.python_version()}); load average before the run: {load}",
+               *notes]
+    return "\n".join([*context, "", *_table(rows)])
 
 
 def render_webhooks(figures: webhooks.WebhookFigures, load_before: tuple[float, float, float]) -> str:

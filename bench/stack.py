@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from devstack.demo import ensure_demo_data
+from devstack.mailbox import LocalMailbox
 from devstack.mesh import ORDER, Mesh
 from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
@@ -53,6 +54,7 @@ class Stack:
     nats_pid: int | None = None
     payments_address: str = ""
     razorpay: LocalRazorpaySandbox | None = None  # a fresh stack's sandbox, when asked for
+    mailbox: LocalMailbox | None = None  # a fresh stack's local SMTP server, when asked for
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -78,13 +80,13 @@ class Stack:
 @contextmanager
 def fresh_stack(
     say: Callable[[str], None], service_env: Mapping[str, Mapping[str, str]] | None = None, *,
-    razorpay: bool = False,
+    razorpay: bool = False, mailbox: bool = False,
 ) -> Iterator[Stack]:
     """PostgreSQL, NATS and every service in a temporary directory on free ports; removed on the way out.
     ``service_env[name]`` is added to one service's environment. With ``razorpay`` the local Razorpay sandbox
     runs too, wired into payments (its API) and the gateway (its webhook secret) as `make run` wires it."""
     root = Path(tempfile.mkdtemp(prefix="billing-bench-"))
-    postgres = nats = mesh = sandbox = None
+    postgres = nats = mesh = sandbox = mail = None
     try:
         postgres = LocalPostgres(root / "postgres", port=0, say=say).start()
         postgres.ensure_database("billing")
@@ -103,6 +105,9 @@ def fresh_stack(
                                            keep_state=False).start()
             mesh.add_env("payments", sandbox.payments_env())
             mesh.add_env("gateway", sandbox.gateway_env())
+        if mailbox:
+            mail = LocalMailbox(root / "mailbox", smtp_port=0, web_port=0, say=say).start()
+            mesh.add_env("notification", mail.notification_env())
         mesh.start()
         yield Stack(
             ingest_address=mesh.address("ingest"),
@@ -116,9 +121,10 @@ def fresh_stack(
             nats_pid=nats.pid,
             payments_address=mesh.address("payments"),
             razorpay=sandbox,
+            mailbox=mail,
         )
     finally:
-        for server in (mesh, sandbox, nats, postgres):
+        for server in (mesh, sandbox, mail, nats, postgres):
             if server is not None:
                 try:
                     server.stop()

@@ -66,7 +66,7 @@ class WebhookSending:
     on_mail: Callable[[], None] = field(default=lambda: None)
 
 
-async def send_due(uow: UnitFactory, sending: WebhookSending, now: datetime, limit: int = 10) -> int:
+async def send_due(uow: UnitFactory, sending: WebhookSending, now: datetime, limit: int = 20) -> int:
     """One round; returns how many deliveries were attempted."""
     async with uow() as unit:
         lost = await unit.deliveries.requeue_lost(now)
