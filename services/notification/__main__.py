@@ -16,7 +16,7 @@ from services.notification.config import NotificationSettings
 from services.notification.entrypoints import consumers
 from services.notification.entrypoints.grpc import NotificationServicer
 from services.notification.entrypoints.webhooks_grpc import WebhookRpcSettings
-from services.notification.entrypoints.workers import Sender, WebhookSender
+from services.notification.entrypoints.workers import ReminderWorker, Sender, WebhookSender
 from services.notification.service.sending import Delivery
 from services.notification.service.webhook_sending import WebhookSending
 
@@ -47,6 +47,8 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
         sender.wake()
         webhook_sender.wake()
 
+    reminder_worker = ReminderWorker(uow, settings.message_domain, settings.worker_interval_seconds, wake)
+
     rpcs = WebhookRpcSettings(resolver, settings.webhooks_allow_private_addresses,
                               timedelta(seconds=settings.webhooks_rotation_overlap_seconds), webhook_sender.wake)
     notification_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(uow, templates, rpcs),
@@ -55,10 +57,12 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
     async def on_ready() -> None:
         assert runtime.js is not None
         for consumer in consumers.consumers(runtime.js, uow, settings.message_domain, wake,
-                                            settings.consumer_durable_prefix, settings.consumer_start_from):
+                                            settings.consumer_durable_prefix, settings.consumer_start_from,
+                                            settings.reminder_schedule()):
             runtime.spawn(consumer.run(), name=f"notification-{consumer.config().durable_name}")
         runtime.spawn(sender.run(), name="notification-sender")
         runtime.spawn(webhook_sender.run(), name="notification-webhook-sender")
+        runtime.spawn(reminder_worker.run(), name="notification-reminders")
 
     return Wiring([notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name], on_ready)
 

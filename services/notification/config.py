@@ -1,16 +1,20 @@
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
 from services.notification.domain.messages import RetrySchedule
+from services.notification.domain.reminders import ReminderSchedule
 from services.notification.domain.webhooks import SVIX_SCHEDULE_SECONDS, WebhookSchedule
 
 # One wait of the webhook retry schedule, in seconds.
 _Wait = Annotated[float, Field(ge=0, le=7 * 86400)]
+# One reminder's offset from the due date, in days (negative: before it); a year either way is plenty.
+_Offset = Annotated[int, Field(ge=-365, le=365)]
 
 
 class NotificationSettings(ServiceSettings):
@@ -66,6 +70,25 @@ class NotificationSettings(ServiceSettings):
     webhooks_rotation_overlap_seconds: float = Field(default=86400.0, ge=0, le=7 * 86400)
     # A delivery claimed and not finished within this long is due again (its sender died). Above the timeout.
     webhooks_lease_seconds: float = Field(default=120.0, ge=15, le=3600)
+
+    # Reminders about invoices' due dates (a JSON list of days; negative: before it). Three days before by default:
+    # payments' dunning already mails once the date has passed; an operator may add more, such as [-7, -1, 3].
+    # An empty list sends none.
+    reminder_offsets_days: list[_Offset] = Field(default=[-3], max_length=20)
+    # Each reminder is due at the start of its day in this zone, the supplier's, whose day the due date is.
+    reminder_time_zone: str = "Asia/Kolkata"
+
+    @field_validator("reminder_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (such as Asia/Kolkata)") from None
+        return value
+
+    def reminder_schedule(self) -> ReminderSchedule:
+        return ReminderSchedule(tuple(self.reminder_offsets_days), ZoneInfo(self.reminder_time_zone))
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(timedelta(seconds=self.retry_base_seconds), self.retry_factor,

@@ -1,7 +1,8 @@
-"""Invoicing's and payments' events as notices, by subject."""
+"""Invoicing's and payments' events as notices (and as closures, for the reminders they stop), by subject."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from google.protobuf.message import DecodeError
@@ -11,15 +12,17 @@ from billing.payments.v1 import events_pb2 as payments_events
 from billing_runtime.timestamps import from_timestamp
 from services.notification.domain.messages import MessageKind
 from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.domain.reminders import Closure, ClosureReason
 
 INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
 INVOICE_PAID = "billing.invoicing.v1.invoice.paid"
+INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
 PAYMENT_FAILED = "billing.payments.v1.payment.failed"
 PAYMENT_RETRY_SCHEDULED = "billing.payments.v1.payment.retry_scheduled"
 INVOICE_OVERDUE = "billing.payments.v1.invoice.overdue"
 REFUND_PROCESSED = "billing.payments.v1.refund.processed"
 
-INVOICING_SUBJECTS = [INVOICE_ISSUED, INVOICE_PAID]
+INVOICING_SUBJECTS = [INVOICE_ISSUED, INVOICE_PAID, INVOICE_VOIDED]
 PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, REFUND_PROCESSED]
 
 
@@ -34,11 +37,27 @@ def _date(text: str) -> date | None:
         return None
 
 
-def notice_of(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:
+@dataclass(frozen=True)
+class Decoded:
+    """What an event means to notification: mail and webhooks (``notice``), the invoice's facts to keep
+    (invoice.issued), and whether it closes the invoice, stopping its reminders (invoice.paid, invoice.voided)."""
+
+    notice: Notice | None
+    issued: InvoiceFacts | None = None
+    closure: Closure | None = None
+
+
+def decode(subject: str, data: bytes) -> Decoded:
     try:
-        return _decode(subject, data)
+        if subject == INVOICE_VOIDED:
+            voided = invoicing_events.InvoiceVoided.FromString(data)
+            return Decoded(None, closure=Closure(voided.invoice.id, voided.event_id, ClosureReason.VOID))
+        notice, issued = _decode(subject, data)
     except DecodeError as error:
         raise Undecodable(f"not a {subject} message: {error}") from None
+    closure = (Closure(notice.invoice_id, notice.event_id, ClosureReason.PAID)
+               if subject == INVOICE_PAID else None)
+    return Decoded(notice, issued, closure)
 
 
 def _decode(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:

@@ -122,6 +122,16 @@ class MessageRepository:
             t.attempts.c.message_id == message.id, t.attempts.c.number == message.attempts
         ).values(ended_at=now, outcome=outcome, reply=reply[:1000]))
 
+    async def suppress_queued(self, invoice_id: str, kind: MessageKind, reason: str) -> int:
+        """Queued messages of a kind about an invoice, SUPPRESSED with the reason as their last reply (a reminder
+        of an invoice paid meanwhile); one the sender already claimed is left to it. Returns how many."""
+        rows = (await self._conn.execute(
+            sa.update(t.messages).where(t.messages.c.invoice_id == invoice_id, t.messages.c.kind == kind.value,
+                                        t.messages.c.state == MessageState.QUEUED.value)
+            .values(state=MessageState.SUPPRESSED.value, last_reply=reason, next_attempt_at=None)
+            .returning(t.messages.c.id))).all()
+        return len(rows)
+
     async def attempts(self, message_id: str) -> list[AttemptRecord]:
         rows = (await self._conn.execute(sa.select(t.attempts).where(t.attempts.c.message_id == message_id)
                                          .order_by(t.attempts.c.number))).all()

@@ -52,6 +52,8 @@ messages = sa.Table(
     sa.Index("messages_queued_idx", "next_attempt_at", postgresql_where=sa.text("state = 'queued'")),
     sa.Index("messages_sending_idx", "lease_until", postgresql_where=sa.text("state = 'sending'")),
     sa.Index("messages_organisation_idx", "organisation_id", "id"),
+    # An invoice paid or void suppresses its queued reminders: found without reading every message.
+    sa.Index("messages_queued_invoice_idx", "invoice_id", postgresql_where=sa.text("state = 'queued'")),
 )
 
 attempts = sa.Table(
@@ -137,4 +139,33 @@ webhook_attempts = sa.Table(
     sa.Column("response_body", sa.Text, nullable=False, server_default=""),
     sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text, nullable=False, server_default=""),
+)
+
+# One reminder per (invoice, offset in days from its due date), scheduled when the invoice is issued.
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("offset_days", sa.Integer, primary_key=True),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    # The start of the reminder's day in the supplier's zone, and of the next: it is good for that day only.
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    # Why it was cancelled: the invoice was paid or void, or its day was missed.
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("reminders_scheduled_idx", "due_at", postgresql_where=sa.text("state = 'scheduled'")),
+)
+
+# Invoices that are paid or void, remembered even when no reminder was scheduled yet: an invoice.issued
+# redelivered after its invoice.paid must not schedule reminders for a paid invoice.
+invoice_closures = sa.Table(
+    "invoice_closures",
+    metadata,
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -15,6 +15,7 @@ import iso4217
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.domain.reminders import due_phrase
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "templates"
 
@@ -59,6 +60,8 @@ class Templates:
             "brand_colour": self._branding.colour, "footer": self._branding.footer,
             "total": money(invoice.total_minor, invoice.currency), "amount": money(amount, invoice.currency),
             "due_date": invoice.due_date.strftime("%d %b %Y") if invoice.due_date else "on receipt",
+            # A reminder's "is due in 3 days" / "is due today" / "was due 2 days ago"; empty for other kinds.
+            "due_phrase": due_phrase(notice.reminder_offset_days) if notice.reminder_offset_days is not None else "",
         }
         kind = notice.kind.value
         subject = " ".join(self._env.get_template(f"{kind}.subject.j2").render(context).split())

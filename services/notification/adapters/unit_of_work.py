@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_runtime.database import UnitOfWork
+from services.notification.adapters.reminder_repository import ReminderRepository
 from services.notification.adapters.repository import InvoiceFactsRepository, MessageRepository, RecipientsRepository
 from services.notification.adapters.webhook_repository import DeliveryRepository, EndpointRepository
 
@@ -15,6 +16,7 @@ class NotificationUnitOfWork(UnitOfWork):
     recipients: RecipientsRepository
     endpoints: EndpointRepository
     deliveries: DeliveryRepository
+    reminders: ReminderRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
@@ -26,4 +28,5 @@ class NotificationUnitOfWork(UnitOfWork):
         self.recipients = RecipientsRepository(self.connection)
         self.endpoints = EndpointRepository(self.connection)
         self.deliveries = DeliveryRepository(self.connection)
+        self.reminders = ReminderRepository(self.connection)
         return self

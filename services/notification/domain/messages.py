@@ -23,6 +23,8 @@ class MessageKind(enum.StrEnum):
     PAYMENT_RETRY = "payment_retry"
     INVOICE_OVERDUE = "invoice_overdue"
     REFUND_PROCESSED = "refund_processed"
+    # Before or after the due date, on notification's own schedule (payments' dunning mails the overdue ones).
+    INVOICE_REMINDER = "invoice_reminder"
     # A webhook endpoint of the organisation was disabled (it kept failing or answered 410).
     ENDPOINT_DISABLED = "endpoint_disabled"
 

@@ -40,6 +40,8 @@ class Notice:
     max_attempts: int = 0
     next_attempt_at: datetime | None = None
     reason: str = ""
+    # A reminder's offset in days from the due date (negative: before it); None for every other notice.
+    reminder_offset_days: int | None = None
     details: dict[str, str] = field(default_factory=dict)
 
 

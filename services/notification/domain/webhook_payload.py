@@ -10,7 +10,8 @@
    "amount_minor": 117882, "amount": "1178.82",   # what the event is about (paid, refunded, due, failed)
    "payment_link_url": "...",                     # payment.retry_scheduled (and whenever known)
    "attempt_number": 1, "max_attempts": 3, "next_attempt_at": "...",   # payment.retry_scheduled
-   "reason": "..."}}                              # payment.failed, refund.processed
+   "reason": "...",                               # payment.failed, refund.processed
+   "offset_days": -3}}                            # invoice.reminder: days from the due date (negative: before)
 ```
 Money is integer minor units plus the exact decimal text in the invoice's currency (ISO 4217 exponent), never a
 float. Keys that do not apply to an event type are left out, never null-filled.
@@ -65,6 +66,8 @@ def event_payload(event_type: str, notice: Notice, invoice: InvoiceFacts, now: d
         data["next_attempt_at"] = _iso(notice.next_attempt_at)
     if notice.reason:
         data["reason"] = notice.reason
+    if notice.reminder_offset_days is not None:
+        data["offset_days"] = notice.reminder_offset_days
     return {"type": event_type, "timestamp": _iso(notice.occurred_at or now), "data": data}
 
 

@@ -35,6 +35,7 @@ EVENT_TYPES: dict[MessageKind, str] = {
     MessageKind.PAYMENT_RETRY: "payment.retry_scheduled",
     MessageKind.INVOICE_OVERDUE: "invoice.overdue",
     MessageKind.REFUND_PROCESSED: "refund.processed",
+    MessageKind.INVOICE_REMINDER: "invoice.reminder",
 }
 SUBSCRIBABLE = frozenset(EVENT_TYPES.values())
 MAX_ENDPOINTS_PER_ORGANISATION = 20

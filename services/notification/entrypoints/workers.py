@@ -1,4 +1,5 @@
-"""The sender loops (mail, webhooks): every ``interval`` seconds, and at once when woken (something recorded)."""
+"""The worker loops (mail, webhooks, reminders): every ``interval`` seconds, and at once when woken (something
+recorded)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from billing_runtime.logging import get_logger
-from services.notification.service import sending, webhook_sending
+from services.notification.service import reminding, sending, webhook_sending
 from services.notification.service.ports import UnitFactory
 
 log = get_logger(__name__)
@@ -51,3 +52,16 @@ class WebhookSender(Worker):
     def __init__(self, uow: UnitFactory, posting: webhook_sending.WebhookSending, interval_seconds: float) -> None:
         super().__init__("webhook sending", lambda now: webhook_sending.send_due(uow, posting, now),
                          interval_seconds)
+
+
+class ReminderWorker(Worker):
+    """Turns due reminders into messages and wakes the senders when it recorded any."""
+
+    def __init__(self, uow: UnitFactory, domain: str, interval_seconds: float, wake: Callable[[], None]) -> None:
+        async def round_(now: datetime) -> int:
+            handled, recorded = await reminding.send_due(uow, domain, now)
+            if recorded:
+                wake()
+            return handled
+
+        super().__init__("reminding", round_, interval_seconds)

@@ -1,6 +1,11 @@
 """Turning an event into messages: recorded once per (event, recipient, kind), before anything is sent, and into
 webhook deliveries: one per (event, endpoint) for each enabled endpoint of the organisation subscribed to the
-event's type, in the same transaction."""
+event's type, in the same transaction.
+
+The same transaction keeps the invoice's reminders in step: invoice.issued schedules them, invoice.paid (with
+its receipt) and invoice.voided cancel them and suppress any still queued, so no reminder of a paid or void
+invoice goes out once that event is recorded.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,15 @@ from datetime import datetime
 
 from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
-from services.notification.domain.messages import Message, MessageState, Recipients, message_id_header
+from services.notification.domain.messages import (
+    Message,
+    MessageKind,
+    MessageState,
+    Recipients,
+    message_id_header,
+)
 from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.domain.reminders import Closure, ReminderSchedule
 from services.notification.domain.webhook_payload import body, event_payload
 from services.notification.domain.webhooks import EVENT_TYPES, Delivery, DeliveryState, webhook_id
 from services.notification.service.ports import Unit, UnitFactory
@@ -18,32 +30,68 @@ log = get_logger(__name__)
 
 
 async def record(uow: UnitFactory, notice: Notice, now: datetime, domain: str,
-                 issued: InvoiceFacts | None = None) -> int:
+                 issued: InvoiceFacts | None = None, *, reminders: ReminderSchedule | None = None,
+                 closure: Closure | None = None) -> int:
     """Record the messages and webhook deliveries an event calls for; returns how many are new (0 for a
-    redelivered event). The invoice's facts come with invoice.issued and are kept for the later mail about it."""
+    redelivered event). The invoice's facts come with invoice.issued and are kept for the later mail about it;
+    with a reminder schedule, its reminders are scheduled too. A closure (invoice.paid) stops its reminders."""
     async with uow() as unit:
+        if closure is not None:
+            await stop_reminders(unit, closure, now)
         if issued is not None:
             await unit.invoices.add(issued)
-        invoice: InvoiceFacts | None = await unit.invoices.get(notice.invoice_id)
-        if invoice is None:
-            log.warning("no mail: the invoice was issued before notification knew it", invoice_id=notice.invoice_id,
-                        event_id=notice.event_id, kind=str(notice.kind))
-            return 0
-        webhooks = await _record_webhooks(unit, notice, invoice, now)
-        if not invoice.billing_email:
-            log.warning("no mail: the invoice has no billing email", invoice_id=invoice.invoice_id)
-            return webhooks
-        settings: Recipients = await unit.recipients.get(invoice.organisation_id) or Recipients(
-            invoice.organisation_id)
-        recipient = invoice.billing_email.lower()
-        state = MessageState.SUPPRESSED if notice.kind in settings.opted_out else MessageState.QUEUED
-        message = Message(
-            id=new_id("msg"), event_id=notice.event_id, recipient=recipient, kind=notice.kind,
-            organisation_id=invoice.organisation_id, invoice_id=invoice.invoice_id, notice=notice.record(),
-            message_id_header=message_id_header(notice.event_id, recipient, notice.kind, domain), state=state,
-            cc=tuple(a for a in settings.cc if a != recipient), next_attempt_at=now,
-        )
-        created = await unit.messages.add(message)
+            if reminders is not None:
+                await schedule_reminders(unit, reminders, issued, now)
+        return await record_in(unit, notice, now, domain)
+
+
+async def close(uow: UnitFactory, closure: Closure, now: datetime) -> int:
+    """An event that only stops reminders (invoice.voided mails no one); returns how many it stopped."""
+    async with uow() as unit:
+        return await stop_reminders(unit, closure, now)
+
+
+async def schedule_reminders(unit: Unit, schedule: ReminderSchedule, invoice: InvoiceFacts, now: datetime) -> int:
+    if await unit.reminders.closure(invoice.invoice_id) is not None:
+        # Its invoice.paid or invoice.voided overtook this invoice.issued (a redelivery).
+        return 0
+    return await unit.reminders.schedule(schedule.plan(invoice, now))
+
+
+async def stop_reminders(unit: Unit, closure: Closure, now: datetime) -> int:
+    # Reminders first: cancelling one a worker is turning into a message waits for the worker's commit, so the
+    # suppression that follows sees the message it recorded.
+    cancelled = await unit.reminders.close(closure, now)
+    suppressed = await unit.messages.suppress_queued(closure.invoice_id, MessageKind.INVOICE_REMINDER,
+                                                     f"not sent: the invoice is {closure.reason}")
+    if cancelled or suppressed:
+        log.info("reminders stopped", invoice_id=closure.invoice_id, reason=str(closure.reason),
+                 cancelled=cancelled, suppressed=suppressed)
+    return cancelled + suppressed
+
+
+async def record_in(unit: Unit, notice: Notice, now: datetime, domain: str) -> int:
+    """:func:`record` within a transaction the caller holds (the reminder worker's, which holds the reminder)."""
+    invoice: InvoiceFacts | None = await unit.invoices.get(notice.invoice_id)
+    if invoice is None:
+        log.warning("no mail: the invoice was issued before notification knew it", invoice_id=notice.invoice_id,
+                    event_id=notice.event_id, kind=str(notice.kind))
+        return 0
+    webhooks = await _record_webhooks(unit, notice, invoice, now)
+    if not invoice.billing_email:
+        log.warning("no mail: the invoice has no billing email", invoice_id=invoice.invoice_id)
+        return webhooks
+    settings: Recipients = await unit.recipients.get(invoice.organisation_id) or Recipients(
+        invoice.organisation_id)
+    recipient = invoice.billing_email.lower()
+    state = MessageState.SUPPRESSED if notice.kind in settings.opted_out else MessageState.QUEUED
+    message = Message(
+        id=new_id("msg"), event_id=notice.event_id, recipient=recipient, kind=notice.kind,
+        organisation_id=invoice.organisation_id, invoice_id=invoice.invoice_id, notice=notice.record(),
+        message_id_header=message_id_header(notice.event_id, recipient, notice.kind, domain), state=state,
+        cc=tuple(a for a in settings.cc if a != recipient), next_attempt_at=now,
+    )
+    created = await unit.messages.add(message)
     return webhooks + int(created)
 
 

@@ -14,14 +14,15 @@ from services.notification.domain.notice import InvoiceFacts, Notice
 
 
 class Unit(Protocol):
-    """One transaction with ``invoices``, ``messages``, ``recipients``, ``endpoints`` and ``deliveries``
-    repositories."""
+    """One transaction with ``invoices``, ``messages``, ``recipients``, ``endpoints``, ``deliveries`` and
+    ``reminders`` repositories."""
 
     invoices: Any
     messages: Any
     recipients: Any
     endpoints: Any
     deliveries: Any
+    reminders: Any
 
     async def __aenter__(self) -> Unit: ...
 

@@ -10,8 +10,16 @@ from typing import Any
 
 from billing_runtime.errors import Unavailable
 from services.notification.adapters.mailer import SendResult
-from services.notification.domain.messages import AttemptRecord, Message, MessageState, Recipients, SendOutcome
+from services.notification.domain.messages import (
+    AttemptRecord,
+    Message,
+    MessageKind,
+    MessageState,
+    Recipients,
+    SendOutcome,
+)
 from services.notification.domain.notice import InvoiceFacts
+from services.notification.domain.reminders import Closure, ClosureReason, Reminder, ReminderState
 from services.notification.domain.webhooks import Delivery, DeliveryAttempt, Endpoint
 from tests.unit.services.notification.webhook_fakes import Deliveries, Endpoints
 
@@ -25,6 +33,8 @@ class Store:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     delivery_attempts: list[DeliveryAttempt] = field(default_factory=list)
+    reminders: dict[tuple[str, int], Reminder] = field(default_factory=dict)
+    closures: dict[str, Closure] = field(default_factory=dict)
 
 
 class Invoices:
@@ -88,8 +98,55 @@ class Messages:
                            if (a.message_id, a.number) == (message.id, message.attempts) else a
                            for a in self.s.attempts]
 
+    async def suppress_queued(self, invoice_id: str, kind: MessageKind, reason: str) -> int:
+        queued = [m for m in self.s.messages.values()
+                  if (m.invoice_id, m.kind, m.state) == (invoice_id, kind, MessageState.QUEUED)]
+        for m in queued:
+            self.s.messages[m.id] = replace(m, state=MessageState.SUPPRESSED, last_reply=reason,
+                                            next_attempt_at=None)
+        return len(queued)
+
     async def attempts(self, message_id: str) -> list[AttemptRecord]:
         return [a for a in self.s.attempts if a.message_id == message_id]
+
+
+class Reminders:
+    """No locks: a unit test runs one transaction at a time, so claiming is a plain read."""
+
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def schedule(self, reminders: list[Reminder]) -> int:
+        new = [r for r in reminders if (r.invoice_id, r.offset_days) not in self.s.reminders]
+        for r in new:
+            self.s.reminders[(r.invoice_id, r.offset_days)] = r
+        return len(new)
+
+    async def of_invoice(self, invoice_id: str) -> list[Reminder]:
+        return sorted((r for r in self.s.reminders.values() if r.invoice_id == invoice_id),
+                      key=lambda r: r.offset_days)
+
+    async def closure(self, invoice_id: str) -> ClosureReason | None:
+        closure = self.s.closures.get(invoice_id)
+        return closure.reason if closure else None
+
+    async def close(self, closure: Closure, now: datetime) -> int:
+        self.s.closures.setdefault(closure.invoice_id, closure)
+        cancelled = 0
+        for key, r in list(self.s.reminders.items()):
+            if r.invoice_id == closure.invoice_id and r.state is ReminderState.SCHEDULED:
+                self.s.reminders[key] = replace(r, state=ReminderState.CANCELLED, reason=closure.reason.value)
+                cancelled += 1
+        return cancelled
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Reminder]:
+        due = sorted((r for r in self.s.reminders.values() if r.state is ReminderState.SCHEDULED and r.due_at <= now),
+                     key=lambda r: (r.due_at, r.invoice_id, r.offset_days))
+        return due[:limit]
+
+    async def finish(self, reminder: Reminder, state: ReminderState, reason: str, now: datetime) -> None:
+        key = (reminder.invoice_id, reminder.offset_days)
+        self.s.reminders[key] = replace(self.s.reminders[key], state=state, reason=reason)
 
 
 class RecipientsRows:
@@ -112,6 +169,7 @@ class FakeUnit:
         self.invoices, self.messages = Invoices(self._store), Messages(self._store)
         self.recipients = RecipientsRows(self._store)
         self.endpoints, self.deliveries = Endpoints(self._store), Deliveries(self._store)
+        self.reminders = Reminders(self._store)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
