@@ -19,7 +19,8 @@ messages = typer.Typer(help="Email messages: list, show with delivery attempts, 
 MESSAGE_COLUMNS = ["id", "kind", "state", "recipient", "cc", "invoice_id", "subject", "attempts", "created_at",
                    "sent_at"]
 ATTEMPT_COLUMNS = ["number", "outcome", "reply", "started_at", "ended_at"]
-KINDS = "invoice_issued, payment_receipt, payment_failed, payment_retry, invoice_overdue, refund_processed"
+KINDS = ("invoice_issued, payment_receipt, payment_failed, payment_retry, invoice_overdue, refund_processed, "
+         "endpoint_disabled, invoice_reminder")
 STATES = "queued, sending, sent, failed, unknown, suppressed"
 # What an operator does next about a message in these states (the others need nothing).
 NEXT_STEP = {

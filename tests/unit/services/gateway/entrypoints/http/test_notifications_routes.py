@@ -324,3 +324,14 @@ def test_openapi_documents_every_message_route(gateway):
     assert "text/html" in page["responses"]["200"]["content"]
     assert {p["name"] for p in paths["/api/v1/messages"]["get"]["parameters"]} == {
         "invoice_id", "kind", "state", "page_size", "page_token"}  # no organisation to name
+
+
+def test_every_message_kind_of_the_contract_has_a_rest_name():
+    from typing import get_args
+
+    from billing.notification.v1 import notification_pb2
+    from services.gateway.entrypoints.http.notification_schemas import MessageKindName
+
+    contract = {name.removeprefix("MESSAGE_KIND_").lower() for name in notification_pb2.MessageKind.keys()
+                if name != "MESSAGE_KIND_UNSPECIFIED"}
+    assert set(get_args(MessageKindName)) == contract
