@@ -79,8 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-webhooks", action="store_true", help="leave out the webhooks part")
     parser.add_argument("--skip-notifications", action="store_true", help="leave out the notifications part")
-    parser.add_argument("--notification-rate", type=float, default=100.0,
-                        help="events a second of the fixed-rate notifications run (default 100)")
+    parser.add_argument("--notification-rate", type=float, default=50.0,
+                        help="events a second of the fixed-rate notifications run, each an email and a webhook "
+                        "(default 50: 100 messages a second)")
     parser.add_argument("--notification-duration", type=float, default=5.0,
                         help="seconds of the fixed-rate notifications run (default 5)")
     parser.add_argument("--notifications", type=int, default=500,

@@ -9,7 +9,8 @@ On a fresh stack with the local mailbox (sandboxes/smtp, as `make run` wires it)
 2. One ``payment.failed`` event per invoice, published as payments publishes it: each makes one email and one
    webhook delivery. Sent = the mailbox's receipt time of the email (its subject names the invoice) and the
    receiver's arrival time of the webhook (its payload names the event), both the same machine's clock.
-3. Runs: at a fixed offered rate (open loop; target: p99 event published -> sent < 1 s at 100 messages/s), and
+3. Runs: at a fixed offered rate (open loop; target: p99 event published -> sent < 1 s at 100 messages/s, that
+   is 50 events a second, each an email and a webhook), and
    at full speed (all published at once: messages a second, first published -> last sent). Beside them, the bare
    limits: aiosmtplib sending the same number of emails straight to the mailbox, one connection each as
    notification does, and httpx posting straight to the receiver.
@@ -46,7 +47,9 @@ from billing.payments.v1 import events_pb2 as payments_events
 from devstack.ports import free_port
 from sandboxes.smtp.control import MailboxControl
 
-TARGET_P99 = 1.0  # the notifications issue: event published -> sent p99 < 1 s at 100 messages/s
+# The notifications issue: event published -> sent p99 < 1 s at 100 messages/s. Each event here makes two
+# messages (an email and a webhook), so the fixed-rate run offers 50 events a second by default.
+TARGET_P99 = 1.0
 ORGANISATION = "org_bench_notify"
 
 
@@ -124,22 +127,38 @@ async def _run(js, numbers: list[str], ids: dict[str, str], rate: float | None, 
     return run
 
 
-async def _bare_email(host: str, port: int, count: int) -> float:
+IN_FLIGHT = 20  # as many as notification's senders claim and send at once
+
+
+async def _bounded(count: int, one: Callable[[int], object]) -> float:
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def guarded(n: int) -> None:
+        async with gate:
+            await one(n)
+
     start = time.perf_counter()
-    for n in range(count):
+    await asyncio.gather(*(guarded(n) for n in range(count)))
+    return count / (time.perf_counter() - start)
+
+
+async def _bare_email(host: str, port: int, count: int) -> float:
+    """The same number of small mails straight to the mailbox, a connection each, 20 at once."""
+
+    async def one(n: int) -> None:
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = "bench@billing.example", "bare@acme.example", f"bare {n}"
         message.set_content("bare")
         await aiosmtplib.send(message, hostname=host, port=port)
-    return count / (time.perf_counter() - start)
+
+    return await _bounded(count, one)
 
 
 async def _bare_webhooks(url: str, count: int) -> float:
+    """The same number of posts straight to the receiver, 20 at once."""
     async with httpx.AsyncClient() as client:
-        start = time.perf_counter()
-        for n in range(count):
-            await client.post(url, content=json.dumps({"data": {"invoice": {"number": f"bare-{n}"}}}))
-        return count / (time.perf_counter() - start)
+        return await _bounded(count, lambda n: client.post(
+            url, content=json.dumps({"data": {"invoice": {"number": f"bare-{n}"}}})))
 
 
 async def _measure(figures: NotificationFigures, stack, say: Callable[[str], None]) -> None:
@@ -235,8 +254,9 @@ def rows(figures: NotificationFigures) -> list[tuple[str, str, str, str, str]]:
         for what, arrived in (("email", paced.mailed), ("webhook", paced.hooked)):
             latencies = paced.latencies(arrived)
             table += [
-                (f"{what}: event published -> sent p50 at {figures.rate:,.0f}/s", _ms(latencies, 0.5), "", "", ""),
-                (f"{what}: event published -> sent p99 at {figures.rate:,.0f}/s", _ms(latencies, 0.99), "", "",
+                (f"{what}: published -> sent p50, {2 * figures.rate:,.0f} messages/s", _ms(latencies, 0.5), "", "",
+                 ""),
+                (f"{what}: published -> sent p99, {2 * figures.rate:,.0f} messages/s", _ms(latencies, 0.99), "", "",
                  f"< {TARGET_P99 * 1000:,.0f} ms"),
             ]
     return table

@@ -106,7 +106,7 @@ def fresh_stack(
             mesh.add_env("payments", sandbox.payments_env())
             mesh.add_env("gateway", sandbox.gateway_env())
         if mailbox:
-            mail = LocalMailbox(root / "mailbox", smtp_port=0, web_port=0, say=say).start()
+            mail = LocalMailbox(root / "mailbox", smtp_port=0, web_port=0, say=say, keep_state=False).start()
             mesh.add_env("notification", mail.notification_env())
         mesh.start()
         yield Stack(

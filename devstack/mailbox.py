@@ -33,8 +33,12 @@ def real_smtp_configured() -> bool:
 
 class LocalMailbox:
     def __init__(self, data_dir: Path, *, smtp_port: int = DEFAULT_SMTP_PORT, web_port: int = DEFAULT_WEB_PORT,
-                 say: Reporter = console.say, start_timeout: float = 30.0, python: str = sys.executable) -> None:
+                 say: Reporter = console.say, start_timeout: float = 30.0, python: str = sys.executable,
+                 keep_state: bool = True) -> None:
         self.data_dir = Path(data_dir).absolute()
+        # Without it the mail is kept in memory only: the benchmark's thousands of messages would otherwise
+        # rewrite the store's index once each.
+        self.keep_state = keep_state
         self.store_dir = self.data_dir / "mailbox"
         self.smtp_port = smtp_port
         self.web_port = web_port
@@ -83,7 +87,9 @@ class LocalMailbox:
                     timeout=10)
         self._pick_ports()
         command = [self._python, "-m", "sandboxes.smtp", "--host", LOCALHOST, "--smtp-port", str(self.smtp_port),
-                   "--http-port", str(self.web_port), "--store-dir", str(self.store_dir)]
+                   "--http-port", str(self.web_port)]
+        if self.keep_state:
+            command += ["--store-dir", str(self.store_dir)]
         # The child takes its settings from the flags alone: SMTP_SANDBOX_* left in the shell must not add AUTH
         # the notification service is not told about.
         env = {key: value for key, value in os.environ.items() if not key.startswith("SMTP_SANDBOX_")}
