@@ -89,7 +89,7 @@ async def _get_endpoint(request: Request, endpoint_id: str) -> notification_pb2.
 async def _update(request: Request, endpoint_id: str, body: ws.EndpointUpdate, actor: str) -> ws.Endpoint:
     if not body.model_fields_set:
         # An empty mask would be notification's 400 about update_mask, a name the client never sent.
-        raise InvalidArgument("names no field to change: give url, event_types, description or enabled")
+        raise InvalidArgument("the body names no field to change: give url, event_types, description or enabled")
     reply = await field_paths.call(notification_of(request).UpdateEndpoint, body.to_pb(endpoint_id), _update_field,
                                    timeout=RESOLVING_TIMEOUT_SECONDS)
     await audit(request, "webhook_endpoint.update", "webhook_endpoint", endpoint_id, actor=actor)
