@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from billing_cli import catalog, dunning, invoices, messages, metering, payments, reconciliation
+from billing_cli import catalog, dunning, invoices, messages, metering, payments, reconciliation, webhooks
 from billing_cli.connection import CliError, Gateway
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
@@ -182,6 +182,7 @@ app.add_typer(payments.refunds, name="refunds")
 app.add_typer(dunning.dunning, name="dunning")
 app.add_typer(reconciliation.reconciliation, name="reconciliation")
 app.add_typer(messages.messages, name="messages")
+app.add_typer(webhooks.webhooks, name="webhooks")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from billing_cli.connection import CliError
-from billing_cli.output import JsonOption, console, gateway_of, list_all, show
+from billing_cli.output import JsonOption, comma_list, console, gateway_of, list_all, show
 
 messages = typer.Typer(help="Email messages: list, show with delivery attempts, preview, resend; an organisation's "
                             "recipients.", no_args_is_help=True)
@@ -132,13 +132,6 @@ def messages_resend(
                   f"`billing messages show {copy['id']}`.", highlight=False)
 
 
-def _list_option(text: str | None) -> list[str] | None:
-    """``a@x, b@y`` -> ``["a@x", "b@y"]``; ``""`` -> ``[]`` (empty the list); None: not given."""
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 @messages.command("recipients")
 def messages_recipients(
     ctx: typer.Context,
@@ -153,7 +146,7 @@ def messages_recipients(
 ) -> None:
     """Show an organisation's recipients, or change them: --cc and --opt-out each replace their list and leave
     the other as it is; --clear empties both. Messages recorded afterwards follow them."""
-    addresses, kinds = _list_option(cc), _list_option(opt_out)
+    addresses, kinds = comma_list(cc), comma_list(opt_out)
     if clear and (addresses is not None or kinds is not None):
         raise CliError("--clear with --cc or --opt-out: choose one")
     gateway = gateway_of(ctx)

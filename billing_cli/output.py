@@ -29,12 +29,13 @@ def show(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: s
         typer.echo(json.dumps(rows, indent=2))
         return
     # At least as wide as its title: rich wraps a title to the table's width, splitting a sentence over lines.
-    # Titles are text, not rich markup: an id in brackets must not be read as a style.
+    # Titles and cells are text, not rich markup: an id in brackets, or an endpoint's "[maintenance]" answer, must
+    # not be read as a style (and vanish).
     table = Table(title=escape(title), min_width=min(len(title), console.width))
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*[_cell(row.get(column)) for column in columns])
+        table.add_row(*[escape(_cell(row.get(column))) for column in columns])
     console.print(table)
 
 
@@ -55,3 +56,11 @@ def list_all(gateway: Gateway, path: str, params: dict[str, Any]) -> list[dict[s
         token = page["next_page_token"]
         if not token:
             return rows
+
+
+def comma_list(text: str | None) -> list[str] | None:
+    """An option that replaces a list: ``a@x, b@y`` -> ``["a@x", "b@y"]``; ``""`` -> ``[]`` (empty the list);
+    None: not given, keep the list as it is."""
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -53,12 +53,14 @@ def _services(request: Request) -> ServiceClients:
     return request.app.state.clients
 
 
-async def audit(request: Request, action: str, resource_type: str, resource_id: str) -> None:
-    """Record an admin write. The write already happened, so a failure here is logged, not returned."""
+async def audit(request: Request, action: str, resource_type: str, resource_id: str, *,
+                actor: str = ADMIN_ACTOR) -> None:
+    """Record a write: an admin's, or (``actor``) a key holder's that an operator must be able to trace. The write
+    already happened, so a failure here is logged, not returned."""
     try:
         async with request.app.state.uow_factory() as uow:
             await AuditLog(uow.connection).record(
-                request_id=request.state.request_id, actor=ADMIN_ACTOR, action=action,
+                request_id=request.state.request_id, actor=actor, action=action,
                 resource_type=resource_type, resource_id=resource_id,
             )
     except Exception:  # noqa: BLE001

@@ -35,6 +35,7 @@ from services.gateway.entrypoints.http import (
     schemas,
     settlement,
     usage,
+    webhook_endpoints,
 )
 from services.gateway.entrypoints.http import webhooks as webhooks_http
 
@@ -183,6 +184,8 @@ def create_app(
     app.include_router(settlement.router)
     app.include_router(notifications.admin_router)
     app.include_router(notifications.router)
+    app.include_router(webhook_endpoints.admin_router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(webhooks_http.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")

@@ -45,7 +45,7 @@ InvoiceFilter = Annotated[str, Query(description="Only this invoice's messages")
 
 
 def notification_of(request: Request):
-    """The notification service's stub."""
+    """The notification service's stub (for this module and :mod:`.webhook_endpoints`)."""
     return request.app.state.clients.notification
 
 
@@ -65,9 +65,10 @@ async def _preview(request: Request, message_id: str) -> notification_pb2.Previe
                               notification_pb2.PreviewMessageRequest(message_id=message_id))
 
 
-async def _known_organisation(request: Request, organisation_id: str) -> None:
-    """404 for an organisation invoicing does not have: notification keeps recipients by id alone, and would
-    otherwise answer empty settings for a typo, or keep settings no organisation's mail will ever use."""
+async def known_organisation(request: Request, organisation_id: str) -> None:
+    """404 for an organisation invoicing does not have: notification keeps recipients (and webhook endpoints, see
+    :mod:`.webhook_endpoints`) by id alone, and would otherwise answer empty settings for a typo, or keep settings
+    and endpoints no organisation's events will ever use."""
     await clients.call(invoicing_of(request).GetOrganisation,
                        invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
 
@@ -146,7 +147,7 @@ async def resend_message(message_id: str, request: Request, response: Response,
                   summary="An organisation's email recipients")
 async def get_recipients(organisation_id: str, request: Request):
     """Addresses copied on its messages and the reminder kinds it opted out of (both empty until set)."""
-    await _known_organisation(request, organisation_id)
+    await known_organisation(request, organisation_id)
     reply = await clients.call(notification_of(request).GetRecipients,
                                notification_pb2.GetRecipientsRequest(organisation_id=organisation_id))
     return ns.Recipients.from_pb(reply.recipients)
@@ -158,7 +159,7 @@ async def set_recipients(organisation_id: str, body: ns.RecipientsSet, request: 
     """Replaces both lists; messages recorded from now on follow them. 400 names the field notification refuses:
     `cc[1]` for an address that is not one, `cc` for more than 10, `opted_out` for a transactional kind
     (invoices, receipts and refunds are always sent)."""
-    await _known_organisation(request, organisation_id)
+    await known_organisation(request, organisation_id)
     reply = await field_paths.call(
         notification_of(request).SetRecipients,
         notification_pb2.SetRecipientsRequest(recipients=body.to_pb(organisation_id)),
