@@ -56,7 +56,9 @@ def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFa
         mailbox.start()
         # A short send lease, so the kill -9 test sees a message its dead sender held become UNKNOWN quickly.
         platform.add_env("notification", {**mailbox.notification_env(), "NOTIFICATION_SEND_LEASE_SECONDS": "10",
-                                          "NOTIFICATION_WORKER_INTERVAL_SECONDS": "0.2"})
+                                          "NOTIFICATION_WORKER_INTERVAL_SECONDS": "0.2",
+                                          # The tests' webhook receivers listen on 127.0.0.1, as under make run.
+                                          "NOTIFICATION_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true"})
         platform.add_env("payments", {**sandbox.payments_env(), "PAYMENTS_WORKER_INTERVAL_SECONDS": "0.2",
                                       "PAYMENTS_DAILY_RECONCILIATION": "false"})
         platform.add_env("gateway", sandbox.gateway_env())

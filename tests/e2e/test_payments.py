@@ -6,6 +6,7 @@ SIGKILL while webhooks are arriving and being settled: after restarts nothing is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import signal
 import time
@@ -15,11 +16,18 @@ import asyncpg
 import httpx
 import nats
 import pytest
+import uvicorn
+from standardwebhooks.webhooks import Webhook
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing.invoicing.v1 import invoicing_pb2 as inv
 from devstack.mailbox import LocalMailbox
 from devstack.mesh import Mesh
+from devstack.ports import free_port
 from devstack.razorpay_sandbox import LocalRazorpaySandbox
 from sandboxes.razorpay.control import SandboxControl
 from sandboxes.smtp.control import MailboxControl
@@ -27,6 +35,36 @@ from tests.e2e.test_invoicing import previous_month_ist
 from tests.integration.payments.jetstream import all_payments_events
 
 pytestmark = pytest.mark.e2e
+
+
+class Receiver:
+    """A customer's webhook endpoint: a Starlette app on 127.0.0.1 that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+
+    async def _take(self, request: Request) -> Response:
+        self.received.append((dict(request.headers), await request.body()))
+        return Response(status_code=204)
+
+    async def received_async(self) -> list[tuple[dict[str, str], bytes]]:
+        return list(self.received)
+
+    @contextlib.asynccontextmanager
+    async def serving(self):
+        app = Starlette(routes=[Route("/hooks", self._take, methods=["POST"])])
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                               lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        try:
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
+                await asyncio.sleep(0.02)
+            yield self
+        finally:
+            server.should_exit = True
+            await task
 
 
 async def wait_until(check, what: str, timeout: float = 60.0):
@@ -76,10 +114,17 @@ async def _issued_invoice(admin: httpx.AsyncClient, mesh: Mesh) -> dict:
 async def test_an_invoice_paid_on_the_sandbox_checkout_page_then_partly_refunded(
     mesh: Mesh, razorpay_sandbox: LocalRazorpaySandbox, mailbox: LocalMailbox
 ):
+    receiver = Receiver()
     async with httpx.AsyncClient(base_url=mesh.gateway_url, timeout=30,
-                                 headers={"Authorization": f"Bearer {mesh.admin_token}"}) as admin:
+                                 headers={"Authorization": f"Bearer {mesh.admin_token}"}) as admin, \
+            receiver.serving():
         invoice = await _issued_invoice(admin, mesh)
         assert invoice["total_minor"] == 176882 and invoice["amount_due_minor"] == 176882
+        # The customer's system hears about it too: an endpoint for invoice.paid, registered over REST.
+        endpoint = await admin.post(f"/api/v1/admin/organisations/{invoice['organisation_id']}/webhook-endpoints",
+                                    json={"url": receiver.url, "event_types": ["invoice.paid"]})
+        assert endpoint.status_code == 201, endpoint.text
+        secret = endpoint.json()["secret"]
 
         async def order_made():
             reply = await admin.get(f"/api/v1/admin/invoices/{invoice['id']}/checkout")
@@ -112,6 +157,11 @@ async def test_an_invoice_paid_on_the_sandbox_checkout_page_then_partly_refunded
         assert subjects[0].startswith(f"Invoice {invoice['number']}") and "INR 1,768.82" in subjects[0], subjects
         assert subjects[1].startswith(f"Receipt for invoice {invoice['number']}"), subjects
         issued_mail = next(m for m in mails if m["subject"].startswith("Invoice"))
+        # ... and its system got invoice.paid, signed: verified with the standardwebhooks package, as a customer
+        # would verify it.
+        [(headers, body)] = await wait_until(lambda: receiver.received_async(), "the invoice.paid webhook")
+        payload = Webhook(secret).verify(body, headers)
+        assert payload["type"] == "invoice.paid" and payload["data"]["invoice"]["number"] == invoice["number"]
         assert issued_mail["to"] == ["accounts@chaipoint.example"]
         assert [a["content_type"] for a in issued_mail["attachments"]] == ["application/pdf"]
 
