@@ -1,4 +1,5 @@
-"""The JetStream consumers of notification: invoicing's and payments' events, one unit of work per message."""
+"""The JetStream consumers of notification: invoicing's and payments' events, one unit of work per message (or
+per fetch of a backlog)."""
 
 from __future__ import annotations
 
@@ -17,39 +18,51 @@ from services.notification.service import intake
 from services.notification.service.ports import UnitFactory
 
 
-def _handler(uow: UnitFactory, domain: str, wake: Callable[[], None],  # noqa: ANN202 - a consumer handler
-             reminders: ReminderSchedule | None):
-    async def handle(msg: Msg) -> None:
-        try:
-            decoded = events.decode(msg.subject, msg.data)
-        except events.Undecodable as error:
-            raise PoisonMessage(str(error)) from None
-        if decoded.notice is None:  # invoice.voided mails no one: it only stops the invoice's reminders
-            closure = decoded.closure
-            assert closure is not None
-            if not closure.event_id or not closure.invoice_id:
-                raise PoisonMessage(f"a {msg.subject} without an event id or an invoice id")
-            await intake.close(uow, closure, datetime.now(UTC))
-            return
-        notice = decoded.notice
-        if not notice.event_id or not notice.invoice_id:
-            raise PoisonMessage(f"a {msg.subject} without an event id or an invoice id")
-        if await intake.record(uow, notice, datetime.now(UTC), domain, decoded.issued, reminders=reminders,
-                               closure=decoded.closure):
+def _decoded(msg: Msg) -> events.Decoded:
+    try:
+        decoded = events.decode(msg.subject, msg.data)
+    except events.Undecodable as error:
+        raise PoisonMessage(str(error)) from None
+    about = decoded.notice or decoded.closure
+    if about is None or not about.event_id or not about.invoice_id:
+        raise PoisonMessage(f"a {msg.subject} without an event id or an invoice id")
+    return decoded
+
+
+def _handlers(uow: UnitFactory, domain: str, wake: Callable[[], None],  # noqa: ANN202 - consumer handlers
+              reminders: ReminderSchedule | None):
+    async def apply_all(batch: list[events.Decoded]) -> None:
+        now = datetime.now(UTC)
+        async with uow() as unit:
+            created = 0
+            for decoded in batch:
+                created += await intake.apply(unit, decoded.notice, now, domain, decoded.issued,
+                                              reminders=reminders, closure=decoded.closure)
+        if created:
             wake()
 
-    return handle
+    async def handle(msg: Msg) -> None:
+        await apply_all([_decoded(msg)])
+
+    async def handle_batch(messages: list[Msg]) -> None:
+        # A backlog is recorded a fetch per transaction (one commit for up to a fetch of events); any failure
+        # rolls it back and the consumer records them one by one.
+        await apply_all([_decoded(msg) for msg in messages])
+
+    return handle, handle_batch
 
 
 def consumers(js: JetStreamContext, uow: UnitFactory, domain: str, wake: Callable[[], None],
               durable_prefix: str, start_from: str = "new",
               reminders: ReminderSchedule | None = None) -> list[DurableConsumer]:
     """The invoicing and payments consumers; with a reminder schedule, invoice.issued schedules reminders."""
-    handle = _handler(uow, domain, wake, reminders)
+    handle, handle_batch = _handlers(uow, domain, wake, reminders)
     policy = DeliverPolicy.NEW if start_from == "new" else DeliverPolicy.ALL
     return [
         DurableConsumer(js, stream=stream_name("invoicing"), durable=f"{durable_prefix}-invoicing",
-                        subjects=events.INVOICING_SUBJECTS, handle=handle, deliver_policy=policy),
+                        subjects=events.INVOICING_SUBJECTS, handle=handle, handle_batch=handle_batch,
+                        deliver_policy=policy),
         DurableConsumer(js, stream=stream_name("payments"), durable=f"{durable_prefix}-payments",
-                        subjects=events.PAYMENTS_SUBJECTS, handle=handle, deliver_policy=policy),
+                        subjects=events.PAYMENTS_SUBJECTS, handle=handle, handle_batch=handle_batch,
+                        deliver_policy=policy),
     ]

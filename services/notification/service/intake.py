@@ -36,19 +36,22 @@ async def record(uow: UnitFactory, notice: Notice, now: datetime, domain: str,
     redelivered event). The invoice's facts come with invoice.issued and are kept for the later mail about it;
     with a reminder schedule, its reminders are scheduled too. A closure (invoice.paid) stops its reminders."""
     async with uow() as unit:
-        if closure is not None:
-            await stop_reminders(unit, closure, now)
-        if issued is not None:
-            await unit.invoices.add(issued)
-            if reminders is not None:
-                await schedule_reminders(unit, reminders, issued, now)
-        return await record_in(unit, notice, now, domain)
+        return await apply(unit, notice, now, domain, issued, reminders=reminders, closure=closure)
 
 
-async def close(uow: UnitFactory, closure: Closure, now: datetime) -> int:
-    """An event that only stops reminders (invoice.voided mails no one); returns how many it stopped."""
-    async with uow() as unit:
-        return await stop_reminders(unit, closure, now)
+async def apply(unit: Unit, notice: Notice | None, now: datetime, domain: str, issued: InvoiceFacts | None = None,
+                *, reminders: ReminderSchedule | None = None, closure: Closure | None = None) -> int:
+    """:func:`record` within a transaction the caller holds (a consumer applies a fetch of events in one). An
+    event with no notice (invoice.voided) only stops reminders."""
+    if closure is not None:
+        await stop_reminders(unit, closure, now)
+    if issued is not None:
+        await unit.invoices.add(issued)
+        if reminders is not None:
+            await schedule_reminders(unit, reminders, issued, now)
+    if notice is None:
+        return 0
+    return await record_in(unit, notice, now, domain)
 
 
 async def schedule_reminders(unit: Unit, schedule: ReminderSchedule, invoice: InvoiceFacts, now: datetime) -> int:

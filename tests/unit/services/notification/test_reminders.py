@@ -71,8 +71,11 @@ async def pay(uow, at: datetime, invoice_id: str = "inv_1") -> int:
                                closure=Closure(invoice_id, event_id, ClosureReason.PAID))
 
 
-async def void(uow, at: datetime, invoice_id: str = "inv_1") -> int:
-    return await intake.close(uow, Closure(invoice_id, f"invoice.voided:{invoice_id}", ClosureReason.VOID), at)
+async def void(uow, at: datetime, invoice_id: str = "inv_1") -> None:
+    """invoice.voided as the consumer applies it: no mail, only the closure."""
+    async with uow() as unit:
+        await intake.apply(unit, None, at, DOMAIN,
+                           closure=Closure(invoice_id, f"invoice.voided:{invoice_id}", ClosureReason.VOID))
 
 
 def reminders_of(store: Store) -> dict[int, tuple[ReminderState, str]]:
