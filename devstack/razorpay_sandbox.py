@@ -11,19 +11,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from devstack import console
 from devstack.console import Reporter
-from devstack.errors import DevstackError
-from devstack.logs import tail
+from devstack.local_sandbox import start_child, stop_recorded_child
 from devstack.mesh import REPO_ROOT
-from devstack.ports import LOCALHOST, pick_port, wait_for_tcp
-from devstack.processes import read_record, reclaim, stop_child, write_record
+from devstack.ports import LOCALHOST, pick_port
+from devstack.processes import read_record, reclaim
 from devstack.state import write_private
 
 DEFAULT_PORT = 8090
@@ -93,23 +90,11 @@ class LocalRazorpaySandbox:
                    "--webhook-url", self.webhook_url]
         if self.keep_state:
             command += ["--state-file", str(self.data_dir / "razorpay-sandbox.json")]
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             cwd=REPO_ROOT, env=env, start_new_session=True)
-        write_record(self._record, self._process.pid)
-        deadline = time.monotonic() + self._start_timeout
-        while not wait_for_tcp(LOCALHOST, self.port, timeout=0.2):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise DevstackError(f"the Razorpay sandbox did not start; last lines of {self.log_path}:\n"
-                                    + tail(self.log_path, 20, offset))
+        self._process = start_child(command, env=env, cwd=REPO_ROOT, log_path=self.log_path, record=self._record,
+                                    ports=(self.port,), timeout=self._start_timeout, what="the Razorpay sandbox")
         self._say(f"Razorpay sandbox at {self.url} (pid {self._process.pid}, log: {self.log_path})")
         return self
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        stop_child(process, sig=signal.SIGTERM, timeout=10, group=True)
-        self._record.unlink(missing_ok=True)
+        stop_recorded_child(process, self._record)
