@@ -11,7 +11,7 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from billing_runtime.errors import InvalidArgument
 
@@ -127,18 +127,18 @@ class Message:
     subject: str = ""
     attempts: int = 0
     last_reply: str = ""
-    next_attempt_at: object = None  # datetime | None
-    lease_until: object = None
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
     idempotency_key: str | None = None
-    created_at: object = None
-    sent_at: object = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class AttemptRecord:
     message_id: str
     number: int
-    started_at: object
-    ended_at: object = None
+    started_at: datetime
+    ended_at: datetime | None = None
     outcome: str = ""
     reply: str = ""

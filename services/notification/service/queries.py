@@ -9,7 +9,14 @@ from billing_runtime import paging
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from billing_runtime.ids import new_id
 from services.notification.adapters.templates import Rendered
-from services.notification.domain.messages import AttemptRecord, Message, MessageKind, MessageState, Recipients
+from services.notification.domain.messages import (
+    AttemptRecord,
+    Message,
+    MessageKind,
+    MessageState,
+    Recipients,
+    message_id_header,
+)
 from services.notification.domain.notice import Notice
 from services.notification.service.ports import Renderer, UnitFactory
 
@@ -57,7 +64,9 @@ async def resend(uow: UnitFactory, message_id: str, idempotency_key: str, now: d
         event_id = f"resend:{original.id}:{idempotency_key}"
         copy = replace(original, id=new_id("msg"), event_id=event_id, state=MessageState.QUEUED, attempts=0,
                        last_reply="", next_attempt_at=now, lease_until=None, idempotency_key=idempotency_key,
-                       message_id_header=original.message_id_header.replace("<", f"<r{new_id('r')[2:12]}.", 1),
+                       # Derived like every Message-ID, from the copy's own key, in the original's domain.
+                       message_id_header=message_id_header(event_id, original.recipient, original.kind,
+                                                           original.message_id_header.rsplit("@", 1)[-1].rstrip(">")),
                        created_at=None, sent_at=None)
         await unit.messages.add(copy)
     return copy, True

@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing.payments.v1 import events_pb2, payments_pb2
 from billing_runtime.errors import InvalidArgument
-from billing_runtime.timestamps import from_timestamp
 from billing_runtime.timestamps import to_timestamp as timestamp
 from services.payments.adapters.reconciliation_repository import Discrepancy, Run
 from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
@@ -241,6 +240,3 @@ def discrepancy_to_pb(found: Discrepancy) -> payments_pb2.Discrepancy:
         ours=found.ours, theirs=found.theirs, resolved=found.resolved_at is not None, resolution=found.resolution,
         create_time=_time(found.created_at), resolve_time=_time(found.resolved_at))
 
-
-def receive_time(stamp) -> datetime | None:  # noqa: ANN001 - a protobuf Timestamp
-    return from_timestamp(stamp)

@@ -17,6 +17,7 @@ from billing.gateway.v1 import events_pb2 as gateway_events
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing_runtime.consumer import DurableConsumer, PoisonMessage
 from billing_runtime.messaging import stream_name
+from billing_runtime.timestamps import from_timestamp
 from services.payments.adapters import messages
 from services.payments.service import dunning, invoices, webhooks
 from services.payments.service.ports import UnitFactory
@@ -57,7 +58,7 @@ def _received(msg: Msg) -> webhooks.ReceivedWebhook:
     if received.provider != "razorpay" or not received.event_id or len(received.body) > MAX_WEBHOOK_BODY:
         raise PoisonMessage("a webhook that is not Razorpay's, has no event id, or is too large")
     return webhooks.ReceivedWebhook(received.provider, received.event_id[:200], received.event_type, received.body,
-                                    messages.receive_time(received.receive_time) or _now())
+                                    from_timestamp(received.receive_time) or _now())
 
 
 def webhook_events(js: JetStreamContext, uow: UnitFactory, durable: str, capture_after: timedelta) -> DurableConsumer:

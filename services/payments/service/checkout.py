@@ -45,9 +45,7 @@ async def _payable(uow: UnitFactory, invoice_id: str) -> tuple[Invoice, Order]:
         raise FailedPrecondition(f"invoice {invoice.number} is void")
     if invoice.state is InvoiceState.SETTLED:
         raise FailedPrecondition(f"invoice {invoice.number} is already paid")
-    if order.status is OrderStatus.NOT_NEEDED:
-        raise FailedPrecondition(f"invoice {invoice.number} cannot be paid online: {order.status_reason}")
-    if order.status is OrderStatus.FAILED:
+    if order.status in (OrderStatus.NOT_NEEDED, OrderStatus.FAILED):
         raise FailedPrecondition(f"invoice {invoice.number} cannot be paid online: {order.status_reason}")
     if order.status is OrderStatus.PENDING:
         raise FailedPrecondition(f"the order for invoice {invoice.number} is being created; try again shortly")
