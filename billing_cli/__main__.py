@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from billing_cli import catalog, dunning, invoices, messages, metering, payments, reconciliation, webhooks
+from billing_cli import alerts, catalog, dunning, invoices, messages, metering, payments, reconciliation, webhooks
 from billing_cli.connection import CliError, Gateway
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
@@ -183,6 +183,9 @@ app.add_typer(dunning.dunning, name="dunning")
 app.add_typer(reconciliation.reconciliation, name="reconciliation")
 app.add_typer(messages.messages, name="messages")
 app.add_typer(webhooks.webhooks, name="webhooks")
+app.add_typer(alerts.alerts, name="alerts")
+app.add_typer(alerts.quota, name="quota")
+app.add_typer(alerts.entitlements, name="entitlements")
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""Python client for high-volume usage-event senders: batching, gRPC streaming, exactly-once resends, backpressure.
+"""Python client for high-volume usage-event senders (batching, gRPC streaming, exactly-once resends,
+backpressure), quota and entitlement checks with a local cache, and an ASGI middleware putting both in front of
+an API.
 
     async with EventSender("127.0.0.1:50051", api_key) as sender:
         await sender.send("api.requests", 1, dimensions={"region": "ap-south-1"})
@@ -6,7 +8,9 @@
 See docs/client.md for the guarantees and tuning.
 """
 
+from billing_client.asgi import Metered, SenderPool, UsageMiddleware
 from billing_client.events import build_event, new_event_id
+from billing_client.quotas import QuotaCheckFailed, QuotaClient, QuotaDecision
 from billing_client.results import (
     EventResult,
     EventSenderError,
@@ -24,11 +28,17 @@ __all__ = [
     "EventSender",
     "EventSenderError",
     "EventStatus",
+    "Metered",
+    "QuotaCheckFailed",
+    "QuotaClient",
+    "QuotaDecision",
     "RejectedEvent",
     "SenderClosed",
     "SenderFailed",
+    "SenderPool",
     "SenderStats",
     "SyncEventSender",
+    "UsageMiddleware",
     "build_event",
     "new_event_id",
 ]

@@ -42,3 +42,7 @@ async def key_project(request: Request, api_key: Annotated[str, Depends(presente
         request.app.state.clients.ingest.VerifyApiKey, ingest_pb2.VerifyApiKeyRequest(secret=api_key)
     )
     return reply.project
+
+
+KeyProject = Annotated[ingest_pb2.Project, Depends(key_project)]
+"""A route parameter: the presented key's project (the key holder sees only its own organisation)."""

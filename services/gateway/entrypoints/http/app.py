@@ -23,6 +23,7 @@ from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http import (
     admin,
+    alerts,
     catalog,
     dunning,
     events,
@@ -103,8 +104,9 @@ def create_app(
         version="v1",
         description="Usage-based billing: usage events in (with a project's API key), and the admin API for "
         "organisations, projects, API keys, metrics, usage, plans, subscriptions, exchange rates, invoice runs, "
-        "invoices, payments, refunds, dunning and reconciliation. A project's API key also reads its organisation's "
-        "invoices, pays them through Razorpay Checkout or a payment link, and prices charges. "
+        "invoices, payments, refunds, dunning, reconciliation, alert rules, quotas and entitlements. A project's API "
+        "key also checks its organisation's quotas and entitlements, reads its invoices, pays them through Razorpay "
+        "Checkout or a payment link, and prices charges. "
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
@@ -173,6 +175,8 @@ def create_app(
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(metering.router)
+    app.include_router(alerts.admin_router)
+    app.include_router(alerts.router)
     app.include_router(catalog.router)
     app.include_router(invoices.admin_router)
     app.include_router(invoices.router)

@@ -15,7 +15,7 @@ from billing_runtime.errors import NotFound
 from services.gateway.entrypoints.http import invoice_schemas as ins
 from services.gateway.entrypoints.http import schemas
 from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, audit, require_admin
-from services.gateway.entrypoints.http.api_key import key_project
+from services.gateway.entrypoints.http.api_key import KeyProject
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
 
 # Rendering a PDF takes longer than a lookup; a run is started, not awaited.
@@ -198,7 +198,6 @@ async def projected_invoice(organisation_id: str, request: Request):
 
 # --- the key holder's own invoices ---------------------------------------------------------------------------
 
-KeyProject = Annotated[ingest_pb2.Project, Depends(key_project)]
 KeyStatusFilter = Annotated[
     Literal["issued", "partially_paid", "paid", "partially_refunded", "refunded", "overdue", "uncollectible",
             "void"] | None,
