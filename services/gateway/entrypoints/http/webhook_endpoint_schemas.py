@@ -22,7 +22,7 @@ DELIVERY_STATES = EnumNames.of(notification_pb2.WebhookDeliveryState, "WEBHOOK_D
 DeliveryStateName = Literal["pending", "sending", "delivered", "failed"]
 
 _EVENT_TYPES = ("invoice.issued, invoice.paid, payment.failed, payment.retry_scheduled, invoice.overdue, "
-                "refund.processed")
+                "invoice.reminder, refund.processed, alert.triggered")
 _URL = ("http(s); its host must resolve to public addresses only (unless the operator allows private ones), or "
         "400 names url")
 _URL_EXAMPLE = ["https://hooks.acme.example/billing"]
