@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import iso4217
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.notification.domain.alerts import AlertKind, FiredAlert, quantity, span
+from services.notification.domain.alerts import AlertKind, FiredAlert, ThresholdBasis, quantity, span
 from services.notification.domain.messages import MessageKind
 from services.notification.domain.notice import InvoiceFacts, Notice
 from services.notification.domain.reminders import due_phrase
@@ -89,6 +89,8 @@ def alert_context(notice: Notice) -> dict[str, Any]:
         return money_text(text, alert.currency) if alert.kind is AlertKind.COST else quantity(text)
 
     quota = alert.quota()
+    window = span(alert.window_seconds)
+    percent = alert.kind is AlertKind.COST or alert.basis is ThresholdBasis.QUOTA_PERCENT
     return {
         "alert": alert, "customer_name": notice.details.get("customer_name", ""),
         "level": quantity(alert.level), "threshold": figure(alert.threshold), "value": figure(alert.value),
@@ -97,7 +99,11 @@ def alert_context(notice: Notice) -> dict[str, Any]:
         "budget": money_text(alert.budget, alert.currency) if alert.budget else "",
         "factor": quantity(alert.factor) if alert.factor else "",
         "min_volume": quantity(alert.min_volume) if alert.min_volume else "",
-        "window": span(alert.window_seconds), "baseline_span": span(alert.baseline_seconds),
+        # "80 %", "1,000,000"; empty for a spike, whose level is the spike itself.
+        "level_text": "" if alert.kind is AlertKind.SPIKE else quantity(alert.level) + (" %" if percent else ""),
+        # "1 hour" and "per hour"; "90 minutes" and "per 90 minutes".
+        "window": window, "per_window": window.removeprefix("1 ") if window else "",
+        "baseline_span": span(alert.baseline_seconds),
         "period_start": when(alert.period_start), "period_end": when(alert.period_end),
         "fired_at": when(alert.fire_time or notice.occurred_at), "event_time": when(alert.event_time),
     }
