@@ -6,7 +6,7 @@ from pathlib import Path
 from billing.notification.v1 import notification_pb2, notification_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.notification.adapters.email_builder import Sender as MailSender
-from services.notification.adapters.invoicing_documents import InvoicingDocuments
+from services.notification.adapters.invoicing import Invoicing
 from services.notification.adapters.mailer import SmtpMailer, SmtpServer
 from services.notification.adapters.tables import metadata
 from services.notification.adapters.templates import Branding, Templates
@@ -27,12 +27,12 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
 
     templates = Templates(Branding(settings.brand_name, settings.brand_colour, settings.brand_footer),
                           settings.template_dir)
-    documents = InvoicingDocuments(settings.invoicing_address)
-    runtime.on_shutdown(documents.close)
+    invoicing = Invoicing(settings.invoicing_address)
+    runtime.on_shutdown(invoicing.close)
     mailer = SmtpMailer(SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_security,
                                    settings.smtp_username, settings.smtp_password.get_secret_value(),
                                    settings.smtp_timeout_seconds))
-    delivery = Delivery(mailer, templates, documents, MailSender(settings.from_address, settings.unsubscribe_address),
+    delivery = Delivery(mailer, templates, invoicing, MailSender(settings.from_address, settings.unsubscribe_address),
                         settings.retry_schedule(), timedelta(seconds=settings.send_lease_seconds))
     sender = Sender(uow, delivery, settings.worker_interval_seconds)
     poster = HttpxPoster(settings.webhooks_timeout_seconds)
@@ -57,8 +57,8 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
     async def on_ready() -> None:
         assert runtime.js is not None
         for consumer in consumers.consumers(runtime.js, uow, settings.message_domain, wake,
-                                            settings.consumer_durable_prefix, settings.consumer_start_from,
-                                            settings.reminder_schedule()):
+                                            settings.consumer_durable_prefix, invoicing,
+                                            settings.consumer_start_from, settings.reminder_schedule()):
             runtime.spawn(consumer.run(), name=f"notification-{consumer.config().durable_name}")
         runtime.spawn(sender.run(), name="notification-sender")
         runtime.spawn(webhook_sender.run(), name="notification-webhook-sender")

@@ -21,7 +21,7 @@ class NotificationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore")
 
     grpc_port: int = 50055
-    # Where invoicing (the invoice PDFs) answers.
+    # Where invoicing answers: the invoice PDFs, and organisations' billing emails for alert mail.
     invoicing_address: str = "127.0.0.1:50053"
 
     # The mail server; make run points it at its local mailbox (sandboxes/smtp).

@@ -1,4 +1,5 @@
-"""Invoicing's and payments' events as notices (and as closures, for the reminders they stop), by subject."""
+"""Invoicing's and payments' events as notices (and as closures, for the reminders they stop), and metering's
+fired alerts, by subject."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from datetime import date
 from google.protobuf.message import DecodeError
 
 from billing.invoicing.v1 import events_pb2 as invoicing_events
+from billing.metering.v1 import events_pb2 as metering_events
+from billing.metering.v1 import metering_pb2
 from billing.payments.v1 import events_pb2 as payments_events
 from billing_runtime.timestamps import from_timestamp
+from services.notification.domain.alerts import AlertKind, AlertTriggered, FiredAlert, ThresholdBasis
 from services.notification.domain.messages import MessageKind
 from services.notification.domain.notice import InvoiceFacts, Notice
 from services.notification.domain.reminders import Closure, ClosureReason
@@ -21,9 +25,16 @@ PAYMENT_FAILED = "billing.payments.v1.payment.failed"
 PAYMENT_RETRY_SCHEDULED = "billing.payments.v1.payment.retry_scheduled"
 INVOICE_OVERDUE = "billing.payments.v1.invoice.overdue"
 REFUND_PROCESSED = "billing.payments.v1.refund.processed"
+ALERT_TRIGGERED = "billing.metering.v1.alert.triggered"
 
 INVOICING_SUBJECTS = [INVOICE_ISSUED, INVOICE_PAID, INVOICE_VOIDED]
 PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, REFUND_PROCESSED]
+METERING_SUBJECTS = [ALERT_TRIGGERED]
+
+_ALERT_KINDS = {metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD, metering_pb2.ALERT_KIND_SPIKE: AlertKind.SPIKE,
+                metering_pb2.ALERT_KIND_COST: AlertKind.COST}
+_BASES = {metering_pb2.THRESHOLD_BASIS_ABSOLUTE: ThresholdBasis.ABSOLUTE,
+          metering_pb2.THRESHOLD_BASIS_QUOTA_PERCENT: ThresholdBasis.QUOTA_PERCENT}
 
 
 class Undecodable(ValueError):
@@ -40,15 +51,19 @@ def _date(text: str) -> date | None:
 @dataclass(frozen=True)
 class Decoded:
     """What an event means to notification: mail and webhooks (``notice``), the invoice's facts to keep
-    (invoice.issued), and whether it closes the invoice, stopping its reminders (invoice.paid, invoice.voided)."""
+    (invoice.issued), and whether it closes the invoice, stopping its reminders (invoice.paid, invoice.voided);
+    or a fired alert (alert.triggered), which is about an organisation rather than an invoice."""
 
     notice: Notice | None
     issued: InvoiceFacts | None = None
     closure: Closure | None = None
+    alert: AlertTriggered | None = None
 
 
 def decode(subject: str, data: bytes) -> Decoded:
     try:
+        if subject == ALERT_TRIGGERED:
+            return Decoded(None, alert=_alert(metering_events.AlertTriggered.FromString(data)))
         if subject == INVOICE_VOIDED:
             voided = invoicing_events.InvoiceVoided.FromString(data)
             return Decoded(None, closure=Closure(voided.invoice.id, voided.event_id, ClosureReason.VOID))
@@ -58,6 +73,24 @@ def decode(subject: str, data: bytes) -> Decoded:
     closure = (Closure(notice.invoice_id, notice.event_id, ClosureReason.PAID)
                if subject == INVOICE_PAID else None)
     return Decoded(notice, issued, closure)
+
+
+def _alert(event: metering_events.AlertTriggered) -> AlertTriggered:
+    fired, rule = event.alert, event.rule
+    kind = _ALERT_KINDS.get(fired.kind) or _ALERT_KINDS.get(rule.kind)
+    if kind is None:
+        raise Undecodable(f"alert {fired.id!r} has no kind")
+    return AlertTriggered(event.event_id, FiredAlert(
+        alert_id=fired.id, rule_id=fired.rule_id or rule.id,
+        organisation_id=fired.organisation_id or rule.organisation_id, kind=kind,
+        rule_name=fired.rule_name or rule.name, project_id=fired.project_id,
+        metric_code=fired.metric_code or rule.metric_code, basis=_BASES.get(rule.basis), level=fired.level,
+        threshold=fired.threshold, value=fired.value, baseline=fired.baseline,
+        currency=fired.currency or rule.currency, event_id=fired.event_id, event_project_id=fired.event_project_id,
+        event_time=from_timestamp(fired.event_time), period_start=from_timestamp(fired.period_start),
+        period_end=from_timestamp(fired.period_end), fire_time=from_timestamp(fired.fire_time),
+        levels=tuple(rule.levels), window_seconds=rule.window_seconds, baseline_seconds=rule.baseline_seconds,
+        factor=rule.factor, min_volume=rule.min_volume, budget=rule.budget))
 
 
 def _decode(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:

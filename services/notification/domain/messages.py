@@ -27,6 +27,8 @@ class MessageKind(enum.StrEnum):
     INVOICE_REMINDER = "invoice_reminder"
     # A webhook endpoint of the organisation was disabled (it kept failing or answered 410).
     ENDPOINT_DISABLED = "endpoint_disabled"
+    # A usage or cost alert rule of the organisation fired (metering's alert.triggered).
+    ALERT_TRIGGERED = "alert_triggered"
 
     @property
     def transactional(self) -> bool:
@@ -34,6 +36,12 @@ class MessageKind(enum.StrEnum):
         the word that their integration stopped receiving webhooks (no one else would tell them)."""
         return self in (MessageKind.INVOICE_ISSUED, MessageKind.PAYMENT_RECEIPT, MessageKind.REFUND_PROCESSED,
                         MessageKind.ENDPOINT_DISABLED)
+
+    @property
+    def about_an_invoice(self) -> bool:
+        """Rendered with the facts of an invoice: its own, or (a disabled endpoint) the organisation's latest one
+        for the customer's name. An alert carries what it needs."""
+        return self is not MessageKind.ALERT_TRIGGERED
 
 
 class MessageState(enum.StrEnum):

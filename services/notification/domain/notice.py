@@ -26,6 +26,17 @@ class InvoiceFacts:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """An organisation's name, billing email and time zone as invoicing knows them now: where mail about no
+    invoice (a fired alert) goes, before the organisation ever had one."""
+
+    organisation_id: str
+    name: str
+    billing_email: str
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class Notice:
     """One event, as far as mail is concerned."""
 

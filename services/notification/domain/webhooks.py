@@ -36,6 +36,7 @@ EVENT_TYPES: dict[MessageKind, str] = {
     MessageKind.INVOICE_OVERDUE: "invoice.overdue",
     MessageKind.REFUND_PROCESSED: "refund.processed",
     MessageKind.INVOICE_REMINDER: "invoice.reminder",
+    MessageKind.ALERT_TRIGGERED: "alert.triggered",
 }
 SUBSCRIBABLE = frozenset(EVENT_TYPES.values())
 MAX_ENDPOINTS_PER_ORGANISATION = 20

@@ -5,6 +5,10 @@ event's type, in the same transaction.
 The same transaction keeps the invoice's reminders in step: invoice.issued schedules them, invoice.paid (with
 its receipt) and invoice.voided cancel them and suppress any still queued, so no reminder of a paid or void
 invoice goes out once that event is recorded.
+
+A fired alert (alert.triggered) is about an organisation, not an invoice: its mail goes to the billing email
+invoicing has for the organisation now (asked before the transaction opens, so an organisation that was never
+invoiced is told too), and the alert's facts travel on the message, so it renders again without metering.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import datetime
 
 from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
+from services.notification.domain.alerts import AlertTriggered
 from services.notification.domain.messages import (
     Message,
     MessageKind,
@@ -20,9 +25,9 @@ from services.notification.domain.messages import (
     Recipients,
     message_id_header,
 )
-from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.domain.notice import Contact, InvoiceFacts, Notice
 from services.notification.domain.reminders import Closure, ReminderSchedule
-from services.notification.domain.webhook_payload import body, event_payload
+from services.notification.domain.webhook_payload import alert_payload, body, event_payload
 from services.notification.domain.webhooks import EVENT_TYPES, Delivery, DeliveryState, webhook_id
 from services.notification.service.ports import Unit, UnitFactory
 
@@ -80,36 +85,68 @@ async def record_in(unit: Unit, notice: Notice, now: datetime, domain: str) -> i
         log.warning("no mail: the invoice was issued before notification knew it", invoice_id=notice.invoice_id,
                     event_id=notice.event_id, kind=str(notice.kind))
         return 0
-    webhooks = await _record_webhooks(unit, notice, invoice, now)
+    webhooks = 0
+    if (event_type := EVENT_TYPES.get(notice.kind)) is not None:
+        # The body is made once per event, so every endpoint (and every retry) gets the same bytes.
+        webhooks = await _record_webhooks(unit, notice.event_id, invoice.organisation_id, event_type,
+                                          body(event_payload(event_type, notice, invoice, now)), now)
     if not invoice.billing_email:
         log.warning("no mail: the invoice has no billing email", invoice_id=invoice.invoice_id)
         return webhooks
-    settings: Recipients = await unit.recipients.get(invoice.organisation_id) or Recipients(
-        invoice.organisation_id)
-    recipient = invoice.billing_email.lower()
+    return webhooks + await _record_message(unit, notice, invoice.organisation_id, invoice.invoice_id,
+                                            invoice.billing_email, now, domain)
+
+
+async def record_alert(uow: UnitFactory, triggered: AlertTriggered, contact: Contact | None, now: datetime,
+                       domain: str) -> int:
+    """Record the mail and webhook deliveries of a fired alert; returns how many are new (0 when redelivered).
+    ``contact`` is the organisation's as invoicing has it (None: invoicing does not know the organisation, so
+    only its webhooks go out)."""
+    async with uow() as unit:
+        return await apply_alert(unit, triggered, contact, now, domain)
+
+
+async def apply_alert(unit: Unit, triggered: AlertTriggered, contact: Contact | None, now: datetime,
+                      domain: str) -> int:
+    """:func:`record_alert` within a transaction the caller holds."""
+    alert = triggered.alert
+    event_type = EVENT_TYPES[MessageKind.ALERT_TRIGGERED]
+    webhooks = await _record_webhooks(unit, triggered.event_id, alert.organisation_id, event_type,
+                                      body(alert_payload(triggered.event_id, alert, now)), now)
+    if contact is None or not contact.billing_email:
+        log.warning("no mail about the alert: no billing email known for the organisation",
+                    organisation_id=alert.organisation_id, event_id=triggered.event_id)
+        return webhooks
+    notice = Notice(triggered.event_id, MessageKind.ALERT_TRIGGERED, "", occurred_at=alert.fire_time or now,
+                    details={**alert.details(), "customer_name": contact.name, "time_zone": contact.time_zone})
+    return webhooks + await _record_message(unit, notice, alert.organisation_id, "", contact.billing_email, now,
+                                            domain)
+
+
+async def _record_message(unit: Unit, notice: Notice, organisation_id: str, invoice_id: str, billing_email: str,
+                          now: datetime, domain: str) -> int:
+    """The message to the billing email (with the organisation's cc), once per (event, recipient, kind);
+    suppressed when the organisation opted out of the kind."""
+    settings: Recipients = await unit.recipients.get(organisation_id) or Recipients(organisation_id)
+    recipient = billing_email.lower()
     state = MessageState.SUPPRESSED if notice.kind in settings.opted_out else MessageState.QUEUED
     message = Message(
         id=new_id("msg"), event_id=notice.event_id, recipient=recipient, kind=notice.kind,
-        organisation_id=invoice.organisation_id, invoice_id=invoice.invoice_id, notice=notice.record(),
+        organisation_id=organisation_id, invoice_id=invoice_id, notice=notice.record(),
         message_id_header=message_id_header(notice.event_id, recipient, notice.kind, domain), state=state,
         cc=tuple(a for a in settings.cc if a != recipient), next_attempt_at=now,
     )
-    created = await unit.messages.add(message)
-    return webhooks + int(created)
+    return int(await unit.messages.add(message))
 
 
-async def _record_webhooks(unit: Unit, notice: Notice, invoice: InvoiceFacts, now: datetime) -> int:
-    event_type = EVENT_TYPES.get(notice.kind)
-    if event_type is None:
-        return 0
+async def _record_webhooks(unit: Unit, event_id: str, organisation_id: str, event_type: str, payload: str,
+                           now: datetime) -> int:
+    """One delivery per enabled endpoint of the organisation subscribed to the type, all with the same body."""
     created = 0
-    # The body is made once per event, so every endpoint (and every retry) gets the same bytes.
-    payload = body(event_payload(event_type, notice, invoice, now))
-    for endpoint in await unit.endpoints.subscribed(invoice.organisation_id, event_type):
+    for endpoint in await unit.endpoints.subscribed(organisation_id, event_type):
         delivery = Delivery(
-            id=new_id("dlv"), event_id=notice.event_id, endpoint_id=endpoint.id,
-            organisation_id=invoice.organisation_id, event_type=event_type,
-            webhook_id=webhook_id(notice.event_id, endpoint.id), payload=payload, state=DeliveryState.PENDING,
-            next_attempt_at=now)
+            id=new_id("dlv"), event_id=event_id, endpoint_id=endpoint.id, organisation_id=organisation_id,
+            event_type=event_type, webhook_id=webhook_id(event_id, endpoint.id), payload=payload,
+            state=DeliveryState.PENDING, next_attempt_at=now)
         created += int(await unit.deliveries.add(delivery))
     return created

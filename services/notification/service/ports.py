@@ -1,5 +1,5 @@
 """What notification's use cases need from the world: the unit of work, the mail server, the templates and
-invoicing's documents. The adapters implement them; unit tests fake them."""
+invoicing's documents and organisations. The adapters implement them; unit tests fake them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from services.notification.adapters.mailer import SendResult
 from services.notification.adapters.templates import Rendered
 from services.notification.adapters.webhook_poster import PostResult
-from services.notification.domain.notice import InvoiceFacts, Notice
+from services.notification.domain.notice import Contact, InvoiceFacts, Notice
 
 
 class Unit(Protocol):
@@ -37,11 +37,19 @@ class Mailer(Protocol):
 
 
 class Renderer(Protocol):
-    def render(self, notice: Notice, invoice: InvoiceFacts) -> Rendered: ...
+    def render(self, notice: Notice, invoice: InvoiceFacts | None) -> Rendered:
+        """``invoice``: the facts of the invoice the message is about; None for a kind not about one (an alert)."""
+        ...
 
 
 class Documents(Protocol):
     async def pdf(self, invoice_id: str) -> tuple[str, bytes]: ...
+
+
+class Organisations(Protocol):
+    async def contact(self, organisation_id: str) -> Contact | None:
+        """The organisation's billing contact now; None when it does not exist. Raises when it cannot tell."""
+        ...
 
 
 class Resolver(Protocol):

@@ -42,6 +42,8 @@ async def get_message(uow: UnitFactory, message_id: str) -> tuple[Message, list[
 
 async def preview(uow: UnitFactory, renderer: Renderer, message_id: str) -> tuple[Rendered, list[str]]:
     message, _ = await get_message(uow, message_id)
+    if not message.kind.about_an_invoice:
+        return renderer.render(Notice.from_record(message.notice), None), []
     async with uow() as unit:
         invoice = await (unit.invoices.get(message.invoice_id) if message.invoice_id
                          else unit.invoices.latest_of(message.organisation_id))

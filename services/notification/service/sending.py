@@ -55,11 +55,13 @@ async def send_due(uow: UnitFactory, delivery: Delivery, now: datetime, limit: i
 
 async def _send(uow: UnitFactory, delivery: Delivery, message: Message, now: datetime) -> None:
     notice = Notice.from_record(message.notice)
-    async with uow() as unit:
-        # Mail about no invoice (a disabled webhook endpoint) is addressed from the organisation's latest one.
-        invoice = await (unit.invoices.get(message.invoice_id) if message.invoice_id
-                         else unit.invoices.latest_of(message.organisation_id))
-    assert invoice is not None  # recorded with the message
+    invoice = None
+    if message.kind.about_an_invoice:
+        async with uow() as unit:
+            # Mail about no invoice (a disabled webhook endpoint) greets the name on the organisation's latest one.
+            invoice = await (unit.invoices.get(message.invoice_id) if message.invoice_id
+                             else unit.invoices.latest_of(message.organisation_id))
+        assert invoice is not None  # recorded with the message
     rendered = delivery.renderer.render(notice, invoice)
     attachments: list[tuple[str, str, bytes]] = []
     if message.kind is MessageKind.INVOICE_ISSUED:
