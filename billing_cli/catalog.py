@@ -89,7 +89,13 @@ def show_version(version: dict[str, Any], as_json: bool) -> None:
              "sac_code": c.get("sac_code") or ""} for c in terms.get("charges", [])]
     show(rows, CHARGE_COLUMNS, False, title)
     if terms.get("quotas"):
-        show(terms["quotas"], ["metric_code", "limit", "cap"], False, "Quotas per billing period")
+        enforced = "enforced at ingest" if terms.get("enforce_quotas_at_ingest") else "not enforced at ingest"
+        show(terms["quotas"], ["metric_code", "limit", "cap", "grace_percent", "grace_hours"], False,
+             f"Quotas per billing period ({enforced})")
+    if terms.get("entitlements"):
+        rows = [{"feature": key, "value": value["number"] if isinstance(value, dict) else value}
+                for key, value in terms["entitlements"].items()]
+        show(rows, ["feature", "value"], False, "Entitlements")
     if terms.get("description"):
         console.print(terms["description"])
 

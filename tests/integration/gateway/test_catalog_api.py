@@ -68,7 +68,8 @@ async def test_a_plan_keeps_json_numbers_exact_and_comes_back_as_it_was_sent(adm
                   {"up_to": None, "unit_price": "0.0000025", "flat_fee": "0"}],
         "free_units": "0",  # stored terms state their defaults
     }
-    assert terms["quotas"] == [{"metric_code": "api_calls", "limit": "100000", "cap": "soft"}]
+    assert terms["quotas"] == [{"metric_code": "api_calls", "limit": "100000", "cap": "soft", "grace_percent": None,
+                               "grace_hours": 0}]
     assert terms["gst_rate"] == "18"  # the default, stated
     assert (await admin_http.get(f"/api/v1/admin/plans/{plan['id']}")).json() == plan
     by_code = (await admin_http.get("/api/v1/admin/plans", params={"code": plan_code})).json()

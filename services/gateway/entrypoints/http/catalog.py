@@ -223,3 +223,48 @@ async def list_exchange_rates(
     )
     return schemas.Page[cs.ExchangeRate](data=[cs.ExchangeRate.from_pb(r) for r in reply.exchange_rates],
                                          next_page_token="")
+
+
+# --- entitlement overrides -----------------------------------------------------------------------------------
+
+_OVERRIDES = "/organisations/{organisation_id}/entitlement-overrides"
+
+
+@router.get(_OVERRIDES, response_model=cs.EntitlementOverrides, tags=["entitlements"],
+            summary="An organisation's entitlement overrides")
+async def list_entitlement_overrides(organisation_id: str, request: Request):
+    """Features granted to the organisation over its plan's, by feature. 404 for an unknown organisation."""
+    reply = await clients.call(
+        _invoicing(request).ListEntitlementOverrides,
+        invoicing_pb2.ListEntitlementOverridesRequest(organisation_id=organisation_id),
+    )
+    return cs.EntitlementOverrides.from_pb(organisation_id, reply.entitlement_overrides)
+
+
+@router.put(_OVERRIDES + "/{feature}", response_model=cs.EntitlementOverrides, tags=["entitlements"],
+            summary="Grant an organisation a feature value over its plan's")
+async def set_entitlement_override(organisation_id: str, feature: str, body: cs.EntitlementOverrideSet,
+                                   request: Request):
+    """`{"value": true}`, `{"value": {"number": "25"}}` (or `{"value": 25}`) or `{"value": "priority"}`: the
+    organisation gets this value whatever its plan says, also for a feature its plan lacks. Setting the same
+    value again changes nothing. Answers every override of the organisation. A feature key not of the format, or
+    a value out of bounds, is 400 naming `feature` or `value`."""
+    message = invoicing_pb2.SetEntitlementOverrideRequest(
+        organisation_id=organisation_id, feature=feature, value=cs.entitlement_value_to_pb(body.value)
+    )
+    reply = await clients.call(_invoicing(request).SetEntitlementOverride, message)
+    await audit(request, "entitlement_override.set", "organisation", organisation_id)
+    return cs.EntitlementOverrides.from_pb(organisation_id, reply.entitlement_overrides)
+
+
+@router.delete(_OVERRIDES + "/{feature}", response_model=cs.EntitlementOverrides, tags=["entitlements"],
+               summary="Remove an organisation's entitlement override")
+async def delete_entitlement_override(organisation_id: str, feature: str, request: Request):
+    """The plan's value applies again. Removing an override that is not there changes nothing. Answers the
+    overrides that remain."""
+    reply = await clients.call(
+        _invoicing(request).DeleteEntitlementOverride,
+        invoicing_pb2.DeleteEntitlementOverrideRequest(organisation_id=organisation_id, feature=feature),
+    )
+    await audit(request, "entitlement_override.delete", "organisation", organisation_id)
+    return cs.EntitlementOverrides.from_pb(organisation_id, reply.entitlement_overrides)

@@ -2,20 +2,34 @@
 
 They mirror the invoicing protobuf messages field for field (snake_case), with enums as lower-case words
 (``"per_unit"``, ``"hard"``) and decimals as strings. A plan version's ``terms`` as returned can be sent back
-unchanged as the terms of a new version. Validation of prices, tiers and currencies is invoicing's: it answers
-INVALID_ARGUMENT naming the field (``terms.charges[0].charge.tiers[1].up_to``), which the gateway returns as 400.
+unchanged as the terms of a new version. An entitlement's value is ``true``/``false``, a string, or a number: sent
+as a JSON number (read exactly) or as ``{"number": "12.5"}``, and always returned as ``{"number": "12.5"}``, so
+that a number and a string that looks like one (``"10"``) stay apart. Validation of prices, tiers, currencies,
+quotas and entitlements is invoicing's: it answers INVALID_ARGUMENT naming the field
+(``terms.charges[0].charge.tiers[1].up_to``, ``terms.entitlements["seats"]``), which the gateway returns as 400.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from datetime import date, datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+    model_serializer,
+)
 
 from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime.timestamps import from_timestamp, to_timestamp
-from services.gateway.entrypoints.http.decimal_json import DecimalText
+from services.gateway.entrypoints.http.decimal_json import DECIMAL_SCHEMA, DecimalText, decimal_text
 from services.gateway.entrypoints.http.proto_enums import EnumNames
 from services.gateway.entrypoints.http.schemas import Request
 
@@ -25,6 +39,7 @@ PACKAGE_ROUNDINGS = EnumNames.of(invoicing_pb2.PackageRounding, "PACKAGE_ROUNDIN
 QUOTA_CAPS = EnumNames.of(invoicing_pb2.QuotaCap, "QUOTA_CAP_")
 SUBSCRIPTION_STATES = EnumNames.of(invoicing_pb2.SubscriptionState, "SUBSCRIPTION_STATE_")
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
 
 
 def _text(value: str | None) -> str:
@@ -140,15 +155,94 @@ class PlanCharge(Request):
 class Quota(Request):
     metric_code: str = Field(examples=["api_calls"])
     limit: DecimalText = Field(description="Usage allowed per billing period", examples=["100000"])
-    cap: Literal["hard", "soft"] = Field(description="hard: refuse past the limit; soft: warn and bill")
+    cap: Literal["hard", "soft"] = Field(description="hard: refuse past the limit (and its grace); soft: warn and "
+                                                     "bill")
+    grace_percent: DecimalText | None = Field(
+        None, description="Hard caps only: usage may go this many percent over the limit (0-100, at most 2 "
+                          "decimals); null for no grace", examples=["10"])
+    grace_hours: int = Field(0, ge=0, le=INT32_MAX, description="With grace_percent: for this many hours after usage "
+                                                                "first went over the limit in the period (at most "
+                                                                "8784); 0 for the rest of the period", examples=[48])
 
     def to_pb(self) -> invoicing_pb2.Quota:
-        return invoicing_pb2.Quota(metric_code=self.metric_code, limit=self.limit, cap=QUOTA_CAPS.number(self.cap))
+        return invoicing_pb2.Quota(metric_code=self.metric_code, limit=self.limit, cap=QUOTA_CAPS.number(self.cap),
+                                   grace_percent=_text(self.grace_percent), grace_hours=self.grace_hours)
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.Quota) -> Quota:
         return cls(metric_code=message.metric_code, limit=message.limit,
-                   cap=QUOTA_CAPS.name(message.cap) or "hard")
+                   cap=QUOTA_CAPS.name(message.cap) or "hard", grace_percent=_optional(message.grace_percent),
+                   grace_hours=message.grace_hours)
+
+
+class EntitlementNumber(Request):
+    """A numeric feature value, e.g. seats."""
+
+    number: DecimalText = Field(description="An exact decimal: at most 6 decimals, below 10^12 in absolute value",
+                                examples=["10"])
+
+
+def _entitlement_value(value: Any) -> Any:
+    """A JSON number is a numeric value (``{"number": ...}``); booleans, strings and objects are left to the
+    union. Floats (a body parsed without exact decimals) are refused by ``decimal_text``."""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return EntitlementNumber(number=decimal_text(value))
+    return value
+
+
+_ENTITLEMENT_VALUE_SCHEMA = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "string", "maxLength": 256},
+        {"type": "number"},
+        {"type": "object", "properties": {"number": DECIMAL_SCHEMA}, "required": ["number"],
+         "additionalProperties": False},
+    ],
+    "description": "true/false; a string (at most 256 printable characters); or a number, as a JSON number (read "
+                   "exactly) or as {\"number\": \"12.5\"}. Numbers are returned as {\"number\": \"12.5\"}.",
+}
+EntitlementValue = Annotated[
+    StrictBool | EntitlementNumber | StrictStr,
+    BeforeValidator(_entitlement_value),
+    WithJsonSchema(_ENTITLEMENT_VALUE_SCHEMA, mode="validation"),
+]
+"""A feature's value as REST has it: ``True``, ``"priority"`` or ``EntitlementNumber(number="10")``."""
+
+Entitlements = Annotated[
+    dict[str, EntitlementValue],
+    Field(description="Features by key: a lowercase letter, then lowercase letters, digits, '_', '.' or '-' (at "
+                      "most 64 characters, at most 100 features)",
+          examples=[{"sso": True, "seats": {"number": "10"}, "support": "priority"}]),
+]
+
+
+def entitlement_value_to_pb(value: bool | EntitlementNumber | str) -> invoicing_pb2.EntitlementValue:
+    if isinstance(value, bool):
+        return invoicing_pb2.EntitlementValue(bool_value=value)
+    if isinstance(value, EntitlementNumber):
+        return invoicing_pb2.EntitlementValue(number_value=value.number)
+    return invoicing_pb2.EntitlementValue(string_value=value)
+
+
+def entitlement_value_from_pb(message: invoicing_pb2.EntitlementValue) -> bool | EntitlementNumber | str:
+    kind = message.WhichOneof("value")
+    if kind == "bool_value":
+        return message.bool_value
+    if kind == "number_value":
+        return EntitlementNumber(number=message.number_value)
+    return message.string_value
+
+
+def entitlements_to_pb(target: MutableMapping[str, invoicing_pb2.EntitlementValue],
+                       entitlements: Mapping[str, bool | EntitlementNumber | str]) -> None:
+    for key, value in entitlements.items():
+        target[key].CopyFrom(entitlement_value_to_pb(value))
+
+
+def entitlements_from_pb(
+    entitlements: Mapping[str, invoicing_pb2.EntitlementValue],
+) -> dict[str, bool | EntitlementNumber | str]:
+    return {key: entitlement_value_from_pb(entitlements[key]) for key in sorted(entitlements)}
 
 
 class PlanTerms(Request):
@@ -162,13 +256,18 @@ class PlanTerms(Request):
     gst_rate: DecimalText | None = Field(None, description="GST percent; default 18", examples=["18"])
     sac_code: str = Field("", examples=["998315"])
     description: str = Field("", examples=["For growing teams"])
+    enforce_quotas_at_ingest: bool = Field(False, description="Whether ingest refuses events over this plan's hard "
+                                                              "caps (soft caps never refuse)")
+    entitlements: Entitlements = Field(default_factory=dict)
 
     def to_pb(self) -> invoicing_pb2.PlanTerms:
-        return invoicing_pb2.PlanTerms(
+        message = invoicing_pb2.PlanTerms(
             currency=self.currency, base_fee=_text(self.base_fee), charges=[c.to_pb() for c in self.charges],
             quotas=[q.to_pb() for q in self.quotas], gst_rate=_text(self.gst_rate), sac_code=self.sac_code,
-            description=self.description,
+            description=self.description, enforce_quotas_at_ingest=self.enforce_quotas_at_ingest,
         )
+        entitlements_to_pb(message.entitlements, self.entitlements)
+        return message
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.PlanTerms) -> PlanTerms:
@@ -177,6 +276,8 @@ class PlanTerms(Request):
             charges=[PlanCharge.from_pb(c) for c in message.charges],
             quotas=[Quota.from_pb(q) for q in message.quotas], gst_rate=_optional(message.gst_rate),
             sac_code=message.sac_code, description=message.description,
+            enforce_quotas_at_ingest=message.enforce_quotas_at_ingest,
+            entitlements=entitlements_from_pb(message.entitlements),
         )
 
 
@@ -190,10 +291,13 @@ TERMS_EXAMPLE = {
         {"metric_code": "storage_gb", "display_name": "Storage (GB)",
          "charge": {"model": "per_unit", "unit_price": "5"}},
     ],
-    "quotas": [{"metric_code": "api_calls", "limit": "5000000", "cap": "soft"}],
+    "quotas": [{"metric_code": "api_calls", "limit": "5000000", "cap": "hard", "grace_percent": "10",
+                "grace_hours": 48}],
     "gst_rate": "18",
     "sac_code": "998315",
     "description": "For growing teams",
+    "enforce_quotas_at_ingest": True,
+    "entitlements": {"sso": True, "seats": {"number": "10"}, "support": "priority"},
 }
 
 
@@ -347,3 +451,19 @@ class ExchangeRate(BaseModel):
         return cls(id=message.id, base_currency=message.base_currency, quote_currency=message.quote_currency,
                    rate=message.rate, source=message.source, effective_at=from_timestamp(message.effective_time),
                    created_at=from_timestamp(message.create_time))
+
+
+class EntitlementOverrideSet(Request):
+    value: EntitlementValue = Field(examples=[True, {"number": "25"}, "priority"])
+
+
+class EntitlementOverrides(BaseModel):
+    """Features granted to an organisation over its plan's (or that its plan lacks)."""
+
+    organisation_id: str
+    overrides: Entitlements
+
+    @classmethod
+    def from_pb(cls, organisation_id: str,
+                overrides: Mapping[str, invoicing_pb2.EntitlementValue]) -> EntitlementOverrides:
+        return cls(organisation_id=organisation_id, overrides=entitlements_from_pb(overrides))

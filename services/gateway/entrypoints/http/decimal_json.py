@@ -70,10 +70,10 @@ def decimal_text(value: Any) -> str:
     raise ValueError("must be a decimal number (a JSON number or a string such as \"12.50\")")
 
 
-_DECIMAL_SCHEMA = {
+DECIMAL_SCHEMA = {
     "anyOf": [{"type": "string", "pattern": r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"}, {"type": "number"}],
     "description": "An exact decimal: a string such as \"0.0025\", or a JSON number (read exactly, never as a "
     "binary float)",
 }
-DecimalText = Annotated[str, BeforeValidator(decimal_text), WithJsonSchema(_DECIMAL_SCHEMA, mode="validation")]
+DecimalText = Annotated[str, BeforeValidator(decimal_text), WithJsonSchema(DECIMAL_SCHEMA, mode="validation")]
 """A decimal request field, held as text: ``"0.10"`` stays ``"0.10"``, ``0.10`` becomes ``"0.10"``."""

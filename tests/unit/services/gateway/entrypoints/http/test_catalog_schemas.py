@@ -28,11 +28,15 @@ TERMS = {
          "charge": {"model": "percentage", "rate": "2.5", "fixed_fee_per_event": "3", "free_events": 10,
                     "free_amount": "1000", "min_per_event": "1", "max_per_event": "500", "minimum_amount": "100"}},
     ],
-    "quotas": [{"metric_code": "api_calls", "limit": "100000", "cap": "hard"},
-               {"metric_code": "llm_tokens", "limit": "5000000", "cap": "soft"}],
+    "quotas": [{"metric_code": "api_calls", "limit": "100000", "cap": "hard", "grace_percent": "12.5",
+                "grace_hours": 48},
+               {"metric_code": "llm_tokens", "limit": "5000000", "cap": "soft", "grace_percent": None,
+                "grace_hours": 0}],
     "gst_rate": "18",
     "sac_code": "998315",
     "description": "Standard",
+    "enforce_quotas_at_ingest": True,
+    "entitlements": {"seats": {"number": "10"}, "sso": True, "support": "priority", "tier": "10"},
 }
 
 
@@ -53,8 +57,34 @@ def test_terms_map_to_protobuf_field_for_field():
     assert (percentage.rate, percentage.fixed_fee_per_event, percentage.free_events, percentage.free_amount,
             percentage.min_per_event, percentage.max_per_event, percentage.minimum_amount) == (
         "2.5", "3", 10, "1000", "1", "500", "100")
-    assert [(q.metric_code, q.limit, q.cap) for q in message.quotas] == [
-        ("api_calls", "100000", pb.QUOTA_CAP_HARD), ("llm_tokens", "5000000", pb.QUOTA_CAP_SOFT)]
+    assert [(q.metric_code, q.limit, q.cap, q.grace_percent, q.grace_hours) for q in message.quotas] == [
+        ("api_calls", "100000", pb.QUOTA_CAP_HARD, "12.5", 48), ("llm_tokens", "5000000", pb.QUOTA_CAP_SOFT, "", 0)]
+    assert message.enforce_quotas_at_ingest
+    assert dict(message.entitlements) == {
+        "seats": pb.EntitlementValue(number_value="10"), "sso": pb.EntitlementValue(bool_value=True),
+        "support": pb.EntitlementValue(string_value="priority"), "tier": pb.EntitlementValue(string_value="10")}
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        (True, pb.EntitlementValue(bool_value=True)),
+        (False, pb.EntitlementValue(bool_value=False)),
+        (25, pb.EntitlementValue(number_value="25")),
+        (Decimal("2.50"), pb.EntitlementValue(number_value="2.50")),  # a JSON number, read exactly
+        ({"number": "0.000001"}, pb.EntitlementValue(number_value="0.000001")),
+        ({"number": 7}, pb.EntitlementValue(number_value="7")),
+        ("25", pb.EntitlementValue(string_value="25")),  # a JSON string is always a string
+    ],
+)
+def test_entitlement_values_as_rest_sends_them(value, sent):
+    assert cs.entitlement_value_to_pb(cs.EntitlementOverrideSet.model_validate({"value": value}).value) == sent
+
+
+@pytest.mark.parametrize("value", [None, 1.5, [1], {"number": "1", "unit": "seat"}, {"count": 1}, {"number": True}])
+def test_entitlement_values_refused_by_rest(value):
+    with pytest.raises(ValidationError):
+        cs.EntitlementOverrideSet.model_validate({"value": value})
 
 
 def test_terms_come_back_as_sent_so_a_returned_version_can_be_posted_again():
