@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
@@ -122,3 +123,48 @@ def entitlements_show(
     plan = f"plan {answer['plan_code']} (v{answer['plan_version']})" if answer["subscription_found"] else \
         "no subscription in force"
     show(answer["entitlements"], ENTITLEMENT_COLUMNS, False, f"Entitlements of {organisation}: {plan}")
+
+
+def _override_value(value: str) -> Any:
+    """``true``/``false``, a number (sent exactly, as {"number": ...}), or a word."""
+    if value in ("true", "false"):
+        return value == "true"
+    try:
+        Decimal(value)
+    except InvalidOperation:
+        return value
+    return {"number": value}
+
+
+@entitlements.command("set")
+def entitlements_set(
+    ctx: typer.Context,
+    organisation: Organisation,
+    feature: Annotated[str, typer.Argument(help="The feature's key, e.g. sso or seats")],
+    value: Annotated[str, typer.Argument(help="true, false, a number (25) or a word (priority)")],
+    as_json: JsonOption = False,
+) -> None:
+    """Grant the organisation a feature value over its plan's (or one its plan lacks)."""
+    answer = gateway_of(ctx).request("PUT", f"/api/v1/admin/organisations/{organisation}/entitlement-overrides/"
+                                            f"{feature}", json={"value": _override_value(value)})
+    _show_overrides(answer, as_json)
+
+
+@entitlements.command("unset")
+def entitlements_unset(
+    ctx: typer.Context,
+    organisation: Organisation,
+    feature: Annotated[str, typer.Argument(help="The feature's key")],
+    as_json: JsonOption = False,
+) -> None:
+    """Remove an override: the plan's value applies again."""
+    answer = gateway_of(ctx).request("DELETE", f"/api/v1/admin/organisations/{organisation}/entitlement-overrides/"
+                                               f"{feature}")
+    _show_overrides(answer, as_json)
+
+
+def _show_overrides(answer: dict[str, Any], as_json: bool) -> None:
+    rows = [{"feature": feature, "value": value["number"] if isinstance(value, dict) else value}
+            for feature, value in sorted(answer["overrides"].items())]
+    show(rows if not as_json else [answer], ["feature", "value"], as_json,
+         f"{len(rows)} override(s) for {answer['organisation_id']}")

@@ -48,7 +48,7 @@ async def _tenant(admin: httpx.AsyncClient, *, enforce: bool = True) -> dict[str
         "charges": [{"metric_code": "api_calls", "charge": {"model": "per_unit", "unit_price": "0.5"}}],
         "quotas": [{"metric_code": "api_calls", "limit": str(LIMIT), "cap": "hard"}],
         "enforce_quotas_at_ingest": enforce,
-        "entitlements": {"sso": False, "seats": "10", "support": "email"}}})
+        "entitlements": {"sso": False, "seats": 10, "support": "email"}}})
     assert plan.status_code == 201, plan.text
     subscription = await admin.post("/api/v1/admin/subscriptions", json={
         "organisation_id": organisation_id, "plan_version_id": plan.json()["latest_version"]["id"]})

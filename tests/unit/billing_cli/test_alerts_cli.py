@@ -74,3 +74,16 @@ def test_entitlements_show_names_the_plan(gateway):
                              {"feature": "sso", "value": True, "type": "bool", "source": "override"}]})
     code, out = billing("entitlements", "show", "--organisation", "org_1")
     assert code == 0 and "pro (v2)" in out and "override" in out
+
+
+def test_entitlement_overrides_send_typed_values(gateway):
+    for _ in range(4):
+        gateway.answer(200, {"organisation_id": "org_1", "overrides": {"seats": {"number": "25"}, "sso": True}})
+    for value in ("true", "25", "priority"):
+        code, out = billing("entitlements", "set", "--organisation", "org_1", "feature", value)
+        assert code == 0 and "2 override(s)" in out, out
+    assert [sent["json"] for sent in gateway.sent] == [{"value": True}, {"value": {"number": "25"}},
+                                                       {"value": "priority"}]
+    assert gateway.sent[0]["url"] == f"{ADMIN}/organisations/org_1/entitlement-overrides/feature"
+    code, _ = billing("entitlements", "unset", "--organisation", "org_1", "sso")
+    assert code == 0 and gateway.sent[-1]["method"] == "DELETE"
