@@ -23,3 +23,15 @@ class MeteringSettings(ServiceSettings):
     # Events per transaction (and per fetch): past a few thousand, bigger is hardly faster per event, while
     # memory grows with it (about 1 kB per event in flight, up to three fetches at a time).
     consumer_max_events_per_transaction: int = Field(default=5_000, ge=1, le=100_000)
+    # Alert rules. The consumer knows which (organisation, metric) pairs threshold rules watch from a copy of the
+    # live rules refreshed this often (and at once when this process creates or deletes a rule): a rule created on
+    # another replica is evaluated as events are stored at most this long after, and by the sweep before that.
+    alerts_rules_refresh_seconds: float = Field(default=1.0, gt=0, le=60)
+    # The sweep: spike and cost rules, and threshold rules of organisations that had events since the last sweep
+    # (levels reached but not fired: a new rule, or invoicing unavailable when the events were stored).
+    alerts_sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Every this long the sweep takes every live rule (events another replica stored while invoicing was away).
+    alerts_full_sweep_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    # Spike and cost rules are also evaluated soon after their organisation's events are stored, at most this often
+    # per rule (a cost evaluation asks invoicing for the projected invoice).
+    alerts_debounce_seconds: float = Field(default=2.0, ge=0, le=600)
