@@ -16,15 +16,24 @@ message is built from them and the plan's own words only, and clipped, so it nev
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 
+from billing_runtime.errors import InvalidArgument
 from services.metering.domain.plan_in_force import Cap, PlanInForce, QuotaTerms
 from services.metering.domain.usage import format_decimal
 
 MAX_MESSAGE_LENGTH = 300
+# A quantity is bounded like an event's value (ingest's rule): a plain decimal, |q| < 1e30, at most 18 places,
+# and here also non-negative.
+_QUANTITY = re.compile(r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+MAX_QUANTITY_LENGTH = 64
+MAX_QUANTITY_ADJUSTED_EXPONENT = 29
+MAX_QUANTITY_PLACES = 18
+ONE = Decimal(1)
 _HUNDRED = Decimal(100)
 _ZERO = Decimal(0)
 # Usage and quantities carry up to 30 integer and 18 fractional digits: sums of them are exact only with more
@@ -55,6 +64,26 @@ class QuotaDecision:
     grace_limit: Decimal | None = None
     # Set once usage went over the limit in the period (or would, with this quantity, during grace).
     grace_end: datetime | None = None
+
+
+def parse_quantity(text: str, field: str = "quantity") -> Decimal:
+    """How much is about to be used: empty means 1; otherwise a non-negative decimal bounded like an event's
+    value. InvalidArgument names ``field`` and never echoes more than a short prefix of the input."""
+    if not text:
+        return ONE
+    if len(text) > MAX_QUANTITY_LENGTH or _QUANTITY.fullmatch(text) is None:
+        raise InvalidArgument(f"{text[:40]!r} is not a non-negative decimal number such as \"1\" or \"0.25\"",
+                              field=field)
+    try:
+        quantity = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal parses
+        raise InvalidArgument("is not a decimal number", field=field) from None
+    if quantity and quantity.adjusted() > MAX_QUANTITY_ADJUSTED_EXPONENT:
+        raise InvalidArgument("is too large: the magnitude must be below 1e30", field=field)
+    exponent = quantity.normalize(_EXACT).as_tuple().exponent
+    if quantity and isinstance(exponent, int) and exponent < -MAX_QUANTITY_PLACES:
+        raise InvalidArgument(f"has more than {MAX_QUANTITY_PLACES} decimal places", field=field)
+    return quantity
 
 
 def grace_limit(terms: QuotaTerms) -> Decimal | None:
