@@ -228,6 +228,8 @@ class EventConsumer:
 
     async def _store_chunk(self, chunk: list[Delivery]) -> None:
         columns = EventColumns.concat([d.columns for d in chunk if d.columns is not None])
+        # A message is one organisation's batch: what alert rules need to know, at a lookup per message.
+        organisations = {d.columns.organisation_ids[0] for d in chunk if d.columns is not None and len(d.columns)}
         # Retries come at least twice per ack wait, each restarting the message's timer, so JetStream never
         # redelivers what this consumer still holds.
         longest = min(_MAX_RETRY_SECONDS, self._settings.consumer_ack_wait_seconds / 2)
@@ -235,7 +237,7 @@ class EventConsumer:
         while True:
             started = time.perf_counter()
             try:
-                new = await self._store_events(columns)
+                new = await self._store_events(columns, organisations)
                 break
             except asyncio.CancelledError:
                 raise
@@ -265,14 +267,14 @@ class EventConsumer:
         counters.EVENTS_STORED.inc(new)
         counters.EVENTS_DUPLICATE.inc(len(columns) - new)
         if self._alerts is not None:
-            self._alerts.stored(columns)
+            self._alerts.stored(organisations)
         for delivery in chunk:
             await _settle(delivery.msg.ack(), "ack")
 
-    async def _store_events(self, columns: EventColumns) -> int:
+    async def _store_events(self, columns: EventColumns, organisations: set[str]) -> int:
         """One transaction. Chunks with events of (organisation, metric) pairs that threshold rules watch also
         fire the levels those events cross, in the same transaction; all others take the plain statement."""
-        if self._alerts is not None and (pairs := self._alerts.watched(columns)):
+        if self._alerts is not None and (pairs := self._alerts.watched(columns, organisations)):
             new = await self._alerts.store(columns, pairs)
             if new is not None:
                 return new

@@ -71,13 +71,13 @@ class AlertWatch:
 
     # -- what the consumer asks ------------------------------------------------------------------------------
 
-    def watched(self, columns: EventColumns) -> set[tuple[str, str]] | None:
-        """The chunk's (organisation, metric) pairs that live threshold rules watch; None when there are none."""
-        if not self._threshold_orgs:
+    def watched(self, columns: EventColumns, organisations: set[str]) -> set[tuple[str, str]] | None:
+        """The chunk's (organisation, metric) pairs that live threshold rules watch; None when there are none.
+        ``organisations``: the chunk's organisations, one per message (a message is one organisation's batch), so
+        the usual answer costs a lookup per message, not per event."""
+        if self._threshold_orgs.isdisjoint(organisations):
             return None
         orgs = self._threshold_orgs
-        if orgs.isdisjoint(columns.organisation_ids):
-            return None
         pairs = {pair for pair in zip(columns.organisation_ids, columns.metrics, strict=True) if pair[0] in orgs}
         pairs &= self._threshold_pairs
         return pairs or None
@@ -97,12 +97,10 @@ class AlertWatch:
         announce(fired)
         return count
 
-    def stored(self, columns: EventColumns) -> None:
-        """After a commit: remember the organisations with rules for the sweep, and schedule their spike and cost
-        rules (debounced per rule)."""
-        if not self._rule_orgs:
-            return
-        orgs = self._rule_orgs.intersection(columns.organisation_ids)
+    def stored(self, organisations: set[str]) -> None:
+        """After a commit of events of ``organisations``: remember those with rules for the sweep, and schedule
+        their spike and cost rules (debounced per rule)."""
+        orgs = self._rule_orgs.intersection(organisations)
         if not orgs:
             return
         self._seen_orgs |= orgs
