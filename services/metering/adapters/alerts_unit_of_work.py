@@ -9,8 +9,8 @@ from billing_runtime.database import UnitOfWork
 from services.metering.adapters.alert_repository import AlertRepository
 from services.metering.adapters.event_store import TransactionEventStore
 from services.metering.adapters.repository import MetricRepository
-from services.metering.adapters.usage_repository import aggregate_usage
-from services.metering.domain.usage import UsageQuery
+from services.metering.adapters.usage_repository import BucketTotalQuery, aggregate_usage, bucket_totals
+from services.metering.domain.usage import UsageQuery, floor_bucket
 
 
 class UsageReader:
@@ -21,7 +21,18 @@ class UsageReader:
         self._uow = uow
 
     async def whole(self, query: UsageQuery) -> tuple[object, int]:
-        """(value or None when no event counted, event count) of a query with one window."""
+        """(value or None when no event counted, event count) of a query with one window: what GetUsageTotals
+        answers. A whole organisation's usage over a range on the 15-minute grid (a billing period) without filters
+        is read from the UTC days and the edge buckets (at most ~126 rows however dense the usage); the rest as
+        QueryUsage reads it."""
+        start, end = query.range.start, query.range.end
+        if (not query.project_id and query.reads_buckets and floor_bucket(start) == start
+                and floor_bucket(end) == end):
+            (answer,) = await bucket_totals(
+                self._uow.connection,
+                [BucketTotalQuery(query.organisation_id, query.code, start, end, query.aggregation)],
+            )
+            return answer
         rows = [a for a in await aggregate_usage(self._uow.connection, query) if a.window == 1]
         return (rows[0].value, rows[0].event_count) if rows and rows[0].value is not None else (None, 0)
 
