@@ -114,7 +114,7 @@ async def test_rules_are_created_once_read_listed_and_deleted(metering_stub, org
     assert (cost.currency, list(cost.levels)) == ("INR", ["100"])  # the organisation's billing currency
 
     listed = await metering_stub.ListAlertRules(pb.ListAlertRulesRequest(organisation_id=organisation_id))
-    assert [r.id for r in listed.rules] == [rule.id, cost.id]
+    assert [r.id for r in listed.rules] == sorted([rule.id, cost.id])
     deleted = (await metering_stub.DeleteAlertRule(pb.DeleteAlertRuleRequest(rule_id=rule.id))).rule
     assert deleted.HasField("delete_time")
     again_deleted = (await metering_stub.DeleteAlertRule(pb.DeleteAlertRuleRequest(rule_id=rule.id))).rule
