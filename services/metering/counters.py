@@ -23,3 +23,9 @@ BACKLOG = Gauge(
     "not yet acknowledged. Sampled every few seconds; a backlog that keeps growing means metering is behind.",
     ["consumer", "state"],
 )
+ALERTS_FIRED = Counter("billing_metering_alerts_fired_total", "Alert levels fired (each once per period).", ["kind"])
+ALERT_EVALUATION_ERRORS = Counter(
+    "billing_metering_alert_evaluation_errors_total",
+    "Alert evaluations that failed and will be retried by the sweep.",
+    ["stage"],
+)

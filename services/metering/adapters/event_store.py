@@ -11,8 +11,11 @@ and the dimensions as one JSON array (the events' JSON objects joined), no per-r
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from collections.abc import Iterable
 
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.metering.domain.alert_evaluation import NewEvent
 from services.metering.domain.event_batch import EventColumns
 
 # How a row of new aggregates (EXCLUDED) is folded into a stored one (alias s): count and sum add up, min and max
@@ -35,7 +38,7 @@ _FOLD = """
 
 # Buckets are 15 minutes and days 24 hours on the UTC grid anchored at 2000-01-01 (any quarter hour, any midnight
 # would do). The days are folded from the new buckets' aggregates (a few rows per statement), not from the events.
-STORE_EVENTS = f"""
+_STORE_EVENTS = f"""
 WITH inserted AS (
     INSERT INTO metering.events AS e (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
     SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', NULLIF(d, 'null')
@@ -44,7 +47,7 @@ WITH inserted AS (
         ARRAY(SELECT d FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS j(d, n) ORDER BY n)
     ) AS t(o, p, id, m, v, us, d)
     ON CONFLICT (project_id, event_id) DO NOTHING
-    RETURNING e.organisation_id, e.project_id, e.metric, e.event_id, e.value, e.timestamp,
+    RETURNING e.organisation_id, e.project_id, e.metric, e.event_id, e.value, e.timestamp,{{returning}}
         date_bin('15 minutes', e.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start
 ), totals AS (
     SELECT organisation_id, metric, bucket_start, project_id, count(*) AS event_count, sum(value) AS value_sum,
@@ -84,8 +87,25 @@ WITH inserted AS (
     ORDER BY organisation_id, metric, day_start, project_id, latest_time DESC, latest_event_id DESC
     ON CONFLICT (organisation_id, metric, day_start, project_id) DO UPDATE SET{_FOLD}
 )
-SELECT count(*) FROM inserted
+{{result}}
 """
+
+STORE_EVENTS = _STORE_EVENTS.replace("{returning}", "").replace("{result}", "SELECT count(*) FROM inserted")
+
+# The same statement for a chunk holding events of (organisation, metric) pairs that alert rules watch: it also
+# returns those pairs' newly inserted events (with their dimensions, for the metrics' filters), so the threshold
+# check in the same transaction sees exactly what this transaction added. The count comes on every row, and on
+# a row of its own (all NULL otherwise) when no watched event was new. Chunks without watched pairs keep the
+# statement above, unchanged.
+STORE_EVENTS_RETURNING_WATCHED = _STORE_EVENTS.replace("{returning}", " e.dimensions,").replace(
+    "{result}",
+    """SELECT c.n, w.organisation_id, w.project_id, w.metric, w.event_id, w.value, w.timestamp, w.dimensions
+FROM (SELECT count(*) AS n FROM inserted) c
+LEFT JOIN LATERAL (
+    SELECT i.* FROM inserted i JOIN unnest($8::text[], $9::text[]) AS p(o, m) ON i.organisation_id = p.o
+        AND i.metric = p.m
+) w ON true""",
+)
 
 
 class EventStore:
@@ -115,3 +135,48 @@ class EventStore:
                     "[" + ",".join(columns.dimensions) + "]",
                 )
 
+
+
+class TransactionEventStore:
+    """Stores events inside a unit of work's transaction (the alert path: the threshold check runs in the same
+    transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def store_returning_watched(
+        self, columns: EventColumns, pairs: Iterable[tuple[str, str]]
+    ) -> tuple[int, dict[tuple[str, str], list[NewEvent]]]:
+        """Store the events like ``EventStore.store``, in the open transaction; returns the number of new events
+        and the new events of the watched (organisation, metric) pairs, per pair."""
+        return await _store_returning_watched(self._conn, columns, pairs)
+
+
+async def _store_returning_watched(
+    conn: AsyncConnection, columns: EventColumns, pairs: Iterable[tuple[str, str]]
+) -> tuple[int, dict[tuple[str, str], list[NewEvent]]]:
+    watched = sorted(set(pairs))
+    rows = (
+        await conn.exec_driver_sql(
+            STORE_EVENTS_RETURNING_WATCHED,
+            (
+                columns.organisation_ids,
+                columns.project_ids,
+                columns.event_ids,
+                columns.metrics,
+                columns.values,
+                columns.timestamps_us,
+                "[" + ",".join(columns.dimensions) + "]",
+                [o for o, _ in watched],
+                [m for _, m in watched],
+            ),
+        )
+    ).all()
+    new: dict[tuple[str, str], list[NewEvent]] = {}
+    for row in rows:
+        if row.event_id is None:
+            continue
+        new.setdefault((row.organisation_id, row.metric), []).append(
+            NewEvent(row.project_id, row.event_id, row.timestamp, row.value, row.dimensions)
+        )
+    return (rows[0].n if rows else 0), new

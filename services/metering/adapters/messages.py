@@ -7,14 +7,18 @@ import json
 from google.protobuf.message import DecodeError
 
 from billing.ingest.v1 import events_pb2
+from billing.metering.v1 import events_pb2 as metering_events_pb2
 from billing.metering.v1 import metering_pb2
 from billing_runtime.timestamps import to_timestamp
 from services.metering.adapters import native_columns
+from services.metering.domain.alert_evaluation import FiredAlert
+from services.metering.domain.alerts import AlertKind, AlertRule, ThresholdBasis
 from services.metering.domain.event_batch import EventColumns, PoisonBatch, check_metric_codes, check_owner
 from services.metering.domain.metric import Aggregation, Metric
 from services.metering.domain.usage import Window
 
 EVENT_BATCH_ACCEPTED = "billing.ingest.v1.event_batch.accepted"
+ALERT_TRIGGERED = "billing.metering.v1.alert.triggered"
 
 AGGREGATIONS = {
     metering_pb2.AGGREGATION_SUM: Aggregation.SUM,
@@ -32,6 +36,75 @@ WINDOWS = {
     metering_pb2.USAGE_WINDOW_DAY: Window.DAY,
     metering_pb2.USAGE_WINDOW_MONTH: Window.MONTH,
 }
+
+
+ALERT_KINDS = {
+    metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD,
+    metering_pb2.ALERT_KIND_SPIKE: AlertKind.SPIKE,
+    metering_pb2.ALERT_KIND_COST: AlertKind.COST,
+}
+ALERT_KIND_TO_PB = {value: key for key, value in ALERT_KINDS.items()}
+THRESHOLD_BASES = {
+    metering_pb2.THRESHOLD_BASIS_ABSOLUTE: ThresholdBasis.ABSOLUTE,
+    metering_pb2.THRESHOLD_BASIS_QUOTA_PERCENT: ThresholdBasis.QUOTA_PERCENT,
+}
+THRESHOLD_BASIS_TO_PB = {value: key for key, value in THRESHOLD_BASES.items()}
+
+
+def alert_rule_to_pb(rule: AlertRule) -> metering_pb2.AlertRule:
+    message = metering_pb2.AlertRule(
+        id=rule.id,
+        organisation_id=rule.organisation_id,
+        project_id=rule.project_id,
+        kind=ALERT_KIND_TO_PB[rule.kind],
+        name=rule.name,
+        metric_code=rule.metric_code,
+        basis=THRESHOLD_BASIS_TO_PB[rule.basis] if rule.basis else metering_pb2.THRESHOLD_BASIS_UNSPECIFIED,
+        levels=list(rule.levels),
+        window_seconds=rule.window_seconds,
+        baseline_seconds=rule.baseline_seconds,
+        factor=rule.factor,
+        min_volume=rule.min_volume,
+        budget=rule.budget,
+        currency=rule.currency,
+    )
+    if rule.created_at is not None:
+        message.create_time.CopyFrom(to_timestamp(rule.created_at))
+    if rule.deleted_at is not None:
+        message.delete_time.CopyFrom(to_timestamp(rule.deleted_at))
+    return message
+
+
+def fired_alert_to_pb(alert: FiredAlert) -> metering_pb2.FiredAlert:
+    message = metering_pb2.FiredAlert(
+        id=alert.id,
+        rule_id=alert.rule_id,
+        organisation_id=alert.organisation_id,
+        project_id=alert.project_id,
+        kind=ALERT_KIND_TO_PB[alert.kind],
+        metric_code=alert.metric_code,
+        level=alert.level,
+        threshold=alert.threshold,
+        value=alert.value,
+        baseline=alert.baseline,
+        currency=alert.currency,
+        event_id=alert.event_id,
+        event_project_id=alert.event_project_id,
+        period_start=to_timestamp(alert.period_start),
+        period_end=to_timestamp(alert.period_end),
+        rule_name=alert.rule_name,
+    )
+    if alert.event_time is not None:
+        message.event_time.CopyFrom(to_timestamp(alert.event_time))
+    if alert.fired_at is not None:
+        message.fire_time.CopyFrom(to_timestamp(alert.fired_at))
+    return message
+
+
+def alert_triggered(event_id: str, alert: FiredAlert, rule: AlertRule) -> metering_events_pb2.AlertTriggered:
+    return metering_events_pb2.AlertTriggered(
+        event_id=event_id, alert=fired_alert_to_pb(alert), rule=alert_rule_to_pb(rule)
+    )
 
 
 def metric_to_pb(metric: Metric) -> metering_pb2.Metric:

@@ -88,4 +88,71 @@ usage_days = sa.Table(
     sa.Column("latest_value", sa.Numeric, nullable=False),
 )
 
+# When usage of a metric first went over the organisation's quota in a billing period (where a hard cap's grace
+# starts). Replicas insert what they observe, ON CONFLICT DO NOTHING: the first stored wins.
+quota_overages = sa.Table(
+    "quota_overages",
+    metadata,
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("metric_code", sa.Text, primary_key=True),
+    sa.Column("period_start", sa.DateTime(timezone=True), primary_key=True),
+    # The limit gone over: after a plan change mid-period, grace of the new limit starts when it is gone over.
+    sa.Column("quota_limit", sa.Numeric, primary_key=True),
+    sa.Column("first_over_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata)
+
+# Alert rules. Decimal fields are kept as the normalised strings the rule states ("80", "1.5"); levels as a text
+# array in ascending order. A deleted rule keeps its row (deleted_at) so what it fired stays explained.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    sa.Column("project_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("metric_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("basis", sa.Text, nullable=False, server_default=""),
+    sa.Column("levels", sa.ARRAY(sa.Text), nullable=False),
+    sa.Column("window_seconds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("baseline_seconds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("factor", sa.Text, nullable=False, server_default=""),
+    sa.Column("min_volume", sa.Text, nullable=False, server_default=""),
+    sa.Column("budget", sa.Text, nullable=False, server_default=""),
+    sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    sa.Index("alert_rules_organisation_idx", "organisation_id", "id"),
+    sa.Index("alert_rules_live_idx", "organisation_id", "metric_code", postgresql_where=sa.text("deleted_at IS NULL")),
+)
+
+# Each level of a rule fires once per period: the unique key (rule_id, period_start, level) is what makes that
+# hold across redeliveries, replicas and the sweep (inserts are ON CONFLICT DO NOTHING).
+fired_alerts = sa.Table(
+    "fired_alerts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("rule_id", sa.Text, sa.ForeignKey("alert_rules.id"), nullable=False),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    sa.Column("project_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("metric_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("threshold", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("baseline", sa.Text, nullable=False, server_default=""),
+    sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    sa.Column("event_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("event_project_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("event_time", sa.DateTime(timezone=True)),
+    sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("rule_name", sa.Text, nullable=False),
+    sa.UniqueConstraint("rule_id", "period_start", "level", name="fired_alerts_once_key"),
+    sa.Index("fired_alerts_organisation_idx", "organisation_id", "id"),
+)

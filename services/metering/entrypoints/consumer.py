@@ -30,6 +30,7 @@ from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.messages import EVENT_BATCH_ACCEPTED, decode_event_batch
 from services.metering.config import MeteringSettings
 from services.metering.domain.event_batch import EventColumns, PoisonBatch
+from services.metering.service.alert_watch import AlertWatch
 
 log = get_logger(__name__)
 
@@ -94,10 +95,16 @@ def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
 
 class EventConsumer:
     def __init__(
-        self, js: JetStreamContext, store: EventStore, dead_letters: DeadLetters, settings: MeteringSettings
+        self,
+        js: JetStreamContext,
+        store: EventStore,
+        dead_letters: DeadLetters,
+        settings: MeteringSettings,
+        alerts: AlertWatch | None = None,
     ) -> None:
         self._js = js
         self._store = store
+        self._alerts = alerts
         self._dead_letters = dead_letters
         self._settings = settings
         self._max_events = settings.consumer_max_events_per_transaction
@@ -221,6 +228,8 @@ class EventConsumer:
 
     async def _store_chunk(self, chunk: list[Delivery]) -> None:
         columns = EventColumns.concat([d.columns for d in chunk if d.columns is not None])
+        # A message is one organisation's batch: what alert rules need to know, at a lookup per message.
+        organisations = {d.columns.organisation_ids[0] for d in chunk if d.columns is not None and len(d.columns)}
         # Retries come at least twice per ack wait, each restarting the message's timer, so JetStream never
         # redelivers what this consumer still holds.
         longest = min(_MAX_RETRY_SECONDS, self._settings.consumer_ack_wait_seconds / 2)
@@ -228,7 +237,7 @@ class EventConsumer:
         while True:
             started = time.perf_counter()
             try:
-                new = await self._store.store(columns)
+                new = await self._store_events(columns, organisations)
                 break
             except asyncio.CancelledError:
                 raise
@@ -257,8 +266,19 @@ class EventConsumer:
         counters.STORE_SECONDS.observe(time.perf_counter() - started)
         counters.EVENTS_STORED.inc(new)
         counters.EVENTS_DUPLICATE.inc(len(columns) - new)
+        if self._alerts is not None:
+            self._alerts.stored(organisations)
         for delivery in chunk:
             await _settle(delivery.msg.ack(), "ack")
+
+    async def _store_events(self, columns: EventColumns, organisations: set[str]) -> int:
+        """One transaction. Chunks with events of (organisation, metric) pairs that threshold rules watch also
+        fire the levels those events cross, in the same transaction; all others take the plain statement."""
+        if self._alerts is not None and (pairs := self._alerts.watched(columns, organisations)):
+            new = await self._alerts.store(columns, pairs)
+            if new is not None:
+                return new
+        return await self._store.store(columns)
 
     async def _retry_later(self, chunk: list[Delivery], error: BaseException) -> None:
         """An unexpected failure (neither the database being away nor bad data): nak with a growing delay, so

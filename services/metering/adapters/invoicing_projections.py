@@ -1,0 +1,37 @@
+"""Metering's client of invoicing's ``GetProjectedInvoice``: the projected invoice of an organisation's current
+billing period, which cost alert rules compare with their budget. Speaks only invoicing's published contract."""
+
+from __future__ import annotations
+
+from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing_runtime import clients
+from billing_runtime.errors import FailedPrecondition
+from billing_runtime.timestamps import from_timestamp
+from services.metering.service.alert_ports import ProjectedCost
+
+
+class InvoicingProjections:
+    def __init__(self, address: str) -> None:
+        self._channel = clients.channel(address)
+        self._stub = invoicing_pb2_grpc.InvoicingServiceStub(self._channel)
+
+    async def projected_cost(self, organisation_id: str) -> ProjectedCost | None:
+        """None when the organisation has no subscription in its current period (invoicing answers
+        FAILED_PRECONDITION: there is nothing to project). NotFound and Unavailable propagate."""
+        try:
+            response = await clients.call(
+                self._stub.GetProjectedInvoice,
+                invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=organisation_id),
+                timeout=10.0,
+            )
+        except FailedPrecondition:
+            return None
+        invoice = response.invoice
+        start, end = from_timestamp(invoice.period_start), from_timestamp(invoice.period_end)
+        assert start is not None and end is not None, "a projected invoice has a period"
+        return ProjectedCost(
+            total_minor=invoice.total_minor, currency=invoice.currency, period_start=start, period_end=end
+        )
+
+    async def close(self) -> None:
+        await self._channel.close()
