@@ -108,6 +108,7 @@ async def _prepare(stack, say: Callable[[str], None]) -> tuple[str, int]:
     organisation_id = stack.tenant.organisation_id
     terms = json_format.ParseDict({
         "currency": "INR", "base_fee": "0",
+        "charges": [{"metric_code": COUNT_METRIC, "charge": {"model": "CHARGE_MODEL_PER_UNIT", "unit_price": "0.1"}}],
         "quotas": [{"metric_code": COUNT_METRIC, "limit": QUOTA_LIMIT, "cap": "QUOTA_CAP_HARD",
                     "grace_percent": "10", "grace_hours": 24}],
         "enforce_quotas_at_ingest": False,

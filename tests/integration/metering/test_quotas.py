@@ -8,6 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -20,6 +21,7 @@ from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.metering.adapters.tables import quota_overages
 from tests.integration.helpers import error_field, expect_rpc_error
+from tests.integration.invoicing.conftest import create_organisation
 from tests.integration.metering.conftest import E, batch, define, eventually, project_id, publish
 
 pytestmark = pytest.mark.usefixtures("metering")
@@ -27,13 +29,19 @@ pytestmark = pytest.mark.usefixtures("metering")
 CODE = "api.calls"
 
 
-async def subscribed(invoicing_stub, organisation_id: str, **terms: Any) -> inv.Plan:
-    """A new plan with the given terms, and the organisation subscribed to it from today."""
-    message = json_format.ParseDict({"currency": "INR", "base_fee": "0", **terms}, inv.PlanTerms())
+def plan_terms(**terms: Any) -> inv.PlanTerms:
+    """PlanTerms in INR with a per-unit charge for every metric a quota names (invoicing requires one)."""
+    charges = [{"metric_code": quota["metric_code"], "charge": {"model": "CHARGE_MODEL_PER_UNIT", "unit_price": "0.1"}}
+               for quota in terms.get("quotas", ())]
+    return json_format.ParseDict({"currency": "INR", "base_fee": "0", "charges": charges, **terms}, inv.PlanTerms())
+
+
+async def subscribed(invoicing_stub, organisation_id: str, start_date: str = "", **terms: Any) -> inv.Plan:
+    """A new plan with the given terms, and the organisation subscribed to it from ``start_date`` (today)."""
     plan = (await invoicing_stub.CreatePlan(inv.CreatePlanRequest(
-        code=f"quota-{secrets.token_hex(4)}", name="Quota plan", terms=message))).plan
+        code=f"quota-{secrets.token_hex(4)}", name="Quota plan", terms=plan_terms(**terms)))).plan
     await invoicing_stub.CreateSubscription(inv.CreateSubscriptionRequest(
-        organisation_id=organisation_id, plan_version_id=plan.latest_version.id))
+        organisation_id=organisation_id, plan_version_id=plan.latest_version.id, start_date=start_date))
     return plan
 
 
@@ -43,10 +51,11 @@ def hard(limit: str, **grace: Any) -> dict[str, Any]:
 
 async def use(js, metering_stub, organisation_id: str, *values: str) -> None:
     """Meter events of ``values`` now (a sum metric), and wait until CheckQuota reports them used."""
+    before = Decimal((await check(metering_stub, organisation_id, "0")).used)
     project = project_id()
     events = [E(f"evt-{secrets.token_hex(6)}", value, datetime.now(UTC), metric=CODE) for value in values]
     await publish(js, batch(organisation_id, project, events))
-    await used_reaches(metering_stub, organisation_id, sum(Decimal(v) for v in values))
+    await used_reaches(metering_stub, organisation_id, before + sum(Decimal(v) for v in values))
 
 
 async def used_reaches(metering_stub, organisation_id: str, total: Decimal) -> pb.QuotaStatus:
@@ -130,13 +139,17 @@ async def test_a_soft_cap_allows_over_its_limit(invoicing_stub, metering_stub, j
     assert (status.remaining, status.enforced_at_ingest) == ("0", False)
 
 
-async def test_a_plan_change_mid_period_is_reflected_at_once(invoicing_stub, metering_stub, jetstream, organisation):
-    await subscribed(invoicing_stub, organisation, quotas=[hard("10")])
+async def test_a_plan_change_mid_period_is_reflected_at_once(invoicing_stub, metering_stub, jetstream, invoicing):
+    # Subscribed since 40 days ago (calendar-month periods), so that changing the plan today is mid-period.
+    since = datetime.now(UTC) - timedelta(days=40)
+    organisation = await create_organisation(invoicing_stub, invoicing, since=since)
+    await define(metering_stub, organisation, CODE, pb.AGGREGATION_SUM)
+    start = since.astimezone(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=1)
+    await subscribed(invoicing_stub, organisation, start.isoformat(), quotas=[hard("10")])
     await use(jetstream, metering_stub, organisation, "10")
     assert not (await check(metering_stub, organisation, "1")).allowed  # now cached for the TTL (30 s)
-    bigger = json_format.ParseDict({"currency": "INR", "base_fee": "0", "quotas": [hard("100")]}, inv.PlanTerms())
     upgrade = (await invoicing_stub.CreatePlan(inv.CreatePlanRequest(
-        code=f"quota-{secrets.token_hex(4)}", name="Bigger", terms=bigger))).plan
+        code=f"quota-{secrets.token_hex(4)}", name="Bigger", terms=plan_terms(quotas=[hard("100")])))).plan
     subscription = (await invoicing_stub.ListSubscriptions(
         inv.ListSubscriptionsRequest(organisation_id=organisation))).subscriptions[0]
     await invoicing_stub.ChangeSubscriptionPlan(inv.ChangeSubscriptionPlanRequest(
