@@ -193,8 +193,12 @@ async def test_check_quotas_answers_in_order_and_refuses_bad_input(invoicing_stu
         grpc.StatusCode.INVALID_ARGUMENT)
     assert error_field(error) == "checks[0].quantity"
     assert len(error.details()) < 300
+    # CheckQuota is a hot method (untraced, logged only on failure): its errors are mapped all the same.
     await expect_rpc_error(metering_stub.CheckQuota(pb.CheckQuotaRequest(
         organisation_id="org_nobody", metric_code=CODE)), grpc.StatusCode.NOT_FOUND)
+    error = await expect_rpc_error(metering_stub.CheckQuota(pb.CheckQuotaRequest(
+        organisation_id=organisation, metric_code=CODE, quantity="1e30")), grpc.StatusCode.INVALID_ARGUMENT)
+    assert error_field(error) == "quantity"
 
 
 async def test_entitlements_plan_value_override_and_unknown_feature(invoicing_stub, metering_stub, organisation):
