@@ -66,6 +66,9 @@ class ServiceDefinition(Generic[S]):
     migrations_dir: Path
     register: Callable[[Runtime, S], Wiring]
     uses_nats: bool = True
+    # Unary RPCs answered from memory at thousands a second: not traced, logged only on failure
+    # (billing_runtime.grpc_server.build_server).
+    hot_methods: frozenset[str] = frozenset()
 
     @property
     def schema(self) -> str:
@@ -242,7 +245,8 @@ def build_runtime(definition: ServiceDefinition[S], settings: S) -> Runtime:
     engine = database.create_engine(settings.database_url, application_name=definition.name)
     holder: dict[str, Runtime] = {}
     server, health_servicer = build_server(
-        is_ready=lambda: holder["runtime"].ready, max_message_bytes=settings.grpc_max_message_bytes
+        is_ready=lambda: holder["runtime"].ready, max_message_bytes=settings.grpc_max_message_bytes,
+        hot_methods=definition.hot_methods,
     )
     runtime = Runtime(
         definition=definition,
