@@ -1,0 +1,316 @@
+"""Quota enforcement at ingest: refuse the events of a batch that would take usage over a hard cap the plan
+enforces at ingest; accept everything else (soft caps, quotas without enforcement, metrics without quota).
+
+Metering answers (``CheckQuotas``); its answers are kept for ``ttl_seconds`` per (organisation, metric, billing
+period), so a stream of batches costs one question per pair and TTL, and a batch whose pairs are all cached
+costs no call at all. Within the TTL, what this process admits is added to the cached usage, so its own traffic
+is judged against the cap at once; other replicas' traffic is seen once the answer is refreshed. Enforcement
+therefore lags metered usage by at most the TTL plus metering's own bound (docs/events-api.md).
+
+When metering cannot answer, ``fail_open`` (the default) accepts the batch unchecked, logs it and counts it in
+``ingest_quota_checks_failed_total``: usage is revenue, and losing it because metering is briefly down is worse
+than admitting some events over a cap. ``fail_open=False`` answers UNAVAILABLE instead, so the client retries.
+After a failure, metering is not asked again for one TTL (every batch meanwhile gets the same decision).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from prometheus_client import Counter
+
+from billing_runtime.errors import DomainError, Unavailable
+from billing_runtime.logging import get_logger
+from services.ingest.domain.quota import (
+    UNMEASURED,
+    Measure,
+    MetricRule,
+    MetricUsage,
+    QuotaQuestion,
+    QuotaReport,
+    QuotaWindow,
+)
+from services.ingest.service.ports import QuotaSource
+
+log = get_logger(__name__)
+
+QUOTA_CALLS = Counter("ingest_quota_checks_total", "CheckQuotas calls ingest made to metering.")
+QUOTA_FAILURES = Counter(
+    "ingest_quota_checks_failed_total",
+    "Batches whose quotas could not be checked because metering did not answer, by what was done.",
+    ["decision"],
+)
+QUOTA_REFUSED = Counter("ingest_events_refused_for_quota_total", "Events refused because they went over a hard cap.")
+
+# Rounds of questions for one batch: each round asks about the times no cached period covers yet. A batch spans
+# at most the accepted past window (35 days), so two or three periods; beyond this, the rest goes unchecked.
+_MAX_ROUNDS = 4
+
+
+class QuotaEvent(Protocol):
+    """What enforcement reads of an incoming event."""
+
+    metric: str
+    value: str
+
+    @property
+    def timestamp(self) -> _Seconds: ...
+
+    @property
+    def dimensions(self) -> Mapping[str, str]: ...
+
+
+class _Seconds(Protocol):
+    seconds: int
+
+
+@dataclass
+class Admission:
+    """What enforcement decided for a batch: the events refused (by position, with the reason), the quotas
+    that applied, and what was counted against the cached windows (given back if the batch is not written)."""
+
+    refused: dict[int, str] = field(default_factory=dict)
+    reports: list[QuotaReport] = field(default_factory=list)
+    retry_after_seconds: int | None = None
+    taken: list[tuple[QuotaWindow, Decimal]] = field(default_factory=list)
+
+
+@dataclass
+class _CachedWindow:
+    window: QuotaWindow
+    expires: float
+
+
+@dataclass
+class _CachedRules:
+    rules: dict[str, MetricRule]
+    expires: float
+
+
+class QuotaEnforcer:
+    """The decision cache and the rule: one per ingest process, shared by every batch."""
+
+    def __init__(
+        self,
+        source: QuotaSource,
+        *,
+        ttl_seconds: float = 0.5,
+        metric_ttl_seconds: float = 30.0,
+        fail_open: bool = True,
+        max_windows: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._ttl = ttl_seconds
+        self._metric_ttl = metric_ttl_seconds
+        self._fail_open = fail_open
+        self._max_windows = max_windows
+        self._clock = clock
+        self._windows: dict[tuple[str, str], list[_CachedWindow]] = {}
+        self._rules: dict[str, _CachedRules] = {}
+        self._down_until = 0.0
+
+    async def admit_clean(
+        self, organisation_id: str, metrics: Sequence[MetricUsage] | None, now: datetime
+    ) -> Admission | None:
+        """The fast path: decide from per-metric totals of a clean batch. An Admission when every event fits;
+        None when some may not (or the totals cannot tell), so the events must be walked one by one."""
+        if metrics is None:
+            return None
+        now_seconds = now.timestamp()
+        rules = await self._metric_rules(organisation_id)
+        if rules is None:
+            return self._unchecked()
+        wanted: dict[str, tuple[list[int], Decimal]] = {}
+        for usage in metrics:
+            if self._find(organisation_id, usage.metric, usage.min_seconds) is None:
+                amount = _total(rules.get(usage.metric, UNMEASURED), usage)
+                wanted[usage.metric] = ([usage.min_seconds], amount if amount is not None else Decimal(usage.events))
+        if wanted and not await self._resolve(organisation_id, wanted, now_seconds):
+            return self._unchecked()
+        admission = Admission()
+        touched: list[QuotaWindow] = []
+        for usage in metrics:
+            window = self._find(organisation_id, usage.metric, usage.min_seconds)
+            if window is None or not window.covers(usage.max_seconds):
+                return self._undo(admission)  # no answer, or the batch spans two periods of this metric
+            touched.append(window)
+            if not window.enforced:
+                continue
+            rule = rules.get(usage.metric, UNMEASURED)
+            if rule.measure is Measure.UNMEASURED:
+                continue
+            if rule.filters:
+                return self._undo(admission)  # which events count depends on each one's dimensions
+            if rule.measure is Measure.PEAK:
+                if usage.peak is None or not window.take(Decimal(usage.peak), Measure.PEAK):
+                    return self._undo(admission)
+                continue
+            amount = _total(rule, usage)
+            if amount is None or not window.take(amount, rule.measure):
+                return self._undo(admission)
+            admission.taken.append((window, amount))
+        admission.reports = _reports(touched, now_seconds)
+        return admission
+
+    async def admit(self, organisation_id: str, events: Sequence[QuotaEvent], now: datetime) -> Admission:
+        """Walk the events in order, per (metric, period) from the cached usage, refusing those that do not fit."""
+        now_seconds = now.timestamp()
+        rules = await self._metric_rules(organisation_id)
+        if rules is None:
+            return self._unchecked()
+        wanted: dict[str, tuple[list[int], Decimal]] = {}
+        for event in events:
+            stamps, quantity = wanted.get(event.metric, ([], Decimal(0)))
+            rule = rules.get(event.metric, UNMEASURED)
+            amount = rule.amount(event.value) if rule.measure in (Measure.SUM, Measure.COUNT) else Decimal(1)
+            wanted[event.metric] = (stamps, quantity + amount)
+            stamps.append(event.timestamp.seconds)
+        if not await self._resolve(organisation_id, wanted, now_seconds):
+            return self._unchecked()
+        admission = Admission()
+        touched: dict[int, QuotaWindow] = {}
+        refusing: dict[int, QuotaWindow] = {}
+        for index, event in enumerate(events):
+            window = self._find(organisation_id, event.metric, event.timestamp.seconds)
+            if window is None:
+                continue  # metering gave no period for this time (after every round): accepted unchecked
+            touched[id(window)] = window
+            if not window.enforced:
+                continue
+            rule = rules.get(event.metric, UNMEASURED)
+            if rule.measure is Measure.UNMEASURED or not rule.counts(event.dimensions):
+                continue
+            amount = rule.amount(event.value)
+            if window.take(amount, rule.measure):
+                if rule.measure is not Measure.PEAK:
+                    admission.taken.append((window, amount))
+            else:
+                admission.refused[index] = window.refusal(now_seconds)
+                refusing[id(window)] = window
+        if refusing:
+            QUOTA_REFUSED.inc(len(admission.refused))
+            admission.retry_after_seconds = max(w.retry_after(now_seconds) for w in refusing.values())
+        admission.reports = _reports(list(touched.values()), now_seconds)
+        return admission
+
+    def release(self, admission: Admission | None) -> None:
+        """Give back what an admission counted: its events were not written (the write failed)."""
+        if admission is not None:
+            self._undo(admission)
+
+    # -- the cache ------------------------------------------------------------------------------------------
+
+    def _find(self, organisation_id: str, metric: str, seconds: int) -> QuotaWindow | None:
+        cached = self._windows.get((organisation_id, metric))
+        if cached:
+            now = self._clock()
+            for entry in cached:
+                if entry.expires > now and entry.window.covers(seconds):
+                    return entry.window
+        return None
+
+    def _store(self, organisation_id: str, window: QuotaWindow, expires: float) -> None:
+        key = (organisation_id, window.metric)
+        now = self._clock()
+        kept = [
+            entry for entry in self._windows.get(key, ())
+            if entry.expires > now and entry.window.period_start != window.period_start
+        ]
+        kept.append(_CachedWindow(window, expires))
+        if key not in self._windows and len(self._windows) >= self._max_windows:
+            self._windows.pop(next(iter(self._windows)))
+        self._windows[key] = kept
+
+    async def _resolve(
+        self, organisation_id: str, wanted: dict[str, tuple[list[int], Decimal]], now_seconds: float
+    ) -> bool:
+        """Ask about every (metric, time) no fresh cached window covers; False when metering did not answer."""
+        for _ in range(_MAX_ROUNDS):
+            questions = []
+            for metric, (stamps, quantity) in wanted.items():
+                missing = [s for s in stamps if self._find(organisation_id, metric, s) is None]
+                if missing:
+                    questions.append(QuotaQuestion(metric, min(missing), quantity))
+            if not questions:
+                return True
+            if self._clock() < self._down_until:
+                return False
+            try:
+                QUOTA_CALLS.inc()
+                windows = await self._source.check(organisation_id, questions, now_seconds)
+            except DomainError as error:
+                self._down(error)
+                return False
+            expires = self._clock() + self._ttl
+            for question, window in zip(questions, windows, strict=True):
+                if not window.covers(question.at_seconds):
+                    log.warning("quota answer does not cover the time asked", metric=question.metric,
+                                asked=question.at_seconds, start=window.period_start, reset=window.reset)
+                    return True  # accepted unchecked rather than asked again and again
+                self._store(organisation_id, window, expires)
+        return True
+
+    async def _metric_rules(self, organisation_id: str) -> dict[str, MetricRule] | None:
+        cached = self._rules.get(organisation_id)
+        now = self._clock()
+        if cached is not None and cached.expires > now:
+            return cached.rules
+        if now < self._down_until:
+            return None
+        try:
+            rules = await self._source.metric_rules(organisation_id)
+        except DomainError as error:
+            self._down(error)
+            return None
+        if len(self._rules) >= self._max_windows:
+            self._rules.pop(next(iter(self._rules)))
+        self._rules[organisation_id] = _CachedRules(rules, self._clock() + self._metric_ttl)
+        return rules
+
+    def _down(self, error: DomainError) -> None:
+        self._down_until = self._clock() + self._ttl
+        log.warning(
+            "metering did not answer quota checks",
+            error=str(error), decision="accept unchecked" if self._fail_open else "refuse (UNAVAILABLE)",
+            retry_in_seconds=self._ttl,
+        )
+
+    def _unchecked(self) -> Admission:
+        """Metering did not answer: accept unchecked (fail open) or refuse the batch for a retry."""
+        if self._fail_open:
+            QUOTA_FAILURES.labels("accepted").inc()
+            return Admission()
+        QUOTA_FAILURES.labels("refused").inc()
+        raise Unavailable("quotas could not be checked (metering unavailable); retry the batch with the same ids")
+
+    @staticmethod
+    def _undo(admission: Admission) -> None:
+        for window, amount in admission.taken:
+            window.give_back(amount)
+        admission.taken.clear()
+
+
+def _total(rule: MetricRule, usage: MetricUsage) -> Decimal | None:
+    """What a clean batch adds to a SUM or COUNT metric; None when the scanner could not sum it exactly."""
+    if rule.measure is Measure.COUNT:
+        return Decimal(usage.events)
+    if rule.measure is Measure.SUM and usage.total is not None:
+        return Decimal(usage.total)
+    return None
+
+
+def _reports(windows: list[QuotaWindow], now_seconds: float) -> list[QuotaReport]:
+    """One report per metric with a quota: the latest period's, as the client's current quota."""
+    latest: dict[str, QuotaWindow] = {}
+    for window in windows:
+        if window.limit is not None:
+            other = latest.get(window.metric)
+            if other is None or window.period_start > other.period_start:
+                latest[window.metric] = window
+    return [report for window in latest.values() if (report := window.report(now_seconds)) is not None]
