@@ -115,12 +115,11 @@ class QuotaWindow:
         return self.ceiling is not None
 
     def take(self, amount: Decimal, measure: Measure) -> bool:
-        """Admit one event's amount if it fits (counting it against the window); False if it goes over."""
-        if self.ceiling is None:
-            return True
+        """Admit one event's amount if it fits, counting it against the window (also where nothing is refused,
+        so what remains is reported right); False if it goes over."""
         if measure is Measure.PEAK:
-            return amount <= self.ceiling
-        if self.used + self.admitted + amount > self.ceiling:
+            return self.ceiling is None or amount <= self.ceiling
+        if self.ceiling is not None and self.used + self.admitted + amount > self.ceiling:
             return False
         self.admitted += amount
         return True

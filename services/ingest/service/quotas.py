@@ -140,19 +140,19 @@ class QuotaEnforcer:
             if window is None or not window.covers(usage.max_seconds):
                 return self._undo(admission)  # no answer, or the batch spans two periods of this metric
             touched.append(window)
-            if not window.enforced:
-                continue
             rule = rules.get(usage.metric, UNMEASURED)
-            if rule.measure is Measure.UNMEASURED:
+            if window.limit is None or rule.measure is Measure.UNMEASURED:
                 continue
-            if rule.filters:
-                return self._undo(admission)  # which events count depends on each one's dimensions
             if rule.measure is Measure.PEAK:
-                if usage.peak is None or not window.take(Decimal(usage.peak), Measure.PEAK):
+                if window.enforced and (usage.peak is None or not window.take(Decimal(usage.peak), Measure.PEAK)):
                     return self._undo(admission)
                 continue
             amount = _total(rule, usage)
-            if amount is None or not window.take(amount, rule.measure):
+            if rule.filters or amount is None:
+                if window.enforced:  # which events count, or what they add up to, needs each event
+                    return self._undo(admission)
+                continue  # nothing to refuse: only the reported remainder is a little high until the refresh
+            if not window.take(amount, rule.measure):
                 return self._undo(admission)
             admission.taken.append((window, amount))
         admission.reports = _reports(touched, now_seconds)
@@ -181,7 +181,7 @@ class QuotaEnforcer:
             if window is None:
                 continue  # metering gave no period for this time (after every round): accepted unchecked
             touched[id(window)] = window
-            if not window.enforced:
+            if window.limit is None:
                 continue
             rule = rules.get(event.metric, UNMEASURED)
             if rule.measure is Measure.UNMEASURED or not rule.counts(event.dimensions):
