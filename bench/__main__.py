@@ -5,7 +5,8 @@ Phases, in order: build the workload; start a fresh stack (or use `make run`'s);
 metering; gRPC streaming ingest; REST batch ingest; start metering and time it through the backlog; bare
 asyncpg insert of the same rows; freshness under half the sustainable load; peak memory of every service; then,
 on a fresh stack with the Razorpay sandbox, signed webhooks through the gateway into payments beside a bare
-endpoint (bench/webhooks.py); then, on another fresh stack, the monthly invoice close of 10,000 organisations and
+endpoint (bench/webhooks.py); then, on a fresh stack, CheckQuota latency at a fixed rate beside a bare unary call
+(bench/quota.py); then, on another fresh stack, the monthly invoice close of 10,000 organisations and
 PDF rendering (bench/invoice_close.py).
 """
 
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import freshness, grpc_driver, invoice_close, metering_rate, notifications, rest_driver, webhooks
+from bench import freshness, grpc_driver, invoice_close, metering_rate, notifications, quota, rest_driver, webhooks
 from bench.memory import peak_rss_mib
 from bench.stack import COUNT_METRIC, Stack, create_tenant, fresh_stack, running_stack
 from bench.workload import build_workload, rest_bodies
@@ -72,13 +73,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "metering is not stopped then, so it is timed only through the backlog left after the ingest runs",
     )
     parser.add_argument(
-        "--only", choices=("ingest", "webhooks", "notifications", "invoices"),
+        "--only", choices=("ingest", "webhooks", "notifications", "quota", "invoices"),
         help="run one part: ingest (ingest, metering, freshness, memory), webhooks (Razorpay webhooks through the "
-        "gateway into payments), notifications (emails and customers' webhooks) or invoices (the invoice close "
-        "and PDFs)",
+        "gateway into payments), notifications (emails and customers' webhooks), quota (CheckQuota latency beside "
+        "a bare unary call) or invoices (the invoice close and PDFs)",
     )
     parser.add_argument("--skip-webhooks", action="store_true", help="leave out the webhooks part")
     parser.add_argument("--skip-notifications", action="store_true", help="leave out the notifications part")
+    parser.add_argument("--skip-quota", action="store_true", help="leave out the quota part")
+    parser.add_argument("--quota-rate", type=float, default=2_000.0,
+                        help="CheckQuota calls a second of the quota part, and of the bare call beside it "
+                        "(default 2,000)")
+    parser.add_argument("--quota-duration", type=float, default=10.0,
+                        help="seconds of each fixed-rate run of the quota part (default 10)")
     parser.add_argument("--notification-rate", type=float, default=50.0,
                         help="events a second of the fixed-rate notifications run, each an email and a webhook "
                         "(default 50: 100 messages a second)")
@@ -128,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         print(render_part("notification", notifications.notes(mail), notifications.rows(mail), load_before),
               flush=True)
         failed = failed or bool(mail.problems)
+    if args.only == "quota" or (args.only is None and not args.skip_quota):
+        load_before = os.getloadavg()
+        say("quota: a fresh stack")
+        checks = quota.run(args.quota_rate, args.quota_duration, say)
+        print(render_part("quota check", quota.notes(checks), quota.rows(checks), load_before), flush=True)
+        failed = failed or bool(checks.problems)
     if args.only in (None, "invoices"):
         load_before = os.getloadavg()
         # Its own fresh stack, also with --use-running: it seeds 10,000 organisations nobody wants in `make run`.

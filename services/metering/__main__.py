@@ -8,17 +8,29 @@ from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.invoicing_organisations import InvoicingOrganisations
+from services.metering.adapters.invoicing_plans import InvoicingPlans
+from services.metering.adapters.quota_overages import QuotaOverages
 from services.metering.adapters.tables import metadata
 from services.metering.config import MeteringSettings
 from services.metering.entrypoints.consumer import STREAM, EventConsumer
 from services.metering.entrypoints.grpc import MeteringServicer
 from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
+from services.metering.service.quota_book import QuotaBook
+from services.metering.service.quotas import QuotaChecks, UsageTotalsReader
 
 
 def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
     organisations = InvoicingOrganisations(settings.invoicing_address)
     runtime.on_shutdown(organisations.close)
-    metering_pb2_grpc.add_MeteringServiceServicer_to_server(MeteringServicer(runtime, organisations), runtime.server)
+    servicer = MeteringServicer(runtime, organisations)
+    plans = InvoicingPlans(settings.invoicing_address, settings.plan_cache_ttl_seconds)
+    runtime.on_shutdown(plans.close)
+    quota_book = QuotaBook(
+        UsageTotalsReader(runtime.uow), QuotaOverages(runtime.engine), max_lag=settings.quota_max_lag_seconds,
+        refresh_interval=settings.quota_refresh_interval_seconds, idle_seconds=settings.quota_idle_seconds,
+    )
+    servicer.serve_quotas(QuotaChecks(plans, quota_book))
+    metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, runtime.server)
 
     async def start_consumer() -> None:
         """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
@@ -35,6 +47,8 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
         runtime.spawn(consumer.run(), name="metering-event-consumer")
         watcher = MaxDeliveriesWatcher(runtime.nats, runtime.js, dead_letters, STREAM, settings.consumer_durable)
         await watcher.start()
+        await plans.watch(runtime.nats)  # drops a cached plan when invoicing announces a change
+        runtime.spawn(quota_book.run(), name="metering-quota-refresh")
 
     return Wiring([metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name], on_ready=start_consumer)
 

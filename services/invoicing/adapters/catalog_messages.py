@@ -5,6 +5,7 @@ check (unset fields left out), so gRPC and REST clients meet the same rules and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing_runtime.timestamps import to_timestamp as timestamp
 from services.invoicing.adapters.invoice_run_repository import failures_of
 from services.invoicing.domain.charges import TierAmount
+from services.invoicing.domain.entitlements import EntitlementValue, value_to_dict
 from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.plan import Plan, PlanVersion
 from services.invoicing.domain.plan_rules import terms_to_dict
@@ -73,6 +75,28 @@ def charge_to_pb(data: dict[str, Any]) -> pb.Charge:
     return message
 
 
+def entitlement_value_from_pb(value: pb.EntitlementValue) -> dict[str, Any]:
+    """The oneof as the tagged data ``entitlements.validate_value`` checks ({} when none is set)."""
+    kind = value.WhichOneof("value")
+    return {} if kind is None else {kind: getattr(value, kind)}
+
+
+def entitlements_from_pb(entitlements: Mapping[str, pb.EntitlementValue]) -> dict[str, Any]:
+    return {key: entitlement_value_from_pb(value) for key, value in entitlements.items()}
+
+
+def entitlement_value_to_pb(value: EntitlementValue) -> pb.EntitlementValue:
+    return pb.EntitlementValue(**value_to_dict(value))
+
+
+def entitlements_to_pb(
+    target: MutableMapping[str, pb.EntitlementValue], entitlements: Mapping[str, EntitlementValue]
+) -> None:
+    """Fill a protobuf map field (``target``) with ``entitlements``."""
+    for key, value in entitlements.items():
+        target[key].CopyFrom(entitlement_value_to_pb(value))
+
+
 def terms_from_pb(terms: pb.PlanTerms) -> dict[str, Any]:
     """The terms a client sent, as the data ``plan_rules.validate_terms`` checks."""
     data: dict[str, Any] = {"currency": terms.currency, "charges": [], "quotas": []}
@@ -90,7 +114,15 @@ def terms_from_pb(terms: pb.PlanTerms) -> dict[str, Any]:
         cap = _enum_value(pb.QuotaCap, quota.cap, "QUOTA_CAP_")
         if cap is not None:
             item["cap"] = cap
+        if quota.grace_percent:
+            item["grace_percent"] = quota.grace_percent
+        if quota.grace_hours:
+            item["grace_hours"] = quota.grace_hours
         data["quotas"].append(item)
+    if terms.enforce_quotas_at_ingest:
+        data["enforce_quotas_at_ingest"] = True
+    if terms.entitlements:
+        data["entitlements"] = entitlements_from_pb(terms.entitlements)
     return data
 
 
@@ -102,7 +134,9 @@ def plan_version_to_pb(version: PlanVersion) -> pb.PlanVersion:
         gst_rate=data["gst_rate"],
         sac_code=data["sac_code"],
         description=data["description"],
+        enforce_quotas_at_ingest=version.terms.enforce_quotas_at_ingest,
     )
+    entitlements_to_pb(terms.entitlements, version.terms.entitlements)
     for charge in data["charges"]:
         terms.charges.add(
             metric_code=charge["metric_code"],
@@ -116,6 +150,8 @@ def plan_version_to_pb(version: PlanVersion) -> pb.PlanVersion:
             metric_code=quota["metric_code"],
             limit=quota["limit"],
             cap=_enum_number(pb.QuotaCap, quota["cap"], "QUOTA_CAP_"),
+            grace_percent=quota.get("grace_percent", ""),
+            grace_hours=quota.get("grace_hours", 0),
         )
     return pb.PlanVersion(
         id=version.id,

@@ -19,7 +19,7 @@ _VERSION_COLUMNS = (
 )
 
 
-def _to_version(row: sa.Row[Any]) -> PlanVersion:
+def version_from_row(row: sa.Row[Any]) -> PlanVersion:
     return PlanVersion(
         id=row.id,
         plan_id=row.plan_id,
@@ -116,14 +116,14 @@ class CatalogRepository:
 
     async def get_version(self, version_id: str) -> PlanVersion | None:
         row = (await self._conn.execute(_versions_query().where(plan_versions.c.id == version_id))).one_or_none()
-        return _to_version(row) if row else None
+        return version_from_row(row) if row else None
 
     async def versions(self, version_ids: Iterable[str]) -> dict[str, PlanVersion]:
         ids = list(set(version_ids))
         if not ids:
             return {}
         rows = (await self._conn.execute(_versions_query().where(plan_versions.c.id.in_(ids)))).all()
-        return {row.id: _to_version(row) for row in rows}
+        return {row.id: version_from_row(row) for row in rows}
 
     async def versions_of(self, plan_id: str) -> list[PlanVersion]:
         rows = (
@@ -131,7 +131,7 @@ class CatalogRepository:
                 _versions_query().where(plan_versions.c.plan_id == plan_id).order_by(plan_versions.c.version)
             )
         ).all()
-        return [_to_version(row) for row in rows]
+        return [version_from_row(row) for row in rows]
 
     async def latest_version(self, plan_id: str) -> PlanVersion | None:
         row = (
@@ -142,7 +142,7 @@ class CatalogRepository:
                 .limit(1)
             )
         ).one_or_none()
-        return _to_version(row) if row else None
+        return version_from_row(row) if row else None
 
     async def get_plan(self, plan_id: str) -> Plan | None:
         row = (await self._conn.execute(sa.select(plans).where(plans.c.id == plan_id))).one_or_none()

@@ -8,15 +8,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.invoicing.v1 import events_pb2, invoicing_pb2
 from billing_runtime.timestamps import to_timestamp as timestamp
-from services.invoicing.adapters.catalog_messages import tier_amount_to_pb
+from services.invoicing.adapters.catalog_messages import entitlements_to_pb, plan_version_to_pb, tier_amount_to_pb
 from services.invoicing.domain.invoice import Invoice, InvoiceLine, Party
 from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.organisation import Organisation
+from services.invoicing.service.plan_in_force import PlanInForce
 
 ORGANISATION_CREATED = "billing.invoicing.v1.organisation.created"
 INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
 INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
 INVOICE_PAID = "billing.invoicing.v1.invoice.paid"
+SUBSCRIPTION_UPDATED = "billing.invoicing.v1.subscription.updated"
 
 
 def organisation_to_pb(organisation: Organisation) -> invoicing_pb2.Organisation:
@@ -32,6 +34,22 @@ def organisation_to_pb(organisation: Organisation) -> invoicing_pb2.Organisation
         timezone=details.timezone,
         create_time=timestamp(organisation.created_at),
     )
+
+
+def plan_in_force_to_pb(answer: PlanInForce) -> invoicing_pb2.GetPlanInForceResponse:
+    message = invoicing_pb2.GetPlanInForceResponse(
+        organisation=organisation_to_pb(answer.organisation),
+        found=answer.found,
+        subscription_id=answer.subscription_id,
+        period_start=timestamp(answer.period.start),
+        period_end=timestamp(answer.period.end),
+    )
+    if answer.plan_version is not None:
+        message.plan_version.CopyFrom(plan_version_to_pb(answer.plan_version))
+    if answer.phase_end is not None:
+        message.phase_end.CopyFrom(timestamp(answer.phase_end))
+    entitlements_to_pb(message.entitlement_overrides, answer.overrides)
+    return message
 
 
 def organisation_created(event_id: str, organisation: Organisation) -> events_pb2.OrganisationCreated:
@@ -142,3 +160,11 @@ def invoice_voided(event_id: str, invoice: Invoice) -> events_pb2.InvoiceVoided:
 
 def invoice_paid(event_id: str, invoice: Invoice) -> events_pb2.InvoicePaid:
     return events_pb2.InvoicePaid(event_id=event_id, invoice=invoice_to_pb(invoice))
+
+
+def subscription_updated(
+    event_id: str, organisation_id: str, subscription_id: str, change: str
+) -> events_pb2.SubscriptionUpdated:
+    return events_pb2.SubscriptionUpdated(
+        event_id=event_id, organisation_id=organisation_id, subscription_id=subscription_id, change=change
+    )

@@ -14,7 +14,7 @@ from services.invoicing.domain.organisation import Organisation, OrganisationDet
 _DETAIL_COLUMNS = ("name", "billing_email", "billing_currency", "country", "state_code", "gstin", "timezone")
 
 
-def _to_organisation(row: sa.Row[Any]) -> Organisation:
+def organisation_from_row(row: sa.Row[Any]) -> Organisation:
     details = OrganisationDetails(**{column: getattr(row, column) for column in _DETAIL_COLUMNS})
     return Organisation(id=row.id, details=details, created_at=row.created_at)
 
@@ -31,7 +31,7 @@ class OrganisationRepository:
         row, created = await insert_once(
             self._conn, organisations, values, idempotency_key=idempotency_key, fingerprint=details.fingerprint()
         )
-        return _to_organisation(row), created
+        return organisation_from_row(row), created
 
     async def get(self, organisation_id: str, *, for_update: bool = False) -> Organisation | None:
         """With ``for_update``, the row stays locked until the transaction ends (one subscription change of an
@@ -40,7 +40,7 @@ class OrganisationRepository:
         if for_update:
             query = query.with_for_update()
         row = (await self._conn.execute(query)).one_or_none()
-        return _to_organisation(row) if row else None
+        return organisation_from_row(row) if row else None
 
     async def count(self) -> int:
         return (await self._conn.execute(sa.select(sa.func.count()).select_from(organisations))).scalar_one()
@@ -49,4 +49,4 @@ class OrganisationRepository:
         query = sa.select(organisations).order_by(organisations.c.id).limit(limit)
         if after:
             query = query.where(organisations.c.id > after)
-        return [_to_organisation(row) for row in (await self._conn.execute(query)).all()]
+        return [organisation_from_row(row) for row in (await self._conn.execute(query)).all()]

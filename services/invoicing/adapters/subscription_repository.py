@@ -15,7 +15,7 @@ from services.invoicing.adapters.tables import invoices, subscription_phases, su
 from services.invoicing.domain.subscription import PlanPhase, Subscription, SubscriptionStatus
 
 
-def _to_subscription(row: sa.Row[Any], phases: list[PlanPhase]) -> Subscription:
+def subscription_from_row(row: sa.Row[Any], phases: list[PlanPhase]) -> Subscription:
     return Subscription(
         id=row.id,
         organisation_id=row.organisation_id,
@@ -175,4 +175,4 @@ class SubscriptionRepository:
         phases: dict[str, list[PlanPhase]] = defaultdict(list)
         for phase in phase_rows:
             phases[phase.subscription_id].append(PlanPhase(phase.plan_version_id, phase.starts_at, phase.ends_at))
-        return [_to_subscription(row, phases[row.id]) for row in rows]
+        return [subscription_from_row(row, phases[row.id]) for row in rows]

@@ -220,3 +220,14 @@ review_items = sa.Table(
     sa.Index("review_items_organisation_idx", "organisation_id", "id"),
     sa.Index("review_items_invoice_idx", "invoice_id"),
 )
+
+# Features granted to one organisation over its plan's (or that its plan lacks). ``value`` is the tagged form of
+# ``domain/entitlements.py``: {"bool_value": true}, {"number_value": "10"} or {"string_value": "priority"}.
+entitlement_overrides = sa.Table(
+    "entitlement_overrides",
+    metadata,
+    sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), primary_key=True),
+    sa.Column("feature", sa.Text, primary_key=True),
+    sa.Column("value", JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)

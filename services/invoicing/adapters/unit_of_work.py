@@ -7,9 +7,11 @@ from typing import TypeVar
 
 from billing_runtime.database import UnitOfWork
 from services.invoicing.adapters.catalog_repository import CatalogRepository
+from services.invoicing.adapters.entitlement_repository import EntitlementOverrideRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
 from services.invoicing.adapters.invoice_run_repository import InvoiceRunRepository
+from services.invoicing.adapters.plan_in_force_repository import PlanInForceRepository
 from services.invoicing.adapters.repository import OrganisationRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 
@@ -33,6 +35,8 @@ class InvoicingUnitOfWork(UnitOfWork):
     _invoices: InvoiceRepository | None = None
     _exchange_rates: ExchangeRateRepository | None = None
     _invoice_runs: InvoiceRunRepository | None = None
+    _entitlement_overrides: EntitlementOverrideRepository | None = None
+    _plans_in_force: PlanInForceRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -58,6 +62,14 @@ class InvoicingUnitOfWork(UnitOfWork):
     def invoice_runs(self) -> InvoiceRunRepository:
         return _inside(self._invoice_runs)
 
+    @property
+    def entitlement_overrides(self) -> EntitlementOverrideRepository:
+        return _inside(self._entitlement_overrides)
+
+    @property
+    def plans_in_force(self) -> PlanInForceRepository:
+        return _inside(self._plans_in_force)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -67,6 +79,8 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._invoices = InvoiceRepository(connection)
         self._exchange_rates = ExchangeRateRepository(connection)
         self._invoice_runs = InvoiceRunRepository(connection)
+        self._entitlement_overrides = EntitlementOverrideRepository(connection)
+        self._plans_in_force = PlanInForceRepository(connection)
         return self
 
     async def __aexit__(
@@ -74,4 +88,5 @@ class InvoicingUnitOfWork(UnitOfWork):
     ) -> None:
         self._organisations = self._catalog = self._subscriptions = self._invoices = None
         self._exchange_rates = self._invoice_runs = None
+        self._entitlement_overrides = self._plans_in_force = None
         await super().__aexit__(exc_type, exc, tb)

@@ -4,26 +4,33 @@ Editing a plan makes a new version; a subscription stays on its version until it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from services.invoicing.domain.charges import ZERO, ChargeDefinition
+from services.invoicing.domain.entitlements import EntitlementValue
 
 DEFAULT_SAC_CODE = "998314"  # IT design and development services; operators set their own per plan or charge
 
 
 class QuotaCap(StrEnum):
-    HARD = "hard"  # usage beyond the limit is refused (enforced in a later issue)
+    HARD = "hard"  # usage beyond the limit (and its grace) is refused where the plan enforces quotas
     SOFT = "soft"  # usage beyond the limit is allowed and billed; alerts may fire
 
 
 @dataclass(frozen=True)
 class Quota:
+    """Usage of a metric per billing period. A hard cap may allow ``grace_percent`` over the limit, for
+    ``grace_hours`` after usage first went over it in the period (0: for the rest of the period)."""
+
     metric_code: str
     limit: Decimal
     cap: QuotaCap
+    grace_percent: Decimal = ZERO
+    grace_hours: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class PlanVersionTerms:
     gst_rate: Decimal = Decimal(18)
     sac_code: str = DEFAULT_SAC_CODE
     description: str = ""
+    # Whether ingest refuses events over the plan's hard caps (soft caps never refuse).
+    enforce_quotas_at_ingest: bool = False
+    # Features the plan grants, by key (sorted).
+    entitlements: Mapping[str, EntitlementValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

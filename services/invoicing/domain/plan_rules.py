@@ -14,6 +14,7 @@ from typing import Any
 from billing_runtime.errors import InvalidArgument
 from services.invoicing.domain.charge_rules import charge_to_dict, non_negative, validate_charge
 from services.invoicing.domain.currencies import is_invoiceable
+from services.invoicing.domain.entitlements import entitlements_to_dict, validate_entitlements
 from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.plan import DEFAULT_SAC_CODE, PlanCharge, PlanVersionTerms, Quota, QuotaCap
 
@@ -27,9 +28,12 @@ MAX_DESCRIPTION_LENGTH = 2000
 MAX_CHARGES = 100
 # Services Accounting Codes of GST: six digits, chapter 99.
 SAC_CODE = re.compile(r"^99\d{4}$")
-_TERMS_FIELDS = ("currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description")
+_TERMS_FIELDS = ("currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description",
+                 "enforce_quotas_at_ingest", "entitlements")
 _CHARGE_FIELDS = ("metric_code", "charge", "display_name", "gst_rate", "sac_code")
-_QUOTA_FIELDS = ("metric_code", "limit", "cap")
+_QUOTA_FIELDS = ("metric_code", "limit", "cap", "grace_percent", "grace_hours")
+# A leap year's hours: a grace period longer than any billing period means nothing more.
+MAX_GRACE_HOURS = 8784
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -92,14 +96,19 @@ def _list(raw: Any, field: str, limit: int) -> Sequence[Any]:
     return raw
 
 
-def validate_gst_rate(value: Any, field: str) -> Decimal:
-    """A GST rate in percent: 0 to 100 with at most two decimals ("18", "0.25")."""
+def _percentage(value: Any, field: str) -> Decimal:
+    """A percentage: 0 to 100 with at most two decimals ("18", "0.25")."""
     rate = non_negative(value, field)
     if rate > 100:
         raise InvalidArgument(f"is a percentage and must be at most 100, got {decimal_text(rate)}", field=field)
     if rate != rate.quantize(Decimal("0.01")):
         raise InvalidArgument("must have at most 2 decimal places", field=field)
     return rate
+
+
+def validate_gst_rate(value: Any, field: str) -> Decimal:
+    """A GST rate in percent: 0 to 100 with at most two decimals ("18", "0.25")."""
+    return _percentage(value, field)
 
 
 def validate_sac_code(value: Any, field: str) -> str:
@@ -136,7 +145,24 @@ def _quota(raw: Any, field: str) -> Quota:
         cap = QuotaCap(raw.get("cap"))
     except ValueError:
         raise InvalidArgument("must be 'hard' or 'soft'", field=f"{field}.cap") from None
-    return Quota(metric_code=metric_code, limit=limit, cap=cap)
+    grace_percent = Decimal(0)
+    if raw.get("grace_percent") not in (None, ""):
+        if cap is not QuotaCap.HARD:
+            raise InvalidArgument(
+                "applies to hard caps only: a soft cap already lets usage through", field=f"{field}.grace_percent"
+            )
+        grace_percent = _percentage(raw["grace_percent"], f"{field}.grace_percent")
+    grace_hours = raw.get("grace_hours") or 0
+    if isinstance(grace_hours, bool) or not isinstance(grace_hours, int):
+        raise InvalidArgument("must be a whole number of hours", field=f"{field}.grace_hours")
+    if not 0 <= grace_hours <= MAX_GRACE_HOURS:
+        raise InvalidArgument(f"must be from 0 to {MAX_GRACE_HOURS} hours", field=f"{field}.grace_hours")
+    if grace_hours and not grace_percent:
+        raise InvalidArgument(
+            "needs a grace_percent: it is how long usage may stay within the grace allowance",
+            field=f"{field}.grace_hours",
+        )
+    return Quota(metric_code=metric_code, limit=limit, cap=cap, grace_percent=grace_percent, grace_hours=grace_hours)
 
 
 def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
@@ -144,7 +170,9 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
 
     ``currency`` must be an invoiceable ISO 4217 code; ``base_fee`` >= 0; ``charges`` one per metric (codes
     in metering's format); ``quotas`` only for metrics the plan charges; GST rates 0-100 % with at most two
-    decimals; SAC codes six digits starting 99. Any fault is an ``InvalidArgument`` naming its path."""
+    decimals; SAC codes six digits starting 99; a quota's grace (a percent of 0-100 and hours of 0-8784) on hard
+    caps only; entitlements as ``entitlements.validate_entitlements`` checks them. Any fault is an
+    ``InvalidArgument`` naming its path."""
     raw = _mapping(raw, "", _TERMS_FIELDS)
     currency = raw.get("currency")
     if not isinstance(currency, str) or not currency:
@@ -181,6 +209,9 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
             )
         quotas.append(quota)
 
+    enforce = raw.get("enforce_quotas_at_ingest")
+    if enforce is not None and not isinstance(enforce, bool):
+        raise InvalidArgument("must be true or false", field="enforce_quotas_at_ingest")
     gst_rate = raw.get("gst_rate")
     sac_code = raw.get("sac_code")
     return PlanVersionTerms(
@@ -191,12 +222,28 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
         gst_rate=Decimal(18) if gst_rate is None else validate_gst_rate(gst_rate, "gst_rate"),
         sac_code=DEFAULT_SAC_CODE if sac_code in (None, "") else validate_sac_code(sac_code, "sac_code"),
         description=_text(raw.get("description"), "description", MAX_DESCRIPTION_LENGTH, multiline=True),
+        enforce_quotas_at_ingest=bool(enforce),
+        entitlements=validate_entitlements(raw.get("entitlements")),
     )
 
 
+def _quota_to_dict(quota: Quota) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "metric_code": quota.metric_code, "limit": decimal_text(quota.limit), "cap": quota.cap.value
+    }
+    if quota.grace_percent:
+        data["grace_percent"] = decimal_text(quota.grace_percent)
+    if quota.grace_hours:
+        data["grace_hours"] = quota.grace_hours
+    return data
+
+
 def terms_to_dict(terms: PlanVersionTerms) -> dict[str, Any]:
-    """Terms as JSON-ready data (decimals as strings); ``validate_terms(terms_to_dict(t)) == t``."""
-    return {
+    """Terms as JSON-ready data (decimals as strings); ``validate_terms(terms_to_dict(t)) == t``.
+
+    A quota's grace, the enforcement flag and entitlements appear only when set: terms stored (and fingerprints
+    taken) before they existed read and compare the same."""
+    data: dict[str, Any] = {
         "currency": terms.currency,
         "base_fee": decimal_text(terms.base_fee),
         "charges": [
@@ -209,11 +256,13 @@ def terms_to_dict(terms: PlanVersionTerms) -> dict[str, Any]:
             }
             for charge in terms.charges
         ],
-        "quotas": [
-            {"metric_code": quota.metric_code, "limit": decimal_text(quota.limit), "cap": quota.cap.value}
-            for quota in terms.quotas
-        ],
+        "quotas": [_quota_to_dict(quota) for quota in terms.quotas],
         "gst_rate": decimal_text(terms.gst_rate),
         "sac_code": terms.sac_code,
         "description": terms.description,
     }
+    if terms.enforce_quotas_at_ingest:
+        data["enforce_quotas_at_ingest"] = True
+    if terms.entitlements:
+        data["entitlements"] = entitlements_to_dict(terms.entitlements)
+    return data

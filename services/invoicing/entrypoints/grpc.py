@@ -11,7 +11,7 @@ from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import settlement_messages as sm
-from services.invoicing.adapters.messages import invoice_to_pb, organisation_to_pb
+from services.invoicing.adapters.messages import invoice_to_pb, organisation_to_pb, plan_in_force_to_pb
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.domain.charge_rules import validate_charge
 from services.invoicing.domain.invoice import InvoiceStatus
@@ -19,10 +19,12 @@ from services.invoicing.domain.money import parse_decimal
 from services.invoicing.domain.pricing import quote_charge
 from services.invoicing.service import (
     catalog,
+    entitlement_overrides,
     exchange_rates,
     invoice_runs,
     invoices,
     organisations,
+    plan_in_force,
     settlements,
     subscriptions,
 )
@@ -128,6 +130,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def CreateSubscription(self, request, context):  # noqa: N802
         subscription, created = await subscriptions.create_subscription(
             self._uow(),
+            self._runtime.outbox,
             organisation_id=request.organisation_id,
             plan_version_id=request.plan_version_id,
             plan_code=request.plan_code,
@@ -152,6 +155,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def ChangeSubscriptionPlan(self, request, context):  # noqa: N802
         subscription, changed = await subscriptions.change_plan(
             self._uow(),
+            self._runtime.outbox,
             subscription_id=request.subscription_id,
             plan_version_id=request.plan_version_id,
             plan_code=request.plan_code,
@@ -161,9 +165,45 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def CancelSubscription(self, request, context):  # noqa: N802
         subscription = await subscriptions.cancel_subscription(
-            self._uow(), subscription_id=request.subscription_id, at_period_end=request.at_period_end
+            self._uow(),
+            self._runtime.outbox,
+            subscription_id=request.subscription_id,
+            at_period_end=request.at_period_end,
         )
         return pb.CancelSubscriptionResponse(subscription=cm.subscription_to_pb(subscription))
+
+    # Plan in force and entitlement overrides --------------------------------------------------------------
+
+    async def GetPlanInForce(self, request, context):  # noqa: N802
+        at = from_timestamp(request.time) if request.HasField("time") else None
+        answer = await plan_in_force.get_plan_in_force(self._uow(), request.organisation_id, at)
+        return plan_in_force_to_pb(answer)
+
+    async def SetEntitlementOverride(self, request, context):  # noqa: N802
+        overrides = await entitlement_overrides.set_entitlement_override(
+            self._uow(),
+            self._runtime.outbox,
+            organisation_id=request.organisation_id,
+            feature=request.feature,
+            value=cm.entitlement_value_from_pb(request.value),
+        )
+        response = pb.SetEntitlementOverrideResponse()
+        cm.entitlements_to_pb(response.entitlement_overrides, overrides)
+        return response
+
+    async def DeleteEntitlementOverride(self, request, context):  # noqa: N802
+        overrides = await entitlement_overrides.delete_entitlement_override(
+            self._uow(), self._runtime.outbox, organisation_id=request.organisation_id, feature=request.feature
+        )
+        response = pb.DeleteEntitlementOverrideResponse()
+        cm.entitlements_to_pb(response.entitlement_overrides, overrides)
+        return response
+
+    async def ListEntitlementOverrides(self, request, context):  # noqa: N802
+        overrides = await entitlement_overrides.list_entitlement_overrides(self._uow(), request.organisation_id)
+        response = pb.ListEntitlementOverridesResponse()
+        cm.entitlements_to_pb(response.entitlement_overrides, overrides)
+        return response
 
     # Exchange rates and quotes -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from billing_runtime import paging
 from billing_runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from billing_runtime.ids import new_id
+from services.invoicing.domain.entitlements import same_entitlements
 from services.invoicing.domain.plan import Plan, PlanVersion
 from services.invoicing.domain.plan_rules import terms_to_dict, validate_plan_code, validate_plan_name, validate_terms
 from services.invoicing.service.fingerprints import fingerprint
@@ -53,7 +54,12 @@ async def create_plan_version(
         if plan_row is None:
             raise NotFound(f"no plan with id {plan_id!r}")
         latest = await repository.latest_version(plan_id)
-        repeat = latest is not None and latest.terms == validated and name in ("", latest.plan_name)
+        repeat = (
+            latest is not None
+            and latest.terms == validated
+            and same_entitlements(latest.terms.entitlements, validated.entitlements)
+            and name in ("", latest.plan_name)
+        )
         if repeat and not await repository.version_made_with_key(idempotency_key):
             assert latest is not None
             raise AlreadyExists(

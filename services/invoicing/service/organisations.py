@@ -47,6 +47,18 @@ async def create_organisation(
     return organisation, created
 
 
+async def existing_organisation(
+    uow: InvoicingTransaction, organisation_id: str, *, lock: bool = False
+) -> Organisation:
+    """The organisation, inside an open transaction (locked until it ends with ``lock``); NotFound if unknown."""
+    if not organisation_id:
+        raise InvalidArgument("is required", field="organisation_id")
+    organisation = await uow.organisations.get(organisation_id, for_update=lock)
+    if organisation is None:
+        raise NotFound(f"no organisation with id {organisation_id!r}")
+    return organisation
+
+
 async def get_organisation(uow: InvoicingTransaction, organisation_id: str) -> Organisation:
     if not organisation_id:
         raise InvalidArgument("is required", field="organisation_id")

@@ -7,6 +7,7 @@ exchange-rate row, an invoice run) the Protocol names the attributes the use cas
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -14,6 +15,7 @@ from typing import Any, Protocol, Self
 
 from google.protobuf.message import Message
 
+from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
@@ -246,6 +248,39 @@ class InvoiceRunRecords(Protocol):
     async def finish(self, run_id: str, state: str, finished_at: datetime) -> None: ...
 
 
+class EntitlementOverrides(Protocol):
+    """Features granted to one organisation over its plan's."""
+
+    async def of(self, organisation_id: str) -> dict[str, EntitlementValue]:
+        """By feature, sorted; {} when it has none."""
+        ...
+
+    async def put(self, organisation_id: str, feature: str, value: EntitlementValue) -> None:
+        """Insert, or replace the feature's value."""
+        ...
+
+    async def remove(self, organisation_id: str, feature: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OrganisationPlans:
+    """What decides an organisation's plan in force at a moment, as :meth:`PlansInForce.read` gathers it."""
+
+    organisation: Organisation
+    # Every subscription of the organisation (any state), oldest first, with its phases.
+    subscriptions: Sequence[Subscription]
+    # At least the version of the phase covering the moment read at, when one does.
+    versions: Mapping[str, PlanVersion]
+    overrides: Mapping[str, EntitlementValue]
+
+
+class PlansInForce(Protocol):
+    async def read(self, organisation_id: str, at: datetime) -> OrganisationPlans | None:
+        """The organisation, its subscriptions and overrides, and the plan version covering ``at``, in as few
+        queries as it takes (metering asks often); None for an unknown organisation."""
+        ...
+
+
 class InvoicingTransaction(Protocol):
     """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
     and rolls back on an exception. The repositories are usable inside the block only."""
@@ -267,6 +302,12 @@ class InvoicingTransaction(Protocol):
 
     @property
     def invoice_runs(self) -> InvoiceRunRecords: ...
+
+    @property
+    def entitlement_overrides(self) -> EntitlementOverrides: ...
+
+    @property
+    def plans_in_force(self) -> PlansInForce: ...
 
     async def __aenter__(self) -> Self: ...
 

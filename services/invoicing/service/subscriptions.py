@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from billing_runtime import paging
 from billing_runtime.errors import AlreadyExists, InvalidArgument, NotFound
-from billing_runtime.ids import new_id
+from billing_runtime.ids import new_id, new_ulid
+from services.invoicing.adapters import messages
 from services.invoicing.domain import subscription as subscription_rules
 from services.invoicing.domain.billing_period import start_of_day, zone_of
-from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.subscription import Subscription, SubscriptionStatus
 from services.invoicing.service.catalog import resolve_version
 from services.invoicing.service.fingerprints import fingerprint
-from services.invoicing.service.ports import InvoicingTransaction, Subscriptions
+from services.invoicing.service.organisations import existing_organisation as _organisation
+from services.invoicing.service.ports import EventOutbox, InvoicingTransaction, Subscriptions
 
 
 def _parse_date(value: str, field: str, time_zone: str, now: datetime) -> date:
@@ -27,17 +29,33 @@ def _parse_date(value: str, field: str, time_zone: str, now: datetime) -> date:
         raise InvalidArgument(f"{value!r} is not a date; expected YYYY-MM-DD", field=field) from None
 
 
-async def _organisation(uow: InvoicingTransaction, organisation_id: str, *, lock: bool = False) -> Organisation:
-    if not organisation_id:
-        raise InvalidArgument("is required", field="organisation_id")
-    organisation = await uow.organisations.get(organisation_id, for_update=lock)
-    if organisation is None:
-        raise NotFound(f"no organisation with id {organisation_id!r}")
-    return organisation
+class Change(StrEnum):
+    """What a ``subscription.updated`` event says changed (the event carries no state: readers ask
+    GetPlanInForce again)."""
+
+    CREATED = "created"
+    PLAN_CHANGED = "plan_changed"
+    CANCELED = "canceled"
+    ENTITLEMENT_OVERRIDE = "entitlement_override"
+
+
+async def announce_update(
+    uow: InvoicingTransaction, outbox: EventOutbox, organisation_id: str, change: Change, subscription_id: str = ""
+) -> None:
+    """Record ``subscription.updated`` in the transaction of the change; its id is new for every change (a
+    retried request that changes nothing records nothing, so ids need not repeat)."""
+    event_id = f"subscription.updated:{new_ulid()}"
+    await outbox.record(
+        uow,
+        messages.SUBSCRIPTION_UPDATED,
+        event_id,
+        messages.subscription_updated(event_id, organisation_id, subscription_id, change.value),
+    )
 
 
 async def create_subscription(
     uow: InvoicingTransaction,
+    outbox: EventOutbox,
     *,
     organisation_id: str,
     plan_version_id: str = "",
@@ -48,7 +66,8 @@ async def create_subscription(
     now: datetime | None = None,
 ) -> tuple[Subscription, bool]:
     """Put an organisation on a plan version from the start of ``start_date`` in its zone. One active
-    subscription per organisation; a repeat with the same idempotency key returns the first."""
+    subscription per organisation; a repeat with the same idempotency key returns the first. A new one is
+    announced (``subscription.updated``, change "created") in the same transaction."""
     now = now or datetime.now(UTC)
     async with uow:
         organisation = await _organisation(uow, organisation_id, lock=True)
@@ -89,6 +108,8 @@ async def create_subscription(
         subscription_id, created = await repository.add(
             subscription, idempotency_key=idempotency_key, fingerprint=fingerprint(request)
         )
+        if created:
+            await announce_update(uow, outbox, organisation.id, Change.CREATED, subscription_id)
         stored = await repository.get(subscription_id)
     assert stored is not None
     return stored, created
@@ -127,6 +148,7 @@ async def _locked_subscription(repository: Subscriptions, subscription_id: str) 
 
 async def change_plan(
     uow: InvoicingTransaction,
+    outbox: EventOutbox,
     *,
     subscription_id: str,
     plan_version_id: str = "",
@@ -135,7 +157,8 @@ async def change_plan(
     now: datetime | None = None,
 ) -> tuple[Subscription, bool]:
     """Move a subscription to another plan version from the start of ``effective_date`` (today by default) in
-    the organisation's zone. Repeating a change already made returns the subscription unchanged (False)."""
+    the organisation's zone. Repeating a change already made returns the subscription unchanged (False); a change
+    is announced (``subscription.updated``, "plan_changed") in its transaction."""
     now = now or datetime.now(UTC)
     async with uow:
         repository = uow.subscriptions
@@ -154,14 +177,21 @@ async def change_plan(
             field = "effective_date" if error.field == "effective_at" else error.field
             raise InvalidArgument(error.message, field=field) from None
         await repository.save(changed)
+        await announce_update(uow, outbox, subscription.organisation_id, Change.PLAN_CHANGED, subscription.id)
     return changed, True
 
 
 async def cancel_subscription(
-    uow: InvoicingTransaction, *, subscription_id: str, at_period_end: bool, now: datetime | None = None
+    uow: InvoicingTransaction,
+    outbox: EventOutbox,
+    *,
+    subscription_id: str,
+    at_period_end: bool,
+    now: datetime | None = None,
 ) -> Subscription:
     """Cancel now, or at the end of the current billing period. Asking again for what is already so returns
-    the subscription as it is."""
+    the subscription as it is; a cancellation is announced (``subscription.updated``, "canceled") in its
+    transaction."""
     now = now or datetime.now(UTC)
     async with uow:
         repository = uow.subscriptions
@@ -171,4 +201,5 @@ async def cancel_subscription(
         organisation = await _organisation(uow, subscription.organisation_id)
         canceled = subscription_rules.cancel(subscription, at_period_end, now, organisation.details.timezone)
         await repository.save(canceled)
+        await announce_update(uow, outbox, subscription.organisation_id, Change.CANCELED, subscription.id)
     return canceled

@@ -88,4 +88,17 @@ usage_days = sa.Table(
     sa.Column("latest_value", sa.Numeric, nullable=False),
 )
 
+# When usage of a metric first went over the organisation's quota in a billing period (where a hard cap's grace
+# starts). Replicas insert what they observe, ON CONFLICT DO NOTHING: the first stored wins.
+quota_overages = sa.Table(
+    "quota_overages",
+    metadata,
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("metric_code", sa.Text, primary_key=True),
+    sa.Column("period_start", sa.DateTime(timezone=True), primary_key=True),
+    # The limit gone over: after a plan change mid-period, grace of the new limit starts when it is gone over.
+    sa.Column("quota_limit", sa.Numeric, primary_key=True),
+    sa.Column("first_over_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata)

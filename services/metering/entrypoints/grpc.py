@@ -11,11 +11,12 @@ from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.messages import AGGREGATION_TO_PB, AGGREGATIONS, WINDOWS, metric_to_pb
 from services.metering.domain.usage_totals import TotalQuery
+from services.metering.entrypoints.quota_grpc import QuotaRpcs
 from services.metering.service import dead_letters, metrics, usage, usage_totals
 from services.metering.service.metrics import OrganisationDirectory
 
 
-class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
+class MeteringServicer(QuotaRpcs, metering_pb2_grpc.MeteringServiceServicer):
     def __init__(self, runtime: Runtime, organisations: OrganisationDirectory) -> None:
         self._runtime = runtime
         self._organisations = organisations

@@ -13,7 +13,8 @@ async def test_repositories_are_refused_outside_the_block():
     engine = create_engine("postgresql://nobody@127.0.0.1:1/none", application_name="test")
     try:
         uow = InvoicingUnitOfWork(engine)
-        for name in ("organisations", "catalog", "subscriptions", "invoices", "exchange_rates"):
+        for name in ("organisations", "catalog", "subscriptions", "invoices", "exchange_rates", "invoice_runs",
+                     "entitlement_overrides", "plans_in_force"):
             with pytest.raises(RuntimeError, match="outside its 'async with' block"):
                 getattr(uow, name)
     finally:

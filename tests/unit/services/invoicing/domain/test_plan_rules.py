@@ -151,3 +151,76 @@ def test_plan_name() -> None:
         with pytest.raises(InvalidArgument) as caught:
             validate_plan_name(bad)
         assert caught.value.field == "name"
+
+
+# --- quota grace, the enforcement flag and entitlements ---------------------------------------------------------
+
+HARD_WITH_GRACE = {"metric_code": "api_calls", "limit": "1000", "cap": "hard", "grace_percent": "12.5",
+                   "grace_hours": 48}
+
+
+def test_grace_enforcement_and_entitlements_are_typed_and_round_trip() -> None:
+    checked = validate_terms(terms(
+        quotas=[HARD_WITH_GRACE], enforce_quotas_at_ingest=True,
+        entitlements={"sso": {"bool_value": True}, "seats": {"number_value": "10"},
+                      "support": {"string_value": "priority"}},
+    ))
+    quota = checked.quotas[0]
+    assert (quota.grace_percent, quota.grace_hours) == (Decimal("12.5"), 48)
+    assert checked.enforce_quotas_at_ingest is True
+    assert checked.entitlements == {"seats": Decimal(10), "sso": True, "support": "priority"}
+    assert list(checked.entitlements) == ["seats", "sso", "support"]  # sorted
+    assert validate_terms(terms_to_dict(checked)) == checked
+    assert terms_to_dict(checked)["quotas"][0] == {**HARD_WITH_GRACE, "limit": "1000"}
+
+
+def test_terms_without_the_new_fields_read_and_write_as_before() -> None:
+    """Versions stored before quotas had a grace (and plans had entitlements) load with the defaults, and their
+    data, hence their request fingerprints, are unchanged."""
+    stored = terms_to_dict(validate_terms(terms()))
+    assert "enforce_quotas_at_ingest" not in stored and "entitlements" not in stored
+    assert stored["quotas"] == [{"metric_code": "api_calls", "limit": "100000", "cap": "hard"}]
+    checked = validate_terms(stored)
+    assert (checked.quotas[0].grace_percent, checked.quotas[0].grace_hours) == (0, 0)
+    assert (checked.enforce_quotas_at_ingest, checked.entitlements) == (False, {})
+
+
+def test_a_hard_cap_may_have_grace_without_hours_meaning_the_rest_of_the_period() -> None:
+    quota = validate_terms(terms(quotas=[{**HARD_WITH_GRACE, "grace_hours": 0}])).quotas[0]
+    assert (quota.grace_percent, quota.grace_hours) == (Decimal("12.5"), 0)
+
+
+def _quota(**fields: Any) -> dict[str, Any]:
+    return terms(quotas=[{"metric_code": "api_calls", "limit": "1000", "cap": "hard", **fields}])
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        (_quota(cap="soft", grace_percent="10"), "quotas[0].grace_percent", "hard caps only"),
+        (_quota(grace_percent="100.01"), "quotas[0].grace_percent", "at most 100"),
+        (_quota(grace_percent="-1"), "quotas[0].grace_percent", "must not be negative"),
+        (_quota(grace_percent="0.125"), "quotas[0].grace_percent", "2 decimal places"),
+        (_quota(grace_percent="ten"), "quotas[0].grace_percent", "decimal number"),
+        (_quota(grace_hours=24), "quotas[0].grace_hours", "needs a grace_percent"),
+        (_quota(grace_percent="10", grace_hours=8785), "quotas[0].grace_hours", "0 to 8784"),
+        (_quota(grace_percent="10", grace_hours=-1), "quotas[0].grace_hours", "0 to 8784"),
+        (_quota(grace_percent="10", grace_hours="24"), "quotas[0].grace_hours", "whole number"),
+        (_quota(grace_percent="10", grace_hours=True), "quotas[0].grace_hours", "whole number"),
+        (terms(enforce_quotas_at_ingest="yes"), "enforce_quotas_at_ingest", "true or false"),
+        (terms(entitlements=[]), "entitlements", "must be an object"),
+        (terms(entitlements={"seats": {}}), 'entitlements["seats"]', "exactly one of"),
+        (terms(entitlements={"seats": {"number_value": "1", "string_value": "x"}}), 'entitlements["seats"]',
+         "exactly one of"),
+        (terms(entitlements={"Seats": {"number_value": "1"}}), 'entitlements["Seats"]', "not a feature key"),
+        (terms(entitlements={"seats": {"number_value": "1e12"}}), 'entitlements["seats"]', "less than 10^12"),
+        (terms(entitlements={"seats": {"number_value": "1.0000001"}}), 'entitlements["seats"]', "6 decimal places"),
+        (terms(entitlements={"sso": {"bool_value": "true"}}), 'entitlements["sso"]', "true or false"),
+        (terms(entitlements={f"f{i}": {"bool_value": True} for i in range(101)}), "entitlements", "at most 100"),
+    ],
+)
+def test_grace_and_entitlements_refused(raw: Any, field: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_terms(raw)
+    assert caught.value.field == field
+    assert message in caught.value.message

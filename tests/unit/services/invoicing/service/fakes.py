@@ -17,11 +17,13 @@ from typing import Any
 from google.protobuf.message import Message
 
 from billing_runtime.errors import Conflict
+from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
 from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
 from services.invoicing.domain.subscription import Subscription, SubscriptionStatus
+from services.invoicing.service.ports import OrganisationPlans
 from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 __all__ = ["FakeOutbox", "FakeUnitOfWork", "Tables"]
@@ -96,6 +98,9 @@ class Tables:
     runs: dict[str, Keyed] = field(default_factory=dict)  # of RunRow
     outbox: list[tuple[str, str, Message]] = field(default_factory=list)
     locks: list[str] = field(default_factory=list)
+    overrides: dict[str, dict[str, EntitlementValue]] = field(default_factory=dict)  # by organisation, feature
+    # What each PlansInForce.read cost, as queries the PostgreSQL repository makes: 2 a read.
+    plan_reads: int = 0
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -411,6 +416,42 @@ class FakeInvoiceRuns:
         row.state, row.finished_at = state, finished_at
 
 
+class FakeEntitlementOverrides:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def of(self, organisation_id: str) -> dict[str, EntitlementValue]:
+        return dict(sorted(self._tables.overrides.get(organisation_id, {}).items()))
+
+    async def put(self, organisation_id: str, feature: str, value: EntitlementValue) -> None:
+        assert organisation_id in self._tables.organisations, "the foreign key to organisations"
+        self._tables.overrides.setdefault(organisation_id, {})[feature] = value
+
+    async def remove(self, organisation_id: str, feature: str) -> None:
+        self._tables.overrides.get(organisation_id, {}).pop(feature, None)
+
+
+class FakePlansInForce:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    async def read(self, organisation_id: str, at: datetime) -> OrganisationPlans | None:
+        self._tables.plan_reads += 1
+        found = self._tables.organisations.get(organisation_id)
+        if found is None:
+            return None
+        subscriptions = (await FakeSubscriptions(self._tables).for_organisations([organisation_id])).get(
+            organisation_id, [])
+        covering = {phase.plan_version_id for s in subscriptions for phase in s.phases
+                    if phase.starts_at <= at and (phase.ends_at is None or phase.ends_at > at)}
+        return OrganisationPlans(
+            organisation=found.value,
+            subscriptions=subscriptions,
+            versions=await FakeCatalog(self._tables).versions(covering),
+            overrides=await FakeEntitlementOverrides(self._tables).of(organisation_id),
+        )
+
+
 class FakeUnitOfWork(FakeTransaction):
     """Invoicing's transaction over :class:`Tables`."""
 
@@ -437,3 +478,11 @@ class FakeUnitOfWork(FakeTransaction):
     @property
     def invoice_runs(self) -> FakeInvoiceRuns:
         return FakeInvoiceRuns(self.inside())
+
+    @property
+    def entitlement_overrides(self) -> FakeEntitlementOverrides:
+        return FakeEntitlementOverrides(self.inside())
+
+    @property
+    def plans_in_force(self) -> FakePlansInForce:
+        return FakePlansInForce(self.inside())

@@ -79,3 +79,24 @@ async def test_plans_are_listed_page_by_page():
     first, token = await catalog.list_plans(FakeUnitOfWork(tables), 2, "")
     rest, last = await catalog.list_plans(FakeUnitOfWork(tables), 2, token)
     assert first + rest == sorted(made, key=lambda p: p.id) and last == ""
+
+
+async def test_the_new_terms_are_part_of_the_idempotency_fingerprint_and_of_what_a_version_changes():
+    tables = Tables()
+    granted = {**TERMS, "entitlements": {"sso": {"bool_value": True}}}
+    await create(tables, terms=granted, key="k-ent")
+    with pytest.raises(Conflict):  # the same key with other entitlements is another request
+        await create(tables, terms={**TERMS, "entitlements": {"sso": {"bool_value": False}}}, key="k-ent")
+    with pytest.raises(Conflict):
+        await create(tables, terms={**granted, "enforce_quotas_at_ingest": True}, key="k-ent")
+    plan = (await catalog.get_plan(FakeUnitOfWork(tables), code="standard"))
+    # One seat is not "granted": a version that changes the kind of a value changes something.
+    one_seat = {**TERMS, "entitlements": {"sso": {"number_value": "1"}}}
+    version, created = await catalog.create_plan_version(FakeUnitOfWork(tables), plan_id=plan.id, terms=one_seat)
+    assert created and version.version == 2 and version.terms.entitlements == {"sso": 1}
+    with pytest.raises(AlreadyExists):
+        await catalog.create_plan_version(FakeUnitOfWork(tables), plan_id=plan.id,
+                                          terms={**TERMS, "entitlements": {"sso": {"number_value": "1.0"}}})
+    enforced, created = await catalog.create_plan_version(
+        FakeUnitOfWork(tables), plan_id=plan.id, terms={**one_seat, "enforce_quotas_at_ingest": True})
+    assert created and enforced.terms.enforce_quotas_at_ingest

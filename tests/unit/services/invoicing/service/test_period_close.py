@@ -52,7 +52,7 @@ async def organisation(tables: Tables, name: str, *, subscribed_from: str | None
                            state_code="29", timezone="Asia/Kolkata"),
     )
     if subscribed_from is not None:
-        await subscriptions.create_subscription(FakeUnitOfWork(tables), organisation_id=created.id,
+        await subscriptions.create_subscription(FakeUnitOfWork(tables), FakeOutbox(), organisation_id=created.id,
                                                 plan_code="standard", start_date=subscribed_from, now=NOW)
     return created.id
 
