@@ -15,6 +15,7 @@ After a failure, metering is not asked again for one TTL (every batch meanwhile 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class QuotaEnforcer:
         self._windows: dict[tuple[str, str], list[_CachedWindow]] = {}
         self._rules: dict[str, _CachedRules] = {}
         self._down_until = 0.0
+        self._asking: dict[str, asyncio.Lock] = {}
 
     async def admit_clean(
         self, organisation_id: str, metrics: Sequence[MetricUsage] | None, now: datetime
@@ -136,7 +138,7 @@ class QuotaEnforcer:
         admission = Admission()
         touched: list[QuotaWindow] = []
         for usage in metrics:
-            window = self._find(organisation_id, usage.metric, usage.min_seconds)
+            window = self._find(organisation_id, usage.metric, usage.min_seconds, fresh=False)
             if window is None or not window.covers(usage.max_seconds):
                 return self._undo(admission)  # no answer, or the batch spans two periods of this metric
             touched.append(window)
@@ -177,7 +179,7 @@ class QuotaEnforcer:
         touched: dict[int, QuotaWindow] = {}
         refusing: dict[int, QuotaWindow] = {}
         for index, event in enumerate(events):
-            window = self._find(organisation_id, event.metric, event.timestamp.seconds)
+            window = self._find(organisation_id, event.metric, event.timestamp.seconds, fresh=False)
             if window is None:
                 continue  # metering gave no period for this time (after every round): accepted unchecked
             touched[id(window)] = window
@@ -206,10 +208,12 @@ class QuotaEnforcer:
 
     # -- the cache ------------------------------------------------------------------------------------------
 
-    def _find(self, organisation_id: str, metric: str, seconds: int) -> QuotaWindow | None:
+    def _find(self, organisation_id: str, metric: str, seconds: int, *, fresh: bool = True) -> QuotaWindow | None:
+        """The cached window covering the time; ``fresh=False`` also takes one that has just expired (a batch is
+        judged against the answers it resolved, even if the TTL ends while it is walked)."""
         cached = self._windows.get((organisation_id, metric))
         if cached:
-            now = self._clock()
+            now = self._clock() if fresh else float("-inf")
             for entry in cached:
                 if entry.expires > now and entry.window.covers(seconds):
                     return entry.window
@@ -230,31 +234,46 @@ class QuotaEnforcer:
     async def _resolve(
         self, organisation_id: str, wanted: dict[str, tuple[list[int], Decimal]], now_seconds: float
     ) -> bool:
-        """Ask about every (metric, time) no fresh cached window covers; False when metering did not answer."""
+        """Ask about every (metric, time) no fresh cached window covers; False when metering did not answer.
+
+        One question at a time per organisation: batches that miss together (a stream's batches in flight) wait
+        for the first answer instead of each fetching its own window, which would count their admissions apart.
+        """
         for _ in range(_MAX_ROUNDS):
-            questions = []
-            for metric, (stamps, quantity) in wanted.items():
-                missing = [s for s in stamps if self._find(organisation_id, metric, s) is None]
-                if missing:
-                    questions.append(QuotaQuestion(metric, min(missing), quantity))
-            if not questions:
+            if not self._questions(organisation_id, wanted):
                 return True
-            if self._clock() < self._down_until:
-                return False
-            try:
-                QUOTA_CALLS.inc()
-                windows = await self._source.check(organisation_id, questions, now_seconds)
-            except DomainError as error:
-                self._down(error)
-                return False
-            expires = self._clock() + self._ttl
-            for question, window in zip(questions, windows, strict=True):
-                if not window.covers(question.at_seconds):
-                    log.warning("quota answer does not cover the time asked", metric=question.metric,
-                                asked=question.at_seconds, start=window.period_start, reset=window.reset)
-                    return True  # accepted unchecked rather than asked again and again
-                self._store(organisation_id, window, expires)
+            lock = self._asking.setdefault(organisation_id, asyncio.Lock())
+            async with lock:
+                questions = self._questions(organisation_id, wanted)  # another batch may just have asked
+                if not questions:
+                    return True
+                if self._clock() < self._down_until:
+                    return False
+                try:
+                    QUOTA_CALLS.inc()
+                    windows = await self._source.check(organisation_id, questions, now_seconds)
+                except DomainError as error:
+                    self._down(error)
+                    return False
+                finally:
+                    if len(self._asking) > self._max_windows:
+                        self._asking.clear()
+                expires = self._clock() + self._ttl
+                for question, window in zip(questions, windows, strict=True):
+                    if not window.covers(question.at_seconds):
+                        log.warning("quota answer does not cover the time asked", metric=question.metric,
+                                    asked=question.at_seconds, start=window.period_start, reset=window.reset)
+                        return True  # accepted unchecked rather than asked again and again
+                    self._store(organisation_id, window, expires)
         return True
+
+    def _questions(self, organisation_id: str, wanted: dict[str, tuple[list[int], Decimal]]) -> list[QuotaQuestion]:
+        questions = []
+        for metric, (stamps, quantity) in wanted.items():
+            missing = [s for s in stamps if self._find(organisation_id, metric, s) is None]
+            if missing:
+                questions.append(QuotaQuestion(metric, min(missing), quantity))
+        return questions
 
     async def _metric_rules(self, organisation_id: str) -> dict[str, MetricRule] | None:
         cached = self._rules.get(organisation_id)

@@ -3,6 +3,7 @@ batches go through the real use cases (both the parsed path and the native fast 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -52,6 +53,7 @@ class FakeMetering:
         if self.down:
             raise Unavailable("service unavailable: connection refused")
         self.checks.append([q.metric for q in questions])
+        await asyncio.sleep(0)  # an answer takes a turn of the loop, as a real call does
         windows = []
         for question in questions:
             start, reset = next(p for p in PERIODS if p[0] <= question.at_seconds < p[1])
@@ -336,3 +338,13 @@ async def test_a_batch_spanning_two_periods_is_walked(scanner):
     _, outcome = await events.ingest_encoded(log, scanner, PROJECT, data, parse, NOW, LIMITS, enforcer(metering))
     assert log.written == ["new"] and [r.index for r in outcome.results] == [0] and len(parsed) == 1
     assert [r.status for r in outcome.results] == [REJECTED] and ACCEPTED not in [r.status for r in outcome.results]
+
+
+async def test_batches_that_miss_together_share_one_answer_and_count_together():
+    metering = FakeMetering().quota("api_calls", 3)
+    quotas = enforcer(metering)
+    outcomes = await asyncio.gather(*(
+        events.ingest_batch(Log(), PROJECT, batch(f"b{n}-", 2), NOW, LIMITS, quotas) for n in range(3)
+    ))
+    assert sum(o.accepted for o in outcomes) == 3 and sum(o.rejected for o in outcomes) == 3
+    assert metering.checks == [["api_calls"]]
