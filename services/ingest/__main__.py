@@ -24,6 +24,7 @@ def register(runtime: Runtime, settings: IngestSettings) -> Wiring:
             metering,
             ttl_seconds=settings.quota_cache_seconds,
             metric_ttl_seconds=settings.quota_metric_cache_seconds,
+            usage_lag_seconds=settings.quota_usage_lag_seconds,
             fail_open=settings.quota_fail_open,
         )
     servicer = IngestServicer(runtime, settings, lambda: IngestUnitOfWork(runtime.engine), organisations, quotas)

@@ -17,9 +17,14 @@ class IngestSettings(ServiceSettings):
     metering_address: str = "127.0.0.1:50052"
     # Refuse events over a hard cap of plans that enforce their quotas at ingest. Off: nothing is asked or refused.
     quota_enforcement: bool = True
-    # How long a quota answer is trusted (what this process admits meanwhile is counted against it at once).
-    # Enforcement lags metered usage by at most this plus metering's own bound; a longer TTL asks metering less.
+    # How long a quota answer is trusted; it is then refreshed in the background and used for one more TTL at
+    # most. What this process admits is counted against it at once. Enforcement lags metered usage by at most
+    # twice this plus metering's own bound; a longer TTL asks metering less.
     quota_cache_seconds: float = Field(default=0.5, gt=0, le=10)
+    # How long an admitted event may take to be metered: after a refresh, what this process admitted since this
+    # long before metering read usage still counts (some of it twice, refusing early for a moment, rather than
+    # letting usage past a cap).
+    quota_usage_lag_seconds: float = Field(default=1.0, ge=0, le=60)
     # How long the organisation's metric definitions (how events add up) are trusted.
     quota_metric_cache_seconds: float = Field(default=30.0, gt=0, le=3_600)
     # When metering cannot answer: accept unchecked (True: usage is revenue; logged and counted) or answer

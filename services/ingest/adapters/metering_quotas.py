@@ -39,7 +39,8 @@ class MeteringQuotas:
     """Asks metering, which owns usage and reads the plans in force from invoicing."""
 
     def __init__(self, address: str, *, timeout_seconds: float = 1.0) -> None:
-        self._channel = clients.channel(address)
+        # A metering that was down is noticed again within a second (enforcement is off while it is down).
+        self._channel = clients.channel(address, max_reconnect_backoff_seconds=1.0)
         self._stub = metering_pb2_grpc.MeteringServiceStub(self._channel)
         self._timeout = timeout_seconds
 
@@ -107,4 +108,5 @@ def window_from_status(status: metering_pb2.QuotaStatus, now_seconds: float) -> 
         ),
         cap=_CAPS.get(status.cap, ""),
         plan=f"{status.plan_code} (v{status.plan_version})" if status.plan_code else "",
+        usage_time=status.usage_time.seconds + status.usage_time.nanos / 1e9 if status.HasField("usage_time") else 0.0,
     )

@@ -105,7 +105,11 @@ class QuotaWindow:
     ceiling: Decimal | None = None
     cap: str = ""  # "hard" or "soft", "" without a quota
     plan: str = ""  # "standard (v2)"
+    # When the usage metering read was metered up to (Unix seconds; 0 when it did not say).
+    usage_time: float = 0.0
     admitted: Decimal = Decimal(0)
+    # What was admitted, when (Unix seconds): what a newer answer may not include yet (see carry_from).
+    recent: list[tuple[float, Decimal]] = field(default_factory=list)
 
     def covers(self, seconds: int) -> bool:
         return self.period_start <= seconds < self.reset
@@ -114,19 +118,31 @@ class QuotaWindow:
     def enforced(self) -> bool:
         return self.ceiling is not None
 
-    def take(self, amount: Decimal, measure: Measure) -> bool:
-        """Admit one event's amount if it fits, counting it against the window (also where nothing is refused,
-        so what remains is reported right); False if it goes over."""
+    def take(self, amount: Decimal, measure: Measure, at: float) -> bool:
+        """Admit ``amount`` at time ``at`` if it fits, counting it against the window (also where nothing is
+        refused, so what remains is reported right); False if it goes over."""
         if measure is Measure.PEAK:
             return self.ceiling is None or amount <= self.ceiling
         if self.ceiling is not None and self.used + self.admitted + amount > self.ceiling:
             return False
         self.admitted += amount
+        self.recent.append((at, amount))
         return True
 
-    def give_back(self, amount: Decimal) -> None:
+    def give_back(self, amount: Decimal, at: float) -> None:
         """Undo a take whose events were not written after all."""
         self.admitted -= amount
+        self.recent.append((at, -amount))
+
+    def carry_from(self, older: QuotaWindow, lag_seconds: float) -> None:
+        """Count what ``older`` admitted that this newer answer may not include yet: everything admitted since
+        ``lag_seconds`` before the usage was read (events take that long at most to be metered). Some of it may
+        already be in ``used``: counting it twice refuses early for a moment, never lets usage past the cap."""
+        if not self.usage_time:
+            return
+        since = self.usage_time - lag_seconds
+        self.recent = [(at, amount) for at, amount in older.recent if at >= since]
+        self.admitted = sum((amount for _, amount in self.recent), Decimal(0))
 
     def refusal(self, now_seconds: float) -> str:
         """The reason given for an event that does not fit: the stable prefix, the quota, usage and the reset."""

@@ -1,11 +1,13 @@
 """Quota enforcement at ingest: refuse the events of a batch that would take usage over a hard cap the plan
 enforces at ingest; accept everything else (soft caps, quotas without enforcement, metrics without quota).
 
-Metering answers (``CheckQuotas``); its answers are kept for ``ttl_seconds`` per (organisation, metric, billing
-period), so a stream of batches costs one question per pair and TTL, and a batch whose pairs are all cached
-costs no call at all. Within the TTL, what this process admits is added to the cached usage, so its own traffic
-is judged against the cap at once; other replicas' traffic is seen once the answer is refreshed. Enforcement
-therefore lags metered usage by at most the TTL plus metering's own bound (docs/events-api.md).
+Metering answers (``CheckQuotas``); its answers are kept per (organisation, metric, billing period), so a stream
+of batches costs one question per pair and TTL, and a batch whose pairs are all cached costs no call at all. An
+answer older than ``ttl_seconds`` is refreshed in the background and still used meanwhile, for at most one more
+TTL, so batches do not wait on metering; only a pair no usable answer covers waits. What this process admits is
+added to the cached usage, so its own traffic is judged against the cap at once; other replicas' traffic is seen
+once the answer is refreshed. Enforcement therefore lags metered usage by at most twice the TTL plus metering's
+own bound (docs/events-api.md).
 
 When metering cannot answer, ``fail_open`` (the default) accepts the batch unchecked, logs it and counts it in
 ``ingest_quota_checks_failed_total``: usage is revenue, and losing it because metering is briefly down is worse
@@ -79,12 +81,14 @@ class Admission:
     reports: list[QuotaReport] = field(default_factory=list)
     retry_after_seconds: int | None = None
     taken: list[tuple[QuotaWindow, Decimal]] = field(default_factory=list)
+    at: float = 0.0  # when it was decided (Unix seconds)
 
 
 @dataclass
 class _CachedWindow:
     window: QuotaWindow
-    expires: float
+    refresh_at: float  # older than the TTL: refreshed in the background, still used meanwhile ...
+    expires: float  # ... until twice the TTL, when it is no longer used
 
 
 @dataclass
@@ -102,12 +106,14 @@ class QuotaEnforcer:
         *,
         ttl_seconds: float = 0.5,
         metric_ttl_seconds: float = 30.0,
+        usage_lag_seconds: float = 1.0,
         fail_open: bool = True,
         max_windows: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._ttl = ttl_seconds
+        self._usage_lag = usage_lag_seconds
         self._metric_ttl = metric_ttl_seconds
         self._fail_open = fail_open
         self._max_windows = max_windows
@@ -116,6 +122,8 @@ class QuotaEnforcer:
         self._rules: dict[str, _CachedRules] = {}
         self._down_until = 0.0
         self._asking: dict[str, asyncio.Lock] = {}
+        self._refreshing: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def admit_clean(
         self, organisation_id: str, metrics: Sequence[MetricUsage] | None, now: datetime
@@ -130,15 +138,14 @@ class QuotaEnforcer:
             return self._unchecked()
         wanted: dict[str, tuple[list[int], Decimal]] = {}
         for usage in metrics:
-            if self._find(organisation_id, usage.metric, usage.min_seconds) is None:
-                amount = _total(rules.get(usage.metric, UNMEASURED), usage)
-                wanted[usage.metric] = ([usage.min_seconds], amount if amount is not None else Decimal(usage.events))
-        if wanted and not await self._resolve(organisation_id, wanted, now_seconds):
+            amount = _total(rules.get(usage.metric, UNMEASURED), usage)
+            wanted[usage.metric] = ([usage.min_seconds], amount if amount is not None else Decimal(usage.events))
+        if not await self._resolve(organisation_id, wanted, now_seconds):
             return self._unchecked()
-        admission = Admission()
+        admission = Admission(at=now_seconds)
         touched: list[QuotaWindow] = []
         for usage in metrics:
-            window = self._find(organisation_id, usage.metric, usage.min_seconds, fresh=False)
+            window = self._find(organisation_id, usage.metric, usage.min_seconds)
             if window is None or not window.covers(usage.max_seconds):
                 return self._undo(admission)  # no answer, or the batch spans two periods of this metric
             touched.append(window)
@@ -146,7 +153,8 @@ class QuotaEnforcer:
             if window.limit is None or rule.measure is Measure.UNMEASURED:
                 continue
             if rule.measure is Measure.PEAK:
-                if window.enforced and (usage.peak is None or not window.take(Decimal(usage.peak), Measure.PEAK)):
+                if window.enforced and (usage.peak is None or not window.take(Decimal(usage.peak), Measure.PEAK,
+                                                                                now_seconds)):
                     return self._undo(admission)
                 continue
             amount = _total(rule, usage)
@@ -154,7 +162,7 @@ class QuotaEnforcer:
                 if window.enforced:  # which events count, or what they add up to, needs each event
                     return self._undo(admission)
                 continue  # nothing to refuse: only the reported remainder is a little high until the refresh
-            if not window.take(amount, rule.measure):
+            if not window.take(amount, rule.measure, now_seconds):
                 return self._undo(admission)
             admission.taken.append((window, amount))
         admission.reports = _reports(touched, now_seconds)
@@ -175,11 +183,11 @@ class QuotaEnforcer:
             stamps.append(event.timestamp.seconds)
         if not await self._resolve(organisation_id, wanted, now_seconds):
             return self._unchecked()
-        admission = Admission()
+        admission = Admission(at=now_seconds)
         touched: dict[int, QuotaWindow] = {}
         refusing: dict[int, QuotaWindow] = {}
         for index, event in enumerate(events):
-            window = self._find(organisation_id, event.metric, event.timestamp.seconds, fresh=False)
+            window = self._find(organisation_id, event.metric, event.timestamp.seconds)
             if window is None:
                 continue  # metering gave no period for this time (after every round): accepted unchecked
             touched[id(window)] = window
@@ -189,7 +197,7 @@ class QuotaEnforcer:
             if rule.measure is Measure.UNMEASURED or not rule.counts(event.dimensions):
                 continue
             amount = rule.amount(event.value)
-            if window.take(amount, rule.measure):
+            if window.take(amount, rule.measure, now_seconds):
                 if rule.measure is not Measure.PEAK:
                     admission.taken.append((window, amount))
             else:
@@ -208,25 +216,29 @@ class QuotaEnforcer:
 
     # -- the cache ------------------------------------------------------------------------------------------
 
-    def _find(self, organisation_id: str, metric: str, seconds: int, *, fresh: bool = True) -> QuotaWindow | None:
-        """The cached window covering the time; ``fresh=False`` also takes one that has just expired (a batch is
-        judged against the answers it resolved, even if the TTL ends while it is walked)."""
+    def _find(self, organisation_id: str, metric: str, seconds: int) -> QuotaWindow | None:
+        """The cached window covering the time, even one that has just expired: a batch is judged against the
+        answers it resolved, even if they expire while it is walked."""
+        entry = self._entry(organisation_id, metric, seconds, float("-inf"))
+        return entry.window if entry is not None else None
+
+    def _entry(self, organisation_id: str, metric: str, seconds: int, now: float) -> _CachedWindow | None:
         cached = self._windows.get((organisation_id, metric))
         if cached:
-            now = self._clock() if fresh else float("-inf")
             for entry in cached:
                 if entry.expires > now and entry.window.covers(seconds):
-                    return entry.window
+                    return entry
         return None
 
-    def _store(self, organisation_id: str, window: QuotaWindow, expires: float) -> None:
+    def _store(self, organisation_id: str, window: QuotaWindow, fetched: float) -> None:
         key = (organisation_id, window.metric)
-        now = self._clock()
-        kept = [
-            entry for entry in self._windows.get(key, ())
-            if entry.expires > now and entry.window.period_start != window.period_start
-        ]
-        kept.append(_CachedWindow(window, expires))
+        kept = []
+        for entry in self._windows.get(key, ()):
+            if entry.window.period_start == window.period_start:
+                window.carry_from(entry.window, self._usage_lag)
+            elif entry.expires > fetched:
+                kept.append(entry)
+        kept.append(_CachedWindow(window, fetched + self._ttl, fetched + 2 * self._ttl))
         if key not in self._windows and len(self._windows) >= self._max_windows:
             self._windows.pop(next(iter(self._windows)))
         self._windows[key] = kept
@@ -234,46 +246,84 @@ class QuotaEnforcer:
     async def _resolve(
         self, organisation_id: str, wanted: dict[str, tuple[list[int], Decimal]], now_seconds: float
     ) -> bool:
-        """Ask about every (metric, time) no fresh cached window covers; False when metering did not answer.
+        """Make sure a usable window covers every (metric, time); False when metering did not answer.
 
-        One question at a time per organisation: batches that miss together (a stream's batches in flight) wait
-        for the first answer instead of each fetching its own window, which would count their admissions apart.
+        A window older than the TTL is still used for one more TTL while a refresh runs in the background, so
+        batches do not wait on metering; only a time no usable window covers waits for an answer. One question
+        at a time per organisation: batches that miss together (a stream's batches in flight) wait for the first
+        answer instead of each fetching its own window, which would count their admissions apart.
         """
         for _ in range(_MAX_ROUNDS):
-            if not self._questions(organisation_id, wanted):
+            questions, due = self._questions(organisation_id, wanted)
+            if due and organisation_id not in self._refreshing:
+                self._refreshing.add(organisation_id)
+                task = asyncio.create_task(self._refresh(organisation_id, due, now_seconds))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not questions:
                 return True
-            lock = self._asking.setdefault(organisation_id, asyncio.Lock())
-            async with lock:
-                questions = self._questions(organisation_id, wanted)  # another batch may just have asked
+            async with self._lock(organisation_id):
+                questions, _ = self._questions(organisation_id, wanted)  # another batch may just have asked
                 if not questions:
                     return True
-                if self._clock() < self._down_until:
+                if not await self._ask(organisation_id, questions, now_seconds):
                     return False
-                try:
-                    QUOTA_CALLS.inc()
-                    windows = await self._source.check(organisation_id, questions, now_seconds)
-                except DomainError as error:
-                    self._down(error)
-                    return False
-                finally:
-                    if len(self._asking) > self._max_windows:
-                        self._asking.clear()
-                expires = self._clock() + self._ttl
-                for question, window in zip(questions, windows, strict=True):
-                    if not window.covers(question.at_seconds):
-                        log.warning("quota answer does not cover the time asked", metric=question.metric,
-                                    asked=question.at_seconds, start=window.period_start, reset=window.reset)
-                        return True  # accepted unchecked rather than asked again and again
-                    self._store(organisation_id, window, expires)
         return True
 
-    def _questions(self, organisation_id: str, wanted: dict[str, tuple[list[int], Decimal]]) -> list[QuotaQuestion]:
-        questions = []
+    async def _refresh(self, organisation_id: str, questions: list[QuotaQuestion], now_seconds: float) -> None:
+        try:
+            async with self._lock(organisation_id):
+                now = self._clock()
+                still_due = [
+                    q for q in questions
+                    if (entry := self._entry(organisation_id, q.metric, q.at_seconds, now)) is None
+                    or entry.refresh_at <= now
+                ]
+                if still_due:
+                    await self._ask(organisation_id, still_due, now_seconds)
+        finally:
+            self._refreshing.discard(organisation_id)
+
+    async def _ask(self, organisation_id: str, questions: list[QuotaQuestion], now_seconds: float) -> bool:
+        if self._clock() < self._down_until:
+            return False
+        try:
+            QUOTA_CALLS.inc()
+            windows = await self._source.check(organisation_id, questions, now_seconds)
+        except DomainError as error:
+            self._down(error)
+            return False
+        fetched = self._clock()
+        for question, window in zip(questions, windows, strict=True):
+            if not window.covers(question.at_seconds):
+                log.warning("quota answer does not cover the time asked", metric=question.metric,
+                            asked=question.at_seconds, start=window.period_start, reset=window.reset)
+                continue  # accepted unchecked rather than asked again and again
+            self._store(organisation_id, window, fetched)
+        return True
+
+    def _lock(self, organisation_id: str) -> asyncio.Lock:
+        if len(self._asking) > self._max_windows:
+            self._asking = {k: v for k, v in self._asking.items() if v.locked()}
+        return self._asking.setdefault(organisation_id, asyncio.Lock())
+
+    def _questions(
+        self, organisation_id: str, wanted: dict[str, tuple[list[int], Decimal]]
+    ) -> tuple[list[QuotaQuestion], list[QuotaQuestion]]:
+        """What must be asked before the batch can be judged, and what is due for a refresh in the background."""
+        now = self._clock()
+        questions, due = [], []
         for metric, (stamps, quantity) in wanted.items():
-            missing = [s for s in stamps if self._find(organisation_id, metric, s) is None]
+            missing = []
+            for stamp in stamps:
+                entry = self._entry(organisation_id, metric, stamp, now)
+                if entry is None:
+                    missing.append(stamp)
+                elif entry.refresh_at <= now:
+                    due.append(QuotaQuestion(metric, entry.window.period_start, quantity))
             if missing:
                 questions.append(QuotaQuestion(metric, min(missing), quantity))
-        return questions
+        return questions, due
 
     async def _metric_rules(self, organisation_id: str) -> dict[str, MetricRule] | None:
         cached = self._rules.get(organisation_id)
@@ -311,7 +361,7 @@ class QuotaEnforcer:
     @staticmethod
     def _undo(admission: Admission) -> None:
         for window, amount in admission.taken:
-            window.give_back(amount)
+            window.give_back(amount, admission.at)
         admission.taken.clear()
 
 

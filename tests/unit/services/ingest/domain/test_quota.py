@@ -43,7 +43,7 @@ def test_a_window_admits_in_order_exactly_what_fits(used, limit, amounts):
     window = QuotaWindow("m", 0, 10, Decimal(used), Decimal(limit), Decimal(limit), "hard")
     admitted = []
     for amount in amounts:
-        if window.take(Decimal(amount), Measure.SUM):
+        if window.take(Decimal(amount), Measure.SUM, at=0):
             admitted.append(amount)
     assert used + sum(admitted) <= max(limit, used) or not admitted
     total = used
@@ -73,3 +73,15 @@ def test_reports_round_the_remainder_down():
     window = QuotaWindow("m", 0, 100, Decimal("2.5"), Decimal(10), None, "soft")
     report = window.report(now_seconds=40)
     assert report is not None and (report.remaining, report.reset_seconds, report.window_seconds) == (7, 60, 100)
+
+
+def test_a_newer_answer_carries_what_was_admitted_since_shortly_before_its_read():
+    older = QuotaWindow("m", 0, 100, Decimal(0), Decimal(10), Decimal(10), "hard")
+    for at in (10.0, 19.5, 20.5):
+        assert older.take(Decimal(1), Measure.SUM, at)
+    newer = QuotaWindow("m", 0, 100, Decimal(1), Decimal(10), Decimal(10), "hard", usage_time=20.0)
+    newer.carry_from(older, lag_seconds=1.0)
+    assert newer.admitted == 2  # admitted at 19.5 (maybe not metered yet) and 20.5 (after the read)
+    unknown = QuotaWindow("m", 0, 100, Decimal(1), Decimal(10), Decimal(10), "hard")
+    unknown.carry_from(older, lag_seconds=1.0)
+    assert unknown.admitted == 0

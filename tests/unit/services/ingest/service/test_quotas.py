@@ -44,6 +44,7 @@ class FakeMetering:
         self.rules = {"api_calls": MetricRule(Measure.COUNT), "tokens": MetricRule(Measure.SUM)}
         self.checks: list[list[str]] = []
         self.down = False
+        self.usage_time: float | None = None  # when answers say usage was read; None: at the time asked
 
     def quota(self, metric: str, limit: int, cap: str = "hard", enforced: bool = True) -> FakeMetering:
         self.quotas[metric] = (Decimal(limit), cap, enforced)
@@ -64,7 +65,9 @@ class FakeMetering:
             limit, cap, enforced = self.quotas[question.metric]
             ceiling = enforcement_ceiling(hard=cap == "hard", enforced_at_ingest=enforced, limit=limit,
                                           grace_limit=None, grace_end_seconds=None, now_seconds=now_seconds)
-            windows.append(QuotaWindow(question.metric, start, reset, used, limit, ceiling, cap, "standard (v2)"))
+            read = self.usage_time if self.usage_time is not None else now_seconds
+            windows.append(QuotaWindow(question.metric, start, reset, used, limit, ceiling, cap, "standard (v2)",
+                                       usage_time=read))
         return windows
 
     async def metric_rules(self, organisation_id):
@@ -168,10 +171,42 @@ async def test_answers_are_cached_for_the_ttl_and_what_was_admitted_counts_meanw
     second = await events.ingest_batch(Log(), PROJECT, batch("b", 5), NOW, LIMITS, quotas)
     assert (first.accepted, second.accepted, second.rejected) == (5, 3, 2)
     assert metering.checks == [["api_calls"]]  # the second batch asked nothing
-    clock.now += 0.6
-    metering.used[current()] = Decimal(0)  # e.g. the period was reset by a plan change
+    metering.quota("api_calls", 100)  # a plan upgrade
+    clock.now += 0.6  # past the TTL: judged by the old answer while a refresh runs in the background
     third = await events.ingest_batch(Log(), PROJECT, batch("c", 5), NOW, LIMITS, quotas)
-    assert third.accepted == 5 and len(metering.checks) == 2
+    assert third.rejected == 5
+    await asyncio.sleep(0.01)
+    assert len(metering.checks) == 2
+    fourth = await events.ingest_batch(Log(), PROJECT, batch("d", 5), NOW, LIMITS, quotas)
+    assert fourth.accepted == 5 and len(metering.checks) == 2
+    [report] = fourth.quotas
+    assert report.remaining == 100 - 8 - 5  # what was admitted before the refresh still counts (not metered yet)
+
+
+async def test_admissions_from_before_metering_read_usage_are_left_to_metering():
+    metering = FakeMetering().quota("api_calls", 5)
+    clock = Clock()
+    quotas = enforcer(metering, clock)
+    assert (await events.ingest_batch(Log(), PROJECT, batch("a", 5), NOW, LIMITS, quotas)).accepted == 5
+    metering.used[current()] = Decimal(5)  # metered, and read well after they were admitted
+    metering.usage_time = NOW.timestamp() + 5
+    clock.now += 1.1
+    later = NOW.replace(second=5)
+    refused = await events.ingest_batch(Log(), PROJECT, batch("b", 1, when=later), later, LIMITS, quotas)
+    assert refused.rejected == 1
+    [report] = refused.quotas
+    assert report.remaining == 0
+
+
+async def test_an_answer_past_twice_the_ttl_is_not_used_any_more():
+    metering = FakeMetering().quota("api_calls", 1)
+    clock = Clock()
+    quotas = enforcer(metering, clock)
+    assert (await events.ingest_batch(Log(), PROJECT, batch("a", 1), NOW, LIMITS, quotas)).accepted == 1
+    metering.quota("api_calls", 2)
+    clock.now += 1.1
+    again = await events.ingest_batch(Log(), PROJECT, batch("b", 1), NOW, LIMITS, quotas)
+    assert again.accepted == 1 and len(metering.checks) == 2  # asked before judging
 
 
 async def test_soft_caps_and_hard_caps_not_enforced_at_ingest_accept_everything_and_still_report():
