@@ -292,7 +292,8 @@ def enforcement_rounds(args: argparse.Namespace, stack: Stack, api_key: str) -> 
     workload = build_workload(args.enforcement_events, args.batch_size, args.duplicates, seed=13)
     warmup = build_workload(10 * args.batch_size, args.batch_size, 0.0, seed=17)
     result = enforcement.run(stack, api_key, workload, warmup, args.window, say)
-    say(f"  off {result.off:,.0f} ev/s, on {result.on:,.0f} ev/s: {result.ratio:.1%}")
+    say(f"  off {result.off:,.0f} ev/s, on {result.on:,.0f} ev/s: {result.ratio:.1%} (best rounds), "
+        f"{result.median_round_ratio:.1%} (median of the rounds' ratios)")
     return result
 
 
@@ -310,6 +311,7 @@ def enforcement_rows(result: enforcement.EnforcementFigures) -> list[tuple[str, 
     return [
         ("gRPC ingest, quota enforcement on", f"{result.on:,.0f} ev/s", f"{result.off:,.0f} ev/s (off)",
          _ratio(result.on, result.off), ">= 90%"),
+        ("  median of the rounds' on/off ratios", "", "", f"{result.median_round_ratio:.1%}", ">= 90%"),
     ]
 
 

@@ -9,15 +9,17 @@ load from elsewhere does not land on one side only); best round of each, as for 
   to be reached, so every batch is judged: its per-metric total from the native scanner is counted against the
   cached window (and metering is asked again whenever the cached answer is older than ingest's TTL).
 
-Metering runs during both (ingest asks it); it also consumes both sides' events, equally.
+Metering runs during both (ingest asks it); it also consumes both sides' events, equally. Reported: the best
+round of each side and their ratio (as the other gRPC figures), and the median of the rounds' own ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import json_format
@@ -38,10 +40,15 @@ class EnforcementFigures:
     off: float = 0.0
     on: float = 0.0
     refused: int = 0
+    round_ratios: list[float] = field(default_factory=list)  # on / off of each round
 
     @property
     def ratio(self) -> float:
         return self.on / self.off if self.off else 0.0
+
+    @property
+    def median_round_ratio(self) -> float:
+        return statistics.median(self.round_ratios) if self.round_ratios else 0.0
 
 
 async def enforced_key(stack: Stack, say: Callable[[str], None]) -> str:
@@ -94,6 +101,7 @@ def run(stack: Stack, off_key: str, workload: Workload, warmup: Workload, window
             if side == "on":
                 figures.refused += result.rejected
             rates[side] = result.rate
+        figures.round_ratios.append(rates["on"] / rates["off"])
         figures.off = max(figures.off, rates["off"])
         figures.on = max(figures.on, rates["on"])
         say(f"  {sum(sizes):,} events: enforcement off {rates['off']:,.0f}/s, on {rates['on']:,.0f}/s")
