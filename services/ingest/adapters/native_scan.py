@@ -103,7 +103,10 @@ class EventScanner:
         )
         if len(self._ids) < len(data):
             self._ids = ctypes.create_string_buffer(len(data) * 2)
-        result = _Result(ids=ctypes.addressof(self._ids), metrics=self._metrics, max_metrics=MAX_SUMMARISED_METRICS)
+        # metric_count starts at -1 ("no totals"), so a library built before the totals existed (gen/ not rebuilt)
+        # sends batches to the Python path when quotas are enforced rather than skipping their check.
+        result = _Result(ids=ctypes.addressof(self._ids), metrics=self._metrics, max_metrics=MAX_SUMMARISED_METRICS,
+                         metric_count=-1)
         verdict = self._scan(data, len(data), self._events_field, ctypes.byref(bounds), ctypes.byref(result))
         if verdict != _CLEAN:
             return None
