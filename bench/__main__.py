@@ -22,7 +22,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import freshness, grpc_driver, invoice_close, metering_rate, notifications, quota, rest_driver, webhooks
+from bench import (
+    enforcement,
+    freshness,
+    grpc_driver,
+    invoice_close,
+    metering_rate,
+    notifications,
+    quota,
+    rest_driver,
+    webhooks,
+)
 from bench.memory import peak_rss_mib
 from bench.stack import COUNT_METRIC, Stack, create_tenant, fresh_stack, running_stack
 from bench.workload import build_workload, rest_bodies
@@ -41,6 +51,7 @@ class Figures:
     bare_grpc: float = 0.0
     grpc_ingest: float = 0.0
     grpc_accepted: int = 0
+    enforcement: enforcement.EnforcementFigures | None = None
     rest_ingest: float = 0.0
     client: float = 0.0
     rest_accepted: int = 0
@@ -61,6 +72,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of repeated ids (default 0.2)")
     parser.add_argument("--window", type=int, default=8, help="gRPC batches in flight (default 8)")
     parser.add_argument(
+        "--enforcement-events", type=int, default=1_000_000,
+        help="events for each side of the quota enforcement on/off comparison (default 1,000,000; 0 skips it)",
+    )
+    parser.add_argument(
         "--client-events", type=int, default=200_000, help="events for the client library run (default 200,000)"
     )
     parser.add_argument("--rest-events", type=int, default=200_000, help="events for the REST run (default 200,000)")
@@ -73,7 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "metering is not stopped then, so it is timed only through the backlog left after the ingest runs",
     )
     parser.add_argument(
-        "--only", choices=("ingest", "webhooks", "notifications", "quota", "invoices"),
+        "--only", choices=("ingest", "enforcement", "webhooks", "notifications", "quota", "invoices"),
         help="run one part: ingest (ingest, metering, freshness, memory), webhooks (Razorpay webhooks through the "
         "gateway into payments), notifications (emails and customers' webhooks), quota (CheckQuota latency beside "
         "a bare unary call) or invoices (the invoice close and PDFs)",
@@ -120,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     if args.only in (None, "ingest"):
         ingest_part(args)
+    if args.only == "enforcement":
+        enforcement_part(args)
     if args.only == "webhooks" or (args.only is None and not args.skip_webhooks):
         load_before = os.getloadavg()
         # Its own fresh stack with the Razorpay sandbox, also with --use-running: thousands of invoices and
@@ -263,7 +280,39 @@ def ingest_part(args: argparse.Namespace) -> None:
                 figures.memory[name] = mib
         if stack.mesh is not None:
             figures.notes.append("metering's peak memory covers its run from the backlog phase on (restarted)")
+        if args.enforcement_events:
+            figures.enforcement = enforcement_rounds(args, stack, tenant.api_key)
     print(render(figures, args, stack), flush=True)
+
+
+def enforcement_rounds(args: argparse.Namespace, stack: Stack, api_key: str) -> enforcement.EnforcementFigures:
+    """Ingest with quota enforcement on beside off (bench/enforcement.py), metering running."""
+    say(f"quota enforcement: {args.enforcement_events:,} events to each of an organisation without a plan and one "
+        "whose plan enforces a hard quota at ingest, alternating")
+    workload = build_workload(args.enforcement_events, args.batch_size, args.duplicates, seed=13)
+    warmup = build_workload(10 * args.batch_size, args.batch_size, 0.0, seed=17)
+    result = enforcement.run(stack, api_key, workload, warmup, args.window, say)
+    say(f"  off {result.off:,.0f} ev/s, on {result.on:,.0f} ev/s: {result.ratio:.1%} (best rounds), "
+        f"{result.median_round_ratio:.1%} (median of the rounds' ratios)")
+    return result
+
+
+def enforcement_part(args: argparse.Namespace) -> None:
+    """Only the enforcement comparison, on a fresh stack (or `make run`'s)."""
+    load_before = os.getloadavg()
+    stack_context = running_stack() if args.use_running else fresh_stack(lambda m: say(f"  {m}"))
+    with stack_context as stack:
+        tenant = create_tenant(stack, lambda m: say(f"  {m}"))
+        result = enforcement_rounds(args, stack, tenant.api_key)
+    print(render_part("quota enforcement", [], enforcement_rows(result), load_before), flush=True)
+
+
+def enforcement_rows(result: enforcement.EnforcementFigures) -> list[tuple[str, str, str, str, str]]:
+    return [
+        ("gRPC ingest, quota enforcement on", f"{result.on:,.0f} ev/s", f"{result.off:,.0f} ev/s (off)",
+         _ratio(result.on, result.off), ">= 90%"),
+        ("  median of the rounds' on/off ratios", "", "", f"{result.median_round_ratio:.1%}", ">= 90%"),
+    ]
 
 
 async def client_rate(ingest_address: str, api_key: str, events: int) -> float:
@@ -326,6 +375,7 @@ def render(figures: Figures, args: argparse.Namespace, stack: Stack) -> str:
         ("gRPC streaming ingest (accepted = durable)", f"{figures.grpc_ingest:,.0f} ev/s",
          f"{figures.bare_grpc:,.0f} ev/s", _ratio(figures.grpc_ingest, figures.bare_grpc), ">= 50%"),
         ("  client library, one EventSender (Python)", f"{figures.client:,.0f} ev/s", "", "", ""),
+        *(enforcement_rows(figures.enforcement) if figures.enforcement else []),
         ("REST batch ingest via gateway", f"{figures.rest_ingest:,.0f} ev/s", "", "", ""),
         ("metering into aggregates, deduplicated",
          f"{figures.metering:,.0f} ev/s" if figures.metering else "n/a", f"{figures.bare_insert:,.0f} rows/s",

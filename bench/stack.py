@@ -53,6 +53,7 @@ class Stack:
     nats_url: str = ""
     nats_pid: int | None = None
     payments_address: str = ""
+    invoicing_address: str = ""
     razorpay: LocalRazorpaySandbox | None = None  # a fresh stack's sandbox, when asked for
     mailbox: LocalMailbox | None = None  # a fresh stack's local SMTP server, when asked for
     notes: list[str] = field(default_factory=list)
@@ -120,6 +121,7 @@ def fresh_stack(
             nats_url=nats.url,
             nats_pid=nats.pid,
             payments_address=mesh.address("payments"),
+            invoicing_address=mesh.address("invoicing"),
             razorpay=sandbox,
             mailbox=mail,
         )
@@ -145,6 +147,7 @@ def running_stack(endpoints_file: Path = ENDPOINTS_FILE) -> Iterator[Stack]:
     yield Stack(
         ingest_address=endpoints["services"]["ingest"],
         metering_address=endpoints["services"]["metering"],
+        invoicing_address=endpoints["services"]["invoicing"],
         gateway_url=endpoints["gateway"],
         admin_token=endpoints["admin_token"],
         database_url=endpoints["database_url"],

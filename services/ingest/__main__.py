@@ -5,16 +5,29 @@ from pathlib import Path
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.ingest.adapters.invoicing_organisations import InvoicingOrganisations
+from services.ingest.adapters.metering_quotas import MeteringQuotas
 from services.ingest.adapters.tables import metadata
 from services.ingest.adapters.unit_of_work import IngestUnitOfWork
 from services.ingest.config import IngestSettings
 from services.ingest.entrypoints.grpc import IngestServicer, raw_event_handlers
+from services.ingest.service.quotas import QuotaEnforcer
 
 
 def register(runtime: Runtime, settings: IngestSettings) -> Wiring:
     organisations = InvoicingOrganisations(settings.invoicing_address)
     runtime.on_shutdown(organisations.close)
-    servicer = IngestServicer(runtime, settings, lambda: IngestUnitOfWork(runtime.engine), organisations)
+    quotas = None
+    if settings.quota_enforcement:
+        metering = MeteringQuotas(settings.metering_address, timeout_seconds=settings.quota_check_timeout_seconds)
+        runtime.on_shutdown(metering.close)
+        quotas = QuotaEnforcer(
+            metering,
+            ttl_seconds=settings.quota_cache_seconds,
+            metric_ttl_seconds=settings.quota_metric_cache_seconds,
+            usage_lag_seconds=settings.quota_usage_lag_seconds,
+            fail_open=settings.quota_fail_open,
+        )
+    servicer = IngestServicer(runtime, settings, lambda: IngestUnitOfWork(runtime.engine), organisations, quotas)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, runtime.server)
     name = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
     runtime.server.add_registered_method_handlers(name, raw_event_handlers(servicer))

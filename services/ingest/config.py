@@ -13,6 +13,25 @@ class IngestSettings(ServiceSettings):
     grpc_port: int = 50051
     # Where invoicing (the owner of organisations) answers.
     invoicing_address: str = "127.0.0.1:50053"
+    # Where metering (the owner of usage and quota checks) answers.
+    metering_address: str = "127.0.0.1:50052"
+    # Refuse events over a hard cap of plans that enforce their quotas at ingest. Off: nothing is asked or refused.
+    quota_enforcement: bool = True
+    # How long a quota answer is trusted; it is then refreshed in the background and used for one more TTL at
+    # most. What this process admits is counted against it at once. Enforcement lags metered usage by at most
+    # twice this plus metering's own bound; a longer TTL asks metering less.
+    quota_cache_seconds: float = Field(default=0.5, gt=0, le=10)
+    # How long an admitted event may take to be metered: after a refresh, what this process admitted since this
+    # long before metering read usage still counts (some of it twice, refusing early for a moment, rather than
+    # letting usage past a cap).
+    quota_usage_lag_seconds: float = Field(default=1.0, ge=0, le=60)
+    # How long the organisation's metric definitions (how events add up) are trusted.
+    quota_metric_cache_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    # When metering cannot answer: accept unchecked (True: usage is revenue; logged and counted) or answer
+    # UNAVAILABLE so the client retries (False).
+    quota_fail_open: bool = True
+    # How long to wait for metering's answer before deciding as if it were down.
+    quota_check_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
     # Accepted events stay in JetStream this long (metering consumes them within seconds; the rest is slack for
     # an outage of metering). Duplicates are caught by metering's event table for ever, not by this window.
     stream_max_age_seconds: float | None = Field(default=7 * 86_400, gt=0)

@@ -36,8 +36,12 @@ async def invoicing(database_url: str, nats_url: str, metering_port: int) -> Asy
 
 
 @pytest.fixture(scope="session")
-async def ingest(database_url: str, nats_url: str, invoicing: Runtime) -> AsyncIterator[Runtime]:
-    async with running_service(INGEST, database_url, nats_url, invoicing_address=invoicing.address) as runtime:
+async def ingest(database_url: str, nats_url: str, invoicing: Runtime, metering_port: int) -> AsyncIterator[Runtime]:
+    """Ingest asks metering (at its port, started or not) about quotas; while metering is down it accepts."""
+    async with running_service(
+        INGEST, database_url, nats_url, invoicing_address=invoicing.address,
+        metering_address=f"127.0.0.1:{metering_port}",
+    ) as runtime:
         yield runtime
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from billing_runtime import native
 from services.ingest.domain.event import MAX_EVENT_ID_LENGTH, MAX_UNIT_LENGTH, EventLimits
+from services.ingest.domain.quota import MetricUsage
 
 LIBRARY_ENV = "BILLING_EVENT_SCAN_LIBRARY"
 _CLEAN = 0
@@ -34,13 +35,33 @@ class _Limits(ctypes.Structure):
     ]
 
 
+class _MetricSummary(ctypes.Structure):
+    _fields_ = [
+        ("name_offset", ctypes.c_size_t),
+        ("name_len", ctypes.c_size_t),
+        ("events", ctypes.c_int32),
+        ("exact", ctypes.c_int32),
+        ("min_seconds", ctypes.c_int64),
+        ("max_seconds", ctypes.c_int64),
+        ("sum", ctypes.c_int64),
+        ("max", ctypes.c_int64),
+    ]
+
+
 class _Result(ctypes.Structure):
     _fields_ = [
         ("events", ctypes.c_int32),
         ("sequence", ctypes.c_uint64),
         ("ids", ctypes.c_void_p),
         ("ids_len", ctypes.c_size_t),
+        ("metrics", ctypes.POINTER(_MetricSummary)),
+        ("max_metrics", ctypes.c_int32),
+        ("metric_count", ctypes.c_int32),
     ]
+
+
+# Distinct metric codes summarised per batch; a batch with more takes the Python path when quotas are enforced.
+MAX_SUMMARISED_METRICS = 16
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,8 @@ class CleanBatch:
     sequence: int
     # The event ids joined by NUL: what the batch's message id digests.
     joined_ids: bytes
+    # One per distinct metric code, in order of first appearance; None when there were too many to summarise.
+    metrics: tuple[MetricUsage, ...] | None = None
 
 
 class EventScanner:
@@ -63,6 +86,7 @@ class EventScanner:
         self._events_field = events_field
         # Reused between calls (screening is synchronous on the event loop), grown as batches grow.
         self._ids = ctypes.create_string_buffer(64 * 1024)
+        self._metrics = (_MetricSummary * MAX_SUMMARISED_METRICS)()
 
     def clean(self, data: bytes, now: datetime, limits: EventLimits) -> CleanBatch | None:
         """The batch's shape if every event is clean; None if any is not (the Python path then decides)."""
@@ -79,13 +103,23 @@ class EventScanner:
         )
         if len(self._ids) < len(data):
             self._ids = ctypes.create_string_buffer(len(data) * 2)
-        result = _Result(ids=ctypes.addressof(self._ids))
+        # metric_count starts at -1 ("no totals"), so a library built before the totals existed (gen/ not rebuilt)
+        # sends batches to the Python path when quotas are enforced rather than skipping their check.
+        result = _Result(ids=ctypes.addressof(self._ids), metrics=self._metrics, max_metrics=MAX_SUMMARISED_METRICS,
+                         metric_count=-1)
         verdict = self._scan(data, len(data), self._events_field, ctypes.byref(bounds), ctypes.byref(result))
         if verdict != _CLEAN:
             return None
-        return CleanBatch(
-            result.events, result.sequence, ctypes.string_at(self._ids, result.ids_len)
-        )
+        metrics = None
+        if result.metric_count >= 0:
+            metrics = tuple(
+                MetricUsage(
+                    data[m.name_offset : m.name_offset + m.name_len].decode("ascii"), m.events, m.min_seconds,
+                    m.max_seconds, m.sum if m.exact else None, m.max if m.exact else None,
+                )
+                for m in self._metrics[: result.metric_count]
+            )
+        return CleanBatch(result.events, result.sequence, ctypes.string_at(self._ids, result.ids_len), metrics)
 
 
 LIBRARY = "libeventscan.so"

@@ -14,6 +14,8 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
+from services.ingest.domain.quota import QuotaReport
+
 METRIC_CODE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 # Any visible characters: UUIDs, ULIDs, "order-42:line-3" ... but no spaces or control characters, which are
 # always a client bug (a stray newline would otherwise make two "different" ids of one event).
@@ -64,6 +66,17 @@ class BatchOutcome:
     duplicates: int = 0
     rejected: int = 0
     results: list[EventResult] = field(default_factory=list)
+    # Of the rejected, those refused for a hard cap (their reason starts with quota.QUOTA_EXCEEDED) ...
+    quota_refused: int = 0
+    # ... whole seconds until the quota that refused them resets (None when none was refused) ...
+    retry_after_seconds: int | None = None
+    # ... and every quota that applied to the batch, one per metric.
+    quotas: list[QuotaReport] = field(default_factory=list)
+
+    @property
+    def all_refused_for_quota(self) -> bool:
+        """Every event of the batch was refused for a quota: what IngestEvents answers RESOURCE_EXHAUSTED."""
+        return self.quota_refused > 0 and self.quota_refused == self.accepted + self.duplicates + self.rejected
 
 
 class Rejection(NamedTuple):

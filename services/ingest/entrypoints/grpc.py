@@ -17,10 +17,18 @@ from services.ingest.adapters import native_scan
 from services.ingest.adapters.event_log import JetStreamEventLog
 from services.ingest.adapters.messages import api_key_to_pb, outcome_to_pb, project_to_pb
 from services.ingest.config import IngestSettings
+from services.ingest.domain.event import BatchOutcome
 from services.ingest.domain.project import Project
+from services.ingest.domain.quota import QUOTA_EXCEEDED, ratelimit_fields
 from services.ingest.service import api_keys, events, projects
 from services.ingest.service.ports import IngestTransaction
 from services.ingest.service.projects import OrganisationDirectory
+from services.ingest.service.quotas import QuotaEnforcer
+
+# IngestEvents' trailing metadata keys where a quota applied (see quota_metadata); part of what the gateway reads.
+RATELIMIT_POLICY = "ratelimit-policy"
+RATELIMIT = "ratelimit"
+RETRY_AFTER = "retry-after"
 
 
 def _now() -> datetime:
@@ -46,11 +54,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         settings: IngestSettings,
         uow: Callable[[], IngestTransaction],
         organisations: OrganisationDirectory,
+        quotas: QuotaEnforcer | None = None,
     ) -> None:
         self._runtime = runtime
         self._uow = uow
         self._settings = settings
         self._organisations = organisations
+        self._quotas = quotas
         self._limits = settings.event_limits()
         self._keys = events.ApiKeyCache(settings.api_key_cache_seconds)
         self._event_log: JetStreamEventLog | None = None
@@ -109,8 +119,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         project = await self._authenticate(api_key_from(context))
         _, outcome = await events.ingest_encoded(
             self._log(), self._scanner, project, request, _parser(ingest_pb2.IngestEventsRequest), _now(),
-            self._limits,
+            self._limits, self._quotas,
         )
+        metadata = quota_metadata(outcome)
+        if outcome.all_refused_for_quota:
+            reason = next(r.reason for r in outcome.results if r.reason.startswith(QUOTA_EXCEEDED))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, reason, metadata)
+        if metadata:
+            context.set_trailing_metadata(metadata)
         return ingest_pb2.IngestEventsResponse(outcome=outcome_to_pb(outcome))
 
     async def StreamEvents(self, request_iterator, context) -> AsyncIterator[ingest_pb2.StreamEventsResponse]:  # noqa: N802
@@ -160,7 +176,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         parse = _parser(ingest_pb2.StreamEventsRequest)
         try:
             sequence, outcome = await events.ingest_encoded(
-                self._log(), self._scanner, project, request, parse, _now(), self._limits
+                self._log(), self._scanner, project, request, parse, _now(), self._limits, self._quotas
             )
         except InvalidArgument as error:
             sequence = parse(request).sequence
@@ -178,6 +194,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 self._runtime.nats, self._runtime.js, timeout_seconds=self._settings.publish_timeout_seconds
             )
         return self._event_log
+
+
+def quota_metadata(outcome: BatchOutcome) -> tuple[tuple[str, str], ...]:
+    """IngestEvents' trailing metadata where a quota applied: the IETF RateLimit fields (which the gateway
+    copies into its HTTP response) and, when events were refused for one, ``retry-after`` in seconds."""
+    metadata: list[tuple[str, str]] = []
+    if outcome.quotas:
+        policy, current = ratelimit_fields(outcome.quotas)
+        metadata += [(RATELIMIT_POLICY, policy), (RATELIMIT, current)]
+    if outcome.retry_after_seconds is not None:
+        metadata.append((RETRY_AFTER, str(outcome.retry_after_seconds)))
+    return tuple(metadata)
 
 
 def _parser(message_type):

@@ -32,6 +32,19 @@ typedef struct {
     int32_t max_event_id_chars;
 } scan_limits;
 
+/* What a clean batch adds up to for one metric code: what quota enforcement asks about, without a Python
+ * object per event (services/ingest/service/quotas.py). */
+typedef struct {
+    size_t name_offset; /* the metric code: bytes [name_offset, name_offset + name_len) of the request */
+    size_t name_len;
+    int32_t events;
+    int32_t exact;       /* 1 while every value is an integer of at most 18 digits and `sum` did not overflow */
+    int64_t min_seconds; /* the earliest and latest event timestamps */
+    int64_t max_seconds;
+    int64_t sum; /* of the values, when exact */
+    int64_t max; /* the largest value, when exact */
+} metric_summary;
+
 typedef struct {
     int32_t events;    /* events in the batch */
     uint64_t sequence; /* field 1 of the request, 0 when absent */
@@ -39,6 +52,11 @@ typedef struct {
      * which is what the batch's Nats-Msg-Id digests (as the Python path does), and that text's length. */
     uint8_t *ids;
     size_t ids_len;
+    /* For a clean batch: one summary per distinct metric code, in order of first appearance, written to the
+     * caller's array of `max_metrics`; metric_count is -1 when the batch has more distinct codes than that. */
+    metric_summary *metrics;
+    int32_t max_metrics;
+    int32_t metric_count;
 } scan_result;
 
 enum { CLEAN = 0, NOT_CLEAN = 1 };
@@ -83,7 +101,7 @@ static int clean_value(const uint8_t *s, size_t n) {
     return i == n;
 }
 
-static int clean_timestamp(const uint8_t *p, const uint8_t *end, const scan_limits *limits) {
+static int clean_timestamp(const uint8_t *p, const uint8_t *end, const scan_limits *limits, int64_t *out) {
     int64_t seconds = 0, nanos = 0;
     int seen_seconds = 0, seen_nanos = 0;
     while (p < end) {
@@ -103,6 +121,7 @@ static int clean_timestamp(const uint8_t *p, const uint8_t *end, const scan_limi
             return 0;
         }
     }
+    *out = seconds;
     return seconds >= limits->min_seconds && seconds <= limits->max_seconds && nanos >= 0 && nanos < 1000000000;
 }
 
@@ -132,6 +151,11 @@ static int clean_dimension(const uint8_t *p, const uint8_t *end, const scan_limi
 typedef struct {
     const uint8_t *id;
     size_t id_len;
+    const uint8_t *metric;
+    size_t metric_len;
+    const uint8_t *value;
+    size_t value_len;
+    int64_t seconds;
 } event_view;
 
 static int clean_event(const uint8_t *p, const uint8_t *end, const scan_limits *limits, event_view *view) {
@@ -158,12 +182,16 @@ static int clean_event(const uint8_t *p, const uint8_t *end, const scan_limits *
             break;
         case 2:
             if (!clean_metric(s, len)) return 0;
+            view->metric = s;
+            view->metric_len = len;
             break;
         case 3:
             if (!clean_value(s, len)) return 0;
+            view->value = s;
+            view->value_len = len;
             break;
         case 4:
-            if (!clean_timestamp(s, s + len, limits)) return 0;
+            if (!clean_timestamp(s, s + len, limits, &view->seconds)) return 0;
             break;
         case 5:
             if (++dimensions > limits->max_dimensions || !clean_dimension(s, s + len, limits)) return 0;
@@ -223,12 +251,71 @@ static int has_duplicate_ids(const event_view *views, int32_t count, int *failed
     return duplicate;
 }
 
+/* A clean value as an integer: 0 when it has a fractional part or more than 18 digits (the caller sums in
+ * Python then). */
+static int integer_value(const uint8_t *s, size_t n, int64_t *out) {
+    size_t i = 0;
+    int negative = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+    if (n - i > 18) return 0;
+    int64_t value = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        value = value * 10 + (s[i] - '0');
+    }
+    *out = negative ? -value : value;
+    return 1;
+}
+
+/* One summary per distinct metric of a clean batch; 0 when there are more distinct codes than `max_metrics`. */
+static int summarise_metrics(const uint8_t *data, const event_view *views, int32_t count, scan_result *result) {
+    int32_t used = 0;
+    for (int32_t i = 0; i < count; i++) {
+        const event_view *view = &views[i];
+        metric_summary *summary = NULL;
+        for (int32_t m = 0; m < used; m++) {
+            metric_summary *candidate = &result->metrics[m];
+            if (candidate->name_len == view->metric_len &&
+                memcmp(data + candidate->name_offset, view->metric, view->metric_len) == 0) {
+                summary = candidate;
+                break;
+            }
+        }
+        if (summary == NULL) {
+            if (used >= result->max_metrics) return 0;
+            summary = &result->metrics[used++];
+            summary->name_offset = (size_t)(view->metric - data);
+            summary->name_len = view->metric_len;
+            summary->events = 0;
+            summary->exact = 1;
+            summary->min_seconds = summary->max_seconds = view->seconds;
+            summary->sum = 0;
+            summary->max = INT64_MIN;
+        }
+        summary->events++;
+        if (view->seconds < summary->min_seconds) summary->min_seconds = view->seconds;
+        if (view->seconds > summary->max_seconds) summary->max_seconds = view->seconds;
+        int64_t value;
+        if (summary->exact) {
+            if (!integer_value(view->value, view->value_len, &value) ||
+                __builtin_add_overflow(summary->sum, value, &summary->sum)) {
+                summary->exact = 0;
+            } else if (value > summary->max) {
+                summary->max = value;
+            }
+        }
+    }
+    result->metric_count = used;
+    return 1;
+}
+
 /* Scans a serialized request whose events are field `events_field`. Returns CLEAN or NOT_CLEAN; fills *result
  * either way as far as it got. */
 int scan_events(const uint8_t *data, size_t size, int events_field, const scan_limits *limits, scan_result *result) {
     const uint8_t *p = data, *end = data + size;
     result->events = 0;
     result->sequence = 0;
+    result->metric_count = 0;
     /* A clean event carries an id, a metric, a value and a timestamp: at least 15 bytes on the wire with its
      * own tag and length. More events than that bound cannot all be clean. */
     size_t capacity = size / 15 + 2;
@@ -264,6 +351,9 @@ int scan_events(const uint8_t *data, size_t size, int events_field, const scan_l
     if (verdict == CLEAN) {
         int failed = 0;
         if (has_duplicate_ids(views, result->events, &failed) || failed) verdict = NOT_CLEAN;
+    }
+    if (verdict == CLEAN && result->metrics != NULL && !summarise_metrics(data, views, result->events, result)) {
+        result->metric_count = -1;
     }
     result->ids_len = 0;
     for (int32_t i = 0; verdict == CLEAN && i < result->events; i++) {

@@ -22,8 +22,10 @@ from services.ingest.domain import event as rules
 from services.ingest.domain.api_key import ApiKey, ApiKeyState
 from services.ingest.domain.event import ACCEPTED, DUPLICATE, REJECTED, BatchOutcome, EventResult
 from services.ingest.domain.project import Project
+from services.ingest.domain.quota import QUOTA_FIELD, MetricUsage
 from services.ingest.service.api_keys import verify_api_key
 from services.ingest.service.ports import IngestTransaction
+from services.ingest.service.quotas import Admission, QuotaEnforcer
 
 EVENTS = Counter("ingest_events_total", "Events received, by outcome.", ["outcome"])
 
@@ -74,6 +76,8 @@ class CleanBatch(Protocol):
     events: int
     sequence: int
     joined_ids: bytes
+    # Per distinct metric code, what the batch adds up to (None: too many codes to summarise).
+    metrics: Sequence[MetricUsage] | None
 
 
 class Scanner(Protocol):
@@ -157,16 +161,32 @@ def screen(
 
 
 async def ingest_batch(
-    log: EventLog, project: Project, events: Sequence[IncomingEvent], now: datetime, limits: rules.EventLimits
+    log: EventLog,
+    project: Project,
+    events: Sequence[IncomingEvent],
+    now: datetime,
+    limits: rules.EventLimits,
+    quotas: QuotaEnforcer | None = None,
 ) -> BatchOutcome:
-    """Screen a batch and make its accepted events durable; returns the outcome to report."""
+    """Screen a batch, refuse what goes over an enforced hard cap, and make the rest durable; returns the outcome
+    to report. Refused events are never written."""
     too_big = rules.check_batch_size(len(events), limits)
     if too_big is not None:
         raise InvalidArgument(too_big, field="events")
     screening = screen(events, now, limits, new_event_id)
     outcome = screening.outcome
+    admission = None
+    if quotas is not None and screening.events:
+        admission = await quotas.admit(project.organisation_id, screening.events, now)
+        if admission.refused:
+            _refuse(screening, admission)
     if screening.events:
-        spans = await log.append(project.organisation_id, project.id, screening.events)
+        try:
+            spans = await log.append(project.organisation_id, project.id, screening.events)
+        except BaseException:
+            if quotas is not None:
+                quotas.release(admission)
+            raise
         for start, end, duplicate in spans:
             if duplicate:
                 outcome.duplicates += end - start
@@ -185,11 +205,33 @@ async def ingest_batch(
                     for offset in range(start, end)
                     if screening.positions[offset] in screening.generated
                 )
-        outcome.results.sort(key=lambda result: result.index)
+    outcome.results.sort(key=lambda result: result.index)
+    if admission is not None:
+        outcome.quotas = admission.reports
+        outcome.retry_after_seconds = admission.retry_after_seconds
     EVENTS.labels(ACCEPTED).inc(outcome.accepted)
     EVENTS.labels(DUPLICATE).inc(outcome.duplicates)
     EVENTS.labels(REJECTED).inc(outcome.rejected)
     return outcome
+
+
+def _refuse(screening: Screening, admission: Admission) -> None:
+    """Take the events refused for a quota out of the batch to write, reporting each as rejected."""
+    keep_events: list[IncomingEvent] = []
+    keep_positions: list[int] = []
+    outcome = screening.outcome
+    for offset, (event, position) in enumerate(zip(screening.events, screening.positions, strict=True)):
+        reason = admission.refused.get(offset)
+        if reason is None:
+            keep_events.append(event)
+            keep_positions.append(position)
+        else:
+            outcome.results.append(
+                EventResult(position, event.event_id, REJECTED, reason, QUOTA_FIELD, position in screening.generated)
+            )
+    outcome.rejected += len(admission.refused)
+    outcome.quota_refused = len(admission.refused)
+    screening.events, screening.positions = keep_events, keep_positions
 
 
 async def ingest_encoded(
@@ -200,28 +242,42 @@ async def ingest_encoded(
     parse: Callable[[bytes], EncodedBatch],
     now: datetime,
     limits: rules.EventLimits,
+    quotas: QuotaEnforcer | None = None,
 ) -> tuple[int, BatchOutcome]:
     """A batch as it came off the wire; returns its sequence number and outcome.
 
     A clean batch (the scanner says every event passes, with its own id and timestamp, none repeated) is written
     as the client encoded it: no Python object per event. Anything else is parsed and screened event by event.
+    With quotas enforced, a clean batch stays on that path when the scanner's per-metric totals fit under every
+    cached cap; if some may not, it is parsed and its events are judged one by one.
     """
     clean = scanner.clean(data, now, limits) if scanner is not None else None
+    admission = None
+    if clean is not None and clean.events and quotas is not None and log.fits(len(data)):
+        admission = await quotas.admit_clean(project.organisation_id, clean.metrics, now)
+        if admission is None:
+            clean = None
     if clean is None or not log.fits(len(data)):
         batch = parse(data)
-        return getattr(batch, "sequence", 0), await ingest_batch(log, project, batch.events, now, limits)
+        return getattr(batch, "sequence", 0), await ingest_batch(log, project, batch.events, now, limits, quotas)
     if clean.events == 0:
         return clean.sequence, BatchOutcome()
-    duplicate = await log.append_encoded(project.organisation_id, project.id, data, clean.joined_ids)
+    try:
+        duplicate = await log.append_encoded(project.organisation_id, project.id, data, clean.joined_ids)
+    except BaseException:
+        if quotas is not None:
+            quotas.release(admission)
+        raise
+    reports = admission.reports if admission is not None else []
     if not duplicate:
         EVENTS.labels(ACCEPTED).inc(clean.events)
-        return clean.sequence, BatchOutcome(accepted=clean.events)
+        return clean.sequence, BatchOutcome(accepted=clean.events, quotas=reports)
     # An identical batch was stored moments ago (a client's resend): say so event by event.
     EVENTS.labels(DUPLICATE).inc(clean.events)
     events = parse(data).events
     results = [EventResult(i, e.event_id, DUPLICATE, "already received in an identical batch") for i, e in
                enumerate(events)]
-    return clean.sequence, BatchOutcome(duplicates=clean.events, results=results)
+    return clean.sequence, BatchOutcome(duplicates=clean.events, results=results, quotas=reports)
 
 
 def new_event_id() -> str:

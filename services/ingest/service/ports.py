@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -12,6 +13,7 @@ from google.protobuf.message import Message
 
 from services.ingest.domain.api_key import ApiKey
 from services.ingest.domain.project import Project
+from services.ingest.domain.quota import MetricRule, QuotaQuestion, QuotaWindow
 
 
 class Projects(Protocol):
@@ -72,3 +74,19 @@ class EventOutbox(Protocol):
     and only if, that transaction commits. ``uow`` is whatever transaction the implementation writes with."""
 
     async def record(self, uow: Any, subject: str, event_id: str, message: Message) -> None: ...
+
+
+class QuotaSource(Protocol):
+    """Metering's answers about quotas and metrics (:mod:`services.ingest.adapters.metering_quotas`). Both raise
+    a ``DomainError`` (usually Unavailable) when metering cannot answer."""
+
+    async def check(
+        self, organisation_id: str, questions: Sequence[QuotaQuestion], now_seconds: float
+    ) -> list[QuotaWindow]:
+        """One window per question, in order: the billing period containing the question's time, its usage and
+        the ceiling ingest enforces (judged at ``now_seconds``)."""
+        ...
+
+    async def metric_rules(self, organisation_id: str) -> dict[str, MetricRule]:
+        """How events of each of the organisation's active metrics add to usage, by code."""
+        ...

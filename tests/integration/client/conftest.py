@@ -45,6 +45,7 @@ class RestartableIngest:
     database_url: str
     nats_url: str
     invoicing_address: str
+    metering_address: str
     port: int = field(default_factory=free_port)
     _stack: AsyncExitStack | None = None
     runtime: Runtime | None = None
@@ -61,6 +62,7 @@ class RestartableIngest:
                 self.database_url,
                 self.nats_url,
                 invoicing_address=self.invoicing_address,
+                metering_address=self.metering_address,
                 grpc_port=self.port,
                 shutdown_grace_seconds=0,  # open calls are cut at once, as when the process dies
             )
@@ -73,8 +75,8 @@ class RestartableIngest:
 
 
 @pytest.fixture
-async def own_ingest(database_url, nats_url, invoicing) -> AsyncIterator[RestartableIngest]:
-    server = RestartableIngest(database_url, nats_url, invoicing.address)
+async def own_ingest(database_url, nats_url, invoicing, metering_port) -> AsyncIterator[RestartableIngest]:
+    server = RestartableIngest(database_url, nats_url, invoicing.address, f"127.0.0.1:{metering_port}")
     await server.start()
     try:
         yield server

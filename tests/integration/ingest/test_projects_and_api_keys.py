@@ -159,7 +159,9 @@ async def test_key_for_unknown_project_or_past_expiry_is_rejected(ingest, ingest
 
 
 async def test_project_creation_fails_cleanly_when_invoicing_is_down(database_url, nats_url, refused_address):
-    async with running_service(INGEST, database_url, nats_url, invoicing_address=refused_address) as ingest:
+    async with running_service(
+        INGEST, database_url, nats_url, invoicing_address=refused_address, metering_address=refused_address
+    ) as ingest:
         async with grpc.aio.insecure_channel(ingest.address) as channel:
             from billing.ingest.v1 import ingest_pb2_grpc
 

@@ -32,9 +32,20 @@ once), `duplicate` (already received; counted once), or `rejected` with the `rea
 A bad event rejects that event only. Retrying with the same `idempotencyKey`s is always safe. An event without
 one gets a generated id, returned with `eventIdGenerated: true`.
 
+Quotas: where the organisation's plan enforces a hard cap at ingest, events that would take usage over it are
+`rejected` with a reason starting `quota exceeded: ` (naming the quota) and the field `metricName`. When every
+event of the request is refused for a quota the answer is **429** with `Retry-After` (seconds until the quota
+resets) and `{"error": "quota_exceeded", "detail": ...}`. Wherever a quota applies, the response carries the IETF
+`RateLimit-Policy` and `RateLimit` fields, one member per metric: `"<metric>";q=<limit>;w=<period seconds>` and
+`"<metric>";r=<remaining>;t=<seconds to reset>`.
+
 Whole-request errors: 401 missing or unknown key, 403 revoked or expired key, 400 body that is not JSON or
-not one of the three shapes, or more events than the limit (the message says the limit), 413 body too large.
+not one of the three shapes, or more events than the limit (the message says the limit), 413 body too large,
+429 every event over a quota.
 """
+
+# IngestEvents' trailing metadata where a quota applied, and the HTTP fields they become.
+_QUOTA_FIELDS = {"ratelimit-policy": "RateLimit-Policy", "ratelimit": "RateLimit", "retry-after": "Retry-After"}
 
 
 class PayloadTooLarge(Exception):
@@ -69,20 +80,43 @@ async def ingest_events(request: Request, api_key: Annotated[str, Depends(presen
     parsed = events_json.parse_events(body, datetime.now(UTC))  # raises InvalidArgument (400) for the body
     # Sent even when the gateway rejected every event (or there were none): ingest still checks the key, so a
     # bad key is a 401/403 whatever the body holds.
+    call = request.app.state.clients.ingest.IngestEvents(
+        parsed.request, timeout=settings.events_timeout_seconds, metadata=key_metadata(api_key)
+    )
     try:
-        reply = await request.app.state.clients.ingest.IngestEvents(
-            parsed.request, timeout=settings.events_timeout_seconds, metadata=key_metadata(api_key)
-        )
+        reply = await call
     except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:  # past gRPC's message size on either side
+        if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise from_grpc_error(error) from None
+        headers = quota_headers(error.trailing_metadata())
+        if "Retry-After" not in headers:  # past gRPC's message size on either side
             return JSONResponse({"error": "payload_too_large",
                                  "detail": f"too many events in one request: {error.details()}"}, status_code=413)
-        raise from_grpc_error(error) from None
+        if not parsed.rejected:
+            return JSONResponse({"error": "quota_exceeded", "detail": error.details()}, status_code=429,
+                                headers=headers)
+        # Ingest refused every event it was sent, but the gateway rejected others itself: the usual answer, so
+        # those keep their own reasons.
+        del headers["Retry-After"]
+        result = events_json.merge_results(parsed, events_json.all_refused(parsed, error.details() or ""))
+        return Response(json.dumps(result, separators=(",", ":")), status_code=202, media_type="application/json",
+                        headers=headers)
     result = events_json.merge_results(parsed, reply.outcome)
-    return Response(json.dumps(result, separators=(",", ":")), status_code=202, media_type="application/json")
+    return Response(json.dumps(result, separators=(",", ":")), status_code=202, media_type="application/json",
+                    headers=quota_headers(await call.trailing_metadata()))
 
 
-_ERRORS = {status: {"model": schemas.Error} for status in (400, 401, 403, 413, 503)}
+def quota_headers(metadata: object) -> dict[str, str]:
+    """The HTTP fields for the quotas that applied, from IngestEvents' trailing metadata."""
+    headers: dict[str, str] = {}
+    for key, value in metadata or ():  # type: ignore[attr-defined]
+        name = _QUOTA_FIELDS.get(key)
+        if name is not None and isinstance(value, str):
+            headers[name] = value
+    return headers
+
+
+_ERRORS = {status: {"model": schemas.Error} for status in (400, 401, 403, 413, 429, 503)}
 for _path, _summary in (("/events", "Send usage events"), ("/ingest", "Send usage events (alias of /events)")):
     router.add_api_route(
         _path, ingest_events, methods=["POST"], status_code=202, summary=_summary, description=_DESCRIPTION,

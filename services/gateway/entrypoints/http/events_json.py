@@ -296,6 +296,20 @@ def merge_results(parsed: ParsedEvents, outcome: ingest_pb2.BatchOutcome | None)
     }
 
 
+def all_refused(parsed: ParsedEvents, reason: str) -> ingest_pb2.BatchOutcome:
+    """The outcome when ingest refused every event it was sent for a quota (RESOURCE_EXHAUSTED, which carries
+    no per-event results): each sent event rejected with ingest's reason, which names the quota."""
+    events = parsed.request.events
+    return ingest_pb2.BatchOutcome(
+        rejected_count=len(events),
+        results=[
+            ingest_pb2.EventResult(index=i, event_id=e.event_id, status=ingest_pb2.EVENT_STATUS_REJECTED,
+                                   reason=reason, field="metric")
+            for i, e in enumerate(events)
+        ],
+    )
+
+
 def _rest_field(name: str) -> str:
     """Ingest's field name in the client's terms: ``dimensions.region`` -> ``metadata.region``."""
     head, dot, rest = name.partition(".")

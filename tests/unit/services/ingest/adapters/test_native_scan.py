@@ -263,3 +263,35 @@ def test_more_events_than_the_limit_is_never_clean(scanner):
     for i in range(LIMITS.max_batch_events + 1):
         request.events.add().CopyFrom(_one(event_id=f"e{i}").events[0])
     assert scanner.clean(request.SerializeToString(), NOW, LIMITS) is None
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(batch(clean=True))
+def test_the_per_metric_totals_of_a_clean_batch_are_what_its_events_add_up_to(scanner, data):
+    clean = scanner.clean(data, NOW, LIMITS)
+    assert clean is not None and clean.metrics is not None
+    request = ingest_pb2.StreamEventsRequest.FromString(data)
+    by_metric: dict[str, list[ingest_pb2.Event]] = {}
+    for item in request.events:
+        by_metric.setdefault(item.metric, []).append(item)
+    assert [usage.metric for usage in clean.metrics] == list(by_metric)
+    for usage in clean.metrics:
+        items = by_metric[usage.metric]
+        assert usage.events == len(items)
+        assert usage.min_seconds == min(e.timestamp.seconds for e in items)
+        assert usage.max_seconds == max(e.timestamp.seconds for e in items)
+        exact = all("." not in e.value and len(e.value.lstrip("+-")) <= 18 for e in items)
+        if exact:
+            assert usage.total == sum(int(e.value) for e in items)
+            assert usage.peak == max(int(e.value) for e in items)
+        else:
+            assert usage.total is None and usage.peak is None
+
+
+def test_more_distinct_metrics_than_summarised_leave_the_totals_out(scanner):
+    request = ingest_pb2.StreamEventsRequest()
+    for number in range(native_scan.MAX_SUMMARISED_METRICS + 1):
+        item = request.events.add(event_id=f"e{number}", metric=f"m{number}", value="1")
+        item.timestamp.seconds = int(NOW.timestamp())
+    clean = scanner.clean(request.SerializeToString(), NOW, EventLimits(max_batch_events=100))
+    assert clean is not None and clean.metrics is None
