@@ -22,8 +22,7 @@ class IngestSettings(ServiceSettings):
     # twice this plus metering's own bound; a longer TTL asks metering less.
     quota_cache_seconds: float = Field(default=0.5, gt=0, le=10)
     # How long an admitted event may take to be metered: after a refresh, what this process admitted since this
-    # long before metering read usage still counts (some of it twice, refusing early for a moment, rather than
-    # letting usage past a cap).
+    # long before metering read usage, and metering's usage has not grown by, still counts.
     quota_usage_lag_seconds: float = Field(default=1.0, ge=0, le=60)
     # How long the organisation's metric definitions (how events add up) are trusted.
     quota_metric_cache_seconds: float = Field(default=30.0, gt=0, le=3_600)

@@ -135,14 +135,30 @@ class QuotaWindow:
         self.recent.append((at, -amount))
 
     def carry_from(self, older: QuotaWindow, lag_seconds: float) -> None:
-        """Count what ``older`` admitted that this newer answer may not include yet: everything admitted since
-        ``lag_seconds`` before the usage was read (events take that long at most to be metered). Some of it may
-        already be in ``used``: counting it twice refuses early for a moment, never lets usage past the cap."""
+        """Count what ``older`` admitted that this newer answer does not include yet.
+
+        Metering's usage grew by ``self.used - older.used`` between the two answers: that growth is taken to be
+        this process's admissions first, oldest first, so an event admitted and metered in between is counted
+        once, not twice (exact with one ingest replica; with several, other replicas' events in the growth make
+        this one count less of its own, and usage may pass the cap by what they admit within the lag bound). What
+        the growth does not cover is still counted if it was admitted at most ``lag_seconds`` before the read
+        (it may not be metered yet); anything older is metered by now."""
         if not self.usage_time:
             return
         since = self.usage_time - lag_seconds
-        self.recent = [(at, amount) for at, amount in older.recent if at >= since]
-        self.admitted = sum((amount for _, amount in self.recent), Decimal(0))
+        grown = max(self.used - older.used, Decimal(0))
+        recent: list[tuple[float, Decimal]] = []
+        for at, amount in older.recent:
+            if amount > 0 and grown > 0:
+                covered = min(grown, amount)
+                grown -= covered
+                amount -= covered
+                if amount == 0:
+                    continue
+            if at >= since:
+                recent.append((at, amount))
+        self.recent = recent
+        self.admitted = sum((amount for _, amount in recent), Decimal(0))
 
     def refusal(self, now_seconds: float) -> str:
         """The reason given for an event that does not fit: the stable prefix, the quota, usage and the reset."""

@@ -4,6 +4,7 @@ alert.triggered webhook payload, and once per (event, recipient) / (event, endpo
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +34,13 @@ from tests.unit.services.notification.webhook_fakes import FakeReceiver, FakeRes
 
 # Signatures carry a timestamp receivers check against their clock: use the real time.
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs(monkeypatch):
+    """Receivers check a webhook's timestamp against their own clock (5 minutes' tolerance): NOW is the moment each
+    test starts, not when the module was imported (a long suite runs other tests in between)."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", datetime.now(UTC).replace(microsecond=0))
 DOMAIN = "billing.example"
 PERIOD = (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
 FIRED = datetime(2026, 12, 14, 9, 30, tzinfo=UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +23,13 @@ from tests.unit.services.notification.webhook_fakes import FakeReceiver, FakeRes
 
 # Signatures carry a timestamp receivers check against their clock (5 minutes either way): use the real time.
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs(monkeypatch):
+    """Receivers check a webhook's timestamp against their own clock (5 minutes' tolerance): NOW is the moment each
+    test starts, not when the module was imported (a long suite runs other tests in between)."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", datetime.now(UTC).replace(microsecond=0))
 DOMAIN = "billing.example"
 SCHEDULE = WebhookSchedule(tuple(timedelta(seconds=s) for s in (5, 60, 600)))
 

@@ -81,7 +81,29 @@ def test_a_newer_answer_carries_what_was_admitted_since_shortly_before_its_read(
         assert older.take(Decimal(1), Measure.SUM, at)
     newer = QuotaWindow("m", 0, 100, Decimal(1), Decimal(10), Decimal(10), "hard", usage_time=20.0)
     newer.carry_from(older, lag_seconds=1.0)
-    assert newer.admitted == 2  # admitted at 19.5 (maybe not metered yet) and 20.5 (after the read)
+    # Metering grew by 1: the oldest admission. 19.5 (maybe not metered yet) and 20.5 (after the read) still count.
+    assert newer.admitted == 2
     unknown = QuotaWindow("m", 0, 100, Decimal(1), Decimal(10), Decimal(10), "hard")
     unknown.carry_from(older, lag_seconds=1.0)
     assert unknown.admitted == 0
+
+
+def test_an_admission_metering_has_counted_is_not_counted_again_so_the_last_unit_fits():
+    """Nine used of ten: the ninth was admitted here, then metered; the newer answer (9 used) includes it, and the
+    tenth event still fits exactly at the limit. One more is refused."""
+    older = QuotaWindow("m", 0, 100, Decimal(8), Decimal(10), Decimal(10), "hard", usage_time=49.0)
+    assert older.take(Decimal(1), Measure.SUM, 50.0)
+    newer = QuotaWindow("m", 0, 100, Decimal(9), Decimal(10), Decimal(10), "hard", usage_time=50.3)
+    newer.carry_from(older, lag_seconds=1.0)
+    assert newer.admitted == 0
+    assert newer.take(Decimal(1), Measure.SUM, 50.4)
+    assert not newer.take(Decimal(1), Measure.SUM, 50.5)
+
+
+def test_growth_covers_admissions_oldest_first_and_partly():
+    older = QuotaWindow("m", 0, 100, Decimal(0), Decimal(100), Decimal(100), "hard", usage_time=9.0)
+    for at, amount in ((10.0, 3), (10.5, 5)):
+        assert older.take(Decimal(amount), Measure.SUM, at)
+    newer = QuotaWindow("m", 0, 100, Decimal(4), Decimal(100), Decimal(100), "hard", usage_time=10.8)
+    newer.carry_from(older, lag_seconds=1.0)
+    assert newer.recent == [(10.5, Decimal(4))] and newer.admitted == 4  # 3 + 1 of the 5 were metered
