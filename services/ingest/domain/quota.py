@@ -19,6 +19,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 
+from billing_runtime.ratelimit import QuotaField
+from billing_runtime.ratelimit import ratelimit_fields as fields_of
+
 QUOTA_EXCEEDED = "quota exceeded: "
 QUOTA_FIELD = "metric"
 
@@ -215,27 +218,8 @@ def plain_number(number: Decimal) -> str:
     return format(number.normalize(), "f")
 
 
-# Structured-field integers have at most 15 digits.
-_SF_INTEGER_MAX = 999_999_999_999_999
-
-
 def ratelimit_fields(reports: list[QuotaReport]) -> tuple[str, str]:
-    """The IETF ``RateLimit-Policy`` and ``RateLimit`` field values (draft-ietf-httpapi-ratelimit-headers,
-    structured-field lists) for the quotas that applied: one member per metric, named by its code.
-
-    ``RateLimit-Policy: "api_calls";q=1000;w=2678400`` (the limit per billing period, the period in seconds) and
-    ``RateLimit: "api_calls";r=250;t=86400`` (what remains, whole units rounded down, and seconds to the reset).
-    The draft's quota is an integer: a fractional limit is given rounded down. The quota unit is the metric's
-    own unit (not requests), so no ``qu`` parameter is sent.
-    """
-    policy = ", ".join(
-        f'"{r.metric}";q={_sf_integer(math.floor(r.limit))};w={_sf_integer(r.window_seconds)}' for r in reports
-    )
-    current = ", ".join(
-        f'"{r.metric}";r={_sf_integer(r.remaining)};t={_sf_integer(r.reset_seconds)}' for r in reports
-    )
-    return policy, current
-
-
-def _sf_integer(number: int) -> int:
-    return min(max(number, 0), _SF_INTEGER_MAX)
+    """The IETF ``RateLimit-Policy`` and ``RateLimit`` field values for the quotas that applied to a batch
+    (``billing_runtime.ratelimit``: one member per metric, integers rounded down)."""
+    return fields_of(QuotaField(r.metric, r.limit, r.window_seconds, Decimal(r.remaining), r.reset_seconds)
+                     for r in reports)
