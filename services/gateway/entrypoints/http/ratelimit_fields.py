@@ -1,4 +1,5 @@
-"""The IETF ``RateLimit-Policy`` / ``RateLimit`` header fields of a quota check's answer (the format is ``billing_runtime.ratelimit``'s, shared with ingest's replies)."""
+"""The IETF ``RateLimit-Policy`` / ``RateLimit`` header fields of a quota check's answer (the format is
+``billing_runtime.ratelimit``'s, shared with ingest's replies)."""
 
 from __future__ import annotations
 
