@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Collection
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,15 +31,27 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     turns domain errors into their status codes and anything else into INTERNAL (never leaking it),
     and answers UNAVAILABLE while the service is not ready."""
 
-    def __init__(self, is_ready: Callable[[], bool], hot_methods: Collection[str] = ()) -> None:
+    def __init__(
+        self, is_ready: Callable[[], bool], hot_methods: Collection[str] = (),
+        tracing: grpc.aio.ServerInterceptor | None = None,
+    ) -> None:
         self._is_ready = is_ready
         self._hot_methods = frozenset(hot_methods)
         self._hot_handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._tracing = tracing
 
     async def intercept_service(self, continuation, handler_call_details):  # type: ignore[override]
+        """Hot methods: their wrapped handler, built once, untraced. The rest: traced (``tracing`` wraps our
+        wrapper, so its log lines carry the RPC's trace id). One interceptor, so a hot call costs one hop."""
         method = handler_call_details.method
         if method in self._hot_methods:
-            return await self._hot_handler(continuation, handler_call_details)
+            return self._hot_handlers.get(method) or await self._hot_handler(continuation, handler_call_details)
+        if self._tracing is not None:
+            return await self._tracing.intercept_service(partial(self._wrapped, continuation), handler_call_details)
+        return await self._wrapped(continuation, handler_call_details)
+
+    async def _wrapped(self, continuation, handler_call_details) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
         handler = await continuation(handler_call_details)
         if handler is None or method.startswith(_QUIET_PREFIXES):
             return handler
@@ -187,19 +200,6 @@ class HealthServicer(health.aio.HealthServicer):
         )
 
 
-class UntracedMethods(grpc.aio.ServerInterceptor):
-    """Tracing for every method but the hot ones (see :func:`build_server`)."""
-
-    def __init__(self, tracing: grpc.aio.ServerInterceptor, hot_methods: Collection[str]) -> None:
-        self._tracing = tracing
-        self._hot_methods = frozenset(hot_methods)
-
-    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[override]
-        if handler_call_details.method in self._hot_methods:
-            return await continuation(handler_call_details)
-        return await self._tracing.intercept_service(continuation, handler_call_details)
-
-
 def build_server(
     is_ready: Callable[[], bool], max_message_bytes: int = 16 * 1024 * 1024, hot_methods: Collection[str] = ()
 ) -> tuple[grpc.aio.Server, HealthServicer]:
@@ -209,11 +209,8 @@ def build_server(
     memory at thousands a second, where a span and a log line per call would cost more than the answer (about
     0.3 ms of CPU together): they are not traced and log only when they fail; they are still counted and timed,
     and their errors mapped like every other method's."""
-    tracing = aio_server_interceptor()
     server = grpc.aio.server(
-        # Tracing outermost, so our interceptor's log lines carry the RPC's trace id.
-        interceptors=[UntracedMethods(tracing, hot_methods) if hot_methods else tracing,
-                      ServerInterceptor(is_ready, hot_methods)],
+        interceptors=[ServerInterceptor(is_ready, hot_methods, tracing=aio_server_interceptor())],
         # Without this, a second process could silently bind the same port and steal half the calls.
         options=[
             ("grpc.so_reuseport", 0),
