@@ -173,6 +173,10 @@ def ensure_demo_catalog(
                              f"already stored with another rate; kept it")
         organisation = admin.call("GET", f"/api/v1/admin/organisations/{demo.organisation_id}").json()
         subscription_id = _ensure_subscription(admin, organisation, demo_plan, today)
+        # Warn the demo organisation at 80 % and 100 % of its plan's API-call quota (by email and webhook).
+        alert_rule = admin.call("POST", "/api/v1/admin/alert-rules", key="demo-alert-rule-api-calls", json={
+            "organisation_id": demo.organisation_id, "kind": "threshold", "name": "API calls against the quota",
+            "metric_code": "api_calls", "basis": "quota_percent", "levels": ["80", "100"]}).json()["id"]
 
         export = admin.call("POST", "/api/v1/admin/organisations", json=EXPORT_ORGANISATION,
                             key=EXPORT_ORGANISATION_KEY).json()
@@ -186,7 +190,7 @@ def ensure_demo_catalog(
     for note in notes:
         console.warn(note)
     say(f"demo catalog: plans {', '.join(plans)}; {result.exchange_rates} exchange rates; {demo.organisation_id} on "
-        f"{demo_plan} ({subscription_id}); {export['id']} ({EXPORT_ORGANISATION['name']}, USD, export) on "
+        f"{demo_plan} ({subscription_id}, alert rule {alert_rule}); {export['id']} ({EXPORT_ORGANISATION['name']}, USD, export) on "
         f"{export_plan} ({accepted} events accepted). Try `billing invoices projected {export['id']}`")
     return result
 

@@ -46,6 +46,7 @@ class FakeGateway:
         self.secrets: dict[str, tuple[str, str]] = {}  # secret -> (key id, project id)
         self.event_ids: dict[str, set[str]] = {}  # project -> event ids stored
         self.event_bodies: list[list[dict]] = []
+        self.alert_rules: dict[str, dict] = {}  # idempotency key -> rule
 
     def _events(self, request: httpx.Request, body: list[dict]) -> httpx.Response:
         key_id, project = self.secrets[request.headers["authorization"].removeprefix("Bearer ")]
@@ -115,6 +116,9 @@ class FakeGateway:
         if method == "POST" and path.endswith("/revoke"):
             self.keys[path.split("/")[-2]] = "revoked"
             return httpx.Response(200, json={"id": path.split("/")[-2], "state": "revoked"})
+        if (method, path) == ("POST", "/api/v1/admin/alert-rules"):
+            rule = self.alert_rules.setdefault(key, {"id": f"alr_{len(self.alert_rules) + 1}", **body})
+            return httpx.Response(201, json=rule)
         if (method, path) == ("POST", "/api/v1/admin/metrics"):
             self.metric_keys.append(key)
             self.metrics.append(body)
@@ -183,6 +187,8 @@ def test_first_start_creates_everything_and_a_second_start_nothing_more():
     assert len(gateway.plans) == 3 and len(gateway.subscriptions) == 2 and gateway.versions == {}
     assert len(gateway.organisations) == 2 and len(gateway.rates) == 2
     assert gateway.metric_keys[:4] == gateway.metric_keys[4:]  # the same keys: metering replays them
+    [rule] = gateway.alert_rules.values()  # one rule, made once: the second start replays its key
+    assert (rule["organisation_id"], rule["basis"], rule["levels"]) == ("org_demo", "quota_percent", ["80", "100"])
 
 
 def test_an_edited_plan_becomes_a_new_version_once():
