@@ -44,6 +44,8 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, dict):
         return ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_cell(item) for item in value)
     return "" if value is None else str(value)
 
 

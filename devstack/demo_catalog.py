@@ -190,7 +190,8 @@ def ensure_demo_catalog(
     for note in notes:
         console.warn(note)
     say(f"demo catalog: plans {', '.join(plans)}; {result.exchange_rates} exchange rates; {demo.organisation_id} on "
-        f"{demo_plan} ({subscription_id}, alert rule {alert_rule}); {export['id']} ({EXPORT_ORGANISATION['name']}, USD, export) on "
+        f"{demo_plan} ({subscription_id}, alert rule {alert_rule}); {export['id']} "
+        f"({EXPORT_ORGANISATION['name']}, USD, export) on "
         f"{export_plan} ({accepted} events accepted). Try `billing invoices projected {export['id']}`")
     return result
 

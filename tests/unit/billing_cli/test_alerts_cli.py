@@ -24,7 +24,7 @@ def test_create_a_quota_percent_threshold_rule(gateway):
     gateway.answer(201, RULE)
     code, out = billing("alerts", "create", "--organisation", "org_1", "--kind", "threshold", "--metric",
                         "api_calls", "--level", "80", "--level", "100", "--of-quota", "--name", "quota")
-    assert code == 0 and "alr_1" in out, out
+    assert code == 0 and "alr_1" in out and "80, 100" in out, out
     sent = gateway.sent[0]
     assert (sent["method"], sent["url"]) == ("POST", f"{ADMIN}/alert-rules")
     assert sent["json"] == {"organisation_id": "org_1", "kind": "threshold", "name": "quota", "project_id": "",
