@@ -37,8 +37,10 @@ def rendered(overlay: str) -> str:
     return result.stdout
 
 
-def resources(overlay: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(rendered(overlay)) if doc]
+@functools.cache
+def resources(overlay: str) -> tuple[dict[str, Any], ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(doc for doc in yaml.load_all(rendered(overlay), Loader=loader) if doc)
 
 
 def of_kind(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
