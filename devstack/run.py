@@ -279,11 +279,11 @@ def _endpoints(
     return endpoints
 
 
-def _supervise(started: _Started, supervisor: Supervisor | None = None, every_seconds: float = 0.5) -> None:
+def _supervise(started: _Started, every_seconds: float = 0.5) -> None:
     """Watch the processes until interrupted. A service that crashes is restarted with backoff (see
     :mod:`devstack.supervision`) while the others keep running; a server's death is printed loudly."""
     assert started.mesh is not None
-    supervisor = supervisor or Supervisor(started.mesh)
+    supervisor = Supervisor(started.mesh)
     while True:
         time.sleep(every_seconds)
         supervisor.check()
