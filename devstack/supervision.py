@@ -127,7 +127,7 @@ class Supervisor:
         service.restarts += 1
         try:
             self._mesh.restart(name)
-        except DevstackError as error:
+        except (DevstackError, OSError) as error:
             # Did not come up (exited again, or never reported SERVING): make sure it is gone, try again later.
             try:
                 self._mesh.kill(name)

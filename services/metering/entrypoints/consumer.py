@@ -122,7 +122,15 @@ class KeepAlive:
                 if msg.is_acked:  # settled (ack, nak, term) but not released yet: nothing to keep alive
                     self._held.pop(key, None)
                     continue
-                await _settle(msg.in_progress(), "in_progress")
+                try:
+                    await msg.in_progress()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - NATS away: one warning per round, not per message
+                    counters.CONSUMER_ERRORS.labels("in_progress").inc()
+                    log.warning("in-progress acknowledgements failed; held messages may be redelivered",
+                                error=str(error) or repr(error), held=len(self._held))
+                    break
 
 
 def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:

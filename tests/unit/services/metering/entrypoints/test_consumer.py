@@ -125,3 +125,19 @@ async def test_the_keep_alive_task_ends_when_nothing_is_held_and_starts_again_on
 def test_errors_are_classified(error: BaseException, transient: bool, data: bool) -> None:
     assert is_transient(error) is transient
     assert is_data_error(error) is data
+
+
+async def test_when_nats_is_away_a_round_of_keep_alive_stops_at_the_first_failure() -> None:
+    class Unreachable(FakeMsg):
+        async def in_progress(self) -> None:
+            self.in_progress_calls += 1
+            raise ConnectionError("nats away")
+
+    alive = KeepAlive(interval=0)
+    messages = [Unreachable() for _ in range(3)]
+    alive.hold(messages)
+    await beats(3)
+    # Each round tries one message and gives up: no warning per held message; they stay held for the next round.
+    assert messages[0].in_progress_calls >= 1 and messages[1].in_progress_calls == 0
+    assert alive.held == 3
+    await alive.close()
