@@ -98,5 +98,6 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     rows.append(
         f"  Ctrl-C stops everything. State (database, NATS store, token, demo key) stays in {_shown(data_dir)}."
     )
+    rows.append("  A service that crashes is restarted after 1 s, 2 s, 4 s ... (at most 30 s), and said so here.")
     rule = "=" * WIDTH
     return "\n".join(["", rule, "  Billing platform is running", "-" * WIDTH, *rows, rule, ""])

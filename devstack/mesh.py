@@ -189,6 +189,14 @@ class Mesh:
         child = self._children.get(name)
         return tail(self.log_path(name), lines, child.log_offset if child else 0)
 
+    def note(self, name: str, event: str, level: str = "info", **fields: object) -> None:
+        """Append one of devstack's own lines to a service's log: JSON like the services' own lines, so the
+        file stays machine-readable and shows where a run began, or why the service was restarted."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        line = {"timestamp": _now(), "level": level, "event": event, "service": name, **fields}
+        with self.log_path(name).open("ab") as log:
+            log.write((json.dumps(line, default=str) + "\n").encode())
+
     def env_for(self, name: str) -> dict[str, str]:
         """The environment a service is started with: ours, plus its database, NATS, port and peers."""
         prefix = name.upper()
@@ -245,11 +253,8 @@ class Mesh:
             reclaim(record.pid, record.owner, [f"-m services.{name}"], name, self._say, timeout=self.stop_timeout)
         self._say(f"starting {name} on {self.address(name)} (migrations run at start-up) ...")
         log_path = self.log_path(name)
+        self.note(name, "devstack: starting", grpc_port=self.ports[name])
         with log_path.open("ab") as log:
-            # A JSON line like the services' own, so the file stays machine-readable and shows where a run began.
-            marker = {"timestamp": _now(), "level": "info", "event": "devstack: starting", "service": name}
-            log.write((json.dumps({**marker, "grpc_port": self.ports[name]}) + "\n").encode())
-            log.flush()
             offset = log.tell()
             process = subprocess.Popen(
                 [self._python, "-m", f"services.{name}"],

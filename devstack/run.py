@@ -32,6 +32,7 @@ from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
 from devstack.razorpay_sandbox import REAL_KEYS_ENV, WEBHOOK_PATH, LocalRazorpaySandbox, real_keys_configured
 from devstack.state import admin_token, write_endpoints
+from devstack.supervision import Supervisor
 
 DATA_DIR_ENV = "BILLING_DATA_DIR"
 DEFAULT_DATA_DIR = REPO_ROOT / ".run" / "data"
@@ -278,17 +279,14 @@ def _endpoints(
     return endpoints
 
 
-def _supervise(started: _Started) -> None:
-    """Watch the processes until interrupted; a death is printed loudly and the others keep running."""
+def _supervise(started: _Started, every_seconds: float = 0.5) -> None:
+    """Watch the processes until interrupted. A service that crashes is restarted with backoff (see
+    :mod:`devstack.supervision`) while the others keep running; a server's death is printed loudly."""
     assert started.mesh is not None
+    supervisor = Supervisor(started.mesh)
     while True:
-        time.sleep(1.0)
-        for name, exit_code in started.mesh.unexpected_exits():
-            console.warn(
-                f"{name} exited unexpectedly (code {exit_code}); the other services keep running. "
-                f"Last lines of {started.mesh.log_path(name)}:\n{started.mesh.log_tail(name, 30)}"
-            )
-            console.warn(f"restart everything with Ctrl-C and `make run` (or inspect {started.mesh.log_path(name)})")
+        time.sleep(every_seconds)
+        supervisor.check()
         sandbox = started.sandbox
         if sandbox is not None and not sandbox.running and "sandbox" not in started.reported:
             started.reported.add("sandbox")

@@ -19,7 +19,9 @@ class MeteringSettings(ServiceSettings):
     consumer_durable: str = "metering-events"
     consumer_fetch_batch: int = Field(default=256, ge=1, le=1000)
     consumer_fetch_wait_seconds: float = Field(default=0.1, gt=0, le=30)
-    consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    # Redelivery of a message nobody acknowledged in this long: short, so the messages a killed process held come
+    # back within seconds; the consumer keeps those it works on alive with in-progress acks every third of it.
+    consumer_ack_wait_seconds: float = Field(default=3.0, gt=0)
     consumer_max_deliver: int = Field(default=10, ge=2)
     consumer_max_ack_pending: int = Field(default=2048, ge=1)
     # Events per transaction (and per fetch): past a few thousand, bigger is hardly faster per event, while

@@ -7,6 +7,12 @@ idempotent storage is exactly-once counting.
 
 Fetching and decoding the next messages overlaps with storing the current ones (two stages joined by a
 small queue), so Python's work and PostgreSQL's run side by side.
+
+The ack wait is short (3 s by default), so the messages a killed process held come back within seconds of its
+death. Messages this process holds (queued, or in a transaction that runs longer than that) are kept alive
+with in-progress acknowledgements every third of the ack wait (:class:`KeepAlive`), so a slow transaction is
+never redelivered to another replica meanwhile; should one be anyway (a stall longer than the ack wait), the
+unique key makes the second copy harmless.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ STREAM = "BILLING_INGEST"  # owned and created by ingest
 _MAX_NAK_DELAY = 60.0
 _FIRST_RETRY_SECONDS = 0.5
 _MAX_RETRY_SECONDS = 10.0
+# Redeliveries after a missing ack: the first few come after one ack wait each (a killed process's messages come
+# back quickly however often it was killed); then ever longer, for a message that kills or stalls every consumer.
+_QUICK_REDELIVERIES = 3
+_MAX_BACKOFF_SECONDS = 300.0
 
 
 @dataclass
@@ -76,10 +86,66 @@ class FetchSizing:
         self.messages = max(1, min(self._max, wanted))
 
 
+class KeepAlive:
+    """The messages this process holds and has not settled: each gets an in-progress acknowledgement (which
+    restarts its ack timer) every ``interval``, from a background task that runs while any are held."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._held: dict[int, Msg] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def hold(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            self._held[id(msg)] = msg
+        if self._held and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._beat(), name="metering-keep-alive")
+
+    def release(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            self._held.pop(id(msg), None)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def close(self) -> None:
+        self._held.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _beat(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.interval)
+            for key, msg in list(self._held.items()):
+                if msg.is_acked:  # settled (ack, nak, term) but not released yet: nothing to keep alive
+                    self._held.pop(key, None)
+                    continue
+                try:
+                    await msg.in_progress()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - NATS away: one warning per round, not per message
+                    counters.CONSUMER_ERRORS.labels("in_progress").inc()
+                    log.warning("in-progress acknowledgements failed; held messages may be redelivered",
+                                error=str(error) or repr(error), held=len(self._held))
+                    break
+
+
+def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
+    """How long each delivery may go unacknowledged before the next one: one ack wait for the first few, then
+    twice as long each time, up to 5 minutes (never shorter than the ack wait)."""
+    return [
+        min(ack_wait * 2 ** max(0, attempt - _QUICK_REDELIVERIES + 1), max(ack_wait, _MAX_BACKOFF_SECONDS))
+        for attempt in range(max_deliver - 1)
+    ]
+
+
 def consumer_config(settings: MeteringSettings) -> ConsumerConfig:
-    """Explicit acks; redelivery after ack_wait, then ever longer (backoff) until max_deliver."""
+    """Explicit acks; redelivery after ack_wait (a few times), then ever longer (backoff) until max_deliver."""
     wait = settings.consumer_ack_wait_seconds
-    backoff = [min(wait * 2**attempt, max(wait, 300.0)) for attempt in range(settings.consumer_max_deliver - 1)]
+    backoff = redelivery_backoff(wait, settings.consumer_max_deliver)
     return ConsumerConfig(
         durable_name=settings.consumer_durable,
         name=settings.consumer_durable,
@@ -108,6 +174,8 @@ class EventConsumer:
         self._dead_letters = dead_letters
         self._settings = settings
         self._max_events = settings.consumer_max_events_per_transaction
+        # Three in-progress signals per ack wait: one lost or late still leaves the message ours.
+        self._alive = KeepAlive(settings.consumer_ack_wait_seconds / 3)
 
     async def run(self) -> None:
         """Consume until cancelled. Waits (warning now and then) while ingest's stream does not exist yet."""
@@ -137,6 +205,8 @@ class EventConsumer:
             fetcher.cancel()
             reporter.cancel()
             await asyncio.gather(fetcher, reporter, return_exceptions=True)
+            # What is still held comes back to another consumer (or the next process) after one ack wait.
+            await self._alive.close()
 
     async def _report_backlog(self, every_seconds: float = 5.0) -> None:
         """Keep the backlog gauges current, for operators' dashboards and alerts."""
@@ -197,6 +267,8 @@ class EventConsumer:
                     except PoisonBatch as poison:
                         deliveries.append(Delivery(msg, None, poison))
                 sizing.observe(deliveries)
+                # Kept alive from now: while waiting in the queue behind a long transaction as well.
+                self._alive.hold([d.msg for d in deliveries])
                 await queue.put(deliveries)
         finally:
             # Otherwise draining the connection at shutdown waits for this subscription's pending pull.
@@ -204,15 +276,23 @@ class EventConsumer:
                 await subscription.unsubscribe()
 
     async def process(self, deliveries: list[Delivery]) -> None:
-        """Store what can be stored (in as few transactions as the size cap allows), dead-letter the rest."""
-        good: list[Delivery] = []
-        for delivery in deliveries:
-            if delivery.poison is not None:
-                await self._dead_letter(delivery, delivery.poison)
-            else:
-                good.append(delivery)
-        for chunk in self._chunks(good):
-            await self._store_chunk(chunk)
+        """Store what can be stored (in as few transactions as the size cap allows), dead-letter the rest.
+
+        The messages are kept alive (in-progress acknowledgements) until each is settled, however long the
+        transactions take."""
+        messages = [d.msg for d in deliveries]
+        self._alive.hold(messages)
+        try:
+            good: list[Delivery] = []
+            for delivery in deliveries:
+                if delivery.poison is not None:
+                    await self._dead_letter(delivery, delivery.poison)
+                else:
+                    good.append(delivery)
+            for chunk in self._chunks(good):
+                await self._store_chunk(chunk)
+        finally:
+            self._alive.release(messages)
 
     def _chunks(self, deliveries: list[Delivery]) -> list[list[Delivery]]:
         chunks: list[list[Delivery]] = []

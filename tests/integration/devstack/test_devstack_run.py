@@ -125,6 +125,31 @@ def test_run_starts_its_own_servers_and_stops_everything_on_sigint(tmp_path: Pat
     _assert_all_gone(pids)
 
 
+def test_run_restarts_a_service_killed_with_sigkill(tmp_path: Path) -> None:
+    devstack = Devstack(tmp_path, "metering")
+    endpoints = devstack.start()
+    try:
+        pid = devstack.pids()["metering"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 45
+        while "metering healthy again (restart 1)" not in devstack.output.read_text():
+            assert devstack.process is not None and devstack.process.poll() is None, devstack.output.read_text()
+            assert time.monotonic() < deadline, devstack.output.read_text()
+            time.sleep(0.2)
+        assert health_status(endpoints["services"]["metering"]) == "SERVING"
+        assert devstack.pids()["metering"] != pid and not pid_alive(pid)
+        pids = devstack.pids()
+    finally:
+        code = devstack.interrupt()
+    output = devstack.output.read_text()
+    assert code == 0, output
+    assert "metering exited with -9 (SIGKILL); restarting in 1 s (restart 1)" in output
+    assert "A service that crashes is restarted" in output  # the banner says so
+    # Ctrl-C stopped it on purpose: no restart after that.
+    assert "restart 2" not in output and output.index("stopping metering") > output.index("healthy again")
+    _assert_all_gone(pids)
+
+
 @pytest.mark.e2e
 def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> None:
     devstack = Devstack(tmp_path, "invoicing,ingest,metering,payments,notification,gateway")

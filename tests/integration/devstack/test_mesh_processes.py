@@ -17,6 +17,7 @@ from devstack.nats import LocalNats
 from devstack.ports import free_port, port_is_free
 from devstack.postgres import LocalPostgres
 from devstack.processes import pid_alive
+from devstack.supervision import RestartPolicy, Supervisor
 
 ADMIN_TOKEN = "devstack-test-admin-token-0123456789"
 
@@ -98,6 +99,34 @@ def test_graceful_stop_of_one_service(metering: Mesh) -> None:
     assert metering.unexpected_exits() == []
     metering.restart("metering")
     assert metering.health("metering") == "SERVING"
+
+
+def test_the_supervisor_restarts_a_service_killed_from_outside_and_not_one_stopped_on_purpose(
+    metering: Mesh,
+) -> None:
+    said: list[str] = []
+    supervisor = Supervisor(metering, RestartPolicy(initial_seconds=0.2), say=said.append, warn=said.append)
+    pid = metering.pid("metering")
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # a crash: not through the mesh
+    deadline = time.monotonic() + 45
+    while supervisor.restarts("metering") == 0 or supervisor.pending():
+        assert time.monotonic() < deadline, said
+        supervisor.check()
+        time.sleep(0.05)
+    assert said[0] == "metering exited with -9 (SIGKILL); restarting in 0.2 s (restart 1)"
+    assert said[-1] == "metering healthy again (restart 1)"
+    assert metering.health("metering") == "SERVING"
+    assert metering.pid("metering") not in (None, pid)
+    assert '"devstack: exited unexpectedly"' in metering.log_path("metering").read_text()
+
+    assert metering.stop_service("metering") == 0  # on purpose: left alone
+    for _ in range(10):
+        supervisor.check()
+        time.sleep(0.05)
+    assert not metering.is_running("metering") and supervisor.pending() == {}
+    assert supervisor.restarts("metering") == 1
+    metering.restart("metering")
 
 
 def test_a_second_mesh_on_the_same_data_directory_leaves_the_first_alone(metering: Mesh) -> None:

@@ -183,6 +183,61 @@ async def test_while_the_database_is_away_messages_are_held_not_spent(
         await jetstream.delete_consumer("BILLING_INGEST", durable)
 
 
+class SlowStore:
+    """The real store, after a pause: a transaction that runs longer than the ack wait."""
+
+    def __init__(self, store: EventStore, pause: float) -> None:
+        self._store, self._pause = store, pause
+        self.calls = 0
+
+    async def store(self, columns):  # noqa: ANN001, ANN201 - EventStore's signature
+        self.calls += 1
+        await asyncio.sleep(self._pause)
+        return await self._store.store(columns)
+
+
+async def test_a_store_longer_than_the_ack_wait_is_not_redelivered_meanwhile(
+    metering: Runtime, metering_stub, jetstream, organisation_id
+) -> None:
+    """The consumer keeps the messages of a slow transaction alive (in-progress acks), so a short ack wait
+    redelivers only what a dead process held, never what a live one is still storing."""
+    await define(metering_stub, organisation_id, "api.calls", metering_pb2.AGGREGATION_SUM)
+    durable = f"test-slow-{organisation_id[-8:].lower()}"
+    ack_wait = 1.0
+    await jetstream.add_consumer(
+        "BILLING_INGEST",
+        ConsumerConfig(durable_name=durable, filter_subject=SUBJECT, ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
+                       deliver_policy="new"),
+    )
+    subscription = await jetstream.pull_subscribe_bind(durable=durable, stream="BILLING_INGEST")
+    try:
+        sequence = await publish(jetstream, batch(organisation_id, project_id(), [E("s1", "2.5", NOW)]))
+        msg = None
+        while msg is None:
+            msg = next((m for m in await subscription.fetch(10, timeout=5) if m.metadata.sequence.stream == sequence),
+                       None)
+        settings = MeteringSettings(
+            database_url="postgresql://unused", consumer_durable=durable, consumer_ack_wait_seconds=ack_wait
+        )
+        slow = SlowStore(EventStore(metering.engine), pause=2 * ack_wait)
+        consumer = EventConsumer(jetstream, slow, DeadLetters(jetstream), settings)
+        storing = asyncio.create_task(consumer.process([Delivery(msg, decode_event_batch(msg.data))]))
+        # A pull waits all along: a redelivery while the transaction runs would arrive here.
+        with pytest.raises(TimeoutError):
+            await subscription.fetch(1, timeout=2 * ack_wait)
+        await storing
+        assert slow.calls == 1
+        info = await eventually(lambda: jetstream.consumer_info("BILLING_INGEST", durable),
+                                lambda i: i.num_ack_pending == 0)
+        assert info.num_redelivered == 0
+        assert msg.metadata.num_delivered == 1
+        with pytest.raises(TimeoutError):
+            await subscription.fetch(1, timeout=2 * ack_wait)  # acked: nothing comes back later either
+        assert await whole_usage(metering_stub, organisation_id, "api.calls", START, END) == ("2.5", 1)
+    finally:
+        await jetstream.delete_consumer("BILLING_INGEST", durable)
+
+
 async def test_the_backlog_gauges_report_what_the_consumer_has_not_finished(metering: Runtime, jetstream) -> None:
     """Operators watch billing_metering_consumer_backlog_messages: messages waiting, and delivered but unacked."""
     durable = "test-backlog-gauge"

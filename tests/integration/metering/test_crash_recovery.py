@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -92,7 +93,7 @@ async def test_sigkill_while_consuming_never_changes_a_total(
     mesh = Mesh(
         tmp_path / "mesh", private_database, private_nats, "fault-test-admin-token",
         services=["metering"], prefer_default_ports=False,
-        # Redeliver in-flight messages of a killed process after 2 s rather than 30, and take small bites so
+        # Redeliver in-flight messages of a killed process after 2 s rather than 3, and take small bites so
         # the kills land mid-stream with transactions open.
         service_env={"metering": {"METERING_CONSUMER_ACK_WAIT_SECONDS": "2", "METERING_CONSUMER_FETCH_BATCH": "4"}},
         say=lambda message: None,
@@ -163,6 +164,63 @@ async def test_sigkill_while_consuming_never_changes_a_total(
         # The kills cost redeliveries (consumer deliveries beyond one per message), which changed nothing.
         final = await js.consumer_info("BILLING_INGEST", "metering-events")
         assert final.delivered.consumer_seq > final.delivered.stream_seq
+    finally:
+        await db.close()
+        await asyncio.to_thread(mesh.stop)
+        await nc.close()
+
+
+RECOVERY_SECONDS = 5.0  # issue 14: totals final within 5 s of the restart
+
+
+async def test_after_a_sigkill_the_work_the_dead_process_held_is_counted_soon_after_the_restart(
+    private_nats: str, private_database: str, tmp_path: Path
+) -> None:
+    """With the default (short) ack wait, the batches a killed metering held come back to its replacement within
+    seconds: the totals are final within 5 s of the restarted process reporting SERVING."""
+    rng = random.Random(20261205)
+    payloads, distinct = make_messages(rng)
+    nc = await messaging.connect(private_nats, name="redelivery-test")
+    js = nc.jetstream()
+    await messaging.ensure_stream(js, "BILLING_INGEST", ["billing.ingest.v1.>"])
+    mesh = Mesh(
+        tmp_path / "mesh", private_database, private_nats, "redelivery-test-admin-token",
+        services=["metering"], prefer_default_ports=False,
+        # The default ack wait (no override); small fetches so the kill lands with transactions open.
+        service_env={"metering": {"METERING_CONSUMER_FETCH_BATCH": "4"}},
+        say=lambda message: None,
+    )
+    db = await asyncpg.connect(private_database)
+
+    async def stored() -> int:
+        return await db.fetchval("SELECT count(*) FROM metering.events")
+
+    try:
+        for payload in payloads:  # everything published first: "final" is then well defined
+            await js.publish(SUBJECT, payload)
+        await asyncio.to_thread(mesh.start)
+        await eventually(stored, lambda n: n >= len(distinct) // 2, timeout=60)
+        mesh.kill("metering")
+        killed_at = time.monotonic()
+        held = await js.consumer_info("BILLING_INGEST", "metering-events")
+        stored_at_kill = await stored()
+        assert held.config.ack_wait == 3
+        # The dead process held messages: without a short ack wait they would be gone for 30 s.
+        assert held.num_ack_pending > 0 and stored_at_kill < len(distinct), (held.num_ack_pending, stored_at_kill)
+
+        await asyncio.to_thread(mesh.restart, "metering")
+        restarted_at = time.monotonic()
+        await eventually(stored, lambda n: n >= len(distinct), timeout=60)
+        final_at = time.monotonic()
+        totals = await db.fetchrow("SELECT sum(event_count) AS n, sum(value_sum) AS s FROM metering.usage_buckets")
+        after_restart, after_kill = final_at - restarted_at, final_at - killed_at
+        print(f"\ntotals final {after_restart:.2f} s after the restart ({after_kill:.2f} s after the SIGKILL; "
+              f"restart took {restarted_at - killed_at:.2f} s; {held.num_ack_pending} messages held at the kill)")
+        assert totals["n"] == len(distinct)
+        assert totals["s"] == sum(distinct.values(), Decimal(0))
+        assert after_restart <= RECOVERY_SECONDS, f"totals final {after_restart:.2f} s after the restart"
+        await eventually(lambda: js.consumer_info("BILLING_INGEST", "metering-events"),
+                         lambda i: i.num_pending == 0 and i.num_ack_pending == 0, timeout=30)
     finally:
         await db.close()
         await asyncio.to_thread(mesh.stop)
