@@ -237,6 +237,8 @@ class Mesh:
             env["GATEWAY_ADMIN_TOKEN"] = self.admin_token
         env.update(self._env)
         env.update(self._service_env.get(service, {}))
+        if name != service:
+            env.update(self._service_env.get(name, {}))  # a replica's own additions
         return env
 
     def add_env(self, name: str, values: Mapping[str, str]) -> None:
@@ -245,14 +247,16 @@ class Mesh:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start_replica(self, service: str, peers: Mapping[str, str] | None = None) -> str:
+    def start_replica(
+        self, service: str, peers: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
         """Start one more process of ``service`` beside the first, as a second pod would run: the same database,
         NATS, durable consumers and settings, its own free gRPC, metrics (and for the gateway HTTP) ports.
 
         Returns its name (``metering-2``, ``metering-3`` ...), which :meth:`address`, :meth:`metrics_url`,
         :meth:`http_url`, :meth:`kill`, :meth:`restart` and :meth:`log_path` take like a service's. ``peers`` maps
         a peer service to the process it should call (``{"ingest": "ingest-2"}``); the rest are the first ones.
-        Stopped with the mesh.
+        ``env`` is added to the replica's environment only. Stopped with the mesh.
         """
         if service not in ORDER:
             raise KeyError(f"{service} is not one of {', '.join(ORDER)}")
@@ -265,6 +269,7 @@ class Mesh:
         if service == "gateway":
             self.http_ports[name] = pick_port(0)
         self._peers[name] = dict(peers or {})
+        self._service_env[name] = dict(env or {})
         self.start_service(name)
         return name
 
