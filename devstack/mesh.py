@@ -81,8 +81,14 @@ def stop_leftover_services(data_dir: Path, say: Reporter = console.say, timeout:
             continue
         if record.owner_alive():
             continue  # another live Mesh on this data directory runs it: not ours to stop
-        reclaim(record.pid, record.owner, [f"-m services.{pid_file.stem}"], pid_file.stem, say, timeout=timeout)
+        service = service_of(pid_file.stem)
+        reclaim(record.pid, record.owner, [f"-m services.{service}"], pid_file.stem, say, timeout=timeout)
         pid_file.unlink(missing_ok=True)
+
+
+def service_of(name: str) -> str:
+    """The service a process name runs: ``metering`` for ``metering`` and for its replica ``metering-2``."""
+    return name.split("-", 1)[0]
 
 
 class ServiceStartError(DevstackError):
@@ -162,6 +168,9 @@ class Mesh:
         }
         preferred_http = http_port if http_port is not None else (DEFAULT_HTTP_PORT if prefer_default_ports else 0)
         self.http_port = pick_port(preferred_http)
+        # Replicas (see start_replica): the HTTP port of a second gateway, and the peers a replica talks to.
+        self.http_ports: dict[str, int] = {"gateway": self.http_port}
+        self._peers: dict[str, dict[str, str]] = {}
         if preferred_http and self.http_port != preferred_http and "gateway" in self.services:
             say(f"port {preferred_http} is taken; the gateway's HTTP API will use {self.http_port}")
 
@@ -178,7 +187,11 @@ class Mesh:
     @property
     def gateway_url(self) -> str:
         """Base URL of the gateway's HTTP API."""
-        return f"http://{LOCALHOST}:{self.http_port}"
+        return self.http_url("gateway")
+
+    def http_url(self, name: str) -> str:
+        """Base URL of the HTTP API of the gateway ``name`` (``gateway`` or a replica such as ``gateway-2``)."""
+        return f"http://{LOCALHOST}:{self.http_ports[name]}"
 
     def log_path(self, name: str) -> Path:
         """The file a service's stdout and stderr go to (appended across restarts)."""
@@ -198,8 +211,10 @@ class Mesh:
             log.write((json.dumps(line, default=str) + "\n").encode())
 
     def env_for(self, name: str) -> dict[str, str]:
-        """The environment a service is started with: ours, plus its database, NATS, port and peers."""
-        prefix = name.upper()
+        """The environment a service (or replica) is started with: ours, plus its database, NATS, ports and
+        peers. A replica gets the same settings as its service, on its own ports."""
+        service = service_of(name)
+        prefix = service.upper()
         env = dict(os.environ)
         env.update(
             {
@@ -213,14 +228,17 @@ class Mesh:
         )
         # Every service learns every peer's address as <NAME>_<PEER>_ADDRESS: INGEST_INVOICING_ADDRESS and the
         # gateway's GATEWAY_<SVC>_ADDRESS are the documented ones; settings classes ignore the rest.
+        peers = self._peers.get(name, {})
         for peer in ORDER:
-            if peer != name:
-                env[f"{prefix}_{peer.upper()}_ADDRESS"] = self.address(peer)
-        if name == "gateway":
-            env["GATEWAY_HTTP_PORT"] = str(self.http_port)
+            if peer != service:
+                env[f"{prefix}_{peer.upper()}_ADDRESS"] = self.address(peers.get(peer, peer))
+        if service == "gateway":
+            env["GATEWAY_HTTP_PORT"] = str(self.http_ports[name])
             env["GATEWAY_ADMIN_TOKEN"] = self.admin_token
         env.update(self._env)
-        env.update(self._service_env.get(name, {}))
+        env.update(self._service_env.get(service, {}))
+        if name != service:
+            env.update(self._service_env.get(name, {}))  # a replica's own additions
         return env
 
     def add_env(self, name: str, values: Mapping[str, str]) -> None:
@@ -228,6 +246,32 @@ class Mesh:
         self._service_env.setdefault(name, {}).update(values)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start_replica(
+        self, service: str, peers: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
+        """Start one more process of ``service`` beside the first, as a second pod would run: the same database,
+        NATS, durable consumers and settings, its own free gRPC, metrics (and for the gateway HTTP) ports.
+
+        Returns its name (``metering-2``, ``metering-3`` ...), which :meth:`address`, :meth:`metrics_url`,
+        :meth:`http_url`, :meth:`kill`, :meth:`restart` and :meth:`log_path` take like a service's. ``peers`` maps
+        a peer service to the process it should call (``{"ingest": "ingest-2"}``); the rest are the first ones.
+        ``env`` is added to the replica's environment only. Stopped with the mesh.
+        """
+        if service not in ORDER:
+            raise KeyError(f"{service} is not one of {', '.join(ORDER)}")
+        number = 2
+        while f"{service}-{number}" in self.ports:
+            number += 1
+        name = f"{service}-{number}"
+        self.ports[name] = pick_port(0)
+        self.metrics_ports[name] = pick_port(0)
+        if service == "gateway":
+            self.http_ports[name] = pick_port(0)
+        self._peers[name] = dict(peers or {})
+        self._service_env[name] = dict(env or {})
+        self.start_service(name)
+        return name
 
     def start(self) -> Mesh:
         """Start every service in order, each one healthy before the next; on failure stop what was started."""
@@ -250,14 +294,15 @@ class Mesh:
         # One still owned by a live devstack is in use on this data directory: reclaim raises.
         record = read_record(pid_file)
         if record is not None:
-            reclaim(record.pid, record.owner, [f"-m services.{name}"], name, self._say, timeout=self.stop_timeout)
+            reclaim(record.pid, record.owner, [f"-m services.{service_of(name)}"], name, self._say,
+                    timeout=self.stop_timeout)
         self._say(f"starting {name} on {self.address(name)} (migrations run at start-up) ...")
         log_path = self.log_path(name)
         self.note(name, "devstack: starting", grpc_port=self.ports[name])
         with log_path.open("ab") as log:
             offset = log.tell()
             process = subprocess.Popen(
-                [self._python, "-m", f"services.{name}"],
+                [self._python, "-m", f"services.{service_of(name)}"],
                 cwd=self._cwd,
                 env=self.env_for(name),
                 stdin=subprocess.DEVNULL,
@@ -270,9 +315,9 @@ class Mesh:
         write_record(pid_file, process.pid)
         started = time.monotonic()
         self.wait_healthy(name)
-        if name == "gateway" and not wait_for_tcp(LOCALHOST, self.http_port, self.health_timeout):
+        if service_of(name) == "gateway" and not wait_for_tcp(LOCALHOST, self.http_ports[name], self.health_timeout):
             raise ServiceStartError(
-                f"gateway reports SERVING but its HTTP API is not listening on {self.gateway_url}. "
+                f"{name} reports SERVING but its HTTP API is not listening on {self.http_url(name)}. "
                 f"Last lines of {log_path}:\n{self.log_tail(name)}"
             )
         self._say(f"{name} healthy on {self.address(name)} in {time.monotonic() - started:.1f}s (pid {process.pid})")

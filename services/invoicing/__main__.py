@@ -8,6 +8,7 @@ from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
 from services.invoicing.adapters.metering_usage import MeteringUsage
+from services.invoicing.adapters.run_locks import PostgresRunLocks
 from services.invoicing.adapters.tables import metadata
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.config import InvoicingSettings
@@ -55,7 +56,7 @@ def period_close(runtime: Runtime, settings: InvoicingSettings, usage: UsageSour
     close = PeriodClose(uow, runtime.outbox, usage, issuing_policy(settings))
     runs = InvoiceRuns(
         uow, close, lambda coro, name: runtime.spawn(coro, name=name),
-        batch_size=settings.invoice_run_batch_size,
+        locks=PostgresRunLocks(runtime.engine), batch_size=settings.invoice_run_batch_size,
     )
     return close, runs
 

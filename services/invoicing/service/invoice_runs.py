@@ -3,11 +3,17 @@
 A run is a row with counts; its work is :class:`~services.invoicing.service.period_close.PeriodClose` batch by
 batch. A run interrupted by a crash is still ``running`` in the table and is resumed when the service starts:
 what it had issued counts as already invoiced the second time, so resuming is just running again.
+
+With replicas, one process executes a run at a time (:class:`RunLocks`): a replica starting while another
+executes a run leaves it alone instead of running it a second time beside it (which would zero its counts mid-run
+and count its invoices twice, once as invoiced and once as already invoiced). The scheduler's runs are keyed by the
+run they follow, so replicas checking at the same moment start one run between them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +25,7 @@ from services.invoicing.domain.billing_period import parse_period_key
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.service.fingerprints import fingerprint
 from services.invoicing.service.period_close import PeriodClose
-from services.invoicing.service.ports import InvoiceRunRecord, InvoicingTransaction
+from services.invoicing.service.ports import InvoiceRunRecord, InvoicingTransaction, RunLocks
 
 log = get_logger(__name__)
 
@@ -33,6 +39,25 @@ def previous_month_key(now: datetime) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+class ProcessRunLocks:
+    """Run locks within one process only: enough with a single replica (and for tests); several replicas need
+    locks they share (the PostgreSQL adapter)."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+
+    @asynccontextmanager
+    async def hold(self, run_id: str) -> AsyncIterator[bool]:
+        if run_id in self._held:
+            yield False
+            return
+        self._held.add(run_id)
+        try:
+            yield True
+        finally:
+            self._held.discard(run_id)
+
+
 class InvoiceRuns:
     def __init__(
         self,
@@ -40,12 +65,14 @@ class InvoiceRuns:
         close: PeriodClose,
         spawn: Spawn,
         *,
+        locks: RunLocks | None = None,
         batch_size: int = 200,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = uow
         self._close = close
         self._spawn = spawn
+        self._locks: RunLocks = locks if locks is not None else ProcessRunLocks()
         self._batch_size = batch_size
         self._clock = clock
 
@@ -76,21 +103,31 @@ class InvoiceRuns:
         return run, created
 
     async def resume_interrupted(self) -> int:
-        """Start again every run a crash left ``running``; returns how many."""
+        """Start again every run left ``running`` that no live process executes (a crash's); returns how many
+        were found running (those another replica executes are left to it)."""
         async with self._uow() as uow:
             runs = await uow.invoice_runs.running()
         for run in runs:
-            log.info("invoice run resumed", run_id=run.id, period_key=run.period_key)
-            self._spawn(self.execute(run.id), f"invoice-run-{run.id}")
+            self._spawn(self.execute(run.id, resumed=True), f"invoice-run-{run.id}")
         return len(runs)
 
-    async def execute(self, run_id: str) -> None:
-        """Close the run's period batch by batch, adding each batch's counts to the run as it goes."""
+    async def execute(self, run_id: str, *, resumed: bool = False) -> None:
+        """Close the run's period batch by batch, adding each batch's counts to the run as it goes; nothing when
+        another process executes it."""
+        async with self._locks.hold(run_id) as held:
+            if not held:
+                log.info("invoice run executed by another process", run_id=run_id)
+                return
+            await self._execute(run_id, resumed)
+
+    async def _execute(self, run_id: str, resumed: bool) -> None:
         async with self._uow() as uow:
             repository = uow.invoice_runs
             run = await repository.get(run_id)
             if run is None or run.state != "running":
-                return
+                return  # finished by another process before this one took the lock
+            if resumed:
+                log.info("invoice run resumed", run_id=run.id, period_key=run.period_key)
             await repository.reset_counts(run_id)
             total = 1 if run.organisation_id else await uow.organisations.count()
             await repository.set_total(run_id, total)
@@ -138,8 +175,10 @@ class InvoiceRuns:
         if latest is not None and (latest.state == "running" or (latest.state == "completed" and latest.not_due == 0
                                                                  and latest.failed == 0)):
             return None
-        run, _ = await self.start(period_key=key, trigger="scheduler")
-        return run
+        # Keyed by the run it follows: replicas that check at the same moment start one run between them.
+        after = latest.id if latest is not None else "none"
+        run, created = await self.start(period_key=key, trigger="scheduler", idempotency_key=f"scheduler:{key}:{after}")
+        return run if created else None
 
 
 async def get_run(uow: InvoicingTransaction, run_id: str) -> InvoiceRunRecord:

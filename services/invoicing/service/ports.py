@@ -7,6 +7,7 @@ exchange-rate row, an invoice run) the Protocol names the attributes the use cas
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -217,6 +218,16 @@ class InvoiceRunRecord(Protocol):
     not_due: int
     no_subscription: int
     failed: int
+
+
+class RunLocks(Protocol):
+    """Who executes an invoice run: at most one process at a time across replicas, and a process that dies lets
+    go (so a replica starting beside one that is running a run does not run it again, and a crashed one's run
+    can be resumed)."""
+
+    def hold(self, run_id: str) -> AbstractAsyncContextManager[bool]:
+        """Held for the ``async with`` block when it yields True; False when another process holds it."""
+        ...
 
 
 class InvoiceRunRecords(Protocol):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from services.invoicing.adapters.repository import OrganisationRepository
+from services.invoicing.adapters.run_locks import PostgresRunLocks
 from services.invoicing.adapters.tables import invoice_runs
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.service.invoice_runs import InvoiceRuns
@@ -95,4 +96,31 @@ async def test_the_scheduler_closes_the_previous_month_once(invoicing, invoicing
     else:
         assert again is not None and again.id != started.id  # retried until nothing is left
         await wait_finished(invoicing, again.id)
+    assert len(await invoices_of(invoicing_stub, organisation_id)) == 1
+
+
+async def test_a_run_another_replica_executes_is_left_to_it_until_its_lock_is_released(
+    invoicing, invoicing_stub, metering, metering_stub, jetstream, period_close
+):
+    organisation_id = await billed_organisation(invoicing, invoicing_stub, metering_stub, jetstream)
+    run_id = "run_01KOTHERREPLICARUN0000000"
+    async with invoicing.engine.begin() as conn:
+        await conn.execute(sa.insert(invoice_runs).values(
+            id=run_id, period_key="2026-10", organisation_id=organisation_id, state="running", trigger="api",
+            invoiced=1,  # the other replica's progress so far
+        ))
+    close, _ = period_close
+    starting = InvoiceRuns(partial(InvoicingUnitOfWork, invoicing.engine), close,
+                           lambda coro, name: invoicing.spawn(coro, name=name),
+                           locks=PostgresRunLocks(invoicing.engine))
+    async with PostgresRunLocks(invoicing.engine).hold(run_id) as held:  # the other replica, on its own connection
+        assert held
+        await starting.execute(run_id, resumed=True)
+        async with invoicing.engine.connect() as conn:
+            row = (await conn.execute(sa.select(invoice_runs).where(invoice_runs.c.id == run_id))).one()
+        assert (row.state, row.invoiced) == ("running", 1)  # not run a second time, counts not zeroed
+        assert await invoices_of(invoicing_stub, organisation_id) == []
+    await starting.execute(run_id, resumed=True)
+    run = await wait_finished(invoicing, run_id)
+    assert (run.state, run.invoiced) == ("completed", 1)
     assert len(await invoices_of(invoicing_stub, organisation_id)) == 1

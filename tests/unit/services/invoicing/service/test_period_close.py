@@ -16,10 +16,10 @@ from services.invoicing.adapters import messages
 from services.invoicing.domain.invoice import InvoiceStatus, Party
 from services.invoicing.service import catalog, invoices, organisations, subscriptions
 from services.invoicing.service.billing_inputs import Supplier, UsageTotal, UsageTotalQuery
-from services.invoicing.service.invoice_runs import InvoiceRuns
+from services.invoicing.service.invoice_runs import InvoiceRuns, ProcessRunLocks
 from services.invoicing.service.organisations import CreateOrganisation
 from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
-from tests.unit.services.invoicing.service.fakes import FakeOutbox, FakeUnitOfWork, Tables
+from tests.unit.services.invoicing.service.fakes import FakeInvoiceRuns, FakeOutbox, FakeUnitOfWork, Tables
 
 NOW = datetime(2027, 1, 5, 6, 0, tzinfo=UTC)  # December 2026 has ended everywhere
 POLICY = IssuingPolicy(
@@ -190,3 +190,41 @@ async def test_the_scheduler_closes_last_month_until_nothing_is_left(tables):
     assert await runs.scheduled_close() is None  # still running
     await spawned.wait()
     assert await runs.scheduled_close() is None  # completed with nothing left
+
+
+async def test_a_run_another_replica_executes_is_left_to_it(tables):
+    organisation_id = await organisation(tables, "Acme")
+    locks = ProcessRunLocks()  # shared, as replicas share PostgreSQL's advisory locks
+    spawned = Spawned()
+    starting = InvoiceRuns(lambda: FakeUnitOfWork(tables), close_for(tables, FakeUsage()), spawned, locks=locks,
+                           clock=lambda: NOW)
+    async with FakeUnitOfWork(tables) as uow:
+        running, _ = await uow.invoice_runs.add("run_01KRUNNINGELSEWHERE0000000", "2026-12", organisation_id, "api",
+                                                idempotency_key="", fingerprint="")
+    tables.runs[running.id].value.invoiced = 1  # the other replica's progress so far
+    async with locks.hold(running.id) as held:
+        assert held
+        assert await starting.resume_interrupted() == 1
+        await spawned.wait()
+        untouched = tables.runs[running.id].value
+        assert (untouched.state, untouched.invoiced) == ("running", 1)  # not run again, counts not zeroed
+        assert tables.invoices == {}
+    await starting.execute(running.id, resumed=True)  # its holder died: the lock is free, the run resumes
+    assert tables.runs[running.id].value.state == "completed"
+    assert len(tables.invoices) == 1
+
+
+async def test_schedulers_of_two_replicas_checking_at_once_start_one_run(tables, monkeypatch):
+    await organisation(tables, "Acme")
+    spawned = Spawned()
+    replicas = [InvoiceRuns(lambda: FakeUnitOfWork(tables), close_for(tables, FakeUsage()), spawned, clock=lambda: NOW)
+                for _ in range(2)]
+
+    async def nothing_yet(self, period_key: str, trigger: str) -> None:
+        return None  # both looked before either had started its run
+
+    monkeypatch.setattr(FakeInvoiceRuns, "latest_for", nothing_yet)
+    first, second = [await replica.scheduled_close() for replica in replicas]
+    assert first is not None and second is None
+    assert [run.value.id for run in tables.runs.values()] == [first.id]
+    await spawned.wait()
