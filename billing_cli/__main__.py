@@ -10,7 +10,18 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from billing_cli import alerts, catalog, dunning, invoices, messages, metering, payments, reconciliation, webhooks
+from billing_cli import (
+    alerts,
+    catalog,
+    dead_letters,
+    dunning,
+    invoices,
+    messages,
+    metering,
+    payments,
+    reconciliation,
+    webhooks,
+)
 from billing_cli.connection import CliError, Gateway
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
@@ -172,6 +183,7 @@ def health(ctx: typer.Context, as_json: JsonOption = False) -> None:
 app.add_typer(metering.metrics, name="metrics")
 app.command("usage")(metering.usage)
 app.add_typer(metering.events, name="events")
+app.add_typer(dead_letters.dead_letters, name="dead-letters")
 app.add_typer(catalog.plans, name="plans")
 app.add_typer(catalog.subscriptions, name="subscriptions")
 app.add_typer(catalog.rates, name="rates")

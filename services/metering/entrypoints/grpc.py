@@ -8,13 +8,36 @@ from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime.errors import InvalidArgument, Unavailable
 from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
-from services.metering.adapters.dead_letters import DeadLetters
+from services.metering.adapters.dead_letters import DeadLetter, DeadLetters, decode_payload
 from services.metering.adapters.messages import AGGREGATION_TO_PB, AGGREGATIONS, WINDOWS, metric_to_pb
+from services.metering.domain.dead_letters import DeadLetterState
 from services.metering.domain.usage_totals import TotalQuery
 from services.metering.entrypoints.alerts_grpc import AlertsServicer
 from services.metering.entrypoints.quota_grpc import QuotaRpcs
 from services.metering.service import dead_letters, metrics, usage, usage_totals
 from services.metering.service.metrics import OrganisationDirectory
+
+_STATES = {
+    DeadLetterState.PENDING: metering_pb2.DEAD_LETTER_STATE_PENDING,
+    DeadLetterState.REPLAYED: metering_pb2.DEAD_LETTER_STATE_REPLAYED,
+    DeadLetterState.DISCARDED: metering_pb2.DEAD_LETTER_STATE_DISCARDED,
+}
+
+
+def dead_letter_to_pb(letter: DeadLetter) -> metering_pb2.DeadLetter:
+    return metering_pb2.DeadLetter(
+        sequence=letter.sequence,
+        source_stream=letter.source_stream,
+        source_sequence=letter.source_sequence,
+        subject=letter.subject,
+        reason=letter.reason,
+        delivery_count=letter.delivery_count,
+        dead_letter_time=to_timestamp(letter.dead_letter_time) if letter.dead_letter_time else None,
+        payload_size=letter.payload_size,
+        state=_STATES[letter.state.state],
+        state_time=to_timestamp(letter.state.changed_at) if letter.state.changed_at else None,
+        discard_reason=letter.state.reason if letter.state.state is DeadLetterState.DISCARDED else "",
+    )
 
 
 class MeteringServicer(AlertsServicer, QuotaRpcs, metering_pb2_grpc.MeteringServiceServicer):
@@ -143,25 +166,37 @@ class MeteringServicer(AlertsServicer, QuotaRpcs, metering_pb2_grpc.MeteringServ
         )
         return metering_pb2.ListEventValuesResponse(metric_found=found, values=values, next_page_token=token)
 
-    async def ListDeadLetters(self, request, context):  # noqa: N802
+    def _dead_letters(self) -> DeadLetters:
         if self._runtime.js is None:
             raise Unavailable("NATS is not connected yet")
+        return DeadLetters(self._runtime.js)
+
+    async def ListDeadLetters(self, request, context):  # noqa: N802
         letters, token = await dead_letters.list_dead_letters(
-            DeadLetters(self._runtime.js), request.page_size, request.page_token
+            self._dead_letters(), request.page_size, request.page_token
         )
         return metering_pb2.ListDeadLettersResponse(
-            dead_letters=[
-                metering_pb2.DeadLetter(
-                    sequence=letter.sequence,
-                    source_stream=letter.source_stream,
-                    source_sequence=letter.source_sequence,
-                    subject=letter.subject,
-                    reason=letter.reason,
-                    delivery_count=letter.delivery_count,
-                    dead_letter_time=to_timestamp(letter.dead_letter_time) if letter.dead_letter_time else None,
-                    payload_size=letter.payload_size,
-                )
-                for letter in letters
-            ],
-            next_page_token=token,
+            dead_letters=[dead_letter_to_pb(letter) for letter in letters], next_page_token=token
         )
+
+    async def GetDeadLetter(self, request, context):  # noqa: N802
+        letter, payload = await dead_letters.get_dead_letter(self._dead_letters(), request.sequence)
+        decoded = decode_payload(payload)
+        return metering_pb2.GetDeadLetterResponse(
+            dead_letter=dead_letter_to_pb(letter),
+            payload_json=decoded.json,
+            payload_truncated=decoded.truncated,
+            payload_error=decoded.error,
+        )
+
+    async def ReplayDeadLetter(self, request, context):  # noqa: N802
+        replay = await dead_letters.replay_dead_letter(self._dead_letters(), request.sequence)
+        return metering_pb2.ReplayDeadLetterResponse(
+            dead_letter=dead_letter_to_pb(replay.letter),
+            replay_sequence=replay.replayed.stream_sequence,
+            duplicate=replay.replayed.duplicate,
+        )
+
+    async def DiscardDeadLetter(self, request, context):  # noqa: N802
+        letter = await dead_letters.discard_dead_letter(self._dead_letters(), request.sequence, request.reason)
+        return metering_pb2.DiscardDeadLetterResponse(dead_letter=dead_letter_to_pb(letter))

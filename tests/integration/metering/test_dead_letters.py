@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
 from services.metering.adapters.messages import decode_event_batch
 from services.metering.config import MeteringSettings
+from services.metering.domain.dead_letters import DeadLetterState
 from services.metering.entrypoints.consumer import Delivery, EventConsumer
 from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
 from tests.integration.helpers import error_field, expect_rpc_error
@@ -164,3 +166,137 @@ async def test_a_message_jetstream_gives_up_on_is_dead_lettered_too(metering_stu
         await watching.unsubscribe()
         await nc.close()
         await jetstream.delete_consumer("BILLING_INGEST", durable)
+
+
+# --- Inspect, replay, discard ---------------------------------------------------------------------------------
+
+
+async def hand_made_letter(jetstream, payload: bytes, reason: str = "failed for a transient reason") -> int:
+    """Dead-letter ``payload`` as the consumer would (its cause, say, since fixed); the letter's sequence."""
+    source_sequence = 10**12 + secrets.randbelow(10**9)  # never a real BILLING_INGEST sequence
+    dead_letters = DeadLetters(jetstream)
+    await dead_letters.ensure_stream()
+    await dead_letters.publish(payload, reason=reason, source_stream="BILLING_INGEST",
+                               source_sequence=source_sequence, source_subject=SUBJECT, delivery_count=50)
+    info = await jetstream.stream_info(DEAD_LETTER_STREAM)
+    letter = await jetstream.get_msg(DEAD_LETTER_STREAM, info.state.last_seq)
+    assert letter.headers["Billing-Source-Sequence"] == str(source_sequence)
+    return letter.seq
+
+
+async def test_a_dead_letter_is_inspected_replayed_and_counted_once_however_often_it_is_replayed(
+    metering_stub, jetstream, organisation_id
+) -> None:
+    await define(metering_stub, organisation_id, "replays", metering_pb2.AGGREGATION_SUM)
+    project, t = project_id(), NOW - timedelta(minutes=5)
+    sequence = await hand_made_letter(
+        jetstream, batch(organisation_id, project, [E("r1", "2", t, "replays"), E("r2", "3", t, "replays")])
+    )
+
+    shown = await metering_stub.GetDeadLetter(metering_pb2.GetDeadLetterRequest(sequence=sequence))
+    assert shown.dead_letter.state == metering_pb2.DEAD_LETTER_STATE_PENDING
+    assert shown.dead_letter.reason == "failed for a transient reason" and shown.dead_letter.subject == SUBJECT
+    payload = json.loads(shown.payload_json)
+    assert payload["organisation_id"] == organisation_id and payload["project_id"] == project
+    assert [e["event_id"] for e in payload["events"]] == ["r1", "r2"]
+    assert not shown.payload_truncated and not shown.payload_error
+
+    first = await metering_stub.ReplayDeadLetter(metering_pb2.ReplayDeadLetterRequest(sequence=sequence))
+    assert first.dead_letter.state == metering_pb2.DEAD_LETTER_STATE_REPLAYED and first.dead_letter.HasField(
+        "state_time")
+    assert not first.duplicate and first.replay_sequence > 0
+    second = await metering_stub.ReplayDeadLetter(metering_pb2.ReplayDeadLetterRequest(sequence=sequence))
+    assert second.duplicate and second.replay_sequence == first.replay_sequence  # one publish
+
+    # Even a replay JetStream no longer recognises (past its duplicate window) counts nothing twice.
+    await publish(jetstream, batch(organisation_id, project, [E("r1", "2", t, "replays")]))
+    await publish(jetstream, batch(organisation_id, project, [E("r3", "10", t, "replays")]))  # the last one
+    assert await eventually(
+        lambda: whole_usage(metering_stub, organisation_id, "replays", START, END), lambda r: r[1] >= 3
+    ) == ("15", 3)
+
+    listed = await dead_letters_by_source(metering_stub)
+    assert {letter.sequence: letter.state for letter in listed.values()}[sequence] == (
+        metering_pb2.DEAD_LETTER_STATE_REPLAYED)
+    error = await expect_rpc_error(
+        metering_stub.DiscardDeadLetter(metering_pb2.DiscardDeadLetterRequest(sequence=sequence, reason="late")),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert "replayed" in error.details()
+
+
+async def test_a_poison_batch_is_shown_decoded_and_a_replay_of_it_is_dead_lettered_again(
+    metering_stub, jetstream, organisation_id
+) -> None:
+    await define(metering_stub, organisation_id, "poisoned", metering_pb2.AGGREGATION_SUM)
+    t = NOW - timedelta(minutes=5)
+    source = await publish(jetstream, batch(organisation_id, project_id(), [E("x1", "NaN", t, "poisoned")]))
+    letters = await eventually(lambda: dead_letters_by_source(metering_stub), lambda f: source in f)
+    sequence = letters[source].sequence
+    shown = await metering_stub.GetDeadLetter(metering_pb2.GetDeadLetterRequest(sequence=sequence))
+    assert json.loads(shown.payload_json)["events"][0]["event_id"] == "x1"
+
+    replay = await metering_stub.ReplayDeadLetter(metering_pb2.ReplayDeadLetterRequest(sequence=sequence))
+    # Its cause is not fixed: the replayed message is dead-lettered again, as a new letter, and counts nothing.
+    letters = await eventually(lambda: dead_letters_by_source(metering_stub), lambda f: replay.replay_sequence in f)
+    assert letters[replay.replay_sequence].state == metering_pb2.DEAD_LETTER_STATE_PENDING
+    assert (await whole_usage(metering_stub, organisation_id, "poisoned", START, END))[1] == 0
+
+
+async def test_a_payload_that_does_not_decode_is_shown_with_why(metering_stub, jetstream) -> None:
+    sequence = await hand_made_letter(jetstream, b"\xff\xfe not a protobuf", reason="garbage")
+    shown = await metering_stub.GetDeadLetter(metering_pb2.GetDeadLetterRequest(sequence=sequence))
+    assert shown.payload_json == "" and shown.payload_error == "not an EventBatchAccepted protobuf"
+    assert shown.dead_letter.payload_size == len(b"\xff\xfe not a protobuf")
+
+
+async def test_a_discarded_letter_keeps_its_reason_and_is_not_replayable(
+    metering_stub, jetstream, organisation_id
+) -> None:
+    await define(metering_stub, organisation_id, "discards", metering_pb2.AGGREGATION_SUM)
+    t = NOW - timedelta(minutes=5)
+    sequence = await hand_made_letter(jetstream, batch(organisation_id, project_id(), [E("d1", "7", t, "discards")]))
+
+    for reason, field in (("", "reason"), ("   ", "reason"), ("x" * 501, "reason")):
+        error = await expect_rpc_error(
+            metering_stub.DiscardDeadLetter(metering_pb2.DiscardDeadLetterRequest(sequence=sequence, reason=reason)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+        assert error_field(error) == field and "xxxxxxxxxx" not in error.details()
+
+    discarded = await metering_stub.DiscardDeadLetter(
+        metering_pb2.DiscardDeadLetterRequest(sequence=sequence, reason="customer\nwithdrew the batch")
+    )
+    letter = discarded.dead_letter
+    assert letter.state == metering_pb2.DEAD_LETTER_STATE_DISCARDED
+    assert letter.discard_reason == "customer withdrew the batch" and letter.HasField("state_time")
+    again = await metering_stub.DiscardDeadLetter(
+        metering_pb2.DiscardDeadLetterRequest(sequence=sequence, reason="another reason")
+    )
+    assert again.dead_letter.discard_reason == "customer withdrew the batch"  # the first decision stands
+
+    error = await expect_rpc_error(
+        metering_stub.ReplayDeadLetter(metering_pb2.ReplayDeadLetterRequest(sequence=sequence)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert "discarded" in error.details()
+    shown = await metering_stub.GetDeadLetter(metering_pb2.GetDeadLetterRequest(sequence=sequence))
+    assert shown.dead_letter.state == metering_pb2.DEAD_LETTER_STATE_DISCARDED and shown.payload_json
+    assert (await whole_usage(metering_stub, organisation_id, "discards", START, END))[1] == 0
+
+
+async def test_a_sequence_that_is_no_letter_is_not_found(metering_stub, jetstream) -> None:
+    sequence = await hand_made_letter(jetstream, b"x")
+    await DeadLetters(jetstream).set_state(sequence, DeadLetterState.DISCARDED, "made for this test")
+    state_message = (await jetstream.stream_info(DEAD_LETTER_STREAM)).state.last_seq  # a state message, no letter
+    for missing in (state_message, 10**15):
+        for call in (
+            metering_stub.GetDeadLetter(metering_pb2.GetDeadLetterRequest(sequence=missing)),
+            metering_stub.ReplayDeadLetter(metering_pb2.ReplayDeadLetterRequest(sequence=missing)),
+            metering_stub.DiscardDeadLetter(metering_pb2.DiscardDeadLetterRequest(sequence=missing, reason="r")),
+        ):
+            await expect_rpc_error(call, grpc.StatusCode.NOT_FOUND)
+    error = await expect_rpc_error(
+        metering_stub.GetDeadLetter(metering_pb2.GetDeadLetterRequest(sequence=0)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert error_field(error) == "sequence"

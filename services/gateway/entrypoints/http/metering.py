@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from billing.metering.v1 import metering_pb2
 from billing_runtime import clients
@@ -96,3 +96,39 @@ async def dead_letters(request: Request, page_size: PageSize = 0, page_token: st
         data=[metering_schemas.DeadLetter.from_pb(d) for d in reply.dead_letters],
         next_page_token=reply.next_page_token,
     )
+
+
+@router.get("/dead-letters/{sequence}", response_model=metering_schemas.DeadLetterDetail)
+async def dead_letter(sequence: Annotated[int, Path(ge=1)], request: Request):
+    """One dead letter, its state, and its payload decoded (an event batch's events as JSON, bounded)."""
+    reply = await clients.call(
+        _metering(request).GetDeadLetter, metering_pb2.GetDeadLetterRequest(sequence=sequence)
+    )
+    return metering_schemas.DeadLetterDetail.from_get(reply)
+
+
+@router.post("/dead-letters/{sequence}/replay", response_model=metering_schemas.DeadLetterReplay)
+async def replay_dead_letter(sequence: Annotated[int, Path(ge=1)], request: Request):
+    """Re-publish the letter's payload to its original subject, once its cause is fixed. Safe to repeat: events
+    are deduplicated, so a replay never counts twice. A discarded letter answers 422 (failed_precondition)."""
+    reply = await clients.call(
+        _metering(request).ReplayDeadLetter, metering_pb2.ReplayDeadLetterRequest(sequence=sequence)
+    )
+    await audit(request, "dead_letter.replay", "dead_letter", str(sequence))
+    return metering_schemas.DeadLetterReplay(
+        dead_letter=metering_schemas.DeadLetter.from_pb(reply.dead_letter),
+        replay_sequence=reply.replay_sequence, duplicate=reply.duplicate,
+    )
+
+
+@router.post("/dead-letters/{sequence}/discard", response_model=metering_schemas.DeadLetter)
+async def discard_dead_letter(
+    sequence: Annotated[int, Path(ge=1)], body: metering_schemas.DeadLetterDiscard, request: Request
+):
+    """Give up on a letter, saying why: it stays readable until it ages out (30 days) but is not replayable."""
+    reply = await clients.call(
+        _metering(request).DiscardDeadLetter,
+        metering_pb2.DiscardDeadLetterRequest(sequence=sequence, reason=body.reason),
+    )
+    await audit(request, "dead_letter.discard", "dead_letter", str(sequence))
+    return metering_schemas.DeadLetter.from_pb(reply.dead_letter)

@@ -139,6 +139,9 @@ class DeadLetter(BaseModel):
     delivery_count: int
     dead_lettered_at: datetime | None
     payload_size: int
+    state: DeadLetterStateName = Field(description="pending, replayed (re-published) or discarded (not replayable)")
+    state_changed_at: datetime | None = None
+    discard_reason: str = ""
 
     @classmethod
     def from_pb(cls, message: metering_pb2.DeadLetter) -> DeadLetter:
@@ -146,5 +149,37 @@ class DeadLetter(BaseModel):
             sequence=message.sequence, source_stream=message.source_stream,
             source_sequence=message.source_sequence, subject=message.subject, reason=message.reason,
             delivery_count=message.delivery_count, dead_lettered_at=from_timestamp(message.dead_letter_time),
-            payload_size=message.payload_size,
+            payload_size=message.payload_size, state=DEAD_LETTER_STATES.get(message.state, "pending"),
+            state_changed_at=from_timestamp(message.state_time) if message.HasField("state_time") else None,
+            discard_reason=message.discard_reason,
         )
+
+
+DeadLetterStateName = Literal["pending", "replayed", "discarded"]
+DEAD_LETTER_STATES: dict[int, DeadLetterStateName] = {
+    metering_pb2.DEAD_LETTER_STATE_PENDING: "pending",
+    metering_pb2.DEAD_LETTER_STATE_REPLAYED: "replayed",
+    metering_pb2.DEAD_LETTER_STATE_DISCARDED: "discarded",
+}
+
+
+class DeadLetterDetail(DeadLetter):
+    payload: str = Field(description="The payload decoded as JSON (an event batch's events), at most 64 KiB of it")
+    payload_truncated: bool
+    payload_error: str = Field(description="Why the payload could not be decoded, when it could not")
+
+    @classmethod
+    def from_get(cls, reply: metering_pb2.GetDeadLetterResponse) -> DeadLetterDetail:
+        letter = DeadLetter.from_pb(reply.dead_letter)
+        return cls(**letter.model_dump(), payload=reply.payload_json, payload_truncated=reply.payload_truncated,
+                   payload_error=reply.payload_error)
+
+
+class DeadLetterReplay(BaseModel):
+    dead_letter: DeadLetter
+    replay_sequence: int = Field(description="The re-published message's sequence in its original stream")
+    duplicate: bool = Field(description="True when this replay repeated an earlier one (nothing new published)")
+
+
+class DeadLetterDiscard(Request):
+    reason: str = Field(min_length=1, max_length=500, description="Why it is given up on")
