@@ -20,6 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 
 from billing_runtime.logging import get_logger
+from billing_runtime.tracing import consumer_span
 
 log = get_logger(__name__)
 
@@ -131,7 +132,8 @@ class DurableConsumer:
         """Handle a whole fetch at once and ack each message; if that fails, handle them one by one."""
         assert self._handle_batch is not None
         try:
-            await self._handle_batch(messages)
+            with consumer_span(f"{self._durable} process", messages[0].subject, [m.headers for m in messages]):
+                await self._handle_batch(messages)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - each message gets its own chance below
@@ -149,7 +151,10 @@ class DurableConsumer:
         delivered = msg.metadata.num_delivered or 1
         sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
         try:
-            await self._handle(msg)
+            # A span per message, continuing the trace of whoever published it (traceparent in its headers).
+            with consumer_span(f"{self._durable} process", msg.subject, [msg.headers]) as span:
+                span.set_attribute("messaging.message.delivery_count", delivered)
+                await self._handle(msg)
         except asyncio.CancelledError:
             raise
         except PoisonMessage as poison:

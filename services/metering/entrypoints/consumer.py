@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from billing_runtime.database_errors import is_data_error, is_transient
 from billing_runtime.logging import get_logger
+from billing_runtime.tracing import consumer_span
 from services.metering import counters
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
@@ -227,6 +228,13 @@ class EventConsumer:
         return chunks
 
     async def _store_chunk(self, chunk: list[Delivery]) -> None:
+        # One span per transaction: a child of its first batch's trace (ingest's publish, and so the REST request
+        # before it) and linked to every other batch it stores.
+        with consumer_span("metering store events", EVENT_BATCH_ACCEPTED, [d.msg.headers for d in chunk]) as span:
+            span.set_attribute("billing.events", sum(len(d.columns) for d in chunk if d.columns is not None))
+            await self._store_chunk_traced(chunk)
+
+    async def _store_chunk_traced(self, chunk: list[Delivery]) -> None:
         columns = EventColumns.concat([d.columns for d in chunk if d.columns is not None])
         # A message is one organisation's batch: what alert rules need to know, at a lookup per message.
         organisations = {d.columns.organisation_ids[0] for d in chunk if d.columns is not None and len(d.columns)}
@@ -256,7 +264,7 @@ class EventConsumer:
                     # One of them is bad: store them one by one so only that one is dead-lettered.
                     counters.CONSUMER_ERRORS.labels("isolating").inc()
                     for delivery in chunk:
-                        await self._store_chunk([delivery])
+                        await self._store_chunk_traced([delivery])
                     return
                 if is_data_error(error):
                     await self._dead_letter(chunk[0], PoisonBatch(_describe(error), "rejected_by_database"))
