@@ -26,6 +26,8 @@ log = get_logger(__name__)
 
 MESSAGES = Counter("billing_consumer_messages_total", "Messages handled by a durable consumer, by outcome.",
                    ["durable", "outcome"])
+REDELIVERIES = Counter("billing_consumer_redeliveries_total",
+                       "Messages a durable consumer received again (after a nak, a crash or an ack wait).", ["durable"])
 _MAX_NAK_DELAY = 60.0
 
 
@@ -119,6 +121,8 @@ class DurableConsumer:
                         await subscription.unsubscribe()
                     subscription = await self._subscribe()
                     continue
+                if redelivered := sum(1 for m in messages if (m.metadata.num_delivered or 1) > 1):
+                    REDELIVERIES.labels(self._durable).inc(redelivered)
                 if self._handle_batch is not None and len(messages) > 1:
                     await self.deliver_batch(messages)
                 else:

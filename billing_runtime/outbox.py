@@ -81,6 +81,8 @@ class Outbox:
                 for event_id, message in events
             ],
         )
+        recorded, count = metrics.OUTBOX_RECORDED.labels(subject), len(events)
+        uow.after_commit(lambda: recorded.inc(count))
         if self._wake is not None:
             uow.after_commit(self._wake.set)
 

@@ -1,0 +1,80 @@
+"""What a DurableConsumer and an outbox count for operators: redeliveries by durable, and events recorded by
+subject only once their transaction committed."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import nats
+import sqlalchemy as sa
+from google.protobuf import wrappers_pb2
+from prometheus_client import REGISTRY
+
+from billing_runtime.consumer import DurableConsumer
+from billing_runtime.database import UnitOfWork, create_engine
+from billing_runtime.outbox import Outbox, outbox_table
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_message_handled_on_its_second_delivery_counts_one_redelivery(nats_url):
+    token = secrets.token_hex(4)
+    stream, subject, durable = f"REDELIVER_{token.upper()}", f"redeliver.{token}", f"redeliver-{token}"
+    client = await nats.connect(nats_url)
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handle(msg) -> None:
+        attempts.append(msg.metadata.num_delivered)
+        if len(attempts) == 1:
+            raise RuntimeError("the first attempt fails")
+        done.set()
+
+    consuming = None
+    try:
+        js = client.jetstream()
+        await js.add_stream(name=stream, subjects=[subject])
+        await js.publish(subject, b"x")
+        consumer = DurableConsumer(js, stream=stream, durable=durable, subjects=[subject], handle=handle,
+                                   fetch_wait_seconds=0.2)
+        consuming = asyncio.create_task(consumer.run())
+        await asyncio.wait_for(done.wait(), timeout=20)
+    finally:
+        if consuming is not None:
+            consuming.cancel()
+            await asyncio.gather(consuming, return_exceptions=True)
+        await client.close()
+    assert attempts == [1, 2]
+    assert sample("billing_consumer_redeliveries_total", durable=durable) == 1
+    assert sample("billing_consumer_messages_total", durable=durable, outcome="retry") == 1
+    assert sample("billing_consumer_messages_total", durable=durable, outcome="handled") == 1
+
+
+async def test_outbox_events_are_counted_by_subject_once_committed(database_url):
+    token = secrets.token_hex(4)
+    schema, subject = f"counted_{token}", f"counted.{token}"
+    engine = create_engine(database_url, application_name="outbox-metrics-test")
+    table = outbox_table(sa.MetaData(schema=schema))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            await conn.run_sync(table.metadata.create_all)
+        outbox = Outbox(table)
+        events = [(f"evt_{token}_{i}", wrappers_pb2.StringValue(value=str(i))) for i in range(3)]
+        try:
+            async with UnitOfWork(engine) as uow:
+                await outbox.record_many(uow, subject, events[:2])
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        assert sample("billing_outbox_events_recorded_total", subject=subject) == 0
+        async with UnitOfWork(engine) as uow:
+            await outbox.record_many(uow, subject, events)
+        assert sample("billing_outbox_events_recorded_total", subject=subject) == 3
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await engine.dispose()
