@@ -1,5 +1,5 @@
-"""What a DurableConsumer and an outbox count for operators: redeliveries by durable, and events recorded by
-subject only once their transaction committed."""
+"""What the runtime counts for operators: redeliveries by durable consumer, outbox events recorded by
+subject once their transaction committed, and migrations that failed by schema."""
 
 from __future__ import annotations
 
@@ -78,3 +78,40 @@ async def test_outbox_events_are_counted_by_subject_once_committed(database_url)
         async with engine.begin() as conn:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await engine.dispose()
+
+
+async def test_a_failing_migration_is_counted_for_its_schema_and_a_database_not_up_is_not(
+    database_url, refused_address, tmp_path
+):
+    from billing_runtime import migrations
+
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "env.py").write_text(
+        "from sqlalchemy import MetaData\n"
+        "from billing_runtime.migrations import run_alembic_env\n"
+        "run_alembic_env(MetaData())\n"
+    )
+    (tmp_path / "versions" / "0001_broken.py").write_text(
+        "from alembic import op\n"
+        "revision = '0001'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n"
+        "def upgrade():\n    op.execute('SELECT * FROM no_such_table_anywhere')\n"
+    )
+    schema = f"broken_{secrets.token_hex(4)}"
+    engine = create_engine(database_url, application_name="migration-metrics-test")
+    down = create_engine(f"postgresql://nobody@{refused_address}/none", application_name="migration-metrics-test")
+    try:
+        try:
+            await migrations.migrate(engine, tmp_path, schema)
+            raise AssertionError("the broken migration must fail")
+        except sa.exc.ProgrammingError:
+            pass
+        assert sample("billing_migration_failures_total", schema=schema) == 1
+        try:
+            await migrations.migrate(down, tmp_path, schema)
+            raise AssertionError("no database there")
+        except OSError:
+            pass
+        assert sample("billing_migration_failures_total", schema=schema) == 1, "not up yet is not a failure"
+    finally:
+        await engine.dispose()
+        await down.dispose()
