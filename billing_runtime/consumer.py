@@ -17,7 +17,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from billing_runtime.logging import get_logger
 from billing_runtime.tracing import consumer_span
@@ -28,6 +28,10 @@ MESSAGES = Counter("billing_consumer_messages_total", "Messages handled by a dur
                    ["durable", "outcome"])
 REDELIVERIES = Counter("billing_consumer_redeliveries_total",
                        "Messages a durable consumer received again (after a nak, a crash or an ack wait).", ["durable"])
+BACKLOG = Gauge("billing_consumer_backlog_messages",
+                "Messages a durable consumer has not finished: pending (not yet delivered) or unacknowledged. Sampled "
+                "every few seconds; a backlog that keeps growing means the consumer is behind.", ["durable", "state"])
+_BACKLOG_EVERY_SECONDS = 5.0
 _MAX_NAK_DELAY = 60.0
 
 
@@ -106,6 +110,7 @@ class DurableConsumer:
         """Consume until cancelled."""
         subscription = await self._subscribe()
         log.info("consumer started", stream=self._stream, durable=self._durable, subjects=self._subjects)
+        reporter = asyncio.create_task(self._report_backlog(), name=f"{self._durable}-backlog")
         try:
             while True:
                 try:
@@ -129,8 +134,23 @@ class DurableConsumer:
                     for msg in messages:
                         await self.deliver(msg)
         finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _report_backlog(self) -> None:
+        """Keep the backlog gauges current, for operators' dashboards and the consumer-lag alert."""
+        while True:
+            try:
+                info = await self._js.consumer_info(self._stream, self._durable)
+                BACKLOG.labels(self._durable, "pending").set(info.num_pending or 0)
+                BACKLOG.labels(self._durable, "unacknowledged").set(info.num_ack_pending or 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a missed sample is not worth more than a debug line
+                log.debug("consumer info unavailable", durable=self._durable, error=str(error) or repr(error))
+            await asyncio.sleep(_BACKLOG_EVERY_SECONDS)
 
     async def deliver_batch(self, messages: list[Msg]) -> None:
         """Handle a whole fetch at once and ack each message; if that fails, handle them one by one."""

@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.exc import DBAPIError
 
+from billing_runtime.consumer import REDELIVERIES
 from billing_runtime.database_errors import is_data_error, is_transient
 from billing_runtime.logging import get_logger
 from billing_runtime.tracing import consumer_span
@@ -191,6 +192,8 @@ class EventConsumer:
                         await subscription.unsubscribe()
                     subscription = await self._until_done(self._subscribe, "event stream not ready")
                     continue
+                if redelivered := sum(1 for m in messages if (m.metadata.num_delivered or 1) > 1):
+                    REDELIVERIES.labels(self._settings.consumer_durable).inc(redelivered)
                 deliveries = []
                 for msg in messages:
                     try:

@@ -53,6 +53,36 @@ async def test_a_message_handled_on_its_second_delivery_counts_one_redelivery(na
     assert sample("billing_consumer_messages_total", durable=durable, outcome="handled") == 1
 
 
+async def test_a_consumers_backlog_is_sampled_for_the_lag_alert(nats_url):
+    token = secrets.token_hex(4)
+    stream, subject, durable = f"BACKLOG_{token.upper()}", f"backlog.{token}", f"backlog-{token}"
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        await js.add_stream(name=stream, subjects=[subject])
+        for _ in range(3):
+            await js.publish(subject, b"x")
+
+        async def never(msg) -> None:
+            raise AssertionError("nothing is consumed here")
+
+        consumer = DurableConsumer(js, stream=stream, durable=durable, subjects=[subject], handle=never)
+        await js.add_consumer(stream, config=consumer.config())
+        reporting = asyncio.create_task(consumer._report_backlog())
+        try:
+            for _ in range(200):  # the first sample is taken at once
+                if sample("billing_consumer_backlog_messages", durable=durable, state="pending") == 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert sample("billing_consumer_backlog_messages", durable=durable, state="pending") == 3
+        finally:
+            reporting.cancel()
+            await asyncio.gather(reporting, return_exceptions=True)
+        assert sample("billing_consumer_backlog_messages", durable=durable, state="unacknowledged") == 0
+    finally:
+        await client.close()
+
+
 async def test_outbox_events_are_counted_by_subject_once_committed(database_url):
     token = secrets.token_hex(4)
     schema, subject = f"counted_{token}", f"counted.{token}"
