@@ -17,14 +17,21 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from billing_runtime.logging import get_logger
+from billing_runtime.tracing import consumer_span
 
 log = get_logger(__name__)
 
 MESSAGES = Counter("billing_consumer_messages_total", "Messages handled by a durable consumer, by outcome.",
                    ["durable", "outcome"])
+REDELIVERIES = Counter("billing_consumer_redeliveries_total",
+                       "Messages a durable consumer received again (after a nak, a crash or an ack wait).", ["durable"])
+BACKLOG = Gauge("billing_consumer_backlog_messages",
+                "Messages a durable consumer has not finished: pending (not yet delivered) or unacknowledged. Sampled "
+                "every few seconds; a backlog that keeps growing means the consumer is behind.", ["durable", "state"])
+_BACKLOG_EVERY_SECONDS = 5.0
 _MAX_NAK_DELAY = 60.0
 
 
@@ -103,6 +110,7 @@ class DurableConsumer:
         """Consume until cancelled."""
         subscription = await self._subscribe()
         log.info("consumer started", stream=self._stream, durable=self._durable, subjects=self._subjects)
+        reporter = asyncio.create_task(self._report_backlog(), name=f"{self._durable}-backlog")
         try:
             while True:
                 try:
@@ -118,20 +126,38 @@ class DurableConsumer:
                         await subscription.unsubscribe()
                     subscription = await self._subscribe()
                     continue
+                if redelivered := sum(1 for m in messages if (m.metadata.num_delivered or 1) > 1):
+                    REDELIVERIES.labels(self._durable).inc(redelivered)
                 if self._handle_batch is not None and len(messages) > 1:
                     await self.deliver_batch(messages)
                 else:
                     for msg in messages:
                         await self.deliver(msg)
         finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _report_backlog(self) -> None:
+        """Keep the backlog gauges current, for operators' dashboards and the consumer-lag alert."""
+        while True:
+            try:
+                info = await self._js.consumer_info(self._stream, self._durable)
+                BACKLOG.labels(self._durable, "pending").set(info.num_pending or 0)
+                BACKLOG.labels(self._durable, "unacknowledged").set(info.num_ack_pending or 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a missed sample is not worth more than a debug line
+                log.debug("consumer info unavailable", durable=self._durable, error=str(error) or repr(error))
+            await asyncio.sleep(_BACKLOG_EVERY_SECONDS)
 
     async def deliver_batch(self, messages: list[Msg]) -> None:
         """Handle a whole fetch at once and ack each message; if that fails, handle them one by one."""
         assert self._handle_batch is not None
         try:
-            await self._handle_batch(messages)
+            with consumer_span(f"{self._durable} process", messages[0].subject, [m.headers for m in messages]):
+                await self._handle_batch(messages)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - each message gets its own chance below
@@ -149,7 +175,10 @@ class DurableConsumer:
         delivered = msg.metadata.num_delivered or 1
         sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
         try:
-            await self._handle(msg)
+            # A span per message, continuing the trace of whoever published it (traceparent in its headers).
+            with consumer_span(f"{self._durable} process", msg.subject, [msg.headers]) as span:
+                span.set_attribute("messaging.message.delivery_count", delivered)
+                await self._handle(msg)
         except asyncio.CancelledError:
             raise
         except PoisonMessage as poison:

@@ -32,6 +32,16 @@ SERVING = Gauge("billing_service_serving", "1 while gRPC health reports SERVING.
 DEPENDENCY_UP = Gauge("billing_dependency_up", "1 while the dependency answers its check.", ["dependency"])
 OUTBOX_PUBLISHED = Counter("billing_outbox_published_total", "Outbox events published to JetStream.")
 OUTBOX_FAILURES = Counter("billing_outbox_relay_failures_total", "Outbox relay rounds that failed and will retry.")
+MIGRATION_FAILURES = Counter(
+    "billing_migration_failures_total",
+    "Migrations that failed once connected (bad SQL, a lock timeout...), by schema; start-up retries them.",
+    ["schema"],
+)
+# Counted once the recording transaction committed: by subject, what the platform did (invoices issued, payments
+# captured or failed, refunds...), whatever service did it. Subjects are the contracts' constants, a bounded set.
+OUTBOX_RECORDED = Counter(
+    "billing_outbox_events_recorded_total", "Events committed to an outbox, by subject.", ["subject"]
+)
 
 
 def record_rpc(method: str, code: str, seconds: float) -> None:

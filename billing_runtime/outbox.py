@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from billing_runtime import metrics
 from billing_runtime.database import UnitOfWork
 from billing_runtime.logging import get_logger
-from billing_runtime.tracing import inject_context
+from billing_runtime.tracing import inject_context, producer_span
 
 log = get_logger(__name__)
 
@@ -81,6 +81,8 @@ class Outbox:
                 for event_id, message in events
             ],
         )
+        recorded, count = metrics.OUTBOX_RECORDED.labels(subject), len(events)
+        uow.after_commit(lambda: recorded.inc(count))
         if self._wake is not None:
             uow.after_commit(self._wake.set)
 
@@ -117,7 +119,9 @@ class OutboxRelay:
             ).all()
             for row in rows:
                 headers = {**row.headers, "Nats-Msg-Id": row.event_id}
-                await self._js.publish(row.subject, row.payload, headers=headers, timeout=5)
+                # Continues the trace of the transaction that recorded the row (its traceparent), not the relay's.
+                with producer_span(row.subject, headers):
+                    await self._js.publish(row.subject, row.payload, headers=headers, timeout=5)
             if rows:
                 await self._mark_published(conn, [row.id for row in rows])
         metrics.OUTBOX_PUBLISHED.inc(len(rows))

@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from billing.gateway.v1 import events_pb2
 from billing_runtime.timestamps import to_timestamp
+from billing_runtime.tracing import producer_span
 
 WEBHOOK_RECEIVED = "billing.gateway.v1.webhook.received"
 
@@ -26,6 +27,8 @@ class JetStreamWebhooks:
         """Store one delivery durably; returns True if JetStream had it already (a duplicate)."""
         message = events_pb2.WebhookReceived(event_id=event_id, provider=provider, event_type=event_type, body=body,
                                              receive_time=to_timestamp(received_at))
-        ack = await self._js.publish(WEBHOOK_RECEIVED, message.SerializeToString(), timeout=self._timeout,
-                                     headers={"Nats-Msg-Id": f"{provider}:{event_id}"})
+        headers = {"Nats-Msg-Id": f"{provider}:{event_id}"}
+        with producer_span(WEBHOOK_RECEIVED, headers):  # payments' handling continues the HTTP request's trace
+            ack = await self._js.publish(WEBHOOK_RECEIVED, message.SerializeToString(), timeout=self._timeout,
+                                         headers=headers)
         return bool(ack.duplicate)

@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 from billing.ingest.v1 import events_pb2
 from billing_runtime.errors import Unavailable
 from billing_runtime.logging import get_logger
-from billing_runtime.tracing import inject_context
+from billing_runtime.tracing import producer_span
 from services.ingest.service.events import IncomingEvent
 
 log = get_logger(__name__)
@@ -96,11 +96,13 @@ class JetStreamEventLog:
             parts = max(parts + 1, math.ceil(parts * largest / limit * 1.1))
 
     async def _publish(self, payload: bytes, msg_id: str) -> bool:
-        headers = inject_context({"Nats-Msg-Id": msg_id})
+        headers = {"Nats-Msg-Id": msg_id}
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            ack = await self._js.publish(EVENT_BATCH_ACCEPTED, payload, timeout=self._timeout, headers=headers)
+            # A child of the IngestEvents call's span; its traceparent goes with the message to metering.
+            with producer_span(EVENT_BATCH_ACCEPTED, headers):
+                ack = await self._js.publish(EVENT_BATCH_ACCEPTED, payload, timeout=self._timeout, headers=headers)
         except (NatsError, ConnectionError, OSError) as error:  # timeout, no stream, disconnected ...
             MESSAGES.labels("failed").inc()
             log.warning("event batch not made durable", error=repr(error), msg_id=msg_id)

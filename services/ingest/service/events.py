@@ -28,6 +28,12 @@ from services.ingest.service.ports import IngestTransaction
 from services.ingest.service.quotas import Admission, QuotaEnforcer
 
 EVENTS = Counter("ingest_events_total", "Events received, by outcome.", ["outcome"])
+REJECTED_BY_REASON = Counter(
+    "billing_ingest_events_rejected_total",
+    "Events rejected, by reason: the field that failed its rule (event_id, metric, value, timestamp, dimensions, "
+    "unit), or quota (over a hard cap).",
+    ["reason"],
+)
 
 class Timestamp(Protocol):
     seconds: int
@@ -147,6 +153,7 @@ def screen(
             rejection = rules.check_unit(event.unit)
         if rejection is not None:
             outcome.rejected += 1
+            REJECTED_BY_REASON.labels(rejection.field).inc()
             outcome.results.append(EventResult(index, event_id, REJECTED, rejection.reason, rejection.field, generated))
         elif event_id in seen:
             outcome.duplicates += 1
@@ -230,6 +237,7 @@ def _refuse(screening: Screening, admission: Admission) -> None:
                 EventResult(position, event.event_id, REJECTED, reason, QUOTA_FIELD, position in screening.generated)
             )
     outcome.rejected += len(admission.refused)
+    REJECTED_BY_REASON.labels("quota").inc(len(admission.refused))
     outcome.quota_refused = len(admission.refused)
     screening.events, screening.positions = keep_events, keep_positions
 

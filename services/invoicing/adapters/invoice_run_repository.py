@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +18,17 @@ from services.invoicing.domain.invoice_run import RunProgress
 MAX_FAILURES_KEPT = 100
 _FIRST_FAILURES = sa.literal_column(f"'$[0 to {MAX_FAILURES_KEPT - 1}]'::jsonpath")
 COUNTERS = ("organisations_done", "invoiced", "already_invoiced", "not_due", "no_subscription", "failed")
+
+# Progress of invoice runs as they write it (each write is its own short transaction): organisations planned,
+# what each organisation came to, and runs finished by state.
+RUN_PLANNED = Counter("billing_invoicing_run_organisations_planned_total",
+                      "Organisations invoice runs set out to close (a resumed run counts its organisations again).")
+RUN_ORGANISATIONS = Counter(
+    "billing_invoicing_run_organisations_total",
+    "Organisations closed by invoice runs, by result: invoiced, already_invoiced, not_due, no_subscription, failed.",
+    ["result"],
+)
+RUNS_FINISHED = Counter("billing_invoicing_runs_finished_total", "Invoice runs finished, by state.", ["state"])
 
 
 class InvoiceRunRepository:
@@ -64,6 +76,7 @@ class InvoiceRunRepository:
         await self._conn.execute(
             sa.update(invoice_runs).where(invoice_runs.c.id == run_id).values(organisations_total=total)
         )
+        RUN_PLANNED.inc(total)
 
     async def reset_counts(self, run_id: str) -> None:
         """A resumed run counts again from zero (what it already did now counts as already invoiced)."""
@@ -84,11 +97,15 @@ class InvoiceRunRepository:
                 failures=sa.func.jsonb_path_query_array(t.c.failures.op("||")(new_failures), _FIRST_FAILURES),
             )
         )
+        for name in COUNTERS[1:]:
+            if value := getattr(progress, name):
+                RUN_ORGANISATIONS.labels(name).inc(value)
 
     async def finish(self, run_id: str, state: str, finished_at: datetime) -> None:
         await self._conn.execute(
             sa.update(invoice_runs).where(invoice_runs.c.id == run_id).values(state=state, finished_at=finished_at)
         )
+        RUNS_FINISHED.labels(state).inc()
 
 
 def failures_of(row: sa.Row[Any]) -> Sequence[dict[str, str]]:

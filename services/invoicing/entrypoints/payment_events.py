@@ -24,9 +24,11 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.exc import DBAPIError
 
+from billing_runtime.consumer import REDELIVERIES
 from billing_runtime.database_errors import is_transient
 from billing_runtime.logging import get_logger
 from billing_runtime.messaging import stream_name
+from billing_runtime.tracing import consumer_span
 from services.invoicing.adapters.settlement_messages import (
     SETTLEMENT_SUBJECTS,
     UnprocessableEvent,
@@ -94,7 +96,11 @@ class PaymentEventConsumer:
                     subscription = await self._subscribe_when_ready()
                     continue
                 for msg in messages:
-                    await self.handle(msg)
+                    if (msg.metadata.num_delivered or 1) > 1:
+                        REDELIVERIES.labels(self._settings.durable).inc()
+                    # Continues the trace of the payments transaction that recorded the event.
+                    with consumer_span(f"{self._settings.durable} process", msg.subject, [msg.headers]):
+                        await self.handle(msg)
         finally:
             # Otherwise draining the connection at shutdown waits for this subscription's pending pull.
             with contextlib.suppress(Exception):

@@ -28,8 +28,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.exc import DBAPIError
 
+from billing_runtime.consumer import REDELIVERIES
 from billing_runtime.database_errors import is_data_error, is_transient
 from billing_runtime.logging import get_logger
+from billing_runtime.tracing import consumer_span
 from services.metering import counters
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
@@ -260,6 +262,8 @@ class EventConsumer:
                         await subscription.unsubscribe()
                     subscription = await self._until_done(self._subscribe, "event stream not ready")
                     continue
+                if redelivered := sum(1 for m in messages if (m.metadata.num_delivered or 1) > 1):
+                    REDELIVERIES.labels(self._settings.consumer_durable).inc(redelivered)
                 deliveries = []
                 for msg in messages:
                     try:
@@ -307,6 +311,13 @@ class EventConsumer:
         return chunks
 
     async def _store_chunk(self, chunk: list[Delivery]) -> None:
+        # One span per transaction: a child of its first batch's trace (ingest's publish, and so the REST request
+        # before it) and linked to every other batch it stores.
+        with consumer_span("metering store events", EVENT_BATCH_ACCEPTED, [d.msg.headers for d in chunk]) as span:
+            span.set_attribute("billing.events", sum(len(d.columns) for d in chunk if d.columns is not None))
+            await self._store_chunk_traced(chunk)
+
+    async def _store_chunk_traced(self, chunk: list[Delivery]) -> None:
         columns = EventColumns.concat([d.columns for d in chunk if d.columns is not None])
         # A message is one organisation's batch: what alert rules need to know, at a lookup per message.
         organisations = {d.columns.organisation_ids[0] for d in chunk if d.columns is not None and len(d.columns)}
@@ -336,7 +347,7 @@ class EventConsumer:
                     # One of them is bad: store them one by one so only that one is dead-lettered.
                     counters.CONSUMER_ERRORS.labels("isolating").inc()
                     for delivery in chunk:
-                        await self._store_chunk([delivery])
+                        await self._store_chunk_traced([delivery])
                     return
                 if is_data_error(error):
                     await self._dead_letter(chunk[0], PoisonBatch(_describe(error), "rejected_by_database"))

@@ -12,8 +12,12 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 
 import aiosmtplib
+from prometheus_client import Counter
 
 from services.notification.domain.messages import SendOutcome, outcome_of_reply
+
+EMAILS = Counter("billing_notification_emails_total", "Emails handed to the SMTP server, by outcome (sent, transient, "
+                 "permanent, unknown).", ["outcome"])
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,11 @@ class SmtpMailer:
         self._server = server
 
     async def send(self, message: EmailMessage) -> SendResult:
+        result = await self._send(message)
+        EMAILS.labels(result.outcome.value).inc()
+        return result
+
+    async def _send(self, message: EmailMessage) -> SendResult:
         server = self._server
         client = aiosmtplib.SMTP(
             hostname=server.host, port=server.port, timeout=server.timeout_seconds,

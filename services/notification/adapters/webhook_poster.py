@@ -8,9 +8,22 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client import Counter, Histogram
 
 # Enough of an answer to show an operator what the receiver said, never the whole of a large reply.
 BODY_EXCERPT_BYTES = 1024
+
+WEBHOOK_DELIVERIES = Counter(
+    "billing_notification_webhook_deliveries_total",
+    "Webhook POSTs to customers' endpoints, by result: 2xx, 3xx, 4xx, 5xx (the status class), or no_answer "
+    "(timeout, refused connection, TLS failure).",
+    ["result"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "billing_notification_webhook_delivery_seconds",
+    "Time for a customer's endpoint to answer a webhook POST (or to fail to).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,12 @@ class HttpxPoster:
                                          headers={"user-agent": user_agent}, trust_env=False)
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> PostResult:
+        result = await self._post(url, headers, body)
+        WEBHOOK_DELIVERIES.labels(f"{result.status_code // 100}xx" if result.status_code else "no_answer").inc()
+        WEBHOOK_SECONDS.observe(result.duration_ms / 1000)
+        return result
+
+    async def _post(self, url: str, headers: dict[str, str], body: bytes) -> PostResult:
         started = time.monotonic()
         try:
             async with self._client.stream("POST", url, headers=headers, content=body) as response:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import grpc
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from billing.invoicing.v1 import events_pb2
 from billing.invoicing.v1 import invoicing_pb2 as pb
@@ -121,7 +122,18 @@ async def test_issuing_publishes_invoice_issued_through_the_outbox(
 ):
     organisation_id = await billed_organisation(invoicing, invoicing_stub, metering_stub, jetstream)
     subscription = await jetstream.subscribe("billing.invoicing.v1.invoice.issued", stream="BILLING_INVOICING")
+    watched = {
+        "planned": ("billing_invoicing_run_organisations_planned_total", {}),
+        "invoiced": ("billing_invoicing_run_organisations_total", {"result": "invoiced"}),
+        "completed": ("billing_invoicing_runs_finished_total", {"state": "completed"}),
+        "issued": ("billing_outbox_events_recorded_total", {"subject": "billing.invoicing.v1.invoice.issued"}),
+    }
+    before = {key: REGISTRY.get_sample_value(name, labels) or 0.0 for key, (name, labels) in watched.items()}
     await run_to_completion(invoicing_stub, "2026-10", organisation_id)
+    after = {key: REGISTRY.get_sample_value(name, labels) or 0.0 for key, (name, labels) in watched.items()}
+    # What the dashboard's invoice-run and outbox panels show.
+    assert {key: after[key] - before[key] for key in watched} == {"planned": 1, "invoiced": 1, "completed": 1,
+                                                                   "issued": 1}
     (invoice,) = await invoices_of(invoicing_stub, organisation_id)
     deadline = asyncio.get_running_loop().time() + 10
     while True:

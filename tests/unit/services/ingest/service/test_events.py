@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from billing.ingest.v1 import ingest_pb2
 from billing_runtime.errors import InvalidArgument, PermissionDenied
@@ -44,6 +45,16 @@ def test_screening_keeps_good_events_in_order_and_explains_the_rest():
     assert [(r.index, r.status, r.field) for r in outcome.results] == [
         (1, REJECTED, "value"), (2, DUPLICATE, ""), (4, REJECTED, "metric")
     ]
+
+
+def test_rejections_are_counted_by_the_field_that_failed():
+    def count(reason: str) -> float:
+        return REGISTRY.get_sample_value("billing_ingest_events_rejected_total", {"reason": reason}) or 0.0
+
+    before = {reason: count(reason) for reason in ("value", "metric", "timestamp")}
+    events.screen([make("a", value="x"), make("b", value="y"), make("c", metric="Bad"), make("d")], NOW, LIMITS,
+                  ids())
+    assert {reason: count(reason) - before[reason] for reason in before} == {"value": 2, "metric": 1, "timestamp": 0}
 
 
 def test_a_rejected_first_copy_does_not_make_a_later_good_copy_a_duplicate():
