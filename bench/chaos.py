@@ -203,7 +203,8 @@ class ChaosMonkey:
         self.done = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
-        self._supervisor = Supervisor(_Recorded(stack.mesh, report), RestartPolicy(initial_seconds=0.5, max_seconds=5.0), say=say,
+        policy = RestartPolicy(initial_seconds=0.5, max_seconds=5.0)
+        self._supervisor = Supervisor(_Recorded(stack.mesh, report), policy, say=say,
                                       warn=lambda message: say(f"warning: {message}"))
         self._thread = threading.Thread(target=self._run, name="chaos", daemon=True)
 
@@ -223,6 +224,7 @@ class ChaosMonkey:
                     self._step(self.schedule[self.done][1])
                     self.done += 1
             except BaseException as error:  # noqa: BLE001 - reported by the sender's thread
+                say(f"chaos: step {self.done + 1} failed: {error}")
                 self.error = error
                 return
             time.sleep(0.1)
@@ -293,8 +295,8 @@ class RestSender:
     """Posts batches to the gateway, one at a time in the background, each retried with the same ids until
     answered with every event accepted or a duplicate."""
 
-    def __init__(self, gateway_url: str, api_key: str, report: Report) -> None:
-        self.report = report
+    def __init__(self, gateway_url: str, api_key: str, report: Report, monkey: ChaosMonkey | None = None) -> None:
+        self.report, self.monkey = report, monkey
         self.client = httpx.AsyncClient(base_url=gateway_url, timeout=30,
                                         headers={"Authorization": f"Bearer {api_key}"})
         self.queue: asyncio.Queue[list[dict[str, str]] | None] = asyncio.Queue(maxsize=4)
@@ -324,6 +326,8 @@ class RestSender:
                     problem = f"{type(error).__name__}: {error}"
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"REST batch not accepted within 120 s: {problem}")
+                if self.monkey is not None and self.monkey.error is not None:
+                    raise RuntimeError(f"a chaos step failed ({self.monkey.error}); REST: {problem}")
                 self.report.rest_retries += 1
                 await asyncio.sleep(0.5)
 
@@ -335,7 +339,7 @@ async def send_all(stack, api_key: str, events: int, duplicates: float, rate: fl
     timestamp = to_timestamp(when)
     stamp = when.isoformat()
     rest_rng = random.Random(seed + 1)
-    rest = RestSender(stack.gateway_url, api_key, report)
+    rest = RestSender(stack.gateway_url, api_key, report, monkey)
     rest_batch: list[dict[str, str]] = []
     started = time.monotonic()
     thresholds = [int(share * events) for share, _ in (monkey.schedule if monkey else ())]
@@ -363,6 +367,8 @@ async def send_all(stack, api_key: str, events: int, duplicates: float, rate: fl
                 event.timestamp.CopyFrom(timestamp)
                 await sender.send_event(event)
             report.sent += 1
+            if monkey is not None and monkey.error is not None:
+                raise RuntimeError(f"a chaos step failed: {monkey.error}") from monkey.error
             if rate and n % 500 == 0:
                 ahead = n / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -370,7 +376,13 @@ async def send_all(stack, api_key: str, events: int, duplicates: float, rate: fl
         if rest_batch:
             await rest.send(rest_batch)
         await rest.close()
-        await sender.flush()
+        while True:
+            try:
+                await sender.flush(timeout=1.0)
+                break
+            except TimeoutError:
+                if monkey is not None and monkey.error is not None:
+                    raise RuntimeError(f"a chaos step failed: {monkey.error}") from monkey.error
     stats = sender.stats
     report.accepted += stats.accepted
     report.acknowledged_duplicates += stats.duplicate
