@@ -367,6 +367,7 @@ async def send_all(stack, api_key: str, events: int, duplicates: float, rate: fl
                 event.timestamp.CopyFrom(timestamp)
                 await sender.send_event(event)
             report.sent += 1
+            report.distinct = plan.distinct
             if monkey is not None and monkey.error is not None:
                 raise RuntimeError(f"a chaos step failed: {monkey.error}") from monkey.error
             if rate and n % 500 == 0:
@@ -442,11 +443,10 @@ def parse_duration(text: str) -> float:
 
 
 async def measure_sustainable(stack, api_key: str, organisation_id: str, seconds: float = 10.0) -> float:
-    """Send as fast as one client goes for ``seconds``; sustainable = the lower of the acknowledged rate and the
-    rate metering counted at over the same time."""
+    """Send distinct events as fast as one client goes for ``seconds``; sustainable = the lower of the rate ingest
+    acknowledged them at and the rate they were counted at, first send to the last one counted."""
     start = datetime.now(UTC) - timedelta(hours=1)
-    when = datetime.now(UTC) - timedelta(minutes=10)
-    timestamp = to_timestamp(when)
+    timestamp = to_timestamp(datetime.now(UTC) - timedelta(minutes=10))
     prefix = new_ulid()
     counted_before, _ = await usage(stack.metering_address, organisation_id, start)
     began = time.monotonic()
@@ -458,23 +458,25 @@ async def measure_sustainable(stack, api_key: str, organisation_id: str, seconds
             await sender.send_event(event)
             number += 1
     acknowledged = number / (time.monotonic() - began)
-    counted, _ = await usage(stack.metering_address, organisation_id, start)
-    metered = (counted - counted_before) / (time.monotonic() - began)
-    say(f"calibration: {acknowledged:,.0f} ev/s acknowledged, {metered:,.0f} ev/s counted")
+    while (await usage(stack.metering_address, organisation_id, start))[0] - counted_before < number:
+        if time.monotonic() - began > seconds + 120:
+            raise RuntimeError("calibration: metering did not count the calibration's events within 120 s")
+        await asyncio.sleep(0.2)
+    metered = number / (time.monotonic() - began)
+    say(f"calibration: {number:,} events, {acknowledged:,.0f} ev/s acknowledged, {metered:,.0f} ev/s counted")
     return min(acknowledged, metered)
 
 
 def run_soak(stack, duration: float, duplicates: float, rate: float | None, report_every: float) -> tuple[Report, bool]:
     """Steady load for ``duration`` seconds; prints RSS per service and error counts every ``report_every``."""
-    organisation_id, api_key = create_tenant(stack.gateway_url, stack.admin_token)
     if not rate:
-        rate = asyncio.run(measure_sustainable(stack, api_key, organisation_id)) / 2
-        time.sleep(5)  # let metering drain the calibration's backlog
+        calibration_organisation, calibration_key = create_tenant(stack.gateway_url, stack.admin_token)
+        rate = asyncio.run(measure_sustainable(stack, calibration_key, calibration_organisation)) / 2
+    # A tenant of its own: the calibration's events are not the soak's.
+    organisation_id, api_key = create_tenant(stack.gateway_url, stack.admin_token)
     report = Report()
     events = int(rate * duration)
     start = datetime.now(UTC) - timedelta(hours=1)
-    # The calibration's events are counted too: measure from here.
-    baseline = asyncio.run(usage(stack.metering_address, organisation_id, start))
     when = datetime.now(UTC) - timedelta(minutes=10)
     monkey = ChaosMonkey(stack, report, ()).start()  # no chaos: only restarts of a service that dies
     first: dict[str, float] = {}
@@ -489,14 +491,14 @@ def run_soak(stack, duration: float, duplicates: float, rate: float | None, repo
             last.update(rss)
             try:
                 counted, _ = asyncio.run(usage(stack.metering_address, organisation_id, start))
-                lag = report.sent - (counted - baseline[0])
+                lag = report.distinct - counted
             except grpc.RpcError:
                 lag = -1
             errors = report.rejected + report.rest_retries + len(report.unexpected_exits)
             say("soak: RSS MiB " + " ".join(f"{name} {mib:.0f}" for name, mib in rss.items())
                 + f" | sent {report.sent:,}, errors {errors} (rejected {report.rejected}, REST retries "
                 f"{report.rest_retries}, unplanned exits {len(report.unexpected_exits)}), metering behind by "
-                f"{lag:,} sends")
+                f"{lag:,} distinct events")
 
     watcher = threading.Thread(target=watch, daemon=True)
     say(f"soak: {duration:.0f}s at {rate:,.0f} events/s ({events:,} events, {duplicates:.0%} resends)")
@@ -504,8 +506,6 @@ def run_soak(stack, duration: float, duplicates: float, rate: float | None, repo
     try:
         asyncio.run(send_all(stack, api_key, events, duplicates, rate, report, None, when, seed=30))
         asyncio.run(wait_counted(stack.metering_address, organisation_id, start, report, 120.0))
-        report.counted -= baseline[0]
-        report.counted_sum -= baseline[1]
     finally:
         stop.set()
         watcher.join()
