@@ -22,6 +22,14 @@ and metering's lag; at the end the RSS drift of each service from its first repo
 
 from __future__ import annotations
 
+import os
+
+# Before gRPC is imported: its fork handlers, on by default, make a child forked while this process's gRPC threads
+# are busy crash (SIGSEGV in an "event_engine" thread, before exec) about one time in four when subprocess must
+# fork() rather than vfork(), which it must to drop root for PostgreSQL. Restarting PostgreSQL here, under load,
+# is exactly that. The children exec at once, so the handlers have nothing to do for them.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import argparse
 import asyncio
 import random
