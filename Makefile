@@ -11,7 +11,7 @@ CC     ?= cc
 GEN    := gen/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e bench clean
+.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e bench chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ test-e2e: $(GEN) ## End-to-end tests (the whole mesh as processes)
 
 bench: $(GEN) ## Benchmark ingest, metering, freshness, memory, Razorpay webhooks and the invoice close on fresh stacks (BENCH_ARGS="--help" for options)
 	$(PY) -m bench $(BENCH_ARGS)
+
+chaos: $(GEN) ## 1,000,000 events (20% resent) while metering, ingest, NATS and PostgreSQL are killed/restarted: 0 lost, 0 doubled (SOAK=30m: steady load, RSS and errors every minute; CHAOS_ARGS="--help")
+	$(PY) -m bench.chaos $(if $(SOAK),--soak $(SOAK)) $(CHAOS_ARGS)
 
 clean: ## Remove generated code and caches (keeps .venv and .run)
 	rm -rf gen .pytest_cache .ruff_cache

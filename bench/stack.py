@@ -56,6 +56,8 @@ class Stack:
     invoicing_address: str = ""
     razorpay: LocalRazorpaySandbox | None = None  # a fresh stack's sandbox, when asked for
     mailbox: LocalMailbox | None = None  # a fresh stack's local SMTP server, when asked for
+    postgres: LocalPostgres | None = None  # a fresh stack's servers, for restarting them (bench/chaos.py)
+    nats: LocalNats | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -124,6 +126,8 @@ def fresh_stack(
             invoicing_address=mesh.address("invoicing"),
             razorpay=sandbox,
             mailbox=mail,
+            postgres=postgres,
+            nats=nats,
         )
     finally:
         for server in (mesh, sandbox, mail, nats, postgres):

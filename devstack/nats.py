@@ -141,6 +141,13 @@ class LocalNats:
         if code is None:
             raise DevstackError(f"nats-server (pid {process.pid}) did not exit even after SIGKILL")
 
+    def restart(self) -> LocalNats:
+        """Stop the server (cleanly: the JetStream store is flushed) and start it again on the same store and
+        ports, as a rolling restart of a NATS node looks to its clients."""
+        self._preferred = (self.port, self.monitor_port if self._preferred[1] is not None else None)
+        self.stop()
+        return self.start()
+
     def __enter__(self) -> LocalNats:
         return self.start()
 

@@ -155,6 +155,13 @@ class LocalPostgres:
         if code is None:
             raise DevstackError(f"PostgreSQL (pid {process.pid}) did not exit even after SIGKILL")
 
+    def restart(self) -> LocalPostgres:
+        """Stop the server and start it again on the same data directory and port (clients reconnect to the
+        address they know): what a database failover or restart looks like to the services."""
+        self._preferred_port = self.port
+        self.stop()
+        return self.start()
+
     @property
     def running(self) -> bool:
         """True while the server process we started is alive."""

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Before anything imports gRPC: with its fork handlers on (the default), a PostgreSQL started as another user (a
+# fork(), not a vfork()) while gRPC threads are busy can crash in the child before exec (see bench/chaos.py).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import asyncpg
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -102,6 +102,40 @@ async def test_nats_jetstream_round_trip_and_the_store_survives_a_restart(tmp_pa
         await asyncio.to_thread(restarted.stop)
 
 
+async def test_restart_keeps_the_port_and_the_data_so_clients_reconnect_where_they_were(tmp_path: Path) -> None:
+    # Started on "any free port": a plain stop and start would take another one, and the services, which know
+    # the old address, would never find the server again (bench/chaos.py restarts both under load).
+    postgres = LocalPostgres(tmp_path / "postgres", port=0)
+    server = LocalNats(tmp_path / "nats", port=0, monitor_port=0)
+    await asyncio.to_thread(postgres.start)
+    await asyncio.to_thread(server.start)
+    try:
+        postgres.ensure_database("restart_check")
+        postgres.execute("CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept VALUES (7)", "restart_check")
+        client = await nats.connect(server.url)
+        try:
+            await client.jetstream().add_stream(name="RESTART_CHECK", subjects=["restart.check"])
+            await client.jetstream().publish("restart.check", b"kept")
+        finally:
+            await client.close()
+        ports, old_pids = (postgres.port, server.port, server.monitor_port), (postgres.pid, server.pid)
+
+        await asyncio.to_thread(postgres.restart)
+        await asyncio.to_thread(server.restart)
+
+        assert (postgres.port, server.port, server.monitor_port) == ports
+        assert (postgres.pid, server.pid) != old_pids and postgres.running and server.running
+        assert postgres.execute("SELECT id FROM kept", "restart_check").strip() == "7"
+        client = await nats.connect(server.url)
+        try:
+            assert (await client.jetstream().stream_info("RESTART_CHECK")).state.messages == 1
+        finally:
+            await client.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(postgres.stop)
+
+
 def _start_in_a_doomed_parent(kind: str, data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     """Start a server from a child Python process and return (that process, the server's pid)."""
     program = (
