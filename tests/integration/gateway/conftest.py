@@ -20,6 +20,10 @@ from services.gateway.__main__ import DEFINITION as GATEWAY
 from services.payments.__main__ import DEFINITION as PAYMENTS
 from tests.conftest import running_service
 from tests.integration.helpers import organisation_request
+from tests.integration.notification.receiver import receiver
+
+# A customer's webhook endpoint (the fixture notification's tests use too).
+__all__ = ["receiver"]
 
 GATEWAY_ADMIN_TOKEN = "test-admin-token-for-events-0123"
 # Small enough that the 413 test sends little, large enough for a 10,001-event body (to meet ingest's limit).

@@ -5,19 +5,13 @@ shown by the CLI, replayed once per key, and the key holder sees its own organis
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from standardwebhooks.webhooks import Webhook
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from billing_runtime.service import Runtime
 from services.gateway.__main__ import DEFINITION as GATEWAY
@@ -25,35 +19,7 @@ from services.notification.__main__ import DEFINITION as NOTIFICATION
 from tests.conftest import running_service
 from tests.integration.gateway.billing_setup import billing
 from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN, eventually, new_project
-
-
-class Receiver:
-    """Every post it was sent: (path, headers, raw body)."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.posts: list[tuple[str, dict[str, str], bytes]] = []
-
-    async def handle(self, request: Request) -> Response:
-        self.posts.append((request.url.path, dict(request.headers), await request.body()))
-        return Response("ok")
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    app = Starlette(routes=[Route("/hooks/{name}", receiver.handle, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    receiver.url = f"http://{host}:{port}"
-    yield receiver
-    server.should_exit = True
-    await task
+from tests.integration.notification.receiver import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +135,7 @@ async def test_an_endpoint_made_by_the_cli_gets_a_signed_test_webhook_listed_sho
 
 
 def _at(receiver: Receiver, organisation_id: str) -> list[tuple[str, dict[str, str], bytes]]:
-    return [post for post in receiver.posts if post[0] == f"/hooks/{organisation_id}"]
+    return [(post.path, post.headers, post.body) for post in receiver.at(organisation_id)]
 
 
 async def _posts_to(receiver: Receiver, organisation_id: str) -> list[tuple[str, dict[str, str], bytes]]:
