@@ -19,7 +19,7 @@ from services.metering.domain.metric import validate_code
 from services.metering.domain.plan_in_force import PlanDirectory, PlanInForce
 from services.metering.domain.quota import QuotaDecision, decide, parse_quantity
 from services.metering.domain.usage_totals import MAX_TOTAL_QUERIES, TotalQuery
-from services.metering.service.quota_book import QuotaBook, UsageKey
+from services.metering.service.quota_book import QuotaBook, Usage, UsageKey
 from services.metering.service.usage_totals import get_usage_totals
 
 MAX_CHECKS = 1_000
@@ -44,6 +44,10 @@ class QuotaAnswer:
     used: Decimal
     usage_time: datetime
     decision: QuotaDecision
+    # What the answer was computed from: the book's entry as it was read, and the first overage it knew.
+    usage: Usage | None = None
+    read_at: float = 0.0
+    first_over: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,23 @@ class QuotaChecks:
             first_over = await self.book.first_over(key, usage, terms.limit)
         decision = decide(plan, command.metric_code, usage.used, quantity, now, first_over)
         return QuotaAnswer(command.organisation_id, command.metric_code, quantity, plan, usage.used,
-                           usage.usage_time, decision)
+                           usage.usage_time, decision, usage, usage.read_at, first_over)
+
+    async def still_holds(self, answer: QuotaAnswer, now: datetime) -> bool:
+        """Whether the same question asked at ``now`` (without a time) would get exactly ``answer`` again: the same
+        plan in force, the same usage read (still within the lag bound), the same first overage, and nothing that
+        depends on the clock (a grace end not passed; no grace clock that would start at ``now``). What lets a
+        busy caller's repeated checks reuse one answer instead of deciding again."""
+        decision = answer.decision
+        if answer.usage is None or (decision.grace_end is not None and (answer.first_over is None
+                                                                          or now >= decision.grace_end)):
+            return False
+        plan = await self.plans.plan_in_force(answer.organisation_id, now)
+        if plan is None or (plan is not answer.plan and plan != answer.plan):
+            return False
+        entry = self.book.fresh(UsageKey(answer.organisation_id, answer.metric_code, plan.period_start,
+                                         plan.period_end))
+        return entry is answer.usage and entry.read_at == answer.read_at and entry.first_over == answer.first_over
 
     async def entitlements(self, organisation_id: str, feature: str) -> Entitlements:
         """The organisation's features now: its plan's, with its overrides over them; or only ``feature``."""

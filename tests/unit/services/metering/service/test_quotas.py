@@ -65,6 +65,26 @@ async def test_a_check_decides_on_the_periods_usage(checks, usage):
     assert denied.decision.reason is QuotaReason.WITHIN_GRACE  # 1001 is within the 10 % grace
 
 
+async def test_an_answer_holds_until_the_usage_it_read_is_read_again(checks, usage):
+    march = UsageKey("org_1", "api.calls", *MARCH)
+    usage.values[march] = Decimal(10)
+    answer = await checks.check(CheckQuota("org_1", "api.calls", "1", None))
+    assert await checks.still_holds(answer, NOW)  # nothing changed: the same answer may be given again
+    usage.values[march] = Decimal(11)
+    await checks.book.refresh()  # a newer read of the same pair
+    assert not await checks.still_holds(answer, NOW)
+    again = await checks.check(CheckQuota("org_1", "api.calls", "1", None))
+    assert again.used == 11 and await checks.still_holds(again, NOW)
+    assert not await checks.still_holds(again, APRIL[0])  # another period
+
+
+async def test_an_answer_whose_grace_clock_would_start_now_is_never_reused(checks, usage):
+    usage.values[UsageKey("org_1", "api.calls", *MARCH)] = Decimal(999)
+    over = await checks.check(CheckQuota("org_1", "api.calls", "2", None))
+    assert over.decision.reason is QuotaReason.WITHIN_GRACE and over.first_over is None
+    assert not await checks.still_holds(over, NOW)  # its grace end moves with the clock
+
+
 async def test_over_the_limit_the_first_overage_is_recorded_and_grace_counts_from_it(checks, usage, overages):
     march = UsageKey("org_1", "api.calls", *MARCH)
     usage.values[march] = Decimal(1050)
