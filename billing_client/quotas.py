@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from billing_client.events import Value
+from billing_client.events import Value, decimal_string
 
 
 class QuotaCheckFailed(Exception):
@@ -95,14 +95,6 @@ class _TtlCache:
             self._entries.popitem(last=False)
 
 
-def _quantity(value: Value) -> str:
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"quantity must be a Decimal, an int or a decimal string, not {type(value).__name__}")
-    text = str(value)
-    Decimal(text)  # raises for anything that is not a number
-    return text
-
-
 class QuotaClient:
     """Quota checks and entitlements through the gateway (``gateway_url``, e.g. ``http://127.0.0.1:8080``).
 
@@ -140,7 +132,7 @@ class QuotaClient:
 
     async def check_quota(self, api_key: str, metric: str, quantity: Value = 1) -> QuotaDecision:
         """Whether the key's organisation may use ``quantity`` more of ``metric`` now. Raises QuotaCheckFailed."""
-        amount = _quantity(quantity)
+        amount = decimal_string(quantity)
         key = (_digest(api_key), metric, amount)
         cached = self._decisions.get(key)
         if cached is not None:

@@ -136,7 +136,6 @@ class EventStore:
                 )
 
 
-
 class TransactionEventStore:
     """Stores events inside a unit of work's transaction (the alert path: the threshold check runs in the same
     transaction)."""
