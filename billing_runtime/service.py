@@ -146,7 +146,7 @@ class Runtime:
                         self.js,
                         messaging.stream_name(definition.name),
                         [f"billing.{definition.name}.v1.>"],
-                        max_age_seconds=settings.stream_max_age_seconds,
+                        settings.stream_limits(),
                     )
                 return
             except (OSError, TimeoutError, ConnectionError) as error:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from billing_runtime.messaging import StreamLimits
+
 
 class ServiceSettings(BaseSettings):
     """Base settings. ``DATABASE_URL`` and ``NATS_URL`` without a prefix are fallbacks shared by all services,
@@ -27,10 +29,24 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     health_check_interval_seconds: float = Field(default=2.0, gt=0)
     dependency_timeout_seconds: float = Field(default=2.0, gt=0)
-    # How long the service's JetStream stream keeps messages; None keeps them until other limits.
-    stream_max_age_seconds: float | None = Field(default=None, gt=0)
+    # The service's JetStream stream (messaging.StreamLimits): how long and how much it keeps, whether a full
+    # stream drops its oldest messages (the default: consumers read within seconds) or refuses new ones, and on
+    # how many NATS servers each message is stored (3 on a 3-node cluster; at most the number of servers).
+    # At least JetStream's 2-minute duplicate window, which it may not exceed.
+    stream_max_age_seconds: float | None = Field(default=30 * 86_400.0, ge=120)
+    stream_max_bytes: int | None = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    stream_discard: Literal["old", "new"] = "old"
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     # Largest gRPC message received or sent (gRPC's own default, 4 MiB, is too small for big event batches).
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+
+    def stream_limits(self) -> StreamLimits:
+        return StreamLimits(
+            max_age_seconds=self.stream_max_age_seconds,
+            max_bytes=self.stream_max_bytes,
+            discard_new=self.stream_discard == "new",
+            replicas=self.stream_replicas,
+        )
 
     @model_validator(mode="before")
     @classmethod

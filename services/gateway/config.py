@@ -28,7 +28,7 @@ class GatewaySettings(ServiceSettings):
 
     # Verified webhooks stay in the gateway's stream a week (payments applies them within seconds; the week is for
     # replaying after an incident); payments' webhook log keeps each delivery for good.
-    stream_max_age_seconds: float | None = Field(default=7 * 86400.0, gt=0)
+    stream_max_age_seconds: float | None = Field(default=7 * 86400.0, ge=120)
     # Razorpay's webhook secret (or GATEWAY_RAZORPAY_WEBHOOK_SECRET_FILE); during a rotation the previous one is
     # accepted too, until it is removed. Never logged.
     razorpay_webhook_secret: SecretStr = SecretStr("")

@@ -31,9 +31,14 @@ class IngestSettings(ServiceSettings):
     quota_fail_open: bool = True
     # How long to wait for metering's answer before deciding as if it were down.
     quota_check_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
-    # Accepted events stay in JetStream this long (metering consumes them within seconds; the rest is slack for
-    # an outage of metering). Duplicates are caught by metering's event table for ever, not by this window.
-    stream_max_age_seconds: float | None = Field(default=7 * 86_400, gt=0)
+    # Accepted events stay in JetStream this long, and at most this much of them (metering consumes them within
+    # seconds; the rest is slack for an outage of metering, and what usage reconciliation reads). Duplicates are
+    # caught by metering's event table, not by this window. Size it as events/s x bytes per event x the outage to
+    # survive: an event takes about 90 bytes in the stream (measured in the soak), so 4 GiB holds some 47 million
+    # events, 13 hours at 1,000 events/s. Past that the oldest go; metering's consumer lag alert fires long before
+    # its backlog could be among them.
+    stream_max_age_seconds: float | None = Field(default=7 * 86_400, ge=120)
+    stream_max_bytes: int | None = Field(default=4 * 1024**3, ge=1024 * 1024)
     # Events per IngestEvents call or stream batch.
     max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
     # The accepted window around now for an event's timestamp.

@@ -50,7 +50,7 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
         # start-up made and collect less often.
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        dead_letters = DeadLetters(runtime.js)
+        dead_letters = DeadLetters(runtime.js, replicas=settings.stream_replicas)
         # The rules are known before the first event is stored (after a restart too); failing that, the refresh
         # loop keeps trying and the sweep evaluates what was stored meanwhile.
         with contextlib.suppress(Exception):

@@ -30,6 +30,7 @@ SUBJECTS = ["billing.dead_letter.>"]
 SUBJECT = "billing.dead_letter.metering.event_batch"
 STATE_SUBJECT_PREFIX = "billing.dead_letter.metering.state."
 MAX_AGE_SECONDS = 30 * 24 * 3600.0
+MAX_BYTES = 256 * 1024 * 1024
 MAX_REASON_LENGTH = 1024
 MAX_PAYLOAD_JSON_CHARACTERS = 64 * 1024
 
@@ -69,11 +70,12 @@ def replay_message_id(sequence: int) -> str:
 
 
 class DeadLetters:
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, *, replicas: int = 1) -> None:
         self._js = js
+        self._limits = messaging.StreamLimits(max_age_seconds=MAX_AGE_SECONDS, max_bytes=MAX_BYTES, replicas=replicas)
 
     async def ensure_stream(self) -> None:
-        await messaging.ensure_stream(self._js, STREAM, SUBJECTS, max_age_seconds=MAX_AGE_SECONDS)
+        await messaging.ensure_stream(self._js, STREAM, SUBJECTS, self._limits)
 
     async def publish(
         self,

@@ -169,7 +169,7 @@ class MeteringServicer(AlertsServicer, QuotaRpcs, metering_pb2_grpc.MeteringServ
     def _dead_letters(self) -> DeadLetters:
         if self._runtime.js is None:
             raise Unavailable("NATS is not connected yet")
-        return DeadLetters(self._runtime.js)
+        return DeadLetters(self._runtime.js, replicas=self._runtime.settings.stream_replicas)
 
     async def ListDeadLetters(self, request, context):  # noqa: N802
         letters, token = await dead_letters.list_dead_letters(
