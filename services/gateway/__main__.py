@@ -13,6 +13,7 @@ import uvicorn
 from billing_runtime.logging import get_logger
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.gateway.adapters.services import ServiceClients
+from services.gateway.adapters.staff import GatewayUnitOfWork
 from services.gateway.adapters.tables import metadata
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
@@ -39,7 +40,7 @@ async def start_http(runtime: Runtime, settings: GatewaySettings) -> None:
     """Serve the REST API with uvicorn inside this process's event loop; stopped by the shared lifecycle."""
     service_clients = ServiceClients(settings.service_addresses())
     webhooks = JetStreamWebhooks(runtime.js) if runtime.js is not None else None
-    app = create_app(settings, service_clients, runtime.engine, runtime.uow, webhooks)
+    app = create_app(settings, service_clients, runtime.engine, lambda: GatewayUnitOfWork(runtime.engine), webhooks)
     sock = _bind(settings.http_host, settings.http_port)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
     server = uvicorn.Server(config)

@@ -1,8 +1,7 @@
-"""/api/v1/admin: organisations, projects and API keys, guarded by the admin token."""
+"""/api/v1/admin: organisations, projects and API keys, for staff (see access.py and permissions.py)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -11,27 +10,31 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from billing.ingest.v1 import ingest_pb2
 from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime import clients
-from billing_runtime.errors import Unauthenticated
 from billing_runtime.logging import get_logger
 from billing_runtime.timestamps import to_timestamp
 from services.gateway.adapters.audit import AuditLog
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.entrypoints.http import schemas
+from services.gateway.entrypoints.http.access import principal_of
 
 log = get_logger(__name__)
-_bearer = HTTPBearer(auto_error=False, description="The admin token from GATEWAY_ADMIN_TOKEN")
-ADMIN_ACTOR = "admin-token"
+_bearer = HTTPBearer(
+    auto_error=False, description="A staff credential: a staff user's token (bt_...) or the bootstrap admin token"
+)
 
 
 def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
-    expected = request.app.state.settings.admin_token.get_secret_value()
-    if credentials is None:
-        raise Unauthenticated("missing 'Authorization: Bearer <admin token>' header")
-    if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise Unauthenticated("admin token is not valid")
-    return ADMIN_ACTOR
+    """The staff actor of the request. ``access_control`` (app-wide, run first) has already authenticated the
+    credential and checked the route's permission in the one table; this dependency declares the scheme in the
+    OpenAPI document and gives routes the actor."""
+    return principal_of(request).actor
+
+
+def staff_actor(request: Request) -> str:
+    """The audit log's actor for a staff member's write."""
+    return principal_of(request).actor
 
 
 router = APIRouter(
@@ -54,13 +57,13 @@ def _services(request: Request) -> ServiceClients:
 
 
 async def audit(request: Request, action: str, resource_type: str, resource_id: str, *,
-                actor: str = ADMIN_ACTOR) -> None:
+                actor: str | None = None) -> None:
     """Record a write: an admin's, or (``actor``) a key holder's that an operator must be able to trace. The write
     already happened, so a failure here is logged, not returned."""
     try:
         async with request.app.state.uow_factory() as uow:
             await AuditLog(uow.connection).record(
-                request_id=request.state.request_id, actor=actor, action=action,
+                request_id=request.state.request_id, actor=actor or staff_actor(request), action=action,
                 resource_type=resource_type, resource_id=resource_id,
             )
     except Exception:  # noqa: BLE001

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -35,10 +35,12 @@ from services.gateway.entrypoints.http import (
     reconciliation,
     schemas,
     settlement,
+    staff,
     usage,
     webhook_endpoints,
 )
 from services.gateway.entrypoints.http import webhooks as webhooks_http
+from services.gateway.entrypoints.http.access import access_control
 
 log = get_logger(__name__)
 
@@ -110,6 +112,8 @@ def create_app(
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
+        # The one place that decides who may call what (access.py, with the table in permissions.py).
+        dependencies=[Depends(access_control)],
     )
     app.state.settings = settings
     app.state.clients = service_clients
@@ -191,6 +195,7 @@ def create_app(
     app.include_router(webhook_endpoints.admin_router)
     app.include_router(webhook_endpoints.router)
     app.include_router(webhooks_http.router)
+    app.include_router(staff.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -15,7 +14,7 @@ from services.gateway.entrypoints.http.api_key import presented_api_key
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="AdminTokenOrProjectApiKey",
-                     description="The admin token, or a project's API key (bk_...)")
+                     description="A staff credential, or a project's API key (bk_...)")
 
 router = APIRouter(prefix="/api/v1/pricing", tags=["pricing"], route_class=DecimalJsonRoute,
                    responses={code: {"model": schemas.Error} for code in (400, 401, 403, 503)})
@@ -24,11 +23,10 @@ router = APIRouter(prefix="/api/v1/pricing", tags=["pricing"], route_class=Decim
 async def admin_or_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
-    """``"admin"`` for the admin token, else ``"api_key"`` once ingest has verified the presented project key
-    (401 for none or an unknown one, 403 for a revoked or expired one)."""
-    expected = request.app.state.settings.admin_token.get_secret_value()
-    if credentials is not None and hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
-        return "admin"
+    """``"staff"`` when ``access_control`` authenticated a staff credential, else ``"api_key"`` once ingest has
+    verified the presented project key (401 for none or an unknown one, 403 for a revoked or expired one)."""
+    if getattr(request.state, "principal", None) is not None:
+        return "staff"
     key = presented_api_key(request, credentials)
     await clients.call(request.app.state.clients.ingest.VerifyApiKey, ingest_pb2.VerifyApiKeyRequest(secret=key))
     return "api_key"

@@ -21,12 +21,12 @@ from billing_runtime.errors import InvalidArgument, NotFound
 from services.gateway.entrypoints.http import field_paths, schemas
 from services.gateway.entrypoints.http import webhook_endpoint_schemas as ws
 from services.gateway.entrypoints.http.admin import (
-    ADMIN_ACTOR,
     IdempotencyKey,
     PageSize,
     PageToken,
     audit,
     require_admin,
+    staff_actor,
 )
 from services.gateway.entrypoints.http.invoices import KeyProject
 from services.gateway.entrypoints.http.notifications import known_organisation, notification_of
@@ -143,7 +143,7 @@ async def create_endpoint(organisation_id: str, body: ws.EndpointCreate, request
     a host resolving to a private, loopback or link-local address), `event_types[0]` (an unknown type),
     `description`. 404 for an organisation invoicing does not have; 422 when it already has 20 endpoints."""
     await known_organisation(request, organisation_id)
-    return await _create(request, organisation_id, body, ADMIN_ACTOR)
+    return await _create(request, organisation_id, body, staff_actor(request))
 
 
 @admin_router.get("/webhook-endpoints", response_model=schemas.Page[ws.Endpoint],
@@ -170,14 +170,14 @@ async def update_endpoint(endpoint_id: str, body: ws.EndpointUpdate, request: Re
     """Changes the fields the body has (`url`, `event_types`, `description`, `enabled`) and keeps the others;
     `null` is refused. `"enabled": true` enables an endpoint disabled for failing or answering 410, once its
     receiver is fixed. 400 names the field notification refuses."""
-    return await _update(request, endpoint_id, body, ADMIN_ACTOR)
+    return await _update(request, endpoint_id, body, staff_actor(request))
 
 
 @admin_router.delete("/webhook-endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT,
                      response_class=Response, summary="Delete a webhook endpoint")
 async def delete_endpoint(endpoint_id: str, request: Request) -> Response:
     """Stops every delivery to it for good (pending ones fail without being sent); its delivery history stays."""
-    return await _delete(request, endpoint_id, ADMIN_ACTOR)
+    return await _delete(request, endpoint_id, staff_actor(request))
 
 
 @admin_router.post("/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=ws.EndpointWithSecret,
@@ -186,7 +186,7 @@ async def rotate_secret(endpoint_id: str, request: Request, body: OptionalRotati
     """The previous secret keeps signing alongside the new one for `overlap_seconds` (default 24 hours, at most
     7 days; 0 for a leaked secret), so the receiver can switch without missing a delivery. The answer carries
     the new `secret` this once: it is never shown again."""
-    return await _rotate(request, endpoint_id, body, ADMIN_ACTOR)
+    return await _rotate(request, endpoint_id, body, staff_actor(request))
 
 
 @admin_router.post("/webhook-endpoints/{endpoint_id}/test", status_code=status.HTTP_201_CREATED,

@@ -1,0 +1,208 @@
+"""Staff users and their tokens over PostgreSQL (the gateway's schema), and the gateway's unit of work."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing_runtime.database import UnitOfWork
+from services.gateway.adapters.tables import staff_tokens, users
+from services.gateway.domain.access import Role
+from services.gateway.domain.credentials import Token, User
+
+# A token's last use is recorded at most this often: a busy automation token would otherwise write a row
+# per request.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _to_user(row: Any) -> User:
+    return User(
+        id=row.id, email=row.email, name=row.name, role=Role(row.role), created_at=row.created_at,
+        disabled_at=row.disabled_at, has_password=row.password_hash is not None, totp_enabled=row.totp_enabled,
+    )
+
+
+def _to_token(row: Any) -> Token:
+    return Token(
+        id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix, secret_hash=row.secret_hash,
+        created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+class UserRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, *, user_id: str, email: str, name: str, role: Role) -> User | None:
+        row = (
+            await self._conn.execute(
+                insert(users)
+                .values(id=user_id, email=email, name=name, role=role.value)
+                .on_conflict_do_nothing(index_elements=[users.c.email])
+                .returning(users)
+            )
+        ).first()
+        return _to_user(row) if row is not None else None
+
+    async def get(self, user_id: str) -> User | None:
+        row = (await self._conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+        return _to_user(row) if row is not None else None
+
+    async def list(self, *, limit: int, after: str | None) -> list[User]:
+        query = sa.select(users).order_by(users.c.id).limit(limit)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        return [_to_user(row) for row in (await self._conn.execute(query)).all()]
+
+    async def update(
+        self, user_id: str, *, name: str | None, role: Role | None, disabled_at: datetime | None | bool
+    ) -> User | None:
+        values: dict[str, Any] = {"updated_at": sa.func.now()}
+        if name is not None:
+            values["name"] = name
+        if role is not None:
+            values["role"] = role.value
+        if disabled_at is not False:
+            values["disabled_at"] = disabled_at
+        row = (
+            await self._conn.execute(sa.update(users).where(users.c.id == user_id).values(**values).returning(users))
+        ).first()
+        return _to_user(row) if row is not None else None
+
+    async def count_active_admins(self) -> int:
+        # FOR UPDATE on the admins: two concurrent demotions of the last two admins serialise, and the second sees
+        # one admin left.
+        rows = await self._conn.execute(
+            sa.select(users.c.id)
+            .where(users.c.role == Role.ADMIN.value, users.c.disabled_at.is_(None))
+            .with_for_update()
+        )
+        return len(rows.all())
+
+
+class StaffTokenRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None
+    ) -> Token:
+        row = (
+            await self._conn.execute(
+                sa.insert(staff_tokens)
+                .values(
+                    id=token_id, user_id=user_id, name=name, prefix=prefix, secret_hash=secret_hash,
+                    expires_at=expires_at,
+                )
+                .returning(staff_tokens)
+            )
+        ).one()
+        return _to_token(row)
+
+    async def get(self, token_id: str) -> Token | None:
+        row = (await self._conn.execute(sa.select(staff_tokens).where(staff_tokens.c.id == token_id))).first()
+        return _to_token(row) if row is not None else None
+
+    async def get_with_user(self, prefix: str) -> tuple[Token, User] | None:
+        row = (
+            await self._conn.execute(
+                sa.select(
+                    *[column.label(f"t_{column.name}") for column in staff_tokens.c],
+                    *[column.label(f"u_{column.name}") for column in users.c],
+                )
+                .join_from(staff_tokens, users, users.c.id == staff_tokens.c.user_id)
+                .where(staff_tokens.c.prefix == prefix)
+            )
+        ).first()
+        if row is None:
+            return None
+        values = row._asdict()
+        return (
+            _to_token(_Row({name[2:]: value for name, value in values.items() if name.startswith("t_")})),
+            _to_user(_Row({name[2:]: value for name, value in values.items() if name.startswith("u_")})),
+        )
+
+    async def list(self, *, user_id: str, limit: int, after: str | None) -> list[Token]:
+        query = (
+            sa.select(staff_tokens).where(staff_tokens.c.user_id == user_id).order_by(staff_tokens.c.id).limit(limit)
+        )
+        if after is not None:
+            query = query.where(staff_tokens.c.id > after)
+        return [_to_token(row) for row in (await self._conn.execute(query)).all()]
+
+    async def revoke(self, token_id: str, now: datetime) -> Token | None:
+        row = (
+            await self._conn.execute(
+                sa.update(staff_tokens)
+                .where(staff_tokens.c.id == token_id)
+                .values(revoked_at=sa.func.coalesce(staff_tokens.c.revoked_at, now))
+                .returning(staff_tokens)
+            )
+        ).first()
+        return _to_token(row) if row is not None else None
+
+    async def expire(self, token_id: str, expires_at: datetime) -> Token | None:
+        row = (
+            await self._conn.execute(
+                sa.update(staff_tokens)
+                .where(staff_tokens.c.id == token_id)
+                .values(expires_at=expires_at)
+                .returning(staff_tokens)
+            )
+        ).first()
+        return _to_token(row) if row is not None else None
+
+    async def touch(self, token_id: str, now: datetime) -> None:
+        await self._conn.execute(
+            sa.update(staff_tokens)
+            .where(
+                staff_tokens.c.id == token_id,
+                sa.or_(staff_tokens.c.last_used_at.is_(None), staff_tokens.c.last_used_at < now - _TOUCH_EVERY),
+            )
+            .values(last_used_at=now)
+        )
+
+
+class _Row:
+    """Attribute access over one table's columns of a joined row."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+class GatewayUnitOfWork(UnitOfWork):
+    """One transaction with the gateway's repositories on it (``uow.connection`` stays available for the audit
+    log)."""
+
+    _users: UserRepository | None = None
+    _tokens: StaffTokenRepository | None = None
+
+    @property
+    def users(self) -> UserRepository:
+        if self._users is None:
+            raise RuntimeError("unit of work used outside its 'async with' block")
+        return self._users
+
+    @property
+    def tokens(self) -> StaffTokenRepository:
+        if self._tokens is None:
+            raise RuntimeError("unit of work used outside its 'async with' block")
+        return self._tokens
+
+    async def __aenter__(self) -> GatewayUnitOfWork:
+        await super().__aenter__()
+        self._users = UserRepository(self.connection)
+        self._tokens = StaffTokenRepository(self.connection)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._users = self._tokens = None
+        await super().__aexit__(exc_type, exc, tb)

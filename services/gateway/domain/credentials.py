@@ -1,0 +1,141 @@
+"""Staff users and their API tokens.
+
+A token reads ``bt_<8-character prefix>_<32-character secret>`` (project API keys are ``bk_...``): random, shown
+once, stored as the SHA-256 of the whole token with the prefix visible. It carries ~190 bits of randomness, so a
+fast hash is right (there is nothing to brute-force); people's passwords, which are guessable, get argon2id
+instead (``adapters/passwords.py``). A token may expire; rotating one mints its successor and lets the old one
+live on for an overlap, so a deployment can switch without a failed request. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from billing_runtime.errors import InvalidArgument
+from services.gateway.domain.access import Role, parse_role
+
+TOKEN_PREFIX = "bt"
+_ALPHABET = string.ascii_letters + string.digits
+_TOKEN = re.compile(r"^bt_([A-Za-z0-9]{8})_([A-Za-z0-9]{32})$")
+# Loose on purpose (RFC 5321 allows more than any regex should): one @, something on each side, no spaces.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$")
+MAX_NAME_LENGTH = 100
+MAX_TOKEN_LIFETIME = timedelta(days=366 * 5)
+MAX_ROTATION_OVERLAP = timedelta(days=30)
+
+
+class TokenState(enum.Enum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+    disabled_at: datetime | None = None
+    has_password: bool = False
+    totp_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Token:
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def state(self, now: datetime) -> TokenState:
+        if self.revoked_at is not None:
+            return TokenState.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return TokenState.EXPIRED
+        return TokenState.ACTIVE
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A new token's secret (to show once) and what is stored of it."""
+
+    secret: str
+    prefix: str
+    secret_hash: str
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def mint_token() -> MintedToken:
+    prefix = _random(8)
+    secret = f"{TOKEN_PREFIX}_{prefix}_{_random(32)}"
+    return MintedToken(secret=secret, prefix=f"{TOKEN_PREFIX}_{prefix}", secret_hash=hash_secret(secret))
+
+
+def token_prefix_of(secret: str) -> str | None:
+    """The stored prefix of a well-formed token, or None if ``secret`` cannot be one of ours."""
+    match = _TOKEN.fullmatch(secret)
+    return f"{TOKEN_PREFIX}_{match.group(1)}" if match else None
+
+
+def token_matches(token: Token, secret: str) -> bool:
+    return hmac.compare_digest(token.secret_hash, hash_secret(secret))
+
+
+def rotation_expiry(current_expiry: datetime | None, now: datetime, overlap: timedelta) -> datetime:
+    """When the rotated token stops working: after the overlap, or at its own expiry if that is sooner."""
+    if overlap < timedelta(0) or overlap > MAX_ROTATION_OVERLAP:
+        raise InvalidArgument(f"must be between 0 and {MAX_ROTATION_OVERLAP.days} days", field="overlap_seconds")
+    end = now + overlap
+    return end if current_expiry is None else min(current_expiry, end)
+
+
+def validate_token_request(name: str, expires_at: datetime | None, now: datetime) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(f"must be 1 to {MAX_NAME_LENGTH} characters", field="name")
+    if expires_at is not None and not now < expires_at <= now + MAX_TOKEN_LIFETIME:
+        raise InvalidArgument("must be in the future, and at most 5 years away", field="expires_at")
+    return name
+
+
+def validate_user(email: str, name: str, role: str) -> tuple[str, str, Role]:
+    """The normalised email (lower case), name and role of a new user; InvalidArgument names the field."""
+    email = email.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise InvalidArgument("must be an email address", field="email")
+    return email, validate_name(name), validate_role(role)
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(f"must be 1 to {MAX_NAME_LENGTH} characters", field="name")
+    return name
+
+
+def validate_role(role: str) -> Role:
+    parsed = parse_role(role)
+    if parsed is None:
+        raise InvalidArgument("must be one of admin, operator, viewer", field="role")
+    return parsed

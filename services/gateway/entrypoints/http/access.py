@@ -1,0 +1,86 @@
+"""The one place that decides whether a request may reach its route: an app-wide dependency that looks the route
+up in the permission table (``permissions.ROUTES``), authenticates a staff credential when the route needs a
+permission, and refuses what the caller's role does not grant (403, before the route does anything).
+
+Staff credentials, as ``Authorization: Bearer <credential>``:
+
+- the bootstrap admin token (``GATEWAY_ADMIN_TOKEN``): the admin role, recorded as actor ``admin-token``; it is
+  there to create the first users, and can be left unset afterwards (docs/security.md);
+- a staff user's API token (``bt_...``), with the user's role, recorded as ``user:<id>``.
+
+Routes that take a project's API key verify it themselves through ingest (``api_key.py``); the table says which.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import Request
+
+from billing_runtime.errors import PermissionDenied, Unauthenticated
+from billing_runtime.logging import get_logger
+from services.gateway.domain.access import Access, Principal, Role
+from services.gateway.domain.credentials import TOKEN_PREFIX
+from services.gateway.entrypoints.http.permissions import ROUTES
+from services.gateway.service import staff
+
+log = get_logger(__name__)
+
+BOOTSTRAP_ACTOR = "admin-token"
+_BOOTSTRAP = Principal(actor=BOOTSTRAP_ACTOR, role=Role.ADMIN, credential="bootstrap-token")
+
+
+def route_access(request: Request) -> Access | None:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return ROUTES.get((request.method, path)) if path is not None else None
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+async def authenticate_staff(request: Request, credential: str) -> Principal | None:
+    """The staff principal of a presented credential; None when it is not a staff credential at all (a project
+    key, or nothing), Unauthenticated when it looks like one and is not valid."""
+    if not credential:
+        return None
+    bootstrap = request.app.state.settings.admin_token.get_secret_value()
+    if bootstrap and hmac.compare_digest(credential.encode(), bootstrap.encode()):
+        return _BOOTSTRAP
+    if credential.startswith(f"{TOKEN_PREFIX}_"):
+        return await staff.authenticate_token(request.app.state.uow_factory(), credential, datetime.now(UTC))
+    return None
+
+
+async def access_control(request: Request) -> None:
+    """Installed on the whole app: runs before every route's own dependencies."""
+    access = route_access(request)
+    if access is None:  # fail closed; tests/unit/gateway/test_permissions.py keeps this from happening
+        log.error("route without a permission entry", method=request.method, path=request.url.path)
+        raise PermissionDenied("this route has no permission entry")
+    if access.public:
+        return
+    if access.permission is not None:
+        principal = await authenticate_staff(request, _bearer(request))
+        if principal is not None:
+            if not principal.may(access.permission):
+                raise PermissionDenied(
+                    f"the {principal.role.value} role does not grant '{access.permission.value}'"
+                )
+            request.state.principal = principal
+            structlog.contextvars.bind_contextvars(actor=principal.actor)
+            return
+        if not access.api_key:
+            raise Unauthenticated("send 'Authorization: Bearer <admin token or staff token>'")
+    # A project's API key: the route's own dependency has ingest verify it.
+
+
+def principal_of(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # only reachable if a staff route's table entry were missing a permission
+        raise Unauthenticated("send 'Authorization: Bearer <admin token or staff token>'")
+    return principal

@@ -1,0 +1,99 @@
+"""Bodies and answers of /api/v1/admin/users, /tokens and /me."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from services.gateway.domain import credentials as cred
+from services.gateway.domain.access import Principal
+from services.gateway.entrypoints.http.schemas import Request
+
+RoleName = Literal["admin", "operator", "viewer"]
+
+
+class UserCreate(Request):
+    email: str = Field(max_length=320, examples=["asha@billing.example"])
+    name: str = Field(max_length=100, examples=["Asha Rao"])
+    role: RoleName = Field(description="admin: everything; operator: reads and the day's operations; viewer: reads")
+
+
+class UserUpdate(Request):
+    name: str | None = Field(None, max_length=100)
+    role: RoleName | None = None
+    disabled: bool | None = Field(None, description="true disables the user (their tokens stop working at once)")
+
+
+class User(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: RoleName
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @classmethod
+    def of(cls, user: cred.User) -> User:
+        return cls(
+            id=user.id, email=user.email, name=user.name, role=user.role.value, created_at=user.created_at,
+            disabled_at=user.disabled_at,
+        )
+
+
+class TokenCreate(Request):
+    name: str = Field(max_length=100, examples=["ci-invoice-runs"])
+    expires_at: datetime | None = Field(None, description="Optional; in the future and at most 5 years away")
+
+
+class TokenRotate(Request):
+    overlap_seconds: int = Field(
+        86_400, ge=0, le=30 * 86_400,
+        description="How long the old token keeps working beside the new one (default a day; 0 for a leaked one)",
+    )
+
+
+class Token(BaseModel):
+    """A staff token as listed: never its secret."""
+
+    id: str
+    user_id: str
+    name: str
+    prefix: str = Field(description="The visible start of the token, to tell tokens apart")
+    state: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, token: cred.Token) -> Token:
+        return cls(
+            id=token.id, user_id=token.user_id, name=token.name, prefix=token.prefix,
+            state=token.state(datetime.now(UTC)).value, created_at=token.created_at, expires_at=token.expires_at,
+            revoked_at=token.revoked_at, last_used_at=token.last_used_at,
+        )
+
+
+class TokenWithSecret(Token):
+    secret: str = Field(description="The full token. Shown in this response only; store it now.")
+
+
+class TokenRotated(BaseModel):
+    previous: Token = Field(description="The rotated token, now expiring after the overlap")
+    token: TokenWithSecret
+
+
+class Me(BaseModel):
+    actor: str = Field(examples=["user:usr_01J..."])
+    role: RoleName
+    permissions: list[str]
+    credential: str = Field(description="bootstrap-token, or token:<prefix>")
+
+    @classmethod
+    def of(cls, principal: Principal) -> Me:
+        return cls(
+            actor=principal.actor, role=principal.role.value,
+            permissions=sorted(p.value for p in principal.role.permissions), credential=principal.credential,
+        )

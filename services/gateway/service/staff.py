@@ -1,0 +1,173 @@
+"""Staff users and their API tokens: create, list, change role or disable, mint, rotate, revoke, and verify a
+presented token. Each use case is one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from billing_runtime import paging
+from billing_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from billing_runtime.ids import new_id
+from services.gateway.domain import credentials as cred
+from services.gateway.domain.access import Principal, Role
+from services.gateway.service.ports import StaffTransaction
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    email: str
+    name: str
+    role: str
+
+
+async def create_user(uow: StaffTransaction, command: CreateUser) -> cred.User:
+    email, name, role = cred.validate_user(command.email, command.name, command.role)
+    async with uow:
+        user = await uow.users.add(user_id=new_id("usr"), email=email, name=name, role=role)
+    if user is None:
+        raise AlreadyExists("a user with this email exists")
+    return user
+
+
+async def get_user(uow: StaffTransaction, user_id: str) -> cred.User:
+    async with uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+async def list_users(uow: StaffTransaction, page_size: int, page_token: str) -> tuple[list[cred.User], str]:
+    size, after = paging.page_size(page_size), paging.page_after(page_token)
+    async with uow:
+        page = await uow.users.list(limit=size + 1, after=after)
+    return paging.split_page(page, size)
+
+
+@dataclass(frozen=True)
+class UpdateUser:
+    user_id: str
+    name: str | None = None
+    role: str | None = None
+    disabled: bool | None = None
+
+
+async def update_user(uow: StaffTransaction, command: UpdateUser, now: datetime) -> tuple[cred.User, cred.User]:
+    """Rename, change the role, disable or enable; returns (before, after). The last active admin can be neither
+    demoted nor disabled: someone must be able to manage users."""
+    name = cred.validate_name(command.name) if command.name is not None else None
+    role = cred.validate_role(command.role) if command.role is not None else None
+    async with uow:
+        before = await uow.users.get(command.user_id)
+        if before is None:
+            raise NotFound("no such user")
+        loses_admin = before.role is Role.ADMIN and before.disabled_at is None and (
+            (role is not None and role is not Role.ADMIN) or command.disabled
+        )
+        if loses_admin and await uow.users.count_active_admins() <= 1:
+            raise FailedPrecondition("this is the last active admin: make another admin first")
+        disabled_at: datetime | None | bool = False
+        if command.disabled is not None:
+            disabled_at = (before.disabled_at or now) if command.disabled else None
+        after = await uow.users.update(command.user_id, name=name, role=role, disabled_at=disabled_at)
+        assert after is not None
+    return before, after
+
+
+@dataclass(frozen=True)
+class CreateToken:
+    user_id: str
+    name: str
+    expires_at: datetime | None = None
+
+
+async def create_token(uow: StaffTransaction, command: CreateToken, now: datetime) -> tuple[cred.Token, str]:
+    """Mint a token for a user; returns (token, secret). The secret is never stored or shown again."""
+    name = cred.validate_token_request(command.name, command.expires_at, now)
+    minted = cred.mint_token()
+    async with uow:
+        user = await uow.users.get(command.user_id)
+        if user is None:
+            raise NotFound("no such user")
+        if user.disabled_at is not None:
+            raise FailedPrecondition("the user is disabled")
+        token = await uow.tokens.add(
+            token_id=new_id("tok"), user_id=user.id, name=name, prefix=minted.prefix,
+            secret_hash=minted.secret_hash, expires_at=command.expires_at,
+        )
+    return token, minted.secret
+
+
+async def list_tokens(
+    uow: StaffTransaction, user_id: str, page_size: int, page_token: str
+) -> tuple[list[cred.Token], str]:
+    size, after = paging.page_size(page_size), paging.page_after(page_token)
+    async with uow:
+        if await uow.users.get(user_id) is None:
+            raise NotFound("no such user")
+        page = await uow.tokens.list(user_id=user_id, limit=size + 1, after=after)
+    return paging.split_page(page, size)
+
+
+async def rotate_token(
+    uow: StaffTransaction, token_id: str, overlap: timedelta, now: datetime
+) -> tuple[cred.Token, cred.Token, str]:
+    """Mint the successor of an active token (same user, name and lifetime left) and let the old one work for
+    ``overlap`` more at most; returns (old, new, new secret)."""
+    minted = cred.mint_token()
+    async with uow:
+        current = await uow.tokens.get(token_id)
+        if current is None:
+            raise NotFound("no such token")
+        if current.state(now) is not cred.TokenState.ACTIVE:
+            raise FailedPrecondition(f"the token is {current.state(now).value}; mint a new one instead")
+        old = await uow.tokens.expire(token_id, cred.rotation_expiry(current.expires_at, now, overlap))
+        assert old is not None
+        new = await uow.tokens.add(
+            token_id=new_id("tok"), user_id=current.user_id, name=current.name, prefix=minted.prefix,
+            secret_hash=minted.secret_hash, expires_at=_successor_expiry(current, now),
+        )
+    return old, new, minted.secret
+
+
+def _successor_expiry(old: cred.Token, now: datetime) -> datetime | None:
+    """The successor keeps the lifetime the old token was created with (a 90-day token rotates into a 90-day
+    token), counted from now; a token without expiry rotates into one without."""
+    return None if old.expires_at is None else now + (old.expires_at - old.created_at)
+
+
+async def revoke_token(uow: StaffTransaction, token_id: str, now: datetime) -> cred.Token:
+    """Revoke at once; revoking again keeps the first revocation time."""
+    async with uow:
+        token = await uow.tokens.revoke(token_id, now)
+    if token is None:
+        raise NotFound("no such token")
+    return token
+
+
+async def authenticate_token(uow: StaffTransaction, secret: str, now: datetime) -> Principal:
+    """The principal a presented staff token acts as. Unknown, expired or revoked tokens, and tokens of disabled
+    users, are all refused the same way (nothing tells a guesser which)."""
+    prefix = cred.token_prefix_of(secret)
+    if prefix is None:
+        raise Unauthenticated("token is not valid")
+    async with uow:
+        found = await uow.tokens.get_with_user(prefix)
+        if found is None:
+            raise Unauthenticated("token is not valid")
+        token, user = found
+        if (
+            not cred.token_matches(token, secret)
+            or token.state(now) is not cred.TokenState.ACTIVE
+            or user.disabled_at is not None
+        ):
+            raise Unauthenticated("token is not valid")
+        await uow.tokens.touch(token.id, now)
+    return Principal(actor=f"user:{user.id}", role=user.role, user_id=user.id, credential=f"token:{token.prefix}")
+
+
+def overlap_of(seconds: int) -> timedelta:
+    if seconds < 0:
+        raise InvalidArgument("must not be negative", field="overlap_seconds")
+    return timedelta(seconds=seconds)
