@@ -78,7 +78,9 @@ async def test_reconciliation_finds_exactly_a_lost_event_and_a_corrupted_bucket(
         ("missing_events", project, H1.isoformat(), "5", "4"),
     ])
     assert found.missing_events >= 1 and found.aggregate_mismatches >= 3
-    missing = next(d for d in found.discrepancies if d.organisation_id == organisation_id and d.kind == "missing_events")
+    missing = next(
+        d for d in found.discrepancies if d.organisation_id == organisation_id and d.kind == "missing_events"
+    )
     assert missing.detail == "missing e.g. a2"
 
     # Newest first (a scheduled run may have slipped in between), without their discrepancy rows.
