@@ -6,6 +6,7 @@ Other tests share the stream and the database, so assertions look at this test's
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -90,3 +91,32 @@ async def test_reconciliation_finds_exactly_a_lost_event_and_a_corrupted_bucket(
     assert not any(r.discrepancies for r in listed.reconciliations)
     again = await metering_stub.GetUsageReconciliation(metering_pb2.GetUsageReconciliationRequest(id=found.id))
     assert ours(again.reconciliation, organisation_id) == ours(found, organisation_id)
+
+
+async def test_a_scheduled_window_runs_once_across_replicas(jetstream, database_url) -> None:
+    """Two replicas' checks at the same moment: each window of the look-back is run by exactly one; a later check
+    runs nothing again."""
+    from billing_runtime.database import create_engine
+    from services.metering.adapters.accepted_stream import AcceptedStream
+    from services.metering.adapters.usage_reconciliation import ReconciliationRepository
+    from services.metering.config import MeteringSettings
+    from services.metering.service.usage_reconciliation import UsageReconciliation
+
+    now = datetime(2025, 1, 7, 3, 20, tzinfo=UTC)  # an hour long before the stream's messages: nothing to read
+    settings = MeteringSettings(database_url=database_url, usage_reconciliation_lookback_hours=2,
+                                usage_reconciliation_wait_seconds=0)
+    engine = create_engine(database_url, application_name="reconciliation-test")
+    try:
+        replicas = [
+            UsageReconciliation(ReconciliationRepository(engine), AcceptedStream(jetstream, "metering-events"),
+                                settings, clock=lambda: now)
+            for _ in range(2)
+        ]
+        first, second = await asyncio.gather(*(r.run_scheduled() for r in replicas))
+        assert len(first) + len(second) == 2 and not set(first) & set(second)
+        assert await replicas[0].run_scheduled() == []
+        reports = [await replicas[0].get(report_id) for report_id in [*first, *second]]
+    finally:
+        await engine.dispose()
+    assert sorted((r.window.start.hour, r.status.value, r.trigger.value) for r in reports) == [
+        (1, "clean", "scheduled"), (2, "clean", "scheduled")]
