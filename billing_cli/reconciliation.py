@@ -139,3 +139,89 @@ def reconciliation_resolve(
     row = gateway_of(ctx).request("POST", f"/api/v1/admin/discrepancies/{discrepancy_id}/resolve",
                                   json={"resolution": note})
     show([row], RESOLVED_COLUMNS, as_json, f"Discrepancy {row['id']} resolved")
+
+
+# -- usage: what ingest accepted against what metering counts ---------------------------------------------------
+
+usage = typer.Typer(help="Usage reconciliation: events ingest accepted against events metering stores, and usage "
+                         "aggregates against the stored events.", no_args_is_help=True)
+reconciliation.add_typer(usage, name="usage")
+
+USAGE_COLUMNS = ["id", "status", "trigger", "start_time", "end_time", "accepted_events", "stored_events",
+                 "missing_events", "aggregate_mismatches", "discrepancy_count", "started_at"]
+USAGE_FOUND_COLUMNS = ["kind", "organisation_id", "project_id", "metric", "period_start", "expected", "found",
+                       "detail"]
+# The gateway waits 300 s for a run; a little more here.
+USAGE_RUN_TIMEOUT_SECONDS = 330.0
+
+
+def previous_hour(now: datetime) -> tuple[datetime, datetime]:
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return end - timedelta(hours=1), end
+
+
+def print_usage_report(report: dict[str, Any]) -> None:
+    console.print(
+        f"Usage reconciliation {report['id']} of {report['start_time']} to {report['end_time']} ({report['trigger']}): "
+        f"{report['status']}, {report['accepted_events']} event(s) accepted, {report['stored_events']} stored, "
+        f"{report['missing_events']} missing, {report['aggregate_mismatches']} aggregate mismatch(es)",
+        highlight=False,
+    )
+    if report["status"] == "failed":
+        console.print(f"failed: {report['error']}", highlight=False)
+    elif report["status"] == "metering_behind":
+        console.print("metering had not consumed the window yet: nothing concluded, run it again later",
+                      highlight=False)
+    elif report["discrepancies"]:
+        kept = len(report["discrepancies"])
+        more = f" (the first {kept} of {report['discrepancy_count']})" if report["discrepancy_count"] > kept else ""
+        title = f"{report['discrepancy_count']} discrepancy(ies){more}"
+        show(report["discrepancies"], USAGE_FOUND_COLUMNS, False, title)
+    elif report["status"] == "clean":
+        console.print("clean: no discrepancies", highlight=False)
+
+
+@usage.command("run")
+def usage_run(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="Start of acceptance time, ISO 8601 (UTC without a zone); "
+                                                      "default the previous full hour")] = "",
+    end: Annotated[str, typer.Option("--to", help="End (not included), ISO 8601; at most 24 hours after --from")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Reconcile a window now and print the report. Exits 1 when it found discrepancies or concluded nothing
+    (failed, or metering behind), so a cron job notices."""
+    if bool(start) != bool(end):
+        raise CliError("give --from and --to together (or neither: the previous full hour, UTC)")
+    start_at, end_at = ((_moment(start, "--from"), _moment(end, "--to")) if start
+                        else previous_hour(datetime.now(UTC)))
+    report = gateway_of(ctx).request("POST", "/api/v1/admin/usage-reconciliations",
+                                     timeout=USAGE_RUN_TIMEOUT_SECONDS,
+                                     json={"start_time": start_at.isoformat(), "end_time": end_at.isoformat()})
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        print_usage_report(report)
+    if report["status"] != "clean":
+        raise typer.Exit(1)
+
+
+@usage.command("show")
+def usage_show(ctx: typer.Context, report_id: str, as_json: JsonOption = False) -> None:
+    """One report with its discrepancies (the first 1,000)."""
+    report = gateway_of(ctx).request("GET", f"/api/v1/admin/usage-reconciliations/{report_id}")
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    print_usage_report(report)
+
+
+@usage.command("list")
+def usage_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many of the latest", min=1, max=500)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The latest reports, newest first: metering's hourly runs and on-demand ones."""
+    rows = gateway_of(ctx).request("GET", "/api/v1/admin/usage-reconciliations", params={"page_size": limit})["data"]
+    show(rows, USAGE_COLUMNS, as_json, f"{len(rows)} latest usage reconciliation(s)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
+from services.metering.adapters.accepted_stream import AcceptedStream
 from services.metering.adapters.alerts_unit_of_work import AlertsUnitOfWork
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
@@ -14,6 +15,7 @@ from services.metering.adapters.invoicing_plans import InvoicingPlans
 from services.metering.adapters.invoicing_projections import InvoicingProjections
 from services.metering.adapters.quota_overages import QuotaOverages
 from services.metering.adapters.tables import metadata
+from services.metering.adapters.usage_reconciliation import ReconciliationRepository
 from services.metering.config import MeteringSettings
 from services.metering.entrypoints.consumer import STREAM, EventConsumer
 from services.metering.entrypoints.grpc import MeteringServicer
@@ -21,6 +23,7 @@ from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
 from services.metering.service.alert_watch import AlertWatch
 from services.metering.service.quota_book import QuotaBook
 from services.metering.service.quotas import QuotaChecks, UsageTotalsReader
+from services.metering.service.usage_reconciliation import UsageReconciliation
 
 
 def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
@@ -62,6 +65,12 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
         await watcher.start()
         await plans.watch(runtime.nats)  # drops a cached plan when invoicing announces a change
         runtime.spawn(quota_book.run(), name="metering-quota-refresh")
+        reconciliation = UsageReconciliation(
+            ReconciliationRepository(runtime.engine), AcceptedStream(runtime.js, settings.consumer_durable), settings
+        )
+        servicer.attach_reconciliation(reconciliation)
+        if settings.usage_reconciliation_enabled:
+            runtime.spawn(reconciliation.run_forever(), name="metering-usage-reconciliation")
 
     return Wiring([metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name], on_ready=start_consumer)
 

@@ -51,6 +51,18 @@ class MeteringSettings(ServiceSettings):
     # Pairs (organisation, metric) nobody checked for this long are no longer refreshed.
     quota_idle_seconds: float = Field(default=300.0, gt=0)
 
+    # Usage reconciliation (docs/operations.md, "Usage reconciliation"): every check, each replica tries to claim
+    # the previous full UTC hour (once it ended this long ago) and the hours before it within the look-back that
+    # have no finished report; one replica runs each. A run waits this long for metering's consumer to acknowledge
+    # the window's last message, else its report says metering_behind and a later check runs it again. A report
+    # left running this long (its process died) is taken over.
+    usage_reconciliation_enabled: bool = True
+    usage_reconciliation_check_seconds: float = Field(default=60.0, gt=0, le=3600)
+    usage_reconciliation_delay_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    usage_reconciliation_lookback_hours: int = Field(default=3, ge=1, le=48)
+    usage_reconciliation_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
+    usage_reconciliation_stale_seconds: float = Field(default=3600.0, gt=0)
+
     @model_validator(mode="after")
     def _refresh_within_lag(self) -> MeteringSettings:
         if self.quota_refresh_interval_seconds >= self.quota_max_lag_seconds:

@@ -156,3 +156,45 @@ fired_alerts = sa.Table(
     sa.UniqueConstraint("rule_id", "period_start", "level", name="fired_alerts_once_key"),
     sa.Index("fired_alerts_organisation_idx", "organisation_id", "id"),
 )
+
+# Usage reconciliation reports (services/metering/service/usage_reconciliation.py). A scheduled run's window is
+# unique: the replica that inserts it runs it.
+usage_reconciliations = sa.Table(
+    "usage_reconciliations",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("messages_read", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("accepted_events", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("stored_events", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("missing_events", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("aggregate_mismatches", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("discrepancy_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Index(
+        "usage_reconciliations_scheduled_window_key", "window_start", "window_end", unique=True,
+        postgresql_where=sa.text("trigger = 'scheduled'"),
+    ),
+)
+
+# The first 1,000 discrepancies of a report, in the order found (the report counts all of them).
+usage_reconciliation_discrepancies = sa.Table(
+    "usage_reconciliation_discrepancies",
+    metadata,
+    sa.Column("reconciliation_id", sa.Text, sa.ForeignKey("usage_reconciliations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    sa.Column("project_id", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expected", sa.Text, nullable=False),
+    sa.Column("found", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)

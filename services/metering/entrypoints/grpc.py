@@ -14,6 +14,7 @@ from services.metering.domain.dead_letters import DeadLetterState
 from services.metering.domain.usage_totals import TotalQuery
 from services.metering.entrypoints.alerts_grpc import AlertsServicer
 from services.metering.entrypoints.quota_grpc import QuotaRpcs
+from services.metering.entrypoints.reconciliation_grpc import ReconciliationRpcs
 from services.metering.service import dead_letters, metrics, usage, usage_totals
 from services.metering.service.metrics import OrganisationDirectory
 
@@ -40,7 +41,7 @@ def dead_letter_to_pb(letter: DeadLetter) -> metering_pb2.DeadLetter:
     )
 
 
-class MeteringServicer(AlertsServicer, QuotaRpcs, metering_pb2_grpc.MeteringServiceServicer):
+class MeteringServicer(AlertsServicer, QuotaRpcs, ReconciliationRpcs, metering_pb2_grpc.MeteringServiceServicer):
     def __init__(self, runtime: Runtime, organisations: OrganisationDirectory) -> None:
         self._runtime = runtime
         self._organisations = organisations

@@ -1,4 +1,5 @@
-"""/api/v1/admin metering routes: billable metrics, the metric codes events arrived for, and dead letters."""
+"""/api/v1/admin metering routes: billable metrics, the metric codes events arrived for, dead letters and usage
+reconciliation."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from billing.metering.v1 import metering_pb2
 from billing_runtime import clients
+from billing_runtime.timestamps import to_timestamp
 from services.gateway.entrypoints.http import metering_schemas, schemas
-from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, audit, require_admin
+from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, PageToken, audit, require_admin
 
 router = APIRouter(
     prefix="/api/v1/admin",
@@ -132,3 +134,47 @@ async def discard_dead_letter(
     )
     await audit(request, "dead_letter.discard", "dead_letter", str(sequence))
     return metering_schemas.DeadLetter.from_pb(reply.dead_letter)
+
+
+# A run reads an hour (up to a day) of ingest's stream and waits up to a minute for metering's consumer first.
+USAGE_RECONCILIATION_TIMEOUT_SECONDS = 300.0
+
+
+@router.post("/usage-reconciliations", status_code=status.HTTP_201_CREATED,
+             response_model=metering_schemas.UsageReconciliation)
+async def run_usage_reconciliation(body: metering_schemas.UsageReconciliationCreate, request: Request):
+    """Compare the events ingest accepted in the window with those metering stores (per project and hour), and
+    stored usage buckets and days with a recomputation; answers (201) with the report and its discrepancies (the
+    first 1,000). 400 for a window that ends before it starts, is longer than 24 hours or ends in the future.
+    Metering runs every past hour by itself."""
+    reply = await clients.call(
+        _metering(request).RunUsageReconciliation,
+        metering_pb2.RunUsageReconciliationRequest(start_time=to_timestamp(body.start_time),
+                                                   end_time=to_timestamp(body.end_time)),
+        timeout=USAGE_RECONCILIATION_TIMEOUT_SECONDS,
+    )
+    await audit(request, "usage_reconciliation.run", "usage_reconciliation", reply.reconciliation.id)
+    return metering_schemas.UsageReconciliation.from_pb(reply.reconciliation)
+
+
+@router.get("/usage-reconciliations", response_model=schemas.Page[metering_schemas.UsageReconciliation])
+async def list_usage_reconciliations(request: Request, page_size: PageSize = 0, page_token: PageToken = ""):
+    """Usage reconciliation reports, scheduled and on demand, newest first, without their discrepancies."""
+    reply = await clients.call(
+        _metering(request).ListUsageReconciliations,
+        metering_pb2.ListUsageReconciliationsRequest(page_size=page_size, page_token=page_token),
+    )
+    return schemas.Page[metering_schemas.UsageReconciliation](
+        data=[metering_schemas.UsageReconciliation.from_pb(r) for r in reply.reconciliations],
+        next_page_token=reply.next_page_token,
+    )
+
+
+@router.get("/usage-reconciliations/{reconciliation_id}", response_model=metering_schemas.UsageReconciliation)
+async def get_usage_reconciliation(reconciliation_id: Annotated[str, Path(max_length=64)], request: Request):
+    """One report with its discrepancies (the first 1,000; discrepancy_count counts all)."""
+    reply = await clients.call(
+        _metering(request).GetUsageReconciliation,
+        metering_pb2.GetUsageReconciliationRequest(id=reconciliation_id),
+    )
+    return metering_schemas.UsageReconciliation.from_pb(reply.reconciliation)

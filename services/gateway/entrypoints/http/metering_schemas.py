@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from billing.metering.v1 import metering_pb2
 from billing_runtime.timestamps import from_timestamp
@@ -183,3 +183,62 @@ class DeadLetterReplay(BaseModel):
 
 class DeadLetterDiscard(Request):
     reason: str = Field(min_length=1, max_length=500, description="Why it is given up on")
+
+
+class UsageReconciliationCreate(Request):
+    start_time: AwareDatetime = Field(description="RFC 3339 with a zone: events ingest accepted from then",
+                                      examples=["2026-11-04T10:00:00Z"])
+    end_time: AwareDatetime = Field(description="RFC 3339 with a zone, up to (not including) then; after "
+                                                "start_time, at most 24 hours later, not in the future",
+                                    examples=["2026-11-04T11:00:00Z"])
+
+
+class UsageDiscrepancy(BaseModel):
+    kind: str = Field(
+        description="missing_events (per project and hour: expected accepted, found stored), bucket_mismatch (a "
+                    "15-minute bucket against its stored events) or day_mismatch (a UTC day against its buckets)")
+    organisation_id: str
+    project_id: str
+    metric: str
+    period_start: datetime
+    expected: str
+    found: str
+    detail: str = ""
+
+    @classmethod
+    def from_pb(cls, message: metering_pb2.UsageDiscrepancy) -> UsageDiscrepancy:
+        return cls(kind=message.kind, organisation_id=message.organisation_id, project_id=message.project_id,
+                   metric=message.metric, period_start=from_timestamp(message.period_start),
+                   expected=message.expected, found=message.found, detail=message.detail)
+
+
+class UsageReconciliation(BaseModel):
+    id: str
+    trigger: str = Field(description="scheduled or on_demand")
+    start_time: datetime
+    end_time: datetime
+    status: str = Field(description="running, clean, discrepancies, metering_behind (nothing concluded: metering "
+                                    "had not consumed the window yet) or failed (see error)")
+    started_at: datetime
+    finished_at: datetime | None = None
+    messages_read: int
+    accepted_events: int
+    stored_events: int
+    missing_events: int
+    aggregate_mismatches: int
+    discrepancy_count: int = Field(description="All discrepancies found; at most 1,000 of them are kept")
+    error: str = ""
+    discrepancies: list[UsageDiscrepancy] = Field(default_factory=list, description="Empty in lists")
+
+    @classmethod
+    def from_pb(cls, message: metering_pb2.UsageReconciliation) -> UsageReconciliation:
+        return cls(
+            id=message.id, trigger=message.trigger, start_time=from_timestamp(message.start_time),
+            end_time=from_timestamp(message.end_time), status=message.status,
+            started_at=from_timestamp(message.started_time),
+            finished_at=from_timestamp(message.finished_time) if message.HasField("finished_time") else None,
+            messages_read=message.messages_read, accepted_events=message.accepted_events,
+            stored_events=message.stored_events, missing_events=message.missing_events,
+            aggregate_mismatches=message.aggregate_mismatches, discrepancy_count=message.discrepancy_count,
+            error=message.error, discrepancies=[UsageDiscrepancy.from_pb(d) for d in message.discrepancies],
+        )

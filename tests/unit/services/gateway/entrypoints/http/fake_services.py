@@ -111,6 +111,10 @@ class Gateway:
         return self.clients.invoicing
 
     @property
+    def metering(self) -> FakeStub:
+        return self.clients.metering
+
+    @property
     def payments(self) -> FakeStub:
         return self.clients.payments
 
