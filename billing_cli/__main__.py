@@ -20,6 +20,7 @@ from billing_cli import (
     metering,
     payments,
     reconciliation,
+    staff,
     webhooks,
 )
 from billing_cli.connection import CliError, Gateway
@@ -193,6 +194,8 @@ app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")
 app.add_typer(dunning.dunning, name="dunning")
 app.add_typer(reconciliation.reconciliation, name="reconciliation")
+app.add_typer(staff.users, name="users")
+app.add_typer(staff.tokens, name="tokens")
 app.add_typer(messages.messages, name="messages")
 app.add_typer(webhooks.webhooks, name="webhooks")
 app.add_typer(alerts.alerts, name="alerts")

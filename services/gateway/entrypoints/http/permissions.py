@@ -24,6 +24,10 @@ from services.gateway.domain.access import (
 
 ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/healthz"): PUBLIC,
+    # The human docs (served from the package; the OpenAPI document itself is a plain route, outside the table).
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
     ("POST", "/api/v1/events"): API_KEY,
     ("POST", "/api/v1/ingest"): API_KEY,
     ("GET", "/api/v1/admin/usage"): READ,
@@ -141,6 +145,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): API_KEY,
     ("GET", "/api/v1/webhook-deliveries"): API_KEY,
     ("POST", "/api/v1/webhooks/razorpay"): PUBLIC,
+    # Usage reconciliation (metering).
+    ("POST", "/api/v1/admin/usage-reconciliations"): OPERATE,
+    ("GET", "/api/v1/admin/usage-reconciliations"): READ,
+    ("GET", "/api/v1/admin/usage-reconciliations/{reconciliation_id}"): READ,
     # Staff users, roles and tokens.
     ("GET", "/api/v1/admin/me"): READ,
     ("POST", "/api/v1/admin/users"): MANAGE_USERS,

@@ -4,7 +4,7 @@ queued (a reply or a domain error), so route mapping is tested without services.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -14,7 +14,10 @@ from billing.ingest.v1 import ingest_pb2
 from billing_runtime.error_mapping import to_grpc_status
 from billing_runtime.errors import DomainError, NotFound, Unauthenticated
 from services.gateway.config import GatewaySettings
+from services.gateway.domain.access import Role
+from services.gateway.domain.credentials import Token, User, mint_token
 from services.gateway.entrypoints.http.app import create_app
+from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeTokens, FakeUsers
 
 ADMIN_TOKEN = "unit-test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -80,30 +83,19 @@ class FakeClients:
                           "notification": "fake"}
 
 
-class FakeConnection:
-    def __init__(self, log: list[dict[str, Any]]) -> None:
-        self._log = log
-
-    async def execute(self, statement: Any) -> None:
-        self._log.append(statement.compile().params)
-
-
 class Gateway:
     """The app, its fakes, and the audit entries it wrote."""
 
     def __init__(self) -> None:
         self.clients = FakeClients()
         self.audit: list[dict[str, Any]] = []
+        self.users = FakeUsers()
+        self.tokens = FakeTokens(self.users)
         settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused")
-
-        @asynccontextmanager
-        async def uow_factory():
-            class Uow:
-                connection = FakeConnection(self.audit)
-
-            yield Uow()
-
-        self.app = create_app(settings, self.clients, engine=None, uow_factory=uow_factory)
+        self.app = create_app(
+            settings, self.clients, engine=None,
+            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit),
+        )
         self.http = TestClient(self.app, raise_server_exceptions=False)
 
     @property
@@ -124,6 +116,20 @@ class Gateway:
 
     def add_key(self, secret: str, organisation_id: str) -> None:
         self.clients.ingest.keys[secret] = ingest_pb2.Project(id=f"prj_{secret}", organisation_id=organisation_id)
+
+    def staff(self, role: str, *, disabled: bool = False) -> dict[str, str]:
+        """Headers carrying a new staff user's token with ``role``."""
+        number = len(self.users.rows) + 1
+        minted = mint_token()
+        user = User(id=f"usr_{number:04d}", email=f"staff{number}@example.com", name=f"Staff {number}",
+                    role=Role(role), created_at=datetime.now(UTC),
+                    disabled_at=datetime.now(UTC) if disabled else None)
+        self.users.rows[user.id] = user
+        self.tokens.rows[f"tok_{number:04d}"] = Token(
+            id=f"tok_{number:04d}", user_id=user.id, name="test", prefix=minted.prefix,
+            secret_hash=minted.secret_hash, created_at=datetime.now(UTC),
+        )
+        return {"Authorization": f"Bearer {minted.secret}"}
 
     def audited(self) -> list[tuple[str, str]]:
         return [(entry["action"], entry["resource_id"]) for entry in self.audit]

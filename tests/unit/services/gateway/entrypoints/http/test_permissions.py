@@ -1,0 +1,178 @@
+"""The one permission table covers every route, and the one dependency enforces it: unauthenticated calls answer
+401, a role without the route's permission 403, and neither reaches a service or the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.routing import APIRoute
+
+from billing.invoicing.v1 import invoicing_pb2
+from billing_runtime.errors import NotFound
+from services.gateway.domain.access import API_KEY, PUBLIC, READ, Permission, Role
+from services.gateway.entrypoints.http.permissions import ROUTES
+from tests.unit.services.gateway.entrypoints.http.fake_services import ADMIN, Gateway
+
+
+@pytest.fixture
+def gateway() -> Gateway:
+    return Gateway()
+
+
+def operations(gateway: Gateway) -> set[tuple[str, str]]:
+    """Every operation of the OpenAPI document, and the routes outside it that app-wide dependencies reach (the
+    human docs: FastAPI routes with include_in_schema=False)."""
+    paths = gateway.app.openapi()["paths"]
+    documented = {(method.upper(), path) for path, ops in paths.items() for method in ops}
+    hidden = {
+        (method, route.path) for route in gateway.app.routes
+        if isinstance(route, APIRoute) and not route.include_in_schema for method in route.methods
+    }
+    return documented | hidden
+
+
+def test_every_route_has_one_entry_and_every_entry_a_route(gateway):
+    served = operations(gateway)
+    assert sorted(served - ROUTES.keys()) == [], "routes without a permission entry"
+    assert sorted(ROUTES.keys() - served) == [], "permission entries without a route"
+
+
+def test_admin_routes_need_a_staff_permission_and_writes_more_than_read():
+    for (method, path), access in ROUTES.items():
+        if path.startswith("/api/v1/admin/"):
+            assert access.permission is not None and not access.api_key, (method, path)
+            if method != "GET":
+                assert access is not READ, f"{method} {path} writes with only the read permission"
+        elif access.permission is None:
+            assert access in (PUBLIC, API_KEY), (method, path)
+
+
+def test_roles_grant_what_the_issue_promises():
+    assert Role.ADMIN.permissions == frozenset(Permission)
+    assert Role.OPERATOR.permissions == {Permission.READ, Permission.OPERATE}
+    assert Role.VIEWER.permissions == {Permission.READ}
+
+
+def test_without_a_credential_an_admin_route_answers_401_and_calls_nothing(gateway):
+    reply = gateway.http.get("/api/v1/admin/organisations")
+    assert reply.status_code == 401 and reply.json()["error"] == "unauthenticated"
+    assert gateway.invoicing.requests == {}
+
+
+def test_a_project_key_does_not_open_the_admin_api(gateway):
+    gateway.add_key("bk_someproject_key", "org_a")
+    reply = gateway.http.get("/api/v1/admin/organisations", headers={"Authorization": "Bearer bk_someproject_key"})
+    assert reply.status_code == 401
+    assert gateway.invoicing.requests == {}
+
+
+def test_a_viewer_reads_but_cannot_write(gateway):
+    viewer = gateway.staff("viewer")
+    gateway.invoicing.answer("ListOrganisations", invoicing_pb2.ListOrganisationsResponse())
+    assert gateway.http.get("/api/v1/admin/organisations", headers=viewer).status_code == 200
+
+    reply = gateway.http.post(
+        "/api/v1/admin/organisations", headers=viewer,
+        json={"name": "Acme", "billing_email": "b@acme.example", "billing_currency": "INR", "country": "IN"},
+    )
+    assert reply.status_code == 403
+    assert "viewer role does not grant 'configure'" in reply.json()["detail"]
+    assert "CreateOrganisation" not in gateway.invoicing.requests
+    assert gateway.audit == []
+
+
+def test_an_operator_operates_but_configures_nothing_and_manages_no_users(gateway):
+    operator = gateway.staff("operator")
+    gateway.invoicing.answer("VoidInvoice", NotFound("no invoice"))
+    void = gateway.http.post("/api/v1/admin/invoices/inv_1/void", headers=operator, json={"reason": "typo"})
+    assert void.status_code == 403
+    assert gateway.http.get("/api/v1/admin/users", headers=operator).status_code == 403
+
+    gateway.payments.answer("CreateRefund", NotFound("no such payment"))
+    refund = gateway.http.post("/api/v1/admin/payments/pay_1/refunds", headers=operator, json={"amount": "1.00"})
+    assert refund.status_code != 403, refund.json()  # past access control (the fake payment is unknown)
+
+
+def test_tokens_of_disabled_users_and_made_up_tokens_are_refused(gateway):
+    disabled = gateway.staff("admin", disabled=True)
+    assert gateway.http.get("/api/v1/admin/me", headers=disabled).status_code == 401
+    forged = {"Authorization": "Bearer bt_AAAAAAAA_" + "A" * 32}
+    assert gateway.http.get("/api/v1/admin/me", headers=forged).status_code == 401
+
+
+def test_me_says_who_the_credential_is(gateway):
+    operator = gateway.staff("operator")
+    body = gateway.http.get("/api/v1/admin/me", headers=operator).json()
+    assert body["role"] == "operator" and body["actor"].startswith("user:usr_")
+    assert body["permissions"] == ["operate", "read"]
+    assert gateway.http.get("/api/v1/admin/me", headers=ADMIN).json()["actor"] == "admin-token"
+
+
+def test_an_admin_manages_users_and_tokens_and_each_write_is_audited_with_its_actor(gateway):
+    admin = gateway.staff("admin")
+    created = gateway.http.post(
+        "/api/v1/admin/users", headers=admin, json={"email": "Asha@Example.com", "name": "Asha", "role": "viewer"}
+    )
+    assert created.status_code == 201, created.json()
+    user = created.json()
+    assert user["email"] == "asha@example.com"
+    again = gateway.http.post(
+        "/api/v1/admin/users", headers=admin, json={"email": "asha@example.com", "name": "A", "role": "admin"}
+    )
+    assert again.status_code == 409
+
+    minted = gateway.http.post(f"/api/v1/admin/users/{user['id']}/tokens", headers=admin, json={"name": "laptop"})
+    assert minted.status_code == 201
+    secret = minted.json()["secret"]
+    assert secret.startswith("bt_") and minted.json()["prefix"] == secret[:11]
+    as_new = {"Authorization": f"Bearer {secret}"}
+    assert gateway.http.get("/api/v1/admin/me", headers=as_new).json()["role"] == "viewer"
+
+    promoted = gateway.http.patch(f"/api/v1/admin/users/{user['id']}", headers=admin, json={"role": "operator"})
+    assert promoted.json()["role"] == "operator"
+    assert gateway.http.get("/api/v1/admin/me", headers=as_new).json()["role"] == "operator"
+
+    actors = {entry["actor"] for entry in gateway.audit}
+    assert actors == {"user:usr_0001"}
+    assert [entry["action"] for entry in gateway.audit] == [
+        "user.create:viewer", "staff_token.create", "user.role:viewer->operator"
+    ]
+
+
+def test_rotation_keeps_the_old_token_for_the_overlap_and_revocation_is_immediate(gateway):
+    admin = gateway.staff("admin")
+    user = gateway.http.post(
+        "/api/v1/admin/users", headers=admin, json={"email": "ci@example.com", "name": "CI", "role": "operator"}
+    ).json()
+    first = gateway.http.post(f"/api/v1/admin/users/{user['id']}/tokens", headers=admin, json={"name": "ci"}).json()
+    old = {"Authorization": f"Bearer {first['secret']}"}
+
+    rotated = gateway.http.post(f"/api/v1/admin/tokens/{first['id']}/rotate", headers=admin,
+                                json={"overlap_seconds": 3600})
+    assert rotated.status_code == 201
+    new = {"Authorization": f"Bearer {rotated.json()['token']['secret']}"}
+    expires = datetime.fromisoformat(rotated.json()["previous"]["expires_at"])
+    assert timedelta(minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=1)
+    assert gateway.http.get("/api/v1/admin/me", headers=old).status_code == 200
+    assert gateway.http.get("/api/v1/admin/me", headers=new).status_code == 200
+
+    revoked = gateway.http.post(f"/api/v1/admin/tokens/{first['id']}/revoke", headers=admin)
+    assert revoked.json()["state"] == "revoked"
+    assert gateway.http.get("/api/v1/admin/me", headers=old).status_code == 401
+    assert gateway.http.get("/api/v1/admin/me", headers=new).status_code == 200
+
+    leaked = gateway.http.post(f"/api/v1/admin/tokens/{rotated.json()['token']['id']}/rotate", headers=admin,
+                               json={"overlap_seconds": 0})
+    assert gateway.http.get("/api/v1/admin/me", headers=new).status_code == 401
+    fresh = {"Authorization": f"Bearer {leaked.json()['token']['secret']}"}
+    assert gateway.http.get("/api/v1/admin/me", headers=fresh).status_code == 200
+
+
+def test_the_last_admin_cannot_be_demoted_or_disabled(gateway):
+    admin = gateway.staff("admin")
+    me = "usr_0001"
+    assert gateway.http.patch(f"/api/v1/admin/users/{me}", headers=admin, json={"role": "viewer"}).status_code == 422
+    assert gateway.http.patch(f"/api/v1/admin/users/{me}", headers=admin, json={"disabled": True}).status_code == 422
+    gateway.staff("admin")
+    assert gateway.http.patch(f"/api/v1/admin/users/{me}", headers=admin, json={"role": "viewer"}).status_code == 200
