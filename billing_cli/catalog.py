@@ -200,6 +200,7 @@ def plans_new_version(
     ctx: typer.Context,
     plan: Annotated[str, typer.Argument(help="The plan's code or id")],
     file: File,
+    reason: Annotated[str, typer.Option(help="Why the terms change (kept in the audit log)")],
     name: Annotated[str, typer.Option(help="A new display name for the plan")] = "",
     idempotency_key: Annotated[str, typer.Option(help="Default: derived from the terms")] = "",
     as_json: JsonOption = False,
@@ -211,7 +212,7 @@ def plans_new_version(
     if len(entries) != 1:
         raise CliError(f"{file}: expected the terms of one plan (a catalog needs an entry with code "
                        f"{found['code']!r})")
-    body = {"terms": entries[0]["terms"], "name": name}
+    body = {"terms": entries[0]["terms"], "name": name, "reason": reason}
     key = idempotency_key or _key(f"version-{found['id']}", body)
     created = gateway.request("POST", f"/api/v1/admin/plans/{found['id']}/versions", json=body,
                               headers={"Idempotency-Key": key})

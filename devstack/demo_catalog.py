@@ -102,7 +102,8 @@ def _ensure_plan(admin: _Admin, plan: dict[str, Any]) -> str:
     if not found:
         raise DemoDataError(f"POST /api/v1/admin/plans said {plan['code']!r} exists, but it cannot be found")
     # 409 here: its latest version already has these terms (the plan was made another way, e.g. with the CLI).
-    admin.call("POST", f"/api/v1/admin/plans/{found[0]['id']}/versions", json={"terms": plan["terms"]},
+    admin.call("POST", f"/api/v1/admin/plans/{found[0]['id']}/versions",
+               json={"terms": plan["terms"], "reason": "the demo catalog changed"},
                key=content_key(f"demo-plan-version-{plan['code']}", plan), ok=(200, 201, 409))
     return found[0]["id"]
 

@@ -1,19 +1,29 @@
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.gateway.entrypoints.http.client_address import Network, parse_networks
 
 SERVICES = ("ingest", "metering", "invoicing", "payments", "notification")
 
 
 class GatewaySettings(ServiceSettings):
+    """The HTTP edge's settings (``GATEWAY_`` prefix)."""
+
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     grpc_port: int = 50056
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    # Protects /api/v1/admin until roles arrive; compare in constant time, never log it.
+    # The bootstrap admin credential (acts as the admin role; docs/security.md); compared in constant time, never
+    # logged.
     admin_token: SecretStr = Field(min_length=16)
+    # Comma-separated CIDR ranges of the proxies in front of the gateway (a load balancer, an ingress): only from
+    # them is X-Forwarded-For believed, for the audit log's source address and the allowlists. Empty: the TCP peer.
+    trusted_proxies: str = ""
+    # Comma-separated CIDR ranges the admin API answers from (any staff credential); empty: anywhere. A staff token
+    # may narrow it further with its own ranges.
+    admin_allowed_cidrs: str = ""
     ingest_address: str = "127.0.0.1:50051"
     metering_address: str = "127.0.0.1:50052"
     invoicing_address: str = "127.0.0.1:50053"
@@ -39,6 +49,22 @@ class GatewaySettings(ServiceSettings):
     def razorpay_webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.razorpay_webhook_secret, self.razorpay_webhook_previous_secret)
                 if s.get_secret_value()]
+
+    @field_validator("trusted_proxies", "admin_allowed_cidrs")
+    @classmethod
+    def _cidr_ranges(cls, value: str) -> str:
+        parse_networks(cls.split_ranges(value))
+        return value
+
+    @staticmethod
+    def split_ranges(value: str) -> list[str]:
+        return [part for part in (p.strip() for p in value.split(",")) if part]
+
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.split_ranges(self.trusted_proxies))
+
+    def admin_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.split_ranges(self.admin_allowed_cidrs))
 
     def service_addresses(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_address") for name in SERVICES}

@@ -1,7 +1,8 @@
-"""Tables of the gateway schema: the admin audit log, staff users with their tokens and sessions (and the outbox
+"""Tables of the gateway schema: the admin audit log, staff users with their tokens (and the outbox
 every service has)."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from billing_runtime.outbox import outbox_table
 
@@ -17,6 +18,11 @@ audit_log = sa.Table(
     sa.Column("resource_type", sa.Text, nullable=False),
     sa.Column("resource_id", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("role", sa.Text, nullable=False, server_default=""),
+    sa.Column("source_ip", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("before", JSONB),
+    sa.Column("after", JSONB),
 )
 
 users = sa.Table(

@@ -78,11 +78,11 @@ async def test_a_plan_keeps_json_numbers_exact_and_comes_back_as_it_was_sent(adm
     assert (await admin_http.get(f"/api/v1/admin/plan-versions/{version['id']}")).json() == version
 
     # The terms as returned are valid terms to send back: unchanged they are refused as no change at all ...
-    same = await admin_http.post(f"/api/v1/admin/plans/{plan['id']}/versions", json={"terms": terms})
+    same = await admin_http.post(f"/api/v1/admin/plans/{plan['id']}/versions", json={"terms": terms, "reason": "r"})
     assert same.status_code == 409 and same.json()["field"] == "terms"
     # ... and with one edit they become version 2, the rest as it was.
     edited = {**terms, "base_fee": "1099"}
-    again = await admin_http.post(f"/api/v1/admin/plans/{plan['id']}/versions", json={"terms": edited})
+    again = await admin_http.post(f"/api/v1/admin/plans/{plan['id']}/versions", json={"terms": edited, "reason": "r"})
     assert again.status_code == 201 and again.json()["terms"] == edited and again.json()["version"] == 2
     latest = (await admin_http.get(f"/api/v1/admin/plans/{plan['id']}")).json()["latest_version"]
     assert latest["id"] == again.json()["id"]
@@ -138,11 +138,12 @@ async def test_bad_terms_are_400_naming_the_body_field_and_store_nothing(admin_h
 async def test_bad_terms_of_a_new_version_are_named_the_same_way(admin_http):
     plan = (await admin_http.post("/api/v1/admin/plans", json=plan_body())).json()
     response = await admin_http.post(f"/api/v1/admin/plans/{plan['id']}/versions",
-                                     json={"terms": {"currency": "INR", "base_fee": "-1"}})
+                                     json={"terms": {"currency": "INR", "base_fee": "-1"}, "reason": "r"})
     assert response.status_code == 400 and response.json()["field"] == "terms.base_fee"
     versions = (await admin_http.get(f"/api/v1/admin/plans/{plan['id']}/versions")).json()["data"]
     assert [v["version"] for v in versions] == [1]
-    missing = await admin_http.post("/api/v1/admin/plans/plan_missing/versions", json={"terms": {"currency": "INR"}})
+    missing = await admin_http.post("/api/v1/admin/plans/plan_missing/versions",
+                                    json={"terms": {"currency": "INR"}, "reason": "r"})
     assert missing.status_code == 404
 
 

@@ -47,7 +47,8 @@ async def test_plans_from_the_sample_catalog_file_once_however_often(gateway_url
     terms = tmp_path / "standard-v2.json"
     standard = next(p for p in created if p["code"] == f"standard-{suffix}")
     terms.write_text(json.dumps({**standard["latest_version"]["terms"], "base_fee": "1099"}))
-    code, out = await billing(gateway_url, "plans", "new-version", f"standard-{suffix}", str(terms), "--json")
+    code, out = await billing(gateway_url, "plans", "new-version", f"standard-{suffix}", str(terms), "--reason",
+                              "new prices", "--json")
     assert code == 0 and json.loads(out)["version"] == 2 and json.loads(out)["terms"]["base_fee"] == "1099"
     code, out = await billing(gateway_url, "plans", "versions", standard["id"], "--json")
     assert [v["version"] for v in json.loads(out)] == [1, 2]

@@ -42,11 +42,11 @@ async def test_plan_terms_carry_grace_enforcement_and_entitlements_and_come_back
                                      "storage.gb": {"number": "0.5"}, "support": "priority"}
     # Sent back unchanged, they are the same terms: no new version.
     plan_id = created.json()["id"]
-    same = await admin_http.post(f"/api/v1/admin/plans/{plan_id}/versions", json={"terms": terms})
+    same = await admin_http.post(f"/api/v1/admin/plans/{plan_id}/versions", json={"terms": terms, "reason": "r"})
     assert same.status_code == 409, same.text
     # A number where a string was is a change.
     edited = {**terms, "entitlements": {**terms["entitlements"], "plan-tier": 10}}
-    again = await admin_http.post(f"/api/v1/admin/plans/{plan_id}/versions", json={"terms": edited})
+    again = await admin_http.post(f"/api/v1/admin/plans/{plan_id}/versions", json={"terms": edited, "reason": "r"})
     assert again.status_code == 201 and again.json()["terms"]["entitlements"]["plan-tier"] == {"number": "10"}
 
 

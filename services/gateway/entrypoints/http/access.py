@@ -23,6 +23,7 @@ from billing_runtime.errors import PermissionDenied, Unauthenticated
 from billing_runtime.logging import get_logger
 from services.gateway.domain.access import Access, Principal, Role
 from services.gateway.domain.credentials import TOKEN_PREFIX
+from services.gateway.entrypoints.http.client_address import client_address, within
 from services.gateway.entrypoints.http.permissions import ROUTES
 from services.gateway.service import staff
 
@@ -30,6 +31,11 @@ log = get_logger(__name__)
 
 BOOTSTRAP_ACTOR = "admin-token"
 _BOOTSTRAP = Principal(actor=BOOTSTRAP_ACTOR, role=Role.ADMIN, credential="bootstrap-token")
+
+
+def source_address(request: Request) -> str:
+    """Where the request came from (through trusted proxies only; see client_address.py)."""
+    return client_address(request, request.app.state.trusted_proxies)
 
 
 def route_access(request: Request) -> Access | None:
@@ -67,6 +73,9 @@ async def access_control(request: Request) -> None:
     if access.permission is not None:
         principal = await authenticate_staff(request, _bearer(request))
         if principal is not None:
+            admin_networks = request.app.state.admin_networks
+            if admin_networks and not within(source_address(request), admin_networks):
+                raise PermissionDenied("the admin API does not answer requests from this address")
             if not principal.may(access.permission):
                 raise PermissionDenied(
                     f"the {principal.role.value} role does not grant '{access.permission.value}'"

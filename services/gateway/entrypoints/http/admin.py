@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from billing.ingest.v1 import ingest_pb2
@@ -12,10 +15,10 @@ from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime import clients
 from billing_runtime.logging import get_logger
 from billing_runtime.timestamps import to_timestamp
-from services.gateway.adapters.audit import AuditLog
+from services.gateway.adapters.audit import AuditFilter, AuditLog
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.entrypoints.http import schemas
-from services.gateway.entrypoints.http.access import principal_of
+from services.gateway.entrypoints.http.access import principal_of, source_address
 
 log = get_logger(__name__)
 _bearer = HTTPBearer(
@@ -57,14 +60,20 @@ def _services(request: Request) -> ServiceClients:
 
 
 async def audit(request: Request, action: str, resource_type: str, resource_id: str, *,
-                actor: str | None = None) -> None:
-    """Record a write: an admin's, or (``actor``) a key holder's that an operator must be able to trace. The write
-    already happened, so a failure here is logged, not returned."""
+                actor: str | None = None, reason: str = "", before: dict[str, Any] | None = None,
+                after: dict[str, Any] | None = None) -> None:
+    """Record a write: a staff member's (with their role), or (``actor``) a key holder's that an operator must be
+    able to trace; with the source address, the reason where one is required (voids, refunds, price changes) and
+    a before/after summary where the write changes something. The write already happened, so a failure here is
+    logged, not returned."""
+    principal = getattr(request.state, "principal", None)
     try:
         async with request.app.state.uow_factory() as uow:
             await AuditLog(uow.connection).record(
                 request_id=request.state.request_id, actor=actor or staff_actor(request), action=action,
                 resource_type=resource_type, resource_id=resource_id,
+                role=principal.role.value if principal is not None and actor is None else "",
+                source_ip=source_address(request), reason=reason, before=before, after=after,
             )
     except Exception:  # noqa: BLE001
         log.exception("audit log write failed", action=action, resource_id=resource_id)
@@ -178,10 +187,57 @@ async def revoke_api_key(api_key_id: str, request: Request):
     return schemas.ApiKey.from_pb(reply.api_key)
 
 
+_AUDIT_ID = Query(ge=1, le=2**63 - 1, description="Entries below this id (the last one seen)")
+
+
+def _audit_filter(
+    actor: Annotated[str, Query(max_length=200, description="This actor (admin-token, user:<id>, prj_...)")] = "",
+    action: Annotated[str, Query(max_length=200, description="Actions starting with this ('invoice.')")] = "",
+    resource_type: Annotated[str, Query(max_length=100)] = "",
+    resource_id: Annotated[str, Query(max_length=200)] = "",
+    since: Annotated[datetime | None, Query(description="At or after this time")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time")] = None,
+) -> AuditFilter:
+    return AuditFilter(actor=actor, action=action, resource_type=resource_type, resource_id=resource_id,
+                       since=since, until=until)
+
+
+AuditQuery = Annotated[AuditFilter, Depends(_audit_filter)]
+
+
 @router.get("/audit-log", response_model=list[schemas.AuditEntry])
 async def audit_log(
-    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50, before_id: int | None = None
+    request: Request,
+    matching: AuditQuery,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before_id: Annotated[int | None, _AUDIT_ID] = None,
 ):
-    """The most recent admin writes, newest first."""
+    """Admin and financial writes, newest first, filtered by actor, action (prefix), resource and time; page with
+    `before_id` (the last id seen). The log is append-only: nobody, the platform included, can change an entry."""
     async with request.app.state.uow_factory() as uow:
-        return await AuditLog(uow.connection).recent(limit=limit, before_id=before_id)
+        return await AuditLog(uow.connection).recent(limit=limit, before_id=before_id, matching=matching)
+
+
+@router.get("/audit-log/export", response_class=StreamingResponse, summary="Export the audit log as JSON lines",
+            responses={200: {"content": {"application/x-ndjson": {}}}})
+async def export_audit_log(
+    request: Request,
+    matching: AuditQuery,
+    after_id: Annotated[int, Query(ge=0, le=2**63 - 1, description="Entries after this id (the last received)")] = 0,
+):
+    """Every matching entry, oldest first, one JSON object per line (`application/x-ndjson`), read in pages so any
+    size streams in constant memory. Filters as for the list; `after_id` resumes an interrupted export."""
+    uow_factory = request.app.state.uow_factory
+
+    async def lines() -> AsyncIterator[bytes]:
+        last = after_id
+        while True:
+            async with uow_factory() as uow:
+                page = await AuditLog(uow.connection).after_id(limit=1000, after_id=last, matching=matching)
+            for entry in page:
+                yield schemas.AuditEntry(**entry).model_dump_json().encode() + b"\n"
+            if len(page) < 1000:
+                return
+            last = page[-1]["id"]
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

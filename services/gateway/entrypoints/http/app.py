@@ -118,6 +118,8 @@ def create_app(
     app.state.settings = settings
     app.state.clients = service_clients
     app.state.uow_factory = uow_factory
+    app.state.trusted_proxies = settings.trusted_proxy_networks()
+    app.state.admin_networks = settings.admin_networks()
     # Where verified provider webhooks are stored (None: webhooks answer 503 and are retried by the provider).
     app.state.webhooks = webhooks
 

@@ -93,7 +93,8 @@ async def create_plan_version(
                                    field_paths.in_terms)
     _replayed(response, reply.created)
     if reply.created:
-        await audit(request, "plan_version.create", "plan_version", reply.plan_version.id)
+        await audit(request, "plan_version.create", "plan_version", reply.plan_version.id, reason=body.reason,
+                    after={"plan_id": plan_id, "version": reply.plan_version.version})
     return cs.PlanVersion.from_pb(reply.plan_version)
 
 

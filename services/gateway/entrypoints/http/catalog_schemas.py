@@ -314,6 +314,8 @@ class PlanCreate(Request):
 class PlanVersionCreate(Request):
     terms: PlanTerms = Field(examples=[TERMS_EXAMPLE])
     name: str = Field("", description="A new display name for the plan; empty keeps it")
+    reason: str = Field(min_length=1, max_length=500, examples=["GST-inclusive list prices from April"],
+                        description="Why the terms change (a price change): kept in the audit log")
 
     def to_pb(self, plan_id: str, idempotency_key: str) -> invoicing_pb2.CreatePlanVersionRequest:
         return invoicing_pb2.CreatePlanVersionRequest(plan_id=plan_id, terms=self.terms.to_pb(), name=self.name,

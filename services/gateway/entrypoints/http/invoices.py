@@ -151,7 +151,8 @@ async def void_invoice(invoice_id: str, body: ins.InvoiceVoid, request: Request)
     reply = await clients.call(
         invoicing_of(request).VoidInvoice, invoicing_pb2.VoidInvoiceRequest(invoice_id=invoice_id, reason=body.reason)
     )
-    await audit(request, "invoice.void", "invoice", invoice_id)
+    await audit(request, "invoice.void", "invoice", invoice_id, reason=body.reason,
+                after={"status": ins.Invoice.from_pb(reply.invoice).status})
     return ins.Invoice.from_pb(reply.invoice)
 
 

@@ -106,7 +106,9 @@ async def record_offline_payment(invoice_id: str, body: pys.OfflinePaymentCreate
     reply = await field_paths.call(payments_of(request).RecordOfflinePayment, message, field_paths.renamed(names))
     _replayed(response, reply.created)
     if reply.created:
-        await audit(request, "payment.record_offline", "payment", reply.payment.id)
+        await audit(request, "payment.record_offline", "payment", reply.payment.id, reason=body.note,
+                    after={"invoice_id": invoice_id, "amount_minor": reply.payment.amount_minor,
+                           "currency": reply.payment.currency, "reference": body.reference})
     return pys.Payment.from_pb(reply.payment)
 
 
@@ -185,7 +187,9 @@ async def create_refund(payment_id: str, body: pys.RefundCreate, request: Reques
     )
     _replayed(response, reply.created)
     if reply.created:
-        await audit(request, "refund.create", "refund", reply.refund.id)
+        await audit(request, "refund.create", "refund", reply.refund.id, reason=body.reason,
+                    after={"payment_id": payment_id, "amount_minor": reply.refund.amount_minor,
+                           "currency": reply.refund.currency})
     return pys.Refund.from_pb(reply.refund)
 
 

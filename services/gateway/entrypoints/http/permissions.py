@@ -42,6 +42,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/api-keys"): READ,
     ("POST", "/api/v1/admin/api-keys/{api_key_id}/revoke"): CONFIGURE,
     ("GET", "/api/v1/admin/audit-log"): READ,
+    ("GET", "/api/v1/admin/audit-log/export"): READ,
     ("POST", "/api/v1/admin/metrics"): CONFIGURE,
     ("GET", "/api/v1/admin/metrics"): READ,
     ("GET", "/api/v1/admin/metrics/observed"): READ,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -113,11 +113,16 @@ class Page(BaseModel, Generic[Item]):
 class AuditEntry(BaseModel):
     id: int
     request_id: str
-    actor: str
+    actor: str = Field(description="admin-token, user:<id> (a staff user), or prj_... (a project's key holder)")
+    role: str = Field(description="The staff actor's role; empty for key holders")
     action: str
     resource_type: str
     resource_id: str
     created_at: datetime
+    source_ip: str = Field(description="Where the request came from (X-Forwarded-For only through trusted proxies)")
+    reason: str = Field(description="Why, where the action requires it (voids, refunds, price changes)")
+    before: dict[str, Any] | None = Field(description="What the write changed, as it was")
+    after: dict[str, Any] | None = Field(description="... and as it became")
 
 
 class Error(BaseModel):

@@ -58,7 +58,8 @@ async def update_user(user_id: str, body: ss.UserUpdate, request: Request):
         datetime.now(UTC),
     )
     if before.role is not after.role:
-        await audit(request, f"user.role:{before.role.value}->{after.role.value}", "user", user_id)
+        await audit(request, f"user.role:{before.role.value}->{after.role.value}", "user", user_id,
+                    before={"role": before.role.value}, after={"role": after.role.value})
     if (before.disabled_at is None) != (after.disabled_at is None):
         await audit(request, "user.disable" if after.disabled_at else "user.enable", "user", user_id)
     if before.name != after.name:

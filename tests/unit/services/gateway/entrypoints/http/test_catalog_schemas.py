@@ -90,7 +90,7 @@ def test_entitlement_values_refused_by_rest(value):
 def test_terms_come_back_as_sent_so_a_returned_version_can_be_posted_again():
     returned = cs.PlanTerms.from_pb(cs.PlanTerms.model_validate(TERMS).to_pb()).model_dump(mode="json")
     assert returned == TERMS
-    assert cs.PlanVersionCreate.model_validate({"terms": returned}).terms.to_pb() == cs.PlanTerms.model_validate(
+    assert cs.PlanVersionCreate.model_validate({"terms": returned, "reason": "r"}).terms.to_pb() == cs.PlanTerms.model_validate(
         TERMS).to_pb()
 
 

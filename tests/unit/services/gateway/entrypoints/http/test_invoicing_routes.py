@@ -100,7 +100,11 @@ def test_new_version_subscription_change_and_cancel_are_audited(gateway):
     gateway.invoicing.answer("CancelSubscription", pb.CancelSubscriptionResponse(subscription=subscription))
     http = gateway.http
     terms = {"terms": {"currency": "INR", "base_fee": "1099"}}
-    assert http.post("/api/v1/admin/plans/plan_1/versions", json=terms, headers=ADMIN).status_code == 201
+    refused = http.post("/api/v1/admin/plans/plan_1/versions", json=terms, headers=ADMIN)
+    assert refused.status_code == 400 and refused.json()["field"] == "reason", "a price change says why"
+    versioned = http.post("/api/v1/admin/plans/plan_1/versions", json={**terms, "reason": "new list prices"},
+                          headers=ADMIN)
+    assert versioned.status_code == 201
     created = http.post("/api/v1/admin/subscriptions", headers=ADMIN, json={
         "organisation_id": "org_1", "plan_code": "standard", "start_date": "2026-11-01"})
     assert created.status_code == 201 and created.json()["state"] == "active"
