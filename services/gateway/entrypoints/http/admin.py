@@ -17,6 +17,7 @@ from billing_runtime.timestamps import to_timestamp
 from services.gateway.adapters.audit import AuditLog
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.entrypoints.http import schemas
+from services.gateway.entrypoints.http.input_policy import INT64_MAX
 
 log = get_logger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="The admin token from GATEWAY_ADMIN_TOKEN")
@@ -177,7 +178,8 @@ async def revoke_api_key(api_key_id: str, request: Request):
 
 @router.get("/audit-log", response_model=list[schemas.AuditEntry])
 async def audit_log(
-    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50, before_id: int | None = None
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Only entries older than this id")] = None,
 ):
     """The most recent admin writes, newest first."""
     async with request.app.state.uow_factory() as uow:

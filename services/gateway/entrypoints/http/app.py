@@ -6,11 +6,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing_runtime import database, metrics
@@ -27,6 +28,7 @@ from services.gateway.entrypoints.http import (
     catalog,
     dunning,
     events,
+    input_policy,
     invoices,
     metering,
     notifications,
@@ -110,6 +112,8 @@ def create_app(
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
+        # One input policy for every route, before its own validation: text PostgreSQL can store, int64 integers.
+        dependencies=[Depends(input_policy.edge_input)],
     )
     app.state.settings = settings
     app.state.clients = service_clients
@@ -141,6 +145,8 @@ def create_app(
         if field:
             body["field"] = field
         return JSONResponse(body, status_code=400)
+
+    app.add_exception_handler(HTTPException, input_policy.http_error)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:

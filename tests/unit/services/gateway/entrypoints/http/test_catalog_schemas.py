@@ -181,5 +181,5 @@ def test_exchange_rate_request_with_and_without_an_effective_time():
     message = cs.ExchangeRateCreate(base_currency="USD", quote_currency="INR", rate=Decimal("84.5"), source="demo",
                                     effective_at="2026-01-01T00:00:00Z").to_pb()
     assert (message.rate, message.effective_time.seconds) == ("84.5", 1_767_225_600)
-    assert not cs.ExchangeRateCreate(base_currency="USD", quote_currency="INR", rate="84.50").to_pb().HasField(
-        "effective_time")
+    assert not cs.ExchangeRateCreate(base_currency="USD", quote_currency="INR", rate="84.50",
+                                     source="demo").to_pb().HasField("effective_time")
