@@ -121,3 +121,16 @@ def test_check_json_names_nested_fields():
     assert error.value.field == "terms.charges[1].charge"
     check_json({"a": [1, -(2**63), 2**63 - 1, True, None, "ü😀"]})
     assert clip("x" * 100) == "x" * 64 + "…"
+
+
+def test_a_huge_idempotency_key_is_refused_without_echoing_it():
+    from datetime import UTC, datetime
+
+    from services.gateway.entrypoints.http.events_json import parse_events
+
+    key = "k" * (10 * 1024 * 1024)
+    parsed = parse_events(json.dumps({"metricName": "api_calls", "idempotencyKey": key}).encode(), datetime.now(UTC))
+    assert len(parsed.request.events) == 0  # nothing goes to ingest
+    event_id, field, reason = parsed.rejected[0]
+    assert field == "idempotencyKey" and "at most 128" in reason
+    assert len(event_id) <= 65 and len(reason) < 100
