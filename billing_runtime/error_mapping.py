@@ -6,12 +6,13 @@ answer ``400 {"error": "invalid_argument", "detail": "...", "field": "gstin"}`` 
 
 from __future__ import annotations
 
+import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from billing_runtime import errors
+from billing_runtime import database_errors, errors
 
 GRPC_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -36,6 +37,22 @@ HTTP_STATUS: dict[type[errors.DomainError], int] = {
 }
 
 _FROM_GRPC = {code: cls for cls, code in GRPC_CODES.items()}
+
+
+# PostgreSQL (class 22) refusing the characters of text a client sent: NUL (U+0000), or bytes that are no text in
+# the database's encoding. Whatever validation missed, it is the request's fault, never an internal error.
+_UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+
+
+def client_fault(error: BaseException) -> errors.InvalidArgument | None:
+    """The InvalidArgument an unexpected failure stands for when the request's own data caused it: text PostgreSQL
+    cannot store (a NUL character) or a lone surrogate no UTF-8 (protobuf, PostgreSQL) can encode. The message
+    names the problem, never the value."""
+    if isinstance(database_errors.cause(error), _UNSTORABLE_TEXT):
+        return errors.InvalidArgument("a text field contains a character that cannot be stored (e.g. NUL, \\u0000)")
+    if isinstance(error, UnicodeEncodeError):
+        return errors.InvalidArgument("a text field is not valid Unicode (a lone surrogate such as \\ud800)")
+    return None
 
 
 def to_grpc_status(error: errors.DomainError) -> grpc.Status:

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from billing_runtime import errors, metrics
-from billing_runtime.error_mapping import to_grpc_status
+from billing_runtime.error_mapping import client_fault, to_grpc_status
 from billing_runtime.logging import bind_context, get_logger
 
 log = get_logger(__name__)
@@ -164,6 +164,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     async def _fail(context, method: str, error: Exception, start: float, request_id: str) -> None:
         seconds = time.perf_counter() - start
         duration_ms = round(seconds * 1000, 2)
+        error = client_fault(error) or error
         if isinstance(error, errors.DomainError) and type(error) is not errors.DomainError:
             status = to_grpc_status(error)
             metrics.record_rpc(method, status.code.name, seconds)

@@ -154,7 +154,9 @@ def screen(
         if rejection is not None:
             outcome.rejected += 1
             REJECTED_BY_REASON.labels(rejection.field).inc()
-            outcome.results.append(EventResult(index, event_id, REJECTED, rejection.reason, rejection.field, generated))
+            # A rejection never echoes unbounded input: an over-long id comes back cut to the longest valid one.
+            echoed = event_id[:rules.MAX_EVENT_ID_LENGTH]
+            outcome.results.append(EventResult(index, echoed, REJECTED, rejection.reason, rejection.field, generated))
         elif event_id in seen:
             outcome.duplicates += 1
             outcome.results.append(EventResult(index, event_id, DUPLICATE, "repeats an earlier event in this batch"))

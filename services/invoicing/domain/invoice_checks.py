@@ -7,6 +7,7 @@ from __future__ import annotations
 from billing_runtime.errors import FailedPrecondition
 from services.invoicing.domain import currencies, gst
 from services.invoicing.domain.invoice import Invoice, TaxKind, TaxRegime
+from services.invoicing.domain.money import MAX_AMOUNT_MINOR, beyond_bound
 
 _KINDS_BY_REGIME: dict[TaxRegime, frozenset[TaxKind]] = {
     TaxRegime.INTRA_STATE: frozenset({TaxKind.CGST, TaxKind.SGST}),
@@ -28,6 +29,7 @@ def validate_invoice(invoice: Invoice) -> None:
     what the lines' GST rates give."""
     if not currencies.is_invoiceable(invoice.currency):
         raise _fail(invoice, f"currency {invoice.currency!r} is not an ISO 4217 currency one can invoice in")
+    check_amount_bounds(invoice)
     numbers = [line.number for line in invoice.lines]
     if numbers != list(range(1, len(numbers) + 1)):
         raise _fail(invoice, f"lines are numbered {numbers}, expected 1 to {len(numbers)} in order")
@@ -60,6 +62,20 @@ def validate_invoice(invoice: Invoice) -> None:
     if invoice.tax_lines != expected_taxes:
         raise _fail(invoice, f"tax lines {_describe_taxes(invoice.tax_lines)} differ from what the lines' GST rates "
                              f"give: {_describe_taxes(expected_taxes)}")
+
+
+def check_amount_bounds(invoice: Invoice) -> None:
+    """FailedPrecondition naming the first amount past MAX_AMOUNT_MINOR (usage summed over a period can price
+    beyond what int64 minor units hold): the invoice is refused for review, never stored or sent truncated."""
+    figures = [(f"lines[{line.number}] ({line.description})", line.amount_minor) for line in invoice.lines]
+    figures += [(f"tax_lines[{index}]", tax.amount_minor) for index, tax in enumerate(invoice.tax_lines)]
+    figures += [("subtotal", invoice.subtotal_minor), ("tax", invoice.tax_minor), ("total", invoice.total_minor)]
+    for what, minor in figures:
+        if beyond_bound(minor):
+            raise FailedPrecondition(
+                f"invoice {invoice.id} ({invoice.period_key}): {what} is {minor} minor units of {invoice.currency}, "
+                f"past the largest amount an invoice can carry ({MAX_AMOUNT_MINOR}); check the usage behind it"
+            )
 
 
 def _describe_taxes(tax_lines: tuple) -> str:

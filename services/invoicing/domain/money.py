@@ -32,6 +32,10 @@ MAX_DECIMAL_PLACES = 18
 # no product of inputs comes near EXACT's precision.
 MAX_INTEGER_DIGITS = 18
 _MAX_TEXT_LENGTH = 64
+# The largest amount in minor units an invoice, a line, a tax line or a quote may carry: 18 digits, so every amount
+# (and a subtotal plus its tax) fits the protobuf int64 fields and PostgreSQL bigint with room to spare. Usage can
+# price beyond it (events are bounded one by one, their sum is not): such an invoice is refused, never truncated.
+MAX_AMOUNT_MINOR = 10**18 - 1
 _DECIMAL_TEXT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?$")
 
 
@@ -95,6 +99,11 @@ def round_minor(amount: Decimal, currency: str) -> int:
         context.traps[Inexact] = False  # the one place where rounding is the point
         scaled = amount.scaleb(units)
         return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def beyond_bound(minor: int) -> bool:
+    """Whether an amount in minor units is past what an invoice can carry (|minor| > MAX_AMOUNT_MINOR)."""
+    return abs(minor) > MAX_AMOUNT_MINOR
 
 
 def minor_to_decimal(minor: int, currency: str) -> Decimal:

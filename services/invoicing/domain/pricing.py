@@ -21,7 +21,7 @@ from services.invoicing.domain.charges import (
     TierAmount,
 )
 from services.invoicing.domain.currencies import is_invoiceable
-from services.invoicing.domain.money import EXACT, decimal_text, round_minor
+from services.invoicing.domain.money import EXACT, MAX_AMOUNT_MINOR, beyond_bound, decimal_text, round_minor
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
@@ -314,4 +314,9 @@ def quote_charge(charge: ChargeDefinition, quantity: Decimal, event_amounts: Seq
             f"unknown currency {str(currency)[:8]!r}; expected an ISO 4217 code such as INR", field="currency"
         )
     price = price_charge(charge, quantity, event_amounts)
-    return Quote(currency=currency, price=price, lines=line_amounts(price, charge, currency))
+    lines = line_amounts(price, charge, currency)
+    if any(beyond_bound(minor) for minor in (lines.usage_minor, lines.minimum_spend_minor, lines.maximum_cap_minor,
+                                            lines.total_minor)):
+        raise InvalidArgument(f"prices to more than {MAX_AMOUNT_MINOR} minor units of {currency}, the largest amount "
+                              f"an invoice can carry", field="event_amounts" if event_amounts else "quantity")
+    return Quote(currency=currency, price=price, lines=lines)

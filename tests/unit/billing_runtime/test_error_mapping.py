@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -10,6 +11,7 @@ from billing_runtime import errors
 from billing_runtime.error_mapping import (
     GRPC_CODES,
     HTTP_STATUS,
+    client_fault,
     from_grpc_error,
     http_body,
     http_status,
@@ -150,3 +152,32 @@ class TestGrpc:
         error = from_grpc_error(_FailedCall(to_grpc_status(errors.NotFound("no such project"))))
         assert type(error) is errors.NotFound
         assert (error.message, error.field) == ("no such project", None)
+
+
+def _driver_error(driver_error: Exception) -> Exception:
+    """What SQLAlchemy raises for an asyncpg failure: a DBAPIError whose ``orig`` was caused by the driver's."""
+    import sqlalchemy.exc
+
+    adapted = Exception("adapted")
+    adapted.__cause__ = driver_error
+    return sqlalchemy.exc.DBAPIError("INSERT ...", {}, adapted)
+
+
+@pytest.mark.parametrize("driver_error", [
+    asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding \"UTF8\": 0x00"),
+    asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence"),
+])
+def test_text_postgresql_cannot_store_is_the_clients_fault(driver_error):
+    fault = client_fault(_driver_error(driver_error))
+    assert isinstance(fault, errors.InvalidArgument)
+    assert "0x00" not in fault.message  # names the problem, never the value
+    assert to_grpc_status(fault).code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_lone_surrogate_is_the_clients_fault_and_other_failures_stay_internal():
+    try:
+        "\ud800".encode()
+    except UnicodeEncodeError as error:
+        assert isinstance(client_fault(error), errors.InvalidArgument)
+    assert client_fault(_driver_error(asyncpg.DeadlockDetectedError("deadlock"))) is None
+    assert client_fault(RuntimeError("bug")) is None

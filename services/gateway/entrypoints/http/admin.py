@@ -19,6 +19,7 @@ from services.gateway.adapters.audit import AuditFilter, AuditLog
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.entrypoints.http import schemas
 from services.gateway.entrypoints.http.access import principal_of, source_address
+from services.gateway.entrypoints.http.input_policy import INT64_MAX
 
 log = get_logger(__name__)
 _bearer = HTTPBearer(
@@ -187,7 +188,7 @@ async def revoke_api_key(api_key_id: str, request: Request):
     return schemas.ApiKey.from_pb(reply.api_key)
 
 
-_AUDIT_ID = Query(ge=1, le=2**63 - 1, description="Entries below this id (the last one seen)")
+_AUDIT_ID = Query(ge=1, le=INT64_MAX, description="Entries below this id (the last one seen)")
 
 
 def _audit_filter(
@@ -223,7 +224,7 @@ async def audit_log(
 async def export_audit_log(
     request: Request,
     matching: AuditQuery,
-    after_id: Annotated[int, Query(ge=0, le=2**63 - 1, description="Entries after this id (the last received)")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=INT64_MAX, description="Entries after this id (the last received)")] = 0,
 ):
     """Every matching entry, oldest first, one JSON object per line (`application/x-ndjson`), read in pages so any
     size streams in constant memory. Filters as for the list; `after_id` resumes an interrupted export."""

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing_runtime import database, metrics
@@ -27,6 +28,7 @@ from services.gateway.entrypoints.http import (
     catalog,
     dunning,
     events,
+    input_policy,
     invoices,
     metering,
     notifications,
@@ -112,8 +114,9 @@ def create_app(
         "Errors are `{\"error\", \"detail\", \"field\"}` with a 4xx status.",
         docs_url="/docs",
         redoc_url="/redoc",
-        # The one place that decides who may call what (access.py, with the table in permissions.py).
-        dependencies=[Depends(access_control)],
+        # One input policy for every route, before its own validation (text PostgreSQL can store, int64 integers);
+        # then the one place that decides who may call what (access.py, with the table in permissions.py).
+        dependencies=[Depends(input_policy.edge_input), Depends(access_control)],
     )
     app.state.settings = settings
     app.state.clients = service_clients
@@ -147,6 +150,8 @@ def create_app(
         if field:
             body["field"] = field
         return JSONResponse(body, status_code=400)
+
+    app.add_exception_handler(HTTPException, input_policy.http_error)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:

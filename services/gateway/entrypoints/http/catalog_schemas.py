@@ -256,8 +256,8 @@ class PlanTerms(Request):
     gst_rate: DecimalText | None = Field(None, description="GST percent; default 18", examples=["18"])
     sac_code: str = Field("", examples=["998315"])
     description: str = Field("", examples=["For growing teams"])
-    enforce_quotas_at_ingest: bool = Field(False, description="Whether ingest refuses events over this plan's hard "
-                                                              "caps (soft caps never refuse)")
+    enforce_quotas_at_ingest: StrictBool = Field(False, description="Whether ingest refuses events over this plan's "
+                                                                    "hard caps (soft caps never refuse)")
     entitlements: Entitlements = Field(default_factory=dict)
 
     def to_pb(self) -> invoicing_pb2.PlanTerms:
@@ -382,7 +382,7 @@ class SubscriptionChangePlan(Request):
 
 
 class SubscriptionCancel(Request):
-    at_period_end: bool = Field(True, description="true: at the end of the current billing period; false: now")
+    at_period_end: StrictBool = Field(True, description="true: at the end of the current billing period; false: now")
 
 
 class SubscriptionPhase(BaseModel):
@@ -426,7 +426,8 @@ class ExchangeRateCreate(Request):
     base_currency: str = Field(examples=["USD"])
     quote_currency: str = Field(examples=["INR"])
     rate: DecimalText = Field(description="1 base_currency = rate quote_currency", examples=["84.50"])
-    source: str = Field("", description="Where the rate came from", examples=["RBI reference rate"])
+    source: str = Field(min_length=1, description="Where the rate came from (required)",
+                        examples=["RBI reference rate"])
     effective_at: datetime | None = Field(None, description="When it takes effect (UTC without an offset); "
                                                             "default now", examples=["2026-11-01T00:00:00Z"])
 

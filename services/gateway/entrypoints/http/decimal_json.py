@@ -52,6 +52,8 @@ def decimal_text(value: Any) -> str:
     without an exponent. Floats, booleans and non-finite numbers raise ``ValueError`` (pydantic reports it
     as a 400 naming the field)."""
     if isinstance(value, str):
+        if not value.strip():  # the schema's pattern: "" is no number (a service would read it as 0)
+            raise ValueError("must be a decimal number, not an empty string")
         return value
     if isinstance(value, bool) or value is None:
         raise ValueError("must be a decimal number (a JSON number or a string such as \"12.50\")")

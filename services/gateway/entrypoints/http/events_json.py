@@ -20,7 +20,10 @@ from typing import Any
 
 from billing.ingest.v1 import ingest_pb2
 from billing_runtime.errors import InvalidArgument
+from services.gateway.entrypoints.http.input_policy import clip
 
+# Ingest's bound on an event id: longer ones are refused at the gateway and never sent (nor echoed back whole).
+MAX_EVENT_ID_LENGTH = 128
 FIELDS = frozenset({"metricName", "metricValue", "unit", "timestamp", "metadata", "idempotencyKey", "eventId"})
 # Ingest names the protobuf field at fault; the client sent the REST one.
 REST_FIELD = {"metric": "metricName", "value": "metricValue", "event_id": "idempotencyKey",
@@ -103,7 +106,7 @@ def parse_events(body: bytes, received: datetime) -> ParsedEvents:
             fields, dimensions, timestamp = _event_fields(item)
         except EventShapeError as error:
             event_id = item.get("idempotencyKey", item.get("eventId")) if isinstance(item, dict) else ""
-            rejected[index] = (event_id if isinstance(event_id, str) else "", error.field, error.reason)
+            rejected[index] = (clip(event_id) if isinstance(event_id, str) else "", error.field, error.reason)
             continue
         try:
             event = add(**fields)
@@ -185,11 +188,13 @@ def _event_id(item: dict[str, Any]) -> str:
     value = key if key is not None else alias
     if value is None:
         return ""
+    name = "idempotencyKey" if key is not None else "eventId"
     if isinstance(value, str):
+        if len(value) > MAX_EVENT_ID_LENGTH:  # refused here: never sent to ingest, never echoed back in full
+            raise EventShapeError(name, f"is {len(value)} characters long; at most {MAX_EVENT_ID_LENGTH} allowed")
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    name = "idempotencyKey" if key is not None else "eventId"
     raise EventShapeError(name, f"must be a string, not {_json_type(value)}")
 
 

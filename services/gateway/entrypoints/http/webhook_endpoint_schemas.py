@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from billing.notification.v1 import notification_pb2
 from billing_runtime.timestamps import from_timestamp
@@ -89,7 +89,7 @@ class EndpointUpdate(Request):
     url: str | None = Field(None, description=_URL, examples=_URL_EXAMPLE)
     event_types: list[str] | None = Field(None, description=f"From {_EVENT_TYPES}; [] for all of them")
     description: str | None = None
-    enabled: bool | None = Field(None, description="true enables it again (clearing disabled_reason) after the "
+    enabled: StrictBool | None = Field(None, description="true enables it again (clearing disabled_reason) after the "
                                                    "receiver was fixed; false stops its deliveries")
 
     @field_validator("*")

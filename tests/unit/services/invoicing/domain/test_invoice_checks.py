@@ -175,3 +175,14 @@ def test_built_invoices_add_up_and_validate(billing_input) -> None:
             if plan_charge.charge.maximum_amount is not None:
                 assert charged <= round_minor(plan_charge.charge.maximum_amount * rate, billing_input.currency)
             assert all(line.amount_minor != 0 for line in lines if line.kind is not LineKind.USAGE)
+
+
+def test_usage_pricing_past_the_amount_bound_is_refused_not_truncated() -> None:
+    # An event value just under 10^30 is accepted by ingest; at 0.01 INR a unit it prices to ~10^30 paise.
+    huge = build_invoice("inv_1", billing((SegmentUsage(whole(), PLAN, usage(api_calls="9" * 29)),)))
+    problem = _problem(huge)
+    assert "past the largest amount an invoice can carry (999999999999999999)" in problem
+    assert "lines[2]" in problem
+    # At the bound itself: fine.
+    edge = replace(good_invoice(), subtotal_minor=10**18 - 1)
+    assert "largest amount" not in _problem(edge)  # inconsistent, but not past the bound

@@ -306,3 +306,11 @@ def test_quote_refuses_unknown_currency(currency: str) -> None:
         quote_charge(charge(model="flat", flat_amount="1"), D(0), [], currency)
     assert caught.value.field == "currency"
     assert "unknown currency" in caught.value.message
+
+
+def test_a_quote_past_the_amount_bound_is_refused_naming_the_input() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        quote_charge(charge(model="per_unit", unit_price="1000000"), D("9" * 17), [], "INR")
+    assert caught.value.field == "quantity"
+    assert "999999999999999999 minor units" in caught.value.message
+    assert quote_charge(charge(model="per_unit", unit_price="1"), D("9" * 15), [], "INR").total_minor == 10**17 - 100

@@ -56,7 +56,8 @@ def test_service_validation_comes_back_as_400_naming_the_field_in_the_body(gatew
 def test_exchange_rate_effective_time_is_named_as_the_body_field(gateway):
     gateway.invoicing.answer("CreateExchangeRate", InvalidArgument("is in the future", field="effective_time"))
     response = gateway.http.post("/api/v1/admin/exchange-rates", headers=ADMIN, json={
-        "base_currency": "USD", "quote_currency": "INR", "rate": "84.5", "effective_at": "2999-01-01T00:00:00Z"})
+        "base_currency": "USD", "quote_currency": "INR", "rate": "84.5", "source": "demo",
+        "effective_at": "2999-01-01T00:00:00Z"})
     assert response.status_code == 400 and response.json()["field"] == "effective_at"
 
 
