@@ -21,7 +21,7 @@ def channel(
     address: str, *, max_reconnect_backoff_seconds: float | None = None, identity: mesh.Identity | None = None
 ) -> grpc.aio.Channel:
     """A channel to another service. Every call presents ``identity``'s mesh credential (by default the one
-    :func:`billing_runtime.mesh.configure` set for this service when the channel is made) and the current end
+    service's start-up acts as, :func:`billing_runtime.mesh.acting_as`, when the channel is made) and the current end
     user (``mesh.set_actor``). ``max_reconnect_backoff_seconds`` caps how long gRPC waits between attempts
     to reconnect to a peer that was down (its default grows to two minutes, during which every call fails at
     once): for callers that would rather notice a restarted peer within a second."""

@@ -14,10 +14,11 @@ metadata, and the callee binds it to its log context, so log lines and audit rec
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -110,18 +111,29 @@ def format_verifiers(tokens: Mapping[str, str]) -> str:
 
 
 _identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("billing_mesh_identity", default=None)
+_default: Identity | None = None
 
 
-def configure(name: str, token: str) -> Identity:
-    """This process's (or, in tests, this task's) identity for the channels :func:`clients.channel` makes from
-    now on; each channel keeps the identity it was made with."""
-    identity = Identity(name, token)
-    _identity.set(identity)
-    return identity
+@contextlib.contextmanager
+def acting_as(identity: Identity | None) -> Iterator[None]:
+    """Within this block (and the tasks it starts), :func:`clients.channel` makes channels that present
+    ``identity``; each channel keeps the identity it was made with. A service's start-up runs inside one."""
+    token = _identity.set(identity)
+    try:
+        yield
+    finally:
+        _identity.reset(token)
+
+
+def use_by_default(identity: Identity | None) -> None:
+    """The identity of channels made outside :func:`acting_as` (none by default: their calls are refused).
+    Tests and tools set it; a service never needs to."""
+    global _default
+    _default = identity
 
 
 def current_identity() -> Identity | None:
-    return _identity.get()
+    return _identity.get() or _default
 
 
 # -- the end user a call is made for ------------------------------------------------------------------------------

@@ -195,8 +195,10 @@ class Runtime:
 
     async def start(self) -> None:
         """Bind and start the gRPC server, then wait for dependencies and report SERVING."""
-        if self.identity is not None:  # the channels register() and on_ready make present it
-            mesh.configure(self.identity.name, self.identity.token)
+        with mesh.acting_as(self.identity):  # the channels register() and on_ready make present it
+            await self._start()
+
+    async def _start(self) -> None:
         wiring = self.definition.register(self, self.settings)
         self._service_names = wiring.service_names
         if self.settings.metrics_port is not None:
@@ -253,7 +255,7 @@ def build_runtime(definition: ServiceDefinition[S], settings: S) -> Runtime:
     engine = database.create_engine(settings.database_url, application_name=definition.name)
     holder: dict[str, Runtime] = {}
     token = settings.mesh_token.get_secret_value()
-    identity = mesh.configure(definition.name, token)
+    identity = mesh.Identity(definition.name, token)
     verifiers = mesh.parse_verifiers(settings.mesh_verifiers)
     if not token:
         prefix = definition.settings_cls.model_config.get("env_prefix", "")
