@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from billing.ingest.v1 import ingest_pb2
 from billing.invoicing.v1 import invoicing_pb2
-from billing_runtime import clients
+from billing_runtime import clients, mesh
 from billing_runtime.errors import Unauthenticated
 from billing_runtime.logging import get_logger
 from billing_runtime.timestamps import to_timestamp
@@ -23,14 +23,17 @@ _bearer = HTTPBearer(auto_error=False, description="The admin token from GATEWAY
 ADMIN_ACTOR = "admin-token"
 
 
-def require_admin(
+async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
+    """The admin's actor name; the services this request calls are told it (``mesh.set_actor``: async, so that
+    the context variable is the request's own, not a worker thread's)."""
     expected = request.app.state.settings.admin_token.get_secret_value()
     if credentials is None:
         raise Unauthenticated("missing 'Authorization: Bearer <admin token>' header")
     if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         raise Unauthenticated("admin token is not valid")
+    mesh.set_actor(ADMIN_ACTOR, role="admin")
     return ADMIN_ACTOR
 
 
