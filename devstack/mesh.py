@@ -160,7 +160,9 @@ class Mesh:
         self._cwd = cwd
         self._say = say
         self._children: dict[str, _Child] = {}
-        self.mesh_tokens: dict[str, str] = {name: secrets.token_urlsafe(32) for name in (*ORDER, trust.OPERATOR)}
+        self.mesh_tokens: dict[str, str] = {
+            service_of(name): secrets.token_urlsafe(32) for name in (*ORDER, *self.services, trust.OPERATOR)
+        }
         self.operator = trust.Identity(trust.OPERATOR, self.mesh_tokens[trust.OPERATOR])
 
         # Before choosing ports: leftovers of a killed run would otherwise push us off the defaults.
