@@ -47,6 +47,7 @@ from pathlib import Path
 import grpc
 import httpx
 
+from bench.stack import channel as stack_channel
 from billing.ingest.v1 import ingest_pb2
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_client import EventSender
@@ -144,7 +145,7 @@ def create_tenant(gateway_url: str, admin_token: str) -> tuple[str, str]:
 
 async def usage(metering_address: str, organisation_id: str, start: datetime) -> tuple[int, Decimal]:
     """Metering's event count and sum of the metric since ``start``."""
-    async with grpc.aio.insecure_channel(metering_address) as channel:
+    async with stack_channel(metering_address) as channel:
         reply = await metering_pb2_grpc.MeteringServiceStub(channel).QueryUsage(
             metering_pb2.QueryUsageRequest(
                 organisation_id=organisation_id, metric_code=METRIC, start_time=to_timestamp(start),

@@ -21,11 +21,11 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import grpc
 from google.protobuf import json_format
 
 from bench import grpc_driver
 from bench.stack import COUNT_METRIC, Stack
+from bench.stack import channel as stack_channel
 from bench.workload import Workload
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
@@ -59,9 +59,9 @@ async def enforced_key(stack: Stack, say: Callable[[str], None]) -> str:
         "quotas": [{"metric_code": COUNT_METRIC, "limit": QUOTA_LIMIT, "cap": "QUOTA_CAP_HARD"}],
         "enforce_quotas_at_ingest": True,
     }, invoicing_pb2.PlanTerms())
-    async with (grpc.aio.insecure_channel(stack.invoicing_address) as invoicing_channel,
-                grpc.aio.insecure_channel(stack.metering_address) as metering_channel,
-                grpc.aio.insecure_channel(stack.ingest_address) as ingest_channel):
+    async with (stack_channel(stack.invoicing_address) as invoicing_channel,
+                stack_channel(stack.metering_address) as metering_channel,
+                stack_channel(stack.ingest_address) as ingest_channel):
         invoicing = invoicing_pb2_grpc.InvoicingServiceStub(invoicing_channel)
         organisation = (await invoicing.CreateOrganisation(invoicing_pb2.CreateOrganisationRequest(
             name=f"Bench enforced {secrets.token_hex(3)}", billing_email="bench@example.com", billing_currency="INR",

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import grpc
-
 from bench.metering_rate import usage_request
 from bench.stack import COUNT_METRIC, PROBE_METRIC, Stack
+from bench.stack import channel as stack_channel
 from billing.metering.v1 import metering_pb2_grpc
 from billing_client import EventSender, EventStatus
 
@@ -68,7 +67,7 @@ async def measure(
     maximum_seen = 0
     sending_done = asyncio.Event()
 
-    async with grpc.aio.insecure_channel(stack.metering_address) as channel:
+    async with stack_channel(stack.metering_address) as channel:
         stub = metering_pb2_grpc.MeteringServiceStub(channel)
         request = usage_request(stack, PROBE_METRIC)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import grpc
 
 from bench.invoice_seed import MIX, Seeded, seed
 from bench.stack import Stack, fresh_stack
+from bench.stack import channel as stack_channel
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
 
@@ -167,7 +167,7 @@ def run(organisations: int, metrics: int, pdfs: int, pdf_concurrency: int, say: 
 
 async def _close(address: str, figures: CloseFigures, say: Callable[[str], None]) -> None:
     assert figures.seeded is not None
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with stack_channel(address) as channel:
         stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
         started = time.perf_counter()
         response = await stub.StartInvoiceRun(
@@ -246,7 +246,7 @@ async def _render(address: str, database_url: str, count: int, concurrency: int,
         await conn.close()
     step = max(1, len(ids) // max(1, count))
     chosen = ids[::step][:count]
-    async with grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+    async with stack_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
         stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
         await stub.RenderInvoice(pb.RenderInvoiceRequest(invoice_id=chosen[0], format=pb.INVOICE_FORMAT_PDF))
         queue = list(reversed(chosen))

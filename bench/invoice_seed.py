@@ -27,10 +27,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bench.stack import channel as stack_channel
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing_runtime.ids import new_id
@@ -143,7 +143,7 @@ async def seed(
     # A day back first: on the 1st (UTC) the previous month has not ended yet west of UTC.
     month, period_key = previous_month((datetime.now(UTC) - timedelta(days=1)).date())
     seeded = Seeded(period_key, [], {})
-    async with grpc.aio.insecure_channel(invoicing_address) as channel:
+    async with stack_channel(invoicing_address) as channel:
         stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
         started = loop.time()
         terms = dict(PLAN_TERMS, charges=PLAN_TERMS["charges"][:metrics])

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema, CreateTable
 
 from bench.stack import COUNT_METRIC, Stack
+from bench.stack import channel as stack_channel
 from bench.workload import METRIC, Workload
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime import database, migrations
@@ -79,7 +80,7 @@ async def drain_rate(
 ) -> Rate:
     """Start metering (if given how) and time it through the backlog until ``expected`` events are counted."""
     request = usage_request(stack, COUNT_METRIC)
-    async with grpc.aio.insecure_channel(stack.metering_address) as channel:
+    async with stack_channel(stack.metering_address) as channel:
         stub = metering_pb2_grpc.MeteringServiceStub(channel)
         starting = asyncio.create_task(asyncio.to_thread(start_metering)) if start_metering else None
         first: tuple[float, int] | None = None

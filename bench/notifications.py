@@ -29,7 +29,6 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import asyncpg
-import grpc
 import httpx
 import nats
 import uvicorn
@@ -39,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.freshness import percentile
+from bench.stack import channel as stack_channel
 from bench.stack import fresh_stack
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing.invoicing.v1 import invoicing_pb2 as inv
@@ -174,7 +174,7 @@ async def _measure(figures: NotificationFigures, stack, say: Callable[[str], Non
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
             await asyncio.sleep(0.05)
-        async with grpc.aio.insecure_channel(stack.mesh.address("notification")) as channel:
+        async with stack_channel(stack.mesh.address("notification")) as channel:
             stub = notification_pb2_grpc.NotificationServiceStub(channel)
             await stub.CreateEndpoint(notification_pb2.CreateEndpointRequest(
                 organisation_id=ORGANISATION, url=f"http://127.0.0.1:{port}/hook", event_types=["payment.failed"]))

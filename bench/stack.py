@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import httpx
 from sqlalchemy.engine import make_url
 
+from billing_runtime import mesh as trust
 from devstack.demo import ensure_demo_data
 from devstack.mailbox import LocalMailbox
 from devstack.mesh import ORDER, Mesh
@@ -27,6 +29,13 @@ from devstack.postgres import LocalPostgres
 from devstack.processes import read_record
 from devstack.razorpay_sandbox import WEBHOOK_PATH, LocalRazorpaySandbox
 from devstack.run import ENDPOINTS_FILE, default_data_dir
+
+
+def channel(address: str, **kwargs: object) -> grpc.aio.Channel:
+    """A channel to a service of the stack being driven, presenting its operator's mesh credential (which
+    :func:`fresh_stack` and :func:`running_stack` make the default)."""
+    return trust.aio_channel(address, trust.current_identity(), **kwargs)
+
 
 COUNT_METRIC = "bench.requests"
 PROBE_METRIC = "bench.probe"
@@ -59,6 +68,8 @@ class Stack:
     postgres: LocalPostgres | None = None  # a fresh stack's servers, for restarting them (bench/chaos.py)
     nats: LocalNats | None = None
     notes: list[str] = field(default_factory=list)
+    # The operator's mesh credential: what the benchmark calls services' gRPC with (bench.stack.channel).
+    operator: trust.Identity | None = None
 
     @property
     def owns_mesh(self) -> bool:
@@ -112,7 +123,9 @@ def fresh_stack(
             mail = LocalMailbox(root / "mailbox", smtp_port=0, web_port=0, say=say, keep_state=False).start()
             mesh.add_env("notification", mail.notification_env())
         mesh.start()
+        trust.use_by_default(mesh.operator)
         yield Stack(
+            operator=mesh.operator,
             ingest_address=mesh.address("ingest"),
             metering_address=mesh.address("metering"),
             gateway_url=mesh.gateway_url,
@@ -148,7 +161,11 @@ def running_stack(endpoints_file: Path = ENDPOINTS_FILE) -> Iterator[Stack]:
         raise SystemExit(f"--use-running: cannot read {endpoints_file} ({error}); start `make run` first") from None
     if not endpoints.get("gateway"):
         raise SystemExit(f"--use-running: {endpoints_file} names no gateway; is `make run` running?")
+    token_file = endpoints.get("mesh_operator_token_file")
+    operator = trust.Identity(trust.OPERATOR, Path(token_file).read_text().strip()) if token_file else None
+    trust.use_by_default(operator)
     yield Stack(
+        operator=operator,
         ingest_address=endpoints["services"]["ingest"],
         metering_address=endpoints["services"]["metering"],
         invoicing_address=endpoints["services"]["invoicing"],

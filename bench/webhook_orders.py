@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
-import grpc
 import nats
 
 from bench.stack import Stack
+from bench.stack import channel as stack_channel
 from billing.invoicing.v1 import events_pb2 as invoicing_events
 from billing.invoicing.v1 import invoicing_pb2 as inv
 from billing.payments.v1 import payments_pb2 as pay
@@ -79,7 +79,7 @@ async def created_orders(stack: Stack, invoice_ids: list[str], say: Callable[[st
             await asyncio.sleep(0.25)
     finally:
         await connection.close()
-    async with grpc.aio.insecure_channel(stack.payments_address) as channel:
+    async with stack_channel(stack.payments_address) as channel:
         stub = payments_pb2_grpc.PaymentsServiceStub(channel)
         semaphore = asyncio.Semaphore(8)
 

@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from billing_runtime import errors, metrics
+from billing_runtime import errors, mesh, metrics
 from billing_runtime.error_mapping import client_fault, to_grpc_status
 from billing_runtime.logging import bind_context, get_logger
 
@@ -27,23 +27,29 @@ MAX_LISTED_SERVICES = 100
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Binds the caller's request id to the log context, logs each RPC with its outcome and duration,
-    turns domain errors into their status codes and anything else into INTERNAL (never leaking it),
-    and answers UNAVAILABLE while the service is not ready."""
+    """Refuses calls the mesh table does not allow (billing_runtime.mesh: UNAUTHENTICATED without a valid
+    credential, PERMISSION_DENIED for a caller not allowed), binds the caller's request id, service and end user
+    to the log context, logs each RPC with its outcome and duration, turns domain errors into their status codes
+    and anything else into INTERNAL (never leaking it), and answers UNAVAILABLE while the service is not ready."""
 
     def __init__(
         self, is_ready: Callable[[], bool], hot_methods: Collection[str] = (),
-        tracing: grpc.aio.ServerInterceptor | None = None,
+        tracing: grpc.aio.ServerInterceptor | None = None, guard: mesh.Guard | None = None,
     ) -> None:
         self._is_ready = is_ready
         self._hot_methods = frozenset(hot_methods)
         self._hot_handlers: dict[str, grpc.RpcMethodHandler] = {}
         self._tracing = tracing
+        self._guard = guard if guard is not None else mesh.Guard({}, {})
 
     async def intercept_service(self, continuation, handler_call_details):  # type: ignore[override]
-        """Hot methods: their wrapped handler, built once, untraced. The rest: traced (``tracing`` wraps our
-        wrapper, so its log lines carry the RPC's trace id). One interceptor, so a hot call costs one hop."""
+        """The mesh check first (a dict lookup or two per call). Hot methods: their wrapped handler, built once,
+        untraced. The rest: traced (``tracing`` wraps our wrapper, so its log lines carry the RPC's trace id).
+        One interceptor, so a hot call costs one hop."""
         method = handler_call_details.method
+        refusal = self._guard.check(method, mesh.header_of(handler_call_details.invocation_metadata))
+        if refusal is not None:
+            return await self._refuse(continuation, handler_call_details, refusal)
         if method in self._hot_methods:
             return self._hot_handlers.get(method) or await self._hot_handler(continuation, handler_call_details)
         if self._tracing is not None:
@@ -57,33 +63,34 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
         request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, request_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, method, request_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method, request_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(handler.stream_stream, method, request_id),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        caller = self._guard.caller(metadata[mesh.MESH_HEADER]) if mesh.MESH_HEADER in metadata else None
+        actor = mesh.actor_from(metadata)
+        fields = {**({"caller": caller} if caller else {}), **(actor.log_fields() if actor else {})}
+        return _rewrap(handler, self._wrap_unary, self._wrap_stream, method, request_id, fields, actor)
 
-    def _wrap_unary(self, behaviour, method: str, request_id: str):
+    async def _refuse(self, continuation, handler_call_details, refusal: mesh.Refusal):
+        """A handler of the method's own kind that answers the refusal; logged (never the token) and counted."""
+        method = handler_call_details.method
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None  # UNIMPLEMENTED, as without the check
+        log.warning("rpc refused", rpc=method, code=refusal.code.name, reason=refusal.reason,
+                    caller=refusal.caller or None)
+        metrics.record_rpc(method, refusal.code.name, 0.0)
+
+        async def abort(request_or_iterator, context: grpc.aio.ServicerContext):
+            await context.abort(refusal.code, refusal.details)
+
+        async def abort_stream(request_or_iterator, context: grpc.aio.ServicerContext):
+            await context.abort(refusal.code, refusal.details)
+            yield  # pragma: no cover - an async generator that never yields
+
+        return _rewrap(handler, lambda *_: abort, lambda *_: abort_stream, method, "", {}, None)
+
+    def _wrap_unary(self, behaviour, method: str, request_id: str, fields: dict[str, str],
+                    actor: mesh.Actor | None):
         async def wrapper(request_or_iterator, context: grpc.aio.ServicerContext):
-            start = self._begin(method, request_id)
+            start = self._begin(method, request_id, fields, actor)
             await self._check_ready(context, method)
             try:
                 response = await behaviour(request_or_iterator, context)
@@ -131,9 +138,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return wrapper
 
-    def _wrap_stream(self, behaviour, method: str, request_id: str):
+    def _wrap_stream(self, behaviour, method: str, request_id: str, fields: dict[str, str],
+                     actor: mesh.Actor | None):
         async def wrapper(request_or_iterator, context: grpc.aio.ServicerContext):
-            start = self._begin(method, request_id)
+            start = self._begin(method, request_id, fields, actor)
             await self._check_ready(context, method)
             try:
                 async for response in behaviour(request_or_iterator, context):
@@ -145,8 +153,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     @staticmethod
-    def _begin(method: str, request_id: str) -> float:
-        bind_context(request_id=request_id, rpc=method)
+    def _begin(method: str, request_id: str, fields: dict[str, str], actor: mesh.Actor | None) -> float:
+        bind_context(request_id=request_id, rpc=method, **fields)
+        if actor is not None:  # the calls this one makes carry the same end user
+            mesh.set_actor(actor.actor, actor.role, actor.organisation)
         return time.perf_counter()
 
     async def _check_ready(self, context: grpc.aio.ServicerContext, method: str) -> None:
@@ -178,6 +188,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
 
 
+def _rewrap(handler: grpc.RpcMethodHandler, wrap_unary, wrap_stream, *args) -> grpc.RpcMethodHandler:
+    """``handler``'s behaviour wrapped, as a handler of the same kind with the same (de)serializers."""
+    serializers = {"request_deserializer": handler.request_deserializer,
+                   "response_serializer": handler.response_serializer}
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(wrap_unary(handler.unary_unary, *args), **serializers)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(wrap_unary(handler.stream_unary, *args), **serializers)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream, *args), **serializers)
+    return grpc.stream_stream_rpc_method_handler(wrap_stream(handler.stream_stream, *args), **serializers)
+
+
 class HealthServicer(health.aio.HealthServicer):
     """The standard asyncio health service, plus ``List``.
 
@@ -202,16 +225,20 @@ class HealthServicer(health.aio.HealthServicer):
 
 
 def build_server(
-    is_ready: Callable[[], bool], max_message_bytes: int = 16 * 1024 * 1024, hot_methods: Collection[str] = ()
+    is_ready: Callable[[], bool], max_message_bytes: int = 16 * 1024 * 1024, hot_methods: Collection[str] = (),
+    guard: mesh.Guard | None = None,
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A server with our interceptor and the health service registered (health starts NOT_SERVING).
 
     ``hot_methods`` (full paths, ``/billing.metering.v1.MeteringService/CheckQuota``) are unary RPCs answered from
     memory at thousands a second, where a span and a log line per call would cost more than the answer (about
     0.3 ms of CPU together): they are not traced and log only when they fail; they are still counted and timed,
-    and their errors mapped like every other method's."""
+    and their errors mapped like every other method's.
+
+    ``guard`` holds the service's mesh table and its callers' verifiers; without one only health and reflection
+    answer."""
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(is_ready, hot_methods, tracing=aio_server_interceptor())],
+        interceptors=[ServerInterceptor(is_ready, hot_methods, tracing=aio_server_interceptor(), guard=guard)],
         # Without this, a second process could silently bind the same port and steal half the calls.
         options=[
             ("grpc.so_reuseport", 0),

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_runtime import database, messaging, metrics, migrations
+from billing_runtime import database, mesh, messaging, metrics, migrations
 from billing_runtime.grpc_server import build_server, enable_reflection
 from billing_runtime.logging import configure_logging, get_logger
 from billing_runtime.outbox import Outbox, OutboxRelay
@@ -69,6 +69,10 @@ class ServiceDefinition(Generic[S]):
     # Unary RPCs answered from memory at thousands a second: not traced, logged only on failure
     # (billing_runtime.grpc_server.build_server).
     hot_methods: frozenset[str] = frozenset()
+    # Who may call each of its gRPC methods (billing_runtime.mesh): full method name -> the services allowed,
+    # mesh.PUBLIC or mesh.API_KEY. Health and reflection are public anyway; a method missing here is refused
+    # (tests/unit/runtime/test_mesh_tables.py checks every method is declared).
+    access: Mapping[str, mesh.Access] = field(default_factory=dict)
 
     @property
     def schema(self) -> str:
@@ -93,6 +97,8 @@ class Runtime:
     # Set by services that also listen for HTTP (the gateway), e.g. "http://127.0.0.1:8080".
     http_address: str = ""
     metrics_server: metrics.MetricsServer | None = None
+    # Who this service is on the mesh: the channels register() makes present it.
+    identity: mesh.Identity | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _service_names: list[str] = field(default_factory=list)
@@ -189,6 +195,10 @@ class Runtime:
 
     async def start(self) -> None:
         """Bind and start the gRPC server, then wait for dependencies and report SERVING."""
+        with mesh.acting_as(self.identity):  # the channels register() and on_ready make present it
+            await self._start()
+
+    async def _start(self) -> None:
         wiring = self.definition.register(self, self.settings)
         self._service_names = wiring.service_names
         if self.settings.metrics_port is not None:
@@ -244,9 +254,17 @@ def build_runtime(definition: ServiceDefinition[S], settings: S) -> Runtime:
         raise TypeError(f"{definition.name} needs {definition.settings_cls.__name__}, not {type(settings).__name__}")
     engine = database.create_engine(settings.database_url, application_name=definition.name)
     holder: dict[str, Runtime] = {}
+    token = settings.mesh_token.get_secret_value()
+    identity = mesh.Identity(definition.name, token)
+    verifiers = mesh.parse_verifiers(settings.mesh_verifiers)
+    if not token:
+        prefix = definition.settings_cls.model_config.get("env_prefix", "")
+        log.warning(f"no {prefix}MESH_TOKEN: the other services will refuse this one's calls")
+    if not verifiers and any(not isinstance(a, mesh.Open) for a in definition.access.values()):
+        log.warning("no MESH_VERIFIERS: every mesh-only method will be refused")
     server, health_servicer = build_server(
         is_ready=lambda: holder["runtime"].ready, max_message_bytes=settings.grpc_max_message_bytes,
-        hot_methods=definition.hot_methods,
+        hot_methods=definition.hot_methods, guard=mesh.Guard(definition.access, verifiers),
     )
     runtime = Runtime(
         definition=definition,
@@ -255,6 +273,7 @@ def build_runtime(definition: ServiceDefinition[S], settings: S) -> Runtime:
         server=server,
         health=health_servicer,
         outbox=Outbox(definition.metadata.tables[f"{definition.schema}.outbox"]),
+        identity=identity,
     )
     holder["runtime"] = runtime
     return runtime

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from billing_runtime.mesh import parse_verifiers
 from billing_runtime.messaging import StreamLimits
 
 
@@ -39,6 +40,12 @@ class ServiceSettings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5)
     # Largest gRPC message received or sent (gRPC's own default, 4 MiB, is too small for big event batches).
     grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+    # Service-to-service trust (billing_runtime.mesh, docs/security.md): this service's own secret mesh token,
+    # presented on every call it makes (<PREFIX>MESH_TOKEN or <PREFIX>MESH_TOKEN_FILE), and the SHA-256 verifiers
+    # of every caller it accepts, "name=sha256hex,..." (MESH_VERIFIERS, shared by all services; not secret).
+    # Without a token its calls are refused; without verifiers it answers only health, reflection and API-key calls.
+    mesh_token: SecretStr = SecretStr("")
+    mesh_verifiers: str = ""
 
     def stream_limits(self) -> StreamLimits:
         return StreamLimits(
@@ -75,6 +82,9 @@ class ServiceSettings(BaseSettings):
             self.database_url = os.environ.get("DATABASE_URL", "")
         if not self.nats_url:
             self.nats_url = os.environ.get("NATS_URL", "")
+        if not self.mesh_verifiers:
+            self.mesh_verifiers = os.environ.get("MESH_VERIFIERS", "")
+        parse_verifiers(self.mesh_verifiers)  # a malformed list fails at start, not at the first call
         if not self.database_url:
             prefix = self.model_config.get("env_prefix", "")
             raise ValueError(f"database_url is required: set {prefix}DATABASE_URL or DATABASE_URL")

@@ -54,6 +54,9 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     if mailbox:
         row("Mailbox", f"{mailbox['web']}   (every email notification sends; SMTP {mailbox['smtp']})")
     row("Admin token", token)
+    operator_file = endpoints.get("mesh_operator_token_file")
+    if operator_file:
+        row("Mesh operator", f"{_shown(operator_file)}   (gRPC calls need x-billing-mesh: operator:<this token>)")
     demo = endpoints.get("demo")
     if demo:
         row("Demo API key", demo["api_key"])
@@ -81,9 +84,11 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
             rows.append(f"    {_shown(Path(sys.executable).parent / 'billing')} usage llm_tokens "
                         f"--organisation {demo['organisation_id']} --window day --group-by model")
     invoicing = endpoints["services"].get("invoicing")
-    if invoicing and "invoicing" in endpoints["running"]:
+    if invoicing and "invoicing" in endpoints["running"] and operator_file:
+        # Double quotes, so that the shell reads the token file.
+        header = f'"x-billing-mesh: operator:$(cat {_shown(operator_file)})"'
         rows.append(
-            f"    {buf_binary()} curl --protocol grpc --http2-prior-knowledge "
+            f"    {buf_binary()} curl --protocol grpc --http2-prior-knowledge -H {header} "
             f"http://{invoicing}/billing.invoicing.v1.InvoicingService/ListOrganisations -d '{{}}'"
         )
     any_service = next(iter(endpoints["running"]), None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from billing_runtime import mesh as trust
 from devstack import console
 from devstack.console import Reporter
 from devstack.errors import DevstackError
@@ -52,6 +54,8 @@ DEFAULT_METRICS_PORTS: Mapping[str, int] = {
     "gateway": 9156,
 }
 HEALTH_TIMEOUT = 60.0
+# Where a run writes the operator's mesh token (mode 0600), for calling a service by hand (docs/security.md).
+OPERATOR_TOKEN_FILE = "mesh-operator-token"
 
 
 def health_status(address: str, timeout: float = 1.0) -> str:
@@ -114,6 +118,10 @@ class Mesh:
     ``ports`` overrides single ones (0 = any free port). ``env`` is added to every child's environment,
     ``service_env[name]`` to one child's. Construction stops services that a killed earlier run left behind
     in the same ``data_dir`` (see :func:`stop_leftover_services`).
+
+    Each mesh makes fresh mesh credentials (billing_runtime.mesh): a token per service (``<SVC>_MESH_TOKEN``),
+    one for :attr:`operator` (what tests, benchmarks and a developer call services with: :meth:`channel`), and
+    ``MESH_VERIFIERS`` with all their hashes for every service.
     """
 
     def __init__(
@@ -152,6 +160,10 @@ class Mesh:
         self._cwd = cwd
         self._say = say
         self._children: dict[str, _Child] = {}
+        self.mesh_tokens: dict[str, str] = {
+            service_of(name): secrets.token_urlsafe(32) for name in (*ORDER, *self.services, trust.OPERATOR)
+        }
+        self.operator = trust.Identity(trust.OPERATOR, self.mesh_tokens[trust.OPERATOR])
 
         # Before choosing ports: leftovers of a killed run would otherwise push us off the defaults.
         stop_leftover_services(self.data_dir, say, stop_timeout)
@@ -179,6 +191,28 @@ class Mesh:
     def address(self, name: str) -> str:
         """``127.0.0.1:<port>`` of a service's gRPC server."""
         return f"{LOCALHOST}:{self.ports[name]}"
+
+    def channel(self, name: str, **kwargs: object) -> grpc.aio.Channel:
+        """A ``grpc.aio`` channel to a service (or replica) that presents the operator's mesh credential."""
+        return trust.aio_channel(self.address(name), self.operator, **kwargs)
+
+    def sync_channel(self, name: str, **kwargs: object) -> grpc.Channel:
+        """The blocking kind of :meth:`channel`."""
+        return trust.sync_channel(self.address(name), self.operator, **kwargs)
+
+    @property
+    def operator_token_file(self) -> Path:
+        return self.data_dir / OPERATOR_TOKEN_FILE
+
+    def write_operator_token(self) -> Path:
+        """Write the operator's token to the data directory, readable by this user only."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.operator_token_file
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(self.operator.token + "\n")
+        return path
 
     def metrics_url(self, name: str) -> str:
         """Where a service serves its Prometheus metrics."""
@@ -232,6 +266,9 @@ class Mesh:
         for peer in ORDER:
             if peer != service:
                 env[f"{prefix}_{peer.upper()}_ADDRESS"] = self.address(peers.get(peer, peer))
+        # Its own mesh token, and the verifiers of every caller (the services and the operator).
+        env[f"{prefix}_MESH_TOKEN"] = self.mesh_tokens[service]
+        env["MESH_VERIFIERS"] = trust.format_verifiers(self.mesh_tokens)
         if service == "gateway":
             env["GATEWAY_HTTP_PORT"] = str(self.http_ports[name])
             env["GATEWAY_ADMIN_TOKEN"] = self.admin_token
@@ -276,6 +313,7 @@ class Mesh:
     def start(self) -> Mesh:
         """Start every service in order, each one healthy before the next; on failure stop what was started."""
         try:
+            self.write_operator_token()
             for name in self.services:
                 self.start_service(name)
         except BaseException:

@@ -255,6 +255,8 @@ def _endpoints(
         "metrics": {name: mesh.metrics_url(name) for name in mesh.services},
         "running": list(mesh.services),
         "admin_token": token,
+        # The operator's mesh credential for calling a service's gRPC by hand (x-billing-mesh: operator:<token>).
+        "mesh_operator_token_file": str(mesh.operator_token_file),
         "demo": None,
         "database_url": database_url,
         "nats_url": nats_url,

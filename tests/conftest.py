@@ -23,11 +23,13 @@ from typing import Any
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import asyncpg
+import grpc
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.engine import make_url
 
+from billing_runtime import mesh
 from billing_runtime.logging import configure_logging
 from billing_runtime.service import Runtime, ServiceDefinition, build_runtime
 from billing_runtime.tracing import configure_tracing
@@ -35,6 +37,28 @@ from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
 
 configure_logging("tests", os.environ.get("BILLING_TEST_LOG_LEVEL", "WARNING"), "console")
+
+# Mesh credentials for the session, as `make run` makes them: a token per service (<SVC>_MESH_TOKEN, which every
+# in-process service's settings read) and the operator's, the identity tests call services with; every service
+# accepts the verifiers of all of them (MESH_VERIFIERS).
+MESH_TOKENS = {name: secrets.token_urlsafe(32) for name in (*mesh.SERVICES, mesh.OPERATOR)}
+for _name in mesh.SERVICES:
+    os.environ[f"{_name.upper()}_MESH_TOKEN"] = MESH_TOKENS[_name]
+os.environ["MESH_VERIFIERS"] = mesh.format_verifiers(MESH_TOKENS)
+OPERATOR = mesh.Identity(mesh.OPERATOR, MESH_TOKENS[mesh.OPERATOR])
+# Adapters a test builds itself (a MeteringUsage over the running metering) call as the operator.
+mesh.use_by_default(OPERATOR)
+
+
+def mesh_channel(address: str, **kwargs: Any) -> grpc.aio.Channel:
+    """A channel to a service that presents the operator's mesh credential (allowed wherever the gateway is):
+    what tests use instead of a bare ``grpc.aio.insecure_channel``, which every mesh method refuses."""
+    return mesh.aio_channel(address, OPERATOR, **kwargs)
+
+
+def mesh_sync_channel(address: str, **kwargs: Any) -> grpc.Channel:
+    """The blocking kind of :func:`mesh_channel`."""
+    return mesh.sync_channel(address, OPERATOR, **kwargs)
 # Spans of every in-process service end up here, so tests can follow a request across services.
 FINISHED_SPANS = InMemorySpanExporter()
 configure_tracing("tests", SimpleSpanProcessor(FINISHED_SPANS))

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from billing_runtime import mesh
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.ingest.adapters.invoicing_organisations import InvoicingOrganisations
 from services.ingest.adapters.metering_quotas import MeteringQuotas
@@ -34,12 +35,26 @@ def register(runtime: Runtime, settings: IngestSettings) -> Wiring:
     return Wiring([name])
 
 
+# Who may call what (billing_runtime.mesh): the admin API through the gateway; events from anyone with a key.
+ACCESS = mesh.methods("billing.ingest.v1.IngestService", {
+    "CreateProject": mesh.EDGE,
+    "GetProject": mesh.EDGE,
+    "ListProjects": mesh.EDGE,
+    "CreateApiKey": mesh.EDGE,
+    "ListApiKeys": mesh.EDGE,
+    "RevokeApiKey": mesh.EDGE,
+    "VerifyApiKey": mesh.EDGE,
+    "IngestEvents": mesh.API_KEY,  # billing_client's EventSender, and the gateway's POST /api/v1/events
+    "StreamEvents": mesh.API_KEY,
+})
+
 DEFINITION = ServiceDefinition(
     name="ingest",
     settings_cls=IngestSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    access=ACCESS,
 )
 
 if __name__ == "__main__":

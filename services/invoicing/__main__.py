@@ -4,6 +4,7 @@ from functools import partial
 from pathlib import Path
 
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing_runtime import mesh
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
@@ -86,12 +87,53 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     return Wiring([invoicing_pb2.DESCRIPTOR.services_by_name["InvoicingService"].full_name], on_ready=on_ready)
 
 
+# Who may call what (billing_runtime.mesh): the gateway (and an operator) everything; ingest, metering and
+# notification look organisations up; metering reads plans in force and projected invoices; notification renders
+# invoices for mail.
+ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
+    "CreateOrganisation": mesh.EDGE,
+    "GetOrganisation": mesh.EDGE | {"ingest", "metering", "notification"},
+    "ListOrganisations": mesh.EDGE,
+    "CreatePlan": mesh.EDGE,
+    "CreatePlanVersion": mesh.EDGE,
+    "GetPlan": mesh.EDGE,
+    "ListPlans": mesh.EDGE,
+    "GetPlanVersion": mesh.EDGE,
+    "ListPlanVersions": mesh.EDGE,
+    "CreateSubscription": mesh.EDGE,
+    "GetSubscription": mesh.EDGE,
+    "ListSubscriptions": mesh.EDGE,
+    "ChangeSubscriptionPlan": mesh.EDGE,
+    "CancelSubscription": mesh.EDGE,
+    "CreateExchangeRate": mesh.EDGE,
+    "ListExchangeRates": mesh.EDGE,
+    "QuotePrice": mesh.EDGE,
+    "StartInvoiceRun": mesh.EDGE,
+    "GetInvoiceRun": mesh.EDGE,
+    "ListInvoiceRuns": mesh.EDGE,
+    "ListInvoices": mesh.EDGE,
+    "GetInvoice": mesh.EDGE,
+    "VoidInvoice": mesh.EDGE,
+    "ReissueInvoice": mesh.EDGE,
+    "RenderInvoice": mesh.EDGE | {"notification"},
+    "GetProjectedInvoice": mesh.EDGE | {"metering"},
+    "ListInvoiceStatusChanges": mesh.EDGE,
+    "ListInvoiceSettlements": mesh.EDGE,
+    "ListReviewItems": mesh.EDGE,
+    "ResolveReviewItem": mesh.EDGE,
+    "GetPlanInForce": mesh.EDGE | {"metering"},
+    "SetEntitlementOverride": mesh.EDGE,
+    "DeleteEntitlementOverride": mesh.EDGE,
+    "ListEntitlementOverrides": mesh.EDGE,
+})
+
 DEFINITION = ServiceDefinition(
     name="invoicing",
     settings_cls=InvoicingSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    access=ACCESS,
 )
 
 if __name__ == "__main__":

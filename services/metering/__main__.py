@@ -5,6 +5,7 @@ import gc
 from pathlib import Path
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
+from billing_runtime import mesh
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.metering.adapters.accepted_stream import AcceptedStream
 from services.metering.adapters.alerts_unit_of_work import AlertsUnitOfWork
@@ -75,6 +76,31 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
     return Wiring([metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name], on_ready=start_consumer)
 
 
+# Who may call what (billing_runtime.mesh): the gateway (and an operator) everything; ingest checks quotas and
+# reads metric definitions; invoicing reads usage for invoices.
+ACCESS = mesh.methods("billing.metering.v1.MeteringService", {
+    "CreateMetric": mesh.EDGE,
+    "GetMetric": mesh.EDGE,
+    "ListMetrics": mesh.EDGE | {"ingest"},
+    "ArchiveMetric": mesh.EDGE,
+    "ListObservedMetrics": mesh.EDGE,
+    "QueryUsage": mesh.EDGE,
+    "GetUsageTotals": mesh.EDGE | {"invoicing"},
+    "ListEventValues": mesh.EDGE | {"invoicing"},
+    "ListDeadLetters": mesh.EDGE,
+    "GetDeadLetter": mesh.EDGE,
+    "ReplayDeadLetter": mesh.EDGE,
+    "DiscardDeadLetter": mesh.EDGE,
+    "CreateAlertRule": mesh.EDGE,
+    "GetAlertRule": mesh.EDGE,
+    "ListAlertRules": mesh.EDGE,
+    "DeleteAlertRule": mesh.EDGE,
+    "ListFiredAlerts": mesh.EDGE,
+    "CheckQuota": mesh.EDGE,  # products ask through the gateway (billing_client.QuotaClient)
+    "CheckQuotas": mesh.EDGE | {"ingest"},
+    "GetEntitlements": mesh.EDGE,
+})
+
 DEFINITION = ServiceDefinition(
     name="metering",
     settings_cls=MeteringSettings,
@@ -83,6 +109,7 @@ DEFINITION = ServiceDefinition(
     register=register,
     # Products call these in front of their own requests; see docs/alerts-and-quotas.md, "Speed".
     hot_methods=frozenset(f"/billing.metering.v1.MeteringService/{name}" for name in ("CheckQuota", "GetEntitlements")),
+    access=ACCESS,
 )
 
 if __name__ == "__main__":

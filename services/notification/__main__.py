@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from billing.notification.v1 import notification_pb2, notification_pb2_grpc
+from billing_runtime import mesh
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.notification.adapters.email_builder import Sender as MailSender
 from services.notification.adapters.invoicing import Invoicing
@@ -67,12 +68,33 @@ def register(runtime: Runtime, settings: NotificationSettings) -> Wiring:
     return Wiring([notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name], on_ready)
 
 
+# Who may call what (billing_runtime.mesh): the gateway (and an operator); no other service calls notification.
+ACCESS = mesh.methods("billing.notification.v1.NotificationService", {
+    "ListMessages": mesh.EDGE,
+    "GetMessage": mesh.EDGE,
+    "PreviewMessage": mesh.EDGE,
+    "ResendMessage": mesh.EDGE,
+    "GetRecipients": mesh.EDGE,
+    "SetRecipients": mesh.EDGE,
+    "CreateEndpoint": mesh.EDGE,
+    "ListEndpoints": mesh.EDGE,
+    "GetEndpoint": mesh.EDGE,
+    "UpdateEndpoint": mesh.EDGE,
+    "DeleteEndpoint": mesh.EDGE,
+    "RotateEndpointSecret": mesh.EDGE,
+    "ListDeliveries": mesh.EDGE,
+    "GetDelivery": mesh.EDGE,
+    "ReplayDelivery": mesh.EDGE,
+    "SendTestWebhook": mesh.EDGE,
+})
+
 DEFINITION = ServiceDefinition(
     name="notification",
     settings_cls=NotificationSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    access=ACCESS,
 )
 
 if __name__ == "__main__":

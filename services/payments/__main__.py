@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_runtime import mesh
 from billing_runtime.logging import get_logger
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.payments.adapters.razorpay_api import RazorpayApi
@@ -52,12 +53,35 @@ def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
     return Wiring([payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name], on_ready)
 
 
+# Who may call what (billing_runtime.mesh): the gateway (and an operator); no other service calls payments.
+ACCESS = mesh.methods("billing.payments.v1.PaymentsService", {
+    "GetCheckout": mesh.EDGE,
+    "VerifyCheckout": mesh.EDGE,
+    "CreatePaymentLink": mesh.EDGE,
+    "GetInvoicePayments": mesh.EDGE,
+    "GetPayment": mesh.EDGE,
+    "ListPayments": mesh.EDGE,
+    "RecordOfflinePayment": mesh.EDGE,
+    "CreateRefund": mesh.EDGE,
+    "ListRefunds": mesh.EDGE,
+    "ListWebhookEvents": mesh.EDGE,
+    "GetDunning": mesh.EDGE,
+    "GetDunningPolicy": mesh.EDGE,
+    "SetDunningPolicy": mesh.EDGE,
+    "RunReconciliation": mesh.EDGE,
+    "GetReconciliationRun": mesh.EDGE,
+    "ListReconciliationRuns": mesh.EDGE,
+    "ListDiscrepancies": mesh.EDGE,
+    "ResolveDiscrepancy": mesh.EDGE,
+})
+
 DEFINITION = ServiceDefinition(
     name="payments",
     settings_cls=PaymentsSettings,
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    access=ACCESS,
 )
 
 if __name__ == "__main__":

@@ -81,13 +81,19 @@ def test_tenancy_through_the_admin_api_and_grpc(mesh: Mesh):
         assert project.status_code == 201, project.text
         key = client.post("/api/v1/admin/api-keys", json={"project_id": project.json()["id"]}).json()
 
-    # A gRPC client sees the same organisation, straight from invoicing ...
+    # A plain gRPC client is refused: the services answer only the mesh (and the operator) ...
     with grpc.insecure_channel(mesh.address("invoicing")) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            invoicing_pb2_grpc.InvoicingServiceStub(channel).GetOrganisation(
+                invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # ... while the operator's client sees the same organisation, straight from invoicing ...
+    with mesh.sync_channel("invoicing") as channel:
         stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
         fetched = stub.GetOrganisation(invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
         assert fetched.organisation.gstin == "27AAPFU0939F1ZV"
     # ... and ingest resolves the API key to its project.
-    with grpc.insecure_channel(mesh.address("ingest")) as channel:
+    with mesh.sync_channel("ingest") as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         verified = stub.VerifyApiKey(ingest_pb2.VerifyApiKeyRequest(secret=key["secret"]))
         assert verified.project.organisation_id == organisation_id

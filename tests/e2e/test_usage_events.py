@@ -11,7 +11,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import grpc
 import httpx
 import pytest
 
@@ -51,7 +50,7 @@ def tenant(mesh: Mesh) -> tuple[str, str, str]:
 
 
 async def usage(mesh: Mesh, organisation_id: str, code: str, start: datetime) -> tuple[Decimal, int]:
-    async with grpc.aio.insecure_channel(mesh.address("metering")) as channel:
+    async with mesh.channel("metering") as channel:
         reply = await metering_pb2_grpc.MeteringServiceStub(channel).QueryUsage(
             metering_pb2.QueryUsageRequest(
                 organisation_id=organisation_id, metric_code=code, start_time=to_timestamp(start),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 
 from billing.ingest.v1 import ingest_pb2_grpc
@@ -15,7 +14,7 @@ from billing_runtime.service import Runtime
 from services.ingest.__main__ import DEFINITION as INGEST
 from services.invoicing.__main__ import DEFINITION as INVOICING
 from services.metering.__main__ import DEFINITION as METERING
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 
 
 @pytest.fixture(scope="session")
@@ -55,17 +54,17 @@ async def metering(database_url: str, nats_url: str, invoicing: Runtime, meterin
 
 @pytest.fixture(scope="session")
 async def invoicing_stub(invoicing: Runtime) -> AsyncIterator[invoicing_pb2_grpc.InvoicingServiceStub]:
-    async with grpc.aio.insecure_channel(invoicing.address) as channel:
+    async with mesh_channel(invoicing.address) as channel:
         yield invoicing_pb2_grpc.InvoicingServiceStub(channel)
 
 
 @pytest.fixture(scope="session")
 async def ingest_stub(ingest: Runtime) -> AsyncIterator[ingest_pb2_grpc.IngestServiceStub]:
-    async with grpc.aio.insecure_channel(ingest.address) as channel:
+    async with mesh_channel(ingest.address) as channel:
         yield ingest_pb2_grpc.IngestServiceStub(channel)
 
 
 @pytest.fixture(scope="session")
 async def metering_stub(metering: Runtime) -> AsyncIterator[metering_pb2_grpc.MeteringServiceStub]:
-    async with grpc.aio.insecure_channel(metering.address) as channel:
+    async with mesh_channel(metering.address) as channel:
         yield metering_pb2_grpc.MeteringServiceStub(channel)

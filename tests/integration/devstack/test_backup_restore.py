@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import grpc
 import pytest
 import sqlalchemy as sa
 
@@ -34,7 +33,7 @@ from services.invoicing.__main__ import DEFINITION as INVOICING
 from services.metering.__main__ import DEFINITION as METERING
 from services.notification.__main__ import DEFINITION as NOTIFICATION
 from services.payments.__main__ import DEFINITION as PAYMENTS
-from tests.conftest import Infrastructure, create_database, drop_database, running_service
+from tests.conftest import Infrastructure, create_database, drop_database, mesh_channel, running_service
 from tests.integration.invoicing.conftest import (
     create_organisation,
     create_plan,
@@ -98,8 +97,8 @@ async def billing_services(database_url: str, nats_url: str) -> AsyncIterator[tu
                         scheduler_enabled=False) as invoicing,
         running_service(METERING, database_url, nats_url, invoicing_address=invoicing.address,
                         grpc_port=metering_port) as metering,
-        grpc.aio.insecure_channel(invoicing.address) as invoicing_channel,
-        grpc.aio.insecure_channel(metering.address) as metering_channel,
+        mesh_channel(invoicing.address) as invoicing_channel,
+        mesh_channel(metering.address) as metering_channel,
     ):
         yield (invoicing, invoicing_pb2_grpc.InvoicingServiceStub(invoicing_channel),
                metering_pb2_grpc.MeteringServiceStub(metering_channel))

@@ -12,9 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from billing.metering.v1 import metering_pb2, metering_pb2_grpc
+from billing_runtime import mesh
 from devstack.mesh import health_status
 from devstack.processes import pid_alive, read_pid
 
@@ -87,6 +90,20 @@ def _assert_all_gone(pids: dict[str, int]) -> None:
     assert {name: pid for name, pid in pids.items() if pid_alive(pid)} == {}
 
 
+def _assert_mesh_only(endpoints: dict) -> None:
+    """A plain gRPC client is refused; the operator's credential, written 0600 beside the state, is accepted."""
+    token_file = Path(endpoints["mesh_operator_token_file"])
+    _assert_private(token_file)
+    address = endpoints["services"]["metering"]
+    with grpc.insecure_channel(address) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            metering_pb2_grpc.MeteringServiceStub(channel).ListDeadLetters(metering_pb2.ListDeadLettersRequest())
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    operator = mesh.Identity(mesh.OPERATOR, token_file.read_text().strip())
+    with mesh.sync_channel(address, operator) as channel:
+        metering_pb2_grpc.MeteringServiceStub(channel).ListDeadLetters(metering_pb2.ListDeadLettersRequest())
+
+
 def test_run_starts_its_own_servers_and_stops_everything_on_sigint(tmp_path: Path) -> None:
     devstack = Devstack(tmp_path, "metering,payments")
     endpoints = devstack.start()
@@ -102,6 +119,7 @@ def test_run_starts_its_own_servers_and_stops_everything_on_sigint(tmp_path: Pat
         _assert_private(devstack.data_dir / "admin_token")
         assert health_status(endpoints["services"]["metering"]) == "SERVING"
         assert health_status(endpoints["services"]["payments"]) == "SERVING"
+        _assert_mesh_only(endpoints)
         pids = devstack.pids()
     finally:
         code = devstack.interrupt()

@@ -14,7 +14,7 @@ from billing.ingest.v1 import ingest_pb2
 from billing_runtime.timestamps import to_timestamp
 from services.ingest.__main__ import DEFINITION as INGEST
 from services.ingest.adapters.tables import api_keys, projects
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.helpers import error_field, expect_rpc_error, organisation_request
 
 
@@ -162,7 +162,7 @@ async def test_project_creation_fails_cleanly_when_invoicing_is_down(database_ur
     async with running_service(
         INGEST, database_url, nats_url, invoicing_address=refused_address, metering_address=refused_address
     ) as ingest:
-        async with grpc.aio.insecure_channel(ingest.address) as channel:
+        async with mesh_channel(ingest.address) as channel:
             from billing.ingest.v1 import ingest_pb2_grpc
 
             stub = ingest_pb2_grpc.IngestServiceStub(channel)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import grpc
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from billing.ingest.v1 import events_pb2, ingest_pb2
@@ -72,10 +71,10 @@ async def test_sigkill_while_consuming_fires_each_level_exactly_once(
 
     try:
         await asyncio.to_thread(mesh.start)
-        async with grpc.aio.insecure_channel(mesh.address("invoicing")) as channel:
+        async with mesh.channel("invoicing") as channel:
             invoicing = invoicing_pb2_grpc.InvoicingServiceStub(channel)
             organisation = (await invoicing.CreateOrganisation(organisation_request())).organisation.id
-        async with grpc.aio.insecure_channel(mesh.address("metering")) as channel:
+        async with mesh.channel("metering") as channel:
             metering = metering_pb2_grpc.MeteringServiceStub(channel)
             await metering.CreateMetric(pb.CreateMetricRequest(
                 organisation_id=organisation, code="api.calls", name="calls", aggregation=pb.AGGREGATION_SUM))

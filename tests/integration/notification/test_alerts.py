@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import grpc
 import nats
 import pytest
 from nats.js.errors import NotFoundError
@@ -26,7 +25,7 @@ from billing_runtime.service import Runtime
 from billing_runtime.timestamps import to_timestamp
 from sandboxes.smtp import running_mailbox
 from services.notification.__main__ import DEFINITION as NOTIFICATION
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.helpers import organisation_request
 from tests.integration.notification.receiver import Receiver
 
@@ -64,7 +63,7 @@ async def alerting(database_url, nats_url, invoicing) -> AsyncIterator[Alerting]
                 except NotFoundError:
                     await asyncio.sleep(0.1)
         try:
-            async with grpc.aio.insecure_channel(notification.address) as channel:
+            async with mesh_channel(notification.address) as channel:
                 yield Alerting(mailbox, notification, notification_pb2_grpc.NotificationServiceStub(channel), js,
                                durable)
         finally:

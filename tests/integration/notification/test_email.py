@@ -9,7 +9,6 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import grpc
 import pytest
 
 from billing.invoicing.v1 import events_pb2 as invoicing_events
@@ -18,7 +17,7 @@ from billing.notification.v1 import notification_pb2_grpc
 from billing_runtime.service import Runtime
 from sandboxes.smtp import running_mailbox
 from services.notification.__main__ import DEFINITION as NOTIFICATION
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.payments.conftest import issue_invoice
 
 
@@ -36,7 +35,7 @@ async def mailing(database_url, nats_url, invoicing) -> AsyncIterator[Mailing]:
         smtp_port=mailbox.smtp_port, worker_interval_seconds=0.1, retry_base_seconds=0.2, retry_cap_seconds=1.0,
         retry_max_attempts=5, consumer_durable_prefix=f"notification-{secrets.token_hex(4)}",
     ) as notification:
-        async with grpc.aio.insecure_channel(notification.address) as channel:
+        async with mesh_channel(notification.address) as channel:
             yield Mailing(mailbox, notification, notification_pb2_grpc.NotificationServiceStub(channel))
 
 

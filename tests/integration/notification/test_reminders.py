@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import grpc
 import nats
 import pytest
 
@@ -25,7 +24,7 @@ from sandboxes.smtp import running_mailbox
 from services.notification.__main__ import DEFINITION as NOTIFICATION
 from services.notification.adapters.unit_of_work import NotificationUnitOfWork
 from services.notification.domain.reminders import Reminder, ReminderState
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 
 ZONE = "Asia/Kolkata"
 # Due in three days: the three-days-before reminder's day is today, so it is due at once; five days after is not.
@@ -55,7 +54,7 @@ async def reminding(database_url, nats_url, refused_address) -> AsyncIterator[Re
         ) as notification:
             # The consumer starts from new events the first time it is made: publish only once it exists.
             await _consumer_ready(js, f"{durable_prefix}-invoicing")
-            async with grpc.aio.insecure_channel(notification.address) as channel:
+            async with mesh_channel(notification.address) as channel:
                 yield Reminding(mailbox, notification, notification_pb2_grpc.NotificationServiceStub(channel), js)
     finally:
         await client.drain()

@@ -20,7 +20,7 @@ from billing.notification.v1 import notification_pb2_grpc
 from billing_runtime.error_mapping import from_grpc_error
 from billing_runtime.messaging import ensure_stream
 from services.notification.__main__ import DEFINITION as NOTIFICATION
-from tests.conftest import create_database, drop_database, running_service
+from tests.conftest import create_database, drop_database, mesh_channel, running_service
 from tests.integration.notification.receiver import Received
 
 SCHEDULE = [0.2, 0.3, 0.5, 0.5, 1.0]
@@ -41,7 +41,7 @@ def _settings(refused_address: str, **extra: object) -> dict[str, object]:
 async def notification(database_url, nats_url, refused_address):
     async with running_service(NOTIFICATION, database_url, nats_url,
                                **_settings(refused_address, webhooks_allow_private_addresses=True)) as runtime:
-        async with grpc.aio.insecure_channel(runtime.address) as channel:
+        async with mesh_channel(runtime.address) as channel:
             yield notification_pb2_grpc.NotificationServiceStub(channel)
 
 
@@ -179,7 +179,7 @@ async def strict_notification(infrastructure, nats_url, refused_address):
         async with running_service(NOTIFICATION, database_url, nats_url,
                                    **_settings(refused_address, consumer_durable_prefix="notification-strict")
                                    ) as runtime:
-            async with grpc.aio.insecure_channel(runtime.address) as channel:
+            async with mesh_channel(runtime.address) as channel:
                 yield notification_pb2_grpc.NotificationServiceStub(channel)
     finally:
         await drop_database(infrastructure.server_url, database_url)

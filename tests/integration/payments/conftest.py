@@ -26,7 +26,7 @@ from billing_runtime.service import Runtime
 from sandboxes.razorpay import RunningSandbox, running_sandbox
 from services.gateway.__main__ import DEFINITION as GATEWAY
 from services.payments.__main__ import DEFINITION as PAYMENTS
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.invoicing.conftest import create_organisation, create_plan, run_to_completion, subscribe, terms
 
 ADMIN_TOKEN = "test-admin-token-for-payments-01"
@@ -85,7 +85,7 @@ async def running_collecting(database_url: str, nats_url: str, invoicing: Runtim
                                    **payments_settings(sandbox, **payments_overrides)) as payments:
             async with running_gateway(sandbox, database_url, nats_url, payments.address, invoicing, metering,
                                        ingest) as gateway_url:
-                async with grpc.aio.insecure_channel(payments.address) as channel, httpx.AsyncClient(
+                async with mesh_channel(payments.address) as channel, httpx.AsyncClient(
                     base_url=gateway_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
                 ) as http:
                     yield Collecting(sandbox, payments, payments_pb2_grpc.PaymentsServiceStub(channel),

@@ -13,7 +13,7 @@ import pytest
 from billing.payments.v1 import payments_pb2 as pay
 from billing.payments.v1 import payments_pb2_grpc
 from services.payments.__main__ import DEFINITION as PAYMENTS
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.payments.conftest import (
     Collecting,
     collection,
@@ -30,7 +30,7 @@ CAPTURED = 11800
 async def replica(collecting, database_url, nats_url) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
     """A second payments replica on the same database, talking to the same sandbox."""
     async with running_service(PAYMENTS, database_url, nats_url, **payments_settings(collecting.sandbox)) as second:
-        async with grpc.aio.insecure_channel(second.address) as channel:
+        async with mesh_channel(second.address) as channel:
             yield payments_pb2_grpc.PaymentsServiceStub(channel)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
@@ -21,7 +20,7 @@ from billing.payments.v1 import payments_pb2 as pay
 from billing_runtime.service import Runtime
 from sandboxes.razorpay import RunningSandbox, running_sandbox
 from services.payments.__main__ import DEFINITION as PAYMENTS
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.payments.conftest import eventually, issue_invoice, payments_settings, running_gateway
 from tests.integration.payments.jetstream import payments_events
 
@@ -41,7 +40,7 @@ async def sandbox(database_url, nats_url, invoicing, metering, ingest) -> AsyncI
 async def running_payments(sandbox: RunningSandbox, database_url: str, nats_url: str
                            ) -> AsyncIterator[tuple[Runtime, payments_pb2_grpc.PaymentsServiceStub]]:
     async with running_service(PAYMENTS, database_url, nats_url, **payments_settings(sandbox, **POLICY)) as runtime:
-        async with grpc.aio.insecure_channel(runtime.address) as channel:
+        async with mesh_channel(runtime.address) as channel:
             yield runtime, payments_pb2_grpc.PaymentsServiceStub(channel)
 
 

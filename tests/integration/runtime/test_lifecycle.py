@@ -26,7 +26,7 @@ from services.invoicing.adapters.tables import outbox
 from services.metering.__main__ import DEFINITION as METERING
 from services.payments.__main__ import DEFINITION as PAYMENTS
 from services.payments.config import PaymentsSettings
-from tests.conftest import create_database, drop_database, running_service
+from tests.conftest import create_database, drop_database, mesh_channel, running_service
 from tests.integration.helpers import expect_rpc_error, organisation_request
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -55,7 +55,7 @@ async def wait_for_health(address: str, expected: int, timeout: float = 10.0) ->
 async def test_serving_service_lists_its_services_by_reflection(invoicing):
     assert await health_of(invoicing.address) == SERVING
     assert await health_of(invoicing.address, "billing.invoicing.v1.InvoicingService") == SERVING
-    async with grpc.aio.insecure_channel(invoicing.address) as channel:
+    async with mesh_channel(invoicing.address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         names = set()
@@ -79,7 +79,7 @@ async def test_not_serving_and_unavailable_until_the_database_answers(nats_url, 
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         assert await health_of(runtime.address) == NOT_SERVING
-        async with grpc.aio.insecure_channel(runtime.address) as channel:
+        async with mesh_channel(runtime.address) as channel:
             stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
             await expect_rpc_error(
                 stub.ListOrganisations(invoicing_pb2.ListOrganisationsRequest()), grpc.StatusCode.UNAVAILABLE

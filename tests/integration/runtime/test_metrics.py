@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from services.invoicing.__main__ import DEFINITION as INVOICING
-from tests.conftest import running_service
+from tests.conftest import mesh_channel, running_service
 from tests.integration.helpers import expect_rpc_error, organisation_request
 
 
@@ -34,7 +34,7 @@ async def test_rpc_outcomes_dependencies_and_outbox_are_measured(database_url, n
     ) as invoicing:
         url = invoicing.metrics_server.address
         before = await scrape(url)
-        async with grpc.aio.insecure_channel(invoicing.address) as channel:
+        async with mesh_channel(invoicing.address) as channel:
             stub = invoicing_pb2_grpc.InvoicingServiceStub(channel)
             await stub.CreateOrganisation(organisation_request())
             await expect_rpc_error(

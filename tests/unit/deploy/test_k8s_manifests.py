@@ -210,3 +210,28 @@ def test_autoscalers_target_gateway_ingest_and_metering() -> None:
     for overlay in OVERLAYS:
         targets = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(overlay, "HorizontalPodAutoscaler").values()}
         assert targets == {"gateway", "ingest", "metering"}
+
+
+def test_every_service_has_its_own_mesh_token_and_the_dev_verifiers_match_them() -> None:
+    """Each Deployment reads <SVC>_MESH_TOKEN from its own Secret; MESH_VERIFIERS (billing-common) holds the
+    hash of every one of them, so the services of the dev overlay accept each other (docs/security.md)."""
+    import base64
+
+    from billing_runtime import mesh
+
+    for overlay in OVERLAYS:
+        common = of_kind(overlay, "ConfigMap")["billing-common"]["data"]
+        assert "MESH_VERIFIERS" in common, overlay
+        for name in SERVICES:
+            container = of_kind(overlay, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if "valueFrom" in e
+                    and "secretKeyRef" in e["valueFrom"]}
+            ref = refs.get(f"{name.upper()}_MESH_TOKEN")
+            assert ref is not None and ref["name"].startswith(f"{name}-mesh") and ref["key"] == "mesh-token", name
+    verifiers = mesh.parse_verifiers(of_kind("dev", "ConfigMap")["billing-common"]["data"]["MESH_VERIFIERS"])
+    secrets_ = of_kind("dev", "Secret")
+    for name in SERVICES:
+        (secret,) = [s for n, s in secrets_.items() if n.startswith(f"{name}-mesh-")]
+        token = base64.b64decode(secret["data"]["mesh-token"]).decode()
+        assert verifiers[name] == mesh.verifier(token), name
+    assert mesh.OPERATOR in verifiers

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import structlog
 from fastapi import Request
 
+from billing_runtime import mesh
 from billing_runtime.errors import PermissionDenied, Unauthenticated
 from billing_runtime.logging import get_logger
 from services.gateway.domain.access import Access, Principal, Role
@@ -82,6 +83,8 @@ async def access_control(request: Request) -> None:
                 )
             request.state.principal = principal
             structlog.contextvars.bind_contextvars(actor=principal.actor)
+            # The services this request calls are told who acts (metadata on every mesh call, for their logs).
+            mesh.set_actor(principal.actor, role=principal.role.value)
             return
         if not access.api_key:
             raise Unauthenticated("send 'Authorization: Bearer <admin token or staff token>'")

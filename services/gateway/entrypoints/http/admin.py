@@ -27,7 +27,7 @@ _bearer = HTTPBearer(
 )
 
 
-def require_admin(
+async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     """The staff actor of the request. ``access_control`` (app-wide, run first) has already authenticated the

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from billing.ingest.v1 import ingest_pb2
-from billing_runtime import clients
+from billing_runtime import clients, mesh
 from billing_runtime.errors import Unauthenticated
 
 _bearer = HTTPBearer(
@@ -41,6 +41,8 @@ async def key_project(request: Request, api_key: Annotated[str, Depends(presente
     reply = await clients.call(
         request.app.state.clients.ingest.VerifyApiKey, ingest_pb2.VerifyApiKeyRequest(secret=api_key)
     )
+    # The key holder is who the calls this request makes are for.
+    mesh.set_actor(f"project:{reply.project.id}", role="api-key", organisation=reply.project.organisation_id)
     return reply.project
 
 
