@@ -99,6 +99,9 @@ ACCESS = mesh.methods("billing.metering.v1.MeteringService", {
     "CheckQuota": mesh.EDGE,  # products ask through the gateway (billing_client.QuotaClient)
     "CheckQuotas": mesh.EDGE | {"ingest"},
     "GetEntitlements": mesh.EDGE,
+    "RunUsageReconciliation": mesh.EDGE,
+    "GetUsageReconciliation": mesh.EDGE,
+    "ListUsageReconciliations": mesh.EDGE,
 })
 
 DEFINITION = ServiceDefinition(

@@ -117,6 +117,9 @@ def create_app(
         # One input policy for every route, before its own validation (text PostgreSQL can store, int64 integers);
         # then the one place that decides who may call what (access.py, with the table in permissions.py).
         dependencies=[Depends(input_policy.edge_input), Depends(access_control)],
+        # Every route can answer these two: the input policy's 400, and access control's 403 (a role without the
+        # route's permission).
+        responses={400: {"model": schemas.Error}, 403: {"model": schemas.Error}},
     )
     app.state.settings = settings
     app.state.clients = service_clients
