@@ -124,9 +124,6 @@ async def bare_insert(server_url: str, workload: Workload, organisation_id: str,
     ``INSERT ... ON CONFLICT DO NOTHING`` statements; returns rows stored per second."""
     async with scratch_database(server_url) as conn:
         scratch = metering_events.to_metadata(sa.MetaData(), schema="bench")
-        # The deduplication key metering's events had before partitioning (now in event_keys): the reference
-        # stays one unpartitioned table deduplicating by it.
-        scratch.append_constraint(sa.PrimaryKeyConstraint("project_id", "event_id"))
         await conn.execute(str(CreateSchema("bench").compile(dialect=_DIALECT)))
         await conn.execute(str(CreateTable(scratch).compile(dialect=_DIALECT)))
         statement = await conn.prepare(BARE_INSERT)

@@ -60,10 +60,6 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         dead_letters = DeadLetters(runtime.js)
-        # The months around now have their partitions before the consumer stores anything (DEFAULT catches the
-        # rest); then partitions and retention every interval.
-        with contextlib.suppress(Exception):
-            await retention.maintain_partitions()
         runtime.spawn(retention.run(), name="metering-event-retention")
         # The rules are known before the first event is stored (after a restart too); failing that, the refresh
         # loop keeps trying and the sweep evaluates what was stored meanwhile.

@@ -53,7 +53,7 @@ class MeteringSettings(ServiceSettings):
     quota_idle_seconds: float = Field(default=300.0, gt=0)
 
     # Retention of stored events (docs/operations.md, "Event retention"): a month of events is archived to a gzip
-    # CSV file in retention_archive_dir and its partition dropped once its end is older than
+    # CSV file in retention_archive_dir and then its rows deleted in batches once its end is older than
     # retention_min_age_days (at least the 35-day deduplication window and a week) and it is invoiced (before
     # invoicing's horizon). Runs at start-up and every retention_interval_seconds; empty dir: not run.
     retention_enabled: bool = True

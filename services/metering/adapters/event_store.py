@@ -1,9 +1,8 @@
 """Storing event batches: the consumer's one SQL statement per transaction.
 
-Each event's key goes first into ``metering.event_keys`` with ``ON CONFLICT (project_id, event_id) DO NOTHING``;
-only the events whose key was new are stored in ``metering.events`` (partitioned by month, without a unique key of
-its own), and only those (RETURNING) are folded into the 15-minute usage buckets and the UTC-day usage, in the same
-statement and so the same transaction.
+Events are inserted with ``ON CONFLICT (project_id, event_id) DO NOTHING``; only the rows actually inserted
+(RETURNING) are folded into the 15-minute usage buckets and the UTC-day usage, in the same statement and so the
+same transaction.
 A batch stored twice therefore changes nothing the second time: that is what makes redelivery harmless.
 
 It runs on the raw asyncpg connection under SQLAlchemy's pool: one prepared statement, six array parameters
@@ -40,28 +39,14 @@ _FOLD = """
 # Buckets are 15 minutes and days 24 hours on the UTC grid anchored at 2000-01-01 (any quarter hour, any midnight
 # would do). The days are folded from the new buckets' aggregates (a few rows per statement), not from the events.
 _STORE_EVENTS = f"""
-WITH input AS (
-    SELECT o, p, id, m, v, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond' AS ts, d, n
+WITH inserted AS (
+    INSERT INTO metering.events AS e (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
+    SELECT o, p, id, m, v::numeric, TIMESTAMPTZ 'epoch' + us * INTERVAL '1 microsecond', NULLIF(d, 'null')
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
         ARRAY(SELECT d FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS j(d, n) ORDER BY n)
-    ) WITH ORDINALITY AS t(o, p, id, m, v, us, d, n)
-), keys AS (
-    -- The deduplication key first: only the events whose key is new are stored and counted.
-    INSERT INTO metering.event_keys AS k (project_id, event_id, timestamp)
-    SELECT p, id, ts FROM input
+    ) AS t(o, p, id, m, v, us, d)
     ON CONFLICT (project_id, event_id) DO NOTHING
-    RETURNING k.project_id, k.event_id
-), inserted AS (
-    INSERT INTO metering.events AS e (organisation_id, project_id, event_id, metric, value, timestamp, dimensions)
-    SELECT o, p, id, m, v::numeric, ts, NULLIF(d, 'null')
-    FROM input
-    -- The first occurrence of each new key (a transaction's messages may repeat an id): the one whose key the
-    -- insert above stored, as the unique key of events used to keep the first.
-    WHERE n IN (
-        SELECT min(input.n) FROM input JOIN keys ON keys.project_id = input.p AND keys.event_id = input.id
-        GROUP BY input.p, input.id
-    )
     RETURNING e.organisation_id, e.project_id, e.metric, e.event_id, e.value, e.timestamp,{{returning}}
         date_bin('15 minutes', e.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start
 ), totals AS (

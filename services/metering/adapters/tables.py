@@ -34,15 +34,13 @@ metrics = sa.Table(
     sa.Index("metrics_organisation_idx", "organisation_id", "id"),
 )
 
-# Every event metering has stored, once. Partitioned by UTC month of timestamp (events_YYYY_MM, and events_default
-# for anything outside the months created ahead; migration 0006, adapters/event_partitions.py), so that old months
-# are archived and dropped whole (adapters/event_retention.py). No primary key (a partitioned table's unique keys
-# must contain the partition key): the deduplication key is event_keys'. A BRIN index on timestamp per partition.
+# Every event metering has stored, once: (project_id, event_id) is the deduplication key. Only the primary key
+# and a BRIN index on timestamp, because every index costs on the insert path (see docs/metering.md).
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("project_id", sa.Text, nullable=False),
-    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("project_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("organisation_id", sa.Text, nullable=False),
     sa.Column("metric", sa.Text, nullable=False),
     sa.Column("value", sa.Numeric, nullable=False),
@@ -50,19 +48,9 @@ events = sa.Table(
     sa.Column("dimensions", JSONB),
 )
 
-# The deduplication key of stored events, (project_id, event_id), narrow and unpartitioned: the consumer's
-# statement inserts here first (ON CONFLICT DO NOTHING) and stores in events only the events whose key was new.
-# Keys of archived months are deleted with them: an id is deduplicated while its event is within the window
-# ingest accepts (docs/metering.md).
-event_keys = sa.Table(
-    "event_keys",
-    metadata,
-    sa.Column("project_id", sa.Text, primary_key=True),
-    sa.Column("event_id", sa.Text, primary_key=True),
-    sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
-)
-
-# Months of events archived to a file and dropped (docs/operations.md, "Event retention").
+# Months of events archived to a file and then deleted from events (docs/operations.md, "Event retention"): the
+# file, its row count and checksum; exported_at when the verified file was recorded (deleting may start),
+# deleted_at when every row of the month was deleted.
 event_archives = sa.Table(
     "event_archives",
     metadata,
@@ -72,8 +60,7 @@ event_archives = sa.Table(
     sa.Column("row_count", sa.BigInteger, nullable=False),
     sa.Column("sha256", sa.Text, nullable=False),
     sa.Column("exported_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.Column("dropped_at", sa.DateTime(timezone=True)),
-    sa.Column("keys_trimmed_at", sa.DateTime(timezone=True)),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
 )
 
 # Aggregates of the stored events per 15-minute UTC bucket, independent of metric definitions (a metric

@@ -51,10 +51,9 @@ def _project_clause(query: UsageQuery) -> str:
 
 
 async def archived_before(conn: AsyncConnection) -> datetime | None:
-    """The end of the latest month of events archived and dropped (docs/operations.md); None when none is."""
-    value = (
-        await conn.execute(sa.text("SELECT max(month_end) FROM metering.event_archives WHERE dropped_at IS NOT NULL"))
-    ).scalar()
+    """The end of the latest month of events archived (docs/operations.md): recorded, so its rows may be deleted
+    already (or partly); None when none is."""
+    value = (await conn.execute(sa.text("SELECT max(month_end) FROM metering.event_archives"))).scalar()
     return value
 
 

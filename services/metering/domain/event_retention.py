@@ -1,23 +1,20 @@
-"""Which months of stored events exist and which may be archived: pure decisions on UTC months.
+"""Which months of stored events may be archived: pure decisions on UTC months.
 
-Events are stored in one partition per UTC month. Partitions are created ahead of the events (from the oldest
-month ingest can still send an event into, to two months ahead), and a month is archived once it is both old
-enough (its end older than the minimum age, itself longer than the deduplication window) and invoiced (its end no
-later than the invoicing horizon: the earliest billing period still open).
+A month is archived (exported to a file, then its rows deleted from ``metering.events``) once it is both old enough
+(its end older than the minimum age, itself longer than the deduplication window) and invoiced (its end no later
+than the invoicing horizon: the earliest billing period still open).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 # Ingest refuses events older than this (services/ingest/domain/event.py), so an event id can only come back
 # with a timestamp within it: the deduplication window.
 DEDUPLICATION_WINDOW = timedelta(days=35)
 # The least minimum age of an archived month's end: the window and a week's margin (redeliveries, clock skew).
+# So no event of an archived month can be accepted again: its rows, once deleted, never reappear.
 MIN_RETENTION_AGE_DAYS = 42
-
-_NAME = re.compile(r"events_(\d{4})_(\d{2})")
 
 
 def month_start(instant: datetime) -> datetime:
@@ -31,34 +28,27 @@ def add_months(month: datetime, count: int) -> datetime:
     return month.replace(year=index // 12, month=index % 12 + 1)
 
 
-def partition_name(month: datetime) -> str:
+def archive_name(month: datetime) -> str:
+    """The stem of a month's archive files: ``events_YYYY_MM`` (``.csv.gz`` and ``.manifest.json``)."""
     return f"events_{month.year:04d}_{month.month:02d}"
 
 
-def partition_month(name: str) -> datetime | None:
-    """The month of a monthly partition's name; None for any other name (the default partition)."""
-    match = _NAME.fullmatch(name)
-    if match is None:
-        return None
-    return datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)
-
-
-def archive_file_name(month: datetime) -> str:
-    return f"{partition_name(month)}.csv.gz"
-
-
-def months_to_create(now: datetime, min_age_days: int) -> list[datetime]:
-    """The months that must have a partition before their events arrive: from the month of (now - window - one
-    month) to two months ahead, but never a month old enough to be archived (it would be archived again)."""
-    first = month_start(now - DEDUPLICATION_WINDOW - timedelta(days=31))
-    while add_months(first, 1) <= now - timedelta(days=min_age_days):
-        first = add_months(first, 1)
-    last = add_months(month_start(now), 2)
-    months = []
-    while first <= last:
-        months.append(first)
-        first = add_months(first, 1)
+def months_from(first: datetime, before: datetime) -> list[datetime]:
+    """The UTC months from the one containing ``first`` to the last one ending no later than ``before``."""
+    months, month = [], month_start(first)
+    while add_months(month, 1) <= before:
+        months.append(month)
+        month = add_months(month, 1)
     return months
+
+
+def day_slices(month: datetime) -> list[tuple[datetime, datetime]]:
+    """The month's UTC days as [start, end) ranges: the bounds of the deleting batches."""
+    end, day, days = add_months(month, 1), month, []
+    while day < end:
+        days.append((day, day + timedelta(days=1)))
+        day += timedelta(days=1)
+    return days
 
 
 def archivable(month: datetime, now: datetime, min_age_days: int, horizon: datetime | None) -> bool:

@@ -1,9 +1,8 @@
-"""Event partitions and retention, run at start-up and then every interval (docs/operations.md).
+"""Event retention, run at start-up and then every interval (docs/operations.md, "Event retention").
 
-Every replica keeps the partitions ahead of the events (creating one is serialised by an advisory lock, and a
-no-op when another replica made it). Retention runs on one replica at a time (the winner of a session advisory
-lock): it asks invoicing for the horizon, archives the months old enough and invoiced, oldest first, and finishes
-any month a crash left half done.
+Retention runs on one replica at a time (the winner of a session advisory lock): it first finishes any month a
+crash left half deleted, then asks invoicing for the horizon and archives the months old enough and invoiced,
+oldest first (adapters/event_archives.py: export, record, delete in batches, mark deleted).
 """
 
 from __future__ import annotations
@@ -11,24 +10,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.metering.adapters.event_partitions import RETENTION_LOCK, ArchivedMonth, EventPartitions
-from services.metering.domain.event_retention import archivable_months, months_to_create
+from services.metering.adapters.event_archives import (
+    RETENTION_LOCK,
+    ArchivedMonth,
+    ArchiveRecord,
+    EventArchives,
+)
+from services.metering.domain.event_retention import add_months, archivable_months, day_slices, months_from
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass
 class RetentionOutcome:
-    created: list[datetime] = field(default_factory=list)
     archived: list[ArchivedMonth] = field(default_factory=list)
-    keys_finished: list[datetime] = field(default_factory=list)
+    deletes_finished: list[datetime] = field(default_factory=list)
+    refused: list[datetime] = field(default_factory=list)
     skipped: str = ""
 
 
@@ -44,16 +48,12 @@ class EventRetention:
         interval_seconds: float = 3600.0,
     ) -> None:
         self._engine = engine
-        self._partitions = EventPartitions(engine)
+        self._archives = EventArchives(engine)
         self._horizon = horizon
         self._enabled = enabled
         self._archive_dir = Path(archive_dir) if archive_dir else None
         self._min_age_days = min_age_days
         self._interval = interval_seconds
-
-    async def maintain_partitions(self, now: datetime | None = None) -> list[datetime]:
-        now = now or datetime.now(UTC)
-        return await self._partitions.ensure_months(months_to_create(now, self._min_age_days))
 
     async def run_once(self, now: datetime | None = None) -> RetentionOutcome:
         """Archive what may be archived now; a no-op on the replicas that lose the lock."""
@@ -75,34 +75,50 @@ class EventRetention:
         return outcome
 
     async def _run_locked(self, now: datetime, outcome: RetentionOutcome) -> None:
-        assert self._archive_dir is not None
-        archived = await self._partitions.archived_months()
-        # A crash after the drop: the archive is complete, the keys remain to delete.
-        for month, (dropped_at, trimmed_at) in sorted(archived.items()):
-            if dropped_at is not None and trimmed_at is None:
-                await self._partitions.trim_keys(month)
-                outcome.keys_finished.append(month)
+        records = await self._archives.records()
+        for month, record in sorted(records.items()):
+            if record.deleted_at is None:
+                # A crash after the record: the archive is verified, the rest of the month's rows to delete.
+                await self._delete(record)
+                outcome.deletes_finished.append(month)
+            elif await self._archives.has_rows(month):
+                # Cannot happen (ingest refuses events older than 35 days, the month is >= 42 days old; a manual
+                # restore is the one way): never deleted without an archive that holds them, never archived twice.
+                log.error("archived month has events again; left alone", month=month.strftime("%Y-%m"))
+                outcome.refused.append(month)
         horizon = await self._horizon()
-        candidates = await self._partitions.existing_months() | await self._partitions.default_months(now)
+        first = max((add_months(m, 1) for m in records), default=None) or await self._archives.first_stored_day()
+        if first is None:
+            return
+        cutoff = now - timedelta(days=self._min_age_days)
+        candidates = {m for m in months_from(first, cutoff) if m not in records and await self._archives.has_rows(m)}
         for month in archivable_months(candidates, now, self._min_age_days, horizon):
-            if archived.get(month, (None, None))[0] is not None:
-                # Archived and dropped before, yet back (a restore): never overwrite the archive.
-                log.warning("archived month has events again; not archived twice", month=month.isoformat())
-                continue
-            await self._partitions.ensure_months([month])  # rows still in DEFAULT get their partition
-            outcome.archived.append(await self._partitions.archive_month(month, self._archive_dir))
+            archived = await self._archives.export_month(month, self._archive_dir)
+            await self._archives.record(archived)
+            record = (await self._archives.records())[month]
+            await self._delete(record)
+            outcome.archived.append(archived)
+            log.info("event month archived and deleted", month=month.strftime("%Y-%m"), rows=archived.rows,
+                     file=str(archived.path))
+
+    async def _delete(self, record: ArchiveRecord) -> None:
+        assert self._archive_dir is not None
+        await self._archives.check_before_deleting(record, self._archive_dir)
+        for start, end in day_slices(record.month):
+            await self._archives.delete_slice(start, end)
+        await self._archives.mark_deleted(record.month)
 
     async def run(self) -> None:
-        """Start-up and then every interval: partitions ahead, then retention. Failures are logged and retried."""
+        """Start-up and then every interval. Failures are logged and retried (every step is rerun-safe)."""
         while True:
             try:
-                await self.maintain_partitions()
-            except Exception:  # noqa: BLE001 - retried next interval; DEFAULT catches events meanwhile
-                log.exception("event partition maintenance failed")
-            try:
                 outcome = await self.run_once()
-                if outcome.archived:
-                    log.info("event retention archived", months=[a.month.strftime("%Y-%m") for a in outcome.archived])
+                if outcome.archived or outcome.deletes_finished:
+                    log.info(
+                        "event retention ran",
+                        archived=[a.month.strftime("%Y-%m") for a in outcome.archived],
+                        deletes_finished=[m.strftime("%Y-%m") for m in outcome.deletes_finished],
+                    )
             except Exception:  # noqa: BLE001 - rerun-safe; retried next interval
                 log.exception("event retention failed")
             await asyncio.sleep(self._interval)
