@@ -133,6 +133,8 @@ def run(
         # A local run's webhook receivers (a demo receiver, a developer's tunnel) listen on private addresses,
         # which production refuses.
         mesh.add_env("notification", {"NOTIFICATION_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true"})
+        # Metering archives old, invoiced months of events here before deleting them (docs/operations.md).
+        mesh.add_env("metering", {"METERING_RETENTION_ARCHIVE_DIR": str(data_dir / "event-archives")})
         started.follower = LogFollower({name: mesh.log_path(name) for name in services}, echo).start()
         if echo != "none":
             console.say(

@@ -122,6 +122,7 @@ ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
     "ListReviewItems": mesh.EDGE,
     "ResolveReviewItem": mesh.EDGE,
     "GetPlanInForce": mesh.EDGE | {"metering"},
+    "GetInvoicingHorizon": mesh.EDGE | {"metering"},  # what metering's event retention may archive
     "SetEntitlementOverride": mesh.EDGE,
     "DeleteEntitlementOverride": mesh.EDGE,
     "ListEntitlementOverrides": mesh.EDGE,

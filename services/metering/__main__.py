@@ -11,6 +11,7 @@ from services.metering.adapters.accepted_stream import AcceptedStream
 from services.metering.adapters.alerts_unit_of_work import AlertsUnitOfWork
 from services.metering.adapters.dead_letters import DeadLetters
 from services.metering.adapters.event_store import EventStore
+from services.metering.adapters.invoicing_horizon import InvoicingHorizon
 from services.metering.adapters.invoicing_organisations import InvoicingOrganisations
 from services.metering.adapters.invoicing_plans import InvoicingPlans
 from services.metering.adapters.invoicing_projections import InvoicingProjections
@@ -22,6 +23,7 @@ from services.metering.entrypoints.consumer import STREAM, EventConsumer
 from services.metering.entrypoints.grpc import MeteringServicer
 from services.metering.entrypoints.max_deliveries import MaxDeliveriesWatcher
 from services.metering.service.alert_watch import AlertWatch
+from services.metering.service.event_retention import EventRetention
 from services.metering.service.quota_book import QuotaBook
 from services.metering.service.quotas import QuotaChecks, UsageTotalsReader
 from services.metering.service.usage_reconciliation import UsageReconciliation
@@ -43,6 +45,13 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
     alerts = AlertWatch(lambda: AlertsUnitOfWork(runtime.engine), runtime.outbox, plans, projections, settings)
     servicer.attach_alerts(plans, alerts)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, runtime.server)
+    horizon = InvoicingHorizon(settings.invoicing_address)
+    runtime.on_shutdown(horizon.close)
+    retention = EventRetention(
+        runtime.engine, horizon.open_from, enabled=settings.retention_enabled,
+        archive_dir=settings.retention_archive_dir, min_age_days=settings.retention_min_age_days,
+        interval_seconds=settings.retention_interval_seconds,
+    )
 
     async def start_consumer() -> None:
         """The event consumer runs in the background: it waits for ingest's stream without holding up health."""
@@ -55,6 +64,7 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         dead_letters = DeadLetters(runtime.js, replicas=settings.stream_replicas)
+        runtime.spawn(retention.run(), name="metering-event-retention")
         # The rules are known before the first event is stored (after a restart too); failing that, the refresh
         # loop keeps trying and the sweep evaluates what was stored meanwhile.
         with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.metering.domain.event_retention import MIN_RETENTION_AGE_DAYS
 
 
 class MeteringSettings(ServiceSettings):
@@ -62,6 +63,15 @@ class MeteringSettings(ServiceSettings):
     usage_reconciliation_lookback_hours: int = Field(default=3, ge=1, le=48)
     usage_reconciliation_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
     usage_reconciliation_stale_seconds: float = Field(default=3600.0, gt=0)
+
+    # Retention of stored events (docs/operations.md, "Event retention"): a month of events is archived to a gzip
+    # CSV file in retention_archive_dir and then its rows deleted in batches once its end is older than
+    # retention_min_age_days (at least the 35-day deduplication window and a week) and it is invoiced (before
+    # invoicing's horizon). Runs at start-up and every retention_interval_seconds; empty dir: not run.
+    retention_enabled: bool = True
+    retention_archive_dir: str = ""
+    retention_min_age_days: int = Field(default=62, ge=MIN_RETENTION_AGE_DAYS, le=36_500)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
     def _refresh_within_lag(self) -> MeteringSettings:

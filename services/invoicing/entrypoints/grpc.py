@@ -8,7 +8,7 @@ from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.service import Runtime
-from billing_runtime.timestamps import from_timestamp
+from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import invoice_to_pb, organisation_to_pb, plan_in_force_to_pb
@@ -23,6 +23,7 @@ from services.invoicing.service import (
     exchange_rates,
     invoice_runs,
     invoices,
+    invoicing_horizon,
     organisations,
     plan_in_force,
     settlements,
@@ -178,6 +179,13 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         at = from_timestamp(request.time) if request.HasField("time") else None
         answer = await plan_in_force.get_plan_in_force(self._uow(), request.organisation_id, at)
         return plan_in_force_to_pb(answer)
+
+    async def GetInvoicingHorizon(self, request, context):  # noqa: N802
+        response = pb.GetInvoicingHorizonResponse()
+        horizon = await invoicing_horizon.invoicing_horizon(self._uow())
+        if horizon is not None:
+            response.open_from.CopyFrom(to_timestamp(horizon))
+        return response
 
     async def SetEntitlementOverride(self, request, context):  # noqa: N802
         overrides = await entitlement_overrides.set_entitlement_override(

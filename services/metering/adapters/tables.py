@@ -48,6 +48,21 @@ events = sa.Table(
     sa.Column("dimensions", JSONB),
 )
 
+# Months of events archived to a file and then deleted from events (docs/operations.md, "Event retention"): the
+# file, its row count and checksum; exported_at when the verified file was recorded (deleting may start),
+# deleted_at when every row of the month was deleted.
+event_archives = sa.Table(
+    "event_archives",
+    metadata,
+    sa.Column("month_start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("month_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("exported_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
+)
+
 # Aggregates of the stored events per 15-minute UTC bucket, independent of metric definitions (a metric
 # defined later counts what is already here). Maintained in the transaction that stores the events.
 usage_buckets = sa.Table(

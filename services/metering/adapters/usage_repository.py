@@ -14,6 +14,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing_runtime.errors import FailedPrecondition
 from services.metering.domain.usage import UsageQuery
 
 _LATEST = "(array_agg({value} ORDER BY {time} DESC, {event} DESC))[1]"
@@ -49,8 +50,33 @@ def _project_clause(query: UsageQuery) -> str:
     return " AND project_id = :project_id" if query.project_id else ""
 
 
+async def archived_before(conn: AsyncConnection) -> datetime | None:
+    """The end of the latest month of events archived (docs/operations.md): recorded, so its rows may be deleted
+    already (or partly); None when none is."""
+    value = (await conn.execute(sa.text("SELECT max(month_end) FROM metering.event_archives"))).scalar()
+    return value
+
+
+async def _refuse_archived(conn: AsyncConnection, spans: Sequence[tuple[datetime, datetime]]) -> None:
+    """Raw events of an archived month are gone from the database: a question that needs them is refused, never
+    answered with less. (Totals from buckets and days stay; they do not need the events.)"""
+    spans = [(start, end) for start, end in spans if start < end]
+    if not spans:
+        return
+    before = await archived_before(conn)
+    if before is not None and min(start for start, _ in spans) < before:
+        raise FailedPrecondition(
+            f"events before {before.astimezone(UTC).date().isoformat()} are archived: filters, group_by, distinct"
+            " counts, event values and ranges not on the 15-minute grid need them (whole buckets still answer)"
+        )
+
+
 async def aggregate_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAggregate]:
-    """The query's aggregates per window (and group), in window then group order; empty windows absent."""
+    """The query's aggregates per window (and group), in window then group order; empty windows absent.
+    FAILED_PRECONDITION when it needs events of an archived month."""
+    await _refuse_archived(
+        conn, query.range.event_spans() if query.reads_buckets else [(query.range.start, query.range.end)]
+    )
     params: dict[str, object] = {
         "organisation_id": query.organisation_id,
         "project_id": query.project_id,
@@ -242,7 +268,8 @@ async def event_values(
     limit: int,
 ) -> list[EventValue]:
     """Up to ``limit`` events of the code in [start, end) matching every filter, ordered by (timestamp, event_id,
-    project_id), after the given position."""
+    project_id), after the given position. FAILED_PRECONDITION when the range reaches into an archived month."""
+    await _refuse_archived(conn, [(start, end)])
     params: dict[str, object] = {
         "organisation_id": organisation_id, "code": code, "start": start, "end": end, "limit": limit,
     }
