@@ -36,6 +36,15 @@ class GatewaySettings(ServiceSettings):
     # How long ingest may take to make a batch durable before the request answers 503.
     events_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Writes (every method but GET/HEAD) of one staff credential, per minute, counted across every replica in the
+    # gateway's database (docs/security.md, "Rate limits"); 0 turns the limit off.
+    admin_write_limit_per_minute: int = Field(default=30, ge=0)
+    # Failed sign-ins per source address and per email before a lockout, the window they are counted in, and the
+    # longest lockout the doubling reaches.
+    login_failure_limit: int = Field(default=5, ge=1)
+    login_failure_window_seconds: float = Field(default=15 * 60.0, gt=0)
+    login_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+
     # Verified webhooks stay in the gateway's stream a week (payments applies them within seconds; the week is for
     # replaying after an incident); payments' webhook log keeps each delivery for good.
     stream_max_age_seconds: float | None = Field(default=7 * 86400.0, ge=120)

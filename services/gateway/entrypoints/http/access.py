@@ -26,6 +26,7 @@ from services.gateway.domain.access import Access, Principal, Role
 from services.gateway.domain.credentials import TOKEN_PREFIX
 from services.gateway.entrypoints.http.client_address import client_address, within
 from services.gateway.entrypoints.http.permissions import ROUTES
+from services.gateway.entrypoints.http.rate_limits import enforce_write_limit
 from services.gateway.service import staff
 
 log = get_logger(__name__)
@@ -82,6 +83,7 @@ async def access_control(request: Request) -> None:
                     f"the {principal.role.value} role does not grant '{access.permission.value}'"
                 )
             request.state.principal = principal
+            await enforce_write_limit(request, principal)  # 429 before the route does anything
             structlog.contextvars.bind_contextvars(actor=principal.actor)
             # The services this request calls are told who acts (metadata on every mesh call, for their logs).
             mesh.set_actor(principal.actor, role=principal.role.value)

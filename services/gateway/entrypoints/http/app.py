@@ -19,6 +19,7 @@ from billing_runtime.error_mapping import http_body, http_status
 from billing_runtime.errors import DomainError
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
+from services.gateway.adapters.rate_limits import PostgresRateLimits
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
@@ -43,6 +44,8 @@ from services.gateway.entrypoints.http import (
 )
 from services.gateway.entrypoints.http import webhooks as webhooks_http
 from services.gateway.entrypoints.http.access import access_control
+from services.gateway.entrypoints.http.rate_limits import rate_limited
+from services.gateway.service.rate_limits import RateLimited, RateLimits
 
 log = get_logger(__name__)
 
@@ -101,7 +104,7 @@ class RequestContext:
 
 def create_app(
     settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable,
-    webhooks: JetStreamWebhooks | None = None,
+    webhooks: JetStreamWebhooks | None = None, rate_limits: RateLimits | None = None,
 ) -> FastAPI:
     app = FastAPIOffline(
         title="Billing platform API",
@@ -117,9 +120,9 @@ def create_app(
         # One input policy for every route, before its own validation (text PostgreSQL can store, int64 integers);
         # then the one place that decides who may call what (access.py, with the table in permissions.py).
         dependencies=[Depends(input_policy.edge_input), Depends(access_control)],
-        # Every route can answer these two: the input policy's 400, and access control's 403 (a role without the
-        # route's permission).
-        responses={400: {"model": schemas.Error}, 403: {"model": schemas.Error}},
+        # Every route can answer these: the input policy's 400, access control's 403 (a role without the route's
+        # permission) and its 429 (a staff credential over its write limit, with Retry-After).
+        responses={400: {"model": schemas.Error}, 403: {"model": schemas.Error}, 429: {"model": schemas.Error}},
     )
     app.state.settings = settings
     app.state.clients = service_clients
@@ -128,6 +131,8 @@ def create_app(
     app.state.admin_networks = settings.admin_networks()
     # Where verified provider webhooks are stored (None: webhooks answer 503 and are retried by the provider).
     app.state.webhooks = webhooks
+    # Rate limits shared by every replica, in the gateway's database (None: not enforced; unit tests give a fake).
+    app.state.rate_limits = rate_limits if rate_limits is not None or engine is None else PostgresRateLimits(engine)
 
     app.add_middleware(RequestContext)
 
@@ -155,6 +160,7 @@ def create_app(
         return JSONResponse(body, status_code=400)
 
     app.add_exception_handler(HTTPException, input_policy.http_error)
+    app.add_exception_handler(RateLimited, rate_limited)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:

@@ -4,9 +4,10 @@ holding them that is also the audit log's connection for the route tests."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.gateway.domain import ratelimit
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
 
@@ -116,3 +117,31 @@ class FakeGatewayUow:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+class FakeRateLimits:
+    """``service.rate_limits.RateLimits`` in memory, on a clock the test moves (``now``)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2025, 1, 1, tzinfo=UTC)
+        self.rows: dict[str, ratelimit.Backoff] = {}
+
+    def _tat(self, key: str) -> datetime | None:
+        row = self.rows.get(key)
+        return row.tat if row is not None else None
+
+    async def check(self, key: str, rate: ratelimit.Rate) -> ratelimit.Decision:
+        decision = ratelimit.check(rate, self._tat(key), self.now)
+        if decision.allowed:
+            self.rows[key] = ratelimit.Backoff(decision.tat, self.rows.get(key, ratelimit.Backoff(self.now)).strikes)
+        return decision
+
+    async def peek(self, key: str, rate: ratelimit.Rate) -> ratelimit.Decision:
+        return ratelimit.peek(rate, self._tat(key), self.now)
+
+    async def fail(self, key: str, rate: ratelimit.Rate, max_backoff: timedelta) -> ratelimit.Decision:
+        self.rows[key] = ratelimit.fail(rate, self.rows.get(key), self.now, max_backoff)
+        return ratelimit.peek(rate, self.rows[key].tat, self.now)
+
+    async def reset(self, key: str) -> None:
+        self.rows.pop(key, None)

@@ -17,7 +17,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User, mint_token
 from services.gateway.entrypoints.http.app import create_app
-from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeTokens, FakeUsers
+from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeRateLimits, FakeTokens, FakeUsers
 
 ADMIN_TOKEN = "unit-test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -91,10 +91,11 @@ class Gateway:
         self.audit: list[dict[str, Any]] = []
         self.users = FakeUsers()
         self.tokens = FakeTokens(self.users)
+        self.rate_limits = FakeRateLimits()
         settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused")
         self.app = create_app(
             settings, self.clients, engine=None,
-            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit),
+            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit), rate_limits=self.rate_limits,
         )
         self.http = TestClient(self.app, raise_server_exceptions=False)
 
