@@ -19,12 +19,15 @@ from billing_runtime.error_mapping import http_body, http_status
 from billing_runtime.errors import DomainError
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
+from services.gateway.adapters.passwords import Argon2Passwords
 from services.gateway.adapters.services import ServiceClients
+from services.gateway.adapters.totp import PyOtpTotp
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http import (
     admin,
     alerts,
+    auth,
     catalog,
     dunning,
     events,
@@ -43,6 +46,8 @@ from services.gateway.entrypoints.http import (
 )
 from services.gateway.entrypoints.http import webhooks as webhooks_http
 from services.gateway.entrypoints.http.access import access_control
+from services.gateway.service.ports import LoginThrottle, Passwords
+from services.gateway.service.sessions import NO_LOGIN_THROTTLE
 
 log = get_logger(__name__)
 
@@ -101,7 +106,8 @@ class RequestContext:
 
 def create_app(
     settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable,
-    webhooks: JetStreamWebhooks | None = None,
+    webhooks: JetStreamWebhooks | None = None, passwords: Passwords | None = None,
+    login_throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     app = FastAPIOffline(
         title="Billing platform API",
@@ -128,6 +134,10 @@ def create_app(
     app.state.admin_networks = settings.admin_networks()
     # Where verified provider webhooks are stored (None: webhooks answer 503 and are retried by the provider).
     app.state.webhooks = webhooks
+    # People's sign-in: argon2id passwords, TOTP codes, and the hook that slows password guessing (none by default).
+    app.state.passwords = passwords or Argon2Passwords()
+    app.state.totp = PyOtpTotp()
+    app.state.login_throttle = login_throttle or NO_LOGIN_THROTTLE
 
     app.add_middleware(RequestContext)
 
@@ -206,6 +216,7 @@ def create_app(
     app.include_router(webhook_endpoints.router)
     app.include_router(webhooks_http.router)
     app.include_router(staff.router)
+    app.include_router(auth.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

@@ -7,6 +7,7 @@ from collections import defaultdict, deque
 from datetime import UTC, datetime
 from typing import Any
 
+import argon2
 import grpc
 from fastapi.testclient import TestClient
 
@@ -17,7 +18,11 @@ from services.gateway.config import GatewaySettings
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User, mint_token
 from services.gateway.entrypoints.http.app import create_app
-from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeTokens, FakeUsers
+from services.gateway.adapters.passwords import Argon2Passwords
+from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeSessions, FakeTokens, FakeUsers
+
+# argon2id at its lowest cost: the route tests check behaviour, not hashing time.
+CHEAP_PASSWORDS = Argon2Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 ADMIN_TOKEN = "unit-test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -86,17 +91,21 @@ class FakeClients:
 class Gateway:
     """The app, its fakes, and the audit entries it wrote."""
 
-    def __init__(self) -> None:
+    def __init__(self, login_throttle: Any = None, **settings_overrides: Any) -> None:
         self.clients = FakeClients()
         self.audit: list[dict[str, Any]] = []
         self.users = FakeUsers()
         self.tokens = FakeTokens(self.users)
-        settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused")
+        self.sessions = FakeSessions(self.users)
+        settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused",
+                                   **settings_overrides)
         self.app = create_app(
             settings, self.clients, engine=None,
-            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit),
+            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit, self.sessions),
+            passwords=CHEAP_PASSWORDS, login_throttle=login_throttle,
         )
-        self.http = TestClient(self.app, raise_server_exceptions=False)
+        # https: the session cookie is Secure, and a client keeps a Secure cookie for https only.
+        self.http = TestClient(self.app, raise_server_exceptions=False, base_url="https://testserver")
 
     @property
     def invoicing(self) -> FakeStub:
