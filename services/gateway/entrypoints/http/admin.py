@@ -63,10 +63,10 @@ def _services(request: Request) -> ServiceClients:
 async def audit(request: Request, action: str, resource_type: str, resource_id: str, *,
                 actor: str | None = None, reason: str = "", before: dict[str, Any] | None = None,
                 after: dict[str, Any] | None = None, role: str | None = None) -> None:
-    """Record a write: a staff member's (with their role), or (``actor``) a key holder's that an operator must be
-    able to trace (``role`` with it when known: a person signing in); with the source address, the reason where one is required (voids, refunds, price changes) and
-    a before/after summary where the write changes something. The write already happened, so a failure here is
-    logged, not returned."""
+    """Record a write: a staff member's (with their role), or (``actor``) a key holder's or a person signing in
+    (``role`` when known) that an operator must be able to trace; with the source address, the reason where one
+    is required (voids, refunds, price changes) and a before/after summary where the write changes something. The
+    write already happened, so a failure here is logged, not returned."""
     principal = getattr(request.state, "principal", None)
     try:
         async with request.app.state.uow_factory() as uow:

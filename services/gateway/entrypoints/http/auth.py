@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
 
+from billing_runtime.errors import Unauthenticated
 from services.gateway.domain import sessions as sess
 from services.gateway.entrypoints.http import auth_schemas as aus
 from services.gateway.entrypoints.http import schemas
@@ -52,7 +54,11 @@ async def login(body: aus.Login, request: Request, response: Response):
         # Never the password; the email as typed, clipped (anyone can send anything).
         await audit(request, "auth.login_failed", "user", refused.user_id,
                     actor=sess.clip_email(body.email.lower()) or "-", reason=refused.reason, role="")
-        raise
+        if refused.field is None:
+            raise Unauthenticated(refused.message) from None  # the plain 401 every wrong email or password gets
+        # The missing or wrong second factor, named as a sign-in form wants it: "totp_code is required".
+        return JSONResponse({"error": refused.code, "detail": refused.message, "field": refused.field},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
     user = signed_in.user
     await audit(request, "auth.login", "user", user.id, actor=f"user:{user.id}", role=user.role.value)
     max_age = int((signed_in.session.expires_at - signed_in.session.created_at).total_seconds())

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from billing.ingest.v1 import ingest_pb2
 from billing_runtime.error_mapping import to_grpc_status
 from billing_runtime.errors import DomainError, NotFound, Unauthenticated
+from services.gateway.adapters.passwords import Argon2Passwords
 from services.gateway.config import GatewaySettings
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User, mint_token
 from services.gateway.entrypoints.http.app import create_app
-from services.gateway.adapters.passwords import Argon2Passwords
 from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeSessions, FakeTokens, FakeUsers
 
 # argon2id at its lowest cost: the route tests check behaviour, not hashing time.
@@ -139,6 +139,15 @@ class Gateway:
             secret_hash=minted.secret_hash, created_at=datetime.now(UTC),
         )
         return {"Authorization": f"Bearer {minted.secret}"}
+
+    def person(self, role: str, password: str = "correct horse battery", *, email: str = "") -> User:
+        """A staff user who can sign in with ``password``."""
+        number = len(self.users.rows) + 1
+        user = User(id=f"usr_{number:04d}", email=email or f"person{number}@example.com", name=f"Person {number}",
+                    role=Role(role), created_at=datetime.now(UTC), has_password=True)
+        self.users.rows[user.id] = user
+        self.users.password_hashes[user.id] = CHEAP_PASSWORDS._hasher.hash(password)
+        return user
 
     def audited(self) -> list[tuple[str, str]]:
         return [(entry["action"], entry["resource_id"]) for entry in self.audit]
