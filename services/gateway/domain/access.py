@@ -92,10 +92,5 @@ class Principal:
     user_id: str = ""
     credential: str = ""  # how it authenticated: "bootstrap-token", "token:<prefix>", "session"
 
-    @property
-    def ambient(self) -> bool:
-        """Sent by the browser on its own (a cookie), so unsafe requests need the CSRF token besides."""
-        return self.credential == "session"
-
     def may(self, permission: Permission) -> bool:
         return self.role.may(permission)

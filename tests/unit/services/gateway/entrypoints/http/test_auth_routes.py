@@ -256,6 +256,19 @@ def test_totp_enrolment_confirmation_sign_in_with_a_code_and_no_replay(gateway):
     assert ("auth.login_failed") in actions
 
 
+def test_a_hash_made_with_other_parameters_is_replaced_at_sign_in(gateway):
+    import argon2
+
+    user = gateway.person("viewer")
+    old = argon2.PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
+    gateway.users.password_hashes[user.id] = old
+    sign_in(gateway, user.email)
+    new = gateway.users.password_hashes[user.id]
+    assert new != old and "t=1" in new and "m=8" in new
+    gateway.http.cookies.clear()
+    sign_in(gateway, user.email)  # still the same password
+
+
 def test_the_login_throttle_hook_sees_every_attempt_and_can_refuse():
     from billing_runtime.errors import PermissionDenied
 
