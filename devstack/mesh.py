@@ -272,6 +272,8 @@ class Mesh:
         if service == "gateway":
             env["GATEWAY_HTTP_PORT"] = str(self.http_ports[name])
             env["GATEWAY_ADMIN_TOKEN"] = self.admin_token
+            # Plain http on 127.0.0.1: a Secure session cookie would never come back from the browser.
+            env.setdefault("GATEWAY_COOKIE_SECURE", "false")
         env.update(self._env)
         env.update(self._service_env.get(service, {}))
         if name != service:

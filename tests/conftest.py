@@ -170,9 +170,11 @@ async def running_service(
         **settings,
     }
     if definition.name == "gateway":
-        # The tests make many admin writes with one token: the write limit is off unless a test sets it
-        # (tests/integration/gateway/test_rate_limits.py).
+        # The tests make many admin writes with one token, and many failed sign-ins from 127.0.0.1: the write limit
+        # is off and the sign-in lockout far away unless a test sets them (tests/integration/gateway/
+        # test_rate_limits.py, test_sessions.py).
         values.setdefault("admin_write_limit_per_minute", 0)
+        values.setdefault("login_failure_limit", 1_000_000)
     runtime = build_runtime(definition, definition.settings_cls(**values))
     try:
         await runtime.start()

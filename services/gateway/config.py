@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.gateway.domain.sessions import SessionPolicy
 from services.gateway.entrypoints.http.client_address import Network, parse_networks
 
 SERVICES = ("ingest", "metering", "invoicing", "payments", "notification")
@@ -24,6 +27,14 @@ class GatewaySettings(ServiceSettings):
     # Comma-separated CIDR ranges the admin API answers from (any staff credential); empty: anywhere. A staff token
     # may narrow it further with its own ranges.
     admin_allowed_cidrs: str = ""
+    # People's sign-in sessions (docs/security.md): the cookie is Secure unless this is false (make run serves
+    # plain http on 127.0.0.1); a session ends after this long unused (sliding) and this long after sign-in.
+    cookie_secure: bool = True
+    session_idle_seconds: int = Field(default=30 * 60, ge=60, le=24 * 3600)
+    session_lifetime_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 86400)
+    # The origin the dashboard is served from (https://billing.example.com) when it is not the Host the gateway
+    # is reached at (a proxy rewriting Host); cookie-authenticated writes from any other Origin are refused.
+    public_origin: str = ""
     ingest_address: str = "127.0.0.1:50051"
     metering_address: str = "127.0.0.1:50052"
     invoicing_address: str = "127.0.0.1:50053"
@@ -74,6 +85,10 @@ class GatewaySettings(ServiceSettings):
 
     def admin_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.split_ranges(self.admin_allowed_cidrs))
+
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle=timedelta(seconds=self.session_idle_seconds),
+                             lifetime=timedelta(seconds=self.session_lifetime_seconds))
 
     def service_addresses(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_address") for name in SERVICES}

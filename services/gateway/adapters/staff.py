@@ -11,9 +11,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_runtime.database import UnitOfWork
-from services.gateway.adapters.tables import staff_tokens, users
+from services.gateway.adapters.tables import sessions, staff_tokens, users
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
+from services.gateway.domain.sessions import Session, SignIn
 
 # A token's last use is recorded at most this often: a busy automation token would otherwise write a row
 # per request.
@@ -32,6 +33,14 @@ def _to_token(row: Any) -> Token:
         id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix, secret_hash=row.secret_hash,
         created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+    )
+
+
+def _to_session(row: Any) -> Session:
+    return Session(
+        id_hash=row.id_hash, user_id=row.user_id, csrf_hash=row.csrf_hash, created_at=row.created_at,
+        expires_at=row.expires_at, last_seen_at=row.last_seen_at, revoked_at=row.revoked_at, source_ip=row.source_ip,
+        user_agent=row.user_agent,
     )
 
 
@@ -84,6 +93,87 @@ class UserRepository:
             .with_for_update()
         )
         return len(rows.all())
+
+    async def get_sign_in(self, *, email: str | None = None, user_id: str | None = None) -> SignIn | None:
+        condition = users.c.email == email if email is not None else users.c.id == user_id
+        row = (await self._conn.execute(sa.select(users).where(condition))).first()
+        if row is None:
+            return None
+        return SignIn(user=_to_user(row), password_hash=row.password_hash, totp_secret=row.totp_secret,
+                      totp_last_step=row.totp_last_step)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._conn.execute(
+            sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash, updated_at=sa.func.now())
+        )
+
+    async def set_totp(self, user_id: str, *, secret: str | None, enabled: bool, last_step: int | None) -> None:
+        await self._conn.execute(
+            sa.update(users)
+            .where(users.c.id == user_id)
+            .values(totp_secret=secret, totp_enabled=enabled, totp_last_step=last_step, updated_at=sa.func.now())
+        )
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        # One conditional UPDATE: of two requests with the same code, only one moves the step on.
+        result = await self._conn.execute(
+            sa.update(users)
+            .where(users.c.id == user_id,
+                   sa.or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        return result.rowcount == 1
+
+
+class SessionRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, session: Session) -> None:
+        await self._conn.execute(
+            sa.insert(sessions).values(
+                id_hash=session.id_hash, user_id=session.user_id, csrf_hash=session.csrf_hash,
+                created_at=session.created_at, expires_at=session.expires_at, last_seen_at=session.last_seen_at,
+                source_ip=session.source_ip, user_agent=session.user_agent,
+            )
+        )
+
+    async def get_with_user(self, id_hash: str) -> tuple[Session, User] | None:
+        row = (
+            await self._conn.execute(
+                sa.select(
+                    *[column.label(f"s_{column.name}") for column in sessions.c],
+                    *[column.label(f"u_{column.name}") for column in users.c],
+                )
+                .join_from(sessions, users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.id_hash == id_hash)
+            )
+        ).first()
+        if row is None:
+            return None
+        values = row._asdict()
+        return (
+            _to_session(_Row({name[2:]: value for name, value in values.items() if name.startswith("s_")})),
+            _to_user(_Row({name[2:]: value for name, value in values.items() if name.startswith("u_")})),
+        )
+
+    async def touch(self, id_hash: str, now: datetime) -> None:
+        await self._conn.execute(
+            sa.update(sessions).where(sessions.c.id_hash == id_hash, sessions.c.last_seen_at < now)
+            .values(last_seen_at=now)
+        )
+
+    async def revoke(self, id_hash: str, now: datetime) -> None:
+        await self._conn.execute(
+            sa.update(sessions).where(sessions.c.id_hash == id_hash, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def revoke_all(self, user_id: str, now: datetime, *, keep: str | None = None) -> int:
+        query = sa.update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        if keep is not None:
+            query = query.where(sessions.c.id_hash != keep)
+        return (await self._conn.execute(query.values(revoked_at=now))).rowcount
 
 
 class StaffTokenRepository:
@@ -182,6 +272,7 @@ class GatewayUnitOfWork(UnitOfWork):
 
     _users: UserRepository | None = None
     _tokens: StaffTokenRepository | None = None
+    _sessions: SessionRepository | None = None
 
     @property
     def users(self) -> UserRepository:
@@ -195,14 +286,21 @@ class GatewayUnitOfWork(UnitOfWork):
             raise RuntimeError("unit of work used outside its 'async with' block")
         return self._tokens
 
+    @property
+    def sessions(self) -> SessionRepository:
+        if self._sessions is None:
+            raise RuntimeError("unit of work used outside its 'async with' block")
+        return self._sessions
+
     async def __aenter__(self) -> GatewayUnitOfWork:
         await super().__aenter__()
         self._users = UserRepository(self.connection)
         self._tokens = StaffTokenRepository(self.connection)
+        self._sessions = SessionRepository(self.connection)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._users = self._tokens = None
+        self._users = self._tokens = self._sessions = None
         await super().__aexit__(exc_type, exc, tb)

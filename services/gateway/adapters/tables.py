@@ -38,6 +38,7 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.Column("totp_last_step", sa.BigInteger),
 )
 
 staff_tokens = sa.Table(
@@ -53,6 +54,22 @@ staff_tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
     sa.Index("staff_tokens_user_id_idx", "user_id"),
+)
+
+# People's browser sessions: only the SHA-256 of the cookie's value and of the CSRF token are stored.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, sa.ForeignKey("gateway.users.id"), nullable=False),
+    sa.Column("csrf_hash", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("source_ip", sa.Text, nullable=False, server_default=""),
+    sa.Column("user_agent", sa.Text, nullable=False, server_default=""),
+    sa.Index("sessions_user_id_idx", "user_id"),
 )
 
 outbox = outbox_table(metadata)

@@ -53,17 +53,21 @@ def parse_role(value: str) -> Role | None:
 
 @dataclass(frozen=True)
 class Access:
-    """What a route asks of its caller: a staff permission, a project's API key, or nothing (public routes,
-    and provider webhooks, which prove themselves by their signature). A route may take either a staff
-    credential with ``permission`` or an API key (``api_key`` and ``permission`` both set)."""
+    """What a route asks of its caller: a staff permission, a project's API key, a person's signed-in session, or
+    nothing (public routes, provider webhooks, which prove themselves by their signature, and sign-in itself,
+    which checks the password). A route may take either a staff credential with ``permission`` or an API key
+    (``api_key`` and ``permission`` both set). ``session`` routes act on the signed-in person themself (their
+    session, password, second factor): only the session cookie opens them, whatever the role."""
 
     permission: Permission | None = None
     api_key: bool = False
     public: bool = False
+    session: bool = False
 
     def __post_init__(self) -> None:
-        if self.public == (self.permission is not None or self.api_key):
-            raise ValueError("a route is public, or needs a permission and/or an API key")
+        kinds = (self.public, self.session, self.permission is not None or self.api_key)
+        if sum(kinds) != 1:
+            raise ValueError("a route is public, or needs a session, or a permission and/or an API key")
 
 
 PUBLIC = Access(public=True)
@@ -73,6 +77,9 @@ OPERATE = Access(Permission.OPERATE)
 CONFIGURE = Access(Permission.CONFIGURE)
 MANAGE_USERS = Access(Permission.MANAGE_USERS)
 READ_OR_API_KEY = Access(Permission.READ, api_key=True)
+# /api/v1/auth: signing in proves itself with the password (and TOTP code); the rest needs the signed-in session.
+SIGN_IN = Access(public=True)
+SESSION = Access(session=True)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Protocol, Self
 
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
+from services.gateway.domain.sessions import Session, SignIn
 
 
 class Users(Protocol):
@@ -29,6 +30,20 @@ class Users(Protocol):
         ...
 
     async def count_active_admins(self) -> int: ...
+
+    async def get_sign_in(self, *, email: str | None = None, user_id: str | None = None) -> SignIn | None:
+        """The user (by email or id) with their password hash and second factor's state."""
+        ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    async def set_totp(self, user_id: str, *, secret: str | None, enabled: bool, last_step: int | None) -> None:
+        """Replace the second factor's state (a pending secret, enabled or not, the last step used)."""
+        ...
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record ``step`` as used if it is later than the last one; False when another request used it first."""
+        ...
 
 
 class StaffTokens(Protocol):
@@ -55,6 +70,55 @@ class StaffTokens(Protocol):
         ...
 
 
+class Sessions(Protocol):
+    async def add(self, session: Session) -> None: ...
+
+    async def get_with_user(self, id_hash: str) -> tuple[Session, User] | None: ...
+
+    async def touch(self, id_hash: str, now: datetime) -> None: ...
+
+    async def revoke(self, id_hash: str, now: datetime) -> None: ...
+
+    async def revoke_all(self, user_id: str, now: datetime, *, keep: str | None = None) -> int:
+        """Revoke every active session of the user but ``keep`` (an id hash); how many were revoked."""
+        ...
+
+
+class Passwords(Protocol):
+    """argon2id (``adapters/passwords.py``); slow on purpose, so asynchronous (a worker thread)."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """False for a wrong password, and, taking as long, for a missing hash (an unknown email)."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class Totp(Protocol):
+    """RFC 6238 codes (``adapters/totp.py``)."""
+
+    def new_secret(self) -> str: ...
+
+    def uri(self, secret: str, email: str) -> str: ...
+
+    def code_at(self, secret: str, step: int) -> str: ...
+
+
+class LoginThrottle(Protocol):
+    """Slows down password guessing: ``check`` before a sign-in is tried (raise ``ResourceExhausted`` or similar
+    to refuse it), ``failed`` / ``succeeded`` after. ``source`` is the client's address; ``email`` as typed
+    (normalised to lower case). The default does nothing (``service.sessions.NO_LOGIN_THROTTLE``); the shared
+    rate limiter plugs in here."""
+
+    async def check(self, source: str, email: str) -> None: ...
+
+    async def failed(self, source: str, email: str) -> None: ...
+
+    async def succeeded(self, source: str, email: str) -> None: ...
+
+
 class StaffTransaction(Protocol):
     """One transaction over the gateway's repositories (``async with uow:`` commits or rolls back)."""
 
@@ -63,6 +127,9 @@ class StaffTransaction(Protocol):
 
     @property
     def tokens(self) -> StaffTokens: ...
+
+    @property
+    def sessions(self) -> Sessions: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -71,7 +71,7 @@ class LoginPolicy:
         return Rate(self.failures, self.period)
 
 
-class LoginThrottle:
+class SharedLoginThrottle:
     """Failed sign-ins, counted per source address and per email (a distributed guess at one account is stopped
     too): ``failures`` per ``period`` (5 per 15 minutes), then locked out for one interval (3 minutes), doubling
     with every further failure up to ``max_backoff``. A success forgets the email's failures (not the source's:

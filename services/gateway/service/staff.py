@@ -11,7 +11,8 @@ from billing_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from billing_runtime.ids import new_id
 from services.gateway.domain import credentials as cred
 from services.gateway.domain.access import Principal, Role
-from services.gateway.service.ports import StaffTransaction
+from services.gateway.domain.sessions import validate_password
+from services.gateway.service.ports import Passwords, StaffTransaction
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,31 @@ class CreateUser:
     email: str
     name: str
     role: str
+    password: str | None = None  # to sign in to the dashboard; never logged, never returned
 
 
-async def create_user(uow: StaffTransaction, command: CreateUser) -> cred.User:
+async def create_user(uow: StaffTransaction, command: CreateUser, passwords: Passwords | None = None) -> cred.User:
     email, name, role = cred.validate_user(command.email, command.name, command.role)
+    password_hash = await _password_hash(passwords, command.password, email)
     async with uow:
         user = await uow.users.add(user_id=new_id("usr"), email=email, name=name, role=role)
-    if user is None:
-        raise AlreadyExists("a user with this email exists")
+        if user is None:
+            raise AlreadyExists("a user with this email exists")
+        if password_hash is not None:
+            await uow.users.set_password_hash(user.id, password_hash)
+            user = await uow.users.get(user.id)
+            assert user is not None
     return user
+
+
+async def _password_hash(passwords: Passwords | None, password: str | None, email: str) -> str | None:
+    """The argon2id hash of an acceptable password (hashed outside any transaction: it takes a while)."""
+    if password is None:
+        return None
+    validate_password(password, email)
+    if passwords is None:
+        raise RuntimeError("no password hasher configured")
+    return await passwords.hash(password)
 
 
 async def get_user(uow: StaffTransaction, user_id: str) -> cred.User:
@@ -51,13 +68,24 @@ class UpdateUser:
     name: str | None = None
     role: str | None = None
     disabled: bool | None = None
+    password: str | None = None  # set by an admin: ends the user's sessions
+    reset_totp: bool = False  # turn the user's second factor off (a lost authenticator)
 
 
-async def update_user(uow: StaffTransaction, command: UpdateUser, now: datetime) -> tuple[cred.User, cred.User]:
-    """Rename, change the role, disable or enable; returns (before, after). The last active admin can be neither
-    demoted nor disabled: someone must be able to manage users."""
+async def update_user(
+    uow: StaffTransaction, command: UpdateUser, now: datetime, passwords: Passwords | None = None
+) -> tuple[cred.User, cred.User]:
+    """Rename, change the role, disable or enable, set the password, reset the second factor; returns (before,
+    after). The last active admin can be neither demoted nor disabled: someone must be able to manage users."""
     name = cred.validate_name(command.name) if command.name is not None else None
     role = cred.validate_role(command.role) if command.role is not None else None
+    password_hash: str | None = None
+    if command.password is not None:
+        async with uow:
+            current = await uow.users.get(command.user_id)
+        if current is None:
+            raise NotFound("no such user")
+        password_hash = await _password_hash(passwords, command.password, current.email)
     async with uow:
         before = await uow.users.get(command.user_id)
         if before is None:
@@ -71,6 +99,13 @@ async def update_user(uow: StaffTransaction, command: UpdateUser, now: datetime)
         if command.disabled is not None:
             disabled_at = (before.disabled_at or now) if command.disabled else None
         after = await uow.users.update(command.user_id, name=name, role=role, disabled_at=disabled_at)
+        if password_hash is not None:
+            await uow.users.set_password_hash(command.user_id, password_hash)
+            await uow.sessions.revoke_all(command.user_id, now)
+        if command.reset_totp:
+            await uow.users.set_totp(command.user_id, secret=None, enabled=False, last_step=None)
+        if password_hash is not None or command.reset_totp:
+            after = await uow.users.get(command.user_id)
         assert after is not None
     return before, after
 

@@ -20,7 +20,7 @@ from billing_runtime.database import async_url
 from services.gateway.__main__ import DEFINITION as GATEWAY
 from services.gateway.adapters.rate_limits import PostgresRateLimits
 from services.gateway.domain.ratelimit import Rate
-from services.gateway.service.rate_limits import LoginThrottle, RateLimited
+from services.gateway.service.rate_limits import RateLimited, SharedLoginThrottle
 from tests.conftest import running_service
 from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN
 
@@ -114,7 +114,7 @@ async def test_the_login_throttle_is_shared_through_the_database(two_gateways, d
     """Two stores (two processes' worth) on one database: failures charged through one lock out the other."""
     engines = [create_async_engine(async_url(database_url)) for _ in range(2)]
     try:
-        throttles = [LoginThrottle(PostgresRateLimits(engine)) for engine in engines]
+        throttles = [SharedLoginThrottle(PostgresRateLimits(engine)) for engine in engines]
         email, source = f"guess-{secrets.token_hex(3)}@example.com", f"203.0.113.{secrets.randbelow(250)}"
         for n in range(5):
             await throttles[n % 2].check(source, email)
@@ -137,3 +137,31 @@ async def test_the_login_throttle_is_shared_through_the_database(two_gateways, d
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_sign_in_is_locked_after_the_failures_whichever_gateway_answers(
+    database_url, nats_url, ingest, invoicing, metering, refused_address
+):
+    settings = dict(
+        admin_token=GATEWAY_ADMIN_TOKEN, http_port=0, ingest_address=ingest.address,
+        invoicing_address=invoicing.address, metering_address=metering.address, payments_address=refused_address,
+        notification_address=refused_address, login_failure_limit=3, cookie_secure=False,
+    )
+    admin = {"Authorization": f"Bearer {GATEWAY_ADMIN_TOKEN}"}
+    email = f"guessed-{secrets.token_hex(4)}@example.com"
+    password = "correct horse battery staple"
+    async with running_service(GATEWAY, database_url, nats_url, **settings) as first, \
+            running_service(GATEWAY, database_url, nats_url, **settings) as second, \
+            httpx.AsyncClient(base_url=first.http_address, timeout=30) as a, \
+            httpx.AsyncClient(base_url=second.http_address, timeout=30) as b:
+        await forget_limits(database_url)
+        created = await a.post("/api/v1/admin/users", headers=admin,
+                               json={"email": email, "name": "G", "role": "viewer", "password": password})
+        assert created.status_code == 201, created.text
+        wrong = [await (a, b)[n % 2].post("/api/v1/auth/login", json={"email": email, "password": f"wrong-{n}" * 3})
+                 for n in range(3)]
+        assert [r.status_code for r in wrong] == [401, 401, 401]
+        locked = await b.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0, locked.text
+        assert "set-cookie" not in locked.headers, "no session while locked, even with the right password"
+    await forget_limits(database_url)

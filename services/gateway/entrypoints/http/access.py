@@ -6,7 +6,10 @@ Staff credentials, as ``Authorization: Bearer <credential>``:
 
 - the bootstrap admin token (``GATEWAY_ADMIN_TOKEN``): the admin role, recorded as actor ``admin-token``; it is
   there to create the first users, and can be left unset afterwards (docs/security.md);
-- a staff user's API token (``bt_...``), with the user's role, recorded as ``user:<id>``.
+- a staff user's API token (``bt_...``), with the user's role, recorded as ``user:<id>``;
+
+or, without a bearer credential, a person's session cookie (``session_cookie.py``: signed in at
+/api/v1/auth/login), with the user's role, and for unsafe methods the session's ``X-CSRF-Token``.
 
 Routes that take a project's API key verify it themselves through ingest (``api_key.py``); the table says which.
 """
@@ -27,6 +30,7 @@ from services.gateway.domain.credentials import TOKEN_PREFIX
 from services.gateway.entrypoints.http.client_address import client_address, within
 from services.gateway.entrypoints.http.permissions import ROUTES
 from services.gateway.entrypoints.http.rate_limits import enforce_write_limit
+from services.gateway.entrypoints.http.session_cookie import authenticate_cookie, require_session
 from services.gateway.service import staff
 
 log = get_logger(__name__)
@@ -72,8 +76,16 @@ async def access_control(request: Request) -> None:
         raise PermissionDenied("this route has no permission entry")
     if access.public:
         return
+    if access.session:  # /api/v1/auth/*: the signed-in person acting on their own session, password, TOTP
+        principal = await require_session(request)
+        request.state.principal = principal
+        structlog.contextvars.bind_contextvars(actor=principal.actor)
+        return
     if access.permission is not None:
-        principal = await authenticate_staff(request, _bearer(request))
+        bearer = _bearer(request)
+        principal = await authenticate_staff(request, bearer)
+        if principal is None and not bearer:  # a person signed in to the dashboard (CSRF-checked)
+            principal = await authenticate_cookie(request)
         if principal is not None:
             admin_networks = request.app.state.admin_networks
             if admin_networks and not within(source_address(request), admin_networks):

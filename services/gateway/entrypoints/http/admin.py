@@ -62,18 +62,19 @@ def _services(request: Request) -> ServiceClients:
 
 async def audit(request: Request, action: str, resource_type: str, resource_id: str, *,
                 actor: str | None = None, reason: str = "", before: dict[str, Any] | None = None,
-                after: dict[str, Any] | None = None) -> None:
-    """Record a write: a staff member's (with their role), or (``actor``) a key holder's that an operator must be
-    able to trace; with the source address, the reason where one is required (voids, refunds, price changes) and
-    a before/after summary where the write changes something. The write already happened, so a failure here is
-    logged, not returned."""
+                after: dict[str, Any] | None = None, role: str | None = None) -> None:
+    """Record a write: a staff member's (with their role), or (``actor``) a key holder's or a person signing in
+    (``role`` when known) that an operator must be able to trace; with the source address, the reason where one
+    is required (voids, refunds, price changes) and a before/after summary where the write changes something. The
+    write already happened, so a failure here is logged, not returned."""
     principal = getattr(request.state, "principal", None)
     try:
         async with request.app.state.uow_factory() as uow:
             await AuditLog(uow.connection).record(
                 request_id=request.state.request_id, actor=actor or staff_actor(request), action=action,
                 resource_type=resource_type, resource_id=resource_id,
-                role=principal.role.value if principal is not None and actor is None else "",
+                role=role if role is not None else (
+                    principal.role.value if principal is not None and actor is None else ""),
                 source_ip=source_address(request), reason=reason, before=before, after=after,
             )
     except Exception:  # noqa: BLE001

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,13 +20,16 @@ from billing_runtime.error_mapping import http_body, http_status
 from billing_runtime.errors import DomainError
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
+from services.gateway.adapters.passwords import Argon2Passwords
 from services.gateway.adapters.rate_limits import PostgresRateLimits
 from services.gateway.adapters.services import ServiceClients
+from services.gateway.adapters.totp import PyOtpTotp
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http import (
     admin,
     alerts,
+    auth,
     catalog,
     dunning,
     events,
@@ -45,7 +49,9 @@ from services.gateway.entrypoints.http import (
 from services.gateway.entrypoints.http import webhooks as webhooks_http
 from services.gateway.entrypoints.http.access import access_control
 from services.gateway.entrypoints.http.rate_limits import rate_limited
-from services.gateway.service.rate_limits import RateLimited, RateLimits
+from services.gateway.service.ports import LoginThrottle, Passwords
+from services.gateway.service.rate_limits import LoginPolicy, RateLimited, RateLimits, SharedLoginThrottle
+from services.gateway.service.sessions import NO_LOGIN_THROTTLE
 
 log = get_logger(__name__)
 
@@ -105,6 +111,7 @@ class RequestContext:
 def create_app(
     settings: GatewaySettings, service_clients: ServiceClients, engine, uow_factory: Callable,
     webhooks: JetStreamWebhooks | None = None, rate_limits: RateLimits | None = None,
+    passwords: Passwords | None = None, login_throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     app = FastAPIOffline(
         title="Billing platform API",
@@ -133,6 +140,16 @@ def create_app(
     app.state.webhooks = webhooks
     # Rate limits shared by every replica, in the gateway's database (None: not enforced; unit tests give a fake).
     app.state.rate_limits = rate_limits if rate_limits is not None or engine is None else PostgresRateLimits(engine)
+    # People's sign-in: argon2id passwords, TOTP codes, and the hook that slows password guessing (none by default).
+    app.state.passwords = passwords or Argon2Passwords()
+    app.state.totp = PyOtpTotp()
+    # Password guessing is slowed by the same shared store (5 failures per 15 minutes per source and per email,
+    # then backoff); without a store (unit tests), only what the caller gives.
+    if login_throttle is None and app.state.rate_limits is not None:
+        login_throttle = SharedLoginThrottle(app.state.rate_limits, LoginPolicy(
+            failures=settings.login_failure_limit, period=timedelta(seconds=settings.login_failure_window_seconds),
+            max_backoff=timedelta(seconds=settings.login_max_backoff_seconds)))
+    app.state.login_throttle = login_throttle or NO_LOGIN_THROTTLE
 
     app.add_middleware(RequestContext)
 
@@ -212,6 +229,7 @@ def create_app(
     app.include_router(webhook_endpoints.router)
     app.include_router(webhooks_http.router)
     app.include_router(staff.router)
+    app.include_router(auth.router)
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

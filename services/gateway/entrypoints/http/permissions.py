@@ -6,7 +6,12 @@ fails ``tests/unit/gateway/test_permissions.py``, so a new route cannot ship ung
 - ``API_KEY``: a project's API key, verified by ingest; the route sees only the key's organisation;
 - ``READ`` / ``OPERATE`` / ``CONFIGURE`` / ``MANAGE_USERS``: a staff credential whose role grants it
   (``services/gateway/domain/access.py``: viewer reads, operator also operates, admin does everything);
-- ``READ_OR_API_KEY``: either.
+- ``READ_OR_API_KEY``: either;
+- ``SIGN_IN``: public, the route checks the password itself (``POST /api/v1/auth/login``);
+- ``SESSION``: a person's signed-in session (the cookie; CSRF token for writes), whatever their role: the
+  /api/v1/auth routes that act on the person's own session, password and second factor.
+
+Staff permissions accept a bearer credential or, without one, the session cookie (``session_cookie.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from services.gateway.domain.access import (
     PUBLIC,
     READ,
     READ_OR_API_KEY,
+    SESSION,
+    SIGN_IN,
     Access,
 )
 
@@ -160,4 +167,12 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/users/{user_id}/tokens"): MANAGE_USERS,
     ("POST", "/api/v1/admin/tokens/{token_id}/rotate"): MANAGE_USERS,
     ("POST", "/api/v1/admin/tokens/{token_id}/revoke"): MANAGE_USERS,
+    # People signing in to the dashboard (sessions, CSRF, TOTP).
+    ("POST", "/api/v1/auth/login"): SIGN_IN,
+    ("GET", "/api/v1/auth/session"): SESSION,
+    ("POST", "/api/v1/auth/logout"): SESSION,
+    ("POST", "/api/v1/auth/password"): SESSION,
+    ("POST", "/api/v1/auth/totp"): SESSION,
+    ("POST", "/api/v1/auth/totp/confirm"): SESSION,
+    ("DELETE", "/api/v1/auth/totp"): SESSION,
 }

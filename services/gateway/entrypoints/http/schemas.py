@@ -113,7 +113,8 @@ class Page(BaseModel, Generic[Item]):
 class AuditEntry(BaseModel):
     id: int
     request_id: str
-    actor: str = Field(description="admin-token, user:<id> (a staff user), or prj_... (a project's key holder)")
+    actor: str = Field(description="admin-token, user:<id> (a staff user), prj_... (a project's key holder), or the "
+                       "email tried in a failed sign-in (clipped)")
     role: str = Field(description="The staff actor's role; empty for key holders")
     action: str
     resource_type: str

@@ -32,8 +32,14 @@ async def me(request: Request):
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=ss.User, summary="Create a staff user")
 async def create_user(body: ss.UserCreate, request: Request):
     """A user with a role (admin, operator or viewer); 409 when the email is taken. Give them a token next."""
-    user = await staff.create_user(_uow(request), staff.CreateUser(email=body.email, name=body.name, role=body.role))
+    password = body.password.get_secret_value() if body.password is not None else None
+    user = await staff.create_user(
+        _uow(request), staff.CreateUser(email=body.email, name=body.name, role=body.role, password=password),
+        request.app.state.passwords,
+    )
     await audit(request, f"user.create:{user.role.value}", "user", user.id)
+    if password is not None:
+        await audit(request, "user.password_set", "user", user.id)
     return ss.User.of(user)
 
 
@@ -50,13 +56,21 @@ async def get_user(user_id: str, request: Request):
 
 @router.patch("/users/{user_id}", response_model=ss.User, summary="Change a user's name or role, or disable them")
 async def update_user(user_id: str, body: ss.UserUpdate, request: Request):
-    """Changes what the body has. Disabling stops the user's tokens at once. The last active admin can be neither
-    demoted nor disabled (422)."""
+    """Changes what the body has. Disabling stops the user's tokens and sessions at once; a new password ends
+    their sessions; `reset_totp` turns their second factor off. The last active admin can be neither demoted nor
+    disabled (422)."""
+    password = body.password.get_secret_value() if body.password is not None else None
     before, after = await staff.update_user(
         _uow(request),
-        staff.UpdateUser(user_id=user_id, name=body.name, role=body.role, disabled=body.disabled),
-        datetime.now(UTC),
+        staff.UpdateUser(user_id=user_id, name=body.name, role=body.role, disabled=body.disabled, password=password,
+                         reset_totp=body.reset_totp),
+        datetime.now(UTC), request.app.state.passwords,
     )
+    if password is not None:
+        await audit(request, "user.password_set", "user", user_id)
+    if body.reset_totp:
+        await audit(request, "user.totp_reset", "user", user_id, before={"totp_enabled": before.totp_enabled},
+                    after={"totp_enabled": False})
     if before.role is not after.role:
         await audit(request, f"user.role:{before.role.value}->{after.role.value}", "user", user_id,
                     before={"role": before.role.value}, after={"role": after.role.value})

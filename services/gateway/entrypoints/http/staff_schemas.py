@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from services.gateway.domain import credentials as cred
 from services.gateway.domain.access import Principal
@@ -18,12 +18,23 @@ class UserCreate(Request):
     email: str = Field(max_length=320, examples=["asha@billing.example"])
     name: str = Field(max_length=100, examples=["Asha Rao"])
     role: RoleName = Field(description="admin: everything; operator: reads and the day's operations; viewer: reads")
+    password: SecretStr | None = Field(
+        None, max_length=1024, description="To sign in to the dashboard: 12 to 256 characters, not the email. "
+        "Never returned or logged.",
+    )
 
 
 class UserUpdate(Request):
     name: str | None = Field(None, max_length=100)
     role: RoleName | None = None
-    disabled: bool | None = Field(None, description="true disables the user (their tokens stop working at once)")
+    disabled: bool | None = Field(
+        None, description="true disables the user (their tokens and sessions stop working at once)"
+    )
+    password: SecretStr | None = Field(
+        None, max_length=1024, description="A new password (12 to 256 characters, not the email); ends the user's "
+        "sessions. Never returned or logged.",
+    )
+    reset_totp: bool = Field(False, description="true turns the user's second factor off (a lost authenticator)")
 
 
 class User(BaseModel):
@@ -33,12 +44,14 @@ class User(BaseModel):
     role: RoleName
     created_at: datetime
     disabled_at: datetime | None
+    has_password: bool = Field(description="Whether the user can sign in to the dashboard")
+    totp_enabled: bool = Field(description="Whether signing in also needs a TOTP code")
 
     @classmethod
     def of(cls, user: cred.User) -> User:
         return cls(
             id=user.id, email=user.email, name=user.name, role=user.role.value, created_at=user.created_at,
-            disabled_at=user.disabled_at,
+            disabled_at=user.disabled_at, has_password=user.has_password, totp_enabled=user.totp_enabled,
         )
 
 
@@ -89,7 +102,7 @@ class Me(BaseModel):
     actor: str = Field(examples=["user:usr_01J..."])
     role: RoleName
     permissions: list[str]
-    credential: str = Field(description="bootstrap-token, or token:<prefix>")
+    credential: str = Field(description="bootstrap-token, token:<prefix>, or session (signed in)")
 
     @classmethod
     def of(cls, principal: Principal) -> Me:

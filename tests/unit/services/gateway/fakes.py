@@ -10,11 +10,14 @@ from typing import Any
 from services.gateway.domain import ratelimit
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
+from services.gateway.domain.sessions import Session, SignIn
 
 
 class FakeUsers:
     def __init__(self) -> None:
         self.rows: dict[str, User] = {}
+        self.password_hashes: dict[str, str] = {}
+        self.totp: dict[str, tuple[str | None, int | None]] = {}  # user id -> (secret, last step)
 
     async def add(self, *, user_id: str, email: str, name: str, role: Role) -> User | None:
         if any(user.email == email for user in self.rows.values()):
@@ -46,6 +49,56 @@ class FakeUsers:
 
     async def count_active_admins(self) -> int:
         return sum(1 for u in self.rows.values() if u.role is Role.ADMIN and u.disabled_at is None)
+
+    async def get_sign_in(self, *, email: str | None = None, user_id: str | None = None) -> SignIn | None:
+        user = next((u for u in self.rows.values() if (u.email == email if email is not None else u.id == user_id)),
+                    None)
+        if user is None:
+            return None
+        secret, last_step = self.totp.get(user.id, (None, None))
+        return SignIn(user=user, password_hash=self.password_hashes.get(user.id), totp_secret=secret,
+                      totp_last_step=last_step)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        self.password_hashes[user_id] = password_hash
+        self.rows[user_id] = replace(self.rows[user_id], has_password=True)
+
+    async def set_totp(self, user_id: str, *, secret: str | None, enabled: bool, last_step: int | None) -> None:
+        self.totp[user_id] = (secret, last_step)
+        self.rows[user_id] = replace(self.rows[user_id], totp_enabled=enabled)
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        secret, last_step = self.totp.get(user_id, (None, None))
+        if last_step is not None and step <= last_step:
+            return False
+        self.totp[user_id] = (secret, step)
+        return True
+
+
+class FakeSessions:
+    def __init__(self, users: FakeUsers) -> None:
+        self.rows: dict[str, Session] = {}
+        self._users = users
+
+    async def add(self, session: Session) -> None:
+        self.rows[session.id_hash] = session
+
+    async def get_with_user(self, id_hash: str) -> tuple[Session, User] | None:
+        session = self.rows.get(id_hash)
+        return (session, self._users.rows[session.user_id]) if session is not None else None
+
+    async def touch(self, id_hash: str, now: datetime) -> None:
+        self.rows[id_hash] = replace(self.rows[id_hash], last_seen_at=now)
+
+    async def revoke(self, id_hash: str, now: datetime) -> None:
+        session = self.rows[id_hash]
+        self.rows[id_hash] = replace(session, revoked_at=session.revoked_at or now)
+
+    async def revoke_all(self, user_id: str, now: datetime, *, keep: str | None = None) -> int:
+        ended = [s for s in self.rows.values() if s.user_id == user_id and s.revoked_at is None and s.id_hash != keep]
+        for session in ended:
+            self.rows[session.id_hash] = replace(session, revoked_at=now)
+        return len(ended)
 
 
 class FakeTokens:
@@ -107,9 +160,13 @@ class FakeAuditConnection:
 class FakeGatewayUow:
     """A transaction over the fakes (all share one store; nothing rolls back)."""
 
-    def __init__(self, users: FakeUsers, tokens: FakeTokens, audit: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, users: FakeUsers, tokens: FakeTokens, audit: list[dict[str, Any]],
+        sessions: FakeSessions | None = None,
+    ) -> None:
         self.users = users
         self.tokens = tokens
+        self.sessions = sessions if sessions is not None else FakeSessions(users)
         self.connection = FakeAuditConnection(audit)
 
     async def __aenter__(self) -> FakeGatewayUow:

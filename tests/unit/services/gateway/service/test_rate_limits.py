@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from services.gateway.service.rate_limits import LoginPolicy, LoginThrottle, RateLimited
+from services.gateway.service.rate_limits import LoginPolicy, RateLimited, SharedLoginThrottle
 from tests.unit.services.gateway.fakes import FakeRateLimits
 
 
-async def fail_times(throttle: LoginThrottle, source: str, email: str, times: int) -> None:
+async def fail_times(throttle: SharedLoginThrottle, source: str, email: str, times: int) -> None:
     for _ in range(times):
         await throttle.check(source, email)
         await throttle.failed(source, email)
@@ -19,7 +19,7 @@ async def fail_times(throttle: LoginThrottle, source: str, email: str, times: in
 
 async def test_five_failures_from_one_address_lock_it_out_with_a_doubling_retry_after():
     store = FakeRateLimits()
-    throttle = LoginThrottle(store)
+    throttle = SharedLoginThrottle(store)
     await fail_times(throttle, "203.0.113.7", "a@example.com", 5)
     with pytest.raises(RateLimited) as refused:
         await throttle.check("203.0.113.7", "b@example.com")  # another account from the same address
@@ -35,7 +35,7 @@ async def test_five_failures_from_one_address_lock_it_out_with_a_doubling_retry_
 
 async def test_a_distributed_guess_at_one_account_is_stopped_and_a_success_resets_the_account():
     store = FakeRateLimits()
-    throttle = LoginThrottle(store)
+    throttle = SharedLoginThrottle(store)
     for n in range(5):
         await fail_times(throttle, f"192.0.2.{n}", "Victim@Example.com", 1)
     with pytest.raises(RateLimited):
@@ -48,7 +48,7 @@ async def test_a_distributed_guess_at_one_account_is_stopped_and_a_success_reset
 
 async def test_a_success_does_not_clear_the_address():
     store = FakeRateLimits()
-    throttle = LoginThrottle(store, LoginPolicy(failures=2))
+    throttle = SharedLoginThrottle(store, LoginPolicy(failures=2))
     await fail_times(throttle, "203.0.113.9", "x@example.com", 2)
     await throttle.succeeded("203.0.113.9", "mine@example.com")
     with pytest.raises(RateLimited):

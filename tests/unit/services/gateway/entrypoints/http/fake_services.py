@@ -7,17 +7,22 @@ from collections import defaultdict, deque
 from datetime import UTC, datetime
 from typing import Any
 
+import argon2
 import grpc
 from fastapi.testclient import TestClient
 
 from billing.ingest.v1 import ingest_pb2
 from billing_runtime.error_mapping import to_grpc_status
 from billing_runtime.errors import DomainError, NotFound, Unauthenticated
+from services.gateway.adapters.passwords import Argon2Passwords
 from services.gateway.config import GatewaySettings
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User, mint_token
 from services.gateway.entrypoints.http.app import create_app
-from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeRateLimits, FakeTokens, FakeUsers
+from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeRateLimits, FakeSessions, FakeTokens, FakeUsers
+
+# argon2id at its lowest cost: the route tests check behaviour, not hashing time.
+CHEAP_PASSWORDS = Argon2Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 ADMIN_TOKEN = "unit-test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -86,18 +91,22 @@ class FakeClients:
 class Gateway:
     """The app, its fakes, and the audit entries it wrote."""
 
-    def __init__(self) -> None:
+    def __init__(self, login_throttle: Any = None, **settings_overrides: Any) -> None:
         self.clients = FakeClients()
         self.audit: list[dict[str, Any]] = []
         self.users = FakeUsers()
         self.tokens = FakeTokens(self.users)
         self.rate_limits = FakeRateLimits()
-        settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused")
+        self.sessions = FakeSessions(self.users)
+        settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused",
+                                   **settings_overrides)
         self.app = create_app(
             settings, self.clients, engine=None,
-            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit), rate_limits=self.rate_limits,
+            uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit, self.sessions),
+            rate_limits=self.rate_limits, passwords=CHEAP_PASSWORDS, login_throttle=login_throttle,
         )
-        self.http = TestClient(self.app, raise_server_exceptions=False)
+        # https: the session cookie is Secure, and a client keeps a Secure cookie for https only.
+        self.http = TestClient(self.app, raise_server_exceptions=False, base_url="https://testserver")
 
     @property
     def invoicing(self) -> FakeStub:
@@ -131,6 +140,15 @@ class Gateway:
             secret_hash=minted.secret_hash, created_at=datetime.now(UTC),
         )
         return {"Authorization": f"Bearer {minted.secret}"}
+
+    def person(self, role: str, password: str = "correct horse battery", *, email: str = "") -> User:
+        """A staff user who can sign in with ``password``."""
+        number = len(self.users.rows) + 1
+        user = User(id=f"usr_{number:04d}", email=email or f"person{number}@example.com", name=f"Person {number}",
+                    role=Role(role), created_at=datetime.now(UTC), has_password=True)
+        self.users.rows[user.id] = user
+        self.users.password_hashes[user.id] = CHEAP_PASSWORDS._hasher.hash(password)
+        return user
 
     def audited(self) -> list[tuple[str, str]]:
         return [(entry["action"], entry["resource_id"]) for entry in self.audit]

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime.errors import NotFound
-from services.gateway.domain.access import API_KEY, PUBLIC, READ, Permission, Role
+from services.gateway.domain.access import API_KEY, PUBLIC, READ, SESSION, SIGN_IN, Access, Permission, Role
 from services.gateway.entrypoints.http.permissions import ROUTES
 from tests.unit.services.gateway.entrypoints.http.fake_services import ADMIN, Gateway
 
@@ -44,8 +44,20 @@ def test_admin_routes_need_a_staff_permission_and_writes_more_than_read():
             assert access.permission is not None and not access.api_key, (method, path)
             if method != "GET":
                 assert access is not READ, f"{method} {path} writes with only the read permission"
+        elif path.startswith("/api/v1/auth/"):
+            # A person's own sign-in: the login checks the password itself, the rest needs the session.
+            assert access in (SIGN_IN, SESSION), (method, path)
+            assert (access is SIGN_IN) == (path == "/api/v1/auth/login"), (method, path)
         elif access.permission is None:
             assert access in (PUBLIC, API_KEY), (method, path)
+        assert not access.session or path.startswith("/api/v1/auth/"), f"{method} {path}: session-only route"
+
+
+def test_an_access_is_exactly_one_kind():
+    for bad in ({}, {"public": True, "session": True}, {"session": True, "permission": Permission.READ},
+                {"public": True, "api_key": True}):
+        with pytest.raises(ValueError):
+            Access(**bad)
 
 
 def test_roles_grant_what_the_issue_promises():
