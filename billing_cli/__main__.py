@@ -12,6 +12,7 @@ import typer
 
 from billing_cli import (
     alerts,
+    audit,
     catalog,
     dead_letters,
     dunning,
@@ -195,6 +196,7 @@ app.add_typer(payments.refunds, name="refunds")
 app.add_typer(dunning.dunning, name="dunning")
 app.add_typer(reconciliation.reconciliation, name="reconciliation")
 app.add_typer(staff.users, name="users")
+app.add_typer(audit.audit, name="audit")
 app.add_typer(staff.tokens, name="tokens")
 app.add_typer(messages.messages, name="messages")
 app.add_typer(webhooks.webhooks, name="webhooks")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,22 @@ class Gateway:
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """The JSON answer of a request; a 4xx/5xx is a :class:`CliError` with the API's detail."""
         return self.send(method, path, **kwargs).json()
+
+    def stream_lines(self, method: str, path: str, **kwargs: Any) -> Iterator[str]:
+        """The lines of a streamed answer (JSON lines), as they arrive; errors as for :meth:`request`."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        try:
+            with httpx.stream(method, f"{self.url}{path}", headers=headers, timeout=60.0, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        message = response.json().get("detail") or response.text
+                    except ValueError:
+                        message = response.text
+                    raise CliError(f"{response.status_code}: {message}")
+                yield from (line for line in response.iter_lines() if line)
+        except httpx.HTTPError as error:
+            raise CliError(f"cannot reach the gateway at {self.url}: {error}") from None
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The response of a request that succeeded (for bodies that are not JSON, such as a PDF)."""

@@ -74,3 +74,17 @@ async def test_nobody_can_change_or_remove_an_entry(admin_http, database_url, st
             assert changed == 0
     finally:
         await engine.dispose()
+
+
+async def test_the_cli_lists_and_exports_the_log(admin_http, gateway_url):
+    from tests.integration.gateway.test_cli_metering import billing
+
+    user = (await admin_http.post("/api/v1/admin/users", json={
+        "email": f"cli-{secrets.token_hex(4)}@example.com", "name": "C", "role": "viewer"})).json()
+    code, out = await billing(gateway_url, "audit", "list", "--resource-id", user["id"], "--json")
+    assert code == 0 and [e["action"] for e in json.loads(out)] == ["user.create:viewer"]
+    code, out = await billing(gateway_url, "audit", "export", "--action", "user.create:")
+    assert code == 0
+    exported = [json.loads(line) for line in out.splitlines()]
+    assert user["id"] in {e["resource_id"] for e in exported}
+    assert [e["id"] for e in exported] == sorted(e["id"] for e in exported)

@@ -188,3 +188,38 @@ def test_the_last_admin_cannot_be_demoted_or_disabled(gateway):
     assert gateway.http.patch(f"/api/v1/admin/users/{me}", headers=admin, json={"disabled": True}).status_code == 422
     gateway.staff("admin")
     assert gateway.http.patch(f"/api/v1/admin/users/{me}", headers=admin, json={"role": "viewer"}).status_code == 200
+
+
+def _example_path(path: str) -> str:
+    return path.replace("{", "").replace("}", "_x")
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_every_route_a_role_lacks_answers_403_and_reaches_nothing(role):
+    """Walk the whole table with the role's token: each route whose permission the role does not grant answers
+    403 (before the route's own validation, whatever the body), calls no service and writes no audit entry."""
+    gateway = Gateway()
+    headers = gateway.staff(role)
+    walked = 0
+    for (method, path), access in ROUTES.items():
+        if access.permission is None or Role(role).may(access.permission):
+            continue
+        reply = gateway.http.request(method, _example_path(path), headers=headers, json={})
+        assert reply.status_code == 403, (method, path, reply.status_code, reply.text)
+        walked += 1
+    untouched = (gateway.invoicing, gateway.payments, gateway.notification, gateway.clients.metering)
+    assert all(stub.requests == {} for stub in untouched)
+    assert gateway.audit == []
+    assert walked >= (40 if role == "viewer" else 25), walked  # the walk reached the table
+
+
+def test_every_staff_route_refuses_a_project_key_with_401():
+    gateway = Gateway()
+    gateway.add_key("bk_tenant_a", "org_a")
+    for (method, path), access in ROUTES.items():
+        if access.permission is None or access.api_key:
+            continue
+        reply = gateway.http.request(method, _example_path(path), headers={"Authorization": "Bearer bk_tenant_a"},
+                                     json={})
+        assert reply.status_code == 401, (method, path, reply.status_code)
+    assert gateway.invoicing.requests == {} and gateway.audit == []
