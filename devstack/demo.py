@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from devstack import console
+from devstack.admin_http import admin_client
 from devstack.console import Reporter
 from devstack.errors import DevstackError
 from devstack.state import write_private
@@ -93,7 +94,7 @@ def ensure_demo_data(
     ``transport`` replaces the network (tests).
     """
     headers = {"Authorization": f"Bearer {admin_token}"}
-    with httpx.Client(base_url=gateway_url, headers=headers, timeout=15.0, transport=transport) as client:
+    with admin_client(gateway_url, headers, timeout=15.0, transport=transport) as client:
         saved = DemoData.load(state_file)
         if saved is not None:
             response = client.get(f"/api/v1/admin/organisations/{saved.organisation_id}")

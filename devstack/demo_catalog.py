@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from devstack import console
+from devstack.admin_http import admin_client
 from devstack.console import Reporter
 from devstack.demo import DemoData, DemoDataError
 from devstack.demo_usage import DEMO_METRICS, demo_events
@@ -163,7 +164,7 @@ def ensure_demo_catalog(
     """
     catalog = catalog or load_catalog()
     headers = {"Authorization": f"Bearer {admin_token}"}
-    with httpx.Client(base_url=gateway_url, headers=headers, timeout=30.0, transport=transport) as client:
+    with admin_client(gateway_url, headers, timeout=30.0, transport=transport) as client:
         admin = _Admin(client)
         plans = {plan["code"]: _ensure_plan(admin, plan) for plan in catalog["plans"]}
         notes: list[str] = []

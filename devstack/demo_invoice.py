@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import httpx
 
 from devstack import console
+from devstack.admin_http import admin_client
 from devstack.console import Reporter
 from devstack.demo import DemoDataError
 from devstack.demo_catalog import DEMO_PLAN, _Admin
@@ -60,7 +60,7 @@ def ensure_demo_invoice(gateway_url: str, admin_token: str, database_url: str, s
                         *, wait_seconds: float = 20.0) -> DemoInvoice:
     """The demo payer's invoice for last month, issued, with its checkout page once payments made the order."""
     start = _last_month()
-    with httpx.Client(base_url=gateway_url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30) as client:
+    with admin_client(gateway_url, {"Authorization": f"Bearer {admin_token}"}, timeout=30.0) as client:
         admin = _Admin(client)
         payer = admin.call("POST", "/api/v1/admin/organisations", json=PAYER, key=PAYER_KEY).json()
         asyncio.run(_date_back(database_url, payer["id"], start - timedelta(days=1)))
