@@ -281,10 +281,15 @@ async def snapshot(world: World) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, (path, params) in reads.items():
         response = await admin.get(path, params=params)
-        assert response.status_code == 200, (path, response.text)
-        found[name] = _stable(response.json())
-    events = await stored_events_of(world, b.project_id)
-    found["events"] = sorted(events)
+        found[name] = (response.status_code, _stable(response.json()))
+    found["events"] = (200, sorted(await stored_events_of(world, b.project_id)))
+    return found
+
+
+async def b_as_it_is(world: World) -> dict[str, Any]:
+    """The snapshot before a walk: everything of B's is there to be compared."""
+    found = await snapshot(world)
+    assert all(status == 200 for status, _ in found.values()), found
     return found
 
 
@@ -346,7 +351,7 @@ def _leaked(text: str, values: dict[str, str], sent: str) -> list[str]:
 async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_b(world):
     a, b = world.a, world.b
     document = (await world.admin.get("/openapi.json")).json()
-    before = await snapshot(world)
+    before = await b_as_it_is(world)
 
     # Every path parameter a key route has, as B's id; a route with a parameter missing here fails the test.
     path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id}
@@ -426,7 +431,8 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
                         _normalised(other, list(made_up.values())) != _normalised(response, list(b_ids.values()))):
                     tally.leak(f"{method} {path}: B's id answers {response.status_code} {response.text[:200]}, a "
                                f"made-up one {other.status_code} {other.text[:200]} (an existence oracle)")
-                assert response.status_code == 404, (method, path, response.status_code, response.text)
+                if response.status_code != 404:
+                    tally.leak(f"{method} {path} with B's ids answered {response.status_code}, not 404")
             elif query:
                 # The same with made-up values: a query naming B's things must not tell them from nothing.
                 made_up_query = {name: _same_shape(value) for name, value in query.items()}
@@ -461,12 +467,14 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
         assert usage.status_code == 200 and usage.json()["organisation_id"] == a.organisation_id, usage.text
 
     after = await snapshot(world)
+    changed = sorted(name for name in before if before[name] != after[name])
+    print(f"\nkey walk: {tally.operations} operations, {tally.requests} requests, {len(tally.leaks)} leaks, "
+          f"B's resources changed: {changed}")
+    print("\n".join(tally.leaks))
+    assert tally.leaks == []
     assert after == before
     # What A's key sent (events naming B in their metadata) landed in A's project, none in B's.
     assert set(await stored_events_of(world, b.project_id)) == set(b.event_ids)
-    print(f"\nkey walk: {tally.operations} operations, {tally.requests} requests, {len(tally.leaks)} leaks")
-    print("\n".join(tally.leaks))
-    assert tally.leaks == []
 
 
 async def _b_ids(world: World) -> dict[str, str]:
@@ -502,7 +510,7 @@ async def test_staff_routes_refuse_a_project_key_and_roles_without_the_permissio
     operator's token lacks the permission for answers 403 permission_denied; none of them changes anything."""
     document = (await world.admin.get("/openapi.json")).json()
     ids = await _b_ids(world)
-    before = await snapshot(world)
+    before = await b_as_it_is(world)
     audit_before = (await world.admin.get("/api/v1/admin/audit-log", params={"limit": 5})).json()
     roles = {"viewer": (Role.VIEWER, world.viewer), "operator": (Role.OPERATOR, world.operator)}
     operations = requests = refused_by_role = 0
@@ -562,8 +570,11 @@ _ACCESS = {"ingest": INGEST_ACCESS, "invoicing": INVOICING_ACCESS, "metering": M
            "payments": PAYMENTS_ACCESS, "notification": NOTIFICATION_ACCESS}
 
 
-async def _call(channel: grpc.aio.Channel, path: str, method, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode:
-    """The status of one call of ``path`` with an empty request (raw bytes, whatever the method's types)."""
+async def _call(
+    channel: grpc.aio.Channel, path: str, method, metadata: tuple[tuple[str, str], ...]
+) -> tuple[grpc.StatusCode, str]:
+    """The status and details of one call of ``path`` with an empty request (raw bytes, whatever the method's
+    types)."""
     request = b""
     try:
         if method.client_streaming and method.server_streaming:
@@ -578,8 +589,8 @@ async def _call(channel: grpc.aio.Channel, path: str, method, metadata: tuple[tu
         else:
             await channel.unary_unary(path)(request, metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
 
 
 async def test_every_grpc_method_refuses_callers_outside_the_mesh_and_a_key_stays_in_its_project(
@@ -601,14 +612,30 @@ async def test_every_grpc_method_refuses_callers_outside_the_mesh_and_a_key_stay
                     methods += 1
                     assert path in _ACCESS[name], f"{path} has no entry in {name}'s ACCESS table"
                     api_key_method = _ACCESS[name][path] is mesh.API_KEY
-                    # (a) nothing: refused, the API-key methods by the servicer (no key) and the rest by the mesh.
-                    for label, metadata in (("no credential", ()), ("A's key", key), ("A's key as mesh", forged)):
-                        if api_key_method and label != "no credential":
-                            continue  # a key is what these take: (c) below
-                        code = await _call(channel, path, method, metadata)
+                    # Refused by the mesh's interceptor (its words, so not a servicer's refusal of an empty
+                    # request): nothing, A's key, and A's key presented as a mesh token. The API-key methods
+                    # refuse a call without a key themselves; a key is what they take ((c) below).
+                    cases = (("no credential", (), mesh.NO_CREDENTIAL), ("A's key", key, mesh.NO_CREDENTIAL),
+                             ("A's key as mesh", forged, f"{mesh.MESH_HEADER} is not valid"))
+                    for label, metadata, refusal in cases:
+                        if api_key_method:
+                            if label != "no credential":
+                                continue
+                            refusal = "no API key: send 'authorization: Bearer <key>' (or 'x-api-key') metadata"
+                        code, details = await _call(channel, path, method, metadata)
                         calls += 1
-                        if code != grpc.StatusCode.UNAUTHENTICATED:
-                            wrong.append(f"{path} with {label}: {code.name}")
+                        if (code, details) != (grpc.StatusCode.UNAUTHENTICATED, refusal):
+                            wrong.append(f"{path} with {label}: {code.name} {details}")
+
+    # The only ways in without the mesh: ingest's two API-key methods, and health (documented as public).
+    open_methods = {path: access for table in _ACCESS.values() for path, access in table.items()
+                    if isinstance(access, mesh.Open)}
+    assert open_methods == {"/billing.ingest.v1.IngestService/IngestEvents": mesh.API_KEY,
+                            "/billing.ingest.v1.IngestService/StreamEvents": mesh.API_KEY}, open_methods
+    async with grpc.aio.insecure_channel(ingest.address) as channel:
+        health = await channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=10)
+        calls += 1
+    assert health == b"\x08\x01"  # SERVING
 
     # (c) ingest's API-key methods: whatever the events and the metadata name, they land in A's project.
     async with grpc.aio.insecure_channel(ingest.address) as channel:
