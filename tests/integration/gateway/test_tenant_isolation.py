@@ -226,6 +226,7 @@ async def world(gateway, ingest, invoicing, ingest_stub, invoicing_stub, receive
         a = await _tenant("A", "999", admin, invoicing, ingest_stub, invoicing_stub, receiver)
         b = await _tenant("B", "4321.77", admin, invoicing, ingest_stub, invoicing_stub, receiver)
         assert a.invoice["total"] != b.invoice["total"]
+        await _collectable(admin, a)  # A's invoice has its own order, so B's order id is checked against it
         await _collectable(admin, b)
         tokens = {}
         for role in ("viewer", "operator"):
@@ -342,6 +343,12 @@ def _normalised(response: httpx.Response, substituted: list[str]) -> Any:
     return body
 
 
+def _replace(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
+
+
 def _leaked(text: str, values: dict[str, str], sent: str) -> list[str]:
     """B's values in an answer, except those the request itself carried (an echo of the caller's input, which
     the same-shape comparison covers: it says nothing a made-up value would not)."""
@@ -355,6 +362,7 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
 
     # Every path parameter a key route has, as B's id; a route with a parameter missing here fails the test.
     path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id}
+    a_ids = {"invoice_id": a.invoice["id"], "endpoint_id": a.endpoint_id}
     # Query parameters that name something of an organisation's: B's. Others are left out.
     query_values = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "metric": b.metric_code,
                     "metric_id": b.metric_id}
@@ -433,15 +441,24 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
                                f"made-up one {other.status_code} {other.text[:200]} (an existence oracle)")
                 if response.status_code != 404:
                     tally.leak(f"{method} {path} with B's ids answered {response.status_code}, not 404")
-            elif query:
-                # The same with made-up values: a query naming B's things must not tell them from nothing.
-                made_up_query = {name: _same_shape(value) for name, value in query.items()}
-                other, _ = await send({}, made_up_query, own)
-                if other.status_code != response.status_code or (
-                        _normalised(other, list(made_up_query.values()))
-                        != _normalised(response, list(query.values()))):
-                    tally.leak(f"{method} {path}: B's query values answer {response.status_code} "
-                               f"{response.text}, made-up ones {other.status_code} {other.text}")
+            # A's own path ids with B's values in the query (one at a time: each alone must tell nothing) or the
+            # body (B's order id to verify A's checkout): answered as made-up values of the same shape are.
+            own_ids = {name: a_ids[name] for name in path_names}
+            probes = [({name: value}, None) for name, value in query.items()]
+            b_in_body = [value for value in b_values.values() if body is not None and value in json.dumps(body)]
+            if path_names and b_in_body:
+                probes.append((query, b_in_body))
+            for params, in_body in probes:
+                got, got_sent = await send(own_ids, params, own)
+                replaced = {value: _same_shape(value) for value in [*params.values(), *(in_body or [])]}
+                made_up_body = json.loads(_replace(json.dumps(body), replaced)) if in_body else body
+                other, _ = await send(own_ids, {k: replaced[v] for k, v in params.items()}, own, body=made_up_body)
+                if other.status_code != got.status_code or (
+                        _normalised(other, list(replaced.values())) != _normalised(got, list(replaced))):
+                    tally.leak(f"{method} {path} with B's {sorted(params) or 'body values'}: {got.status_code} "
+                               f"{got.text[:300]}; made-up ones {other.status_code} {other.text[:300]}")
+                for name in _leaked(got.text, b_values, got_sent):
+                    tally.leak(f"{method} {path} with B's {sorted(params) or 'body values'}: B's {name} in the answer")
             if query or has_body:  # the plain call too (A's own view), e.g. the lists without filters
                 plain, plain_sent = await send(b_ids, {}, own)
                 for name in _leaked(plain.text, b_values, plain_sent):
