@@ -108,6 +108,8 @@ class Tenant:
     metric_id: str = ""
     metric_code: str = ""
     plan_code: str = ""
+    plan_id: str = ""
+    plan_version_id: str = ""
     subscription_id: str = ""
     invoice: dict = field(default_factory=dict)
     endpoint_id: str = ""
@@ -123,7 +125,8 @@ class Tenant:
         found = {
             "organisation_id": self.organisation_id, "project_id": self.project_id, "key": self.key,
             "email": self.email, "metric_id": self.metric_id, "metric_code": self.metric_code,
-            "plan_code": self.plan_code, "subscription_id": self.subscription_id,
+            "plan_code": self.plan_code, "plan_id": self.plan_id, "plan_version_id": self.plan_version_id,
+            "subscription_id": self.subscription_id,
             "invoice_id": self.invoice.get("id", ""), "invoice_number": self.invoice.get("number", ""),
             "invoice_total": self.invoice.get("total", ""), "endpoint_id": self.endpoint_id,
             "endpoint_url": self.endpoint_url, "delivery_id": self.delivery_id, "message_id": self.message_id,
@@ -151,10 +154,12 @@ async def _tenant(name: str, base_fee: str, admin: httpx.AsyncClient, invoicing,
     plan = await admin.post("/api/v1/admin/plans", json={
         "code": tenant.plan_code, "name": f"Plan {name}", "terms": {"currency": "INR", "base_fee": base_fee}})
     assert plan.status_code == 201, plan.text
+    tenant.plan_id = plan.json()["id"]
     subscription = await admin.post("/api/v1/admin/subscriptions", json={
         "organisation_id": tenant.organisation_id, "plan_code": tenant.plan_code, "start_date": "2026-10-01"})
     assert subscription.status_code == 201, subscription.text
     tenant.subscription_id = subscription.json()["id"]
+    tenant.plan_version_id = subscription.json()["plan_version_id"]
 
     # A webhook endpoint, made before the invoice so invoice.issued is delivered to it too, and a test delivery.
     tenant.endpoint_url = f"{receiver.url}/hooks/tenant-{name.lower()}-{tag}"
@@ -498,13 +503,11 @@ async def _b_ids(world: World) -> dict[str, str]:
     """B's id for every path parameter of the admin API that names something of B's."""
     b, admin = world.b, world.admin
     keys = (await admin.get("/api/v1/admin/api-keys", params={"project_id": b.project_id})).json()["data"]
-    plans = (await admin.get("/api/v1/admin/plans", params={"page_size": 500})).json()["data"]
-    plan = next(p for p in plans if p["code"] == b.plan_code)
     payments = (await admin.get(f"/api/v1/admin/invoices/{b.invoice['id']}/payments")).json()
     return {
         "organisation_id": b.organisation_id, "project_id": b.project_id, "api_key_id": keys[0]["id"],
-        "metric_id": b.metric_id, "plan_id": plan["id"], "plan_version_id": plan.get("current_version_id", "")
-        or f"{plan['id']}-v1", "subscription_id": b.subscription_id, "invoice_id": b.invoice["id"],
+        "metric_id": b.metric_id, "plan_id": b.plan_id, "plan_version_id": b.plan_version_id,
+        "subscription_id": b.subscription_id, "invoice_id": b.invoice["id"],
         "endpoint_id": b.endpoint_id, "delivery_id": b.delivery_id, "message_id": b.message_id,
         "payment_id": next(iter(p["id"] for p in payments.get("payments", [])), "pay_none"),
         "feature": "sso", "sequence": "1", "user_id": "usr_none", "token_id": "tok_none", "rule_id": "alr_none",
