@@ -55,16 +55,32 @@ def client_fault(error: BaseException) -> errors.InvalidArgument | None:
     return None
 
 
+# The longest message a status carries. Messages quote the request's values ("no invoice with id '...'"), and the
+# message travels twice in the trailers (grpc-message, percent-encoded: up to 12 bytes a character, and inside
+# grpc-status-details-bin with the field's description): a long one would exceed the 8 KiB a client accepts
+# for metadata, and the caller would see RESOURCE_EXHAUSTED ("received metadata size exceeds soft limit")
+# instead of the error, which a calling service turns into INTERNAL.
+MAX_STATUS_MESSAGE_CHARS = 200
+
+
+def bounded(message: str, limit: int = MAX_STATUS_MESSAGE_CHARS) -> str:
+    """``message`` cut to ``limit`` characters, marked as cut."""
+    marker = "... (truncated)"
+    return message if len(message) <= limit else message[: limit - len(marker)] + marker
+
+
 def to_grpc_status(error: errors.DomainError) -> grpc.Status:
-    """A ``grpc.Status`` for ``context.abort``, carrying the field as a BadRequest detail."""
+    """A ``grpc.Status`` for ``context.abort``, carrying the field as a BadRequest detail; the message bounded
+    (:data:`MAX_STATUS_MESSAGE_CHARS`) whatever input it quotes."""
     code = GRPC_CODES.get(type(error), grpc.StatusCode.INTERNAL)
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+    message = bounded(error.message)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message)
     if error.field:
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+                    error_details_pb2.BadRequest.FieldViolation(field=bounded(error.field), description=message)
                 ]
             )
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,34 @@ from tests.conftest import Infrastructure, create_database, drop_database
 # The supplier's GSTIN on the mesh's invoices (Karnataka, as the default supplier state; check character computed
 # with gst.gstin_check_character). Without one configured, invoices print no supplier GSTIN.
 SUPPLIER_GSTIN = "29AABCB1234C1ZA"
+
+
+# Secrets the e2e tests made or were given (API keys, staff tokens, passwords, session cookies): none may appear in
+# any service's log. The platform's own (admin token, mesh tokens, Razorpay keys) are added by ``platform``.
+SECRETS: set[str] = set()
+# The part of a ``bk_<id>_<secret>``/``bt_<id>_<secret>`` credential that is secret: the id may be logged.
+_CREDENTIAL = re.compile(r"^b[kt]_[A-Za-z0-9]{8}_([A-Za-z0-9]{32})$")
+
+
+def remember_secret(value: str) -> str:
+    """Record a secret a test made, so no log may contain it; returns it. For ``bk_``/``bt_`` credentials the
+    secret part after the id is recorded too (a log that printed it without the prefix leaks it as well)."""
+    SECRETS.add(value)
+    if match := _CREDENTIAL.match(value):
+        SECRETS.add(match.group(1))
+    return value
+
+
+def leaked_secrets(log_dir: Path, secrets_: set[str]) -> list[str]:
+    """``<log file>: <secret's first 4 characters>...`` for every secret (8 characters or more) that appears in a
+    log file under ``log_dir``."""
+    found = []
+    for path in sorted(log_dir.rglob("*.log")):
+        text = path.read_text(errors="replace")
+        for secret in sorted(secrets_):
+            if len(secret) >= 8 and secret in text:
+                found.append(f"{path.name}: {secret[:4]}...")
+    return found
 
 
 def cli_environment() -> dict[str, str]:
@@ -64,6 +94,8 @@ def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFa
         # The tests make more admin writes a minute with one token than `make run`'s limit admits.
         platform.add_env("gateway", {**sandbox.gateway_env(), "GATEWAY_ADMIN_WRITE_LIMIT_PER_MINUTE": "0"})
         platform.start()
+        SECRETS.update({platform.admin_token, *platform.mesh_tokens.values(), sandbox.keys["key_secret"],
+                        sandbox.keys["webhook_secret"]})
         yield platform, sandbox, mailbox
     finally:
         platform.stop()
@@ -71,6 +103,9 @@ def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFa
         mailbox.stop()
         nats.stop()
         asyncio.run(drop_database(infrastructure.server_url, database_url))
+    # Every service's log of the whole session (issue 13): no token, key, password or cookie a test used.
+    leaks = leaked_secrets(platform.log_dir, SECRETS)
+    assert not leaks, f"secrets in the mesh's logs: {leaks}"
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def CreateApiKey(self, request, context):  # noqa: N802
         now = _now()
-        expires_at = from_timestamp(request.expire_time) if request.HasField("expire_time") else None
+        expires_at = from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None
         key, secret = await api_keys.create_api_key(
             self._uow(),
             self._runtime.outbox,

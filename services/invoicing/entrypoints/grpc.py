@@ -176,7 +176,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     # Plan in force and entitlement overrides --------------------------------------------------------------
 
     async def GetPlanInForce(self, request, context):  # noqa: N802
-        at = from_timestamp(request.time) if request.HasField("time") else None
+        at = from_timestamp(request.time, "time") if request.HasField("time") else None
         answer = await plan_in_force.get_plan_in_force(self._uow(), request.organisation_id, at)
         return plan_in_force_to_pb(answer)
 
@@ -222,7 +222,8 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
             quote_currency=request.quote_currency,
             rate=request.rate,
             source=request.source,
-            effective_at=from_timestamp(request.effective_time) if request.HasField("effective_time") else None,
+            effective_at=(from_timestamp(request.effective_time, "effective_time")
+                          if request.HasField("effective_time") else None),
         )
         return pb.CreateExchangeRateResponse(exchange_rate=cm.exchange_rate_row_to_pb(row), created=created)
 

@@ -6,7 +6,7 @@ translation avoids work per call: timestamps of period boundaries are converted 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.metering.v1 import metering_pb2
 from billing_runtime.errors import Unavailable
+from billing_runtime.timestamps import from_timestamp
 from services.metering.domain.entitlements import EntitlementSource
 from services.metering.domain.plan_in_force import Cap
 from services.metering.domain.quota import QuotaReason
@@ -83,7 +84,7 @@ def quota_status(answer: QuotaAnswer, quantity_text: str) -> metering_pb2.QuotaS
 
 
 def _command(request: metering_pb2.CheckQuotaRequest) -> CheckQuota:
-    at = request.time.ToDatetime(tzinfo=UTC) if request.HasField("time") else None
+    at = from_timestamp(request.time, "time") if request.HasField("time") else None
     return CheckQuota(request.organisation_id, request.metric_code, request.quantity, at)
 
 

@@ -49,8 +49,8 @@ class ReconciliationRpcs:
 
     async def RunUsageReconciliation(self, request, context):  # noqa: N802 - gRPC method names
         report = await self._reconciliation().run_on_demand(
-            from_timestamp(request.start_time) if request.HasField("start_time") else None,
-            from_timestamp(request.end_time) if request.HasField("end_time") else None,
+            from_timestamp(request.start_time, "start_time") if request.HasField("start_time") else None,
+            from_timestamp(request.end_time, "end_time") if request.HasField("end_time") else None,
         )
         return metering_pb2.RunUsageReconciliationResponse(reconciliation=reconciliation_to_pb(report))
 

@@ -18,13 +18,27 @@ def _time(value):  # noqa: ANN001, ANN202 - a datetime or None -> a Timestamp or
     return to_timestamp(value) if value is not None else None
 
 
-def _kind_name(number: int, field: str) -> str:
+def _kind_name(number: int, field: str, *, required: bool = False) -> str:
+    """A MessageKind's name ("" for unspecified, unless ``required``); InvalidArgument for an unknown number."""
     if number == pb.MESSAGE_KIND_UNSPECIFIED:
+        if required:
+            raise InvalidArgument("must name a message kind (not MESSAGE_KIND_UNSPECIFIED)", field=field)
         return ""
     try:
         return pb.MessageKind.Name(number).removeprefix("MESSAGE_KIND_").lower()
     except ValueError:
         raise InvalidArgument("is not a message kind", field=field) from None
+
+
+def _state_name(number: int, field: str) -> str:
+    """A MessageState's name ("" for unspecified); InvalidArgument for an unknown number (proto3 enums are open:
+    a client may send any)."""
+    if number == pb.MESSAGE_STATE_UNSPECIFIED:
+        return ""
+    try:
+        return pb.MessageState.Name(number).removeprefix("MESSAGE_STATE_").lower()
+    except ValueError:
+        raise InvalidArgument("is not a message state", field=field) from None
 
 
 def _kind_number(kind: MessageKind) -> int:
@@ -55,8 +69,7 @@ class NotificationServicer(WebhookRpcs, notification_pb2_grpc.NotificationServic
         self._webhooks = webhooks
 
     async def ListMessages(self, request, context):  # noqa: N802 - gRPC method names
-        state = "" if request.state == pb.MESSAGE_STATE_UNSPECIFIED else (
-            pb.MessageState.Name(request.state).removeprefix("MESSAGE_STATE_").lower())
+        state = _state_name(request.state, "state")
         page, token = await queries.list_messages(
             self._uow, organisation_id=request.organisation_id, invoice_id=request.invoice_id,
             kind=_kind_name(request.kind, "kind"), state=state, page_size=request.page_size,
@@ -85,6 +98,6 @@ class NotificationServicer(WebhookRpcs, notification_pb2_grpc.NotificationServic
 
     async def SetRecipients(self, request, context):  # noqa: N802
         given = request.recipients
-        kinds = frozenset(MessageKind(_kind_name(k, "recipients.opted_out")) for k in given.opted_out)
+        kinds = frozenset(MessageKind(_kind_name(k, "recipients.opted_out", required=True)) for k in given.opted_out)
         settings = await queries.set_recipients(self._uow, Recipients(given.organisation_id, tuple(given.cc), kinds))
         return pb.SetRecipientsResponse(recipients=recipients_to_pb(settings))

@@ -11,7 +11,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from billing.notification.v1 import notification_pb2 as pb
 from billing_runtime.errors import InvalidArgument
-from billing_runtime.timestamps import to_timestamp
+from billing_runtime.timestamps import from_duration, to_timestamp
 from services.notification.domain.webhooks import Delivery, DeliveryAttempt, DeliveryState, Endpoint
 from services.notification.service import endpoints as use_cases
 from services.notification.service.ports import Resolver, UnitFactory
@@ -111,7 +111,7 @@ class WebhookRpcs:
         return pb.DeleteEndpointResponse()
 
     async def RotateEndpointSecret(self, request, context):  # noqa: N802
-        overlap = (request.overlap.ToTimedelta() if request.HasField("overlap")
+        overlap = (from_duration(request.overlap, "overlap") if request.HasField("overlap")
                    else self._webhooks.rotation_overlap)
         endpoint, secret = await use_cases.rotate_secret(self._uow, request.endpoint_id, overlap, datetime.now(UTC))
         return pb.RotateEndpointSecretResponse(endpoint=endpoint_to_pb(endpoint), secret=secret)

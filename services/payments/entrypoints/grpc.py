@@ -91,7 +91,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                                                  next_page_token=token)
 
     async def RecordOfflinePayment(self, request, context):  # noqa: N802
-        received = from_timestamp(request.receive_time) if request.HasField("receive_time") else None
+        received = from_timestamp(request.receive_time, "receive_time") if request.HasField("receive_time") else None
         payment, created = await offline.record_offline_payment(
             self._uow,
             offline.OfflinePayment(request.invoice_id, request.amount_minor, request.currency, request.method,
@@ -143,8 +143,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         for name in ("start_time", "end_time"):
             if not request.HasField(name):
                 raise InvalidArgument("is required", field=name)
-        run, found = await reconciliation.run(self._uow, self._collecting.online(), from_timestamp(request.start_time),
-                                              from_timestamp(request.end_time), "manual", _now())
+        run, found = await reconciliation.run(self._uow, self._collecting.online(),
+                                              from_timestamp(request.start_time, "start_time"),
+                                              from_timestamp(request.end_time, "end_time"), "manual", _now())
         return payments_pb2.RunReconciliationResponse(run=messages.run_to_pb(run),
                                                       discrepancies=[messages.discrepancy_to_pb(d) for d in found])
 

@@ -11,6 +11,7 @@ from billing_runtime import errors
 from billing_runtime.error_mapping import (
     GRPC_CODES,
     HTTP_STATUS,
+    MAX_STATUS_MESSAGE_CHARS,
     client_fault,
     from_grpc_error,
     http_body,
@@ -181,3 +182,26 @@ def test_a_lone_surrogate_is_the_clients_fault_and_other_failures_stay_internal(
         assert isinstance(client_fault(error), errors.InvalidArgument)
     assert client_fault(_driver_error(asyncpg.DeadlockDetectedError("deadlock"))) is None
     assert client_fault(RuntimeError("bug")) is None
+
+
+def test_a_status_message_quoting_long_input_is_bounded() -> None:
+    """A message quoting 100 KB of the request (``no invoice with id '...'``) travels twice in the trailers,
+    percent-encoded: unbounded, it exceeded the client's 8 KiB of metadata, and the caller saw RESOURCE_EXHAUSTED
+    (which metering's GetEntitlements then answered as INTERNAL; found by tests/integration/test_grpc_fuzz.py)."""
+    quoted = "\U0001f600" * 100_000
+    status = to_grpc_status(errors.NotFound(f"no invoice with id {quoted!r}", field="invoice_id"))
+    assert status.code == grpc.StatusCode.NOT_FOUND
+    assert status.details.startswith("no invoice with id '\U0001f600")
+    assert status.details.endswith("(truncated)") and len(status.details) == MAX_STATUS_MESSAGE_CHARS
+    decoded = _decoded_status(status)
+    assert decoded.message == status.details
+    violation = error_details_pb2.BadRequest()
+    decoded.details[0].Unpack(violation)
+    assert violation.field_violations[0].description == status.details
+    encoded = len(status.details.encode()) * 3 + sum(len(key) + len(value) for key, value in status.trailing_metadata)
+    assert encoded < 8192 / 2
+
+
+def test_a_short_status_message_is_untouched() -> None:
+    message = "x" * MAX_STATUS_MESSAGE_CHARS
+    assert to_grpc_status(errors.InvalidArgument(message)).details == message
