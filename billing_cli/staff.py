@@ -83,10 +83,11 @@ def tokens_create(
     user_id: Annotated[str, typer.Option(help="The user the token acts for (with their role)")],
     name: Annotated[str, typer.Option(help="A label, e.g. where it is used")],
     expires_at: Annotated[datetime | None, typer.Option(help="When it stops working (UTC if no zone)")] = None,
+    allowed_cidr: Annotated[list[str] | None, typer.Option(help="A source range it may be used from (repeat)")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Mint a token. Its secret is printed now and can never be shown again."""
-    body: dict[str, Any] = {"name": name}
+    body: dict[str, Any] = {"name": name, "allowed_cidrs": allowed_cidr or []}
     if expires_at is not None:
         body["expires_at"] = expires_at.isoformat() + ("" if expires_at.tzinfo else "Z")
     _secret(gateway_of(ctx).request("POST", f"/api/v1/admin/users/{user_id}/tokens", json=body), as_json,

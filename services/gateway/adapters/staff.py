@@ -32,6 +32,7 @@ def _to_token(row: Any) -> Token:
     return Token(
         id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix, secret_hash=row.secret_hash,
         created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+        allowed_cidrs=tuple(row.allowed_cidrs or ()),
         last_used_at=row.last_used_at,
     )
 
@@ -181,14 +182,15 @@ class StaffTokenRepository:
         self._conn = conn
 
     async def add(
-        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None
+        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None,
+        allowed_cidrs: tuple[str, ...] = (),
     ) -> Token:
         row = (
             await self._conn.execute(
                 sa.insert(staff_tokens)
                 .values(
                     id=token_id, user_id=user_id, name=name, prefix=prefix, secret_hash=secret_hash,
-                    expires_at=expires_at,
+                    expires_at=expires_at, allowed_cidrs=list(allowed_cidrs),
                 )
                 .returning(staff_tokens)
             )

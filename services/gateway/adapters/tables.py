@@ -2,7 +2,7 @@
 every service has)."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from billing_runtime.outbox import outbox_table
 
@@ -53,6 +53,7 @@ staff_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("allowed_cidrs", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Index("staff_tokens_user_id_idx", "user_id"),
 )
 

@@ -91,6 +91,7 @@ class Principal:
     role: Role
     user_id: str = ""
     credential: str = ""  # how it authenticated: "bootstrap-token", "token:<prefix>", "session"
+    allowed_cidrs: tuple[str, ...] = ()  # the credential's own source ranges (a staff token's); empty: no limit
 
     def may(self, permission: Permission) -> bool:
         return self.role.may(permission)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,6 +62,7 @@ class Token:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    allowed_cidrs: tuple[str, ...] = ()  # source ranges it may be used from; empty: anywhere the API answers
 
     def state(self, now: datetime) -> TokenState:
         if self.revoked_at is not None:
@@ -117,6 +120,23 @@ def validate_token_request(name: str, expires_at: datetime | None, now: datetime
     if expires_at is not None and not now < expires_at <= now + MAX_TOKEN_LIFETIME:
         raise InvalidArgument("must be in the future, and at most 5 years away", field="expires_at")
     return name
+
+
+MAX_ALLOWED_CIDRS = 20
+
+
+def validate_cidrs(ranges: Sequence[str]) -> tuple[str, ...]:
+    """A token's source ranges in their normal form (``10.1.2.3/8`` -> ``10.0.0.0/8``); InvalidArgument names
+    the first bad one."""
+    if len(ranges) > MAX_ALLOWED_CIDRS:
+        raise InvalidArgument(f"at most {MAX_ALLOWED_CIDRS} ranges", field="allowed_cidrs")
+    normal = []
+    for index, text in enumerate(ranges):
+        try:
+            normal.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except ValueError:
+            raise InvalidArgument("is not an IP address or CIDR range", field=f"allowed_cidrs[{index}]") from None
+    return tuple(normal)
 
 
 def validate_user(email: str, name: str, role: str) -> tuple[str, str, Role]:

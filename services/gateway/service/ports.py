@@ -48,7 +48,8 @@ class Users(Protocol):
 
 class StaffTokens(Protocol):
     async def add(
-        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None
+        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None,
+        allowed_cidrs: tuple[str, ...] = (),
     ) -> Token: ...
 
     async def get(self, token_id: str) -> Token | None: ...

@@ -115,11 +115,13 @@ class CreateToken:
     user_id: str
     name: str
     expires_at: datetime | None = None
+    allowed_cidrs: tuple[str, ...] = ()
 
 
 async def create_token(uow: StaffTransaction, command: CreateToken, now: datetime) -> tuple[cred.Token, str]:
     """Mint a token for a user; returns (token, secret). The secret is never stored or shown again."""
     name = cred.validate_token_request(command.name, command.expires_at, now)
+    allowed = cred.validate_cidrs(command.allowed_cidrs)
     minted = cred.mint_token()
     async with uow:
         user = await uow.users.get(command.user_id)
@@ -129,7 +131,7 @@ async def create_token(uow: StaffTransaction, command: CreateToken, now: datetim
             raise FailedPrecondition("the user is disabled")
         token = await uow.tokens.add(
             token_id=new_id("tok"), user_id=user.id, name=name, prefix=minted.prefix,
-            secret_hash=minted.secret_hash, expires_at=command.expires_at,
+            secret_hash=minted.secret_hash, expires_at=command.expires_at, allowed_cidrs=allowed,
         )
     return token, minted.secret
 
@@ -162,6 +164,7 @@ async def rotate_token(
         new = await uow.tokens.add(
             token_id=new_id("tok"), user_id=current.user_id, name=current.name, prefix=minted.prefix,
             secret_hash=minted.secret_hash, expires_at=_successor_expiry(current, now),
+            allowed_cidrs=current.allowed_cidrs,
         )
     return old, new, minted.secret
 
@@ -199,7 +202,8 @@ async def authenticate_token(uow: StaffTransaction, secret: str, now: datetime) 
         ):
             raise Unauthenticated("token is not valid")
         await uow.tokens.touch(token.id, now)
-    return Principal(actor=f"user:{user.id}", role=user.role, user_id=user.id, credential=f"token:{token.prefix}")
+    return Principal(actor=f"user:{user.id}", role=user.role, user_id=user.id, credential=f"token:{token.prefix}",
+                     allowed_cidrs=token.allowed_cidrs)
 
 
 def overlap_of(seconds: int) -> timedelta:

@@ -57,3 +57,25 @@ async def test_a_revoked_token_is_refused_at_once(admin_http, gateway_url):
         assert (await viewer.get("/api/v1/admin/me")).status_code == 200
         await admin_http.post(f"/api/v1/admin/tokens/{token['id']}/revoke")
         assert (await viewer.get("/api/v1/admin/me")).status_code == 401
+
+
+async def test_a_token_limited_to_ranges_is_refused_from_elsewhere_and_keeps_them_when_rotated(admin_http, gateway_url):
+    user = (await admin_http.post("/api/v1/admin/users", json={
+        "email": f"ranged-{secrets.token_hex(4)}@example.com", "name": "R", "role": "viewer"})).json()
+    elsewhere = (await admin_http.post(f"/api/v1/admin/users/{user['id']}/tokens",
+                                       json={"name": "vpn only", "allowed_cidrs": ["10.20.0.0/16"]})).json()
+    local = (await admin_http.post(f"/api/v1/admin/users/{user['id']}/tokens",
+                                   json={"name": "here", "allowed_cidrs": ["127.0.0.1"]})).json()
+    assert (elsewhere["allowed_cidrs"], local["allowed_cidrs"]) == (["10.20.0.0/16"], ["127.0.0.1/32"])
+    bad = await admin_http.post(f"/api/v1/admin/users/{user['id']}/tokens",
+                                json={"name": "x", "allowed_cidrs": ["10.0.0.0/8", "nope"]})
+    assert bad.status_code == 400 and bad.json()["field"] == "allowed_cidrs[1]"
+
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+        refused = await client.get("/api/v1/admin/me", headers={"Authorization": f"Bearer {elsewhere['secret']}"})
+        assert refused.status_code == 403 and "not allowed from this address" in refused.json()["detail"]
+        allowed = await client.get("/api/v1/admin/me", headers={"Authorization": f"Bearer {local['secret']}"})
+        assert allowed.status_code == 200
+
+    rotated = (await admin_http.post(f"/api/v1/admin/tokens/{elsewhere['id']}/rotate", json={})).json()
+    assert rotated["token"]["allowed_cidrs"] == ["10.20.0.0/16"]

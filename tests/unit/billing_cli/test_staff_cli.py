@@ -32,8 +32,9 @@ def test_users_create_update_and_me(gateway):
 
 def test_tokens_print_their_secret_once_and_rotate_with_an_overlap(gateway):
     gateway.answer(201, {**TOKEN, "secret": "bt_AbCdEfGh_" + "x" * 32})
-    code, out = billing("tokens", "create", "--user-id", "usr_1", "--name", "ci")
+    code, out = billing("tokens", "create", "--user-id", "usr_1", "--name", "ci", "--allowed-cidr", "10.0.0.0/8")
     assert code == 0 and "bt_AbCdEfGh_" + "x" * 32 in out and "shown once" in out
+    assert gateway.sent[0]["json"] == {"name": "ci", "allowed_cidrs": ["10.0.0.0/8"]}
     assert gateway.sent[0]["url"].endswith("/api/v1/admin/users/usr_1/tokens")
 
     gateway.answer(201, {"previous": {**TOKEN, "expires_at": "2026-12-01T01:00:00Z"},

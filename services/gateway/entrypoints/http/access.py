@@ -27,7 +27,7 @@ from billing_runtime.errors import PermissionDenied, Unauthenticated
 from billing_runtime.logging import get_logger
 from services.gateway.domain.access import Access, Principal, Role
 from services.gateway.domain.credentials import TOKEN_PREFIX
-from services.gateway.entrypoints.http.client_address import client_address, within
+from services.gateway.entrypoints.http.client_address import client_address, parse_networks, within
 from services.gateway.entrypoints.http.permissions import ROUTES
 from services.gateway.entrypoints.http.rate_limits import enforce_write_limit
 from services.gateway.entrypoints.http.session_cookie import authenticate_cookie, require_session
@@ -90,6 +90,8 @@ async def access_control(request: Request) -> None:
             admin_networks = request.app.state.admin_networks
             if admin_networks and not within(source_address(request), admin_networks):
                 raise PermissionDenied("the admin API does not answer requests from this address")
+            if principal.allowed_cidrs and not within(source_address(request), parse_networks(principal.allowed_cidrs)):
+                raise PermissionDenied("this token is not allowed from this address")
             if not principal.may(access.permission):
                 raise PermissionDenied(
                     f"the {principal.role.value} role does not grant '{access.permission.value}'"

@@ -86,7 +86,8 @@ async def update_user(user_id: str, body: ss.UserUpdate, request: Request):
 async def create_token(user_id: str, body: ss.TokenCreate, request: Request):
     """The `secret` (bt_...) is in this response only: it is stored as a hash. It acts with the user's role."""
     token, secret = await staff.create_token(
-        _uow(request), staff.CreateToken(user_id=user_id, name=body.name, expires_at=body.expires_at),
+        _uow(request), staff.CreateToken(user_id=user_id, name=body.name, expires_at=body.expires_at,
+                                        allowed_cidrs=tuple(body.allowed_cidrs)),
         datetime.now(UTC),
     )
     await audit(request, "staff_token.create", "staff_token", token.id)

@@ -58,6 +58,10 @@ class User(BaseModel):
 class TokenCreate(Request):
     name: str = Field(max_length=100, examples=["ci-invoice-runs"])
     expires_at: datetime | None = Field(None, description="Optional; in the future and at most 5 years away")
+    allowed_cidrs: list[str] = Field(
+        default_factory=list, max_length=20, examples=[["10.20.0.0/16"]],
+        description="Source ranges the token may be used from (through trusted proxies); empty: anywhere",
+    )
 
 
 class TokenRotate(Request):
@@ -79,6 +83,7 @@ class Token(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    allowed_cidrs: list[str]
 
     @classmethod
     def of(cls, token: cred.Token) -> Token:
@@ -86,6 +91,7 @@ class Token(BaseModel):
             id=token.id, user_id=token.user_id, name=token.name, prefix=token.prefix,
             state=token.state(datetime.now(UTC)).value, created_at=token.created_at, expires_at=token.expires_at,
             revoked_at=token.revoked_at, last_used_at=token.last_used_at,
+            allowed_cidrs=list(token.allowed_cidrs),
         )
 
 

@@ -107,11 +107,12 @@ class FakeTokens:
         self._users = users
 
     async def add(
-        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None
+        self, *, token_id: str, user_id: str, name: str, prefix: str, secret_hash: str, expires_at: datetime | None,
+        allowed_cidrs: tuple[str, ...] = (),
     ) -> Token:
         self.rows[token_id] = Token(
             id=token_id, user_id=user_id, name=name, prefix=prefix, secret_hash=secret_hash,
-            created_at=datetime.now(UTC), expires_at=expires_at,
+            created_at=datetime.now(UTC), expires_at=expires_at, allowed_cidrs=allowed_cidrs,
         )
         return self.rows[token_id]
 

@@ -57,3 +57,13 @@ def test_users_are_validated_and_normalised():
         with pytest.raises(InvalidArgument) as refused:
             cred.validate_user(email, name, role)
         assert refused.value.field == field
+
+
+def test_a_tokens_ranges_are_normalised_and_bad_ones_named():
+    assert cred.validate_cidrs([" 10.1.2.3/8", "2001:db8::1", "192.168.0.7"]) == (
+        "10.0.0.0/8", "2001:db8::1/128", "192.168.0.7/32")
+    with pytest.raises(InvalidArgument) as refused:
+        cred.validate_cidrs(["10.0.0.0/8", "not-a-range"])
+    assert refused.value.field == "allowed_cidrs[1]"
+    with pytest.raises(InvalidArgument):
+        cred.validate_cidrs(["10.0.0.0/8"] * (cred.MAX_ALLOWED_CIDRS + 1))
