@@ -9,34 +9,25 @@ live on for an overlap, so a deployment can switch without a failed request. Pur
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import hmac
 import ipaddress
 import re
-import secrets
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from billing_runtime.credentials import CredentialFormat, Minted, secret_matches, state_of
+from billing_runtime.credentials import CredentialState as TokenState
 from billing_runtime.errors import InvalidArgument
 from services.gateway.domain.access import Role, parse_role
 
-TOKEN_PREFIX = "bt"
-_ALPHABET = string.ascii_letters + string.digits
-_TOKEN = re.compile(r"^bt_([A-Za-z0-9]{8})_([A-Za-z0-9]{32})$")
+TOKENS = CredentialFormat("bt")
+TOKEN_PREFIX = TOKENS.kind
+MintedToken = Minted
 # Loose on purpose (RFC 5321 allows more than any regex should): one @, something on each side, no spaces.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$")
 MAX_NAME_LENGTH = 100
 MAX_TOKEN_LIFETIME = timedelta(days=366 * 5)
 MAX_ROTATION_OVERLAP = timedelta(days=30)
-
-
-class TokenState(enum.Enum):
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
 
 
 @dataclass(frozen=True)
@@ -65,44 +56,20 @@ class Token:
     allowed_cidrs: tuple[str, ...] = ()  # source ranges it may be used from; empty: anywhere the API answers
 
     def state(self, now: datetime) -> TokenState:
-        if self.revoked_at is not None:
-            return TokenState.REVOKED
-        if self.expires_at is not None and self.expires_at <= now:
-            return TokenState.EXPIRED
-        return TokenState.ACTIVE
-
-
-@dataclass(frozen=True)
-class MintedToken:
-    """A new token's secret (to show once) and what is stored of it."""
-
-    secret: str
-    prefix: str
-    secret_hash: str
-
-
-def _random(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+        return state_of(self.revoked_at, self.expires_at, now)
 
 
 def mint_token() -> MintedToken:
-    prefix = _random(8)
-    secret = f"{TOKEN_PREFIX}_{prefix}_{_random(32)}"
-    return MintedToken(secret=secret, prefix=f"{TOKEN_PREFIX}_{prefix}", secret_hash=hash_secret(secret))
+    return TOKENS.mint()
 
 
 def token_prefix_of(secret: str) -> str | None:
     """The stored prefix of a well-formed token, or None if ``secret`` cannot be one of ours."""
-    match = _TOKEN.fullmatch(secret)
-    return f"{TOKEN_PREFIX}_{match.group(1)}" if match else None
+    return TOKENS.prefix_of(secret)
 
 
 def token_matches(token: Token, secret: str) -> bool:
-    return hmac.compare_digest(token.secret_hash, hash_secret(secret))
+    return secret_matches(token.secret_hash, secret)
 
 
 def rotation_expiry(current_expiry: datetime | None, now: datetime, overlap: timedelta) -> datetime:

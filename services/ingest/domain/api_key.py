@@ -1,33 +1,26 @@
 """API keys: random, shown once, stored as a SHA-256 hash with a short visible prefix.
 
-A key reads ``bk_<8-character prefix>_<32-character secret>``. The prefix finds the row (and tells keys
-apart in listings); the hash of the whole key proves possession. Keys carry ~190 bits of randomness, so a
-fast hash is right here: there is nothing to brute-force, and verification sits on the ingest hot path.
+A key reads ``bk_<8-character prefix>_<32-character secret>`` (``billing_runtime.credentials``, shared with the
+gateway's staff tokens). The prefix finds the row (and tells keys apart in listings); the hash of the whole key
+proves possession. Keys carry ~190 bits of randomness, so a fast hash is right here: there is nothing to
+brute-force, and verification sits on the ingest hot path.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import hmac
-import re
-import secrets
-import string
 from dataclasses import dataclass
 from datetime import datetime
 
+from billing_runtime.credentials import CredentialFormat, Minted, hash_secret, secret_matches, state_of
+from billing_runtime.credentials import CredentialState as ApiKeyState
 from billing_runtime.errors import InvalidArgument
 
-KEY_PREFIX = "bk"
-_ALPHABET = string.ascii_letters + string.digits
-_KEY = re.compile(r"^bk_([A-Za-z0-9]{8})_([A-Za-z0-9]{32})$")
+KEYS = CredentialFormat("bk")
+KEY_PREFIX = KEYS.kind
 MAX_NAME_LENGTH = 100
+MintedKey = Minted
 
-
-class ApiKeyState(enum.Enum):
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+__all__ = ["ApiKey", "ApiKeyState", "MintedKey", "hash_secret", "matches", "mint_key", "prefix_of"]
 
 
 @dataclass(frozen=True)
@@ -42,44 +35,20 @@ class ApiKey:
     revoked_at: datetime | None = None
 
     def state(self, now: datetime) -> ApiKeyState:
-        if self.revoked_at is not None:
-            return ApiKeyState.REVOKED
-        if self.expires_at is not None and self.expires_at <= now:
-            return ApiKeyState.EXPIRED
-        return ApiKeyState.ACTIVE
-
-
-@dataclass(frozen=True)
-class MintedKey:
-    """A new key's secret (to show once) and what is stored of it."""
-
-    secret: str
-    prefix: str
-    secret_hash: str
-
-
-def _random(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+        return state_of(self.revoked_at, self.expires_at, now)
 
 
 def mint_key() -> MintedKey:
-    prefix = _random(8)
-    secret = f"{KEY_PREFIX}_{prefix}_{_random(32)}"
-    return MintedKey(secret=secret, prefix=f"{KEY_PREFIX}_{prefix}", secret_hash=hash_secret(secret))
+    return KEYS.mint()
 
 
 def prefix_of(secret: str) -> str | None:
     """The stored prefix of a well-formed key, or None if ``secret`` cannot be one of ours."""
-    match = _KEY.fullmatch(secret)
-    return f"{KEY_PREFIX}_{match.group(1)}" if match else None
+    return KEYS.prefix_of(secret)
 
 
 def matches(key: ApiKey, secret: str) -> bool:
-    return hmac.compare_digest(key.secret_hash, hash_secret(secret))
+    return secret_matches(key.secret_hash, secret)
 
 
 def validate_key_request(name: str, expires_at: datetime | None, now: datetime) -> str:
