@@ -1,4 +1,5 @@
-"""billing users / billing tokens: staff users (admin, operator, viewer) and their API tokens. A token's secret is
+"""billing users / billing tokens: staff users (admin, operator, viewer), organisation users (member, owner, with
+their organisation) and their API tokens. A token's secret is
 printed once, when it is minted or rotated."""
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import typer
 
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
-users = typer.Typer(help="Staff users and their roles: admin, operator, viewer.", no_args_is_help=True)
+users = typer.Typer(help="Users and their roles: staff (admin, operator, viewer) and organisation users (member, "
+                         "owner).", no_args_is_help=True)
 tokens = typer.Typer(help="Staff users' API tokens (bt_...): mint, list, rotate, revoke.", no_args_is_help=True)
 
-USER_COLUMNS = ["id", "email", "name", "role", "created_at", "disabled_at"]
+USER_COLUMNS = ["id", "email", "name", "role", "organisation_id", "created_at", "disabled_at"]
 TOKEN_COLUMNS = ["id", "user_id", "name", "prefix", "state", "created_at", "expires_at", "last_used_at"]
-ROLES = ("admin", "operator", "viewer")
-RoleOption = Annotated[str, typer.Option(help="admin (everything), operator (reads and operations), viewer (reads)")]
+ROLES = ("admin", "operator", "viewer", "member", "owner")
+RoleOption = Annotated[str, typer.Option(help="admin (everything), operator (reads and operations), viewer (reads); "
+                                              "for an organisation's user: member (reads and pays), owner (also "
+                                              "manages its webhook endpoints)")]
 
 
 def _secret(created: dict[str, Any], as_json: bool, title: str) -> None:
@@ -34,10 +38,14 @@ def users_create(
     email: Annotated[str, typer.Option(help="Their email (unique)")],
     name: Annotated[str, typer.Option(help="Their name")],
     role: RoleOption,
+    organisation_id: Annotated[str | None, typer.Option(help="A member's or owner's organisation")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a staff user. Mint them a token with `billing tokens create`."""
-    user = gateway_of(ctx).request("POST", "/api/v1/admin/users", json={"email": email, "name": name, "role": role})
+    """Create a user. Mint them a token with `billing tokens create`."""
+    body: dict[str, Any] = {"email": email, "name": name, "role": role}
+    if organisation_id is not None:
+        body["organisation_id"] = organisation_id
+    user = gateway_of(ctx).request("POST", "/api/v1/admin/users", json=body)
     show([user], USER_COLUMNS, as_json, "User created")
 
 

@@ -25,6 +25,7 @@ def _to_user(row: Any) -> User:
     return User(
         id=row.id, email=row.email, name=row.name, role=Role(row.role), created_at=row.created_at,
         disabled_at=row.disabled_at, has_password=row.password_hash is not None, totp_enabled=row.totp_enabled,
+        organisation_id=row.organisation_id,
     )
 
 
@@ -49,11 +50,13 @@ class UserRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, *, user_id: str, email: str, name: str, role: Role) -> User | None:
+    async def add(
+        self, *, user_id: str, email: str, name: str, role: Role, organisation_id: str | None = None
+    ) -> User | None:
         row = (
             await self._conn.execute(
                 insert(users)
-                .values(id=user_id, email=email, name=name, role=role.value)
+                .values(id=user_id, email=email, name=name, role=role.value, organisation_id=organisation_id)
                 .on_conflict_do_nothing(index_elements=[users.c.email])
                 .returning(users)
             )

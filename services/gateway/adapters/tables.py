@@ -39,6 +39,8 @@ users = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
     sa.Column("totp_last_step", sa.BigInteger),
+    sa.Column("organisation_id", sa.Text),  # an organisation user's (member, owner); NULL for staff
+    sa.Index("users_organisation_id_idx", "organisation_id"),
 )
 
 staff_tokens = sa.Table(

@@ -40,6 +40,7 @@ class User:
     disabled_at: datetime | None = None
     has_password: bool = False
     totp_enabled: bool = False
+    organisation_id: str | None = None  # an organisation user's (role member or owner); None for staff
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,24 @@ def validate_user(email: str, name: str, role: str) -> tuple[str, str, Role]:
     return email, validate_name(name), validate_role(role)
 
 
+def validate_organisation(role: Role, organisation_id: str | None) -> str | None:
+    """A staff role has no organisation; an organisation role (member, owner) has exactly one."""
+    organisation_id = (organisation_id or "").strip() or None
+    if role.staff and organisation_id is not None:
+        raise InvalidArgument(f"a {role.value} is staff and belongs to no organisation; give an organisation "
+                              "user the role member or owner", field="organisation_id")
+    if not role.staff and organisation_id is None:
+        raise InvalidArgument(f"a {role.value} belongs to an organisation: give its id", field="organisation_id")
+    return organisation_id
+
+
+def validate_role_change(before: User, role: Role) -> None:
+    """A role changes within its kind: staff stay staff, an organisation user stays in their organisation."""
+    if role.staff != before.role.staff:
+        kind = "staff (admin, operator, viewer)" if before.role.staff else "an organisation role (member, owner)"
+        raise InvalidArgument(f"this user's role must stay {kind}", field="role")
+
+
 def validate_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
@@ -124,5 +143,5 @@ def validate_name(name: str) -> str:
 def validate_role(role: str) -> Role:
     parsed = parse_role(role)
     if parsed is None:
-        raise InvalidArgument("must be one of admin, operator, viewer", field="role")
+        raise InvalidArgument("must be one of admin, operator, viewer, member, owner", field="role")
     return parsed

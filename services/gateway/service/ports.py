@@ -13,8 +13,10 @@ from services.gateway.domain.sessions import Session, SignIn
 
 
 class Users(Protocol):
-    async def add(self, *, user_id: str, email: str, name: str, role: Role) -> User | None:
-        """Store a new user; None when the email is taken."""
+    async def add(
+        self, *, user_id: str, email: str, name: str, role: Role, organisation_id: str | None = None
+    ) -> User | None:
+        """Store a new user (an organisation user with their organisation); None when the email is taken."""
         ...
 
     async def get(self, user_id: str) -> User | None: ...

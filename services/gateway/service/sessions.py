@@ -131,7 +131,8 @@ async def authenticate_session(
         if session.needs_touch(now):  # sliding idle timeout, written at most once a minute
             await uow.sessions.touch(session.id_hash, now)
             session = replace(session, last_seen_at=now)
-    principal = Principal(actor=f"user:{user.id}", role=user.role, user_id=user.id, credential="session")
+    principal = Principal(actor=f"user:{user.id}", role=user.role, user_id=user.id, credential="session",
+                          organisation_id=user.organisation_id or "")
     return principal, session, user
 
 

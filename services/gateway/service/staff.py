@@ -21,13 +21,16 @@ class CreateUser:
     name: str
     role: str
     password: str | None = None  # to sign in to the dashboard; never logged, never returned
+    organisation_id: str | None = None  # an organisation user's (role member or owner); the caller checked it exists
 
 
 async def create_user(uow: StaffTransaction, command: CreateUser, passwords: Passwords | None = None) -> cred.User:
     email, name, role = cred.validate_user(command.email, command.name, command.role)
+    organisation_id = cred.validate_organisation(role, command.organisation_id)
     password_hash = await _password_hash(passwords, command.password, email)
     async with uow:
-        user = await uow.users.add(user_id=new_id("usr"), email=email, name=name, role=role)
+        user = await uow.users.add(user_id=new_id("usr"), email=email, name=name, role=role,
+                                   organisation_id=organisation_id)
         if user is None:
             raise AlreadyExists("a user with this email exists")
         if password_hash is not None:
@@ -90,6 +93,8 @@ async def update_user(
         before = await uow.users.get(command.user_id)
         if before is None:
             raise NotFound("no such user")
+        if role is not None:
+            cred.validate_role_change(before, role)
         loses_admin = before.role is Role.ADMIN and before.disabled_at is None and (
             (role is not None and role is not Role.ADMIN) or command.disabled
         )
@@ -203,7 +208,7 @@ async def authenticate_token(uow: StaffTransaction, secret: str, now: datetime) 
             raise Unauthenticated("token is not valid")
         await uow.tokens.touch(token.id, now)
     return Principal(actor=f"user:{user.id}", role=user.role, user_id=user.id, credential=f"token:{token.prefix}",
-                     allowed_cidrs=token.allowed_cidrs)
+                     allowed_cidrs=token.allowed_cidrs, organisation_id=user.organisation_id or "")
 
 
 def overlap_of(seconds: int) -> timedelta:

@@ -7,6 +7,12 @@ from __future__ import annotations
 import secrets
 
 import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from billing_runtime.database import async_url
 
 
 async def test_a_staff_token_acts_with_its_role_until_revoked(admin_http, gateway_url):
@@ -79,3 +85,27 @@ async def test_a_token_limited_to_ranges_is_refused_from_elsewhere_and_keeps_the
 
     rotated = (await admin_http.post(f"/api/v1/admin/tokens/{elsewhere['id']}/rotate", json={})).json()
     assert rotated["token"]["allowed_cidrs"] == ["10.20.0.0/16"]
+
+
+@pytest.mark.parametrize(("role", "organisation"), [
+    ("member", None), ("owner", "''"), ("viewer", "'org_x'"), ("admin", "'org_x'"), ("guest", None)])
+async def test_the_database_keeps_staff_without_an_organisation_and_organisation_users_with_one(
+        admin_http, database_url, role, organisation):
+    """Gateway migration 0007's checks, whatever the code above them does: staff roles have no organisation,
+    member and owner exactly one, and no other role exists."""
+    engine = create_async_engine(async_url(database_url))
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(IntegrityError):
+                async with conn.begin():
+                    await conn.execute(sa.text(
+                        "INSERT INTO gateway.users (id, email, name, role, organisation_id) VALUES "
+                        f"('usr_check_{role}', '{role}-{secrets.token_hex(3)}@x.example', 'X', '{role}', "
+                        f"{organisation or 'NULL'})"))
+            async with conn.begin():  # and the one that fits is stored
+                await conn.execute(sa.text(
+                    "INSERT INTO gateway.users (id, email, name, role, organisation_id) VALUES "
+                    f"('usr_fits_{secrets.token_hex(3)}', 'fits-{secrets.token_hex(3)}@x.example', 'X', 'member', "
+                    "'org_x')"))
+    finally:
+        await engine.dispose()

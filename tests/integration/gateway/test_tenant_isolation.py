@@ -8,8 +8,12 @@ in front of the real ingest, invoicing, metering, payments (Razorpay sandbox) an
   every path parameter (and B's values in every query parameter naming an id or a metric): no 2xx for anything
   of B's, the same status and body as for a made-up id of the same shape (no existence oracle), and none of B's
   ids or values anywhere in an answer; lists show A's data only;
+- the same walk over the routes organisation users may call too (``ORG_READ``, ``ORG_PAY``, ``ORG_MANAGE``)
+  with A's member's token, A's member's session (cookie and CSRF token) and A's owner's token: the same
+  answers, and a member's on an owner's route 403 whether the id is B's or made up;
 - every other non-public route (the admin API, the signed-in person's routes) answers A's key 401, and every
-  staff route a viewer's or an operator's token lacks the permission for answers 403;
+  staff route a viewer's or an operator's token lacks the permission for answers 403, as it does to A's member
+  and owner (their roles grant no staff permission);
 - every gRPC method of every service refuses a caller without the mesh credential (UNAUTHENTICATED), A's API key
   does not stand for it, and ingest's API-key methods put A's events in A's project whatever they name;
 - and B's resources, read through the admin API before and after, did not change.
@@ -222,6 +226,10 @@ class World:
     operator: str
     admin: httpx.AsyncClient
     ingest: Runtime
+    # A's organisation users: a member's token and signed-in session (cookie + CSRF token), an owner's token.
+    member_token: str = ""
+    member_session: dict[str, str] = field(default_factory=dict)
+    owner_token: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +249,31 @@ async def world(gateway, ingest, invoicing, ingest_stub, invoicing_stub, receive
             token = await admin.post(f"/api/v1/admin/users/{user.json()['id']}/tokens", json={"name": "walk"})
             assert token.status_code == 201, token.text
             tokens[role] = token.json()["secret"]
-        yield World(gateway, a, b, tokens["viewer"], tokens["operator"], admin, ingest)
+        world = World(gateway, a, b, tokens["viewer"], tokens["operator"], admin, ingest)
+        await _organisation_users(world)
+        yield world
+
+
+async def _organisation_users(world: World) -> None:
+    """A member of A (with a password, signed in, and a token) and an owner of A (a token)."""
+    admin, tag = world.admin, secrets.token_hex(3)
+    password = f"walk-{secrets.token_hex(8)}"
+    tokens = {}
+    for role in ("member", "owner"):
+        user = await admin.post("/api/v1/admin/users", json={
+            "email": f"{role}-{tag}@tenant-a.example", "name": role.title(), "role": role,
+            "organisation_id": world.a.organisation_id, "password": password})
+        assert user.status_code == 201 and user.json()["organisation_id"] == world.a.organisation_id, user.text
+        token = await admin.post(f"/api/v1/admin/users/{user.json()['id']}/tokens", json={"name": "walk"})
+        assert token.status_code == 201, token.text
+        tokens[role] = token.json()["secret"]
+    world.member_token, world.owner_token = tokens["member"], tokens["owner"]
+    async with httpx.AsyncClient(base_url=world.gateway, timeout=30) as http:
+        login = await http.post("/api/v1/auth/login", json={"email": f"member-{tag}@tenant-a.example",
+                                                            "password": password})
+    assert login.status_code == 200, login.text
+    cookie = login.headers["set-cookie"].split(";", 1)[0]  # billing_session=...: Secure, so set by hand over http
+    world.member_session = {"Cookie": cookie, "X-CSRF-Token": login.json()["csrf_token"]}
 
 
 _ALL_TIME = {"from": "2026-06-01T00:00:00Z", "to": "2027-06-01T00:00:00Z"}
@@ -394,99 +426,126 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
 
     tally = Tally()
     b_values = b.values()
-    own = {"Authorization": f"Bearer {a.key}"}
+    # A's key over every key route; A's organisation users over the routes they may call too.
+    credentials: dict[str, tuple[dict[str, str], Role | None]] = {
+        "A's key": ({"Authorization": f"Bearer {a.key}"}, None),
+        "A's member's token": ({"Authorization": f"Bearer {world.member_token}"}, Role.MEMBER),
+        "A's member's session": (world.member_session, Role.MEMBER),
+        "A's owner's token": ({"Authorization": f"Bearer {world.owner_token}"}, Role.OWNER),
+    }
     staff = {role: {"Authorization": f"Bearer {token}"} for role, token in
              (("viewer", world.viewer), ("operator", world.operator))}
     async with httpx.AsyncClient(base_url=world.gateway, timeout=30) as http:
         walked = set()
-        for method, path, operation in _operations(document):
-            if (method, path) not in API_KEY_ROUTES:
-                continue
-            walked.add((method, path))
-            tally.operations += 1
-            parameters = operation.get("parameters", [])
-            path_names = [p["name"] for p in parameters if p["in"] == "path"]
-            missing = [name for name in path_names if name not in path_ids]
-            assert not missing, f"{method} {path}: no B id stands for path parameter(s) {missing}; add them"
-            for p in parameters:
-                if p["in"] == "query" and p["name"] not in query_values and p["name"] not in not_naming:
-                    raise AssertionError(f"{method} {path}: does query parameter {p['name']!r} name something "
-                                         "of an organisation's? map it to B's value or list it as not naming one")
-            has_body = "requestBody" in operation
-            if has_body and operation["requestBody"].get("required") and (method, path) not in bodies:
-                raise AssertionError(f"{method} {path}: give it a well-formed body in `bodies`")
-            body = bodies.get((method, path))
-            query = {p["name"]: query_values[p["name"]] for p in parameters
-                     if p["in"] == "query" and p["name"] in query_values}
+        for who, (own, role) in credentials.items():
+            for method, path, operation in _operations(document):
+                if (method, path) not in API_KEY_ROUTES:
+                    continue
+                access = ROUTES[(method, path)]
+                if role is not None and access.organisation is None:
+                    continue  # an organisation user's credential is walked over the routes it may call
+                # A member on an owner's route: refused (403) whatever the ids, B's or made-up ones.
+                denied = role is not None and not _org_principal(role).may(access.organisation)
+                if role is None:
+                    walked.add((method, path))
+                tally.operations += 1
+                parameters = operation.get("parameters", [])
+                path_names = [p["name"] for p in parameters if p["in"] == "path"]
+                missing = [name for name in path_names if name not in path_ids]
+                assert not missing, f"{method} {path}: no B id stands for path parameter(s) {missing}; add them"
+                for p in parameters:
+                    if p["in"] == "query" and p["name"] not in query_values and p["name"] not in not_naming:
+                        raise AssertionError(f"{method} {path}: does query parameter {p['name']!r} name something "
+                                             "of an organisation's? map it to B's value or list it as not naming one")
+                has_body = "requestBody" in operation
+                if has_body and operation["requestBody"].get("required") and (method, path) not in bodies:
+                    raise AssertionError(f"{method} {path}: give it a well-formed body in `bodies`")
+                body = bodies.get((method, path))
+                query = {p["name"]: query_values[p["name"]] for p in parameters
+                         if p["in"] == "query" and p["name"] in query_values}
 
-            async def send(ids: dict[str, str], params: dict[str, str], headers: dict[str, str],
-                           *, method=method, path=path, body=body, has_body=has_body) -> tuple[httpx.Response, str]:
-                url = path
-                for name, value in ids.items():
-                    url = url.replace("{" + name + "}", value)
-                kwargs: dict[str, Any] = {"params": params, "headers": headers}
-                if has_body and body is not None:
-                    kwargs["json"] = body
-                response = await http.request(method, url, **kwargs)
-                tally.requests += 1
-                return response, f"{url} {json.dumps(params)} {json.dumps(body)}"
+                async def send(ids: dict[str, str], params: dict[str, str], headers: dict[str, str],
+                               *, method=method, path=path, body=body, has_body=has_body) -> tuple[httpx.Response, str]:
+                    url = path
+                    for name, value in ids.items():
+                        url = url.replace("{" + name + "}", value)
+                    kwargs: dict[str, Any] = {"params": params, "headers": headers}
+                    if has_body and body is not None:
+                        kwargs["json"] = body
+                    response = await http.request(method, url, **kwargs)
+                    tally.requests += 1
+                    return response, f"{url} {json.dumps(params)} {json.dumps(body)}"
 
-            b_ids = {name: path_ids[name] for name in path_names}
-            response, sent = await send(b_ids, query, own)
-            for name in _leaked(response.text, b_values, sent):
-                tally.leak(f"{method} {path} with B's ids: B's {name} in the answer")
-            if path_names:
-                if response.is_success:
-                    tally.leak(f"{method} {path} with B's ids answered {response.status_code}: {response.text[:200]}")
-                made_up = {name: _same_shape(value) for name, value in b_ids.items()}
-                other, _ = await send(made_up, query, own)
-                if other.status_code != response.status_code or (
-                        _normalised(other, list(made_up.values())) != _normalised(response, list(b_ids.values()))):
-                    tally.leak(f"{method} {path}: B's id answers {response.status_code} {response.text[:200]}, a "
-                               f"made-up one {other.status_code} {other.text[:200]} (an existence oracle)")
-                if response.status_code != 404:
-                    tally.leak(f"{method} {path} with B's ids answered {response.status_code}, not 404")
-            # A's own path ids with B's values in the query (one at a time: each alone must tell nothing) or the
-            # body (B's order id to verify A's checkout): answered as made-up values of the same shape are.
-            own_ids = {name: a_ids[name] for name in path_names}
-            probes = [({name: value}, None) for name, value in query.items()]
-            b_in_body = [value for value in b_values.values() if body is not None and value in json.dumps(body)]
-            if path_names and b_in_body:
-                probes.append((query, b_in_body))
-            for params, in_body in probes:
-                got, got_sent = await send(own_ids, params, own)
-                replaced = {value: _same_shape(value) for value in [*params.values(), *(in_body or [])]}
-                made_up_body = json.loads(_replace(json.dumps(body), replaced)) if in_body else body
-                other, _ = await send(own_ids, {k: replaced[v] for k, v in params.items()}, own, body=made_up_body)
-                if other.status_code != got.status_code or (
-                        _normalised(other, list(replaced.values())) != _normalised(got, list(replaced))):
-                    tally.leak(f"{method} {path} with B's {sorted(params) or 'body values'}: {got.status_code} "
-                               f"{got.text[:300]}; made-up ones {other.status_code} {other.text[:300]}")
-                for name in _leaked(got.text, b_values, got_sent):
-                    tally.leak(f"{method} {path} with B's {sorted(params) or 'body values'}: B's {name} in the answer")
-            if query or has_body:  # the plain call too (A's own view), e.g. the lists without filters
-                plain, plain_sent = await send(b_ids, {}, own)
-                for name in _leaked(plain.text, b_values, plain_sent):
-                    tally.leak(f"{method} {path}: B's {name} in A's own answer")
-            # A staff credential is no API key: it opens none of these routes to B's data either.
-            for role, headers in staff.items():
-                answer, staff_sent = await send(b_ids, query, headers)
-                if ROUTES[(method, path)].permission is None and answer.status_code != 401:
-                    tally.leak(f"{method} {path} with a {role} token answered {answer.status_code}")
-                if path_names and answer.is_success:
-                    tally.leak(f"{method} {path} with a {role} token and B's ids answered {answer.status_code}")
+                b_ids = {name: path_ids[name] for name in path_names}
+                response, sent = await send(b_ids, query, own)
+                for name in _leaked(response.text, b_values, sent):
+                    tally.leak(f"{who}: {method} {path} with B's ids: B's {name} in the answer")
+                expected = 403 if denied else 404
+                if denied and response.status_code != 403:
+                    tally.leak(f"{who}: {method} {path} answered {response.status_code}, not 403")
+                if path_names:
+                    if response.is_success:
+                        tally.leak(f"{who}: {method} {path} with B's ids answered {response.status_code}: "
+                                   f"{response.text[:200]}")
+                    made_up = {name: _same_shape(value) for name, value in b_ids.items()}
+                    other, _ = await send(made_up, query, own)
+                    if other.status_code != response.status_code or (
+                            _normalised(other, list(made_up.values())) != _normalised(response, list(b_ids.values()))):
+                        tally.leak(f"{who}: {method} {path}: B's id answers {response.status_code} "
+                                   f"{response.text[:200]}, a made-up one {other.status_code} {other.text[:200]} "
+                                   "(an existence oracle)")
+                    if response.status_code != expected:
+                        tally.leak(f"{who}: {method} {path} with B's ids answered {response.status_code}, "
+                                   f"not {expected}")
+                # A's own path ids with B's values in the query (one at a time: each alone must tell nothing) or the
+                # body (B's order id to verify A's checkout): answered as made-up values of the same shape are.
+                own_ids = {name: a_ids[name] for name in path_names}
+                probes = [({name: value}, None) for name, value in query.items()]
+                b_in_body = [value for value in b_values.values() if body is not None and value in json.dumps(body)]
+                if path_names and b_in_body:
+                    probes.append((query, b_in_body))
+                for params, in_body in probes:
+                    got, got_sent = await send(own_ids, params, own)
+                    replaced = {value: _same_shape(value) for value in [*params.values(), *(in_body or [])]}
+                    made_up_body = json.loads(_replace(json.dumps(body), replaced)) if in_body else body
+                    other, _ = await send(own_ids, {k: replaced[v] for k, v in params.items()}, own,
+                                          body=made_up_body)
+                    if other.status_code != got.status_code or (
+                            _normalised(other, list(replaced.values())) != _normalised(got, list(replaced))):
+                        tally.leak(f"{who}: {method} {path} with B's {sorted(params) or 'body values'}: "
+                                   f"{got.status_code} "
+                                   f"{got.text[:300]}; made-up ones {other.status_code} {other.text[:300]}")
+                    for name in _leaked(got.text, b_values, got_sent):
+                        tally.leak(f"{who}: {method} {path} with B's {sorted(params) or 'body values'}: B's {name} "
+                                   "in the answer")
+                if query or has_body:  # the plain call too (A's own view), e.g. the lists without filters
+                    plain, plain_sent = await send(b_ids, {}, own)
+                    for name in _leaked(plain.text, b_values, plain_sent):
+                        tally.leak(f"{who}: {method} {path}: B's {name} in A's own answer")
+                # A staff credential is no API key: it opens none of these routes to B's data either.
+                for staff_role, headers in (staff.items() if role is None else ()):
+                    answer, staff_sent = await send(b_ids, query, headers)
+                    if ROUTES[(method, path)].permission is None and answer.status_code != 401:
+                        tally.leak(f"{method} {path} with a {staff_role} token answered {answer.status_code}")
+                    if path_names and answer.is_success:
+                        tally.leak(f"{method} {path} with a {staff_role} token and B's ids answered "
+                                   f"{answer.status_code}")
 
         assert walked == API_KEY_ROUTES, f"key routes missing from the OpenAPI document: {API_KEY_ROUTES - walked}"
 
         # The lists show A's own data (so the absence of B's above is not that of an empty answer).
-        for path, expected in (("/api/v1/invoices", a.invoice["id"]), ("/api/v1/webhook-endpoints", a.endpoint_id),
-                               ("/api/v1/webhook-deliveries", a.delivery_id)):
-            listed = await http.get(path, headers=own)
+        for who, (own, role) in credentials.items():
+            for path, shown in (("/api/v1/invoices", a.invoice["id"]), ("/api/v1/webhook-endpoints", a.endpoint_id),
+                                ("/api/v1/webhook-deliveries", a.delivery_id)):
+                listed = await http.get(path, headers=own)
+                tally.requests += 1
+                assert listed.status_code == 200 and shown in listed.text, (who, path, listed.text)
+            usage = await http.get("/api/v1/usage", headers=own,
+                                   params={"metric": a.metric_code, "from": "2026-01-01"})
             tally.requests += 1
-            assert listed.status_code == 200 and expected in listed.text, (path, listed.text)
-        usage = await http.get("/api/v1/usage", headers=own, params={"metric": a.metric_code, "from": "2026-01-01"})
-        tally.requests += 1
-        assert usage.status_code == 200 and usage.json()["organisation_id"] == a.organisation_id, usage.text
+            assert usage.status_code == 200 and usage.json()["organisation_id"] == a.organisation_id, usage.text
+            # A key sees its project's usage; an organisation user the organisation's (every project).
+            assert usage.json()["project_id"] == ("" if role is not None else a.project_id), (who, usage.text)
 
     after = await snapshot(world)
     changed = sorted(name for name in before if before[name] != after[name])
@@ -497,6 +556,10 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
     assert after == before
     # What A's key sent (events naming B in their metadata) landed in A's project, none in B's.
     assert set(await stored_events_of(world, b.project_id)) == set(b.event_ids)
+
+
+def _org_principal(role: Role) -> Principal:
+    return Principal(actor="walk", role=role, organisation_id="org_walk")
 
 
 async def _b_ids(world: World) -> dict[str, str]:
@@ -532,7 +595,8 @@ async def test_staff_routes_refuse_a_project_key_and_roles_without_the_permissio
     ids = await _b_ids(world)
     before = await b_as_it_is(world)
     audit_before = (await world.admin.get("/api/v1/admin/audit-log", params={"limit": 5})).json()
-    roles = {"viewer": (Role.VIEWER, world.viewer), "operator": (Role.OPERATOR, world.operator)}
+    roles = {"viewer": (Role.VIEWER, world.viewer), "operator": (Role.OPERATOR, world.operator),
+             "A's member": (Role.MEMBER, world.member_token), "A's owner": (Role.OWNER, world.owner_token)}
     operations = requests = refused_by_role = 0
     wrong: list[str] = []
     async with httpx.AsyncClient(base_url=world.gateway, timeout=30) as http:
@@ -554,7 +618,8 @@ async def test_staff_routes_refuse_a_project_key_and_roles_without_the_permissio
             if access.permission is None:
                 continue  # the signed-in person's own routes: a bearer token is no session
             for role_name, (role, token) in roles.items():
-                if Principal(actor="walk", role=role).may(access.permission):
+                principal = Principal(actor="walk", role=role) if role.staff else _org_principal(role)
+                if principal.may(access.permission):
                     continue  # granted: not sent (it would act)
                 answer = await http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **body)
                 requests += 1

@@ -12,6 +12,11 @@ or, without a bearer credential, a person's session cookie (``session_cookie.py`
 /api/v1/auth/login), with the user's role, and for unsafe methods the session's ``X-CSRF-Token``.
 
 Routes that take a project's API key verify it themselves through ingest (``api_key.py``); the table says which.
+The customer's routes whose entry names an organisation permission (``ORG_READ``, ``ORG_PAY``, ``ORG_MANAGE``)
+also take an organisation user's token or session cookie: the user's role must grant the permission, and the
+route acts in the user's organisation (``api_key.OrgScope``). Staff credentials never open those routes (401, as
+before organisation users existed: they are the customer's API), and an organisation user opens no staff route
+(403: their role grants no staff permission).
 """
 
 from __future__ import annotations
@@ -81,6 +86,9 @@ async def access_control(request: Request) -> None:
         request.state.principal = principal
         structlog.contextvars.bind_contextvars(actor=principal.actor)
         return
+    if access.organisation is not None:
+        await _organisation_user(request, access)
+        return
     if access.permission is not None:
         bearer = _bearer(request)
         principal = await authenticate_staff(request, bearer)
@@ -105,6 +113,31 @@ async def access_control(request: Request) -> None:
         if not access.api_key:
             raise Unauthenticated("send 'Authorization: Bearer <admin token or staff token>'")
     # A project's API key: the route's own dependency has ingest verify it.
+
+
+_CUSTOMER_CREDENTIAL = "send 'Authorization: Bearer <api key>', or sign in as a user of the organisation"
+
+
+async def _organisation_user(request: Request, access: Access) -> None:
+    """A customer's route: an organisation user's token (or, without a bearer credential, their session cookie,
+    CSRF-checked) whose role grants ``access.organisation``; anything else that is no staff credential is left
+    to the route's key check (a project key, or nothing: 401 there)."""
+    assert access.organisation is not None
+    bearer = _bearer(request)
+    principal = await authenticate_staff(request, bearer)
+    if principal is None and not bearer:
+        principal = await authenticate_cookie(request)
+    if principal is None:
+        return  # a project's API key (or none): the route's OrgScope has ingest verify it
+    if principal.staff:  # the customer's API: a staff credential is no key and no organisation user
+        raise Unauthenticated(_CUSTOMER_CREDENTIAL)
+    if principal.allowed_cidrs and not within(source_address(request), parse_networks(principal.allowed_cidrs)):
+        raise PermissionDenied("this token is not allowed from this address")
+    if not principal.may(access.organisation):
+        raise PermissionDenied(f"the {principal.role.value} role does not grant '{access.organisation.value}'")
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(actor=principal.actor)
+    mesh.set_actor(principal.actor, role=principal.role.value, organisation=principal.organisation_id)
 
 
 def principal_of(request: Request) -> Principal:

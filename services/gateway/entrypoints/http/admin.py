@@ -74,7 +74,7 @@ async def audit(request: Request, action: str, resource_type: str, resource_id: 
                 request_id=request.state.request_id, actor=actor or staff_actor(request), action=action,
                 resource_type=resource_type, resource_id=resource_id,
                 role=role if role is not None else (
-                    principal.role.value if principal is not None and actor is None else ""),
+                    principal.role.value if principal is not None and actor in (None, principal.actor) else ""),
                 source_ip=source_address(request), reason=reason, before=before, after=after,
             )
     except Exception:  # noqa: BLE001

@@ -12,7 +12,7 @@ from billing.metering.v1 import metering_pb2
 from billing_runtime import clients
 from services.gateway.entrypoints.http import alert_schemas, schemas
 from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, PageToken, audit, require_admin
-from services.gateway.entrypoints.http.api_key import KeyProject
+from services.gateway.entrypoints.http.api_key import OrgScope
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
 from services.gateway.entrypoints.http.ratelimit_fields import ratelimit_headers
 
@@ -145,23 +145,23 @@ async def admin_entitlements(
 
 @router.get("/quota", response_model=alert_schemas.QuotaStatus)
 async def quota(
-    request: Request, response: Response, project: KeyProject, metric: Metric, quantity: Quantity = ""
+    request: Request, response: Response, scope: OrgScope, metric: Metric, quantity: Quantity = ""
 ):
     """May the API key's organisation use `quantity` more of the metric now? Allowed or denied, with used, limit,
     remaining, the reset time and why. Answers carry `RateLimit-Policy` / `RateLimit` where a quota applies.
     Usage may lag metering by the documented bound (docs/alerts-and-quotas.md)."""
-    return await check_quota(request, response, project.organisation_id, metric, quantity)
+    return await check_quota(request, response, scope.organisation_id, metric, quantity)
 
 
 @router.get("/entitlements", response_model=alert_schemas.Entitlements)
-async def key_entitlements(request: Request, project: KeyProject, feature: Feature = ""):
+async def key_entitlements(request: Request, scope: OrgScope, feature: Feature = ""):
     """What the API key's organisation may do: its plan's features, with organisation overrides applied."""
-    return await entitlements(request, project.organisation_id, feature)
+    return await entitlements(request, scope.organisation_id, feature)
 
 
 @router.get("/alerts", response_model=schemas.Page[alert_schemas.FiredAlert])
 async def key_fired_alerts(
-    request: Request, project: KeyProject, page_size: PageSize = 0, page_token: PageToken = ""
+    request: Request, scope: OrgScope, page_size: PageSize = 0, page_token: PageToken = ""
 ):
     """Alerts fired for the API key's organisation, newest first."""
-    return await _fired_alerts(request, project.organisation_id, "", page_size, page_token)
+    return await _fired_alerts(request, scope.organisation_id, "", page_size, page_token)

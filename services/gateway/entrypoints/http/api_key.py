@@ -1,7 +1,9 @@
-"""The project API key a REST caller presents, passed on to ingest, which owns keys and checks them."""
+"""The project API key a REST caller presents, passed on to ingest, which owns keys and checks them; and the
+organisation a customer's route acts in (``OrgScope``): the key's, or the signed-in organisation user's."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -46,5 +48,32 @@ async def key_project(request: Request, api_key: Annotated[str, Depends(presente
     return reply.project
 
 
-KeyProject = Annotated[ingest_pb2.Project, Depends(key_project)]
-"""A route parameter: the presented key's project (the key holder sees only its own organisation)."""
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose data a customer's route shows and changes: ``organisation_id`` always; ``project`` when the caller
+    presented a project's API key (an organisation user acts for the whole organisation); ``actor``, who the
+    audit log records for the caller's writes (``project:<id>`` or ``user:<id>``)."""
+
+    organisation_id: str
+    actor: str
+    project: ingest_pb2.Project | None = None
+
+
+async def org_scope(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Scope:
+    """The organisation user ``access_control`` authenticated (and authorised for the route), or else the project
+    of the presented key as ingest verifies it (401 for none or an unknown one, 403 revoked or expired)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:
+        if not principal.organisation_id:  # access_control lets no staff credential this far; never widen
+            raise Unauthenticated("missing API key: send 'Authorization: Bearer <api key>'")
+        return Scope(organisation_id=principal.organisation_id, actor=principal.actor)
+    project = await key_project(request, presented_api_key(request, credentials))
+    return Scope(organisation_id=project.organisation_id, actor=f"project:{project.id}", project=project)
+
+
+OrgScope = Annotated[Scope, Depends(org_scope)]
+"""A route parameter for the customer's routes: the organisation the caller may see (a project key's, or an
+organisation user's) and nothing wider; routes filter by ``scope.organisation_id``."""

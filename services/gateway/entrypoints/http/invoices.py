@@ -8,14 +8,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from billing.ingest.v1 import ingest_pb2
 from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime import clients
 from billing_runtime.errors import NotFound
 from services.gateway.entrypoints.http import invoice_schemas as ins
 from services.gateway.entrypoints.http import schemas
 from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, audit, require_admin
-from services.gateway.entrypoints.http.api_key import KeyProject
+from services.gateway.entrypoints.http.api_key import OrgScope, Scope
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
 
 # Rendering a PDF takes longer than a lookup; a run is started, not awaited.
@@ -206,7 +205,7 @@ KeyStatusFilter = Annotated[
 ]
 
 
-async def own_invoice(request: Request, project: ingest_pb2.Project, invoice_id: str) -> invoicing_pb2.Invoice:
+async def own_invoice(request: Request, scope: Scope, invoice_id: str) -> invoicing_pb2.Invoice:
     """The invoice if it is the key's organisation's and issued; another organisation's is 'not found', exactly as
     a missing one, so a key cannot probe for other organisations' invoice ids. Every key holder's route about one
     invoice (its PDF here, its checkout and payments in :mod:`.payments`) asks this first."""
@@ -214,7 +213,7 @@ async def own_invoice(request: Request, project: ingest_pb2.Project, invoice_id:
         invoice = await _get_invoice(request, invoice_id)
     except NotFound:
         invoice = None
-    if (invoice is None or invoice.organisation_id != project.organisation_id
+    if (invoice is None or invoice.organisation_id != scope.organisation_id
             or invoice.status == invoicing_pb2.INVOICE_STATUS_DRAFT):
         raise NotFound(f"invoice {invoice_id} not found", field="invoice_id")
     return invoice
@@ -222,13 +221,13 @@ async def own_invoice(request: Request, project: ingest_pb2.Project, invoice_id:
 
 @router.get("/invoices", response_model=schemas.Page[ins.Invoice], summary="Your organisation's invoices")
 async def my_invoices(
-    request: Request, project: KeyProject, status: KeyStatusFilter = None, period_key: PeriodFilter = "",
+    request: Request, scope: OrgScope, status: KeyStatusFilter = None, period_key: PeriodFilter = "",
     page_size: PageSize = 0, page_token: str = "",
 ):
     """The invoices of the API key's organisation, newest first, without lines (drafts are not shown)."""
     reply = await clients.call(
         invoicing_of(request).ListInvoices,
-        invoicing_pb2.ListInvoicesRequest(organisation_id=project.organisation_id, status=_status_number(status),
+        invoicing_pb2.ListInvoicesRequest(organisation_id=scope.organisation_id, status=_status_number(status),
                                           period_key=period_key, page_size=page_size, page_token=page_token),
     )
     shown = [i for i in reply.invoices if i.status != invoicing_pb2.INVOICE_STATUS_DRAFT]
@@ -237,24 +236,24 @@ async def my_invoices(
 
 
 @router.get("/invoices/{invoice_id}", response_model=ins.Invoice, summary="One of your organisation's invoices")
-async def my_invoice(invoice_id: str, request: Request, project: KeyProject):
+async def my_invoice(invoice_id: str, request: Request, scope: OrgScope):
     """404 for an invoice of another organisation, as for one that does not exist."""
-    return ins.Invoice.from_pb(await own_invoice(request, project, invoice_id))
+    return ins.Invoice.from_pb(await own_invoice(request, scope, invoice_id))
 
 
 @router.get("/invoices/{invoice_id}/pdf", response_class=Response, responses=_PDF_RESPONSE,
             summary="Download one of your organisation's invoices as PDF")
-async def my_invoice_pdf(invoice_id: str, request: Request, project: KeyProject) -> Response:
-    await own_invoice(request, project, invoice_id)
+async def my_invoice_pdf(invoice_id: str, request: Request, scope: OrgScope) -> Response:
+    await own_invoice(request, scope, invoice_id)
     return await _render(request, invoice_id, invoicing_pb2.INVOICE_FORMAT_PDF)
 
 
 @router.get("/projected-invoice", response_model=ins.Invoice, summary="Your current period so far, priced")
-async def my_projected_invoice(request: Request, project: KeyProject):
+async def my_projected_invoice(request: Request, scope: OrgScope):
     """The API key's organisation's projected invoice for the current period: usage so far, priced on its plan."""
     reply = await clients.call(
         invoicing_of(request).GetProjectedInvoice,
-        invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=project.organisation_id),
+        invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=scope.organisation_id),
         timeout=RENDER_TIMEOUT_SECONDS,
     )
     return ins.Invoice.from_pb(reply.invoice)

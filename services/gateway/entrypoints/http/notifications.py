@@ -20,7 +20,8 @@ from billing_runtime.errors import InvalidArgument
 from services.gateway.entrypoints.http import field_paths, schemas
 from services.gateway.entrypoints.http import notification_schemas as ns
 from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, PageToken, audit, require_admin
-from services.gateway.entrypoints.http.invoices import KeyProject, invoicing_of
+from services.gateway.entrypoints.http.api_key import OrgScope
+from services.gateway.entrypoints.http.invoices import invoicing_of
 
 _ERRORS = {code: {"model": schemas.Error} for code in (400, 401, 404, 503)}
 # Mail HTML styles itself inline and may show a hosted logo; nothing else is allowed: no script (not even inline,
@@ -174,9 +175,9 @@ async def set_recipients(organisation_id: str, body: ns.RecipientsSet, request: 
 
 @router.get("/messages", response_model=schemas.Page[ns.Message], summary="Your organisation's email messages")
 async def my_messages(
-    request: Request, project: KeyProject, invoice_id: InvoiceFilter = "", kind: KindFilter = None,
+    request: Request, scope: OrgScope, invoice_id: InvoiceFilter = "", kind: KindFilter = None,
     state: StateFilter = None, page_size: PageSize = 0, page_token: PageToken = "",
 ):
     """The messages sent (or to be sent) to the API key's organisation, newest first. There is no organisation
     filter: it is always the key's, so another organisation's invoice id lists nothing."""
-    return await _list(request, project.organisation_id, invoice_id, kind, state, page_size, page_token)
+    return await _list(request, scope.organisation_id, invoice_id, kind, state, page_size, page_token)

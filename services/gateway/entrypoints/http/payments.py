@@ -20,8 +20,9 @@ from billing_runtime.timestamps import to_timestamp
 from services.gateway.entrypoints.http import field_paths, schemas
 from services.gateway.entrypoints.http import payment_schemas as pys
 from services.gateway.entrypoints.http.admin import IdempotencyKey, PageSize, PageToken, audit, require_admin
+from services.gateway.entrypoints.http.api_key import OrgScope
 from services.gateway.entrypoints.http.decimal_json import DecimalJsonRoute
-from services.gateway.entrypoints.http.invoices import KeyProject, own_invoice
+from services.gateway.entrypoints.http.invoices import own_invoice
 
 _ERRORS = {code: {"model": schemas.Error} for code in (400, 401, 404, 409, 422, 503)}
 # Making a payment link asks the provider (at most twice: a lookup by reference, then a create, each bounded by
@@ -231,22 +232,22 @@ async def list_webhook_events(
 
 @router.get("/invoices/{invoice_id}/checkout", response_model=pys.Checkout,
             summary="Pay one of your organisation's invoices with Razorpay Checkout")
-async def my_invoice_checkout(invoice_id: str, request: Request, project: KeyProject):
+async def my_invoice_checkout(invoice_id: str, request: Request, scope: OrgScope):
     """The options for Razorpay Checkout (`key_id` is its `key`, `order_id`, `amount_minor` is its `amount`,
     `currency`, `name`, `description`, `prefill`), and `checkout_url`, a hosted page paying the same order.
     404 for another organisation's invoice, as for one that does not exist; 422 when it cannot be paid online."""
-    await own_invoice(request, project, invoice_id)
+    await own_invoice(request, scope, invoice_id)
     return await _checkout(request, invoice_id)
 
 
 @router.post("/invoices/{invoice_id}/checkout/verify", response_model=pys.Payment,
              summary="Hand on what Razorpay Checkout's handler received")
 async def my_invoice_checkout_verify(invoice_id: str, body: pys.CheckoutVerify, request: Request,
-                                     project: KeyProject):
+                                     scope: OrgScope):
     """Checks the signature (400 naming `razorpay_signature` when it does not match the order and payment) and
     returns the payment. A verified signature alone does not mark the invoice paid: the provider's webhook, or
     a fetch from the provider, settles the payment, so its status may still be `created`."""
-    await own_invoice(request, project, invoice_id)
+    await own_invoice(request, scope, invoice_id)
     reply = await clients.call(payments_of(request).VerifyCheckout, payments_pb2.VerifyCheckoutRequest(
         invoice_id=invoice_id, razorpay_order_id=body.razorpay_order_id,
         razorpay_payment_id=body.razorpay_payment_id, razorpay_signature=body.razorpay_signature))
@@ -256,17 +257,17 @@ async def my_invoice_checkout_verify(invoice_id: str, body: pys.CheckoutVerify, 
 @router.post("/invoices/{invoice_id}/payment-link", status_code=status.HTTP_201_CREATED,
              response_model=pys.PaymentLink, responses=_EXISTING_LINK,
              summary="A payment link for one of your organisation's invoices")
-async def my_invoice_payment_link(invoice_id: str, request: Request, response: Response, project: KeyProject):
+async def my_invoice_payment_link(invoice_id: str, request: Request, response: Response, scope: OrgScope):
     """The same link as the admin's: 201 new, 200 the one still open. 404 for another organisation's invoice,
     as for one that does not exist; 422 when it has nothing to pay."""
-    await own_invoice(request, project, invoice_id)
+    await own_invoice(request, scope, invoice_id)
     link, _ = await _payment_link(request, response, invoice_id)
     return link
 
 
 @router.get("/invoices/{invoice_id}/payments", response_model=pys.InvoicePayments,
             summary="How one of your organisation's invoices is being collected")
-async def my_invoice_payments(invoice_id: str, request: Request, project: KeyProject):
+async def my_invoice_payments(invoice_id: str, request: Request, scope: OrgScope):
     """The same view as the admin's: order, payments, refunds and totals. 404 for another organisation's invoice."""
-    await own_invoice(request, project, invoice_id)
+    await own_invoice(request, scope, invoice_id)
     return await _invoice_payments(request, invoice_id)

@@ -3,7 +3,11 @@ caller. ``access_control`` (``access.py``) enforces it for every request; a rout
 fails ``tests/unit/gateway/test_permissions.py``, so a new route cannot ship unguarded.
 
 - ``PUBLIC``: health, and provider webhooks (verified by their signature);
-- ``API_KEY``: a project's API key, verified by ingest; the route sees only the key's organisation;
+- ``API_KEY``: a project's API key, verified by ingest; the route sees only the key's organisation (event
+  ingestion: the events land in the key's project);
+- ``ORG_READ`` / ``ORG_PAY`` / ``ORG_MANAGE``: the customer's API: a project's API key, or an organisation user
+  (token, or session cookie with the CSRF token for writes) whose role grants it (member: read and pay; owner:
+  also manage the webhook endpoints); the route sees only that organisation (``api_key.OrgScope``);
 - ``READ`` / ``OPERATE`` / ``CONFIGURE`` / ``MANAGE_USERS``: a staff credential whose role grants it
   (``services/gateway/domain/access.py``: viewer reads, operator also operates, admin does everything);
 - ``READ_OR_API_KEY``: either;
@@ -21,6 +25,9 @@ from services.gateway.domain.access import (
     CONFIGURE,
     MANAGE_USERS,
     OPERATE,
+    ORG_MANAGE,
+    ORG_PAY,
+    ORG_READ,
     PUBLIC,
     READ,
     READ_OR_API_KEY,
@@ -38,7 +45,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/events"): API_KEY,
     ("POST", "/api/v1/ingest"): API_KEY,
     ("GET", "/api/v1/admin/usage"): READ,
-    ("GET", "/api/v1/usage"): API_KEY,
+    ("GET", "/api/v1/usage"): ORG_READ,
     ("POST", "/api/v1/admin/organisations"): CONFIGURE,
     ("GET", "/api/v1/admin/organisations"): READ,
     ("GET", "/api/v1/admin/organisations/{organisation_id}"): READ,
@@ -66,9 +73,9 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/fired-alerts"): READ,
     ("GET", "/api/v1/admin/quota"): READ,
     ("GET", "/api/v1/admin/entitlements"): READ,
-    ("GET", "/api/v1/quota"): API_KEY,
-    ("GET", "/api/v1/entitlements"): API_KEY,
-    ("GET", "/api/v1/alerts"): API_KEY,
+    ("GET", "/api/v1/quota"): ORG_READ,
+    ("GET", "/api/v1/entitlements"): ORG_READ,
+    ("GET", "/api/v1/alerts"): ORG_READ,
     ("POST", "/api/v1/admin/plans"): CONFIGURE,
     ("GET", "/api/v1/admin/plans"): READ,
     ("GET", "/api/v1/admin/plans/{plan_id}"): READ,
@@ -95,10 +102,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/invoices/{invoice_id}/pdf"): READ,
     ("GET", "/api/v1/admin/invoices/{invoice_id}/html"): READ,
     ("GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"): READ,
-    ("GET", "/api/v1/invoices"): API_KEY,
-    ("GET", "/api/v1/invoices/{invoice_id}"): API_KEY,
-    ("GET", "/api/v1/invoices/{invoice_id}/pdf"): API_KEY,
-    ("GET", "/api/v1/projected-invoice"): API_KEY,
+    ("GET", "/api/v1/invoices"): ORG_READ,
+    ("GET", "/api/v1/invoices/{invoice_id}"): ORG_READ,
+    ("GET", "/api/v1/invoices/{invoice_id}/pdf"): ORG_READ,
+    ("GET", "/api/v1/projected-invoice"): ORG_READ,
     ("POST", "/api/v1/pricing/quote"): READ_OR_API_KEY,
     ("GET", "/api/v1/admin/invoices/{invoice_id}/payments"): READ,
     ("GET", "/api/v1/admin/invoices/{invoice_id}/checkout"): OPERATE,
@@ -109,10 +116,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/admin/payments/{payment_id}/refunds"): OPERATE,
     ("GET", "/api/v1/admin/refunds"): READ,
     ("GET", "/api/v1/admin/webhook-events"): READ,
-    ("GET", "/api/v1/invoices/{invoice_id}/checkout"): API_KEY,
-    ("POST", "/api/v1/invoices/{invoice_id}/checkout/verify"): API_KEY,
-    ("POST", "/api/v1/invoices/{invoice_id}/payment-link"): API_KEY,
-    ("GET", "/api/v1/invoices/{invoice_id}/payments"): API_KEY,
+    ("GET", "/api/v1/invoices/{invoice_id}/checkout"): ORG_PAY,
+    ("POST", "/api/v1/invoices/{invoice_id}/checkout/verify"): ORG_PAY,
+    ("POST", "/api/v1/invoices/{invoice_id}/payment-link"): ORG_PAY,
+    ("GET", "/api/v1/invoices/{invoice_id}/payments"): ORG_READ,
     ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning"): READ,
     ("GET", "/api/v1/admin/organisations/{organisation_id}/dunning-policy"): READ,
     ("PUT", "/api/v1/admin/organisations/{organisation_id}/dunning-policy"): CONFIGURE,
@@ -133,7 +140,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/admin/messages/{message_id}/resend"): OPERATE,
     ("GET", "/api/v1/admin/organisations/{organisation_id}/recipients"): READ,
     ("PUT", "/api/v1/admin/organisations/{organisation_id}/recipients"): CONFIGURE,
-    ("GET", "/api/v1/messages"): API_KEY,
+    ("GET", "/api/v1/messages"): ORG_READ,
     ("POST", "/api/v1/admin/organisations/{organisation_id}/webhook-endpoints"): CONFIGURE,
     ("GET", "/api/v1/admin/webhook-endpoints"): READ,
     ("GET", "/api/v1/admin/webhook-endpoints/{endpoint_id}"): READ,
@@ -144,14 +151,14 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/webhook-deliveries"): READ,
     ("GET", "/api/v1/admin/webhook-deliveries/{delivery_id}"): READ,
     ("POST", "/api/v1/admin/webhook-deliveries/{delivery_id}/replay"): OPERATE,
-    ("GET", "/api/v1/webhook-endpoints"): API_KEY,
-    ("POST", "/api/v1/webhook-endpoints"): API_KEY,
-    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}"): API_KEY,
-    ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): API_KEY,
-    ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"): API_KEY,
-    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): API_KEY,
-    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): API_KEY,
-    ("GET", "/api/v1/webhook-deliveries"): API_KEY,
+    ("GET", "/api/v1/webhook-endpoints"): ORG_READ,
+    ("POST", "/api/v1/webhook-endpoints"): ORG_MANAGE,
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}"): ORG_READ,
+    ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): ORG_MANAGE,
+    ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"): ORG_MANAGE,
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): ORG_MANAGE,
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): ORG_MANAGE,
+    ("GET", "/api/v1/webhook-deliveries"): ORG_READ,
     ("POST", "/api/v1/webhooks/razorpay"): PUBLIC,
     # Usage reconciliation (metering).
     ("POST", "/api/v1/admin/usage-reconciliations"): OPERATE,

@@ -6,6 +6,10 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request, status
 
+from billing.invoicing.v1 import invoicing_pb2
+from billing_runtime import clients
+from billing_runtime.errors import InvalidArgument, NotFound
+from services.gateway.domain import credentials as cred
 from services.gateway.entrypoints.http import schemas
 from services.gateway.entrypoints.http import staff_schemas as ss
 from services.gateway.entrypoints.http.access import principal_of
@@ -29,15 +33,33 @@ async def me(request: Request):
     return ss.Me.of(principal_of(request))
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=ss.User, summary="Create a staff user")
+async def _known_organisation(request: Request, organisation_id: str) -> None:
+    """400 naming ``organisation_id`` when invoicing, which owns organisations, does not know it."""
+    try:
+        await clients.call(request.app.state.clients.invoicing.GetOrganisation,
+                           invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
+    except NotFound:
+        raise InvalidArgument("no such organisation", field="organisation_id") from None
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=ss.User,
+             summary="Create a staff user or an organisation user")
 async def create_user(body: ss.UserCreate, request: Request):
-    """A user with a role (admin, operator or viewer); 409 when the email is taken. Give them a token next."""
+    """A staff user (role admin, operator or viewer, no `organisation_id`) or an organisation user (role member
+    or owner, with the `organisation_id` they belong to; 400 naming it when there is no such organisation); 409
+    when the email is taken. Give them a token or a password next."""
     password = body.password.get_secret_value() if body.password is not None else None
+    role = cred.validate_role(body.role)
+    organisation_id = cred.validate_organisation(role, body.organisation_id)
+    if organisation_id is not None:
+        await _known_organisation(request, organisation_id)
     user = await staff.create_user(
-        _uow(request), staff.CreateUser(email=body.email, name=body.name, role=body.role, password=password),
+        _uow(request), staff.CreateUser(email=body.email, name=body.name, role=body.role, password=password,
+                                        organisation_id=organisation_id),
         request.app.state.passwords,
     )
-    await audit(request, f"user.create:{user.role.value}", "user", user.id)
+    await audit(request, f"user.create:{user.role.value}", "user", user.id,
+                after={"organisation_id": user.organisation_id} if user.organisation_id else None)
     if password is not None:
         await audit(request, "user.password_set", "user", user.id)
     return ss.User.of(user)

@@ -11,13 +11,19 @@ from services.gateway.domain import credentials as cred
 from services.gateway.domain.access import Principal
 from services.gateway.entrypoints.http.schemas import Request
 
-RoleName = Literal["admin", "operator", "viewer"]
+RoleName = Literal["admin", "operator", "viewer", "member", "owner"]
 
 
 class UserCreate(Request):
     email: str = Field(max_length=320, examples=["asha@billing.example"])
     name: str = Field(max_length=100, examples=["Asha Rao"])
-    role: RoleName = Field(description="admin: everything; operator: reads and the day's operations; viewer: reads")
+    role: RoleName = Field(description="Staff: admin: everything; operator: reads and the day's operations; viewer: "
+                           "reads. An organisation's user: member: reads and pays (usage, invoices, payments); "
+                           "owner: also manages the organisation's webhook endpoints")
+    organisation_id: str | None = Field(
+        None, max_length=64, description="The organisation a member or owner belongs to (required for them, "
+        "refused for staff)",
+    )
     password: SecretStr | None = Field(
         None, max_length=1024, description="To sign in to the dashboard: 12 to 256 characters, not the email. "
         "Never returned or logged.",
@@ -46,12 +52,14 @@ class User(BaseModel):
     disabled_at: datetime | None
     has_password: bool = Field(description="Whether the user can sign in to the dashboard")
     totp_enabled: bool = Field(description="Whether signing in also needs a TOTP code")
+    organisation_id: str | None = Field(None, description="An organisation user's organisation; null for staff")
 
     @classmethod
     def of(cls, user: cred.User) -> User:
         return cls(
             id=user.id, email=user.email, name=user.name, role=user.role.value, created_at=user.created_at,
             disabled_at=user.disabled_at, has_password=user.has_password, totp_enabled=user.totp_enabled,
+            organisation_id=user.organisation_id,
         )
 
 

@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from billing.ingest.v1 import ingest_pb2
 from billing.metering.v1 import metering_pb2
 from billing_runtime import clients
 from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import to_timestamp
 from services.gateway.entrypoints.http import metering_schemas, schemas
 from services.gateway.entrypoints.http.admin import require_admin
-from services.gateway.entrypoints.http.api_key import presented_api_key
+from services.gateway.entrypoints.http.api_key import OrgScope
 
 DEFAULT_RANGE = timedelta(days=30)
 QUERY_PARAMETER = {"start_time": "from", "end_time": "to", "metric_code": "metric"}
@@ -98,10 +97,9 @@ async def admin_usage(
 async def project_usage(
     request: Request,
     params: Annotated[UsageParams, Depends()],
-    api_key: Annotated[str, Depends(presented_api_key)],
+    scope: OrgScope,
 ):
-    """Usage of a metric for the API key's own project (authenticate with the project's API key)."""
-    reply = await clients.call(
-        request.app.state.clients.ingest.VerifyApiKey, ingest_pb2.VerifyApiKeyRequest(secret=api_key)
-    )
-    return await query_usage(request, reply.project.organisation_id, reply.project.id, params)
+    """Usage of a metric for the API key's own project, or, for an organisation user, their organisation's
+    (every project)."""
+    project_id = scope.project.id if scope.project is not None else ""
+    return await query_usage(request, scope.organisation_id, project_id, params)

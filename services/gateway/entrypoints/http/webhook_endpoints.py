@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from google.protobuf.duration_pb2 import Duration
 
-from billing.ingest.v1 import ingest_pb2
 from billing.notification.v1 import notification_pb2
 from billing_runtime import clients
 from billing_runtime.errors import InvalidArgument, NotFound
@@ -28,7 +27,7 @@ from services.gateway.entrypoints.http.admin import (
     require_admin,
     staff_actor,
 )
-from services.gateway.entrypoints.http.invoices import KeyProject
+from services.gateway.entrypoints.http.api_key import OrgScope, Scope
 from services.gateway.entrypoints.http.notifications import known_organisation, notification_of
 
 _ERRORS = {code: {"model": schemas.Error} for code in (400, 401, 404, 503)}
@@ -48,11 +47,6 @@ router = APIRouter(prefix="/api/v1", tags=["webhook endpoints (API key)"],
 StateFilter = Annotated[ws.DeliveryStateName | None, Query(description="Only deliveries in this state")]
 EndpointFilter = Annotated[str, Query(description="Only this endpoint's deliveries")]
 OptionalRotation = Annotated[ws.SecretRotation | None, Body()]
-
-
-def key_actor(project: ingest_pb2.Project) -> str:
-    """The audit log's actor for a key holder's write: the key's project (keys are per project)."""
-    return f"project:{project.id}"
 
 
 def _update_field(field: str) -> str:
@@ -249,8 +243,7 @@ async def replay_delivery(delivery_id: str, request: Request, response: Response
 # --- the key holder's own organisation -----------------------------------------------------------------------
 
 
-async def own_endpoint(request: Request, project: ingest_pb2.Project,
-                       endpoint_id: str) -> notification_pb2.WebhookEndpoint:
+async def own_endpoint(request: Request, scope: Scope, endpoint_id: str) -> notification_pb2.WebhookEndpoint:
     """The endpoint if it is the key's organisation's; another organisation's is 'not found', exactly as a missing
     one, so a key cannot probe for other organisations' endpoint ids. An endpoint never changes organisation, so
     a write after this check acts on the endpoint it checked."""
@@ -258,72 +251,72 @@ async def own_endpoint(request: Request, project: ingest_pb2.Project,
         endpoint = await _get_endpoint(request, endpoint_id)
     except NotFound:
         endpoint = None
-    if endpoint is None or endpoint.organisation_id != project.organisation_id:
+    if endpoint is None or endpoint.organisation_id != scope.organisation_id:
         raise NotFound(f"webhook endpoint {endpoint_id} not found", field="endpoint_id")
     return endpoint
 
 
 @router.get("/webhook-endpoints", response_model=schemas.Page[ws.Endpoint],
             summary="Your organisation's webhook endpoints")
-async def my_endpoints(request: Request, project: KeyProject, page_size: PageSize = 0, page_token: PageToken = ""):
+async def my_endpoints(request: Request, scope: OrgScope, page_size: PageSize = 0, page_token: PageToken = ""):
     """The API key's organisation's endpoints, newest first, without their secrets."""
-    return await _list_endpoints(request, project.organisation_id, page_size, page_token)
+    return await _list_endpoints(request, scope.organisation_id, page_size, page_token)
 
 
 @router.post("/webhook-endpoints", status_code=status.HTTP_201_CREATED, response_model=ws.EndpointWithSecret,
              responses=_PRECONDITION, summary="Register a webhook endpoint for your organisation")
-async def my_create_endpoint(body: ws.EndpointCreate, request: Request, project: KeyProject):
+async def my_create_endpoint(body: ws.EndpointCreate, request: Request, scope: OrgScope):
     """A new enabled endpoint of the API key's organisation (201). The answer carries its signing `secret`
     (whsec_...) this once: it is never shown again. 400 names the field refused (`url`, `event_types[0]`,
     `description`); 422 when the organisation already has 20 endpoints."""
-    return await _create(request, project.organisation_id, body, key_actor(project))
+    return await _create(request, scope.organisation_id, body, scope.actor)
 
 
 @router.get("/webhook-endpoints/{endpoint_id}", response_model=ws.Endpoint,
             summary="One of your organisation's webhook endpoints")
-async def my_endpoint(endpoint_id: str, request: Request, project: KeyProject):
+async def my_endpoint(endpoint_id: str, request: Request, scope: OrgScope):
     """404 for an endpoint of another organisation, as for one that does not exist."""
-    return ws.Endpoint.from_pb(await own_endpoint(request, project, endpoint_id))
+    return ws.Endpoint.from_pb(await own_endpoint(request, scope, endpoint_id))
 
 
 @router.patch("/webhook-endpoints/{endpoint_id}", response_model=ws.Endpoint,
               summary="Change one of your organisation's webhook endpoints")
-async def my_update_endpoint(endpoint_id: str, body: ws.EndpointUpdate, request: Request, project: KeyProject):
+async def my_update_endpoint(endpoint_id: str, body: ws.EndpointUpdate, request: Request, scope: OrgScope):
     """Changes the fields the body has and keeps the others, as the admin's route does. 404 for another
     organisation's endpoint."""
-    await own_endpoint(request, project, endpoint_id)
-    return await _update(request, endpoint_id, body, key_actor(project))
+    await own_endpoint(request, scope, endpoint_id)
+    return await _update(request, endpoint_id, body, scope.actor)
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
                summary="Delete one of your organisation's webhook endpoints")
-async def my_delete_endpoint(endpoint_id: str, request: Request, project: KeyProject) -> Response:
+async def my_delete_endpoint(endpoint_id: str, request: Request, scope: OrgScope) -> Response:
     """Stops its deliveries for good; its delivery history stays. 404 for another organisation's endpoint."""
-    await own_endpoint(request, project, endpoint_id)
-    return await _delete(request, endpoint_id, key_actor(project))
+    await own_endpoint(request, scope, endpoint_id)
+    return await _delete(request, endpoint_id, scope.actor)
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=ws.EndpointWithSecret,
              summary="Give one of your organisation's webhook endpoints a new signing secret")
-async def my_rotate_secret(endpoint_id: str, request: Request, project: KeyProject, body: OptionalRotation = None):
+async def my_rotate_secret(endpoint_id: str, request: Request, scope: OrgScope, body: OptionalRotation = None):
     """As the admin's route: the previous secret signs too for `overlap_seconds`. The answer carries the new
     `secret` this once: it is never shown again. 404 for another organisation's endpoint."""
-    await own_endpoint(request, project, endpoint_id)
-    return await _rotate(request, endpoint_id, body, key_actor(project))
+    await own_endpoint(request, scope, endpoint_id)
+    return await _rotate(request, endpoint_id, body, scope.actor)
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/test", status_code=status.HTTP_201_CREATED,
              response_model=ws.Delivery, summary="Send a test webhook to one of your organisation's endpoints")
-async def my_test_endpoint(endpoint_id: str, request: Request, project: KeyProject):
+async def my_test_endpoint(endpoint_id: str, request: Request, scope: OrgScope):
     """Queues a `webhook.test` delivery, posted at once. 404 for another organisation's endpoint."""
-    await own_endpoint(request, project, endpoint_id)
+    await own_endpoint(request, scope, endpoint_id)
     return await _test(request, endpoint_id)
 
 
 @router.get("/webhook-deliveries", response_model=schemas.Page[ws.Delivery],
             summary="Your organisation's webhook deliveries")
-async def my_deliveries(request: Request, project: KeyProject, endpoint_id: EndpointFilter = "",
+async def my_deliveries(request: Request, scope: OrgScope, endpoint_id: EndpointFilter = "",
                         state: StateFilter = None, page_size: PageSize = 0, page_token: PageToken = ""):
     """Deliveries to the API key's organisation's endpoints, newest first. There is no organisation filter: it
     is always the key's, so another organisation's endpoint id lists nothing."""
-    return await _list_deliveries(request, endpoint_id, project.organisation_id, state, page_size, page_token)
+    return await _list_deliveries(request, endpoint_id, scope.organisation_id, state, page_size, page_token)

@@ -19,10 +19,15 @@ class FakeUsers:
         self.password_hashes: dict[str, str] = {}
         self.totp: dict[str, tuple[str | None, int | None]] = {}  # user id -> (secret, last step)
 
-    async def add(self, *, user_id: str, email: str, name: str, role: Role) -> User | None:
+    async def add(
+        self, *, user_id: str, email: str, name: str, role: Role, organisation_id: str | None = None
+    ) -> User | None:
         if any(user.email == email for user in self.rows.values()):
             return None
-        self.rows[user_id] = User(id=user_id, email=email, name=name, role=role, created_at=datetime.now(UTC))
+        if role.staff == (organisation_id is not None):  # the table's CHECK (gateway migration 0007)
+            raise AssertionError("users_organisation_check")
+        self.rows[user_id] = User(id=user_id, email=email, name=name, role=role, created_at=datetime.now(UTC),
+                                  organisation_id=organisation_id)
         return self.rows[user_id]
 
     async def get(self, user_id: str) -> User | None:

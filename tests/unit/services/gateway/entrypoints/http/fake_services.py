@@ -127,13 +127,13 @@ class Gateway:
     def add_key(self, secret: str, organisation_id: str) -> None:
         self.clients.ingest.keys[secret] = ingest_pb2.Project(id=f"prj_{secret}", organisation_id=organisation_id)
 
-    def staff(self, role: str, *, disabled: bool = False) -> dict[str, str]:
-        """Headers carrying a new staff user's token with ``role``."""
+    def staff(self, role: str, *, disabled: bool = False, organisation_id: str | None = None) -> dict[str, str]:
+        """Headers carrying a new user's token with ``role`` (an organisation user's with ``organisation_id``)."""
         number = len(self.users.rows) + 1
         minted = mint_token()
         user = User(id=f"usr_{number:04d}", email=f"staff{number}@example.com", name=f"Staff {number}",
                     role=Role(role), created_at=datetime.now(UTC),
-                    disabled_at=datetime.now(UTC) if disabled else None)
+                    disabled_at=datetime.now(UTC) if disabled else None, organisation_id=organisation_id)
         self.users.rows[user.id] = user
         self.tokens.rows[f"tok_{number:04d}"] = Token(
             id=f"tok_{number:04d}", user_id=user.id, name="test", prefix=minted.prefix,
@@ -141,11 +141,17 @@ class Gateway:
         )
         return {"Authorization": f"Bearer {minted.secret}"}
 
-    def person(self, role: str, password: str = "correct horse battery", *, email: str = "") -> User:
-        """A staff user who can sign in with ``password``."""
+    def org_user(self, role: str, organisation_id: str) -> dict[str, str]:
+        """Headers carrying a new organisation user's token (role member or owner)."""
+        return self.staff(role, organisation_id=organisation_id)
+
+    def person(self, role: str, password: str = "correct horse battery", *, email: str = "",
+               organisation_id: str | None = None) -> User:
+        """A user who can sign in with ``password`` (an organisation user with ``organisation_id``)."""
         number = len(self.users.rows) + 1
         user = User(id=f"usr_{number:04d}", email=email or f"person{number}@example.com", name=f"Person {number}",
-                    role=Role(role), created_at=datetime.now(UTC), has_password=True)
+                    role=Role(role), created_at=datetime.now(UTC), has_password=True,
+                    organisation_id=organisation_id)
         self.users.rows[user.id] = user
         self.users.password_hashes[user.id] = CHEAP_PASSWORDS._hasher.hash(password)
         return user
