@@ -113,6 +113,12 @@ class DurableConsumer:
         reporter = asyncio.create_task(self._report_backlog(), name=f"{self._durable}-backlog")
         try:
             while True:
+                # Python 3.11's asyncio.wait_for (under nats-py's fetch) can swallow a cancellation that arrives as
+                # its inner wait completes (fixed in 3.12): the task stays marked as cancelling, so stop here
+                # rather than fetch for ever.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 try:
                     messages = await subscription.fetch(self._batch, timeout=self._fetch_wait)
                 except (TimeoutError, nats.errors.TimeoutError):

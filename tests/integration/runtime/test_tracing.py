@@ -55,7 +55,8 @@ async def test_outbox_relay_and_durable_consumer_continue_the_writers_trace(data
     finally:
         if consuming is not None:
             consuming.cancel()
-            await asyncio.gather(consuming, return_exceptions=True)
+            # Bounded: a consumer that ignored its cancellation must fail this test, not hang the suite.
+            await asyncio.wait_for(asyncio.gather(consuming, return_exceptions=True), timeout=10)
         await client.close()
         async with engine.begin() as conn:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
