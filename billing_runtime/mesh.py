@@ -210,12 +210,6 @@ class Guard:
         self._verifiers = {name: digest.lower() for name, digest in verifiers.items()}
         self._verified: dict[str, str] = {}  # header value -> caller name
 
-    def access(self, method: str) -> Access | None:
-        access = self._table.get(method)
-        if access is None and method.startswith(PUBLIC_PREFIXES):
-            return PUBLIC
-        return access
-
     def check(self, method: str, header: str | None) -> Refusal | None:
         """None when the call may proceed."""
         access = self._table.get(method)
@@ -229,7 +223,7 @@ class Guard:
             return None
         if not header:
             return Refusal(grpc.StatusCode.UNAUTHENTICATED, NO_CREDENTIAL, "no credential")
-        caller = self._verified.get(header) or self.caller(header)
+        caller = self.caller(header)
         if caller is None:
             name = header.partition(":")[0][:40]
             return Refusal(grpc.StatusCode.UNAUTHENTICATED, f"{MESH_HEADER} is not valid", "unknown or wrong token",

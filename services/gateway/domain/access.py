@@ -26,6 +26,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+# Methods that change nothing: no CSRF token, and no charge against the staff write limit.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 class Permission(enum.Enum):
     READ = "read"  # any admin read

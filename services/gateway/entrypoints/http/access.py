@@ -30,7 +30,7 @@ from fastapi import Request
 from billing_runtime import mesh
 from billing_runtime.errors import PermissionDenied, Unauthenticated
 from billing_runtime.logging import get_logger
-from services.gateway.domain.access import Access, Principal, Role
+from services.gateway.domain.access import Access, Permission, Principal, Role
 from services.gateway.domain.credentials import TOKEN_PREFIX
 from services.gateway.entrypoints.http.client_address import client_address, parse_networks, within
 from services.gateway.entrypoints.http.permissions import ROUTES
@@ -90,29 +90,40 @@ async def access_control(request: Request) -> None:
         await _organisation_user(request, access)
         return
     if access.permission is not None:
-        bearer = _bearer(request)
-        principal = await authenticate_staff(request, bearer)
-        if principal is None and not bearer:  # a person signed in to the dashboard (CSRF-checked)
-            principal = await authenticate_cookie(request)
+        principal = await _presented(request)
         if principal is not None:
             admin_networks = request.app.state.admin_networks
             if admin_networks and not within(source_address(request), admin_networks):
                 raise PermissionDenied("the admin API does not answer requests from this address")
-            if principal.allowed_cidrs and not within(source_address(request), parse_networks(principal.allowed_cidrs)):
-                raise PermissionDenied("this token is not allowed from this address")
-            if not principal.may(access.permission):
-                raise PermissionDenied(
-                    f"the {principal.role.value} role does not grant '{access.permission.value}'"
-                )
-            request.state.principal = principal
+            _admit(request, principal, access.permission)
             await enforce_write_limit(request, principal)  # 429 before the route does anything
-            structlog.contextvars.bind_contextvars(actor=principal.actor)
-            # The services this request calls are told who acts (metadata on every mesh call, for their logs).
-            mesh.set_actor(principal.actor, role=principal.role.value)
             return
         if not access.api_key:
             raise Unauthenticated("send 'Authorization: Bearer <admin token or staff token>'")
     # A project's API key: the route's own dependency has ingest verify it.
+
+
+async def _presented(request: Request) -> Principal | None:
+    """The principal of the bearer credential if it is a staff token or the bootstrap token, or, without a bearer
+    credential, of a person's session cookie (CSRF-checked); None for a project key or nothing."""
+    bearer = _bearer(request)
+    principal = await authenticate_staff(request, bearer)
+    if principal is None and not bearer:
+        principal = await authenticate_cookie(request)
+    return principal
+
+
+def _admit(request: Request, principal: Principal, permission: Permission) -> None:
+    """Let ``principal`` through to a route needing ``permission``, or refuse it (403): a token used outside its
+    own source ranges, or a role that does not grant the permission."""
+    if principal.allowed_cidrs and not within(source_address(request), parse_networks(principal.allowed_cidrs)):
+        raise PermissionDenied("this token is not allowed from this address")
+    if not principal.may(permission):
+        raise PermissionDenied(f"the {principal.role.value} role does not grant '{permission.value}'")
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(actor=principal.actor)
+    # The services this request calls are told who acts (metadata on every mesh call, for their logs).
+    mesh.set_actor(principal.actor, role=principal.role.value, organisation=principal.organisation_id)
 
 
 _CUSTOMER_CREDENTIAL = "send 'Authorization: Bearer <api key>', or sign in as a user of the organisation"
@@ -123,21 +134,12 @@ async def _organisation_user(request: Request, access: Access) -> None:
     CSRF-checked) whose role grants ``access.organisation``; anything else that is no staff credential is left
     to the route's key check (a project key, or nothing: 401 there)."""
     assert access.organisation is not None
-    bearer = _bearer(request)
-    principal = await authenticate_staff(request, bearer)
-    if principal is None and not bearer:
-        principal = await authenticate_cookie(request)
+    principal = await _presented(request)
     if principal is None:
         return  # a project's API key (or none): the route's OrgScope has ingest verify it
     if principal.staff:  # the customer's API: a staff credential is no key and no organisation user
         raise Unauthenticated(_CUSTOMER_CREDENTIAL)
-    if principal.allowed_cidrs and not within(source_address(request), parse_networks(principal.allowed_cidrs)):
-        raise PermissionDenied("this token is not allowed from this address")
-    if not principal.may(access.organisation):
-        raise PermissionDenied(f"the {principal.role.value} role does not grant '{access.organisation.value}'")
-    request.state.principal = principal
-    structlog.contextvars.bind_contextvars(actor=principal.actor)
-    mesh.set_actor(principal.actor, role=principal.role.value, organisation=principal.organisation_id)
+    _admit(request, principal, access.organisation)
 
 
 def principal_of(request: Request) -> Principal:

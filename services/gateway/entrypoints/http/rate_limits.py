@@ -12,14 +12,11 @@ from fastapi.responses import JSONResponse
 from billing_runtime.errors import Unavailable
 from billing_runtime.logging import get_logger
 from billing_runtime.ratelimit import QuotaField, ratelimit_fields
-from services.gateway.domain.access import Principal
+from services.gateway.domain.access import SAFE_METHODS, Principal
 from services.gateway.domain.ratelimit import Decision, Rate
 from services.gateway.service.rate_limits import RateLimited, charge_staff_write, staff_write_rate
 
 log = get_logger(__name__)
-
-_READS = frozenset({"GET", "HEAD", "OPTIONS"})
-
 
 def limit_headers(name: str, rate: Rate, decision: Decision) -> dict[str, str]:
     policy, current = ratelimit_fields([QuotaField(
@@ -37,7 +34,7 @@ async def enforce_write_limit(request: Request, principal: Principal) -> None:
     limit. If the database cannot be reached the write is refused too (503): it could not be audited either."""
     limits = request.app.state.rate_limits
     per_minute = request.app.state.settings.admin_write_limit_per_minute
-    if request.method in _READS or limits is None or per_minute <= 0:
+    if request.method in SAFE_METHODS or limits is None or per_minute <= 0:
         return
     try:
         decision = await charge_staff_write(limits, principal.actor, per_minute)

@@ -11,13 +11,12 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 
 from billing_runtime.errors import PermissionDenied, Unauthenticated
-from services.gateway.domain.access import Principal
+from services.gateway.domain.access import SAFE_METHODS, Principal
 from services.gateway.domain.sessions import csrf_matches
 from services.gateway.service import sessions
 
 COOKIE = "billing_session"
 CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def session_id_of(request: Request) -> str:
