@@ -92,6 +92,10 @@ def show_version(version: dict[str, Any], as_json: bool) -> None:
         enforced = "enforced at ingest" if terms.get("enforce_quotas_at_ingest") else "not enforced at ingest"
         show(terms["quotas"], ["metric_code", "limit", "cap", "grace_percent", "grace_hours"], False,
              f"Quotas per billing period ({enforced})")
+    if terms.get("ingest_rate_limit"):
+        rate = terms["ingest_rate_limit"]
+        console.print(f"Ingest rate per project: {rate['events_per_second']:,} events/s, bursts of "
+                      f"{rate['burst']:,}")
     if terms.get("entitlements"):
         rows = [{"feature": key, "value": value["number"] if isinstance(value, dict) else value}
                 for key, value in terms["entitlements"].items()]

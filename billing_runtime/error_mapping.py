@@ -23,6 +23,7 @@ GRPC_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 HTTP_STATUS: dict[type[errors.DomainError], int] = {
@@ -34,9 +35,12 @@ HTTP_STATUS: dict[type[errors.DomainError], int] = {
     errors.PermissionDenied: 403,
     errors.Unauthenticated: 401,
     errors.Unavailable: 503,
+    errors.ResourceExhausted: 429,
 }
 
-_FROM_GRPC = {code: cls for cls, code in GRPC_CODES.items()}
+_FROM_GRPC = {code: cls for cls, code in GRPC_CODES.items() if cls is not errors.ResourceExhausted}
+# The trailing metadata key of a ResourceExhausted's retry-after (seconds).
+RETRY_AFTER = "retry-after"
 
 
 # PostgreSQL (class 22) refusing the characters of text a client sent: NUL (U+0000), or bytes that are no text in
@@ -85,7 +89,29 @@ def to_grpc_status(error: errors.DomainError) -> grpc.Status:
             )
         )
         status.details.append(detail)
-    return rpc_status.to_status(status)
+    result = rpc_status.to_status(status)
+    if isinstance(error, errors.ResourceExhausted):
+        return _with_retry_after(result, error.retry_after_seconds)
+    return result
+
+
+class _Status(grpc.Status):
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, str | bytes], ...]):
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+def _with_retry_after(status: grpc.Status, seconds: int) -> grpc.Status:
+    return _Status(status.code, status.details, (*status.trailing_metadata, (RETRY_AFTER, str(seconds))))
+
+
+def retry_after_of(error: grpc.RpcError) -> int | None:
+    """The whole seconds a RESOURCE_EXHAUSTED answer said to wait, when it said."""
+    for key, value in getattr(error, "trailing_metadata", lambda: None)() or ():
+        if key == RETRY_AFTER and isinstance(value, str) and value.isdigit():
+            return int(value)
+    return None
 
 
 def from_grpc_error(error: grpc.RpcError) -> errors.DomainError:
@@ -103,6 +129,10 @@ def from_grpc_error(error: grpc.RpcError) -> errors.DomainError:
                     field = bad_request.field_violations[0].field
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return errors.Unavailable(f"service unavailable: {message}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        retry_after = retry_after_of(error)
+        if retry_after is not None:  # a limit; without one, a message past gRPC's size (internal)
+            return errors.ResourceExhausted(message, retry_after_seconds=retry_after, field=field)
     cls = _FROM_GRPC.get(code)
     if cls is None:
         internal = errors.DomainError(message)

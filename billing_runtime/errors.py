@@ -55,3 +55,14 @@ class Unavailable(DomainError):
     """A dependency (another service, the database) cannot be reached; the client may retry."""
 
     code = "unavailable"
+
+
+class ResourceExhausted(DomainError):
+    """A rate limit was reached; the same request may succeed after ``retry_after_seconds`` (gRPC trailing
+    metadata ``retry-after``, HTTP 429 with ``Retry-After``)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_seconds = max(1, retry_after_seconds)

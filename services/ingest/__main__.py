@@ -4,6 +4,7 @@ from pathlib import Path
 
 from billing.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from billing_runtime import mesh
+from billing_runtime.rate_limit_store import PostgresRateLimits
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.ingest.adapters.invoicing_organisations import InvoicingOrganisations
 from services.ingest.adapters.metering_quotas import MeteringQuotas
@@ -12,6 +13,7 @@ from services.ingest.adapters.unit_of_work import IngestUnitOfWork
 from services.ingest.config import IngestSettings
 from services.ingest.entrypoints.grpc import IngestServicer, raw_event_handlers
 from services.ingest.service.quotas import QuotaEnforcer
+from services.ingest.service.rate_limits import EventRateLimiter
 
 
 def register(runtime: Runtime, settings: IngestSettings) -> Wiring:
@@ -28,7 +30,18 @@ def register(runtime: Runtime, settings: IngestSettings) -> Wiring:
             usage_lag_seconds=settings.quota_usage_lag_seconds,
             fail_open=settings.quota_fail_open,
         )
-    servicer = IngestServicer(runtime, settings, lambda: IngestUnitOfWork(runtime.engine), organisations, quotas)
+    rates = None
+    if settings.rate_limiting:
+        rates = EventRateLimiter(
+            organisations,
+            PostgresRateLimits(runtime.engine, schema="ingest"),
+            default=settings.default_event_rate(),
+            lease_seconds=settings.rate_limit_lease_seconds,
+            plan_ttl_seconds=settings.rate_limit_plan_cache_seconds,
+        )
+    servicer = IngestServicer(
+        runtime, settings, lambda: IngestUnitOfWork(runtime.engine), organisations, quotas, rates
+    )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, runtime.server)
     name = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
     runtime.server.add_registered_method_handlers(name, raw_event_handlers(servicer))

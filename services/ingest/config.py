@@ -5,6 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
 from services.ingest.domain.event import EventLimits
+from services.ingest.domain.event_rate import EventRate
 
 
 class IngestSettings(ServiceSettings):
@@ -31,6 +32,19 @@ class IngestSettings(ServiceSettings):
     quota_fail_open: bool = True
     # How long to wait for metering's answer before deciding as if it were down.
     quota_check_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    # Per-project event rates (docs/events-api.md, "Rate limits"): a plan's ingest_rate_limit, or this default
+    # for plans that set none (0: no default limit). The burst is events at once from idle (0: one second's worth).
+    rate_limit_events_per_second: int = Field(default=0, ge=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=0, ge=0, le=10_000_000)
+    # Off: plans' rates are neither asked nor enforced.
+    rate_limiting: bool = True
+    # How much of the rate a replica takes from the shared count at once (spent locally by the next batches), and
+    # how long a plan's rate is trusted before invoicing is asked again.
+    rate_limit_lease_seconds: float = Field(default=0.05, gt=0, le=1)
+    rate_limit_plan_cache_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    # A stream's batch waits this long for room within its project's rate before the stream is ended with
+    # RESOURCE_EXHAUSTED (IngestEvents never waits: it answers at once with a retry-after).
+    rate_limit_stream_max_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     # Accepted events stay in JetStream this long, and at most this much of them (metering consumes them within
     # seconds; the rest is slack for an outage of metering, and what usage reconciliation reads). Duplicates are
     # caught by metering's event table, not by this window. Size it as events/s x bytes per event x the outage to
@@ -51,6 +65,12 @@ class IngestSettings(ServiceSettings):
     publish_timeout_seconds: float = Field(default=5.0, gt=0)
     # Batches of one stream processed at once; the client's window beyond this waits (backpressure).
     stream_max_in_flight_batches: int = Field(default=8, ge=1, le=256)
+
+    def default_event_rate(self) -> EventRate | None:
+        if self.rate_limit_events_per_second == 0:
+            return None
+        return EventRate(self.rate_limit_events_per_second,
+                         self.rate_limit_burst or self.rate_limit_events_per_second)
 
     def event_limits(self) -> EventLimits:
         return EventLimits(

@@ -121,7 +121,7 @@ ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
     "ListInvoiceSettlements": mesh.EDGE,
     "ListReviewItems": mesh.EDGE,
     "ResolveReviewItem": mesh.EDGE,
-    "GetPlanInForce": mesh.EDGE | {"metering"},
+    "GetPlanInForce": mesh.EDGE | {"metering", "ingest"},  # ingest: the plan's event rate
     "GetInvoicingHorizon": mesh.EDGE | {"metering"},  # what metering's event retention may archive
     "SetEntitlementOverride": mesh.EDGE,
     "DeleteEntitlementOverride": mesh.EDGE,

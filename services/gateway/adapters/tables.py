@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from billing_runtime.outbox import outbox_table
+from billing_runtime.rate_limit_store import rate_limits_table
 
 metadata = sa.MetaData(schema="gateway")
 
@@ -77,15 +78,5 @@ sessions = sa.Table(
 
 outbox = outbox_table(metadata)
 
-# Rate limits shared by every gateway replica (adapters/rate_limits.py): one GCRA timestamp per key, plus the
-# lockouts in a row of a sign-in key. A row whose tat is past is idle and may be deleted at any time. Unlogged: no
-# WAL per check; a crash (or a failover to a standby) empties it, which only gives every key its whole budget back.
-rate_limits = sa.Table(
-    "rate_limits",
-    metadata,
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("tat", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("strikes", sa.Integer, nullable=False, server_default="0"),
-    sa.Index("rate_limits_tat_idx", "tat"),
-    prefixes=["UNLOGGED"],
-)
+# Rate limits shared by every gateway replica (billing_runtime/rate_limit_store.py).
+rate_limits = rate_limits_table(metadata)

@@ -1,5 +1,5 @@
 """Rate limits shared by every gateway replica (the state lives in the gateway's PostgreSQL schema, never in one
-process's memory; the arithmetic is ``domain/ratelimit.py``'s GCRA).
+process's memory; the arithmetic is ``billing_runtime/gcra.py``'s GCRA).
 
 - staff writes: :func:`charge_staff_write`, ``staff-write:<actor>``, checked by access control after authorisation;
 - sign-in failures: :class:`LoginThrottle`, per source address and per email, with exponential backoff.
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from services.gateway.domain.ratelimit import Decision, Rate
+from billing_runtime.gcra import Decision, Rate
 
 
 class RateLimits(Protocol):
-    """The shared store (``adapters/rate_limits.py`` over PostgreSQL; an in-memory fake in the unit tests)."""
+    """The shared store (``billing_runtime/rate_limit_store.py`` over PostgreSQL; an in-memory fake in unit tests)."""
 
     async def check(self, key: str, rate: Rate) -> Decision:
         """Admit one request for ``key`` or not, atomically across every replica."""

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 
 from billing_runtime.outbox import outbox_table
+from billing_runtime.rate_limit_store import rate_limits_table
 
 metadata = sa.MetaData(schema="ingest")
 
@@ -33,3 +34,6 @@ api_keys = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Per-project event rates shared by every ingest replica (service/rate_limits.py).
+rate_limits = rate_limits_table(metadata)

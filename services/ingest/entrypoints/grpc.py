@@ -24,6 +24,7 @@ from services.ingest.service import api_keys, events, projects
 from services.ingest.service.ports import IngestTransaction
 from services.ingest.service.projects import OrganisationDirectory
 from services.ingest.service.quotas import QuotaEnforcer
+from services.ingest.service.rate_limits import EventRateLimiter
 
 # IngestEvents' trailing metadata keys where a quota applied (see quota_metadata); part of what the gateway reads.
 RATELIMIT_POLICY = "ratelimit-policy"
@@ -55,12 +56,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         uow: Callable[[], IngestTransaction],
         organisations: OrganisationDirectory,
         quotas: QuotaEnforcer | None = None,
+        rates: EventRateLimiter | None = None,
     ) -> None:
         self._runtime = runtime
         self._uow = uow
         self._settings = settings
         self._organisations = organisations
         self._quotas = quotas
+        self._rates = rates
         self._limits = settings.event_limits()
         self._keys = events.ApiKeyCache(settings.api_key_cache_seconds)
         self._event_log: JetStreamEventLog | None = None
@@ -119,7 +122,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         project = await self._authenticate(api_key_from(context))
         _, outcome = await events.ingest_encoded(
             self._log(), self._scanner, project, request, _parser(ingest_pb2.IngestEventsRequest), _now(),
-            self._limits, self._quotas,
+            self._limits, self._quotas, self._rates,
         )
         metadata = quota_metadata(outcome)
         if outcome.all_refused_for_quota:
@@ -176,7 +179,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         parse = _parser(ingest_pb2.StreamEventsRequest)
         try:
             sequence, outcome = await events.ingest_encoded(
-                self._log(), self._scanner, project, request, parse, _now(), self._limits, self._quotas
+                self._log(), self._scanner, project, request, parse, _now(), self._limits, self._quotas,
+                self._rates, self._settings.rate_limit_stream_max_wait_seconds,
             )
         except InvalidArgument as error:
             sequence = parse(request).sequence

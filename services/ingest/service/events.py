@@ -78,6 +78,12 @@ class EventLog(Protocol):
         ...
 
 
+class Admitter(Protocol):
+    """Counts a batch against its project's event rate (``service/rate_limits.EventRateLimiter``)."""
+
+    async def admit(self, project: Project, events: int, max_wait_seconds: float = 0.0) -> None: ...
+
+
 class CleanBatch(Protocol):
     events: int
     sequence: int
@@ -253,8 +259,13 @@ async def ingest_encoded(
     now: datetime,
     limits: rules.EventLimits,
     quotas: QuotaEnforcer | None = None,
+    rates: Admitter | None = None,
+    max_wait_seconds: float = 0.0,
 ) -> tuple[int, BatchOutcome]:
     """A batch as it came off the wire; returns its sequence number and outcome.
+
+    With ``rates``, the batch's events are first counted against its project's event rate (waiting up to
+    ``max_wait_seconds`` for room); over it, ResourceExhausted and nothing is written.
 
     A clean batch (the scanner says every event passes, with its own id and timestamp, none repeated) is written
     as the client encoded it: no Python object per event. Anything else is parsed and screened event by event.
@@ -262,13 +273,20 @@ async def ingest_encoded(
     cached cap; if some may not, it is parsed and its events are judged one by one.
     """
     clean = scanner.clean(data, now, limits) if scanner is not None else None
+    batch = None
+    if rates is not None:
+        if clean is None:
+            batch = parse(data)
+        count = clean.events if clean is not None else len(batch.events)  # type: ignore[union-attr]
+        if rules.check_batch_size(count, limits) is None:  # an oversized batch is refused below, uncharged
+            await rates.admit(project, count, max_wait_seconds)
     admission = None
     if clean is not None and clean.events and quotas is not None and log.fits(len(data)):
         admission = await quotas.admit_clean(project.organisation_id, clean.metrics, now)
         if admission is None:
             clean = None
     if clean is None or not log.fits(len(data)):
-        batch = parse(data)
+        batch = batch or parse(data)
         return getattr(batch, "sequence", 0), await ingest_batch(log, project, batch.events, now, limits, quotas)
     if clean.events == 0:
         return clean.sequence, BatchOutcome()

@@ -123,6 +123,9 @@ def terms_from_pb(terms: pb.PlanTerms) -> dict[str, Any]:
         data["enforce_quotas_at_ingest"] = True
     if terms.entitlements:
         data["entitlements"] = entitlements_from_pb(terms.entitlements)
+    if terms.HasField("ingest_rate_limit"):
+        data["ingest_rate_limit"] = {"events_per_second": terms.ingest_rate_limit.events_per_second,
+                                     "burst": terms.ingest_rate_limit.burst}
     return data
 
 
@@ -137,6 +140,9 @@ def plan_version_to_pb(version: PlanVersion) -> pb.PlanVersion:
         enforce_quotas_at_ingest=version.terms.enforce_quotas_at_ingest,
     )
     entitlements_to_pb(terms.entitlements, version.terms.entitlements)
+    if version.terms.ingest_rate_limit is not None:
+        terms.ingest_rate_limit.events_per_second = version.terms.ingest_rate_limit.events_per_second
+        terms.ingest_rate_limit.burst = version.terms.ingest_rate_limit.burst
     for charge in data["charges"]:
         terms.charges.add(
             metric_code=charge["metric_code"],

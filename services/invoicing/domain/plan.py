@@ -46,6 +46,15 @@ class PlanCharge:
 
 
 @dataclass(frozen=True)
+class IngestRateLimit:
+    """How fast each project of an organisation on the plan may send events: ``burst`` at once from idle, then
+    ``events_per_second`` (ingest enforces it; ``plan_rules`` bounds both)."""
+
+    events_per_second: int
+    burst: int
+
+
+@dataclass(frozen=True)
 class PlanVersionTerms:
     """What a client supplies for a plan version (validated by ``plan_rules.validate_terms``)."""
 
@@ -61,6 +70,8 @@ class PlanVersionTerms:
     enforce_quotas_at_ingest: bool = False
     # Features the plan grants, by key (sorted).
     entitlements: Mapping[str, EntitlementValue] = field(default_factory=dict)
+    # None: ingest's default rate applies.
+    ingest_rate_limit: IngestRateLimit | None = None
 
 
 @dataclass(frozen=True)

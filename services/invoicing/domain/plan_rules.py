@@ -16,7 +16,14 @@ from services.invoicing.domain.charge_rules import charge_to_dict, non_negative,
 from services.invoicing.domain.currencies import is_invoiceable
 from services.invoicing.domain.entitlements import entitlements_to_dict, validate_entitlements
 from services.invoicing.domain.money import decimal_text
-from services.invoicing.domain.plan import DEFAULT_SAC_CODE, PlanCharge, PlanVersionTerms, Quota, QuotaCap
+from services.invoicing.domain.plan import (
+    DEFAULT_SAC_CODE,
+    IngestRateLimit,
+    PlanCharge,
+    PlanVersionTerms,
+    Quota,
+    QuotaCap,
+)
 
 # The format of metering's metric codes (services/metering/domain/metric.py), repeated rather than imported so
 # that the services share contracts, not code. Plan codes use it too ("standard", "enterprise-2026").
@@ -29,9 +36,13 @@ MAX_CHARGES = 100
 # Services Accounting Codes of GST: six digits, chapter 99.
 SAC_CODE = re.compile(r"^99\d{4}$")
 _TERMS_FIELDS = ("currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description",
-                 "enforce_quotas_at_ingest", "entitlements")
+                 "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit")
 _CHARGE_FIELDS = ("metric_code", "charge", "display_name", "gst_rate", "sac_code")
 _QUOTA_FIELDS = ("metric_code", "limit", "cap", "grace_percent", "grace_hours")
+_RATE_FIELDS = ("events_per_second", "burst")
+# Events per second of one project, and the most at once (ingest checks them per batch of up to 100,000).
+MAX_EVENTS_PER_SECOND = 1_000_000
+MAX_BURST = 10_000_000
 # A leap year's hours: a grace period longer than any billing period means nothing more.
 MAX_GRACE_HOURS = 8784
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -165,13 +176,33 @@ def _quota(raw: Any, field: str) -> Quota:
     return Quota(metric_code=metric_code, limit=limit, cap=cap, grace_percent=grace_percent, grace_hours=grace_hours)
 
 
+def _whole(value: Any, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgument(f"must be a whole number from {low:,} to {high:,}", field=field)
+    return value
+
+
+def _ingest_rate_limit(raw: Any) -> IngestRateLimit | None:
+    """Events per second and burst; a burst left out (or 0) is one second's worth."""
+    if raw is None:
+        return None
+    field = "ingest_rate_limit"
+    raw = _mapping(raw, field, _RATE_FIELDS)
+    if raw.get("events_per_second") is None:
+        raise InvalidArgument("is required", field=f"{field}.events_per_second")
+    rate = _whole(raw["events_per_second"], f"{field}.events_per_second", 1, MAX_EVENTS_PER_SECOND)
+    burst = raw.get("burst") or rate
+    return IngestRateLimit(rate, _whole(burst, f"{field}.burst", 1, MAX_BURST))
+
+
 def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
     """A plan version's terms, checked and typed.
 
     ``currency`` must be an invoiceable ISO 4217 code; ``base_fee`` >= 0; ``charges`` one per metric (codes
     in metering's format); ``quotas`` only for metrics the plan charges; GST rates 0-100 % with at most two
     decimals; SAC codes six digits starting 99; a quota's grace (a percent of 0-100 and hours of 0-8784) on hard
-    caps only; entitlements as ``entitlements.validate_entitlements`` checks them. Any fault is an
+    caps only; entitlements as ``entitlements.validate_entitlements`` checks them; an ingest rate of 1 to
+    1,000,000 events per second with a burst of 1 to 10,000,000. Any fault is an
     ``InvalidArgument`` naming its path."""
     raw = _mapping(raw, "", _TERMS_FIELDS)
     currency = raw.get("currency")
@@ -224,6 +255,7 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
         description=_text(raw.get("description"), "description", MAX_DESCRIPTION_LENGTH, multiline=True),
         enforce_quotas_at_ingest=bool(enforce),
         entitlements=validate_entitlements(raw.get("entitlements")),
+        ingest_rate_limit=_ingest_rate_limit(raw.get("ingest_rate_limit")),
     )
 
 
@@ -265,4 +297,7 @@ def terms_to_dict(terms: PlanVersionTerms) -> dict[str, Any]:
         data["enforce_quotas_at_ingest"] = True
     if terms.entitlements:
         data["entitlements"] = entitlements_to_dict(terms.entitlements)
+    if terms.ingest_rate_limit is not None:
+        data["ingest_rate_limit"] = {"events_per_second": terms.ingest_rate_limit.events_per_second,
+                                     "burst": terms.ingest_rate_limit.burst}
     return data

@@ -12,6 +12,7 @@ import pytest
 
 from billing.metering.v1 import metering_pb2 as pb
 from billing_runtime.timestamps import from_timestamp
+from tests.integration.helpers import stored_events
 from tests.integration.quota_tenant import CODE, tenant
 
 pytestmark = pytest.mark.usefixtures("metering")
@@ -71,3 +72,19 @@ async def test_without_a_quota_no_ratelimit_fields_are_sent(key_holder):
     response = await key_holder.send(body(1, "n"))
     assert response.status_code == 202
     assert "RateLimit" not in response.headers and "RateLimit-Policy" not in response.headers
+
+
+async def test_over_the_projects_event_rate_the_request_is_429_rate_limited_and_nothing_is_written(
+        gateway_url, ingest, invoicing, invoicing_stub, ingest_stub, metering_stub):
+    _, project, key = await tenant(invoicing, invoicing_stub, ingest_stub, metering_stub, "QUOTA_CAP_SOFT",
+                                   "1000000", ingest_rate_limit={"events_per_second": 1, "burst": 5})
+    async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": f"Bearer {key}"}) as http:
+        first = await http.post("/api/v1/events", json=body(5, "r"))
+        assert first.status_code == 202 and first.json()["accepted"] == 5, first.text
+        over = await http.post("/api/v1/events", json=body(2, "s"))
+        assert over.status_code == 429, over.text
+        assert over.json()["error"] == "rate_limited"
+        assert over.json()["detail"].startswith(f"rate limit: project {project.id} may send 1 events/s with bursts")
+        assert over.headers["Retry-After"] == "2"
+    stored = {event.event_id for event in await stored_events(ingest, project.id)}
+    assert stored == {f"r{i}" for i in range(5)}

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from billing_runtime.database import async_url
+from billing_runtime.gcra import Rate
+from billing_runtime.rate_limit_store import PostgresRateLimits
 from services.gateway.__main__ import DEFINITION as GATEWAY
-from services.gateway.adapters.rate_limits import PostgresRateLimits
-from services.gateway.domain.ratelimit import Rate
 from services.gateway.service.rate_limits import RateLimited, SharedLoginThrottle
 from tests.conftest import running_service
 from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN

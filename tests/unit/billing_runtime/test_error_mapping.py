@@ -6,6 +6,7 @@ import asyncpg
 import grpc
 import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from billing_runtime import errors
 from billing_runtime.error_mapping import (
@@ -28,7 +29,14 @@ ALL_CLASSES = [
     errors.PermissionDenied,
     errors.Unauthenticated,
     errors.Unavailable,
+    errors.ResourceExhausted,
 ]
+
+
+def _error(cls: type[errors.DomainError], message: str, **fields: object) -> errors.DomainError:
+    if cls is errors.ResourceExhausted:
+        return errors.ResourceExhausted(message, retry_after_seconds=3, **fields)  # type: ignore[arg-type]
+    return cls(message, **fields)  # type: ignore[arg-type]
 
 
 class _FailedCall(grpc.RpcError):
@@ -72,11 +80,12 @@ class TestHttp:
             (errors.PermissionDenied, 403),
             (errors.Unauthenticated, 401),
             (errors.Unavailable, 503),
+            (errors.ResourceExhausted, 429),
             (errors.DomainError, 500),
         ],
     )
     def test_status(self, cls: type[errors.DomainError], status: int) -> None:
-        assert http_status(cls("boom")) == status
+        assert http_status(_error(cls, "boom")) == status
 
     def test_body_with_field(self) -> None:
         body = http_body(errors.InvalidArgument("check character is wrong", field="gstin"))
@@ -103,6 +112,7 @@ class TestGrpc:
             errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
             errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
             errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+            errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
         }
 
     def test_codes_are_distinct_and_never_ok_or_internal(self) -> None:
@@ -127,7 +137,7 @@ class TestGrpc:
 
     @pytest.mark.parametrize("cls", ALL_CLASSES)
     def test_status_code_per_class(self, cls: type[errors.DomainError]) -> None:
-        status = to_grpc_status(cls("boom"))
+        status = to_grpc_status(_error(cls, "boom"))
         assert status.code is GRPC_CODES[cls]
         assert status.details == "boom"
         rich = _decoded_status(status)
@@ -141,13 +151,25 @@ class TestGrpc:
 
     @pytest.mark.parametrize("cls", ALL_CLASSES)
     def test_round_trip_through_a_failed_call(self, cls: type[errors.DomainError]) -> None:
-        error = from_grpc_error(_FailedCall(to_grpc_status(cls("boom", field="amount"))))
+        error = from_grpc_error(_FailedCall(to_grpc_status(_error(cls, "boom", field="amount"))))
         if cls is errors.Unavailable:
             assert type(error) is errors.Unavailable
             assert error.message == "service unavailable: boom"
         else:
             assert type(error) is cls
             assert (error.message, error.field) == ("boom", "amount")
+
+    def test_a_rate_limit_carries_its_retry_after_across_the_call(self) -> None:
+        status = to_grpc_status(errors.ResourceExhausted("slow down", retry_after_seconds=7))
+        assert ("retry-after", "7") in status.trailing_metadata
+        error = from_grpc_error(_FailedCall(status))
+        assert isinstance(error, errors.ResourceExhausted) and error.retry_after_seconds == 7
+        assert http_body(error) == {"error": "rate_limited", "detail": "slow down"}
+
+    def test_resource_exhausted_without_a_retry_after_is_not_a_limit(self) -> None:
+        """gRPC answers RESOURCE_EXHAUSTED itself for a message past its size: an internal failure, not a 429."""
+        plain = rpc_status.to_status(status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="too large"))
+        assert type(from_grpc_error(_FailedCall(plain))) is errors.DomainError
 
     def test_round_trip_without_field(self) -> None:
         error = from_grpc_error(_FailedCall(to_grpc_status(errors.NotFound("no such project"))))

@@ -17,11 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing_runtime import database, metrics
 from billing_runtime.error_mapping import http_body, http_status
-from billing_runtime.errors import DomainError
+from billing_runtime.errors import DomainError, ResourceExhausted
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
+from billing_runtime.rate_limit_store import PostgresRateLimits
 from services.gateway.adapters.passwords import Argon2Passwords
-from services.gateway.adapters.rate_limits import PostgresRateLimits
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.adapters.totp import PyOtpTotp
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
@@ -158,6 +158,8 @@ def create_app(
         if type(error) is DomainError:  # an unmapped failure from a service
             return await internal_error(request, error)
         headers = {"WWW-Authenticate": "Bearer"} if http_status(error) == 401 else None
+        if isinstance(error, ResourceExhausted):
+            headers = {"Retry-After": str(error.retry_after_seconds)}
         return JSONResponse(http_body(error), status_code=http_status(error), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -175,6 +175,17 @@ class Quota(Request):
                    grace_hours=message.grace_hours)
 
 
+class IngestRateLimit(Request):
+    """How fast each project of an organisation on the plan may send events (ingest answers 429 beyond it)."""
+
+    events_per_second: int = Field(ge=1, le=1_000_000, description="Sustained rate per project", examples=[1000])
+    burst: int = Field(0, ge=0, le=10_000_000, description="Events at once from idle; 0 (the default) means one "
+                                                           "second's worth", examples=[20000])
+
+    def to_pb(self) -> invoicing_pb2.IngestRateLimit:
+        return invoicing_pb2.IngestRateLimit(events_per_second=self.events_per_second, burst=self.burst)
+
+
 class EntitlementNumber(Request):
     """A numeric feature value, e.g. seats."""
 
@@ -259,6 +270,8 @@ class PlanTerms(Request):
     enforce_quotas_at_ingest: StrictBool = Field(False, description="Whether ingest refuses events over this plan's "
                                                                     "hard caps (soft caps never refuse)")
     entitlements: Entitlements = Field(default_factory=dict)
+    ingest_rate_limit: IngestRateLimit | None = Field(None, description="Events per second per project, with "
+                                                                        "bursts; null: the platform's default")
 
     def to_pb(self) -> invoicing_pb2.PlanTerms:
         message = invoicing_pb2.PlanTerms(
@@ -267,6 +280,8 @@ class PlanTerms(Request):
             description=self.description, enforce_quotas_at_ingest=self.enforce_quotas_at_ingest,
         )
         entitlements_to_pb(message.entitlements, self.entitlements)
+        if self.ingest_rate_limit is not None:
+            message.ingest_rate_limit.CopyFrom(self.ingest_rate_limit.to_pb())
         return message
 
     @classmethod
@@ -278,6 +293,9 @@ class PlanTerms(Request):
             sac_code=message.sac_code, description=message.description,
             enforce_quotas_at_ingest=message.enforce_quotas_at_ingest,
             entitlements=entitlements_from_pb(message.entitlements),
+            ingest_rate_limit=IngestRateLimit(events_per_second=message.ingest_rate_limit.events_per_second,
+                                              burst=message.ingest_rate_limit.burst)
+            if message.HasField("ingest_rate_limit") else None,
         )
 
 
@@ -298,6 +316,7 @@ TERMS_EXAMPLE = {
     "description": "For growing teams",
     "enforce_quotas_at_ingest": True,
     "entitlements": {"sso": True, "seats": {"number": "10"}, "support": "priority"},
+    "ingest_rate_limit": {"events_per_second": 1000, "burst": 20000},
 }
 
 

@@ -39,9 +39,13 @@ resets) and `{"error": "quota_exceeded", "detail": ...}`. Wherever a quota appli
 `RateLimit-Policy` and `RateLimit` fields, one member per metric: `"<metric>";q=<limit>;w=<period seconds>` and
 `"<metric>";r=<remaining>;t=<seconds to reset>`.
 
+Rate limits: each project may send so many events per second, with bursts (its plan's `ingest_rate_limit`, or
+the platform's default). A request over it is refused whole: **429** with `Retry-After` and
+`{"error": "rate_limited", "detail": ...}`; nothing of it was written, and sending it again later is safe.
+
 Whole-request errors: 401 missing or unknown key, 403 revoked or expired key, 400 body that is not JSON or
 not one of the three shapes, or more events than the limit (the message says the limit), 413 body too large,
-429 every event over a quota.
+429 every event over a quota, or the project over its event rate.
 """
 
 # IngestEvents' trailing metadata where a quota applied, and the HTTP fields they become.
@@ -89,6 +93,8 @@ async def ingest_events(request: Request, api_key: Annotated[str, Depends(presen
         if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
             raise from_grpc_error(error) from None
         headers = quota_headers(error.trailing_metadata())
+        if "Retry-After" in headers and "RateLimit-Policy" not in headers:  # the project's event rate, not a quota
+            raise from_grpc_error(error) from None
         if "Retry-After" not in headers:  # past gRPC's message size on either side
             return JSONResponse({"error": "payload_too_large",
                                  "detail": f"too many events in one request: {error.details()}"}, status_code=413)

@@ -10,10 +10,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from billing_runtime.errors import Unavailable
+from billing_runtime.gcra import Decision, Rate
 from billing_runtime.logging import get_logger
 from billing_runtime.ratelimit import QuotaField, ratelimit_fields
 from services.gateway.domain.access import SAFE_METHODS, Principal
-from services.gateway.domain.ratelimit import Decision, Rate
 from services.gateway.service.rate_limits import RateLimited, charge_staff_write, staff_write_rate
 
 log = get_logger(__name__)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.gateway.domain import ratelimit
+from billing_runtime import gcra as ratelimit
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
 from services.gateway.domain.sessions import Session, SignIn

@@ -9,7 +9,7 @@ import pytest
 
 from billing_runtime.errors import InvalidArgument
 from services.invoicing.domain.charges import ChargeModel
-from services.invoicing.domain.plan import DEFAULT_SAC_CODE, QuotaCap
+from services.invoicing.domain.plan import DEFAULT_SAC_CODE, IngestRateLimit, QuotaCap
 from services.invoicing.domain.plan_rules import terms_to_dict, validate_plan_code, validate_plan_name, validate_terms
 
 API_CALLS = {"metric_code": "api_calls", "charge": {"model": "per_unit", "unit_price": "0.01"}}
@@ -190,6 +190,15 @@ def test_a_hard_cap_may_have_grace_without_hours_meaning_the_rest_of_the_period(
     assert (quota.grace_percent, quota.grace_hours) == (Decimal("12.5"), 0)
 
 
+def test_an_ingest_rate_limit_is_typed_round_trips_and_defaults_its_burst_to_one_second() -> None:
+    checked = validate_terms(terms(ingest_rate_limit={"events_per_second": 1000, "burst": 20000}))
+    assert checked.ingest_rate_limit == IngestRateLimit(1000, 20000)
+    assert validate_terms(terms_to_dict(checked)) == checked
+    one_second = validate_terms(terms(ingest_rate_limit={"events_per_second": 50}))
+    assert one_second.ingest_rate_limit == IngestRateLimit(50, 50)
+    assert "ingest_rate_limit" not in terms_to_dict(validate_terms(terms()))
+
+
 def _quota(**fields: Any) -> dict[str, Any]:
     return terms(quotas=[{"metric_code": "api_calls", "limit": "1000", "cap": "hard", **fields}])
 
@@ -208,6 +217,15 @@ def _quota(**fields: Any) -> dict[str, Any]:
         (_quota(grace_percent="10", grace_hours="24"), "quotas[0].grace_hours", "whole number"),
         (_quota(grace_percent="10", grace_hours=True), "quotas[0].grace_hours", "whole number"),
         (terms(enforce_quotas_at_ingest="yes"), "enforce_quotas_at_ingest", "true or false"),
+        (terms(ingest_rate_limit={}), "ingest_rate_limit.events_per_second", "is required"),
+        (terms(ingest_rate_limit={"events_per_second": 0}), "ingest_rate_limit.events_per_second", "1 to 1,000,000"),
+        (terms(ingest_rate_limit={"events_per_second": 1_000_001}), "ingest_rate_limit.events_per_second",
+         "1 to 1,000,000"),
+        (terms(ingest_rate_limit={"events_per_second": "10"}), "ingest_rate_limit.events_per_second", "whole number"),
+        (terms(ingest_rate_limit={"events_per_second": 10, "burst": 10_000_001}), "ingest_rate_limit.burst",
+         "1 to 10,000,000"),
+        (terms(ingest_rate_limit={"events_per_second": 10, "per": "minute"}), "ingest_rate_limit.per",
+         "unknown field"),
         (terms(entitlements=[]), "entitlements", "must be an object"),
         (terms(entitlements={"seats": {}}), 'entitlements["seats"]', "exactly one of"),
         (terms(entitlements={"seats": {"number_value": "1", "string_value": "x"}}), 'entitlements["seats"]',

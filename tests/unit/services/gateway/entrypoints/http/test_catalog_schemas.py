@@ -37,6 +37,7 @@ TERMS = {
     "description": "Standard",
     "enforce_quotas_at_ingest": True,
     "entitlements": {"seats": {"number": "10"}, "sso": True, "support": "priority", "tier": "10"},
+    "ingest_rate_limit": {"events_per_second": 1000, "burst": 20000},
 }
 
 

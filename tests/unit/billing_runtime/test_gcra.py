@@ -1,4 +1,4 @@
-"""GCRA (domain/ratelimit.py): what a rate admits whatever the arrival pattern, exact Retry-After, and the
+"""GCRA (billing_runtime/gcra.py): what a rate admits whatever the arrival pattern, exact Retry-After, and the
 exponential backoff of sign-in failures."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.gateway.domain import ratelimit as rl
+from billing_runtime import gcra as rl
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -92,6 +92,76 @@ def test_a_rate_needs_a_limit_and_a_period():
         rl.Rate(0, timedelta(minutes=1))
     with pytest.raises(ValueError):
         rl.Rate(1, timedelta(0))
+
+
+# Weighted takes: (gap in microseconds, need, extra wanted beyond it).
+takes = st.lists(st.tuples(st.one_of(st.just(0), st.integers(0, 5_000_000)), st.integers(1, 60),
+                           st.integers(0, 20)), max_size=60)
+
+
+def run_takes(rate: rl.Rate, steps: list[tuple[int, int, int]]) -> list[tuple[datetime, int, int, rl.Grant]]:
+    tat, out, now = None, [], T0
+    for gap, need, extra in steps:
+        now += timedelta(microseconds=gap)
+        grant = rl.take(rate, tat, now, need, need + extra)
+        if grant.granted:
+            tat = grant.tat
+        out.append((now, need, extra, grant))
+    return out
+
+
+@given(rates, takes)
+def test_takes_never_grant_more_than_the_burst_plus_the_refill_but_for_one_oversized_take_from_idle(rate, steps):
+    granted = [(now, g.granted) for now, _, _, g in run_takes(rate, steps) if g.granted]
+    for i, (start, _) in enumerate(granted):
+        total = 0
+        for now, units in granted[i:]:
+            total += units
+            # An oversized take (more than the whole burst) is granted only from idle and is paid for afterwards,
+            # so what a window holds is still bounded by the burst, the refill, and that one take.
+            biggest = max(units for _, units in granted[i:])
+            assert total <= max(rate.limit, biggest) + (now - start) // rate.interval
+
+
+@given(rates, takes)
+def test_a_take_gets_what_it_needs_and_at_most_what_it_wants_or_nothing(rate, steps):
+    tat = None
+    for now, need, extra, grant in run_takes(rate, steps):
+        assert grant.granted == 0 or need <= grant.granted <= need + extra
+        if grant.granted:
+            assert grant.retry_after == timedelta(0)
+            tat = grant.tat
+            continue
+        # Refused: exactly when the same need fits again (and not a microsecond before, unless already idle).
+        later = rl.take(rate, tat, now + grant.retry_after, need)
+        assert later.granted == need
+        if grant.retry_after > timedelta(microseconds=1):
+            assert not rl.take(rate, tat, now + grant.retry_after - timedelta(microseconds=1), need).granted
+
+
+def test_a_batch_of_events_takes_one_unit_per_event_and_a_lease_takes_what_is_free():
+    rate = rl.Rate(100, timedelta(seconds=10))  # 10 a second, bursts of 100
+    first = rl.take(rate, None, T0, 30, 50)
+    assert first.granted == 50 and first.tat == T0 + timedelta(seconds=5)
+    second = rl.take(rate, first.tat, T0, 40, 80)
+    assert second.granted == 50  # all that was left of the burst
+    refused = rl.take(rate, second.tat, T0, 5)
+    assert not refused.granted and refused.retry_after == timedelta(seconds=0.5) and refused.retry_after_seconds == 1
+    assert rl.take(rate, second.tat, T0 + timedelta(seconds=0.5), 5).granted == 5
+
+
+def test_a_take_over_the_whole_burst_waits_for_idle_and_is_then_paid_for():
+    rate = rl.Rate(100, timedelta(seconds=10))
+    busy = rl.take(rate, None, T0, 1)
+    refused = rl.take(rate, busy.tat, T0, 250)
+    assert not refused.granted and refused.retry_after == timedelta(seconds=0.1)  # until idle
+    big = rl.take(rate, busy.tat, T0 + timedelta(seconds=0.1), 250)
+    assert big.granted == 250 and big.tat == T0 + timedelta(seconds=25.1)
+    # Paid for at 10 a second: one more fits once the TAT is back within the window (25.1 s - 10 s + 0.1 s).
+    assert not rl.take(rate, big.tat, T0 + timedelta(seconds=15.1), 1).granted
+    assert rl.take(rate, big.tat, T0 + timedelta(seconds=15.2), 1).granted == 1
+    with pytest.raises(ValueError):
+        rl.take(rate, None, T0, 0)
 
 
 LOGIN = rl.Rate(5, timedelta(minutes=15))

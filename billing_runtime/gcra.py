@@ -11,8 +11,12 @@ A :class:`Rate` of ``limit`` per ``period`` admits ``limit`` requests back to ba
   window shorter than ``interval``; 30 per minute admits 30 at once, then one every 2 s);
 - a refused request's ``retry_after`` is exact: at ``now + retry_after`` the next request is admitted.
 
-The PostgreSQL store runs :func:`check` as one atomic statement (``adapters/rate_limits.py``); the in-memory fake
-of the unit tests runs it as written here.
+The PostgreSQL store runs :func:`check` as one atomic statement (``billing_runtime/rate_limit_store.py``); the
+in-memory fake of the unit tests runs it as written here.
+
+Weighted requests (:func:`take`: a batch of events costs one per event) move the TAT by ``cost * interval``, and
+may take more than they need at once (a lease a process spends locally, so a stream of batches costs one shared
+check per lease, not one per batch).
 
 Login failures (:func:`fail`) use the same TAT, plus a count of lockouts (``strikes``) for exponential backoff:
 once ``limit`` failures fill the window, the key is locked out for ``interval``, then twice that after the next
@@ -99,6 +103,44 @@ def check(rate: Rate, tat: datetime | None, now: datetime) -> Decision:
     if after - now <= rate.window:
         return admitted(rate, after, now)
     return refused(rate, current, now)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The answer to :func:`take`: how many units were granted (0: refused), the key's TAT afterwards, and when
+    to retry a refused request."""
+
+    granted: int
+    tat: datetime
+    retry_after: timedelta  # zero when granted
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """``Retry-After`` in whole seconds, rounded up (at least 1 when refused)."""
+        return max(1, math.ceil(self.retry_after.total_seconds())) if not self.granted else 0
+
+
+def take(rate: Rate, tat: datetime | None, now: datetime, need: int, want: int | None = None) -> Grant:
+    """Take at least ``need`` units at ``now`` (and up to ``want``, as many as fit) or none.
+
+    ``need`` units fit when ``need * interval`` more stays within the window; a refused request changes nothing
+    and is told when ``need`` will fit. A request larger than the whole burst (``need > limit``) could never
+    fit: it is granted when the key is idle, and the TAT moves ``need`` intervals ahead, so what follows waits
+    until it has been paid for at the rate (over any long stretch, the rate still holds).
+    """
+    if need < 1:
+        raise ValueError("take at least one unit")
+    want = max(need, want or need)
+    current = now if tat is None or tat < now else tat
+    free = (rate.window - (current - now)) // rate.interval
+    if free >= need:
+        granted = min(want, free)
+    elif need > rate.limit and current == now:
+        granted = need
+    else:
+        ready = current - now if need > rate.limit else current + rate.interval * need - rate.window - now
+        return Grant(0, current, max(ready, timedelta(microseconds=1)))
+    return Grant(granted, current + rate.interval * granted, _ZERO)
 
 
 @dataclass(frozen=True)
