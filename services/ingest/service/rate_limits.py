@@ -16,7 +16,9 @@ cost at the rate (``gcra.take``). Streams are paced: a batch waits up to ``strea
 before the stream is ended with RESOURCE_EXHAUSTED (the client resends what was not acknowledged).
 
 The plan's rate is asked of invoicing and kept ``plan_ttl_seconds``; when invoicing cannot answer, the default
-applies for a few seconds (logged and counted): a plan's rate is a bound, never a reason to lose events.
+applies for a few seconds (logged and counted); when the shared state cannot be reached, the batch is admitted
+uncounted (logged, ``billing_ingest_rate_leases_total{outcome="unavailable"}``): a rate is a bound, never a reason
+to lose events.
 """
 
 from __future__ import annotations
@@ -138,7 +140,13 @@ class EventRateLimiter:
             held, lease.tokens = lease.tokens, 0
         need = events - held
         want = max(need, min(rate.burst, math.ceil(rate.events_per_second * self._lease_seconds)))
-        grant = await self._shared.take(f"project:{project_id}", rate.gcra, need, want)
+        try:
+            grant = await self._shared.take(f"project:{project_id}", rate.gcra, need, want)
+        except Exception:  # noqa: BLE001 - the count cannot be kept: admit, like quotas when metering is down
+            RATE_LEASES.labels("unavailable").inc()
+            log.warning("rate limit not counted: the shared state cannot be reached", project_id=project_id,
+                        exc_info=True)
+            return None
         RATE_LEASES.labels("granted" if grant.granted else "refused").inc()
         if grant.granted:
             self._keep(project_id, grant.granted - need)

@@ -159,6 +159,17 @@ async def test_the_plan_rate_is_cached_and_a_failed_lookup_applies_the_default_f
     assert plans.asked == 3
 
 
+async def test_when_the_shared_count_cannot_be_reached_batches_are_admitted_uncounted():
+    [rates], _, shared, _ = limiter(EventRate(1, 1))
+
+    async def down(*args, **kwargs):
+        raise ConnectionError("database is down")
+
+    shared.take = down  # type: ignore[method-assign]
+    await rates.admit(PROJECT, 100)
+    await rates.admit(PROJECT, 100)
+
+
 def _clean_batch(count: int) -> bytes:
     message = ingest_pb2.IngestEventsRequest(events=[
         ingest_pb2.Event(event_id=f"e{i}", metric="api.calls", value="1", timestamp=to_timestamp(T0))
