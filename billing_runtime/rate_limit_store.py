@@ -42,6 +42,11 @@ def rate_limits_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def create_rate_limits_table(op, schema: str) -> None:  # noqa: ANN001 - alembic's op
+    """Create the table (and its index) in ``schema``; used by a service's migration."""
+    rate_limits_table(sa.MetaData(schema=schema)).create(op.get_bind())
+
+
 class PostgresRateLimits:
     def __init__(self, engine: AsyncEngine, schema: str = "gateway") -> None:
         if not schema.isidentifier():
