@@ -32,6 +32,10 @@ class GatewaySettings(ServiceSettings):
     cookie_secure: bool = True
     session_idle_seconds: int = Field(default=30 * 60, ge=60, le=24 * 3600)
     session_lifetime_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 86400)
+    # Ended sessions (signed out, idle, past their lifetime) stay this long (for looking into an incident), then
+    # every replica's housekeeping deletes them, at start-up and every session_prune_interval_seconds.
+    session_prune_grace_seconds: int = Field(default=7 * 86400, ge=0, le=365 * 86400)
+    session_prune_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
     # The origin the dashboard is served from (https://billing.example.com) when it is not the Host the gateway
     # is reached at (a proxy rewriting Host); cookie-authenticated writes from any other Origin are refused.
     public_origin: str = ""

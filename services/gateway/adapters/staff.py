@@ -179,6 +179,18 @@ class SessionRepository:
             query = query.where(sessions.c.id_hash != keep)
         return (await self._conn.execute(query.values(revoked_at=now))).rowcount
 
+    async def prune(self, ended_before: datetime, idle: timedelta, limit: int) -> int:
+        # Session.ended_at before ended_before, in SQL. SKIP LOCKED: replicas pruning at once take different rows,
+        # and a row a request holds (touching it) waits for the next round instead of blocking this one.
+        ended = (
+            sa.select(sessions.c.id_hash)
+            .where(sa.or_(sessions.c.expires_at < ended_before, sessions.c.revoked_at < ended_before,
+                          sessions.c.last_seen_at < ended_before - idle))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._conn.execute(sa.delete(sessions).where(sessions.c.id_hash.in_(ended)))).rowcount
+
 
 class StaffTokenRepository:
     def __init__(self, conn: AsyncConnection) -> None:

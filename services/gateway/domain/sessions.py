@@ -31,6 +31,9 @@ TOUCH_EVERY = timedelta(minutes=1)
 # after is accepted too (clock skew, a code typed as it turned over).
 TOTP_STEP_SECONDS = 30
 TOTP_DRIFT_STEPS = 1
+# Ended sessions are deleted at most this many rows per transaction: short transactions and few locks held, however
+# large the backlog (a first prune after months of sign-ins).
+PRUNE_BATCH = 1000
 
 
 def validate_password(password: str, email: str, field: str = "password") -> str:
@@ -99,6 +102,12 @@ class Session:
 
     def idle_expires_at(self, policy: SessionPolicy) -> datetime:
         return min(self.expires_at, self.last_seen_at + policy.idle)
+
+    def ended_at(self, policy: SessionPolicy) -> datetime:
+        """When the session ended, or will end unless used: signed out, idle or past its lifetime, the earliest.
+        Pruning deletes a session once this is older than the grace period."""
+        ends = self.idle_expires_at(policy)
+        return min(ends, self.revoked_at) if self.revoked_at is not None else ends
 
 
 @dataclass(frozen=True)

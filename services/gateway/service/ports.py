@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -84,6 +84,11 @@ class Sessions(Protocol):
 
     async def revoke_all(self, user_id: str, now: datetime, *, keep: str | None = None) -> int:
         """Revoke every active session of the user but ``keep`` (an id hash); how many were revoked."""
+        ...
+
+    async def prune(self, ended_before: datetime, idle: timedelta, limit: int) -> int:
+        """Delete at most ``limit`` sessions that ended (``Session.ended_at`` with this idle timeout) before
+        ``ended_before``, skipping rows another transaction holds; how many were deleted."""
         ...
 
 

@@ -5,7 +5,7 @@ the user is disabled. Each use case is one transaction (password hashing, slow o
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
 from services.gateway.domain import sessions as sess
@@ -139,6 +139,22 @@ async def authenticate_session(
 async def logout(uow: StaffTransaction, session: sess.Session, now: datetime) -> None:
     async with uow:
         await uow.sessions.revoke(session.id_hash, now)
+
+
+async def prune_sessions(
+    uow: StaffTransaction, policy: sess.SessionPolicy, grace: timedelta, now: datetime, batch: int = sess.PRUNE_BATCH
+) -> int:
+    """Delete the sessions that ended more than ``grace`` before ``now``, ``batch`` rows per transaction until
+    none is left; returns how many. Safe on every replica at once: a delete is idempotent, and rows one replica
+    holds are left to the others."""
+    ended_before = now - grace
+    pruned = 0
+    while True:
+        async with uow:
+            deleted = await uow.sessions.prune(ended_before, policy.idle, batch)
+        pruned += deleted
+        if deleted < batch:
+            return pruned
 
 
 @dataclass(frozen=True)
