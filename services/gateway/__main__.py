@@ -12,6 +12,7 @@ import uvicorn
 
 from billing_runtime.logging import get_logger
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
+from services.gateway.adapters.secrets_keyring import SecretsKeyring
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.adapters.staff import GatewayUnitOfWork
 from services.gateway.adapters.tables import metadata
@@ -42,8 +43,12 @@ async def start_http(runtime: Runtime, settings: GatewaySettings) -> None:
     service_clients = ServiceClients(settings.service_addresses())
     webhooks = JetStreamWebhooks(runtime.js) if runtime.js is not None else None
 
+    keyring = SecretsKeyring(*settings.secrets_keys())
+    current_key, previous_keys = keyring.key_ids
+    log.info("secrets keys", current_key_id=current_key, previous_key_ids=previous_keys)
+
     def uow() -> GatewayUnitOfWork:
-        return GatewayUnitOfWork(runtime.engine)
+        return GatewayUnitOfWork(runtime.engine, keyring)
 
     app = create_app(settings, service_clients, runtime.engine, uow, webhooks)
     sock = _bind(settings.http_host, settings.http_port)

@@ -9,7 +9,7 @@ from typing import Protocol, Self
 
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
-from services.gateway.domain.sessions import Session, SignIn
+from services.gateway.domain.sessions import ResealedTotpSecrets, Session, SignIn
 
 
 class Users(Protocol):
@@ -45,6 +45,12 @@ class Users(Protocol):
 
     async def use_totp_step(self, user_id: str, step: int) -> bool:
         """Record ``step`` as used if it is later than the last one; False when another request used it first."""
+        ...
+
+    async def reseal_totp_secrets(self, *, after: str | None, limit: int) -> ResealedTotpSecrets:
+        """Seal again with the current key up to ``limit`` TOTP secrets (in user id order after ``after``) that are
+        stored in plain text or under a previous key; one that no configured key opens is left as it is and
+        named."""
         ...
 
 

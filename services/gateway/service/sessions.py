@@ -157,6 +157,23 @@ async def prune_sessions(
             return pruned
 
 
+async def reseal_totp_secrets(uow: StaffTransaction, batch: int = sess.RESEAL_BATCH) -> tuple[int, tuple[str, ...]]:
+    """Seal every TOTP secret stored in plain text (from before secrets were sealed) or under a previous key with
+    the current key, a page of users per transaction; returns how many, and the users whose secret no configured
+    key opens (left as they are). Safe on every replica at once: a secret is replaced only if still as read."""
+    after: str | None = None
+    resealed = 0
+    unreadable: tuple[str, ...] = ()
+    while True:
+        async with uow:
+            page = await uow.users.reseal_totp_secrets(after=after, limit=batch)
+        resealed += page.resealed
+        unreadable += page.unreadable
+        if page.scanned < batch:
+            return resealed, unreadable
+        after = page.last_user_id
+
+
 @dataclass(frozen=True)
 class ChangePassword:
     user_id: str
