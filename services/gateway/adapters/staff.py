@@ -334,13 +334,13 @@ class GatewayUnitOfWork(UnitOfWork):
     """One transaction with the gateway's repositories on it (``uow.connection`` stays available for the audit
     log); the keyring seals and opens the secrets they store."""
 
-    def __init__(self, engine: AsyncEngine, keyring: SecretsKeyring) -> None:
-        super().__init__(engine)
-        self._keyring = keyring
-
     _users: UserRepository | None = None
     _tokens: StaffTokenRepository | None = None
     _sessions: SessionRepository | None = None
+
+    def __init__(self, engine: AsyncEngine, keyring: SecretsKeyring) -> None:
+        super().__init__(engine)
+        self._keyring = keyring
 
     @property
     def users(self) -> UserRepository:
