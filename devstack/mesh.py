@@ -29,6 +29,7 @@ from devstack.errors import DevstackError
 from devstack.logs import tail
 from devstack.ports import LOCALHOST, pick_port, wait_for_tcp
 from devstack.processes import read_record, reclaim, send_signal, stop_child, write_record
+from devstack.state import new_secrets_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,7 +122,9 @@ class Mesh:
 
     Each mesh makes fresh mesh credentials (billing_runtime.mesh): a token per service (``<SVC>_MESH_TOKEN``),
     one for :attr:`operator` (what tests, benchmarks and a developer call services with: :meth:`channel`), and
-    ``MESH_VERIFIERS`` with all their hashes for every service.
+    ``MESH_VERIFIERS`` with all their hashes for every service. The gateway seals TOTP secrets with
+    ``gateway_secrets_key`` (``GATEWAY_SECRETS_KEY``); without one the mesh makes a new key, which suits a database
+    the mesh starts with: `make run` keeps its key in the data directory, beside the database.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class Mesh:
         nats_url: str,
         admin_token: str,
         *,
+        gateway_secrets_key: str | None = None,
         services: Sequence[str] = ORDER,
         ports: Mapping[str, int] | None = None,
         http_port: int | None = None,
@@ -148,6 +152,7 @@ class Mesh:
         self.database_url = database_url
         self.nats_url = nats_url
         self.admin_token = admin_token
+        self.gateway_secrets_key = gateway_secrets_key or new_secrets_key()
         self.services: tuple[str, ...] = tuple(services)
         self.log_dir = self.data_dir / "logs"
         self.pid_dir = self.data_dir / "pids"
@@ -272,6 +277,7 @@ class Mesh:
         if service == "gateway":
             env["GATEWAY_HTTP_PORT"] = str(self.http_ports[name])
             env["GATEWAY_ADMIN_TOKEN"] = self.admin_token
+            env["GATEWAY_SECRETS_KEY"] = self.gateway_secrets_key
             # Plain http on 127.0.0.1: a Secure session cookie would never come back from the browser.
             env.setdefault("GATEWAY_COOKIE_SECURE", "false")
         env.update(self._env)

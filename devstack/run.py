@@ -31,7 +31,7 @@ from devstack.mesh import ORDER, REPO_ROOT, Mesh, stop_leftover_services
 from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
 from devstack.razorpay_sandbox import REAL_KEYS_ENV, WEBHOOK_PATH, LocalRazorpaySandbox, real_keys_configured
-from devstack.state import admin_token, write_endpoints
+from devstack.state import admin_token, gateway_secrets_key, write_endpoints
 from devstack.supervision import Supervisor
 
 DATA_DIR_ENV = "BILLING_DATA_DIR"
@@ -127,7 +127,8 @@ def run(
         database_url = _database(data_dir, started)
         nats_url = _nats(data_dir, started)
         token = admin_token(data_dir, console.say)
-        mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services)
+        mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services,
+                                   gateway_secrets_key=gateway_secrets_key(data_dir, console.say))
         _razorpay(mesh, data_dir, started)
         _mailbox(mesh, data_dir, started)
         # A local run's webhook receivers (a demo receiver, a developer's tunnel) listen on private addresses,

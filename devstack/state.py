@@ -1,7 +1,9 @@
-"""Files the local runtime keeps between runs: the admin token, and ``endpoints.json`` describing a running stack."""
+"""Files the local runtime keeps between runs: the admin token, the gateway's secrets key, and ``endpoints.json``
+describing a running stack."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -39,6 +41,25 @@ def admin_token(data_dir: Path, say: Reporter) -> str:
     write_private(path, token + "\n")
     say(f"generated an admin token; saved to {path} (mode 0600)")
     return token
+
+
+def new_secrets_key() -> str:
+    """A key for the gateway's ``GATEWAY_SECRETS_KEY``: 32 random bytes in URL-safe base64."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def gateway_secrets_key(data_dir: Path, say: Reporter) -> str:
+    """The key the gateway seals TOTP secrets with, saved in ``<data>/gateway-secrets-key`` (generated on first use).
+    Kept between runs like the database it protects: with a new key, the secrets sealed before would not open."""
+    path = data_dir / "gateway-secrets-key"
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    key = new_secrets_key()
+    write_private(path, key + "\n")
+    say(f"generated the gateway's secrets key; saved to {path} (mode 0600)")
+    return key
 
 
 def write_endpoints(path: Path, endpoints: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ gets a fresh database, dropped at the end. If the servers cannot be started, the
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -59,6 +60,11 @@ def mesh_channel(address: str, **kwargs: Any) -> grpc.aio.Channel:
 def mesh_sync_channel(address: str, **kwargs: Any) -> grpc.Channel:
     """The blocking kind of :func:`mesh_channel`."""
     return mesh.sync_channel(address, OPERATOR, **kwargs)
+
+
+# The key every in-process gateway seals TOTP secrets with (GATEWAY_SECRETS_KEY, as `make run` makes one).
+GATEWAY_SECRETS_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
 # Spans of every in-process service end up here, so tests can follow a request across services.
 FINISHED_SPANS = InMemorySpanExporter()
 configure_tracing("tests", SimpleSpanProcessor(FINISHED_SPANS))
@@ -175,6 +181,7 @@ async def running_service(
         # test_rate_limits.py, test_sessions.py).
         values.setdefault("admin_write_limit_per_minute", 0)
         values.setdefault("login_failure_limit", 1_000_000)
+        values.setdefault("secrets_key", GATEWAY_SECRETS_KEY)
     runtime = build_runtime(definition, definition.settings_cls(**values))
     try:
         await runtime.start()

@@ -12,11 +12,13 @@ import uvicorn
 
 from billing_runtime.logging import get_logger
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
+from services.gateway.adapters.secrets_keyring import SecretsKeyring
 from services.gateway.adapters.services import ServiceClients
 from services.gateway.adapters.staff import GatewayUnitOfWork
 from services.gateway.adapters.tables import metadata
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
+from services.gateway.entrypoints.housekeeping import run_housekeeping
 from services.gateway.entrypoints.http.app import create_app
 
 log = get_logger(__name__)
@@ -40,7 +42,15 @@ async def start_http(runtime: Runtime, settings: GatewaySettings) -> None:
     """Serve the REST API with uvicorn inside this process's event loop; stopped by the shared lifecycle."""
     service_clients = ServiceClients(settings.service_addresses())
     webhooks = JetStreamWebhooks(runtime.js) if runtime.js is not None else None
-    app = create_app(settings, service_clients, runtime.engine, lambda: GatewayUnitOfWork(runtime.engine), webhooks)
+
+    keyring = SecretsKeyring(*settings.secrets_keys())
+    current_key, previous_keys = keyring.key_ids
+    log.info("secrets keys", current_key_id=current_key, previous_key_ids=previous_keys)
+
+    def uow() -> GatewayUnitOfWork:
+        return GatewayUnitOfWork(runtime.engine, keyring)
+
+    app = create_app(settings, service_clients, runtime.engine, uow, webhooks)
     sock = _bind(settings.http_host, settings.http_port)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
     server = uvicorn.Server(config)
@@ -51,6 +61,7 @@ async def start_http(runtime: Runtime, settings: GatewaySettings) -> None:
     host, port = sock.getsockname()[:2]
     runtime.http_address = f"http://{host}:{port}"
     log.info("http listening", url=runtime.http_address, docs=f"{runtime.http_address}/docs")
+    runtime.spawn(run_housekeeping(uow, settings), name="gateway-housekeeping")
 
     async def stop() -> None:
         server.should_exit = True

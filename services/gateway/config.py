@@ -1,6 +1,8 @@
+import base64
+import binascii
 from datetime import timedelta
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
@@ -10,10 +12,22 @@ from services.gateway.entrypoints.http.client_address import Network, parse_netw
 SERVICES = ("ingest", "metering", "invoicing", "payments", "notification")
 
 
+def _key_bytes(text: str) -> bytes:
+    """A secrets key from base64 (standard or URL-safe alphabet); the message never repeats the key."""
+    try:
+        key = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except binascii.Error:
+        raise ValueError("a key is not base64: give 32 random bytes in base64 (openssl rand -base64 32)") from None
+    if len(key) != 32:
+        raise ValueError(f"a key is 32 bytes in base64, not {len(key)} (openssl rand -base64 32)")
+    return key
+
+
 class GatewaySettings(ServiceSettings):
     """The HTTP edge's settings (``GATEWAY_`` prefix)."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    # A refused value is not echoed in the error: it may be a key or a token.
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", hide_input_in_errors=True)
 
     grpc_port: int = 50056
     http_host: str = "127.0.0.1"
@@ -21,6 +35,11 @@ class GatewaySettings(ServiceSettings):
     # The bootstrap admin credential (acts as the admin role; docs/security.md); compared in constant time, never
     # logged.
     admin_token: SecretStr = Field(min_length=16)
+    # The key people's TOTP secrets are sealed with at rest (AES-256-GCM, docs/security.md, "TOTP secrets at rest"):
+    # 32 random bytes in base64 (`openssl rand -base64 32`), or GATEWAY_SECRETS_KEY_FILE. After a rotation the keys
+    # before it, comma-separated, still open what they sealed until the housekeeping has sealed it again. Never logged.
+    secrets_key: SecretStr
+    secrets_previous_keys: SecretStr = SecretStr("")
     # Comma-separated CIDR ranges of the proxies in front of the gateway (a load balancer, an ingress): only from
     # them is X-Forwarded-For believed, for the audit log's source address and the allowlists. Empty: the TCP peer.
     trusted_proxies: str = ""
@@ -32,6 +51,12 @@ class GatewaySettings(ServiceSettings):
     cookie_secure: bool = True
     session_idle_seconds: int = Field(default=30 * 60, ge=60, le=24 * 3600)
     session_lifetime_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 86400)
+    # Ended sessions (signed out, idle, past their lifetime) stay this long (for looking into an incident), then
+    # every replica's housekeeping deletes them.
+    session_prune_grace_seconds: int = Field(default=7 * 86400, ge=0, le=365 * 86400)
+    # How often each replica's housekeeping runs (and at start-up): pruning ended sessions, sealing TOTP secrets
+    # stored in plain text or under a previous key with the current one.
+    housekeeping_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
     # The origin the dashboard is served from (https://billing.example.com) when it is not the Host the gateway
     # is reached at (a proxy rewriting Host); cookie-authenticated writes from any other Origin are refused.
     public_origin: str = ""
@@ -69,6 +94,21 @@ class GatewaySettings(ServiceSettings):
     def razorpay_webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.razorpay_webhook_secret, self.razorpay_webhook_previous_secret)
                 if s.get_secret_value()]
+
+    @field_validator("secrets_key", "secrets_previous_keys")
+    @classmethod
+    def _secrets_keys(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        keys = cls.split_ranges(value.get_secret_value())
+        if info.field_name == "secrets_key" and len(keys) != 1:
+            raise ValueError("must be one key: 32 random bytes in base64 (openssl rand -base64 32)")
+        for key in keys:
+            _key_bytes(key)
+        return value
+
+    def secrets_keys(self) -> tuple[bytes, list[bytes]]:
+        """The current key and the previous ones, as bytes."""
+        previous = self.split_ranges(self.secrets_previous_keys.get_secret_value())
+        return _key_bytes(self.secrets_key.get_secret_value().strip()), [_key_bytes(key) for key in previous]
 
     @field_validator("trusted_proxies", "admin_allowed_cidrs")
     @classmethod

@@ -94,8 +94,8 @@ def platform(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFa
         # The tests make more admin writes a minute with one token than `make run`'s limit admits.
         platform.add_env("gateway", {**sandbox.gateway_env(), "GATEWAY_ADMIN_WRITE_LIMIT_PER_MINUTE": "0"})
         platform.start()
-        SECRETS.update({platform.admin_token, *platform.mesh_tokens.values(), sandbox.keys["key_secret"],
-                        sandbox.keys["webhook_secret"]})
+        SECRETS.update({platform.admin_token, *platform.mesh_tokens.values(), platform.gateway_secrets_key,
+                        sandbox.keys["key_secret"], sandbox.keys["webhook_secret"]})
         yield platform, sandbox, mailbox
     finally:
         platform.stop()

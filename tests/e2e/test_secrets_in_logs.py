@@ -1,6 +1,7 @@
-"""No secret reaches a log (issue 13): the flows that handle credentials, driven through the gateway of the whole
-mesh, then every service's log file read for each secret (exact strings; for ``bk_``/``bt_`` credentials also
-the part after the id). The ``platform`` fixture checks the logs of the whole session the same way at its end."""
+"""No secret reaches a log (issue 13): the flows that handle credentials (a TOTP enrolment among them), driven
+through the gateway of the whole mesh, then every service's log file read for each secret (exact strings; for
+``bk_``/``bt_`` credentials also the part after the id). The ``platform`` fixture checks the logs of the whole
+session the same way at its end, the gateway's secrets key included."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import pyotp
 import pytest
 
 from devstack.mesh import Mesh
@@ -60,7 +62,13 @@ def test_credentials_used_across_the_mesh_never_reach_a_log(mesh: Mesh, razorpay
             signed_in = browser.post("/api/v1/auth/login", json={"email": email, "password": password})
             assert signed_in.status_code == 200, signed_in.text
             remember_secret(signed_in.cookies["billing_session"])
-            remember_secret(signed_in.json()["csrf_token"])
+            csrf = {"X-CSRF-Token": remember_secret(signed_in.json()["csrf_token"])}
+            # A second factor enrolled: its secret is sealed with the gateway's key (remembered by the fixture).
+            enrolment = browser.post("/api/v1/auth/totp", headers=csrf)
+            assert enrolment.status_code == 200, enrolment.text
+            totp = pyotp.TOTP(remember_secret(enrolment.json()["secret"]))
+            assert browser.post("/api/v1/auth/totp/confirm", headers=csrf, json={"code": totp.now()}
+                                ).status_code == 204
         minted = admin.post(f"/api/v1/admin/users/{user.json()['id']}/tokens", json={"name": "ci"})
         assert minted.status_code == 201, minted.text
         token = remember_secret(minted.json()["secret"])

@@ -8,13 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing_runtime.database import UnitOfWork
+from services.gateway.adapters.secrets_keyring import SecretsKeyring, SecretUnreadable
 from services.gateway.adapters.tables import sessions, staff_tokens, users
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
-from services.gateway.domain.sessions import Session, SignIn
+from services.gateway.domain.sessions import ResealedTotpSecrets, Session, SignIn
 
 # A token's last use is recorded at most this often: a busy automation token would otherwise write a row
 # per request.
@@ -46,9 +47,17 @@ def _to_session(row: Any) -> Session:
     )
 
 
+def _totp_secret_at(user_id: str) -> str:
+    """Where a user's TOTP secret is stored: what its sealed value is bound to."""
+    return f"gateway.users.totp_secret:{user_id}"
+
+
 class UserRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    """Users; their TOTP secrets are sealed with the keyring on the way in and opened on the way out."""
+
+    def __init__(self, conn: AsyncConnection, keyring: SecretsKeyring) -> None:
         self._conn = conn
+        self._keyring = keyring
 
     async def add(
         self, *, user_id: str, email: str, name: str, role: Role, organisation_id: str | None = None
@@ -103,8 +112,16 @@ class UserRepository:
         row = (await self._conn.execute(sa.select(users).where(condition))).first()
         if row is None:
             return None
-        return SignIn(user=_to_user(row), password_hash=row.password_hash, totp_secret=row.totp_secret,
-                      totp_last_step=row.totp_last_step)
+        return SignIn(user=_to_user(row), password_hash=row.password_hash,
+                      totp_secret=self._open_totp_secret(row.id, row.totp_secret), totp_last_step=row.totp_last_step)
+
+    def _open_totp_secret(self, user_id: str, stored: str | None) -> str | None:
+        if stored is None:
+            return None
+        try:
+            return self._keyring.open(stored, _totp_secret_at(user_id)).value
+        except SecretUnreadable as error:
+            raise SecretUnreadable(f"the TOTP secret of user {user_id} {error}") from None
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self._conn.execute(
@@ -112,11 +129,41 @@ class UserRepository:
         )
 
     async def set_totp(self, user_id: str, *, secret: str | None, enabled: bool, last_step: int | None) -> None:
+        sealed = self._keyring.seal(secret, _totp_secret_at(user_id)) if secret is not None else None
         await self._conn.execute(
             sa.update(users)
             .where(users.c.id == user_id)
-            .values(totp_secret=secret, totp_enabled=enabled, totp_last_step=last_step, updated_at=sa.func.now())
+            .values(totp_secret=sealed, totp_enabled=enabled, totp_last_step=last_step, updated_at=sa.func.now())
         )
+
+    async def reseal_totp_secrets(self, *, after: str | None, limit: int) -> ResealedTotpSecrets:
+        # Each value is replaced only if it is still the one read: a secret changed meanwhile (a new enrolment, a
+        # reset, another replica's housekeeping) is already sealed with the current key, or gone.
+        query = (
+            sa.select(users.c.id, users.c.totp_secret)
+            .where(users.c.totp_secret.is_not(None),
+                   sa.not_(users.c.totp_secret.startswith(self._keyring.sealed_prefix, autoescape=True)))
+            .order_by(users.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(users.c.id > after)
+        rows = (await self._conn.execute(query)).all()
+        resealed, unreadable = 0, []
+        for row in rows:
+            where = _totp_secret_at(row.id)
+            try:
+                secret = self._keyring.open(row.totp_secret, where).value
+            except SecretUnreadable:
+                unreadable.append(row.id)
+                continue
+            result = await self._conn.execute(
+                sa.update(users).where(users.c.id == row.id, users.c.totp_secret == row.totp_secret)
+                .values(totp_secret=self._keyring.seal(secret, where))
+            )
+            resealed += result.rowcount
+        return ResealedTotpSecrets(scanned=len(rows), last_user_id=rows[-1].id if rows else None, resealed=resealed,
+                                   unreadable=tuple(unreadable))
 
     async def use_totp_step(self, user_id: str, step: int) -> bool:
         # One conditional UPDATE: of two requests with the same code, only one moves the step on.
@@ -178,6 +225,18 @@ class SessionRepository:
         if keep is not None:
             query = query.where(sessions.c.id_hash != keep)
         return (await self._conn.execute(query.values(revoked_at=now))).rowcount
+
+    async def prune(self, ended_before: datetime, idle: timedelta, limit: int) -> int:
+        # Session.ended_at before ended_before, in SQL. SKIP LOCKED: replicas pruning at once take different rows,
+        # and a row a request holds (touching it) waits for the next round instead of blocking this one.
+        ended = (
+            sa.select(sessions.c.id_hash)
+            .where(sa.or_(sessions.c.expires_at < ended_before, sessions.c.revoked_at < ended_before,
+                          sessions.c.last_seen_at < ended_before - idle))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self._conn.execute(sa.delete(sessions).where(sessions.c.id_hash.in_(ended)))).rowcount
 
 
 class StaffTokenRepository:
@@ -273,11 +332,15 @@ class _Row:
 
 class GatewayUnitOfWork(UnitOfWork):
     """One transaction with the gateway's repositories on it (``uow.connection`` stays available for the audit
-    log)."""
+    log); the keyring seals and opens the secrets they store."""
 
     _users: UserRepository | None = None
     _tokens: StaffTokenRepository | None = None
     _sessions: SessionRepository | None = None
+
+    def __init__(self, engine: AsyncEngine, keyring: SecretsKeyring) -> None:
+        super().__init__(engine)
+        self._keyring = keyring
 
     @property
     def users(self) -> UserRepository:
@@ -299,7 +362,7 @@ class GatewayUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> GatewayUnitOfWork:
         await super().__aenter__()
-        self._users = UserRepository(self.connection)
+        self._users = UserRepository(self.connection, self._keyring)
         self._tokens = StaffTokenRepository(self.connection)
         self._sessions = SessionRepository(self.connection)
         return self

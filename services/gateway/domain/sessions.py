@@ -31,6 +31,12 @@ TOUCH_EVERY = timedelta(minutes=1)
 # after is accepted too (clock skew, a code typed as it turned over).
 TOTP_STEP_SECONDS = 30
 TOTP_DRIFT_STEPS = 1
+# Ended sessions are deleted at most this many rows per transaction: short transactions and few locks held, however
+# large the backlog (a first prune after months of sign-ins).
+PRUNE_BATCH = 1000
+# TOTP secrets sealed again with the current key per transaction (after a key rotation, or the first start with a
+# key when they were stored in plain text).
+RESEAL_BATCH = 100
 
 
 def validate_password(password: str, email: str, field: str = "password") -> str:
@@ -100,6 +106,12 @@ class Session:
     def idle_expires_at(self, policy: SessionPolicy) -> datetime:
         return min(self.expires_at, self.last_seen_at + policy.idle)
 
+    def ended_at(self, policy: SessionPolicy) -> datetime:
+        """When the session ended, or will end unless used: signed out, idle or past its lifetime, the earliest.
+        Pruning deletes a session once this is older than the grace period."""
+        ends = self.idle_expires_at(policy)
+        return min(ends, self.revoked_at) if self.revoked_at is not None else ends
+
 
 @dataclass(frozen=True)
 class SignIn:
@@ -109,6 +121,18 @@ class SignIn:
     password_hash: str | None
     totp_secret: str | None
     totp_last_step: int | None
+
+
+@dataclass(frozen=True)
+class ResealedTotpSecrets:
+    """One page of sealing TOTP secrets again with the current key (those stored in plain text, from before secrets
+    were sealed, or under a previous key): how many were looked at, the last user looked at (where the next page
+    starts), how many were sealed again, and the users whose secret no configured key opens."""
+
+    scanned: int
+    last_user_id: str | None
+    resealed: int
+    unreadable: tuple[str, ...] = ()
 
 
 def totp_step_of(now: datetime) -> int:

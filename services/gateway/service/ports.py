@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
-from services.gateway.domain.sessions import Session, SignIn
+from services.gateway.domain.sessions import ResealedTotpSecrets, Session, SignIn
 
 
 class Users(Protocol):
@@ -45,6 +45,12 @@ class Users(Protocol):
 
     async def use_totp_step(self, user_id: str, step: int) -> bool:
         """Record ``step`` as used if it is later than the last one; False when another request used it first."""
+        ...
+
+    async def reseal_totp_secrets(self, *, after: str | None, limit: int) -> ResealedTotpSecrets:
+        """Seal again with the current key up to ``limit`` TOTP secrets (in user id order after ``after``) that are
+        stored in plain text or under a previous key; one that no configured key opens is left as it is and
+        named."""
         ...
 
 
@@ -84,6 +90,11 @@ class Sessions(Protocol):
 
     async def revoke_all(self, user_id: str, now: datetime, *, keep: str | None = None) -> int:
         """Revoke every active session of the user but ``keep`` (an id hash); how many were revoked."""
+        ...
+
+    async def prune(self, ended_before: datetime, idle: timedelta, limit: int) -> int:
+        """Delete at most ``limit`` sessions that ended (``Session.ended_at`` with this idle timeout) before
+        ``ended_before``, skipping rows another transaction holds; how many were deleted."""
         ...
 
 

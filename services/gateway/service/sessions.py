@@ -5,7 +5,7 @@ the user is disabled. Each use case is one transaction (password hashing, slow o
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
 from services.gateway.domain import sessions as sess
@@ -139,6 +139,39 @@ async def authenticate_session(
 async def logout(uow: StaffTransaction, session: sess.Session, now: datetime) -> None:
     async with uow:
         await uow.sessions.revoke(session.id_hash, now)
+
+
+async def prune_sessions(
+    uow: StaffTransaction, policy: sess.SessionPolicy, grace: timedelta, now: datetime, batch: int = sess.PRUNE_BATCH
+) -> int:
+    """Delete the sessions that ended more than ``grace`` before ``now``, ``batch`` rows per transaction until
+    none is left; returns how many. Safe on every replica at once: a delete is idempotent, and rows one replica
+    holds are left to the others."""
+    ended_before = now - grace
+    pruned = 0
+    while True:
+        async with uow:
+            deleted = await uow.sessions.prune(ended_before, policy.idle, batch)
+        pruned += deleted
+        if deleted < batch:
+            return pruned
+
+
+async def reseal_totp_secrets(uow: StaffTransaction, batch: int = sess.RESEAL_BATCH) -> tuple[int, tuple[str, ...]]:
+    """Seal every TOTP secret stored in plain text (from before secrets were sealed) or under a previous key with
+    the current key, a page of users per transaction; returns how many, and the users whose secret no configured
+    key opens (left as they are). Safe on every replica at once: a secret is replaced only if still as read."""
+    after: str | None = None
+    resealed = 0
+    unreadable: tuple[str, ...] = ()
+    while True:
+        async with uow:
+            page = await uow.users.reseal_totp_secrets(after=after, limit=batch)
+        resealed += page.resealed
+        unreadable += page.unreadable
+        if page.scanned < batch:
+            return resealed, unreadable
+        after = page.last_user_id
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pyotp
 import pytest
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
@@ -168,6 +169,24 @@ def test_run_restarts_a_service_killed_with_sigkill(tmp_path: Path) -> None:
     _assert_all_gone(pids)
 
 
+TOTP_EMAIL = "totp-person@example.com"
+TOTP_PASSWORD = "a long enough passphrase"
+
+
+def _enrol_totp(gateway: str, admin: dict[str, str]) -> pyotp.TOTP:
+    """A user who signs in with a password and enrols an authenticator; its TOTP."""
+    created = httpx.post(f"{gateway}/api/v1/admin/users", headers=admin, json={
+        "email": TOTP_EMAIL, "name": "T", "role": "viewer", "password": TOTP_PASSWORD})
+    assert created.status_code == 201, created.text
+    with httpx.Client(base_url=gateway) as browser:  # make run's cookie is not Secure: plain http keeps it
+        signed_in = browser.post("/api/v1/auth/login", json={"email": TOTP_EMAIL, "password": TOTP_PASSWORD})
+        assert signed_in.status_code == 200, signed_in.text
+        csrf = {"X-CSRF-Token": signed_in.json()["csrf_token"]}
+        totp = pyotp.TOTP(browser.post("/api/v1/auth/totp", headers=csrf).json()["secret"])
+        assert browser.post("/api/v1/auth/totp/confirm", headers=csrf, json={"code": totp.now()}).status_code == 204
+    return totp
+
+
 @pytest.mark.e2e
 def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> None:
     devstack = Devstack(tmp_path, "invoicing,ingest,metering,payments,notification,gateway")
@@ -192,6 +211,10 @@ def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> 
         mailbox = endpoints["mailbox"]
         assert mailbox["smtp"].startswith("127.0.0.1:") and mailbox["web"].startswith("http://127.0.0.1:")
         assert httpx.get(mailbox["web"]).status_code == 200
+        # A person with a second factor: its secret is sealed with the key this run made and keeps.
+        totp = _enrol_totp(endpoints["gateway"], headers)
+        _assert_private(devstack.data_dir / "gateway-secrets-key")
+        key = (devstack.data_dir / "gateway-secrets-key").read_text()
     finally:
         assert devstack.interrupt() == 0, devstack.output.read_text()
 
@@ -202,6 +225,11 @@ def test_full_run_creates_demo_data_once_through_the_gateway(tmp_path: Path) -> 
         assert {**again, "invoice": None} == {**demo, "invoice": None}
         assert {k: v for k, v in again["invoice"].items() if k != "checkout_url"} == {
             k: v for k, v in demo["invoice"].items() if k != "checkout_url"}
+        # The same key: the second factor enrolled before the restart still signs in.
+        assert (devstack.data_dir / "gateway-secrets-key").read_text() == key
+        signed_in = httpx.post(f"{endpoints_again['gateway']}/api/v1/auth/login", json={
+            "email": TOTP_EMAIL, "password": TOTP_PASSWORD, "totp_code": totp.at(time.time() + 30)})
+        assert signed_in.status_code == 200, signed_in.text
     finally:
         assert devstack.interrupt() == 0
     assert "demo data present" in devstack.output.read_text()

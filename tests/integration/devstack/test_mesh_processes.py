@@ -64,6 +64,7 @@ def test_every_service_gets_a_distinct_port_and_the_documented_environment(meter
     gateway = metering.env_for("gateway")
     assert gateway["GATEWAY_HTTP_PORT"] == str(metering.http_port)
     assert gateway["GATEWAY_ADMIN_TOKEN"] == ADMIN_TOKEN
+    assert gateway["GATEWAY_SECRETS_KEY"] == metering.gateway_secrets_key and "GATEWAY_SECRETS_KEY" not in ingest
     for backend in ("ingest", "metering", "invoicing", "payments", "notification"):
         assert gateway[f"GATEWAY_{backend.upper()}_ADDRESS"] == metering.address(backend)
     assert gateway["DATABASE_URL"] == metering.database_url and gateway["NATS_URL"] == metering.nats_url

@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.ingest.v1 import ingest_pb2
+from billing_runtime import database, migrations
 from billing_runtime.service import Runtime
 from sandboxes.razorpay import RunningSandbox, running_sandbox
 from services.gateway.__main__ import DEFINITION as GATEWAY
@@ -49,6 +51,18 @@ async def gateway_url(database_url, nats_url, ingest, invoicing, metering, refus
         events_max_body_bytes=EVENTS_MAX_BODY_BYTES,
     ) as runtime:
         yield runtime.http_address
+
+
+@pytest.fixture(scope="session")
+async def gateway_engine(database_url) -> AsyncIterator[AsyncEngine]:
+    """An engine on the session's database with the gateway's schema migrated, for tests of its repositories
+    (no gateway process needed)."""
+    engine = database.create_engine(database_url, application_name="gateway-tests")
+    try:
+        await migrations.migrate(engine, GATEWAY.migrations_dir, GATEWAY.schema)
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

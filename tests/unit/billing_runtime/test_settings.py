@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -115,16 +117,20 @@ def test_ingest_error_names_its_variable() -> None:
 def test_a_secret_may_come_from_a_file(tmp_path, monkeypatch):
     from services.gateway.config import GatewaySettings
 
-    token, webhook = tmp_path / "token", tmp_path / "webhook"
+    token, webhook, key = tmp_path / "token", tmp_path / "webhook", tmp_path / "key"
     token.write_text("a-token-from-a-file-0123456789\n")
     webhook.write_text("whsec-from-file")
+    key.write_text(base64.b64encode(bytes(range(32))).decode() + "\n")
     monkeypatch.setenv("GATEWAY_ADMIN_TOKEN_FILE", str(token))
     monkeypatch.setenv("GATEWAY_RAZORPAY_WEBHOOK_SECRET_FILE", str(webhook))
-    monkeypatch.delenv("GATEWAY_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("GATEWAY_SECRETS_KEY_FILE", str(key))
+    for name in ("GATEWAY_ADMIN_TOKEN", "GATEWAY_SECRETS_KEY", "GATEWAY_SECRETS_PREVIOUS_KEYS"):
+        monkeypatch.delenv(name, raising=False)
     settings = GatewaySettings(database_url="postgresql://x@127.0.0.1/db")
     assert settings.admin_token.get_secret_value() == "a-token-from-a-file-0123456789"
     assert settings.razorpay_webhook_secrets() == ["whsec-from-file"]
-    assert "whsec-from-file" not in repr(settings)
+    assert settings.secrets_keys() == (bytes(range(32)), [])
+    assert "whsec-from-file" not in repr(settings) and key.read_text().strip() not in repr(settings)
 
 
 def test_an_unreadable_secret_file_is_a_configuration_error(tmp_path, monkeypatch):

@@ -235,3 +235,25 @@ def test_every_service_has_its_own_mesh_token_and_the_dev_verifiers_match_them()
         token = base64.b64decode(secret["data"]["mesh-token"]).decode()
         assert verifiers[name] == mesh.verifier(token), name
     assert mesh.OPERATOR in verifiers
+
+
+def test_the_gateway_and_its_migrations_job_read_the_secrets_key_and_the_dev_one_is_a_key() -> None:
+    """Both build the gateway's settings, which need GATEWAY_SECRETS_KEY (docs/security.md, "TOTP secrets at rest"):
+    mounted from gateway-secrets like the admin token. The dev overlay's is a key the gateway accepts."""
+    import base64
+
+    from services.gateway.config import GatewaySettings
+
+    for overlay in OVERLAYS:
+        workloads = [of_kind(overlay, "Deployment")["gateway"], of_kind(overlay, "Job")["gateway-migrate"]]
+        for workload in workloads:
+            pod = workload["spec"]["template"]["spec"]
+            env = {e["name"]: e for e in pod["containers"][0]["env"]}
+            assert env["GATEWAY_SECRETS_KEY_FILE"]["value"] == "/etc/billing/secrets/secrets-key", overlay
+            assert env["GATEWAY_SECRETS_PREVIOUS_KEYS"]["valueFrom"]["secretKeyRef"]["optional"] is True
+            (volume,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+            assert {"key": "secrets-key", "path": "secrets-key"} in volume["secret"]["items"], overlay
+    (secret,) = [s for n, s in of_kind("dev", "Secret").items() if n.startswith("gateway-secrets-")]
+    key = base64.b64decode(secret["data"]["secrets-key"]).decode()
+    settings = GatewaySettings(admin_token="x" * 16, database_url="postgresql://unused/unused", secrets_key=key)
+    assert len(settings.secrets_keys()[0]) == 32

@@ -10,7 +10,7 @@ from typing import Any
 from billing_runtime import gcra as ratelimit
 from services.gateway.domain.access import Role
 from services.gateway.domain.credentials import Token, User
-from services.gateway.domain.sessions import Session, SignIn
+from services.gateway.domain.sessions import Session, SessionPolicy, SignIn
 
 
 class FakeUsers:
@@ -103,6 +103,13 @@ class FakeSessions:
         ended = [s for s in self.rows.values() if s.user_id == user_id and s.revoked_at is None and s.id_hash != keep]
         for session in ended:
             self.rows[session.id_hash] = replace(session, revoked_at=now)
+        return len(ended)
+
+    async def prune(self, ended_before: datetime, idle: timedelta, limit: int) -> int:
+        policy = SessionPolicy(idle=idle)
+        ended = [k for k, s in self.rows.items() if s.ended_at(policy) < ended_before][:limit]
+        for id_hash in ended:
+            del self.rows[id_hash]
         return len(ended)
 
 

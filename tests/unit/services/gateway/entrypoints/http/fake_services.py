@@ -26,6 +26,7 @@ CHEAP_PASSWORDS = Argon2Passwords(argon2.PasswordHasher(time_cost=1, memory_cost
 
 ADMIN_TOKEN = "unit-test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SECRETS_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # bytes 0..31: the fakes store no sealed secret
 
 
 def rpc_error(error: DomainError) -> grpc.aio.AioRpcError:
@@ -99,7 +100,7 @@ class Gateway:
         self.rate_limits = FakeRateLimits()
         self.sessions = FakeSessions(self.users)
         settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused",
-                                   **settings_overrides)
+                                   secrets_key=SECRETS_KEY, **settings_overrides)
         self.app = create_app(
             settings, self.clients, engine=None,
             uow_factory=lambda: FakeGatewayUow(self.users, self.tokens, self.audit, self.sessions),
