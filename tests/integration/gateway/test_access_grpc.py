@@ -14,6 +14,8 @@ import httpx
 import pytest
 from google.protobuf import message_factory
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing.gateway.v1 import access_pb2 as pb
 from billing.gateway.v1 import access_pb2_grpc
@@ -316,3 +318,15 @@ async def test_grpc_and_rest_writes_share_the_credentials_write_limit(access, li
     emails = {u.email for u in await all_users(access)}
     assert {f"lim-{run}-{n}@example.com" for n in range(3)} <= emails
     assert not {f"lim-{run}-{n}@example.com" for n in (3, 4)} & emails
+
+
+async def test_the_service_is_in_the_gateways_health_and_reflection(gateway_runtime):
+    """Probes and tools (buf curl, grpcurl) find it without a credential."""
+    async with grpc.aio.insecure_channel(gateway_runtime.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE.full_name))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        listed = [service.name async for answer in answers for service in answer.list_services_response.service]
+    assert SERVICE.full_name in listed
