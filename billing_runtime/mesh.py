@@ -4,8 +4,9 @@ Every service has its own secret mesh token (``<PREFIX>MESH_TOKEN``) and knows t
 others (``MESH_VERIFIERS``: ``name=sha256hex,...``; not secret). A caller presents ``x-billing-mesh:
 <name>:<token>`` on every call (:func:`billing_runtime.clients.channel` adds it); the callee looks the method up
 in ONE table, declared by each service next to its ``ServiceDefinition``: the callers allowed (a set of names),
-:data:`PUBLIC` (health, reflection: probes) or :data:`API_KEY` (external clients that present a project's API
-key, which the servicer checks). A compromised service can only impersonate itself.
+:data:`PUBLIC` (health, reflection: probes), :data:`API_KEY` (external clients that present a project's API
+key, which the servicer checks) or :data:`STAFF` (people and their tools presenting a staff token, which the
+gateway admits against its permission table). A compromised service can only impersonate itself.
 
 The end user a call is made for travels beside it (``x-billing-actor``, ``-role``, ``-organisation``): the
 gateway calls :func:`set_actor` once it has authenticated a request, the client interceptor copies it into the
@@ -41,10 +42,14 @@ class Open(Enum):
 
     PUBLIC = "public"  # anyone: health and reflection, for probes and tools
     API_KEY = "api-key"  # external clients with a project's API key, which the servicer itself checks
+    # People and their tools with a staff token (or the bootstrap admin token): the gateway's AccessService, which
+    # admits each call against the gateway's permission table (services/gateway/entrypoints/grpc/admission.py).
+    STAFF = "staff"
 
 
 PUBLIC: Final = Open.PUBLIC
 API_KEY: Final = Open.API_KEY
+STAFF: Final = Open.STAFF
 Access = frozenset[str] | Open
 
 # The edge: what the gateway may call, an operator may call too.

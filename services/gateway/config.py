@@ -6,8 +6,8 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
+from services.gateway.domain.networks import Network, parse_networks
 from services.gateway.domain.sessions import SessionPolicy
-from services.gateway.entrypoints.http.client_address import Network, parse_networks
 
 SERVICES = ("ingest", "metering", "invoicing", "payments", "notification")
 

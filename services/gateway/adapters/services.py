@@ -8,11 +8,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billing.ingest.v1 import ingest_pb2_grpc
-from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing.metering.v1 import metering_pb2_grpc
 from billing.notification.v1 import notification_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing_runtime import clients
+from billing_runtime.errors import NotFound
 
 
 class ServiceClients:
@@ -42,3 +43,18 @@ class ServiceClients:
 
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self._channels.values()))
+
+
+class InvoicingOrganisations:
+    """The ``Organisations`` an organisation user is checked against: invoicing, which owns organisations."""
+
+    def __init__(self, service_clients: ServiceClients) -> None:
+        self._clients = service_clients
+
+    async def exists(self, organisation_id: str) -> bool:
+        try:
+            await clients.call(self._clients.invoicing.GetOrganisation,
+                               invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
+        except NotFound:
+            return False
+        return True

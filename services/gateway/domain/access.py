@@ -17,14 +17,19 @@ concerns it, on the same ``/api/v1/...`` routes a project's API key calls:
 A staff role grants only staff permissions and an organisation role only organisation permissions, so neither kind
 of user passes the other's routes.
 
-Every route declares which permission it needs (``services/gateway/entrypoints/http/permissions.py``), and a role
-is the set of permissions it grants. Pure: no I/O.
+Every REST route and every gRPC method of the gateway declares which permission it needs
+(``services/gateway/entrypoints/http/permissions.py``), a role is the set of permissions it grants, and
+:func:`admit` decides for both. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from billing_runtime.errors import PermissionDenied
+from services.gateway.domain.networks import Network, parse_networks, within
 
 # Methods that change nothing: no CSRF token, and no charge against the staff write limit.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -154,3 +159,19 @@ class Principal:
 
     def may(self, permission: Permission) -> bool:
         return self.role.may(permission)
+
+
+def admit(principal: Principal, permission: Permission, source: str) -> None:
+    """Let ``principal`` use ``permission`` from the address ``source``, or refuse it (PermissionDenied): a token
+    used outside its own source ranges, or a role that does not grant the permission. The REST API's access control
+    and the gRPC API's admission both decide with this."""
+    if principal.allowed_cidrs and not within(source, parse_networks(principal.allowed_cidrs)):
+        raise PermissionDenied("this token is not allowed from this address")
+    if not principal.may(permission):
+        raise PermissionDenied(f"the {principal.role.value} role does not grant '{permission.value}'")
+
+
+def admit_to_admin_api(source: str, admin_networks: Sequence[Network]) -> None:
+    """``GATEWAY_ADMIN_ALLOWED_CIDRS``: staff credentials are answered only from these ranges (none: anywhere)."""
+    if admin_networks and not within(source, admin_networks):
+        raise PermissionDenied("the admin API does not answer requests from this address")

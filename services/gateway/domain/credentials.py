@@ -26,6 +26,7 @@ MintedToken = Minted
 # Loose on purpose (RFC 5321 allows more than any regex should): one @, something on each side, no spaces.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$")
 MAX_NAME_LENGTH = 100
+MAX_ORGANISATION_ID_LENGTH = 64
 MAX_TOKEN_LIFETIME = timedelta(days=366 * 5)
 MAX_ROTATION_OVERLAP = timedelta(days=30)
 
@@ -123,6 +124,8 @@ def validate_organisation(role: Role, organisation_id: str | None) -> str | None
                               "user the role member or owner", field="organisation_id")
     if not role.staff and organisation_id is None:
         raise InvalidArgument(f"a {role.value} belongs to an organisation: give its id", field="organisation_id")
+    if organisation_id is not None and len(organisation_id) > MAX_ORGANISATION_ID_LENGTH:
+        raise InvalidArgument(f"must be at most {MAX_ORGANISATION_ID_LENGTH} characters", field="organisation_id")
     return organisation_id
 
 

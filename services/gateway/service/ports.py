@@ -133,6 +133,12 @@ class LoginThrottle(Protocol):
     async def succeeded(self, source: str, email: str) -> None: ...
 
 
+class Organisations(Protocol):
+    """Whether an organisation exists: invoicing owns them (``adapters/services.py``)."""
+
+    async def exists(self, organisation_id: str) -> bool: ...
+
+
 class StaffTransaction(Protocol):
     """One transaction over the gateway's repositories (``async with uow:`` commits or rolls back)."""
 

@@ -1,17 +1,27 @@
 """Rate limits shared by every gateway replica (the state lives in the gateway's PostgreSQL schema, never in one
 process's memory; the arithmetic is ``billing_runtime/gcra.py``'s GCRA).
 
-- staff writes: :func:`charge_staff_write`, ``staff-write:<actor>``, checked by access control after authorisation;
+- staff writes: :func:`enforce_staff_write`, ``staff-write:<actor>``, checked after authorisation by the REST API's
+  access control and the gRPC API's admission alike (one budget per credential, whichever API it writes through);
 - sign-in failures: :class:`LoginThrottle`, per source address and per email, with exponential backoff.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from billing_runtime.errors import Unavailable
 from billing_runtime.gcra import Decision, Rate
+from billing_runtime.logging import get_logger
+from billing_runtime.ratelimit import QuotaField, ratelimit_fields
+
+log = get_logger(__name__)
+
+# The staff write limit's name in the RateLimit-Policy and RateLimit fields.
+STAFF_WRITES = "staff-writes"
 
 
 class RateLimits(Protocol):
@@ -51,13 +61,41 @@ async def charge_staff_write(limits: RateLimits, actor: str, per_minute: int) ->
 
 
 class RateLimited(Exception):
-    """Refused for a rate limit: retry after ``decision.retry_after`` (the HTTP layer answers 429 with
-    ``Retry-After`` and any ``headers`` given)."""
+    """Refused for a rate limit: retry after ``decision.retry_after``. The REST API answers 429 with
+    ``Retry-After``, the gRPC API RESOURCE_EXHAUSTED with ``retry-after`` in the trailing metadata; both add the
+    IETF ``RateLimit-Policy`` / ``RateLimit`` values in ``fields`` when there are any."""
 
-    def __init__(self, message: str, decision: Decision, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, decision: Decision, fields: tuple[str, str] = ("", "")) -> None:
         super().__init__(message)
         self.decision = decision
-        self.headers = headers or {}
+        self.fields = fields
+
+
+def limit_fields(name: str, rate: Rate, decision: Decision) -> tuple[str, str]:
+    """(``RateLimit-Policy``, ``RateLimit``) of one limit after ``decision``."""
+    return ratelimit_fields([QuotaField(
+        name, rate.limit, math.ceil(rate.period.total_seconds()), decision.remaining,
+        math.ceil(decision.reset.total_seconds()),
+    )])
+
+
+async def enforce_staff_write(limits: RateLimits | None, actor: str, per_minute: int) -> None:
+    """Charge a staff write to its credential (``staff-write:<actor>``); RateLimited over the limit (nothing is
+    done). Without a store (unit tests) or with the limit off (``per_minute`` 0) every write passes. If the store
+    cannot be reached the write is refused too (Unavailable): it could not be audited either."""
+    if limits is None or per_minute <= 0:
+        return
+    try:
+        decision = await charge_staff_write(limits, actor, per_minute)
+    except Exception as error:  # noqa: BLE001 - fail closed: no write the limit (and the audit log) cannot see
+        log.warning("rate limit store unreachable; staff write refused", error=repr(error))
+        raise Unavailable("the gateway's database cannot be reached; retry shortly") from None
+    if decision is not None and not decision.allowed:
+        raise RateLimited(
+            f"too many writes by this credential: at most {per_minute} a minute; retry in "
+            f"{decision.retry_after_seconds} s", decision,
+            fields=limit_fields(STAFF_WRITES, staff_write_rate(per_minute), decision),
+        )
 
 
 @dataclass(frozen=True)

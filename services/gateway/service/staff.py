@@ -1,10 +1,14 @@
 """Staff users and their API tokens: create, list, change role or disable, mint, rotate, revoke, and verify a
-presented token. Each use case is one transaction."""
+presented credential. Each use case is one transaction. The REST API (``entrypoints/http/staff.py``) and the gRPC
+API (``entrypoints/grpc/access.py``) call these same use cases, and record the audit entries :func:`user_created`
+and its neighbours name."""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from billing_runtime import paging
 from billing_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
@@ -12,7 +16,13 @@ from billing_runtime.ids import new_id
 from services.gateway.domain import credentials as cred
 from services.gateway.domain.access import Principal, Role
 from services.gateway.domain.sessions import validate_password
-from services.gateway.service.ports import Passwords, StaffTransaction
+from services.gateway.service.ports import Organisations, Passwords, StaffTransaction
+
+# The bootstrap admin token (GATEWAY_ADMIN_TOKEN) acts as the admin role, recorded as this actor.
+BOOTSTRAP_ACTOR = "admin-token"
+BOOTSTRAP = Principal(actor=BOOTSTRAP_ACTOR, role=Role.ADMIN, credential="bootstrap-token")
+# How long a rotated token keeps working beside its successor when the caller does not say.
+DEFAULT_ROTATION_OVERLAP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -21,12 +31,23 @@ class CreateUser:
     name: str
     role: str
     password: str | None = None  # to sign in to the dashboard; never logged, never returned
-    organisation_id: str | None = None  # an organisation user's (role member or owner); the caller checked it exists
+    organisation_id: str | None = None  # an organisation user's (role member or owner)
 
 
-async def create_user(uow: StaffTransaction, command: CreateUser, passwords: Passwords | None = None) -> cred.User:
+async def create_user(
+    uow: StaffTransaction, command: CreateUser, passwords: Passwords | None = None,
+    organisations: Organisations | None = None,
+) -> cred.User:
+    """A staff user, or an organisation user of an organisation invoicing knows (asked before the transaction
+    opens: a call to another service must not hold a connection of ours; an organisation is never deleted, so
+    the answer stays true)."""
     email, name, role = cred.validate_user(command.email, command.name, command.role)
     organisation_id = cred.validate_organisation(role, command.organisation_id)
+    if organisation_id is not None:
+        if organisations is None:
+            raise RuntimeError("no organisation directory configured")
+        if not await organisations.exists(organisation_id):
+            raise InvalidArgument("no such organisation", field="organisation_id")
     password_hash = await _password_hash(passwords, command.password, email)
     async with uow:
         user = await uow.users.add(user_id=new_id("usr"), email=email, name=name, role=role,
@@ -189,6 +210,21 @@ async def revoke_token(uow: StaffTransaction, token_id: str, now: datetime) -> c
     return token
 
 
+async def authenticate_staff(
+    uow: StaffTransaction, credential: str, bootstrap_token: str, now: datetime
+) -> Principal | None:
+    """The principal a presented bearer credential acts as: the bootstrap admin token (compared in constant time)
+    or a user's token (:func:`authenticate_token`). None when it is no staff credential at all (a project key, or
+    nothing); Unauthenticated when it looks like a token and is not valid."""
+    if not credential:
+        return None
+    if bootstrap_token and hmac.compare_digest(credential.encode(), bootstrap_token.encode()):
+        return BOOTSTRAP
+    if credential.startswith(f"{cred.TOKEN_PREFIX}_"):
+        return await authenticate_token(uow, credential, now)
+    return None
+
+
 async def authenticate_token(uow: StaffTransaction, secret: str, now: datetime) -> Principal:
     """The principal a presented staff token acts as. Unknown, expired or revoked tokens, and tokens of disabled
     users, are all refused the same way (nothing tells a guesser which)."""
@@ -211,7 +247,62 @@ async def authenticate_token(uow: StaffTransaction, secret: str, now: datetime) 
                      allowed_cidrs=token.allowed_cidrs, organisation_id=user.organisation_id or "")
 
 
-def overlap_of(seconds: int) -> timedelta:
+def overlap_of(seconds: int | None) -> timedelta:
+    """The rotation overlap a caller asked for in seconds (None: the default, a day)."""
+    if seconds is None:
+        return DEFAULT_ROTATION_OVERLAP
     if seconds < 0:
         raise InvalidArgument("must not be negative", field="overlap_seconds")
+    if seconds > cred.MAX_ROTATION_OVERLAP.total_seconds():
+        raise InvalidArgument(f"must be between 0 and {cred.MAX_ROTATION_OVERLAP.days} days", field="overlap_seconds")
     return timedelta(seconds=seconds)
+
+
+# -- what the writes leave in the audit log (both entrypoints record these, adding who, from where and the request)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    action: str
+    resource_type: str
+    resource_id: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+def user_created(user: cred.User, password_set: bool) -> list[AuditEntry]:
+    entries = [AuditEntry(f"user.create:{user.role.value}", "user", user.id,
+                          after={"organisation_id": user.organisation_id} if user.organisation_id else None)]
+    if password_set:
+        entries.append(AuditEntry("user.password_set", "user", user.id))
+    return entries
+
+
+def user_updated(before: cred.User, after: cred.User, *, password_set: bool, totp_reset: bool) -> list[AuditEntry]:
+    """One entry per kind of change (never the password itself)."""
+    entries = []
+    if password_set:
+        entries.append(AuditEntry("user.password_set", "user", after.id))
+    if totp_reset:
+        entries.append(AuditEntry("user.totp_reset", "user", after.id, before={"totp_enabled": before.totp_enabled},
+                                  after={"totp_enabled": False}))
+    if before.role is not after.role:
+        entries.append(AuditEntry(f"user.role:{before.role.value}->{after.role.value}", "user", after.id,
+                                  before={"role": before.role.value}, after={"role": after.role.value}))
+    if (before.disabled_at is None) != (after.disabled_at is None):
+        entries.append(AuditEntry("user.disable" if after.disabled_at else "user.enable", "user", after.id))
+    if before.name != after.name:
+        entries.append(AuditEntry("user.rename", "user", after.id))
+    return entries
+
+
+def token_created(token: cred.Token) -> list[AuditEntry]:
+    return [AuditEntry("staff_token.create", "staff_token", token.id)]
+
+
+def token_rotated(old: cred.Token) -> list[AuditEntry]:
+    return [AuditEntry("staff_token.rotate", "staff_token", old.id)]
+
+
+def token_revoked(token: cred.Token) -> list[AuditEntry]:
+    return [AuditEntry("staff_token.revoke", "staff_token", token.id)]

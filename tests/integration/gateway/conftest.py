@@ -35,7 +35,9 @@ RAZORPAY_KEY_SECRET = "cli_payments_key_secret"
 
 
 @pytest.fixture(scope="session")
-async def gateway_url(database_url, nats_url, ingest, invoicing, metering, refused_address) -> AsyncIterator[str]:
+async def gateway_runtime(database_url, nats_url, ingest, invoicing, metering, refused_address
+                          ) -> AsyncIterator[Runtime]:
+    """The session's gateway: its REST API at ``http_address``, its gRPC AccessService at ``address``."""
     async with running_service(
         GATEWAY,
         database_url,
@@ -50,7 +52,12 @@ async def gateway_url(database_url, nats_url, ingest, invoicing, metering, refus
         notification_address=refused_address,
         events_max_body_bytes=EVENTS_MAX_BODY_BYTES,
     ) as runtime:
-        yield runtime.http_address
+        yield runtime
+
+
+@pytest.fixture(scope="session")
+def gateway_url(gateway_runtime) -> str:
+    return gateway_runtime.http_address
 
 
 @pytest.fixture(scope="session")

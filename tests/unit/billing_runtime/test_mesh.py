@@ -105,6 +105,7 @@ SERVICES = {
     "invoicing": ("billing.invoicing.v1.invoicing_pb2", "InvoicingService"),
     "payments": ("billing.payments.v1.payments_pb2", "PaymentsService"),
     "notification": ("billing.notification.v1.notification_pb2", "NotificationService"),
+    "gateway": ("billing.gateway.v1.access_pb2", "AccessService"),
 }
 
 
@@ -122,12 +123,15 @@ def test_every_method_of_every_service_has_a_table_entry(name: str) -> None:
             assert access <= set(mesh.SERVICES) | {mesh.OPERATOR}, f"{method}: unknown caller"
 
 
-def test_only_event_ingestion_is_open_to_api_key_holders_and_nothing_is_public() -> None:
+def test_only_event_ingestion_is_open_to_api_key_holders_only_the_gateway_to_staff_and_nothing_is_public() -> None:
     opened = {method: access for name in SERVICES
               for method, access in importlib.import_module(f"services.{name}.__main__").DEFINITION.access.items()
               if isinstance(access, mesh.Open)}
-    assert opened == {"/billing.ingest.v1.IngestService/IngestEvents": mesh.API_KEY,
-                      "/billing.ingest.v1.IngestService/StreamEvents": mesh.API_KEY}
+    staff = {method for method, access in opened.items() if access is mesh.STAFF}
+    assert staff and all(method.startswith("/billing.gateway.v1.AccessService/") for method in staff)
+    assert {method: access for method, access in opened.items() if method not in staff} == {
+        "/billing.ingest.v1.IngestService/IngestEvents": mesh.API_KEY,
+        "/billing.ingest.v1.IngestService/StreamEvents": mesh.API_KEY}
 
 
 def test_health_is_public_without_an_entry() -> None:

@@ -21,7 +21,6 @@ before organisation users existed: they are the customer's API), and an organisa
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 
 import structlog
@@ -30,19 +29,14 @@ from fastapi import Request
 from billing_runtime import mesh
 from billing_runtime.errors import PermissionDenied, Unauthenticated
 from billing_runtime.logging import get_logger
-from services.gateway.domain.access import Access, Permission, Principal, Role
-from services.gateway.domain.credentials import TOKEN_PREFIX
-from services.gateway.entrypoints.http.client_address import client_address, parse_networks, within
+from services.gateway.domain.access import Access, Permission, Principal, admit, admit_to_admin_api
+from services.gateway.entrypoints.http.client_address import client_address
 from services.gateway.entrypoints.http.permissions import ROUTES
 from services.gateway.entrypoints.http.rate_limits import enforce_write_limit
 from services.gateway.entrypoints.http.session_cookie import authenticate_cookie, require_session
 from services.gateway.service import staff
 
 log = get_logger(__name__)
-
-BOOTSTRAP_ACTOR = "admin-token"
-_BOOTSTRAP = Principal(actor=BOOTSTRAP_ACTOR, role=Role.ADMIN, credential="bootstrap-token")
-
 
 def source_address(request: Request) -> str:
     """Where the request came from (through trusted proxies only; see client_address.py)."""
@@ -63,14 +57,8 @@ def _bearer(request: Request) -> str:
 async def authenticate_staff(request: Request, credential: str) -> Principal | None:
     """The staff principal of a presented credential; None when it is not a staff credential at all (a project
     key, or nothing), Unauthenticated when it looks like one and is not valid."""
-    if not credential:
-        return None
-    bootstrap = request.app.state.settings.admin_token.get_secret_value()
-    if bootstrap and hmac.compare_digest(credential.encode(), bootstrap.encode()):
-        return _BOOTSTRAP
-    if credential.startswith(f"{TOKEN_PREFIX}_"):
-        return await staff.authenticate_token(request.app.state.uow_factory(), credential, datetime.now(UTC))
-    return None
+    return await staff.authenticate_staff(request.app.state.uow_factory(), credential,
+                                          request.app.state.settings.admin_token.get_secret_value(), datetime.now(UTC))
 
 
 async def access_control(request: Request) -> None:
@@ -92,9 +80,7 @@ async def access_control(request: Request) -> None:
     if access.permission is not None:
         principal = await _presented(request)
         if principal is not None:
-            admin_networks = request.app.state.admin_networks
-            if admin_networks and not within(source_address(request), admin_networks):
-                raise PermissionDenied("the admin API does not answer requests from this address")
+            admit_to_admin_api(source_address(request), request.app.state.admin_networks)
             _admit(request, principal, access.permission)
             await enforce_write_limit(request, principal)  # 429 before the route does anything
             return
@@ -116,10 +102,7 @@ async def _presented(request: Request) -> Principal | None:
 def _admit(request: Request, principal: Principal, permission: Permission) -> None:
     """Let ``principal`` through to a route needing ``permission``, or refuse it (403): a token used outside its
     own source ranges, or a role that does not grant the permission."""
-    if principal.allowed_cidrs and not within(source_address(request), parse_networks(principal.allowed_cidrs)):
-        raise PermissionDenied("this token is not allowed from this address")
-    if not principal.may(permission):
-        raise PermissionDenied(f"the {principal.role.value} role does not grant '{permission.value}'")
+    admit(principal, permission, source_address(request))
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(actor=principal.actor)
     # The services this request calls are told who acts (metadata on every mesh call, for their logs).

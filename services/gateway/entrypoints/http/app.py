@@ -22,7 +22,7 @@ from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
 from billing_runtime.rate_limit_store import PostgresRateLimits
 from services.gateway.adapters.passwords import Argon2Passwords
-from services.gateway.adapters.services import ServiceClients
+from services.gateway.adapters.services import InvoicingOrganisations, ServiceClients
 from services.gateway.adapters.totp import PyOtpTotp
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
@@ -133,6 +133,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clients = service_clients
+    # Organisation users are created only in organisations invoicing knows.
+    app.state.organisations = InvoicingOrganisations(service_clients)
     app.state.uow_factory = uow_factory
     app.state.trusted_proxies = settings.trusted_proxy_networks()
     app.state.admin_networks = settings.admin_networks()

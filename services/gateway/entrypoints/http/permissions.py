@@ -1,6 +1,8 @@
-"""The one permission table of the REST API: every route (method and path template) and what it asks of its
-caller. ``access_control`` (``access.py``) enforces it for every request; a route missing here answers 500 and
-fails ``tests/unit/gateway/test_permissions.py``, so a new route cannot ship unguarded.
+"""The one permission table of the gateway: every REST route (method and path template) and every gRPC method
+(:data:`METHODS`), and what it asks of its caller. ``access_control`` (``access.py``) enforces it for every
+request, the gRPC admission (``entrypoints/grpc/admission.py``) for every call; a route or method missing here is
+refused and fails ``tests/unit/services/gateway/entrypoints/http/test_permissions.py``, so neither can ship
+unguarded.
 
 - ``PUBLIC``: health, and provider webhooks (verified by their signature);
 - ``API_KEY``: a project's API key, verified by ingest; the route sees only the key's organisation (event
@@ -183,3 +185,19 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/auth/totp/confirm"): SESSION,
     ("DELETE", "/api/v1/auth/totp"): SESSION,
 }
+
+# The gRPC API (billing.gateway.v1.AccessService, entrypoints/grpc/): each method names its REST twin and takes
+# that route's entry, so one permission decides both and the two cannot drift apart.
+ACCESS_SERVICE = "billing.gateway.v1.AccessService"
+GRPC_TWINS: dict[str, tuple[str, str]] = {
+    "WhoAmI": ("GET", "/api/v1/admin/me"),
+    "CreateUser": ("POST", "/api/v1/admin/users"),
+    "GetUser": ("GET", "/api/v1/admin/users/{user_id}"),
+    "ListUsers": ("GET", "/api/v1/admin/users"),
+    "UpdateUser": ("PATCH", "/api/v1/admin/users/{user_id}"),
+    "CreateToken": ("POST", "/api/v1/admin/users/{user_id}/tokens"),
+    "ListTokens": ("GET", "/api/v1/admin/users/{user_id}/tokens"),
+    "RotateToken": ("POST", "/api/v1/admin/tokens/{token_id}/rotate"),
+    "RevokeToken": ("POST", "/api/v1/admin/tokens/{token_id}/revoke"),
+}
+METHODS: dict[str, Access] = {f"/{ACCESS_SERVICE}/{name}": ROUTES[twin] for name, twin in GRPC_TWINS.items()}

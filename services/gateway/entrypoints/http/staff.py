@@ -6,10 +6,6 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request, status
 
-from billing.invoicing.v1 import invoicing_pb2
-from billing_runtime import clients
-from billing_runtime.errors import InvalidArgument, NotFound
-from services.gateway.domain import credentials as cred
 from services.gateway.entrypoints.http import schemas
 from services.gateway.entrypoints.http import staff_schemas as ss
 from services.gateway.entrypoints.http.access import principal_of
@@ -33,13 +29,10 @@ async def me(request: Request):
     return ss.Me.of(principal_of(request))
 
 
-async def _known_organisation(request: Request, organisation_id: str) -> None:
-    """400 naming ``organisation_id`` when invoicing, which owns organisations, does not know it."""
-    try:
-        await clients.call(request.app.state.clients.invoicing.GetOrganisation,
-                           invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
-    except NotFound:
-        raise InvalidArgument("no such organisation", field="organisation_id") from None
+async def _record(request: Request, entries: list[staff.AuditEntry]) -> None:
+    for entry in entries:
+        await audit(request, entry.action, entry.resource_type, entry.resource_id, before=entry.before,
+                    after=entry.after)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=ss.User,
@@ -49,19 +42,12 @@ async def create_user(body: ss.UserCreate, request: Request):
     or owner, with the `organisation_id` they belong to; 400 naming it when there is no such organisation); 409
     when the email is taken. Give them a token or a password next."""
     password = body.password.get_secret_value() if body.password is not None else None
-    role = cred.validate_role(body.role)
-    organisation_id = cred.validate_organisation(role, body.organisation_id)
-    if organisation_id is not None:
-        await _known_organisation(request, organisation_id)
     user = await staff.create_user(
         _uow(request), staff.CreateUser(email=body.email, name=body.name, role=body.role, password=password,
-                                        organisation_id=organisation_id),
-        request.app.state.passwords,
+                                        organisation_id=body.organisation_id),
+        request.app.state.passwords, request.app.state.organisations,
     )
-    await audit(request, f"user.create:{user.role.value}", "user", user.id,
-                after={"organisation_id": user.organisation_id} if user.organisation_id else None)
-    if password is not None:
-        await audit(request, "user.password_set", "user", user.id)
+    await _record(request, staff.user_created(user, password_set=password is not None))
     return ss.User.of(user)
 
 
@@ -88,18 +74,8 @@ async def update_user(user_id: str, body: ss.UserUpdate, request: Request):
                          reset_totp=body.reset_totp),
         datetime.now(UTC), request.app.state.passwords,
     )
-    if password is not None:
-        await audit(request, "user.password_set", "user", user_id)
-    if body.reset_totp:
-        await audit(request, "user.totp_reset", "user", user_id, before={"totp_enabled": before.totp_enabled},
-                    after={"totp_enabled": False})
-    if before.role is not after.role:
-        await audit(request, f"user.role:{before.role.value}->{after.role.value}", "user", user_id,
-                    before={"role": before.role.value}, after={"role": after.role.value})
-    if (before.disabled_at is None) != (after.disabled_at is None):
-        await audit(request, "user.disable" if after.disabled_at else "user.enable", "user", user_id)
-    if before.name != after.name:
-        await audit(request, "user.rename", "user", user_id)
+    await _record(request, staff.user_updated(before, after, password_set=password is not None,
+                                              totp_reset=body.reset_totp))
     return ss.User.of(after)
 
 
@@ -112,7 +88,7 @@ async def create_token(user_id: str, body: ss.TokenCreate, request: Request):
                                         allowed_cidrs=tuple(body.allowed_cidrs)),
         datetime.now(UTC),
     )
-    await audit(request, "staff_token.create", "staff_token", token.id)
+    await _record(request, staff.token_created(token))
     return ss.TokenWithSecret(**ss.Token.of(token).model_dump(), secret=secret)
 
 
@@ -130,7 +106,7 @@ async def rotate_token(token_id: str, request: Request, body: ss.TokenRotate | N
     longer active."""
     overlap = staff.overlap_of((body or ss.TokenRotate()).overlap_seconds)
     old, new, secret = await staff.rotate_token(_uow(request), token_id, overlap, datetime.now(UTC))
-    await audit(request, "staff_token.rotate", "staff_token", token_id)
+    await _record(request, staff.token_rotated(old))
     return ss.TokenRotated(
         previous=ss.Token.of(old), token=ss.TokenWithSecret(**ss.Token.of(new).model_dump(), secret=secret)
     )
@@ -140,5 +116,5 @@ async def rotate_token(token_id: str, request: Request, body: ss.TokenRotate | N
 async def revoke_token(token_id: str, request: Request):
     """At once; revoking again returns it as first revoked."""
     token = await staff.revoke_token(_uow(request), token_id, datetime.now(UTC))
-    await audit(request, "staff_token.revoke", "staff_token", token_id)
+    await _record(request, staff.token_revoked(token))
     return ss.Token.of(token)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr
 from services.gateway.domain import credentials as cred
 from services.gateway.domain.access import Principal
 from services.gateway.entrypoints.http.schemas import Request
+from services.gateway.service.staff import DEFAULT_ROTATION_OVERLAP
 
 RoleName = Literal["admin", "operator", "viewer", "member", "owner"]
 
@@ -74,7 +75,7 @@ class TokenCreate(Request):
 
 class TokenRotate(Request):
     overlap_seconds: int = Field(
-        86_400, ge=0, le=30 * 86_400,
+        int(DEFAULT_ROTATION_OVERLAP.total_seconds()), ge=0, le=int(cred.MAX_ROTATION_OVERLAP.total_seconds()),
         description="How long the old token keeps working beside the new one (default a day; 0 for a leaked one)",
     )
 

@@ -1,5 +1,7 @@
-"""The one permission table covers every route, and the one dependency enforces it: unauthenticated calls answer
-401, a role without the route's permission 403, and neither reaches a service or the audit log."""
+"""The one permission table covers every route and every gRPC method of the gateway, and the one dependency
+enforces it for REST: unauthenticated calls answer 401, a role without the route's permission 403, and neither
+reaches a service or the audit log. (The gRPC admission's refusals: tests/unit/services/gateway/entrypoints/grpc/
+and tests/integration/gateway/test_access_grpc.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.routing import APIRoute
 
+from billing.gateway.v1 import access_pb2
 from billing.invoicing.v1 import invoicing_pb2
 from billing_runtime.errors import NotFound
 from services.gateway.domain.access import (
@@ -24,7 +27,7 @@ from services.gateway.domain.access import (
     Permission,
     Role,
 )
-from services.gateway.entrypoints.http.permissions import ROUTES
+from services.gateway.entrypoints.http.permissions import GRPC_TWINS, METHODS, ROUTES
 from tests.unit.services.gateway.entrypoints.http.fake_services import ADMIN, Gateway
 
 
@@ -49,6 +52,20 @@ def test_every_route_has_one_entry_and_every_entry_a_route(gateway):
     served = operations(gateway)
     assert sorted(served - ROUTES.keys()) == [], "routes without a permission entry"
     assert sorted(ROUTES.keys() - served) == [], "permission entries without a route"
+
+
+def test_every_grpc_method_of_the_gateway_has_one_entry_its_rest_twins():
+    methods = {f"/{service.full_name}/{method.name}" for service in access_pb2.DESCRIPTOR.services_by_name.values()
+               for method in service.methods}
+    assert sorted(methods - METHODS.keys()) == [], "gRPC methods without a permission entry"
+    assert sorted(METHODS.keys() - methods) == [], "permission entries without a gRPC method"
+    for name, twin in GRPC_TWINS.items():
+        access = ROUTES[twin]
+        assert access.permission is not None and not (access.api_key or access.public or access.session), name
+        # A method that changes something (not marked NO_SIDE_EFFECTS) has a twin that writes, and the reverse.
+        method = access_pb2.DESCRIPTOR.services_by_name["AccessService"].methods_by_name[name]
+        safe = method.GetOptions().idempotency_level == method.GetOptions().NO_SIDE_EFFECTS
+        assert safe == (twin[0] == "GET"), name
 
 
 def test_admin_routes_need_a_staff_permission_and_writes_more_than_read():
