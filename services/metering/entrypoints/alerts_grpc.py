@@ -9,6 +9,7 @@ from billing_runtime.errors import Unavailable
 from services.metering.adapters.alerts_unit_of_work import AlertsUnitOfWork
 from services.metering.adapters.messages import (
     ALERT_KINDS,
+    COST_BASES,
     THRESHOLD_BASES,
     alert_rule_to_pb,
     fired_alert_to_pb,
@@ -55,6 +56,7 @@ class AlertsServicer:
             factor=rule.factor,
             min_volume=rule.min_volume,
             budget=rule.budget,
+            cost_basis=COST_BASES.get(rule.cost_basis),
         )
         created_rule, created = await alerts.create_rule(
             self._alerts_uow(), self._alert_plans, command, request.idempotency_key
