@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from billing.metering.v1 import metering_pb2
-from billing_runtime.errors import Unavailable
+from billing_runtime.errors import InvalidArgument, Unavailable
 from services.metering.adapters.alerts_unit_of_work import AlertsUnitOfWork
 from services.metering.adapters.messages import (
     ALERT_KINDS,
@@ -43,6 +43,8 @@ class AlertsServicer:
         if self._alert_plans is None or self._alert_watch is None:
             raise Unavailable("alert rules are not wired in this process")
         rule = request.rule
+        if rule.cost_basis and rule.cost_basis not in COST_BASES:
+            raise InvalidArgument("is not a known cost basis: TO_DATE or FORECAST", field="rule.cost_basis")
         command = RuleRequest(
             organisation_id=rule.organisation_id,
             kind=ALERT_KINDS.get(rule.kind),

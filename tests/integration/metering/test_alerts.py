@@ -142,6 +142,11 @@ async def test_rules_are_created_once_read_listed_and_deleted(metering_stub, org
         organisation_id=organisation_id, kind=pb.ALERT_KIND_COST, name="b", budget="10.001"))),
         grpc.StatusCode.INVALID_ARGUMENT)
     assert error_field(error) == "rule.budget"
+    for basis in (7, pb.COST_BASIS_FORECAST):  # unknown; and a cost basis on a threshold rule
+        bad = threshold_rule(organisation_id, ["1"], cost_basis=basis)
+        error = await expect_rpc_error(metering_stub.CreateAlertRule(pb.CreateAlertRuleRequest(rule=bad)),
+                                       grpc.StatusCode.INVALID_ARGUMENT)
+        assert error_field(error) == "rule.cost_basis"
     await expect_rpc_error(
         metering_stub.CreateAlertRule(pb.CreateAlertRuleRequest(
             rule=threshold_rule("org_01KNOSUCHORGANISATION00000", ["1"]))),
