@@ -16,7 +16,7 @@ entitlements = typer.Typer(help="What an organisation's plan grants, and its ove
 
 Organisation = Annotated[str, typer.Option("--organisation", "--organisation-id", help="The organisation's id")]
 RULE_COLUMNS = ["id", "kind", "name", "metric_code", "project_id", "basis", "levels", "budget", "currency",
-                "created_at", "deleted_at"]
+                "cost_basis", "created_at", "deleted_at"]
 FIRED_COLUMNS = ["fired_at", "rule_name", "kind", "metric_code", "level", "threshold", "value", "event_id",
                  "period_start", "period_end"]
 QUOTA_COLUMNS = ["metric", "allowed", "reason", "used", "limit", "remaining", "cap", "resets_at", "message"]
@@ -39,6 +39,9 @@ def alerts_create(
     factor: Annotated[str, typer.Option(help="spike: times the trailing average, e.g. 3")] = "",
     min_volume: Annotated[str, typer.Option(help="spike: nothing fires below this usage in the window")] = "",
     budget: Annotated[str, typer.Option(help="cost: per billing period, in the organisation's currency")] = "",
+    forecast: Annotated[bool, typer.Option(
+        "--forecast", help="cost: compare the budget with the forecast of the period's end, not the invoice so far")
+                        ] = False,
     project: Annotated[str, typer.Option(help="Only this project's usage")] = "",
     name: Annotated[str, typer.Option(help="A name people recognise in the email")] = "",
     idempotency_key: Annotated[str, typer.Option(help="Retry-safe key: the same key returns the same result")] = "",
@@ -51,6 +54,10 @@ def alerts_create(
         body["basis"] = "quota_percent" if of_quota else "absolute"
     elif of_quota:
         raise CliError("--of-quota applies to threshold rules only")
+    if forecast:
+        if kind != "cost":
+            raise CliError("--forecast applies to cost rules only")
+        body["cost_basis"] = "forecast"
     body.update({key: value for key, value in (("window_seconds", window), ("baseline_seconds", baseline),
                                                ("factor", factor), ("min_volume", min_volume),
                                                ("budget", budget)) if value})

@@ -218,15 +218,51 @@ def invoices_pdf(
     console.print(f"Wrote {path} ({len(response.content):,} bytes)")
 
 
+FORECAST_COLUMNS = ["line", "quantity so far", "projected quantity", "so far", "forecast"]
+_METHODS = {"daily_trend": "the daily trend", "elapsed_fraction": "the elapsed fraction (no complete day yet)",
+            "actual": "the actual usage (nothing left to bill)"}
+
+
+def _line_key(line: dict[str, Any]) -> tuple[Any, ...]:
+    return (line["kind"], line["metric_code"], line["plan_version_id"], line["period_start"])
+
+
+def show_forecast(invoice: dict[str, Any], forecast: dict[str, Any]) -> None:
+    """The forecast next to the period so far: each line's quantity and amount now and at the period's end, the
+    totals, and how the forecast was made."""
+    so_far = {_line_key(line): line for line in invoice["lines"]}
+    rows = []
+    for line in forecast["invoice"]["lines"]:
+        now = so_far.get(_line_key(line), {})
+        rows.append({"line": line["description"], "quantity so far": now.get("quantity", ""),
+                     "projected quantity": line["quantity"], "so far": now.get("amount", ""),
+                     "forecast": line["amount"]})
+    end = forecast["invoice"]
+    rows += [{"line": name, "so far": invoice[name], "forecast": end[name]} for name in ("subtotal", "tax")]
+    rows.append({"line": "total", "so far": f"{invoice['total']} {invoice['currency']}",
+                 "forecast": f"{end['total']} {end['currency']}"})
+    show(rows, FORECAST_COLUMNS, False, f"Forecast for the end of period {invoice['period_key']}")
+    method = _METHODS.get(forecast["method"] or "", forecast["method"] or "")
+    if forecast["method"] == "daily_trend":
+        method += (f": the mean of the average per day over the last {forecast['window_days']} and over all "
+                   f"{forecast['days_observed']} complete days")
+    console.print(f"{forecast['days_elapsed']} of {forecast['days_in_period']} days gone; projected from {method}. "
+                  "Levels and distinct counts (max, min, latest, unique_count) stay at their value so far.")
+
+
 @invoices.command("projected")
 def invoices_projected(
     ctx: typer.Context, organisation_id: Annotated[str, typer.Argument(help="The organisation's id")],
+    forecast: Annotated[bool, typer.Option(help="Also forecast the period's end from the trend so far")] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """The organisation's current period so far, priced: what its invoice would be if the period ended now."""
+    """The organisation's current period so far, priced: what its invoice would be if the period ended now; and
+    the forecast of its end if usage keeps its trend."""
     invoice = gateway_of(ctx).request("GET", f"/api/v1/admin/organisations/{organisation_id}/projected-invoice",
-                                      timeout=DOWNLOAD_TIMEOUT_SECONDS)
+                                      params={"forecast": str(forecast).lower()}, timeout=DOWNLOAD_TIMEOUT_SECONDS)
     show_invoice(invoice, as_json)
+    if not as_json and invoice.get("forecast"):
+        show_forecast(invoice, invoice["forecast"])
 
 
 @invoices.command("history")

@@ -54,7 +54,8 @@ def period_close(runtime: Runtime, settings: InvoicingSettings, usage: UsageSour
     """The period close and the runs that drive it, as the servicer and the scheduler use them (tests build
     their own the same way)."""
     uow = partial(InvoicingUnitOfWork, runtime.engine)
-    close = PeriodClose(uow, runtime.outbox, usage, issuing_policy(settings))
+    close = PeriodClose(uow, runtime.outbox, usage, issuing_policy(settings),
+                        forecast_window_days=settings.forecast_window_days)
     runs = InvoiceRuns(
         uow, close, lambda coro, name: runtime.spawn(coro, name=name),
         locks=PostgresRunLocks(runtime.engine), batch_size=settings.invoice_run_batch_size,

@@ -40,6 +40,9 @@ class InvoicingSettings(ServiceSettings):
     scheduler_interval_seconds: float = Field(default=300.0, gt=0)
     # Organisations priced per batch of an invoice run (one usage call to metering and two transactions each).
     invoice_run_batch_size: int = Field(default=200, ge=1, le=5_000)
+    # The usage forecast's recent window: the last this many complete days set the trend (with the period-to-date
+    # average). A week covers every weekday once, so a weekly rhythm does not tilt it; at most a month.
+    forecast_window_days: int = Field(default=7, ge=1, le=31)
 
     # Settlement: the durable consumer of payments' events on BILLING_PAYMENTS. Every replica uses the same name,
     # so they share the work.

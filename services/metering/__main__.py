@@ -87,14 +87,14 @@ def register(runtime: Runtime, settings: MeteringSettings) -> Wiring:
 
 
 # Who may call what (billing_runtime.mesh): the gateway (and an operator) everything; ingest checks quotas and
-# reads metric definitions; invoicing reads usage for invoices.
+# reads metric definitions; invoicing reads usage for invoices (daily usage for the forecast of a projected one).
 ACCESS = mesh.methods("billing.metering.v1.MeteringService", {
     "CreateMetric": mesh.EDGE,
     "GetMetric": mesh.EDGE,
     "ListMetrics": mesh.EDGE | {"ingest"},
     "ArchiveMetric": mesh.EDGE,
     "ListObservedMetrics": mesh.EDGE,
-    "QueryUsage": mesh.EDGE,
+    "QueryUsage": mesh.EDGE | {"invoicing"},
     "GetUsageTotals": mesh.EDGE | {"invoicing"},
     "ListEventValues": mesh.EDGE | {"invoicing"},
     "ListDeadLetters": mesh.EDGE,

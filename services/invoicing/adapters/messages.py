@@ -12,6 +12,7 @@ from services.invoicing.adapters.catalog_messages import entitlements_to_pb, pla
 from services.invoicing.domain.invoice import Invoice, InvoiceLine, Party
 from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.organisation import Organisation
+from services.invoicing.domain.usage_forecast import Forecast
 from services.invoicing.service.plan_in_force import PlanInForce
 
 ORGANISATION_CREATED = "billing.invoicing.v1.organisation.created"
@@ -147,6 +148,35 @@ def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool 
         message.void_time.CopyFrom(timestamp(invoice.voided_at))
     if invoice.created_at is not None:
         message.create_time.CopyFrom(timestamp(invoice.created_at))
+    return message
+
+
+def forecast_to_pb(forecast: Forecast) -> invoicing_pb2.InvoiceForecast:
+    projection = forecast.projection
+    message = invoicing_pb2.InvoiceForecast(
+        method=invoicing_pb2.ForecastMethod.Value(f"FORECAST_METHOD_{projection.method.value.upper()}"),
+        as_of_time=timestamp(projection.as_of),
+        days_in_period=projection.days_in_period,
+        days_elapsed=decimal_text(projection.days_elapsed),
+        days_observed=projection.days_observed,
+        window_days=projection.window_days,
+        invoice=invoice_to_pb(forecast.invoice, projected=True),
+    )
+    segments = projection.billing.segments
+    for metric in projection.metrics:
+        segment = segments[metric.segment].segment
+        message.metrics.add(
+            metric_code=metric.metric_code,
+            aggregation=metric.aggregation,
+            plan_version_id=segment.plan_version_id,
+            period_start=timestamp(segment.start),
+            period_end=timestamp(segment.end),
+            quantity_so_far=decimal_text(metric.so_far),
+            projected_quantity=decimal_text(metric.projected),
+            daily_rate=decimal_text(metric.daily_rate),
+            days_left=decimal_text(metric.days_left),
+            extrapolated=metric.extrapolated,
+        )
     return message
 
 

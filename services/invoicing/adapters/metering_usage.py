@@ -8,13 +8,15 @@ own (``Decimal``, aware ``datetime``), so the use cases never see protobuf.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.metering.v1 import metering_pb2, metering_pb2_grpc
 from billing_runtime import clients
+from billing_runtime.errors import NotFound
 from billing_runtime.timestamps import to_timestamp
 from services.invoicing.service.billing_inputs import UsageTotal, UsageTotalQuery
 
@@ -101,6 +103,33 @@ class MeteringUsage:
             token = response.next_page_token
             if not token:
                 return values
+
+    async def daily_usage(
+        self, organisation_id: str, metric_code: str, start: datetime, end: datetime, time_zone: str
+    ) -> dict[date, Decimal]:
+        """The organisation's active metric's usage per local day of ``time_zone`` over [start, end) (QueryUsage,
+        window DAY, every project), keyed by the day. Days without usage are absent; so is every day when no
+        active metric has the code (it was archived since the totals were read)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware datetimes")
+        request = metering_pb2.QueryUsageRequest(
+            organisation_id=organisation_id,
+            metric_code=metric_code,
+            start_time=to_timestamp(start),
+            end_time=to_timestamp(end),
+            window=metering_pb2.USAGE_WINDOW_DAY,
+            time_zone=time_zone,
+        )
+        try:
+            response = await clients.call(self._stub.QueryUsage, request, timeout=self._timeout)
+        except NotFound:
+            return {}
+        zone = ZoneInfo(time_zone)
+        days: dict[date, Decimal] = {}
+        for row in response.rows:
+            day = row.start_time.ToDatetime(tzinfo=UTC).astimezone(zone).date()
+            days[day] = days.get(day, Decimal(0)) + Decimal(row.value)
+        return days
 
     async def close(self) -> None:
         await self._channel.close()

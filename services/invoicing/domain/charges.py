@@ -64,6 +64,15 @@ class ChargeDefinition:
     minimum_amount: Decimal | None = None
     maximum_amount: Decimal | None = None
 
+    @property
+    def priced_per_event(self) -> bool:
+        """Percentage charges with per-event terms are priced event by event (they need each event's amount);
+        every other charge is priced from the period's total."""
+        return self.model is ChargeModel.PERCENTAGE and bool(
+            self.fixed_fee_per_event or self.free_events or self.min_per_event is not None
+            or self.max_per_event is not None
+        )
+
 
 @dataclass(frozen=True)
 class TierAmount:

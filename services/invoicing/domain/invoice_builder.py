@@ -40,10 +40,13 @@ _AVERAGE_PLACES = Decimal("1e-10")
 
 @dataclass(frozen=True)
 class MetricUsage:
-    """A metric's aggregated usage in a segment; ``event_amounts`` only for percentage charges."""
+    """A metric's aggregated usage in a segment; ``event_amounts`` only for percentage charges priced per event.
+    ``aggregation`` is how metering aggregates the metric ("sum", "max", ...; "" when unknown): pricing ignores
+    it, the usage forecast extrapolates only running totals."""
 
     quantity: Decimal
     event_amounts: tuple[Decimal, ...] = ()
+    aggregation: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import settlement_messages as sm
-from services.invoicing.adapters.messages import invoice_to_pb, organisation_to_pb, plan_in_force_to_pb
+from services.invoicing.adapters.messages import (
+    forecast_to_pb,
+    invoice_to_pb,
+    organisation_to_pb,
+    plan_in_force_to_pb,
+)
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.domain.charge_rules import validate_charge
 from services.invoicing.domain.invoice import InvoiceStatus
@@ -310,8 +315,11 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def GetProjectedInvoice(self, request, context):  # noqa: N802
         if not request.organisation_id:
             raise InvalidArgument("is required", field="organisation_id")
-        invoice = await self._close.projected(request.organisation_id)
-        return pb.GetProjectedInvoiceResponse(invoice=invoice_to_pb(invoice, projected=True))
+        projected = await self._close.projected(request.organisation_id, with_forecast=request.include_forecast)
+        response = pb.GetProjectedInvoiceResponse(invoice=invoice_to_pb(projected.invoice, projected=True))
+        if projected.forecast is not None:
+            response.forecast.CopyFrom(forecast_to_pb(projected.forecast))
+        return response
 
     # Settlement --------------------------------------------------------------------------------------------
 

@@ -5,15 +5,15 @@ plan versions in force, usage from metering and the exchange rate. The computati
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
 from billing_runtime.errors import DomainError
 from services.invoicing.domain import exchange
 from services.invoicing.domain.billing_period import BillingPeriod, period_containing, period_for_key
-from services.invoicing.domain.charges import ChargeDefinition, ChargeModel
+from services.invoicing.domain.charges import ChargeModel
 from services.invoicing.domain.invoice import ExchangeRate, Party
 from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage, SegmentUsage
 from services.invoicing.domain.organisation import Organisation
@@ -59,6 +59,12 @@ class UsageSource(Protocol):
     async def event_values(
         self, organisation_id: str, metric_code: str, start: datetime, end: datetime
     ) -> list[Decimal]: ...
+
+    async def daily_usage(
+        self, organisation_id: str, metric_code: str, start: datetime, end: datetime, time_zone: str
+    ) -> dict[date, Decimal]:
+        """Usage per local day of ``time_zone`` over [start, end); days without usage may be absent."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -107,14 +113,6 @@ def plan_segments(
     return tuple((segment, versions[segment.plan_version_id]) for segment in found)
 
 
-def _needs_event_amounts(charge: ChargeDefinition) -> bool:
-    """Percentage charges with per-event terms are priced event by event; the rest from the period's total."""
-    return charge.model is ChargeModel.PERCENTAGE and bool(
-        charge.fixed_fee_per_event or charge.free_events or charge.min_per_event is not None
-        or charge.max_per_event is not None
-    )
-
-
 async def read_usage(
     planned: Sequence[PlannedInvoice], usage: UsageSource, *, until: datetime | None = None
 ) -> list[dict[tuple[int, str], MetricUsage]]:
@@ -135,16 +133,16 @@ async def read_usage(
                 code = plan_charge.metric_code
                 queries.append(UsageTotalQuery(plan.organisation.id, code, segment.start, end))
                 slots.append((index, position, code))
-                if _needs_event_amounts(plan_charge.charge):
+                if plan_charge.charge.priced_per_event:
                     per_event.append((index, position, code, segment.start, end))
     result: list[dict[tuple[int, str], MetricUsage]] = [{} for _ in planned]
     totals = await usage.usage_totals(queries) if queries else []
     for (index, position, code), total in zip(slots, totals, strict=True):
-        result[index][(position, code)] = MetricUsage(quantity=total.value)
+        result[index][(position, code)] = MetricUsage(quantity=total.value, aggregation=total.aggregation)
     for index, position, code, start, end in per_event:
         amounts = await usage.event_values(planned[index].organisation.id, code, start, end)
-        quantity = result[index][(position, code)].quantity
-        result[index][(position, code)] = MetricUsage(quantity=quantity, event_amounts=tuple(amounts))
+        found = result[index][(position, code)]
+        result[index][(position, code)] = replace(found, event_amounts=tuple(amounts))
     return result
 
 

@@ -25,6 +25,7 @@ from services.invoicing.domain.invoice_checks import check_recomputation, valida
 from services.invoicing.domain.invoice_number import financial_year, format_invoice_number
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation
+from services.invoicing.domain.usage_forecast import DEFAULT_WINDOW_DAYS, Forecast, forecast_invoice, observation
 from services.invoicing.service.billing_inputs import (
     PlannedInvoice,
     Supplier,
@@ -50,6 +51,14 @@ class IssuingPolicy:
     time_zone: str  # issue dates are days here (Asia/Kolkata for an Indian supplier)
 
 
+@dataclass(frozen=True)
+class ProjectedInvoice:
+    """The current period so far, priced; with the forecast of its end when asked for."""
+
+    invoice: Invoice
+    forecast: Forecast | None = None
+
+
 class PeriodClose:
     """Prices and issues invoices for periods; shared by invoice runs, reissues and projected invoices."""
 
@@ -60,12 +69,14 @@ class PeriodClose:
         usage: UsageSource,
         policy: IssuingPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forecast_window_days: int = DEFAULT_WINDOW_DAYS,
     ) -> None:
         self._uow = uow
         self._outbox = outbox
         self._usage = usage
         self._policy = policy
         self._clock = clock
+        self._forecast_window_days = forecast_window_days
 
     async def close_batch(
         self,
@@ -226,9 +237,11 @@ class PeriodClose:
             )
         return reissued, progress.invoiced > 0
 
-    async def projected(self, organisation_id: str) -> Invoice:
+    async def projected(self, organisation_id: str, *, with_forecast: bool = False) -> ProjectedInvoice:
         """The current period's invoice as it stands: usage so far, priced (base fees for the whole period).
-        Not stored, not numbered."""
+        Not stored, not numbered. ``with_forecast`` adds the invoice at the period's end if the trend so far
+        holds (``domain/usage_forecast.py``), for which metering is asked each extrapolated metric's usage per
+        local day."""
         now = self._clock()
         async with self._uow() as uow:
             organisation = await uow.organisations.get(organisation_id)
@@ -250,6 +263,16 @@ class PeriodClose:
             )
         plan = PlannedInvoice(organisation, period, segments)
         (usage,) = await read_usage([plan], self._usage, until=now)
-        invoice = build_invoice("projected", billing_input(plan, usage, self._policy.supplier, rates))
+        billing = billing_input(plan, usage, self._policy.supplier, rates)
+        invoice = build_invoice("projected", billing)
         validate_invoice(invoice)
-        return invoice
+        if not with_forecast:
+            return ProjectedInvoice(invoice)
+        needed = observation(billing, now)
+        daily = {
+            code: await self._usage.daily_usage(organisation_id, code, needed.start, needed.end, period.time_zone)
+            for code in needed.metric_codes
+        }
+        forecast = forecast_invoice("forecast", billing, daily, now, self._forecast_window_days)
+        validate_invoice(forecast.invoice)
+        return ProjectedInvoice(invoice, forecast)

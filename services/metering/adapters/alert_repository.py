@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billing_runtime.idempotency import insert_once
 from services.metering.adapters.tables import alert_rules, fired_alerts
 from services.metering.domain.alert_evaluation import FiredAlert
-from services.metering.domain.alerts import AlertKind, AlertRule, RuleDefinition, ThresholdBasis
+from services.metering.domain.alerts import AlertKind, AlertRule, CostBasis, RuleDefinition, ThresholdBasis
 
 
 def _to_rule(row: sa.Row[Any]) -> AlertRule:
@@ -32,6 +32,7 @@ def _to_rule(row: sa.Row[Any]) -> AlertRule:
         min_volume=row.min_volume,
         budget=row.budget,
         currency=row.currency,
+        cost_basis=CostBasis(row.cost_basis) if row.cost_basis else None,
         created_at=row.created_at,
         deleted_at=row.deleted_at,
     )
@@ -99,6 +100,7 @@ class AlertRepository:
             "min_volume": definition.min_volume,
             "budget": definition.budget,
             "currency": definition.currency,
+            "cost_basis": definition.cost_basis.value if definition.cost_basis else "",
         }
         row, created = await insert_once(
             self._conn, alert_rules, values, idempotency_key=idempotency_key, fingerprint=definition.fingerprint()

@@ -1,5 +1,6 @@
 """Metering's client of invoicing's ``GetProjectedInvoice``: the projected invoice of an organisation's current
-billing period, which cost alert rules compare with their budget. Speaks only invoicing's published contract."""
+billing period (and the forecast of its end), which cost alert rules compare with their budget. Speaks only
+invoicing's published contract."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ class InvoicingProjections:
         self._channel = clients.channel(address)
         self._stub = invoicing_pb2_grpc.InvoicingServiceStub(self._channel)
 
-    async def projected_cost(self, organisation_id: str) -> ProjectedCost | None:
+    async def projected_cost(self, organisation_id: str, *, with_forecast: bool = False) -> ProjectedCost | None:
         """None when the organisation has no subscription in its current period (invoicing answers
-        FAILED_PRECONDITION: there is nothing to project). NotFound and Unavailable propagate."""
+        FAILED_PRECONDITION: there is nothing to project). NotFound and Unavailable propagate. With
+        ``with_forecast`` the forecast's total comes too (invoicing's ``include_forecast``)."""
         try:
             response = await clients.call(
                 self._stub.GetProjectedInvoice,
-                invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=organisation_id),
+                invoicing_pb2.GetProjectedInvoiceRequest(
+                    organisation_id=organisation_id, include_forecast=with_forecast
+                ),
                 timeout=10.0,
             )
         except FailedPrecondition:
@@ -29,8 +33,10 @@ class InvoicingProjections:
         invoice = response.invoice
         start, end = from_timestamp(invoice.period_start), from_timestamp(invoice.period_end)
         assert start is not None and end is not None, "a projected invoice has a period"
+        forecast = response.forecast.invoice if response.HasField("forecast") else None
         return ProjectedCost(
-            total_minor=invoice.total_minor, currency=invoice.currency, period_start=start, period_end=end
+            total_minor=invoice.total_minor, currency=invoice.currency, period_start=start, period_end=end,
+            forecast_total_minor=forecast.total_minor if forecast is not None else None,
         )
 
     async def close(self) -> None:

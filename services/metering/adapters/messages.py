@@ -12,7 +12,7 @@ from billing.metering.v1 import metering_pb2
 from billing_runtime.timestamps import to_timestamp
 from services.metering.adapters import native_columns
 from services.metering.domain.alert_evaluation import FiredAlert
-from services.metering.domain.alerts import AlertKind, AlertRule, ThresholdBasis
+from services.metering.domain.alerts import AlertKind, AlertRule, CostBasis, ThresholdBasis
 from services.metering.domain.event_batch import EventColumns, PoisonBatch, check_metric_codes, check_owner
 from services.metering.domain.metric import Aggregation, Metric
 from services.metering.domain.usage import Window
@@ -49,6 +49,11 @@ THRESHOLD_BASES = {
     metering_pb2.THRESHOLD_BASIS_QUOTA_PERCENT: ThresholdBasis.QUOTA_PERCENT,
 }
 THRESHOLD_BASIS_TO_PB = {value: key for key, value in THRESHOLD_BASES.items()}
+COST_BASES = {
+    metering_pb2.COST_BASIS_TO_DATE: CostBasis.TO_DATE,
+    metering_pb2.COST_BASIS_FORECAST: CostBasis.FORECAST,
+}
+COST_BASIS_TO_PB = {value: key for key, value in COST_BASES.items()}
 
 
 def alert_rule_to_pb(rule: AlertRule) -> metering_pb2.AlertRule:
@@ -67,6 +72,7 @@ def alert_rule_to_pb(rule: AlertRule) -> metering_pb2.AlertRule:
         min_volume=rule.min_volume,
         budget=rule.budget,
         currency=rule.currency,
+        cost_basis=COST_BASIS_TO_PB[rule.cost_basis] if rule.cost_basis else metering_pb2.COST_BASIS_UNSPECIFIED,
     )
     if rule.created_at is not None:
         message.create_time.CopyFrom(to_timestamp(rule.created_at))

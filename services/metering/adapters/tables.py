@@ -137,6 +137,8 @@ alert_rules = sa.Table(
     sa.Column("min_volume", sa.Text, nullable=False, server_default=""),
     sa.Column("budget", sa.Text, nullable=False, server_default=""),
     sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    # Cost rules: "to_date" or "forecast" (what the budget is compared with); "" for other kinds.
+    sa.Column("cost_basis", sa.Text, nullable=False, server_default=""),
     sa.Column("idempotency_key", sa.Text, unique=True),
     sa.Column("request_fingerprint", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),

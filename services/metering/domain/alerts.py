@@ -8,7 +8,8 @@ Bounds, decided once:
   35 days (ingest accepts events up to 35 days old, so older history never changes); factor in (1, 1000];
   min_volume >= 0.
 - COST: budget > 0 in the organisation's billing currency with at most its minor-unit decimals (INR 2, JPY 0);
-  levels are percents of it (default 100), 1 to 1000; per organisation only (no project).
+  levels are percents of it (default 100), 1 to 1000; per organisation only (no project). The cost basis is the
+  invoice so far (TO_DATE, the default) or the forecast of the period's end (FORECAST).
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ class ThresholdBasis(enum.StrEnum):
     QUOTA_PERCENT = "quota_percent"
 
 
+class CostBasis(enum.StrEnum):
+    """What a cost rule compares with its budget: the projected invoice of the period so far, or the forecast of
+    the period's end (invoicing's GetProjectedInvoice answers both)."""
+
+    TO_DATE = "to_date"
+    FORECAST = "forecast"
+
+
 @dataclass(frozen=True)
 class RuleDefinition:
     """A validated request for a rule: everything but the server-assigned id and times. Decimal fields are kept
@@ -70,6 +79,7 @@ class RuleDefinition:
     min_volume: str = ""
     budget: str = ""
     currency: str = ""
+    cost_basis: CostBasis | None = None
 
     def fingerprint(self) -> str:
         """Same request, same fingerprint: what makes a retry with an idempotency key the same request."""
@@ -87,6 +97,9 @@ class RuleDefinition:
             "min_volume": self.min_volume,
             "budget": self.budget,
         }
+        if self.cost_basis is CostBasis.FORECAST:
+            # Only when not the default: rules stored before the basis existed keep their fingerprints.
+            canonical["cost_basis"] = self.cost_basis.value
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -121,6 +134,7 @@ class RuleRequest:
     factor: str = ""
     min_volume: str = ""
     budget: str = ""
+    cost_basis: CostBasis | None = None
 
 
 def parse_decimal(text: str, field_name: str) -> Decimal:
@@ -179,7 +193,7 @@ def define_rule(request: RuleRequest, *, currency: str, currency_minor_units: in
         raise InvalidArgument(f"must be at most {MAX_PROJECT_ID_LENGTH} characters", field="rule.project_id")
     common = {"organisation_id": request.organisation_id, "project_id": request.project_id, "name": name}
     if request.kind is AlertKind.THRESHOLD:
-        _refuse(request, "window_seconds", "baseline_seconds", "factor", "min_volume", "budget")
+        _refuse(request, "window_seconds", "baseline_seconds", "factor", "min_volume", "budget", "cost_basis")
         code = validate_code(request.metric_code, "rule.metric_code")
         if request.basis is None:
             raise InvalidArgument("is required for threshold rules: absolute or quota_percent", field="rule.basis")
@@ -187,7 +201,7 @@ def define_rule(request: RuleRequest, *, currency: str, currency_minor_units: in
         levels = _levels(request.levels, percent=percent, field_name="rule.levels")
         return RuleDefinition(kind=AlertKind.THRESHOLD, metric_code=code, basis=request.basis, levels=levels, **common)
     if request.kind is AlertKind.SPIKE:
-        _refuse(request, "basis", "levels", "budget")
+        _refuse(request, "basis", "levels", "budget", "cost_basis")
         code = validate_code(request.metric_code, "rule.metric_code")
         window, baseline = request.window_seconds, request.baseline_seconds
         if not MIN_WINDOW_SECONDS <= window <= MAX_WINDOW_SECONDS or window % BUCKET_SECONDS:
@@ -223,7 +237,8 @@ def define_rule(request: RuleRequest, *, currency: str, currency_minor_units: in
         )
     levels = _levels(request.levels or ("100",), percent=True, field_name="rule.levels")
     return RuleDefinition(
-        kind=AlertKind.COST, levels=levels, budget=format_decimal(budget), currency=currency, **common
+        kind=AlertKind.COST, levels=levels, budget=format_decimal(budget), currency=currency,
+        cost_basis=request.cost_basis or CostBasis.TO_DATE, **common,
     )
 
 

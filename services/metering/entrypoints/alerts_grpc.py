@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from billing.metering.v1 import metering_pb2
-from billing_runtime.errors import Unavailable
+from billing_runtime.errors import InvalidArgument, Unavailable
 from services.metering.adapters.alerts_unit_of_work import AlertsUnitOfWork
 from services.metering.adapters.messages import (
     ALERT_KINDS,
+    COST_BASES,
     THRESHOLD_BASES,
     alert_rule_to_pb,
     fired_alert_to_pb,
@@ -42,6 +43,8 @@ class AlertsServicer:
         if self._alert_plans is None or self._alert_watch is None:
             raise Unavailable("alert rules are not wired in this process")
         rule = request.rule
+        if rule.cost_basis and rule.cost_basis not in COST_BASES:
+            raise InvalidArgument("is not a known cost basis: TO_DATE or FORECAST", field="rule.cost_basis")
         command = RuleRequest(
             organisation_id=rule.organisation_id,
             kind=ALERT_KINDS.get(rule.kind),
@@ -55,6 +58,7 @@ class AlertsServicer:
             factor=rule.factor,
             min_volume=rule.min_volume,
             budget=rule.budget,
+            cost_basis=COST_BASES.get(rule.cost_basis),
         )
         created_rule, created = await alerts.create_rule(
             self._alerts_uow(), self._alert_plans, command, request.idempotency_key

@@ -242,15 +242,18 @@ async def evaluate_spike(uow: AlertsTransaction, outbox: EventOutbox, rule: Aler
 async def evaluate_cost(
     uow: AlertsTransaction, outbox: EventOutbox, rules: Sequence[AlertRule], cost: ProjectedCost
 ) -> list[FiredAlert]:
-    """Fire the levels of an organisation's cost rules that its projected invoice (fetched before) reached.
-    Rules in another currency than the invoice's are skipped (the organisation's billing currency changed)."""
+    """Fire the levels of an organisation's cost rules that its projected invoice (fetched before) reached: its
+    total so far, or the forecast of the period's end for a rule of cost basis FORECAST. Rules in another currency
+    than the invoice's are skipped (the organisation's billing currency changed), and so are forecast rules when
+    the forecast was not fetched."""
     fired = []
     async with uow:
         for rule in rules:
-            if rule.currency != cost.currency:
+            total_minor = cost.total_for(rule.cost_basis)
+            if rule.currency != cost.currency or total_minor is None:
                 continue
             for level, threshold_minor in cost_thresholds_minor(rule):
-                if cost.total_minor < threshold_minor:
+                if total_minor < threshold_minor:
                     break
                 alert = FiredAlert(
                     id=new_id("alf"),
@@ -261,7 +264,7 @@ async def evaluate_cost(
                     metric_code="",
                     level=level,
                     threshold=format_decimal(minor_to_decimal(threshold_minor, cost.currency)),
-                    value=format_decimal(minor_to_decimal(cost.total_minor, cost.currency)),
+                    value=format_decimal(minor_to_decimal(total_minor, cost.currency)),
                     baseline="",
                     currency=cost.currency,
                     event_id="",

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self
 from google.protobuf.message import Message
 
 from services.metering.domain.alert_evaluation import FiredAlert, NewEvent
-from services.metering.domain.alerts import AlertKind, AlertRule, RuleDefinition
+from services.metering.domain.alerts import AlertKind, AlertRule, CostBasis, RuleDefinition
 from services.metering.domain.event_batch import EventColumns
 from services.metering.domain.metric import Metric
 from services.metering.domain.usage import UsageQuery
@@ -98,18 +98,25 @@ class EventOutbox(Protocol):
 
 @dataclass(frozen=True)
 class ProjectedCost:
-    """The projected invoice of an organisation's current billing period."""
+    """The projected invoice of an organisation's current billing period: its total so far, and the total
+    forecast for the period's end (None unless asked for)."""
 
     total_minor: int
     currency: str
     period_start: datetime
     period_end: datetime
+    forecast_total_minor: int | None = None
+
+    def total_for(self, basis: CostBasis | None) -> int | None:
+        """The total a cost rule of ``basis`` compares with its budget (None: the forecast was not fetched)."""
+        return self.forecast_total_minor if basis is CostBasis.FORECAST else self.total_minor
 
 
 class ProjectedInvoices(Protocol):
-    async def projected_cost(self, organisation_id: str) -> ProjectedCost | None:
+    async def projected_cost(self, organisation_id: str, *, with_forecast: bool = False) -> ProjectedCost | None:
         """None when the organisation has no subscription in its current period (nothing to project). Raises
-        Unavailable when invoicing cannot answer."""
+        Unavailable when invoicing cannot answer. ``with_forecast`` asks for the forecast of the period's end too
+        (it costs invoicing a usage query per extrapolated metric)."""
         ...
 
 

@@ -22,7 +22,7 @@ from billing_runtime.logging import get_logger
 from services.metering import counters
 from services.metering.config import MeteringSettings
 from services.metering.domain.alert_evaluation import FiredAlert
-from services.metering.domain.alerts import AlertKind, AlertRule
+from services.metering.domain.alerts import AlertKind, AlertRule, CostBasis
 from services.metering.domain.event_batch import EventColumns
 from services.metering.domain.plan_in_force import PlanDirectory, PlanInForce
 from services.metering.service.alert_evaluation import (
@@ -245,7 +245,8 @@ class AlertWatch:
             fired += await evaluate_spike(self._uow(), self._outbox, rule, now)
         costs = [r for r in rules if r.kind is AlertKind.COST]
         if costs:
-            cost = await self._projections.projected_cost(org)
+            forecast = any(r.cost_basis is CostBasis.FORECAST for r in costs)
+            cost = await self._projections.projected_cost(org, with_forecast=forecast)
             if cost is not None:
                 fired += await evaluate_cost(self._uow(), self._outbox, costs, cost)
         return fired

@@ -35,6 +35,7 @@ _ALERT_KINDS = {metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD, metering
                 metering_pb2.ALERT_KIND_COST: AlertKind.COST}
 _BASES = {metering_pb2.THRESHOLD_BASIS_ABSOLUTE: ThresholdBasis.ABSOLUTE,
           metering_pb2.THRESHOLD_BASIS_QUOTA_PERCENT: ThresholdBasis.QUOTA_PERCENT}
+_COST_BASES = {metering_pb2.COST_BASIS_TO_DATE: "to_date", metering_pb2.COST_BASIS_FORECAST: "forecast"}
 
 
 class Undecodable(ValueError):
@@ -90,7 +91,8 @@ def _alert(event: metering_events.AlertTriggered) -> AlertTriggered:
         event_time=from_timestamp(fired.event_time), period_start=from_timestamp(fired.period_start),
         period_end=from_timestamp(fired.period_end), fire_time=from_timestamp(fired.fire_time),
         levels=tuple(rule.levels), window_seconds=rule.window_seconds, baseline_seconds=rule.baseline_seconds,
-        factor=rule.factor, min_volume=rule.min_volume, budget=rule.budget))
+        factor=rule.factor, min_volume=rule.min_volume, budget=rule.budget,
+        cost_basis=_COST_BASES.get(rule.cost_basis, "to_date" if kind is AlertKind.COST else "")))
 
 
 def _decode(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:

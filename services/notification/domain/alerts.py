@@ -18,7 +18,7 @@ class AlertKind(enum.StrEnum):
     THRESHOLD = "threshold"
     # Usage in the last window went over factor x the trailing average of the same window.
     SPIKE = "spike"
-    # The projected invoice of the billing period reached a percent of the budget.
+    # The projected invoice of the billing period (so far, or its forecast) reached a percent of the budget.
     COST = "cost"
 
 
@@ -67,6 +67,8 @@ class FiredAlert:
     factor: str = ""
     min_volume: str = ""
     budget: str = ""
+    # COST: what the budget was compared with: "to_date" (the invoice so far) or "forecast" (of the period's end).
+    cost_basis: str = ""
 
     def quota(self) -> Decimal | None:
         """A quota-percent level's quota, from what the level meant (threshold = level % of quota): 800 at 80 % ->

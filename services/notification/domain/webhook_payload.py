@@ -102,7 +102,8 @@ def alert_payload(event_id: str, alert: FiredAlert, now: datetime) -> dict[str, 
         id=alert.rule_id, name=alert.rule_name, kind=alert.kind.value, metric_code=alert.metric_code,
         project_id=alert.project_id, basis=alert.basis.value if alert.basis else None, levels=list(alert.levels),
         window_seconds=alert.window_seconds, baseline_seconds=alert.baseline_seconds, factor=alert.factor,
-        min_volume=alert.min_volume, budget=alert.budget, currency=alert.currency if alert.budget else None)
+        min_volume=alert.min_volume, budget=alert.budget, currency=alert.currency if alert.budget else None,
+        cost_basis=alert.cost_basis)
     return {"type": EVENT_TYPES[MessageKind.ALERT_TRIGGERED], "timestamp": _iso(alert.fire_time or now),
             "data": {"event_id": event_id, "organisation_id": alert.organisation_id, "alert": fired, "rule": rule}}
 

@@ -155,6 +155,11 @@ async def test_invoices_run_with_progress_then_list_show_pdf_void_reissue(gatewa
 
     code, out = await billing(gateway_url, "invoices", "projected", organisation_id)
     assert code == 0 and "Projected invoice for" in out and "so far" in out and "999.00" in out
+    # No usage: the forecast of the period's end is the base fee too, and says how it was made.
+    assert "Forecast for the end of period" in out and "days gone; projected from" in out
+    assert out.count("1178.82 INR") == 3  # the total so far, and both columns of the forecast's total row
+    code, out = await billing(gateway_url, "invoices", "projected", organisation_id, "--no-forecast")
+    assert code == 0 and "Projected invoice for" in out and "Forecast" not in out
 
     code, out = await billing(gateway_url, "invoices", "runs", "--json")
     assert code == 0 and any(r["organisation_id"] == organisation_id for r in json.loads(out))

@@ -35,7 +35,16 @@ from services.metering.entrypoints.consumer import EventConsumer
 from services.metering.service.alert_watch import AlertWatch
 from tests.integration.helpers import error_field, expect_rpc_error
 from tests.integration.invoicing.conftest import create_organisation, create_plan, subscribe, terms
-from tests.integration.metering.conftest import SUBJECT, E, batch, define, eventually, project_id, publish
+from tests.integration.metering.conftest import (
+    SUBJECT,
+    E,
+    batch,
+    define,
+    eventually,
+    project_id,
+    publish,
+    whole_usage,
+)
 
 pytestmark = pytest.mark.usefixtures("metering")
 
@@ -133,6 +142,11 @@ async def test_rules_are_created_once_read_listed_and_deleted(metering_stub, org
         organisation_id=organisation_id, kind=pb.ALERT_KIND_COST, name="b", budget="10.001"))),
         grpc.StatusCode.INVALID_ARGUMENT)
     assert error_field(error) == "rule.budget"
+    for basis in (7, pb.COST_BASIS_FORECAST):  # unknown; and a cost basis on a threshold rule
+        bad = threshold_rule(organisation_id, ["1"], cost_basis=basis)
+        error = await expect_rpc_error(metering_stub.CreateAlertRule(pb.CreateAlertRuleRequest(rule=bad)),
+                                       grpc.StatusCode.INVALID_ARGUMENT)
+        assert error_field(error) == "rule.cost_basis"
     await expect_rpc_error(
         metering_stub.CreateAlertRule(pb.CreateAlertRuleRequest(
             rule=threshold_rule("org_01KNOSUCHORGANISATION00000", ["1"]))),
@@ -371,3 +385,46 @@ async def test_cost_levels_fire_on_the_projected_invoice(
     assert alert.period_start == projected.period_start and alert.period_end == projected.period_end
     await asyncio.sleep(3)
     assert len(await fired(metering_stub, organisation)) == 1
+
+
+async def test_a_forecast_cost_rule_fires_on_the_forecast_of_the_period_end_and_a_to_date_one_does_not(
+    metering, invoicing, invoicing_stub, metering_stub, jetstream
+) -> None:
+    organisation = await subscribed_organisation(invoicing, invoicing_stub)
+    await define(metering_stub, organisation, "api_calls", pb.AGGREGATION_SUM)
+    zone = ZoneInfo("Asia/Kolkata")
+    in_force = await invoicing_stub.GetPlanInForce(ipb.GetPlanInForceRequest(organisation_id=organisation))
+    first = in_force.period_start.ToDatetime(UTC).astimezone(zone).date()
+    today = NOW.astimezone(zone).date()
+    today_start = datetime.combine(today, datetime.min.time(), tzinfo=zone)
+    # 1,000 calls on every complete day of the period so far, and 500 today (on the 1st, only those 500).
+    events = [E(f"d{n}", "1000", datetime.combine(first + timedelta(days=n), datetime.min.time(), tzinfo=zone)
+                + timedelta(hours=1), metric="api_calls") for n in range((today - first).days)]
+    events.append(E("today", "500", max(today_start, NOW - timedelta(minutes=5)), metric="api_calls"))
+    await publish(jetstream, batch(organisation, project_id(), events))
+    expected = Decimal(1000 * (len(events) - 1) + 500)
+    await eventually(lambda: whole_usage(metering_stub, organisation, "api_calls",
+                                         in_force.period_start.ToDatetime(UTC), NOW),
+                     lambda found: found[0] != "" and Decimal(found[0]) == expected)
+    answer = await invoicing_stub.GetProjectedInvoice(
+        ipb.GetProjectedInvoiceRequest(organisation_id=organisation, include_forecast=True))
+    so_far, forecast = answer.invoice.total_minor, answer.forecast.invoice.total_minor
+    assert forecast > so_far
+
+    # A budget half way between: the invoice so far is under it, the forecast of the period's end over it.
+    budget = Decimal((so_far + forecast) // 2) / 100
+    to_date = await create_rule(metering_stub, pb.AlertRule(
+        organisation_id=organisation, kind=pb.ALERT_KIND_COST, name="so far", budget=str(budget)))
+    ahead = await create_rule(metering_stub, pb.AlertRule(
+        organisation_id=organisation, kind=pb.ALERT_KIND_COST, name="ahead", budget=str(budget),
+        cost_basis=pb.COST_BASIS_FORECAST))
+    assert (to_date.cost_basis, ahead.cost_basis) == (pb.COST_BASIS_TO_DATE, pb.COST_BASIS_FORECAST)
+    (alert,) = await fired_count(metering_stub, organisation, 1)
+    assert (alert.rule_id, alert.kind, alert.level, alert.currency) == (ahead.id, pb.ALERT_KIND_COST, "100", "INR")
+    assert Decimal(alert.threshold) == budget <= Decimal(alert.value)
+    # The forecast, made a moment later (a few seconds fewer left at the same rate: within a rupee).
+    assert abs(Decimal(alert.value) - Decimal(forecast) / 100) <= 1
+    await asyncio.sleep(3)
+    assert [a.rule_id for a in await fired(metering_stub, organisation)] == [ahead.id]
+    rule = (await metering_stub.GetAlertRule(pb.GetAlertRuleRequest(rule_id=ahead.id))).rule
+    assert rule.cost_basis == pb.COST_BASIS_FORECAST

@@ -47,6 +47,19 @@ def test_of_quota_is_for_thresholds_only(gateway):
     assert code == 1 and "threshold" in out and gateway.sent == []
 
 
+def test_a_cost_rule_on_the_forecast(gateway):
+    gateway.answer(201, {**RULE, "kind": "cost", "basis": None, "levels": ["100"], "budget": "50000",
+                         "cost_basis": "forecast"})
+    code, out = billing("alerts", "create", "--organisation", "org_1", "--kind", "cost", "--budget", "50000",
+                        "--forecast")
+    assert code == 0 and "forecast" in out, out
+    assert gateway.sent[0]["json"] == {"organisation_id": "org_1", "kind": "cost", "name": "", "project_id": "",
+                                       "metric_code": "", "levels": [], "budget": "50000", "cost_basis": "forecast"}
+    code, out = billing("alerts", "create", "--organisation", "org_1", "--kind", "threshold", "--metric", "m",
+                        "--level", "1", "--forecast")
+    assert code == 1 and "cost rules only" in out and len(gateway.sent) == 1
+
+
 def test_history_follows_pages(gateway):
     fired = {"id": "alf_1", "rule_id": "alr_1", "rule_name": "quota", "organisation_id": "org_1", "project_id": "",
              "kind": "threshold", "metric_code": "api_calls", "level": "80", "threshold": "80", "value": "80",

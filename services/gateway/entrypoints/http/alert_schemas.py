@@ -18,11 +18,13 @@ from services.gateway.entrypoints.http.schemas import Request
 
 AlertKindName = Literal["threshold", "spike", "cost"]
 BasisName = Literal["absolute", "quota_percent"]
+CostBasisName = Literal["to_date", "forecast"]
 QuotaReasonName = Literal[
     "within_limit", "no_quota", "no_subscription", "within_grace", "over_soft_cap", "over_hard_cap", "grace_expired"
 ]
 KINDS = EnumNames.of(metering_pb2.AlertKind, "ALERT_KIND_")
 BASES = EnumNames.of(metering_pb2.ThresholdBasis, "THRESHOLD_BASIS_")
+COST_BASES = EnumNames.of(metering_pb2.CostBasis, "COST_BASIS_")
 REASONS = EnumNames.of(metering_pb2.QuotaReason, "QUOTA_REASON_")
 CAPS = EnumNames.of(metering_pb2.QuotaCap, "QUOTA_CAP_")
 SOURCES = EnumNames.of(metering_pb2.EntitlementSource, "ENTITLEMENT_SOURCE_")
@@ -47,6 +49,9 @@ class AlertRuleCreate(Request):
     min_volume: DecimalText = Field("", description="spike: no alert below this usage in the window")
     budget: DecimalText = Field("", description="cost: per billing period, in the organisation's billing currency",
                                 examples=["50000.00"])
+    cost_basis: CostBasisName | None = Field(
+        None, description="cost: compare the budget with the invoice so far (to_date, the default) or with the "
+                          "forecast of the period's end (forecast)")
 
     def to_pb(self, idempotency_key: str) -> metering_pb2.CreateAlertRuleRequest:
         rule = metering_pb2.AlertRule(
@@ -55,6 +60,7 @@ class AlertRuleCreate(Request):
             basis=BASES.number(self.basis) if self.basis else 0, levels=self.levels,
             window_seconds=self.window_seconds, baseline_seconds=self.baseline_seconds, factor=self.factor,
             min_volume=self.min_volume, budget=self.budget,
+            cost_basis=COST_BASES.number(self.cost_basis) if self.cost_basis else 0,
         )
         return metering_pb2.CreateAlertRuleRequest(rule=rule, idempotency_key=idempotency_key)
 
@@ -74,6 +80,7 @@ class AlertRule(BaseModel):
     min_volume: str
     budget: str
     currency: str
+    cost_basis: CostBasisName | None = Field(None, description="cost: to_date or forecast")
     created_at: datetime
     deleted_at: datetime | None
 
@@ -83,7 +90,7 @@ class AlertRule(BaseModel):
             id=m.id, organisation_id=m.organisation_id, project_id=m.project_id, kind=KINDS.name(m.kind),
             name=m.name, metric_code=m.metric_code, basis=BASES.name(m.basis), levels=list(m.levels),
             window_seconds=m.window_seconds, baseline_seconds=m.baseline_seconds, factor=m.factor,
-            min_volume=m.min_volume, budget=m.budget, currency=m.currency,
+            min_volume=m.min_volume, budget=m.budget, currency=m.currency, cost_basis=COST_BASES.name(m.cost_basis),
             created_at=from_timestamp(m.create_time), deleted_at=from_timestamp(m.delete_time),
         )
 
@@ -98,7 +105,8 @@ class FiredAlert(BaseModel):
     metric_code: str
     level: str = Field(description="The rule's level as written: \"80\" (percent), \"1000\", or \"spike\"")
     threshold: str = Field(description="What the level meant when it fired: usage, or money for cost")
-    value: str = Field(description="The value that reached it")
+    value: str = Field(description="The value that reached it (cost: the invoice so far, or the forecast of the "
+                                   "period's end, per the rule's cost_basis)")
     baseline: str = Field(description="spike: the trailing average per window")
     currency: str
     event_id: str = Field(description="threshold: the event that made usage reach the level")

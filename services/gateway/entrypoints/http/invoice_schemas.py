@@ -200,3 +200,63 @@ class Invoice(BaseModel):
             voided_at=from_timestamp(message.void_time), replaces_invoice_id=message.replaces_invoice_id,
             created_at=from_timestamp(message.create_time), notes=list(message.notes), projected=message.projected,
         )
+
+
+FORECAST_METHODS = EnumNames.of(invoicing_pb2.ForecastMethod, "FORECAST_METHOD_")
+
+
+class MetricForecast(BaseModel):
+    metric_code: str
+    aggregation: str = Field(description="sum and count are extrapolated; max, min, latest and unique_count are "
+                                         "kept at their value so far")
+    plan_version_id: str = Field(description="The segment of the period (a plan change splits it) ...")
+    period_start: datetime | None = Field(description="... from here ...")
+    period_end: datetime | None = Field(description="... to here")
+    quantity_so_far: str = Field(examples=["17900"])
+    projected_quantity: str = Field(description="At the segment's end if the trend holds", examples=["53975"])
+    daily_rate: str = Field(description="Usage per local day the rest is extrapolated at", examples=["1850"])
+    days_left: str = Field(description="Local days of the segment after now", examples=["19.5"])
+    extrapolated: bool
+
+    @classmethod
+    def from_pb(cls, m: invoicing_pb2.MetricForecast) -> MetricForecast:
+        return cls(metric_code=m.metric_code, aggregation=m.aggregation, plan_version_id=m.plan_version_id,
+                   period_start=from_timestamp(m.period_start), period_end=from_timestamp(m.period_end),
+                   quantity_so_far=m.quantity_so_far, projected_quantity=m.projected_quantity,
+                   daily_rate=m.daily_rate, days_left=m.days_left, extrapolated=m.extrapolated)
+
+
+class InvoiceForecast(BaseModel):
+    """The period's invoice at its end if usage keeps its trend (docs/billing.md, "Usage forecast")."""
+
+    method: Literal["actual", "elapsed_fraction", "daily_trend"] | None = Field(
+        description="daily_trend: the mean of the last week's and the period's average per day; elapsed_fraction: "
+                    "no complete day yet; actual: nothing left to bill")
+    as_of: datetime | None = Field(description="The moment the forecast was made at")
+    days_in_period: int = Field(examples=[30])
+    days_elapsed: str = Field(examples=["10.5"])
+    days_observed: int = Field(description="Complete days the trend was read from", examples=[10])
+    window_days: int = Field(description="The last of them the recent average covers", examples=[7])
+    invoice: Invoice = Field(description="Priced like every invoice: its lines carry the projected quantities "
+                                         "and amounts, with tax and total")
+    metrics: list[MetricForecast]
+
+    @classmethod
+    def from_pb(cls, m: invoicing_pb2.InvoiceForecast) -> InvoiceForecast:
+        return cls(method=FORECAST_METHODS.name(m.method), as_of=from_timestamp(m.as_of_time),
+                   days_in_period=m.days_in_period, days_elapsed=m.days_elapsed, days_observed=m.days_observed,
+                   window_days=m.window_days, invoice=Invoice.from_pb(m.invoice),
+                   metrics=[MetricForecast.from_pb(metric) for metric in m.metrics])
+
+
+class ProjectedInvoice(Invoice):
+    """The current period so far, priced (``projected: true``), with the forecast of its end."""
+
+    forecast: InvoiceForecast | None = Field(None, description="Absent when not asked for (forecast=false)")
+
+    @classmethod
+    def from_response(cls, reply: invoicing_pb2.GetProjectedInvoiceResponse) -> ProjectedInvoice:
+        projected = cls.from_pb(reply.invoice)
+        if reply.HasField("forecast"):
+            projected.forecast = InvoiceForecast.from_pb(reply.forecast)
+        return projected

@@ -184,16 +184,24 @@ async def invoice_html(invoice_id: str, request: Request) -> Response:
     return await _render(request, invoice_id, invoicing_pb2.INVOICE_FORMAT_HTML)
 
 
-@admin_router.get("/organisations/{organisation_id}/projected-invoice", response_model=ins.Invoice,
-                  tags=["invoices"], summary="The current period's usage so far, priced")
-async def projected_invoice(organisation_id: str, request: Request):
-    """What the organisation's invoice would be if its current period ended now: not stored, not numbered
-    (`projected: true`)."""
+ForecastFlag = Annotated[bool, Query(description="Add the forecast of the period's end from the trend so far")]
+
+
+async def _projected(request: Request, organisation_id: str, forecast: bool) -> ins.ProjectedInvoice:
     reply = await clients.call(
         invoicing_of(request).GetProjectedInvoice,
-        invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=organisation_id), timeout=RENDER_TIMEOUT_SECONDS,
+        invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=organisation_id, include_forecast=forecast),
+        timeout=RENDER_TIMEOUT_SECONDS,
     )
-    return ins.Invoice.from_pb(reply.invoice)
+    return ins.ProjectedInvoice.from_response(reply)
+
+
+@admin_router.get("/organisations/{organisation_id}/projected-invoice", response_model=ins.ProjectedInvoice,
+                  tags=["invoices"], summary="The current period's usage so far, priced, and its forecast")
+async def projected_invoice(organisation_id: str, request: Request, forecast: ForecastFlag = True):
+    """What the organisation's invoice would be if its current period ended now: not stored, not numbered
+    (`projected: true`); and, in `forecast`, what it will be at the period's end if usage keeps its trend."""
+    return await _projected(request, organisation_id, forecast)
 
 
 # --- the key holder's own invoices ---------------------------------------------------------------------------
@@ -248,12 +256,9 @@ async def my_invoice_pdf(invoice_id: str, request: Request, scope: OrgScope) -> 
     return await _render(request, invoice_id, invoicing_pb2.INVOICE_FORMAT_PDF)
 
 
-@router.get("/projected-invoice", response_model=ins.Invoice, summary="Your current period so far, priced")
-async def my_projected_invoice(request: Request, scope: OrgScope):
-    """The API key's organisation's projected invoice for the current period: usage so far, priced on its plan."""
-    reply = await clients.call(
-        invoicing_of(request).GetProjectedInvoice,
-        invoicing_pb2.GetProjectedInvoiceRequest(organisation_id=scope.organisation_id),
-        timeout=RENDER_TIMEOUT_SECONDS,
-    )
-    return ins.Invoice.from_pb(reply.invoice)
+@router.get("/projected-invoice", response_model=ins.ProjectedInvoice,
+            summary="Your current period so far, priced, and its forecast")
+async def my_projected_invoice(request: Request, scope: OrgScope, forecast: ForecastFlag = True):
+    """The API key's organisation's projected invoice for the current period: usage so far, priced on its plan;
+    and, in `forecast`, the invoice at the period's end if usage keeps its trend."""
+    return await _projected(request, scope.organisation_id, forecast)

@@ -74,7 +74,11 @@ def cost_alert() -> FiredAlert:
     return FiredAlert(
         alert_id="alf_3", rule_id="alr_3", organisation_id="org_1", kind=AlertKind.COST, rule_name="Budget",
         level="80", threshold="8000.00", value="8012.505", currency="INR", period_start=PERIOD[0],
-        period_end=PERIOD[1], fire_time=FIRED, levels=("80", "100"), budget="10000")
+        period_end=PERIOD[1], fire_time=FIRED, levels=("80", "100"), budget="10000", cost_basis="to_date")
+
+
+def forecast_alert() -> FiredAlert:
+    return replace(cost_alert(), alert_id="alf_4", rule_name="Forecast budget", cost_basis="forecast")
 
 
 def triggered(alert: FiredAlert) -> AlertTriggered:
@@ -143,6 +147,14 @@ def test_a_cost_alert_shows_money_with_its_currency_like_every_other_mail(templa
     assert "<strong>INR 10,000.00</strong>" in rendered.html
 
 
+def test_a_forecast_cost_alert_says_it_is_the_forecast_of_the_period_s_end(templates):
+    rendered = templates.render(notice_of(forecast_alert()), None)
+    assert rendered.subject == "Alert: forecast cost at 80 % of your budget (INR 8,012.51)"
+    assert ("80 % of your budget of INR 10,000.00: at the current rate of usage, the invoice for this period is "
+            "forecast at INR 8,012.51 by its end, at or over INR 8,000.00.") in rendered.text
+    assert "forecast at <strong>INR 8,012.51</strong> by its end" in rendered.html
+
+
 def test_what_the_organisation_wrote_is_escaped_in_html_and_kept_off_the_subject_line(templates):
     hostile = quota_alert(rule_name='<script>alert("x")</script>', metric_code="<b>calls</b>")
     notice = notice_of(hostile)
@@ -154,7 +166,7 @@ def test_what_the_organisation_wrote_is_escaped_in_html_and_kept_off_the_subject
 
 
 def test_the_alert_survives_the_round_trip_through_the_stored_message():
-    for alert in (quota_alert(), absolute_alert(), spike_alert(), cost_alert()):
+    for alert in (quota_alert(), absolute_alert(), spike_alert(), cost_alert(), forecast_alert()):
         assert FiredAlert.from_details(alert.details()) == alert
         assert Notice.from_record(json.loads(json.dumps(notice_of(alert).record()))) == notice_of(alert)
 
@@ -210,6 +222,8 @@ def test_spike_and_cost_payloads_carry_their_own_figures():
     assert (cost["rule"]["budget"], cost["rule"]["currency"], cost["rule"]["levels"]) == ("10000", "INR",
                                                                                          ["80", "100"])
     assert "metric_code" not in cost["rule"] and "basis" not in cost["rule"]
+    assert cost["rule"]["cost_basis"] == "to_date" and "cost_basis" not in spike["rule"]
+    assert alert_payload("e", forecast_alert(), NOW)["data"]["rule"]["cost_basis"] == "forecast"
 
 
 def test_endpoints_may_subscribe_to_alert_triggered():
@@ -237,6 +251,21 @@ def _published(alert: FiredAlert) -> metering_events.AlertTriggered:
 def test_metering_s_alert_triggered_decodes_into_the_fired_alert():
     decoded = events.decode(events.ALERT_TRIGGERED, _published(quota_alert()).SerializeToString())
     assert decoded.notice is None and decoded.alert == triggered(quota_alert())
+
+
+def test_a_cost_alert_decodes_with_its_basis_the_to_date_one_before_bases_existed():
+    published = _published(replace(forecast_alert(), event_time=FIRED))
+    for message in (published.alert, published.rule):
+        message.kind = metering_pb2.ALERT_KIND_COST
+    published.alert.currency = "INR"
+    published.rule.ClearField("basis")
+    published.rule.budget = "10000"
+    published.rule.cost_basis = metering_pb2.COST_BASIS_FORECAST
+    decoded = events.decode(events.ALERT_TRIGGERED, published.SerializeToString()).alert
+    assert decoded is not None and decoded.alert.cost_basis == "forecast"
+    published.rule.ClearField("cost_basis")  # from a metering that knew no bases: they were all to date
+    decoded = events.decode(events.ALERT_TRIGGERED, published.SerializeToString()).alert
+    assert decoded is not None and decoded.alert.cost_basis == "to_date"
 
 
 class FakeOrganisations:

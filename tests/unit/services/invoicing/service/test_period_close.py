@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -31,18 +32,29 @@ TERMS = {"currency": "INR", "base_fee": "1000",
 
 
 class FakeUsage:
-    """Metering, as the period close asks it: the same total for every question, and the questions asked."""
+    """Metering, as the period close asks it: the same total for every question, the same usage every day, and
+    the questions asked."""
 
-    def __init__(self, total: str = "200") -> None:
+    def __init__(self, total: str = "200", per_day: str = "0", aggregation: str = "sum") -> None:
         self.total = Decimal(total)
+        self.per_day = Decimal(per_day)
+        self.aggregation = aggregation
         self.asked: list[UsageTotalQuery] = []
+        self.days_asked: list[tuple[str, datetime, datetime, str]] = []
 
     async def usage_totals(self, queries: Sequence[UsageTotalQuery]) -> list[UsageTotal]:
         self.asked.extend(queries)
-        return [UsageTotal(q.organisation_id, q.metric_code, True, "met_1", "sum", self.total, 1) for q in queries]
+        return [UsageTotal(q.organisation_id, q.metric_code, True, "met_1", self.aggregation, self.total, 1)
+                for q in queries]
 
     async def event_values(self, organisation_id: str, metric_code: str, start: datetime, end: datetime):
         raise AssertionError("per-unit charges are priced from totals")
+
+    async def daily_usage(self, organisation_id: str, metric_code: str, start: datetime, end: datetime,
+                          time_zone: str) -> dict[date, Decimal]:
+        self.days_asked.append((metric_code, start, end, time_zone))
+        first, last = (moment.astimezone(ZoneInfo(time_zone)).date() for moment in (start, end))
+        return {first + timedelta(days=n): self.per_day for n in range((last - first).days)}
 
 
 async def organisation(tables: Tables, name: str, *, subscribed_from: str | None = "2026-12-01") -> str:
@@ -130,8 +142,34 @@ async def test_the_projected_invoice_reads_usage_so_far_and_stores_nothing(table
     organisation_id = await organisation(tables, "Acme", subscribed_from="2027-01-01")
     usage = FakeUsage("10")
     projected = await close_for(tables, usage).projected(organisation_id)
-    assert projected.id == "projected" and projected.status is InvoiceStatus.DRAFT
+    assert projected.invoice.id == "projected" and projected.invoice.status is InvoiceStatus.DRAFT
+    assert projected.forecast is None and usage.days_asked == []
     assert [q.end for q in usage.asked] == [NOW] and tables.invoices == {}
+
+
+async def test_the_forecast_reads_the_complete_days_in_the_organisation_s_zone_and_prices_the_period_end(tables):
+    # NOW is 11:30 on 5 January in Kolkata: 1-4 January are complete, 26.52 days are left.
+    organisation_id = await organisation(tables, "Acme", subscribed_from="2027-01-01")
+    usage = FakeUsage("450", per_day="100")
+    projected = await close_for(tables, usage).projected(organisation_id, with_forecast=True)
+    assert usage.days_asked == [("api_calls", datetime(2026, 12, 31, 18, 30, tzinfo=UTC),
+                                 datetime(2027, 1, 4, 18, 30, tzinfo=UTC), "Asia/Kolkata")]
+    forecast = projected.forecast
+    assert forecast is not None and forecast.projection.days_observed == 4
+    (calls,) = forecast.projection.metrics
+    # 450 so far + 100 a day x 26.520833... days = 3,102.083333
+    assert (calls.so_far, calls.projected) == (Decimal(450), Decimal("3102.083333"))
+    # 1,000.00 base + 3,102.083333 x 0.50 = 1,551.04; CGST and SGST of 9 % each: 229.5936 -> 229.59.
+    assert forecast.invoice.subtotal_minor == 255104 and projected.invoice.subtotal_minor == 122500
+    assert forecast.invoice.total_minor == 255104 + 2 * 22959 and tables.invoices == {}  # 9 % twice
+
+
+async def test_a_forecast_of_levels_asks_metering_for_no_history(tables):
+    organisation_id = await organisation(tables, "Acme", subscribed_from="2027-01-01")
+    usage = FakeUsage("450", per_day="100", aggregation="max")
+    projected = await close_for(tables, usage).projected(organisation_id, with_forecast=True)
+    assert usage.days_asked == [] and projected.forecast is not None
+    assert projected.forecast.invoice.total_minor == projected.invoice.total_minor
 
 
 class Spawned:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from billing_runtime.errors import InvalidArgument
-from services.metering.domain.alerts import AlertKind, RuleRequest, ThresholdBasis, define_rule
+from services.metering.domain.alerts import AlertKind, CostBasis, RuleRequest, ThresholdBasis, define_rule
 
 
 def threshold(**fields) -> RuleRequest:
@@ -112,6 +115,25 @@ def test_cost_budget_in_the_organisations_currency() -> None:
     refused(cost(project_id="prj_1"), "rule.project_id")
     refused(cost(metric_code="api.calls"), "rule.metric_code")
     refused(cost(levels=("2000",)), "rule.levels")
+
+
+def test_a_cost_rule_compares_the_invoice_so_far_unless_it_asks_for_the_forecast() -> None:
+    assert define(cost()).cost_basis is CostBasis.TO_DATE
+    assert define(cost(cost_basis=CostBasis.FORECAST)).cost_basis is CostBasis.FORECAST
+    assert define(cost(cost_basis=CostBasis.TO_DATE)).cost_basis is CostBasis.TO_DATE
+    refused(threshold(cost_basis=CostBasis.FORECAST), "rule.cost_basis")
+    refused(spike(cost_basis=CostBasis.TO_DATE), "rule.cost_basis")
+    assert define(threshold()).cost_basis is None and define(spike()).cost_basis is None
+
+
+def test_the_default_cost_basis_keeps_the_fingerprint_of_rules_made_before_it_existed() -> None:
+    # The fingerprint of a cost rule as it was computed before cost_basis existed (no such key).
+    before = hashlib.sha256(json.dumps({
+        "organisation_id": "org_1", "project_id": "", "kind": "cost", "name": "budget", "metric_code": "",
+        "basis": "", "levels": ["100"], "window_seconds": 0, "baseline_seconds": 0, "factor": "", "min_volume": "",
+        "budget": "5000.5"}, sort_keys=True).encode()).hexdigest()
+    assert define(cost()).fingerprint() == before
+    assert define(cost(cost_basis=CostBasis.FORECAST)).fingerprint() != before
 
 
 def test_fingerprint_tells_requests_apart() -> None:

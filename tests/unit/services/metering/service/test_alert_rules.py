@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.metering.v1 import metering_pb2 as pb
 from billing_runtime.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from services.metering.domain.alert_evaluation import (
     FiredAlert,
@@ -21,6 +22,7 @@ from services.metering.domain.alerts import (
     MAX_LIVE_RULES_PER_ORGANISATION,
     AlertKind,
     AlertRule,
+    CostBasis,
     RuleDefinition,
     RuleRequest,
     ThresholdBasis,
@@ -28,7 +30,9 @@ from services.metering.domain.alerts import (
 from services.metering.domain.metric import Aggregation
 from services.metering.domain.plan_in_force import PlanInForce
 from services.metering.service import alerts
-from tests.unit.services.fake_transaction import FakeTransaction
+from services.metering.service.alert_evaluation import evaluate_cost
+from services.metering.service.alert_ports import ProjectedCost
+from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 
@@ -38,6 +42,7 @@ class Tables:
     rules: dict[str, AlertRule] = field(default_factory=dict)
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     fired: dict[str, FiredAlert] = field(default_factory=dict)
+    outbox: list[tuple[str, str, object]] = field(default_factory=list)
 
 
 class FakeAlerts:
@@ -77,6 +82,14 @@ class FakeAlerts:
         if rule is not None and rule.live:
             tables.rules[rule_id] = rule = replace(rule, deleted_at=NOW)
         return rule
+
+    async def insert_fired(self, alert: FiredAlert) -> FiredAlert | None:
+        tables = self._uow.inside()
+        key = (alert.rule_id, alert.period_start, alert.level)
+        if any((a.rule_id, a.period_start, a.level) == key for a in tables.fired.values()):
+            return None
+        tables.fired[alert.id] = recorded = replace(alert, fired_at=NOW)
+        return recorded
 
     async def list_fired(self, *, organisation_id, rule_id, limit, before):
         fired = sorted(self._uow.inside().fired.values(), key=lambda a: a.id, reverse=True)
@@ -186,3 +199,24 @@ def test_cost_levels_in_minor_units_are_exact() -> None:
     rule = AlertRule(organisation_id="o", project_id="", kind=AlertKind.COST, name="c", levels=("50", "100"),
                      budget="1000.01", currency="INR")
     assert cost_thresholds_minor(rule) == [("50", Decimal("50000.5")), ("100", Decimal(100001))]
+
+
+async def test_cost_rules_compare_their_budget_with_the_invoice_so_far_or_with_its_forecast(tables) -> None:
+    so_far = AlertRule(organisation_id="org_1", project_id="", kind=AlertKind.COST, name="so far", levels=("50", "100"),
+                       budget="1000", currency="INR", cost_basis=CostBasis.TO_DATE, id="alr_1")
+    forecast = replace(so_far, id="alr_2", name="forecast", cost_basis=CostBasis.FORECAST)
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    # 708.00 so far; 1,416.00 forecast for the end of November.
+    cost = ProjectedCost(total_minor=70800, currency="INR", period_start=start, period_end=end,
+                         forecast_total_minor=141600)
+    fired = await evaluate_cost(FakeUnitOfWork(tables), FakeOutbox(), [so_far, forecast], cost)
+    assert sorted((a.rule_id, a.level, a.threshold, a.value) for a in fired) == [
+        ("alr_1", "50", "500", "708"), ("alr_2", "100", "1000", "1416"), ("alr_2", "50", "500", "1416")]
+    assert [subject for subject, _, _ in tables.outbox] == ["billing.metering.v1.alert.triggered"] * 3
+    assert tables.outbox[-1][2].rule.cost_basis == pb.COST_BASIS_FORECAST
+    # Without the forecast fetched, a forecast rule waits; the invoice so far still counts for the others.
+    later = replace(forecast, id="alr_3")
+    fired = await evaluate_cost(FakeUnitOfWork(tables), FakeOutbox(),
+                                [later, replace(so_far, id="alr_4")], replace(cost, forecast_total_minor=None))
+    assert [(a.rule_id, a.level) for a in fired] == [("alr_4", "50")]
+    assert cost.total_for(None) == 70800  # a rule without a basis is compared with the invoice so far

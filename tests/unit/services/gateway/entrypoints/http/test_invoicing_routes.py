@@ -238,6 +238,27 @@ def test_projected_invoice_for_the_key_and_for_the_admin(gateway):
     assert gateway.http.get("/api/v1/projected-invoice").status_code == 401
 
 
+def test_the_projected_invoice_carries_the_forecast_unless_asked_not_to(gateway):
+    gateway.add_key("bk_mine", "org_1")
+    gateway.invoicing.answer("GetProjectedInvoice", pb.GetProjectedInvoiceResponse(
+        invoice=pb.Invoice(organisation_id="org_1", currency="INR", total_minor=186086, projected=True),
+        forecast=pb.InvoiceForecast(
+            method=pb.FORECAST_METHOD_DAILY_TREND, days_in_period=30, days_elapsed="10.5", days_observed=10,
+            window_days=7, invoice=pb.Invoice(organisation_id="org_1", currency="INR", total_minor=271224,
+                                              projected=True),
+            metrics=[pb.MetricForecast(metric_code="api_calls", aggregation="sum", quantity_so_far="17900",
+                                       projected_quantity="53975", daily_rate="1850", days_left="19.5",
+                                       extrapolated=True)])))
+    mine = gateway.http.get("/api/v1/projected-invoice", headers={"Authorization": "Bearer bk_mine"}).json()
+    assert mine["total"] == "1860.86" and mine["forecast"]["invoice"]["total"] == "2712.24"
+    assert (mine["forecast"]["method"], mine["forecast"]["days_observed"], mine["forecast"]["window_days"]) == (
+        "daily_trend", 10, 7)
+    assert mine["forecast"]["metrics"][0]["projected_quantity"] == "53975"
+    admin = gateway.http.get("/api/v1/admin/organisations/org_1/projected-invoice?forecast=false", headers=ADMIN)
+    assert admin.status_code == 200
+    assert [r.include_forecast for r in gateway.invoicing.requests["GetProjectedInvoice"]] == [True, False]
+
+
 QUOTE = ('{"currency": "INR", "charge": {"model": "percentage", "rate": 2.5, "fixed_fee_per_event": 3}, '
          '"quantity": 1500, "event_amounts": ["100.50", 2500.10]}')
 
