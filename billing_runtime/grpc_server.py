@@ -64,7 +64,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         metadata = dict(handler_call_details.invocation_metadata or ())
         request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         caller = self._guard.caller(metadata[mesh.MESH_HEADER]) if mesh.MESH_HEADER in metadata else None
-        actor = mesh.actor_from(metadata)
+        # The end user is believed only from a verified mesh caller (the gateway, a service acting for it): anyone
+        # else could write any name there, into the logs and the audit trail.
+        actor = mesh.actor_from(metadata) if caller is not None else None
         fields = {**({"caller": caller} if caller else {}), **(actor.log_fields() if actor else {})}
         return _rewrap(handler, self._wrap_unary, self._wrap_stream, method, request_id, fields, actor)
 

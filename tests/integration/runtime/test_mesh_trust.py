@@ -105,3 +105,18 @@ async def test_the_actor_reaches_the_callees_log_context(invoicing, caplog: pyte
     assert lines, "the RPC's log line"
     assert {k: lines[-1].get(k) for k in ("actor", "actor_role", "actor_organisation", "caller")} == {
         "actor": "admin-token", "actor_role": "admin", "actor_organisation": "org_actor", "caller": "operator"}
+
+
+async def test_an_actor_sent_without_a_mesh_credential_is_not_believed(ingest, caplog: pytest.LogCaptureFixture):
+    """An API key opens ingest's events, but its holder cannot name an end user: only a verified mesh caller (the
+    gateway, a service acting for it) may, or anyone could write any name into the logs and the audit trail."""
+    caplog.set_level(logging.INFO, logger="billing_runtime.grpc_server")
+    forged = (("authorization", "Bearer bk_nobody"), ("x-billing-actor", "admin-token"),
+              ("x-billing-actor-role", "admin"))
+    async with grpc.aio.insecure_channel(ingest.address) as channel:
+        await expect_rpc_error(ingest_pb2_grpc.IngestServiceStub(channel).IngestEvents(
+            ingest_pb2.IngestEventsRequest(events=[event("forged")]), metadata=forged), grpc.StatusCode.UNAUTHENTICATED)
+    lines = [r.msg for r in caplog.records
+             if isinstance(r.msg, dict) and r.msg.get("event") == "rpc" and "IngestEvents" in r.msg.get("rpc", "")]
+    assert lines, "the RPC's log line"
+    assert "actor" not in lines[-1] and "actor_role" not in lines[-1]
