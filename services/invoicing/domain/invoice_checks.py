@@ -25,8 +25,8 @@ def _fail(invoice: Invoice, problem: str) -> FailedPrecondition:
 def validate_invoice(invoice: Invoice) -> None:
     """Raise FailedPrecondition unless ``invoice`` is internally consistent:
 
-    a currency one can invoice in; lines numbered 1..n; lines sum to the subtotal; tax lines sum to the tax;
-    subtotal + tax = total; discount lines take off (never add) and leave no GST rate's lines below zero; only the
+    a currency one can invoice in; lines numbered 1..n; discount lines take off (never add) and leave no GST
+    rate's lines below zero; lines sum to the subtotal; tax lines sum to the tax; subtotal + tax = total; only the
     tax kinds of its regime (none on export); each tax line is its rate of its taxable amount rounded half-up; per
     tax kind the taxable amounts sum to the subtotal; and the tax lines are what the lines' GST rates give."""
     if not currencies.is_invoiceable(invoice.currency):
@@ -35,6 +35,7 @@ def validate_invoice(invoice: Invoice) -> None:
     numbers = [line.number for line in invoice.lines]
     if numbers != list(range(1, len(numbers) + 1)):
         raise _fail(invoice, f"lines are numbered {numbers}, expected 1 to {len(numbers)} in order")
+    _check_discounts(invoice)
     lines_sum = sum(line.amount_minor for line in invoice.lines)
     if lines_sum != invoice.subtotal_minor:
         raise _fail(invoice, f"lines sum to {lines_sum} minor units but the subtotal is {invoice.subtotal_minor} "
@@ -46,7 +47,6 @@ def validate_invoice(invoice: Invoice) -> None:
     if invoice.subtotal_minor + invoice.tax_minor != invoice.total_minor:
         raise _fail(invoice, f"subtotal {invoice.subtotal_minor} + tax {invoice.tax_minor} = "
                              f"{invoice.subtotal_minor + invoice.tax_minor}, but the total is {invoice.total_minor}")
-    _check_discounts(invoice)
     allowed = _KINDS_BY_REGIME[invoice.tax_regime]
     for index, tax_line in enumerate(invoice.tax_lines):
         if tax_line.kind not in allowed:

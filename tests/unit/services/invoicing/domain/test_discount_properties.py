@@ -17,7 +17,7 @@ from services.invoicing.domain import gst
 from services.invoicing.domain.coupon import Coupon, CouponRedemption, DiscountKind, validate_coupon
 from services.invoicing.domain.currencies import minor_units
 from services.invoicing.domain.discounts import allocate, apply_coupons
-from services.invoicing.domain.invoice import LineKind, TaxRegime
+from services.invoicing.domain.invoice import ExchangeRate, LineKind, TaxRegime
 from services.invoicing.domain.invoice_builder import SegmentUsage, build_invoice, discount_bases
 from services.invoicing.domain.invoice_checks import validate_invoice
 from services.invoicing.domain.subscription import Segment
@@ -80,19 +80,25 @@ def redemptions(draw: st.DrawFn, currency: str, index: int) -> CouponRedemption:
 @st.composite
 def cases(draw: st.DrawFn):
     currency = draw(st.sampled_from(CURRENCIES))
-    basic = draw(plan_versions(currency, "basic"))
+    # Now and then plan prices in INR converted to the invoice currency: coupons apply to the converted lines.
+    plan_currency = draw(st.sampled_from(["INR", currency]))
+    rate = None
+    if plan_currency != currency:
+        rate = ExchangeRate("INR", currency, draw(st.decimals(min_value=D("0.001"), max_value=10, places=6)),
+                            "test", NOV.start)
+    basic = draw(plan_versions(plan_currency, "basic"))
     calls = usage(api_calls=str(draw(st.integers(0, 10**6))))
     if draw(st.booleans()):
         parts = (SegmentUsage(Segment("pv_basic", NOV.start, NOV.end, 30), basic, calls),)
     else:  # a plan change on day k: each plan's lines on its own segment
-        premium = draw(plan_versions(currency, "premium"))
+        premium = draw(plan_versions(plan_currency, "premium"))
         k = draw(st.integers(1, 29))
         change = NOV.start + timedelta(days=k)
         parts = (SegmentUsage(Segment("pv_basic", NOV.start, change, k), basic, calls),
                  SegmentUsage(Segment("pv_premium", change, NOV.end, 30 - k), premium, calls))
     coupons = tuple(draw(redemptions(currency, index)) for index in range(draw(st.integers(0, 3))))
     country, state = draw(st.sampled_from([("IN", "29"), ("IN", "27"), ("US", "")]))
-    return replace(billing(parts, currency=currency, country=country, state=state), coupons=coupons)
+    return replace(billing(parts, currency=currency, country=country, state=state, rate=rate), coupons=coupons)
 
 
 @given(cases())
