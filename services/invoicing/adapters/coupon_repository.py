@@ -69,19 +69,19 @@ def coupon_from_row(row: sa.Row[Any], prefix: str = "") -> Coupon:
 
 
 def _redemptions_query() -> sa.Select[Any]:
-    """Redemptions with their coupon (its columns prefixed ``coupon_``) and the periods they were used for."""
+    """Redemptions with their coupon (its columns prefixed ``cpn_``) and the periods they were used for."""
     used = (
         sa.select(sa.func.coalesce(sa.func.array_agg(coupon_redemption_periods.c.period_key),
-                         sa.cast("{}", sa.ARRAY(sa.Text))))
+                         sa.literal([], sa.ARRAY(sa.Text))))
         .where(coupon_redemption_periods.c.redemption_id == coupon_redemptions.c.id)
         .correlate(coupon_redemptions)
         .scalar_subquery()
         .label("used_periods")
     )
-    coupon_columns = [column.label(f"coupon_{column.name}") for column in coupons.c
+    coupon_columns = [column.label(f"cpn_{column.name}") for column in coupons.c
                       if column.name not in ("idempotency_key", "request_fingerprint")]
     return (
-        sa.select(coupon_redemptions, used, *coupon_columns, _times_redeemed("coupon_times_redeemed"))
+        sa.select(coupon_redemptions, used, *coupon_columns, _times_redeemed("cpn_times_redeemed"))
         .join(coupons, coupons.c.id == coupon_redemptions.c.coupon_id)
     )
 
@@ -89,7 +89,7 @@ def _redemptions_query() -> sa.Select[Any]:
 def _redemption_from_row(row: sa.Row[Any]) -> CouponRedemption:
     return CouponRedemption(
         id=row.id,
-        coupon=coupon_from_row(row, "coupon_"),
+        coupon=coupon_from_row(row, "cpn_"),
         organisation_id=row.organisation_id,
         start_period_key=row.start_period_key,
         applied_at=row.applied_at,

@@ -140,10 +140,6 @@ async def apply_coupon(
             raise NotFound(f"no coupon with code {code!r}", field="coupon_code")
         subscriptions = (await uow.subscriptions.for_organisations([organisation.id])).get(organisation.id, [])
         if await repository.redemption_made_with_key(idempotency_key) is None:
-            version_id = _plan_version_at(subscriptions, now)
-            version = await uow.catalog.get_version(version_id) if version_id else None
-            check_redeemable(coupon, now=now, billing_currency=organisation.details.billing_currency,
-                             plan_code=version.plan_code if version else None)
             live = await repository.live_redemption(coupon.id, organisation.id)
             if live is not None:
                 raise AlreadyExists(
@@ -151,6 +147,10 @@ async def apply_coupon(
                     "it again",
                     field="coupon_code",
                 )
+            version_id = _plan_version_at(subscriptions, now)
+            version = await uow.catalog.get_version(version_id) if version_id else None
+            check_redeemable(coupon, now=now, billing_currency=organisation.details.billing_currency,
+                             plan_code=version.plan_code if version else None)
         period_key = start_period_key or billing_period(organisation, subscriptions, at=now).key
         redemption_id, created = await repository.add_redemption(
             new_id("cpr"), coupon.id, organisation.id, period_key, now, idempotency_key=idempotency_key,
