@@ -14,6 +14,7 @@ from billing_cli import (
     alerts,
     audit,
     catalog,
+    coupons,
     dead_letters,
     dunning,
     invoices,
@@ -190,6 +191,7 @@ app.add_typer(catalog.plans, name="plans")
 app.add_typer(catalog.subscriptions, name="subscriptions")
 app.add_typer(catalog.rates, name="rates")
 app.command("quote")(catalog.quote)
+app.add_typer(coupons.coupons, name="coupons")
 app.add_typer(invoices.invoices, name="invoices")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")

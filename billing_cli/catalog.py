@@ -335,13 +335,17 @@ def quote(
     quantity: Annotated[str, typer.Option(help="Units of usage, a decimal")] = "0",
     event_amount: Annotated[list[str] | None, typer.Option(help="For percentage: an event's amount (repeatable)")]
     = None,
+    percent_off: Annotated[str, typer.Option(help="A discount to quote, as a coupon takes it: a percentage")] = "",
+    amount_off: Annotated[str, typer.Option(help="... or an amount in --currency")] = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Price a charge for a quantity: the amount with a per-tier breakdown and the rounded lines."""
+    """Price a charge for a quantity: the amount with a per-tier breakdown and the rounded lines (and what a
+    coupon's discount would take off)."""
     definition = load_document(charge)
     if isinstance(definition, dict) and "charge" in definition and "model" not in definition:
         definition = definition["charge"]  # a plan charge ({"metric_code", "charge"}) works too
     body = {"currency": currency, "charge": definition, "quantity": quantity, "event_amounts": event_amount or []}
+    body |= {key: value for key, value in (("percent_off", percent_off), ("amount_off", amount_off)) if value}
     result = gateway_of(ctx).request("POST", "/api/v1/pricing/quote", json=body)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -353,4 +357,7 @@ def quote(
         if result[f"{name}_minor"]:
             lines.append({"line": name.replace("_", " "), "amount": result[name]})
     lines.append({"line": "total", "amount": result["total"]})
+    if result["discount_minor"]:
+        lines += [{"line": "discount", "amount": f"-{result['discount']}"},
+                  {"line": "total after discount (before tax)", "amount": result["discounted_total"]}]
     show(lines, ["line", "amount"], False, f"Invoice lines ({currency}, rounded half-up once per line)")

@@ -81,6 +81,8 @@ def _line_to_dict(line: InvoiceLine) -> dict[str, Any]:
         "gst_rate": str(line.gst_rate),
         "sac_code": line.sac_code,
         "breakdown": [_tier_to_dict(tier) for tier in line.breakdown],
+        "coupon_code": line.coupon_code,
+        "coupon_redemption_id": line.coupon_redemption_id,
     }
 
 
@@ -100,6 +102,9 @@ def _line_from_dict(raw: dict[str, Any]) -> InvoiceLine:
         gst_rate=Decimal(raw["gst_rate"]),
         sac_code=raw["sac_code"],
         breakdown=tuple(_tier_from_dict(tier) for tier in raw["breakdown"]),
+        # Documents stored before coupons existed have no coupon on any line.
+        coupon_code=raw.get("coupon_code", ""),
+        coupon_redemption_id=raw.get("coupon_redemption_id", ""),
     )
 
 

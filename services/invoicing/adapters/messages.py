@@ -78,6 +78,8 @@ def _line_to_pb(line: InvoiceLine, stamps: dict[datetime, Timestamp] | None = No
         gst_rate=decimal_text(line.gst_rate),
         sac_code=line.sac_code,
         breakdown=[tier_amount_to_pb(tier) for tier in line.breakdown],
+        coupon_code=line.coupon_code,
+        coupon_redemption_id=line.coupon_redemption_id,
     )
     stamps = {} if stamps is None else stamps
     if line.period_start is not None:

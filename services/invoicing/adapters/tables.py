@@ -231,3 +231,57 @@ entitlement_overrides = sa.Table(
     sa.Column("value", JSONB, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# Coupons (``domain/coupon.py``): a percentage or a fixed amount, for once, N periods or forever. Never deleted
+# (invoices name them); archiving stops new redemptions.
+coupons = sa.Table(
+    "coupons",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    # Upper case, as normalised.
+    sa.Column("code", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("discount_kind", sa.Text, nullable=False),
+    sa.Column("percent_off", sa.Numeric),
+    sa.Column("amount_off", sa.Numeric),
+    sa.Column("currency", sa.CHAR(3)),
+    sa.Column("duration", sa.Text, nullable=False),
+    sa.Column("duration_periods", sa.Integer),
+    sa.Column("plan_codes", sa.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("max_redemptions", sa.Integer),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("archived_at", sa.DateTime(timezone=True)),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# A coupon applied to an organisation from a billing period on.
+coupon_redemptions = sa.Table(
+    "coupon_redemptions",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("coupon_id", sa.Text, sa.ForeignKey("invoicing.coupons.id"), nullable=False),
+    sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), nullable=False),
+    sa.Column("start_period_key", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("removed_at", sa.DateTime(timezone=True)),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    # One live redemption of a coupon per organisation.
+    sa.Index("coupon_redemptions_one_live_key", "coupon_id", "organisation_id", unique=True,
+             postgresql_where=sa.text("removed_at IS NULL")),
+    sa.Index("coupon_redemptions_organisation_idx", "organisation_id", "applied_at"),
+)
+
+# The billing periods a redemption was used for: one row per (redemption, period), written in the transaction that
+# stores the invoice carrying its discount, so re-running or reissuing a period never uses a second one.
+coupon_redemption_periods = sa.Table(
+    "coupon_redemption_periods",
+    metadata,
+    sa.Column("redemption_id", sa.Text, sa.ForeignKey("invoicing.coupon_redemptions.id"), primary_key=True),
+    sa.Column("period_key", sa.Text, primary_key=True),
+    # The invoice that first carried it.
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)

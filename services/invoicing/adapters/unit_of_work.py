@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from billing_runtime.database import UnitOfWork
 from services.invoicing.adapters.catalog_repository import CatalogRepository
+from services.invoicing.adapters.coupon_repository import CouponRepository
 from services.invoicing.adapters.entitlement_repository import EntitlementOverrideRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
@@ -37,6 +38,7 @@ class InvoicingUnitOfWork(UnitOfWork):
     _invoice_runs: InvoiceRunRepository | None = None
     _entitlement_overrides: EntitlementOverrideRepository | None = None
     _plans_in_force: PlanInForceRepository | None = None
+    _coupons: CouponRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -70,6 +72,10 @@ class InvoicingUnitOfWork(UnitOfWork):
     def plans_in_force(self) -> PlanInForceRepository:
         return _inside(self._plans_in_force)
 
+    @property
+    def coupons(self) -> CouponRepository:
+        return _inside(self._coupons)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -81,6 +87,7 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._invoice_runs = InvoiceRunRepository(connection)
         self._entitlement_overrides = EntitlementOverrideRepository(connection)
         self._plans_in_force = PlanInForceRepository(connection)
+        self._coupons = CouponRepository(connection)
         return self
 
     async def __aexit__(
@@ -89,4 +96,5 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._organisations = self._catalog = self._subscriptions = self._invoices = None
         self._exchange_rates = self._invoice_runs = None
         self._entitlement_overrides = self._plans_in_force = None
+        self._coupons = None
         await super().__aexit__(exc_type, exc, tb)

@@ -30,6 +30,7 @@ class LineKind(StrEnum):
     USAGE = "usage"
     MINIMUM_SPEND = "minimum_spend"  # brings a charge up to its minimum amount (positive)
     MAXIMUM_CAP = "maximum_cap"  # brings a charge down to its maximum amount (negative, a discount)
+    DISCOUNT = "discount"  # a coupon's discount on the lines of one GST rate (negative; ``domain/discounts.py``)
 
 
 class TaxRegime(StrEnum):
@@ -87,6 +88,9 @@ class InvoiceLine:
     sac_code: str = ""
     # Per-tier explanation in invoice currency, unrounded.
     breakdown: tuple[TierAmount, ...] = ()
+    # On a discount line: the coupon's code and the organisation's redemption of it.
+    coupon_code: str = ""
+    coupon_redemption_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,11 @@ class Invoice:
     amount_paid_minor: int = 0
     amount_refunded_minor: int = 0
     amount_due_minor: int | None = None
+
+    @property
+    def coupon_redemption_ids(self) -> frozenset[str]:
+        """The redemptions whose discount the invoice carries (each uses up the invoice's period)."""
+        return frozenset(line.coupon_redemption_id for line in self.lines if line.coupon_redemption_id)
 
     def __post_init__(self) -> None:
         if self.amount_due_minor is None:

@@ -4,7 +4,9 @@ invoice, which is what lets an invoice run recompute an invoice from scratch and
 Lines, in order, per segment (a plan change splits a period into segments): the base fee, prorated by days when
 the segment is shorter than the period; then per charge of the segment's plan version its usage line (kept at
 zero, so the customer sees the metric) followed by its minimum-spend or maximum-cap line when that is not zero.
-Every amount is converted to the invoice currency at full precision and rounded once, on its line.
+Every amount is converted to the invoice currency at full precision and rounded once, on its line. Then, before
+tax, a discount line per coupon that applies and GST rate of the lines it discounts (``discounts``), so GST is
+computed on the discounted amounts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from services.invoicing.domain import currencies, gst
 from services.invoicing.domain.billing_period import BillingPeriod, days
 from services.invoicing.domain.charges import ZERO, ChargeModel, TierAmount
+from services.invoicing.domain.coupon import CouponRedemption
+from services.invoicing.domain.discounts import AppliedDiscount, DiscountBase, apply_coupons
 from services.invoicing.domain.invoice import (
     ExchangeRate,
     Invoice,
@@ -73,6 +77,8 @@ class BillingInput:
     segments: tuple[SegmentUsage, ...]
     # From the plan currency to ``currency``; needed only when they differ.
     exchange_rate: ExchangeRate | None = None
+    # The organisation's coupon redemptions (any state): those that apply to the period discount it.
+    coupons: tuple[CouponRedemption, ...] = ()
 
 
 def _rate_for(plan_currency: str, billing: BillingInput) -> tuple[Decimal, ExchangeRate | None]:
@@ -182,6 +188,41 @@ def _charge_lines(
                     unit_price=minor_to_decimal(minor, currency), amount_minor=minor, **common)
 
 
+_ADJUSTMENTS = (LineKind.MINIMUM_SPEND, LineKind.MAXIMUM_CAP)
+
+
+def discount_bases(lines: tuple[InvoiceLine, ...], plan_codes: Mapping[str, str]) -> list[DiscountBase]:
+    """The items coupons take from: each base fee line, and each usage line with the minimum-spend or maximum-cap
+    line that follows it folded in (a charge's net, never negative). ``plan_codes`` by plan version id."""
+    bases: list[DiscountBase] = []
+    for line in lines:
+        if line.kind in _ADJUSTMENTS and bases:
+            bases[-1] = replace(bases[-1], amount_minor=bases[-1].amount_minor + line.amount_minor)
+        else:
+            bases.append(DiscountBase(line.amount_minor, line.gst_rate, line.sac_code,
+                                      plan_codes.get(line.plan_version_id, "")))
+    return bases
+
+
+def _discount_lines(out: _Lines, bases: list[DiscountBase], applied: AppliedDiscount, currency: str) -> None:
+    """One line per GST rate and SAC code of the items the discount was allocated to, in the items' order."""
+    groups: dict[tuple[Decimal, str], int] = {}
+    for base, taken in zip(bases, applied.allocations, strict=True):
+        if taken:
+            groups[(base.gst_rate, base.sac_code)] = groups.get((base.gst_rate, base.sac_code), 0) + taken
+    terms = applied.redemption.coupon.terms
+    name = f"{terms.name} ({terms.code}): {terms.discount.describe()}"
+    rates = {rate for rate, _ in groups}
+    for (rate, sac_code), taken in groups.items():
+        description = name
+        if len(groups) > 1:
+            description += f", on the lines at GST {rate.normalize():f}%"
+            description += f" with SAC {sac_code}" if len(rates) < len(groups) else ""
+        out.add(kind=LineKind.DISCOUNT, description=description, quantity=ONE,
+                unit_price=minor_to_decimal(-taken, currency), amount_minor=-taken, gst_rate=rate,
+                sac_code=sac_code, coupon_code=terms.code, coupon_redemption_id=applied.redemption.id)
+
+
 def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
     """The draft invoice (no number, no dates) for ``billing``.
 
@@ -209,6 +250,11 @@ def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
         )
         for plan_charge in part.plan_version.terms.charges:
             _charge_lines(out, part, plan_charge, rate, currency, label)
+    if billing.coupons:
+        plan_codes = {part.plan_version.id: part.plan_version.plan_code for part in billing.segments}
+        bases = discount_bases(tuple(out.lines), plan_codes)
+        for applied in apply_coupons(bases, billing.coupons, billing.period.key, currency):
+            _discount_lines(out, bases, applied, currency)
     lines = tuple(out.lines)
     taxes = gst.tax_lines(lines, regime)
     subtotal = sum(line.amount_minor for line in lines)

@@ -4,9 +4,11 @@ from scratch gives the same amounts. Each failure is a FailedPrecondition saying
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from billing_runtime.errors import FailedPrecondition
 from services.invoicing.domain import currencies, gst
-from services.invoicing.domain.invoice import Invoice, TaxKind, TaxRegime
+from services.invoicing.domain.invoice import Invoice, LineKind, TaxKind, TaxRegime
 from services.invoicing.domain.money import MAX_AMOUNT_MINOR, beyond_bound
 
 _KINDS_BY_REGIME: dict[TaxRegime, frozenset[TaxKind]] = {
@@ -23,16 +25,17 @@ def _fail(invoice: Invoice, problem: str) -> FailedPrecondition:
 def validate_invoice(invoice: Invoice) -> None:
     """Raise FailedPrecondition unless ``invoice`` is internally consistent:
 
-    a currency one can invoice in; lines numbered 1..n; lines sum to the subtotal; tax lines sum to the tax;
-    subtotal + tax = total; only the tax kinds of its regime (none on export); each tax line is its rate of its
-    taxable amount rounded half-up; per tax kind the taxable amounts sum to the subtotal; and the tax lines are
-    what the lines' GST rates give."""
+    a currency one can invoice in; lines numbered 1..n; discount lines take off (never add) and leave no GST
+    rate's lines below zero; lines sum to the subtotal; tax lines sum to the tax; subtotal + tax = total; only the
+    tax kinds of its regime (none on export); each tax line is its rate of its taxable amount rounded half-up; per
+    tax kind the taxable amounts sum to the subtotal; and the tax lines are what the lines' GST rates give."""
     if not currencies.is_invoiceable(invoice.currency):
         raise _fail(invoice, f"currency {invoice.currency!r} is not an ISO 4217 currency one can invoice in")
     check_amount_bounds(invoice)
     numbers = [line.number for line in invoice.lines]
     if numbers != list(range(1, len(numbers) + 1)):
         raise _fail(invoice, f"lines are numbered {numbers}, expected 1 to {len(numbers)} in order")
+    _check_discounts(invoice)
     lines_sum = sum(line.amount_minor for line in invoice.lines)
     if lines_sum != invoice.subtotal_minor:
         raise _fail(invoice, f"lines sum to {lines_sum} minor units but the subtotal is {invoice.subtotal_minor} "
@@ -62,6 +65,21 @@ def validate_invoice(invoice: Invoice) -> None:
     if invoice.tax_lines != expected_taxes:
         raise _fail(invoice, f"tax lines {_describe_taxes(invoice.tax_lines)} differ from what the lines' GST rates "
                              f"give: {_describe_taxes(expected_taxes)}")
+
+
+def _check_discounts(invoice: Invoice) -> None:
+    if not any(line.kind is LineKind.DISCOUNT for line in invoice.lines):
+        return
+    by_rate: dict[Decimal, int] = {}
+    for line in invoice.lines:
+        if line.kind is LineKind.DISCOUNT and (line.amount_minor > 0 or not line.coupon_redemption_id):
+            raise _fail(invoice, f"discount line {line.number} is {line.amount_minor} minor units for redemption "
+                                 f"{line.coupon_redemption_id!r}; a discount is negative and names its redemption")
+        by_rate[line.gst_rate] = by_rate.get(line.gst_rate, 0) + line.amount_minor
+    for rate, amount in sorted(by_rate.items()):
+        if amount < 0:
+            raise _fail(invoice, f"the lines at GST {rate}% sum to {amount} minor units; a discount never takes "
+                                 "more than the lines it applies to")
 
 
 def check_amount_bounds(invoice: Invoice) -> None:
@@ -95,7 +113,8 @@ def check_recomputation(stored: Invoice, recomputed: Invoice) -> None:
     if len(stored.lines) != len(recomputed.lines):
         raise differ("the number of lines", len(stored.lines), len(recomputed.lines))
     for mine, theirs in zip(stored.lines, recomputed.lines, strict=True):
-        for what in ("kind", "metric_code", "quantity", "unit_price", "amount_minor", "gst_rate"):
+        for what in ("kind", "metric_code", "quantity", "unit_price", "amount_minor", "gst_rate", "coupon_code",
+                     "coupon_redemption_id"):
             if getattr(mine, what) != getattr(theirs, what):
                 raise differ(f"line {mine.number} {what}", getattr(mine, what), getattr(theirs, what))
     if len(stored.tax_lines) != len(recomputed.tax_lines):

@@ -10,6 +10,7 @@ from billing_runtime.errors import InvalidArgument
 from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
+from services.invoicing.adapters import coupon_messages as com
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import (
     forecast_to_pb,
@@ -19,11 +20,14 @@ from services.invoicing.adapters.messages import (
 )
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.domain.charge_rules import validate_charge
+from services.invoicing.domain.coupon import validate_discount
+from services.invoicing.domain.discounts import discount_minor
 from services.invoicing.domain.invoice import InvoiceStatus
 from services.invoicing.domain.money import parse_decimal
 from services.invoicing.domain.pricing import quote_charge
 from services.invoicing.service import (
     catalog,
+    coupons,
     entitlement_overrides,
     exchange_rates,
     invoice_runs,
@@ -244,7 +248,66 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         charge = validate_charge(cm.charge_from_pb(request.charge), field="charge")
         quantity = parse_decimal(request.quantity or "0", "quantity")
         amounts = [parse_decimal(a, f"event_amounts[{i}]") for i, a in enumerate(request.event_amounts)]
-        return cm.quote_to_pb(quote_charge(charge, quantity, amounts, request.currency))
+        quote = quote_charge(charge, quantity, amounts, request.currency)
+        response = cm.quote_to_pb(quote)
+        if request.percent_off or request.amount_off:
+            # The quote's currency is the amount's: a coupon's amount applies only in its own currency.
+            discount = validate_discount(request.percent_off, request.amount_off,
+                                         request.currency if request.amount_off else None)
+            response.discount_minor = discount_minor(discount, quote.total_minor, quote.currency)
+        response.discounted_total_minor = quote.total_minor - response.discount_minor
+        return response
+
+    # Coupons -----------------------------------------------------------------------------------------------
+
+    async def CreateCoupon(self, request, context):  # noqa: N802
+        coupon, created = await coupons.create_coupon(
+            self._uow(),
+            code=request.code,
+            name=request.name,
+            percent_off=request.percent_off,
+            amount_off=request.amount_off,
+            currency=request.currency,
+            duration=com.duration_from_pb(request.duration),
+            duration_periods=request.duration_periods,
+            plan_codes=list(request.plan_codes),
+            max_redemptions=request.max_redemptions,
+            expires_at=from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.CreateCouponResponse(coupon=com.coupon_to_pb(coupon), created=created)
+
+    async def GetCoupon(self, request, context):  # noqa: N802
+        coupon = await coupons.get_coupon(self._uow(), coupon_id=request.coupon_id, code=request.code)
+        return pb.GetCouponResponse(coupon=com.coupon_to_pb(coupon))
+
+    async def ListCoupons(self, request, context):  # noqa: N802
+        page, next_token = await coupons.list_coupons(self._uow(), request.page_size, request.page_token)
+        return pb.ListCouponsResponse(coupons=[com.coupon_to_pb(c) for c in page], next_page_token=next_token)
+
+    async def ArchiveCoupon(self, request, context):  # noqa: N802
+        coupon = await coupons.archive_coupon(self._uow(), request.coupon_id)
+        return pb.ArchiveCouponResponse(coupon=com.coupon_to_pb(coupon))
+
+    async def ApplyCoupon(self, request, context):  # noqa: N802
+        redemption, created = await coupons.apply_coupon(
+            self._uow(),
+            organisation_id=request.organisation_id,
+            coupon_code=request.coupon_code,
+            start_period_key=request.start_period_key,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.ApplyCouponResponse(coupon_redemption=com.redemption_to_pb(redemption), created=created)
+
+    async def RemoveCoupon(self, request, context):  # noqa: N802
+        redemption = await coupons.remove_coupon(
+            self._uow(), organisation_id=request.organisation_id, redemption_id=request.coupon_redemption_id
+        )
+        return pb.RemoveCouponResponse(coupon_redemption=com.redemption_to_pb(redemption))
+
+    async def ListOrganisationCoupons(self, request, context):  # noqa: N802
+        found = await coupons.list_organisation_coupons(self._uow(), request.organisation_id)
+        return pb.ListOrganisationCouponsResponse(coupon_redemptions=[com.redemption_to_pb(r) for r in found])
 
     # Invoice runs ------------------------------------------------------------------------------------------
 

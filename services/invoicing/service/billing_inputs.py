@@ -14,6 +14,7 @@ from billing_runtime.errors import DomainError
 from services.invoicing.domain import exchange
 from services.invoicing.domain.billing_period import BillingPeriod, period_containing, period_for_key
 from services.invoicing.domain.charges import ChargeModel
+from services.invoicing.domain.coupon import CouponRedemption
 from services.invoicing.domain.invoice import ExchangeRate, Party
 from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage, SegmentUsage
 from services.invoicing.domain.organisation import Organisation
@@ -75,11 +76,12 @@ class Supplier:
 
 @dataclass(frozen=True)
 class PlannedInvoice:
-    """An organisation's period with the segments to bill, before usage is read."""
+    """An organisation's period with the segments to bill, before usage is read, and its coupon redemptions."""
 
     organisation: Organisation
     period: BillingPeriod
     segments: tuple[tuple[Segment, PlanVersion], ...]
+    coupons: tuple[CouponRedemption, ...] = ()
 
 
 def customer_party(organisation: Organisation) -> Party:
@@ -178,6 +180,7 @@ def billing_input(
             for index, (segment, version) in enumerate(plan.segments)
         ),
         exchange_rate=rate,
+        coupons=plan.coupons,
     )
 
 

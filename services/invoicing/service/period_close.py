@@ -5,6 +5,13 @@ Organisations go in batches: one read transaction, one call to metering for the 
 storing the drafts and one issuing them. Each (organisation, period) gets at most one live invoice, however many
 runs close it and however they interleave: the drafts' unique index decides who stores, the drafts' row locks
 decide who issues, and the number series row hands out numbers in the issuing transaction (no gaps, no reuse).
+
+A coupon redemption is used for a period in the transaction that stores the invoice carrying its discount, once
+per (redemption, period): a re-run finds the invoice and prices nothing, and a reissue of the period gets the
+discount again without using another period. Invoices are priced outside that transaction, so it locks the
+redemptions the drafts carry and checks each still applies (a run of another period may have used the last
+period meanwhile, or an operator removed it); a draft that no longer holds is not stored and its organisation
+is reported as failed, to be priced again by the next run.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from billing_runtime.logging import get_logger
 from services.invoicing.adapters import messages
 from services.invoicing.adapters.invoice_json import round_trip, to_document
 from services.invoicing.domain.billing_period import zone_of
+from services.invoicing.domain.coupon import applies_in
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_builder import MetricUsage, build_invoice
 from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
@@ -100,6 +108,7 @@ class PeriodClose:
                 phase.plan_version_id for subs in subscriptions.values() for s in subs for phase in s.phases
             )
             rates = await uow.exchange_rates.all_rates()
+            coupons = await uow.coupons.redemptions_of(ids)
         planned: list[PlannedInvoice] = []
         waiting_drafts: list[str] = []
         for organisation in organisations:
@@ -124,13 +133,18 @@ class PeriodClose:
             elif period.end > now:
                 progress.not_due += 1
             else:
-                planned.append(PlannedInvoice(organisation, period, segments))
+                planned.append(PlannedInvoice(organisation, period, segments, tuple(coupons.get(organisation.id, ()))))
         documents: dict[str, dict] = {}
         drafts = self._price(
             planned, await read_usage(planned, self._usage), rates, replaces or {}, progress, documents
         )
         async with self._uow() as uow:
+            drafts = await self._coupons_still_apply(uow, drafts, progress)
             stored = await uow.invoices.insert_drafts(drafts, run_id, documents)
+            await uow.coupons.record_uses([
+                (redemption_id, draft.period_key, draft.id)
+                for draft in drafts if draft.id in stored for redemption_id in sorted(draft.coupon_redemption_ids)
+            ])
         # What was just stored need not be read back to be issued: the drafts in hand, with their stored times.
         candidates = [replace(draft, created_at=stored[draft.id]) for draft in drafts if draft.id in stored]
         candidates += waiting_drafts
@@ -139,6 +153,31 @@ class PeriodClose:
         # Lost a race with another run: it stored or issued these first.
         progress.already_invoiced += (len(drafts) - len(stored)) + (len(candidates) - len(issued))
         return progress
+
+    @staticmethod
+    async def _coupons_still_apply(
+        uow: InvoicingTransaction, drafts: list[Invoice], progress: RunProgress
+    ) -> list[Invoice]:
+        """The drafts whose coupon discounts still apply, with the redemptions locked until the drafts are stored;
+        the others are counted as failed (the next run prices them afresh)."""
+        redemptions = await uow.coupons.lock_redemptions(
+            redemption_id for draft in drafts for redemption_id in draft.coupon_redemption_ids
+        )
+        kept = []
+        for draft in drafts:
+            stale = sorted(
+                redemption_id for redemption_id in draft.coupon_redemption_ids
+                if redemption_id not in redemptions
+                or not applies_in(redemptions[redemption_id], draft.period_key, draft.currency)
+            )
+            if stale:
+                log.warning("invoice not stored: coupon changed while it was priced",
+                            organisation_id=draft.organisation_id, redemptions=stale)
+                progress.fail(draft.organisation_id, f"coupon redemption {', '.join(stale)} was used up or removed "
+                                                     "while the invoice was priced; run the period again")
+                continue
+            kept.append(draft)
+        return kept
 
     def _price(
         self,
@@ -254,6 +293,7 @@ class PeriodClose:
                 phase.plan_version_id for s in subscriptions for phase in s.phases
             )
             rates = await uow.exchange_rates.all_rates()
+            coupons = (await uow.coupons.redemptions_of([organisation_id])).get(organisation_id, [])
         period = billing_period(organisation, subscriptions, at=now)
         segments = plan_segments(subscriptions, period, versions)
         if not segments:
@@ -261,7 +301,7 @@ class PeriodClose:
                 f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
                 "it to a plan first"
             )
-        plan = PlannedInvoice(organisation, period, segments)
+        plan = PlannedInvoice(organisation, period, segments, tuple(coupons))
         (usage,) = await read_usage([plan], self._usage, until=now)
         billing = billing_input(plan, usage, self._policy.supplier, rates)
         invoice = build_invoice("projected", billing)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self
 
 from google.protobuf.message import Message
 
+from services.invoicing.domain.coupon import Coupon, CouponRedemption, CouponTerms
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
@@ -292,6 +293,68 @@ class PlansInForce(Protocol):
         ...
 
 
+class Coupons(Protocol):
+    """Coupons, their redemptions by organisations, and the billing periods each redemption was used for."""
+
+    async def lock_code(self, code: str) -> None:
+        """Serialise creates of one coupon code until the transaction ends."""
+        ...
+
+    async def id_for_code(self, code: str) -> str | None: ...
+
+    async def made_with_key(self, coupon_id: str, idempotency_key: str) -> bool: ...
+
+    async def add(
+        self, coupon_id: str, terms: CouponTerms, *, idempotency_key: str, fingerprint: str
+    ) -> tuple[str, bool]:
+        """Store a coupon, or find the one made with this idempotency key; (coupon id, created). The key with
+        another fingerprint is Conflict."""
+        ...
+
+    async def get(self, coupon_id: str, *, for_update: bool = False) -> Coupon | None:
+        """With ``for_update``, locked until the transaction ends."""
+        ...
+
+    async def list(self, *, limit: int, after: str | None) -> list[Coupon]:
+        """Up to ``limit`` coupons in id order after ``after``."""
+        ...
+
+    async def archive(self, coupon_id: str, at: datetime) -> None:
+        """Archive it (unless it already is)."""
+        ...
+
+    async def redemption_made_with_key(self, idempotency_key: str) -> str | None: ...
+
+    async def live_redemption(self, coupon_id: str, organisation_id: str) -> str | None:
+        """The organisation's redemption of the coupon that is not removed, if any."""
+        ...
+
+    async def add_redemption(
+        self, redemption_id: str, coupon_id: str, organisation_id: str, start_period_key: str, applied_at: datetime,
+        *, idempotency_key: str, fingerprint: str,
+    ) -> tuple[str, bool]:
+        """Store a redemption, or find the one made with this idempotency key; (redemption id, created)."""
+        ...
+
+    async def get_redemption(self, redemption_id: str, *, for_update: bool = False) -> CouponRedemption | None: ...
+
+    async def remove_redemption(self, redemption_id: str, at: datetime) -> None:
+        """Remove it (unless it already is)."""
+        ...
+
+    async def redemptions_of(self, organisation_ids: Sequence[str]) -> dict[str, list[CouponRedemption]]:
+        """Every redemption (removed ones too) of these organisations, oldest applied first, by organisation."""
+        ...
+
+    async def lock_redemptions(self, redemption_ids: Iterable[str]) -> dict[str, CouponRedemption]:
+        """These redemptions as they are now, locked until the transaction ends."""
+        ...
+
+    async def record_uses(self, uses: Sequence[tuple[str, str, str]]) -> None:
+        """(redemption id, period key, invoice id): the redemption was used for the period, unless it already was."""
+        ...
+
+
 class InvoicingTransaction(Protocol):
     """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
     and rolls back on an exception. The repositories are usable inside the block only."""
@@ -319,6 +382,9 @@ class InvoicingTransaction(Protocol):
 
     @property
     def plans_in_force(self) -> PlansInForce: ...
+
+    @property
+    def coupons(self) -> Coupons: ...
 
     async def __aenter__(self) -> Self: ...
 

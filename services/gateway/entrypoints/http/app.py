@@ -31,6 +31,7 @@ from services.gateway.entrypoints.http import (
     alerts,
     auth,
     catalog,
+    coupons,
     dunning,
     events,
     input_policy,
@@ -219,6 +220,7 @@ def create_app(
     app.include_router(alerts.admin_router)
     app.include_router(alerts.router)
     app.include_router(catalog.router)
+    app.include_router(coupons.router)
     app.include_router(invoices.admin_router)
     app.include_router(invoices.router)
     app.include_router(pricing.router)

@@ -95,7 +95,7 @@ class Party(BaseModel):
 
 class InvoiceLine(BaseModel):
     number: int
-    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap"] | None
+    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap", "discount"] | None
     description: str = Field(examples=["API calls"])
     quantity: str = Field(examples=["125000"])
     unit_price: str = Field(description="Full precision, in the invoice currency", examples=["0.02"])
@@ -109,6 +109,8 @@ class InvoiceLine(BaseModel):
     gst_rate: str = Field(examples=["18"])
     sac_code: str = Field(examples=["998315"])
     breakdown: list[TierAmount]
+    coupon_code: str = Field("", description="On a discount line: the coupon's code", examples=[""])
+    coupon_redemption_id: str = Field("", description="On a discount line: the organisation's redemption of it")
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.InvoiceLine, currency: str) -> InvoiceLine:
@@ -120,6 +122,7 @@ class InvoiceLine(BaseModel):
             period_start=from_timestamp(message.period_start), period_end=from_timestamp(message.period_end),
             gst_rate=message.gst_rate, sac_code=message.sac_code,
             breakdown=[TierAmount.from_pb(t) for t in message.breakdown],
+            coupon_code=message.coupon_code, coupon_redemption_id=message.coupon_redemption_id,
         )
 
 

@@ -40,10 +40,15 @@ class QuoteRequest(Request):
         default_factory=list, description="For percentage charges: each event's amount, in time order",
         examples=[["100.50", "2500"]],
     )
+    percent_off: DecimalText | None = Field(None, description="A discount to quote, as a coupon takes it: a "
+                                                              "percentage of the total", examples=[None])
+    amount_off: DecimalText | None = Field(None, description="Or a fixed amount in currency, capped at the total",
+                                           examples=[None])
 
     def to_pb(self) -> invoicing_pb2.QuotePriceRequest:
         return invoicing_pb2.QuotePriceRequest(currency=self.currency, charge=self.charge.to_pb(),
-                                               quantity=self.quantity, event_amounts=self.event_amounts)
+                                               quantity=self.quantity, event_amounts=self.event_amounts,
+                                               percent_off=self.percent_off or "", amount_off=self.amount_off or "")
 
 
 class Quote(BaseModel):
@@ -63,6 +68,12 @@ class Quote(BaseModel):
     maximum_cap: str | None = Field(examples=["0.00"])
     total_minor: int = Field(examples=[12550])
     total: str | None = Field(examples=["125.50"])
+    discount_minor: int = Field(0, description="What percent_off or amount_off takes off the total (>= 0)",
+                                examples=[0])
+    discount: str | None = Field(None, examples=["0.00"])
+    discounted_total_minor: int = Field(0, description="The total less the discount: what GST would be on",
+                                        examples=[12550])
+    discounted_total: str | None = Field(None, examples=["125.50"])
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.QuotePriceResponse) -> Quote:
@@ -78,4 +89,7 @@ class Quote(BaseModel):
             minimum_spend_minor=message.minimum_spend_minor, minimum_spend=text(message.minimum_spend_minor),
             maximum_cap_minor=message.maximum_cap_minor, maximum_cap=text(message.maximum_cap_minor),
             total_minor=message.total_minor, total=text(message.total_minor),
+            discount_minor=message.discount_minor, discount=text(message.discount_minor),
+            discounted_total_minor=message.discounted_total_minor,
+            discounted_total=text(message.discounted_total_minor),
         )

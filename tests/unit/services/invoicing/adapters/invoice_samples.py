@@ -139,6 +139,27 @@ def inr_intra_state() -> Invoice:
     )
 
 
+def inr_with_coupon() -> Invoice:
+    """The intra-state invoice with LAUNCH20 (20% off): 20% of 5,543.14 = 1,108.628 -> 1,108.63 taken off before
+    tax, so CGST and SGST are 9% of 4,434.51 = 399.1059 -> 399.11 each. Total 4,434.51 + 798.22 = 5,232.73."""
+    discount = InvoiceLine(
+        number=4, kind=LineKind.DISCOUNT, description="Launch offer (LAUNCH20): 20% off", quantity=Decimal(1),
+        unit_price=Decimal("-1108.63"), amount_minor=-110863, gst_rate=Decimal(18), sac_code="998315",
+        coupon_code="LAUNCH20", coupon_redemption_id="cpr_0001",
+    )
+    return replace(
+        inr_intra_state(),
+        lines=(*INR_LINES, discount),
+        tax_lines=(
+            TaxLine(TaxKind.CGST, Decimal(9), 443451, 39911),
+            TaxLine(TaxKind.SGST, Decimal(9), 443451, 39911),
+        ),
+        subtotal_minor=443451,
+        tax_minor=79822,
+        total_minor=523273,
+    )
+
+
 def inr_inter_state() -> Invoice:
     """Maharashtra customer: IGST 18% on 5,543.14 = 997.7652 -> 997.77. Total 6,540.91. Its plan is priced in USD
     (1 USD = 83.12 INR), so the invoice states the rate."""

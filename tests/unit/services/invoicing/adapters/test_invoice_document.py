@@ -18,8 +18,10 @@ from services.invoicing.adapters.invoice_document import (
     state_label,
     tier_description,
 )
+from services.invoicing.adapters.invoice_json import round_trip, to_document
 from services.invoicing.config import InvoicingSettings
 from services.invoicing.domain.charges import TierAmount
+from services.invoicing.domain.invoice_checks import validate_invoice
 from tests.unit.services.invoicing.adapters import invoice_samples as samples
 
 ZONE = samples.ZONE
@@ -176,3 +178,17 @@ def test_branding_from_settings(tmp_path: Path) -> None:
 def test_branding_refuses_what_would_break_a_document(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         Branding(name="X", **changes)
+
+
+def test_a_discount_line_keeps_its_coupon_through_the_stored_document() -> None:
+    invoice = samples.inr_with_coupon()
+    assert round_trip(invoice) == invoice
+    assert invoice.coupon_redemption_ids == {"cpr_0001"}
+    validate_invoice(invoice)
+    # A document stored before coupons existed reads with no coupon on its lines.
+    document = to_document(samples.inr_intra_state())
+    for line in document["lines"]:
+        del line["coupon_code"], line["coupon_redemption_id"]
+    assert round_trip(samples.inr_intra_state(), document) == samples.inr_intra_state()
+    view = build_invoice_view(invoice, time_zone=samples.ZONE)
+    assert [(line.kind, line.amount) for line in view.lines][-1] == ("discount", "-1,108.63")

@@ -22,6 +22,7 @@ ZONE = samples.ZONE
 ALL_SAMPLES = {
     "inr_intra_state": samples.inr_intra_state,
     "inr_inter_state": samples.inr_inter_state,
+    "inr_with_coupon": samples.inr_with_coupon,
     "usd_export": samples.usd_export,
     "jpy_export": samples.jpy_export,
     "kwd_export": samples.kwd_export,
@@ -52,6 +53,14 @@ def test_intra_state_invoice_shows_parties_lines_taxes_and_totals() -> None:
     ]:
         assert expected in page, expected
     assert "background:#1F4E79" in page
+
+
+def test_a_coupon_is_a_line_before_the_subtotal_and_the_tax_is_on_what_is_left() -> None:
+    page = InvoiceHtmlRenderer().render(samples.inr_with_coupon(), BRANDING, time_zone=ZONE)
+    for expected in [">Launch offer (LAUNCH20): 20% off</td>", ">-1,108.63</td>", ">4,434.51</td>",
+                     ">CGST 9% on INR 4,434.51</td>", ">399.11</td>", ">5,232.73</td>"]:
+        assert expected in page, expected
+    assert page.index("LAUNCH20") < page.index(">Subtotal<") < page.index(">CGST 9% on INR 4,434.51<")
 
 
 @pytest.mark.parametrize("name", ALL_SAMPLES)

@@ -68,6 +68,14 @@ def test_intra_state_invoice_prints_parties_cgst_sgst_totals_and_words() -> None
     assert "Prices converted" not in text
 
 
+def test_a_coupon_prints_as_a_discount_line_and_gst_is_on_the_discounted_amount() -> None:
+    text = text_of(render(samples.inr_with_coupon()))
+    for expected in ["Launch offer (LAUNCH20): 20% off", "-1,108.63", "Subtotal 4,434.51",
+                     "CGST 9% on INR 4,434.51 399.11", "SGST 9% on INR 4,434.51 399.11", "5,232.73",
+                     "Rupees Five Thousand Two Hundred and Thirty-Two and Seventy-Three Paise Only"]:
+        assert expected in text, expected
+
+
 def test_inter_state_invoice_prints_igst_and_the_exchange_rate() -> None:
     text = text_of(render(samples.inr_inter_state(), BRANDING))
     assert "Place of supply Maharashtra (27)" in text

@@ -78,6 +78,27 @@ def test_misnumbered_lines_and_bad_currency() -> None:
     assert "currency 'XAU'" in _problem(replace(invoice, currency="XAU"))
 
 
+def test_a_discount_takes_off_names_its_redemption_and_never_takes_more_than_its_lines() -> None:
+    invoice = good_invoice()
+    discount = replace(invoice.lines[1], number=3, kind=LineKind.DISCOUNT, amount_minor=-1134, metric_code="",
+                       coupon_code="X", coupon_redemption_id="cpr_1")
+    # 1000.00 left; 9 % = 90.00 twice.
+    taxes = (TaxLine(TaxKind.CGST, D(9), 100000, 9000), TaxLine(TaxKind.SGST, D(9), 100000, 9000))
+    discounted = replace(invoice, lines=(*invoice.lines, discount), subtotal_minor=100000, tax_lines=taxes,
+                         tax_minor=18000, total_minor=118000)
+    validate_invoice(discounted)
+    positive = replace(discount, amount_minor=1134)
+    assert "discount line 3 is 1134 minor units for redemption 'cpr_1'" in _problem(
+        replace(discounted, lines=(*invoice.lines, positive)))
+    too_much = replace(discount, amount_minor=-101135)
+    assert "the lines at GST 18% sum to -1 minor units" in _problem(
+        replace(invoice, lines=(*invoice.lines, too_much), subtotal_minor=-1, tax_lines=(), tax_minor=0,
+                total_minor=-1, tax_regime=TaxRegime.EXPORT))
+    with pytest.raises(FailedPrecondition, match="recomputation differs at line 3 coupon_redemption_id"):
+        check_recomputation(discounted, replace(discounted, lines=(
+            *invoice.lines, replace(discount, coupon_redemption_id="cpr_2"))))
+
+
 def test_recomputation_catches_a_consistent_forgery() -> None:
     # Usage line raised by 1.00, subtotal, tax lines and total adjusted to match: internally consistent, so
     # validate_invoice passes, but recomputing from the same input gives the real figure.

@@ -12,7 +12,7 @@ from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
@@ -25,6 +25,9 @@ from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
 from services.invoicing.domain.subscription import Subscription, SubscriptionStatus
 from services.invoicing.service.ports import OrganisationPlans
 from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
+
+if TYPE_CHECKING:
+    from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
 
 __all__ = ["FakeOutbox", "FakeUnitOfWork", "Tables"]
 
@@ -101,6 +104,9 @@ class Tables:
     overrides: dict[str, dict[str, EntitlementValue]] = field(default_factory=dict)  # by organisation, feature
     # What each PlansInForce.read cost, as queries the PostgreSQL repository makes: 2 a read.
     plan_reads: int = 0
+    coupons: dict[str, Keyed] = field(default_factory=dict)  # of Coupon (times_redeemed counted when read)
+    redemptions: dict[str, Keyed] = field(default_factory=dict)  # of fake_coupons.RedemptionRow
+    redemption_periods: dict[tuple[str, str], str] = field(default_factory=dict)  # (redemption, period) -> invoice
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -486,3 +492,10 @@ class FakeUnitOfWork(FakeTransaction):
     @property
     def plans_in_force(self) -> FakePlansInForce:
         return FakePlansInForce(self.inside())
+
+    @property
+    def coupons(self) -> FakeCoupons:
+        # Imported here: fake_coupons builds on this module.
+        from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
+
+        return FakeCoupons(self.inside())
