@@ -14,7 +14,7 @@ from billing_runtime.logging import get_logger
 from services.payments.domain.entities import Payment
 from services.payments.domain.payment import PaymentStatus
 from services.payments.domain.provider import Backoff, ProviderFailure
-from services.payments.domain.razorpay_events import ProviderPayment
+from services.payments.domain.reports import ProviderPayment
 from services.payments.service import provider_reports
 from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
 

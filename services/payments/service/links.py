@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from billing_runtime.errors import FailedPrecondition, NotFound
 from billing_runtime.ids import new_id
 from services.payments.domain.entities import Invoice, InvoiceState, PaymentLink
-from services.payments.domain.razorpay_events import LinkRequest, ProviderLink
+from services.payments.domain.reports import LinkRequest, ProviderLink
 from services.payments.service.ports import PaymentProvider, UnitFactory
 
 CREATING = "creating"

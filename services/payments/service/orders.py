@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from billing_runtime.logging import get_logger
 from services.payments.domain.entities import Order, OrderStatus
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
-from services.payments.domain.razorpay_events import ProviderOrder
+from services.payments.domain.reports import ProviderOrder
 from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
 
 log = get_logger(__name__)

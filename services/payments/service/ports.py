@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from services.payments.domain.razorpay_events import (
+from services.payments.domain.reports import (
     LinkRequest,
     ProviderLink,
     ProviderOrder,

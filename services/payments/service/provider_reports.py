@@ -18,8 +18,8 @@ from services.payments.domain import payment as payment_rules
 from services.payments.domain import refund as refund_rules
 from services.payments.domain.entities import Invoice, InvoiceState, Payment, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
-from services.payments.domain.razorpay_events import ProviderPayment, ProviderRefund
 from services.payments.domain.refund import RefundStatus
+from services.payments.domain.reports import ProviderPayment, ProviderRefund
 from services.payments.service import dunning
 from services.payments.service.ports import Unit
 

@@ -20,8 +20,8 @@ from services.payments.domain import refund as refund_rules
 from services.payments.domain.entities import Refund
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
-from services.payments.domain.razorpay_events import ProviderRefund
 from services.payments.domain.refund import RefundStatus
+from services.payments.domain.reports import ProviderRefund
 from services.payments.service import provider_reports
 from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
 
