@@ -35,6 +35,10 @@ class Provider(enum.StrEnum):
     NONE = "none"
 
     @property
+    def title(self) -> str:
+        return self.value.capitalize()
+
+    @property
     def online(self) -> bool:
         """A provider payments makes orders at and hears webhooks from."""
         return self in ONLINE_PROVIDERS
