@@ -18,6 +18,11 @@ class MalformedWebhook(ValueError):
     """A body we cannot act on; the message says what is missing, never echoing the body."""
 
 
+class ReportTooEarly(Exception):
+    """A report that names something of ours another report has not brought yet (a Stripe refund of one of our
+    PaymentIntents before its payment_intent.succeeded): nothing is applied, and the delivery is retried later."""
+
+
 @dataclass(frozen=True)
 class ProviderPayment:
     id: str

@@ -19,7 +19,7 @@ from services.payments.domain import refund as refund_rules
 from services.payments.domain.entities import Invoice, InvoiceState, Payment, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.refund import RefundStatus
-from services.payments.domain.reports import ProviderPayment, ProviderRefund
+from services.payments.domain.reports import ProviderPayment, ProviderRefund, ReportTooEarly
 from services.payments.service import dunning
 from services.payments.service.ports import Unit
 
@@ -131,6 +131,11 @@ async def apply_refund(unit: Unit, reported: ProviderRefund, now: datetime,
     if refund is None:
         refund = await _refund_made_elsewhere(unit, reported, provider)
         if refund is None:
+            if reported.payment_id and await unit.orders.by_provider_id(reported.payment_id) is not None:
+                # Stripe: the refund of one of our PaymentIntents, reported before its payment (Stripe's refund
+                # events do not carry it, as Razorpay's do). Applied once the payment is known, never before,
+                # so the capture is announced before its refund.
+                raise ReportTooEarly(f"refund {reported.id} of {reported.payment_id} arrived before its payment")
             return f"unmatched: no payment of ours for refund {reported.id}"
     if refund.provider_refund_id is None:
         await unit.refunds.update(refund.id, provider_refund_id=reported.id)

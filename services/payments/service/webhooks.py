@@ -6,7 +6,9 @@ delivery of the same event id (the provider's retry, JetStream's redelivery afte
 finds it logged and changes nothing. Events payments does not act on are logged and acknowledged.
 
 Each provider's body is read by its own reader (:mod:`..domain.razorpay_events`, :mod:`..domain.stripe_events`)
-into the same notice, and applied by the same rules: a payment only moves forward, a refund too.
+into the same notice, and applied by the same rules: a payment only moves forward, a refund too. A report that
+comes too early (:class:`~services.payments.domain.reports.ReportTooEarly`) rolls its unit of work back, claim
+included, so the consumer's retry (nak with backoff) applies it once what it needs has arrived.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from services.payments.domain.entities import Invoice, InvoiceState, OrderStatus
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff
 from services.payments.domain.refund import RefundStatus
+from services.payments.domain.reports import ReportTooEarly
 from services.payments.service import checkout, choices, dunning, invoices, links, orders, refunds, webhooks
 from services.payments.service.ports import Providers
 from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage
@@ -276,3 +277,20 @@ async def test_no_payment_link_for_a_stripe_invoice_and_dunning_attempts_go_with
     [(_, _, overdue_notice), (_, _, attempt)] = store.published
     assert overdue_notice.invoice_id == "inv_1" and attempt.attempt_number == 1 and attempt.payment_link_url == ""
     assert store.dunning["inv_1"][0].state is DunningState.RETRYING
+
+
+async def test_a_refund_reported_before_its_payment_waits_for_it_and_changes_nothing_meanwhile(uow, store, providers):
+    # Stripe's refund events do not carry their payment (Razorpay's do): one that overtakes payment_intent.succeeded
+    # is retried (the consumer naks it) rather than lost as unmatched.
+    store.choices["org_s"] = Provider.STRIPE
+    pi = await stripe_order(uow, providers)
+    early = event("refund.created", {"id": "re_early", "object": "refund", "amount": 1000, "currency": "usd",
+                                     "payment_intent": pi, "status": "succeeded"}, "evt_early")
+    with pytest.raises(ReportTooEarly):
+        await webhooks.process(uow, early, NOW, CAPTURE_AFTER)
+    assert store.webhooks == {} and store.refunds == {} and store.published == []
+    await webhooks.process(uow, event("payment_intent.succeeded", intent(pi, "succeeded"), "evt_1"), NOW,
+                           CAPTURE_AFTER)
+    assert (await webhooks.process(uow, early, NOW, CAPTURE_AFTER)).startswith("applied")
+    assert [s for s, _, _ in store.published] == [messages.PAYMENT_CAPTURED, messages.REFUND_CREATED,
+                                                  messages.REFUND_PROCESSED]
