@@ -8,8 +8,8 @@ used as it is, except where Stripe's behaviour matters to us and localstripe's d
 - **Webhooks**: localstripe posts each event once, signed with the event's creation time. Stripe retries failed
   deliveries with backoff and signs each attempt with the time it is sent, so a retry is never "too old".
 - **Refund events**: localstripe sends none; Stripe sends ``refund.created`` and ``charge.refunded``.
-- **created[gte|gt|lte|lt]** on the PaymentIntent and Refund listings (reconciliation windows): localstripe
-  refuses the parameter; Stripe filters by it.
+- **created[gte|gt|lte|lt]** on the PaymentIntent, Charge and Refund listings (reconciliation windows):
+  localstripe refuses the parameter (or implements ``gt`` alone, for charges); Stripe filters by it.
 - **State**: localstripe pickles the whole store to /tmp/localstripe.pickle on every write (shared by every
   instance on the machine). Ours keeps it in the given file, or nowhere.
 
@@ -155,6 +155,7 @@ def install(settings: Any) -> Deliveries:
         resources.schedule_webhook = _schedule
         _listing_with_created(resources.PaymentIntent)
         _listing_with_created(resources.Refund)
+        _listing_with_created(resources.Charge)
         _refunds_send_events()
         _installed = True
     dict.clear(resources.store)

@@ -117,11 +117,12 @@ class StripeApi:
         return None
 
     async def list_payments(self, start: int, end: int) -> list[ProviderPayment]:
-        """PaymentIntents made in [start, end) on which a payment was attempted (one still waiting for its first
-        attempt is an order, not a payment: we hold no payment for it either)."""
-        found = [payment_from_intent(item) for item in await self._listed(self._client.v1.payment_intents, start,
-                                                                           end)]
-        return [payment for payment in found if payment.status != "created"]
+        """The PaymentIntents attempted in [start, end): those with a charge made in the window (Razorpay lists
+        payment attempts by when they were made; a PaymentIntent's own ``created`` is when the invoice was
+        issued, long before it may be paid). Each is fetched as it now stands."""
+        charges = await self._listed(self._client.v1.charges, start, end)
+        intents = dict.fromkeys(found for charge in charges if (found := _id_of(charge.get("payment_intent"))))
+        return [await self.fetch_payment(intent) for intent in intents]
 
     async def list_refunds(self, start: int, end: int) -> list[ProviderRefund]:
         return [refund_from_object(item) for item in await self._listed(self._client.v1.refunds, start, end)]
@@ -169,6 +170,13 @@ class StripeApi:
         if not isinstance(found, dict):
             raise ProviderFailure(FailureKind.UNKNOWN, description="the answer was not a JSON object")
         return found
+
+
+def _id_of(value: Any) -> str:
+    """An object's id, whether Stripe sent the id or the expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
 
 
 def _failure(error: stripe.StripeError) -> ProviderFailure:

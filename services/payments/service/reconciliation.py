@@ -1,12 +1,13 @@
 """Reconciliation runs: our payments and refunds of a period against the providers'.
 
 Each configured provider's side is listed page by page (Razorpay: ``GET /v1/payments?from=&to=``,
-``/v1/refunds``; Stripe: ``GET /v1/payment_intents?created[gte]=&created[lt]=``, ``/v1/refunds``, by cursor);
-ours is what we made at those providers in the window plus whatever they listed that we know. One run covers
-every configured provider: provider ids never collide across them (``pay_``/``pi_``, ``rfnd_``/``re_``).
-Something we hold that the provider did not list is fetched by id before it is called missing, since the two
-sides may place an object a second apart across the window's edge. The differences are stored (one open
-discrepancy per difference however many runs find it) and the number of open ones is kept on a gauge.
+``/v1/refunds``; Stripe: the PaymentIntents of ``GET /v1/charges?created[gte]=&created[lt]=``, and
+``/v1/refunds``, by cursor); ours is what we made at those providers in the window plus whatever they listed
+that we know. One run covers every configured provider: provider ids never collide across them (``pay_``/``pi_``,
+``rfnd_``/``re_``). Something we hold that the provider did not list is fetched by id before it is called
+missing, since the two sides may place an object a second apart across the window's edge. The differences are
+stored (one open discrepancy per difference however many runs find it) and the number of open ones is kept on a
+gauge.
 """
 
 from __future__ import annotations

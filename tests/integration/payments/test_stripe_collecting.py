@@ -4,9 +4,11 @@ own fixture bodies through the gateway, and forged ones refused. Razorpay stays 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -16,6 +18,7 @@ from billing.invoicing.v1 import invoicing_pb2 as inv
 from billing.payments.v1 import events_pb2
 from billing.payments.v1 import payments_pb2 as pay
 from billing_runtime.signatures import sign, stripe_signature_header
+from billing_runtime.timestamps import to_timestamp
 from tests.integration.helpers import expect_rpc_error
 from tests.integration.payments.conftest import (
     STRIPE_WEBHOOK_SECRET,
@@ -174,3 +177,54 @@ async def test_forged_stripe_webhooks_are_refused_and_nothing_is_stored(collecti
         assert "Stripe-Signature" in reply.json()["detail"]
     log = await collecting.stub.ListWebhookEvents(pay.ListWebhookEventsRequest(page_size=500))
     assert all(e.event_id != "evt_forgedStripe000001" for e in log.events)
+
+
+async def _reconcile(collecting, start: datetime) -> pay.RunReconciliationResponse:
+    await asyncio.sleep(1.1)  # Stripe lists by whole seconds: let the last object's second pass
+    reply = await collecting.stub.RunReconciliation(pay.RunReconciliationRequest(
+        start_time=to_timestamp(start), end_time=to_timestamp(datetime.now(UTC))))
+    assert reply.run.state == pay.RECONCILIATION_STATE_COMPLETED, reply.run.error
+    return reply
+
+
+async def test_reconciliation_finds_every_kind_of_mismatch_at_stripe_too(collecting, invoicing_stub, invoicing):
+    # Issued (their PaymentIntents made) before the window; paid within it, as a day's payments are.
+    invoices = [await issue_stripe_invoice(collecting.stub, invoicing_stub, invoicing) for _ in range(4)]
+    orders = [await created_order(collecting.stub, invoice.id) for invoice in invoices]
+    start = datetime.now(UTC)
+    for order in orders:
+        await collecting.local.control.pay(order.provider_order_id)
+    paid = [await eventually(lambda i=invoice: collection(collecting.stub, i.id),
+                             lambda r: [p.status for p in r.payments] == [pay.PAYMENT_STATUS_CAPTURED],
+                             what="the capture") for invoice in invoices]
+    a, b, c, d = [reply.payments[0] for reply in paid]
+    refund = (await collecting.stub.CreateRefund(pay.CreateRefundRequest(
+        payment_id=a.id, amount_minor=1000, reason="goodwill", idempotency_key=secrets.token_hex(8)))).refund
+    ids = {p.provider_payment_id for p in (a, b, c, d)} | {refund.provider_refund_id}
+
+    def kinds(found) -> set[tuple[str, str]]:
+        return {(pay.DiscrepancyKind.Name(x.kind), x.provider_id) for x in found if x.provider_id in ids}
+
+    clean = await _reconcile(collecting, start)
+    assert kinds(clean.discrepancies) == set() and clean.run.payments_checked >= 4
+
+    # Behind our back, at Stripe:
+    resources.store[f"payment_intent:{a.provider_payment_id}"].amount = 10800
+    resources.store[f"payment_intent:{b.provider_payment_id}"].currency = "usd"
+    resources.store[f"payment_intent:{c.provider_payment_id}"]._canceled = True
+    gone = resources.store[f"payment_intent:{d.provider_payment_id}"]
+    del resources.store[f"charge:{gone.latest_charge.id}"], resources.store[f"payment_intent:{gone.id}"]
+    stranger = await collecting.local.control.client.v1.payment_intents.create_async({"amount": 7700,
+                                                                                      "currency": "inr"})
+    await collecting.local.control.pay(stranger.id)  # paid at Stripe, not an invoice of ours: unmatched
+    ids.add(stranger.id)
+    expected = {("DISCREPANCY_KIND_AMOUNT_MISMATCH", a.provider_payment_id),
+                ("DISCREPANCY_KIND_CURRENCY_MISMATCH", b.provider_payment_id),
+                ("DISCREPANCY_KIND_STATUS_MISMATCH", c.provider_payment_id),
+                ("DISCREPANCY_KIND_MISSING_PROVIDER", d.provider_payment_id),
+                ("DISCREPANCY_KIND_MISSING_OURS", stranger.id)}
+    tampered = await _reconcile(collecting, start)
+    assert kinds(tampered.discrepancies) == expected
+    again = await _reconcile(collecting, start)
+    assert {x.id for x in again.discrepancies if x.provider_id in ids} == {
+        x.id for x in tampered.discrepancies if x.provider_id in ids}  # the same open ones, not new ones
