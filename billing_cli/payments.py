@@ -17,8 +17,8 @@ import typer
 from billing_cli.connection import CliError
 from billing_cli.output import JsonOption, console, gateway_of, list_all, show
 
-payments = typer.Typer(help="Payments: invoices' collection through Razorpay, payment links, offline payments, the "
-                            "webhook log, the review list.", no_args_is_help=True)
+payments = typer.Typer(help="Payments: invoices' collection through Razorpay or Stripe, payment links, offline "
+                            "payments, the webhook log, the review list.", no_args_is_help=True)
 refunds = typer.Typer(help="Refunds of captured payments.", no_args_is_help=True)
 # Without a subcommand it lists (its callback); `review resolve ID` closes one.
 review = typer.Typer(help="Payments and refunds that did not fit their invoice (invoicing's review list): "
@@ -135,13 +135,16 @@ def payments_invoice(ctx: typer.Context, invoice_id: str, as_json: JsonOption = 
 
 @payments.command("checkout")
 def payments_checkout(ctx: typer.Context, invoice_id: str, as_json: JsonOption = False) -> None:
-    """What Razorpay Checkout needs to pay an invoice, and a hosted page that pays it."""
+    """What the provider's checkout needs to pay an invoice (Razorpay Checkout's options and a hosted page that pays
+    it, or Stripe.js's publishable key, PaymentIntent and client secret)."""
     checkout = gateway_of(ctx).request("GET", f"/api/v1/admin/invoices/{invoice_id}/checkout")
     if as_json:
         typer.echo(json.dumps(checkout, indent=2))
         return
     prefill = checkout["prefill"]
     rows = [{"option": "key", "value": checkout["key_id"]}, {"option": "order_id", "value": checkout["order_id"]},
+            *([{"option": "client_secret", "value": checkout["client_secret"]}] if checkout.get("client_secret")
+              else []),
             {"option": "amount", "value": f"{checkout['amount_minor']} ({_amount(checkout)} {checkout['currency']})"},
             {"option": "currency", "value": checkout["currency"]}, {"option": "name", "value": checkout["name"]},
             {"option": "description", "value": checkout["description"]},
@@ -149,6 +152,39 @@ def payments_checkout(ctx: typer.Context, invoice_id: str, as_json: JsonOption =
     show(rows, ["option", "value"], False, f"Checkout for invoice {checkout['invoice_number'] or invoice_id}")
     if checkout["checkout_url"]:
         console.print(f"Pay it at {checkout['checkout_url']}", highlight=False)
+
+
+@payments.command("provider")
+def payments_provider(
+    ctx: typer.Context,
+    organisation_id: str,
+    set_: Annotated[str, typer.Option("--set", help="Collect its invoices issued from now on through razorpay or "
+                                                    "stripe")] = "",
+    clear: Annotated[bool, typer.Option("--clear", help="Forget its choice: the default provider applies again")]
+    = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Which provider an organisation's invoices are collected through; --set or --clear to change it."""
+    if set_ and clear:
+        raise CliError("--set and --clear together: choose one")
+    if set_ and set_ not in ("razorpay", "stripe"):
+        raise CliError(f"--set must be razorpay or stripe; not {set_!r}")
+    path = f"/api/v1/admin/organisations/{organisation_id}/payment-provider"
+    gateway = gateway_of(ctx)
+    if set_:
+        found = gateway.request("PUT", path, json={"provider": set_})
+    elif clear:
+        found = gateway.request("DELETE", path)
+    else:
+        found = gateway.request("GET", path)
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    whose = "its own choice" if found["own"] else "the default"
+    line = f"Organisation {organisation_id} collects through {found['provider']} ({whose})"
+    if found.get("available"):
+        line += f"; configured here: {', '.join(found['available'])}"
+    console.print(line, highlight=False)
 
 
 @payments.command("link")

@@ -50,6 +50,10 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     sandbox = endpoints.get("razorpay_sandbox")
     if sandbox:
         row("Razorpay sandbox", f"{sandbox}   (checkout pages: {sandbox}/checkout/<order id>)")
+    local_stripe = endpoints.get("local_stripe")
+    if local_stripe:
+        row("Local Stripe", f"{local_stripe}   (for organisations that chose Stripe: PUT "
+                            "/api/v1/admin/organisations/<id>/payment-provider)")
     mailbox = endpoints.get("mailbox")
     if mailbox:
         row("Mailbox", f"{mailbox['web']}   (every email notification sends; SMTP {mailbox['smtp']})")

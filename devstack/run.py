@@ -32,6 +32,10 @@ from devstack.nats import LocalNats
 from devstack.postgres import LocalPostgres
 from devstack.razorpay_sandbox import REAL_KEYS_ENV, WEBHOOK_PATH, LocalRazorpaySandbox, real_keys_configured
 from devstack.state import admin_token, gateway_secrets_key, write_endpoints
+from devstack.stripe_sandbox import REAL_KEYS_ENV as STRIPE_KEYS_ENV
+from devstack.stripe_sandbox import WEBHOOK_PATH as STRIPE_WEBHOOK_PATH
+from devstack.stripe_sandbox import LocalStripe
+from devstack.stripe_sandbox import real_keys_configured as real_stripe_keys_configured
 from devstack.supervision import Supervisor
 
 DATA_DIR_ENV = "BILLING_DATA_DIR"
@@ -51,6 +55,7 @@ class _Started:
     postgres: LocalPostgres | None = None
     nats: LocalNats | None = None
     sandbox: LocalRazorpaySandbox | None = None
+    stripe: LocalStripe | None = None
     mailbox: LocalMailbox | None = None
     mesh: Mesh | None = None
     follower: LogFollower | None = None
@@ -61,7 +66,8 @@ class _Started:
         # Stop echoing first: services log NATS disconnects while shutting down, which is expected, not news.
         if self.follower:
             self.follower.stop()
-        for step in (self._stop_mesh, self._stop_sandbox, self._stop_mailbox, self._stop_nats, self._stop_postgres):
+        for step in (self._stop_mesh, self._stop_sandbox, self._stop_stripe, self._stop_mailbox, self._stop_nats,
+                     self._stop_postgres):
             try:
                 step()
             except Exception as error:  # noqa: BLE001 - the remaining servers must still be stopped
@@ -74,6 +80,10 @@ class _Started:
     def _stop_sandbox(self) -> None:
         if self.sandbox:
             self.sandbox.stop()
+
+    def _stop_stripe(self) -> None:
+        if self.stripe:
+            self.stripe.stop()
 
     def _stop_mailbox(self) -> None:
         if self.mailbox:
@@ -130,6 +140,7 @@ def run(
         mesh = started.mesh = Mesh(data_dir, database_url, nats_url, token, services=services,
                                    gateway_secrets_key=gateway_secrets_key(data_dir, console.say))
         _razorpay(mesh, data_dir, started)
+        _stripe(mesh, data_dir, started)
         _mailbox(mesh, data_dir, started)
         # A local run's webhook receivers (a demo receiver, a developer's tunnel) listen on private addresses,
         # which production refuses.
@@ -200,6 +211,19 @@ def _razorpay(mesh: Mesh, data_dir: Path, started: _Started) -> None:
     mesh.add_env("gateway", sandbox.gateway_env())
 
 
+def _stripe(mesh: Mesh, data_dir: Path, started: _Started) -> None:
+    """The local Stripe, wired into payments and the gateway (organisations choose it per organisation; Razorpay
+    stays the default), unless a real Stripe key is configured."""
+    if "payments" not in mesh.services:
+        return
+    if real_stripe_keys_configured():
+        console.say(f"using Stripe with the key in ${STRIPE_KEYS_ENV} (no local Stripe)")
+        return
+    local = started.stripe = LocalStripe(data_dir, mesh.gateway_url + STRIPE_WEBHOOK_PATH).start()
+    mesh.add_env("payments", local.payments_env())
+    mesh.add_env("gateway", local.gateway_env())
+
+
 def _mailbox(mesh: Mesh, data_dir: Path, started: _Started) -> None:
     """The local mailbox, wired into notification, unless an SMTP server is configured."""
     if "notification" not in mesh.services:
@@ -265,6 +289,7 @@ def _endpoints(
         "nats_url": nats_url,
         "nats_monitor_url": started.nats.monitor_url if started.nats else None,
         "razorpay_sandbox": started.sandbox.url if started.sandbox else None,
+        "local_stripe": started.stripe.url if started.stripe else None,
         "mailbox": started.mailbox.endpoints() if started.mailbox else None,
         "logs": str(mesh.log_dir),
         "pid": os.getpid(),
@@ -297,6 +322,11 @@ def _supervise(started: _Started, every_seconds: float = 0.5) -> None:
             started.reported.add("sandbox")
             console.warn(f"the Razorpay sandbox exited unexpectedly; online payments fail until it is back. "
                          f"Its log: {sandbox.log_path}")
+        stripe = started.stripe
+        if stripe is not None and not stripe.running and "stripe" not in started.reported:
+            started.reported.add("stripe")
+            console.warn(f"the local Stripe exited unexpectedly; Stripe payments fail until it is back. "
+                         f"Its log: {stripe.log_path}")
         mailbox = started.mailbox
         if mailbox is not None and not mailbox.running and "mailbox" not in started.reported:
             started.reported.add("mailbox")

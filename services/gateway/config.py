@@ -88,7 +88,13 @@ class GatewaySettings(ServiceSettings):
     # accepted too, until it is removed. Never logged.
     razorpay_webhook_secret: SecretStr = SecretStr("")
     razorpay_webhook_previous_secret: SecretStr = SecretStr("")
-    # Razorpay's webhook bodies are a few KiB; anything past this is refused (413) before it is read.
+    # Stripe's endpoint secret (whsec_..., or GATEWAY_STRIPE_WEBHOOK_SECRET_FILE) and, while we rotate it, the
+    # previous one. (While Stripe rolls an endpoint secret it signs with both itself: several v1 values.)
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_webhook_previous_secret: SecretStr = SecretStr("")
+    # How far a Stripe-Signature's timestamp may be from our clock, either way (Stripe's libraries use 300 s).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
+    # Provider webhook bodies are a few KiB; anything past this is refused (413) before it is read.
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     def razorpay_webhook_secrets(self) -> list[str]:
@@ -109,6 +115,10 @@ class GatewaySettings(ServiceSettings):
         """The current key and the previous ones, as bytes."""
         previous = self.split_ranges(self.secrets_previous_keys.get_secret_value())
         return _key_bytes(self.secrets_key.get_secret_value().strip()), [_key_bytes(key) for key in previous]
+
+    def stripe_webhook_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.stripe_webhook_secret, self.stripe_webhook_previous_secret)
+                if s.get_secret_value()]
 
     @field_validator("trusted_proxies", "admin_allowed_cidrs")
     @classmethod

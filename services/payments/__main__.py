@@ -7,6 +7,7 @@ from billing_runtime import mesh
 from billing_runtime.logging import get_logger
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.payments.adapters.razorpay_api import RazorpayApi
+from services.payments.adapters.stripe_api import StripeApi
 from services.payments.adapters.tables import metadata
 from services.payments.adapters.unit_of_work import PaymentsUnitOfWork
 from services.payments.config import PaymentsSettings
@@ -14,6 +15,7 @@ from services.payments.entrypoints import consumers
 from services.payments.entrypoints.grpc import Collecting, PaymentsServicer
 from services.payments.entrypoints.workers import ProviderWork
 from services.payments.service.checkout import Merchant
+from services.payments.service.ports import PaymentProvider, Providers
 
 log = get_logger(__name__)
 
@@ -22,13 +24,20 @@ def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
     def uow() -> PaymentsUnitOfWork:
         return PaymentsUnitOfWork(runtime.engine, runtime.outbox)
 
-    provider = None
+    configured: list[PaymentProvider] = []
     if settings.online:
-        provider = RazorpayApi(settings.razorpay_key_id, settings.razorpay_key_secret.get_secret_value(),
+        razorpay = RazorpayApi(settings.razorpay_key_id, settings.razorpay_key_secret.get_secret_value(),
                                settings.razorpay_base_url, settings.razorpay_timeout_seconds)
-        runtime.on_shutdown(provider.close)
+        runtime.on_shutdown(razorpay.close)
+        configured.append(razorpay)
+    if settings.stripe_online:
+        stripe = StripeApi(settings.stripe_secret_key.get_secret_value(), settings.stripe_publishable_key,
+                           settings.stripe_api_base, settings.stripe_timeout_seconds)
+        runtime.on_shutdown(stripe.close)
+        configured.append(stripe)
+    providers = Providers(*configured, default=settings.default_provider)
     collecting = Collecting(
-        provider=provider,
+        providers=providers,
         merchant=Merchant(settings.merchant_name, settings.razorpay_key_id, settings.checkout_url_template),
         key_secret=settings.razorpay_key_secret.get_secret_value(),
         backoff=settings.backoff(),
@@ -36,19 +45,22 @@ def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
         dunning=settings.dunning_rules(),
     )
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(PaymentsServicer(uow, collecting), runtime.server)
-    work = ProviderWork(uow, provider, settings.backoff(), settings.capture_after, collecting.dunning,
+    work = ProviderWork(uow, providers, settings.backoff(), settings.capture_after, collecting.dunning,
                         settings.worker_interval_seconds, settings.daily_reconciliation)
 
     async def on_ready() -> None:
         assert runtime.js is not None
         invoices = consumers.invoice_events(runtime.js, uow, settings.invoice_events_durable, collecting.dunning,
-                                            work.wake)
+                                            work.wake, settings.default_provider)
         webhooks = consumers.webhook_events(runtime.js, uow, settings.webhook_events_durable, settings.capture_after)
         runtime.spawn(invoices.run(), name="payments-invoice-events")
         runtime.spawn(webhooks.run(), name="payments-webhooks")
         runtime.spawn(work.run(), name="payments-work")
-        if provider is None:
-            log.warning("no Razorpay keys configured: no orders are made; invoices are payable offline only")
+        if not providers:
+            log.warning("no Razorpay or Stripe keys configured: no orders are made; invoices are payable offline only")
+        else:
+            log.info("collecting online", providers=[p.value for p in providers.names],
+                     default=settings.default_provider.value)
 
     return Wiring([payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name], on_ready)
 
@@ -73,6 +85,8 @@ ACCESS = mesh.methods("billing.payments.v1.PaymentsService", {
     "ListReconciliationRuns": mesh.EDGE,
     "ListDiscrepancies": mesh.EDGE,
     "ResolveDiscrepancy": mesh.EDGE,
+    "GetPaymentProvider": mesh.EDGE,
+    "SetPaymentProvider": mesh.EDGE,
 })
 
 DEFINITION = ServiceDefinition(

@@ -2,11 +2,12 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
 from services.payments.domain.dunning import DunningPolicy
+from services.payments.domain.payment import Provider
 from services.payments.domain.provider import Backoff
 from services.payments.service.dunning import DunningRules
 from services.payments.service.links import LinkPolicy
@@ -29,6 +30,17 @@ class PaymentsSettings(ServiceSettings):
     # "{order_id}" is replaced (the sandbox serves http://127.0.0.1:<port>/checkout/{order_id}).
     merchant_name: str = Field(default="Billing Platform", min_length=1, max_length=100)
     checkout_url_template: str = ""
+
+    # Stripe's secret key (sk_..., from the environment or PAYMENTS_STRIPE_SECRET_KEY_FILE; never logged) and the
+    # publishable key (pk_...) Stripe.js uses in the payer's browser. Without the secret key no Stripe orders are
+    # made and organisations cannot choose Stripe.
+    stripe_secret_key: SecretStr = SecretStr("")
+    stripe_publishable_key: str = Field(default="", max_length=255)
+    # Stripe's API, or the local Stripe's (make run and the tests point it at localstripe on 127.0.0.1).
+    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://")
+    stripe_timeout_seconds: float = Field(default=10.0, ge=0.5, le=60.0)
+    # The provider of organisations that chose none: razorpay or stripe (it must be configured).
+    default_provider: Provider = Provider.RAZORPAY
 
     # An authorized payment not captured (by the provider's auto-capture) after this long is captured through
     # the API; a payment known only from Checkout's callback is fetched after the same delay.
@@ -82,4 +94,17 @@ class PaymentsSettings(ServiceSettings):
 
     @property
     def online(self) -> bool:
+        """Razorpay keys are configured."""
         return bool(self.razorpay_key_id and self.razorpay_key_secret.get_secret_value())
+
+    @property
+    def stripe_online(self) -> bool:
+        return bool(self.stripe_secret_key.get_secret_value())
+
+    @model_validator(mode="after")
+    def _default_provider_is_usable(self) -> "PaymentsSettings":
+        if not self.default_provider.online:
+            raise ValueError("default_provider: must be razorpay or stripe")
+        if self.default_provider is Provider.STRIPE and not self.stripe_online:
+            raise ValueError("default_provider: stripe needs PAYMENTS_STRIPE_SECRET_KEY")
+        return self

@@ -39,6 +39,7 @@ SETTLEMENT_SUBJECTS = (
 
 _PROVIDERS = {
     payments.PROVIDER_RAZORPAY: "razorpay",
+    payments.PROVIDER_STRIPE: "stripe",
     payments.PROVIDER_OFFLINE: "offline",
     payments.PROVIDER_NONE: "none",
 }

@@ -35,8 +35,18 @@ INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
 INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
 WEBHOOK_RECEIVED = "billing.gateway.v1.webhook.received"
 
-_PROVIDERS = {Provider.RAZORPAY: events_pb2.PROVIDER_RAZORPAY, Provider.OFFLINE: events_pb2.PROVIDER_OFFLINE,
-              Provider.NONE: events_pb2.PROVIDER_NONE}
+_PROVIDERS = {Provider.RAZORPAY: events_pb2.PROVIDER_RAZORPAY, Provider.STRIPE: events_pb2.PROVIDER_STRIPE,
+              Provider.OFFLINE: events_pb2.PROVIDER_OFFLINE, Provider.NONE: events_pb2.PROVIDER_NONE}
+_PROVIDERS_BY_NUMBER = {number: provider for provider, number in _PROVIDERS.items()}
+
+
+def provider_to_pb(provider: Provider) -> int:
+    return _PROVIDERS[provider]
+
+
+def provider_from_pb(number: int) -> Provider | None:
+    """The provider a request names; None for PROVIDER_UNSPECIFIED (or a number this service does not know)."""
+    return _PROVIDERS_BY_NUMBER.get(number)
 _PAYMENT_STATUSES = {
     PaymentStatus.CREATED: payments_pb2.PAYMENT_STATUS_CREATED,
     PaymentStatus.AUTHORIZED: payments_pb2.PAYMENT_STATUS_AUTHORIZED,
@@ -142,7 +152,7 @@ def order_to_pb(order: Order, invoice: Invoice) -> payments_pb2.Order:
         invoice_id=order.invoice_id, organisation_id=invoice.organisation_id, invoice_number=invoice.number,
         status=_ORDER_STATUSES[order.status], provider_order_id=order.provider_order_id, currency=order.currency,
         amount_minor=order.amount_minor, status_reason=order.status_reason, error=provider_error_to_pb(order.error),
-        create_attempts=order.create_attempts, create_time=_time(order.created_at),
+        create_attempts=order.create_attempts, create_time=_time(order.created_at), provider=_PROVIDERS[order.provider],
     )
 
 

@@ -17,6 +17,7 @@ import razorpay
 import requests
 
 from billing_runtime.logging import get_logger
+from services.payments.domain.payment import Provider
 from services.payments.domain.provider import FailureKind, ProviderFailure
 from services.payments.domain.razorpay_events import (
     LinkRequest,
@@ -34,8 +35,19 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+# Razorpay's listings answer at most 100 items a page.
+PAGE = 100
+
+
 class RazorpayApi:
     """The calls payments makes. Each raises :class:`ProviderFailure` on anything but success."""
+
+    name = Provider.RAZORPAY
+    # Orders need no customer at Razorpay; it makes payment links for an amount, and Checkout hands back a
+    # signature to verify.
+    uses_customers = False
+    makes_links = True
+    verifies_checkout = True
 
     def __init__(self, key_id: str, key_secret: str, base_url: str, timeout_seconds: float) -> None:
         self.key_id = key_id
@@ -50,8 +62,11 @@ class RazorpayApi:
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._local.response = response
 
+    async def create_customer(self, organisation_id: str, name: str, email: str) -> str:
+        raise ProviderFailure(FailureKind.REJECTED, description="orders at Razorpay are made without a customer")
+
     async def create_order(
-        self, amount_minor: int, currency: str, receipt: str, notes: dict[str, str]
+        self, amount_minor: int, currency: str, receipt: str, notes: dict[str, str], customer_id: str = ""
     ) -> ProviderOrder:
         body = {"amount": amount_minor, "currency": currency, "receipt": receipt, "notes": notes,
                 "payment_capture": 1}
@@ -62,6 +77,9 @@ class RazorpayApi:
         found = await self._call(lambda: self._client.order.all({"receipt": receipt}, timeout=self._timeout))
         items = found.get("items") or []
         return order_from_entity(items[0]) if items else None
+
+    async def fetch_order(self, order_id: str) -> ProviderOrder:
+        return order_from_entity(await self._call(lambda: self._client.order.fetch(order_id, timeout=self._timeout)))
 
     async def fetch_payment(self, payment_id: str) -> ProviderPayment:
         return payment_from_entity(
@@ -75,7 +93,8 @@ class RazorpayApi:
         ))
 
     async def create_refund(
-        self, payment_id: str, amount_minor: int, *, idempotency_key: str, notes: dict[str, str], receipt: str
+        self, payment_id: str, amount_minor: int, *, idempotency_key: str, notes: dict[str, str], receipt: str,
+        currency: str = "",
     ) -> ProviderRefund:
         body = {"amount": amount_minor, "notes": notes, "receipt": receipt, "speed": "normal"}
         headers = {"X-Refund-Idempotency": idempotency_key}
@@ -106,15 +125,22 @@ class RazorpayApi:
         items = found.get("payment_links") or found.get("items") or []
         return link_from_entity(items[0]) if items else None
 
-    async def list_payments(self, start: int, end: int, skip: int, count: int) -> list[ProviderPayment]:
-        page = await self._call(lambda: self._client.payment.all(
-            {"from": start, "to": end, "skip": skip, "count": count}, timeout=self._timeout))
-        return [payment_from_entity(item) for item in page.get("items") or []]
+    async def list_payments(self, start: int, end: int) -> list[ProviderPayment]:
+        return [payment_from_entity(item) for item in await self._listed(self._client.payment, start, end)]
 
-    async def list_refunds(self, start: int, end: int, skip: int, count: int) -> list[ProviderRefund]:
-        page = await self._call(lambda: self._client.refund.all(
-            {"from": start, "to": end, "skip": skip, "count": count}, timeout=self._timeout))
-        return [refund_from_entity(item) for item in page.get("items") or []]
+    async def list_refunds(self, start: int, end: int) -> list[ProviderRefund]:
+        return [refund_from_entity(item) for item in await self._listed(self._client.refund, start, end)]
+
+    async def _listed(self, resource: Any, start: int, end: int) -> list[dict[str, Any]]:
+        """Every item of a listing (``GET /v1/payments?from=&to=&skip=&count=``), page by page."""
+        found: list[dict[str, Any]] = []
+        while True:
+            query = {"from": start, "to": end, "skip": len(found), "count": PAGE}
+            page = await self._call(lambda q=query: resource.all(q, timeout=self._timeout))
+            items = page.get("items") or []
+            found.extend(items)
+            if len(items) < PAGE:
+                return found
 
     async def close(self) -> None:
         await asyncio.to_thread(self._session.close)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,18 +125,21 @@ class ReconciliationRepository:
         )).scalar_one())
 
     async def our_records(self, start_at: datetime, end_at: datetime, payment_ids: Iterable[str],
-                          refund_ids: Iterable[str]) -> list[Record]:
-        """Our provider payments and refunds made in the window, or known by the given provider ids."""
+                          refund_ids: Iterable[str],
+                          providers: Sequence[Provider] = (Provider.RAZORPAY,)) -> list[Record]:
+        """Our payments and refunds at ``providers`` made in the window, or known by the given provider ids."""
         p, r = t.payments, t.refunds
+        names = [provider.value for provider in providers]
         payment_rows = (await self._conn.execute(sa.select(p).where(
-            p.c.provider == Provider.RAZORPAY.value, p.c.provider_payment_id.is_not(None),
+            p.c.provider.in_(names), p.c.provider_payment_id.is_not(None),
             sa.or_(sa.and_(p.c.created_at >= start_at, p.c.created_at < end_at),
                    p.c.provider_payment_id.in_(list(payment_ids)))))).all()
-        refund_rows = (await self._conn.execute(sa.select(r).where(
-            r.c.provider_refund_id.is_not(None),
-            sa.or_(sa.and_(r.c.created_at >= start_at, r.c.created_at < end_at),
-                   r.c.provider_refund_id.in_(list(refund_ids)))))).all()
-        return [Record("payment", row.provider_payment_id, row.status, row.currency, row.amount_minor, row.id)
-                for row in payment_rows] + [
-            Record("refund", row.provider_refund_id, row.status, row.currency, row.amount_minor, row.id)
-            for row in refund_rows]
+        refund_rows = (await self._conn.execute(
+            sa.select(r, p.c.provider.label("payment_provider")).join(p, p.c.id == r.c.payment_id).where(
+                p.c.provider.in_(names), r.c.provider_refund_id.is_not(None),
+                sa.or_(sa.and_(r.c.created_at >= start_at, r.c.created_at < end_at),
+                       r.c.provider_refund_id.in_(list(refund_ids)))))).all()
+        return [Record("payment", row.provider_payment_id, row.status, row.currency, row.amount_minor, row.id,
+                       row.provider) for row in payment_rows] + [
+            Record("refund", row.provider_refund_id, row.status, row.currency, row.amount_minor, row.id,
+                   row.payment_provider) for row in refund_rows]

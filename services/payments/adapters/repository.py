@@ -7,6 +7,7 @@ out by a lease, so two replicas never call the provider for the same thing at th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,11 +87,14 @@ class OrderRepository:
             sa.select(t.orders).where(t.orders.c.provider_order_id == provider_order_id))).first()
         return _order(row) if row else None
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Order]:
-        """Pending orders whose next attempt is due, each counted as attempted and leased to the caller."""
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int,
+                        providers: Sequence[Provider] | None = None) -> list[Order]:
+        """Pending orders whose next attempt is due (at one of ``providers``, when given), each counted as
+        attempted and leased to the caller."""
         due = (
             sa.select(t.orders.c.invoice_id)
-            .where(t.orders.c.status == OrderStatus.PENDING.value, t.orders.c.next_attempt_at <= now)
+            .where(t.orders.c.status == OrderStatus.PENDING.value, t.orders.c.next_attempt_at <= now,
+                   _among(t.orders.c.provider, providers))
             .order_by(t.orders.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -126,8 +130,14 @@ def _order_values(order: Order) -> dict[str, Any]:
     return _order_values_partial(values)
 
 
+def _among(column: sa.ColumnElement[Any], providers: Sequence[Provider] | None) -> sa.ColumnElement[bool]:
+    return sa.true() if providers is None else column.in_([p.value for p in providers])
+
+
 def _order_values_partial(values: dict[str, Any]) -> dict[str, Any]:
     values = dict(values)
+    if "provider" in values:
+        values["provider"] = Provider(values["provider"]).value
     if "status" in values:
         values["status"] = OrderStatus(values["status"]).value
     if "error" in values:
@@ -136,7 +146,7 @@ def _order_values_partial(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _order(row: sa.Row[Any]) -> Order:
-    return Order(**{**_fields(row, Order), "status": OrderStatus(row.status),
+    return Order(**{**_fields(row, Order), "status": OrderStatus(row.status), "provider": Provider(row.provider),
                     "provider_order_id": row.provider_order_id or "",
                     "error": ProviderFailure.from_record(row.error)})
 
@@ -198,12 +208,14 @@ class PaymentRepository:
             statement = statement.where(t.payments.c.id < before)
         return [_payment(row) for row in (await self._conn.execute(statement)).all()]
 
-    async def claim_due_checks(self, now: datetime, lease: timedelta, limit: int) -> list[Payment]:
-        """Created or authorized payments due for a fetch (and capture), leased to the caller."""
+    async def claim_due_checks(self, now: datetime, lease: timedelta, limit: int,
+                               providers: Sequence[Provider] | None = None) -> list[Payment]:
+        """Created or authorized payments due for a fetch (and capture), at one of ``providers`` when given,
+        leased to the caller."""
         due = (
             sa.select(t.payments.c.id)
             .where(t.payments.c.status.in_([PaymentStatus.CREATED.value, PaymentStatus.AUTHORIZED.value]),
-                   t.payments.c.check_due_at <= now)
+                   t.payments.c.check_due_at <= now, _among(t.payments.c.provider, providers))
             .order_by(t.payments.c.check_due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -47,6 +47,8 @@ orders = sa.Table(
     "orders",
     metadata,
     sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), primary_key=True),
+    # razorpay (an order) or stripe (a PaymentIntent): the organisation's provider when the invoice was issued.
+    sa.Column("provider", sa.Text, nullable=False, server_default="razorpay"),
     sa.Column("provider_order_id", sa.Text, unique=True),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("status_reason", sa.Text, nullable=False, server_default=""),
@@ -214,4 +216,24 @@ discrepancies = sa.Table(
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Index("discrepancies_open_key", "kind", "object_type", "provider_id", unique=True,
              postgresql_where=sa.text("resolved_at IS NULL")),
+)
+
+# Each organisation's choice of provider for the invoices it is issued; without one, the configured default.
+organisation_providers = sa.Table(
+    "organisation_providers",
+    metadata,
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    *_timestamps(),
+)
+
+# The customer made at a provider for an organisation (Stripe's cus_...), made once and reused for every order.
+provider_customers = sa.Table(
+    "provider_customers",
+    metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("provider", "customer_id", name="provider_customers_customer_key"),
 )

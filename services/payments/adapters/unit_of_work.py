@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing_runtime.database import UnitOfWork
 from billing_runtime.outbox import Outbox
 from services.payments.adapters.dunning_repository import DunningRepository
+from services.payments.adapters.provider_repository import CustomerRepository, ProviderChoiceRepository
 from services.payments.adapters.reconciliation_repository import ReconciliationRepository
 from services.payments.adapters.repository import (
     InvoiceRepository,
@@ -28,6 +29,8 @@ class PaymentsUnitOfWork(UnitOfWork):
     webhooks: WebhookRepository
     dunning: DunningRepository
     reconciliation: ReconciliationRepository
+    choices: ProviderChoiceRepository
+    customers: CustomerRepository
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         super().__init__(engine)
@@ -44,6 +47,8 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.webhooks = WebhookRepository(conn)
         self.dunning = DunningRepository(conn)
         self.reconciliation = ReconciliationRepository(conn)
+        self.choices = ProviderChoiceRepository(conn)
+        self.customers = CustomerRepository(conn)
         return self
 
     async def publish(self, subject: str, event_id: str, message: Message) -> None:

@@ -58,6 +58,8 @@ class Order:
     create_attempts: int = 0
     next_attempt_at: datetime | None = None
     created_at: datetime | None = None
+    # Where the order is made: the organisation's provider when the invoice was issued.
+    provider: Provider = Provider.RAZORPAY
 
 
 @dataclass(frozen=True)

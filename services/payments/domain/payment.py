@@ -1,6 +1,7 @@
 """A payment's state only moves forward, whatever order the provider's webhooks arrive in.
 
-Razorpay reports a payment as authorized, captured or failed, by webhooks that arrive late, twice and out of
+The provider reports a payment as authorized, captured or failed (Stripe's PaymentIntent statuses are read into
+these words by :mod:`.stripe_events`), by webhooks that arrive late, twice and out of
 order, and by API fetches. We keep the furthest state any report showed, ranked
 created < failed < authorized < captured: a ``failed`` after ``captured`` does not un-pay an invoice, a
 ``captured`` after ``failed`` pays it (a retried UPI collect can succeed after a first decline), and a
@@ -29,8 +30,23 @@ _RANK = {PaymentStatus.CREATED: 0, PaymentStatus.FAILED: 1, PaymentStatus.AUTHOR
 
 class Provider(enum.StrEnum):
     RAZORPAY = "razorpay"
+    STRIPE = "stripe"
     OFFLINE = "offline"
     NONE = "none"
+
+    @property
+    def title(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def online(self) -> bool:
+        """A provider payments makes orders at and hears webhooks from."""
+        return self in ONLINE_PROVIDERS
+
+
+# The providers an organisation can collect through; Razorpay unless it chose otherwise.
+ONLINE_PROVIDERS = (Provider.RAZORPAY, Provider.STRIPE)
+DEFAULT_PROVIDER = Provider.RAZORPAY
 
 
 OFFLINE_METHODS = ("bank_transfer", "cheque", "cash")

@@ -10,92 +10,26 @@ what makes a body unusable (no event name, a payment without an id or an amount)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from services.payments.domain.reports import (
+    LinkRequest,
+    MalformedWebhook,
+    ProviderLink,
+    ProviderOrder,
+    ProviderPayment,
+    ProviderRefund,
+    WebhookNotice,
+)
+from services.payments.domain.reports import read_amount as _amount
+from services.payments.domain.reports import read_flag as _flag
+from services.payments.domain.reports import read_notes as _notes
+from services.payments.domain.reports import read_text as _text
+from services.payments.domain.reports import read_time as _time
 
-class MalformedWebhook(ValueError):
-    """A body we cannot act on; the message says what is missing, never echoing the body."""
-
-
-@dataclass(frozen=True)
-class ProviderPayment:
-    id: str
-    order_id: str
-    amount_minor: int
-    # None where the provider sent an empty string: the order's currency applies.
-    currency: str | None
-    status: str
-    captured: bool
-    method: str = ""
-    email: str = ""
-    contact: str = ""
-    amount_refunded_minor: int = 0
-    error_code: str = ""
-    error_description: str = ""
-    error_reason: str = ""
-    created_at: datetime | None = None
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProviderRefund:
-    id: str
-    payment_id: str
-    amount_minor: int
-    currency: str | None
-    status: str
-    created_at: datetime | None = None
-    notes: dict[str, str] = field(default_factory=dict)
-    receipt: str = ""
-
-
-@dataclass(frozen=True)
-class ProviderOrder:
-    id: str
-    amount_minor: int
-    amount_paid_minor: int
-    currency: str | None
-    receipt: str
-    status: str
-    notes: dict[str, str] = field(default_factory=dict)
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ProviderLink:
-    id: str
-    short_url: str
-    status: str
-    reference_id: str = ""
-
-
-@dataclass(frozen=True)
-class LinkRequest:
-    """A payment link to make: for ``amount_minor`` of an invoice, unique by ``reference_id``."""
-
-    amount_minor: int
-    currency: str
-    reference_id: str
-    description: str
-    customer_name: str
-    customer_email: str
-    expire_by: datetime
-    notes: dict[str, str]
-    callback_url: str = ""
-
-
-@dataclass(frozen=True)
-class WebhookNotice:
-    """What one webhook says: its event name and the entities it carries."""
-
-    event: str
-    payment: ProviderPayment | None = None
-    refund: ProviderRefund | None = None
-    order: ProviderOrder | None = None
-    link: ProviderLink | None = None
-    created_at: datetime | None = None
+# The shapes live in reports (one for every provider); they are named here too, where Razorpay's code finds them.
+__all__ = ["LinkRequest", "MalformedWebhook", "ProviderLink", "ProviderOrder", "ProviderPayment", "ProviderRefund",
+           "WebhookNotice", "event_type", "parse_webhook"]
 
 
 def parse_webhook(body: bytes) -> WebhookNotice:
@@ -194,45 +128,3 @@ def _required_id(entity: dict[str, Any], name: str) -> str:
     if not value:
         raise MalformedWebhook(f"the {name} has no id")
     return value
-
-
-def _text(value: Any, limit: int = 255) -> str:
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return str(value).strip()[:limit]
-
-
-def _amount(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise MalformedWebhook(f"the {what} is not a whole number of minor units")
-    if isinstance(value, int):
-        amount = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        amount = int(value.strip())
-    else:
-        raise MalformedWebhook(f"the {what} is not a whole number of minor units")
-    if amount < 0 or amount > 10**15:
-        raise MalformedWebhook(f"the {what} is out of range")
-    return amount
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        return None
-    if seconds <= 0 or seconds > 32503680000:  # before 1970 or after 3000: not a time Razorpay sends
-        return None
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _notes(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}  # Razorpay sends [] for "no notes"
-    return {str(k)[:64]: _text(v) for k, v in list(value.items())[:15]}

@@ -29,6 +29,8 @@ class Record:
     currency: str
     amount_minor: int
     our_id: str = ""
+    # Whose it is (razorpay, stripe): where it is fetched from when a listing missed it.
+    provider: str = ""
 
     def describe(self) -> str:
         return f"{self.status} {self.amount_minor} {self.currency}"

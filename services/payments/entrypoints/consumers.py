@@ -19,10 +19,12 @@ from billing_runtime.consumer import DurableConsumer, PoisonMessage
 from billing_runtime.messaging import stream_name
 from billing_runtime.timestamps import from_timestamp
 from services.payments.adapters import messages
+from services.payments.domain.payment import Provider
 from services.payments.service import dunning, invoices, webhooks
 from services.payments.service.ports import UnitFactory
 
 MAX_WEBHOOK_BODY = 1024 * 1024
+WEBHOOK_PROVIDERS = (Provider.RAZORPAY.value, Provider.STRIPE.value)
 
 
 def _now() -> datetime:
@@ -30,7 +32,8 @@ def _now() -> datetime:
 
 
 def invoice_events(
-    js: JetStreamContext, uow: UnitFactory, durable: str, rules: dunning.DunningRules, wake: Callable[[], None]
+    js: JetStreamContext, uow: UnitFactory, durable: str, rules: dunning.DunningRules, wake: Callable[[], None],
+    default_provider: Provider = Provider.RAZORPAY,
 ) -> DurableConsumer:
     async def handle(msg: Msg) -> None:
         try:
@@ -38,7 +41,8 @@ def invoice_events(
                 issued = invoicing_events.InvoiceIssued.FromString(msg.data)
                 if not issued.invoice.id or not issued.invoice.currency:
                     raise PoisonMessage("invoice.issued without an invoice id or currency")
-                if await invoices.register_issued(uow, messages.invoice_from_issued(issued), _now(), rules):
+                if await invoices.register_issued(uow, messages.invoice_from_issued(issued), _now(), rules,
+                                                  default_provider):
                     wake()
             elif msg.subject == messages.INVOICE_VOIDED:
                 voided = invoicing_events.InvoiceVoided.FromString(msg.data)
@@ -55,8 +59,8 @@ def _received(msg: Msg) -> webhooks.ReceivedWebhook:
         received = gateway_events.WebhookReceived.FromString(msg.data)
     except DecodeError as error:
         raise PoisonMessage(f"not a WebhookReceived message: {error}") from None
-    if received.provider != "razorpay" or not received.event_id or len(received.body) > MAX_WEBHOOK_BODY:
-        raise PoisonMessage("a webhook that is not Razorpay's, has no event id, or is too large")
+    if received.provider not in WEBHOOK_PROVIDERS or not received.event_id or len(received.body) > MAX_WEBHOOK_BODY:
+        raise PoisonMessage("a webhook that is not Razorpay's or Stripe's, has no event id, or is too large")
     return webhooks.ReceivedWebhook(received.provider, received.event_id[:200], received.event_type, received.body,
                                     from_timestamp(received.receive_time) or _now())
 

@@ -9,9 +9,10 @@ from billing.payments.v1 import events_pb2, payments_pb2, payments_pb2_grpc
 from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.payments.adapters import messages
+from services.payments.domain.payment import Provider
 from services.payments.domain.provider import Backoff
-from services.payments.service import checkout, dunning, links, offline, queries, reconciliation, refunds
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.service import checkout, choices, dunning, links, offline, queries, reconciliation, refunds
+from services.payments.service.ports import Providers, UnitFactory
 
 
 def _now() -> datetime:
@@ -20,19 +21,19 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class Collecting:
-    """How payments collects: the provider (None when no keys are configured) and its policies."""
+    """How payments collects: the configured providers (none when no keys are configured) and its policies."""
 
-    provider: PaymentProvider | None
+    providers: Providers
     merchant: checkout.Merchant
     key_secret: str
     backoff: Backoff
     capture_after: timedelta
     dunning: dunning.DunningRules
 
-    def online(self) -> PaymentProvider:
-        if self.provider is None:
-            raise FailedPrecondition("online payments are not configured (no Razorpay keys): pay offline")
-        return self.provider
+    def online(self) -> Providers:
+        if not self.providers:
+            raise FailedPrecondition("online payments are not configured (no Razorpay or Stripe keys): pay offline")
+        return self.providers
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
@@ -41,10 +42,11 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self._collecting = collecting
 
     async def GetCheckout(self, request, context):  # noqa: N802 - gRPC method names
-        self._collecting.online()
-        found = await checkout.get_checkout(self._uow, self._collecting.merchant, request.invoice_id)
+        found = await checkout.get_checkout(self._uow, self._collecting.online(), self._collecting.merchant,
+                                            request.invoice_id)
         invoice, order = found.invoice, found.order
         return payments_pb2.GetCheckoutResponse(checkout=payments_pb2.Checkout(
+            provider=messages.provider_to_pb(order.provider), client_secret=found.client_secret,
             key_id=found.key_id, order_id=order.provider_order_id, amount_minor=order.amount_minor,
             currency=order.currency, name=found.name, description=found.description,
             prefill_name=invoice.customer_name, prefill_email=invoice.customer_email, invoice_id=invoice.invoice_id,
@@ -52,7 +54,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         ))
 
     async def VerifyCheckout(self, request, context):  # noqa: N802
-        self._collecting.online()
+        self._collecting.providers.required(Provider.RAZORPAY)  # Checkout's callback is Razorpay's
         payment = await checkout.verify_checkout(
             self._uow, self._collecting.key_secret,
             checkout.CheckoutCallback(request.invoice_id, request.razorpay_order_id, request.razorpay_payment_id,
@@ -62,7 +64,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         return payments_pb2.VerifyCheckoutResponse(payment=messages.payment_to_pb(payment))
 
     async def CreatePaymentLink(self, request, context):  # noqa: N802
-        link, created = await links.open_link(self._uow, self._collecting.online(), request.invoice_id,
+        link, created = await links.open_link(self._uow, self._collecting.providers, request.invoice_id,
                                               self._collecting.dunning.links, _now())
         return payments_pb2.CreatePaymentLinkResponse(payment_link=messages.link_to_pb(link), created=created)
 
@@ -102,7 +104,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
 
     async def CreateRefund(self, request, context):  # noqa: N802
         refund, created = await refunds.create_refund(
-            self._uow, self._collecting.provider,
+            self._uow, self._collecting.providers,
             refunds.CreateRefund(request.payment_id, request.amount_minor, request.reason, request.idempotency_key),
             _now(), self._collecting.backoff, clock=_now,
         )
@@ -168,4 +170,21 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     async def ResolveDiscrepancy(self, request, context):  # noqa: N802
         found = await reconciliation.resolve(self._uow, request.discrepancy_id, request.resolution)
         return payments_pb2.ResolveDiscrepancyResponse(discrepancy=messages.discrepancy_to_pb(found))
+
+    async def GetPaymentProvider(self, request, context):  # noqa: N802
+        providers = self._collecting.providers
+        provider, own = await choices.get_choice(self._uow, providers, request.organisation_id)
+        return payments_pb2.GetPaymentProviderResponse(
+            provider=messages.provider_to_pb(provider), own=own,
+            available=[messages.provider_to_pb(name) for name in providers.names])
+
+    async def SetPaymentProvider(self, request, context):  # noqa: N802
+        chosen = None
+        if not request.clear:
+            chosen = messages.provider_from_pb(request.provider)
+            if chosen is None:
+                raise InvalidArgument("must be razorpay or stripe", field="provider")
+        provider, own = await choices.set_choice(self._uow, self._collecting.providers, request.organisation_id,
+                                                 chosen)
+        return payments_pb2.SetPaymentProviderResponse(provider=messages.provider_to_pb(provider), own=own)
 

@@ -15,7 +15,7 @@ from billing_runtime.errors import FailedPrecondition
 from billing_runtime.logging import get_logger
 from services.payments.domain.provider import Backoff
 from services.payments.service import checks, dunning, orders, reconciliation, refunds
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.service.ports import Providers, UnitFactory
 
 log = get_logger(__name__)
 
@@ -25,13 +25,13 @@ def _now() -> datetime:
 
 
 class ProviderWork:
-    def __init__(self, uow: UnitFactory, provider: PaymentProvider | None, backoff: Backoff, capture_after: timedelta,
+    def __init__(self, uow: UnitFactory, providers: Providers, backoff: Backoff, capture_after: timedelta,
                  rules: dunning.DunningRules, interval_seconds: float, daily_reconciliation: bool = True) -> None:
         self._uow = uow
         self._daily_reconciliation = daily_reconciliation
         self._reconciled: date | None = None
         self._rules = rules
-        self._provider = provider
+        self._providers = providers
         self._backoff = backoff
         self._capture_after = capture_after
         self._interval = interval_seconds
@@ -43,12 +43,12 @@ class ProviderWork:
     async def round(self) -> int:
         """Everything due now; returns how many things were attempted."""
         now = datetime.now(UTC)
-        done = await dunning.run_due(self._uow, self._provider, self._rules, now, self._backoff, clock=_now)
-        if self._provider is None:
+        done = await dunning.run_due(self._uow, self._providers, self._rules, now, self._backoff, clock=_now)
+        if not self._providers:
             return done  # no keys: dunning still announces overdue invoices; nothing is sent to a provider
-        done += await orders.create_due_orders(self._uow, self._provider, now, self._backoff, clock=_now)
-        done += await refunds.send_due_refunds(self._uow, self._provider, now, self._backoff, clock=_now)
-        done += await checks.check_due_payments(self._uow, self._provider, now, self._capture_after, self._backoff,
+        done += await orders.create_due_orders(self._uow, self._providers, now, self._backoff, clock=_now)
+        done += await refunds.send_due_refunds(self._uow, self._providers, now, self._backoff, clock=_now)
+        done += await checks.check_due_payments(self._uow, self._providers, now, self._capture_after, self._backoff,
                                                 clock=_now)
         if self._daily_reconciliation:
             await self._reconcile_yesterday(now)
@@ -63,8 +63,7 @@ class ProviderWork:
         self._reconciled = today
         end = datetime.combine(today, time(0), UTC)
         try:
-            assert self._provider is not None
-            await reconciliation.run(self._uow, self._provider, end - timedelta(days=1), end, "scheduled", now)
+            await reconciliation.run(self._uow, self._providers, end - timedelta(days=1), end, "scheduled", now)
         except FailedPrecondition:
             pass  # made already
 

@@ -1,16 +1,23 @@
-"""Paying an invoice online: what Razorpay Checkout needs, and checking what it hands back."""
+"""Paying an invoice online: what the provider's checkout needs, and checking what Razorpay's hands back.
+
+Razorpay Checkout takes the key id and our order, and hands the browser a signature we verify. Stripe.js takes
+the publishable key and the PaymentIntent's client secret, fetched from Stripe when asked for (Stripe asks that
+it be neither stored nor logged), and confirms the PaymentIntent itself: nothing comes back to verify, the
+``payment_intent.succeeded`` webhook settles it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from billing_runtime.ids import new_id
 from services.payments.domain import signatures
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment
 from services.payments.domain.payment import PaymentStatus, Provider
-from services.payments.service.ports import UnitFactory
+from services.payments.domain.provider import ProviderFailure
+from services.payments.service.ports import Providers, UnitFactory
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class Checkout:
     name: str
     description: str
     checkout_url: str
+    client_secret: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,20 @@ async def _payable(uow: UnitFactory, invoice_id: str) -> tuple[Invoice, Order]:
     return invoice, order
 
 
-async def get_checkout(uow: UnitFactory, merchant: Merchant, invoice_id: str) -> Checkout:
+async def get_checkout(uow: UnitFactory, providers: Providers, merchant: Merchant, invoice_id: str) -> Checkout:
     invoice, order = await _payable(uow, invoice_id)
-    url = merchant.checkout_url_template.replace("{order_id}", order.provider_order_id)
-    return Checkout(key_id=merchant.key_id, invoice=invoice, order=order, name=merchant.name,
-                    description=f"Invoice {invoice.number}", checkout_url=url)
+    provider = providers.required(order.provider)
+    if provider.verifies_checkout:  # Razorpay
+        url = merchant.checkout_url_template.replace("{order_id}", order.provider_order_id)
+        return Checkout(key_id=merchant.key_id, invoice=invoice, order=order, name=merchant.name,
+                        description=f"Invoice {invoice.number}", checkout_url=url)
+    try:
+        made = await provider.fetch_order(order.provider_order_id)
+    except ProviderFailure as failure:
+        raise Unavailable(f"{provider.name.title} could not be asked for the payment's client secret ({failure}); "
+                          "retry") from None
+    return Checkout(key_id=provider.key_id, invoice=invoice, order=order, name=merchant.name,
+                    description=f"Invoice {invoice.number}", checkout_url="", client_secret=made.client_secret)
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,9 @@ async def verify_checkout(uow: UnitFactory, key_secret: str, callback: CheckoutC
         order: Order | None = await unit.orders.get(callback.invoice_id)
     if invoice is None or order is None or not order.provider_order_id:
         raise NotFound(f"no order for invoice {callback.invoice_id!r}")
+    if order.provider is not Provider.RAZORPAY:
+        raise FailedPrecondition(f"invoice {invoice.number} is paid through {order.provider.title}, which confirms "
+                                 "payments itself: there is no Checkout callback to verify")
     if callback.order_id and callback.order_id != order.provider_order_id:
         raise InvalidArgument("is not the order of this invoice", field="razorpay_order_id")
     if not signatures.checkout_matches(order.provider_order_id, callback.payment_id, callback.signature, key_secret):

@@ -14,9 +14,9 @@ from billing_runtime.logging import get_logger
 from services.payments.domain.entities import Payment
 from services.payments.domain.payment import PaymentStatus
 from services.payments.domain.provider import Backoff, ProviderFailure
-from services.payments.domain.razorpay_events import ProviderPayment
+from services.payments.domain.reports import ProviderPayment
 from services.payments.service import provider_reports
-from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
+from services.payments.service.ports import Clock, PaymentProvider, Providers, UnitFactory
 
 log = get_logger(__name__)
 
@@ -24,13 +24,14 @@ LEASE = timedelta(seconds=60)
 
 
 async def check_due_payments(
-    uow: UnitFactory, provider: PaymentProvider, now: datetime, capture_after: timedelta, backoff: Backoff,
+    uow: UnitFactory, providers: Providers, now: datetime, capture_after: timedelta, backoff: Backoff,
     limit: int = 20, clock: Clock | None = None,
 ) -> int:
     async with uow() as unit:
-        claimed: list[Payment] = await unit.payments.claim_due_checks(now, LEASE, limit)
+        claimed: list[Payment] = await unit.payments.claim_due_checks(now, LEASE, limit, providers=providers.names)
     for payment in claimed:
-        await _check(uow, provider, payment, now, capture_after, backoff, clock or (lambda: now))
+        await _check(uow, providers.required(payment.provider), payment, now, capture_after, backoff,
+                     clock or (lambda: now))
     return len(claimed)
 
 
@@ -48,7 +49,7 @@ async def _check(uow: UnitFactory, provider: PaymentProvider, payment: Payment, 
             await unit.payments.update(payment.id, check_due_at=clock() + backoff.delay(payment.check_attempts))
         return
     async with uow() as unit:
-        outcome = await provider_reports.apply_payment(unit, reported, now, capture_after)
+        outcome = await provider_reports.apply_payment(unit, reported, now, capture_after, provider=provider.name)
         current = await unit.payments.get(payment.id)
         if current is not None and current.status in (PaymentStatus.CREATED, PaymentStatus.AUTHORIZED):
             await unit.payments.update(payment.id, check_due_at=now + backoff.delay(payment.check_attempts))

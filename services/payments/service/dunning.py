@@ -17,10 +17,10 @@ from billing_runtime.logging import get_logger
 from billing_runtime.timestamps import to_timestamp
 from services.payments.adapters import messages
 from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState, Step, due_moment
-from services.payments.domain.entities import Invoice, InvoiceState
+from services.payments.domain.entities import Invoice, InvoiceState, Order
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
 from services.payments.service import links
-from services.payments.service.ports import Clock, PaymentProvider, Unit, UnitFactory
+from services.payments.service.ports import Clock, Providers, Unit, UnitFactory
 
 log = get_logger(__name__)
 
@@ -49,13 +49,13 @@ async def stop(unit: Unit, invoice_id: str, reason: str) -> None:
     await unit.dunning.stop(invoice_id, reason)
 
 
-async def run_due(uow: UnitFactory, provider: PaymentProvider | None, rules: DunningRules, now: datetime,
+async def run_due(uow: UnitFactory, providers: Providers, rules: DunningRules, now: datetime,
                   backoff: Backoff, limit: int = 20, clock: Clock | None = None) -> int:
     async with uow() as unit:
         claimed: list[Dunning] = await unit.dunning.claim_due(now, LEASE, limit)
     for dunning in claimed:
         try:
-            await _step(uow, provider, rules, dunning, now, backoff)
+            await _step(uow, providers, rules, dunning, now, backoff)
         except ProviderFailure as failure:
             async with uow() as unit:
                 errors = await unit.dunning.errors(dunning.invoice_id)
@@ -69,17 +69,21 @@ async def run_due(uow: UnitFactory, provider: PaymentProvider | None, rules: Dun
     return len(claimed)
 
 
-async def _step(uow: UnitFactory, provider: PaymentProvider | None, rules: DunningRules, dunning: Dunning,
+async def _step(uow: UnitFactory, providers: Providers, rules: DunningRules, dunning: Dunning,
                 now: datetime, backoff: Backoff) -> None:
     async with uow() as unit:
         invoice: Invoice | None = await unit.invoices.get(dunning.invoice_id)
+        order: Order | None = await unit.orders.get(dunning.invoice_id)
     if invoice is None or invoice.state is not InvoiceState.OPEN:
         async with uow() as unit:
             await stop(unit, dunning.invoice_id, "paid or voided")
         return
     step = dunning.next_step()
     url = ""
-    if step is Step.ATTEMPT and provider is not None:
+    # Razorpay: a fresh payment link per attempt. Stripe makes no links for an amount: the attempt is announced
+    # without one, and the customer pays the invoice's PaymentIntent (its checkout) as before.
+    provider = providers.get(order.provider) if order is not None else None
+    if step is Step.ATTEMPT and provider is not None and provider.makes_links:
         link = await links.make_link(uow, provider, invoice, f"D{dunning.attempts + 1}", rules.links, now)
         url = link.short_url
     async with uow() as unit:

@@ -1,5 +1,7 @@
-"""Invoices to collect, from invoicing's events: each issued invoice gets an order at the provider (made in
-the background by :mod:`services.payments.service.orders`), unless there is nothing to pay online."""
+"""Invoices to collect, from invoicing's events: each issued invoice gets an order at the organisation's
+provider (made in the background by :mod:`services.payments.service.orders`), unless there is nothing to pay
+online. The provider is fixed on the order when the invoice is taken on: an organisation changing provider later
+changes the invoices issued after, never one already being collected."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import datetime
 from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
 from services.payments.adapters import messages
-from services.payments.domain import money
+from services.payments.domain import money, stripe_money
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.service import dunning
@@ -16,11 +18,20 @@ from services.payments.service.ports import UnitFactory
 
 log = get_logger(__name__)
 
-# Razorpay's limits on an order's receipt and notes.
+# Razorpay's limit on an order's receipt (kept for every provider: Stripe's metadata values take 500).
 MAX_RECEIPT = 40
 
 
-async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime, rules: dunning.DunningRules) -> bool:
+def collectable(provider: Provider, total_minor: int, currency: str) -> money.Collectable:
+    """Whether ``provider`` can take the total: Razorpay's rules (:mod:`..domain.money`) or Stripe's
+    (:mod:`..domain.stripe_money`)."""
+    if provider is Provider.STRIPE:
+        return stripe_money.collectable(total_minor, currency)
+    return money.collectable(total_minor, currency)
+
+
+async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime, rules: dunning.DunningRules,
+                          default_provider: Provider = Provider.RAZORPAY) -> bool:
     """Take an issued invoice on for collection; False when it was already (a redelivered event).
 
     A zero total is settled at once (a PaymentCaptured of nothing, so invoicing marks it paid); a total the
@@ -29,27 +40,28 @@ async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime, rul
     async with uow() as unit:
         if not await unit.invoices.add(invoice):
             return False
-        collectable = money.collectable(invoice.total_minor, invoice.currency)
+        provider = await unit.choices.get(invoice.organisation_id) or default_provider
+        able = collectable(provider, invoice.total_minor, invoice.currency)
         receipt = invoice.number[:MAX_RECEIPT]
         if invoice.total_minor > 0:
             await dunning.start(unit, invoice, rules)
-        if collectable.online:
+        if able.online:
             await unit.orders.add(Order(invoice.invoice_id, OrderStatus.PENDING, invoice.total_minor,
-                                        invoice.currency, receipt, next_attempt_at=now))
+                                        invoice.currency, receipt, next_attempt_at=now, provider=provider))
             return True
         await unit.orders.add(Order(invoice.invoice_id, OrderStatus.NOT_NEEDED, invoice.total_minor,
-                                    invoice.currency, receipt, status_reason=collectable.reason))
+                                    invoice.currency, receipt, status_reason=able.reason, provider=provider))
         if invoice.total_minor == 0:
             payment = Payment(id=new_id("pmt"), invoice_id=invoice.invoice_id,
                               organisation_id=invoice.organisation_id, provider=Provider.NONE,
                               status=PaymentStatus.CAPTURED, currency=invoice.currency, amount_minor=0,
-                              method="none", captured_at=now, note=collectable.reason)
+                              method="none", captured_at=now, note=able.reason)
             await unit.payments.add(payment)
             await unit.invoices.update(invoice.invoice_id, state=InvoiceState.SETTLED)
             await unit.publish(messages.PAYMENT_CAPTURED, messages.captured_event_id(payment),
                                messages.payment_captured(payment, invoice))
         else:
-            log.warning("invoice not collectable online", invoice_id=invoice.invoice_id, reason=collectable.reason)
+            log.warning("invoice not collectable online", invoice_id=invoice.invoice_id, reason=able.reason)
     return True
 
 

@@ -4,6 +4,9 @@ fresh link per dunning attempt).
 A link is stored first (its reference unique: "<invoice number>#L<n>" for links asked for, "#D<n>" for dunning
 attempt n), then made at the provider outside the transaction. A link whose earlier making may have reached
 the provider is looked up by its reference before another is made, so a lost answer never makes two.
+
+Links are Razorpay's: Stripe's Payment Links sell products at prices, not an amount due, so a Stripe invoice
+is paid through its PaymentIntent (the checkout) and asking for a link is refused.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from datetime import datetime, timedelta
 
 from billing_runtime.errors import FailedPrecondition, NotFound
 from billing_runtime.ids import new_id
-from services.payments.domain.entities import Invoice, InvoiceState, PaymentLink
-from services.payments.domain.razorpay_events import LinkRequest, ProviderLink
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.domain.entities import Invoice, InvoiceState, Order, PaymentLink
+from services.payments.domain.reports import LinkRequest, ProviderLink
+from services.payments.service.ports import PaymentProvider, Providers, UnitFactory
 
 CREATING = "creating"
 OPEN = "created"
@@ -27,7 +30,7 @@ class LinkPolicy:
     callback_url: str = ""
 
 
-async def open_link(uow: UnitFactory, provider: PaymentProvider, invoice_id: str, policy: LinkPolicy,
+async def open_link(uow: UnitFactory, providers: Providers, invoice_id: str, policy: LinkPolicy,
                     now: datetime) -> tuple[PaymentLink, bool]:
     """The invoice's open link for what is due, or a new one; returns (link, created)."""
     async with uow() as unit:
@@ -36,7 +39,12 @@ async def open_link(uow: UnitFactory, provider: PaymentProvider, invoice_id: str
             raise NotFound(f"payments has no invoice with id {invoice_id!r} (it may not be issued yet)")
         if invoice.state is not InvoiceState.OPEN or invoice.due_minor <= 0:
             raise FailedPrecondition(f"invoice {invoice.number} has nothing to pay ({invoice.state})")
+        order: Order | None = await unit.orders.get(invoice_id)
         existing: list[PaymentLink] = await unit.links.for_invoice(invoice_id)
+    provider = providers.required(order.provider if order is not None else providers.default)
+    if not provider.makes_links:
+        raise FailedPrecondition(f"invoice {invoice.number} is collected through {provider.name.title}, which makes "
+                                 "no payment links: pay it through its checkout")
     for link in reversed(existing):
         usable = link.expire_at is None or link.expire_at > now + timedelta(hours=1)
         if link.reference_id.split("#")[-1].startswith("L") and link.status == OPEN and usable \

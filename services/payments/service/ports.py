@@ -1,15 +1,18 @@
 """What the use cases need from the world, as Protocols: the unit of work with its repositories, and the
-payment provider. The adapters implement them; the unit tests fake them in memory."""
+payment providers (Razorpay, Stripe: one port, one adapter each). The adapters implement them; the unit tests
+fake them in memory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from services.payments.domain.razorpay_events import (
+from billing_runtime.errors import FailedPrecondition
+from services.payments.domain.payment import DEFAULT_PROVIDER, Provider
+from services.payments.domain.reports import (
     LinkRequest,
     ProviderLink,
     ProviderOrder,
@@ -24,9 +27,9 @@ Clock = Callable[[], datetime]
 
 class Unit(Protocol):
     """One transaction. Repositories (``invoices``, ``orders``, ``payments``, ``refunds``, ``links``,
-    ``webhooks``, ``dunning``,
-    ``reconciliation``) exist inside ``async with``; see :mod:`services.payments.adapters.repository` for their
-    methods."""
+    ``webhooks``, ``dunning``, ``reconciliation``, ``choices`` (each organisation's provider), ``customers``
+    (provider customers by organisation)) exist inside ``async with``; see
+    :mod:`services.payments.adapters.repository` for their methods."""
 
     invoices: Any
     orders: Any
@@ -36,6 +39,8 @@ class Unit(Protocol):
     webhooks: Any
     dunning: Any
     reconciliation: Any
+    choices: Any
+    customers: Any
 
     async def __aenter__(self) -> Unit: ...
 
@@ -50,21 +55,37 @@ UnitFactory = Callable[[], Unit]
 
 
 class PaymentProvider(Protocol):
-    """Razorpay's API as the use cases call it; every method raises ProviderFailure when it fails."""
+    """One provider's API (Razorpay's or Stripe's) as the use cases call it. Every method raises
+    ProviderFailure when it fails; the adapters translate each provider's objects into :mod:`..domain.reports`.
 
+    What differs between providers is said by attributes, not by asking which provider it is: Stripe wants a
+    customer before a PaymentIntent (``uses_customers``); Razorpay makes payment links for an amount
+    (``makes_links``); Razorpay has Checkout's signed callback (``verifies_checkout``)."""
+
+    name: Provider
+    # The public key the payer's browser uses: Razorpay's key id, Stripe's publishable key.
     key_id: str
+    uses_customers: bool
+    makes_links: bool
+    verifies_checkout: bool
 
-    async def create_order(self, amount_minor: int, currency: str, receipt: str,
-                           notes: dict[str, str]) -> ProviderOrder: ...
+    async def create_customer(self, organisation_id: str, name: str, email: str) -> str:
+        """The provider's id of a new customer for the organisation (made once: the caller keeps the id)."""
+        ...
+
+    async def create_order(self, amount_minor: int, currency: str, receipt: str, notes: dict[str, str],
+                           customer_id: str = "") -> ProviderOrder: ...
 
     async def find_order(self, receipt: str) -> ProviderOrder | None: ...
+
+    async def fetch_order(self, order_id: str) -> ProviderOrder: ...
 
     async def fetch_payment(self, payment_id: str) -> ProviderPayment: ...
 
     async def capture_payment(self, payment_id: str, amount_minor: int, currency: str) -> ProviderPayment: ...
 
     async def create_refund(self, payment_id: str, amount_minor: int, *, idempotency_key: str,
-                            notes: dict[str, str], receipt: str) -> ProviderRefund: ...
+                            notes: dict[str, str], receipt: str, currency: str = "") -> ProviderRefund: ...
 
     async def fetch_refund(self, refund_id: str) -> ProviderRefund: ...
 
@@ -72,6 +93,40 @@ class PaymentProvider(Protocol):
 
     async def find_payment_link(self, reference_id: str) -> ProviderLink | None: ...
 
-    async def list_payments(self, start: int, end: int, skip: int, count: int) -> list[ProviderPayment]: ...
+    async def list_payments(self, start: int, end: int) -> list[ProviderPayment]:
+        """Every payment the provider made in [start, end) (Unix seconds), all pages."""
+        ...
 
-    async def list_refunds(self, start: int, end: int, skip: int, count: int) -> list[ProviderRefund]: ...
+    async def list_refunds(self, start: int, end: int) -> list[ProviderRefund]:
+        """Every refund the provider made in [start, end) (Unix seconds), all pages."""
+        ...
+
+
+class Providers:
+    """The providers this deployment has keys for, by name, and the one an organisation collects through unless
+    it chose another. Empty when no provider is configured: invoices are then payable offline only."""
+
+    def __init__(self, *configured: PaymentProvider, default: Provider = DEFAULT_PROVIDER) -> None:
+        self._by_name = {provider.name: provider for provider in configured}
+        self.default = default
+
+    def get(self, name: Provider | str) -> PaymentProvider | None:
+        return self._by_name.get(Provider(name))
+
+    @property
+    def names(self) -> list[Provider]:
+        return list(self._by_name)
+
+    def __iter__(self) -> Iterator[PaymentProvider]:
+        return iter(self._by_name.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._by_name)
+
+    def required(self, name: Provider | str) -> PaymentProvider:
+        """The provider ``name``, or FailedPrecondition saying it is not configured here."""
+        found = self.get(name)
+        if found is None:
+            raise FailedPrecondition(
+                f"online payments are not configured (no {Provider(name).title} keys): pay offline")
+        return found

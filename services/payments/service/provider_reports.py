@@ -18,19 +18,21 @@ from services.payments.domain import payment as payment_rules
 from services.payments.domain import refund as refund_rules
 from services.payments.domain.entities import Invoice, InvoiceState, Payment, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
-from services.payments.domain.razorpay_events import ProviderPayment, ProviderRefund
 from services.payments.domain.refund import RefundStatus
+from services.payments.domain.reports import ProviderPayment, ProviderRefund, ReportTooEarly
 from services.payments.service import dunning
 from services.payments.service.ports import Unit
 
 
 async def apply_payment(
-    unit: Unit, reported: ProviderPayment, now: datetime, capture_after: timedelta, link_id: str = ""
+    unit: Unit, reported: ProviderPayment, now: datetime, capture_after: timedelta, link_id: str = "",
+    provider: Provider = Provider.RAZORPAY,
 ) -> str:
+    """Apply a report of ``provider``'s about one of its payments (payments are matched by (provider, id))."""
     status = payment_rules.from_provider_status(reported.status, reported.captured)
     if status is None:
         return f"ignored: payment status {reported.status!r} is not one payments acts on"
-    payment: Payment | None = await unit.payments.by_provider_id(Provider.RAZORPAY, reported.id, lock=True)
+    payment: Payment | None = await unit.payments.by_provider_id(provider, reported.id, lock=True)
     invoice = await _invoice_of(unit, payment, reported, link_id)
     if invoice is None:
         return f"unmatched: no invoice of ours for payment {reported.id}"
@@ -38,7 +40,7 @@ async def apply_payment(
     if payment is None:
         payment = Payment(
             id=new_id("pmt"), invoice_id=invoice.invoice_id, organisation_id=invoice.organisation_id,
-            provider=Provider.RAZORPAY, status=PaymentStatus.CREATED, provider_payment_id=reported.id,
+            provider=provider, status=PaymentStatus.CREATED, provider_payment_id=reported.id,
             provider_order_id=reported.order_id, currency=reported.currency or invoice.currency,
             amount_minor=reported.amount_minor,
         )
@@ -62,7 +64,7 @@ async def apply_payment(
         payment = replace(payment, **changes)  # type: ignore[arg-type]
     elif new:
         # Stored meanwhile by another transaction (Checkout's callback): apply the report to that one instead.
-        return await apply_payment(unit, reported, now, capture_after, link_id)
+        return await apply_payment(unit, reported, now, capture_after, link_id, provider)
     else:
         await unit.payments.update(payment.id, **changes)
         payment = replace(payment, **changes)  # type: ignore[arg-type]
@@ -112,13 +114,14 @@ async def record_captured(unit: Unit, payment: Payment, invoice: Invoice) -> Non
     await _captured(unit, payment, invoice)
 
 
-async def apply_refund(unit: Unit, reported: ProviderRefund, now: datetime) -> str:
+async def apply_refund(unit: Unit, reported: ProviderRefund, now: datetime,
+                       provider: Provider = Provider.RAZORPAY) -> str:
     status = refund_rules.from_provider_status(reported.status)
     if status is None:
         return f"ignored: refund status {reported.status!r} is not one payments acts on"
     if reported.payment_id:
         # Lock order: the payment before its refunds, everywhere (refunds are created under the payment's lock).
-        await unit.payments.by_provider_id(Provider.RAZORPAY, reported.payment_id, lock=True)
+        await unit.payments.by_provider_id(provider, reported.payment_id, lock=True)
     refund: Refund | None = await unit.refunds.by_provider_id(reported.id, lock=True)
     if refund is None and reported.notes.get("refund_id"):
         # Ours, reported before the provider's answer to our request was stored.
@@ -126,8 +129,13 @@ async def apply_refund(unit: Unit, reported: ProviderRefund, now: datetime) -> s
         if refund is not None and refund.provider_refund_id not in (None, reported.id):
             refund = None
     if refund is None:
-        refund = await _refund_made_elsewhere(unit, reported)
+        refund = await _refund_made_elsewhere(unit, reported, provider)
         if refund is None:
+            if reported.payment_id and await unit.orders.by_provider_id(reported.payment_id) is not None:
+                # Stripe: the refund of one of our PaymentIntents, reported before its payment (Stripe's refund
+                # events do not carry it, as Razorpay's do). Applied once the payment is known, never before,
+                # so the capture is announced before its refund.
+                raise ReportTooEarly(f"refund {reported.id} of {reported.payment_id} arrived before its payment")
             return f"unmatched: no payment of ours for refund {reported.id}"
     if refund.provider_refund_id is None:
         await unit.refunds.update(refund.id, provider_refund_id=reported.id)
@@ -153,9 +161,9 @@ async def move_refund(unit: Unit, refund: Refund, status: RefundStatus, now: dat
     return f"applied: refund {refund.id} {new}"
 
 
-async def _refund_made_elsewhere(unit: Unit, reported: ProviderRefund) -> Refund | None:
+async def _refund_made_elsewhere(unit: Unit, reported: ProviderRefund, provider: Provider) -> Refund | None:
     """A refund made at the provider directly (its dashboard): recorded against our payment, if it is ours."""
-    payment = await unit.payments.by_provider_id(Provider.RAZORPAY, reported.payment_id, lock=True)
+    payment = await unit.payments.by_provider_id(provider, reported.payment_id, lock=True)
     if payment is None or payment.invoice_id is None:
         return None
     refund = Refund(

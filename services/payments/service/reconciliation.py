@@ -1,10 +1,13 @@
-"""Reconciliation runs: our payments and refunds of a period against the provider's.
+"""Reconciliation runs: our payments and refunds of a period against the providers'.
 
-The provider's side is listed page by page (``GET /v1/payments?from=&to=``, ``/v1/refunds``); ours is what we
-made in the window plus whatever the provider listed that we know. Something we hold that the provider did
-not list is fetched by id before it is called missing, since the two sides may place an object a second apart
-across the window's edge. The differences are stored (one open discrepancy per difference however many runs
-find it) and the number of open ones is kept on a gauge.
+Each configured provider's side is listed page by page (Razorpay: ``GET /v1/payments?from=&to=``,
+``/v1/refunds``; Stripe: the PaymentIntents of ``GET /v1/charges?created[gte]=&created[lt]=``, and
+``/v1/refunds``, by cursor); ours is what we made at those providers in the window plus whatever they listed
+that we know. One run covers every configured provider: provider ids never collide across them (``pay_``/``pi_``,
+``rfnd_``/``re_``). Something we hold that the provider did not list is fetched by id before it is called
+missing, since the two sides may place an object a second apart across the window's edge. The differences are
+stored (one open discrepancy per difference however many runs find it) and the number of open ones is kept on a
+gauge.
 """
 
 from __future__ import annotations
@@ -19,38 +22,32 @@ from billing_runtime.logging import get_logger
 from services.payments.adapters.reconciliation_repository import Discrepancy, Run
 from services.payments.domain import payment as payment_rules
 from services.payments.domain import refund as refund_rules
+from services.payments.domain.payment import Provider
 from services.payments.domain.provider import FailureKind, ProviderFailure
 from services.payments.domain.reconciliation import Record, compare
-from services.payments.service.ports import PaymentProvider, UnitFactory
+from services.payments.domain.reports import ProviderPayment, ProviderRefund
+from services.payments.service.ports import PaymentProvider, Providers, UnitFactory
 
 log = get_logger(__name__)
 
 OPEN_DISCREPANCIES = Gauge("billing_payments_open_discrepancies",
                            "Reconciliation discrepancies not yet resolved by an operator.")
 MAX_WINDOW = timedelta(days=31)
-PAGE = 100
 
 
-def _payment_record(p) -> Record:  # noqa: ANN001 - a ProviderPayment
+def _payment_record(p: ProviderPayment, provider: Provider) -> Record:
     status = payment_rules.from_provider_status(p.status, p.captured)
-    return Record("payment", p.id, status.value if status else p.status, p.currency or "", p.amount_minor)
+    return Record("payment", p.id, status.value if status else p.status, p.currency or "", p.amount_minor,
+                  provider=provider.value)
 
 
-def _refund_record(r) -> Record:  # noqa: ANN001 - a ProviderRefund
+def _refund_record(r: ProviderRefund, provider: Provider) -> Record:
     status = refund_rules.from_provider_status(r.status)
-    return Record("refund", r.id, status.value if status else r.status, r.currency or "", r.amount_minor)
+    return Record("refund", r.id, status.value if status else r.status, r.currency or "", r.amount_minor,
+                  provider=provider.value)
 
 
-async def _listed(lister, start: int, end: int) -> list:  # noqa: ANN001 - a provider list method
-    found: list = []
-    while True:
-        page = await lister(start, end, len(found), PAGE)
-        found.extend(page)
-        if len(page) < PAGE:
-            return found
-
-
-async def run(uow: UnitFactory, provider: PaymentProvider, start: datetime, end: datetime, trigger: str,
+async def run(uow: UnitFactory, providers: Providers, start: datetime, end: datetime, trigger: str,
               now: datetime) -> tuple[Run, list[Discrepancy]]:
     if end <= start:
         raise InvalidArgument("must be after start_time", field="end_time")
@@ -63,18 +60,20 @@ async def run(uow: UnitFactory, provider: PaymentProvider, start: datetime, end:
     if started is None:
         raise FailedPrecondition(f"the {trigger} run of this window exists already")
     try:
-        theirs = [_payment_record(p) for p in await _listed(provider.list_payments, int(start.timestamp()),
-                                                            int(end.timestamp()))]
-        theirs += [_refund_record(r) for r in await _listed(provider.list_refunds, int(start.timestamp()),
-                                                            int(end.timestamp()))]
+        theirs: list[Record] = []
+        for provider in providers:
+            theirs += [_payment_record(p, provider.name)
+                       for p in await provider.list_payments(int(start.timestamp()), int(end.timestamp()))]
+            theirs += [_refund_record(r, provider.name)
+                       for r in await provider.list_refunds(int(start.timestamp()), int(end.timestamp()))]
         async with uow() as unit:
             ours: list[Record] = await unit.reconciliation.our_records(
                 start, end, [r.provider_id for r in theirs if r.object_type == "payment"],
-                [r.provider_id for r in theirs if r.object_type == "refund"])
+                [r.provider_id for r in theirs if r.object_type == "refund"], providers.names)
         listed = {(r.object_type, r.provider_id) for r in theirs}
         for record in ours:
             if (record.object_type, record.provider_id) not in listed:
-                fetched = await _fetch(provider, record)
+                fetched = await _fetch(providers.required(record.provider), record)
                 if fetched is not None:
                     theirs.append(fetched)
     except ProviderFailure as failure:
@@ -101,8 +100,8 @@ async def _fetch(provider: PaymentProvider, record: Record) -> Record | None:
     """The provider's copy of something we hold that its listing did not include; None if it has none."""
     try:
         if record.object_type == "payment":
-            return _payment_record(await provider.fetch_payment(record.provider_id))
-        return _refund_record(await provider.fetch_refund(record.provider_id))
+            return _payment_record(await provider.fetch_payment(record.provider_id), provider.name)
+        return _refund_record(await provider.fetch_refund(record.provider_id), provider.name)
     except ProviderFailure as failure:
         if failure.kind is FailureKind.REJECTED:  # "The id provided does not exist"
             return None

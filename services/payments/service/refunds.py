@@ -20,10 +20,10 @@ from services.payments.domain import refund as refund_rules
 from services.payments.domain.entities import Refund
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
-from services.payments.domain.razorpay_events import ProviderRefund
 from services.payments.domain.refund import RefundStatus
+from services.payments.domain.reports import ProviderRefund
 from services.payments.service import provider_reports
-from services.payments.service.ports import Clock, PaymentProvider, UnitFactory
+from services.payments.service.ports import Clock, PaymentProvider, Providers, UnitFactory
 
 log = get_logger(__name__)
 
@@ -39,12 +39,12 @@ class CreateRefund:
 
 
 async def create_refund(
-    uow: UnitFactory, provider: PaymentProvider | None, command: CreateRefund, now: datetime, backoff: Backoff,
+    uow: UnitFactory, providers: Providers, command: CreateRefund, now: datetime, backoff: Backoff,
     clock: Clock | None = None,
 ) -> tuple[Refund, bool]:
-    """Refund a captured payment; returns (refund, created). A repeat with the same idempotency key returns the
-    first refund as it now stands. ``provider`` is None when no keys are configured: offline payments can still
-    be refunded, online ones cannot."""
+    """Refund a captured payment through the provider that took it; returns (refund, created). A repeat with the
+    same idempotency key returns the first refund as it now stands. Offline payments can be refunded whatever is
+    configured; an online one only when its provider's keys are."""
     if not command.payment_id:
         raise InvalidArgument("is required", field="payment_id")
     fingerprint = hashlib.sha256(
@@ -68,9 +68,10 @@ async def create_refund(
         request = refund_rules.check_refund(command.amount_minor, command.reason, captured, left, payment.currency)
         # Offline money goes back offline: the operator pays it back and the refund is recorded as processed.
         offline = payment.provider is Provider.OFFLINE
+        provider = None if offline else providers.get(payment.provider)
         if provider is None and not offline:
-            raise FailedPrecondition("online payments are not configured (no Razorpay keys): this payment cannot "
-                                     "be refunded through the provider")
+            raise FailedPrecondition(f"online payments are not configured (no {payment.provider.title} keys): this "
+                                     "payment cannot be refunded through the provider")
         refund = Refund(
             id=new_id("rfd"), payment_id=payment.id, invoice_id=payment.invoice_id or "",
             organisation_id=payment.organisation_id, status=RefundStatus.REQUESTED, currency=payment.currency,
@@ -97,12 +98,13 @@ async def _current(uow: UnitFactory, refund_id: str) -> Refund:
 async def send(uow: UnitFactory, provider: PaymentProvider, refund: Refund, now: datetime, backoff: Backoff,
                provider_payment_id: str, clock: Clock | None = None) -> None:
     """Send a requested refund to the provider and apply its answer. A retry is due ``backoff`` after the
-    failure, by ``clock`` (default: ``now``)."""
+    failure, by ``clock`` (default: ``now``). The idempotency key goes to Razorpay as X-Refund-Idempotency and
+    to Stripe as Idempotency-Key (``refund:<key>``)."""
     try:
         answered: ProviderRefund = await provider.create_refund(
             provider_payment_id, refund.amount_minor, idempotency_key=refund.idempotency_key or refund.id,
             notes={"refund_id": refund.id, "invoice_id": refund.invoice_id, "reason": refund.reason[:200]},
-            receipt=refund.id,
+            receipt=refund.id, currency=refund.currency,
         )
     except ProviderFailure as failure:
         async with uow() as unit:
@@ -121,10 +123,10 @@ async def send(uow: UnitFactory, provider: PaymentProvider, refund: Refund, now:
                 log.warning("refund not sent, will retry", refund_id=refund.id, error=str(failure))
         return
     async with uow() as unit:
-        await provider_reports.apply_refund(unit, answered, now)
+        await provider_reports.apply_refund(unit, answered, now, provider=provider.name)
 
 
-async def send_due_refunds(uow: UnitFactory, provider: PaymentProvider, now: datetime, backoff: Backoff,
+async def send_due_refunds(uow: UnitFactory, providers: Providers, now: datetime, backoff: Backoff,
                            limit: int = 20, clock: Clock | None = None) -> int:
     """Retry refunds the provider has not accepted yet (after an outage, or a crash before sending)."""
     async with uow() as unit:
@@ -132,5 +134,9 @@ async def send_due_refunds(uow: UnitFactory, provider: PaymentProvider, now: dat
         payments = {r.id: await unit.payments.get(r.payment_id) for r in claimed}
     for refund in claimed:
         payment = payments[refund.id]
-        await send(uow, provider, refund, now, backoff, payment.provider_payment_id if payment else "", clock)
+        provider = providers.get(payment.provider) if payment is not None else None
+        if provider is None:
+            log.warning("refund not sent: its provider is not configured", refund_id=refund.id)
+            continue
+        await send(uow, provider, refund, now, backoff, payment.provider_payment_id or "", clock)
     return len(claimed)

@@ -20,10 +20,11 @@ import httpx
 import pytest
 
 from billing.invoicing.v1 import invoicing_pb2 as inv
+from billing.payments.v1 import events_pb2, payments_pb2_grpc
 from billing.payments.v1 import payments_pb2 as pay
-from billing.payments.v1 import payments_pb2_grpc
 from billing_runtime.service import Runtime
 from sandboxes.razorpay import RunningSandbox, running_sandbox
+from sandboxes.stripe import RunningLocalStripe, running_local_stripe
 from services.gateway.__main__ import DEFINITION as GATEWAY
 from services.payments.__main__ import DEFINITION as PAYMENTS
 from tests.conftest import mesh_channel, running_service
@@ -169,3 +170,66 @@ def sandbox_orders(collecting: Collecting, receipt: str) -> list[dict[str, Any]]
 def sandbox_refunds(collecting: Collecting, provider_payment_id: str) -> list[dict[str, Any]]:
     """The refunds the sandbox holds against one of its payments."""
     return [r for r in collecting.sandbox.sandbox.store.refunds.values() if r["payment_id"] == provider_payment_id]
+
+
+# --- Stripe beside Razorpay ---------------------------------------------------------------------------------------
+
+STRIPE_WEBHOOK_PATH = "/api/v1/webhooks/stripe"
+STRIPE_WEBHOOK_SECRET = "whsec_integration_0123456789abcdef"
+
+
+@dataclass
+class StripeCollecting:
+    """Payments with both providers configured (Razorpay the default), the local Stripe, and the gateway that
+    receives both providers' webhooks."""
+
+    local: RunningLocalStripe
+    sandbox: RunningSandbox
+    payments: Runtime
+    stub: payments_pb2_grpc.PaymentsServiceStub
+    gateway_url: str
+    http: httpx.AsyncClient
+
+    @property
+    def webhook_url(self) -> str:
+        return self.gateway_url + STRIPE_WEBHOOK_PATH
+
+
+@asynccontextmanager
+async def running_stripe_collecting(database_url: str, nats_url: str, invoicing: Runtime, metering: Runtime,
+                                    ingest: Runtime, **payments_overrides: Any) -> AsyncIterator[StripeCollecting]:
+    async with running_local_stripe(webhook_delay_seconds=0.05, webhook_retry_initial_seconds=0.2,
+                                    webhook_retry_max_seconds=1.0, webhook_max_attempts=20,
+                                    webhook_secret=STRIPE_WEBHOOK_SECRET) as local, \
+            running_sandbox(webhook_retry_initial_seconds=0.2, webhook_retry_max_seconds=1.0) as sandbox:
+        settings = payments_settings(sandbox, stripe_secret_key=local.secret_key,
+                                     stripe_publishable_key=local.publishable_key, stripe_api_base=local.url,
+                                     stripe_timeout_seconds=2.0, **payments_overrides)
+        async with running_service(PAYMENTS, database_url, nats_url, **settings) as payments, running_service(
+            GATEWAY, database_url, nats_url, admin_token=ADMIN_TOKEN, http_port=0, ingest_address=ingest.address,
+            invoicing_address=invoicing.address, metering_address=metering.address,
+            payments_address=payments.address, notification_address=_refusing_address(),
+            razorpay_webhook_secret=sandbox.webhook_secret, stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
+        ) as gateway:
+            await local.control.set_webhook(gateway.http_address + STRIPE_WEBHOOK_PATH, STRIPE_WEBHOOK_SECRET)
+            await sandbox.control.set_webhook(gateway.http_address + WEBHOOK_PATH)
+            async with mesh_channel(payments.address) as channel, httpx.AsyncClient(
+                base_url=gateway.http_address, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+            ) as http:
+                yield StripeCollecting(local, sandbox, payments, payments_pb2_grpc.PaymentsServiceStub(channel),
+                                       gateway.http_address, http)
+
+
+async def issue_stripe_invoice(stub, invoicing_stub, invoicing, base_fee: str = "100",
+                               currency: str = "INR") -> inv.Invoice:
+    """A real invoice of an organisation that chose Stripe before it was issued (INR 100 + 18% GST = 118.00)."""
+    organisation_id = await create_organisation(invoicing_stub, invoicing, since=datetime(2026, 9, 1, tzinfo=UTC),
+                                                billing_email=f"billing-{secrets.token_hex(3)}@acme.example")
+    await stub.SetPaymentProvider(pay.SetPaymentProviderRequest(organisation_id=organisation_id,
+                                                                provider=events_pb2.PROVIDER_STRIPE))
+    plan = await create_plan(invoicing_stub, terms(currency=currency, base_fee=base_fee, charges=[]))
+    await subscribe(invoicing_stub, organisation_id, plan.latest_version.id)
+    await run_to_completion(invoicing_stub, "2026-10", organisation_id)
+    invoices = await invoicing_stub.ListInvoices(inv.ListInvoicesRequest(organisation_id=organisation_id))
+    [invoice] = invoices.invoices
+    return invoice

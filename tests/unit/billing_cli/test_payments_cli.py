@@ -190,3 +190,25 @@ def test_invoice_history_is_its_status_changes(gateway):
     assert code == 0 and "Status history of invoice inv_1" in out and "payment pmt_1 captured" in out, out
     assert out.index("issued as INV/1") < out.index("payment pmt_1 captured")  # oldest first, as the API has them
     assert gateway.sent[0]["url"] == "http://gateway.test/api/v1/admin/invoices/inv_1/status-changes"
+
+
+def test_provider_shows_sets_and_clears_an_organisations_choice(gateway):
+    url = "http://gateway.test/api/v1/admin/organisations/org_1/payment-provider"
+    gateway.answer(200, {"organisation_id": "org_1", "provider": "razorpay", "own": False,
+                         "available": ["razorpay", "stripe"]})
+    code, out = billing("payments", "provider", "org_1")
+    assert code == 0 and "collects through razorpay (the default); configured here: razorpay, stripe" in out
+    gateway.answer(200, {"organisation_id": "org_1", "provider": "stripe", "own": True, "available": []})
+    code, out = billing("payments", "provider", "org_1", "--set", "stripe")
+    assert code == 0 and "collects through stripe (its own choice)" in out
+    gateway.answer(200, {"organisation_id": "org_1", "provider": "razorpay", "own": False, "available": []})
+    assert billing("payments", "provider", "org_1", "--clear")[0] == 0
+    assert [(s["method"], s["url"], s.get("json")) for s in gateway.sent] == [
+        ("GET", url, None), ("PUT", url, {"provider": "stripe"}), ("DELETE", url, None)]
+
+
+def test_provider_refuses_what_is_no_provider_before_asking(gateway):
+    assert billing("payments", "provider", "org_1", "--set", "paypal") == (
+        1, "--set must be razorpay or stripe; not 'paypal'")
+    assert billing("payments", "provider", "org_1", "--set", "stripe", "--clear")[0] == 1
+    assert gateway.sent == []

@@ -139,3 +139,34 @@ def test_an_unreadable_secret_file_is_a_configuration_error(tmp_path, monkeypatc
     monkeypatch.setenv("PAYMENTS_RAZORPAY_KEY_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValidationError, match="PAYMENTS_RAZORPAY_KEY_SECRET_FILE: cannot read"):
         PaymentsSettings(database_url="postgresql://x@127.0.0.1/db")
+
+
+def test_stripe_keys_and_the_default_provider(tmp_path, monkeypatch):
+    from services.payments.config import PaymentsSettings
+    from services.payments.domain.payment import Provider
+
+    base = {"database_url": "postgresql://x@127.0.0.1/db"}
+    assert PaymentsSettings(**base).default_provider is Provider.RAZORPAY and not PaymentsSettings(**base).stripe_online
+    with pytest.raises(ValidationError, match="stripe needs PAYMENTS_STRIPE_SECRET_KEY"):
+        PaymentsSettings(**base, default_provider="stripe")
+    with pytest.raises(ValidationError, match="must be razorpay or stripe"):
+        PaymentsSettings(**base, default_provider="offline")
+    with pytest.raises(ValidationError):
+        PaymentsSettings(**base, default_provider="paypal")
+    (tmp_path / "stripe").write_text("sk_test_from_a_file\n")
+    monkeypatch.setenv("PAYMENTS_STRIPE_SECRET_KEY_FILE", str(tmp_path / "stripe"))
+    settings = PaymentsSettings(**base, default_provider="stripe")
+    assert settings.stripe_online and settings.stripe_secret_key.get_secret_value() == "sk_test_from_a_file"
+    assert "sk_test_from_a_file" not in repr(settings)
+
+
+def test_the_gateways_stripe_webhook_secrets(monkeypatch):
+    from services.gateway.config import GatewaySettings
+
+    settings = GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db",
+                               stripe_webhook_secret="whsec_new", stripe_webhook_previous_secret="whsec_old")
+    assert settings.stripe_webhook_secrets() == ["whsec_new", "whsec_old"]
+    assert settings.stripe_webhook_tolerance_seconds == 300
+    with pytest.raises(ValidationError):
+        GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db",
+                        stripe_webhook_tolerance_seconds=5)

@@ -38,6 +38,7 @@ from services.gateway.entrypoints.http import (
     invoices,
     metering,
     notifications,
+    payment_providers,
     payments,
     pricing,
     reconciliation,
@@ -227,6 +228,7 @@ def create_app(
     app.include_router(payments.admin_router)
     app.include_router(payments.router)
     app.include_router(dunning.router)
+    app.include_router(payment_providers.router)
     app.include_router(reconciliation.router)
     app.include_router(settlement.router)
     app.include_router(notifications.admin_router)

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["payments"], dependencies=[Depe
                    responses=_ERRORS)
 
 
-async def _known_organisation(request: Request, organisation_id: str) -> None:
+async def known_organisation(request: Request, organisation_id: str) -> None:
     """404 for an organisation invoicing does not have: payments keeps policies by id alone, and would otherwise
     answer the default for a typo, or keep a policy nobody's invoices will ever follow."""
     await clients.call(invoicing_of(request).GetOrganisation,
@@ -44,7 +44,7 @@ async def get_dunning(invoice_id: str, request: Request):
             summary="An organisation's dunning policy")
 async def get_dunning_policy(organisation_id: str, request: Request):
     """Its own policy (`own: true`), or the default it falls back to (`own: false`)."""
-    await _known_organisation(request, organisation_id)
+    await known_organisation(request, organisation_id)
     reply = await clients.call(payments_of(request).GetDunningPolicy,
                                payments_pb2.GetDunningPolicyRequest(organisation_id=organisation_id))
     return ds.OrganisationDunningPolicy.from_pb(organisation_id, reply.policy, reply.own)
@@ -55,7 +55,7 @@ async def get_dunning_policy(organisation_id: str, request: Request):
 async def set_dunning_policy(organisation_id: str, body: ds.DunningPolicySet, request: Request):
     """Invoices issued from now on follow it; those already in dunning keep the policy they started with. 400
     names the field payments refuses (`retry_days` not one per attempt, a `factor` outside 1 to 10 ...)."""
-    await _known_organisation(request, organisation_id)
+    await known_organisation(request, organisation_id)
     reply = await field_paths.call(
         payments_of(request).SetDunningPolicy,
         payments_pb2.SetDunningPolicyRequest(organisation_id=organisation_id, policy=body.to_pb()), _body_path)
@@ -68,7 +68,7 @@ async def set_dunning_policy(organisation_id: str, body: ds.DunningPolicySet, re
 async def clear_dunning_policy(organisation_id: str, request: Request):
     """Its invoices issued from now on follow the default again, which this answers (`own: false`). Clearing a
     policy that is not there changes nothing."""
-    await _known_organisation(request, organisation_id)
+    await known_organisation(request, organisation_id)
     reply = await clients.call(payments_of(request).SetDunningPolicy,
                                payments_pb2.SetDunningPolicyRequest(organisation_id=organisation_id, clear=True))
     await audit(request, "dunning_policy.clear", "organisation", organisation_id)

@@ -29,7 +29,7 @@ PROVIDERS = EnumNames.of(events_pb2.Provider, "PROVIDER_")
 PaymentStatusName = Literal["created", "authorized", "captured", "failed"]
 RefundStatusName = Literal["requested", "pending", "processed", "failed"]
 OrderStatusName = Literal["pending", "created", "paid", "failed", "not_needed", "cancelled"]
-ProviderName = Literal["razorpay", "offline", "none"]
+ProviderName = Literal["razorpay", "stripe", "offline", "none"]
 
 
 def _amount_text(value: Any) -> Any:
@@ -77,7 +77,9 @@ class Order(BaseModel):
     invoice_number: str
     status: OrderStatusName | None
     status_reason: str = Field(description="Why the order is not_needed or failed")
-    provider_order_id: str = Field(description="Razorpay's order_... id; empty until created")
+    provider: ProviderName | None = Field(default=None, description="razorpay or stripe")
+    provider_order_id: str = Field(description="Razorpay's order_... id, or Stripe's PaymentIntent pi_...; empty "
+                                               "until created")
     currency: str
     amount_minor: int = Field(examples=[118000])
     amount: str | None = Field(examples=["1180.00"])
@@ -90,7 +92,8 @@ class Order(BaseModel):
         return cls(
             invoice_id=message.invoice_id, organisation_id=message.organisation_id,
             invoice_number=message.invoice_number, status=ORDER_STATUSES.name(message.status),
-            status_reason=message.status_reason, provider_order_id=message.provider_order_id,
+            status_reason=message.status_reason, provider=PROVIDERS.name(message.provider),
+            provider_order_id=message.provider_order_id,
             currency=message.currency, **amount_fields(message.amount_minor, message.currency),
             error=ProviderError.from_pb(message.error), create_attempts=message.create_attempts,
             created_at=from_timestamp(message.create_time),
@@ -102,7 +105,8 @@ class Payment(BaseModel):
     invoice_id: str
     organisation_id: str
     provider: ProviderName | None
-    provider_payment_id: str = Field(description="Razorpay's pay_... id, or the reference of an offline payment")
+    provider_payment_id: str = Field(description="Razorpay's pay_... id, Stripe's PaymentIntent pi_..., or the "
+                                                 "reference of an offline payment")
     provider_order_id: str
     status: PaymentStatusName | None
     currency: str
@@ -150,7 +154,8 @@ class Refund(BaseModel):
     payment_id: str
     invoice_id: str
     organisation_id: str
-    provider_refund_id: str = Field(description="Razorpay's rfnd_... id; empty until the provider accepted it")
+    provider_refund_id: str = Field(description="Razorpay's rfnd_... id or Stripe's re_...; empty until the "
+                                                "provider accepted it")
     status: RefundStatusName | None
     currency: str
     amount_minor: int = Field(examples=[50000])
@@ -240,12 +245,17 @@ class Prefill(BaseModel):
 
 
 class Checkout(BaseModel):
-    """What Razorpay Checkout's options need (``key``, ``order_id``, ``amount``, ``currency``, ``name``,
-    ``description``, ``prefill``), and a hosted page to pay without your own."""
+    """What the provider's checkout needs. Razorpay Checkout's options (``key``, ``order_id``, ``amount``,
+    ``currency``, ``name``, ``description``, ``prefill``) and a hosted page to pay without your own; or, for
+    Stripe, the publishable key, the PaymentIntent and its client secret for Stripe.js's ``confirmPayment``."""
 
-    key_id: str = Field(description="The public key id for Checkout's `key` option (never the secret)",
-                        examples=["rzp_test_1DP5mmOlF5G5ag"])
-    order_id: str = Field(examples=["order_EKwxwAgItmmXdp"])
+    provider: ProviderName | None = Field(description="razorpay or stripe")
+    key_id: str = Field(description="The public key id for Checkout's `key` option, or Stripe's publishable key "
+                                    "(never a secret key)", examples=["rzp_test_1DP5mmOlF5G5ag"])
+    order_id: str = Field(description="Razorpay's order, or Stripe's PaymentIntent",
+                          examples=["order_EKwxwAgItmmXdp"])
+    client_secret: str = Field(default="", description="Stripe: the PaymentIntent's client secret for Stripe.js "
+                                                       "(for the payer's browser only); empty for Razorpay")
     amount_minor: int = Field(description="Checkout's `amount` option, in minor units", examples=[118000])
     amount: str | None = Field(examples=["1180.00"])
     currency: str = Field(examples=["INR"])
@@ -259,6 +269,7 @@ class Checkout(BaseModel):
     @classmethod
     def from_pb(cls, message: payments_pb2.Checkout) -> Checkout:
         return cls(
+            provider=PROVIDERS.name(message.provider), client_secret=message.client_secret,
             key_id=message.key_id, order_id=message.order_id, **amount_fields(message.amount_minor, message.currency),
             currency=message.currency, name=message.name, description=message.description,
             prefill=Prefill(name=message.prefill_name, email=message.prefill_email, contact=message.prefill_contact),
@@ -275,7 +286,7 @@ class CheckoutVerify(Request):
 
 
 class WebhookEvent(BaseModel):
-    event_id: str = Field(description="The provider's event id (X-Razorpay-Event-Id)")
+    event_id: str = Field(description="The provider's event id (X-Razorpay-Event-Id, or Stripe's evt_...)")
     provider: ProviderName | None
     event_type: str = Field(examples=["payment.captured"])
     received_at: datetime | None

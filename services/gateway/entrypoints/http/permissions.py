@@ -133,6 +133,9 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/organisations/{organisation_id}/dunning-policy"): READ,
     ("PUT", "/api/v1/admin/organisations/{organisation_id}/dunning-policy"): CONFIGURE,
     ("DELETE", "/api/v1/admin/organisations/{organisation_id}/dunning-policy"): CONFIGURE,
+    ("GET", "/api/v1/admin/organisations/{organisation_id}/payment-provider"): READ,
+    ("PUT", "/api/v1/admin/organisations/{organisation_id}/payment-provider"): CONFIGURE,
+    ("DELETE", "/api/v1/admin/organisations/{organisation_id}/payment-provider"): CONFIGURE,
     ("POST", "/api/v1/admin/reconciliation-runs"): OPERATE,
     ("GET", "/api/v1/admin/reconciliation-runs"): READ,
     ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"): READ,
@@ -169,6 +172,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): ORG_MANAGE,
     ("GET", "/api/v1/webhook-deliveries"): ORG_READ,
     ("POST", "/api/v1/webhooks/razorpay"): PUBLIC,
+    ("POST", "/api/v1/webhooks/stripe"): PUBLIC,
     # Usage reconciliation (metering).
     ("POST", "/api/v1/admin/usage-reconciliations"): OPERATE,
     ("GET", "/api/v1/admin/usage-reconciliations"): READ,

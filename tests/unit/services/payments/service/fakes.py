@@ -36,6 +36,8 @@ class Store:
     links: dict[str, PaymentLink] = field(default_factory=dict)
     dunning: dict[str, tuple[Dunning, int]] = field(default_factory=dict)
     policies: dict[str, DunningPolicy] = field(default_factory=dict)
+    choices: dict[str, Provider] = field(default_factory=dict)
+    customers: dict[tuple[Provider, str], str] = field(default_factory=dict)
     published: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
@@ -69,9 +71,10 @@ class Orders:
     async def by_provider_id(self, provider_order_id: str) -> Order | None:
         return next((o for o in self.s.orders.values() if o.provider_order_id == provider_order_id), None)
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Order]:
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int, providers=None) -> list[Order]:
         due = [o for o in self.s.orders.values()
-               if o.status is OrderStatus.PENDING and o.next_attempt_at is not None and o.next_attempt_at <= now]
+               if o.status is OrderStatus.PENDING and o.next_attempt_at is not None and o.next_attempt_at <= now
+               and (providers is None or o.provider in providers)]
         claimed = []
         for order in due[:limit]:
             order = replace(order, next_attempt_at=now + lease, create_attempts=order.create_attempts + 1)
@@ -126,9 +129,10 @@ class Payments:
     async def for_invoice(self, invoice_id: str) -> list[Payment]:
         return [self._with_refunded(p) for p in self.s.payments.values() if p.invoice_id == invoice_id]
 
-    async def claim_due_checks(self, now: datetime, lease: timedelta, limit: int) -> list[Payment]:
+    async def claim_due_checks(self, now: datetime, lease: timedelta, limit: int, providers=None) -> list[Payment]:
         due = [p for p in self.s.payments.values() if p.status in (PaymentStatus.CREATED, PaymentStatus.AUTHORIZED)
-               and p.check_due_at is not None and p.check_due_at <= now][:limit]
+               and p.check_due_at is not None and p.check_due_at <= now
+               and (providers is None or p.provider in providers)][:limit]
         for payment in due:
             await self.update(payment.id, check_due_at=now + lease, check_attempts=payment.check_attempts + 1)
         return [self._with_refunded(self.s.payments[p.id]) for p in due]
@@ -237,6 +241,31 @@ class DunningRows:
             self.s.policies[organisation_id] = policy
 
 
+class Choices:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def get(self, organisation_id: str) -> Provider | None:
+        return self.s.choices.get(organisation_id)
+
+    async def set(self, organisation_id: str, provider: Provider | None) -> None:
+        if provider is None:
+            self.s.choices.pop(organisation_id, None)
+        else:
+            self.s.choices[organisation_id] = provider
+
+
+class Customers:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def get(self, provider: Provider, organisation_id: str) -> str | None:
+        return self.s.customers.get((provider, organisation_id))
+
+    async def add(self, provider: Provider, organisation_id: str, customer_id: str) -> str:
+        return self.s.customers.setdefault((provider, organisation_id), customer_id)
+
+
 class Webhooks:
     def __init__(self, store: Store) -> None:
         self.s = store
@@ -264,6 +293,7 @@ class FakeUnit:
         self.payments, self.refunds = Payments(self._store), Refunds(self._store)
         self.links, self.webhooks = Links(self._store), Webhooks(self._store)
         self.dunning = DunningRows(self._store)
+        self.choices, self.customers = Choices(self._store), Customers(self._store)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
@@ -284,11 +314,16 @@ class FakeUnit:
 
 
 class FakeProvider:
-    """Razorpay as a dictionary; ``failures`` are raised, in turn, by the next calls."""
+    """Razorpay (or, with ``name=Provider.STRIPE``, Stripe) as a dictionary; ``failures`` are raised, in turn, by
+    the next calls."""
 
     key_id = "rzp_test_fake"
 
-    def __init__(self) -> None:
+    def __init__(self, name: Provider = Provider.RAZORPAY) -> None:
+        self.name = name
+        stripe = name is Provider.STRIPE
+        self.uses_customers, self.makes_links, self.verifies_checkout = stripe, not stripe, not stripe
+        self.customers: dict[str, tuple[str, str, str]] = {}
         self.orders: dict[str, ProviderOrder] = {}
         self.payments: dict[str, ProviderPayment] = {}
         self.refunds: dict[str, ProviderRefund] = {}
@@ -302,11 +337,26 @@ class FakeProvider:
         if self.failures:
             raise self.failures.pop(0)
 
-    async def create_order(self, amount_minor, currency, receipt, notes) -> ProviderOrder:
+    async def create_customer(self, organisation_id, name, email) -> str:
+        self._maybe_fail("create_customer")
+        made = next((c for c, (org, _, _) in self.customers.items() if org == organisation_id), None)
+        if made is None:  # the idempotency key is the organisation's
+            made = f"cus_{next(self._ids)}"
+            self.customers[made] = (organisation_id, name, email)
+        return made
+
+    async def create_order(self, amount_minor, currency, receipt, notes, customer_id="") -> ProviderOrder:
         self._maybe_fail("create_order")
-        order = ProviderOrder(f"order_{next(self._ids)}", amount_minor, 0, currency, receipt, "created", notes)
+        prefix = "pi" if self.name is Provider.STRIPE else "order"
+        order = ProviderOrder(f"{prefix}_{next(self._ids)}", amount_minor, 0, currency, receipt, "created",
+                              {**notes, **({"customer": customer_id} if customer_id else {})},
+                              client_secret=f"{prefix}_secret" if self.name is Provider.STRIPE else "")
         self.orders[order.id] = order
         return order
+
+    async def fetch_order(self, order_id) -> ProviderOrder:
+        self._maybe_fail("fetch_order")
+        return self.orders[order_id]
 
     async def find_order(self, receipt) -> ProviderOrder | None:
         self._maybe_fail("find_order")
@@ -321,7 +371,8 @@ class FakeProvider:
         self.payments[payment_id] = replace(self.payments[payment_id], status="captured", captured=True)
         return self.payments[payment_id]
 
-    async def create_refund(self, payment_id, amount_minor, *, idempotency_key, notes, receipt) -> ProviderRefund:
+    async def create_refund(self, payment_id, amount_minor, *, idempotency_key, notes, receipt,
+                            currency="") -> ProviderRefund:
         self._maybe_fail("create_refund")
         existing = next((r for r in self.refunds.values() if r.receipt == idempotency_key), None)
         if existing:

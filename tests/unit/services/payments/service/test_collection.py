@@ -17,6 +17,7 @@ from services.payments.domain.provider import Backoff
 from services.payments.domain.razorpay_events import ProviderPayment
 from services.payments.domain.refund import RefundStatus
 from services.payments.service import checkout, checks, dunning, invoices, offline, orders, refunds, webhooks
+from services.payments.service.ports import Providers
 from tests.unit.services.payments.service import fakes
 from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, rejection, unknown
 
@@ -52,7 +53,7 @@ def subjects(store: Store) -> list[str]:
 
 async def issued_with_order(uow, provider, total: int = 241417, invoice_id: str = "inv_1") -> str:
     await invoices.register_issued(uow, invoice(total, invoice_id), NOW, RULES)
-    await orders.create_due_orders(uow, provider, NOW, BACKOFF)
+    await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF)
     async with uow() as unit:
         return (await unit.orders.get(invoice_id)).provider_order_id
 
@@ -89,7 +90,7 @@ async def test_a_zero_total_is_settled_without_an_order(uow, store):
 async def test_below_the_provider_minimum_is_left_payable_offline(uow, store, provider):
     await invoices.register_issued(uow, invoice(99), NOW, RULES)
     assert store.orders["inv_1"].status is OrderStatus.NOT_NEEDED and "minimum" in store.orders["inv_1"].status_reason
-    assert await orders.create_due_orders(uow, provider, NOW, BACKOFF) == 0 and store.published == []
+    assert await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF) == 0 and store.published == []
 
 
 # --- orders ---------------------------------------------------------------------------------------------------
@@ -106,14 +107,15 @@ async def test_an_order_is_made_with_the_invoice_number_as_receipt_and_our_ids_i
 async def test_an_outage_is_retried_with_backoff_and_a_lost_answer_never_makes_a_second_order(uow, store, provider):
     await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [outage()]
-    await orders.create_due_orders(uow, provider, NOW, BACKOFF)
+    await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF)
     order = store.orders["inv_1"]
     assert order.status is OrderStatus.PENDING and order.error.http_status == 503
     assert order.next_attempt_at == NOW + timedelta(seconds=2)
-    assert await orders.create_due_orders(uow, provider, NOW + timedelta(seconds=1), BACKOFF) == 0  # not due yet
+    assert await orders.create_due_orders(uow, Providers(provider),
+                                          NOW + timedelta(seconds=1), BACKOFF) == 0  # not due yet
     # The provider made the order but the answer was lost:
     made = await provider.create_order(241417, "INR", "INV/2627/inv_1", {})
-    await orders.create_due_orders(uow, provider, NOW + timedelta(seconds=3), BACKOFF)
+    await orders.create_due_orders(uow, Providers(provider), NOW + timedelta(seconds=3), BACKOFF)
     assert store.orders["inv_1"].provider_order_id == made.id and len(provider.orders) == 1
     assert provider.calls[-1] == "find_order"
 
@@ -126,15 +128,15 @@ async def test_after_a_call_that_timed_out_the_retry_waits_its_backoff_from_when
     await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [unknown()]
     gave_up = NOW + timedelta(seconds=10)
-    await orders.create_due_orders(uow, provider, NOW, BACKOFF, clock=lambda: gave_up)
+    await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF, clock=lambda: gave_up)
     assert store.orders["inv_1"].next_attempt_at == gave_up + timedelta(seconds=2)
-    assert await orders.create_due_orders(uow, provider, gave_up + timedelta(seconds=1), BACKOFF) == 0
+    assert await orders.create_due_orders(uow, Providers(provider), gave_up + timedelta(seconds=1), BACKOFF) == 0
 
 
 async def test_a_refused_order_is_failed_with_the_providers_reason(uow, store, provider):
     await invoices.register_issued(uow, invoice(), NOW, RULES)
     provider.failures = [rejection("The amount must be atleast INR 1.00")]
-    await orders.create_due_orders(uow, provider, NOW, BACKOFF)
+    await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF)
     order = store.orders["inv_1"]
     assert order.status is OrderStatus.FAILED and "atleast INR 1.00" in order.status_reason
     assert order.error.field == "amount"
@@ -222,15 +224,16 @@ async def test_an_authorized_payment_left_too_long_is_captured_through_the_api(u
     provider.payments["pay_A"] = ProviderPayment("pay_A", order_id, 241417, "INR", "authorized", False, "card")
     await webhooks.process(uow, webhook("payment.authorized", payment_entity(order_id, "authorized"), "e1"), NOW,
                            CAPTURE_AFTER)
-    assert await checks.check_due_payments(uow, provider, NOW, CAPTURE_AFTER, BACKOFF) == 0
+    assert await checks.check_due_payments(uow, Providers(provider), NOW, CAPTURE_AFTER, BACKOFF) == 0
     later = NOW + CAPTURE_AFTER
     provider.failures = [unknown()]  # the first fetch gets no answer: nothing is captured blindly
-    await checks.check_due_payments(uow, provider, later, CAPTURE_AFTER, BACKOFF)
+    await checks.check_due_payments(uow, Providers(provider), later, CAPTURE_AFTER, BACKOFF)
     assert provider.calls[-1] == "fetch_payment" and store.published == []
-    await checks.check_due_payments(uow, provider, later + timedelta(minutes=5), CAPTURE_AFTER, BACKOFF)
+    await checks.check_due_payments(uow, Providers(provider), later + timedelta(minutes=5), CAPTURE_AFTER, BACKOFF)
     assert provider.calls[-2:] == ["fetch_payment", "capture_payment"]
     assert subjects(store) == [messages.PAYMENT_CAPTURED]
-    assert await checks.check_due_payments(uow, provider, later + timedelta(days=1), CAPTURE_AFTER, BACKOFF) == 0
+    assert await checks.check_due_payments(uow, Providers(provider),
+                                           later + timedelta(days=1), CAPTURE_AFTER, BACKOFF) == 0
 
 
 # --- checkout -------------------------------------------------------------------------------------------------
@@ -239,7 +242,7 @@ async def test_an_authorized_payment_left_too_long_is_captured_through_the_api(u
 async def test_checkout_signature_is_checked_against_our_order(uow, store, provider):
     order_id = await issued_with_order(uow, provider)
     merchant = checkout.Merchant("Demo", "rzp_test_fake", "http://sandbox/checkout/{order_id}")
-    found = await checkout.get_checkout(uow, merchant, "inv_1")
+    found = await checkout.get_checkout(uow, Providers(provider), merchant, "inv_1")
     assert found.order.provider_order_id == order_id and found.checkout_url == f"http://sandbox/checkout/{order_id}"
     good = sign(f"{order_id}|pay_Z".encode(), "secret")
     with pytest.raises(InvalidArgument) as caught:
@@ -263,18 +266,23 @@ async def captured_payment(uow, provider, store) -> str:
 
 async def test_refunds_never_exceed_the_capture_and_repeat_by_key(uow, store, provider):
     payment_id = await captured_payment(uow, provider, store)
-    first, created = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 100000, "goodwill",
-                                                                                     "k1"), NOW, BACKOFF)
+    first, created = await refunds.create_refund(uow, Providers(provider),
+                                                 refunds.CreateRefund(payment_id, 100000, "goodwill", "k1"),
+                                                 NOW, BACKOFF)
     assert created and first.status is RefundStatus.PENDING and first.provider_refund_id
-    again, created = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 100000, "goodwill",
-                                                                                     "k1"), NOW, BACKOFF)
+    again, created = await refunds.create_refund(uow, Providers(provider),
+                                                 refunds.CreateRefund(payment_id, 100000, "goodwill", "k1"),
+                                                 NOW, BACKOFF)
     assert not created and again.id == first.id and len(provider.refunds) == 1
     with pytest.raises(Conflict):
-        await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 5, "other", "k1"), NOW, BACKOFF)
+        await refunds.create_refund(uow, Providers(provider),
+                                    refunds.CreateRefund(payment_id, 5, "other", "k1"), NOW, BACKOFF)
     with pytest.raises(FailedPrecondition) as caught:
-        await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 141418, "too much"), NOW, BACKOFF)
+        await refunds.create_refund(uow, Providers(provider),
+                                    refunds.CreateRefund(payment_id, 141418, "too much"), NOW, BACKOFF)
     assert "141417" in str(caught.value)
-    rest, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 0, "the rest"), NOW, BACKOFF)
+    rest, _ = await refunds.create_refund(uow, Providers(provider),
+                                          refunds.CreateRefund(payment_id, 0, "the rest"), NOW, BACKOFF)
     assert rest.amount_minor == 141417
     assert subjects(store).count(messages.REFUND_CREATED) == 2
 
@@ -284,13 +292,15 @@ async def test_a_refund_sent_during_an_outage_is_resent_with_the_same_key_and_a_
 ):
     payment_id = await captured_payment(uow, provider, store)
     provider.failures = [outage()]
-    refund, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 1000, "r", "k"), NOW,
+    refund, _ = await refunds.create_refund(uow, Providers(provider),
+                                            refunds.CreateRefund(payment_id, 1000, "r", "k"), NOW,
                                             BACKOFF)
     assert refund.status is RefundStatus.REQUESTED and refund.error.http_status == 503
-    await refunds.send_due_refunds(uow, provider, NOW + timedelta(minutes=1), BACKOFF)
+    await refunds.send_due_refunds(uow, Providers(provider), NOW + timedelta(minutes=1), BACKOFF)
     assert store.refunds[refund.id][0].status is RefundStatus.PENDING and len(provider.refunds) == 1
     provider.failures = [rejection("The refund amount provided is greater than amount captured")]
-    refused, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 2000, "r2"), NOW, BACKOFF)
+    refused, _ = await refunds.create_refund(uow, Providers(provider),
+                                             refunds.CreateRefund(payment_id, 2000, "r2"), NOW, BACKOFF)
     assert refused.status is RefundStatus.FAILED and "greater than" in refused.error.description
     async with uow() as unit:
         assert (await unit.payments.get(payment_id)).refunded_minor == 1000
@@ -300,17 +310,19 @@ async def test_a_refund_that_timed_out_is_resent_its_backoff_after_the_answer_wa
     payment_id = await captured_payment(uow, provider, store)
     provider.failures = [unknown()]
     gave_up = NOW + timedelta(seconds=10)
-    refund, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 500, "r", "k"), NOW,
+    refund, _ = await refunds.create_refund(uow, Providers(provider),
+                                            refunds.CreateRefund(payment_id, 500, "r", "k"), NOW,
                                             BACKOFF, clock=lambda: gave_up)
     assert refund.status is RefundStatus.REQUESTED
     assert store.refunds[refund.id][0].next_attempt_at == gave_up + timedelta(seconds=2)
-    assert await refunds.send_due_refunds(uow, provider, gave_up + timedelta(seconds=1), BACKOFF) == 0
+    assert await refunds.send_due_refunds(uow, Providers(provider), gave_up + timedelta(seconds=1), BACKOFF) == 0
 
 
 async def test_refund_webhooks_finish_a_refund_even_before_our_request_was_answered(uow, store, provider):
     payment_id = await captured_payment(uow, provider, store)
     provider.failures = [unknown()]
-    refund, _ = await refunds.create_refund(uow, provider, refunds.CreateRefund(payment_id, 500, "r"), NOW, BACKOFF)
+    refund, _ = await refunds.create_refund(uow, Providers(provider),
+                                            refunds.CreateRefund(payment_id, 500, "r"), NOW, BACKOFF)
     entity = {"id": "rfnd_9", "entity": "refund", "amount": 500, "currency": "INR", "payment_id": "pay_A",
               "status": "processed", "notes": {"refund_id": refund.id}}
     await webhooks.process(uow, webhook("refund.processed", entity, "r1", kind="refund"), NOW, CAPTURE_AFTER)
@@ -377,11 +389,12 @@ async def test_a_refund_reported_before_its_payments_capture_still_finds_the_pay
 async def test_without_provider_keys_offline_payments_are_refunded_and_online_ones_refused(uow, store, provider):
     payment_id = await captured_payment(uow, provider, store)
     with pytest.raises(FailedPrecondition, match="not configured"):
-        await refunds.create_refund(uow, None, refunds.CreateRefund(payment_id, 100, "r"), NOW, BACKOFF)
+        await refunds.create_refund(uow, Providers(), refunds.CreateRefund(payment_id, 100, "r"), NOW, BACKOFF)
     assert store.refunds == {}
     await invoices.register_issued(uow, invoice(5000, "inv_2"), NOW, RULES)
     cheque, _ = await offline.record_offline_payment(
         uow, offline.OfflinePayment("inv_2", 5000, "INR", "cheque", "CHQ-9"), NOW)
-    refund, created = await refunds.create_refund(uow, None, refunds.CreateRefund(cheque.id, 0, "returned cheque"),
+    refund, created = await refunds.create_refund(uow, Providers(),
+                                                  refunds.CreateRefund(cheque.id, 0, "returned cheque"),
                                                   NOW, BACKOFF)
     assert created and refund.status is RefundStatus.PROCESSED and refund.amount_minor == 5000

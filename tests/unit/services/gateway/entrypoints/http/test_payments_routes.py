@@ -280,7 +280,8 @@ def _invoice(organisation_id: str, status: int = ipb.INVOICE_STATUS_ISSUED) -> i
 CHECKOUT = pb.Checkout(key_id="rzp_test_abc", order_id="order_1", amount_minor=118000, currency="INR",
                        name="Billing Platform", description="Invoice INV/2627/00001", prefill_name="Acme",
                        prefill_email="billing@acme.example", prefill_contact="+919900000000", invoice_id="inv_1",
-                       invoice_number="INV/2627/00001", checkout_url="http://127.0.0.1:9/checkout/order_1")
+                       invoice_number="INV/2627/00001", checkout_url="http://127.0.0.1:9/checkout/order_1",
+                       provider=events_pb2.PROVIDER_RAZORPAY)
 VERIFY = {"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1", "razorpay_signature": "ab" * 32}
 
 
@@ -290,6 +291,7 @@ def test_checkout_body_is_what_razorpay_checkout_needs(gateway):
     response = gateway.http.get("/api/v1/invoices/inv_1/checkout", headers=KEY)
     assert response.status_code == 200
     assert response.json() == {
+        "provider": "razorpay", "client_secret": "",
         "key_id": "rzp_test_abc", "order_id": "order_1", "amount_minor": 118000, "amount": "1180.00",
         "currency": "INR", "name": "Billing Platform", "description": "Invoice INV/2627/00001",
         "prefill": {"name": "Acme", "email": "billing@acme.example", "contact": "+919900000000"},

@@ -1,0 +1,209 @@
+"""What our local Stripe adds to localstripe (1.15), so it behaves as Stripe does where payments relies on it.
+
+localstripe is a stateful fake of Stripe's API on aiohttp, with its objects in one module-level store. It is
+used as it is, except where Stripe's behaviour matters to us and localstripe's differs:
+
+- **Idempotency-Key**: localstripe ignores it; Stripe answers a repeated key with the first answer (and a 400
+  ``idempotency_error`` when the parameters differ). Added as a middleware.
+- **Webhooks**: localstripe posts each event once, signed with the event's creation time. Stripe retries failed
+  deliveries with backoff and signs each attempt with the time it is sent, so a retry is never "too old".
+- **Refund events**: localstripe sends none; Stripe sends ``refund.created`` and ``charge.refunded``.
+- **created[gte|gt|lte|lt]** on the PaymentIntent, Charge and Refund listings (reconciliation windows):
+  localstripe refuses the parameter (or implements ``gt`` alone, for charges); Stripe filters by it.
+- **State**: localstripe pickles the whole store to /tmp/localstripe.pickle on every write (shared by every
+  instance on the machine). Ours keeps it in the given file, or nowhere.
+
+Everything here patches module state of localstripe, so one local Stripe runs per process (tests start it once
+per module; ``make run`` runs it as its own process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import pickle
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from localstripe import resources, server, webhooks
+
+log = logging.getLogger("sandboxes.stripe")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Deliveries:
+    """Signed webhook deliveries, retried with backoff like Stripe's."""
+
+    def __init__(self, delay: float, initial: float, maximum: float, attempts: int, timeout: float) -> None:
+        self.delay, self.initial, self.maximum, self.attempts, self.timeout = delay, initial, maximum, attempts, timeout
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.log: list[dict[str, Any]] = []
+
+    def schedule(self, event: resources.Event) -> None:
+        # Exported now, as localstripe does: the body says what the object was when the event happened.
+        body = json.dumps(event._export(), indent=2, sort_keys=True).encode()
+        task = asyncio.ensure_future(self._send(event.id, event.type, body))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send(self, event_id: str, event_type: str, body: bytes) -> None:
+        await asyncio.sleep(self.delay)
+        for endpoint in list(webhooks._webhooks.values()):
+            if endpoint.events is not None and event_type not in endpoint.events:
+                continue
+            await self._deliver(endpoint, event_id, event_type, body)
+
+    async def _deliver(self, endpoint: Any, event_id: str, event_type: str, body: bytes) -> None:
+        wait = self.initial
+        for attempt in range(1, self.attempts + 1):
+            timestamp = int(time.time())
+            signature = hmac.new(endpoint.secret.encode(), b"%d.%s" % (timestamp, body), hashlib.sha256).hexdigest()
+            headers = {"Content-Type": "application/json; charset=utf-8",
+                       "Stripe-Signature": f"t={timestamp},v1={signature}"}
+            status: int | None = None
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session, \
+                        session.post(endpoint.url, data=body, headers=headers) as answer:
+                    status = answer.status
+            except (aiohttp.ClientError, TimeoutError) as error:
+                log.info("webhook %s %s not delivered (attempt %d): %s", event_type, event_id, attempt, error)
+            self.log.append({"event_id": event_id, "type": event_type, "attempt": attempt, "status": status})
+            if status is not None and 200 <= status < 300:
+                return
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.maximum)
+
+
+_deliveries: Deliveries | None = None
+_state_file: Path | None = None
+_installed = False
+
+
+def _dump(store: resources.Store) -> None:
+    if _state_file is not None:
+        partial = _state_file.with_suffix(".tmp")
+        with partial.open("wb") as handle:
+            pickle.dump(dict(store), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(_state_file)
+
+
+def _load(store: resources.Store) -> None:
+    if _state_file is not None and _state_file.exists():
+        with _state_file.open("rb") as handle:
+            kept = pickle.load(handle)  # noqa: S301 - our own file, written by _dump
+        dict.clear(store)
+        dict.update(store, kept)
+
+
+def _schedule(event: resources.Event) -> None:
+    if _deliveries is not None:
+        _deliveries.schedule(event)
+
+
+def _listing_with_created(cls: type) -> None:
+    """Let ``cls``'s listing take Stripe's ``created`` range filter."""
+    original = cls._api_list_all
+
+    def listing(klass: type, url: str, created: Any = None, **kwargs: Any) -> Any:
+        found = original(url, **kwargs)
+        if created is None:
+            return found
+        if not isinstance(created, dict) or not set(created) <= {"gt", "gte", "lt", "lte"}:
+            raise resources.UserError(400, "Bad request")
+        try:
+            bounds = {op: int(value) for op, value in created.items()}
+        except (TypeError, ValueError):
+            raise resources.UserError(400, "Bad request") from None
+        tests = {"gt": lambda c, v: c > v, "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v,
+                 "lte": lambda c, v: c <= v}
+        found._list = [item for item in found._list
+                       if all(tests[op](item.created, value) for op, value in bounds.items())]
+        return found
+
+    cls._api_list_all = classmethod(listing)
+
+
+def _refunds_send_events() -> None:
+    original = resources.Refund.__init__
+
+    def init(self: resources.Refund, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _schedule(resources.Event("refund.created", self))
+        _schedule(resources.Event("charge.refunded", resources.Charge._api_retrieve(self.charge)))
+
+    resources.Refund.__init__ = init
+
+
+def install(settings: Any) -> Deliveries:
+    """Patch localstripe (once per process) and (re)configure state and webhook delivery from ``settings``."""
+    global _deliveries, _state_file, _installed
+    _state_file = settings.state_file
+    _deliveries = Deliveries(settings.webhook_delay_seconds, settings.webhook_retry_initial_seconds,
+                             settings.webhook_retry_max_seconds, settings.webhook_max_attempts,
+                             settings.webhook_timeout_seconds)
+    if not _installed:
+        resources.Store.dump_to_disk = _dump
+        resources.Store.try_load_from_disk = _load
+        resources.schedule_webhook = _schedule
+        _listing_with_created(resources.PaymentIntent)
+        _listing_with_created(resources.Refund)
+        _listing_with_created(resources.Charge)
+        _refunds_send_events()
+        _installed = True
+    dict.clear(resources.store)
+    webhooks._webhooks.clear()
+    resources.store.try_load_from_disk()
+    if settings.webhook_url:
+        webhooks.register_webhook("billing", settings.webhook_url, settings.webhook_secret, None)
+    return _deliveries
+
+
+def idempotency() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Stripe's Idempotency-Key on POSTs: the first answer (not a 5xx) is kept per (API key, idempotency key) and
+    replayed for a repeat with the same parameters; other parameters are a 400 ``idempotency_error``."""
+    kept: dict[tuple[str, str], tuple[str, int, bytes, str]] = {}
+    locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        scope = (request.headers.get("Authorization", ""), key)
+        fingerprint = hashlib.sha256(request.method.encode() + request.path.encode() + b"\n"
+                                     + await request.read()).hexdigest()
+        async with locks.setdefault(scope, asyncio.Lock()):
+            if scope in kept:
+                first, status, body, content_type = kept[scope]
+                if first != fingerprint:
+                    return web.json_response({"error": {
+                        "type": "idempotency_error",
+                        "message": f"Keys for idempotent requests can only be used with the same parameters they "
+                                   f"were first used with. Try using a key other than '{key}' if you meant to "
+                                   "execute a different request."}}, status=400)
+                return web.Response(status=status, body=body, content_type=content_type,
+                                    headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+            response = await handler(request)
+            if isinstance(response, web.Response) and response.status < 500 and response.body is not None:
+                body = response.body if isinstance(response.body, bytes) else bytes(response.body)
+                kept[scope] = (fingerprint, response.status, body, response.content_type)
+            return response
+
+    return middleware
+
+
+def build_app() -> web.Application:
+    """localstripe's routes (in its order: its extra routes come before the generic ones) behind its own
+    middlewares and our idempotency."""
+    app = web.Application(middlewares=[idempotency(), *server.app.middlewares])
+    for route in server.app.router.routes():
+        app.router.add_route(route.method, route.resource.canonical, route.handler)
+    return app
