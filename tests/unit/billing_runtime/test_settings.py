@@ -163,10 +163,11 @@ def test_stripe_keys_and_the_default_provider(tmp_path, monkeypatch):
 def test_the_gateways_stripe_webhook_secrets(monkeypatch):
     from services.gateway.config import GatewaySettings
 
-    settings = GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db",
+    key = base64.b64encode(bytes(32)).decode()
+    settings = GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db", secrets_key=key,
                                stripe_webhook_secret="whsec_new", stripe_webhook_previous_secret="whsec_old")
     assert settings.stripe_webhook_secrets() == ["whsec_new", "whsec_old"]
     assert settings.stripe_webhook_tolerance_seconds == 300
     with pytest.raises(ValidationError):
-        GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db",
+        GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db", secrets_key=key,
                         stripe_webhook_tolerance_seconds=5)

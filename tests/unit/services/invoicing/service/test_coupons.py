@@ -183,7 +183,7 @@ async def test_the_projected_invoice_shows_the_discount_and_uses_nothing(tables)
     organisation_id = await customer(tables)
     await coupons.create_coupon(FakeUnitOfWork(tables), **LAUNCH)
     await apply(tables, organisation_id)
-    projected = await close_for(tables, FakeUsage("200")).projected(organisation_id)
+    projected = (await close_for(tables, FakeUsage("200")).projected(organisation_id)).invoice
     assert projected.period_key == "2027-01" and discounts(projected) == [-22000]
     assert tables.redemption_periods == {} and tables.invoices == {}
 

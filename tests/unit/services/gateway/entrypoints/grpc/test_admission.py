@@ -24,6 +24,7 @@ from services.gateway.entrypoints.grpc.admission import (
     peer_host,
     safe_methods,
 )
+from tests.unit.services.gateway.entrypoints.http.fake_services import SECRETS_KEY
 from tests.unit.services.gateway.fakes import FakeGatewayUow, FakeRateLimits, FakeTokens, FakeUsers
 
 ADMIN_TOKEN = "unit-admin-token-0123456789"
@@ -53,7 +54,7 @@ class World:
         self.audit: list[dict[str, Any]] = []
         self.rate_limits = FakeRateLimits(now=datetime.now(UTC))
         self.settings = GatewaySettings(admin_token=ADMIN_TOKEN, database_url="postgresql://unused/unused",
-                                        **settings)
+                                        secrets_key=SECRETS_KEY, **settings)
         self.admission = Admission(self.settings, self.uow, self.rate_limits, safe_methods(SERVICE))
 
     def uow(self) -> FakeGatewayUow:
