@@ -36,7 +36,8 @@ def metrics_create(
     ctx: typer.Context,
     organisation: Organisation,
     code: Annotated[str, typer.Option(help="What events carry as metricName, e.g. api_calls")],
-    aggregation: Annotated[str, typer.Option(help="sum, count, max, min, unique_count or latest")],
+    aggregation: Annotated[str, typer.Option(
+        help="sum, count, max, min, unique_count, latest or weighted_sum (a gauge in value-hours: GB -> GB-hours)")],
     name: Annotated[str, typer.Option(help="Human name; the code if not given")] = "",
     unit: Annotated[str, typer.Option(help="e.g. requests, tokens, GB")] = "",
     unique_dimension: Annotated[str, typer.Option(help="For unique_count: the metadata key counted")] = "",
