@@ -161,10 +161,11 @@ def _event_sql(query: UsageQuery, params: dict[str, object]) -> str:
 # A gauge's events are its points: each sets its project's value from its timestamp until the project's next point.
 # They are read from what outlives archiving wherever that suffices, so a value set months ago is still carried:
 # - before the UTC day holding the range's start, only the latest event per project matters: the day rows keep it;
-# - from that day to where values stop counting, the 15-minute buckets: a bucket of one event *is* that event
-#   (its latest), a bucket of two is its latest plus the other one, at first_time and worth value_sum minus the
-#   latest value (sorted before the latest at the same instant by an empty id, every real id being longer);
-#   only buckets of three or more events are read from the events, each by its own 15 minutes.
+# - from that day to the start's quarter hour (``cut``), likewise the latest of each bucket;
+# - from there to where values stop counting, every event, from the 15-minute buckets: a bucket of one event *is*
+#   that event (its latest), a bucket of two is its latest plus the other one, at first_time and worth value_sum
+#   minus the latest value (sorted before the latest at the same instant by an empty id, every real id being
+#   longer); only buckets of three or more events are read from the events, each by its own 15 minutes.
 # Points before the start give each project its carried value, placed at the start (ordered 0, so it comes before any
 # event at that instant); LEAD() ends each point where the next begins, the last at ``held_until``. Points at one
 # instant hold for no time except the last in (timestamp, event_id) order: the greater event id wins. Each held
@@ -185,15 +186,17 @@ _GAUGE_SQL = """
     ), points AS (
         SELECT project_id, t, k, v FROM prior
         UNION ALL
-        SELECT project_id, latest_time, latest_event_id, latest_value FROM buckets WHERE event_count <= 2
+        SELECT project_id, latest_time, latest_event_id, latest_value FROM buckets
+        WHERE event_count <= 2 OR bucket_start < :cut
         UNION ALL
-        SELECT project_id, first_time, '', value_sum - latest_value FROM buckets WHERE event_count = 2
+        SELECT project_id, first_time, '', value_sum - latest_value FROM buckets
+        WHERE event_count = 2 AND bucket_start >= :cut
         UNION ALL
         SELECT e.project_id, e.timestamp, e.event_id, e.value
         FROM buckets b JOIN metering.events e ON e.project_id = b.project_id
             AND e.timestamp >= b.bucket_start AND e.timestamp < b.bucket_start + INTERVAL '15 minutes'
-        WHERE b.event_count > 2 AND e.organisation_id = :organisation_id AND e.metric = :code
-            AND e.timestamp >= :day AND e.timestamp < :buckets_end
+        WHERE b.event_count > 2 AND b.bucket_start >= :cut AND e.organisation_id = :organisation_id
+            AND e.metric = :code AND e.timestamp >= :cut AND e.timestamp < :buckets_end
     ), carried AS (
         SELECT DISTINCT ON (project_id) project_id, v FROM points WHERE t < :start
         ORDER BY project_id, t DESC, k DESC
@@ -221,28 +224,28 @@ _GAUGE_ARCHIVED_SQL = """
     SELECT EXISTS (
         SELECT 1 FROM metering.usage_buckets
         WHERE organisation_id = :organisation_id AND metric = :code{project}
-            AND bucket_start >= :day AND bucket_start < :before AND event_count > 2
+            AND bucket_start >= :cut AND bucket_start < :before AND event_count > 2
     )
 """
 
 
 async def _gauge_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAggregate]:
     """A weighted_sum's value-hours per window (never grouped, never filtered: define_metric and query_usage
-    refuse those). FAILED_PRECONDITION only when a bucket of three or more events it must read lies in an archived
-    month; a value carried from an archived month is read from the day rows."""
+    refuse those). FAILED_PRECONDITION only when a quarter hour of three or more events inside the range lies in an
+    archived month; a value carried from an archived month is read from the aggregates, which stay."""
     start, held_until = query.range.start, query.held_until
     if held_until <= start:
         return []
-    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    cut = floor_bucket(start)
     project = _project_clause(query)
     params: dict[str, object] = {
         "organisation_id": query.organisation_id,
         "project_id": query.project_id,
         "code": query.code,
-        "day": day,
+        "cut": cut,
     }
     before = await archived_before(conn)
-    if before is not None and before > day:
+    if before is not None and before > cut:
         params["before"] = min(before, held_until)
         if (await conn.execute(sa.text(_GAUGE_ARCHIVED_SQL.format(project=project)), params)).scalar():
             raise FailedPrecondition(
@@ -250,6 +253,7 @@ async def _gauge_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAg
                 " two events in a quarter hour there, which only the events themselves can say"
             )
     params.update(
+        day=start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0),
         start=start,
         held_until=held_until,
         buckets_end=floor_bucket(held_until) + timedelta(minutes=15),
