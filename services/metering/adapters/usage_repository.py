@@ -165,10 +165,12 @@ def _event_sql(query: UsageQuery, params: dict[str, object]) -> str:
 # - from there to where values stop counting, every event, from the 15-minute buckets: a bucket of one event *is*
 #   that event (its latest), a bucket of two is its latest plus the other one, at first_time and worth value_sum
 #   minus the latest value (sorted before the latest at the same instant by an empty id, every real id being
-#   longer); only buckets of three or more events are read from the events, each by its own 15 minutes.
-# Points before the start give each project its carried value, placed at the start (ordered 0, so it comes before any
-# event at that instant); LEAD() ends each point where the next begins, the last at ``held_until``. Points at one
-# instant hold for no time except the last in (timestamp, event_id) order: the greater event id wins. Each held
+#   longer). Buckets of three or more events cannot say when each held: from the first of them to the end of the
+#   last (``dense_from`` to ``dense_to``, found beforehand) the points are the events themselves, read by one
+#   range scan of constant bounds (the BRIN index), and the buckets there are not used.
+# Points before the start give each project its carried value, placed at the start (ordered 0, so it comes before
+# any event at that instant); LEAD() ends each point where the next begins, the last at ``held_until``. Points at
+# one instant hold for no time except the last in (timestamp, event_id) order: the greater event id wins. Each held
 # span is cut by the windows (width_bucket over their starts) and summed as value x seconds, exact numerics
 # (epochs are exact to the microsecond), which Python turns into value-hours with one rounding.
 _GAUGE_SQL = """
@@ -183,20 +185,18 @@ _GAUGE_SQL = """
         FROM metering.usage_buckets
         WHERE organisation_id = :organisation_id AND metric = :code{project}
             AND bucket_start >= :day AND bucket_start < :held_until
+            AND NOT (bucket_start >= :dense_from AND bucket_start < :dense_to)
     ), points AS (
         SELECT project_id, t, k, v FROM prior
         UNION ALL
         SELECT project_id, latest_time, latest_event_id, latest_value FROM buckets
-        WHERE event_count <= 2 OR bucket_start < :cut
         UNION ALL
         SELECT project_id, first_time, '', value_sum - latest_value FROM buckets
         WHERE event_count = 2 AND bucket_start >= :cut
         UNION ALL
-        SELECT e.project_id, e.timestamp, e.event_id, e.value
-        FROM buckets b JOIN metering.events e ON e.project_id = b.project_id
-            AND e.timestamp >= b.bucket_start AND e.timestamp < b.bucket_start + INTERVAL '15 minutes'
-        WHERE b.event_count > 2 AND b.bucket_start >= :cut AND e.organisation_id = :organisation_id
-            AND e.metric = :code AND e.timestamp >= :cut AND e.timestamp < :buckets_end
+        SELECT project_id, timestamp, event_id, value FROM metering.events
+        WHERE organisation_id = :organisation_id AND metric = :code{project}
+            AND timestamp >= :dense_from AND timestamp < :dense_to
     ), carried AS (
         SELECT DISTINCT ON (project_id) project_id, v FROM points WHERE t < :start
         ORDER BY project_id, t DESC, k DESC
@@ -219,13 +219,11 @@ _GAUGE_SQL = """
     WHERE t < t_end
     GROUP BY w ORDER BY w
 """
-# Whether a bucket a gauge query would read events of lies in an archived month.
-_GAUGE_ARCHIVED_SQL = """
-    SELECT EXISTS (
-        SELECT 1 FROM metering.usage_buckets
-        WHERE organisation_id = :organisation_id AND metric = :code{project}
-            AND bucket_start >= :cut AND bucket_start < :before AND event_count > 2
-    )
+# The first and the last quarter hour of three or more events from the start's quarter hour on (primary key scan).
+_GAUGE_DENSE_SQL = """
+    SELECT min(bucket_start) AS first, max(bucket_start) AS last FROM metering.usage_buckets
+    WHERE organisation_id = :organisation_id AND metric = :code{project}
+        AND bucket_start >= :cut AND bucket_start < :held_until AND event_count > 2
 """
 
 
@@ -243,11 +241,12 @@ async def _gauge_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAg
         "project_id": query.project_id,
         "code": query.code,
         "cut": cut,
+        "held_until": held_until,
     }
-    before = await archived_before(conn)
-    if before is not None and before > cut:
-        params["before"] = min(before, held_until)
-        if (await conn.execute(sa.text(_GAUGE_ARCHIVED_SQL.format(project=project)), params)).scalar():
+    dense = (await conn.execute(sa.text(_GAUGE_DENSE_SQL.format(project=project)), params)).one()
+    if dense.first is not None:
+        before = await archived_before(conn)
+        if before is not None and dense.first < before:
             raise FailedPrecondition(
                 f"events before {before.astimezone(UTC).date().isoformat()} are archived: this gauge had more than"
                 " two events in a quarter hour there, which only the events themselves can say"
@@ -255,8 +254,8 @@ async def _gauge_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAg
     params.update(
         day=start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0),
         start=start,
-        held_until=held_until,
-        buckets_end=floor_bucket(held_until) + timedelta(minutes=15),
+        dense_from=dense.first if dense.first is not None else cut,
+        dense_to=dense.last + timedelta(minutes=15) if dense.last is not None else cut,
         boundaries=query.range.boundaries,
     )
     rows = (await conn.execute(sa.text(_GAUGE_SQL.format(project=project)), params)).all()
