@@ -16,6 +16,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing_runtime.errors import InvalidArgument
+from services.metering.domain.metric import Aggregation
 
 BUCKET = timedelta(minutes=15)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -172,8 +173,9 @@ class UsageRow:
 
 
 # Aggregations whose per-bucket partials combine into the aggregate of any union of buckets.
-_PARTIAL_AGGREGATIONS = frozenset({"sum", "count", "min", "max", "latest"})
-WEIGHTED_SUM = "weighted_sum"
+PARTIAL_AGGREGATIONS = frozenset(
+    {Aggregation.SUM, Aggregation.COUNT, Aggregation.MIN, Aggregation.MAX, Aggregation.LATEST}
+)
 # A gauge's usage is value x seconds / 3600, rounded half-even to this many decimal places (docs/metering.md).
 GAUGE_PLACES = 12
 _SECONDS_PER_HOUR = 3600
@@ -201,11 +203,11 @@ class UsageQuery:
         """Sum, count, min, max and latest of all the code's events come from the 15-minute buckets (plus
         events at the range's cut edges); filters, grouping and distinct counts need the events themselves, and
         a gauge its own reading (``is_gauge``)."""
-        return not self.filters and not self.group_by and self.aggregation in _PARTIAL_AGGREGATIONS
+        return not self.filters and not self.group_by and self.aggregation in PARTIAL_AGGREGATIONS
 
     @property
     def is_gauge(self) -> bool:
-        return self.aggregation == WEIGHTED_SUM
+        return self.aggregation == Aggregation.WEIGHTED_SUM
 
     @property
     def held_until(self) -> datetime:
