@@ -36,7 +36,8 @@ def metrics_create(
     ctx: typer.Context,
     organisation: Organisation,
     code: Annotated[str, typer.Option(help="What events carry as metricName, e.g. api_calls")],
-    aggregation: Annotated[str, typer.Option(help="sum, count, max, min, unique_count or latest")],
+    aggregation: Annotated[str, typer.Option(
+        help="sum, count, max, min, unique_count, latest or weighted_sum (a gauge in value-hours: GB -> GB-hours)")],
     name: Annotated[str, typer.Option(help="Human name; the code if not given")] = "",
     unit: Annotated[str, typer.Option(help="e.g. requests, tokens, GB")] = "",
     unique_dimension: Annotated[str, typer.Option(help="For unique_count: the metadata key counted")] = "",
@@ -123,7 +124,10 @@ def usage(
     rows = [{**row, "start": _local(row["start"], zone, window), "end": _local(row["end"], zone, window)}
             for row in body["rows"]]
     columns = ["start", "end", *(["group_value"] if group_by else []), "value", "event_count"]
-    unit = f" {found['unit']}" if found["unit"] else ""
+    unit = found["unit"]
+    if found["aggregation"] == "weighted_sum":  # a gauge's usage is its value held over time
+        unit = f"{unit}-hours" if unit else "value-hours"
+    unit = f" {unit}" if unit else ""
     title = (f"{found['code']} ({found['aggregation']}{unit}) for {organisation}"
              f"{' / ' + project if project else ''}, {_local(body['start'], zone, 'hour')} to "
              f"{_local(body['end'], zone, 'hour')} {time_zone}")

@@ -24,9 +24,10 @@ def auth(key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
 
 
-async def tenant(invoicing, invoicing_stub, ingest_stub, metering_stub, cap: str, limit: str, **terms: Any):
-    """An organisation (UTC) on a plan with one quota on a count metric, subscribed since the start of the
-    previous month so that backdated events land in a billing period of the subscription; a project and key.
+async def tenant(invoicing, invoicing_stub, ingest_stub, metering_stub, cap: str, limit: str,
+                 aggregation: int = pb.AGGREGATION_COUNT, **terms: Any):
+    """An organisation (UTC) on a plan with one quota on a metric (a count unless said), subscribed since the start
+    of the previous month so that backdated events land in a billing period of the subscription; a project and key.
 
     A subscription cannot start before its organisation exists, so the organisation is made a customer since
     two months ago (as one migrated from an older system would be)."""
@@ -35,7 +36,7 @@ async def tenant(invoicing, invoicing_stub, ingest_stub, metering_stub, cap: str
         await conn.execute(sa.update(organisations).where(organisations.c.id == organisation.id)
                            .values(created_at=datetime.now(UTC) - timedelta(days=70)))
     await metering_stub.CreateMetric(pb.CreateMetricRequest(
-        organisation_id=organisation.id, code=CODE, name="API calls", aggregation=pb.AGGREGATION_COUNT))
+        organisation_id=organisation.id, code=CODE, name="API calls", aggregation=aggregation))
     message = json_format.ParseDict({
         "currency": "INR", "base_fee": "0",
         "charges": [{"metric_code": CODE, "charge": {"model": "CHARGE_MODEL_PER_UNIT", "unit_price": "0.10"}}],

@@ -26,6 +26,7 @@ from services.ingest.domain.quota import (
 MAX_CHECKS = 1_000
 _PAGE_SIZE = 500
 
+# Aggregations not listed here (min, unique_count, weighted_sum, and any newer than this client) are UNMEASURED.
 _MEASURES = {
     metering_pb2.AGGREGATION_SUM: Measure.SUM,
     metering_pb2.AGGREGATION_COUNT: Measure.COUNT,

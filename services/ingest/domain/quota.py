@@ -37,7 +37,9 @@ class Measure(Enum):
     SUM = "sum"  # usage grows by the event's value
     COUNT = "count"  # usage grows by one
     PEAK = "peak"  # max / latest: usage becomes the value, so an event over the ceiling is refused by itself
-    UNMEASURED = "unmeasured"  # min, unique_count, or no metric defined: ingest cannot tell, so never refuses
+    # min, unique_count, weighted_sum (a gauge's usage grows with time, not with the event), or no metric defined:
+    # ingest cannot tell, so never refuses
+    UNMEASURED = "unmeasured"
 
 
 @dataclass(frozen=True)

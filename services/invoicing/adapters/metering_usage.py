@@ -29,6 +29,7 @@ _AGGREGATION_NAMES = {
     metering_pb2.AGGREGATION_MIN: "min",
     metering_pb2.AGGREGATION_UNIQUE_COUNT: "unique_count",
     metering_pb2.AGGREGATION_LATEST: "latest",
+    metering_pb2.AGGREGATION_WEIGHTED_SUM: "weighted_sum",
 }
 
 

@@ -46,7 +46,8 @@ class UsageTotal:
     metric_code: str
     metric_found: bool
     metric_id: str
-    aggregation: str  # "sum", "count", "max", "min", "unique_count", "latest"; "" when not found
+    # "sum", "count", "max", "min", "unique_count", "latest", "weighted_sum" (value-hours); "" when not found
+    aggregation: str
     value: Decimal
     event_count: int
 

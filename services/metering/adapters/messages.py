@@ -27,6 +27,7 @@ AGGREGATIONS = {
     metering_pb2.AGGREGATION_MIN: Aggregation.MIN,
     metering_pb2.AGGREGATION_UNIQUE_COUNT: Aggregation.UNIQUE_COUNT,
     metering_pb2.AGGREGATION_LATEST: Aggregation.LATEST,
+    metering_pb2.AGGREGATION_WEIGHTED_SUM: Aggregation.WEIGHTED_SUM,
 }
 AGGREGATION_TO_PB = {value: key for key, value in AGGREGATIONS.items()}
 WINDOWS = {

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_runtime.errors import FailedPrecondition
-from services.metering.domain.usage import UsageQuery
+from services.metering.domain.usage import UsageQuery, floor_bucket, gauge_hours
 
 _LATEST = "(array_agg({value} ORDER BY {time} DESC, {event} DESC))[1]"
 
@@ -74,6 +74,8 @@ async def _refuse_archived(conn: AsyncConnection, spans: Sequence[tuple[datetime
 async def aggregate_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAggregate]:
     """The query's aggregates per window (and group), in window then group order; empty windows absent.
     FAILED_PRECONDITION when it needs events of an archived month."""
+    if query.is_gauge:
+        return await _gauge_usage(conn, query)
     await _refuse_archived(
         conn, query.range.event_spans() if query.reads_buckets else [(query.range.start, query.range.end)]
     )
@@ -152,6 +154,112 @@ def _event_sql(query: UsageQuery, params: dict[str, object]) -> str:
         WHERE {" AND ".join(conditions)}
         GROUP BY 1, 2 ORDER BY 1, 2
     """
+
+
+# -- gauges: weighted_sum ----------------------------------------------------------------------------------------
+
+# A gauge's events are its points: each sets its project's value from its timestamp until the project's next point.
+# They are read from what outlives archiving wherever that suffices, so a value set months ago is still carried:
+# - before the UTC day holding the range's start, only the latest event per project matters: the day rows keep it;
+# - from that day to the start's quarter hour (``cut``), likewise the latest of each bucket;
+# - from there to where values stop counting, every event, from the 15-minute buckets: a bucket of one event *is*
+#   that event (its latest), a bucket of two is its latest plus the other one, at first_time and worth value_sum
+#   minus the latest value (sorted before the latest at the same instant by an empty id, every real id being
+#   longer). Buckets of three or more events cannot say when each held: from the first of them to the end of the
+#   last (``dense_from`` to ``dense_to``, found beforehand) the points are the events themselves, read by one
+#   range scan of constant bounds (the BRIN index), and the buckets there are not used.
+# Points before the start give each project its carried value, placed at the start (ordered 0, so it comes before
+# any event at that instant); LEAD() ends each point where the next begins, the last at ``held_until``. Points at
+# one instant hold for no time except the last in (timestamp, event_id) order: the greater event id wins. Each held
+# span is cut by the windows (width_bucket over their starts) and summed as value x seconds, exact numerics
+# (epochs are exact to the microsecond), which Python turns into value-hours with one rounding.
+_GAUGE_SQL = """
+    WITH prior AS (
+        SELECT DISTINCT ON (project_id) project_id, latest_time AS t, latest_event_id AS k, latest_value AS v
+        FROM metering.usage_days
+        WHERE organisation_id = :organisation_id AND metric = :code{project} AND day_start < :day
+        ORDER BY project_id, latest_time DESC, latest_event_id DESC
+    ), buckets AS (
+        SELECT project_id, bucket_start, event_count, value_sum, first_time, latest_time, latest_event_id,
+            latest_value
+        FROM metering.usage_buckets
+        WHERE organisation_id = :organisation_id AND metric = :code{project}
+            AND bucket_start >= :day AND bucket_start < :held_until
+            AND NOT (bucket_start >= :dense_from AND bucket_start < :dense_to)
+    ), points AS (
+        SELECT project_id, t, k, v FROM prior
+        UNION ALL
+        SELECT project_id, latest_time, latest_event_id, latest_value FROM buckets
+        UNION ALL
+        SELECT project_id, first_time, '', value_sum - latest_value FROM buckets
+        WHERE event_count = 2 AND bucket_start >= :cut
+        UNION ALL
+        SELECT project_id, timestamp, event_id, value FROM metering.events
+        WHERE organisation_id = :organisation_id AND metric = :code{project}
+            AND timestamp >= :dense_from AND timestamp < :dense_to
+    ), carried AS (
+        SELECT DISTINCT ON (project_id) project_id, v FROM points WHERE t < :start
+        ORDER BY project_id, t DESC, k DESC
+    ), held AS (
+        SELECT t, v, lead(t, 1, CAST(:held_until AS timestamptz))
+            OVER (PARTITION BY project_id ORDER BY t, ord, k) AS t_end
+        FROM (
+            SELECT project_id, CAST(:start AS timestamptz) AS t, 0 AS ord, '' AS k, v FROM carried
+            UNION ALL
+            SELECT project_id, t, 1, k, v FROM points WHERE t >= :start AND t < :held_until
+        ) p
+    ), bounds AS (
+        SELECT CAST(:boundaries AS timestamptz[]) AS b
+    )
+    SELECT w, '' AS g,
+        sum(v * (extract(epoch FROM least(t_end, b[w + 1])) - extract(epoch FROM greatest(t, b[w])))) AS v,
+        count(*) AS n
+    FROM held CROSS JOIN bounds
+        CROSS JOIN LATERAL generate_series(width_bucket(t, b), width_bucket(t_end - INTERVAL '1 microsecond', b)) w
+    WHERE t < t_end
+    GROUP BY w ORDER BY w
+"""
+# The first and the last quarter hour of three or more events from the start's quarter hour on (primary key scan).
+_GAUGE_DENSE_SQL = """
+    SELECT min(bucket_start) AS first, max(bucket_start) AS last FROM metering.usage_buckets
+    WHERE organisation_id = :organisation_id AND metric = :code{project}
+        AND bucket_start >= :cut AND bucket_start < :held_until AND event_count > 2
+"""
+
+
+async def _gauge_usage(conn: AsyncConnection, query: UsageQuery) -> list[UsageAggregate]:
+    """A weighted_sum's value-hours per window (never grouped, never filtered: define_metric and query_usage
+    refuse those). FAILED_PRECONDITION only when a quarter hour of three or more events inside the range lies in an
+    archived month; a value carried from an archived month is read from the aggregates, which stay."""
+    start, held_until = query.range.start, query.held_until
+    if held_until <= start:
+        return []
+    cut = floor_bucket(start)
+    project = _project_clause(query)
+    params: dict[str, object] = {
+        "organisation_id": query.organisation_id,
+        "project_id": query.project_id,
+        "code": query.code,
+        "cut": cut,
+        "held_until": held_until,
+    }
+    dense = (await conn.execute(sa.text(_GAUGE_DENSE_SQL.format(project=project)), params)).one()
+    if dense.first is not None:
+        before = await archived_before(conn)
+        if before is not None and dense.first < before:
+            raise FailedPrecondition(
+                f"events before {before.astimezone(UTC).date().isoformat()} are archived: this gauge had more than"
+                " two events in a quarter hour there, which only the events themselves can say"
+            )
+    params.update(
+        day=start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0),
+        start=start,
+        dense_from=dense.first if dense.first is not None else cut,
+        dense_to=dense.last + timedelta(minutes=15) if dense.last is not None else cut,
+        boundaries=query.range.boundaries,
+    )
+    rows = (await conn.execute(sa.text(_GAUGE_SQL.format(project=project)), params)).all()
+    return [UsageAggregate(row.w, row.g, gauge_hours(row.v), row.n) for row in rows]
 
 
 # -- many whole-range totals in one statement ------------------------------------------------------------------

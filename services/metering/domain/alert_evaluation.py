@@ -100,7 +100,8 @@ def threshold_crossings(
     (before < level <= running) is the crossing event: not one before, not one after.
     max: the first new event whose value reaches the level (usage before may already have reached it; then the
     level fired before and the store's unique key keeps it once).
-    min, latest, unique_count: not a running total of events; a level that ``post`` reaches is attributed to the
+    min, latest, unique_count, weighted_sum: not a running total of events (a gauge's usage also grows with time
+    alone: the sweep fires what it reaches between events); a level that ``post`` reaches is attributed to the
     last new event.
     """
     if not events:
@@ -173,9 +174,10 @@ def spike_windows(rule: AlertRule, now: datetime) -> SpikeWindows:
 
 
 def spike_baseline(aggregation: Aggregation, baseline_usage: Decimal, windows: int) -> Decimal:
-    """The trailing average per window: for sum and count the baseline's usage divided by its windows; for the
-    other aggregations (not additive over windows) the baseline range's own aggregate."""
-    if aggregation in (Aggregation.SUM, Aggregation.COUNT):
+    """The trailing average per window: for sum, count and weighted_sum (value-hours add up over consecutive
+    ranges) the baseline's usage divided by its windows; for the other aggregations (not additive over windows)
+    the baseline range's own aggregate."""
+    if aggregation in (Aggregation.SUM, Aggregation.COUNT, Aggregation.WEIGHTED_SUM):
         return baseline_usage / windows
     return baseline_usage
 

@@ -29,6 +29,8 @@ class Aggregation(enum.StrEnum):
     MIN = "min"
     UNIQUE_COUNT = "unique_count"
     LATEST = "latest"
+    # A gauge integrated over time in value-hours (docs/metering.md, "Gauges").
+    WEIGHTED_SUM = "weighted_sum"
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,13 @@ def define_metric(
         validate_dimension_name(unique_dimension, "unique_dimension")
     elif unique_dimension:
         raise InvalidArgument("is only for the unique_count aggregation", field="unique_dimension")
+    if aggregation is Aggregation.WEIGHTED_SUM and filters:
+        # The value a gauge carries into a range is read from the per-project usage aggregates, which keep no
+        # dimensions (and outlive the archived events): a filtered gauge could not be carried exactly.
+        raise InvalidArgument(
+            "are not allowed for weighted_sum: a gauge is one value per project; send each gauge under its own code",
+            field="filters",
+        )
     return MetricDefinition(
         organisation_id=organisation_id,
         code=code,

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing_runtime.errors import InvalidArgument
+from services.metering.domain.metric import Aggregation
 
 BUCKET = timedelta(minutes=15)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -170,9 +172,21 @@ class UsageRow:
     event_count: int
 
 
+# Aggregations whose per-bucket partials combine into the aggregate of any union of buckets.
+PARTIAL_AGGREGATIONS = frozenset(
+    {Aggregation.SUM, Aggregation.COUNT, Aggregation.MIN, Aggregation.MAX, Aggregation.LATEST}
+)
+# A gauge's usage is value x seconds / 3600, rounded half-even to this many decimal places (docs/metering.md).
+GAUGE_PLACES = 12
+_SECONDS_PER_HOUR = 3600
+
+
 @dataclass(frozen=True)
 class UsageQuery:
-    """What to aggregate: one metric's events of an organisation (or one project) over a range, maybe grouped."""
+    """What to aggregate: one metric's events of an organisation (or one project) over a range, maybe grouped.
+
+    ``now`` is when the question is asked: a gauge (weighted_sum) holds its value at most until then, so a range
+    in progress is not counted for its future. The other aggregations count events, whatever their time."""
 
     organisation_id: str
     project_id: str
@@ -182,9 +196,28 @@ class UsageQuery:
     filters: dict[str, tuple[str, ...]]
     range: UsageRange
     group_by: str
+    now: datetime
 
     @property
     def reads_buckets(self) -> bool:
         """Sum, count, min, max and latest of all the code's events come from the 15-minute buckets (plus
-        events at the range's cut edges); filters, grouping and distinct counts need the events themselves."""
-        return not self.filters and not self.group_by and self.aggregation != "unique_count"
+        events at the range's cut edges); filters, grouping and distinct counts need the events themselves, and
+        a gauge its own reading (``is_gauge``)."""
+        return not self.filters and not self.group_by and self.aggregation in PARTIAL_AGGREGATIONS
+
+    @property
+    def is_gauge(self) -> bool:
+        return self.aggregation == Aggregation.WEIGHTED_SUM
+
+    @property
+    def held_until(self) -> datetime:
+        """Where a gauge's last value stops counting: the range's end, or now for a range in progress."""
+        return min(self.range.end, self.now)
+
+
+def gauge_hours(value_seconds: Decimal | int) -> Decimal:
+    """A gauge's integral in value-seconds (exact: values times microsecond durations) as value-hours, rounded
+    half-even to GAUGE_PLACES decimal places. Exact arithmetic throughout (a Fraction, then one rounding), so the
+    answer does not depend on a decimal context's precision: 1 unit held for 1 second is 0.000277777778."""
+    scaled = round(Fraction(value_seconds) * 10**GAUGE_PLACES / _SECONDS_PER_HOUR)  # round() on a Fraction: half-even
+    return Decimal(f"{scaled}E-{GAUGE_PLACES}")

@@ -15,16 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from billing_runtime.errors import InvalidArgument
-from services.metering.domain.metric import Aggregation, Metric, validate_code
-from services.metering.domain.usage import UsageRange, Window, floor_bucket, usage_range
+from services.metering.domain.metric import Metric, validate_code
+from services.metering.domain.usage import PARTIAL_AGGREGATIONS, UsageRange, Window, floor_bucket, usage_range
 
 MAX_TOTAL_QUERIES = 10_000
 DEFAULT_EVENT_PAGE = 1_000
 MAX_EVENT_PAGE = 10_000
-# Aggregations a bucket keeps a partial of: sum, count, min, max and latest combine across buckets exactly.
-_BUCKET_AGGREGATIONS = frozenset(
-    {Aggregation.SUM, Aggregation.COUNT, Aggregation.MIN, Aggregation.MAX, Aggregation.LATEST}
-)
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,7 @@ def _check(query: TotalQuery) -> CheckedTotalQuery:
 
 def reads_buckets_only(metric: Metric, query: CheckedTotalQuery) -> bool:
     """Whether the buckets alone answer: an aggregation buckets keep, no filters, both ends on the grid."""
-    return metric.aggregation in _BUCKET_AGGREGATIONS and not metric.filters and query.aligned
+    return metric.aggregation in PARTIAL_AGGREGATIONS and not metric.filters and query.aligned
 
 
 # -- event values ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ Invariants (what makes "each level fires once, at the event that crossed it" hol
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from billing_runtime.ids import new_id
@@ -74,10 +74,10 @@ def by_period(plans: Sequence[PlanInForce], events: Iterable[NewEvent]) -> list[
     return list(groups.values())
 
 
-async def period_usage(uow: AlertsTransaction, metric: Metric, project_id: str, start: datetime, end: datetime
-                       ) -> Decimal:
-    """What QueryUsage (window WHOLE) answers for the metric over [start, end), one project's or all; 0 when no
-    event counted."""
+async def period_usage(uow: AlertsTransaction, metric: Metric, project_id: str, start: datetime, end: datetime,
+                       now: datetime | None = None) -> Decimal:
+    """What QueryUsage (window WHOLE) answers for the metric over [start, end) at ``now`` (None: the clock), one
+    project's or all; 0 when no event counted."""
     value, _ = await uow.usage.whole(
         UsageQuery(
             organisation_id=metric.organisation_id,
@@ -88,6 +88,7 @@ async def period_usage(uow: AlertsTransaction, metric: Metric, project_id: str, 
             filters=dict(metric.filters),
             range=usage_range(start, end, Window.WHOLE, ""),
             group_by="",
+            now=now or datetime.now(UTC),
         )
     )
     return as_decimal(value)
@@ -210,8 +211,8 @@ async def evaluate_spike(uow: AlertsTransaction, outbox: EventOutbox, rule: Aler
         metric = (await uow.metrics.active_by_codes([key])).get(key)
         if metric is None:
             return []
-        usage = await period_usage(uow, metric, rule.project_id, windows.window_start, windows.window_end)
-        history = await period_usage(uow, metric, rule.project_id, windows.baseline_start, windows.window_start)
+        usage = await period_usage(uow, metric, rule.project_id, windows.window_start, windows.window_end, now)
+        history = await period_usage(uow, metric, rule.project_id, windows.baseline_start, windows.window_start, now)
         baseline = spike_baseline(metric.aggregation, history, windows.windows_in_baseline)
         if not is_spike(rule, usage, baseline):
             return []

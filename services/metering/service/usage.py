@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, NotFound
 from services.metering.adapters.repository import MetricRepository
 from services.metering.adapters.usage_repository import aggregate_usage
-from services.metering.domain.metric import Metric, validate_code, validate_dimension_name
+from services.metering.domain.metric import Aggregation, Metric, validate_code, validate_dimension_name
 from services.metering.domain.usage import UsageQuery, UsageRow, Window, format_decimal, usage_range
 
 
@@ -38,10 +38,14 @@ async def _resolve_metric(repository: MetricRepository, command: QueryUsage) -> 
     return metric
 
 
-async def query_usage(uow: UnitOfWork, command: QueryUsage) -> tuple[Metric, list[UsageRow]]:
+async def query_usage(
+    uow: UnitOfWork, command: QueryUsage, now: datetime | None = None
+) -> tuple[Metric, list[UsageRow]]:
     """The metric and its usage rows: windows in time order (then group value), empty windows left out.
 
-    Totals are computed from what is stored, so they equal a recomputation from the events."""
+    Totals are computed from what is stored, so they equal a recomputation from the events. ``now`` (None: the
+    clock) is where a gauge's value stops counting in a range in progress."""
+    now = now or datetime.now(UTC)
     if not command.organisation_id:
         raise InvalidArgument("is required", field="organisation_id")
     if command.metric_id and command.metric_code:
@@ -53,6 +57,11 @@ async def query_usage(uow: UnitOfWork, command: QueryUsage) -> tuple[Metric, lis
     usage = usage_range(command.start, command.end, command.window, command.time_zone)
     async with uow:
         metric = await _resolve_metric(MetricRepository(uow.connection), command)
+        if command.group_by and metric.aggregation is Aggregation.WEIGHTED_SUM:
+            raise InvalidArgument(
+                "is not available for a weighted_sum metric: a gauge is one value per project (ask per project_id)",
+                field="group_by",
+            )
         query = UsageQuery(
             organisation_id=command.organisation_id,
             project_id=command.project_id,
@@ -62,6 +71,7 @@ async def query_usage(uow: UnitOfWork, command: QueryUsage) -> tuple[Metric, lis
             filters=dict(metric.filters),
             range=usage,
             group_by=command.group_by,
+            now=now,
         )
         aggregates = await aggregate_usage(uow.connection, query)
     rows = []

@@ -4,7 +4,7 @@ what invoicing reads to price a billing period."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from billing_runtime.database import UnitOfWork
@@ -30,12 +30,16 @@ from services.metering.domain.usage_totals import (
 )
 
 
-async def get_usage_totals(uow: UnitOfWork, queries: Sequence[TotalQuery]) -> list[UsageTotal]:
-    """One total per query, in order, each equal to QueryUsage's answer with window WHOLE.
+async def get_usage_totals(
+    uow: UnitOfWork, queries: Sequence[TotalQuery], now: datetime | None = None
+) -> list[UsageTotal]:
+    """One total per query, in order, each equal to QueryUsage's answer with window WHOLE at ``now`` (None: the
+    clock; a gauge counts a period in progress up to then).
 
     The metrics are resolved in one statement, and every question the buckets alone answer (no filters, a
     bucket aggregation, both ends on the 15-minute grid: a billing period's usual shape) in one more. The rest
-    (filters, unique_count, ends inside a bucket) take QueryUsage's own path, one statement each."""
+    (filters, unique_count, weighted_sum, ends inside a bucket) take QueryUsage's own path, one statement each."""
+    now = now or datetime.now(UTC)
     checked = check_total_queries(queries)
     async with uow:
         found = await MetricRepository(uow.connection).active_by_codes(
@@ -52,7 +56,7 @@ async def get_usage_totals(uow: UnitOfWork, queries: Sequence[TotalQuery]) -> li
         for i, query in enumerate(checked):
             metric = found.get((query.organisation_id, query.metric_code))
             if metric is not None and answers[i] is None:
-                answers[i] = await _one_total(uow, query, metric)
+                answers[i] = await _one_total(uow, query, metric, now)
     return [_total(query, found.get((query.organisation_id, query.metric_code)), answer)
             for query, answer in zip(checked, answers, strict=True)]
 
@@ -63,7 +67,8 @@ def _bucket_query(query: CheckedTotalQuery, found: dict[tuple[str, str], Metric]
                             metric.aggregation.value)
 
 
-async def _one_total(uow: UnitOfWork, query: CheckedTotalQuery, metric: Metric) -> tuple[Decimal | int | None, int]:
+async def _one_total(uow: UnitOfWork, query: CheckedTotalQuery, metric: Metric, now: datetime
+                     ) -> tuple[Decimal | int | None, int]:
     aggregates = await aggregate_usage(
         uow.connection,
         UsageQuery(
@@ -75,6 +80,7 @@ async def _one_total(uow: UnitOfWork, query: CheckedTotalQuery, metric: Metric) 
             filters=dict(metric.filters),
             range=query.range,
             group_by="",
+            now=now,
         ),
     )
     # One window: at most one row, numbered 1 (width_bucket places nothing outside [start, end)).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from typer.testing import CliRunner
@@ -86,6 +88,31 @@ async def test_events_send_and_usage_as_a_table(gateway_url, admin_http, key_hol
     assert code == 0, table
     assert "tokens (sum) for " + organisation in table and "Asia/Kolkata" in table
     assert "0.4" in table and "0.2" in table and "group_value" in table
+
+
+async def test_a_gauge_metric_and_its_usage_in_value_hours(gateway_url, key_holder):
+    organisation = key_holder.organisation_id
+    code, out = await billing(gateway_url, "metrics", "create", "--organisation", organisation, "--code",
+                              "storage_gb", "--aggregation", "weighted_sum", "--unit", "GB", "--json")
+    assert code == 0, out
+    assert json.loads(out)[0]["aggregation"] == "weighted_sum"
+    set_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    code, out = await billing(gateway_url, "events", "send", "--api-key", key_holder.api_key, "--metric",
+                              "storage_gb", "--value", "10", "--event-id", "disk-1", "--timestamp",
+                              set_at.isoformat().replace("+00:00", "Z"))
+    assert code == 0, out
+    since = (set_at - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+
+    async def usage_table() -> str | None:
+        status, text = await billing(gateway_url, "usage", "storage_gb", "--organisation", organisation, "--from",
+                                     since)
+        return text if status == 0 and "No usage" not in text else None
+
+    table = await eventually(usage_table, what="the gauge's usage in `billing usage`")
+    assert "storage_gb (weighted_sum GB-hours) for " + organisation in table
+    # 10 GB held from two hours ago until the question: 20 GB-hours and a few thousandths.
+    (value,) = re.findall(r"\b20\.\d+\b", table)
+    assert Decimal(20) < Decimal(value) < Decimal("20.1")
 
 
 async def test_errors_are_one_line_and_exit_1(gateway_url, key_holder):

@@ -58,6 +58,16 @@ async def test_create_get_list_and_archive_a_metric_with_an_audit_trail(admin_ht
     assert ("metric.create", again.json()["id"]) in mine
 
 
+async def test_a_gauge_metric_is_created_and_reads_back_as_weighted_sum(admin_http, key_holder):
+    body = {"organisation_id": key_holder.organisation_id, "code": "storage_gb", "name": "Storage",
+            "unit": "GB", "aggregation": "weighted_sum"}
+    created = await admin_http.post("/api/v1/admin/metrics", json=body)
+    assert created.status_code == 201, created.text
+    assert (created.json()["aggregation"], created.json()["unit"]) == ("weighted_sum", "GB")
+    listed = await admin_http.get("/api/v1/admin/metrics", params={"organisation_id": key_holder.organisation_id})
+    assert [m["aggregation"] for m in listed.json()["data"]] == ["weighted_sum"]
+
+
 async def test_idempotency_key_replays_the_first_metric(admin_http, key_holder):
     body = {"organisation_id": key_holder.organisation_id, **METRIC, "code": "llm_tokens", "aggregation": "sum"}
     headers = {"Idempotency-Key": "create-llm-tokens"}
@@ -75,6 +85,7 @@ async def test_idempotency_key_replays_the_first_metric(admin_http, key_holder):
         ({"code": "Bad Code"}, 400, "code"),  # checked by metering, named through the gateway
         ({"name": ""}, 400, "name"),
         ({"unique_dimension": "user"}, 400, "unique_dimension"),  # only for unique_count
+        ({"aggregation": "weighted_sum", "filters": {"region": ["eu"]}}, 400, "filters"),  # a gauge has none
         ({"organisation_id": "org_missing"}, 400, "organisation_id"),
         ({"surprise": 1}, 400, "surprise"),
     ],

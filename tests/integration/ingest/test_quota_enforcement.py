@@ -119,3 +119,27 @@ async def test_a_plan_that_does_not_enforce_at_ingest_accepts_over_its_hard_cap(
     _, _, key = await tenant(invoicing, invoicing_stub, ingest_stub, metering_stub, "QUOTA_CAP_HARD", "2")
     reply = await ingest_stub.IngestEvents(events("free", 5, datetime.now(UTC)), metadata=auth(key))
     assert (reply.outcome.accepted_count, reply.outcome.rejected_count) == (5, 0)
+
+
+async def test_a_gauge_is_never_refused_at_ingest_while_metering_reports_its_value_hours(
+        ingest, ingest_stub, invoicing, invoicing_stub, metering_stub):
+    """A hard cap on a weighted_sum metric: an event's effect on value-hours depends on how long its value is held,
+    which ingest cannot know, so ingest accepts every event; metering's CheckQuota still answers (usage so far)."""
+    organisation, _, key = await tenant(invoicing, invoicing_stub, ingest_stub, metering_stub, "QUOTA_CAP_HARD", "1",
+                                        aggregation=pb.AGGREGATION_WEIGHTED_SUM, enforce_quotas_at_ingest=True)
+
+    def gauge(prefix: str, when: datetime) -> ingest_pb2.IngestEventsRequest:
+        return ingest_pb2.IngestEventsRequest(events=[
+            ingest_pb2.Event(event_id=f"{prefix}{i}", metric=CODE, value="500", timestamp=to_timestamp(when))
+            for i in range(3)
+        ])
+
+    first = await ingest_stub.IngestEvents(gauge("disk", datetime.now(UTC) - timedelta(hours=1)), metadata=auth(key))
+    assert (first.outcome.accepted_count, first.outcome.rejected_count) == (3, 0)
+    request = pb.CheckQuotaRequest(organisation_id=organisation, metric_code=CODE, quantity="0")
+    over = await eventually(lambda: _status(metering_stub, request), lambda s: s.used not in ("", "0"))
+    # 500 held for the part of the last hour inside this billing period: over the cap of 1 GB-hour.
+    assert (over.allowed, over.reason) == (False, pb.QUOTA_REASON_OVER_HARD_CAP)
+    await settled(ingest)
+    more = await ingest_stub.IngestEvents(gauge("more", datetime.now(UTC)), metadata=auth(key))
+    assert (more.outcome.accepted_count, more.outcome.rejected_count) == (3, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
@@ -12,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from billing.invoicing.v1 import events_pb2
 from billing.invoicing.v1 import invoicing_pb2 as pb
+from billing.metering.v1 import metering_pb2
 from services.invoicing.adapters.tables import invoice_number_series, invoices
 from tests.integration.helpers import expect_rpc_error
 from tests.integration.invoicing.conftest import (
@@ -23,6 +25,7 @@ from tests.integration.invoicing.conftest import (
     subscribe,
     terms,
 )
+from tests.integration.metering.conftest import E, batch, define, eventually, publish, whole_usage
 
 SEPTEMBER = datetime(2026, 9, 1, tzinfo=UTC)
 OCT_START_IST = datetime(2026, 9, 30, 18, 30, tzinfo=UTC)  # 1 October 00:00 in Asia/Kolkata
@@ -270,6 +273,40 @@ async def test_a_plan_change_prorates_base_fees_by_day_and_prices_usage_on_the_p
         (pb.LINE_KIND_BASE_FEE, 190000),  # 3,100 x 19 / 31 days
         (pb.LINE_KIND_USAGE, 1000),  # 1,000 calls x 0.01 after it
     ]
+
+
+async def test_a_gauge_charge_bills_value_hours_with_the_value_carried_into_the_period(
+    invoicing, invoicing_stub, metering, metering_stub, jetstream
+):
+    """Storage in GB as a weighted_sum metric, priced per GB-hour: the value set in September is carried into
+    October, one at the same instant as another loses to the greater event id, a duplicate counts once, and the
+    value set at the first instant of November belongs to November."""
+    organisation_id = await create_organisation(invoicing_stub, invoicing, since=SEPTEMBER)
+    storage = {"metric_code": "storage_gb", "display_name": "Storage",
+               "charge": {"model": "CHARGE_MODEL_PER_UNIT", "unit_price": "0.0125"}}
+    plan = await create_plan(invoicing_stub, terms(currency="INR", base_fee="0", charges=[storage]))
+    await subscribe(invoicing_stub, organisation_id, plan.latest_version.id)
+    await define(metering_stub, organisation_id, "storage_gb", metering_pb2.AGGREGATION_WEIGHTED_SUM, unit="GB")
+    changed = datetime(2026, 10, 15, 6, tzinfo=UTC)
+    gauge = [
+        E("s1", "100", datetime(2026, 9, 10, tzinfo=UTC), "storage_gb"),
+        E("s2", "250", changed, "storage_gb"),
+        E("s0", "999", changed, "storage_gb"),
+        E("s3", "40", NOV_START_IST - timedelta(milliseconds=500), "storage_gb"),
+        E("s4", "1000", NOV_START_IST, "storage_gb"),
+    ]
+    project = f"prj_test{secrets.token_hex(8)}"
+    await publish(jetstream, batch(organisation_id, project, gauge))
+    await publish(jetstream, batch(organisation_id, project, gauge[1:2]))
+    # 100 GB x 347.5 h + 250 GB x (396.5 h - 0.5 s) + 40 GB x 0.5 s = 481,949,895 GB-s = 133,874.9708333... GB-h
+    await eventually(lambda: whole_usage(metering_stub, organisation_id, "storage_gb", OCT_START_IST, NOV_START_IST),
+                     lambda found: found == ("133874.970833333333", 3))
+
+    await run_to_completion(invoicing_stub, "2026-10", organisation_id)
+    (invoice,) = await invoices_of(invoicing_stub, organisation_id)
+    usage = [line for line in invoice.lines if line.kind == pb.LINE_KIND_USAGE]
+    # 133,874.970833333333 x 0.0125 = 1,673.437135416666..., rounded half up once, on the line: 1,673.44
+    assert [(line.quantity, line.amount_minor) for line in usage] == [("133874.970833333333", 167344)]
 
 
 async def test_the_projected_invoice_prices_usage_so_far_and_stores_nothing(

@@ -228,6 +228,23 @@ async def test_a_rule_created_past_a_level_fires_at_once_without_a_crossing_even
     assert (alerts[0].level, alerts[0].event_id) == ("6", "sixth")
 
 
+async def test_a_gauge_threshold_compares_the_value_hours_held_so_far(
+    metering, metering_stub, jetstream, organisation_id
+) -> None:
+    """A weighted_sum's period usage is the value-hours held up to now: 3,600 GB set two hours ago is past 1 GB-hour
+    within a second of the period, and nowhere near what it would be held to the period's end."""
+    await define(metering_stub, organisation_id, "disk.gb", pb.AGGREGATION_WEIGHTED_SUM)
+    await publish(jetstream, batch(organisation_id, project_id(), [
+        E("g1", "3600", NOW - timedelta(hours=2), metric="disk.gb")]))
+    await eventually(lambda: metering_stub.QueryUsage(pb.QueryUsageRequest(
+        organisation_id=organisation_id, metric_code="disk.gb", start_time=to_timestamp(NOW - timedelta(days=1)),
+        end_time=to_timestamp(NOW + timedelta(hours=1)))), lambda r: bool(r.rows))
+    rule = await create_rule(metering_stub, threshold_rule(organisation_id, ["1", "100000000"], code="disk.gb"))
+    (alert,) = await fired_count(metering_stub, organisation_id, 1)
+    assert (alert.level, alert.event_id, alert.rule_id) == ("1", "", rule.id)
+    assert Decimal(1) <= Decimal(alert.value) <= 3600 * 3  # at most two hours (and the test's own time) held
+
+
 @pytest.fixture
 async def private_nats(tmp_path: Path) -> AsyncIterator[str]:
     """A NATS of its own, so the session's metering does not consume these messages."""

@@ -14,7 +14,7 @@ from billing.metering.v1 import metering_pb2
 from billing_runtime.timestamps import from_timestamp
 from services.gateway.entrypoints.http.schemas import Request
 
-AggregationName = Literal["sum", "count", "max", "min", "unique_count", "latest"]
+AggregationName = Literal["sum", "count", "max", "min", "unique_count", "latest", "weighted_sum"]
 WindowName = Literal["hour", "day", "month", "whole"]
 
 AGGREGATIONS: dict[str, int] = {
@@ -24,6 +24,7 @@ AGGREGATIONS: dict[str, int] = {
     "min": metering_pb2.AGGREGATION_MIN,
     "unique_count": metering_pb2.AGGREGATION_UNIQUE_COUNT,
     "latest": metering_pb2.AGGREGATION_LATEST,
+    "weighted_sum": metering_pb2.AGGREGATION_WEIGHTED_SUM,
 }
 _AGGREGATION_NAMES = {number: name for name, number in AGGREGATIONS.items()}
 WINDOWS: dict[str, int] = {
@@ -41,7 +42,11 @@ class MetricCreate(Request):
                                   "digits, '_', '.' or '-'", examples=["api_calls"])
     name: str = Field(examples=["API calls"])
     unit: str = Field("", examples=["requests"])
-    aggregation: AggregationName = Field(examples=["sum"])
+    aggregation: AggregationName = Field(
+        examples=["sum"],
+        description="weighted_sum: a gauge (each event sets the project's value until its next event) integrated "
+                    "over time, in value-hours (GB -> GB-hours); no filters",
+    )
     unique_dimension: str = Field("", description="For unique_count: the metadata key whose distinct values count",
                                   examples=[""])
     filters: dict[str, list[str]] = Field(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from services.metering.domain.alert_evaluation import (
     NewEvent,
     reached_levels,
+    spike_baseline,
     threshold_crossings,
 )
 from services.metering.domain.metric import Aggregation
@@ -103,6 +104,19 @@ def test_other_aggregations_attribute_a_reached_level_to_the_last_new_event() ->
     crossings = threshold_crossings(Aggregation.UNIQUE_COUNT, Decimal(5), events_of(vals),
                                     [("5", Decimal(5)), ("6", Decimal(6))])
     assert [(c.level, c.event.event_id) for c in crossings] == [("5", "e00001")]
+
+
+def test_a_gauge_attributes_a_reached_level_to_the_last_new_event() -> None:
+    """weighted_sum usage is value-hours so far: not a running total of the events' values."""
+    crossings = threshold_crossings(Aggregation.WEIGHTED_SUM, Decimal(720), events_of([Decimal(500), Decimal(1)]),
+                                    [("700", Decimal(700)), ("800", Decimal(800))])
+    assert [(c.level, c.event.event_id, c.value) for c in crossings] == [("700", "e00001", Decimal(720))]
+
+
+def test_a_gauge_spike_baseline_is_its_average_per_window() -> None:
+    """Value-hours add up over consecutive windows, like sums and counts; max and latest do not."""
+    assert spike_baseline(Aggregation.WEIGHTED_SUM, Decimal(2400), 24) == Decimal(100)
+    assert spike_baseline(Aggregation.LATEST, Decimal(2400), 24) == Decimal(2400)
 
 
 def test_ties_in_time_are_broken_by_event_id() -> None:

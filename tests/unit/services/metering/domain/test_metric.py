@@ -49,12 +49,21 @@ def test_codes_in_the_event_metric_format_are_accepted(code: str) -> None:
         ({"filters": {"": ["x"]}}, "filters"),
         ({"filters": {f"d{i}": ["x"] for i in range(17)}}, "filters"),
         ({"filters": {"region": ["x" * 257]}}, "filters"),
+        # A gauge is one value per project: its carried value comes from aggregates that keep no dimensions.
+        ({"aggregation": Aggregation.WEIGHTED_SUM, "filters": {"region": ["eu"]}}, "filters"),
+        ({"aggregation": Aggregation.WEIGHTED_SUM, "unique_dimension": "disk"}, "unique_dimension"),
     ],
 )
 def test_invalid_definitions_name_their_field(overrides: dict, field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         definition(**overrides)
     assert caught.value.field == field
+
+
+def test_a_gauge_is_defined_without_filters() -> None:
+    gauge = definition(aggregation=Aggregation.WEIGHTED_SUM, unit="GB")
+    assert gauge.aggregation is Aggregation.WEIGHTED_SUM and gauge.filters == {}
+    assert gauge.fingerprint() != definition(aggregation=Aggregation.LATEST, unit="GB").fingerprint()
 
 
 def test_the_fingerprint_ignores_the_order_of_filter_values_but_not_their_content() -> None:

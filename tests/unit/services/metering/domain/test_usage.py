@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,10 +12,12 @@ from hypothesis import strategies as st
 from billing_runtime.errors import InvalidArgument
 from services.metering.domain.usage import (
     BUCKET,
+    UsageQuery,
     Window,
     ceil_bucket,
     floor_bucket,
     format_decimal,
+    gauge_hours,
     usage_range,
 )
 
@@ -134,3 +137,56 @@ def test_format_decimal_is_exact_and_plain(value: Decimal) -> None:
 )
 def test_format_decimal_examples(value, text) -> None:
     assert format_decimal(value) == text
+
+
+# -- gauges ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("value_seconds", "hours"),
+    [
+        (Decimal(3600), "1"),
+        (Decimal(1), "0.000277777778"),  # 1/3600 = 0.000277777777(7...): rounded up at the 12th place
+        (Decimal(-1), "-0.000277777778"),
+        (Decimal("7200.5"), "2.000138888889"),
+        (Decimal("1.8E-9"), "0"),  # exactly half of 1E-12 hours: half-even goes to 0
+        (Decimal("5.4E-9"), "0.000000000002"),  # 1.5E-12: to the even 2E-12
+        (Decimal("9E-9"), "0.000000000002"),  # 2.5E-12: to the even 2E-12
+        (Decimal("-5.4E-9"), "-0.000000000002"),
+        (Decimal("481949895"), "133874.970833333333"),
+        # Far past a default context's 28 digits, still exact.
+        (Decimal("3600E+40"), "1" + "0" * 40),
+        (Decimal("1" + "0" * 40 + ".0000018"), "2777777777777777777777777777777777777.777777778278"),
+    ],
+)
+def test_gauge_hours_round_half_even_to_twelve_places(value_seconds: Decimal, hours: str) -> None:
+    assert format_decimal(gauge_hours(value_seconds)) == hours
+
+
+@settings(deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=8, min_value=-(10**22), max_value=10**22))
+def test_gauge_hours_is_the_nearest_twelfth_place(value_seconds: Decimal) -> None:
+    exact = Fraction(value_seconds) / 3600
+    hours = Fraction(gauge_hours(value_seconds))
+    step = Fraction(1, 10**12)
+    assert abs(hours - exact) <= step / 2
+    assert (hours / step).denominator == 1
+    if abs(hours - exact) == step / 2:
+        assert (hours / step) % 2 == 0
+
+
+def _query(aggregation: str, now: datetime, **fields) -> UsageQuery:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    values = {"organisation_id": "org_1", "project_id": "", "code": "storage", "aggregation": aggregation,
+              "unique_dimension": "", "filters": {}, "group_by": "", "now": now,
+              "range": usage_range(start, start + timedelta(days=30), Window.WHOLE, ""), **fields}
+    return UsageQuery(**values)
+
+
+def test_a_gauge_holds_until_now_or_the_range_end_and_never_reads_bucket_partials() -> None:
+    in_progress = _query("weighted_sum", datetime(2026, 11, 10, 8, tzinfo=UTC))
+    assert in_progress.is_gauge and not in_progress.reads_buckets
+    assert in_progress.held_until == datetime(2026, 11, 10, 8, tzinfo=UTC)
+    closed = _query("weighted_sum", datetime(2027, 1, 1, tzinfo=UTC))
+    assert closed.held_until == datetime(2026, 12, 1, tzinfo=UTC)
+    assert _query("latest", datetime(2027, 1, 1, tzinfo=UTC)).reads_buckets
+    assert not _query("unique_count", datetime(2027, 1, 1, tzinfo=UTC)).reads_buckets
