@@ -16,7 +16,9 @@ class ServiceSettings(BaseSettings):
     """Base settings. ``DATABASE_URL`` and ``NATS_URL`` without a prefix are fallbacks shared by all services,
     so a laptop needs two variables while production gives each service its own credentials."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", validate_default=True,
+                                      # A refused value may be a secret (a key, a token): errors name the setting only.
+                                      hide_input_in_errors=True)
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port (tests)")

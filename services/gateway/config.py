@@ -27,7 +27,7 @@ class GatewaySettings(ServiceSettings):
     """The HTTP edge's settings (``GATEWAY_`` prefix)."""
 
     # A refused value is not echoed in the error: it may be a key or a token.
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     grpc_port: int = 50056
     http_host: str = "127.0.0.1"

@@ -171,3 +171,14 @@ def test_the_gateways_stripe_webhook_secrets(monkeypatch):
     with pytest.raises(ValidationError):
         GatewaySettings(admin_token="x" * 20, database_url="postgresql://x@127.0.0.1/db", secrets_key=key,
                         stripe_webhook_tolerance_seconds=5)
+
+
+def test_a_refused_setting_is_named_but_its_value_never_echoed():
+    """Every service's settings: a value refused at start-up may be a secret (a provider key pasted into the wrong
+    variable), so the error names the setting and never repeats the value."""
+    from services.payments.config import PaymentsSettings
+
+    with pytest.raises(ValidationError) as refused:
+        PaymentsSettings(database_url="postgresql://x@127.0.0.1/db", shutdown_grace_seconds="rzp_live_S3cr3tKeyValue")
+    assert "shutdown_grace_seconds" in str(refused.value)
+    assert "S3cr3tKeyValue" not in str(refused.value)
