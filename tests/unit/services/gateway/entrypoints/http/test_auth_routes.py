@@ -87,7 +87,8 @@ def test_writes_with_the_cookie_need_the_csrf_token_and_bearer_writes_do_not(gat
     gateway.invoicing.answer("CreateOrganisation", NotFound("stop here"))
     missing = gateway.http.post("/api/v1/admin/organisations", json=ORG)
     assert missing.status_code == 403 and missing.json()["detail"] == "missing or wrong X-CSRF-Token"
-    wrong = gateway.http.post("/api/v1/admin/organisations", json=ORG, headers={"X-CSRF-Token": csrf[:-1] + "A"})
+    altered = csrf[:-1] + ("B" if csrf.endswith("A") else "A")  # one character off (never the token itself)
+    wrong = gateway.http.post("/api/v1/admin/organisations", json=ORG, headers={"X-CSRF-Token": altered})
     assert wrong.status_code == 403
     foreign = gateway.http.post("/api/v1/admin/organisations", json=ORG,
                                 headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
