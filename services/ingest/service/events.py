@@ -277,7 +277,9 @@ async def ingest_encoded(
     if rates is not None:
         if clean is None:
             batch = parse(data)
-        count = clean.events if clean is not None else len(batch.events)  # type: ignore[union-attr]
+            count = len(batch.events)
+        else:
+            count = clean.events
         if rules.check_batch_size(count, limits) is None:  # an oversized batch is refused below, uncharged
             await rates.admit(project, count, max_wait_seconds)
     admission = None
