@@ -1,5 +1,6 @@
 """python -m services.invoicing [serve|migrate]"""
 
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def period_close(runtime: Runtime, settings: InvoicingSettings, usage: UsageSour
     their own the same way)."""
     uow = partial(InvoicingUnitOfWork, runtime.engine)
     close = PeriodClose(uow, runtime.outbox, usage, issuing_policy(settings),
-                        forecast_window_days=settings.forecast_window_days)
+                        forecast_window_days=settings.forecast_window_days,
+                        grace=timedelta(hours=settings.grace_period_hours),
+                        late_window=timedelta(days=settings.late_usage_window_days))
     runs = InvoiceRuns(
         uow, close, lambda coro, name: runtime.spawn(coro, name=name),
         locks=PostgresRunLocks(runtime.engine), batch_size=settings.invoice_run_batch_size,

@@ -38,6 +38,14 @@ class InvoicingSettings(ServiceSettings):
     # The scheduler closes the previous month's billing periods; it checks this often.
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(default=300.0, gt=0)
+    # Grace period: after a billing period ends its invoice stays a draft this long, priced again by every run
+    # (the scheduler's every scheduler_interval_seconds), so events arriving late still land on it; then it is
+    # issued. 0 issues at once. At most 30 days.
+    grace_period_hours: int = Field(default=0, ge=0, le=720)
+    # How long after a period ends its events may still arrive: ingest's accepted past window
+    # (INGEST_EVENT_PAST_WINDOW_DAYS). Issued periods within it are priced again with each later invoice, and
+    # their late usage is billed on it as usage adjustment lines.
+    late_usage_window_days: int = Field(default=35, ge=1, le=400)
     # Organisations priced per batch of an invoice run (one usage call to metering and two transactions each).
     invoice_run_batch_size: int = Field(default=200, ge=1, le=5_000)
     # The usage forecast's recent window: the last this many complete days set the trend (with the period-to-date

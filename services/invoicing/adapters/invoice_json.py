@@ -83,6 +83,7 @@ def _line_to_dict(line: InvoiceLine) -> dict[str, Any]:
         "breakdown": [_tier_to_dict(tier) for tier in line.breakdown],
         "coupon_code": line.coupon_code,
         "coupon_redemption_id": line.coupon_redemption_id,
+        "adjusts_period_key": line.adjusts_period_key,
     }
 
 
@@ -105,6 +106,7 @@ def _line_from_dict(raw: dict[str, Any]) -> InvoiceLine:
         # Documents stored before coupons existed have no coupon on any line.
         coupon_code=raw.get("coupon_code", ""),
         coupon_redemption_id=raw.get("coupon_redemption_id", ""),
+        adjusts_period_key=raw.get("adjusts_period_key", ""),
     )
 
 

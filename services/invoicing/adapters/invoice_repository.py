@@ -49,6 +49,68 @@ class InvoiceRepository:
         ]
         return {row.id: row.created_at for row in (await self._conn.execute(statement, rows)).all()}
 
+    async def update_drafts(
+        self, drafts: Sequence[Invoice], documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
+        """Replace the content of drafts priced again (same id, organisation and period), locking them; one that
+        is no longer a draft (issued meanwhile) is left alone. Returns the ids updated with their creation time."""
+        documents = documents or {}
+        updated: dict[str, datetime] = {}
+        for draft in sorted(drafts, key=lambda d: d.id):  # id order, like every other lock on invoices
+            values = header_values(draft)
+            row = (
+                await self._conn.execute(
+                    sa.update(invoices)
+                    .where(invoices.c.id == draft.id, invoices.c.status == InvoiceStatus.DRAFT.value)
+                    .values(
+                        document=documents.get(draft.id) or to_document(draft),
+                        subtotal_minor=values["subtotal_minor"], tax_minor=values["tax_minor"],
+                        total_minor=values["total_minor"], amount_due_minor=values["amount_due_minor"],
+                    )
+                    .returning(invoices.c.id, invoices.c.created_at)
+                )
+            ).one_or_none()
+            if row is not None:
+                updated[row.id] = row.created_at
+        return updated
+
+    async def recent_live(self, organisation_ids: Sequence[str], ending_after: datetime) -> dict[str, list[Invoice]]:
+        """Every invoice but the void ones, drafts included, of these organisations whose period ends after
+        ``ending_after``, oldest period first, by organisation."""
+        if not organisation_ids:
+            return {}
+        rows = (
+            await self._conn.execute(
+                sa.select(invoices)
+                .where(
+                    invoices.c.organisation_id.in_(list(organisation_ids)),
+                    invoices.c.period_end > ending_after,
+                    invoices.c.status != InvoiceStatus.VOID.value,
+                )
+                .order_by(invoices.c.organisation_id, invoices.c.period_start, invoices.c.id)
+            )
+        ).all()
+        found: dict[str, list[Invoice]] = {}
+        for row in rows:
+            found.setdefault(row.organisation_id, []).append(from_row(row))
+        return found
+
+    async def lock(self, invoice_ids: Sequence[str]) -> None:
+        """Lock these invoices until the transaction ends, in id order."""
+        if invoice_ids:
+            await self._conn.execute(
+                sa.select(invoices.c.id).where(invoices.c.id.in_(sorted(set(invoice_ids))))
+                .order_by(invoices.c.id).with_for_update()
+            )
+
+    async def draft_period_keys(self) -> list[str]:
+        """The periods that have a draft invoice, oldest first."""
+        rows = await self._conn.execute(
+            sa.select(invoices.c.period_key).where(invoices.c.status == InvoiceStatus.DRAFT.value)
+            .distinct().order_by(invoices.c.period_key)
+        )
+        return list(rows.scalars().all())
+
     async def period_invoices(self, organisation_ids: Sequence[str], period_key: str) -> dict[str, list[sa.Row[Any]]]:
         """(id, status) of every invoice, void ones included, of these organisations for one period."""
         if not organisation_ids:

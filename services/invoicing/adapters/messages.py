@@ -80,6 +80,7 @@ def _line_to_pb(line: InvoiceLine, stamps: dict[datetime, Timestamp] | None = No
         breakdown=[tier_amount_to_pb(tier) for tier in line.breakdown],
         coupon_code=line.coupon_code,
         coupon_redemption_id=line.coupon_redemption_id,
+        adjusts_period_key=line.adjusts_period_key,
     )
     stamps = {} if stamps is None else stamps
     if line.period_start is not None:

@@ -31,6 +31,9 @@ class LineKind(StrEnum):
     MINIMUM_SPEND = "minimum_spend"  # brings a charge up to its minimum amount (positive)
     MAXIMUM_CAP = "maximum_cap"  # brings a charge down to its maximum amount (negative, a discount)
     DISCOUNT = "discount"  # a coupon's discount on the lines of one GST rate (negative; ``domain/discounts.py``)
+    # Usage of an earlier, already issued period that metering received after that invoice was priced (an event
+    # later than the grace period): the difference it makes, billed on this invoice (``domain/late_usage.py``).
+    USAGE_ADJUSTMENT = "usage_adjustment"
 
 
 class TaxRegime(StrEnum):
@@ -91,6 +94,8 @@ class InvoiceLine:
     # On a discount line: the coupon's code and the organisation's redemption of it.
     coupon_code: str = ""
     coupon_redemption_id: str = ""
+    # On a usage adjustment line: the key of the earlier period whose late usage it bills.
+    adjusts_period_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from services.invoicing.domain.invoice import (
     Party,
     TaxRegime,
 )
+from services.invoicing.domain.late_usage import LateUsage
 from services.invoicing.domain.money import EXACT, minor_to_decimal, round_minor
 from services.invoicing.domain.plan import PlanCharge, PlanVersion
 from services.invoicing.domain.pricing import line_amounts, price_charge
@@ -79,6 +80,8 @@ class BillingInput:
     exchange_rate: ExchangeRate | None = None
     # The organisation's coupon redemptions (any state): those that apply to the period discount it.
     coupons: tuple[CouponRedemption, ...] = ()
+    # Earlier periods' usage received after their invoices were priced (``domain/late_usage.py``).
+    late_usage: tuple[LateUsage, ...] = ()
 
 
 def _rate_for(plan_currency: str, billing: BillingInput) -> tuple[Decimal, ExchangeRate | None]:
@@ -223,6 +226,21 @@ def _discount_lines(out: _Lines, bases: list[DiscountBase], applied: AppliedDisc
                 sac_code=sac_code, coupon_code=terms.code, coupon_redemption_id=applied.redemption.id)
 
 
+def _late_usage_lines(out: _Lines, late: tuple[LateUsage, ...], currency: str) -> None:
+    """A line per earlier period, metric, GST rate and SAC code, after the discounts: a coupon of this period
+    does not discount another period's usage."""
+    for item in late:
+        unit_price = ZERO
+        if item.quantity:
+            with localcontext(_DIVISION):
+                unit_price = (minor_to_decimal(item.amount_minor, currency) / item.quantity).quantize(
+                    _AVERAGE_PLACES, ROUND_HALF_UP).normalize()
+        out.add(kind=LineKind.USAGE_ADJUSTMENT, description=f"{item.name}: late usage of period {item.period_key}",
+                quantity=item.quantity, unit_price=unit_price, amount_minor=item.amount_minor,
+                metric_code=item.metric_code, gst_rate=item.gst_rate, sac_code=item.sac_code,
+                adjusts_period_key=item.period_key)
+
+
 def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
     """The draft invoice (no number, no dates) for ``billing``.
 
@@ -255,6 +273,7 @@ def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
         bases = discount_bases(tuple(out.lines), plan_codes)
         for applied in apply_coupons(bases, billing.coupons, billing.period.key, currency):
             _discount_lines(out, bases, applied, currency)
+    _late_usage_lines(out, billing.late_usage, currency)
     lines = tuple(out.lines)
     taxes = gst.tax_lines(lines, regime)
     subtotal = sum(line.amount_minor for line in lines)

@@ -17,6 +17,7 @@ from services.invoicing.domain.charges import ChargeModel
 from services.invoicing.domain.coupon import CouponRedemption
 from services.invoicing.domain.invoice import ExchangeRate, Party
 from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage, SegmentUsage
+from services.invoicing.domain.late_usage import LateUsage
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.plan import PlanVersion
 from services.invoicing.domain.subscription import Segment, Subscription, segments
@@ -77,12 +78,16 @@ class Supplier:
 
 @dataclass(frozen=True)
 class PlannedInvoice:
-    """An organisation's period with the segments to bill, before usage is read, and its coupon redemptions."""
+    """An organisation's period with the segments to bill, before usage is read, and its coupon redemptions;
+    the draft it prices again (a period in its grace period, or stored by a run that stopped before issuing it),
+    and earlier periods' late usage to bill with it."""
 
     organisation: Organisation
     period: BillingPeriod
     segments: tuple[tuple[Segment, PlanVersion], ...]
     coupons: tuple[CouponRedemption, ...] = ()
+    draft_id: str = ""
+    late_usage: tuple[LateUsage, ...] = ()
 
 
 def customer_party(organisation: Organisation) -> Party:
@@ -182,6 +187,7 @@ def billing_input(
         ),
         exchange_rate=rate,
         coupons=plan.coupons,
+        late_usage=plan.late_usage,
     )
 
 

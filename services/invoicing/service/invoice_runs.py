@@ -167,9 +167,20 @@ class InvoiceRuns:
 
     async def scheduled_close(self) -> InvoiceRunRecord | None:
         """What the scheduler does: close the previous calendar month unless a scheduled run of it finished
-        with nothing left (organisations in zones west of UTC end their month later, so a run that found some
-        not yet due is repeated until none is). Returns the run started, if any."""
+        with nothing left (organisations in zones west of UTC end their month later, and drafts in their grace
+        period are priced again, so a run that found some not yet due is repeated until none is). An earlier
+        period that still has drafts (a grace period reaching past the month after it) is run the same way.
+        Returns the first run started, if any."""
         key = previous_month_key(self._clock())
+        async with self._uow() as uow:
+            older = [k for k in await uow.invoices.draft_period_keys() if k < key]
+        started = None
+        for period_key in [key, *older]:
+            run = await self._scheduled_close_of(period_key)
+            started = started or run
+        return started
+
+    async def _scheduled_close_of(self, key: str) -> InvoiceRunRecord | None:
         async with self._uow() as uow:
             latest = await uow.invoice_runs.latest_for(key, "scheduler")
         if latest is not None and (latest.state == "running" or (latest.state == "completed" and latest.not_due == 0

@@ -1,6 +1,11 @@
 """Closing billing periods: price each organisation's period, validate, store the draft, issue it with the next
 number of its series, and announce it through the outbox.
 
+After a period ends its invoice stays a draft for the grace period (``InvoicingSettings.grace_period_hours``):
+each run in that time prices the draft again, so late events land on it; the first run after the grace period
+prices it a last time and issues it. Events later than that are billed on a later invoice as usage adjustment
+lines (``service/late_usage.py``): never lost, never billed twice.
+
 Organisations go in batches: one read transaction, one call to metering for the batch's usage, one transaction
 storing the drafts and one issuing them. Each (organisation, period) gets at most one live invoice, however many
 runs close it and however they interleave: the drafts' unique index decides who stores, the drafts' row locks
@@ -27,12 +32,14 @@ from services.invoicing.adapters import messages
 from services.invoicing.adapters.invoice_json import round_trip, to_document
 from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.coupon import applies_in
-from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
+from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus, LineKind
 from services.invoicing.domain.invoice_builder import MetricUsage, build_invoice
 from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
 from services.invoicing.domain.invoice_number import financial_year, format_invoice_number
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation
+from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.subscription import Subscription
 from services.invoicing.domain.usage_forecast import DEFAULT_WINDOW_DAYS, Forecast, forecast_invoice, observation
 from services.invoicing.service.billing_inputs import (
     PlannedInvoice,
@@ -44,7 +51,17 @@ from services.invoicing.service.billing_inputs import (
     plan_segments,
     read_usage,
 )
+from services.invoicing.service.late_usage import (
+    LatePricing,
+    basis,
+    horizon,
+    price_late_usage,
+    with_late_usage,
+)
 from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
+
+# Ingest's default past window for an event's timestamp: events of a period may arrive this long after it ends.
+DEFAULT_LATE_WINDOW = timedelta(days=35)
 
 log = get_logger(__name__)
 
@@ -78,6 +95,8 @@ class PeriodClose:
         policy: IssuingPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         forecast_window_days: int = DEFAULT_WINDOW_DAYS,
+        grace: timedelta = timedelta(0),
+        late_window: timedelta = DEFAULT_LATE_WINDOW,
     ) -> None:
         self._uow = uow
         self._outbox = outbox
@@ -85,6 +104,8 @@ class PeriodClose:
         self._policy = policy
         self._clock = clock
         self._forecast_window_days = forecast_window_days
+        self._grace = grace
+        self._late_window = late_window
 
     async def close_batch(
         self,
@@ -110,15 +131,13 @@ class PeriodClose:
             rates = await uow.exchange_rates.all_rates()
             coupons = await uow.coupons.redemptions_of(ids)
         planned: list[PlannedInvoice] = []
-        waiting_drafts: list[str] = []
+        waiting_drafts: list[str] = []  # stored by a run that stopped before issuing them, with nothing to price
         for organisation in organisations:
+            draft = ""
             if replaces is None:
                 rows = existing.get(organisation.id, [])
-                draft = next((row.id for row in rows if row.status == InvoiceStatus.DRAFT.value), None)
-                if draft is not None:
-                    waiting_drafts.append(draft)  # stored by a run that stopped before issuing it
-                    continue
-                if rows:
+                draft = next((row.id for row in rows if row.status == InvoiceStatus.DRAFT.value), "")
+                if rows and not draft:
                     progress.already_invoiced += 1  # issued, paid, or voided (reissue is explicit)
                     continue
             org_subscriptions = subscriptions.get(organisation.id, [])
@@ -129,30 +148,102 @@ class PeriodClose:
                 continue
             segments = plan_segments(org_subscriptions, period, versions)
             if not segments:
-                progress.no_subscription += 1
+                if draft:
+                    waiting_drafts.append(draft)
+                else:
+                    progress.no_subscription += 1
             elif period.end > now:
                 progress.not_due += 1
             else:
-                planned.append(PlannedInvoice(organisation, period, segments, tuple(coupons.get(organisation.id, ()))))
+                # A draft is priced again: late events of its grace period land on it.
+                planned.append(PlannedInvoice(organisation, period, segments, tuple(coupons.get(organisation.id, ())),
+                                              draft_id=draft))
+        late = await self._late_usage(planned, subscriptions, versions, rates, progress)
+        planned = [with_late_usage(plan, late) for plan in planned if plan.organisation.id not in late.failures]
         documents: dict[str, dict] = {}
         drafts = self._price(
             planned, await read_usage(planned, self._usage), rates, replaces or {}, progress, documents
         )
+        repriced = {plan.draft_id for plan in planned if plan.draft_id}
         async with self._uow() as uow:
             drafts = await self._coupons_still_apply(uow, drafts, progress)
-            stored = await uow.invoices.insert_drafts(drafts, run_id, documents)
+            drafts = await self._late_usage_still_holds(uow, drafts, planned, late, progress)
+            stored = await uow.invoices.insert_drafts([d for d in drafts if d.id not in repriced], run_id, documents)
+            stored |= await uow.invoices.update_drafts([d for d in drafts if d.id in repriced], documents)
             await uow.coupons.record_uses([
                 (redemption_id, draft.period_key, draft.id)
                 for draft in drafts if draft.id in stored for redemption_id in sorted(draft.coupon_redemption_ids)
             ])
+        # In its grace period a draft stays a draft: the run counts it not due, and a later run prices it again.
+        in_grace = set() if replaces is not None else {
+            plan.organisation.id for plan in planned if now < plan.period.end + self._grace
+        }
+        kept = [draft for draft in drafts if draft.id in stored]
+        progress.not_due += sum(1 for draft in kept if draft.organisation_id in in_grace)
         # What was just stored need not be read back to be issued: the drafts in hand, with their stored times.
-        candidates = [replace(draft, created_at=stored[draft.id]) for draft in drafts if draft.id in stored]
+        candidates: list[str | Invoice] = [
+            replace(draft, created_at=stored[draft.id]) for draft in kept if draft.organisation_id not in in_grace
+        ]
         candidates += waiting_drafts
         issued = await self.issue(candidates)
         progress.invoiced += len(issued)
         # Lost a race with another run: it stored or issued these first.
         progress.already_invoiced += (len(drafts) - len(stored)) + (len(candidates) - len(issued))
         return progress
+
+    async def _late_usage(
+        self,
+        planned: Sequence[PlannedInvoice],
+        subscriptions: Mapping[str, Sequence[Subscription]],
+        versions: Mapping[str, PlanVersion],
+        rates: Sequence[ExchangeRate],
+        progress: RunProgress,
+    ) -> LatePricing:
+        """Earlier periods' late usage for the invoices about to be priced; organisations whose earlier periods
+        cannot be priced again are counted failed."""
+        start = horizon(planned, self._late_window)
+        if start is None:
+            return LatePricing({}, {}, {}, {})
+        async with self._uow() as uow:
+            recent = await uow.invoices.recent_live([plan.organisation.id for plan in planned], start)
+        late = await price_late_usage(planned, recent, subscriptions, versions, self._usage, self._policy.supplier,
+                                      rates, self._late_window)
+        for organisation_id, message in late.failures.items():
+            log.warning("invoice not computed", organisation_id=organisation_id, error=message)
+            progress.fail(organisation_id, message)
+        return late
+
+    async def _late_usage_still_holds(
+        self,
+        uow: InvoicingTransaction,
+        drafts: list[Invoice],
+        planned: Sequence[PlannedInvoice],
+        late: LatePricing,
+        progress: RunProgress,
+    ) -> list[Invoice]:
+        """The drafts whose late usage was priced against the adjustments still billed, with the earlier invoices
+        locked until the drafts are stored; the others are counted failed (the next run prices them again)."""
+        plans = {plan.organisation.id: plan for plan in planned if plan.organisation.id in late.bases}
+        checked = [draft for draft in drafts if draft.organisation_id in plans]
+        if not checked:
+            return drafts
+        await uow.invoices.lock([i for draft in checked for i in late.billed[draft.organisation_id]])
+        start = horizon([plans[draft.organisation_id] for draft in checked], self._late_window)
+        assert start is not None
+        recent = await uow.invoices.recent_live([draft.organisation_id for draft in checked], start)
+        kept = []
+        for draft in drafts:
+            plan = plans.get(draft.organisation_id)
+            if plan is not None and basis(recent.get(plan.organisation.id, ()), plan, self._late_window) != (
+                late.bases[plan.organisation.id]
+            ):
+                log.warning("invoice not stored: late usage billed elsewhere while it was priced",
+                            organisation_id=draft.organisation_id)
+                progress.fail(draft.organisation_id, "another invoice billed late usage of an earlier period while "
+                                                     "this one was priced; run the period again")
+                continue
+            kept.append(draft)
+        return kept
 
     @staticmethod
     async def _coupons_still_apply(
@@ -195,7 +286,7 @@ class PeriodClose:
             organisation_id = plan.organisation.id
             try:
                 billing = billing_input(plan, usage, self._policy.supplier, rates)
-                invoice = build_invoice(new_id("inv"), billing)
+                invoice = build_invoice(plan.draft_id or new_id("inv"), billing)
                 invoice = replace(invoice, replaces_invoice_id=replaces.get(organisation_id, ""))
                 validate_invoice(invoice)
                 # From scratch again, and through the stored form: the same amounts, or nothing is stored.
@@ -262,8 +353,20 @@ class PeriodClose:
                 )
             earlier = await repository.reissue_of(invoice_id)
             organisation = await uow.organisations.get(voided.organisation_id)
+            later = (await repository.recent_live([voided.organisation_id], voided.period_end)).get(
+                voided.organisation_id, [])
         if earlier is not None:
             return earlier, False
+        adjusting = sorted({
+            invoice.number or invoice.id for invoice in later for line in invoice.lines
+            if line.kind is LineKind.USAGE_ADJUSTMENT and line.adjusts_period_key == voided.period_key
+        })
+        if adjusting:
+            # A reissue prices the period from all its usage, late events included: billed twice.
+            raise FailedPrecondition(
+                f"cannot reissue invoice {invoice_id}: late usage of period {voided.period_key} is already billed on "
+                f"{', '.join(adjusting)}; void that first, or correct the period with a credit note"
+            )
         assert organisation is not None
         progress = await self.close_batch([organisation], voided.period_key, replaces={organisation.id: invoice_id})
         if progress.failures:

@@ -159,6 +159,26 @@ class Invoices(Protocol):
         reissues an invoice already reissued; the ids stored, each with its stored creation time."""
         ...
 
+    async def update_drafts(
+        self, drafts: Sequence[Invoice], documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
+        """Replace the content of drafts priced again, locking them; one no longer a draft is left alone. The ids
+        updated, each with its creation time."""
+        ...
+
+    async def recent_live(self, organisation_ids: Sequence[str], ending_after: datetime) -> dict[str, list[Invoice]]:
+        """Every invoice but the void ones, drafts included, of these organisations whose period ends after
+        ``ending_after``, oldest period first, by organisation."""
+        ...
+
+    async def lock(self, invoice_ids: Sequence[str]) -> None:
+        """Lock these invoices until the transaction ends, in id order."""
+        ...
+
+    async def draft_period_keys(self) -> list[str]:
+        """The periods that have a draft invoice, oldest first."""
+        ...
+
     async def period_invoices(
         self, organisation_ids: Sequence[str], period_key: str
     ) -> dict[str, list[InvoiceState]]:

@@ -111,6 +111,9 @@ class InvoiceLine(BaseModel):
     breakdown: list[TierAmount]
     coupon_code: str = Field("", description="On a discount line: the coupon's code", examples=[""])
     coupon_redemption_id: str = Field("", description="On a discount line: the organisation's redemption of it")
+    adjusts_period_key: str = Field(
+        "", description="On a usage_adjustment line: the earlier period whose late usage it bills", examples=[""]
+    )
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.InvoiceLine, currency: str) -> InvoiceLine:
@@ -123,6 +126,7 @@ class InvoiceLine(BaseModel):
             gst_rate=message.gst_rate, sac_code=message.sac_code,
             breakdown=[TierAmount.from_pb(t) for t in message.breakdown],
             coupon_code=message.coupon_code, coupon_redemption_id=message.coupon_redemption_id,
+            adjusts_period_key=message.adjusts_period_key,
         )
 
 

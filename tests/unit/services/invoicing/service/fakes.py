@@ -322,6 +322,33 @@ class FakeInvoices:
                 found.setdefault(invoice.organisation_id, []).append(InvoiceState(invoice.id, invoice.status.value))
         return found
 
+    async def update_drafts(
+        self, drafts: Sequence[Invoice], documents: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, datetime]:
+        updated = {}
+        for draft in sorted(drafts, key=lambda d: d.id):
+            stored = self._tables.invoices.get(draft.id)
+            if stored is None or stored.status is not InvoiceStatus.DRAFT:
+                continue
+            self._tables.locks.append(f"invoice {draft.id}")
+            self._tables.invoices[draft.id] = replace(draft, created_at=stored.created_at)
+            updated[draft.id] = stored.created_at or STORED_AT
+        return updated
+
+    async def recent_live(self, organisation_ids: Sequence[str], ending_after: datetime) -> dict[str, list[Invoice]]:
+        found: dict[str, list[Invoice]] = {}
+        for invoice in sorted(self._tables.invoices.values(), key=lambda i: (i.period_start, i.id)):
+            if (invoice.organisation_id in organisation_ids and invoice.period_end > ending_after
+                    and invoice.status is not InvoiceStatus.VOID):
+                found.setdefault(invoice.organisation_id, []).append(invoice)
+        return found
+
+    async def lock(self, invoice_ids: Sequence[str]) -> None:
+        self._tables.locks.extend(f"invoice {i}" for i in sorted(set(invoice_ids)))
+
+    async def draft_period_keys(self) -> list[str]:
+        return sorted({i.period_key for i in self._tables.invoices.values() if i.status is InvoiceStatus.DRAFT})
+
     async def lock_draft_ids(self, invoice_ids: Sequence[str]) -> list[str]:
         drafts = sorted(i for i in invoice_ids
                         if i in self._tables.invoices and self._tables.invoices[i].status is InvoiceStatus.DRAFT)
