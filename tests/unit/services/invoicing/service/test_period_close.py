@@ -266,3 +266,45 @@ async def test_schedulers_of_two_replicas_checking_at_once_start_one_run(tables,
     assert first is not None and second is None
     assert [run.value.id for run in tables.runs.values()] == [first.id]
     await spawned.wait()
+
+
+async def test_in_its_grace_period_a_draft_is_priced_again_then_issued_when_it_ends(tables):
+    organisation_id = await organisation(tables, "Acme")
+    acme = tables.organisations[organisation_id].value
+    december_end = datetime(2026, 12, 31, 18, 30, tzinfo=UTC)  # midnight in Asia/Kolkata
+    moment = [december_end + timedelta(minutes=5)]
+    usage = FakeUsage("200")
+    close = PeriodClose(lambda: FakeUnitOfWork(tables), FakeOutbox(), usage, POLICY, clock=lambda: moment[0],
+                        grace=timedelta(hours=24))
+    progress = await close.close_batch([acme], "2026-12")
+    assert (progress.not_due, progress.invoiced) == (1, 0)
+    [draft] = await stored(tables, organisation_id)
+    assert draft.status is InvoiceStatus.DRAFT and draft.subtotal_minor == 100_000 + 10_000
+
+    usage.total, moment[0] = Decimal(300), december_end + timedelta(hours=24) - timedelta(seconds=1)
+    progress = await close.close_batch([acme], "2026-12")
+    assert (progress.not_due, progress.invoiced) == (1, 0)
+    [again] = await stored(tables, organisation_id)
+    assert again.id == draft.id and again.status is InvoiceStatus.DRAFT and again.subtotal_minor == 115_000
+
+    moment[0] = december_end + timedelta(hours=24)
+    progress = await close.close_batch([acme], "2026-12")
+    assert (progress.not_due, progress.invoiced) == (0, 1)
+    [issued] = await stored(tables, organisation_id)
+    assert issued.id == draft.id and issued.number and issued.subtotal_minor == 115_000
+
+
+async def test_the_scheduler_also_runs_an_earlier_period_that_still_has_drafts(tables):
+    organisation_id = await organisation(tables, "Acme", subscribed_from="2026-11-21")
+    acme = tables.organisations[organisation_id].value
+    november_end = datetime(2026, 11, 30, 18, 30, tzinfo=UTC)
+    in_grace = PeriodClose(lambda: FakeUnitOfWork(tables), FakeOutbox(), FakeUsage(), POLICY,
+                           clock=lambda: november_end + timedelta(hours=1), grace=timedelta(days=30))
+    assert (await in_grace.close_batch([acme], "2026-11")).not_due == 1
+    spawned = Spawned()
+    runs = InvoiceRuns(lambda: FakeUnitOfWork(tables), close_for(tables, FakeUsage()), spawned, clock=lambda: NOW)
+    await runs.scheduled_close()
+    await spawned.wait()
+    assert sorted(run.value.period_key for run in tables.runs.values()) == ["2026-11", "2026-12"]
+    assert sorted((i.period_key, i.status.value) for i in await stored(tables, organisation_id)) == [
+        ("2026-11", "issued"), ("2026-12", "issued")]
