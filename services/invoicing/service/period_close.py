@@ -42,6 +42,7 @@ from services.invoicing.service.billing_inputs import (
     billing_period,
     describe,
     plan_segments,
+    planned_invoice,
     read_usage,
 )
 from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
@@ -133,7 +134,8 @@ class PeriodClose:
             elif period.end > now:
                 progress.not_due += 1
             else:
-                planned.append(PlannedInvoice(organisation, period, segments, tuple(coupons.get(organisation.id, ()))))
+                org_coupons = coupons.get(organisation.id, ())
+                planned.append(planned_invoice(organisation, period, org_subscriptions, versions, org_coupons))
         documents: dict[str, dict] = {}
         drafts = self._price(
             planned, await read_usage(planned, self._usage), rates, replaces or {}, progress, documents
@@ -301,7 +303,7 @@ class PeriodClose:
                 f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
                 "it to a plan first"
             )
-        plan = PlannedInvoice(organisation, period, segments, tuple(coupons))
+        plan = planned_invoice(organisation, period, subscriptions, versions, coupons)
         (usage,) = await read_usage([plan], self._usage, until=now)
         billing = billing_input(plan, usage, self._policy.supplier, rates)
         invoice = build_invoice("projected", billing)
