@@ -114,6 +114,7 @@ def test_worked_example_annual_plan_upgraded_mid_year_line_by_line() -> None:
                                                    start_of_day(date(2027, 4, 1), KOLKATA))
     # 18 % GST within the state: CGST 9 % + SGST 9 % of 1,08,100.00.
     assert april.subtotal_minor == 108_100_00 and april.tax_minor == 19_458_00
+    assert april.total_minor == 127_558_00
 
     for key in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09"):
         assert base_fee_lines(invoices[key]) == [], key
@@ -132,6 +133,8 @@ def test_worked_example_annual_plan_upgraded_mid_year_line_by_line() -> None:
     ]
     assert october.lines[1].period_start == start_of_day(date(2026, 10, 1), KOLKATA)
     assert october.subtotal_minor == 53_952_05
+    assert [t.amount_minor for t in october.tax_lines] == [4_855_68, 4_855_68]  # 9 % of 53,952.05 = 4,855.6845
+    assert october.total_minor == 63_663_41
 
     for key in ("2026-11", "2026-12", "2027-01", "2027-02", "2027-03"):
         assert base_fee_lines(invoices[key]) == [], key
