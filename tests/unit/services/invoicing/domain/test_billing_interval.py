@@ -315,3 +315,28 @@ def test_monthly_invoices_of_an_interval_plan_carry_no_monthly_base_fee(interval
     plan = annual("pv_a", "Annual", "1000", interval=interval, timing=BaseFeeTiming.IN_ARREARS)
     subscription = subscribe(plan, date(2026, 4, 1))
     assert base_fee_lines(invoice("2026-04", subscription, {plan.id: plan})) == []
+
+
+def test_moving_from_an_annual_plan_to_a_monthly_one_credits_the_rest_of_the_year() -> None:
+    monthly = annual("pv_m", "Starter", "5000", interval=BillingInterval.MONTH)
+    versions = {**VERSIONS, monthly.id: monthly}
+    subscription = subscription_rules.change_plan(
+        subscribe(GROWTH, date(2026, 4, 1)), monthly.id, start_of_day(date(2027, 1, 1), KOLKATA), KOLKATA
+    )
+    assert base_fee_lines(invoice("2027-01", subscription, versions)) == [
+        # 1 January to 31 March: 90 of 365 days of 1,08,000 back (26,630.136...); the running total of the year
+        # goes from 1,08,000.00 to 81,369.86.
+        ("Growth plan base fee, year 2026-04-01 to 2027-03-31, 10% annual discount (90 of 365 days unused, "
+         "credited)", -26_630_14),
+        ("Starter plan base fee", 5_000_00),
+    ]
+    assert base_fee_lines(invoice("2027-02", subscription, versions)) == [("Starter plan base fee", 5_000_00)]
+
+
+def test_an_anchored_subscription_s_year_runs_from_anchor_day_to_anchor_day() -> None:
+    subscription = subscribe(GROWTH, date(2026, 4, 15), anchor_day=15)
+    april = invoice("2026-04", subscription, VERSIONS)
+    assert base_fee_lines(april) == [
+        ("Growth plan base fee, year 2026-04-15 to 2027-04-14, 10% annual discount", 108_000_00)
+    ]
+    assert all(base_fee_lines(invoice(key, subscription, VERSIONS)) == [] for key in month_keys("2026-05", 11))
