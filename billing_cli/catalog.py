@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,17 +36,42 @@ def _key(kind: str, content: Any) -> str:
     return f"cli-{kind}-{hashlib.sha256(canonical(content).encode()).hexdigest()[:24]}"
 
 
+def _base_fee_cell(terms: dict[str, Any]) -> str | None:
+    """The monthly base fee, with the interval and timing when it is not billed monthly."""
+    fee = terms.get("base_fee")
+    interval = terms.get("billing_interval") or "month"
+    if interval == "month":
+        return fee
+    return f"{fee or '0'}/month, per {interval} {(terms.get('base_fee_timing') or 'in_arrears').replace('_', ' ')}"
+
+
 def _plan_row(plan: dict[str, Any]) -> dict[str, Any]:
     latest = plan.get("latest_version") or {}
     terms = latest.get("terms") or {}
     return {**plan, "version": latest.get("version"), "currency": terms.get("currency"),
-            "base_fee": terms.get("base_fee"), "charges": ", ".join(c["metric_code"] for c in terms.get("charges", []))}
+            "base_fee": _base_fee_cell(terms), "charges": ", ".join(c["metric_code"] for c in terms.get("charges", []))}
 
 
 def _version_row(version: dict[str, Any]) -> dict[str, Any]:
     terms = version["terms"]
-    return {**version, "currency": terms["currency"], "base_fee": terms.get("base_fee"),
+    return {**version, "currency": terms["currency"], "base_fee": _base_fee_cell(terms),
             "charges": ", ".join(c["metric_code"] for c in terms.get("charges", []))}
+
+
+def describe_base_fee(terms: dict[str, Any]) -> str:
+    """How a plan's base fee recurs: ``INR 999 per period`` for a monthly plan, ``INR 10000 per month, billed per
+    year in advance: 108000 a year (10% annual discount)`` for a yearly one."""
+    fee = terms.get("base_fee") or "0"
+    interval = terms.get("billing_interval") or "month"
+    text = f"{terms['currency']} {fee} per period"
+    if interval == "month":
+        return text
+    months = 3 if interval == "quarter" else 12
+    discount = Decimal(terms.get("annual_discount_percent") or 0)
+    whole = Decimal(fee) * months * (100 - discount) / 100
+    timing = (terms.get("base_fee_timing") or "in_arrears").replace("_", " ")
+    text = f"{terms['currency']} {fee} per month, billed per {interval} {timing}: {whole.normalize():f} a {interval}"
+    return text + (f" ({discount.normalize():f}% annual discount)" if discount else "")
 
 
 def describe_charge(charge: dict[str, Any]) -> str:
@@ -83,7 +109,7 @@ def show_version(version: dict[str, Any], as_json: bool) -> None:
         return
     terms = version["terms"]
     title = (f"{version['plan_name']} ({version['plan_code']}) version {version['version']}, {version['id']}: "
-             f"{terms['currency']} {terms.get('base_fee') or '0'} per period, GST {terms.get('gst_rate') or '18'}%")
+             f"{describe_base_fee(terms)}, GST {terms.get('gst_rate') or '18'}%")
     rows = [{"metric_code": c["metric_code"], "display_name": c["display_name"], "model": c["charge"]["model"],
              "pricing": describe_charge(c["charge"]), "gst_rate": c.get("gst_rate") or "",
              "sac_code": c.get("sac_code") or ""} for c in terms.get("charges", [])]

@@ -126,6 +126,14 @@ def terms_from_pb(terms: pb.PlanTerms) -> dict[str, Any]:
     if terms.HasField("ingest_rate_limit"):
         data["ingest_rate_limit"] = {"events_per_second": terms.ingest_rate_limit.events_per_second,
                                      "burst": terms.ingest_rate_limit.burst}
+    interval = _enum_value(pb.BillingInterval, terms.billing_interval, "BILLING_INTERVAL_")
+    if interval is not None:
+        data["billing_interval"] = interval
+    timing = _enum_value(pb.BaseFeeTiming, terms.base_fee_timing, "BASE_FEE_TIMING_")
+    if timing is not None:
+        data["base_fee_timing"] = timing
+    if terms.annual_discount_percent:
+        data["annual_discount_percent"] = terms.annual_discount_percent
     return data
 
 
@@ -138,6 +146,10 @@ def plan_version_to_pb(version: PlanVersion) -> pb.PlanVersion:
         sac_code=data["sac_code"],
         description=data["description"],
         enforce_quotas_at_ingest=version.terms.enforce_quotas_at_ingest,
+        # Stated even when they are the defaults (monthly, in arrears), so a reader need not know the defaults.
+        billing_interval=_enum_number(pb.BillingInterval, version.terms.billing_interval.value, "BILLING_INTERVAL_"),
+        base_fee_timing=_enum_number(pb.BaseFeeTiming, version.terms.base_fee_timing.value, "BASE_FEE_TIMING_"),
+        annual_discount_percent=data.get("annual_discount_percent", ""),
     )
     entitlements_to_pb(terms.entitlements, version.terms.entitlements)
     if version.terms.ingest_rate_limit is not None:

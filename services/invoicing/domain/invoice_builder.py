@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from services.invoicing.domain import currencies, gst
-from services.invoicing.domain.billing_period import BillingPeriod, days
+from services.invoicing.domain.billing_interval import IntervalFee
+from services.invoicing.domain.billing_period import BillingPeriod, days, zone_of
 from services.invoicing.domain.charges import ZERO, ChargeModel, TierAmount
 from services.invoicing.domain.coupon import CouponRedemption
 from services.invoicing.domain.discounts import AppliedDiscount, DiscountBase, apply_coupons
@@ -31,8 +33,8 @@ from services.invoicing.domain.invoice import (
     TaxRegime,
 )
 from services.invoicing.domain.late_usage import LateUsage
-from services.invoicing.domain.money import EXACT, minor_to_decimal, round_minor
-from services.invoicing.domain.plan import PlanCharge, PlanVersion
+from services.invoicing.domain.money import EXACT, decimal_text, minor_to_decimal, round_minor
+from services.invoicing.domain.plan import BillingInterval, PlanCharge, PlanVersion
 from services.invoicing.domain.pricing import line_amounts, price_charge
 from services.invoicing.domain.subscription import Segment
 
@@ -82,6 +84,8 @@ class BillingInput:
     coupons: tuple[CouponRedemption, ...] = ()
     # Earlier periods' usage received after their invoices were priced (``domain/late_usage.py``).
     late_usage: tuple[LateUsage, ...] = ()
+    # Quarterly and yearly base fees (and credits) due on this period's invoice (``domain/billing_interval``).
+    interval_fees: tuple[IntervalFee, ...] = ()
 
 
 def _rate_for(plan_currency: str, billing: BillingInput) -> tuple[Decimal, ExchangeRate | None]:
@@ -129,8 +133,8 @@ class _Lines:
 
 def _base_fee_line(out: _Lines, part: SegmentUsage, period_days: int, rate: Decimal, currency: str) -> None:
     terms = part.plan_version.terms
-    if terms.base_fee == ZERO:
-        return  # a free plan has no base fee to show
+    if terms.base_fee == ZERO or terms.billing_interval is not BillingInterval.MONTH:
+        return  # a free plan has no base fee to show; a quarter's or year's is an interval fee
     segment = part.segment
     name = f"{part.plan_version.plan_name} plan base fee"
     with localcontext(EXACT):
@@ -148,6 +152,39 @@ def _base_fee_line(out: _Lines, part: SegmentUsage, period_days: int, rate: Deci
         kind=LineKind.BASE_FEE, description=description, quantity=quantity, unit_price=unit_price,
         amount_minor=round_minor(amount, currency), plan_version_id=part.plan_version.id,
         period_start=segment.start, period_end=segment.end, gst_rate=terms.gst_rate, sac_code=terms.sac_code,
+    )
+
+
+def _local_day(instant: datetime, time_zone: str) -> str:
+    return instant.astimezone(zone_of(time_zone)).date().isoformat()
+
+
+def _interval_fee_line(out: _Lines, item: IntervalFee, rate: Decimal, currency: str, time_zone: str) -> None:
+    """A quarter's or year's base fee, or the part of it for ``item.days``; a credit is the same, negative."""
+    version = item.plan_version
+    terms = version.terms
+    with localcontext(EXACT):
+        fee = terms.interval_fee() * rate
+    if fee == ZERO:
+        return
+    last_day = _local_day(item.interval_end - timedelta(microseconds=1), time_zone)
+    interval = f"{terms.billing_interval.value} {_local_day(item.interval_start, time_zone)} to {last_day}"
+    name = f"{version.plan_name} plan base fee, {interval}"
+    if terms.annual_discount_percent:
+        name += f", {decimal_text(terms.annual_discount_percent)}% annual discount"
+    sign = -1 if item.credit else 1
+    if item.whole and not item.credit:
+        quantity, unit_price, description = ONE, fee, name
+    else:
+        with localcontext(_DIVISION):
+            unit_price = (sign * fee / item.interval_days).quantize(_AVERAGE_PLACES, ROUND_HALF_UP).normalize()
+        quantity = Decimal(item.days)
+        what = "unused, credited" if item.credit else "charged"
+        description = f"{name} ({item.days} of {item.interval_days} days {what})"
+    out.add(
+        kind=LineKind.BASE_FEE, description=description, quantity=quantity, unit_price=unit_price,
+        amount_minor=item.amount_minor(rate, currency), plan_version_id=version.id,
+        period_start=item.start, period_end=item.end, gst_rate=terms.gst_rate, sac_code=terms.sac_code,
     )
 
 
@@ -255,6 +292,10 @@ def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
     period_days = days(billing.period)
     used_rate: ExchangeRate | None = None
     out = _Lines()
+    for item in billing.interval_fees:
+        rate, row = _rate_for(item.plan_version.terms.currency, billing)
+        used_rate = row or used_rate
+        _interval_fee_line(out, item, rate, currency, billing.period.time_zone)
     for index, part in enumerate(billing.segments):
         _check_segment(index, part.segment, billing.period, period_days)
         rate, row = _rate_for(part.plan_version.terms.currency, billing)
@@ -270,6 +311,7 @@ def build_invoice(invoice_id: str, billing: BillingInput) -> Invoice:
             _charge_lines(out, part, plan_charge, rate, currency, label)
     if billing.coupons:
         plan_codes = {part.plan_version.id: part.plan_version.plan_code for part in billing.segments}
+        plan_codes |= {item.plan_version.id: item.plan_version.plan_code for item in billing.interval_fees}
         bases = discount_bases(tuple(out.lines), plan_codes)
         for applied in apply_coupons(bases, billing.coupons, billing.period.key, currency):
             _discount_lines(out, bases, applied, currency)

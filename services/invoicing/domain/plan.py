@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 
 from services.invoicing.domain.charges import ZERO, ChargeDefinition
 from services.invoicing.domain.entitlements import EntitlementValue
+from services.invoicing.domain.money import EXACT
 
 DEFAULT_SAC_CODE = "998314"  # IT design and development services; operators set their own per plan or charge
 
@@ -19,6 +20,27 @@ DEFAULT_SAC_CODE = "998314"  # IT design and development services; operators set
 class QuotaCap(StrEnum):
     HARD = "hard"  # usage beyond the limit (and its grace) is refused where the plan enforces quotas
     SOFT = "soft"  # usage beyond the limit is allowed and billed; alerts may fire
+
+
+class BillingInterval(StrEnum):
+    """How often a plan's base fee recurs. Usage is always invoiced monthly, in arrears
+    (``domain/billing_interval``)."""
+
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+    @property
+    def months(self) -> int:
+        return {"month": 1, "quarter": 3, "year": 12}[self.value]
+
+
+class BaseFeeTiming(StrEnum):
+    """Which monthly invoice carries an interval's base fee: the one of the interval's first month (in advance) or
+    of its last (in arrears). For a monthly plan both are the month itself."""
+
+    IN_ADVANCE = "in_advance"
+    IN_ARREARS = "in_arrears"
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,19 @@ class PlanVersionTerms:
     entitlements: Mapping[str, EntitlementValue] = field(default_factory=dict)
     # None: ingest's default rate applies.
     ingest_rate_limit: IngestRateLimit | None = None
+    # ``base_fee`` is per month; a quarter's fee is 3 of it, a year's 12 less ``annual_discount_percent``.
+    billing_interval: BillingInterval = BillingInterval.MONTH
+    base_fee_timing: BaseFeeTiming = BaseFeeTiming.IN_ARREARS
+    annual_discount_percent: Decimal = ZERO
+
+    def interval_fee(self) -> Decimal:
+        """The base fee of one whole interval, exact (rounding to minor units is the invoice's, once per line):
+        ``base_fee`` x months x (1 - ``annual_discount_percent`` / 100)."""
+        with localcontext(EXACT):
+            fee = self.base_fee * self.billing_interval.months
+            if self.annual_discount_percent:
+                fee = fee * (100 - self.annual_discount_percent) / 100
+            return fee
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from services.invoicing.domain.entitlements import entitlements_to_dict, validat
 from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.plan import (
     DEFAULT_SAC_CODE,
+    BaseFeeTiming,
+    BillingInterval,
     IngestRateLimit,
     PlanCharge,
     PlanVersionTerms,
@@ -36,7 +38,8 @@ MAX_CHARGES = 100
 # Services Accounting Codes of GST: six digits, chapter 99.
 SAC_CODE = re.compile(r"^99\d{4}$")
 _TERMS_FIELDS = ("currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description",
-                 "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit")
+                 "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit", "billing_interval",
+                 "base_fee_timing", "annual_discount_percent")
 _CHARGE_FIELDS = ("metric_code", "charge", "display_name", "gst_rate", "sac_code")
 _QUOTA_FIELDS = ("metric_code", "limit", "cap", "grace_percent", "grace_hours")
 _RATE_FIELDS = ("events_per_second", "burst")
@@ -195,6 +198,30 @@ def _ingest_rate_limit(raw: Any) -> IngestRateLimit | None:
     return IngestRateLimit(rate, _whole(burst, f"{field}.burst", 1, MAX_BURST))
 
 
+def _choice(raw: Any, field: str, kind: type[BillingInterval] | type[BaseFeeTiming], default: Any) -> Any:
+    if raw in (None, ""):
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InvalidArgument(f"must be one of {', '.join(item.value for item in kind)}", field=field) from None
+
+
+def _interval_terms(raw: Mapping[str, Any]) -> tuple[BillingInterval, BaseFeeTiming, Decimal]:
+    """The billing interval, the base fee's timing and the annual discount (a year's only)."""
+    interval = _choice(raw.get("billing_interval"), "billing_interval", BillingInterval, BillingInterval.MONTH)
+    timing = _choice(raw.get("base_fee_timing"), "base_fee_timing", BaseFeeTiming, BaseFeeTiming.IN_ARREARS)
+    discount = Decimal(0)
+    if raw.get("annual_discount_percent") not in (None, ""):
+        discount = _percentage(raw["annual_discount_percent"], "annual_discount_percent")
+        if discount and interval is not BillingInterval.YEAR:
+            raise InvalidArgument(
+                f"applies to a yearly plan only; this plan is billed every {interval.value}",
+                field="annual_discount_percent",
+            )
+    return interval, timing, discount
+
+
 def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
     """A plan version's terms, checked and typed.
 
@@ -202,7 +229,9 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
     in metering's format); ``quotas`` only for metrics the plan charges; GST rates 0-100 % with at most two
     decimals; SAC codes six digits starting 99; a quota's grace (a percent of 0-100 and hours of 0-8784) on hard
     caps only; entitlements as ``entitlements.validate_entitlements`` checks them; an ingest rate of 1 to
-    1,000,000 events per second with a burst of 1 to 10,000,000. Any fault is an
+    1,000,000 events per second with a burst of 1 to 10,000,000; ``billing_interval`` month, quarter or year,
+    ``base_fee_timing`` in_advance or in_arrears, and an ``annual_discount_percent`` (0-100, two decimals) on yearly
+    plans only. Any fault is an
     ``InvalidArgument`` naming its path."""
     raw = _mapping(raw, "", _TERMS_FIELDS)
     currency = raw.get("currency")
@@ -245,6 +274,7 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
         raise InvalidArgument("must be true or false", field="enforce_quotas_at_ingest")
     gst_rate = raw.get("gst_rate")
     sac_code = raw.get("sac_code")
+    interval, timing, discount = _interval_terms(raw)
     return PlanVersionTerms(
         currency=currency,
         base_fee=base_fee,
@@ -256,6 +286,9 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
         enforce_quotas_at_ingest=bool(enforce),
         entitlements=validate_entitlements(raw.get("entitlements")),
         ingest_rate_limit=_ingest_rate_limit(raw.get("ingest_rate_limit")),
+        billing_interval=interval,
+        base_fee_timing=timing,
+        annual_discount_percent=discount,
     )
 
 
@@ -273,8 +306,8 @@ def _quota_to_dict(quota: Quota) -> dict[str, Any]:
 def terms_to_dict(terms: PlanVersionTerms) -> dict[str, Any]:
     """Terms as JSON-ready data (decimals as strings); ``validate_terms(terms_to_dict(t)) == t``.
 
-    A quota's grace, the enforcement flag and entitlements appear only when set: terms stored (and fingerprints
-    taken) before they existed read and compare the same."""
+    A quota's grace, the enforcement flag, entitlements and the interval terms appear only when not the default:
+    terms stored (and fingerprints taken) before they existed read and compare the same."""
     data: dict[str, Any] = {
         "currency": terms.currency,
         "base_fee": decimal_text(terms.base_fee),
@@ -300,4 +333,10 @@ def terms_to_dict(terms: PlanVersionTerms) -> dict[str, Any]:
     if terms.ingest_rate_limit is not None:
         data["ingest_rate_limit"] = {"events_per_second": terms.ingest_rate_limit.events_per_second,
                                      "burst": terms.ingest_rate_limit.burst}
+    if terms.billing_interval is not BillingInterval.MONTH:
+        data["billing_interval"] = terms.billing_interval.value
+    if terms.base_fee_timing is not BaseFeeTiming.IN_ARREARS:
+        data["base_fee_timing"] = terms.base_fee_timing.value
+    if terms.annual_discount_percent:
+        data["annual_discount_percent"] = decimal_text(terms.annual_discount_percent)
     return data

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from billing_runtime.errors import DomainError
 from services.invoicing.domain import exchange
+from services.invoicing.domain.billing_interval import IntervalFee, interval_fees
 from services.invoicing.domain.billing_period import BillingPeriod, period_containing, period_for_key
 from services.invoicing.domain.charges import ChargeModel
 from services.invoicing.domain.coupon import CouponRedemption
@@ -86,6 +87,8 @@ class PlannedInvoice:
     period: BillingPeriod
     segments: tuple[tuple[Segment, PlanVersion], ...]
     coupons: tuple[CouponRedemption, ...] = ()
+    # Quarterly and yearly base fees due on this period's invoice (``domain/billing_interval``).
+    interval_fees: tuple[IntervalFee, ...] = ()
     draft_id: str = ""
     late_usage: tuple[LateUsage, ...] = ()
 
@@ -110,6 +113,21 @@ def billing_period(organisation: Organisation, subscriptions: Sequence[Subscript
     if at is not None:
         return period_containing(at, time_zone, anchor)
     return period_for_key(period_key, time_zone, anchor)
+
+
+def planned_invoice(
+    organisation: Organisation,
+    period: BillingPeriod,
+    subscriptions: Sequence[Subscription],
+    versions: Mapping[str, PlanVersion],
+    coupons: Sequence[CouponRedemption] = (),
+) -> PlannedInvoice:
+    """The organisation's period to bill: its plan segments, its coupons, and the quarterly or yearly base fees
+    (charges and credits) that fall on it."""
+    return PlannedInvoice(
+        organisation, period, plan_segments(subscriptions, period, versions), tuple(coupons),
+        interval_fees(subscriptions, period, versions),
+    )
 
 
 def plan_segments(
@@ -165,7 +183,7 @@ def billing_input(
     organisation = plan.organisation
     currency = organisation.details.billing_currency
     rate = None
-    for _, version in plan.segments:
+    for version in [version for _, version in plan.segments] + [fee.plan_version for fee in plan.interval_fees]:
         if version.terms.currency != currency:
             rate = exchange.require_rate(rates, version.terms.currency, currency, plan.period.end)
     return BillingInput(
@@ -187,6 +205,7 @@ def billing_input(
         ),
         exchange_rate=rate,
         coupons=plan.coupons,
+        interval_fees=plan.interval_fees,
         late_usage=plan.late_usage,
     )
 

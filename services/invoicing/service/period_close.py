@@ -49,6 +49,7 @@ from services.invoicing.service.billing_inputs import (
     billing_period,
     describe,
     plan_segments,
+    planned_invoice,
     read_usage,
 )
 from services.invoicing.service.late_usage import (
@@ -156,8 +157,9 @@ class PeriodClose:
                 progress.not_due += 1
             else:
                 # A draft is priced again: late events of its grace period land on it.
-                planned.append(PlannedInvoice(organisation, period, segments, tuple(coupons.get(organisation.id, ())),
-                                              draft_id=draft))
+                org_coupons = coupons.get(organisation.id, ())
+                planned.append(replace(planned_invoice(organisation, period, org_subscriptions, versions, org_coupons),
+                                       draft_id=draft))
         late = await self._late_usage(planned, subscriptions, versions, rates, progress)
         planned = [with_late_usage(plan, late) for plan in planned if plan.organisation.id not in late.failures]
         documents: dict[str, dict] = {}
@@ -404,7 +406,7 @@ class PeriodClose:
                 f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
                 "it to a plan first"
             )
-        plan = PlannedInvoice(organisation, period, segments, tuple(coupons))
+        plan = planned_invoice(organisation, period, subscriptions, versions, coupons)
         (usage,) = await read_usage([plan], self._usage, until=now)
         billing = billing_input(plan, usage, self._policy.supplier, rates)
         invoice = build_invoice("projected", billing)

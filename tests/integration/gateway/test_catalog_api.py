@@ -122,6 +122,9 @@ def _graduated(*tiers: dict) -> dict:
          "terms.charges[0].charge.unit_price"),
         ({"charges": [{"metric_code": "api_calls", "charge": {"model": "tiered"}}]}, "terms.charges[0].charge.model"),
         ({"quotas": [{"metric_code": "api_calls", "limit": "10", "cap": "maybe"}]}, "terms.quotas[0].cap"),
+        ({"billing_interval": "week"}, "terms.billing_interval"),
+        ({"billing_interval": "quarter", "annual_discount_percent": "10"}, "terms.annual_discount_percent"),
+        ({"billing_interval": "year", "annual_discount_percent": "101"}, "terms.annual_discount_percent"),
     ],
 )
 async def test_bad_terms_are_400_naming_the_body_field_and_store_nothing(admin_http, invoicing, terms, field):
@@ -133,6 +136,18 @@ async def test_bad_terms_are_400_naming_the_body_field_and_store_nothing(admin_h
     assert response.json()["detail"].startswith(f"{field}: ")
     assert (await count(invoicing, plans), await count(invoicing, plan_versions)) == before
     assert (await admin_http.get("/api/v1/admin/plans", params={"code": body["code"]})).json()["data"] == []
+
+
+async def test_an_annual_plan_states_its_interval_timing_and_discount_and_a_monthly_one_its_defaults(admin_http):
+    annual = await admin_http.post("/api/v1/admin/plans", json=plan_body(
+        base_fee="10000", billing_interval="year", base_fee_timing="in_advance", annual_discount_percent="10"))
+    assert annual.status_code == 201, annual.text
+    terms = annual.json()["latest_version"]["terms"]
+    assert (terms["billing_interval"], terms["base_fee_timing"], terms["annual_discount_percent"]) == (
+        "year", "in_advance", "10")
+    monthly = (await admin_http.post("/api/v1/admin/plans", json=plan_body())).json()["latest_version"]["terms"]
+    assert (monthly["billing_interval"], monthly["base_fee_timing"], monthly["annual_discount_percent"]) == (
+        "month", "in_arrears", None)
 
 
 async def test_bad_terms_of_a_new_version_are_named_the_same_way(admin_http):

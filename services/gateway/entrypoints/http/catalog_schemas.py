@@ -37,6 +37,8 @@ ChargeModelName = Literal["per_unit", "graduated", "volume", "package", "percent
 CHARGE_MODELS = EnumNames.of(invoicing_pb2.ChargeModel, "CHARGE_MODEL_")
 PACKAGE_ROUNDINGS = EnumNames.of(invoicing_pb2.PackageRounding, "PACKAGE_ROUNDING_")
 QUOTA_CAPS = EnumNames.of(invoicing_pb2.QuotaCap, "QUOTA_CAP_")
+BILLING_INTERVALS = EnumNames.of(invoicing_pb2.BillingInterval, "BILLING_INTERVAL_")
+BASE_FEE_TIMINGS = EnumNames.of(invoicing_pb2.BaseFeeTiming, "BASE_FEE_TIMING_")
 SUBSCRIPTION_STATES = EnumNames.of(invoicing_pb2.SubscriptionState, "SUBSCRIPTION_STATE_")
 INT64_MAX = 2**63 - 1
 INT32_MAX = 2**31 - 1
@@ -260,8 +262,9 @@ class PlanTerms(Request):
     """What a plan version charges: a base fee per period and one charge per metric, in one currency."""
 
     currency: str = Field(description="ISO 4217 code every price is in", examples=["INR"])
-    base_fee: DecimalText | None = Field(None, description="Per billing period, in arrears; prorated by days on a "
-                                                           "plan change", examples=["999"])
+    base_fee: DecimalText | None = Field(None, description="Per month: a quarterly plan charges 3 of it a quarter, a "
+                                                           "yearly one 12 less annual_discount_percent a year; "
+                                                           "prorated by days on a plan change", examples=["999"])
     charges: list[PlanCharge] = Field(default_factory=list)
     quotas: list[Quota] = Field(default_factory=list, description="Each on a metric the plan charges for")
     gst_rate: DecimalText | None = Field(None, description="GST percent; default 18", examples=["18"])
@@ -272,6 +275,15 @@ class PlanTerms(Request):
     entitlements: Entitlements = Field(default_factory=dict)
     ingest_rate_limit: IngestRateLimit | None = Field(None, description="Events per second per project, with "
                                                                         "bursts; null: the platform's default")
+    billing_interval: Literal["month", "quarter", "year"] | None = Field(
+        None, description="How often the base fee recurs (default month); usage is always invoiced monthly, in "
+                          "arrears", examples=["year"])
+    base_fee_timing: Literal["in_advance", "in_arrears"] | None = Field(
+        None, description="A quarter's or year's base fee on the invoice of its first month (in_advance) or of its "
+                          "last (in_arrears, the default)", examples=["in_advance"])
+    annual_discount_percent: DecimalText | None = Field(
+        None, description="Yearly plans: percent off 12 months of base fee (0-100, at most 2 decimals)",
+        examples=["10"])
 
     def to_pb(self) -> invoicing_pb2.PlanTerms:
         message = invoicing_pb2.PlanTerms(
@@ -282,6 +294,11 @@ class PlanTerms(Request):
         entitlements_to_pb(message.entitlements, self.entitlements)
         if self.ingest_rate_limit is not None:
             message.ingest_rate_limit.CopyFrom(self.ingest_rate_limit.to_pb())
+        if self.billing_interval is not None:
+            message.billing_interval = BILLING_INTERVALS.number(self.billing_interval)
+        if self.base_fee_timing is not None:
+            message.base_fee_timing = BASE_FEE_TIMINGS.number(self.base_fee_timing)
+        message.annual_discount_percent = _text(self.annual_discount_percent)
         return message
 
     @classmethod
@@ -296,6 +313,9 @@ class PlanTerms(Request):
             ingest_rate_limit=IngestRateLimit(events_per_second=message.ingest_rate_limit.events_per_second,
                                               burst=message.ingest_rate_limit.burst)
             if message.HasField("ingest_rate_limit") else None,
+            billing_interval=BILLING_INTERVALS.name(message.billing_interval),  # type: ignore[arg-type]
+            base_fee_timing=BASE_FEE_TIMINGS.name(message.base_fee_timing),  # type: ignore[arg-type]
+            annual_discount_percent=_optional(message.annual_discount_percent),
         )
 
 

@@ -15,7 +15,8 @@ Response = TypeVar("Response")
 
 # PlanTerms' fields: invoicing validates the terms on their own, so its paths start at them.
 TERMS_FIELDS = frozenset({"currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description",
-                          "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit"})
+                          "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit", "billing_interval",
+                          "base_fee_timing", "annual_discount_percent"})
 _HEAD = re.compile(r"^([A-Za-z_]+)(.*)$", re.DOTALL)
 
 

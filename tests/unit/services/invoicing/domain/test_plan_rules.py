@@ -242,3 +242,36 @@ def test_grace_and_entitlements_refused(raw: Any, field: str, message: str) -> N
         validate_terms(raw)
     assert caught.value.field == field
     assert message in caught.value.message
+
+
+def test_billing_interval_terms_are_typed_round_trip_and_stay_out_of_monthly_plans() -> None:
+    from services.invoicing.domain.plan import BaseFeeTiming, BillingInterval
+
+    checked = validate_terms(terms(billing_interval="year", base_fee_timing="in_advance",
+                                   annual_discount_percent="16.67"))
+    assert (checked.billing_interval, checked.base_fee_timing, checked.annual_discount_percent) == (
+        BillingInterval.YEAR, BaseFeeTiming.IN_ADVANCE, Decimal("16.67"))
+    assert checked.interval_fee() == Decimal("999") * 12 * Decimal("0.8333")
+    assert validate_terms(terms_to_dict(checked)) == checked
+    monthly = validate_terms(terms())
+    assert (monthly.billing_interval, monthly.base_fee_timing) == (BillingInterval.MONTH, BaseFeeTiming.IN_ARREARS)
+    assert monthly.interval_fee() == Decimal(999)
+    assert not {"billing_interval", "base_fee_timing", "annual_discount_percent"} & set(terms_to_dict(monthly))
+    assert validate_terms(terms(billing_interval="quarter")).interval_fee() == Decimal(2997)
+
+
+@pytest.mark.parametrize(("raw", "field", "message"), [
+    ({"billing_interval": "week"}, "billing_interval", "must be one of month, quarter, year"),
+    ({"billing_interval": 12}, "billing_interval", "must be one of"),
+    ({"base_fee_timing": "later"}, "base_fee_timing", "must be one of in_advance, in_arrears"),
+    ({"billing_interval": "year", "annual_discount_percent": "100.5"}, "annual_discount_percent", "at most 100"),
+    ({"billing_interval": "year", "annual_discount_percent": "-1"}, "annual_discount_percent", ""),
+    ({"billing_interval": "year", "annual_discount_percent": "10.001"}, "annual_discount_percent", "2 decimal"),
+    ({"billing_interval": "quarter", "annual_discount_percent": "10"}, "annual_discount_percent", "yearly plan"),
+    ({"annual_discount_percent": "10"}, "annual_discount_percent", "billed every month"),
+])  # fmt: skip
+def test_billing_interval_terms_refused(raw: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_terms(terms(**raw))
+    assert caught.value.field == field
+    assert message in str(caught.value)

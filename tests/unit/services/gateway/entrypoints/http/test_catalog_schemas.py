@@ -38,11 +38,16 @@ TERMS = {
     "enforce_quotas_at_ingest": True,
     "entitlements": {"seats": {"number": "10"}, "sso": True, "support": "priority", "tier": "10"},
     "ingest_rate_limit": {"events_per_second": 1000, "burst": 20000},
+    "billing_interval": "year",
+    "base_fee_timing": "in_advance",
+    "annual_discount_percent": "10",
 }
 
 
 def test_terms_map_to_protobuf_field_for_field():
     message = cs.PlanTerms.model_validate(TERMS).to_pb()
+    assert (message.billing_interval, message.base_fee_timing, message.annual_discount_percent) == (
+        pb.BILLING_INTERVAL_YEAR, pb.BASE_FEE_TIMING_IN_ADVANCE, "10")
     assert (message.currency, message.base_fee, message.gst_rate, message.sac_code) == ("INR", "999", "18", "998315")
     graduated = message.charges[0]
     assert (graduated.metric_code, graduated.display_name, graduated.gst_rate, graduated.sac_code) == (
