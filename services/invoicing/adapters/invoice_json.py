@@ -83,6 +83,8 @@ def _line_to_dict(line: InvoiceLine) -> dict[str, Any]:
         "breakdown": [_tier_to_dict(tier) for tier in line.breakdown],
         "coupon_code": line.coupon_code,
         "coupon_redemption_id": line.coupon_redemption_id,
+        "price_override_id": line.price_override_id,
+        "price_override_version": line.price_override_version,
     }
 
 
@@ -105,6 +107,9 @@ def _line_from_dict(raw: dict[str, Any]) -> InvoiceLine:
         # Documents stored before coupons existed have no coupon on any line.
         coupon_code=raw.get("coupon_code", ""),
         coupon_redemption_id=raw.get("coupon_redemption_id", ""),
+        # Nor had any line a price override before they existed.
+        price_override_id=raw.get("price_override_id", ""),
+        price_override_version=raw.get("price_override_version", 0),
     )
 
 

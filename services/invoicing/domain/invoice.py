@@ -91,6 +91,10 @@ class InvoiceLine:
     # On a discount line: the coupon's code and the organisation's redemption of it.
     coupon_code: str = ""
     coupon_redemption_id: str = ""
+    # On a base fee, usage, minimum-spend or maximum-cap line priced by the organisation's price override: the
+    # override's id and version ("" and 0 when the plan's own price applies).
+    price_override_id: str = ""
+    price_override_version: int = 0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from services.invoicing.domain.invoice import ExchangeRate, Party
 from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage, SegmentUsage
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.price_override import PriceOverride, split_by_overrides
 from services.invoicing.domain.subscription import Segment, Subscription, segments
 
 
@@ -108,12 +109,17 @@ def billing_period(organisation: Organisation, subscriptions: Sequence[Subscript
 
 
 def plan_segments(
-    subscriptions: Sequence[Subscription], period: BillingPeriod, versions: Mapping[str, PlanVersion]
+    subscriptions: Sequence[Subscription],
+    period: BillingPeriod,
+    versions: Mapping[str, PlanVersion],
+    price_overrides: Sequence[PriceOverride] = (),
 ) -> tuple[tuple[Segment, PlanVersion], ...]:
-    """Every subscription's segments inside the period, in time order, each with its plan version."""
+    """Every subscription's segments inside the period, in time order, each with its plan version as priced for
+    the organisation: cut again where a version of its ``price_overrides`` starts, as at a plan change."""
     found = [segment for subscription in subscriptions for segment in segments(subscription, period)]
     found.sort(key=lambda segment: segment.start)
-    return tuple((segment, versions[segment.plan_version_id]) for segment in found)
+    parts = tuple((segment, versions[segment.plan_version_id]) for segment in found)
+    return split_by_overrides(parts, price_overrides, period.time_zone)
 
 
 async def read_usage(

@@ -109,6 +109,7 @@ class PeriodClose:
             )
             rates = await uow.exchange_rates.all_rates()
             coupons = await uow.coupons.redemptions_of(ids)
+            price_overrides = await uow.price_overrides.for_organisations(ids)
         planned: list[PlannedInvoice] = []
         waiting_drafts: list[str] = []
         for organisation in organisations:
@@ -127,7 +128,7 @@ class PeriodClose:
             except Exception as error:  # noqa: BLE001 - one organisation's fault must not stop the run
                 progress.fail(organisation.id, describe(error))
                 continue
-            segments = plan_segments(org_subscriptions, period, versions)
+            segments = plan_segments(org_subscriptions, period, versions, price_overrides.get(organisation.id, ()))
             if not segments:
                 progress.no_subscription += 1
             elif period.end > now:
@@ -294,8 +295,9 @@ class PeriodClose:
             )
             rates = await uow.exchange_rates.all_rates()
             coupons = (await uow.coupons.redemptions_of([organisation_id])).get(organisation_id, [])
+            price_overrides = (await uow.price_overrides.for_organisations([organisation_id])).get(organisation_id, ())
         period = billing_period(organisation, subscriptions, at=now)
-        segments = plan_segments(subscriptions, period, versions)
+        segments = plan_segments(subscriptions, period, versions, price_overrides)
         if not segments:
             raise FailedPrecondition(
                 f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
