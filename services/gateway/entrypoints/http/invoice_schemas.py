@@ -111,6 +111,10 @@ class InvoiceLine(BaseModel):
     breakdown: list[TierAmount]
     coupon_code: str = Field("", description="On a discount line: the coupon's code", examples=[""])
     coupon_redemption_id: str = Field("", description="On a discount line: the organisation's redemption of it")
+    price_override_id: str = Field("", description="On a line priced by the organisation's price override (its "
+                                                   "description says so): the override version's id")
+    price_override_version: int = Field(0, description="That override's version number; 0 when the plan's own "
+                                                       "price applies")
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.InvoiceLine, currency: str) -> InvoiceLine:
@@ -123,6 +127,7 @@ class InvoiceLine(BaseModel):
             gst_rate=message.gst_rate, sac_code=message.sac_code,
             breakdown=[TierAmount.from_pb(t) for t in message.breakdown],
             coupon_code=message.coupon_code, coupon_redemption_id=message.coupon_redemption_id,
+            price_override_id=message.price_override_id, price_override_version=message.price_override_version,
         )
 
 
