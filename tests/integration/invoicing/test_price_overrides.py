@@ -130,6 +130,17 @@ async def test_invoices_are_priced_with_the_version_in_force_and_say_so(invoicin
     july = await live_invoice(stub, organisation_id, "2026-07")
     assert [(line.amount_minor, line.price_override_version) for line in july.lines] == [(99900, 0), (50000, 0)]
 
+    # The projected invoice of the current period is priced (and labelled) with the version in force too.
+    latest = await stub.SetPriceOverride(pb.SetPriceOverrideRequest(
+        organisation_id=organisation_id, plan_code=plan.code, terms=override_terms(**AGREED)))
+    assert latest.price_override.version == 4
+    projected = (await stub.GetProjectedInvoice(pb.GetProjectedInvoiceRequest(organisation_id=organisation_id))
+                 ).invoice
+    agreed = [line for line in projected.lines if line.price_override_version == 4]
+    assert {line.description.split(", price agreed")[0].split(" (")[0] for line in agreed} == {
+        "Standard plan base fee", "Priority support"}
+    assert all(line.description.endswith("price agreed for this organisation (override v4)") for line in agreed)
+
 
 async def test_unknown_organisation_or_plan_and_a_reused_key(invoicing, invoicing_stub):
     stub = invoicing_stub
