@@ -137,3 +137,29 @@ def test_versions_that_change_nothing_inside_a_segment_do_not_cut_it() -> None:
     versions = [override(1, day(1) - timedelta(days=40), None), override(2, day(11), None)]
     assert split_by_overrides([(whole(), PLAN)], versions, NOV.time_zone) == ((whole(), PLAN),)
     assert split_by_overrides([(whole(), PLAN)], [], NOV.time_zone) == ((whole(), PLAN),)
+
+
+def test_the_worked_example_of_docs_pricing_md() -> None:
+    plan = plan_version("pv", "Standard", "INR", "999", (per_unit("api_calls", "0.05", display_name="API calls"),))
+    v1 = PriceOverride("pov_1", "org_1", plan.plan_id, "standard", 1, day(1), validate_override_terms(
+        {"base_fee": "600", "charges": [{"metric_code": "api_calls", "charge": {"model": "graduated", "tiers": [
+            {"up_to": "100000", "unit_price": "0.04"}, {"up_to": None, "unit_price": "0.02"}]}}]}, plan.terms), CREATED)
+    v2 = PriceOverride("pov_2", "org_1", plan.plan_id, "standard", 2, day(21), validate_override_terms(
+        {"base_fee": "450", "charges": [{"metric_code": "api_calls", "charge": {"model": "per_unit",
+                                                                                "unit_price": "0.03"}}]},
+        plan.terms), CREATED)
+    parts = split_by_overrides([(whole(), plan)], [v1, v2], NOV.time_zone)
+    used = (usage(api_calls="150000"), usage(api_calls="60000"))
+    invoice = build_invoice("inv", billing(tuple(SegmentUsage(s, v, u) for (s, v), u in zip(parts, used,
+                                                                                            strict=True))))
+    validate_invoice(invoice)
+    assert [(line.description, line.amount_minor) for line in invoice.lines] == [
+        ("Standard plan base fee (20 of 30 days), price agreed for this organisation (override v1)", 400_00),
+        ("API calls (Standard plan, 20 of 30 days), price agreed for this organisation (override v1)", 5000_00),
+        ("Standard plan base fee (10 of 30 days), price agreed for this organisation (override v2)", 150_00),
+        ("API calls (Standard plan, 10 of 30 days), price agreed for this organisation (override v2)", 1800_00),
+    ]
+    assert (invoice.subtotal_minor, [t.amount_minor for t in invoice.tax_lines], invoice.total_minor) == (
+        7350_00, [661_50, 661_50], 8673_00)
+    own = build_invoice("inv", billing((SegmentUsage(whole(), plan, usage(api_calls="210000")),)))
+    assert own.subtotal_minor == 11499_00
