@@ -93,10 +93,10 @@ async def get_plan_in_force(
             version = plans.versions.get(placement.plan_version_id)
             if version is None:  # the read joins the covering phase's version; this is only a safety net
                 version = await uow.catalog.get_version(placement.plan_version_id)
-        price_override = None
-        if version is not None:
-            found = in_force(await uow.price_overrides.of(organisation_id, version.plan_id), version.plan_id, at)
-            price_override = found if applies_to(found, version) else None
+    price_override = None
+    if version is not None:
+        found = in_force(plans.price_overrides, version.plan_id, at)
+        price_override = found if applies_to(found, version) else None
     return PlanInForce(
         organisation=plans.organisation,
         period=placement.period,

@@ -307,6 +307,8 @@ class OrganisationPlans:
     # At least the version of the phase covering the moment read at, when one does.
     versions: Mapping[str, PlanVersion]
     overrides: Mapping[str, EntitlementValue]
+    # The organisation's price override versions that started by the moment (the one in force per plan among them).
+    price_overrides: Sequence[PriceOverride] = ()
 
 
 class PlansInForce(Protocol):

@@ -457,6 +457,8 @@ class FakePlansInForce:
             subscriptions=subscriptions,
             versions=await FakeCatalog(self._tables).versions(covering),
             overrides=await FakeEntitlementOverrides(self._tables).of(organisation_id),
+            price_overrides=[row.value for row in self._tables.price_overrides.values()
+                             if row.value.organisation_id == organisation_id and row.value.effective_from <= at],
         )
 
 
