@@ -21,6 +21,7 @@ from billing_cli import (
     messages,
     metering,
     payments,
+    price_overrides,
     reconciliation,
     staff,
     webhooks,
@@ -192,6 +193,7 @@ app.add_typer(catalog.subscriptions, name="subscriptions")
 app.add_typer(catalog.rates, name="rates")
 app.command("quote")(catalog.quote)
 app.add_typer(coupons.coupons, name="coupons")
+app.add_typer(price_overrides.price_overrides, name="price-overrides")
 app.add_typer(invoices.invoices, name="invoices")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")

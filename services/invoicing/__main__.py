@@ -137,6 +137,9 @@ ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
     "SetEntitlementOverride": mesh.EDGE,
     "DeleteEntitlementOverride": mesh.EDGE,
     "ListEntitlementOverrides": mesh.EDGE,
+    "SetPriceOverride": mesh.EDGE,
+    "ListPriceOverrides": mesh.EDGE,
+    "DeletePriceOverride": mesh.EDGE,
 })
 
 DEFINITION = ServiceDefinition(

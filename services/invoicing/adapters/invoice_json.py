@@ -84,6 +84,8 @@ def _line_to_dict(line: InvoiceLine) -> dict[str, Any]:
         "coupon_code": line.coupon_code,
         "coupon_redemption_id": line.coupon_redemption_id,
         "adjusts_period_key": line.adjusts_period_key,
+        "price_override_id": line.price_override_id,
+        "price_override_version": line.price_override_version,
     }
 
 
@@ -107,6 +109,9 @@ def _line_from_dict(raw: dict[str, Any]) -> InvoiceLine:
         coupon_code=raw.get("coupon_code", ""),
         coupon_redemption_id=raw.get("coupon_redemption_id", ""),
         adjusts_period_key=raw.get("adjusts_period_key", ""),
+        # Nor had any line a price override before they existed.
+        price_override_id=raw.get("price_override_id", ""),
+        price_override_version=raw.get("price_override_version", 0),
     )
 
 

@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from billing.invoicing.v1 import events_pb2, invoicing_pb2
 from billing_runtime.timestamps import to_timestamp as timestamp
 from services.invoicing.adapters.catalog_messages import entitlements_to_pb, plan_version_to_pb, tier_amount_to_pb
+from services.invoicing.adapters.price_override_messages import price_override_to_pb
 from services.invoicing.domain.invoice import Invoice, InvoiceLine, Party
 from services.invoicing.domain.money import decimal_text
 from services.invoicing.domain.organisation import Organisation
@@ -50,6 +51,8 @@ def plan_in_force_to_pb(answer: PlanInForce) -> invoicing_pb2.GetPlanInForceResp
     if answer.phase_end is not None:
         message.phase_end.CopyFrom(timestamp(answer.phase_end))
     entitlements_to_pb(message.entitlement_overrides, answer.overrides)
+    if answer.price_override is not None:
+        message.price_override.CopyFrom(price_override_to_pb(answer.price_override))
     return message
 
 
@@ -81,6 +84,8 @@ def _line_to_pb(line: InvoiceLine, stamps: dict[datetime, Timestamp] | None = No
         coupon_code=line.coupon_code,
         coupon_redemption_id=line.coupon_redemption_id,
         adjusts_period_key=line.adjusts_period_key,
+        price_override_id=line.price_override_id,
+        price_override_version=line.price_override_version,
     )
     stamps = {} if stamps is None else stamps
     if line.period_start is not None:

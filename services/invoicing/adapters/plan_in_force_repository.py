@@ -1,6 +1,7 @@
 """What an organisation is on at a moment, read in two queries (metering asks often): the organisation with its
-entitlement overrides, then its subscriptions with their phases, each phase joined to its plan version only when
-it covers the moment (so one version's terms are read, not every version the organisation was ever on)."""
+entitlement overrides and the price override versions started by the moment, then its subscriptions with their
+phases, each phase joined to its plan version only when it covers the moment (so one version's terms are read, not
+every version the organisation was ever on)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ from services.invoicing.adapters.tables import (
     organisations,
     plan_versions,
     plans,
+    price_overrides,
     subscription_phases,
     subscriptions,
 )
 from services.invoicing.domain.entitlements import validate_entitlements
 from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.price_override import PriceOverride, validate_override_terms
 from services.invoicing.domain.subscription import PlanPhase
 from services.invoicing.service.ports import OrganisationPlans
 
@@ -40,6 +43,31 @@ _OVERRIDES = (
 )
 
 _VERSION = plan_versions.alias("version_in_force")
+_OVERRIDE_PLAN = plans.alias("override_plan")
+
+
+def _price_overrides(at: datetime) -> sa.ScalarSelect[Any]:
+    """The organisation's price override versions started by ``at`` (the one in force on each plan is among them),
+    as a JSON array."""
+    row = sa.func.jsonb_build_object(
+        "id", price_overrides.c.id, "plan_id", price_overrides.c.plan_id, "plan_code", _OVERRIDE_PLAN.c.code,
+        "version", price_overrides.c.version, "effective_from", price_overrides.c.effective_from,
+        "terms", price_overrides.c.terms, "created_at", price_overrides.c.created_at,
+    )
+    return (
+        sa.select(sa.func.coalesce(sa.func.jsonb_agg(row), sa.text("'[]'::jsonb")))
+        .select_from(price_overrides.join(_OVERRIDE_PLAN, _OVERRIDE_PLAN.c.id == price_overrides.c.plan_id))
+        .where(price_overrides.c.organisation_id == organisations.c.id, price_overrides.c.effective_from <= at)
+        .scalar_subquery()
+    )
+
+
+def _price_override(organisation_id: str, raw: dict[str, Any]) -> PriceOverride:
+    return PriceOverride(
+        id=raw["id"], organisation_id=organisation_id, plan_id=raw["plan_id"], plan_code=raw["plan_code"],
+        version=raw["version"], effective_from=datetime.fromisoformat(raw["effective_from"]),
+        terms=validate_override_terms(raw["terms"], None), created_at=datetime.fromisoformat(raw["created_at"]),
+    )
 
 
 class _VersionRow:
@@ -61,7 +89,11 @@ class PlanInForceRepository:
 
     async def read(self, organisation_id: str, at: datetime) -> OrganisationPlans | None:
         head = (
-            await self._conn.execute(sa.select(organisations, _OVERRIDES).where(organisations.c.id == organisation_id))
+            await self._conn.execute(
+                sa.select(organisations, _OVERRIDES, _price_overrides(at).label("price_overrides")).where(
+                    organisations.c.id == organisation_id
+                )
+            )
         ).one_or_none()
         if head is None:
             return None
@@ -106,4 +138,5 @@ class PlanInForceRepository:
             subscriptions=[subscription_from_row(row, phases[row_id]) for row_id, row in heads.items()],
             versions=versions,
             overrides=validate_entitlements(head.entitlement_overrides, "entitlement_overrides"),
+            price_overrides=[_price_override(organisation_id, raw) for raw in head.price_overrides],
         )

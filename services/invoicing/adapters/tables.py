@@ -232,6 +232,23 @@ entitlement_overrides = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
+# Price overrides (``domain/price_override.py``): an organisation's own prices on a plan, a row per version, never
+# changed or deleted (a clearing is a version without prices).
+price_overrides = sa.Table(
+    "price_overrides",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), nullable=False),
+    sa.Column("plan_id", sa.Text, sa.ForeignKey("invoicing.plans.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("effective_from", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("terms", JSONB, nullable=False),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("organisation_id", "plan_id", "version", name="price_overrides_version_key"),
+)
+
 # Coupons (``domain/coupon.py``): a percentage or a fixed amount, for once, N periods or forever. Never deleted
 # (invoices name them); archiving stops new redemptions.
 coupons = sa.Table(

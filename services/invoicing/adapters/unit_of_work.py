@@ -13,6 +13,7 @@ from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRep
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
 from services.invoicing.adapters.invoice_run_repository import InvoiceRunRepository
 from services.invoicing.adapters.plan_in_force_repository import PlanInForceRepository
+from services.invoicing.adapters.price_override_repository import PriceOverrideRepository
 from services.invoicing.adapters.repository import OrganisationRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 
@@ -39,6 +40,7 @@ class InvoicingUnitOfWork(UnitOfWork):
     _entitlement_overrides: EntitlementOverrideRepository | None = None
     _plans_in_force: PlanInForceRepository | None = None
     _coupons: CouponRepository | None = None
+    _price_overrides: PriceOverrideRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -76,6 +78,10 @@ class InvoicingUnitOfWork(UnitOfWork):
     def coupons(self) -> CouponRepository:
         return _inside(self._coupons)
 
+    @property
+    def price_overrides(self) -> PriceOverrideRepository:
+        return _inside(self._price_overrides)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -88,6 +94,7 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._entitlement_overrides = EntitlementOverrideRepository(connection)
         self._plans_in_force = PlanInForceRepository(connection)
         self._coupons = CouponRepository(connection)
+        self._price_overrides = PriceOverrideRepository(connection)
         return self
 
     async def __aexit__(
@@ -96,5 +103,5 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._organisations = self._catalog = self._subscriptions = self._invoices = None
         self._exchange_rates = self._invoice_runs = None
         self._entitlement_overrides = self._plans_in_force = None
-        self._coupons = None
+        self._coupons = self._price_overrides = None
         await super().__aexit__(exc_type, exc, tb)

@@ -96,6 +96,10 @@ class InvoiceLine:
     coupon_redemption_id: str = ""
     # On a usage adjustment line: the key of the earlier period whose late usage it bills.
     adjusts_period_key: str = ""
+    # On a base fee, usage, minimum-spend or maximum-cap line priced by the organisation's price override: the
+    # override's id and version ("" and 0 when the plan's own price applies).
+    price_override_id: str = ""
+    price_override_version: int = 0
 
 
 @dataclass(frozen=True)

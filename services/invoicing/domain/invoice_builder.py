@@ -4,7 +4,9 @@ invoice, which is what lets an invoice run recompute an invoice from scratch and
 Lines, in order, per segment (a plan change splits a period into segments): the base fee, prorated by days when
 the segment is shorter than the period; then per charge of the segment's plan version its usage line (kept at
 zero, so the customer sees the metric) followed by its minimum-spend or maximum-cap line when that is not zero.
-Every amount is converted to the invoice currency at full precision and rounded once, on its line. Then, before
+Every amount is converted to the invoice currency at full precision and rounded once, on its line. A line priced by
+the organisation's price override (the segment's plan version as priced for it, ``domain/price_override.py``) says
+so in its description and carries the override's id and version. Then, before
 tax, a discount line per coupon that applies and GST rate of the lines it discounts (``discounts``), so GST is
 computed on the discounted amounts.
 """
@@ -35,6 +37,7 @@ from services.invoicing.domain.invoice import (
 from services.invoicing.domain.late_usage import LateUsage
 from services.invoicing.domain.money import EXACT, decimal_text, minor_to_decimal, round_minor
 from services.invoicing.domain.plan import BillingInterval, PlanCharge, PlanVersion
+from services.invoicing.domain.price_override import overrides_base_fee, overrides_charge
 from services.invoicing.domain.pricing import line_amounts, price_charge
 from services.invoicing.domain.subscription import Segment
 
@@ -148,10 +151,12 @@ def _base_fee_line(out: _Lines, part: SegmentUsage, period_days: int, rate: Deci
             amount = fee * segment.days / period_days
         quantity = Decimal(segment.days)
         description = f"{name} ({segment.days} of {period_days} days)"
+    by_override = overrides_base_fee(part.plan_version)
     out.add(
-        kind=LineKind.BASE_FEE, description=description, quantity=quantity, unit_price=unit_price,
-        amount_minor=round_minor(amount, currency), plan_version_id=part.plan_version.id,
+        kind=LineKind.BASE_FEE, description=description + _agreed(part.plan_version, by_override), quantity=quantity,
+        unit_price=unit_price, amount_minor=round_minor(amount, currency), plan_version_id=part.plan_version.id,
         period_start=segment.start, period_end=segment.end, gst_rate=terms.gst_rate, sac_code=terms.sac_code,
+        **_override_marks(part.plan_version, by_override),
     )
 
 
@@ -188,6 +193,19 @@ def _interval_fee_line(out: _Lines, item: IntervalFee, rate: Decimal, currency: 
     )
 
 
+def _agreed(version: PlanVersion, priced_by_override: bool) -> str:
+    """The note a line priced by the organisation's override carries (empty when the plan's price applies)."""
+    override = version.price_override
+    return f", {override.label}" if override is not None and priced_by_override else ""
+
+
+def _override_marks(version: PlanVersion, priced_by_override: bool) -> dict[str, object]:
+    override = version.price_override
+    if override is None or not priced_by_override:
+        return {}
+    return {"price_override_id": override.id, "price_override_version": override.version}
+
+
 def _charge_lines(
     out: _Lines, part: SegmentUsage, plan_charge: PlanCharge, rate: Decimal, currency: str, label: str
 ) -> None:
@@ -207,8 +225,10 @@ def _charge_lines(
             unit_price = (price.amount * rate / quantity).quantize(_AVERAGE_PLACES, ROUND_HALF_UP).normalize()
         else:
             unit_price = charge.unit_price * rate
-    name = (plan_charge.display_name or plan_charge.metric_code) + label
+    by_override = overrides_charge(part.plan_version, plan_charge.metric_code)
+    name = (plan_charge.display_name or plan_charge.metric_code) + label + _agreed(part.plan_version, by_override)
     common = {
+        **_override_marks(part.plan_version, by_override),
         "metric_code": plan_charge.metric_code,
         "charge_model": str(charge.model),
         "plan_version_id": part.plan_version.id,

@@ -114,7 +114,8 @@ def check_recomputation(stored: Invoice, recomputed: Invoice) -> None:
         raise differ("the number of lines", len(stored.lines), len(recomputed.lines))
     for mine, theirs in zip(stored.lines, recomputed.lines, strict=True):
         for what in ("kind", "metric_code", "quantity", "unit_price", "amount_minor", "gst_rate", "coupon_code",
-                     "coupon_redemption_id", "adjusts_period_key"):
+                     "coupon_redemption_id", "adjusts_period_key", "price_override_id",
+                     "price_override_version"):
             if getattr(mine, what) != getattr(theirs, what):
                 raise differ(f"line {mine.number} {what}", getattr(mine, what), getattr(theirs, what))
     if len(stored.tax_lines) != len(recomputed.tax_lines):

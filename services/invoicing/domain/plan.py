@@ -9,10 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from services.invoicing.domain.charges import ZERO, ChargeDefinition
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.money import EXACT
+
+if TYPE_CHECKING:
+    from services.invoicing.domain.price_override import PriceOverride
 
 DEFAULT_SAC_CODE = "998314"  # IT design and development services; operators set their own per plan or charge
 
@@ -118,6 +122,9 @@ class PlanVersion:
     version: int
     terms: PlanVersionTerms
     created_at: datetime
+    # Set only on a version as priced for one organisation: its terms carry the organisation's price override
+    # (``price_override.apply_override``); the catalog's versions never have one.
+    price_override: PriceOverride | None = None
 
     def charge_for(self, metric_code: str) -> PlanCharge | None:
         return next((c for c in self.terms.charges if c.metric_code == metric_code), None)

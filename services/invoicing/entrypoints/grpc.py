@@ -11,6 +11,7 @@ from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import coupon_messages as com
+from services.invoicing.adapters import price_override_messages as pom
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import (
     forecast_to_pb,
@@ -35,6 +36,7 @@ from services.invoicing.service import (
     invoicing_horizon,
     organisations,
     plan_in_force,
+    price_overrides,
     settlements,
     subscriptions,
 )
@@ -152,7 +154,11 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
 
     async def GetSubscription(self, request, context):  # noqa: N802
         subscription = await subscriptions.get_subscription(self._uow(), request.subscription_id)
-        return pb.GetSubscriptionResponse(subscription=cm.subscription_to_pb(subscription))
+        message = cm.subscription_to_pb(subscription)
+        override = await price_overrides.override_in_force(self._uow(), subscription)
+        if override is not None:
+            message.price_override.CopyFrom(pom.price_override_to_pb(override))
+        return pb.GetSubscriptionResponse(subscription=message)
 
     async def ListSubscriptions(self, request, context):  # noqa: N802
         page, next_token = await subscriptions.list_subscriptions(
@@ -220,6 +226,42 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         overrides = await entitlement_overrides.list_entitlement_overrides(self._uow(), request.organisation_id)
         response = pb.ListEntitlementOverridesResponse()
         cm.entitlements_to_pb(response.entitlement_overrides, overrides)
+        return response
+
+    # Price overrides ----------------------------------------------------------------------------------------
+
+    async def SetPriceOverride(self, request, context):  # noqa: N802
+        override, created = await price_overrides.set_price_override(
+            self._uow(),
+            self._runtime.outbox,
+            organisation_id=request.organisation_id,
+            plan_id=request.plan_id,
+            plan_code=request.plan_code,
+            terms=pom.override_terms_from_pb(request.terms),
+            effective_date=request.effective_date,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.SetPriceOverrideResponse(price_override=pom.price_override_to_pb(override), created=created)
+
+    async def ListPriceOverrides(self, request, context):  # noqa: N802
+        found = await price_overrides.list_price_overrides(
+            self._uow(), request.organisation_id, plan_id=request.plan_id, plan_code=request.plan_code
+        )
+        return pb.ListPriceOverridesResponse(price_overrides=[pom.price_override_to_pb(o) for o in found])
+
+    async def DeletePriceOverride(self, request, context):  # noqa: N802
+        override, created = await price_overrides.clear_price_override(
+            self._uow(),
+            self._runtime.outbox,
+            organisation_id=request.organisation_id,
+            plan_id=request.plan_id,
+            plan_code=request.plan_code,
+            effective_date=request.effective_date,
+            idempotency_key=request.idempotency_key,
+        )
+        response = pb.DeletePriceOverrideResponse(created=created)
+        if override is not None:
+            response.price_override.CopyFrom(pom.price_override_to_pb(override))
         return response
 
     # Exchange rates and quotes -----------------------------------------------------------------------------

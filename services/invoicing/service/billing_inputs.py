@@ -21,6 +21,7 @@ from services.invoicing.domain.invoice_builder import BillingInput, MetricUsage,
 from services.invoicing.domain.late_usage import LateUsage
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.price_override import PriceOverride, split_by_overrides
 from services.invoicing.domain.subscription import Segment, Subscription, segments
 
 
@@ -121,22 +122,28 @@ def planned_invoice(
     subscriptions: Sequence[Subscription],
     versions: Mapping[str, PlanVersion],
     coupons: Sequence[CouponRedemption] = (),
+    price_overrides: Sequence[PriceOverride] = (),
 ) -> PlannedInvoice:
-    """The organisation's period to bill: its plan segments, its coupons, and the quarterly or yearly base fees
-    (charges and credits) that fall on it."""
+    """The organisation's period to bill: its plan segments (priced with its price overrides), its coupons, and
+    the quarterly or yearly base fees (charges and credits) that fall on it."""
     return PlannedInvoice(
-        organisation, period, plan_segments(subscriptions, period, versions), tuple(coupons),
+        organisation, period, plan_segments(subscriptions, period, versions, price_overrides), tuple(coupons),
         interval_fees(subscriptions, period, versions),
     )
 
 
 def plan_segments(
-    subscriptions: Sequence[Subscription], period: BillingPeriod, versions: Mapping[str, PlanVersion]
+    subscriptions: Sequence[Subscription],
+    period: BillingPeriod,
+    versions: Mapping[str, PlanVersion],
+    price_overrides: Sequence[PriceOverride] = (),
 ) -> tuple[tuple[Segment, PlanVersion], ...]:
-    """Every subscription's segments inside the period, in time order, each with its plan version."""
+    """Every subscription's segments inside the period, in time order, each with its plan version as priced for
+    the organisation: cut again where a version of its ``price_overrides`` starts, as at a plan change."""
     found = [segment for subscription in subscriptions for segment in segments(subscription, period)]
     found.sort(key=lambda segment: segment.start)
-    return tuple((segment, versions[segment.plan_version_id]) for segment in found)
+    parts = tuple((segment, versions[segment.plan_version_id]) for segment in found)
+    return split_by_overrides(parts, price_overrides, period.time_zone)
 
 
 async def read_usage(

@@ -20,6 +20,7 @@ from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStat
 from services.invoicing.domain.invoice_builder import build_invoice
 from services.invoicing.domain.late_usage import LateUsage, late_usage
 from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.price_override import PriceOverride
 from services.invoicing.domain.subscription import Subscription
 from services.invoicing.service.billing_inputs import (
     PlannedInvoice,
@@ -80,13 +81,14 @@ async def price_late_usage(
     recent: Mapping[str, Sequence[Invoice]],
     subscriptions: Mapping[str, Sequence[Subscription]],
     versions: Mapping[str, PlanVersion],
+    price_overrides: Mapping[str, Sequence[PriceOverride]],
     usage: UsageSource,
     supplier: Supplier,
     rates: Sequence[ExchangeRate],
     window: timedelta,
 ) -> LatePricing:
     """Price the late usage of every earlier period of ``planned``'s organisations (``recent``: their live
-    invoices of periods ending within the window)."""
+    invoices of periods ending within the window), with the price overrides that were in force in it."""
     late: dict[str, list[LateUsage]] = {}
     bases: dict[str, Basis] = {}
     billed_ids: dict[str, tuple[str, ...]] = {}
@@ -103,7 +105,7 @@ async def price_late_usage(
         org_subscriptions = subscriptions.get(organisation.id, ())
         for invoice in billed:
             period = billing_period(organisation, org_subscriptions, period_key=invoice.period_key)
-            segments = plan_segments(org_subscriptions, period, versions)
+            segments = plan_segments(org_subscriptions, period, versions, price_overrides.get(organisation.id, ()))
             if segments:
                 again.append((PlannedInvoice(organisation, period, segments), invoice, plan.draft_id))
     usages = await read_usage([plan for plan, _, _ in again], usage) if again else []

@@ -39,6 +39,7 @@ from services.invoicing.domain.invoice_number import financial_year, format_invo
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.price_override import PriceOverride
 from services.invoicing.domain.subscription import Subscription
 from services.invoicing.domain.usage_forecast import DEFAULT_WINDOW_DAYS, Forecast, forecast_invoice, observation
 from services.invoicing.service.billing_inputs import (
@@ -131,6 +132,7 @@ class PeriodClose:
             )
             rates = await uow.exchange_rates.all_rates()
             coupons = await uow.coupons.redemptions_of(ids)
+            price_overrides = await uow.price_overrides.for_organisations(ids)
         planned: list[PlannedInvoice] = []
         waiting_drafts: list[str] = []  # stored by a run that stopped before issuing them, with nothing to price
         for organisation in organisations:
@@ -147,7 +149,8 @@ class PeriodClose:
             except Exception as error:  # noqa: BLE001 - one organisation's fault must not stop the run
                 progress.fail(organisation.id, describe(error))
                 continue
-            segments = plan_segments(org_subscriptions, period, versions)
+            org_overrides = price_overrides.get(organisation.id, ())
+            segments = plan_segments(org_subscriptions, period, versions, org_overrides)
             if not segments:
                 if draft:
                     waiting_drafts.append(draft)
@@ -158,9 +161,9 @@ class PeriodClose:
             else:
                 # A draft is priced again: late events of its grace period land on it.
                 org_coupons = coupons.get(organisation.id, ())
-                planned.append(replace(planned_invoice(organisation, period, org_subscriptions, versions, org_coupons),
-                                       draft_id=draft))
-        late = await self._late_usage(planned, subscriptions, versions, rates, progress)
+                plan = planned_invoice(organisation, period, org_subscriptions, versions, org_coupons, org_overrides)
+                planned.append(replace(plan, draft_id=draft))
+        late = await self._late_usage(planned, subscriptions, versions, price_overrides, rates, progress)
         planned = [with_late_usage(plan, late) for plan in planned if plan.organisation.id not in late.failures]
         documents: dict[str, dict] = {}
         drafts = self._price(
@@ -198,6 +201,7 @@ class PeriodClose:
         planned: Sequence[PlannedInvoice],
         subscriptions: Mapping[str, Sequence[Subscription]],
         versions: Mapping[str, PlanVersion],
+        price_overrides: Mapping[str, Sequence[PriceOverride]],
         rates: Sequence[ExchangeRate],
         progress: RunProgress,
     ) -> LatePricing:
@@ -208,8 +212,8 @@ class PeriodClose:
             return LatePricing({}, {}, {}, {})
         async with self._uow() as uow:
             recent = await uow.invoices.recent_live([plan.organisation.id for plan in planned], start)
-        late = await price_late_usage(planned, recent, subscriptions, versions, self._usage, self._policy.supplier,
-                                      rates, self._late_window)
+        late = await price_late_usage(planned, recent, subscriptions, versions, price_overrides, self._usage,
+                                      self._policy.supplier, rates, self._late_window)
         for organisation_id, message in late.failures.items():
             log.warning("invoice not computed", organisation_id=organisation_id, error=message)
             progress.fail(organisation_id, message)
@@ -399,14 +403,15 @@ class PeriodClose:
             )
             rates = await uow.exchange_rates.all_rates()
             coupons = (await uow.coupons.redemptions_of([organisation_id])).get(organisation_id, [])
+            price_overrides = (await uow.price_overrides.for_organisations([organisation_id])).get(organisation_id, ())
         period = billing_period(organisation, subscriptions, at=now)
-        segments = plan_segments(subscriptions, period, versions)
+        segments = plan_segments(subscriptions, period, versions, price_overrides)
         if not segments:
             raise FailedPrecondition(
                 f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
                 "it to a plan first"
             )
-        plan = planned_invoice(organisation, period, subscriptions, versions, coupons)
+        plan = planned_invoice(organisation, period, subscriptions, versions, coupons, price_overrides)
         (usage,) = await read_usage([plan], self._usage, until=now)
         billing = billing_input(plan, usage, self._policy.supplier, rates)
         invoice = build_invoice("projected", billing)

@@ -1,6 +1,6 @@
 """What an organisation is on at a moment: the subscription and plan version in force, the billing period
-containing the moment, and the organisation's entitlement overrides. Metering reads it (and caches it until
-``phase_end`` or the period's end) to check quotas and answer entitlements.
+containing the moment, the organisation's entitlement overrides and its price override in force on the plan.
+Metering reads it (and caches it until ``phase_end`` or the period's end) to check quotas and answer entitlements.
 
 The period is the one period close bills (:func:`billing_inputs.billing_period`, anchored on the latest
 subscription's day in the organisation's zone), and the plan in force is the segment of that period containing
@@ -18,6 +18,7 @@ from services.invoicing.domain.billing_period import BillingPeriod
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.organisation import Organisation
 from services.invoicing.domain.plan import PlanVersion
+from services.invoicing.domain.price_override import PriceOverride, applies_to, in_force
 from services.invoicing.domain.subscription import segments
 from services.invoicing.service.billing_inputs import billing_period
 from services.invoicing.service.ports import InvoicingTransaction, OrganisationPlans
@@ -44,6 +45,8 @@ class PlanInForce:
     subscription_id: str = ""
     plan_version: PlanVersion | None = None
     phase_end: datetime | None = None
+    # The organisation's price override in force at the moment on the plan version's plan (its own prices).
+    price_override: PriceOverride | None = None
 
     @property
     def found(self) -> bool:
@@ -90,6 +93,10 @@ async def get_plan_in_force(
             version = plans.versions.get(placement.plan_version_id)
             if version is None:  # the read joins the covering phase's version; this is only a safety net
                 version = await uow.catalog.get_version(placement.plan_version_id)
+    price_override = None
+    if version is not None:
+        found = in_force(plans.price_overrides, version.plan_id, at)
+        price_override = found if applies_to(found, version) else None
     return PlanInForce(
         organisation=plans.organisation,
         period=placement.period,
@@ -97,4 +104,5 @@ async def get_plan_in_force(
         subscription_id=placement.subscription_id if version is not None else "",
         plan_version=version,
         phase_end=placement.phase_end,
+        price_override=price_override,
     )

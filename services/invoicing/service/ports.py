@@ -22,6 +22,7 @@ from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStat
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
 from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
+from services.invoicing.domain.price_override import PriceOverride
 from services.invoicing.domain.subscription import Subscription
 
 
@@ -294,6 +295,28 @@ class EntitlementOverrides(Protocol):
     async def remove(self, organisation_id: str, feature: str) -> None: ...
 
 
+class PriceOverrides(Protocol):
+    """Organisations' own prices on plans, a row per version (``domain/price_override.py``)."""
+
+    async def of(self, organisation_id: str, plan_id: str = "") -> list[PriceOverride]:
+        """Every version of the organisation's overrides (of one plan when ``plan_id``), by plan code, version."""
+        ...
+
+    async def for_organisations(self, organisation_ids: Sequence[str]) -> dict[str, list[PriceOverride]]: ...
+
+    async def made_with_key(self, idempotency_key: str) -> tuple[PriceOverride, str] | None:
+        """The version made with this key and its request's fingerprint; None for an unused (or empty) key."""
+        ...
+
+    async def add(self, override: PriceOverride, *, idempotency_key: str, fingerprint: str) -> tuple[str, bool]:
+        """Insert a version, or find the one made with this key (Conflict if for another request)."""
+        ...
+
+    async def invoiced_until(self, organisation_id: str) -> datetime | None:
+        """The end of the organisation's latest period with a live (not void) invoice."""
+        ...
+
+
 @dataclass(frozen=True)
 class OrganisationPlans:
     """What decides an organisation's plan in force at a moment, as :meth:`PlansInForce.read` gathers it."""
@@ -304,6 +327,8 @@ class OrganisationPlans:
     # At least the version of the phase covering the moment read at, when one does.
     versions: Mapping[str, PlanVersion]
     overrides: Mapping[str, EntitlementValue]
+    # The organisation's price override versions that started by the moment (the one in force per plan among them).
+    price_overrides: Sequence[PriceOverride] = ()
 
 
 class PlansInForce(Protocol):
@@ -405,6 +430,9 @@ class InvoicingTransaction(Protocol):
 
     @property
     def coupons(self) -> Coupons: ...
+
+    @property
+    def price_overrides(self) -> PriceOverrides: ...
 
     async def __aenter__(self) -> Self: ...
 

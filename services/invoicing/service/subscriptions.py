@@ -37,6 +37,7 @@ class Change(StrEnum):
     PLAN_CHANGED = "plan_changed"
     CANCELED = "canceled"
     ENTITLEMENT_OVERRIDE = "entitlement_override"
+    PRICE_OVERRIDE = "price_override"
 
 
 async def announce_update(

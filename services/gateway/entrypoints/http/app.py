@@ -40,6 +40,7 @@ from services.gateway.entrypoints.http import (
     notifications,
     payment_providers,
     payments,
+    price_overrides,
     pricing,
     reconciliation,
     schemas,
@@ -222,6 +223,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(catalog.router)
     app.include_router(coupons.router)
+    app.include_router(price_overrides.router)
     app.include_router(invoices.admin_router)
     app.include_router(invoices.router)
     app.include_router(pricing.router)

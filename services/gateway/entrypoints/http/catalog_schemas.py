@@ -435,6 +435,63 @@ class SubscriptionPhase(BaseModel):
                    ends_at=from_timestamp(message.end_time))
 
 
+class PriceOverrideCharge(Request):
+    metric_code: str = Field(description="A metric the plan charges", examples=["api_calls"])
+    charge: Charge = Field(description="Its price model for the organisation, in place of the plan's")
+
+
+class PriceOverrideSet(Request):
+    """The organisation's own prices on the plan: the base fee, and a price model per metric the plan charges."""
+
+    currency: str = Field("", description="The plan's currency (empty means it; another is refused)")
+    base_fee: DecimalText | None = Field(None, description="Per billing period; null keeps the plan's (\"0\" waives "
+                                                           "it)", examples=["1500"])
+    charges: list[PriceOverrideCharge] = Field(default_factory=list, max_length=100)
+    effective_date: date | None = Field(None, description="In force from the start of this day in the "
+                                                          "organisation's time zone; default today")
+
+    def to_pb(self, organisation_id: str, plan_code: str, idempotency_key: str
+              ) -> invoicing_pb2.SetPriceOverrideRequest:
+        return invoicing_pb2.SetPriceOverrideRequest(
+            organisation_id=organisation_id, plan_code=plan_code, idempotency_key=idempotency_key,
+            effective_date=self.effective_date.isoformat() if self.effective_date else "",
+            terms=invoicing_pb2.PriceOverrideTerms(
+                currency=self.currency, base_fee=_text(self.base_fee),
+                charges=[invoicing_pb2.PriceOverrideCharge(metric_code=c.metric_code, charge=c.charge.to_pb())
+                         for c in self.charges],
+            ),
+        )
+
+
+class PriceOverride(BaseModel):
+    """One version of an organisation's own prices on a plan, in force from ``effective_at`` until the next's."""
+
+    id: str
+    organisation_id: str
+    plan_id: str
+    plan_code: str
+    version: int
+    effective_at: datetime | None
+    currency: str
+    base_fee: str | None = Field(description="null: the plan's base fee applies")
+    charges: list[PriceOverrideCharge]
+    cleared: bool = Field(description="A clearing: the plan's own prices apply from effective_at")
+    created_at: datetime | None
+
+    @classmethod
+    def from_pb(cls, message: invoicing_pb2.PriceOverride) -> PriceOverride:
+        terms = message.terms
+        return cls(
+            id=message.id, organisation_id=message.organisation_id, plan_id=message.plan_id,
+            plan_code=message.plan_code, version=message.version,
+            effective_at=from_timestamp(message.effective_time), currency=terms.currency,
+            base_fee=_optional(terms.base_fee),
+            charges=[PriceOverrideCharge(metric_code=c.metric_code, charge=Charge.from_pb(c.charge))
+                     for c in terms.charges],
+            cleared=message.cleared, created_at=from_timestamp(message.create_time),
+        )
+
+
 class Subscription(BaseModel):
     id: str
     organisation_id: str
@@ -448,6 +505,8 @@ class Subscription(BaseModel):
     past_due: bool = Field(description="True while one of the organisation's invoices is uncollectible (dunning "
                                        "gave up); cleared once it is paid")
     past_due_at: datetime | None = Field(description="When it became past due; null when it is not")
+    price_override: PriceOverride | None = Field(None, description="The organisation's own prices in force now on "
+                                                                   "the plan (GET of one subscription only)")
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.Subscription) -> Subscription:
@@ -458,6 +517,8 @@ class Subscription(BaseModel):
             cancel_at_period_end=message.cancel_at_period_end, ends_at=from_timestamp(message.end_time),
             created_at=from_timestamp(message.create_time), past_due=message.past_due,
             past_due_at=from_timestamp(message.past_due_time),
+            price_override=PriceOverride.from_pb(message.price_override) if message.HasField("price_override")
+            else None,
         )
 
 

@@ -114,6 +114,10 @@ class InvoiceLine(BaseModel):
     adjusts_period_key: str = Field(
         "", description="On a usage_adjustment line: the earlier period whose late usage it bills", examples=[""]
     )
+    price_override_id: str = Field("", description="On a line priced by the organisation's price override (its "
+                                                   "description says so): the override version's id")
+    price_override_version: int = Field(0, description="That override's version number; 0 when the plan's own "
+                                                       "price applies")
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.InvoiceLine, currency: str) -> InvoiceLine:
@@ -127,6 +131,7 @@ class InvoiceLine(BaseModel):
             breakdown=[TierAmount.from_pb(t) for t in message.breakdown],
             coupon_code=message.coupon_code, coupon_redemption_id=message.coupon_redemption_id,
             adjusts_period_key=message.adjusts_period_key,
+            price_override_id=message.price_override_id, price_override_version=message.price_override_version,
         )
 
 

@@ -28,6 +28,7 @@ from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 if TYPE_CHECKING:
     from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
+    from tests.unit.services.invoicing.service.fake_price_overrides import FakePriceOverrides
 
 __all__ = ["FakeOutbox", "FakeUnitOfWork", "Tables"]
 
@@ -107,6 +108,7 @@ class Tables:
     coupons: dict[str, Keyed] = field(default_factory=dict)  # of Coupon (times_redeemed counted when read)
     redemptions: dict[str, Keyed] = field(default_factory=dict)  # of fake_coupons.RedemptionRow
     redemption_periods: dict[tuple[str, str], str] = field(default_factory=dict)  # (redemption, period) -> invoice
+    price_overrides: dict[str, Keyed] = field(default_factory=dict)  # of PriceOverride, by id
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -482,6 +484,8 @@ class FakePlansInForce:
             subscriptions=subscriptions,
             versions=await FakeCatalog(self._tables).versions(covering),
             overrides=await FakeEntitlementOverrides(self._tables).of(organisation_id),
+            price_overrides=[row.value for row in self._tables.price_overrides.values()
+                             if row.value.organisation_id == organisation_id and row.value.effective_from <= at],
         )
 
 
@@ -526,3 +530,9 @@ class FakeUnitOfWork(FakeTransaction):
         from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
 
         return FakeCoupons(self.inside())
+
+    @property
+    def price_overrides(self) -> FakePriceOverrides:
+        from tests.unit.services.invoicing.service.fake_price_overrides import FakePriceOverrides
+
+        return FakePriceOverrides(self.inside())
