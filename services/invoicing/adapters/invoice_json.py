@@ -83,6 +83,7 @@ def _line_to_dict(line: InvoiceLine) -> dict[str, Any]:
         "breakdown": [_tier_to_dict(tier) for tier in line.breakdown],
         "coupon_code": line.coupon_code,
         "coupon_redemption_id": line.coupon_redemption_id,
+        "credit_grant_id": line.credit_grant_id,
     }
 
 
@@ -105,6 +106,7 @@ def _line_from_dict(raw: dict[str, Any]) -> InvoiceLine:
         # Documents stored before coupons existed have no coupon on any line.
         coupon_code=raw.get("coupon_code", ""),
         coupon_redemption_id=raw.get("coupon_redemption_id", ""),
+        credit_grant_id=raw.get("credit_grant_id", ""),
     )
 
 
@@ -159,6 +161,8 @@ def to_document(invoice: Invoice) -> dict[str, Any]:
         "exchange_rate": _rate_to_dict(invoice.exchange_rate),
         "notes": list(invoice.notes),
         "time_zone": invoice.time_zone,
+        # Prepaid credit spent after tax (documents stored before credits existed have none).
+        "credit_lines": [_line_to_dict(line) for line in invoice.credit_lines],
     }
 
 
@@ -198,6 +202,7 @@ def from_row(row: Any) -> Invoice:
         amount_paid_minor=row.amount_paid_minor,
         amount_refunded_minor=row.amount_refunded_minor,
         amount_due_minor=row.amount_due_minor,
+        credit_lines=tuple(_line_from_dict(line) for line in document.get("credit_lines", ())),
     )
 
 

@@ -31,6 +31,11 @@ class LineKind(StrEnum):
     MINIMUM_SPEND = "minimum_spend"  # brings a charge up to its minimum amount (positive)
     MAXIMUM_CAP = "maximum_cap"  # brings a charge down to its maximum amount (negative, a discount)
     DISCOUNT = "discount"  # a coupon's discount on the lines of one GST rate (negative; ``domain/discounts.py``)
+    # Prepaid credit spent on the invoice (negative, one per grant; ``domain/credit.py``). Never among ``lines``:
+    # a credit pays the total (after tax), it is not a discount, so it sits in ``credit_lines``.
+    CREDIT = "credit"
+    # The one line of a credit purchase (a top-up): the amount of credit bought.
+    CREDIT_PURCHASE = "credit_purchase"
 
 
 class TaxRegime(StrEnum):
@@ -91,6 +96,8 @@ class InvoiceLine:
     # On a discount line: the coupon's code and the organisation's redemption of it.
     coupon_code: str = ""
     coupon_redemption_id: str = ""
+    # On a credit line: the grant the credit came from.
+    credit_grant_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,23 @@ class Invoice:
     amount_paid_minor: int = 0
     amount_refunded_minor: int = 0
     amount_due_minor: int | None = None
+    # Prepaid credit spent on this invoice after tax, one line per grant (negative amounts), numbered after
+    # ``lines``. The total stays the tax invoice's value; the credits reduce what is left to pay.
+    credit_lines: tuple[InvoiceLine, ...] = ()
+
+    @property
+    def credits_minor(self) -> int:
+        """Credit applied to the invoice (positive): what the credit lines take off the amount due."""
+        return -sum(line.amount_minor for line in self.credit_lines)
+
+    @property
+    def payable_minor(self) -> int:
+        """What is left for a payment to settle once the credits are spent: the total less the credits."""
+        return self.total_minor - self.credits_minor
+
+    @property
+    def credit_grant_ids(self) -> frozenset[str]:
+        return frozenset(line.credit_grant_id for line in self.credit_lines)
 
     @property
     def coupon_redemption_ids(self) -> frozenset[str]:
@@ -144,4 +168,6 @@ class Invoice:
 
     def __post_init__(self) -> None:
         if self.amount_due_minor is None:
-            object.__setattr__(self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else self.total_minor)
+            object.__setattr__(
+                self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else self.payable_minor
+            )

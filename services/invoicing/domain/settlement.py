@@ -148,6 +148,7 @@ class InvoiceTerms:
     """What settlement needs to know of an invoice."""
 
     currency: str
+    # What payments settle: the invoice's total less the prepaid credit spent on it (``Invoice.payable_minor``).
     total_minor: int
     void: bool = False
 

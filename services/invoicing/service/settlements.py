@@ -81,7 +81,7 @@ class Settlements:
             if not await store.add(invoice.id, settlement):
                 return Outcome.DUPLICATE
             recorded = await store.for_invoice(invoice.id)
-            terms = InvoiceTerms(invoice.currency, invoice.total_minor, void=invoice.status is InvoiceStatus.VOID)
+            terms = InvoiceTerms(invoice.currency, invoice.payable_minor, void=invoice.status is InvoiceStatus.VOID)
             result = settle(terms, [r.settlement for r in recorded])
             await store.mark_applied(invoice.id, result.applied)
             await store.add_reviews(invoice.id, invoice.organisation_id, result.reviews)
