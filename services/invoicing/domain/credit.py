@@ -21,7 +21,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from billing_runtime.errors import InvalidArgument
-from services.invoicing.domain.invoice import Invoice, InvoiceLine, LineKind
+from services.invoicing.domain import gst
+from services.invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, LineKind, Party, TaxRegime
 from services.invoicing.domain.money import MAX_AMOUNT_MINOR, format_amount, minor_to_decimal
 
 MAX_PRIORITY = 1000
@@ -210,3 +211,42 @@ def apply_credits(invoice: Invoice, grants: Sequence[CreditGrant], at: datetime)
     lines = credit_lines(uses, len(invoice.lines) + 1, invoice.currency)
     credited = replace(invoice, credit_lines=lines, amount_due_minor=None)
     return credited
+
+
+def purchase_period_key(grant_id: str) -> str:
+    """A top-up invoice's key in place of a billing period: one invoice per purchased grant."""
+    return f"credit-{grant_id}"
+
+
+def credit_purchase_invoice(
+    invoice_id: str,
+    grant_id: str,
+    amount_minor: int,
+    currency: str,
+    *,
+    organisation_id: str,
+    customer: Party,
+    customer_country: str,
+    customer_state_code: str,
+    supplier: Party,
+    supplier_state_code: str,
+    at: datetime,
+    time_zone: str,
+) -> Invoice:
+    """The draft invoice of a top-up: one credit-purchase line for the credit bought, at GST 0%. Prepaid credit is
+    a means of payment (like a multi-purpose voucher), so GST is charged when it is spent on a usage invoice, whose
+    tax stays on the full taxable amount: charging it on the purchase too would tax the same supply twice."""
+    line = InvoiceLine(
+        number=1, kind=LineKind.CREDIT_PURCHASE, description=f"Prepaid credit ({grant_id})", quantity=Decimal(1),
+        unit_price=minor_to_decimal(amount_minor, currency), amount_minor=amount_minor,
+    )
+    regime = gst.tax_regime(supplier_state_code, customer_country, customer_state_code)
+    taxes = gst.tax_lines((line,), regime)
+    tax = sum(t.amount_minor for t in taxes)
+    return Invoice(
+        id=invoice_id, organisation_id=organisation_id, status=InvoiceStatus.DRAFT, currency=currency,
+        period_start=at, period_end=at, period_key=purchase_period_key(grant_id), lines=(line,), tax_lines=taxes,
+        subtotal_minor=amount_minor, tax_minor=tax, total_minor=amount_minor + tax, tax_regime=regime,
+        place_of_supply=gst.place_of_supply(customer_country, customer_state_code), supplier=supplier,
+        customer=customer, notes=(gst.EXPORT_NOTE,) if regime is TaxRegime.EXPORT else (), time_zone=time_zone,
+    )

@@ -28,6 +28,7 @@ from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 if TYPE_CHECKING:
     from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
+    from tests.unit.services.invoicing.service.fake_credits import FakeCredits
 
 __all__ = ["FakeOutbox", "FakeUnitOfWork", "Tables"]
 
@@ -107,6 +108,9 @@ class Tables:
     coupons: dict[str, Keyed] = field(default_factory=dict)  # of Coupon (times_redeemed counted when read)
     redemptions: dict[str, Keyed] = field(default_factory=dict)  # of fake_coupons.RedemptionRow
     redemption_periods: dict[tuple[str, str], str] = field(default_factory=dict)  # (redemption, period) -> invoice
+    grants: dict[str, Keyed] = field(default_factory=dict)  # of CreditGrant (consumed_minor counted when read)
+    purchases: dict[str, str] = field(default_factory=dict)  # grant id -> its top-up invoice
+    consumptions: dict[tuple[str, str], Any] = field(default_factory=dict)  # of fake_credits.ConsumptionRow
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -499,3 +503,9 @@ class FakeUnitOfWork(FakeTransaction):
         from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
 
         return FakeCoupons(self.inside())
+
+    @property
+    def credits(self) -> FakeCredits:
+        from tests.unit.services.invoicing.service.fake_credits import FakeCredits
+
+        return FakeCredits(self.inside())
