@@ -32,7 +32,8 @@ PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, R
 METERING_SUBJECTS = [ALERT_TRIGGERED]
 
 _ALERT_KINDS = {metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD, metering_pb2.ALERT_KIND_SPIKE: AlertKind.SPIKE,
-                metering_pb2.ALERT_KIND_COST: AlertKind.COST}
+                metering_pb2.ALERT_KIND_COST: AlertKind.COST,
+                metering_pb2.ALERT_KIND_CREDIT_BALANCE: AlertKind.CREDIT_BALANCE}
 _BASES = {metering_pb2.THRESHOLD_BASIS_ABSOLUTE: ThresholdBasis.ABSOLUTE,
           metering_pb2.THRESHOLD_BASIS_QUOTA_PERCENT: ThresholdBasis.QUOTA_PERCENT}
 _COST_BASES = {metering_pb2.COST_BASIS_TO_DATE: "to_date", metering_pb2.COST_BASIS_FORECAST: "forecast"}
