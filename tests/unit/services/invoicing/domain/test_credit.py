@@ -135,3 +135,20 @@ def test_checks_refuse_credit_lines_that_do_not_hold() -> None:
     for invoice in bad:
         with pytest.raises(FailedPrecondition):
             validate_invoice(invoice)
+
+
+def test_the_worked_example_of_docs_credits() -> None:
+    """docs/credits.md: 999.00 + 18 % GST = 1178.82; B (priority 0) then A pay 800.00; C expired; 378.82 due."""
+    version = plan_version("pv", "Standard", "INR", "999", (), gst_rate="18")
+    invoice = build_invoice("inv_1", billing((SegmentUsage(whole(), version, usage()),)))
+    grants = [
+        grant("A", 50_000, priority=1),
+        grant("B", 30_000, expires=datetime(2027, 1, 1, tzinfo=UTC)),
+        grant("C", 20_000, expires=datetime(2026, 11, 1, tzinfo=UTC)),
+    ]
+    credited = apply_credits(invoice, grants, NOW)
+    validate_invoice(credited)
+    assert [t.amount_minor for t in credited.tax_lines] == [8991, 8991] and credited.total_minor == 117_882
+    assert [(line.credit_grant_id, line.amount_minor) for line in credited.credit_lines] == [
+        ("B", -30_000), ("A", -50_000)]
+    assert credited.amount_due_minor == 37_882
