@@ -15,6 +15,7 @@ from billing_cli import (
     audit,
     catalog,
     coupons,
+    credits,
     dead_letters,
     dunning,
     invoices,
@@ -194,6 +195,7 @@ app.add_typer(catalog.rates, name="rates")
 app.command("quote")(catalog.quote)
 app.add_typer(coupons.coupons, name="coupons")
 app.add_typer(price_overrides.price_overrides, name="price-overrides")
+app.add_typer(credits.credits, name="credits")
 app.add_typer(invoices.invoices, name="invoices")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")

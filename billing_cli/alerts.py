@@ -27,7 +27,7 @@ ENTITLEMENT_COLUMNS = ["feature", "value", "type", "source"]
 def alerts_create(
     ctx: typer.Context,
     organisation: Organisation,
-    kind: Annotated[str, typer.Option(help="threshold, spike or cost")],
+    kind: Annotated[str, typer.Option(help="threshold, spike, cost or credit_balance")],
     metric: Annotated[str, typer.Option(help="threshold and spike: the metric's code")] = "",
     level: Annotated[list[str] | None, typer.Option(
         help="threshold: a usage amount, or a percent of the quota with --of-quota; cost: a percent of the budget "
@@ -42,6 +42,8 @@ def alerts_create(
     forecast: Annotated[bool, typer.Option(
         "--forecast", help="cost: compare the budget with the forecast of the period's end, not the invoice so far")
                         ] = False,
+    below_minor: Annotated[int, typer.Option(help="credit_balance: fire when the prepaid credit balance is below "
+                                                  "this many minor units")] = 0,
     project: Annotated[str, typer.Option(help="Only this project's usage")] = "",
     name: Annotated[str, typer.Option(help="A name people recognise in the email")] = "",
     idempotency_key: Annotated[str, typer.Option(help="Retry-safe key: the same key returns the same result")] = "",
@@ -60,7 +62,8 @@ def alerts_create(
         body["cost_basis"] = "forecast"
     body.update({key: value for key, value in (("window_seconds", window), ("baseline_seconds", baseline),
                                                ("factor", factor), ("min_volume", min_volume),
-                                               ("budget", budget)) if value})
+                                               ("budget", budget), ("credit_threshold_minor", below_minor))
+                 if value})
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     created = gateway_of(ctx).request("POST", "/api/v1/admin/alert-rules", json=body, headers=headers)
     show([created], RULE_COLUMNS, as_json, "Alert rule created")

@@ -119,6 +119,10 @@ ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
     "ApplyCoupon": mesh.EDGE,
     "RemoveCoupon": mesh.EDGE,
     "ListOrganisationCoupons": mesh.EDGE,
+    "GrantCredit": mesh.EDGE,
+    "TopUpCredit": mesh.EDGE,
+    "VoidCreditGrant": mesh.EDGE,
+    "GetCreditBalance": mesh.EDGE | {"metering"},  # low-balance alerts
     "StartInvoiceRun": mesh.EDGE,
     "GetInvoiceRun": mesh.EDGE,
     "ListInvoiceRuns": mesh.EDGE,

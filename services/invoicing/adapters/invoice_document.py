@@ -148,6 +148,9 @@ class InvoiceView:
     amount_in_words: str  # "Rupees Six Thousand Five Hundred and Forty and Ninety Paise Only"
     exchange_rate_note: str  # "Prices converted from USD at 1 USD = 83.12 INR (...)", or ""
     notes: tuple[str, ...]
+    # Prepaid credit spent after the total, (label, "-500.00") per grant, and what is left to pay; empty without.
+    credit_lines: tuple[tuple[str, str], ...] = ()
+    amount_due: str = ""
 
 
 def format_date(value: date | None) -> str:
@@ -329,4 +332,8 @@ def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
         amount_in_words=amount_in_words(invoice.total_minor, currency),
         exchange_rate_note=exchange_rate_note(invoice),
         notes=notes,
+        credit_lines=tuple(
+            (line.description, format_minor_grouped(line.amount_minor, currency)) for line in invoice.credit_lines
+        ),
+        amount_due=format_minor_grouped(invoice.payable_minor, currency) if invoice.credit_lines else "",
     )

@@ -86,6 +86,7 @@ def _line_to_dict(line: InvoiceLine) -> dict[str, Any]:
         "adjusts_period_key": line.adjusts_period_key,
         "price_override_id": line.price_override_id,
         "price_override_version": line.price_override_version,
+        "credit_grant_id": line.credit_grant_id,
     }
 
 
@@ -112,6 +113,7 @@ def _line_from_dict(raw: dict[str, Any]) -> InvoiceLine:
         # Nor had any line a price override before they existed.
         price_override_id=raw.get("price_override_id", ""),
         price_override_version=raw.get("price_override_version", 0),
+        credit_grant_id=raw.get("credit_grant_id", ""),
     )
 
 
@@ -166,6 +168,8 @@ def to_document(invoice: Invoice) -> dict[str, Any]:
         "exchange_rate": _rate_to_dict(invoice.exchange_rate),
         "notes": list(invoice.notes),
         "time_zone": invoice.time_zone,
+        # Prepaid credit spent after tax (documents stored before credits existed have none).
+        "credit_lines": [_line_to_dict(line) for line in invoice.credit_lines],
     }
 
 
@@ -205,6 +209,7 @@ def from_row(row: Any) -> Invoice:
         amount_paid_minor=row.amount_paid_minor,
         amount_refunded_minor=row.amount_refunded_minor,
         amount_due_minor=row.amount_due_minor,
+        credit_lines=tuple(_line_from_dict(line) for line in document.get("credit_lines", ())),
     )
 
 

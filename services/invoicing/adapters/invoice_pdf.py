@@ -243,16 +243,22 @@ def _totals(view: InvoiceView, styles: _Styles) -> Table:
     rows = [[_p("Subtotal", styles.total_label), _p(view.subtotal, styles.cell_right)]]
     rows += [[_p(tax.label, styles.total_label), _p(tax.amount, styles.cell_right)] for tax in view.tax_lines]
     rows.append([_p(f"Total ({view.currency})", styles.total_strong), _p(view.total, styles.total_strong)])
+    total_row = len(rows) - 1
+    # Prepaid credit pays the total (after tax): its lines and what is left to pay follow the total.
+    rows += [[_p(label, styles.total_label), _p(amount, styles.cell_right)] for label, amount in view.credit_lines]
+    if view.amount_due:
+        rows.append([_p(f"Amount due ({view.currency})", styles.total_strong),
+                     _p(view.amount_due, styles.total_strong)])
     table = Table(rows, colWidths=[62 * mm, 34 * mm], hAlign="RIGHT")
     table.setStyle(
         TableStyle(
             [
-                ("BACKGROUND", (0, -1), (-1, -1), styles.accent),
-                ("LINEABOVE", (0, -1), (-1, -1), 1, styles.primary),
+                ("BACKGROUND", (0, total_row), (-1, total_row), styles.accent),
+                ("LINEABOVE", (0, total_row), (-1, total_row), 1, styles.primary),
                 ("TOPPADDING", (0, 0), (-1, -1), 2),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                ("TOPPADDING", (0, -1), (-1, -1), 5),
-                ("BOTTOMPADDING", (0, -1), (-1, -1), 5),
+                ("TOPPADDING", (0, total_row), (-1, total_row), 5),
+                ("BOTTOMPADDING", (0, total_row), (-1, total_row), 5),
             ]
         )
     )

@@ -86,6 +86,7 @@ def _line_to_pb(line: InvoiceLine, stamps: dict[datetime, Timestamp] | None = No
         adjusts_period_key=line.adjusts_period_key,
         price_override_id=line.price_override_id,
         price_override_version=line.price_override_version,
+        credit_grant_id=line.credit_grant_id,
     )
     stamps = {} if stamps is None else stamps
     if line.period_start is not None:
@@ -130,10 +131,12 @@ def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool 
         amount_paid_minor=invoice.amount_paid_minor,
         amount_refunded_minor=invoice.amount_refunded_minor,
         amount_due_minor=invoice.amount_due_minor,
+        credits_minor=invoice.credits_minor,
     )
     if with_lines:
         stamps = {invoice.period_start: message.period_start, invoice.period_end: message.period_end}
         message.lines.extend(_line_to_pb(line, stamps) for line in invoice.lines)
+        message.credit_lines.extend(_line_to_pb(line, stamps) for line in invoice.credit_lines)
         for tax in invoice.tax_lines:
             message.tax_lines.add(
                 kind=invoicing_pb2.TaxKind.Value(f"TAX_KIND_{tax.kind.value}"),

@@ -302,3 +302,39 @@ coupon_redemption_periods = sa.Table(
     sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# Prepaid credit grants (``domain/credit.py``); never deleted: a voided grant keeps its consumption history.
+credit_grants = sa.Table(
+    "credit_grants",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("source_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("purchase_invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), unique=True),
+    sa.Column("voided_at", sa.DateTime(timezone=True)),
+    sa.Column("void_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("credit_grants_one_per_source_key", "source", "source_id", unique=True,
+             postgresql_where=sa.text("source_id <> ''")),
+)
+
+# What each invoice consumed from each grant, written in the transaction that stores the invoice (once per
+# (grant, invoice)); released (not deleted) when the invoice is voided, so the credit is spendable again.
+credit_consumptions = sa.Table(
+    "credit_consumptions",
+    metadata,
+    sa.Column("grant_id", sa.Text, sa.ForeignKey("invoicing.credit_grants.id"), primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), primary_key=True),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("consumed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+)

@@ -8,6 +8,7 @@ from typing import TypeVar
 from billing_runtime.database import UnitOfWork
 from services.invoicing.adapters.catalog_repository import CatalogRepository
 from services.invoicing.adapters.coupon_repository import CouponRepository
+from services.invoicing.adapters.credit_repository import CreditRepository
 from services.invoicing.adapters.entitlement_repository import EntitlementOverrideRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
@@ -41,6 +42,7 @@ class InvoicingUnitOfWork(UnitOfWork):
     _plans_in_force: PlanInForceRepository | None = None
     _coupons: CouponRepository | None = None
     _price_overrides: PriceOverrideRepository | None = None
+    _credits: CreditRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -82,6 +84,10 @@ class InvoicingUnitOfWork(UnitOfWork):
     def price_overrides(self) -> PriceOverrideRepository:
         return _inside(self._price_overrides)
 
+    @property
+    def credits(self) -> CreditRepository:
+        return _inside(self._credits)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -95,6 +101,7 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._plans_in_force = PlanInForceRepository(connection)
         self._coupons = CouponRepository(connection)
         self._price_overrides = PriceOverrideRepository(connection)
+        self._credits = CreditRepository(connection)
         return self
 
     async def __aexit__(
@@ -103,5 +110,5 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._organisations = self._catalog = self._subscriptions = self._invoices = None
         self._exchange_rates = self._invoice_runs = None
         self._entitlement_overrides = self._plans_in_force = None
-        self._coupons = self._price_overrides = None
+        self._coupons = self._price_overrides = self._credits = None
         await super().__aexit__(exc_type, exc, tb)

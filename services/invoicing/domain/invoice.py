@@ -34,6 +34,11 @@ class LineKind(StrEnum):
     # Usage of an earlier, already issued period that metering received after that invoice was priced (an event
     # later than the grace period): the difference it makes, billed on this invoice (``domain/late_usage.py``).
     USAGE_ADJUSTMENT = "usage_adjustment"
+    # Prepaid credit spent on the invoice (negative, one per grant; ``domain/credit.py``). Never among ``lines``:
+    # a credit pays the total (after tax), it is not a discount, so it sits in ``credit_lines``.
+    CREDIT = "credit"
+    # The one line of a credit purchase (a top-up): the amount of credit bought.
+    CREDIT_PURCHASE = "credit_purchase"
 
 
 class TaxRegime(StrEnum):
@@ -100,6 +105,8 @@ class InvoiceLine:
     # override's id and version ("" and 0 when the plan's own price applies).
     price_override_id: str = ""
     price_override_version: int = 0
+    # On a credit line: the grant the credit came from.
+    credit_grant_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,23 @@ class Invoice:
     amount_paid_minor: int = 0
     amount_refunded_minor: int = 0
     amount_due_minor: int | None = None
+    # Prepaid credit spent on this invoice after tax, one line per grant (negative amounts), numbered after
+    # ``lines``. The total stays the tax invoice's value; the credits reduce what is left to pay.
+    credit_lines: tuple[InvoiceLine, ...] = ()
+
+    @property
+    def credits_minor(self) -> int:
+        """Credit applied to the invoice (positive): what the credit lines take off the amount due."""
+        return -sum(line.amount_minor for line in self.credit_lines)
+
+    @property
+    def payable_minor(self) -> int:
+        """What is left for a payment to settle once the credits are spent: the total less the credits."""
+        return self.total_minor - self.credits_minor
+
+    @property
+    def credit_grant_ids(self) -> frozenset[str]:
+        return frozenset(line.credit_grant_id for line in self.credit_lines)
 
     @property
     def coupon_redemption_ids(self) -> frozenset[str]:
@@ -153,4 +177,6 @@ class Invoice:
 
     def __post_init__(self) -> None:
         if self.amount_due_minor is None:
-            object.__setattr__(self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else self.total_minor)
+            object.__setattr__(
+                self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else self.payable_minor
+            )

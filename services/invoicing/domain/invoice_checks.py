@@ -36,6 +36,7 @@ def validate_invoice(invoice: Invoice) -> None:
     if numbers != list(range(1, len(numbers) + 1)):
         raise _fail(invoice, f"lines are numbered {numbers}, expected 1 to {len(numbers)} in order")
     _check_discounts(invoice)
+    _check_credits(invoice)
     lines_sum = sum(line.amount_minor for line in invoice.lines)
     if lines_sum != invoice.subtotal_minor:
         raise _fail(invoice, f"lines sum to {lines_sum} minor units but the subtotal is {invoice.subtotal_minor} "
@@ -80,6 +81,28 @@ def _check_discounts(invoice: Invoice) -> None:
         if amount < 0:
             raise _fail(invoice, f"the lines at GST {rate}% sum to {amount} minor units; a discount never takes "
                                  "more than the lines it applies to")
+
+
+def _check_credits(invoice: Invoice) -> None:
+    """Credit lines (after tax, outside the subtotal) follow the lines' numbers, each a negative amount from a
+    grant named once, and together never more than the total; the amount due of a new invoice is what is left."""
+    if not invoice.credit_lines:
+        return
+    first = len(invoice.lines) + 1
+    numbers = [line.number for line in invoice.credit_lines]
+    if numbers != list(range(first, first + len(numbers))):
+        raise _fail(invoice, f"credit lines are numbered {numbers}, expected {first} to {first + len(numbers) - 1}")
+    grants = [line.credit_grant_id for line in invoice.credit_lines]
+    for line in invoice.credit_lines:
+        if line.kind is not LineKind.CREDIT or line.amount_minor >= 0 or not line.credit_grant_id:
+            raise _fail(invoice, f"credit line {line.number} is {line.kind} of {line.amount_minor} minor units from "
+                                 f"grant {line.credit_grant_id!r}; a credit line is negative and names its grant")
+    if len(set(grants)) != len(grants):
+        raise _fail(invoice, "a grant is spent on more than one credit line")
+    if invoice.credits_minor > invoice.total_minor:
+        raise _fail(invoice, f"credits of {invoice.credits_minor} minor units exceed the total {invoice.total_minor}")
+    if invoice.lines and any(line.kind is LineKind.CREDIT for line in invoice.lines):
+        raise _fail(invoice, "a credit line is among the lines; credits pay the total and sit after it")
 
 
 def check_amount_bounds(invoice: Invoice) -> None:

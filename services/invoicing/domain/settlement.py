@@ -11,7 +11,8 @@ Amounts (integer minor units of the invoice's currency)
 - amount_refunded = the sum of the processed refunds applied (same conditions), except those with a refund
   failure for the same refund id: a refund.failed undoes its refund in the books, whichever arrives first. Two
   processed events naming the same refund id count once.
-- amount_due = max(total - amount_paid, 0); a void invoice owes nothing (0). Refunds do not make an invoice due
+- amount_due = max(total - amount_paid, 0), where total is what payments settle: the invoice total less the prepaid
+  credit spent on it (``Invoice.payable_minor``); a void invoice owes nothing (0). Refunds do not make an invoice due
   again: the money went back because the customer was owed it.
 
 Status, first rule that holds
@@ -148,6 +149,7 @@ class InvoiceTerms:
     """What settlement needs to know of an invoice."""
 
     currency: str
+    # What payments settle: the invoice's total less the prepaid credit spent on it (``Invoice.payable_minor``).
     total_minor: int
     void: bool = False
 

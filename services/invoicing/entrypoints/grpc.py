@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
@@ -11,6 +12,7 @@ from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import coupon_messages as com
+from services.invoicing.adapters import credit_messages as crm
 from services.invoicing.adapters import price_override_messages as pom
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import (
@@ -29,6 +31,7 @@ from services.invoicing.domain.pricing import quote_charge
 from services.invoicing.service import (
     catalog,
     coupons,
+    credits,
     entitlement_overrides,
     exchange_rates,
     invoice_runs,
@@ -350,6 +353,50 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def ListOrganisationCoupons(self, request, context):  # noqa: N802
         found = await coupons.list_organisation_coupons(self._uow(), request.organisation_id)
         return pb.ListOrganisationCouponsResponse(coupon_redemptions=[com.redemption_to_pb(r) for r in found])
+
+    # Prepaid credit ----------------------------------------------------------------------------------------
+
+    async def GrantCredit(self, request, context):  # noqa: N802
+        grant, created = await credits.grant_credit(
+            self._uow(),
+            organisation_id=request.organisation_id,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            priority=request.priority,
+            expires_at=from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None,
+            source=crm.source_from_pb(request.source),
+            source_id=request.source_id,
+            description=request.description,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.GrantCreditResponse(grant=crm.grant_to_pb(grant, datetime.now(UTC)), created=created)
+
+    async def TopUpCredit(self, request, context):  # noqa: N802
+        top_up = await credits.top_up_credit(
+            self._uow(),
+            self._close,
+            organisation_id=request.organisation_id,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            priority=request.priority,
+            expires_at=from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.TopUpCreditResponse(
+            grant=crm.grant_to_pb(top_up.grant, datetime.now(UTC), top_up.invoice.id),
+            invoice=invoice_to_pb(top_up.invoice),
+            created=top_up.created,
+        )
+
+    async def VoidCreditGrant(self, request, context):  # noqa: N802
+        grant = await credits.void_grant(
+            self._uow(), organisation_id=request.organisation_id, grant_id=request.grant_id, reason=request.reason
+        )
+        return pb.VoidCreditGrantResponse(grant=crm.grant_to_pb(grant, datetime.now(UTC)))
+
+    async def GetCreditBalance(self, request, context):  # noqa: N802
+        statement = await credits.credit_statement(self._uow(), organisation_id=request.organisation_id)
+        return crm.statement_to_pb(statement)
 
     # Invoice runs ------------------------------------------------------------------------------------------
 

@@ -73,6 +73,10 @@ async def void_invoice(
                 f"invoice {invoice_id} is {invoice.status.value}; only an issued, unpaid invoice can be voided"
             )
         await repository.void(invoice_id, reason, now, from_status=invoice.status)
+        # The prepaid credit it spent goes back to its grants (a reissue spends it again); a top-up not paid
+        # will never make its credit available.
+        await uow.credits.release_invoice(invoice_id, now)
+        await uow.credits.void_purchase(invoice_id, f"its purchase invoice was voided: {reason}", now)
         if invoice.status is InvoiceStatus.UNCOLLECTIBLE:
             # Written off by voiding: it no longer makes the subscription past due.
             await uow.subscriptions.clear_past_due(invoice.organisation_id)

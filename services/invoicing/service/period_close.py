@@ -11,6 +11,11 @@ storing the drafts and one issuing them. Each (organisation, period) gets at mos
 runs close it and however they interleave: the drafts' unique index decides who stores, the drafts' row locks
 decide who issues, and the number series row hands out numbers in the issuing transaction (no gaps, no reuse).
 
+Prepaid credit is spent in that same transaction, after coupons and tax: the organisations' grants are locked and
+read as they are under the lock, each draft gets a credit line per grant it spends, and the consumption is recorded
+once per (grant, invoice) with the stored drafts (a draft not stored consumes nothing). A voided invoice's
+consumption is released (``invoices.void_invoice``), so its reissue spends the credit again.
+
 A coupon redemption is used for a period in the transaction that stores the invoice carrying its discount, once
 per (redemption, period): a re-run finds the invoice and prices nothing, and a reissue of the period gets the
 discount again without using another period. Invoices are priced outside that transaction, so it locks the
@@ -32,6 +37,7 @@ from services.invoicing.adapters import messages
 from services.invoicing.adapters.invoice_json import round_trip, to_document
 from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.coupon import applies_in
+from services.invoicing.domain.credit import apply_credits
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus, LineKind
 from services.invoicing.domain.invoice_builder import MetricUsage, build_invoice
 from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
@@ -173,12 +179,21 @@ class PeriodClose:
         async with self._uow() as uow:
             drafts = await self._coupons_still_apply(uow, drafts, progress)
             drafts = await self._late_usage_still_holds(uow, drafts, planned, late, progress)
+            spent_at = self._clock()
+            # A draft priced again gives back the credit its last pricing spent, then spends afresh.
+            await uow.invoices.lock(sorted(repriced))
+            await uow.credits.forget_drafts(sorted(repriced))
+            drafts = await self._spend_credits(uow, drafts, spent_at, progress, documents)
             stored = await uow.invoices.insert_drafts([d for d in drafts if d.id not in repriced], run_id, documents)
             stored |= await uow.invoices.update_drafts([d for d in drafts if d.id in repriced], documents)
             await uow.coupons.record_uses([
                 (redemption_id, draft.period_key, draft.id)
                 for draft in drafts if draft.id in stored for redemption_id in sorted(draft.coupon_redemption_ids)
             ])
+            await uow.credits.record_consumptions([
+                (line.credit_grant_id, draft.id, -line.amount_minor)
+                for draft in drafts if draft.id in stored for line in draft.credit_lines
+            ], spent_at)
         # In its grace period a draft stays a draft: the run counts it not due, and a later run prices it again.
         in_grace = set() if replaces is not None else {
             plan.organisation.id for plan in planned if now < plan.period.end + self._grace
@@ -250,6 +265,39 @@ class PeriodClose:
                 continue
             kept.append(draft)
         return kept
+    @property
+    def supplier(self) -> Supplier:
+        return self._policy.supplier
+
+    @staticmethod
+    async def _spend_credits(
+        uow: InvoicingTransaction, drafts: list[Invoice], at: datetime, progress: RunProgress,
+        documents: dict[str, dict],
+    ) -> list[Invoice]:
+        """The drafts with the organisations' prepaid credit spent on them (after tax). The grants are locked
+        until the drafts are stored and read as they are now, under the lock: two runs (of one period or of two)
+        never spend the same balance, and what a run spends is recorded in this same transaction."""
+        grants = await uow.credits.of_organisations(sorted({d.organisation_id for d in drafts}), for_update=True)
+        if not any(grants.values()):
+            return drafts
+        credited = []
+        for draft in drafts:
+            own = grants.get(draft.organisation_id, [])
+            invoice = apply_credits(draft, own, at) if own else draft
+            try:
+                validate_invoice(invoice)
+            except Exception as error:  # noqa: BLE001 - counted and reported with the run
+                progress.fail(draft.organisation_id, describe(error))
+                continue
+            if invoice.credit_lines:
+                documents[invoice.id] = to_document(invoice)
+                # Another draft of the same organisation in this batch (none today) would see what is left.
+                spent = {line.credit_grant_id: -line.amount_minor for line in invoice.credit_lines}
+                grants[draft.organisation_id] = [
+                    replace(g, consumed_minor=g.consumed_minor + spent.get(g.id, 0)) for g in own
+                ]
+            credited.append(invoice)
+        return credited
 
     @staticmethod
     async def _coupons_still_apply(

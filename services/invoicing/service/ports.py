@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self
 from google.protobuf.message import Message
 
 from services.invoicing.domain.coupon import Coupon, CouponRedemption, CouponTerms
+from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
@@ -400,6 +401,57 @@ class Coupons(Protocol):
         ...
 
 
+class Credits(Protocol):
+    """Prepaid credit grants and their consumption (``adapters/credit_repository.py``)."""
+
+    async def add(
+        self, grant_id: str, organisation_id: str, terms: GrantTerms, status: GrantStatus, created_at: datetime,
+        *, idempotency_key: str, fingerprint: str, purchase_invoice_id: str = "",
+    ) -> tuple[str, bool]:
+        """Insert a grant, or find the one made with this idempotency key; (grant id, created)."""
+        ...
+
+    async def id_for_source(self, source: GrantSource, source_id: str) -> str | None: ...
+
+    async def made_with_key(self, idempotency_key: str) -> tuple[str, str] | None:
+        """(grant id, request fingerprint) of the grant made with this idempotency key."""
+        ...
+
+    async def purchase_invoice_of(self, grant_id: str) -> str | None: ...
+
+    async def lock_source(self, source: GrantSource, source_id: str) -> None:
+        """Serialise grants for one (source, source id) until the transaction ends."""
+        ...
+
+    async def get(self, grant_id: str, *, for_update: bool = False) -> CreditGrant | None: ...
+
+    async def of_organisations(
+        self, organisation_ids: Sequence[str], *, for_update: bool = False
+    ) -> dict[str, list[CreditGrant]]:
+        """Every grant of these organisations with what is consumed from each; locked with ``for_update``."""
+        ...
+
+    async def record_consumptions(self, uses: Sequence[tuple[str, str, int]], at: datetime) -> None:
+        """(grant id, invoice id, amount minor), once per (grant, invoice)."""
+        ...
+
+    async def forget_drafts(self, invoice_ids: Sequence[str]) -> None:
+        """Delete what these invoices consumed while they are drafts (a draft priced again spends afresh)."""
+        ...
+
+    async def release_invoice(self, invoice_id: str, at: datetime) -> int:
+        """Give back what a voided invoice consumed."""
+        ...
+
+    async def void(self, grant_id: str, reason: str, at: datetime) -> None: ...
+
+    async def void_purchase(self, invoice_id: str, reason: str, at: datetime) -> None: ...
+
+    async def make_purchase_available(self, invoice_id: str) -> str | None: ...
+
+    async def consumptions_of(self, organisation_id: str, *, limit: int = 200) -> list[Any]: ...
+
+
 class InvoicingTransaction(Protocol):
     """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
     and rolls back on an exception. The repositories are usable inside the block only."""
@@ -433,6 +485,9 @@ class InvoicingTransaction(Protocol):
 
     @property
     def price_overrides(self) -> PriceOverrides: ...
+
+    @property
+    def credits(self) -> Credits: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -20,6 +20,7 @@ from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, NotFound
 from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
+from services.invoicing.adapters.credit_repository import CreditRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
 from services.invoicing.adapters.settlement_repository import SettlementRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
@@ -81,7 +82,7 @@ class Settlements:
             if not await store.add(invoice.id, settlement):
                 return Outcome.DUPLICATE
             recorded = await store.for_invoice(invoice.id)
-            terms = InvoiceTerms(invoice.currency, invoice.total_minor, void=invoice.status is InvoiceStatus.VOID)
+            terms = InvoiceTerms(invoice.currency, invoice.payable_minor, void=invoice.status is InvoiceStatus.VOID)
             result = settle(terms, [r.settlement for r in recorded])
             await store.mark_applied(invoice.id, result.applied)
             await store.add_reviews(invoice.id, invoice.organisation_id, result.reviews)
@@ -112,6 +113,8 @@ class Settlements:
         elif invoice.status is InvoiceStatus.UNCOLLECTIBLE:
             await subscriptions.clear_past_due(invoice.organisation_id)
         if balance.status is InvoiceStatus.PAID:
+            # A top-up's credit becomes spendable when its invoice is paid, once (only a pending grant moves).
+            await CreditRepository(uow.connection).make_purchase_available(invoice.id)
             # Numbered by how often this invoice has become paid (this time included): the same transition
             # redelivered can never make a second id, and a later re-payment after a refund makes a new one.
             event_id = f"invoice.paid:{invoice.id}:{await store.times_became(invoice.id, InvoiceStatus.PAID)}"

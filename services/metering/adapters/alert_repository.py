@@ -33,6 +33,7 @@ def _to_rule(row: sa.Row[Any]) -> AlertRule:
         budget=row.budget,
         currency=row.currency,
         cost_basis=CostBasis(row.cost_basis) if row.cost_basis else None,
+        credit_threshold_minor=row.credit_threshold_minor,
         created_at=row.created_at,
         deleted_at=row.deleted_at,
     )
@@ -101,6 +102,7 @@ class AlertRepository:
             "budget": definition.budget,
             "currency": definition.currency,
             "cost_basis": definition.cost_basis.value if definition.cost_basis else "",
+            "credit_threshold_minor": definition.credit_threshold_minor,
         }
         row, created = await insert_once(
             self._conn, alert_rules, values, idempotency_key=idempotency_key, fingerprint=definition.fingerprint()

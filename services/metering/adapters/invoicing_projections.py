@@ -1,6 +1,7 @@
 """Metering's client of invoicing's ``GetProjectedInvoice``: the projected invoice of an organisation's current
-billing period (and the forecast of its end), which cost alert rules compare with their budget. Speaks only
-invoicing's published contract."""
+billing period (and the forecast of its end), which cost alert rules compare with their budget; and of its
+``GetCreditBalance``, which credit-balance rules compare with their threshold. Speaks only invoicing's published
+contract."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_runtime import clients
 from billing_runtime.errors import FailedPrecondition
 from billing_runtime.timestamps import from_timestamp
-from services.metering.service.alert_ports import ProjectedCost
+from services.metering.service.alert_ports import CreditStanding, ProjectedCost
 
 
 class InvoicingProjections:
@@ -37,6 +38,18 @@ class InvoicingProjections:
         return ProjectedCost(
             total_minor=invoice.total_minor, currency=invoice.currency, period_start=start, period_end=end,
             forecast_total_minor=forecast.total_minor if forecast is not None else None,
+        )
+
+    async def credit_balance(self, organisation_id: str) -> CreditStanding:
+        """Invoicing's GetCreditBalance: the available balance per currency and the latest grant's time."""
+        response = await clients.call(
+            self._stub.GetCreditBalance, invoicing_pb2.GetCreditBalanceRequest(organisation_id=organisation_id),
+            timeout=10.0,
+        )
+        granted = [from_timestamp(grant.create_time) for grant in response.grants]
+        return CreditStanding(
+            available_minor={balance.currency: balance.available_minor for balance in response.balances},
+            latest_grant_at=max((at for at in granted if at is not None), default=None),
         )
 
     async def close(self) -> None:

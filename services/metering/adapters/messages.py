@@ -43,6 +43,7 @@ ALERT_KINDS = {
     metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD,
     metering_pb2.ALERT_KIND_SPIKE: AlertKind.SPIKE,
     metering_pb2.ALERT_KIND_COST: AlertKind.COST,
+    metering_pb2.ALERT_KIND_CREDIT_BALANCE: AlertKind.CREDIT_BALANCE,
 }
 ALERT_KIND_TO_PB = {value: key for key, value in ALERT_KINDS.items()}
 THRESHOLD_BASES = {
@@ -74,6 +75,7 @@ def alert_rule_to_pb(rule: AlertRule) -> metering_pb2.AlertRule:
         budget=rule.budget,
         currency=rule.currency,
         cost_basis=COST_BASIS_TO_PB[rule.cost_basis] if rule.cost_basis else metering_pb2.COST_BASIS_UNSPECIFIED,
+        credit_threshold_minor=rule.credit_threshold_minor,
     )
     if rule.created_at is not None:
         message.create_time.CopyFrom(to_timestamp(rule.created_at))

@@ -137,6 +137,8 @@ alert_rules = sa.Table(
     sa.Column("min_volume", sa.Text, nullable=False, server_default=""),
     sa.Column("budget", sa.Text, nullable=False, server_default=""),
     sa.Column("currency", sa.Text, nullable=False, server_default=""),
+    # Credit-balance rules: fire below this many minor units of the currency; 0 for other kinds.
+    sa.Column("credit_threshold_minor", sa.BigInteger, nullable=False, server_default="0"),
     # Cost rules: "to_date" or "forecast" (what the budget is compared with); "" for other kinds.
     sa.Column("cost_basis", sa.Text, nullable=False, server_default=""),
     sa.Column("idempotency_key", sa.Text, unique=True),

@@ -7,6 +7,9 @@ Bounds, decided once:
   UTC epoch is a union of whole usage buckets; the baseline is a whole number of windows, from one window up to
   35 days (ingest accepts events up to 35 days old, so older history never changes); factor in (1, 1000];
   min_volume >= 0.
+- CREDIT_BALANCE: a threshold of 1 to 10**18 - 1 minor units of the organisation's billing currency; per
+  organisation only. Fires when invoicing's available prepaid credit balance is below it, once per balance episode
+  (the episode starts at the organisation's latest grant: a top-up lets it fire again).
 - COST: budget > 0 in the organisation's billing currency with at most its minor-unit decimals (INR 2, JPY 0);
   levels are percents of it (default 100), 1 to 1000; per organisation only (no project). The cost basis is the
   invoice so far (TO_DATE, the default) or the forecast of the period's end (FORECAST).
@@ -40,12 +43,14 @@ MAX_FACTOR = Decimal(1000)
 MAX_DECIMAL_LENGTH = 40
 # Largest amount accepted anywhere in a rule: far above any usage or budget, small enough for exact arithmetic.
 MAX_AMOUNT = Decimal(10) ** 18
+MAX_CREDIT_THRESHOLD_MINOR = 10**18 - 1
 
 
 class AlertKind(enum.StrEnum):
     THRESHOLD = "threshold"
     SPIKE = "spike"
     COST = "cost"
+    CREDIT_BALANCE = "credit_balance"
 
 
 class ThresholdBasis(enum.StrEnum):
@@ -80,6 +85,7 @@ class RuleDefinition:
     budget: str = ""
     currency: str = ""
     cost_basis: CostBasis | None = None
+    credit_threshold_minor: int = 0
 
     def fingerprint(self) -> str:
         """Same request, same fingerprint: what makes a retry with an idempotency key the same request."""
@@ -100,6 +106,8 @@ class RuleDefinition:
         if self.cost_basis is CostBasis.FORECAST:
             # Only when not the default: rules stored before the basis existed keep their fingerprints.
             canonical["cost_basis"] = self.cost_basis.value
+        if self.credit_threshold_minor:
+            canonical["credit_threshold_minor"] = self.credit_threshold_minor
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -135,6 +143,7 @@ class RuleRequest:
     min_volume: str = ""
     budget: str = ""
     cost_basis: CostBasis | None = None
+    credit_threshold_minor: int = 0
 
 
 def parse_decimal(text: str, field_name: str) -> Decimal:
@@ -193,7 +202,8 @@ def define_rule(request: RuleRequest, *, currency: str, currency_minor_units: in
         raise InvalidArgument(f"must be at most {MAX_PROJECT_ID_LENGTH} characters", field="rule.project_id")
     common = {"organisation_id": request.organisation_id, "project_id": request.project_id, "name": name}
     if request.kind is AlertKind.THRESHOLD:
-        _refuse(request, "window_seconds", "baseline_seconds", "factor", "min_volume", "budget", "cost_basis")
+        _refuse(request, "window_seconds", "baseline_seconds", "factor", "min_volume", "budget", "cost_basis",
+                "credit_threshold_minor")
         code = validate_code(request.metric_code, "rule.metric_code")
         if request.basis is None:
             raise InvalidArgument("is required for threshold rules: absolute or quota_percent", field="rule.basis")
@@ -201,7 +211,7 @@ def define_rule(request: RuleRequest, *, currency: str, currency_minor_units: in
         levels = _levels(request.levels, percent=percent, field_name="rule.levels")
         return RuleDefinition(kind=AlertKind.THRESHOLD, metric_code=code, basis=request.basis, levels=levels, **common)
     if request.kind is AlertKind.SPIKE:
-        _refuse(request, "basis", "levels", "budget", "cost_basis")
+        _refuse(request, "basis", "levels", "budget", "cost_basis", "credit_threshold_minor")
         code = validate_code(request.metric_code, "rule.metric_code")
         window, baseline = request.window_seconds, request.baseline_seconds
         if not MIN_WINDOW_SECONDS <= window <= MAX_WINDOW_SECONDS or window % BUCKET_SECONDS:
@@ -224,7 +234,20 @@ def define_rule(request: RuleRequest, *, currency: str, currency_minor_units: in
             kind=AlertKind.SPIKE, metric_code=code, window_seconds=window, baseline_seconds=baseline,
             factor=format_decimal(factor), min_volume=format_decimal(min_volume), **common,
         )
-    _refuse(request, "metric_code", "basis", "window_seconds", "baseline_seconds", "factor", "min_volume")
+    if request.kind is AlertKind.CREDIT_BALANCE:
+        _refuse(request, "metric_code", "basis", "levels", "window_seconds", "baseline_seconds", "factor",
+                "min_volume", "budget", "cost_basis")
+        if request.project_id:
+            raise InvalidArgument("credit balance rules watch the whole organisation's credit: leave it empty",
+                                  field="rule.project_id")
+        threshold = request.credit_threshold_minor
+        if not 0 < threshold <= MAX_CREDIT_THRESHOLD_MINOR:
+            raise InvalidArgument(f"must be from 1 to {MAX_CREDIT_THRESHOLD_MINOR} minor units of {currency}",
+                                  field="rule.credit_threshold_minor")
+        return RuleDefinition(kind=AlertKind.CREDIT_BALANCE, currency=currency, credit_threshold_minor=threshold,
+                              **common)
+    _refuse(request, "metric_code", "basis", "window_seconds", "baseline_seconds", "factor", "min_volume",
+            "credit_threshold_minor")
     if request.project_id:
         raise InvalidArgument("cost rules watch the whole organisation's invoice: leave it empty",
                               field="rule.project_id")

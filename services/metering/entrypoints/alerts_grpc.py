@@ -59,6 +59,7 @@ class AlertsServicer:
             min_volume=rule.min_volume,
             budget=rule.budget,
             cost_basis=COST_BASES.get(rule.cost_basis),
+            credit_threshold_minor=rule.credit_threshold_minor,
         )
         created_rule, created = await alerts.create_rule(
             self._alerts_uow(), self._alert_plans, command, request.idempotency_key

@@ -44,6 +44,7 @@ from services.metering.domain.plan_in_force import PlanInForce
 from services.metering.domain.usage import UsageQuery, Window, format_decimal, usage_range
 from services.metering.service.alert_ports import (
     AlertsTransaction,
+    CreditStanding,
     EventOutbox,
     ProjectedCost,
     as_decimal,
@@ -279,4 +280,47 @@ async def evaluate_cost(
                 recorded = await fire(uow, outbox, rule, alert)
                 if recorded is not None:
                     fired.append(recorded)
+    return fired
+
+
+# What a credit-balance alert's period is when the organisation never had a grant: the epoch (one episode).
+_NO_GRANT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def evaluate_credit_balance(
+    uow: AlertsTransaction, outbox: EventOutbox, rules: Sequence[AlertRule], credit: CreditStanding, now: datetime
+) -> list[FiredAlert]:
+    """Fire the organisation's credit-balance rules whose threshold its available prepaid credit (fetched before)
+    is below. Once per balance episode: the alert's period starts at the latest grant, so a top-up or a new grant
+    lets a rule fire again, and the sweep firing it again within an episode inserts nothing."""
+    fired = []
+    since = credit.latest_grant_at or _NO_GRANT
+    async with uow:
+        for rule in rules:
+            available = credit.available_minor.get(rule.currency, 0)
+            if available >= rule.credit_threshold_minor:
+                continue
+            alert = FiredAlert(
+                id=new_id("alf"),
+                rule_id=rule.id,
+                organisation_id=rule.organisation_id,
+                project_id="",
+                kind=AlertKind.CREDIT_BALANCE,
+                metric_code="",
+                level=str(rule.credit_threshold_minor),
+                threshold=format_decimal(minor_to_decimal(rule.credit_threshold_minor, rule.currency)),
+                value=format_decimal(minor_to_decimal(available, rule.currency)),
+                baseline="",
+                currency=rule.currency,
+                event_id="",
+                event_project_id="",
+                event_time=None,
+                period_start=since,
+                period_end=max(now, since),
+                fired_at=None,
+                rule_name=rule.name,
+            )
+            recorded = await fire(uow, outbox, rule, alert)
+            if recorded is not None:
+                fired.append(recorded)
     return fired

@@ -112,11 +112,24 @@ class ProjectedCost:
         return self.forecast_total_minor if basis is CostBasis.FORECAST else self.total_minor
 
 
+@dataclass(frozen=True)
+class CreditStanding:
+    """An organisation's prepaid credit as invoicing answers it: the available balance per currency, and when its
+    latest grant was made (the start of the current balance episode; None when it has no grant)."""
+
+    available_minor: dict[str, int]
+    latest_grant_at: datetime | None
+
+
 class ProjectedInvoices(Protocol):
     async def projected_cost(self, organisation_id: str, *, with_forecast: bool = False) -> ProjectedCost | None:
         """None when the organisation has no subscription in its current period (nothing to project). Raises
         Unavailable when invoicing cannot answer. ``with_forecast`` asks for the forecast of the period's end too
         (it costs invoicing a usage query per extrapolated metric)."""
+        ...
+
+    async def credit_balance(self, organisation_id: str) -> CreditStanding:
+        """Invoicing's GetCreditBalance. Raises Unavailable when invoicing cannot answer."""
         ...
 
 

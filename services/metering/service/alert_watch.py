@@ -27,6 +27,7 @@ from services.metering.domain.event_batch import EventColumns
 from services.metering.domain.plan_in_force import PlanDirectory, PlanInForce
 from services.metering.service.alert_evaluation import (
     evaluate_cost,
+    evaluate_credit_balance,
     evaluate_spike,
     store_and_evaluate,
     sweep_threshold,
@@ -249,6 +250,10 @@ class AlertWatch:
             cost = await self._projections.projected_cost(org, with_forecast=forecast)
             if cost is not None:
                 fired += await evaluate_cost(self._uow(), self._outbox, costs, cost)
+        credits = [r for r in rules if r.kind is AlertKind.CREDIT_BALANCE]
+        if credits:
+            standing = await self._projections.credit_balance(org)
+            fired += await evaluate_credit_balance(self._uow(), self._outbox, credits, standing, now)
         return fired
 
 

@@ -32,7 +32,8 @@ PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, R
 METERING_SUBJECTS = [ALERT_TRIGGERED]
 
 _ALERT_KINDS = {metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD, metering_pb2.ALERT_KIND_SPIKE: AlertKind.SPIKE,
-                metering_pb2.ALERT_KIND_COST: AlertKind.COST}
+                metering_pb2.ALERT_KIND_COST: AlertKind.COST,
+                metering_pb2.ALERT_KIND_CREDIT_BALANCE: AlertKind.CREDIT_BALANCE}
 _BASES = {metering_pb2.THRESHOLD_BASIS_ABSOLUTE: ThresholdBasis.ABSOLUTE,
           metering_pb2.THRESHOLD_BASIS_QUOTA_PERCENT: ThresholdBasis.QUOTA_PERCENT}
 _COST_BASES = {metering_pb2.COST_BASIS_TO_DATE: "to_date", metering_pb2.COST_BASIS_FORECAST: "forecast"}
@@ -104,8 +105,9 @@ def _decode(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:
             currency=invoice.currency, total_minor=invoice.total_minor, billing_email=invoice.customer.email,
             customer_name=invoice.customer.name, issue_date=_date(invoice.issue_date),
             due_date=_date(invoice.due_date), period_key=invoice.period_key)
+        # What is due: the total less the prepaid credit spent on it (docs/credits.md).
         return Notice(issued.event_id, MessageKind.INVOICE_ISSUED, invoice.id,
-                      amount_minor=invoice.total_minor), facts
+                      amount_minor=invoice.total_minor - invoice.credits_minor), facts
     if subject == INVOICE_PAID:
         paid = invoicing_events.InvoicePaid.FromString(data)
         return Notice(paid.event_id, MessageKind.PAYMENT_RECEIPT, paid.invoice.id,

@@ -86,7 +86,8 @@ def alert_context(notice: Notice) -> dict[str, Any]:
     def figure(text: str) -> str:
         if not text:
             return ""
-        return money_text(text, alert.currency) if alert.kind is AlertKind.COST else quantity(text)
+        money = alert.kind in (AlertKind.COST, AlertKind.CREDIT_BALANCE)
+        return money_text(text, alert.currency) if money else quantity(text)
 
     quota = alert.quota()
     window = span(alert.window_seconds)
@@ -100,7 +101,8 @@ def alert_context(notice: Notice) -> dict[str, Any]:
         "factor": quantity(alert.factor) if alert.factor else "",
         "min_volume": quantity(alert.min_volume) if alert.min_volume else "",
         # "80 %", "1,000,000"; empty for a spike, whose level is the spike itself.
-        "level_text": "" if alert.kind is AlertKind.SPIKE else quantity(alert.level) + (" %" if percent else ""),
+        "level_text": "" if alert.kind in (AlertKind.SPIKE, AlertKind.CREDIT_BALANCE)
+        else quantity(alert.level) + (" %" if percent else ""),
         # "1 hour" and "per hour"; "90 minutes" and "per 90 minutes".
         "window": window, "per_window": window.removeprefix("1 ") if window else "",
         "baseline_span": span(alert.baseline_seconds),

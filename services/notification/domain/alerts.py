@@ -20,6 +20,8 @@ class AlertKind(enum.StrEnum):
     SPIKE = "spike"
     # The projected invoice of the billing period (so far, or its forecast) reached a percent of the budget.
     COST = "cost"
+    # The prepaid credit balance fell below the rule's threshold.
+    CREDIT_BALANCE = "credit_balance"
 
 
 class ThresholdBasis(enum.StrEnum):

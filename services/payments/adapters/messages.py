@@ -76,7 +76,8 @@ def invoice_from_issued(message: invoicing_events.InvoiceIssued) -> Invoice:
         organisation_id=invoice.organisation_id,
         number=invoice.number,
         currency=invoice.currency,
-        total_minor=invoice.total_minor,
+        # What payments collect: the total less the prepaid credit invoicing spent on it (docs/credits.md).
+        total_minor=invoice.total_minor - invoice.credits_minor,
         state=InvoiceState.OPEN,
         issue_date=_date(invoice.issue_date),
         due_date=_date(invoice.due_date),

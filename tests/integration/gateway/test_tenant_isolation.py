@@ -576,7 +576,7 @@ async def _b_ids(world: World) -> dict[str, str]:
         "feature": "sso", "sequence": "1", "user_id": "usr_none", "token_id": "tok_none", "rule_id": "alr_none",
         "run_id": "rec_none", "invoice_run_id": "run_none", "discrepancy_id": "dis_none",
         "review_item_id": "rev_none", "reconciliation_id": "urc_none", "coupon_id": "cpn_none",
-        "coupon_redemption_id": "cpr_none", "plan_code": "plan-none",
+        "coupon_redemption_id": "cpr_none", "plan_code": "plan-none", "grant_id": "crg_none",
     }
 
 

@@ -445,3 +445,23 @@ async def test_a_forecast_cost_rule_fires_on_the_forecast_of_the_period_end_and_
     assert [a.rule_id for a in await fired(metering_stub, organisation)] == [ahead.id]
     rule = (await metering_stub.GetAlertRule(pb.GetAlertRuleRequest(rule_id=ahead.id))).rule
     assert rule.cost_basis == pb.COST_BASIS_FORECAST
+
+
+async def test_a_credit_balance_rule_fires_when_the_prepaid_balance_is_below_its_threshold(
+    metering, invoicing, invoicing_stub, metering_stub
+) -> None:
+    organisation = await create_organisation(invoicing_stub, invoicing)
+    await invoicing_stub.GrantCredit(ipb.GrantCreditRequest(organisation_id=organisation, amount_minor=20000,
+                                                            currency="INR"))
+    rule = await create_rule(metering_stub, pb.AlertRule(
+        organisation_id=organisation, kind=pb.ALERT_KIND_CREDIT_BALANCE, name="low credit",
+        credit_threshold_minor=50000))
+    assert (rule.currency, rule.credit_threshold_minor) == ("INR", 50000)
+    (alert,) = await fired_count(metering_stub, organisation, 1)
+    # 200.00 INR of credit, below the 500.00 threshold: fired once for this balance episode.
+    assert (alert.rule_id, alert.kind, alert.threshold, alert.value, alert.currency) == (
+        rule.id, pb.ALERT_KIND_CREDIT_BALANCE, "500", "200", "INR")
+    error = await expect_rpc_error(metering_stub.CreateAlertRule(pb.CreateAlertRuleRequest(rule=pb.AlertRule(
+        organisation_id=organisation, kind=pb.ALERT_KIND_CREDIT_BALANCE, name="x"))),
+        grpc.StatusCode.INVALID_ARGUMENT)
+    assert error_field(error) == "rule.credit_threshold_minor"

@@ -16,7 +16,7 @@ from services.gateway.entrypoints.http.decimal_json import DecimalText
 from services.gateway.entrypoints.http.proto_enums import EnumNames
 from services.gateway.entrypoints.http.schemas import Request
 
-AlertKindName = Literal["threshold", "spike", "cost"]
+AlertKindName = Literal["threshold", "spike", "cost", "credit_balance"]
 BasisName = Literal["absolute", "quota_percent"]
 CostBasisName = Literal["to_date", "forecast"]
 QuotaReasonName = Literal[
@@ -52,6 +52,8 @@ class AlertRuleCreate(Request):
     cost_basis: CostBasisName | None = Field(
         None, description="cost: compare the budget with the invoice so far (to_date, the default) or with the "
                           "forecast of the period's end (forecast)")
+    credit_threshold_minor: int = Field(0, ge=0, le=2**63 - 1, description="credit_balance: fires when the "
+                                        "prepaid credit balance is below this many minor units", examples=[0])
 
     def to_pb(self, idempotency_key: str) -> metering_pb2.CreateAlertRuleRequest:
         rule = metering_pb2.AlertRule(
@@ -61,6 +63,7 @@ class AlertRuleCreate(Request):
             window_seconds=self.window_seconds, baseline_seconds=self.baseline_seconds, factor=self.factor,
             min_volume=self.min_volume, budget=self.budget,
             cost_basis=COST_BASES.number(self.cost_basis) if self.cost_basis else 0,
+            credit_threshold_minor=self.credit_threshold_minor,
         )
         return metering_pb2.CreateAlertRuleRequest(rule=rule, idempotency_key=idempotency_key)
 
@@ -81,6 +84,7 @@ class AlertRule(BaseModel):
     budget: str
     currency: str
     cost_basis: CostBasisName | None = Field(None, description="cost: to_date or forecast")
+    credit_threshold_minor: int = Field(0, description="credit_balance: the threshold in minor units")
     created_at: datetime
     deleted_at: datetime | None
 
@@ -91,7 +95,8 @@ class AlertRule(BaseModel):
             name=m.name, metric_code=m.metric_code, basis=BASES.name(m.basis), levels=list(m.levels),
             window_seconds=m.window_seconds, baseline_seconds=m.baseline_seconds, factor=m.factor,
             min_volume=m.min_volume, budget=m.budget, currency=m.currency, cost_basis=COST_BASES.name(m.cost_basis),
-            created_at=from_timestamp(m.create_time), deleted_at=from_timestamp(m.delete_time),
+            credit_threshold_minor=m.credit_threshold_minor, created_at=from_timestamp(m.create_time),
+            deleted_at=from_timestamp(m.delete_time),
         )
 
 

@@ -32,6 +32,7 @@ from services.gateway.entrypoints.http import (
     auth,
     catalog,
     coupons,
+    credits,
     dunning,
     events,
     input_policy,
@@ -224,6 +225,8 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(coupons.router)
     app.include_router(price_overrides.router)
+    app.include_router(credits.admin_router)
+    app.include_router(credits.router)
     app.include_router(invoices.admin_router)
     app.include_router(invoices.router)
     app.include_router(pricing.router)

@@ -95,7 +95,8 @@ class Party(BaseModel):
 
 class InvoiceLine(BaseModel):
     number: int
-    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap", "discount"] | None
+    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap", "discount", "credit",
+                  "credit_purchase"] | None
     description: str = Field(examples=["API calls"])
     quantity: str = Field(examples=["125000"])
     unit_price: str = Field(description="Full precision, in the invoice currency", examples=["0.02"])
@@ -118,6 +119,7 @@ class InvoiceLine(BaseModel):
                                                    "description says so): the override version's id")
     price_override_version: int = Field(0, description="That override's version number; 0 when the plan's own "
                                                        "price applies")
+    credit_grant_id: str = Field("", description="On a credit line: the prepaid credit grant it was spent from")
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.InvoiceLine, currency: str) -> InvoiceLine:
@@ -132,6 +134,7 @@ class InvoiceLine(BaseModel):
             coupon_code=message.coupon_code, coupon_redemption_id=message.coupon_redemption_id,
             adjusts_period_key=message.adjusts_period_key,
             price_override_id=message.price_override_id, price_override_version=message.price_override_version,
+            credit_grant_id=message.credit_grant_id,
         )
 
 
@@ -171,8 +174,14 @@ class Invoice(BaseModel):
     amount_paid: str | None = None
     amount_refunded_minor: int = Field(0, description="Refunds the provider confirmed")
     amount_refunded: str | None = None
-    amount_due_minor: int = Field(0, description="What is left to pay: total less what was paid, never negative")
+    amount_due_minor: int = Field(0, description="What is left to pay: total less prepaid credit and what was paid, "
+                                                 "never negative")
     amount_due: str | None = None
+    credit_lines: list[InvoiceLine] = Field(default_factory=list, description="Prepaid credit spent on the total "
+                                            "after tax, a line per grant (negative); not part of the subtotal")
+    credits_minor: int = Field(0, description="The prepaid credit applied: what the credit lines take off the amount "
+                                              "due")
+    credits: str | None = None
     tax_regime: Literal["intra_state", "inter_state", "export"] | None
     place_of_supply: str
     supplier: Party | None
@@ -204,6 +213,8 @@ class Invoice(BaseModel):
             amount_refunded_minor=message.amount_refunded_minor,
             amount_refunded=minor_to_text(message.amount_refunded_minor, currency),
             amount_due_minor=message.amount_due_minor, amount_due=minor_to_text(message.amount_due_minor, currency),
+            credit_lines=[InvoiceLine.from_pb(line, currency) for line in message.credit_lines],
+            credits_minor=message.credits_minor, credits=minor_to_text(message.credits_minor, currency),
             tax_regime=TAX_REGIMES.name(message.tax_regime), place_of_supply=message.place_of_supply,
             supplier=Party.from_pb(message.supplier) if message.HasField("supplier") else None,
             customer=Party.from_pb(message.customer) if message.HasField("customer") else None,

@@ -147,6 +147,18 @@ def test_a_cost_alert_shows_money_with_its_currency_like_every_other_mail(templa
     assert "<strong>INR 10,000.00</strong>" in rendered.html
 
 
+def test_a_low_credit_alert_shows_the_balance_and_the_threshold_as_money(templates):
+    alert = FiredAlert(
+        alert_id="alf_5", rule_id="alr_5", organisation_id="org_1", kind=AlertKind.CREDIT_BALANCE,
+        rule_name="Low credit", level="50000", threshold="500", value="199.99", currency="INR",
+        period_start=PERIOD[0], period_end=PERIOD[1], fire_time=FIRED)
+    rendered = templates.render(notice_of(alert), None)
+    assert rendered.subject == "Alert: prepaid credit balance low (INR 199.99)"
+    assert "Your prepaid credit balance is INR 199.99, below INR 500.00." in rendered.text
+    assert "(credit_balance)" in rendered.text  # no level: the threshold says it
+    assert "<strong>INR 199.99</strong>" in rendered.html
+
+
 def test_a_forecast_cost_alert_says_it_is_the_forecast_of_the_period_s_end(templates):
     rendered = templates.render(notice_of(forecast_alert()), None)
     assert rendered.subject == "Alert: forecast cost at 80 % of your budget (INR 8,012.51)"

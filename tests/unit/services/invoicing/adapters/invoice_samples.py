@@ -114,6 +114,20 @@ def _invoice(**kw) -> Invoice:
     return Invoice(**base)
 
 
+def inr_with_credit() -> Invoice:
+    """The coupon invoice (total 5,232.73) paid in part by prepaid credit, after tax: 2,000.00 from one grant and
+    500.00 from another; 2,732.73 left to pay. GST is unchanged (on 4,434.51)."""
+    base = inr_with_coupon()
+    credits = tuple(
+        InvoiceLine(number=5 + index, kind=LineKind.CREDIT, description=f"Prepaid credit: {what} ({grant})",
+                    quantity=Decimal(1), unit_price=Decimal(-minor).scaleb(-2), amount_minor=-minor,
+                    credit_grant_id=grant)
+        for index, (grant, what, minor) in enumerate([("crg_1", "welcome credit", 200000),
+                                                      ("crg_2", "top-up", 50000)])
+    )
+    return replace(base, credit_lines=credits, amount_due_minor=None)
+
+
 def inr_intra_state() -> Invoice:
     """Karnataka customer of a Karnataka supplier: CGST 9% + SGST 9% on 5,543.14 = 498.8826 -> 498.88 each.
     Total 5,543.14 + 997.76 = 6,540.90."""

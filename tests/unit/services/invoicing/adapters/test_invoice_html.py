@@ -23,6 +23,7 @@ ALL_SAMPLES = {
     "inr_intra_state": samples.inr_intra_state,
     "inr_inter_state": samples.inr_inter_state,
     "inr_with_coupon": samples.inr_with_coupon,
+    "inr_with_credit": samples.inr_with_credit,
     "usd_export": samples.usd_export,
     "jpy_export": samples.jpy_export,
     "kwd_export": samples.kwd_export,
@@ -63,6 +64,14 @@ def test_a_coupon_is_a_line_before_the_subtotal_and_the_tax_is_on_what_is_left()
     assert page.index("LAUNCH20") < page.index(">Subtotal<") < page.index(">CGST 9% on INR 4,434.51<")
 
 
+def test_prepaid_credit_follows_the_total_with_the_amount_due() -> None:
+    page = InvoiceHtmlRenderer().render(samples.inr_with_credit(), BRANDING, time_zone=ZONE)
+    for expected in [">Prepaid credit: welcome credit (crg_1)</td>", ">-2,000.00</td>", ">-500.00</td>",
+                     ">Amount due (INR)</td>", ">2,732.73</td>"]:
+        assert expected in page, expected
+    assert page.index(">5,232.73<") < page.index(">-2,000.00<") < page.index(">2,732.73<")
+
+
 @pytest.mark.parametrize("name", ALL_SAMPLES)
 def test_html_says_what_the_pdf_says(name: str) -> None:
     """Both renderers print one InvoiceView; every figure of it appears in the HTML."""
@@ -72,6 +81,7 @@ def test_html_says_what_the_pdf_says(name: str) -> None:
     texts = [view.title, view.number, view.billing_period, view.place_of_supply, view.subtotal, view.total]
     texts += [view.amount_in_words, view.exchange_rate_note, view.customer.name, *view.notes]
     texts += [tax.label for tax in view.tax_lines] + [tax.amount for tax in view.tax_lines]
+    texts += [text for credit in view.credit_lines for text in credit] + ([view.amount_due] if view.amount_due else [])
     for line in view.lines:
         texts += [line.description, line.quantity, line.unit_price, line.amount]
         texts += [row.amount for row in line.breakdown]

@@ -76,6 +76,15 @@ def test_a_coupon_prints_as_a_discount_line_and_gst_is_on_the_discounted_amount(
         assert expected in text, expected
 
 
+def test_prepaid_credit_prints_after_the_total_with_the_amount_due() -> None:
+    text = text_of(render(samples.inr_with_credit()))
+    for expected in ["Total (INR) 5,232.73", "Prepaid credit: welcome credit (crg_1) -2,000.00",
+                     "Prepaid credit: top-up (crg_2) -500.00", "Amount due (INR) 2,732.73",
+                     "CGST 9% on INR 4,434.51 399.11"]:
+        assert expected in text, expected
+    assert text.index("Total (INR) 5,232.73") < text.index("Amount due (INR) 2,732.73")
+
+
 def test_inter_state_invoice_prints_igst_and_the_exchange_rate() -> None:
     text = text_of(render(samples.inr_inter_state(), BRANDING))
     assert "Place of supply Maharashtra (27)" in text

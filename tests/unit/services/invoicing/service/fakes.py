@@ -28,6 +28,7 @@ from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 if TYPE_CHECKING:
     from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
+    from tests.unit.services.invoicing.service.fake_credits import FakeCredits
     from tests.unit.services.invoicing.service.fake_price_overrides import FakePriceOverrides
 
 __all__ = ["FakeOutbox", "FakeUnitOfWork", "Tables"]
@@ -109,6 +110,9 @@ class Tables:
     redemptions: dict[str, Keyed] = field(default_factory=dict)  # of fake_coupons.RedemptionRow
     redemption_periods: dict[tuple[str, str], str] = field(default_factory=dict)  # (redemption, period) -> invoice
     price_overrides: dict[str, Keyed] = field(default_factory=dict)  # of PriceOverride, by id
+    grants: dict[str, Keyed] = field(default_factory=dict)  # of CreditGrant (consumed_minor counted when read)
+    purchases: dict[str, str] = field(default_factory=dict)  # grant id -> its top-up invoice
+    consumptions: dict[tuple[str, str], Any] = field(default_factory=dict)  # of fake_credits.ConsumptionRow
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -536,3 +540,9 @@ class FakeUnitOfWork(FakeTransaction):
         from tests.unit.services.invoicing.service.fake_price_overrides import FakePriceOverrides
 
         return FakePriceOverrides(self.inside())
+
+    @property
+    def credits(self) -> FakeCredits:
+        from tests.unit.services.invoicing.service.fake_credits import FakeCredits
+
+        return FakeCredits(self.inside())

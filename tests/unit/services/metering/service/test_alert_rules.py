@@ -220,3 +220,47 @@ async def test_cost_rules_compare_their_budget_with_the_invoice_so_far_or_with_i
                                 [later, replace(so_far, id="alr_4")], replace(cost, forecast_total_minor=None))
     assert [(a.rule_id, a.level) for a in fired] == [("alr_4", "50")]
     assert cost.total_for(None) == 70800  # a rule without a basis is compared with the invoice so far
+
+
+def test_a_credit_balance_rule_needs_a_threshold_and_nothing_of_other_kinds() -> None:
+    from services.metering.domain.alerts import define_rule
+
+    rule = define_rule(RuleRequest(organisation_id="org_1", kind=AlertKind.CREDIT_BALANCE, name="low credit",
+                                   credit_threshold_minor=50000), currency="INR", currency_minor_units=2)
+    assert (rule.kind, rule.currency, rule.credit_threshold_minor, rule.levels) == (
+        AlertKind.CREDIT_BALANCE, "INR", 50000, ())
+    for bad, field_name in (({"credit_threshold_minor": 0}, "rule.credit_threshold_minor"),
+                       ({"credit_threshold_minor": 10**18}, "rule.credit_threshold_minor"),
+                       ({"budget": "10"}, "rule.budget"), ({"project_id": "prj_1"}, "rule.project_id")):
+        fields = {"organisation_id": "org_1", "kind": AlertKind.CREDIT_BALANCE, "name": "x",
+                  "credit_threshold_minor": 5} | bad
+        with pytest.raises(InvalidArgument) as caught:
+            define_rule(RuleRequest(**fields), currency="INR", currency_minor_units=2)
+        assert caught.value.field == field_name
+    with pytest.raises(InvalidArgument) as caught:
+        define_rule(threshold(credit_threshold_minor=5), currency="INR", currency_minor_units=2)
+    assert caught.value.field == "rule.credit_threshold_minor"
+
+
+async def test_a_credit_balance_rule_fires_once_per_balance_episode(tables) -> None:
+    from services.metering.service.alert_evaluation import evaluate_credit_balance
+    from services.metering.service.alert_ports import CreditStanding
+
+    rule = AlertRule(organisation_id="org_1", project_id="", kind=AlertKind.CREDIT_BALANCE, name="low credit",
+                     currency="INR", credit_threshold_minor=50000, id="alr_c")
+    granted = datetime(2026, 11, 2, tzinfo=UTC)
+    plenty = CreditStanding({"INR": 50000}, granted)
+    assert await evaluate_credit_balance(FakeUnitOfWork(tables), FakeOutbox(), [rule], plenty, NOW) == []
+    low = CreditStanding({"INR": 49999}, granted)
+    (alert,) = await evaluate_credit_balance(FakeUnitOfWork(tables), FakeOutbox(), [rule], low, NOW)
+    assert (alert.kind, alert.threshold, alert.value, alert.currency, alert.period_start) == (
+        AlertKind.CREDIT_BALANCE, "500", "499.99", "INR", granted)
+    assert await evaluate_credit_balance(FakeUnitOfWork(tables), FakeOutbox(), [rule], low, NOW) == []
+    # A new grant (a top-up) opens a new episode: low again, it fires again.
+    topped = CreditStanding({"INR": 100}, datetime(2026, 11, 10, tzinfo=UTC))
+    assert len(await evaluate_credit_balance(FakeUnitOfWork(tables), FakeOutbox(), [rule], topped, NOW)) == 1
+    assert [subject for subject, _, _ in tables.outbox] == ["billing.metering.v1.alert.triggered"] * 2
+    # No grant ever and no balance in the currency: below any threshold.
+    never = CreditStanding({}, None)
+    assert len(await evaluate_credit_balance(FakeUnitOfWork(tables), FakeOutbox(),
+                                             [replace(rule, id="alr_d")], never, NOW)) == 1

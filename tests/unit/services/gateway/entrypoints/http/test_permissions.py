@@ -96,6 +96,7 @@ CUSTOMER_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/entitlements"): ORG_READ,
     ("GET", "/api/v1/alerts"): ORG_READ,
     ("GET", "/api/v1/invoices"): ORG_READ,
+    ("GET", "/api/v1/credits"): ORG_READ,
     ("GET", "/api/v1/invoices/{invoice_id}"): ORG_READ,
     ("GET", "/api/v1/invoices/{invoice_id}/pdf"): ORG_READ,
     ("GET", "/api/v1/projected-invoice"): ORG_READ,

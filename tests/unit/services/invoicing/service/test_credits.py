@@ -1,0 +1,127 @@
+"""Prepaid credit use cases against in-memory repositories: grants idempotent by key and by credit note, refusals
+that change nothing, the period close spending credit once per (grant, invoice) and a void giving it back, and a
+top-up whose grant becomes available when its invoice is paid."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing_runtime.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from services.invoicing.domain.credit import GrantSource, GrantStatus
+from services.invoicing.domain.invoice import InvoiceStatus, LineKind
+from services.invoicing.service import credits, invoices
+from services.invoicing.service.period_close import PeriodClose
+from tests.unit.services.invoicing.service.fakes import FakeOutbox, FakeUnitOfWork, Tables
+from tests.unit.services.invoicing.service.test_coupons import close_periods, customer
+from tests.unit.services.invoicing.service.test_coupons import tables as tables  # noqa: F401 - the fixture
+from tests.unit.services.invoicing.service.test_period_close import NOW, POLICY, FakeUsage, close_for
+
+TOTAL = 110000 + 2 * 9900  # 1,000.00 + 200 x 0.50, CGST and SGST 9 %: 1,298.00
+
+
+async def grant(tables: Tables, organisation_id: str, amount: int, **options):
+    return await credits.grant_credit(FakeUnitOfWork(tables), organisation_id=organisation_id, amount_minor=amount,
+                                      currency="INR", now=NOW, **options)
+
+
+async def test_grants_are_idempotent_by_key_and_by_credit_note(tables):
+    organisation_id = await customer(tables)
+    first, created = await grant(tables, organisation_id, 5000, idempotency_key="k1")
+    again, created_again = await grant(tables, organisation_id, 5000, idempotency_key="k1")
+    assert created and not created_again and again.id == first.id
+    with pytest.raises(Conflict):
+        await grant(tables, organisation_id, 6000, idempotency_key="k1")
+    note, _ = await grant(tables, organisation_id, 700, source="credit_note", source_id="cn_1")
+    repeat, created = await grant(tables, organisation_id, 700, source="credit_note", source_id="cn_1")
+    assert (repeat.id, created, repeat.source) == (note.id, False, GrantSource.CREDIT_NOTE)
+    with pytest.raises(FailedPrecondition, match="already gave grant"):
+        await grant(tables, organisation_id, 900, source="credit_note", source_id="cn_1")
+    assert len(tables.grants) == 2
+
+
+async def test_refusals_name_the_field_and_change_nothing(tables):
+    organisation_id = await customer(tables)
+    for options, field in (({"source": "purchased"}, "source"), ({"priority": 2000}, "priority"),
+                           ({"expires_at": NOW - timedelta(days=1)}, "expires_at")):
+        with pytest.raises(InvalidArgument) as caught:
+            await grant(tables, organisation_id, 100, **options)
+        assert caught.value.field == field
+    with pytest.raises(NotFound):
+        await grant(tables, "org_none", 100)
+    assert tables.grants == {}
+
+
+async def test_the_period_close_spends_credit_once_and_a_void_gives_it_back(tables):
+    organisation_id = await customer(tables)
+    big, _ = await grant(tables, organisation_id, 100000, priority=1)
+    small, _ = await grant(tables, organisation_id, 50000)
+    close = close_for(tables, FakeUsage("200"))
+    (october,) = await close_periods(close, tables, organisation_id, "2026-10")
+    assert [(line.kind, line.credit_grant_id, line.amount_minor) for line in october.credit_lines] == [
+        (LineKind.CREDIT, small.id, -50000), (LineKind.CREDIT, big.id, -(TOTAL - 50000))]
+    # 1,298.00: 500.00 from the first (priority 0), 798.00 of the second; nothing left to pay.
+    assert (october.total_minor, october.credits_minor, october.amount_due_minor) == (TOTAL, TOTAL, 0)
+    statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
+    assert statement.balances[0].available_minor == 150000 - TOTAL == 20200
+    assert sorted(c.amount_minor for c in statement.consumptions) == [50000, TOTAL - 50000]
+    # Running the period again spends nothing more.
+    again = await close.close_batch([tables.organisations[organisation_id].value], "2026-10")
+    assert again.already_invoiced == 1 and len(tables.consumptions) == 2
+    # Voided: the credit goes back; the reissue spends it again.
+    await invoices.void_invoice(FakeUnitOfWork(tables), FakeOutbox(), invoice_id=october.id, reason="typo", now=NOW)
+    statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
+    assert statement.balances[0].available_minor == 150000
+    reissued, _ = await close.reissue(october.id)
+    assert reissued.credits_minor == october.credits_minor
+    voided = await credits.void_grant(FakeUnitOfWork(tables), organisation_id=organisation_id, grant_id=big.id,
+                                      reason="mistake", now=NOW)
+    assert voided.status is GrantStatus.VOIDED
+    with pytest.raises(NotFound):
+        await credits.void_grant(FakeUnitOfWork(tables), organisation_id="org_other", grant_id=big.id,
+                                 reason="x", now=NOW)
+
+
+async def test_a_draft_priced_again_in_its_grace_period_spends_its_credit_once(tables):
+    organisation_id = await customer(tables)
+    grant_, _ = await grant(tables, organisation_id, 100000)
+    october_end = datetime(2026, 10, 31, 18, 30, tzinfo=UTC)  # midnight in Asia/Kolkata
+    moment = [october_end + timedelta(hours=1)]
+    usage = FakeUsage("200")
+    close = PeriodClose(lambda: FakeUnitOfWork(tables), FakeOutbox(), usage, POLICY, clock=lambda: moment[0],
+                        grace=timedelta(hours=24))
+    acme = tables.organisations[organisation_id].value
+    for total, moment[0] in (("200", october_end + timedelta(hours=1)), ("400", october_end + timedelta(hours=2)),
+                             ("400", october_end + timedelta(hours=25))):
+        usage.total = Decimal(total)
+        assert (await close.close_batch([acme], "2026-10")).failed == 0
+        [october] = [i for i in tables.invoices.values() if i.period_key == "2026-10"]
+        consumed = [(row.grant_id, row.amount_minor) for row in tables.consumptions.values()]
+        assert consumed == [(grant_.id, 100000)] == [(line.credit_grant_id, -line.amount_minor)
+                                                     for line in october.credit_lines]
+    assert october.status is InvoiceStatus.ISSUED and october.amount_due_minor == october.total_minor - 100000
+
+
+async def test_a_top_up_is_an_issued_invoice_and_its_grant_is_pending_until_paid(tables):
+    organisation_id = await customer(tables)
+    close = close_for(tables, FakeUsage("0"))
+    top_up = await credits.top_up_credit(FakeUnitOfWork(tables), close, organisation_id=organisation_id,
+                                         amount_minor=250000, currency="INR", idempotency_key="t1", now=NOW)
+    assert top_up.created and top_up.grant.status is GrantStatus.PENDING
+    invoice = top_up.invoice
+    assert invoice.status is InvoiceStatus.ISSUED and invoice.number
+    assert [(line.kind, line.amount_minor) for line in invoice.lines] == [(LineKind.CREDIT_PURCHASE, 250000)]
+    assert invoice.total_minor == 250000 and invoice.tax_minor == 0
+    again = await credits.top_up_credit(FakeUnitOfWork(tables), close, organisation_id=organisation_id,
+                                        amount_minor=250000, currency="INR", idempotency_key="t1", now=NOW)
+    assert (again.created, again.grant.id, again.invoice.id) == (False, top_up.grant.id, invoice.id)
+    with pytest.raises(Conflict):
+        await credits.top_up_credit(FakeUnitOfWork(tables), close, organisation_id=organisation_id,
+                                    amount_minor=1, currency="INR", idempotency_key="t1", now=NOW)
+    async with FakeUnitOfWork(tables) as uow:
+        assert await uow.credits.make_purchase_available(invoice.id) == top_up.grant.id
+        assert await uow.credits.make_purchase_available(invoice.id) is None
+    statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
+    assert [(b.available_minor, b.pending_minor) for b in statement.balances] == [(250000, 0)]
