@@ -198,6 +198,7 @@ def from_row(row: Any) -> Invoice:
         amount_paid_minor=row.amount_paid_minor,
         amount_refunded_minor=row.amount_refunded_minor,
         amount_due_minor=row.amount_due_minor,
+        amount_credited_minor=row.amount_credited_minor,
     )
 
 
@@ -230,5 +231,6 @@ def header_values(invoice: Invoice) -> dict[str, Any]:
         "amount_paid_minor": invoice.amount_paid_minor,
         "amount_refunded_minor": invoice.amount_refunded_minor,
         "amount_due_minor": invoice.amount_due_minor,
+        "amount_credited_minor": invoice.amount_credited_minor,
     }
 

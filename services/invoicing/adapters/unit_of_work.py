@@ -8,12 +8,14 @@ from typing import TypeVar
 from billing_runtime.database import UnitOfWork
 from services.invoicing.adapters.catalog_repository import CatalogRepository
 from services.invoicing.adapters.coupon_repository import CouponRepository
+from services.invoicing.adapters.credit_note_repository import CreditNoteRepository
 from services.invoicing.adapters.entitlement_repository import EntitlementOverrideRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
 from services.invoicing.adapters.invoice_run_repository import InvoiceRunRepository
 from services.invoicing.adapters.plan_in_force_repository import PlanInForceRepository
 from services.invoicing.adapters.repository import OrganisationRepository
+from services.invoicing.adapters.settlement_repository import SettlementRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 
 Repository = TypeVar("Repository")
@@ -39,6 +41,8 @@ class InvoicingUnitOfWork(UnitOfWork):
     _entitlement_overrides: EntitlementOverrideRepository | None = None
     _plans_in_force: PlanInForceRepository | None = None
     _coupons: CouponRepository | None = None
+    _credit_notes: CreditNoteRepository | None = None
+    _settlements: SettlementRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -76,6 +80,14 @@ class InvoicingUnitOfWork(UnitOfWork):
     def coupons(self) -> CouponRepository:
         return _inside(self._coupons)
 
+    @property
+    def credit_notes(self) -> CreditNoteRepository:
+        return _inside(self._credit_notes)
+
+    @property
+    def settlements(self) -> SettlementRepository:
+        return _inside(self._settlements)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -88,6 +100,8 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._entitlement_overrides = EntitlementOverrideRepository(connection)
         self._plans_in_force = PlanInForceRepository(connection)
         self._coupons = CouponRepository(connection)
+        self._credit_notes = CreditNoteRepository(connection)
+        self._settlements = SettlementRepository(connection)
         return self
 
     async def __aexit__(
@@ -96,5 +110,5 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._organisations = self._catalog = self._subscriptions = self._invoices = None
         self._exchange_rates = self._invoice_runs = None
         self._entitlement_overrides = self._plans_in_force = None
-        self._coupons = None
+        self._coupons = self._credit_notes = self._settlements = None
         await super().__aexit__(exc_type, exc, tb)

@@ -136,6 +136,8 @@ class Invoice:
     amount_paid_minor: int = 0
     amount_refunded_minor: int = 0
     amount_due_minor: int | None = None
+    # The sum of its credit notes (``domain/credit_note.py``): no longer asked for.
+    amount_credited_minor: int = 0
 
     @property
     def coupon_redemption_ids(self) -> frozenset[str]:

@@ -81,7 +81,10 @@ class Settlements:
             if not await store.add(invoice.id, settlement):
                 return Outcome.DUPLICATE
             recorded = await store.for_invoice(invoice.id)
-            terms = InvoiceTerms(invoice.currency, invoice.total_minor, void=invoice.status is InvoiceStatus.VOID)
+            terms = InvoiceTerms(
+                invoice.currency, invoice.total_minor, void=invoice.status is InvoiceStatus.VOID,
+                credited_minor=invoice.amount_credited_minor,
+            )
             result = settle(terms, [r.settlement for r in recorded])
             await store.mark_applied(invoice.id, result.applied)
             await store.add_reviews(invoice.id, invoice.organisation_id, result.reviews)
