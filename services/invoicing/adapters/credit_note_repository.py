@@ -139,6 +139,7 @@ class CreditNoteRepository:
                 credit_minor=note.credit_minor, refund_state=note.refund_state.value,
                 refund_ids=list(note.refund_ids), refund_error=note.refund_error, document=to_document(note),
                 idempotency_key=idempotency_key or None, request_fingerprint=fingerprint,
+                **({"created_at": note.created_at} if note.created_at is not None else {}),
             )
         )
         await self._conn.execute(
