@@ -154,7 +154,8 @@ async def test_a_paid_invoice_is_refunded_through_payments_once(invoicing, invoi
     await payments.publish(payments.refunded("r1", 295_000))
     refunded = await invoice_when(invoicing_stub, invoice.id,
                                   lambda i: i.status == pb.INVOICE_STATUS_PARTIALLY_REFUNDED)
-    assert (refunded.amount_paid_minor, refunded.amount_refunded_minor, refunded.amount_due_minor) == (TOTAL, 295_000, 0)
+    assert (refunded.amount_paid_minor, refunded.amount_refunded_minor, refunded.amount_due_minor) == (
+        TOTAL, 295_000, 0)
     assert refunded.amount_credited_minor == 295_000 + 118_000
 
     # The rest left as credit: the whole remaining total, announced for the wallets.
