@@ -293,14 +293,15 @@ def _partial(
             )
         left = line.amount_minor - credited.line_amounts.get(line.number, 0)
         if (ask.amount_minor != 0) == (ask.quantity != 0):
-            raise InvalidArgument("give an amount or a quantity to credit (one of them)", field=f"{where}.amount")
+            raise InvalidArgument("give an amount or a quantity to credit (one of them)", field=f"{where}.amount_minor")
         if ask.amount_minor < 0 or ask.quantity < 0:
-            raise InvalidArgument("must be positive", field=f"{where}.{'amount' if ask.amount_minor else 'quantity'}")
+            which = "amount_minor" if ask.amount_minor else "quantity"
+            raise InvalidArgument("must be positive", field=f"{where}.{which}")
         if ask.amount_minor:
             if ask.amount_minor > left:
                 raise InvalidArgument(
                     f"is {ask.amount_minor} minor units but line {line.number} has {left} left to credit",
-                    field=f"{where}.amount",
+                    field=f"{where}.amount_minor",
                 )
             lines.append(_credit_line(line, Decimal(0), ask.amount_minor))
             continue

@@ -76,7 +76,7 @@ async def test_partial_then_full_credit_of_an_unpaid_invoice(invoicing, invoicin
     # Over-credit: the line has 7,500.00 left.
     error = await expect_rpc_error(invoicing_stub.CreateCreditNote(request(invoice, f"{tag}-2", amount=750_001)),
                                    grpc.StatusCode.INVALID_ARGUMENT)
-    assert error_field(error) == "lines[0].amount"
+    assert error_field(error) == "lines[0].amount_minor"
     refused = pb.CreateCreditNoteRequest(invoice_id=invoice.id, whole=True, reason="x", idempotency_key=f"{tag}-3",
                                          outcome=pb.CREDIT_NOTE_OUTCOME_CREDIT)
     error = await expect_rpc_error(invoicing_stub.CreateCreditNote(refused), grpc.StatusCode.INVALID_ARGUMENT)

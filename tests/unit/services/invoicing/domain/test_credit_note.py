@@ -81,11 +81,11 @@ def test_credit_by_quantity_prices_at_the_unit_price_and_the_rest_takes_the_rest
     [
         ([LineCredit(9, amount_minor=1)], "lines[0].line_number"),
         ([LineCredit(1, amount_minor=1), LineCredit(1, amount_minor=1)], "lines[1].line_number"),
-        ([LineCredit(1, amount_minor=1_000_001)], "lines[0].amount"),
-        ([LineCredit(1, amount_minor=1, quantity=Decimal(1))], "lines[0].amount"),
-        ([LineCredit(1)], "lines[0].amount"),
+        ([LineCredit(1, amount_minor=1_000_001)], "lines[0].amount_minor"),
+        ([LineCredit(1, amount_minor=1, quantity=Decimal(1))], "lines[0].amount_minor"),
+        ([LineCredit(1)], "lines[0].amount_minor"),
         ([LineCredit(1, quantity=Decimal(2))], "lines[0].quantity"),
-        ([LineCredit(1, amount_minor=-5)], "lines[0].amount"),
+        ([LineCredit(1, amount_minor=-5)], "lines[0].amount_minor"),
         ([], "lines"),
     ],
 )
