@@ -15,6 +15,7 @@ from billing_cli import (
     audit,
     catalog,
     coupons,
+    credit_notes,
     dead_letters,
     dunning,
     invoices,
@@ -193,6 +194,7 @@ app.add_typer(catalog.rates, name="rates")
 app.command("quote")(catalog.quote)
 app.add_typer(coupons.coupons, name="coupons")
 app.add_typer(invoices.invoices, name="invoices")
+app.add_typer(credit_notes.credit_notes, name="credit-notes")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")
 app.add_typer(dunning.dunning, name="dunning")
