@@ -28,6 +28,7 @@ from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 if TYPE_CHECKING:
     from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
+    from tests.unit.services.invoicing.service.fake_credit_notes import FakeCreditNotes, FakeSettlementRecords
 
 __all__ = ["FakeOutbox", "FakeUnitOfWork", "Tables"]
 
@@ -107,6 +108,9 @@ class Tables:
     coupons: dict[str, Keyed] = field(default_factory=dict)  # of Coupon (times_redeemed counted when read)
     redemptions: dict[str, Keyed] = field(default_factory=dict)  # of fake_coupons.RedemptionRow
     redemption_periods: dict[tuple[str, str], str] = field(default_factory=dict)  # (redemption, period) -> invoice
+    credit_notes: dict[str, Keyed] = field(default_factory=dict)  # of CreditNote
+    settlements: dict[str, list[Any]] = field(default_factory=dict)  # invoice id -> [RecordedSettlement]
+    status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)  # (invoice, from, to, cause)
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -343,6 +347,12 @@ class FakeInvoices:
     async def get_many(self, invoice_ids: Sequence[str]) -> list[Invoice]:
         return [self._tables.invoices[i] for i in sorted(invoice_ids) if i in self._tables.invoices]
 
+    async def set_balance(self, invoice_id: str, balance: Any) -> None:
+        self._tables.invoices[invoice_id] = replace(
+            self._tables.invoices[invoice_id], status=balance.status, amount_paid_minor=balance.amount_paid_minor,
+            amount_refunded_minor=balance.amount_refunded_minor, amount_due_minor=balance.amount_due_minor,
+        )
+
     async def reissue_of(self, voided_invoice_id: str) -> Invoice | None:
         return next((i for i in self._tables.invoices.values() if i.replaces_invoice_id == voided_invoice_id), None)
 
@@ -499,3 +509,15 @@ class FakeUnitOfWork(FakeTransaction):
         from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
 
         return FakeCoupons(self.inside())
+
+    @property
+    def credit_notes(self) -> FakeCreditNotes:
+        from tests.unit.services.invoicing.service.fake_credit_notes import FakeCreditNotes
+
+        return FakeCreditNotes(self.inside())
+
+    @property
+    def settlements(self) -> FakeSettlementRecords:
+        from tests.unit.services.invoicing.service.fake_credit_notes import FakeSettlementRecords
+
+        return FakeSettlementRecords(self.inside())
