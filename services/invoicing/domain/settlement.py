@@ -33,7 +33,8 @@ Review (what a person must look at; each names its event)
 - a payment or refund for a void invoice: not applied ("payment for a void invoice").
 - a payment or refund in another currency than the invoice: not applied ("currency mismatch: paid USD, invoice
   INR").
-- an over-payment (more received than was due, including a second capture of an invoice already paid): applied,
+- an over-payment (more received than was due, including a second capture of an invoice already paid, or the
+  original total paid after a credit note had reduced what was due): applied,
   because the money was received, and reviewed with the excess. Which payment is "the" over-payment is decided
   by capture time (then event id), not by arrival, so the verdict too is independent of delivery order.
 - an over-refund (refunds beyond what was paid): applied, because the money left, and reviewed with the excess
@@ -152,8 +153,10 @@ class InvoiceTerms:
     currency: str
     total_minor: int
     void: bool = False
-    # The sum of the invoice's credit notes (never more than its total).
+    # The sum of the invoice's credit notes (never more than its total), and the part of it that reduced what was
+    # still due when each was issued (the rest was already paid: refunded or left as credit by the credit note).
     credited_minor: int = 0
+    credited_against_due_minor: int = 0
 
     @property
     def owed_minor(self) -> int:
@@ -232,7 +235,7 @@ def settle(invoice: InvoiceTerms, settlements: Iterable[Settlement]) -> Settleme
     paid = 0
     for payment in counted_payments:
         before, paid = paid, paid + payment.amount_minor
-        excess = min(payment.amount_minor, paid - max(invoice.total_minor, before))
+        excess = min(payment.amount_minor, paid - max(invoice.total_minor - invoice.credited_against_due_minor, before))
         if excess > 0:
             detail = (
                 f"over-payment: {describe_money(payment.amount_minor, payment.currency)} received, "

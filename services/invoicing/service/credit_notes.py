@@ -169,8 +169,10 @@ class CreditNotes:
     async def _resettle(self, uow: InvoicingTransaction, invoice: Invoice, note: CreditNote, now: datetime) -> int:
         """The invoice's settlement recomputed with the credit note counted; its amount due after."""
         recorded = await uow.settlements.for_invoice(invoice.id)
+        earlier = [n for n in await uow.credit_notes.of_invoice(invoice.id) if n.id != note.id]
         terms = InvoiceTerms(invoice.currency, invoice.total_minor,
-                             credited_minor=invoice.amount_credited_minor + note.total_minor)
+                             credited_minor=invoice.amount_credited_minor + note.total_minor,
+                             credited_against_due_minor=sum(n.applied_to_due_minor for n in [*earlier, note]))
         balance = settle(terms, [r.settlement for r in recorded]).balance
         await uow.invoices.set_balance(invoice.id, balance)
         if balance.status is not invoice.status:

@@ -170,3 +170,14 @@ def test_settlement_owes_the_total_less_credit_notes():
     assert rest_paid.reviews == ()
     uncredited = settle(InvoiceTerms("INR", 1_180_000), [_captured(885_000)]).balance
     assert (uncredited.status, uncredited.amount_due_minor) == (InvoiceStatus.PARTIALLY_PAID, 295_000)
+
+
+def test_paying_the_original_total_after_a_credit_reduced_what_was_due_is_an_over_payment():
+    before_paying = InvoiceTerms("INR", 1_180_000, credited_minor=295_000, credited_against_due_minor=295_000)
+    result = settle(before_paying, [_captured(1_180_000)])
+    assert result.balance.status is InvoiceStatus.PAID
+    [review] = result.reviews
+    assert (review.kind.value, review.amount_minor) == ("over_payment", 295_000)
+    # Credited after it was paid (the credit note refunds or credits it): no over-payment.
+    after_paying = InvoiceTerms("INR", 1_180_000, credited_minor=295_000, credited_against_due_minor=0)
+    assert settle(after_paying, [_captured(1_180_000)]).reviews == ()
