@@ -30,6 +30,8 @@ from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.credit_note import (
     DEFAULT_SERIES,
     CreditNote,
+    CreditNoteOutcome,
+    CreditNoteReason,
     LineCredit,
     RefundState,
     credit_amounts,
@@ -41,7 +43,7 @@ from services.invoicing.domain.credit_note import (
 from services.invoicing.domain.invoice import Invoice
 from services.invoicing.domain.invoice_number import financial_year
 from services.invoicing.domain.money import parse_decimal
-from services.invoicing.domain.settlement import InvoiceTerms, SettlementKind, settle
+from services.invoicing.domain.settlement import InvoiceTerms, Settlement, SettlementKind, settle
 from services.invoicing.service.fingerprints import fingerprint
 from services.invoicing.service.ports import EventOutbox, InvoicingTransaction, PaymentRefunds
 
@@ -120,6 +122,9 @@ class CreditNotes:
         )
         now = self._clock()
         async with self._uow() as uow:
+            # The invoice's row lock first: two deliveries of one request (a client's retry racing its first try)
+            # queue on it, and the second then finds the first's key rather than tripping its unique index.
+            invoice = await uow.invoices.get(command.invoice_id, for_update=True)
             found = await uow.credit_notes.made_with_key(command.idempotency_key)
             if found is not None:
                 note, first_print = found
@@ -127,16 +132,20 @@ class CreditNotes:
                     raise Conflict("was already used for a different credit note", field="idempotency_key")
                 created = False
             else:
-                note = await self._issue(uow, command, requested, reason_code, reason, outcome, request_print, now)
+                if invoice is None:
+                    raise NotFound(f"no invoice with id {command.invoice_id!r}")
+                note = await self._issue(uow, invoice, command, requested, reason_code, reason, outcome,
+                                         request_print, now)
                 created = True
         if note.refund_state is RefundState.PENDING:
             note = await self._request_refund(note)
         return note, created
 
-    async def _issue(self, uow, command, requested, reason_code, reason, outcome, request_print, now) -> CreditNote:  # noqa: ANN001, PLR0913 - one use case's parts
-        invoice = await uow.invoices.get(command.invoice_id, for_update=True)
-        if invoice is None:
-            raise NotFound(f"no invoice with id {command.invoice_id!r}")
+    async def _issue(
+        self, uow: InvoicingTransaction, invoice: Invoice, command: CreateCreditNote,
+        requested: list[LineCredit] | None, reason_code: CreditNoteReason, reason: str, outcome: CreditNoteOutcome,
+        request_print: str, now: datetime,
+    ) -> CreditNote:
         earlier = await uow.credit_notes.of_invoice(invoice.id)
         amounts = credit_amounts(invoice, earlier, requested)
         refunded_by_notes = sum(n.refund_minor for n in earlier)
@@ -250,7 +259,7 @@ class CreditNotes:
         return paging.split_page(found, size)
 
 
-def _refundable_by_payment(settlements: Sequence) -> list[tuple[str, int]]:  # noqa: ANN001
+def _refundable_by_payment(settlements: Sequence[Settlement]) -> list[tuple[str, int]]:
     """(payment id, captured less processed refunds) per captured payment, in capture order."""
     captured: dict[str, int] = {}
     for s in settlements:

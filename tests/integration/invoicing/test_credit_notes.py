@@ -5,6 +5,7 @@ note's id, with settlement then seeing the refund."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from functools import partial
 
@@ -163,3 +164,12 @@ async def test_a_paid_invoice_is_refunded_through_payments_once(invoicing, invoi
     assert rest.credit_minor == TOTAL - 295_000 - 118_000 and rest.refund_minor == 0
     (event,) = await eventually(lambda: issued_events(invoicing, rest.id), lambda found: len(found) == 1)
     assert (event.credit_minor, event.outcome) == (rest.credit_minor, pb.CREDIT_NOTE_OUTCOME_CREDIT)
+
+
+async def test_a_retry_racing_its_first_try_makes_one_credit_note(invoicing, invoicing_stub, metering):
+    invoice = await issued_invoice(invoicing, invoicing_stub, base_fee="10000")
+    both = await asyncio.gather(*(invoicing_stub.CreateCreditNote(request(invoice, f"{invoice.id}-race", amount=1))
+                                  for _ in range(2)))
+    assert sorted(r.created for r in both) == [False, True]
+    assert both[0].credit_note.id == both[1].credit_note.id
+    assert (await get_invoice(invoicing_stub, invoice.id)).amount_credited_minor == 1  # its GST rounds to 0
