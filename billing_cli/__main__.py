@@ -15,6 +15,7 @@ from billing_cli import (
     audit,
     catalog,
     coupons,
+    credit_notes,
     credits,
     dead_letters,
     dunning,
@@ -197,6 +198,7 @@ app.add_typer(coupons.coupons, name="coupons")
 app.add_typer(price_overrides.price_overrides, name="price-overrides")
 app.add_typer(credits.credits, name="credits")
 app.add_typer(invoices.invoices, name="invoices")
+app.add_typer(credit_notes.credit_notes, name="credit-notes")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")
 app.add_typer(dunning.dunning, name="dunning")

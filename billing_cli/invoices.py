@@ -206,11 +206,15 @@ def invoices_pdf(
     out: Annotated[Path | None, typer.Option(help="Where to write it; default the invoice's file name here")] = None,
 ) -> None:
     """Download an invoice's PDF."""
-    response = gateway_of(ctx).send("GET", f"/api/v1/admin/invoices/{invoice_id}/pdf",
-                                    timeout=DOWNLOAD_TIMEOUT_SECONDS)
+    download_pdf(ctx, f"/api/v1/admin/invoices/{invoice_id}/pdf", f"{invoice_id}.pdf", out)
+
+
+def download_pdf(ctx: typer.Context, path_on_gateway: str, fallback_name: str, out: Path | None) -> None:
+    """Write the PDF the gateway serves at ``path_on_gateway`` to ``out``, or here under its attachment name."""
+    response = gateway_of(ctx).send("GET", path_on_gateway, timeout=DOWNLOAD_TIMEOUT_SECONDS)
     if not response.content.startswith(b"%PDF"):
         raise CliError(f"the gateway answered {response.headers.get('content-type')}, not a PDF")
-    path = out or Path(_attachment_name(response.headers.get("content-disposition", ""), f"{invoice_id}.pdf"))
+    path = out or Path(_attachment_name(response.headers.get("content-disposition", ""), fallback_name))
     try:
         path.write_bytes(response.content)
     except OSError as error:

@@ -10,6 +10,7 @@ from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
 from services.invoicing.adapters.metering_usage import MeteringUsage
+from services.invoicing.adapters.payment_refunds import PaymentsRefunds
 from services.invoicing.adapters.run_locks import PostgresRunLocks
 from services.invoicing.adapters.tables import metadata
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
@@ -19,6 +20,7 @@ from services.invoicing.entrypoints.grpc import InvoicingServicer
 from services.invoicing.entrypoints.payment_events import ConsumerSettings, PaymentEventConsumer
 from services.invoicing.entrypoints.scheduler import run_scheduler
 from services.invoicing.service.billing_inputs import Supplier, UsageSource
+from services.invoicing.service.credit_notes import CreditNotes
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
@@ -71,8 +73,14 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     runtime.on_shutdown(metering.close)
     close, runs = period_close(runtime, settings, metering)
     rendering = InvoiceRendering(Branding.from_settings(settings), InvoiceHtmlRenderer(settings.invoice_template_dir))
+    refunds = PaymentsRefunds(settings.payments_address)
+    runtime.on_shutdown(refunds.close)
+    uow = partial(InvoicingUnitOfWork, runtime.engine)
+    credit_notes = CreditNotes(
+        uow, runtime.outbox, refunds, time_zone=issuing_policy(settings).time_zone, series=settings.credit_note_series
+    )
     invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(
-        InvoicingServicer(runtime, partial(InvoicingUnitOfWork, runtime.engine), close, runs, rendering),
+        InvoicingServicer(runtime, uow, close, runs, rendering, credit_notes),
         runtime.server,
     )
 
@@ -131,6 +139,10 @@ ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
     "VoidInvoice": mesh.EDGE,
     "ReissueInvoice": mesh.EDGE,
     "RenderInvoice": mesh.EDGE | {"notification"},
+    "CreateCreditNote": mesh.EDGE,
+    "GetCreditNote": mesh.EDGE,
+    "ListCreditNotes": mesh.EDGE,
+    "RenderCreditNote": mesh.EDGE | {"notification"},
     "GetProjectedInvoice": mesh.EDGE | {"metering"},
     "ListInvoiceStatusChanges": mesh.EDGE,
     "ListInvoiceSettlements": mesh.EDGE,

@@ -13,6 +13,10 @@ class InvoicingSettings(ServiceSettings):
     grpc_port: int = 50053
     # Where metering (the owner of usage) answers.
     metering_address: str = "127.0.0.1:50052"
+    # Where payments answers: credit notes with outcome refund ask it for the refund (its CreateRefund).
+    payments_address: str = "127.0.0.1:50054"
+    # The credit notes' number series: "CN/2627/00001" (1 to 5 letters, digits or '-', as invoice series).
+    credit_note_series: str = Field(default="CN", pattern=r"^[A-Za-z0-9-]{1,5}$")
 
     # The supplier: who issues the invoices. Its GST state decides CGST+SGST (same state) or IGST.
     supplier_name: str = "Billing Platform Demo Pvt Ltd"

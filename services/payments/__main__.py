@@ -74,7 +74,7 @@ ACCESS = mesh.methods("billing.payments.v1.PaymentsService", {
     "GetPayment": mesh.EDGE,
     "ListPayments": mesh.EDGE,
     "RecordOfflinePayment": mesh.EDGE,
-    "CreateRefund": mesh.EDGE,
+    "CreateRefund": mesh.EDGE | {"invoicing"},  # invoicing: a credit note's refund
     "ListRefunds": mesh.EDGE,
     "ListWebhookEvents": mesh.EDGE,
     "GetDunning": mesh.EDGE,

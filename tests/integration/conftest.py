@@ -27,9 +27,13 @@ def metering_port() -> int:
 
 
 @pytest.fixture(scope="session")
-async def invoicing(database_url: str, nats_url: str, metering_port: int) -> AsyncIterator[Runtime]:
+async def invoicing(
+    database_url: str, nats_url: str, metering_port: int, refused_address: str
+) -> AsyncIterator[Runtime]:
+    """Payments is not running: a credit note's refund finds nobody there and stays pending."""
     async with running_service(
-        INVOICING, database_url, nats_url, metering_address=f"127.0.0.1:{metering_port}", scheduler_enabled=False
+        INVOICING, database_url, nats_url, metering_address=f"127.0.0.1:{metering_port}", scheduler_enabled=False,
+        payments_address=refused_address,
     ) as runtime:
         yield runtime
 

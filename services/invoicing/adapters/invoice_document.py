@@ -151,6 +151,11 @@ class InvoiceView:
     # Prepaid credit spent after the total, (label, "-500.00") per grant, and what is left to pay; empty without.
     credit_lines: tuple[tuple[str, str], ...] = ()
     amount_due: str = ""
+    # The details block, (label, value) in order: number, dates, period, place of supply, currency. A credit note
+    # (``credit_note_document.py``) names its invoice here instead of a due date.
+    details: tuple[tuple[str, str], ...] = ()
+    details_heading: str = "INVOICE DETAILS"
+    document_name: str = "Invoice"  # "Credit note": the PDF's title and the file's metadata
 
 
 def format_date(value: date | None) -> str:
@@ -308,19 +313,22 @@ def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
     # The builder records the export declaration as a note too; the subtitle already prints it.
     notes = tuple(note for note in invoice.notes if note.strip().upper() != subtitle)
     total = format_minor_grouped(invoice.total_minor, currency)
+    number = invoice.number or "(assigned at issue)"
+    period = format_period(invoice.period_start, invoice.period_end, zone)
+    place = state_label(invoice.place_of_supply)
     return InvoiceView(
         title=title,
         subtitle=subtitle,
         status=str(invoice.status),
         watermark=watermark,
         status_note=_status_note(invoice, zone),
-        number=invoice.number or "(assigned at issue)",
+        number=number,
         issue_date=format_date(invoice.issue_date),
         due_date=format_date(invoice.due_date),
-        billing_period=format_period(invoice.period_start, invoice.period_end, zone),
+        billing_period=period,
         period_key=invoice.period_key,
         currency=currency,
-        place_of_supply=state_label(invoice.place_of_supply),
+        place_of_supply=place,
         supplier=party_view(invoice.supplier),
         customer=party_view(invoice.customer),
         lines=tuple(line_view(line, invoice, zone) for line in invoice.lines),
@@ -336,4 +344,12 @@ def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
             (line.description, format_minor_grouped(line.amount_minor, currency)) for line in invoice.credit_lines
         ),
         amount_due=format_minor_grouped(invoice.payable_minor, currency) if invoice.credit_lines else "",
+        details=(
+            ("Invoice number", number),
+            ("Issue date", format_date(invoice.issue_date) or "-"),
+            ("Due date", format_date(invoice.due_date) or "-"),
+            ("Billing period", period),
+            ("Place of supply", place),
+            ("Currency", currency),
+        ),
     )

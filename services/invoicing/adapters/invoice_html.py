@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
-from services.invoicing.adapters.invoice_document import Branding, build_invoice_view
+from services.invoicing.adapters.invoice_document import Branding, InvoiceView, build_invoice_view
 from services.invoicing.domain.invoice import Invoice
 
 TEMPLATE_NAME = "invoice.html.j2"
@@ -51,11 +51,11 @@ class InvoiceHtmlRenderer:
     def render(self, invoice: Invoice, branding: Branding, *, time_zone: str = "") -> str:
         """The invoice as one self-contained HTML document (inline CSS, logo inline). ``time_zone``: the
         organisation's IANA zone, in which the billing period's days are written (periods are stored in UTC)."""
+        return self.render_view(invoice, build_invoice_view(invoice, time_zone=time_zone), branding)
+
+    def render_view(self, invoice: Invoice, view: InvoiceView, branding: Branding) -> str:
+        """A document already written out (an invoice's view, or a credit note's from ``credit_note_document``)
+        with the same template; ``invoice`` is what the template sees as ``invoice``."""
         template = self._environment.get_template(TEMPLATE_NAME)
         logo = logo_data_uri(branding.logo_path, branding.logo_mime_type) if branding.logo_path else ""
-        return template.render(
-            invoice=invoice,
-            view=build_invoice_view(invoice, time_zone=time_zone),
-            branding=branding,
-            logo_data_uri=logo,
-        )
+        return template.render(invoice=invoice, view=view, branding=branding, logo_data_uri=logo)

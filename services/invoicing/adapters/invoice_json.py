@@ -210,6 +210,7 @@ def from_row(row: Any) -> Invoice:
         amount_refunded_minor=row.amount_refunded_minor,
         amount_due_minor=row.amount_due_minor,
         credit_lines=tuple(_line_from_dict(line) for line in document.get("credit_lines", ())),
+        amount_credited_minor=row.amount_credited_minor,
     )
 
 
@@ -242,5 +243,6 @@ def header_values(invoice: Invoice) -> dict[str, Any]:
         "amount_paid_minor": invoice.amount_paid_minor,
         "amount_refunded_minor": invoice.amount_refunded_minor,
         "amount_due_minor": invoice.amount_due_minor,
+        "amount_credited_minor": invoice.amount_credited_minor,
     }
 

@@ -126,18 +126,11 @@ def _party_block(heading: str, party, styles: _Styles) -> list:
 
 
 def _details_block(view: InvoiceView, styles: _Styles) -> Table:
-    rows = [
-        ("Invoice number", view.number),
-        ("Issue date", view.issue_date or "-"),
-        ("Due date", view.due_date or "-"),
-        ("Billing period", view.billing_period),
-        ("Place of supply", view.place_of_supply),
-        ("Currency", view.currency),
-    ]
+    rows = view.details
     label = ParagraphStyle("detail_label", parent=styles.small)
     value = ParagraphStyle("detail_value", parent=styles.body, fontName=styles.bold)
     table = Table(
-        [[_p("INVOICE DETAILS", styles.heading), ""]] + [[_p(k, label), _p(v, value)] for k, v in rows],
+        [[_p(view.details_heading, styles.heading), ""]] + [[_p(k, label), _p(v, value)] for k, v in rows],
         colWidths=[23 * mm, _WIDTH * 0.4 - 12 - 23 * mm],
     )
     table.setStyle(
@@ -336,7 +329,11 @@ def _numbered_canvas(view: InvoiceView, branding: Branding, styles: _Styles) -> 
 def render_invoice_pdf(invoice: Invoice, branding: Branding, *, time_zone: str = "") -> bytes:
     """The invoice as PDF bytes, identical for identical input. ``time_zone``: the organisation's IANA zone, in
     which the billing period's days are printed (periods are stored in UTC)."""
-    view = build_invoice_view(invoice, time_zone=time_zone)
+    return render_view_pdf(build_invoice_view(invoice, time_zone=time_zone), branding)
+
+
+def render_view_pdf(view: InvoiceView, branding: Branding) -> bytes:
+    """A document (an invoice's or a credit note's view) as PDF bytes, identical for identical input."""
     styles = _Styles(branding)
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -346,7 +343,7 @@ def render_invoice_pdf(invoice: Invoice, branding: Branding, *, time_zone: str =
         rightMargin=_MARGIN - _FRAME_PADDING,
         topMargin=_MARGIN - _FRAME_PADDING,
         bottomMargin=20 * mm,
-        title=f"Invoice {view.number}",
+        title=f"{view.document_name} {view.number}",
         author=branding.name,
         subject=f"{view.title} {view.number} for {view.customer.name}",
         creator=branding.name,

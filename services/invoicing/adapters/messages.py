@@ -60,7 +60,7 @@ def organisation_created(event_id: str, organisation: Organisation) -> events_pb
     return events_pb2.OrganisationCreated(event_id=event_id, organisation=organisation_to_pb(organisation))
 
 
-def _party_to_pb(party: Party) -> invoicing_pb2.Party:
+def party_to_pb(party: Party) -> invoicing_pb2.Party:
     return invoicing_pb2.Party(
         name=party.name, email=party.email, address=party.address, country=party.country,
         state_code=party.state_code, gstin=party.gstin,
@@ -120,8 +120,8 @@ def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool 
         total_minor=invoice.total_minor,
         tax_regime=invoicing_pb2.TaxRegime.Value(f"TAX_REGIME_{invoice.tax_regime.value.upper()}"),
         place_of_supply=invoice.place_of_supply,
-        supplier=_party_to_pb(invoice.supplier),
-        customer=_party_to_pb(invoice.customer),
+        supplier=party_to_pb(invoice.supplier),
+        customer=party_to_pb(invoice.customer),
         issue_date=invoice.issue_date.isoformat() if invoice.issue_date else "",
         due_date=invoice.due_date.isoformat() if invoice.due_date else "",
         void_reason=invoice.void_reason,
@@ -132,6 +132,7 @@ def invoice_to_pb(invoice: Invoice, *, with_lines: bool = True, projected: bool 
         amount_refunded_minor=invoice.amount_refunded_minor,
         amount_due_minor=invoice.amount_due_minor,
         credits_minor=invoice.credits_minor,
+        amount_credited_minor=invoice.amount_credited_minor,
     )
     if with_lines:
         stamps = {invoice.period_start: message.period_start, invoice.period_end: message.period_end}

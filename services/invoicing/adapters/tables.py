@@ -123,6 +123,8 @@ invoices = sa.Table(
     sa.Column("amount_paid_minor", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("amount_refunded_minor", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("amount_due_minor", sa.BigInteger, nullable=False, server_default="0"),
+    # The sum of the invoice's credit notes (migration 0006).
+    sa.Column("amount_credited_minor", sa.BigInteger, nullable=False, server_default="0"),
     # The idempotency of invoice runs: one live invoice per organisation and period.
     sa.Index(
         "invoices_one_per_period_key",
@@ -337,4 +339,35 @@ credit_consumptions = sa.Table(
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("consumed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),
+)
+
+# Credit notes (``domain/credit_note.py``): adjustments of an issued invoice, numbered in their own series (rows of
+# ``invoice_number_series`` under the key "credit_note:<series>"). Lines, reversed tax and parties in ``document``.
+credit_notes = sa.Table(
+    "credit_notes",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), nullable=False),
+    sa.Column("organisation_id", sa.Text, sa.ForeignKey("invoicing.organisations.id"), nullable=False),
+    sa.Column("number", sa.Text, nullable=False, unique=True),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("reason_code", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("subtotal_minor", sa.BigInteger, nullable=False),
+    sa.Column("tax_minor", sa.BigInteger, nullable=False),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("applied_to_due_minor", sa.BigInteger, nullable=False),
+    sa.Column("refund_minor", sa.BigInteger, nullable=False),
+    sa.Column("credit_minor", sa.BigInteger, nullable=False),
+    sa.Column("refund_state", sa.Text, nullable=False),
+    sa.Column("refund_ids", sa.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("refund_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("document", JSONB, nullable=False),
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    sa.Column("request_fingerprint", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("credit_notes_invoice_idx", "invoice_id", "id"),
+    sa.Index("credit_notes_organisation_idx", "organisation_id", "id"),
 )

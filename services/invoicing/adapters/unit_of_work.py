@@ -8,6 +8,7 @@ from typing import TypeVar
 from billing_runtime.database import UnitOfWork
 from services.invoicing.adapters.catalog_repository import CatalogRepository
 from services.invoicing.adapters.coupon_repository import CouponRepository
+from services.invoicing.adapters.credit_note_repository import CreditNoteRepository
 from services.invoicing.adapters.credit_repository import CreditRepository
 from services.invoicing.adapters.entitlement_repository import EntitlementOverrideRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
@@ -16,6 +17,7 @@ from services.invoicing.adapters.invoice_run_repository import InvoiceRunReposit
 from services.invoicing.adapters.plan_in_force_repository import PlanInForceRepository
 from services.invoicing.adapters.price_override_repository import PriceOverrideRepository
 from services.invoicing.adapters.repository import OrganisationRepository
+from services.invoicing.adapters.settlement_repository import SettlementRepository
 from services.invoicing.adapters.subscription_repository import SubscriptionRepository
 
 Repository = TypeVar("Repository")
@@ -43,6 +45,8 @@ class InvoicingUnitOfWork(UnitOfWork):
     _coupons: CouponRepository | None = None
     _price_overrides: PriceOverrideRepository | None = None
     _credits: CreditRepository | None = None
+    _credit_notes: CreditNoteRepository | None = None
+    _settlements: SettlementRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -88,6 +92,14 @@ class InvoicingUnitOfWork(UnitOfWork):
     def credits(self) -> CreditRepository:
         return _inside(self._credits)
 
+    @property
+    def credit_notes(self) -> CreditNoteRepository:
+        return _inside(self._credit_notes)
+
+    @property
+    def settlements(self) -> SettlementRepository:
+        return _inside(self._settlements)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -102,6 +114,8 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._coupons = CouponRepository(connection)
         self._price_overrides = PriceOverrideRepository(connection)
         self._credits = CreditRepository(connection)
+        self._credit_notes = CreditNoteRepository(connection)
+        self._settlements = SettlementRepository(connection)
         return self
 
     async def __aexit__(
@@ -110,5 +124,5 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._organisations = self._catalog = self._subscriptions = self._invoices = None
         self._exchange_rates = self._invoice_runs = None
         self._entitlement_overrides = self._plans_in_force = None
-        self._coupons = self._price_overrides = self._credits = None
+        self._coupons = self._price_overrides = self._credits = self._credit_notes = self._settlements = None
         await super().__aexit__(exc_type, exc, tb)

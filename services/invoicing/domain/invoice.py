@@ -152,6 +152,8 @@ class Invoice:
     amount_paid_minor: int = 0
     amount_refunded_minor: int = 0
     amount_due_minor: int | None = None
+    # The sum of its credit notes (``domain/credit_note.py``): no longer asked for.
+    amount_credited_minor: int = 0
     # Prepaid credit spent on this invoice after tax, one line per grant (negative amounts), numbered after
     # ``lines``. The total stays the tax invoice's value; the credits reduce what is left to pay.
     credit_lines: tuple[InvoiceLine, ...] = ()

@@ -11,19 +11,21 @@ Amounts (integer minor units of the invoice's currency)
 - amount_refunded = the sum of the processed refunds applied (same conditions), except those with a refund
   failure for the same refund id: a refund.failed undoes its refund in the books, whichever arrives first. Two
   processed events naming the same refund id count once.
-- amount_due = max(total - amount_paid, 0), where total is what payments settle: the invoice total less the prepaid
-  credit spent on it (``Invoice.payable_minor``); a void invoice owes nothing (0). Refunds do not make an invoice due
-  again: the money went back because the customer was owed it.
+- amount_due = max(total - amount_credited - amount_paid, 0), where total is what payments settle: the invoice total
+  less the prepaid credit spent on it (``Invoice.payable_minor``); a void invoice owes nothing (0). Refunds do not
+  make an invoice due again: the money went back because the customer was owed it. amount_credited is the sum of
+  the invoice's credit notes (``domain/credit_note.py``): what the invoice no longer asks for.
 
 Status, first rule that holds
 1. void stays void: nothing is applied to it.
 2. refunded: amount_refunded > 0 and amount_refunded >= amount_paid.
 3. partially_refunded: 0 < amount_refunded < amount_paid.
-4. paid: at least one payment applied and amount_paid >= total (a zero-total invoice is paid by a capture of 0
-   with provider "none"; without one it stays issued).
+4. paid: at least one payment applied, or a credit note issued, and amount_paid >= total - amount_credited (a
+   zero-total invoice is paid by a capture of 0 with provider "none"; without one it stays issued; an unpaid
+   invoice credited in full is settled by its credit notes, as Stripe marks it paid).
 5. uncollectible: dunning gave up (an invoice.uncollectible event).
 6. overdue: an invoice.overdue event.
-7. partially_paid: 0 < amount_paid < total.
+7. partially_paid: 0 < amount_paid < total - amount_credited.
 8. issued.
 So overdue and uncollectible change nothing on an invoice already paid, and a payment arriving after either
 moves the invoice on.
@@ -32,7 +34,8 @@ Review (what a person must look at; each names its event)
 - a payment or refund for a void invoice: not applied ("payment for a void invoice").
 - a payment or refund in another currency than the invoice: not applied ("currency mismatch: paid USD, invoice
   INR").
-- an over-payment (more received than was due, including a second capture of an invoice already paid): applied,
+- an over-payment (more received than was due, including a second capture of an invoice already paid, or the
+  original total paid after a credit note had reduced what was due): applied,
   because the money was received, and reviewed with the excess. Which payment is "the" over-payment is decided
   by capture time (then event id), not by arrival, so the verdict too is independent of delivery order.
 - an over-refund (refunds beyond what was paid): applied, because the money left, and reviewed with the excess
@@ -152,6 +155,14 @@ class InvoiceTerms:
     # What payments settle: the invoice's total less the prepaid credit spent on it (``Invoice.payable_minor``).
     total_minor: int
     void: bool = False
+    # The sum of the invoice's credit notes (never more than its total), and the part of it that reduced what was
+    # still due when each was issued (the rest was already paid: refunded or left as credit by the credit note).
+    credited_minor: int = 0
+    credited_against_due_minor: int = 0
+
+    @property
+    def owed_minor(self) -> int:
+        return self.total_minor - self.credited_minor
 
 
 @dataclass(frozen=True)
@@ -226,7 +237,7 @@ def settle(invoice: InvoiceTerms, settlements: Iterable[Settlement]) -> Settleme
     paid = 0
     for payment in counted_payments:
         before, paid = paid, paid + payment.amount_minor
-        excess = min(payment.amount_minor, paid - max(invoice.total_minor, before))
+        excess = min(payment.amount_minor, paid - max(invoice.total_minor - invoice.credited_against_due_minor, before))
         if excess > 0:
             detail = (
                 f"over-payment: {describe_money(payment.amount_minor, payment.currency)} received, "
@@ -248,7 +259,7 @@ def settle(invoice: InvoiceTerms, settlements: Iterable[Settlement]) -> Settleme
         status=_status(invoice, paid, refunded, bool(counted_payments), overdue=overdue, uncollectible=uncollectible),
         amount_paid_minor=paid,
         amount_refunded_minor=refunded,
-        amount_due_minor=0 if invoice.void else max(invoice.total_minor - paid, 0),
+        amount_due_minor=0 if invoice.void else max(invoice.owed_minor - paid, 0),
     )
     applied = frozenset(s.event_id for s in (*counted_payments, *counted_refunds))
     return SettlementResult(balance, applied, tuple(sorted(reviews, key=lambda r: (r.kind.value, r.event_id))))
@@ -263,13 +274,13 @@ def _status(
         return InvoiceStatus.REFUNDED
     if 0 < refunded < paid:
         return InvoiceStatus.PARTIALLY_REFUNDED
-    if any_payment and paid >= invoice.total_minor:
+    if (any_payment or invoice.credited_minor > 0) and paid >= invoice.owed_minor:
         return InvoiceStatus.PAID
     if uncollectible:
         return InvoiceStatus.UNCOLLECTIBLE
     if overdue:
         return InvoiceStatus.OVERDUE
-    if 0 < paid < invoice.total_minor:
+    if 0 < paid < invoice.owed_minor:
         return InvoiceStatus.PARTIALLY_PAID
     return InvoiceStatus.ISSUED
 

@@ -13,6 +13,7 @@ from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import coupon_messages as com
 from services.invoicing.adapters import credit_messages as crm
+from services.invoicing.adapters import credit_note_messages as cnm
 from services.invoicing.adapters import price_override_messages as pom
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import (
@@ -43,6 +44,7 @@ from services.invoicing.service import (
     settlements,
     subscriptions,
 )
+from services.invoicing.service.credit_notes import CreateCreditNote, CreditNotes, RequestedLine
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import PeriodClose
@@ -64,12 +66,14 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         close: PeriodClose,
         runs: InvoiceRuns,
         rendering: InvoiceRendering,
+        credit_notes: CreditNotes,
     ) -> None:
         self._runtime = runtime
         self._uow = uow
         self._close = close
         self._runs = runs
         self._rendering = rendering
+        self._credit_notes = credit_notes
 
     # Organisations -----------------------------------------------------------------------------------------
 
@@ -462,6 +466,49 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
             raise InvalidArgument(f"{request.format} is not an InvoiceFormat", field="format")
         return pb.RenderInvoiceResponse(
             content_type=content_type, content=content, filename=self._rendering.filename(invoice, extension)
+        )
+
+    # Credit notes ------------------------------------------------------------------------------------------
+
+    async def CreateCreditNote(self, request, context):  # noqa: N802
+        note, created = await self._credit_notes.create(
+            CreateCreditNote(
+                invoice_id=request.invoice_id,
+                reason_code=cnm.reason_from_pb(request.reason_code),
+                reason=request.reason,
+                outcome=cnm.outcome_from_pb(request.outcome),
+                whole=request.whole,
+                lines=tuple(RequestedLine(x.line_number, x.amount_minor, x.quantity) for x in request.lines),
+                idempotency_key=request.idempotency_key,
+            )
+        )
+        return pb.CreateCreditNoteResponse(credit_note=cnm.credit_note_to_pb(note), created=created)
+
+    async def GetCreditNote(self, request, context):  # noqa: N802
+        note = await self._credit_notes.get(request.credit_note_id)
+        return pb.GetCreditNoteResponse(credit_note=cnm.credit_note_to_pb(note))
+
+    async def ListCreditNotes(self, request, context):  # noqa: N802
+        page, next_token = await self._credit_notes.list(
+            invoice_id=request.invoice_id, organisation_id=request.organisation_id, page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListCreditNotesResponse(
+            credit_notes=[cnm.credit_note_to_pb(n) for n in page], next_page_token=next_token
+        )
+
+    async def RenderCreditNote(self, request, context):  # noqa: N802
+        note, invoice = await self._credit_notes.get_with_invoice(request.credit_note_id)
+        if request.format in (pb.INVOICE_FORMAT_PDF, pb.INVOICE_FORMAT_UNSPECIFIED):
+            content = await self._rendering.credit_note_pdf(note, invoice)
+            content_type, extension = "application/pdf", "pdf"
+        elif request.format == pb.INVOICE_FORMAT_HTML:
+            content = self._rendering.credit_note_html(note, invoice).encode()
+            content_type, extension = "text/html; charset=utf-8", "html"
+        else:
+            raise InvalidArgument(f"{request.format} is not an InvoiceFormat", field="format")
+        return pb.RenderCreditNoteResponse(
+            content_type=content_type, content=content, filename=self._rendering.filename(note, extension)
         )
 
     async def GetProjectedInvoice(self, request, context):  # noqa: N802

@@ -17,6 +17,7 @@ from services.invoicing.domain.credit import (
     CreditGrant,
     GrantSource,
     GrantStatus,
+    GrantTerms,
     balances,
     credit_purchase_invoice,
     grant_terms,
@@ -76,24 +77,33 @@ async def grant_credit(
             source_id=source_id, description=description,
             organisation_currency=organisation.details.billing_currency, now=now,
         )
-        repository = uow.credits
-        if terms.source_id:
-            await repository.lock_source(terms.source, terms.source_id)
-            existing = await repository.id_for_source(terms.source, terms.source_id)
-            if existing is not None:
-                found = await repository.get(existing)
-                assert found is not None
-                if found.organisation_id != organisation.id or found.amount_minor != terms.amount_minor:
-                    raise FailedPrecondition(
-                        f"{terms.source.value} {terms.source_id[:64]!r} already gave grant {existing} (another "
-                        "organisation or amount)", field="source_id",
-                    )
-                return found, False
-        grant_id, created = await repository.add(
-            new_id("crg"), organisation.id, terms, GrantStatus.AVAILABLE, now,
-            idempotency_key=idempotency_key, fingerprint=fingerprint(_request(terms, organisation.id)),
-        )
-        grant = await repository.get(grant_id)
+        grant, created = await add_grant(uow, organisation.id, terms, idempotency_key, now)
+    return grant, created
+
+
+async def add_grant(
+    uow: InvoicingTransaction, organisation_id: str, terms: GrantTerms, idempotency_key: str, now: datetime
+) -> tuple[CreditGrant, bool]:
+    """Store an available grant inside the caller's transaction (a grant's use case, or a credit note leaving
+    credit with the customer); (grant, created). A repeat for the same (source, source id) returns the first."""
+    repository = uow.credits
+    if terms.source_id:
+        await repository.lock_source(terms.source, terms.source_id)
+        existing = await repository.id_for_source(terms.source, terms.source_id)
+        if existing is not None:
+            found = await repository.get(existing)
+            assert found is not None
+            if found.organisation_id != organisation_id or found.amount_minor != terms.amount_minor:
+                raise FailedPrecondition(
+                    f"{terms.source.value} {terms.source_id[:64]!r} already gave grant {existing} (another "
+                    "organisation or amount)", field="source_id",
+                )
+            return found, False
+    grant_id, created = await repository.add(
+        new_id("crg"), organisation_id, terms, GrantStatus.AVAILABLE, now,
+        idempotency_key=idempotency_key, fingerprint=fingerprint(_request(terms, organisation_id)),
+    )
+    grant = await repository.get(grant_id)
     assert grant is not None
     return grant, created
 

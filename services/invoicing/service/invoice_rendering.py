@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 
+from services.invoicing.adapters.credit_note_document import build_credit_note_view
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
-from services.invoicing.adapters.invoice_pdf import render_invoice_pdf
+from services.invoicing.adapters.invoice_pdf import render_invoice_pdf, render_view_pdf
+from services.invoicing.domain.credit_note import CreditNote
 from services.invoicing.domain.invoice import Invoice
 
 
@@ -24,8 +26,17 @@ class InvoiceRendering:
     def html(self, invoice: Invoice) -> str:
         return self._html.render(invoice, self._branding)
 
+    async def credit_note_pdf(self, note: CreditNote, invoice: Invoice) -> bytes:
+        """A credit note as PDF: its invoice's layout, titled "Credit note" (``adapters/credit_note_document.py``)."""
+        _, view = build_credit_note_view(note, invoice)
+        return await asyncio.to_thread(render_view_pdf, view, self._branding)
+
+    def credit_note_html(self, note: CreditNote, invoice: Invoice) -> str:
+        shaped, view = build_credit_note_view(note, invoice)
+        return self._html.render_view(shaped, view, self._branding)
+
     @staticmethod
-    def filename(invoice: Invoice, extension: str) -> str:
+    def filename(invoice: Invoice | CreditNote, extension: str) -> str:
         """``INV-2627-00001.pdf`` for an issued invoice (``/`` is not allowed in file names), the id for a draft."""
         stem = re.sub(r"[^A-Za-z0-9-]", "-", invoice.number) if invoice.number else invoice.id
         return f"{stem}.{extension}"

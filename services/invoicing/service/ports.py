@@ -18,12 +18,14 @@ from google.protobuf.message import Message
 
 from services.invoicing.domain.coupon import Coupon, CouponRedemption, CouponTerms
 from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms
+from services.invoicing.domain.credit_note import CreditNote, RefundState
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
 from services.invoicing.domain.plan import Plan, PlanVersion, PlanVersionTerms
 from services.invoicing.domain.price_override import PriceOverride
+from services.invoicing.domain.settlement import Balance, RecordedSettlement
 from services.invoicing.domain.subscription import Subscription
 
 
@@ -153,6 +155,10 @@ class Invoices(Protocol):
         ...
 
     async def void(self, invoice_id: str, reason: str, voided_at: datetime, *, from_status: InvoiceStatus) -> None: ...
+
+    async def set_balance(self, invoice_id: str, balance: Balance) -> None:
+        """Store what settlement computed: status and amounts."""
+        ...
 
     async def insert_drafts(
         self, drafts: Sequence[Invoice], run_id: str = "", documents: Mapping[str, dict[str, Any]] | None = None
@@ -451,6 +457,53 @@ class Credits(Protocol):
 
     async def consumptions_of(self, organisation_id: str, *, limit: int = 200) -> list[Any]: ...
 
+class CreditNotes(Protocol):
+    """Credit notes of invoices (``domain/credit_note.py``)."""
+
+    async def made_with_key(self, idempotency_key: str) -> tuple[CreditNote, str] | None:
+        """The credit note made with this idempotency key and its request's fingerprint, if any."""
+        ...
+
+    async def add(self, note: CreditNote, *, idempotency_key: str, fingerprint: str) -> None:
+        """Store it and add its total to its invoice's credited amount."""
+        ...
+
+    async def get(self, credit_note_id: str, *, for_update: bool = False) -> CreditNote | None: ...
+
+    async def of_invoice(self, invoice_id: str) -> list[CreditNote]:
+        """Every credit note of the invoice, oldest first."""
+        ...
+
+    async def list(
+        self, *, invoice_id: str, organisation_id: str, limit: int, before: str | None
+    ) -> list[CreditNote]:
+        """Newest first, each filter applied when not ""."""
+        ...
+
+    async def set_refund(
+        self, credit_note_id: str, state: RefundState, refund_ids: Sequence[str], error: str = ""
+    ) -> None: ...
+
+
+class SettlementRecords(Protocol):
+    """What settlement recorded against invoices, as credit notes need it."""
+
+    async def for_invoice(self, invoice_id: str) -> list[RecordedSettlement]: ...
+
+    async def add_status_change(
+        self, invoice_id: str, from_status: InvoiceStatus, to_status: InvoiceStatus, changed_at: datetime, *,
+        reason: str, cause: str,
+    ) -> None: ...
+
+
+class PaymentRefunds(Protocol):
+    """Payments' refunds (its CreateRefund RPC), as invoicing asks for them."""
+
+    async def refund(self, payment_id: str, amount_minor: int, reason: str, idempotency_key: str) -> str:
+        """Refund ``amount_minor`` of a captured payment; the refund's id. Idempotent by ``idempotency_key``.
+        Raises the callee's domain error (FailedPrecondition when the payment has less left to refund)."""
+        ...
+
 
 class InvoicingTransaction(Protocol):
     """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
@@ -488,6 +541,12 @@ class InvoicingTransaction(Protocol):
 
     @property
     def credits(self) -> Credits: ...
+
+    @property
+    def credit_notes(self) -> CreditNotes: ...
+
+    @property
+    def settlements(self) -> SettlementRecords: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -20,6 +20,7 @@ from billing_runtime.database import UnitOfWork
 from billing_runtime.errors import InvalidArgument, NotFound
 from billing_runtime.outbox import Outbox
 from services.invoicing.adapters import messages
+from services.invoicing.adapters.credit_note_repository import CreditNoteRepository
 from services.invoicing.adapters.credit_repository import CreditRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
 from services.invoicing.adapters.settlement_repository import SettlementRepository
@@ -82,7 +83,13 @@ class Settlements:
             if not await store.add(invoice.id, settlement):
                 return Outcome.DUPLICATE
             recorded = await store.for_invoice(invoice.id)
-            terms = InvoiceTerms(invoice.currency, invoice.payable_minor, void=invoice.status is InvoiceStatus.VOID)
+            credited = invoice.amount_credited_minor
+            notes = await CreditNoteRepository(uow.connection).of_invoice(invoice.id) if credited else []
+            terms = InvoiceTerms(
+                invoice.currency, invoice.payable_minor, void=invoice.status is InvoiceStatus.VOID,
+                credited_minor=invoice.amount_credited_minor,
+                credited_against_due_minor=sum(n.applied_to_due_minor for n in notes),
+            )
             result = settle(terms, [r.settlement for r in recorded])
             await store.mark_applied(invoice.id, result.applied)
             await store.add_reviews(invoice.id, invoice.organisation_id, result.reviews)

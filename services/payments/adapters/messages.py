@@ -33,6 +33,7 @@ INVOICE_UNCOLLECTIBLE = "billing.payments.v1.invoice.uncollectible"
 # Consumed: invoicing's invoice events, and the provider webhooks the gateway verified.
 INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
 INVOICE_VOIDED = "billing.invoicing.v1.invoice.voided"
+CREDIT_NOTE_ISSUED = "billing.invoicing.v1.credit_note.issued"
 WEBHOOK_RECEIVED = "billing.gateway.v1.webhook.received"
 
 _PROVIDERS = {Provider.RAZORPAY: events_pb2.PROVIDER_RAZORPAY, Provider.STRIPE: events_pb2.PROVIDER_STRIPE,

@@ -47,11 +47,15 @@ def invoice_events(
             elif msg.subject == messages.INVOICE_VOIDED:
                 voided = invoicing_events.InvoiceVoided.FromString(msg.data)
                 await invoices.void(uow, voided.invoice.id)
+            elif msg.subject == messages.CREDIT_NOTE_ISSUED:
+                note = invoicing_events.CreditNoteIssued.FromString(msg.data)
+                await invoices.credited(uow, note.invoice_id, note.invoice_amount_due_minor, note.number)
         except DecodeError as error:
             raise PoisonMessage(f"not a {msg.subject} message: {error}") from None
 
     return DurableConsumer(js, stream=stream_name("invoicing"), durable=durable,
-                           subjects=[messages.INVOICE_ISSUED, messages.INVOICE_VOIDED], handle=handle)
+                           subjects=[messages.INVOICE_ISSUED, messages.INVOICE_VOIDED, messages.CREDIT_NOTE_ISSUED],
+                           handle=handle)
 
 
 def _received(msg: Msg) -> webhooks.ReceivedWebhook:

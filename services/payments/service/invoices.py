@@ -78,3 +78,24 @@ async def void(uow: UnitFactory, invoice_id: str) -> bool:
         if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
             await unit.orders.update(invoice_id, status=OrderStatus.CANCELLED, status_reason="the invoice was voided")
     return True
+
+
+async def credited(uow: UnitFactory, invoice_id: str, amount_due_minor: int, credit_note_number: str) -> bool:
+    """A credit note was issued against an invoice (invoicing's ``credit_note.issued``): once it owes nothing
+    (``amount_due_minor`` 0, as invoicing's settlement computed it), it is no longer collected: dunning stops and
+    an order not yet paid is cancelled, as for a void invoice. True when that happened; False for an invoice
+    payments does not know, one no longer open, or one that still owes something (a partial credit: its order
+    keeps the original total, see docs/credit-notes.md)."""
+    if amount_due_minor > 0:
+        return False
+    reason = f"credited in full by credit note {credit_note_number}"[:200]
+    async with uow() as unit:
+        invoice = await unit.invoices.get(invoice_id, lock=True)
+        if invoice is None or invoice.state is not InvoiceState.OPEN:
+            return False
+        await unit.invoices.update(invoice_id, state=InvoiceState.SETTLED)
+        await dunning.stop(unit, invoice_id, reason)
+        order = await unit.orders.get(invoice_id, lock=True)
+        if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
+            await unit.orders.update(invoice_id, status=OrderStatus.CANCELLED, status_reason=reason)
+    return True

@@ -89,12 +89,14 @@ async def isolated(infrastructure: Infrastructure, tmp_path: Path) -> AsyncItera
 async def billing_services(database_url: str, nats_url: str) -> AsyncIterator[tuple]:
     """Invoicing and metering, as the integration tests run them; yields (invoicing runtime, invoicing stub,
     metering stub)."""
-    with socket.socket() as probe:
+    with socket.socket() as probe, socket.socket() as refusing:
         probe.bind(("127.0.0.1", 0))
         metering_port = probe.getsockname()[1]
+        refusing.bind(("127.0.0.1", 0))  # bound, never listening: payments is not run here
+        refused_address = f"127.0.0.1:{refusing.getsockname()[1]}"
     async with (
         running_service(INVOICING, database_url, nats_url, metering_address=f"127.0.0.1:{metering_port}",
-                        scheduler_enabled=False) as invoicing,
+                        scheduler_enabled=False, payments_address=refused_address) as invoicing,
         running_service(METERING, database_url, nats_url, invoicing_address=invoicing.address,
                         grpc_port=metering_port) as metering,
         mesh_channel(invoicing.address) as invoicing_channel,

@@ -123,6 +123,7 @@ class Tenant:
     order_id: str = ""
     link: dict = field(default_factory=dict)
     event_ids: list[str] = field(default_factory=list)
+    credit_note: dict = field(default_factory=dict)
 
     def values(self) -> dict[str, str]:
         """What of this tenant no other organisation's key may ever see: ids and values unique to it."""
@@ -137,6 +138,7 @@ class Tenant:
             "order_id": self.order_id, "payment_link_id": self.link.get("id", ""),
             "payment_link_url": self.link.get("short_url", "") or self.link.get("url", ""),
             **{f"event_id[{i}]": e for i, e in enumerate(self.event_ids)},
+            "credit_note_id": self.credit_note.get("id", ""), "credit_note_number": self.credit_note.get("number", ""),
         }
         return {name: value for name, value in found.items() if value}
 
@@ -241,6 +243,12 @@ async def world(gateway, ingest, invoicing, ingest_stub, invoicing_stub, receive
         assert a.invoice["total"] != b.invoice["total"]
         await _collectable(admin, a)  # A's invoice has its own order, so B's order id is checked against it
         await _collectable(admin, b)
+        for tenant in (a, b):  # a credit note of one minor unit each, left as credit
+            made = await admin.post(f"/api/v1/admin/invoices/{tenant.invoice['id']}/credit-notes", json={
+                "lines": [{"line_number": 1, "amount_minor": 1}], "reason_code": "goodwill",
+                "reason": "tenant walk", "outcome": "credit"})
+            assert made.status_code == 201, made.text
+            tenant.credit_note = made.json()
         tokens = {}
         for role in ("viewer", "operator"):
             user = await admin.post("/api/v1/admin/users", json={
@@ -398,8 +406,8 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
     before = await b_as_it_is(world)
 
     # Every path parameter a key route has, as B's id; a route with a parameter missing here fails the test.
-    path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id}
-    a_ids = {"invoice_id": a.invoice["id"], "endpoint_id": a.endpoint_id}
+    path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "credit_note_id": b.credit_note["id"]}
+    a_ids = {"invoice_id": a.invoice["id"], "endpoint_id": a.endpoint_id, "credit_note_id": a.credit_note["id"]}
     # Query parameters that name something of an organisation's: B's. Others are left out.
     query_values = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "metric": b.metric_code,
                     "metric_id": b.metric_id}
@@ -577,6 +585,7 @@ async def _b_ids(world: World) -> dict[str, str]:
         "run_id": "rec_none", "invoice_run_id": "run_none", "discrepancy_id": "dis_none",
         "review_item_id": "rev_none", "reconciliation_id": "urc_none", "coupon_id": "cpn_none",
         "coupon_redemption_id": "cpr_none", "plan_code": "plan-none", "grant_id": "crg_none",
+        "credit_note_id": b.credit_note["id"],
     }
 
 

@@ -30,7 +30,8 @@ def handled(samples, method: str, code: str) -> float:
 
 async def test_rpc_outcomes_dependencies_and_outbox_are_measured(database_url, nats_url, refused_address):
     async with running_service(
-        INVOICING, database_url, nats_url, metrics_port=0, scheduler_enabled=False, metering_address=refused_address
+        INVOICING, database_url, nats_url, metrics_port=0, scheduler_enabled=False, metering_address=refused_address,
+        payments_address=refused_address,
     ) as invoicing:
         url = invoicing.metrics_server.address
         before = await scrape(url)

@@ -32,6 +32,7 @@ from services.gateway.entrypoints.http import (
     auth,
     catalog,
     coupons,
+    credit_notes,
     credits,
     dunning,
     events,
@@ -229,6 +230,8 @@ def create_app(
     app.include_router(credits.router)
     app.include_router(invoices.admin_router)
     app.include_router(invoices.router)
+    app.include_router(credit_notes.admin_router)
+    app.include_router(credit_notes.router)
     app.include_router(pricing.router)
     app.include_router(payments.admin_router)
     app.include_router(payments.router)

@@ -174,14 +174,16 @@ class Invoice(BaseModel):
     amount_paid: str | None = None
     amount_refunded_minor: int = Field(0, description="Refunds the provider confirmed")
     amount_refunded: str | None = None
-    amount_due_minor: int = Field(0, description="What is left to pay: total less prepaid credit and what was paid, "
-                                                 "never negative")
+    amount_due_minor: int = Field(0, description="What is left to pay: total less prepaid credit, credit notes and "
+                                                 "what was paid, never negative")
     amount_due: str | None = None
     credit_lines: list[InvoiceLine] = Field(default_factory=list, description="Prepaid credit spent on the total "
                                             "after tax, a line per grant (negative); not part of the subtotal")
     credits_minor: int = Field(0, description="The prepaid credit applied: what the credit lines take off the amount "
                                               "due")
     credits: str | None = None
+    amount_credited_minor: int = Field(0, description="The sum of its credit notes")
+    amount_credited: str | None = None
     tax_regime: Literal["intra_state", "inter_state", "export"] | None
     place_of_supply: str
     supplier: Party | None
@@ -215,6 +217,8 @@ class Invoice(BaseModel):
             amount_due_minor=message.amount_due_minor, amount_due=minor_to_text(message.amount_due_minor, currency),
             credit_lines=[InvoiceLine.from_pb(line, currency) for line in message.credit_lines],
             credits_minor=message.credits_minor, credits=minor_to_text(message.credits_minor, currency),
+            amount_credited_minor=message.amount_credited_minor,
+            amount_credited=minor_to_text(message.amount_credited_minor, currency),
             tax_regime=TAX_REGIMES.name(message.tax_regime), place_of_supply=message.place_of_supply,
             supplier=Party.from_pb(message.supplier) if message.HasField("supplier") else None,
             customer=Party.from_pb(message.customer) if message.HasField("customer") else None,

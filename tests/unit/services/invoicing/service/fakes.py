@@ -28,6 +28,7 @@ from tests.unit.services.fake_transaction import FakeOutbox, FakeTransaction
 
 if TYPE_CHECKING:
     from tests.unit.services.invoicing.service.fake_coupons import FakeCoupons
+    from tests.unit.services.invoicing.service.fake_credit_notes import FakeCreditNotes, FakeSettlementRecords
     from tests.unit.services.invoicing.service.fake_credits import FakeCredits
     from tests.unit.services.invoicing.service.fake_price_overrides import FakePriceOverrides
 
@@ -113,6 +114,9 @@ class Tables:
     grants: dict[str, Keyed] = field(default_factory=dict)  # of CreditGrant (consumed_minor counted when read)
     purchases: dict[str, str] = field(default_factory=dict)  # grant id -> its top-up invoice
     consumptions: dict[tuple[str, str], Any] = field(default_factory=dict)  # of fake_credits.ConsumptionRow
+    credit_notes: dict[str, Keyed] = field(default_factory=dict)  # of CreditNote
+    settlements: dict[str, list[Any]] = field(default_factory=dict)  # invoice id -> [RecordedSettlement]
+    status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)  # (invoice, from, to, cause)
 
 
 def insert_once(rows: dict[str, Keyed], row_id: str, value: Any, idempotency_key: str, fingerprint: str) -> tuple[
@@ -376,6 +380,12 @@ class FakeInvoices:
     async def get_many(self, invoice_ids: Sequence[str]) -> list[Invoice]:
         return [self._tables.invoices[i] for i in sorted(invoice_ids) if i in self._tables.invoices]
 
+    async def set_balance(self, invoice_id: str, balance: Any) -> None:
+        self._tables.invoices[invoice_id] = replace(
+            self._tables.invoices[invoice_id], status=balance.status, amount_paid_minor=balance.amount_paid_minor,
+            amount_refunded_minor=balance.amount_refunded_minor, amount_due_minor=balance.amount_due_minor,
+        )
+
     async def reissue_of(self, voided_invoice_id: str) -> Invoice | None:
         return next((i for i in self._tables.invoices.values() if i.replaces_invoice_id == voided_invoice_id), None)
 
@@ -546,3 +556,15 @@ class FakeUnitOfWork(FakeTransaction):
         from tests.unit.services.invoicing.service.fake_credits import FakeCredits
 
         return FakeCredits(self.inside())
+
+    @property
+    def credit_notes(self) -> FakeCreditNotes:
+        from tests.unit.services.invoicing.service.fake_credit_notes import FakeCreditNotes
+
+        return FakeCreditNotes(self.inside())
+
+    @property
+    def settlements(self) -> FakeSettlementRecords:
+        from tests.unit.services.invoicing.service.fake_credit_notes import FakeSettlementRecords
+
+        return FakeSettlementRecords(self.inside())

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from billing_runtime.errors import Conflict, FailedPrecondition, InvalidArgument
 from billing_runtime.signatures import sign
 from services.payments.adapters import messages
-from services.payments.domain.dunning import DunningPolicy
+from services.payments.domain.dunning import DunningPolicy, DunningState
 from services.payments.domain.entities import Invoice, InvoiceState, OrderStatus
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff
@@ -403,3 +404,21 @@ async def test_without_provider_keys_offline_payments_are_refunded_and_online_on
 def _altered(signature: str) -> str:
     """The signature with its last character changed (never the signature itself)."""
     return signature[:-1] + ("1" if signature.endswith("0") else "0")
+
+
+# --- credit notes ---------------------------------------------------------------------------------------------
+
+
+async def test_an_invoice_credited_in_full_is_no_longer_collected(uow, store, provider):
+    await invoices.register_issued(uow, replace(invoice(), due_date=date(2026, 12, 20)), NOW, RULES)
+    await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF)
+    assert store.dunning["inv_1"][0].state is not DunningState.STOPPED
+    assert await invoices.credited(uow, "inv_1", 100, "CN/2627/00001") is False  # still owes: collected as before
+    assert store.invoices["inv_1"].state is InvoiceState.OPEN
+    assert await invoices.credited(uow, "inv_1", 0, "CN/2627/00002") is True
+    assert store.invoices["inv_1"].state is InvoiceState.SETTLED
+    assert store.orders["inv_1"].status is OrderStatus.CANCELLED
+    assert "CN/2627/00002" in store.orders["inv_1"].status_reason
+    assert store.dunning["inv_1"][0].state is DunningState.STOPPED
+    assert await invoices.credited(uow, "inv_1", 0, "CN/2627/00002") is False  # redelivered: nothing more
+    assert await invoices.credited(uow, "inv_unknown", 0, "CN/2627/00003") is False
