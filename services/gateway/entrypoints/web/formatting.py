@@ -6,7 +6,7 @@ exact decimal strings and are never turned into floats. Pure: no I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,6 +83,13 @@ class Presentation:
         if isinstance(moment, datetime):
             moment = moment.astimezone(zone_of(self.time_zone)).date()
         return format_date(moment, "d MMM y", locale=self.locale)
+
+
+    def period(self, start: datetime | None, end: datetime | None) -> str:
+        """A billing period as its first and last local days (its end is exclusive: midnight of the next day)."""
+        if start is None or end is None:
+            return "—"
+        return f"{self.date(start)} – {self.date(end - timedelta(microseconds=1))}"
 
 
 @dataclass(frozen=True)

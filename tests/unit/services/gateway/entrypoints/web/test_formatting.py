@@ -54,3 +54,9 @@ def test_a_meter_is_never_wider_than_its_bar_and_remaining_never_negative(used, 
     assert 0 <= meter.percent_shown <= 100
     assert meter.remaining is not None and meter.remaining >= 0
     assert (meter.band == "over") == (used >= limit)
+
+
+def test_a_period_shows_its_last_day_not_the_exclusive_end():
+    india = Presentation.of("IN", "Asia/Kolkata")
+    start, end = datetime(2026, 11, 30, 18, 30, tzinfo=UTC), datetime(2026, 12, 31, 18, 30, tzinfo=UTC)
+    assert india.period(start, end) == "1 Dec 2026 – 31 Dec 2026"
