@@ -196,6 +196,8 @@ async def test_an_operator_starts_an_invoice_run_watches_it_and_filters_the_audi
         await page.wait_for_function(
             "() => document.querySelector('[data-testid=invoice-run]').dataset.state === 'completed'",
             timeout=60_000)
+        await asyncio.sleep(2.5)  # no poll in flight may bring back an older state
+        assert await newest.get_attribute("data-state") == "completed"
         progress = await newest.get_by_test_id("run-progress").inner_text()
         done, total = re.fullmatch(r"(\d+) of (\d+)", progress).groups()
         assert done == total and int(total) >= 1
