@@ -119,9 +119,9 @@ async def invoice_list(request: Request, page_token: str = "") -> Response:
 @router.get("/invoices/{invoice_id}")
 async def invoice_detail(invoice_id: str, request: Request) -> Response:
     scope = page_scope(request)
+    invoice = await invoices.my_invoice(invoice_id, request, scope)  # another organisation's: 404, asked first
     organisation = await organisation_of(request, scope)
     show = Presentation.of(organisation.country, organisation.timezone)
-    invoice = await invoices.my_invoice(invoice_id, request, scope)
     return render(request, "customer/invoice.html", organisation=organisation, show=show, invoice=invoice,
                   title=f"Invoice {invoice.number}")
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from billing_runtime.errors import InvalidArgument
 from services.gateway.adapters.audit import AuditFilter
@@ -50,8 +51,12 @@ async def start_invoice_run(request: Request) -> Response:
     """The admin API's start (same use case, same idempotency and audit entry); answers the new run's row, which
     then polls itself."""
     fields = await form_fields(request)
-    body = ins.InvoiceRunStart(period_key=fields.get("period_key", "").strip(),
-                               organisation_id=fields.get("organisation_id", "").strip())
+    try:
+        body = ins.InvoiceRunStart(period_key=fields.get("period_key", "").strip(),
+                                   organisation_id=fields.get("organisation_id", "").strip())
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InvalidArgument(first.get("msg", "is not valid"), field=str(first.get("loc", ("form",))[0])) from None
     run = await invoices.start_invoice_run(body, request, Response(),
                                            idempotency_key=request.headers.get("Idempotency-Key", ""))
     return render(request, "operator/invoice_run_row.html", run=run, show=SHOW)
