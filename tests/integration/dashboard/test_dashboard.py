@@ -43,6 +43,10 @@ async def _customer(admin, invoicing) -> dict:
     project = (await admin.post("/api/v1/admin/projects", json={
         "organisation_id": organisation_id, "name": "web"})).json()
     key = (await admin.post("/api/v1/admin/api-keys", json={"project_id": project["id"]})).json()["secret"]
+    rule = await admin.post("/api/v1/admin/alert-rules", json={
+        "organisation_id": organisation_id, "kind": "threshold", "name": "API calls at 80 % of quota",
+        "metric_code": "api_calls", "basis": "quota_percent", "levels": ["80"]})
+    assert rule.status_code == 201, rule.text
     run = await run_period(admin, organisation_id)
     assert run["invoiced"] == 1, run
     invoice = (await admin.get("/api/v1/admin/invoices", params={"organisation_id": organisation_id})).json()
@@ -116,12 +120,15 @@ async def test_a_customer_watches_usage_and_invoices_and_sees_only_their_own(
                 {"metricName": "api_calls", "metricValue": 1, "eventId": f"e-{i}",
                  "metadata": {"region": "south" if i % 2 else "north"}} for i in range(8)])
             assert sent.status_code == 202, sent.text
+        alert = page.get_by_test_id("meter-api_calls-alert")
         for _ in range(100):
             await page.reload()
-            if "8 / 10" in await meter.inner_text():
+            if "8 / 10" in await meter.inner_text() and await alert.count():
                 break
             await asyncio.sleep(0.2)
         assert "8 / 10" in await meter.inner_text()
+        # The 80 % rule fired on the eighth call, and the meter says so.
+        assert "API calls at 80 % of quota" in await alert.inner_text()
         assert "band-warning" in (await meter.get_attribute("class"))
         assert await page.get_by_role("progressbar").get_attribute("aria-valuenow") == "80"
         # The projected invoice: base fee ₹999 + 8 × ₹0.05 = ₹999.40; GST 18 % within Karnataka as CGST 9 % and
