@@ -8,6 +8,8 @@ import json
 import secrets
 from pathlib import Path
 
+import httpx
+
 from devstack import console
 from devstack.admin_http import admin_client
 from devstack.demo import DemoDataError
@@ -18,15 +20,16 @@ OPERATOR_EMAIL = "operator@billing.example"
 
 
 def ensure_demo_logins(gateway_url: str, admin_token: str, organisation_id: str, state_file: Path,
-                       say=console.say) -> dict[str, dict[str, str]]:
-    """``{"customer": {"email", "password"}, "operator": {...}}``, creating the users or setting their password."""
+                       say=console.say, *, transport: httpx.BaseTransport | None = None) -> dict[str, dict[str, str]]:
+    """``{"customer": {"email", "password"}, "operator": {...}}``, creating the users or setting their password
+    (the one kept from an earlier start). ``transport`` replaces the network (tests)."""
     try:
         saved = json.loads(state_file.read_text())
     except (OSError, ValueError):
         saved = {}
     logins: dict[str, dict[str, str]] = {}
     headers = {"Authorization": f"Bearer {admin_token}"}
-    with admin_client(gateway_url, headers, timeout=15.0) as client:
+    with admin_client(gateway_url, headers, timeout=15.0, transport=transport) as client:
         existing = {u["email"]: u for u in client.get("/api/v1/admin/users", params={"page_size": 500})
                     .json().get("data", [])}
         for kind, email, role, extra in (
