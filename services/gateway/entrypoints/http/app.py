@@ -190,7 +190,15 @@ def create_app(
         return JSONResponse(body, status_code=400)
 
     app.add_exception_handler(HTTPException, input_policy.http_error)
-    app.add_exception_handler(RateLimited, rate_limited)
+    @app.exception_handler(RateLimited)
+    async def over_a_limit(request: Request, error: RateLimited) -> Response:
+        answer = await rate_limited(request, error)
+        if pages.is_page(request):  # a sign-in after too many failures, a page's write over the staff limit
+            page = pages.render(request, "error.html", status_code=429, status=429, detail=str(error))
+            page.headers.update({k: v for k, v in answer.headers.items() if k.lower().startswith(("retry", "ratel"))})
+            return page
+        return answer
+
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> Response:

@@ -12,7 +12,7 @@ from billing_runtime.errors import PermissionDenied
 from services.gateway.entrypoints.http import auth
 from services.gateway.entrypoints.http import auth_schemas as aus
 from services.gateway.entrypoints.http.access import principal_of
-from services.gateway.entrypoints.http.session_cookie import _same_origin, set_cookie
+from services.gateway.entrypoints.http.session_cookie import same_origin, set_cookie
 from services.gateway.entrypoints.web.forms import form_fields
 from services.gateway.entrypoints.web.rendering import PREFIX, redirect, render
 from services.gateway.service import sessions
@@ -41,7 +41,7 @@ async def login_form(request: Request, next: str = "") -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    if not _same_origin(request):  # a sign-in form posted from another site (login CSRF)
+    if not same_origin(request):  # a sign-in form posted from another site (login CSRF)
         raise PermissionDenied("cross-site request refused: the Origin is not this dashboard's")
     fields = await form_fields(request)
     email, target = fields.get("email", ""), fields.get("next", "")

@@ -145,3 +145,22 @@ def test_the_audit_log_page_reads_its_filters_and_refuses_a_bad_day(gateway):
     _sign_in(gateway, viewer.email)
     bad = gateway.http.get("/app/operator/audit-log", params={"since": "yesterday"})
     assert bad.status_code == 400 and "since" in bad.text
+
+
+def test_too_many_failed_sign_ins_answer_a_page_with_retry_after():
+    from services.gateway.service.rate_limits import RateLimited
+
+    class Refusing:
+        async def check(self, source: str, email: str) -> None:
+            decision = type("Decision", (), {"retry_after_seconds": 180})()
+            raise RateLimited("too many failed sign-ins; try again in 180 s", decision)  # type: ignore[arg-type]
+
+        async def failed(self, source: str, email: str) -> None: ...
+
+        async def succeeded(self, source: str, email: str) -> None: ...
+
+    gateway = Gateway(login_throttle=Refusing())
+    member = gateway.person("member", organisation_id="org_a")
+    reply = _sign_in(gateway, member.email)
+    assert reply.status_code == 429 and reply.headers["retry-after"] == "180"
+    assert "too many failed sign-ins" in reply.text and "<main" in reply.text
