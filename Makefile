@@ -11,7 +11,7 @@ CC     ?= cc
 GEN    := gen/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e bench chaos clean
+.PHONY: help venv protos lint lint-protos run test test-unit test-integration test-e2e bench chaos clean chromium
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -47,13 +47,16 @@ lint: $(GEN) lint-protos ## ruff + buf lint
 run: $(GEN) ## Start PostgreSQL, NATS, every service and the gateway, with demo data (Ctrl-C stops all)
 	$(PY) -m devstack run
 
-test: $(GEN) lint-protos ## Run every test (unit, integration, end-to-end) against real PostgreSQL and NATS
+chromium: $(STAMP) ## Find Chromium for the dashboard's browser tests (installed through apt when root; else says what to install)
+	$(PY) -m devstack.chromium
+
+test: $(GEN) lint-protos chromium ## Run every test (unit, integration, end-to-end) against real PostgreSQL and NATS
 	$(PY) -m pytest
 
 test-unit: $(GEN) ## Unit tests only (no I/O)
 	$(PY) -m pytest tests/unit
 
-test-integration: $(GEN) ## Integration tests (real PostgreSQL and NATS started on free ports)
+test-integration: $(GEN) chromium ## Integration tests (real PostgreSQL and NATS started on free ports)
 	$(PY) -m pytest tests/integration
 
 test-e2e: $(GEN) ## End-to-end tests (the whole mesh as processes)

@@ -35,7 +35,12 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     gateway = endpoints.get("gateway")
     token = endpoints["admin_token"]
     if gateway:
-        row("Dashboard / API", gateway)
+        row("Dashboard", f"{gateway}/app")
+        logins = (endpoints.get("demo") or {}).get("logins") or {}
+        for kind in ("customer", "operator"):
+            if kind in logins:
+                row(f"  {kind}", f"{logins[kind]['email']}   password {logins[kind]['password']}")
+        row("API", gateway)
         row("  API docs", f"{gateway}/docs")
         row("  OpenAPI", f"{gateway}/openapi.json")
         row("  Health", f"{gateway}/healthz")

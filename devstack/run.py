@@ -23,6 +23,7 @@ from devstack import banner, console
 from devstack.demo import DemoData, DemoDataError, ensure_demo_data
 from devstack.demo_catalog import ensure_demo_catalog
 from devstack.demo_invoice import DemoInvoice, ensure_demo_invoice
+from devstack.demo_logins import ensure_demo_logins
 from devstack.demo_usage import ensure_demo_usage
 from devstack.errors import DevstackError
 from devstack.logs import LogFollower
@@ -157,6 +158,8 @@ def run(
         notes: list[str] = []
         demo, invoice = _demo(mesh, data_dir, token, notes)
         endpoints = _endpoints(mesh, started, database_url, nats_url, token, demo, invoice)
+        if demo is not None:
+            endpoints["demo"]["logins"] = _demo_logins(mesh, data_dir, token, demo, notes)
         write_endpoints(endpoints_file, endpoints)
         print(
             banner.render(
@@ -270,6 +273,17 @@ def _demo(
             console.warn(f"could not create the demo invoice to pay: {error}")
             notes.append("no demo invoice to pay (see the warning above); it is retried on the next start")
     return demo, invoice
+
+
+def _demo_logins(mesh: Mesh, data_dir: Path, token: str, demo: DemoData, notes: list[str]) -> dict | None:
+    """The dashboard's demo sign-ins (a customer and an operator); a failure is a note, not a stop."""
+    try:
+        return ensure_demo_logins(mesh.gateway_url, token, demo.organisation_id, data_dir / "demo-logins.json",
+                                  console.say)
+    except (DemoDataError, httpx.HTTPError) as error:
+        console.warn(f"could not create the dashboard's demo logins: {error}")
+        notes.append("no demo dashboard logins (see the warning above); they are retried on the next start")
+        return None
 
 
 def _endpoints(

@@ -31,7 +31,7 @@ from billing_runtime.errors import PermissionDenied, Unauthenticated
 from billing_runtime.logging import get_logger
 from services.gateway.domain.access import Access, Permission, Principal, admit, admit_to_admin_api
 from services.gateway.entrypoints.http.client_address import client_address
-from services.gateway.entrypoints.http.permissions import ROUTES
+from services.gateway.entrypoints.http.permissions import PAGES, ROUTES
 from services.gateway.entrypoints.http.rate_limits import enforce_write_limit
 from services.gateway.entrypoints.http.session_cookie import authenticate_cookie, require_session
 from services.gateway.service import staff
@@ -46,7 +46,10 @@ def source_address(request: Request) -> str:
 def route_access(request: Request) -> Access | None:
     route = request.scope.get("route")
     path = getattr(route, "path", None)
-    return ROUTES.get((request.method, path)) if path is not None else None
+    if path is None:
+        return None
+    key = (request.method, path)
+    return ROUTES.get(key) or PAGES.get(key)  # a dashboard page takes its REST twin's entry
 
 
 def _bearer(request: Request) -> str:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.exceptions import HTTPException
@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billing_runtime import database, metrics
 from billing_runtime.error_mapping import http_body, http_status
-from billing_runtime.errors import DomainError, ResourceExhausted
+from billing_runtime.errors import DomainError, InvalidArgument, ResourceExhausted
 from billing_runtime.grpc_server import REQUEST_ID_HEADER
 from billing_runtime.logging import bind_context, get_logger
 from billing_runtime.rate_limit_store import PostgresRateLimits
@@ -54,6 +54,8 @@ from services.gateway.entrypoints.http import (
 from services.gateway.entrypoints.http import webhooks as webhooks_http
 from services.gateway.entrypoints.http.access import access_control
 from services.gateway.entrypoints.http.rate_limits import rate_limited
+from services.gateway.entrypoints.web import install as install_dashboard
+from services.gateway.entrypoints.web import rendering as pages
 from services.gateway.service.ports import LoginThrottle, Passwords
 from services.gateway.service.rate_limits import LoginPolicy, RateLimited, RateLimits, SharedLoginThrottle
 from services.gateway.service.sessions import NO_LOGIN_THROTTLE
@@ -161,18 +163,23 @@ def create_app(
     app.add_middleware(RequestContext)
 
     @app.exception_handler(DomainError)
-    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, error: DomainError) -> Response:
         if type(error) is DomainError:  # an unmapped failure from a service
             return await internal_error(request, error)
+        if pages.is_page(request):  # the dashboard: a page (or the sign-in form), not the API's JSON
+            return pages.error_page(request, error)
         headers = {"WWW-Authenticate": "Bearer"} if http_status(error) == 401 else None
         if isinstance(error, ResourceExhausted):
             headers = {"Retry-After": str(error.retry_after_seconds)}
         return JSONResponse(http_body(error), status_code=http_status(error), headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         first = error.errors()[0]
         field = _field_of(tuple(first.get("loc", ())))
+        if pages.is_page(request):
+            return pages.error_page(request, InvalidArgument(
+                f"{field or 'request'}: {first.get('msg', 'is not valid')}", field=field))
         # A validator's ValueError reads "Value error, <our message>": the prefix says nothing to a client.
         message = first.get("msg", "invalid request").removeprefix("Value error, ")
         if first.get("type") == "json_invalid":
@@ -186,12 +193,22 @@ def create_app(
         return JSONResponse(body, status_code=400)
 
     app.add_exception_handler(HTTPException, input_policy.http_error)
-    app.add_exception_handler(RateLimited, rate_limited)
+    @app.exception_handler(RateLimited)
+    async def over_a_limit(request: Request, error: RateLimited) -> Response:
+        answer = await rate_limited(request, error)
+        if pages.is_page(request):  # a sign-in after too many failures, a page's write over the staff limit
+            page = pages.render(request, "error.html", status_code=429, status=429, detail=str(error))
+            page.headers.update({k: v for k, v in answer.headers.items() if k.lower().startswith(("retry", "ratel"))})
+            return page
+        return answer
+
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    async def internal_error(request: Request, error: Exception) -> Response:
         request_id = getattr(request.state, "request_id", "")
         log.error("request failed", error=repr(error), path=request.url.path)
+        if pages.is_page(request):
+            return pages.failure_page(request, request_id)
         return JSONResponse(
             {"error": "internal", "detail": f"internal error (request id {request_id})"}, status_code=500
         )
@@ -246,6 +263,7 @@ def create_app(
     app.include_router(webhooks_http.router)
     app.include_router(staff.router)
     app.include_router(auth.router)
+    install_dashboard(app)  # /app: the dashboard's pages, in the same permission table through their REST twins
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     return app

@@ -37,11 +37,9 @@ def _info(request: Request, session_id: str, session: sess.Session, user) -> aus
     )
 
 
-@router.post("/login", response_model=aus.SessionInfo, summary="Sign in (sets the session cookie)")
-async def login(body: aus.Login, request: Request, response: Response):
-    """Sets `billing_session` (HttpOnly, SameSite=Strict, Secure) and answers the session's CSRF token. A wrong
-    email or password answer the same 401; once TOTP is enabled, a missing or wrong `totp_code` answers 401 naming
-    the field."""
+async def sign_in(request: Request, body: aus.Login) -> sessions.SignedIn:
+    """Check the password (and TOTP code) and open a session, auditing the sign-in or its refusal; raises
+    ``sessions.SignInRefused``. The REST route and the dashboard's sign-in form both come here."""
     source = source_address(request)
     try:
         signed_in = await sessions.login(
@@ -54,16 +52,31 @@ async def login(body: aus.Login, request: Request, response: Response):
         # Never the password; the email as typed, clipped (anyone can send anything).
         await audit(request, "auth.login_failed", "user", refused.user_id,
                     actor=sess.clip_email(body.email.lower()) or "-", reason=refused.reason, role="")
+        raise
+    user = signed_in.user
+    await audit(request, "auth.login", "user", user.id, actor=f"user:{user.id}", role=user.role.value)
+    return signed_in
+
+
+def session_max_age(signed_in: sessions.SignedIn) -> int:
+    return int((signed_in.session.expires_at - signed_in.session.created_at).total_seconds())
+
+
+@router.post("/login", response_model=aus.SessionInfo, summary="Sign in (sets the session cookie)")
+async def login(body: aus.Login, request: Request, response: Response):
+    """Sets `billing_session` (HttpOnly, SameSite=Strict, Secure) and answers the session's CSRF token. A wrong
+    email or password answer the same 401; once TOTP is enabled, a missing or wrong `totp_code` answers 401 naming
+    the field."""
+    try:
+        signed_in = await sign_in(request, body)
+    except sessions.SignInRefused as refused:
         if refused.field is None:
             raise Unauthenticated(refused.message) from None  # the plain 401 every wrong email or password gets
         # The missing or wrong second factor, named as a sign-in form wants it: "totp_code is required".
         return JSONResponse({"error": refused.code, "detail": refused.message, "field": refused.field},
                             status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    user = signed_in.user
-    await audit(request, "auth.login", "user", user.id, actor=f"user:{user.id}", role=user.role.value)
-    max_age = int((signed_in.session.expires_at - signed_in.session.created_at).total_seconds())
-    set_cookie(request, response, signed_in.session_id, max_age)
-    return _info(request, signed_in.session_id, signed_in.session, user)
+    set_cookie(request, response, signed_in.session_id, session_max_age(signed_in))
+    return _info(request, signed_in.session_id, signed_in.session, signed_in.user)
 
 
 @router.get("/session", response_model=aus.SessionInfo, summary="Who is signed in")
@@ -75,11 +88,16 @@ async def current_session(request: Request):
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")
 async def logout(request: Request) -> Response:
     """Ends the session at once and clears the cookie."""
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    await sign_out(request, response)
+    return response
+
+
+async def sign_out(request: Request, response: Response) -> None:
+    """End the request's session, audit it and clear the cookie on ``response`` (REST and the dashboard)."""
     await sessions.logout(_uow(request), request.state.session, datetime.now(UTC))
     await audit(request, "auth.logout", "user", principal_of(request).user_id)
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_cookie(request, response)
-    return response
 
 
 @router.post("/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")

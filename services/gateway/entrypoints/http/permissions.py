@@ -18,6 +18,10 @@ unguarded.
   /api/v1/auth routes that act on the person's own session, password and second factor.
 
 Staff permissions accept a bearer credential or, without one, the session cookie (``session_cookie.py``).
+
+The dashboard's pages under ``/app`` (``entrypoints/web/``) are in the same table the way the gRPC methods are:
+each names its REST twin (:data:`PAGE_TWINS`) and takes that route's entry, so a page asks exactly what the API
+asks; the pages then act only for a signed-in person (never a project key).
 """
 
 from __future__ import annotations
@@ -230,3 +234,26 @@ GRPC_TWINS: dict[str, tuple[str, str]] = {
     "RevokeToken": ("POST", "/api/v1/admin/tokens/{token_id}/revoke"),
 }
 METHODS: dict[str, Access] = {f"/{ACCESS_SERVICE}/{name}": ROUTES[twin] for name, twin in GRPC_TWINS.items()}
+
+# The dashboard (entrypoints/web/): each page names the REST route it shows or does, and takes that route's entry.
+PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
+    # Signing in and out: the login form is public (it checks the password); the landing page and signing out
+    # need the person's session.
+    ("GET", "/app/login"): ("POST", "/api/v1/auth/login"),
+    ("POST", "/app/login"): ("POST", "/api/v1/auth/login"),
+    ("GET", "/app"): ("GET", "/api/v1/auth/session"),
+    ("POST", "/app/logout"): ("POST", "/api/v1/auth/logout"),
+    # A customer's pages (organisation users): their organisation only.
+    ("GET", "/app/overview"): ("GET", "/api/v1/projected-invoice"),
+    ("GET", "/app/usage"): ("GET", "/api/v1/usage"),
+    ("GET", "/app/invoices"): ("GET", "/api/v1/invoices"),
+    ("GET", "/app/invoices/{invoice_id}"): ("GET", "/api/v1/invoices/{invoice_id}"),
+    ("GET", "/app/invoices/{invoice_id}/pdf"): ("GET", "/api/v1/invoices/{invoice_id}/pdf"),
+    # Operators' pages (staff).
+    ("GET", "/app/operator/organisations"): ("GET", "/api/v1/admin/organisations"),
+    ("GET", "/app/operator/invoice-runs"): ("GET", "/api/v1/admin/invoice-runs"),
+    ("POST", "/app/operator/invoice-runs"): ("POST", "/api/v1/admin/invoice-runs"),
+    ("GET", "/app/operator/invoice-runs/{invoice_run_id}"): ("GET", "/api/v1/admin/invoice-runs/{invoice_run_id}"),
+    ("GET", "/app/operator/audit-log"): ("GET", "/api/v1/admin/audit-log"),
+}
+PAGES: dict[tuple[str, str], Access] = {page: ROUTES[twin] for page, twin in PAGE_TWINS.items()}

@@ -34,7 +34,7 @@ async def authenticate_cookie(request: Request) -> Principal | None:
         request.app.state.uow_factory(), session_id, request.app.state.settings.session_policy(), datetime.now(UTC)
     )
     if request.method not in SAFE_METHODS:
-        if not _same_origin(request):
+        if not same_origin(request):
             raise PermissionDenied("cross-site request refused: the Origin is not this API's")
         if not csrf_matches(session.csrf_hash, request.headers.get(CSRF_HEADER, "")):
             raise PermissionDenied(f"missing or wrong {CSRF_HEADER}")
@@ -51,7 +51,7 @@ async def require_session(request: Request) -> Principal:
     return principal
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """No Origin (not every client sends one; the CSRF token is the defence), or this API's own."""
     origin = request.headers.get("origin")
     if origin is None:

@@ -27,7 +27,7 @@ from services.gateway.domain.access import (
     Permission,
     Role,
 )
-from services.gateway.entrypoints.http.permissions import GRPC_TWINS, METHODS, ROUTES
+from services.gateway.entrypoints.http.permissions import GRPC_TWINS, METHODS, PAGE_TWINS, PAGES, ROUTES
 from tests.unit.services.gateway.entrypoints.http.fake_services import ADMIN, Gateway
 
 
@@ -42,16 +42,39 @@ def operations(gateway: Gateway) -> set[tuple[str, str]]:
     paths = gateway.app.openapi()["paths"]
     documented = {(method.upper(), path) for path, ops in paths.items() for method in ops}
     hidden = {
-        (method, route.path) for route in gateway.app.routes
+        (method, route.path) for route in _routes(gateway.app.routes)
         if isinstance(route, APIRoute) and not route.include_in_schema for method in route.methods
     }
     return documented | hidden
 
 
+def _routes(routes) -> list:
+    """The app's routes, those of included routers too (FastAPI keeps an included router as one entry whose
+    ``original_router`` holds its routes, e.g. the dashboard's pages, which the OpenAPI document leaves out)."""
+    found = []
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        found.extend(_routes(nested.routes) if nested is not None else [route])
+    return found
+
+
 def test_every_route_has_one_entry_and_every_entry_a_route(gateway):
     served = operations(gateway)
-    assert sorted(served - ROUTES.keys()) == [], "routes without a permission entry"
+    assert sorted(served - ROUTES.keys() - PAGES.keys()) == [], "routes without a permission entry"
     assert sorted(ROUTES.keys() - served) == [], "permission entries without a route"
+    assert sorted(PAGES.keys() - served) == [], "dashboard page entries without a page"
+    assert not ROUTES.keys() & PAGES.keys()
+
+
+def test_every_dashboard_page_takes_its_rest_twins_entry():
+    for page, twin in PAGE_TWINS.items():
+        assert page[1] == "/app" or page[1].startswith("/app/"), page
+        assert PAGES[page] is ROUTES[twin], page
+        # A page that changes something has a twin that does, and the reverse; the operator's pages are staff
+        # routes, the customer's the organisation's.
+        if page[1] != "/app/login":
+            assert (page[0] == "GET") == (twin[0] == "GET"), page
+        assert page[1].startswith("/app/operator/") == twin[1].startswith("/api/v1/admin/"), page
 
 
 def test_every_grpc_method_of_the_gateway_has_one_entry_its_rest_twins():
