@@ -15,6 +15,7 @@ _SOURCES = {
     GrantSource.GRANTED: invoicing_pb2.CREDIT_GRANT_SOURCE_GRANTED,
     GrantSource.PURCHASED: invoicing_pb2.CREDIT_GRANT_SOURCE_PURCHASED,
     GrantSource.CREDIT_NOTE: invoicing_pb2.CREDIT_GRANT_SOURCE_CREDIT_NOTE,
+    GrantSource.INVOICE: invoicing_pb2.CREDIT_GRANT_SOURCE_INVOICE,
 }
 
 

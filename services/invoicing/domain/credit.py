@@ -34,6 +34,7 @@ class GrantSource(StrEnum):
     GRANTED = "granted"  # by an operator
     PURCHASED = "purchased"  # by a top-up, paid through the provider
     CREDIT_NOTE = "credit_note"  # credit left by a credit note
+    INVOICE = "invoice"  # an invoice whose total is negative (a plan paid in advance, downgraded): what it owes back
 
 
 class GrantStatus(StrEnum):

@@ -148,7 +148,8 @@ class Invoice:
     notes: tuple[str, ...] = field(default=())
     # The organisation's IANA zone: its billing period is printed in it (the bounds above are UTC instants).
     time_zone: str = ""
-    # Settlement (``domain/settlement.py``): received, returned, and still owed. A new invoice owes its total.
+    # Settlement (``domain/settlement.py``): received, returned, and still owed. A new invoice owes its total less
+    # its prepaid credit, never less than nothing (a negative total is owed back as credit when it is issued).
     amount_paid_minor: int = 0
     amount_refunded_minor: int = 0
     amount_due_minor: int | None = None
@@ -180,5 +181,5 @@ class Invoice:
     def __post_init__(self) -> None:
         if self.amount_due_minor is None:
             object.__setattr__(
-                self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else self.payable_minor
+                self, "amount_due_minor", 0 if self.status is InvoiceStatus.VOID else max(self.payable_minor, 0)
             )

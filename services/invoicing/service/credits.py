@@ -70,6 +70,9 @@ async def grant_credit(
     now = now or datetime.now(UTC)
     if source == GrantSource.PURCHASED.value:
         raise InvalidArgument("purchased credit comes from a top-up (TopUpCredit), not a grant", field="source")
+    if source == GrantSource.INVOICE.value:
+        raise InvalidArgument("an invoice's credit comes from its negative total when it is issued, not a grant",
+                              field="source")
     async with uow:
         organisation = await existing_organisation(uow, organisation_id)
         terms = grant_terms(

@@ -9,6 +9,7 @@ from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from billing_runtime.ids import new_id
 from services.invoicing.adapters import messages
 from services.invoicing.domain.billing_period import parse_period_key
+from services.invoicing.domain.credit import GrantSource
 from services.invoicing.domain.invoice import Invoice, InvoiceStatus
 from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
 
@@ -77,6 +78,10 @@ async def void_invoice(
         # will never make its credit available.
         await uow.credits.release_invoice(invoice_id, now)
         await uow.credits.void_purchase(invoice_id, f"its purchase invoice was voided: {reason}", now)
+        if invoice.total_minor < 0:  # what it owed back, as credit: what is left of it goes (spent stays spent)
+            owed_back = await uow.credits.id_for_source(GrantSource.INVOICE, invoice_id)
+            if owed_back is not None:
+                await uow.credits.void(owed_back, f"its invoice was voided: {reason}", now)
         if invoice.status is InvoiceStatus.UNCOLLECTIBLE:
             # Written off by voiding: it no longer makes the subscription past due.
             await uow.subscriptions.clear_past_due(invoice.organisation_id)

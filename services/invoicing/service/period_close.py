@@ -37,7 +37,7 @@ from services.invoicing.adapters import messages
 from services.invoicing.adapters.invoice_json import round_trip, to_document
 from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.coupon import applies_in
-from services.invoicing.domain.credit import apply_credits
+from services.invoicing.domain.credit import GrantSource, apply_credits, grant_terms
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus, LineKind
 from services.invoicing.domain.invoice_builder import MetricUsage, build_invoice
 from services.invoicing.domain.invoice_checks import check_recomputation, validate_invoice
@@ -59,6 +59,7 @@ from services.invoicing.service.billing_inputs import (
     planned_invoice,
     read_usage,
 )
+from services.invoicing.service.credits import add_grant
 from services.invoicing.service.late_usage import (
     LatePricing,
     basis,
@@ -385,12 +386,27 @@ class PeriodClose:
                 for draft, sequence in zip(in_order, sequences, strict=True)
             ]
             await repository.mark_issued([(i.id, i.number, issue_date, due_date) for i in issued], now)
+            for invoice in issued:
+                if invoice.total_minor < 0:
+                    await self._owe_back(uow, invoice, now)
             events = []
             for invoice in issued:
                 event_id = new_id("evt")
                 events.append((event_id, messages.invoice_issued(event_id, invoice)))
             await self._outbox.record_many(uow, messages.INVOICE_ISSUED, events)
         return issued
+
+    @staticmethod
+    async def _owe_back(uow: InvoicingTransaction, invoice: Invoice, now: datetime) -> None:
+        """An invoice whose total is negative (a plan paid in advance, downgraded or cancelled mid-interval, or a
+        gauge's late reading) owes the customer that much: as prepaid credit, spent on their next invoices, made
+        in the transaction that issues it (once: keyed by the invoice). Voiding the invoice voids what is left."""
+        terms = grant_terms(
+            currency=invoice.currency, amount_minor=-invoice.total_minor, priority=0,
+            source=GrantSource.INVOICE.value, expires_at=None, source_id=invoice.id,
+            description=f"Credit from invoice {invoice.number}", organisation_currency=invoice.currency, now=now,
+        )
+        await add_grant(uow, invoice.organisation_id, terms, "", now)
 
     async def reissue(self, invoice_id: str) -> tuple[Invoice, bool]:
         """A new invoice, under a new number, for the period of a voided one, computed afresh. A second reissue

@@ -70,7 +70,7 @@ class CreditGrant(BaseModel):
     amount_minor: int
     amount: str | None
     priority: int
-    source: Literal["granted", "purchased", "credit_note"] | None
+    source: Literal["granted", "purchased", "credit_note", "invoice"] | None
     source_id: str
     status: Literal["pending", "available", "voided"] | None
     expires_at: datetime | None
