@@ -18,9 +18,9 @@ from services.gateway.entrypoints.http.invoices import (
     _HTML_RESPONSE,
     _PDF_RESPONSE,
     RENDER_TIMEOUT_SECONDS,
-    attachment_filename,
     invoicing_of,
     own_invoice,
+    rendered_document,
 )
 
 admin_router = APIRouter(prefix="/api/v1/admin", dependencies=[Depends(require_admin)], tags=["credit notes"],
@@ -52,11 +52,7 @@ async def _render(request: Request, credit_note_id: str, credit_note_format: int
         invoicing_pb2.RenderCreditNoteRequest(credit_note_id=credit_note_id, format=credit_note_format),
         timeout=RENDER_TIMEOUT_SECONDS,
     )
-    if credit_note_format == invoicing_pb2.INVOICE_FORMAT_PDF:
-        filename = attachment_filename(reply.filename, credit_note_id, "pdf")
-        return Response(reply.content, media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    return Response(reply.content, media_type=reply.content_type or "text/html; charset=utf-8")
+    return rendered_document(reply, credit_note_id, credit_note_format)
 
 
 # --- admin ---------------------------------------------------------------------------------------------------

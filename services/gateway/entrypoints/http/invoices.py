@@ -57,8 +57,14 @@ async def _render(request: Request, invoice_id: str, invoice_format: int) -> Res
         invoicing_pb2.RenderInvoiceRequest(invoice_id=invoice_id, format=invoice_format),
         timeout=RENDER_TIMEOUT_SECONDS,
     )
-    if invoice_format == invoicing_pb2.INVOICE_FORMAT_PDF:
-        filename = attachment_filename(reply.filename, invoice_id, "pdf")
+    return rendered_document(reply, invoice_id, invoice_format)
+
+
+def rendered_document(reply: invoicing_pb2.RenderInvoiceResponse | invoicing_pb2.RenderCreditNoteResponse,
+                      document_id: str, document_format: int) -> Response:
+    """A rendered invoice or credit note as the HTTP answer: a PDF attachment, or the HTML page."""
+    if document_format == invoicing_pb2.INVOICE_FORMAT_PDF:
+        filename = attachment_filename(reply.filename, document_id, "pdf")
         return Response(reply.content, media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     return Response(reply.content, media_type=reply.content_type or "text/html; charset=utf-8")
