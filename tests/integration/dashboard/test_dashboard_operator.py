@@ -86,6 +86,16 @@ async def test_an_operator_reviews_payments_refunds_with_a_reason_and_replays_a_
     browser, operator_url, api, invoicing, nats_url, artefacts, figures
 ):
     organisation_id, invoice_id = await _overpaid_invoice(api, invoicing)
+    # Another organisation: its October invoice unpaid (dunning scheduled), ₹1,23,456.78 of prepaid credit since.
+    unpaid_id, unpaid = await issued_invoice(api, invoicing)
+    granted = await api.post(f"/api/v1/admin/organisations/{unpaid_id}/credits/grants",
+                             json={"amount_minor": 12345678, "currency": "INR", "description": "Goodwill"})
+    assert granted.status_code == 201, granted.text
+
+    async def dunning():
+        return (await api.get(f"/api/v1/admin/invoices/{unpaid['id']}/dunning")).status_code
+
+    await eventually(dunning, lambda status: status == 200, what="payments to start the invoice's dunning")
     nc = await messaging.connect(nats_url, name="dashboard-dead-letters")
     try:
         sequence = await letter(nc.jetstream(), event_batch(f"dash-{secrets.token_hex(4)}"))
@@ -107,6 +117,13 @@ async def test_an_operator_reviews_payments_refunds_with_a_reason_and_replays_a_
         assert "nothing" in await page.get_by_test_id("amount-due").inner_text()
         assert "paid" in await page.get_by_test_id("organisation-invoice").inner_text()
         await _checked(page, "operator-organisation", artefacts, figures, phone=True)
+
+        # An unpaid one: what it has due, its dunning, its credit in Indian grouping.
+        await page.goto(f"{operator_url}/app/operator/organisations/{unpaid_id}")
+        assert await page.get_by_test_id("amount-due").inner_text() == "₹1,178.82"
+        assert await page.get_by_test_id("credit-balance").inner_text() == "₹1,23,456.78"
+        assert "scheduled" in await page.get_by_test_id("organisation-invoice").inner_text()
+        await _checked(page, "operator-organisation-unpaid", artefacts, figures)
 
         # The payment needing review: ₹121.18 more than the invoice.
         await page.get_by_role("link", name="Payments", exact=True).click()
