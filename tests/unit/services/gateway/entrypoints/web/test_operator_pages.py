@@ -171,3 +171,28 @@ def test_a_customer_opens_none_of_the_operators_pages(gateway):
                                 data={"reason": "x", "confirm": "yes", "idempotency_key": "rf-1"})
     assert refused.status_code == 403
     assert gateway.payments.requests == {} and gateway.metering.requests == {}
+
+
+# The other admin routes a page calls besides its twin: each must ask exactly what the twin asks, so calling it
+# from the page grants nothing the page's own entry did not (the app-wide check runs once, for the page).
+ALSO_CALLS = {
+    ("GET", "/app/operator/organisations"): (
+        ("GET", "/api/v1/admin/subscriptions"), ("GET", "/api/v1/admin/organisations/{organisation_id}/credits"),
+        ("GET", "/api/v1/admin/invoices"), ("GET", "/api/v1/admin/plan-versions/{plan_version_id}")),
+    ("GET", "/app/operator/organisations/{organisation_id}"): (
+        ("GET", "/api/v1/admin/subscriptions"), ("GET", "/api/v1/admin/organisations/{organisation_id}/credits"),
+        ("GET", "/api/v1/admin/invoices"), ("GET", "/api/v1/admin/plan-versions/{plan_version_id}"),
+        ("GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
+        ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning")),
+    ("GET", "/app/operator/payments"): (("GET", "/api/v1/admin/review-items"),),
+    ("GET", "/app/operator/invoices/{invoice_id}/payments"): (
+        ("GET", "/api/v1/admin/invoices/{invoice_id}"), ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning")),
+}
+
+
+def test_what_a_page_calls_besides_its_twin_asks_the_same_permission():
+    from services.gateway.entrypoints.http.permissions import PAGES, ROUTES
+
+    for page, routes in ALSO_CALLS.items():
+        for route in routes:
+            assert ROUTES[route] is PAGES[page], (page, route)
