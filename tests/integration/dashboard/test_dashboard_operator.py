@@ -108,6 +108,11 @@ async def test_an_operator_reviews_payments_refunds_with_a_reason_and_replays_a_
         await _sign_in(page, operator_url, email)
         await page.goto(f"{operator_url}/app/operator/organisations")
         assert await page.get_by_test_id("organisation-row").count() >= 1
+        # Each row asks for its current period once drawn.
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=organisation-period]')].every("
+            "cell => !cell.textContent.includes('…'))")
+        assert re.search(r"\d{4}", await page.get_by_test_id("organisation-period").first.inner_text())
         await _checked(page, "operator-organisations-balances", artefacts, figures)
 
         # The organisation's page: its plan, the current period, its invoice (paid) and what it has due.

@@ -257,6 +257,8 @@ PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/app/operator/audit-log"): ("GET", "/api/v1/admin/audit-log"),
     # Operators' pages: an organisation's own page, collecting money, dead letters, users and roles.
     ("GET", "/app/operator/organisations/{organisation_id}"): ("GET", "/api/v1/admin/organisations/{organisation_id}"),
+    ("GET", "/app/operator/organisations/{organisation_id}/period"): (
+        "GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
     ("GET", "/app/operator/payments"): ("GET", "/api/v1/admin/payments"),
     ("GET", "/app/operator/invoices/{invoice_id}/payments"): ("GET", "/api/v1/admin/invoices/{invoice_id}/payments"),
     ("POST", "/app/operator/payments/{payment_id}/refunds"): ("POST", "/api/v1/admin/payments/{payment_id}/refunds"),

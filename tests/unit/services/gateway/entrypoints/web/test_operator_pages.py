@@ -75,6 +75,18 @@ def test_the_organisations_page_shows_plan_credit_and_due_in_the_organisations_m
     assert "₹1,23,456.78" in page.text  # Indian grouping for an Indian organisation's credit
     assert "₹1,178.82" in page.text and "1 open invoice" in page.text
     assert 'href="/app/operator/organisations/org_a"' in page.text
+    assert 'hx-get="/app/operator/organisations/org_a/period" hx-trigger="load"' in page.text
+
+    # The period, asked by the row once drawn: the projected invoice's, in the organisation's own days.
+    acme = invoicing_pb2.Organisation(id="org_a", country="IN", timezone="Asia/Kolkata",
+                                      create_time=to_timestamp(datetime(2026, 9, 1, tzinfo=UTC)))
+    gateway.invoicing.answer("GetOrganisation", invoicing_pb2.GetOrganisationResponse(organisation=acme))
+    december = invoicing_pb2.Invoice(organisation_id="org_a", currency="INR",
+                                     period_start=to_timestamp(datetime(2026, 11, 30, 18, 30, tzinfo=UTC)),
+                                     period_end=to_timestamp(datetime(2026, 12, 31, 18, 30, tzinfo=UTC)))
+    gateway.invoicing.answer("GetProjectedInvoice", invoicing_pb2.GetProjectedInvoiceResponse(invoice=december))
+    period = gateway.http.get("/app/operator/organisations/org_a/period", headers={"HX-Request": "true"})
+    assert period.status_code == 200 and period.text.strip() == "<span>1 Dec 2026 – 31 Dec 2026</span>", period.text
 
 
 def _payments(gateway: Gateway) -> None:
@@ -184,6 +196,8 @@ ALSO_CALLS = {
         ("GET", "/api/v1/admin/invoices"), ("GET", "/api/v1/admin/plan-versions/{plan_version_id}"),
         ("GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
         ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning")),
+    ("GET", "/app/operator/organisations/{organisation_id}/period"): (
+        ("GET", "/api/v1/admin/organisations/{organisation_id}"),),
     ("GET", "/app/operator/payments"): (("GET", "/api/v1/admin/review-items"),),
     ("GET", "/app/operator/invoices/{invoice_id}/payments"): (
         ("GET", "/api/v1/admin/invoices/{invoice_id}"), ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning")),
