@@ -1,9 +1,10 @@
 """The operators' pages in a browser, against a gateway in front of the real invoicing, metering and payments
 services (payments pointed at the Razorpay sandbox): an operator sees a payment needing review (a bank transfer
 of ₹1,300.00 on an invoice of ₹1,178.82), refunds the ₹121.18 excess with a reason and finds the refund in the
-audit log, runs a reconciliation and reads its report, and replays a dead letter; an admin adds a user, changes
-their role and disables them; a customer opens none of these pages. Every page passes axe-core with no serious
-or critical violation, paints first within a second, and is photographed (``<basetemp>/dashboard-artefacts/``)."""
+audit log, resolves the review item, runs a reconciliation and reads its report, and replays a dead letter; an
+admin adds a user, changes their role and disables them; a customer opens none of these pages. Every page passes
+axe-core with no serious or critical violation, paints first within a second, and is photographed
+(``<basetemp>/dashboard-artefacts/``)."""
 
 from __future__ import annotations
 
@@ -162,6 +163,16 @@ async def test_an_operator_reviews_payments_refunds_with_a_reason_and_replays_a_
         rows = await page.get_by_test_id("audit-row").all_inner_texts()
         assert len(rows) == 1 and "refund.create" in rows[0] and reason in rows[0], rows
         await _checked(page, "operator-audit-log-refund", artefacts, figures)
+
+        # The review item, resolved saying what was done: it leaves the list.
+        await page.get_by_role("link", name="Payments", exact=True).click()
+        await page.wait_for_load_state("load")
+        review = page.get_by_test_id("review-item").filter(has_text=invoice_id)
+        await review.get_by_label(re.compile("^What was done")).fill("Refunded the excess of 121.18")
+        await review.get_by_role("button", name=re.compile("^Resolve")).click()
+        await page.wait_for_url(re.compile(r".*resolved=.*"))
+        assert "resolved" in await page.get_by_test_id("review-resolved").inner_text()
+        assert await page.get_by_test_id("review-item").filter(has_text=invoice_id).count() == 0
 
         # A reconciliation over yesterday and today: completed, its report on its own page.
         await page.get_by_role("link", name="Reconciliation").click()

@@ -260,11 +260,15 @@ PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/app/operator/organisations/{organisation_id}/period"): (
         "GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
     ("GET", "/app/operator/payments"): ("GET", "/api/v1/admin/payments"),
+    ("POST", "/app/operator/review-items/{review_item_id}/resolve"): (
+        "POST", "/api/v1/admin/review-items/{review_item_id}/resolve"),
     ("GET", "/app/operator/invoices/{invoice_id}/payments"): ("GET", "/api/v1/admin/invoices/{invoice_id}/payments"),
     ("POST", "/app/operator/payments/{payment_id}/refunds"): ("POST", "/api/v1/admin/payments/{payment_id}/refunds"),
     ("GET", "/app/operator/reconciliation"): ("GET", "/api/v1/admin/reconciliation-runs"),
     ("POST", "/app/operator/reconciliation"): ("POST", "/api/v1/admin/reconciliation-runs"),
     ("GET", "/app/operator/reconciliation/{run_id}"): ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"),
+    ("POST", "/app/operator/discrepancies/{discrepancy_id}/resolve"): (
+        "POST", "/api/v1/admin/discrepancies/{discrepancy_id}/resolve"),
     ("GET", "/app/operator/dead-letters"): ("GET", "/api/v1/admin/dead-letters"),
     ("POST", "/app/operator/dead-letters/{sequence}/replay"): ("POST", "/api/v1/admin/dead-letters/{sequence}/replay"),
     ("GET", "/app/operator/users"): ("GET", "/api/v1/admin/users"),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from billing_runtime.errors import InvalidArgument, NotFound
 from services.gateway.entrypoints.http import dunning, invoices, payments, reconciliation, settlement
 from services.gateway.entrypoints.http import payment_schemas as pys
 from services.gateway.entrypoints.http import reconciliation_schemas as rs
+from services.gateway.entrypoints.http import settlement_schemas as ss
 from services.gateway.entrypoints.http.money_text import minor_to_text
 from services.gateway.entrypoints.web.formatting import Presentation
 from services.gateway.entrypoints.web.forms import form_fields
@@ -36,13 +38,27 @@ def _invalid(error: ValidationError) -> InvalidArgument:
 
 
 @router.get("/payments")
-async def payments_page(request: Request, page_token: str = "") -> Response:
+async def payments_page(request: Request, page_token: str = "",
+                        resolved: Annotated[str, Query(max_length=64)] = "") -> Response:
     """What needs an operator first (open review items), then the latest payments, every status."""
     review = await settlement.list_review_items(request, state="open", organisation_id="", page_size=PAGE,
                                                 page_token="")
     listed = await payments.list_payments(request, organisation_id="", invoice_id="", page_size=PAGE,
                                           page_token=page_token)
-    return render(request, "operator/payments.html", review=review, listed=listed, show=SHOW, title="Payments")
+    return render(request, "operator/payments.html", review=review, listed=listed, show=SHOW, resolved=resolved,
+                  title="Payments")
+
+
+@router.post("/review-items/{review_item_id}/resolve")
+async def resolve_review_item(review_item_id: str, request: Request) -> Response:
+    """The API's resolve (audited ``review_item.resolve``), saying what was done; back to the list."""
+    fields = await form_fields(request)
+    try:
+        body = ss.ReviewItemResolve(resolution=fields.get("resolution", ""))
+    except ValidationError as error:
+        raise _invalid(error) from None
+    item = await settlement.resolve_review_item(review_item_id, body, request)
+    return redirect(request, f"{PREFIX}/operator/payments?resolved={quote(item.id)}")
 
 
 @router.get("/invoices/{invoice_id}/payments")
@@ -130,8 +146,21 @@ async def start_reconciliation(request: Request) -> Response:
 
 
 @router.get("/reconciliation/{run_id}")
-async def reconciliation_run_page(run_id: str, request: Request) -> Response:
+async def reconciliation_run_page(run_id: str, request: Request,
+                                  resolved: Annotated[str, Query(max_length=64)] = "") -> Response:
     run = await reconciliation.get_reconciliation_run(run_id, request)
-    return render(request, "operator/reconciliation_run.html", run=run, show=SHOW,
+    return render(request, "operator/reconciliation_run.html", run=run, show=SHOW, resolved=resolved,
                   title=f"Reconciliation {run.id}")
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolve")
+async def resolve_discrepancy(discrepancy_id: str, request: Request) -> Response:
+    """The API's resolve (audited ``discrepancy.resolve``); back to the run's report."""
+    fields = await form_fields(request)
+    try:
+        body = rs.DiscrepancyResolve(resolution=fields.get("resolution", ""))
+    except ValidationError as error:
+        raise _invalid(error) from None
+    found = await reconciliation.resolve_discrepancy(discrepancy_id, body, request)
+    return redirect(request, f"{PREFIX}/operator/reconciliation/{quote(found.run_id)}?resolved={quote(found.id)}")
 

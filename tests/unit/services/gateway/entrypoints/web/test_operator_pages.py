@@ -133,6 +133,24 @@ def test_a_refund_needs_operate_csrf_a_confirmation_and_a_reason(gateway):
     assert ("refund.create", "rfd_1") in gateway.audited()
 
 
+def test_resolving_a_review_item_is_the_apis_and_needs_operate(gateway):
+    viewer = gateway.person("viewer")
+    _sign_in(gateway, viewer.email)
+    form = {"resolution": "Refunded the excess as rfd_1"}
+    assert gateway.http.post("/app/operator/review-items/rvw_1/resolve", data=form,
+                             headers=_csrf(gateway)).status_code == 403
+    gateway.http.cookies.clear()
+    operator = gateway.person("operator")
+    _sign_in(gateway, operator.email)
+    gateway.invoicing.answer("ResolveReviewItem", invoicing_pb2.ResolveReviewItemResponse(
+        review_item=invoicing_pb2.ReviewItem(id="rvw_1", resolution=form["resolution"])))
+    done = gateway.http.post("/app/operator/review-items/rvw_1/resolve", data=form,
+                             headers={**_csrf(gateway), "HX-Request": "true"})
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == "/app/operator/payments?resolved=rvw_1"
+    assert gateway.invoicing.requests["ResolveReviewItem"][0].resolution == form["resolution"]
+    assert ("review_item.resolve", "rvw_1") in gateway.audited()
+
+
 def test_replaying_a_dead_letter_answers_its_row_and_is_audited(gateway):
     operator = gateway.person("operator")
     _sign_in(gateway, operator.email)
