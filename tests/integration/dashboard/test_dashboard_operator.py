@@ -197,6 +197,11 @@ async def test_an_operator_reviews_payments_refunds_with_a_reason_and_replays_a_
         await page.wait_for_function(
             f"() => document.querySelector('#letter-{sequence}').dataset.state === 'replayed'")
         assert "Replayed as #" in await page.locator(f"#letter-{sequence}").inner_text()
+        await page.locator(f"#letter-{sequence}").get_by_role("link").click()
+        await page.wait_for_load_state("load")
+        assert "replayed" in await page.get_by_test_id("dead-letter-facts").inner_text()
+        assert '"event_id"' in await page.locator("pre.payload").inner_text()
+        await _checked(page, "operator-dead-letter", artefacts, figures)
 
         # Users are for admins: an operator is refused.
         response = await page.goto(f"{operator_url}/app/operator/users")

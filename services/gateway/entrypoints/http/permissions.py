@@ -270,6 +270,9 @@ PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/app/operator/discrepancies/{discrepancy_id}/resolve"): (
         "POST", "/api/v1/admin/discrepancies/{discrepancy_id}/resolve"),
     ("GET", "/app/operator/dead-letters"): ("GET", "/api/v1/admin/dead-letters"),
+    ("GET", "/app/operator/dead-letters/{sequence}"): ("GET", "/api/v1/admin/dead-letters/{sequence}"),
+    ("POST", "/app/operator/dead-letters/{sequence}/discard"): (
+        "POST", "/api/v1/admin/dead-letters/{sequence}/discard"),
     ("POST", "/app/operator/dead-letters/{sequence}/replay"): ("POST", "/api/v1/admin/dead-letters/{sequence}/replay"),
     ("GET", "/app/operator/users"): ("GET", "/api/v1/admin/users"),
     ("POST", "/app/operator/users"): ("POST", "/api/v1/admin/users"),

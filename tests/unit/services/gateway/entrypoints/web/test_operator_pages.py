@@ -162,9 +162,27 @@ def test_replaying_a_dead_letter_answers_its_row_and_is_audited(gateway):
     replayed = metering_pb2.DeadLetter(sequence=7, reason="boom", state=metering_pb2.DEAD_LETTER_STATE_REPLAYED)
     gateway.metering.answer("ReplayDeadLetter", metering_pb2.ReplayDeadLetterResponse(dead_letter=replayed,
                                                                                        replay_sequence=99))
-    row = gateway.http.post("/app/operator/dead-letters/7/replay", headers={**_csrf(gateway), "HX-Request": "true"})
+    row = gateway.http.post("/app/operator/dead-letters/7/replay",
+                            headers={**_csrf(gateway), "HX-Request": "true", "HX-Target": "letter-7"})
     assert row.status_code == 200 and 'data-state="replayed"' in row.text and "#99" in row.text
     assert ("dead_letter.replay", "7") in gateway.audited()
+
+    # From the letter's own page: its payload; replaying there comes back to it; discarding needs a reason.
+    gateway.metering.answer("GetDeadLetter", metering_pb2.GetDeadLetterResponse(
+        dead_letter=replayed, payload_json='{"events": [{"event_id": "e1"}]}'))
+    shown = gateway.http.get("/app/operator/dead-letters/7")
+    assert shown.status_code == 200 and '&#34;event_id&#34;: &#34;e1&#34;' in shown.text, shown.text
+    assert '\n      &#34;event_id' in shown.text  # laid out for reading
+    again = gateway.http.post("/app/operator/dead-letters/7/replay", headers={**_csrf(gateway), "HX-Request": "true"})
+    assert again.status_code == 204 and again.headers["HX-Redirect"] == "/app/operator/dead-letters/7"
+    refused = gateway.http.post("/app/operator/dead-letters/7/discard", data={"reason": ""},
+                                headers={**_csrf(gateway), "HX-Request": "true"})
+    assert refused.status_code == 400 and "DiscardDeadLetter" not in gateway.metering.requests
+    gateway.metering.answer("DiscardDeadLetter", metering_pb2.DiscardDeadLetterResponse(dead_letter=replayed))
+    discarded = gateway.http.post("/app/operator/dead-letters/7/discard", data={"reason": "a test batch"},
+                                  headers={**_csrf(gateway), "HX-Request": "true"})
+    assert discarded.status_code == 204 and gateway.metering.requests["DiscardDeadLetter"][0].reason == "a test batch"
+    assert ("dead_letter.discard", "7") in gateway.audited()
 
 
 def test_users_and_roles_are_for_admins_and_go_through_the_access_use_cases(gateway):
