@@ -255,5 +255,27 @@ PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/app/operator/invoice-runs"): ("POST", "/api/v1/admin/invoice-runs"),
     ("GET", "/app/operator/invoice-runs/{invoice_run_id}"): ("GET", "/api/v1/admin/invoice-runs/{invoice_run_id}"),
     ("GET", "/app/operator/audit-log"): ("GET", "/api/v1/admin/audit-log"),
+    # Operators' pages: an organisation's own page, collecting money, dead letters, users and roles.
+    ("GET", "/app/operator/organisations/{organisation_id}"): ("GET", "/api/v1/admin/organisations/{organisation_id}"),
+    ("GET", "/app/operator/organisations/{organisation_id}/period"): (
+        "GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
+    ("GET", "/app/operator/payments"): ("GET", "/api/v1/admin/payments"),
+    ("POST", "/app/operator/review-items/{review_item_id}/resolve"): (
+        "POST", "/api/v1/admin/review-items/{review_item_id}/resolve"),
+    ("GET", "/app/operator/invoices/{invoice_id}/payments"): ("GET", "/api/v1/admin/invoices/{invoice_id}/payments"),
+    ("POST", "/app/operator/payments/{payment_id}/refunds"): ("POST", "/api/v1/admin/payments/{payment_id}/refunds"),
+    ("GET", "/app/operator/reconciliation"): ("GET", "/api/v1/admin/reconciliation-runs"),
+    ("POST", "/app/operator/reconciliation"): ("POST", "/api/v1/admin/reconciliation-runs"),
+    ("GET", "/app/operator/reconciliation/{run_id}"): ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"),
+    ("POST", "/app/operator/discrepancies/{discrepancy_id}/resolve"): (
+        "POST", "/api/v1/admin/discrepancies/{discrepancy_id}/resolve"),
+    ("GET", "/app/operator/dead-letters"): ("GET", "/api/v1/admin/dead-letters"),
+    ("GET", "/app/operator/dead-letters/{sequence}"): ("GET", "/api/v1/admin/dead-letters/{sequence}"),
+    ("POST", "/app/operator/dead-letters/{sequence}/discard"): (
+        "POST", "/api/v1/admin/dead-letters/{sequence}/discard"),
+    ("POST", "/app/operator/dead-letters/{sequence}/replay"): ("POST", "/api/v1/admin/dead-letters/{sequence}/replay"),
+    ("GET", "/app/operator/users"): ("GET", "/api/v1/admin/users"),
+    ("POST", "/app/operator/users"): ("POST", "/api/v1/admin/users"),
+    ("POST", "/app/operator/users/{user_id}"): ("PATCH", "/api/v1/admin/users/{user_id}"),
 }
 PAGES: dict[tuple[str, str], Access] = {page: ROUTES[twin] for page, twin in PAGE_TWINS.items()}

@@ -8,7 +8,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.gateway.entrypoints.web import customer, operator, sign_in
+from services.gateway.entrypoints.web import (
+    customer,
+    operator,
+    operator_accounts,
+    operator_dead_letters,
+    operator_payments,
+    operator_users,
+    sign_in,
+)
 from services.gateway.entrypoints.web.rendering import PREFIX, STATIC_DIR
 
 
@@ -18,3 +26,5 @@ def install(app: FastAPI) -> None:
     app.include_router(sign_in.router)
     app.include_router(customer.router)
     app.include_router(operator.router)
+    for pages in (operator_accounts, operator_payments, operator_dead_letters, operator_users):
+        app.include_router(pages.router)

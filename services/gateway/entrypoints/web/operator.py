@@ -19,6 +19,7 @@ from services.gateway.entrypoints.http import admin, invoices
 from services.gateway.entrypoints.http import invoice_schemas as ins
 from services.gateway.entrypoints.web.formatting import Presentation
 from services.gateway.entrypoints.web.forms import form_fields
+from services.gateway.entrypoints.web.operator_accounts import organisation_summaries
 from services.gateway.entrypoints.web.rendering import PREFIX, render
 
 router = APIRouter(prefix=f"{PREFIX}/operator", include_in_schema=False)
@@ -29,8 +30,10 @@ AUDIT_PAGE = 50
 
 @router.get("/organisations")
 async def organisations(request: Request, page_token: str = "") -> Response:
-    page = await admin.list_organisations(request, page_size=100, page_token=page_token)
-    return render(request, "operator/organisations.html", page=page, show=SHOW, title="Organisations")
+    """Every organisation with its plan, prepaid credit and what its invoices still have due."""
+    summaries, next_page_token = await organisation_summaries(request, page_token)
+    return render(request, "operator/organisations.html", summaries=summaries, next_page_token=next_page_token,
+                  show=SHOW, title="Organisations")
 
 
 @router.get("/invoice-runs")
