@@ -14,7 +14,7 @@ Retries: an unreachable IRP (outage, timeout, 5xx) leaves the registration ``pen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 MAX_ERROR_LENGTH = 2000
@@ -60,9 +60,11 @@ class IrpUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Registration:
-    invoice_id: str
+    document_id: str  # the invoice's id, or the credit note's
+    invoice_id: str  # the invoice (the credit note's invoice)
     document_type: str  # INV / CRN
     document_number: str
+    document_date: date
     irn: str  # computed locally before sending (the idempotency key)
     status: RegistrationStatus
     attempts: int = 0
@@ -76,6 +78,6 @@ class Registration:
     cancel_reason: str = ""
 
 
-def backoff(attempts: int) -> timedelta:
-    """Delay before attempt ``attempts + 1``: 30 s, 1 min, 2 min ... at most an hour."""
-    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+def backoff(attempts: int, first: timedelta = BACKOFF_FIRST, most: timedelta = BACKOFF_MAX) -> timedelta:
+    """Delay before attempt ``attempts + 1``: 30 s, 1 min, 2 min ... at most an hour (by default)."""
+    return min(first * (2 ** min(max(attempts - 1, 0), 30)), most)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 
 from services.invoicing.adapters.credit_note_document import build_credit_note_view
@@ -10,6 +11,7 @@ from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
 from services.invoicing.adapters.invoice_pdf import render_invoice_pdf, render_view_pdf
 from services.invoicing.domain.credit_note import CreditNote
+from services.invoicing.domain.einvoice_registration import Registration
 from services.invoicing.domain.invoice import Invoice
 
 
@@ -18,13 +20,15 @@ class InvoiceRendering:
         self._branding = branding
         self._html = html
 
-    async def pdf(self, invoice: Invoice) -> bytes:
+    async def pdf(self, invoice: Invoice, registration: Registration | None = None) -> bytes:
         """The PDF, rendered in a worker thread: reportlab takes tens of milliseconds a page, which the event
-        loop must not wait out."""
-        return await asyncio.to_thread(render_invoice_pdf, invoice, self._branding)
+        loop must not wait out. ``registration``: its e-invoice registration, printed on the first page."""
+        return await asyncio.to_thread(
+            functools.partial(render_invoice_pdf, invoice, self._branding, registration=registration)
+        )
 
-    def html(self, invoice: Invoice) -> str:
-        return self._html.render(invoice, self._branding)
+    def html(self, invoice: Invoice, registration: Registration | None = None) -> str:
+        return self._html.render(invoice, self._branding, registration=registration)
 
     async def credit_note_pdf(self, note: CreditNote, invoice: Invoice) -> bytes:
         """A credit note as PDF: its invoice's layout, titled "Credit note" (``adapters/credit_note_document.py``)."""

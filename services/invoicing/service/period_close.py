@@ -48,6 +48,7 @@ from services.invoicing.domain.plan import PlanVersion
 from services.invoicing.domain.price_override import PriceOverride
 from services.invoicing.domain.subscription import Subscription
 from services.invoicing.domain.usage_forecast import DEFAULT_WINDOW_DAYS, Forecast, forecast_invoice, observation
+from services.invoicing.service import einvoicing
 from services.invoicing.service.billing_inputs import (
     PlannedInvoice,
     Supplier,
@@ -59,6 +60,7 @@ from services.invoicing.service.billing_inputs import (
     planned_invoice,
     read_usage,
 )
+from services.invoicing.service.einvoicing import DISABLED, EinvoicePolicy
 from services.invoicing.service.late_usage import (
     LatePricing,
     basis,
@@ -105,8 +107,10 @@ class PeriodClose:
         forecast_window_days: int = DEFAULT_WINDOW_DAYS,
         grace: timedelta = timedelta(0),
         late_window: timedelta = DEFAULT_LATE_WINDOW,
+        einvoicing: EinvoicePolicy = DISABLED,
     ) -> None:
         self._uow = uow
+        self._einvoicing = einvoicing
         self._outbox = outbox
         self._usage = usage
         self._policy = policy
@@ -385,6 +389,8 @@ class PeriodClose:
                 for draft, sequence in zip(in_order, sequences, strict=True)
             ]
             await repository.mark_issued([(i.id, i.number, issue_date, due_date) for i in issued], now)
+            # E-invoiced ones are queued for the IRP in this same transaction; the registrar sends them.
+            await einvoicing.queue(uow, self._einvoicing, issued, now)
             events = []
             for invoice in issued:
                 event_id = new_id("evt")
