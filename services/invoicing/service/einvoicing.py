@@ -317,9 +317,7 @@ class EinvoiceRegistrar:
         return cancelled
 
 
-async def registration_for_pdf(
-    uow: InvoicingTransaction, policy: EinvoicePolicy, invoice: Invoice
-) -> Registration | None:
+async def registration_for_pdf(uow: InvoicingTransaction, invoice: Invoice) -> Registration | None:
     """The registration to print on ``invoice``'s PDF. Unavailable while an e-invoiced invoice awaits its IRN (the
     PDF is not final before it), FailedPrecondition when its registration failed."""
     async with uow:

@@ -24,15 +24,30 @@ KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PUBLIC = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 IRN = "8d5b0f4e2a7d4c1b9e3f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e"
 CLAIMS = {
-    "SellerGstin": samples.SUPPLIER_GSTIN, "BuyerGstin": samples.INTRA_GSTIN, "DocNo": "INV/2627/00001",
-    "DocTyp": "INV", "DocDt": "01/11/2026", "TotInvVal": 6540.9, "ItemCnt": 3, "MainHsnCode": "998315",
-    "Irn": IRN, "IrnDt": "2026-11-01 10:15:00",
+    "SellerGstin": samples.SUPPLIER_GSTIN,
+    "BuyerGstin": samples.INTRA_GSTIN,
+    "DocNo": "INV/2627/00001",
+    "DocTyp": "INV",
+    "DocDt": "01/11/2026",
+    "TotInvVal": 6540.9,
+    "ItemCnt": 3,
+    "MainHsnCode": "998315",
+    "Irn": IRN,
+    "IrnDt": "2026-11-01 10:15:00",
 }
 SIGNED_QR = jwt.encode({"data": json.dumps(CLAIMS), "iss": "NIC Sandbox"}, KEY, algorithm="RS256")
 REGISTRATION = Registration(
-    document_id="inv_0001", invoice_id="inv_0001", document_type="INV", document_number="INV/2627/00001",
-    document_date=date(2026, 11, 1), irn=IRN, status=RegistrationStatus.REGISTERED, ack_no="112610000000001",
-    ack_at=datetime(2026, 11, 1, 4, 45, tzinfo=UTC), signed_invoice="x", signed_qr_code=SIGNED_QR,
+    document_id="inv_0001",
+    invoice_id="inv_0001",
+    document_type="INV",
+    document_number="INV/2627/00001",
+    document_date=date(2026, 11, 1),
+    irn=IRN,
+    status=RegistrationStatus.REGISTERED,
+    ack_no="112610000000001",
+    ack_at=datetime(2026, 11, 1, 4, 45, tzinfo=UTC),
+    signed_invoice="x",
+    signed_qr_code=SIGNED_QR,
 )
 BRANDING = Branding(name="Billing Platform")
 
@@ -76,8 +91,6 @@ def test_html_prints_irn_ack_and_an_inline_qr_image():
     html = InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING, registration=REGISTRATION)
     assert f"IRN: {IRN}" in html and "Ack No: 112610000000001" in html
     start = html.index("data:image/svg+xml;base64,") + len("data:image/svg+xml;base64,")
-    svg = base64.b64decode(html[start:html.index('"', start)])
+    svg = base64.b64decode(html[start : html.index('"', start)])
     assert svg.startswith(b"<?xml") and b"<svg" in svg
     assert "E-INVOICE" not in InvoiceHtmlRenderer().render(samples.inr_intra_state(), BRANDING)
-
-

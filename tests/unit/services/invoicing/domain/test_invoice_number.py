@@ -70,8 +70,18 @@ def test_series_starts_as_the_irp_requires(series):
         validate_series(series)
 
 
-@pytest.mark.parametrize("number,valid", [("INV/2627/00001", True), ("1/2627/1", True), ("0INV/1", False),
-                                          ("-1", False), ("/A", False), ("A" * 16, True), ("A" * 17, False)])
+@pytest.mark.parametrize(
+    "number,valid",
+    [
+        ("INV/2627/00001", True),
+        ("1/2627/1", True),
+        ("0INV/1", False),
+        ("-1", False),
+        ("/A", False),
+        ("A" * 16, True),
+        ("A" * 17, False),
+    ],
+)
 def test_invoice_numbers_follow_the_irp_pattern(number, valid):
     from services.invoicing.domain.invoice_number import is_valid_invoice_number
 
