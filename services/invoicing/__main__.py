@@ -116,7 +116,8 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     runtime.on_shutdown(refunds.close)
     uow = partial(InvoicingUnitOfWork, runtime.engine)
     credit_notes = CreditNotes(
-        uow, runtime.outbox, refunds, time_zone=issuing_policy(settings).time_zone, series=settings.credit_note_series
+        uow, runtime.outbox, refunds, time_zone=issuing_policy(settings).time_zone, series=settings.credit_note_series,
+        einvoicing=einvoice_policy(settings),
     )
     registrar = einvoice_registrar(runtime, settings)
     invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(

@@ -518,10 +518,13 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def RenderCreditNote(self, request, context):  # noqa: N802
         note, invoice = await self._credit_notes.get_with_invoice(request.credit_note_id)
         if request.format in (pb.INVOICE_FORMAT_PDF, pb.INVOICE_FORMAT_UNSPECIFIED):
-            content = await self._rendering.credit_note_pdf(note, invoice)
+            registration = await registration_for_pdf(self._uow(), note)
+            content = await self._rendering.credit_note_pdf(note, invoice, registration)
             content_type, extension = "application/pdf", "pdf"
         elif request.format == pb.INVOICE_FORMAT_HTML:
-            content = self._rendering.credit_note_html(note, invoice).encode()
+            async with self._uow() as uow:
+                registration = await uow.einvoices.get(note.id)
+            content = self._rendering.credit_note_html(note, invoice, registration).encode()
             content_type, extension = "text/html; charset=utf-8", "html"
         else:
             raise InvalidArgument(f"{request.format} is not an InvoiceFormat", field="format")

@@ -33,9 +33,11 @@ import jwt
 from billing_runtime.errors import FailedPrecondition, NotFound, Unavailable
 from billing_runtime.logging import get_logger
 from services.invoicing.domain.billing_period import zone_of
+from services.invoicing.domain.credit_note import CreditNote
 from services.invoicing.domain.einvoice import (
     DocumentType,
     SellerDetails,
+    credit_note_document,
     dumps,
     invoice_document,
     irn,
@@ -101,6 +103,28 @@ async def queue(uow: InvoicingTransaction, policy: EinvoicePolicy, issued: list[
     pending = [pending_registration(invoice, now) for invoice in issued if policy.applies(invoice)]
     if pending:
         await uow.einvoices.add_pending(pending)
+
+
+async def queue_credit_note(
+    uow: InvoicingTransaction, policy: EinvoicePolicy, note: CreditNote, invoice: Invoice, now: datetime
+) -> None:
+    """Inside the transaction issuing ``note``: a pending registration (Typ CRN) when its invoice is e-invoiced."""
+    if not policy.applies(invoice):
+        return
+    await uow.einvoices.add_pending(
+        [
+            Registration(
+                document_id=note.id,
+                invoice_id=invoice.id,
+                document_type=DocumentType.CREDIT_NOTE.value,
+                document_number=note.number,
+                document_date=note.issue_date,
+                irn=irn(note.supplier.gstin, note.issue_date, DocumentType.CREDIT_NOTE, note.number),
+                status=RegistrationStatus.PENDING,
+                next_attempt_at=now,
+            )
+        ]
+    )
 
 
 def _claims(signed: str, verify_key: str | None) -> dict[str, Any]:
@@ -203,7 +227,13 @@ class EinvoiceRegistrar:
             invoice = await uow.invoices.get(registration.invoice_id)
         if invoice is None:
             return self._failed(registration, "the invoice no longer exists")
-        if invoice.status is InvoiceStatus.VOID:
+        note = None
+        if registration.document_type == DocumentType.CREDIT_NOTE.value:
+            async with self._uow() as uow:
+                note = await uow.credit_notes.get(registration.document_id)
+            if note is None:
+                return self._failed(registration, "the credit note no longer exists")
+        elif invoice.status is InvoiceStatus.VOID:
             return replace(
                 registration,
                 status=RegistrationStatus.CANCELLED,
@@ -215,7 +245,11 @@ class EinvoiceRegistrar:
         if late is not None:
             return self._failed(registration, f"blocked before sending: {late}")
         try:
-            document = invoice_document(invoice, self._policy.seller)
+            document = (
+                invoice_document(invoice, self._policy.seller)
+                if note is None
+                else credit_note_document(note, invoice, self._policy.seller)
+            )
             check(document, today=today)
         except FailedPrecondition as refused:
             return self._failed(registration, f"not sent: {refused}")
@@ -317,7 +351,7 @@ class EinvoiceRegistrar:
         return cancelled
 
 
-async def registration_for_pdf(uow: InvoicingTransaction, invoice: Invoice) -> Registration | None:
+async def registration_for_pdf(uow: InvoicingTransaction, invoice: Invoice | CreditNote) -> Registration | None:
     """The registration to print on ``invoice``'s PDF. Unavailable while an e-invoiced invoice awaits its IRN (the
     PDF is not final before it), FailedPrecondition when its registration failed."""
     async with uow:
@@ -325,10 +359,10 @@ async def registration_for_pdf(uow: InvoicingTransaction, invoice: Invoice) -> R
     if registration is None or registration.status is RegistrationStatus.CANCELLED:
         return registration
     if registration.status is RegistrationStatus.PENDING:
-        raise Unavailable(f"invoice {invoice.number} awaits its IRN from the IRP; its PDF is final once registered")
+        raise Unavailable(f"{invoice.number} awaits its IRN from the IRP; its PDF is final once registered")
     if registration.status is RegistrationStatus.FAILED:
         raise FailedPrecondition(
-            f"invoice {invoice.number} could not be registered with the IRP ({registration.last_error[:300]}); "
+            f"{invoice.number} could not be registered with the IRP ({registration.last_error[:300]}); "
             "without an IRN it is not a valid tax invoice. An operator retries it (e-invoices list)"
         )
     return registration

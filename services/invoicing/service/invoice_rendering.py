@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+from dataclasses import replace
 
 from services.invoicing.adapters.credit_note_document import build_credit_note_view
-from services.invoicing.adapters.invoice_document import Branding
+from services.invoicing.adapters.invoice_document import Branding, einvoice_view
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
 from services.invoicing.adapters.invoice_pdf import render_invoice_pdf, render_view_pdf
 from services.invoicing.domain.credit_note import CreditNote
@@ -30,14 +31,17 @@ class InvoiceRendering:
     def html(self, invoice: Invoice, registration: Registration | None = None) -> str:
         return self._html.render(invoice, self._branding, registration=registration)
 
-    async def credit_note_pdf(self, note: CreditNote, invoice: Invoice) -> bytes:
-        """A credit note as PDF: its invoice's layout, titled "Credit note" (``adapters/credit_note_document.py``)."""
+    async def credit_note_pdf(self, note: CreditNote, invoice: Invoice, registration: Registration | None = None
+                              ) -> bytes:
+        """A credit note as PDF: its invoice's layout, titled "Credit note" (``adapters/credit_note_document.py``),
+        with its e-invoice block when it is e-invoiced (Typ CRN)."""
         _, view = build_credit_note_view(note, invoice)
+        view = replace(view, einvoice=einvoice_view(registration))
         return await asyncio.to_thread(render_view_pdf, view, self._branding)
 
-    def credit_note_html(self, note: CreditNote, invoice: Invoice) -> str:
+    def credit_note_html(self, note: CreditNote, invoice: Invoice, registration: Registration | None = None) -> str:
         shaped, view = build_credit_note_view(note, invoice)
-        return self._html.render_view(shaped, view, self._branding)
+        return self._html.render_view(shaped, replace(view, einvoice=einvoice_view(registration)), self._branding)
 
     @staticmethod
     def filename(invoice: Invoice | CreditNote, extension: str) -> str:

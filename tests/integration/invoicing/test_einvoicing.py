@@ -336,3 +336,29 @@ async def test_thirty_day_rule_blocks_before_sending_and_operators_retry(stub, i
     retried = await stub.RetryEinvoiceRegistration(pb.RetryEinvoiceRegistrationRequest(document_id=invoice.id))
     assert retried.registration.status == pb.EINVOICE_REGISTRATION_STATUS_PENDING
     await registration(stub, invoice.id, REGISTERED)
+
+
+async def test_credit_note_is_einvoiced_as_crn(stub, invoicing, irp):
+    invoice = await issue(stub, invoicing)
+    await registration(stub, invoice.id, REGISTERED)
+    created = await stub.CreateCreditNote(
+        pb.CreateCreditNoteRequest(
+            invoice_id=invoice.id,
+            lines=[pb.CreditNoteLineRequest(line_number=1, amount_minor=250_000)],
+            reason_code=pb.CREDIT_NOTE_REASON_SERVICE_ISSUE,
+            reason="Outage: a quarter of the fee back",
+            outcome=pb.CREDIT_NOTE_OUTCOME_CREDIT,
+            idempotency_key=f"{invoice.id}-cn",
+        )
+    )
+    note = created.credit_note
+    registered = await registration(stub, note.id, REGISTERED)
+    assert (registered.document_type, registered.document_number, registered.invoice_id) == (
+        "CRN",
+        note.number,
+        invoice.id,
+    )
+    rendered = await stub.RenderCreditNote(pb.RenderCreditNoteRequest(credit_note_id=note.id))
+    (code,) = qr_of_first_page(rendered.content)
+    claims = json.loads(jwt.decode(code, irp.signing_public_key, algorithms=["RS256"])["data"])
+    assert (claims["DocTyp"], claims["DocNo"], claims["TotInvVal"]) == ("CRN", note.number, 2950.0)  # 2,500 + 18 %
