@@ -172,8 +172,7 @@ class EinvoiceRegistrar:
             except Exception as error:  # noqa: BLE001 - one document's surprise must not stop the others
                 log.exception("e-invoice registration failed unexpectedly", document_id=registration.document_id)
                 outcome = self._retry_later(registration, f"unexpected error: {type(error).__name__}")
-            async with self._uow() as uow:
-                await uow.einvoices.save(outcome, self._clock())
+            outcome = await self._store(registration, outcome)
             log.info(
                 "e-invoice registration",
                 document_id=outcome.document_id,
@@ -182,6 +181,51 @@ class EinvoiceRegistrar:
                 error=outcome.last_error[:200],
             )
         return len(claimed)
+
+    async def _store(self, claimed: Registration, outcome: Registration) -> Registration:
+        """Store ``outcome`` if the registration is still as this worker claimed it. Voided meanwhile (withdrawn
+        while the IRP was registering it): the fresh IRN is cancelled at once, so no void invoice keeps a live one."""
+        async with self._uow() as uow:
+            current = await uow.einvoices.get(claimed.document_id, for_update=True)
+            unchanged = (
+                current is not None
+                and current.status is RegistrationStatus.PENDING
+                and current.attempts == claimed.attempts
+            )
+            if unchanged:
+                await uow.einvoices.save(outcome, self._clock())
+                return outcome
+        if current is None or current.status is not RegistrationStatus.CANCELLED:
+            return current or outcome
+        if outcome.status is not RegistrationStatus.REGISTERED:
+            return current
+        try:
+            cancelled_at = await self._connector.cancel(
+                outcome.irn, current.cancel_reason or "4", "voided while it was being registered"
+            )
+        except (IrpRefusal, IrpUnavailable) as error:
+            log.error(
+                "a voided invoice's fresh IRN could not be cancelled",
+                document_id=claimed.document_id,
+                irn=outcome.irn,
+                error=str(error),
+            )
+            stored = replace(
+                outcome,
+                status=RegistrationStatus.FAILED,
+                last_error=f"voided while being registered; its IRN {outcome.irn} could not be "
+                f"cancelled ({error}): cancel it on the IRP portal",
+            )
+        else:
+            stored = replace(
+                outcome,
+                status=RegistrationStatus.CANCELLED,
+                cancelled_at=cancelled_at,
+                cancel_reason=current.cancel_reason or "4",
+            )
+        async with self._uow() as uow:
+            await uow.einvoices.save(stored, self._clock())
+        return stored
 
     async def run(self, stopping: asyncio.Event, interval_seconds: float) -> None:
         """The worker loop: register what is due every ``interval_seconds`` until ``stopping`` is set."""
@@ -317,6 +361,7 @@ class EinvoiceRegistrar:
             return registration
         now = self._clock()
         if registration.status is not RegistrationStatus.REGISTERED:
+            # A worker registering it right now sees this (``_store``) and cancels the IRN it gets.
             withdrawn = replace(
                 registration,
                 status=RegistrationStatus.CANCELLED,

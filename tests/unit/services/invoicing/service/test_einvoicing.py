@@ -246,3 +246,20 @@ def test_the_queued_irn_is_the_formula_of_the_invoice():
     queued = pending_registration(INVOICE, NOW)
     assert queued.irn == irn(samples.SUPPLIER_GSTIN, date(2026, 11, 1), DocumentType.INVOICE, INVOICE.number)
     assert not POLICY.applies(replace(INVOICE, customer=replace(INVOICE.customer, gstin="")))
+
+
+async def test_voided_while_being_registered_cancels_the_fresh_irn():
+    store, irp, registrar, _ = setup()
+
+    async def generate(document_json):
+        irp.calls.append(("generate", None))
+        # The invoice is voided while the IRP works: the pending registration is withdrawn meanwhile.
+        await registrar.cancel_for_void(INVOICE.id, "1", "duplicate")
+        return ack("fresh")
+
+    irp.generate = generate
+    irp.answers = [NOW + timedelta(minutes=1)]
+    await registrar.register_due()
+    row = store.rows[INVOICE.id]
+    assert [c for c, _ in irp.calls] == ["generate", "cancel"] and irp.calls[-1][1] == ("fresh", "1")
+    assert (row.status, row.irn, row.cancel_reason) == (RegistrationStatus.CANCELLED, "fresh", "1")
