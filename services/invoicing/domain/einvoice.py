@@ -36,6 +36,8 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
+import pycountry
+
 from billing_runtime.errors import FailedPrecondition
 from services.invoicing.domain import currencies
 from services.invoicing.domain.credit_note import CreditNote
@@ -310,15 +312,14 @@ def _document(src: _Source, seller: SellerDetails) -> dict[str, Any]:
     for n, (line, total, off_inr, tax) in enumerate(zip(items, totals, offs, taxes, strict=True), start=1):
         assessable = total - off_inr
         igst, cgst, sgst = (Decimal(tax.get(k, 0)).scaleb(-2) for k in (TaxKind.IGST, TaxKind.CGST, TaxKind.SGST))
-        quantity = line.quantity if line.quantity > 0 else Decimal(1)
-        unit_price = (total / quantity).quantize(_THREE, rounding=ROUND_HALF_UP)
+        quantity, unit_price = _quantity_and_price(line.quantity, total)
         item_list.append(
             {
                 "SlNo": str(n),
                 "PrdDesc": line.description[:300],
                 "IsServc": "Y" if line.sac_code.startswith("99") else "N",
                 "HsnCd": line.sac_code,
-                "Qty": quantity.quantize(_THREE, rounding=ROUND_HALF_UP),
+                "Qty": quantity,
                 "Unit": SERVICE_UNIT,
                 "UnitPrice": unit_price,
                 "TotAmt": total,
@@ -404,6 +405,18 @@ def _document(src: _Source, seller: SellerDetails) -> dict[str, Any]:
     return document
 
 
+def _quantity_and_price(quantity: Decimal, total: Decimal) -> tuple[Decimal, Decimal]:
+    """Qty and UnitPrice (3 decimals) whose product is within a rupee of ``total``. A usage line's price per unit
+    is often below a tenth of a paisa (0.00038 per API call): then the item is 1 unit at its total (the printed
+    invoice keeps the real quantity and price)."""
+    qty = quantity.quantize(_THREE, rounding=ROUND_HALF_UP)
+    if qty > 0:
+        price = (total / qty).quantize(_THREE, rounding=ROUND_HALF_UP)
+        if abs(price * qty - total) <= TOLERANCE:
+            return qty, price
+    return Decimal("1.000"), total.quantize(_THREE)
+
+
 def _tax_rate(gst_rate: Decimal, kind: TaxKind) -> Decimal:
     return gst_rate if kind is TaxKind.IGST else gst_rate / 2
 
@@ -418,13 +431,21 @@ def _pin_of(address: str) -> int:
 
 
 def _address_parts(address: str, country: str) -> tuple[str, str]:
-    """Address line 1 and location (city) from a free-text address: the first line, and the last line without
-    its PIN (or the country for a one-line foreign address)."""
-    parts = [p.strip() for p in re.split(r"[\n,]", address) if p.strip()]
-    if not parts:
+    """Address line 1 and location (city) from a free-text address: its first line, and the line holding the PIN
+    (else the last line) without the PIN; a one-line address is split at its commas. Without a location, the
+    country's name (a foreign buyer's one-line address)."""
+    lines = [p.strip() for p in address.splitlines() if p.strip()]
+    if len(lines) == 1:
+        lines = [p.strip() for p in lines[0].split(",") if p.strip()]
+    if not lines:
         return "", ""
-    location = _PIN.sub("", parts[-1]).strip(" -") if len(parts) > 1 else ""
-    return parts[0][:100], (location or country)[:50]
+    rest = lines[1:]
+    line = next((part for part in rest if _PIN.search(part)), rest[-1] if rest else "")
+    location = _PIN.sub("", line).strip(" ,-")
+    if len(location) < 3:
+        found = pycountry.countries.get(alpha_2=country) if country else None
+        location = found.name if found is not None else location
+    return lines[0][:100], location[:50]
 
 
 def dumps(document: Mapping[str, Any]) -> str:

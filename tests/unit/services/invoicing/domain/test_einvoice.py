@@ -435,3 +435,33 @@ def test_any_consistent_invoice_makes_an_accepted_document(amounts, discount_sha
     doc = invoice_document(invoice, SELLER)
     assert checks.problems(doc) == []
     assert abs(doc["ValDtls"]["RndOffAmt"]) <= D("1.00")
+
+
+def test_quantity_and_unit_price_multiply_to_the_item_total():
+    doc = invoice_document(samples.inr_intra_state(), SELLER)
+    # LLM tokens: 3,456,789 x 0.00002 = 69.14 would print a unit price of 0.000: the item is 1 unit at its total.
+    base, calls, tokens = doc["ItemList"]
+    assert (base["Qty"], base["UnitPrice"]) == (D("1.000"), D("4999.000"))
+    assert (calls["Qty"], calls["UnitPrice"], calls["TotAmt"]) == (D("1.000"), D("475.000"), D("475.00"))
+    assert (tokens["Qty"], tokens["UnitPrice"]) == (D("1.000"), D("69.140"))
+    many = invoice_document(samples.many_lines(3), SELLER)["ItemList"]
+    assert [(i["Qty"], i["UnitPrice"], i["TotAmt"]) for i in many] == [
+        (D("10.000"), D("0.100"), D("1.00")),
+        (D("20.000"), D("0.100"), D("2.00")),
+        (D("30.000"), D("0.100"), D("3.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("address", "country", "expected"),
+    [
+        ("42 Residency Road\nBengaluru 560025", "IN", ("42 Residency Road", "Bengaluru")),
+        ("1 MG Road, Bengaluru 560001, Karnataka", "IN", ("1 MG Road", "Bengaluru")),
+        ("500 Howard Street\nSan Francisco, CA 94105", "US", ("500 Howard Street", "San Francisco, CA 94105")),
+        ("Sharq", "KW", ("Sharq", "Kuwait")),
+    ],
+)
+def test_buyer_address_line_and_location(address, country, expected):
+    from services.invoicing.domain.einvoice import _address_parts
+
+    assert _address_parts(address, country) == expected
