@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandboxes.irp.irp import IST, Irp, IrpError
+from services.invoicing.domain.einvoice import dumps, loads
 
 log = logging.getLogger("sandboxes.irp")
 AUTH_PATH = "/eivital/v1.04/auth"
@@ -84,6 +86,25 @@ async def move_clock(body: ClockRequest, request: Request) -> dict[str, str]:
 async def outage(body: OutageRequest, request: Request) -> dict[str, int]:
     _irp(request).down = body.calls
     return {"calls": body.calls}
+
+
+class RegisterRequest(BaseModel):
+    gstin: str = Field(min_length=15, max_length=15)
+    document: dict[str, Any]
+
+
+@control.post("/register")
+async def register_directly(body: RegisterRequest, request: Request) -> dict[str, Any]:
+    """Register a document as if on the portal by hand (bypassing the API and any outage): what another system
+    of the supplier might have done with the same number. Answers the IRP's answer, or its error body."""
+    from datetime import timedelta
+
+    from sandboxes.irp.irp import Session
+
+    irp = _irp(request)
+    session = Session("control", b"0" * 32, body.gstin, irp.now() + timedelta(minutes=1))
+    text = dumps(loads(json.dumps(body.document)))
+    return _ok(irp.generate(session, text.encode()))
 
 
 @control.get("/keys")

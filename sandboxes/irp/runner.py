@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import uvicorn
 
 from sandboxes.irp.app import build_app
+from sandboxes.irp.control import IrpControl
 from sandboxes.irp.irp import Irp
 from sandboxes.irp.settings import IrpSandboxSettings
 
@@ -34,12 +34,18 @@ class RunningIrp:
 
     async def advance(self, seconds: float) -> None:
         """Move the sandbox's clock on, through its control API (as a test in another process would)."""
-        async with httpx.AsyncClient(base_url=self.url) as client:
-            (await client.post("/_sandbox/clock", json={"advance_seconds": seconds})).raise_for_status()
+        control = IrpControl(self.url)
+        try:
+            await control.advance(seconds)
+        finally:
+            await control.aclose()
 
     async def outage(self, calls: int) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as client:
-            (await client.post("/_sandbox/outage", json={"calls": calls})).raise_for_status()
+        control = IrpControl(self.url)
+        try:
+            await control.outage(calls)
+        finally:
+            await control.aclose()
 
 
 def server_for(settings: IrpSandboxSettings) -> tuple[uvicorn.Server, Irp]:

@@ -1,15 +1,21 @@
-"""E-invoicing against the IRP sandbox process, through an invoicing service with e-invoicing on: an invoice run
-issues a B2B invoice, the registrar registers it, the PDF carries a QR that decodes to the IRP's signed JWT; a lost
-answer comes back as a duplicate (2150) resolved by Get IRN; an outage is retried with backoff; voiding cancels the
-IRN within 24 hours and is refused after; the 30-day rule blocks before sending; operators list and retry."""
+"""E-invoicing against the IRP sandbox process (``python -m sandboxes.irp``, driven through its control API), through
+an invoicing service with e-invoicing on: an invoice run issues a B2B invoice, the registrar registers it, the PDF
+carries a QR that decodes to the IRP's signed JWT; a lost answer comes back as a duplicate (2150) resolved by Get
+IRN; an outage is retried with backoff; voiding cancels the IRN within 24 hours and is refused after; the 30-day
+rule blocks before sending; operators list and retry; credit notes register as CRN."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import grpc
 import jwt
@@ -21,8 +27,7 @@ import zxingcpp
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing_runtime.service import Runtime
-from sandboxes.irp import RunningIrp, running_irp
-from sandboxes.irp.irp import Session
+from sandboxes.irp import IrpControl
 from services.invoicing.__main__ import DEFINITION as INVOICING
 from services.invoicing.__main__ import einvoice_policy
 from services.invoicing.adapters.irp_nic import NicCredentials, NicIrpConnector
@@ -41,16 +46,74 @@ ADDRESS = "42 Residency Road\nBengaluru 560025"
 REGISTERED = pb.EINVOICE_REGISTRATION_STATUS_REGISTERED
 
 
+@dataclass
+class IrpProcess:
+    """``python -m sandboxes.irp`` started for this module: where it listens, its credentials and keys."""
+
+    url: str
+    key_dir: Path
+    control: IrpControl
+    client_id: str = "it-client"
+    client_secret: str = "it-secret"
+    username: str = "it-user"
+    password: str = "it-password"
+
+    @property
+    def signing_public_key(self) -> str:
+        return (self.key_dir / "signing.public.pem").read_text()
+
+    @property
+    def auth_public_key(self) -> str:
+        return (self.key_dir / "auth.public.pem").read_text()
+
+    async def irns(self) -> dict[str, dict]:
+        return {r["irn"]: r for r in await self.control.irns()}
+
+
 @pytest.fixture(scope="module")
-async def irp(tmp_path_factory) -> AsyncIterator[RunningIrp]:
-    async with running_irp(key_dir=tmp_path_factory.mktemp("irp-keys")) as running:
+async def irp(tmp_path_factory) -> AsyncIterator[IrpProcess]:
+    key_dir = tmp_path_factory.mktemp("irp-keys")
+    made = IrpProcess("", key_dir, None)  # type: ignore[arg-type] - the defaults, before it listens
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sandboxes.irp",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--key-dir",
+        str(key_dir),
+        "--client-id",
+        made.client_id,
+        "--client-secret",
+        made.client_secret,
+        "--username",
+        made.username,
+        "--password",
+        made.password,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode().strip()
+        assert line.startswith("irp sandbox listening on http://127.0.0.1:"), line
+        url = line.rsplit(" ", 1)[1]
+        running = IrpProcess(url, key_dir, IrpControl(url))
         yield running
+        await running.control.aclose()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
 
 
 @pytest.fixture(scope="module")
 async def einvoicing(database_url, nats_url, metering_port, refused_address, metering, irp) -> AsyncIterator[Runtime]:
     """A second invoicing service on the same database, with e-invoicing on and the sandbox as its IRP."""
-    keys = irp.settings.key_dir
+    keys = irp.key_dir
     async with running_service(
         INVOICING,
         database_url,
@@ -61,10 +124,10 @@ async def einvoicing(database_url, nats_url, metering_port, refused_address, met
         einvoice_enabled=True,
         supplier_gstin=SUPPLIER_GSTIN,
         irp_base_url=irp.url,
-        irp_client_id=irp.settings.client_id,
-        irp_client_secret=irp.settings.client_secret,
-        irp_username=irp.settings.username,
-        irp_password=irp.settings.password,
+        irp_client_id=irp.client_id,
+        irp_client_secret=irp.client_secret,
+        irp_username=irp.username,
+        irp_password=irp.password,
         irp_public_key_path=keys / "auth.public.pem",
         irp_signing_public_key_path=keys / "signing.public.pem",
         einvoice_interval_seconds=0.05,
@@ -133,7 +196,7 @@ async def test_b2c_is_not_einvoiced(stub, invoicing):
 
 
 async def test_outage_is_retried_and_the_pdf_waits_for_the_irn(stub, invoicing, irp):
-    await irp.outage(-1)
+    await irp.control.outage(-1)
     try:
         invoice = await issue(stub, invoicing)
         async with asyncio.timeout(10):
@@ -144,7 +207,7 @@ async def test_outage_is_retried_and_the_pdf_waits_for_the_irn(stub, invoicing, 
             stub.RenderInvoice(pb.RenderInvoiceRequest(invoice_id=invoice.id)), grpc.StatusCode.UNAVAILABLE
         )
     finally:
-        await irp.outage(0)
+        await irp.control.outage(0)
     registered = await registration(stub, invoice.id, REGISTERED)
     assert registered.attempts >= 2
     await stub.RenderInvoice(pb.RenderInvoiceRequest(invoice_id=invoice.id))
@@ -173,11 +236,11 @@ async def test_duplicate_is_resolved_by_get_irn(stub, invoicing, einvoicing, irp
     await forget_answer(einvoicing, invoice.id)
     again = await registration(stub, invoice.id, REGISTERED)
     assert (again.irn, again.ack_no) == (first.irn, first.ack_no)
-    assert len([r for r in irp.irp.registrations.values() if r.irn == first.irn]) == 1
+    assert first.irn in await irp.irns()  # registered once: the IRP has it under the one IRN
 
 
 async def test_duplicate_with_other_details_fails_and_is_listed(stub, invoicing, einvoicing, irp):
-    await irp.outage(-1)
+    await irp.control.outage(-1)
     try:
         invoice = await issue(stub, invoicing)
         pending = await registration(stub, invoice.id)
@@ -190,11 +253,10 @@ async def test_duplicate_with_other_details_fails_and_is_listed(stub, invoicing,
             ).scalar_one()
         assert irn == pending.irn
         other = _other_document(invoice, total="9999.00")
-        irp.irp.generate(
-            Session("t", b"0" * 32, SUPPLIER_GSTIN, datetime.now(UTC) + timedelta(hours=1)), other.encode()
-        )
+        answer = await irp.control.register(SUPPLIER_GSTIN, json.loads(other))
+        assert answer["Status"] == 1, answer
     finally:
-        await irp.outage(0)
+        await irp.control.outage(0)
     failed = await registration(stub, invoice.id, pb.EINVOICE_REGISTRATION_STATUS_FAILED)
     assert "already holds IRN" in failed.last_error and "credit note" in failed.last_error
     listed = await stub.ListEinvoiceRegistrations(
@@ -276,13 +338,13 @@ async def test_void_cancels_the_irn_within_24_hours_and_is_refused_after(stub, i
     )
     assert voided.invoice.status == pb.INVOICE_STATUS_VOID
     cancelled = await registration(stub, first.id, pb.EINVOICE_REGISTRATION_STATUS_CANCELLED)
-    assert cancelled.cancel_time.seconds and irp.irp.registrations[registered.irn].status == "CNL"
+    assert cancelled.cancel_time.seconds and (await irp.irns())[registered.irn]["status"] == "CNL"
     # A bad reason code changes nothing.
     await expect_rpc_error(
         stub.VoidInvoice(pb.VoidInvoiceRequest(invoice_id=second.id, reason="x", irn_cancel_reason="7")),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-    await irp.advance(25 * 3600)  # the IRP's clock: our own still says minutes, the IRP's answer 2270 decides
+    await irp.control.advance(25 * 3600)  # the IRP's clock: our own still says minutes, the IRP's answer 2270 decides
     try:
         error = await expect_rpc_error(
             stub.VoidInvoice(
@@ -294,16 +356,16 @@ async def test_void_cancels_the_irn_within_24_hours_and_is_refused_after(stub, i
         still = await stub.GetInvoice(pb.GetInvoiceRequest(invoice_id=second.id))
         assert still.invoice.status == pb.INVOICE_STATUS_ISSUED
     finally:
-        irp.irp.offset = timedelta(0)
+        await irp.control.reset_clock()
 
 
 async def test_thirty_day_rule_blocks_before_sending_and_operators_retry(stub, invoicing, einvoicing, irp):
-    await irp.outage(-1)
+    await irp.control.outage(-1)
     try:
         invoice = await issue(stub, invoicing)
         await registration(stub, invoice.id)
     finally:
-        await irp.outage(0)
+        await irp.control.outage(0)
     # The registrar of a clock 31 days on: the invoice is past the limit of a ₹10 crore+ supplier.
     settings = einvoicing.settings
     later = NicIrpConnector(
@@ -325,12 +387,12 @@ async def test_thirty_day_rule_blocks_before_sending_and_operators_retry(stub, i
         policy,
         clock=lambda: datetime.now(UTC) + timedelta(days=31),
     )
-    before = len(irp.irp.registrations)
+    before = len(await irp.irns())
     while await registrar.register_due():
         pass
     failed = await registration(stub, invoice.id, pb.EINVOICE_REGISTRATION_STATUS_FAILED)
     assert "blocked before sending" in failed.last_error and "30 days" in failed.last_error
-    assert len(irp.irp.registrations) == before  # never reached the IRP
+    assert len(await irp.irns()) == before  # never reached the IRP
     await later.aclose()
     # Today it is within the limit: an operator's retry registers it.
     retried = await stub.RetryEinvoiceRegistration(pb.RetryEinvoiceRegistrationRequest(document_id=invoice.id))
