@@ -98,6 +98,9 @@ class InvoicingSettings(ServiceSettings):
                                          "irp_password", "irp_public_key_path") if not getattr(self, name)]
             if missing:
                 raise ValueError(f"einvoice_enabled needs {', '.join('INVOICING_' + m.upper() for m in missing)}")
+            problem = gst.gstin_problem(self.supplier_gstin, self.supplier_state_code)
+            if problem:
+                raise ValueError(f"INVOICING_SUPPLIER_GSTIN {problem}")
         return self
 
     @field_validator("supplier_state_code")
