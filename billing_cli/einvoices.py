@@ -44,8 +44,12 @@ def einvoices_list(
         return
     show(rows, COLUMNS, False, f"{len(rows)} e-invoice registration(s) {status}")
     if status == "failed" and rows:
-        console.print("Fix the cause (the invoice's buyer address, the IRP settings ...), then "
-                      "`billing einvoices retry <document id>`.", highlight=False, markup=False)
+        console.print(
+            "Fix the cause (the invoice's buyer address, the IRP settings ...), then "
+            "`billing einvoices retry <document id>`.",
+            highlight=False,
+            markup=False,
+        )
 
 
 @einvoices.command("retry")
@@ -56,5 +60,8 @@ def einvoices_retry(ctx: typer.Context, document_id: str, as_json: JsonOption = 
         typer.echo(json.dumps(row, indent=2))
         return
     show([row], COLUMNS, False, f"E-invoice of {row['document_number']} queued again")
-    console.print("`billing einvoices list --status registered` shows it once the IRP has answered.",
-                  highlight=False, markup=False)
+    console.print(
+        "`billing einvoices list --status registered` shows it once the IRP has answered.",
+        highlight=False,
+        markup=False,
+    )

@@ -94,8 +94,18 @@ class InvoicingSettings(ServiceSettings):
     @model_validator(mode="after")
     def _einvoicing_complete(self) -> InvoicingSettings:
         if self.einvoice_enabled:
-            missing = [name for name in ("supplier_gstin", "irp_client_id", "irp_client_secret", "irp_username",
-                                         "irp_password", "irp_public_key_path") if not getattr(self, name)]
+            missing = [
+                name
+                for name in (
+                    "supplier_gstin",
+                    "irp_client_id",
+                    "irp_client_secret",
+                    "irp_username",
+                    "irp_password",
+                    "irp_public_key_path",
+                )
+                if not getattr(self, name)
+            ]
             if missing:
                 raise ValueError(f"einvoice_enabled needs {', '.join('INVOICING_' + m.upper() for m in missing)}")
             problem = gst.gstin_problem(self.supplier_gstin, self.supplier_state_code)

@@ -27,10 +27,15 @@ def status_from_pb(value: int) -> str:
 
 def registration_to_pb(registration: Registration) -> pb.EinvoiceRegistration:
     message = pb.EinvoiceRegistration(
-        document_id=registration.document_id, invoice_id=registration.invoice_id,
-        document_type=registration.document_type, document_number=registration.document_number,
-        irn=registration.irn, status=_STATUS_TO_PB[registration.status], attempts=registration.attempts,
-        last_error=registration.last_error, ack_no=registration.ack_no,
+        document_id=registration.document_id,
+        invoice_id=registration.invoice_id,
+        document_type=registration.document_type,
+        document_number=registration.document_number,
+        irn=registration.irn,
+        status=_STATUS_TO_PB[registration.status],
+        attempts=registration.attempts,
+        last_error=registration.last_error,
+        ack_no=registration.ack_no,
     )
     if registration.ack_at is not None:
         message.ack_time.CopyFrom(to_timestamp(registration.ack_at))

@@ -77,5 +77,6 @@ class InvoiceHtmlRenderer:
         template = self._environment.get_template(TEMPLATE_NAME)
         logo = logo_data_uri(branding.logo_path, branding.logo_mime_type) if branding.logo_path else ""
         qr = qr_data_uri(view.einvoice.signed_qr_code) if view.einvoice is not None else ""
-        return template.render(invoice=invoice, view=view, branding=branding, logo_data_uri=logo,
-                               einvoice_qr_data_uri=qr)
+        return template.render(
+            invoice=invoice, view=view, branding=branding, logo_data_uri=logo, einvoice_qr_data_uri=qr
+        )

@@ -31,8 +31,9 @@ class InvoiceRendering:
     def html(self, invoice: Invoice, registration: Registration | None = None) -> str:
         return self._html.render(invoice, self._branding, registration=registration)
 
-    async def credit_note_pdf(self, note: CreditNote, invoice: Invoice, registration: Registration | None = None
-                              ) -> bytes:
+    async def credit_note_pdf(
+        self, note: CreditNote, invoice: Invoice, registration: Registration | None = None
+    ) -> bytes:
         """A credit note as PDF: its invoice's layout, titled "Credit note" (``adapters/credit_note_document.py``),
         with its e-invoice block when it is e-invoiced (Typ CRN)."""
         _, view = build_credit_note_view(note, invoice)

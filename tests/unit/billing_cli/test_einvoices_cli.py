@@ -7,9 +7,20 @@ import json
 from tests.unit.billing_cli.recorder import billing
 
 URL = "http://gateway.test/api/v1/admin/einvoices"
-ROW = {"document_id": "inv_1", "invoice_id": "inv_1", "document_type": "INV", "document_number": "INV/2627/00001",
-       "irn": "a" * 64, "status": "failed", "attempts": 1, "ack_no": "", "acknowledged_at": None,
-       "next_attempt_at": None, "cancelled_at": None, "last_error": "blocked before sending: more than 30 days"}
+ROW = {
+    "document_id": "inv_1",
+    "invoice_id": "inv_1",
+    "document_type": "INV",
+    "document_number": "INV/2627/00001",
+    "irn": "a" * 64,
+    "status": "failed",
+    "attempts": 1,
+    "ack_no": "",
+    "acknowledged_at": None,
+    "next_attempt_at": None,
+    "cancelled_at": None,
+    "last_error": "blocked before sending: more than 30 days",
+}
 
 
 def test_list_failed_by_default_across_pages(gateway):

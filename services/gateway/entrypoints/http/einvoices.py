@@ -26,8 +26,9 @@ _STATUSES = {
 }
 _NAMES = {number: name for name, number in _STATUSES.items() if name != "all"}
 
-router = APIRouter(prefix="/api/v1/admin", tags=["e-invoicing"], dependencies=[Depends(require_admin)],
-                   responses=_ERRORS)
+router = APIRouter(
+    prefix="/api/v1/admin", tags=["e-invoicing"], dependencies=[Depends(require_admin)], responses=_ERRORS
+)
 
 
 class EinvoiceRegistration(BaseModel):
@@ -50,38 +51,59 @@ class EinvoiceRegistration(BaseModel):
             return from_timestamp(getattr(message, field)) if message.HasField(field) else None
 
         return cls(
-            document_id=message.document_id, invoice_id=message.invoice_id, document_type=message.document_type,
-            document_number=message.document_number, irn=message.irn, status=_NAMES.get(message.status, "unknown"),
-            attempts=message.attempts, last_error=message.last_error, ack_no=message.ack_no,
-            acknowledged_at=when("ack_time"), next_attempt_at=when("next_attempt_time"),
+            document_id=message.document_id,
+            invoice_id=message.invoice_id,
+            document_type=message.document_type,
+            document_number=message.document_number,
+            irn=message.irn,
+            status=_NAMES.get(message.status, "unknown"),
+            attempts=message.attempts,
+            last_error=message.last_error,
+            ack_no=message.ack_no,
+            acknowledged_at=when("ack_time"),
+            next_attempt_at=when("next_attempt_time"),
             cancelled_at=when("cancel_time"),
         )
 
 
-@router.get("/einvoices", response_model=schemas.Page[EinvoiceRegistration],
-            summary="Invoices' registrations with the IRP (e-invoicing)")
+@router.get(
+    "/einvoices",
+    response_model=schemas.Page[EinvoiceRegistration],
+    summary="Invoices' registrations with the IRP (e-invoicing)",
+)
 async def list_einvoices(
     request: Request,
-    status: Annotated[Literal["pending", "registered", "failed", "cancelled", "all"],
-                      Query(description="Which ones; default failed (refused by the IRP or blocked)")] = "failed",
+    status: Annotated[
+        Literal["pending", "registered", "failed", "cancelled", "all"],
+        Query(description="Which ones; default failed (refused by the IRP or blocked)"),
+    ] = "failed",
     page_size: PageSize = 0,
     page_token: PageToken = "",
 ):
     """Each e-invoiced document with its IRN (computed locally), status, attempts and, for a failed or retried
     one, why (the IRP's error codes, or the 30-day rule that blocked it before sending)."""
-    reply = await clients.call(invoicing_of(request).ListEinvoiceRegistrations,
-                               invoicing_pb2.ListEinvoiceRegistrationsRequest(
-                                   status=_STATUSES[status], page_size=page_size, page_token=page_token))
+    reply = await clients.call(
+        invoicing_of(request).ListEinvoiceRegistrations,
+        invoicing_pb2.ListEinvoiceRegistrationsRequest(
+            status=_STATUSES[status], page_size=page_size, page_token=page_token
+        ),
+    )
     return schemas.Page[EinvoiceRegistration](
-        data=[EinvoiceRegistration.from_pb(r) for r in reply.registrations], next_page_token=reply.next_page_token)
+        data=[EinvoiceRegistration.from_pb(r) for r in reply.registrations], next_page_token=reply.next_page_token
+    )
 
 
-@router.post("/einvoices/{document_id}/retry", response_model=EinvoiceRegistration,
-             summary="Send a failed e-invoice registration again")
+@router.post(
+    "/einvoices/{document_id}/retry",
+    response_model=EinvoiceRegistration,
+    summary="Send a failed e-invoice registration again",
+)
 async def retry_einvoice(document_id: str, request: Request):
     """The registration is pending again and the registrar sends it at once. Retrying a pending one returns it
     unchanged; 422 for a registered or cancelled one; 404 for an unknown id."""
-    reply = await clients.call(invoicing_of(request).RetryEinvoiceRegistration,
-                               invoicing_pb2.RetryEinvoiceRegistrationRequest(document_id=document_id))
+    reply = await clients.call(
+        invoicing_of(request).RetryEinvoiceRegistration,
+        invoicing_pb2.RetryEinvoiceRegistrationRequest(document_id=document_id),
+    )
     await audit(request, "einvoice.retry", "invoice", document_id)
     return EinvoiceRegistration.from_pb(reply.registration)

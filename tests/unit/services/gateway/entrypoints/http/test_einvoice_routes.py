@@ -20,8 +20,13 @@ def gateway() -> Gateway:
 
 def _registration(status: int = pb.EINVOICE_REGISTRATION_STATUS_FAILED) -> pb.EinvoiceRegistration:
     message = pb.EinvoiceRegistration(
-        document_id="inv_1", invoice_id="inv_1", document_type="INV", document_number="INV/2627/00001", irn=IRN,
-        status=status, attempts=1,
+        document_id="inv_1",
+        invoice_id="inv_1",
+        document_type="INV",
+        document_number="INV/2627/00001",
+        irn=IRN,
+        status=status,
+        attempts=1,
         last_error="blocked before sending: dated 2026-10-01, more than 30 days before 2026-11-05",
     )
     if status == pb.EINVOICE_REGISTRATION_STATUS_PENDING:
@@ -29,21 +34,35 @@ def _registration(status: int = pb.EINVOICE_REGISTRATION_STATUS_FAILED) -> pb.Ei
     return message
 
 
-@pytest.mark.parametrize(("params", "status"), [
-    ({}, pb.EINVOICE_REGISTRATION_STATUS_FAILED), ({"status": "pending"}, pb.EINVOICE_REGISTRATION_STATUS_PENDING),
-    ({"status": "all"}, pb.EINVOICE_REGISTRATION_STATUS_UNSPECIFIED),
-])
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({}, pb.EINVOICE_REGISTRATION_STATUS_FAILED),
+        ({"status": "pending"}, pb.EINVOICE_REGISTRATION_STATUS_PENDING),
+        ({"status": "all"}, pb.EINVOICE_REGISTRATION_STATUS_UNSPECIFIED),
+    ],
+)
 def test_the_list_is_failed_registrations_unless_asked(gateway, params, status):
-    gateway.invoicing.answer("ListEinvoiceRegistrations", pb.ListEinvoiceRegistrationsResponse(
-        registrations=[_registration()], next_page_token="inv_1"))
+    gateway.invoicing.answer(
+        "ListEinvoiceRegistrations",
+        pb.ListEinvoiceRegistrationsResponse(registrations=[_registration()], next_page_token="inv_1"),
+    )
     page = gateway.http.get(EINVOICES, headers=ADMIN, params={**params, "page_size": 10}).json()
     sent = gateway.invoicing.requests["ListEinvoiceRegistrations"][0]
     assert (sent.status, sent.page_size) == (status, 10)
     assert page["next_page_token"] == "inv_1"
     assert page["data"][0] == {
-        "document_id": "inv_1", "invoice_id": "inv_1", "document_type": "INV", "document_number": "INV/2627/00001",
-        "irn": IRN, "status": "failed", "attempts": 1, "ack_no": "", "acknowledged_at": None,
-        "next_attempt_at": None, "cancelled_at": None,
+        "document_id": "inv_1",
+        "invoice_id": "inv_1",
+        "document_type": "INV",
+        "document_number": "INV/2627/00001",
+        "irn": IRN,
+        "status": "failed",
+        "attempts": 1,
+        "ack_no": "",
+        "acknowledged_at": None,
+        "next_attempt_at": None,
+        "cancelled_at": None,
         "last_error": "blocked before sending: dated 2026-10-01, more than 30 days before 2026-11-05",
     }
 
@@ -71,10 +90,12 @@ def test_retry(gateway):
 
 def test_void_carries_the_irn_cancellation_reason(gateway):
     gateway.invoicing.answer("VoidInvoice", FailedPrecondition("the IRP no longer cancels IRN x: issue a credit note"))
-    response = gateway.http.post("/api/v1/admin/invoices/inv_1/void", headers=ADMIN,
-                                 json={"reason": "Wrong customer", "irn_cancel_reason": "2"})
+    response = gateway.http.post(
+        "/api/v1/admin/invoices/inv_1/void", headers=ADMIN, json={"reason": "Wrong customer", "irn_cancel_reason": "2"}
+    )
     assert response.status_code == 422 and "credit note" in response.json()["detail"]
     assert gateway.invoicing.requests["VoidInvoice"][0].irn_cancel_reason == "2"
-    bad = gateway.http.post("/api/v1/admin/invoices/inv_1/void", headers=ADMIN,
-                            json={"reason": "x", "irn_cancel_reason": "9"})
+    bad = gateway.http.post(
+        "/api/v1/admin/invoices/inv_1/void", headers=ADMIN, json={"reason": "x", "irn_cancel_reason": "9"}
+    )
     assert bad.status_code == 400 and bad.json()["field"] == "irn_cancel_reason"
