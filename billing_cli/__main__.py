@@ -19,6 +19,7 @@ from billing_cli import (
     credits,
     dead_letters,
     dunning,
+    einvoices,
     invoices,
     messages,
     metering,
@@ -199,6 +200,7 @@ app.add_typer(price_overrides.price_overrides, name="price-overrides")
 app.add_typer(credits.credits, name="credits")
 app.add_typer(invoices.invoices, name="invoices")
 app.add_typer(credit_notes.credit_notes, name="credit-notes")
+app.add_typer(einvoices.einvoices, name="einvoices")
 app.add_typer(payments.payments, name="payments")
 app.add_typer(payments.refunds, name="refunds")
 app.add_typer(dunning.dunning, name="dunning")

@@ -180,10 +180,15 @@ def invoices_void(
     ctx: typer.Context,
     invoice_id: str,
     reason: Annotated[str, typer.Option(help="Why; kept on the invoice")],
+    irn_cancel_reason: Annotated[str, typer.Option(
+        help="An e-invoiced invoice's IRN cancellation reason: 1 duplicate, 2 data entry mistake, 3 order cancelled, "
+        "4 other (default); within 24 hours of registration only")] = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Void an issued invoice. Its number is never reused; `billing invoices reissue` issues a new one."""
-    row = gateway_of(ctx).request("POST", f"/api/v1/admin/invoices/{invoice_id}/void", json={"reason": reason})
+    """Void an issued invoice. Its number is never reused; `billing invoices reissue` issues a new one. An
+    e-invoiced invoice's IRN is cancelled first; after 24 hours that is refused and a credit note is needed."""
+    body = {"reason": reason, **({"irn_cancel_reason": irn_cancel_reason} if irn_cancel_reason else {})}
+    row = gateway_of(ctx).request("POST", f"/api/v1/admin/invoices/{invoice_id}/void", json=body)
     show([row], INVOICE_COLUMNS, as_json, "Invoice voided")
 
 

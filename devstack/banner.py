@@ -55,6 +55,9 @@ def render(endpoints: dict[str, Any], *, log_dir: Path, data_dir: Path, endpoint
     sandbox = endpoints.get("razorpay_sandbox")
     if sandbox:
         row("Razorpay sandbox", f"{sandbox}   (checkout pages: {sandbox}/checkout/<order id>)")
+    irp = endpoints.get("irp_sandbox")
+    if irp:
+        row("IRP sandbox", f"{irp}   (e-invoicing of the demo supplier: {irp}/_sandbox/irns)")
     local_stripe = endpoints.get("local_stripe")
     if local_stripe:
         row("Local Stripe", f"{local_stripe}   (for organisations that chose Stripe: PUT "

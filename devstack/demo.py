@@ -44,6 +44,8 @@ DEMO_ORGANISATION: dict[str, Any] = {
     "state_code": "29",
     "gstin": DEMO_GSTIN,
     "timezone": "Asia/Kolkata",
+    # An e-invoice names the buyer's address and PIN (docs/india.md).
+    "billing_address": "12 Brigade Road\nBengaluru 560025",
 }
 DEMO_PROJECT_NAME = "demo"
 DEMO_KEY_NAME = "demo key"

@@ -38,6 +38,7 @@ EXPORT_ORGANISATION: dict[str, Any] = {
     "state_code": "",
     "gstin": "",
     "timezone": "America/New_York",
+    "billing_address": "1 Globex Plaza\nNew York, NY 10001",
 }
 EXPORT_ORGANISATION_KEY = "demo-export-organisation"
 EXPORT_PROJECT = "globex-demo"

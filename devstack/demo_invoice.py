@@ -27,6 +27,7 @@ ZONE = ZoneInfo("Asia/Kolkata")
 PAYER = {
     "name": "Masala Metrics Pvt Ltd", "billing_email": "accounts@masala-metrics.example", "billing_currency": "INR",
     "country": "IN", "state_code": "27", "gstin": "27AAPFU0939F1ZV", "timezone": "Asia/Kolkata",
+    "billing_address": "21 Senapati Bapat Road\nPune 411016",
 }
 PAYER_KEY = "demo-payer-organisation"
 

@@ -26,6 +26,7 @@ from devstack.demo_invoice import DemoInvoice, ensure_demo_invoice
 from devstack.demo_logins import ensure_demo_logins
 from devstack.demo_usage import ensure_demo_usage
 from devstack.errors import DevstackError
+from devstack.irp_sandbox import REAL_IRP_ENV, LocalIrpSandbox, real_irp_configured
 from devstack.logs import LogFollower
 from devstack.mailbox import REAL_SMTP_ENV, LocalMailbox, real_smtp_configured
 from devstack.mesh import ORDER, REPO_ROOT, Mesh, stop_leftover_services
@@ -57,6 +58,7 @@ class _Started:
     nats: LocalNats | None = None
     sandbox: LocalRazorpaySandbox | None = None
     stripe: LocalStripe | None = None
+    irp: LocalIrpSandbox | None = None
     mailbox: LocalMailbox | None = None
     mesh: Mesh | None = None
     follower: LogFollower | None = None
@@ -67,8 +69,8 @@ class _Started:
         # Stop echoing first: services log NATS disconnects while shutting down, which is expected, not news.
         if self.follower:
             self.follower.stop()
-        for step in (self._stop_mesh, self._stop_sandbox, self._stop_stripe, self._stop_mailbox, self._stop_nats,
-                     self._stop_postgres):
+        for step in (self._stop_mesh, self._stop_sandbox, self._stop_irp, self._stop_stripe, self._stop_mailbox,
+                     self._stop_nats, self._stop_postgres):
             try:
                 step()
             except Exception as error:  # noqa: BLE001 - the remaining servers must still be stopped
@@ -81,6 +83,10 @@ class _Started:
     def _stop_sandbox(self) -> None:
         if self.sandbox:
             self.sandbox.stop()
+
+    def _stop_irp(self) -> None:
+        if self.irp:
+            self.irp.stop()
 
     def _stop_stripe(self) -> None:
         if self.stripe:
@@ -142,6 +148,7 @@ def run(
                                    gateway_secrets_key=gateway_secrets_key(data_dir, console.say))
         _razorpay(mesh, data_dir, started)
         _stripe(mesh, data_dir, started)
+        _irp(mesh, data_dir, started)
         _mailbox(mesh, data_dir, started)
         # A local run's webhook receivers (a demo receiver, a developer's tunnel) listen on private addresses,
         # which production refuses.
@@ -212,6 +219,15 @@ def _razorpay(mesh: Mesh, data_dir: Path, started: _Started) -> None:
     sandbox = started.sandbox = LocalRazorpaySandbox(data_dir, mesh.gateway_url + WEBHOOK_PATH).start()
     mesh.add_env("payments", sandbox.payments_env())
     mesh.add_env("gateway", sandbox.gateway_env())
+
+
+def _irp(mesh: Mesh, data_dir: Path, started: _Started) -> None:
+    """The local IRP sandbox with e-invoicing on for the demo supplier, unless a real IRP is configured."""
+    if real_irp_configured():
+        console.say(f"e-invoicing with the IRP credentials in ${REAL_IRP_ENV} (no sandbox)")
+        return
+    irp = started.irp = LocalIrpSandbox(data_dir).start()
+    mesh.add_env("invoicing", irp.invoicing_env())
 
 
 def _stripe(mesh: Mesh, data_dir: Path, started: _Started) -> None:
@@ -303,6 +319,7 @@ def _endpoints(
         "nats_url": nats_url,
         "nats_monitor_url": started.nats.monitor_url if started.nats else None,
         "razorpay_sandbox": started.sandbox.url if started.sandbox else None,
+        "irp_sandbox": started.irp.url if started.irp else None,
         "local_stripe": started.stripe.url if started.stripe else None,
         "mailbox": started.mailbox.endpoints() if started.mailbox else None,
         "logs": str(mesh.log_dir),
@@ -341,6 +358,11 @@ def _supervise(started: _Started, every_seconds: float = 0.5) -> None:
             started.reported.add("stripe")
             console.warn(f"the local Stripe exited unexpectedly; Stripe payments fail until it is back. "
                          f"Its log: {stripe.log_path}")
+        irp = started.irp
+        if irp is not None and not irp.running and "irp" not in started.reported:
+            started.reported.add("irp")
+            console.warn(f"the IRP sandbox exited unexpectedly; e-invoices wait for their IRN until it is back. "
+                         f"Its log: {irp.log_path}")
         mailbox = started.mailbox
         if mailbox is not None and not mailbox.running and "mailbox" not in started.reported:
             started.reported.add("mailbox")

@@ -1,5 +1,6 @@
 """python -m services.invoicing [serve|migrate]"""
 
+import asyncio
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -9,18 +10,21 @@ from billing_runtime import mesh
 from billing_runtime.service import Runtime, ServiceDefinition, Wiring, main
 from services.invoicing.adapters.invoice_document import Branding
 from services.invoicing.adapters.invoice_html import InvoiceHtmlRenderer
+from services.invoicing.adapters.irp_nic import NicCredentials, NicIrpConnector
 from services.invoicing.adapters.metering_usage import MeteringUsage
 from services.invoicing.adapters.payment_refunds import PaymentsRefunds
 from services.invoicing.adapters.run_locks import PostgresRunLocks
 from services.invoicing.adapters.tables import metadata
 from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.config import InvoicingSettings
+from services.invoicing.domain.einvoice import SellerDetails
 from services.invoicing.domain.invoice import Party
 from services.invoicing.entrypoints.grpc import InvoicingServicer
 from services.invoicing.entrypoints.payment_events import ConsumerSettings, PaymentEventConsumer
 from services.invoicing.entrypoints.scheduler import run_scheduler
 from services.invoicing.service.billing_inputs import Supplier, UsageSource
 from services.invoicing.service.credit_notes import CreditNotes
+from services.invoicing.service.einvoicing import EinvoicePolicy, EinvoiceRegistrar
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import IssuingPolicy, PeriodClose
@@ -44,6 +48,40 @@ def issuing_policy(settings: InvoicingSettings) -> IssuingPolicy:
     )
 
 
+def einvoice_policy(settings: InvoicingSettings) -> EinvoicePolicy:
+    return EinvoicePolicy(
+        enabled=settings.einvoice_enabled,
+        seller=SellerDetails(
+            legal_name=settings.supplier_name,
+            address1=settings.einvoice_seller_address1,
+            location=settings.einvoice_seller_location,
+            pin=settings.einvoice_seller_pin,
+            state_code=settings.supplier_state_code,
+            email=settings.supplier_email,
+        ),
+        turnover_band=settings.einvoice_turnover_band,
+        time_zone=settings.supplier_time_zone,
+    )
+
+
+def einvoice_registrar(runtime: Runtime, settings: InvoicingSettings) -> EinvoiceRegistrar | None:
+    """The registrar and its NIC connector when e-invoicing is on (settings checked complete at start-up)."""
+    if not settings.einvoice_enabled:
+        return None
+    assert settings.irp_public_key_path is not None
+    credentials = NicCredentials(
+        gstin=settings.supplier_gstin, client_id=settings.irp_client_id, client_secret=settings.irp_client_secret,
+        username=settings.irp_username, password=settings.irp_password,
+        public_key_pem=settings.irp_public_key_path.read_text(),
+    )
+    connector = NicIrpConnector(settings.irp_base_url, credentials)
+    runtime.on_shutdown(connector.aclose)
+    signing = settings.irp_signing_public_key_path.read_text() if settings.irp_signing_public_key_path else None
+    return EinvoiceRegistrar(partial(InvoicingUnitOfWork, runtime.engine), connector, einvoice_policy(settings),
+                             signing_public_key=signing,
+                             retry_first=timedelta(seconds=settings.einvoice_retry_initial_seconds))
+
+
 def payment_consumer_settings(settings: InvoicingSettings) -> ConsumerSettings:
     return ConsumerSettings(
         durable=settings.payments_consumer_durable,
@@ -60,7 +98,8 @@ def period_close(runtime: Runtime, settings: InvoicingSettings, usage: UsageSour
     close = PeriodClose(uow, runtime.outbox, usage, issuing_policy(settings),
                         forecast_window_days=settings.forecast_window_days,
                         grace=timedelta(hours=settings.grace_period_hours),
-                        late_window=timedelta(days=settings.late_usage_window_days))
+                        late_window=timedelta(days=settings.late_usage_window_days),
+                        einvoicing=einvoice_policy(settings))
     runs = InvoiceRuns(
         uow, close, lambda coro, name: runtime.spawn(coro, name=name),
         locks=PostgresRunLocks(runtime.engine), batch_size=settings.invoice_run_batch_size,
@@ -77,10 +116,12 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
     runtime.on_shutdown(refunds.close)
     uow = partial(InvoicingUnitOfWork, runtime.engine)
     credit_notes = CreditNotes(
-        uow, runtime.outbox, refunds, time_zone=issuing_policy(settings).time_zone, series=settings.credit_note_series
+        uow, runtime.outbox, refunds, time_zone=issuing_policy(settings).time_zone, series=settings.credit_note_series,
+        einvoicing=einvoice_policy(settings),
     )
+    registrar = einvoice_registrar(runtime, settings)
     invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(
-        InvoicingServicer(runtime, uow, close, runs, rendering, credit_notes),
+        InvoicingServicer(runtime, uow, close, runs, rendering, credit_notes, registrar),
         runtime.server,
     )
 
@@ -95,6 +136,14 @@ def register(runtime: Runtime, settings: InvoicingSettings) -> Wiring:
             runtime.js, Settlements(runtime.uow, runtime.outbox), payment_consumer_settings(settings)
         )
         runtime.spawn(consumer.run(), name="payment-event-consumer")
+        if registrar is not None:
+            stopping = asyncio.Event()
+
+            async def stop_registrar() -> None:
+                stopping.set()
+
+            runtime.on_shutdown(stop_registrar)
+            runtime.spawn(registrar.run(stopping, settings.einvoice_interval_seconds), name="einvoice-registrar")
 
     return Wiring([invoicing_pb2.DESCRIPTOR.services_by_name["InvoicingService"].full_name], on_ready=on_ready)
 
@@ -156,6 +205,8 @@ ACCESS = mesh.methods("billing.invoicing.v1.InvoicingService", {
     "SetPriceOverride": mesh.EDGE,
     "ListPriceOverrides": mesh.EDGE,
     "DeletePriceOverride": mesh.EDGE,
+    "ListEinvoiceRegistrations": mesh.EDGE,
+    "RetryEinvoiceRegistration": mesh.EDGE,
 })
 
 DEFINITION = ServiceDefinition(

@@ -1,10 +1,13 @@
+from __future__ import annotations
+
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
 from services.invoicing.domain import gst
+from services.invoicing.domain.einvoice_checks import TurnoverBand
 
 
 class InvoicingSettings(ServiceSettings):
@@ -16,7 +19,8 @@ class InvoicingSettings(ServiceSettings):
     # Where payments answers: credit notes with outcome refund ask it for the refund (its CreateRefund).
     payments_address: str = "127.0.0.1:50054"
     # The credit notes' number series: "CN/2627/00001" (1 to 5 letters, digits or '-', as invoice series).
-    credit_note_series: str = Field(default="CN", pattern=r"^[A-Za-z0-9-]{1,5}$")
+    # The first character is a letter or a digit 1-9: the IRP refuses document numbers starting with 0 or '-'.
+    credit_note_series: str = Field(default="CN", pattern=r"^[A-Za-z1-9][A-Za-z0-9-]{0,4}$")
 
     # The supplier: who issues the invoices. Its GST state decides CGST+SGST (same state) or IGST.
     supplier_name: str = "Billing Platform Demo Pvt Ltd"
@@ -27,7 +31,7 @@ class InvoicingSettings(ServiceSettings):
     # Issue dates (and so the financial year of a number) are days in this zone.
     supplier_time_zone: str = "Asia/Kolkata"
     # Invoice numbers: "<series>/<financial year>/<sequence>", at most 16 characters in all.
-    invoice_series: str = Field(default="INV", min_length=1, max_length=4, pattern=r"^[A-Z0-9]+$")
+    invoice_series: str = Field(default="INV", min_length=1, max_length=4, pattern=r"^[A-Z1-9][A-Z0-9]*$")
     payment_terms_days: int = Field(default=15, ge=0, le=365)
 
     # Branding of the PDF and HTML invoice.
@@ -64,6 +68,50 @@ class InvoicingSettings(ServiceSettings):
     # Failures other than the database being away before an event goes to the review list instead.
     payments_consumer_max_failures: int = Field(default=10, ge=1, le=1000)
     payments_consumer_fetch_batch: int = Field(default=32, ge=1, le=1000)
+
+    # GST e-invoicing (docs/india.md): registering B2B and export invoices with the IRP for their IRN and signed QR.
+    # Off unless the supplier's aggregate turnover is above the threshold (₹5 crore today).
+    einvoice_enabled: bool = False
+    # NIC's API (or a GSP's, or the local sandbox: make run points this at sandboxes/irp).
+    irp_base_url: str = "https://einv-apisandbox.nic.in"
+    irp_client_id: str = ""
+    irp_client_secret: str = ""
+    irp_username: str = ""
+    irp_password: str = ""
+    # NIC's public key the AppKey is encrypted to (PEM), and the key its signed invoices and QR codes verify with.
+    irp_public_key_path: Path | None = None
+    irp_signing_public_key_path: Path | None = None
+    # From ₹10 crore the IRP refuses documents older than 30 days; below it there is no such limit.
+    einvoice_turnover_band: TurnoverBand = TurnoverBand.FROM_10_CRORE
+    # The seller's address as INV-01 wants it (line, city, 6-digit PIN).
+    einvoice_seller_address1: str = "1 MG Road"
+    einvoice_seller_location: str = "Bengaluru"
+    einvoice_seller_pin: int = Field(default=560001, ge=100000, le=999999)
+    # How often the registrar looks for due registrations; an outage backs off per document (30 s doubling to 1 h).
+    einvoice_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    einvoice_retry_initial_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _einvoicing_complete(self) -> InvoicingSettings:
+        if self.einvoice_enabled:
+            missing = [
+                name
+                for name in (
+                    "supplier_gstin",
+                    "irp_client_id",
+                    "irp_client_secret",
+                    "irp_username",
+                    "irp_password",
+                    "irp_public_key_path",
+                )
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"einvoice_enabled needs {', '.join('INVOICING_' + m.upper() for m in missing)}")
+            problem = gst.gstin_problem(self.supplier_gstin, self.supplier_state_code)
+            if problem:
+                raise ValueError(f"INVOICING_SUPPLIER_GSTIN {problem}")
+        return self
 
     @field_validator("supplier_state_code")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from services.invoicing.domain.amount_format import (
 from services.invoicing.domain.amount_in_words import amount_in_words
 from services.invoicing.domain.billing_period import zone_of
 from services.invoicing.domain.charges import TierAmount
+from services.invoicing.domain.einvoice_registration import Registration, RegistrationStatus
 from services.invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, Party, TaxRegime
 
 _HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -33,6 +34,8 @@ EXPORT_PLACE_OF_SUPPLY = "96"
 EXPORT_TITLE = "EXPORT INVOICE"
 # The declaration GST requires on a zero-rated export, the same words as the note the invoice builder adds.
 EXPORT_SUBTITLE = gst.EXPORT_NOTE.upper()
+# The IRP acknowledges in Indian time; the acknowledgement is printed as it gave it.
+_IST = timezone(timedelta(hours=5, minutes=30), "IST")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -121,6 +124,32 @@ class TaxLineView:
 
 
 @dataclass(frozen=True)
+class EinvoiceView:
+    """What the IRP gave an e-invoice, printed on its first page: IRN, acknowledgement and the signed QR code."""
+
+    irn: str
+    ack_no: str
+    ack_date: str  # "05 Dec 2026 21:30 IST"
+    signed_qr_code: str  # the JWT the QR image encodes
+    cancelled: bool = False
+
+
+def einvoice_view(registration: Registration | None) -> EinvoiceView | None:
+    """The e-invoice block for a registered (or cancelled after registration) document; None otherwise."""
+    if registration is None or not registration.ack_no or registration.ack_at is None:
+        return None
+    acknowledged = registration.ack_at.astimezone(_IST)
+    return EinvoiceView(
+        irn=registration.irn,
+        ack_no=registration.ack_no,
+        ack_date=f"{acknowledged.day:02d} {_MONTHS[acknowledged.month - 1]} {acknowledged.year} "
+        f"{acknowledged.hour:02d}:{acknowledged.minute:02d} IST",
+        signed_qr_code=registration.signed_qr_code,
+        cancelled=registration.status is RegistrationStatus.CANCELLED,
+    )
+
+
+@dataclass(frozen=True)
 class InvoiceView:
     """Everything the document prints, as text. Amounts are grouped numbers without a currency code;
     ``total_with_currency`` and the tax labels carry the code (``INR 1,180.00``)."""
@@ -156,6 +185,8 @@ class InvoiceView:
     details: tuple[tuple[str, str], ...] = ()
     details_heading: str = "INVOICE DETAILS"
     document_name: str = "Invoice"  # "Credit note": the PDF's title and the file's metadata
+    # The IRP's IRN, acknowledgement and signed QR code of an e-invoiced document; None when not e-invoiced.
+    einvoice: EinvoiceView | None = None
 
 
 def format_date(value: date | None) -> str:
@@ -289,7 +320,9 @@ def _status_note(invoice: Invoice, zone: tzinfo | None) -> str:
     return ""
 
 
-def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
+def build_invoice_view(
+    invoice: Invoice, *, time_zone: str = "", registration: Registration | None = None
+) -> InvoiceView:
     """The document's text for ``invoice``. The billing period's days are written in ``time_zone`` if given, else
     in the zone the invoice carries (its organisation's), else in the stored datetimes' own zone (UTC)."""
     time_zone = time_zone or invoice.time_zone  # invoices carry their organisation's zone
@@ -352,4 +385,5 @@ def build_invoice_view(invoice: Invoice, *, time_zone: str = "") -> InvoiceView:
             ("Place of supply", place),
             ("Currency", currency),
         ),
+        einvoice=einvoice_view(registration),
     )

@@ -15,8 +15,12 @@ import functools
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
+from reportlab.graphics import renderSVG
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
 
 from services.invoicing.adapters.invoice_document import Branding, InvoiceView, build_invoice_view
+from services.invoicing.domain.einvoice_registration import Registration
 from services.invoicing.domain.invoice import Invoice
 
 TEMPLATE_NAME = "invoice.html.j2"
@@ -24,6 +28,16 @@ BUILTIN_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 @functools.cache
+def qr_data_uri(text: str, size: int = 160) -> str:
+    """``text`` as a QR code, an inline SVG image (reportlab draws it; no raster library needed)."""
+    widget = QrCodeWidget(text, barLevel="L")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    svg = renderSVG.drawToString(drawing)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
 def logo_data_uri(path: Path, mime_type: str) -> str:
     """The logo inline as a ``data:`` URI: email clients block remote images, and the HTML must stand alone."""
     return f"data:{mime_type};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
@@ -48,14 +62,21 @@ class InvoiceHtmlRenderer:
             keep_trailing_newline=True,
         )
 
-    def render(self, invoice: Invoice, branding: Branding, *, time_zone: str = "") -> str:
+    def render(
+        self, invoice: Invoice, branding: Branding, *, time_zone: str = "", registration: Registration | None = None
+    ) -> str:
         """The invoice as one self-contained HTML document (inline CSS, logo inline). ``time_zone``: the
-        organisation's IANA zone, in which the billing period's days are written (periods are stored in UTC)."""
-        return self.render_view(invoice, build_invoice_view(invoice, time_zone=time_zone), branding)
+        organisation's IANA zone, in which the billing period's days are written (periods are stored in UTC).
+        ``registration``: its e-invoice registration (IRN, acknowledgement, signed QR code as an inline image)."""
+        view = build_invoice_view(invoice, time_zone=time_zone, registration=registration)
+        return self.render_view(invoice, view, branding)
 
     def render_view(self, invoice: Invoice, view: InvoiceView, branding: Branding) -> str:
         """A document already written out (an invoice's view, or a credit note's from ``credit_note_document``)
         with the same template; ``invoice`` is what the template sees as ``invoice``."""
         template = self._environment.get_template(TEMPLATE_NAME)
         logo = logo_data_uri(branding.logo_path, branding.logo_mime_type) if branding.logo_path else ""
-        return template.render(invoice=invoice, view=view, branding=branding, logo_data_uri=logo)
+        qr = qr_data_uri(view.einvoice.signed_qr_code) if view.einvoice is not None else ""
+        return template.render(
+            invoice=invoice, view=view, branding=branding, logo_data_uri=logo, einvoice_qr_data_uri=qr
+        )

@@ -14,6 +14,8 @@ import io
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -23,8 +25,15 @@ from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from services.invoicing.adapters.invoice_document import Branding, InvoiceView, LineView, build_invoice_view
+from services.invoicing.adapters.invoice_document import (
+    Branding,
+    EinvoiceView,
+    InvoiceView,
+    LineView,
+    build_invoice_view,
+)
 from services.invoicing.adapters.invoice_pdf_fonts import fonts, printable
+from services.invoicing.domain.einvoice_registration import Registration
 from services.invoicing.domain.invoice import Invoice
 
 __all__ = ["Branding", "render_invoice_pdf"]
@@ -326,10 +335,40 @@ def _numbered_canvas(view: InvoiceView, branding: Branding, styles: _Styles) -> 
     return NumberedCanvas
 
 
-def render_invoice_pdf(invoice: Invoice, branding: Branding, *, time_zone: str = "") -> bytes:
+def render_invoice_pdf(
+    invoice: Invoice, branding: Branding, *, time_zone: str = "", registration: Registration | None = None
+) -> bytes:
     """The invoice as PDF bytes, identical for identical input. ``time_zone``: the organisation's IANA zone, in
-    which the billing period's days are printed (periods are stored in UTC)."""
-    return render_view_pdf(build_invoice_view(invoice, time_zone=time_zone), branding)
+    which the billing period's days are printed (periods are stored in UTC). ``registration``: its e-invoice
+    registration, whose IRN, acknowledgement and signed QR code go on the first page."""
+    return render_view_pdf(build_invoice_view(invoice, time_zone=time_zone, registration=registration), branding)
+
+
+QR_SIZE = 42 * mm  # the signed QR code is a JWT of ~1 KB: big enough for a phone or a scanner to read on paper
+
+
+def _einvoice_block(einvoice: EinvoiceView, styles: _Styles) -> Table:
+    """IRN, Ack No, Ack Date and the IRP's signed QR code (CGST Rule 48(4)), under the header of the first page."""
+    widget = QrCodeWidget(einvoice.signed_qr_code, barLevel="L")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(QR_SIZE, QR_SIZE, transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    label = ParagraphStyle("einvoice_label", parent=styles.small)
+    rows = [
+        [_p("E-INVOICE", styles.heading)],
+        [_p(f"IRN: {einvoice.irn}", label)],
+        [_p(f"Ack No: {einvoice.ack_no}", styles.body)],
+        [_p(f"Ack Date: {einvoice.ack_date}", styles.body)],
+    ]
+    if einvoice.cancelled:
+        rows.append([_p("The IRN of this invoice was cancelled at the IRP.", styles.banner)])
+    text = Table(rows, colWidths=[_WIDTH - QR_SIZE - 6 * mm])
+    text.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 1),
+                              ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    table = Table([[text, drawing]], colWidths=[_WIDTH - QR_SIZE, QR_SIZE])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    return table
 
 
 def render_view_pdf(view: InvoiceView, branding: Branding) -> bytes:
@@ -350,6 +389,8 @@ def render_view_pdf(view: InvoiceView, branding: Branding) -> bytes:
         invariant=1,
     )
     story: list = [_header(view, branding, styles), Spacer(1, 5 * mm)]
+    if view.einvoice is not None:
+        story += [_einvoice_block(view.einvoice, styles), Spacer(1, 4 * mm)]
     if view.status_note:
         story += [_p(view.status_note, styles.banner), Spacer(1, 3 * mm)]
     story += [_parties(view, styles), Spacer(1, 6 * mm), _lines_table(view, styles), Spacer(1, 4 * mm)]

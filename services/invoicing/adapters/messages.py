@@ -35,6 +35,7 @@ def organisation_to_pb(organisation: Organisation) -> invoicing_pb2.Organisation
         gstin=details.gstin,
         timezone=details.timezone,
         create_time=timestamp(organisation.created_at),
+        billing_address=details.billing_address,
     )
 
 

@@ -11,7 +11,16 @@ from billing_runtime.idempotency import insert_once
 from services.invoicing.adapters.tables import organisations
 from services.invoicing.domain.organisation import Organisation, OrganisationDetails
 
-_DETAIL_COLUMNS = ("name", "billing_email", "billing_currency", "country", "state_code", "gstin", "timezone")
+_DETAIL_COLUMNS = (
+    "name",
+    "billing_email",
+    "billing_currency",
+    "country",
+    "state_code",
+    "gstin",
+    "timezone",
+    "billing_address",
+)
 
 
 def organisation_from_row(row: sa.Row[Any]) -> Organisation:

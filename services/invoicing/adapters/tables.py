@@ -18,6 +18,7 @@ organisations = sa.Table(
     sa.Column("state_code", sa.Text, nullable=False, server_default=""),
     sa.Column("gstin", sa.Text, nullable=False, server_default=""),
     sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("billing_address", sa.Text, nullable=False, server_default=""),
     sa.Column("idempotency_key", sa.Text, unique=True),
     sa.Column("request_fingerprint", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
@@ -370,4 +371,29 @@ credit_notes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Index("credit_notes_invoice_idx", "invoice_id", "id"),
     sa.Index("credit_notes_organisation_idx", "organisation_id", "id"),
+)
+
+# E-invoice registrations with the IRP (migration 0009): the work queue of documents to register and what the IRP
+# acknowledged.
+einvoice_registrations = sa.Table(
+    "einvoice_registrations",
+    metadata,
+    sa.Column("document_id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("document_type", sa.Text, nullable=False),
+    sa.Column("document_number", sa.Text, nullable=False),
+    sa.Column("document_date", sa.Date, nullable=False),
+    sa.Column("irn", sa.CHAR(64), nullable=False, unique=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("ack_no", sa.Text, nullable=False, server_default=""),
+    sa.Column("ack_at", sa.DateTime(timezone=True)),
+    sa.Column("signed_invoice", sa.Text, nullable=False, server_default=""),
+    sa.Column("signed_qr_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+    sa.Column("cancel_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

@@ -10,6 +10,7 @@ from services.invoicing.adapters.catalog_repository import CatalogRepository
 from services.invoicing.adapters.coupon_repository import CouponRepository
 from services.invoicing.adapters.credit_note_repository import CreditNoteRepository
 from services.invoicing.adapters.credit_repository import CreditRepository
+from services.invoicing.adapters.einvoice_repository import EinvoiceRepository
 from services.invoicing.adapters.entitlement_repository import EntitlementOverrideRepository
 from services.invoicing.adapters.exchange_rate_repository import ExchangeRateRepository
 from services.invoicing.adapters.invoice_repository import InvoiceRepository
@@ -47,6 +48,7 @@ class InvoicingUnitOfWork(UnitOfWork):
     _credits: CreditRepository | None = None
     _credit_notes: CreditNoteRepository | None = None
     _settlements: SettlementRepository | None = None
+    _einvoices: EinvoiceRepository | None = None
 
     @property
     def organisations(self) -> OrganisationRepository:
@@ -100,6 +102,10 @@ class InvoicingUnitOfWork(UnitOfWork):
     def settlements(self) -> SettlementRepository:
         return _inside(self._settlements)
 
+    @property
+    def einvoices(self) -> EinvoiceRepository:
+        return _inside(self._einvoices)
+
     async def __aenter__(self) -> InvoicingUnitOfWork:
         await super().__aenter__()
         connection = self.connection
@@ -116,6 +122,7 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._credits = CreditRepository(connection)
         self._credit_notes = CreditNoteRepository(connection)
         self._settlements = SettlementRepository(connection)
+        self._einvoices = EinvoiceRepository(connection)
         return self
 
     async def __aexit__(
@@ -125,4 +132,5 @@ class InvoicingUnitOfWork(UnitOfWork):
         self._exchange_rates = self._invoice_runs = None
         self._entitlement_overrides = self._plans_in_force = None
         self._coupons = self._price_overrides = self._credits = self._credit_notes = self._settlements = None
+        self._einvoices = None
         await super().__aexit__(exc_type, exc, tb)

@@ -16,8 +16,10 @@ MAX_LENGTH = 16
 SEQUENCE_DIGITS = 5
 # Series, two slashes, four FY digits and five sequence digits must fit in 16 characters.
 MAX_SERIES_LENGTH = MAX_LENGTH - 2 - 4 - SEQUENCE_DIGITS
-_SERIES = re.compile(r"^[A-Za-z0-9-]+$")
-_NUMBER = re.compile(r"^[A-Za-z0-9/-]{1,16}$")
+# What the IRP accepts as a document number: a letter or a digit 1-9 first (never 0, '-' or '/'), then letters,
+# digits, '/' and '-'. A series starts every number, so it starts the same way.
+_SERIES = re.compile(r"^[A-Za-z1-9][A-Za-z0-9-]*$")
+_NUMBER = re.compile(r"^[A-Za-z1-9][A-Za-z0-9/-]{0,15}$")
 
 
 def financial_year(day: date) -> str:
@@ -27,11 +29,12 @@ def financial_year(day: date) -> str:
 
 
 def validate_series(series: str) -> str:
-    """``series`` if it is 1..5 letters, digits or ``-`` (so a full number fits 16 characters); else
-    InvalidArgument naming ``invoice_series``."""
+    """``series`` if it is 1..5 letters, digits or ``-``, the first a letter or a digit 1-9 (the IRP's pattern, and
+    a full number fits 16 characters); else InvalidArgument naming ``invoice_series``."""
     if not series or len(series) > MAX_SERIES_LENGTH or not _SERIES.fullmatch(series):
         raise InvalidArgument(
-            f"is {series!r}; expected 1 to {MAX_SERIES_LENGTH} letters, digits or '-' (e.g. INV) so that "
+            f"is {series!r}; expected 1 to {MAX_SERIES_LENGTH} letters, digits or '-', starting with a letter or a "
+            f"digit 1-9 (e.g. INV), so that "
             f"'<series>/<FY>/<5-digit sequence>' fits {MAX_LENGTH} characters",
             field="invoice_series",
         )
@@ -56,5 +59,5 @@ def format_invoice_number(series: str, fy: str, sequence: int) -> str:
 
 
 def is_valid_invoice_number(number: str) -> bool:
-    """True for 1..16 characters of letters, digits, ``-`` and ``/``."""
+    """True for what the IRP accepts: 1..16 letters, digits, ``-`` and ``/``, the first a letter or a digit 1-9."""
     return bool(_NUMBER.fullmatch(number))

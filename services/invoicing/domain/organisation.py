@@ -15,6 +15,7 @@ from billing_runtime.errors import InvalidArgument
 from services.invoicing.domain import currencies, gst
 
 MAX_NAME_LENGTH = 200
+MAX_ADDRESS_LENGTH = 300
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
@@ -29,10 +30,16 @@ class OrganisationDetails:
     state_code: str = ""
     gstin: str = ""
     timezone: str = "UTC"
+    # Lines of the billing address (street, city and PIN): printed on invoices; an e-invoice needs its PIN.
+    billing_address: str = ""
 
     def fingerprint(self) -> str:
-        """Stable digest of the request, so an idempotency key reused with another body is caught."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        """Stable digest of the request, so an idempotency key reused with another body is caught (a request
+        without an address digests as it did before addresses existed)."""
+        values = asdict(self)
+        if not values["billing_address"]:
+            del values["billing_address"]
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ def validate_details(
     state_code: str = "",
     gstin: str = "",
     timezone: str = "",
+    billing_address: str = "",
 ) -> OrganisationDetails:
     """Normalise and validate billing details; raises InvalidArgument naming the first bad field."""
     details = OrganisationDetails(
@@ -61,7 +69,12 @@ def validate_details(
         state_code=state_code.strip().upper(),
         gstin=gstin.strip().upper(),
         timezone=timezone.strip() or "UTC",
+        billing_address="\n".join(line.strip() for line in billing_address.strip().splitlines() if line.strip()),
     )
+    if len(details.billing_address) > MAX_ADDRESS_LENGTH:
+        raise InvalidArgument(f"must be at most {MAX_ADDRESS_LENGTH} characters", field="billing_address")
+    if any(ord(c) < 32 and c != "\n" for c in details.billing_address):
+        raise InvalidArgument("must not contain control characters", field="billing_address")
     if not details.name:
         raise InvalidArgument("is required", field="name")
     if len(details.name) > MAX_NAME_LENGTH:

@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing.invoicing.v1 import invoicing_pb2_grpc
-from billing_runtime.errors import InvalidArgument
+from billing_runtime import paging
+from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from billing_runtime.service import Runtime
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.invoicing.adapters import catalog_messages as cm
 from services.invoicing.adapters import coupon_messages as com
 from services.invoicing.adapters import credit_messages as crm
 from services.invoicing.adapters import credit_note_messages as cnm
+from services.invoicing.adapters import einvoice_messages as em
 from services.invoicing.adapters import price_override_messages as pom
 from services.invoicing.adapters import settlement_messages as sm
 from services.invoicing.adapters.messages import (
@@ -26,6 +28,7 @@ from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
 from services.invoicing.domain.charge_rules import validate_charge
 from services.invoicing.domain.coupon import validate_discount
 from services.invoicing.domain.discounts import discount_minor
+from services.invoicing.domain.einvoice_checks import cancel_reason
 from services.invoicing.domain.invoice import InvoiceStatus
 from services.invoicing.domain.money import parse_decimal
 from services.invoicing.domain.pricing import quote_charge
@@ -45,6 +48,7 @@ from services.invoicing.service import (
     subscriptions,
 )
 from services.invoicing.service.credit_notes import CreateCreditNote, CreditNotes, RequestedLine
+from services.invoicing.service.einvoicing import EinvoiceRegistrar, registration_for_pdf
 from services.invoicing.service.invoice_rendering import InvoiceRendering
 from services.invoicing.service.invoice_runs import InvoiceRuns
 from services.invoicing.service.period_close import PeriodClose
@@ -67,7 +71,9 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         runs: InvoiceRuns,
         rendering: InvoiceRendering,
         credit_notes: CreditNotes,
+        einvoicing: EinvoiceRegistrar | None = None,
     ) -> None:
+        self._einvoicing = einvoicing
         self._runtime = runtime
         self._uow = uow
         self._close = close
@@ -90,6 +96,7 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
                 gstin=request.gstin,
                 timezone=request.timezone,
                 idempotency_key=request.idempotency_key,
+                billing_address=request.billing_address,
             ),
         )
         return pb.CreateOrganisationResponse(organisation=organisation_to_pb(organisation), created=created)
@@ -444,6 +451,12 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.GetInvoiceResponse(invoice=invoice_to_pb(invoice))
 
     async def VoidInvoice(self, request, context):  # noqa: N802
+        if self._einvoicing is not None and request.invoice_id:
+            # An e-invoiced invoice's IRN is cancelled first (a network call, outside any transaction), and only
+            # if the invoice could be voided at all: a void refused afterwards would leave it issued without one.
+            cancel_reason(request.irn_cancel_reason or "4")
+            await invoices.check_voidable(self._uow(), request.invoice_id, request.reason)
+            await self._einvoicing.cancel_for_void(request.invoice_id, request.irn_cancel_reason, request.reason)
         invoice = await invoices.void_invoice(
             self._uow(), self._runtime.outbox, invoice_id=request.invoice_id, reason=request.reason
         )
@@ -458,9 +471,14 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def RenderInvoice(self, request, context):  # noqa: N802
         invoice = await invoices.get_invoice(self._uow(), request.invoice_id)
         if request.format in (pb.INVOICE_FORMAT_PDF, pb.INVOICE_FORMAT_UNSPECIFIED):
-            content, content_type, extension = await self._rendering.pdf(invoice), "application/pdf", "pdf"
+            # The PDF of an e-invoiced invoice is final only with its IRN: Unavailable until it is registered.
+            registration = await registration_for_pdf(self._uow(), invoice)
+            content = await self._rendering.pdf(invoice, registration)
+            content_type, extension = "application/pdf", "pdf"
         elif request.format == pb.INVOICE_FORMAT_HTML:
-            content = self._rendering.html(invoice).encode()
+            async with self._uow() as uow:
+                registration = await uow.einvoices.get(invoice.id)
+            content = self._rendering.html(invoice, registration).encode()
             content_type, extension = "text/html; charset=utf-8", "html"
         else:
             raise InvalidArgument(f"{request.format} is not an InvoiceFormat", field="format")
@@ -500,10 +518,13 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def RenderCreditNote(self, request, context):  # noqa: N802
         note, invoice = await self._credit_notes.get_with_invoice(request.credit_note_id)
         if request.format in (pb.INVOICE_FORMAT_PDF, pb.INVOICE_FORMAT_UNSPECIFIED):
-            content = await self._rendering.credit_note_pdf(note, invoice)
+            registration = await registration_for_pdf(self._uow(), note)
+            content = await self._rendering.credit_note_pdf(note, invoice, registration)
             content_type, extension = "application/pdf", "pdf"
         elif request.format == pb.INVOICE_FORMAT_HTML:
-            content = self._rendering.credit_note_html(note, invoice).encode()
+            async with self._uow() as uow:
+                registration = await uow.einvoices.get(note.id)
+            content = self._rendering.credit_note_html(note, invoice, registration).encode()
             content_type, extension = "text/html; charset=utf-8", "html"
         else:
             raise InvalidArgument(f"{request.format} is not an InvoiceFormat", field="format")
@@ -544,6 +565,26 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         return pb.ListReviewItemsResponse(
             review_items=[sm.review_item_to_pb(item) for item in page], next_page_token=next_token
         )
+
+    async def ListEinvoiceRegistrations(self, request, context):  # noqa: N802
+        status = em.status_from_pb(request.status)
+        size, after = paging.page_size(request.page_size), paging.page_after(request.page_token)
+        if self._einvoicing is None:
+            return pb.ListEinvoiceRegistrationsResponse()
+        found = await self._einvoicing.list(status=status, limit=size + 1, after=after)
+        page = found[:size]
+        return pb.ListEinvoiceRegistrationsResponse(
+            registrations=[em.registration_to_pb(r) for r in page],
+            next_page_token=page[-1].document_id if len(found) > size else "",
+        )
+
+    async def RetryEinvoiceRegistration(self, request, context):  # noqa: N802
+        if not request.document_id:
+            raise InvalidArgument("is required", field="document_id")
+        if self._einvoicing is None:
+            raise FailedPrecondition("e-invoicing is not enabled for this supplier (INVOICING_EINVOICE_ENABLED)")
+        registration = await self._einvoicing.retry(request.document_id)
+        return pb.RetryEinvoiceRegistrationResponse(registration=em.registration_to_pb(registration))
 
     async def ResolveReviewItem(self, request, context):  # noqa: N802
         item = await settlements.resolve_review_item(

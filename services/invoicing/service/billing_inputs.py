@@ -102,6 +102,7 @@ def customer_party(organisation: Organisation) -> Party:
         country=details.country,
         state_code=details.state_code,
         gstin=details.gstin,
+        address=details.billing_address,
     )
 
 

@@ -46,7 +46,9 @@ from services.invoicing.domain.invoice import Invoice
 from services.invoicing.domain.invoice_number import financial_year
 from services.invoicing.domain.money import parse_decimal
 from services.invoicing.domain.settlement import InvoiceTerms, Settlement, SettlementKind, settle
+from services.invoicing.service import einvoicing
 from services.invoicing.service.credits import add_grant
+from services.invoicing.service.einvoicing import DISABLED, EinvoicePolicy
 from services.invoicing.service.fingerprints import fingerprint
 from services.invoicing.service.organisations import existing_organisation
 from services.invoicing.service.ports import EventOutbox, InvoicingTransaction, PaymentRefunds
@@ -100,7 +102,9 @@ class CreditNotes:
         time_zone: str = "Asia/Kolkata",
         series: str = DEFAULT_SERIES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        einvoicing: EinvoicePolicy = DISABLED,
     ) -> None:
+        self._einvoicing = einvoicing
         self._uow = uow
         self._outbox = outbox
         self._refunds = refunds
@@ -173,6 +177,8 @@ class CreditNotes:
             whole=requested is None, created_at=now, time_zone=invoice.time_zone,
         )
         await uow.credit_notes.add(note, idempotency_key=command.idempotency_key, fingerprint=request_print)
+        # An e-invoiced invoice's credit note is e-invoiced too (Typ CRN), queued as invoices are.
+        await einvoicing.queue_credit_note(uow, self._einvoicing, note, invoice, now)
         if note.credit_minor:
             await self._leave_credit(uow, note, now)
         due_after = await self._resettle(uow, invoice, note, now)

@@ -50,10 +50,7 @@ async def list_invoices(
     return paging.split_page(found, size)
 
 
-async def void_invoice(
-    uow: InvoicingTransaction, outbox: EventOutbox, *, invoice_id: str, reason: str, now: datetime | None = None
-) -> Invoice:
-    """Void an issued invoice with a reason; its number stays used. Voiding a voided invoice again returns it."""
+def _void_reason(invoice_id: str, reason: str) -> str:
     reason = reason.strip()
     if not reason:
         raise InvalidArgument("is required: say why the invoice is void", field="reason")
@@ -61,6 +58,33 @@ async def void_invoice(
         raise InvalidArgument(f"must be at most {MAX_VOID_REASON_LENGTH} characters", field="reason")
     if not invoice_id:
         raise InvalidArgument("is required", field="invoice_id")
+    return reason
+
+
+def _refuse_unvoidable(invoice: Invoice) -> None:
+    if invoice.status not in VOIDABLE or invoice.amount_paid_minor or invoice.amount_refunded_minor:
+        raise FailedPrecondition(
+            f"invoice {invoice.id} is {invoice.status.value}; only an issued, unpaid invoice can be voided"
+        )
+
+
+async def check_voidable(uow: InvoicingTransaction, invoice_id: str, reason: str) -> None:
+    """What :func:`void_invoice` would refuse, refused without changing anything (a void of a void passes): asked
+    before an e-invoiced invoice's IRN is cancelled."""
+    _void_reason(invoice_id, reason)
+    async with uow:
+        invoice = await uow.invoices.get(invoice_id)
+    if invoice is None:
+        raise NotFound(f"no invoice with id {invoice_id!r}")
+    if invoice.status is not InvoiceStatus.VOID:
+        _refuse_unvoidable(invoice)
+
+
+async def void_invoice(
+    uow: InvoicingTransaction, outbox: EventOutbox, *, invoice_id: str, reason: str, now: datetime | None = None
+) -> Invoice:
+    """Void an issued invoice with a reason; its number stays used. Voiding a voided invoice again returns it."""
+    reason = _void_reason(invoice_id, reason)
     now = now or datetime.now(UTC)
     async with uow:
         repository = uow.invoices
@@ -69,10 +93,7 @@ async def void_invoice(
             raise NotFound(f"no invoice with id {invoice_id!r}")
         if invoice.status is InvoiceStatus.VOID:
             return invoice
-        if invoice.status not in VOIDABLE or invoice.amount_paid_minor or invoice.amount_refunded_minor:
-            raise FailedPrecondition(
-                f"invoice {invoice_id} is {invoice.status.value}; only an issued, unpaid invoice can be voided"
-            )
+        _refuse_unvoidable(invoice)
         await repository.void(invoice_id, reason, now, from_status=invoice.status)
         # The prepaid credit it spent goes back to its grants (a reissue spends it again); a top-up not paid
         # will never make its credit available.

@@ -22,6 +22,7 @@ class CreateOrganisation:
     gstin: str = ""
     timezone: str = ""
     idempotency_key: str = ""
+    billing_address: str = ""
 
 
 async def create_organisation(
@@ -36,6 +37,7 @@ async def create_organisation(
         state_code=command.state_code,
         gstin=command.gstin,
         timezone=command.timezone,
+        billing_address=command.billing_address,
     )
     async with uow:
         organisation, created = await uow.organisations.add(new_id("org"), details, command.idempotency_key)

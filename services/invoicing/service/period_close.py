@@ -48,6 +48,7 @@ from services.invoicing.domain.plan import PlanVersion
 from services.invoicing.domain.price_override import PriceOverride
 from services.invoicing.domain.subscription import Subscription
 from services.invoicing.domain.usage_forecast import DEFAULT_WINDOW_DAYS, Forecast, forecast_invoice, observation
+from services.invoicing.service import einvoicing
 from services.invoicing.service.billing_inputs import (
     PlannedInvoice,
     Supplier,
@@ -60,6 +61,7 @@ from services.invoicing.service.billing_inputs import (
     read_usage,
 )
 from services.invoicing.service.credits import add_grant
+from services.invoicing.service.einvoicing import DISABLED, EinvoicePolicy
 from services.invoicing.service.late_usage import (
     LatePricing,
     basis,
@@ -106,8 +108,10 @@ class PeriodClose:
         forecast_window_days: int = DEFAULT_WINDOW_DAYS,
         grace: timedelta = timedelta(0),
         late_window: timedelta = DEFAULT_LATE_WINDOW,
+        einvoicing: EinvoicePolicy = DISABLED,
     ) -> None:
         self._uow = uow
+        self._einvoicing = einvoicing
         self._outbox = outbox
         self._usage = usage
         self._policy = policy
@@ -389,6 +393,8 @@ class PeriodClose:
             for invoice in issued:
                 if invoice.total_minor < 0:
                     await self._owe_back(uow, invoice, now)
+            # E-invoiced ones are queued for the IRP in this same transaction; the registrar sends them.
+            await einvoicing.queue(uow, self._einvoicing, issued, now)
             events = []
             for invoice in issued:
                 event_id = new_id("evt")

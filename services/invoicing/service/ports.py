@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from services.invoicing.domain.coupon import Coupon, CouponRedemption, CouponTerms
 from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms
 from services.invoicing.domain.credit_note import CreditNote, RefundState
+from services.invoicing.domain.einvoice_registration import Acknowledgement, Registration
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
@@ -505,6 +506,33 @@ class PaymentRefunds(Protocol):
         ...
 
 
+class EinvoiceRegistrations(Protocol):
+    """E-invoice registrations (``domain/einvoice_registration.py``): the queue the registrar drains."""
+
+    async def add_pending(self, registrations: Sequence[Registration]) -> None: ...
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Registration]:
+        """Due pending registrations, each counted as an attempt and leased to the caller."""
+        ...
+
+    async def save(self, registration: Registration, now: datetime) -> None: ...
+
+    async def get(self, document_id: str, *, for_update: bool = False) -> Registration | None: ...
+
+    async def list(self, *, status: str = "", limit: int, after: str | None) -> list[Registration]: ...
+
+
+class IrpConnector(Protocol):
+    """The IRP: NIC's direct API (``adapters/irp_nic.py``) or a GSP's. Raises ``IrpRefusal`` (the IRP's error codes)
+    or ``IrpUnavailable`` (try again later)."""
+
+    async def generate(self, document_json: str) -> Acknowledgement: ...
+
+    async def get(self, irn: str) -> Acknowledgement: ...
+
+    async def cancel(self, irn: str, reason_code: str, remark: str) -> datetime: ...
+
+
 class InvoicingTransaction(Protocol):
     """One transaction over invoicing's repositories: ``async with uow:`` commits when the block ends normally
     and rolls back on an exception. The repositories are usable inside the block only."""
@@ -547,6 +575,9 @@ class InvoicingTransaction(Protocol):
 
     @property
     def settlements(self) -> SettlementRecords: ...
+
+    @property
+    def einvoices(self) -> EinvoiceRegistrations: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -586,6 +586,7 @@ async def _b_ids(world: World) -> dict[str, str]:
         "review_item_id": "rev_none", "reconciliation_id": "urc_none", "coupon_id": "cpn_none",
         "coupon_redemption_id": "cpr_none", "plan_code": "plan-none", "grant_id": "crg_none",
         "credit_note_id": b.credit_note["id"],
+        "document_id": b.invoice["id"],  # an e-invoice registration is keyed by its invoice
     }
 
 

@@ -35,6 +35,7 @@ from services.gateway.entrypoints.http import (
     credit_notes,
     credits,
     dunning,
+    einvoices,
     events,
     input_policy,
     invoices,
@@ -256,6 +257,7 @@ def create_app(
     app.include_router(payment_providers.router)
     app.include_router(reconciliation.router)
     app.include_router(settlement.router)
+    app.include_router(einvoices.router)
     app.include_router(notifications.admin_router)
     app.include_router(notifications.router)
     app.include_router(webhook_endpoints.admin_router)

@@ -77,6 +77,10 @@ class InvoiceRun(BaseModel):
 
 class InvoiceVoid(Request):
     reason: str = Field(description="Why the invoice is void; kept on it", examples=["Wrong billing address"])
+    irn_cancel_reason: Literal["", "1", "2", "3", "4"] = Field(
+        "", description="An e-invoiced invoice's IRN cancellation reason: 1 duplicate, 2 data entry mistake, 3 order "
+        "cancelled, 4 other (the default). Within 24 hours of registration only; after that the void is refused "
+        "(422) and a credit note is needed", examples=["2"])
 
 
 class Party(BaseModel):

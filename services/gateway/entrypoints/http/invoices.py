@@ -154,7 +154,9 @@ async def void_invoice(invoice_id: str, body: ins.InvoiceVoid, request: Request)
     """The invoice keeps its number (never reused) and the reason. Voiding a void invoice returns it unchanged.
     A voided invoice can be reissued under a new number."""
     reply = await clients.call(
-        invoicing_of(request).VoidInvoice, invoicing_pb2.VoidInvoiceRequest(invoice_id=invoice_id, reason=body.reason)
+        invoicing_of(request).VoidInvoice,
+        invoicing_pb2.VoidInvoiceRequest(invoice_id=invoice_id, reason=body.reason,
+                                         irn_cancel_reason=body.irn_cancel_reason),
     )
     await audit(request, "invoice.void", "invoice", invoice_id, reason=body.reason,
                 after={"status": ins.Invoice.from_pb(reply.invoice).status})

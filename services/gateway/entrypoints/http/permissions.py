@@ -167,6 +167,8 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/invoices/{invoice_id}/settlements"): READ,
     ("GET", "/api/v1/admin/review-items"): READ,
     ("POST", "/api/v1/admin/review-items/{review_item_id}/resolve"): OPERATE,
+    ("GET", "/api/v1/admin/einvoices"): READ,
+    ("POST", "/api/v1/admin/einvoices/{document_id}/retry"): OPERATE,
     ("GET", "/api/v1/admin/messages"): READ,
     ("GET", "/api/v1/admin/messages/{message_id}"): READ,
     ("GET", "/api/v1/admin/messages/{message_id}/preview"): READ,

@@ -28,6 +28,9 @@ class OrganisationCreate(Request):
     gstin: str = Field("", description="15-character GSTIN, validated with its check character",
                        examples=["29ABCDE1234F1ZW"])
     timezone: str = Field("UTC", description="IANA zone; billing periods are cut in it", examples=["Asia/Kolkata"])
+    billing_address: str = Field("", max_length=300, description="address lines (street, city, PIN), one a line; "
+                                 "an e-invoiced customer's needs its 6-digit PIN", examples=["42 Residency Road\n"
+                                 "Bengaluru 560025"])
 
 
 class Organisation(BaseModel):
@@ -40,6 +43,7 @@ class Organisation(BaseModel):
     gstin: str
     timezone: str
     created_at: datetime
+    billing_address: str = ""
 
     @classmethod
     def from_pb(cls, message: invoicing_pb2.Organisation) -> Organisation:
@@ -47,6 +51,7 @@ class Organisation(BaseModel):
             id=message.id, name=message.name, billing_email=message.billing_email,
             billing_currency=message.billing_currency, country=message.country, state_code=message.state_code,
             gstin=message.gstin, timezone=message.timezone, created_at=from_timestamp(message.create_time),
+            billing_address=message.billing_address,
         )
 
 

@@ -60,3 +60,29 @@ def test_numbers_are_valid_and_ordered_by_sequence(day: date, sequence: int) -> 
     number = format_invoice_number("INV", financial_year(day), sequence)
     assert is_valid_invoice_number(number) and len(number) <= 16
     assert int(number.rsplit("/", 1)[1]) == sequence
+
+
+@pytest.mark.parametrize("series", ["0INV", "-A", "0", "-"])
+def test_series_starts_as_the_irp_requires(series):
+    from services.invoicing.domain.invoice_number import validate_series
+
+    with pytest.raises(InvalidArgument, match="starting with a letter or a digit 1-9"):
+        validate_series(series)
+
+
+@pytest.mark.parametrize(
+    "number,valid",
+    [
+        ("INV/2627/00001", True),
+        ("1/2627/1", True),
+        ("0INV/1", False),
+        ("-1", False),
+        ("/A", False),
+        ("A" * 16, True),
+        ("A" * 17, False),
+    ],
+)
+def test_invoice_numbers_follow_the_irp_pattern(number, valid):
+    from services.invoicing.domain.invoice_number import is_valid_invoice_number
+
+    assert is_valid_invoice_number(number) is valid
