@@ -98,10 +98,12 @@ class MandateRepository:
         return [_debit(row) for row in rows]
 
     async def debits_in_cycle(self, mandate_id: str, cycle: str, invoice_id: str) -> int:
-        """The mandate's debits in ``cycle`` other than the invoice's own that are made or being made."""
+        """The mandate's debits in ``cycle`` other than the invoice's own that were started (ordered, requested or
+        captured): the first invoice of a cycle to reach its debit has it."""
+        started = [DebitState.ORDERED.value, DebitState.REQUESTED.value, DebitState.CAPTURED.value]
         return int((await self._conn.execute(sa.select(sa.func.count()).select_from(t.debits).where(
             t.debits.c.mandate_id == mandate_id, t.debits.c.cycle == cycle, t.debits.c.invoice_id != invoice_id,
-            t.debits.c.state.in_([*_WORKING, DebitState.CAPTURED.value])))).scalar() or 0)
+            t.debits.c.state.in_(started)))).scalar() or 0)
 
     async def update_debit(self, invoice_id: str, **changes: Any) -> None:
         values = {key: (value.value if hasattr(value, "value") else value) for key, value in changes.items()}

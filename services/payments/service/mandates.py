@@ -210,7 +210,7 @@ async def apply_webhook(unit: Unit, event: str, body: bytes, now: datetime) -> s
         await unit.mandates.update(mandate.id, **changes)
     if not moved.moved:
         return f"no change: mandate {mandate.id} is already {mandate.state}"
-    log.info("mandate moved", mandate_id=mandate.id, state=str(moved.state), event=event)
+    log.info("mandate moved", mandate_id=mandate.id, state=str(moved.state), webhook_event=event)
     return f"applied: mandate {mandate.id} {moved.state}"
 
 

@@ -68,7 +68,8 @@ class Mandates:
 
     async def debits_in_cycle(self, mandate_id: str, cycle: str, invoice_id: str) -> int:
         return sum(1 for d in self.s.debits.values() if d.mandate_id == mandate_id and d.cycle == cycle
-                   and d.invoice_id != invoice_id and (d.state in WORKING or d.state is DebitState.CAPTURED))
+                   and d.invoice_id != invoice_id
+                   and d.state in (DebitState.ORDERED, DebitState.REQUESTED, DebitState.CAPTURED))
 
     async def update_debit(self, invoice_id: str, **changes: Any) -> None:
         self.s.debits[invoice_id] = replace(self.s.debits[invoice_id], **changes)
