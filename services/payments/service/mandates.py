@@ -29,7 +29,7 @@ from services.payments.domain.mandate import (
     MandateState,
     advance,
 )
-from services.payments.domain.provider import ProviderFailure
+from services.payments.domain.provider import FailureKind, ProviderFailure
 from services.payments.service.ports import RecurringProvider, Unit, UnitFactory
 
 log = get_logger(__name__)
@@ -107,11 +107,15 @@ async def create(uow: UnitFactory, provider: RecurringProvider, command: CreateM
             customer_id, method.value, command.max_amount_minor, expire_at, mandate.id, notes)
     except ProviderFailure as failure:
         log.warning("mandate not made at the provider", mandate_id=mandate.id, error=str(failure))
-        if not command.idempotency_key:
+        refused = failure.kind is FailureKind.REJECTED
+        if refused or not command.idempotency_key:
             # Nothing can finish it later: it must not stand in the way of the next attempt.
             async with uow() as unit:
                 await unit.mandates.update(mandate.id, state=MandateState.CANCELLED,
                                            reason=f"not made at Razorpay: {failure}")
+        if refused:
+            raise FailedPrecondition(f"Razorpay refused the mandate: {failure.description or failure.code}"[:300]) \
+                from None
         raise Unavailable(f"Razorpay did not make the mandate ({failure}); retry with the same idempotency key") \
             from None
     url = ""
