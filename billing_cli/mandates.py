@@ -1,5 +1,5 @@
 """billing mandates: organisations' recurring mandates (Razorpay tokens on a card, UPI AutoPay or eNACH) on which
-their invoices are debited before they are due (docs/india.md)."""
+their invoices are debited before they are due (docs/payments.md, "Recurring auto-debit")."""
 
 from __future__ import annotations
 

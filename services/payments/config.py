@@ -68,8 +68,9 @@ class PaymentsSettings(ServiceSettings):
 
     # Reconcile the previous UTC day with the provider every day (after 01:00 UTC).
     daily_reconciliation: bool = True
-    # Charge issued invoices on organisations' mandates in the background (docs/india.md). Debits are scheduled on
-    # issue either way; off, nothing is sent to Razorpay for them (tests drive the worker with their own clock).
+    # Charge issued invoices on organisations' mandates in the background (docs/payments.md, "Recurring
+    # auto-debit"). Debits are scheduled on issue either way; off, nothing is sent to Razorpay for them (tests
+    # drive the worker with their own clock).
     autodebit_worker: bool = True
 
     # Durable consumers of invoicing's invoice events and of the webhooks the gateway verified.

@@ -200,7 +200,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         return payments_pb2.SetPaymentProviderResponse(provider=messages.provider_to_pb(provider), own=own)
 
 
-    # ---- recurring mandates (docs/india.md)
+    # ---- recurring mandates (docs/payments.md, "Recurring auto-debit")
     def _recurring(self):  # noqa: ANN202 - the Razorpay adapter, which makes tokens and recurring debits
         return self._collecting.providers.required(Provider.RAZORPAY)
 

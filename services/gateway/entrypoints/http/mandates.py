@@ -1,6 +1,6 @@
 """Recurring mandates (Razorpay tokens) and the debits of invoices on them (admin, under /api/v1/admin).
 Payments owns both; these routes translate, fill the customer from the organisation's billing details, and audit
-every change. See docs/india.md ("Recurring auto-debit")."""
+every change. See docs/payments.md ("Recurring auto-debit")."""
 
 from __future__ import annotations
 
