@@ -43,7 +43,7 @@ from services.payments.domain.mandate import (
 from services.payments.domain.payment import PaymentStatus, from_provider_status
 from services.payments.domain.provider import Backoff, FailureKind, ProviderFailure
 from services.payments.domain.reports import ProviderPayment
-from services.payments.service import links
+from services.payments.service import links, provider_reports
 from services.payments.service.ports import Clock, PaymentProvider, RecurringProvider, Unit, UnitFactory
 
 log = get_logger(__name__)
@@ -51,6 +51,8 @@ log = get_logger(__name__)
 LEASE = timedelta(minutes=2)
 # A requested debit is looked at again this long after its due moment if no webhook has settled it.
 CHECK_AFTER_DUE = timedelta(hours=12)
+# ... and then every so often while Razorpay has not settled it.
+RECHECK = timedelta(hours=6)
 RECEIPT_SUFFIX = "#AD"
 
 
@@ -156,8 +158,11 @@ async def _step(uow: UnitFactory, provider: RecurringProvider, link_provider: Pa
             return
         async with uow() as unit:
             for reported in found:
+                if reported.status in ("authorized", "captured", "failed", "refunded"):
+                    # A webhook may have been lost: what Razorpay says settles the payment as a webhook would.
+                    await provider_reports.apply_payment(unit, reported, now, LEASE)
                 await reported_payment(unit, reported)
-            await unit.mandates.update_debit(debit.invoice_id, next_at=_check_at(debit, now))
+            await unit.mandates.update_debit(debit.invoice_id, next_at=max(_check_at(debit, now), now + RECHECK))
 
 
 async def _request(uow: UnitFactory, provider: RecurringProvider, mandate: Mandate, debit: Debit,

@@ -97,6 +97,7 @@ class FakeRecurring(FakeProvider):
         self.tokens: dict[str, str] = {}  # token id -> state
         self.debits: dict[str, list[str]] = {}  # order id -> payment ids
         self.crash_after_request = False
+        self.debit_status: dict[str, str] = {}  # payment id -> status, once the bank has answered
         self._rids = itertools.count(1)
 
     async def create_recurring_customer(self, name: str, email: str, contact: str) -> str:
@@ -114,8 +115,9 @@ class FakeRecurring(FakeProvider):
     async def order_payments(self, order_id: str) -> list[ProviderPayment]:
         self._maybe_fail("order_payments")
         order = self.orders[order_id]
-        return [ProviderPayment(pid, order_id, order.amount_minor, "INR", "created", False, "upi", "", "", 0, "", "",
-                                "", None, dict(order.notes)) for pid in self.debits.get(order_id, [])]
+        return [ProviderPayment(pid, order_id, order.amount_minor, "INR", self.debit_status.get(pid, "created"),
+                                self.debit_status.get(pid) == "captured", "upi", "", "", 0, "", "", "", None,
+                                dict(order.notes)) for pid in self.debits.get(order_id, [])]
 
     async def create_recurring_payment(self, order_id, customer_id, token_id, amount_minor, currency, email,
                                        contact, notes) -> str:

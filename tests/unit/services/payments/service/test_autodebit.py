@@ -245,3 +245,17 @@ async def test_a_refused_debit_fails_and_a_paused_mandate_skips_its_debits(uow, 
     assert cancelled.state is MandateState.CANCELLED and rzp.tokens["token_1"] == "cancelled"
     third = await issue(uow, "inv_03", 11_800, date(2027, 1, 20))
     assert third.invoice_id not in store.debits  # no live mandate: collected as before
+
+
+async def test_a_debit_whose_webhooks_were_lost_is_settled_by_looking(uow, store, rzp):
+    await confirmed_mandate(uow, rzp, "upi")
+    invoice = await issue(uow, total=11_800)
+    await run(uow, rzp, store.debits[invoice.invoice_id].debit_at)
+    debit = store.debits[invoice.invoice_id]
+    assert debit.next_at == DUE_AT + autodebit.CHECK_AFTER_DUE
+    rzp.debit_status[debit.provider_payment_id] = "captured"  # and no webhook ever arrives
+    assert await run(uow, rzp, DUE_AT) == 0
+    assert await run(uow, rzp, DUE_AT + autodebit.CHECK_AFTER_DUE) == 1
+    assert store.debits[invoice.invoice_id].state is DebitState.CAPTURED
+    assert store.invoices[invoice.invoice_id].state is InvoiceState.SETTLED
+    assert rzp.calls.count("create_recurring_payment") == 1
