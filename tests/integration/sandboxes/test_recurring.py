@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import pytest
 import razorpay
 
@@ -108,3 +109,26 @@ async def test_a_debit_can_fail_and_a_token_cancelled_before_the_debit_fails_it(
     await receiver.wait_for(lambda got: len([g for g in got if g.event == "payment.failed"]) == 2)
     reasons = [sandbox.sandbox.store.payments[i]["error_reason"] for i in ids]
     assert reasons == ["payment_failed", "mandate_not_active"]
+
+
+async def test_checkout_opens_an_authorisation_order_only_with_recurring_1_and_confirms_the_mandate(
+    rzp: Sdk, sandbox: RunningSandbox, receiver: WebhookReceiver
+) -> None:
+    customer = await rzp.call(rzp.client.customer.create, {"name": "Acme", "email": "ap@acme.example"})
+    order = await rzp.call(rzp.client.order.create, {
+        "amount": 100, "currency": "INR", "method": "card", "customer_id": customer["id"],
+        "token": {"max_amount": 1_500_000, "expire_at": int(time.time()) + DAY, "frequency": "as_presented"}})
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        assert (await http.get(f"/checkout/{order['id']}")).status_code == 400
+        page = await http.get(f"/checkout/{order['id']}", params={"recurring": "1", "customer_id": customer["id"]})
+        assert page.status_code == 200 and "1.00" in page.text
+        paid = await http.post(f"/checkout/{order['id']}/pay",
+                               data={"method": "upi", "card_number": "4111111111111111"})
+        assert paid.status_code == 200
+    [token] = (await rzp.call(rzp.client.token.all, customer["id"]))["items"]
+    assert (token["method"], token["recurring_details"]["status"]) == ("card", "confirmed")  # the order's method
+    await receiver.wait_for_events("token.confirmed")
+    with pytest.raises(razorpay.errors.BadRequestError, match="token.max_amount"):
+        await rzp.call(rzp.client.order.create, {
+            "amount": 100, "currency": "INR", "method": "upi", "customer_id": customer["id"],
+            "token": {"max_amount": 10_000_001, "expire_at": int(time.time()) + DAY}})
