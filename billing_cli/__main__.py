@@ -21,6 +21,7 @@ from billing_cli import (
     dunning,
     einvoices,
     invoices,
+    mandates,
     messages,
     metering,
     payments,
@@ -196,6 +197,7 @@ app.add_typer(catalog.subscriptions, name="subscriptions")
 app.add_typer(catalog.rates, name="rates")
 app.command("quote")(catalog.quote)
 app.add_typer(coupons.coupons, name="coupons")
+app.add_typer(mandates.mandates, name="mandates")
 app.add_typer(price_overrides.price_overrides, name="price-overrides")
 app.add_typer(credits.credits, name="credits")
 app.add_typer(invoices.invoices, name="invoices")

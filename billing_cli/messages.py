@@ -20,7 +20,7 @@ MESSAGE_COLUMNS = ["id", "kind", "state", "recipient", "cc", "invoice_id", "subj
                    "sent_at"]
 ATTEMPT_COLUMNS = ["number", "outcome", "reply", "started_at", "ended_at"]
 KINDS = ("invoice_issued, payment_receipt, payment_failed, payment_retry, invoice_overdue, refund_processed, "
-         "endpoint_disabled, invoice_reminder, alert_triggered")
+         "endpoint_disabled, invoice_reminder, alert_triggered, autodebit_link")
 STATES = "queued, sending, sent, failed, unknown, suppressed"
 # What an operator does next about a message in these states (the others need nothing).
 NEXT_STEP = {

@@ -187,3 +187,52 @@ async def fetch_link(link_id: str, request: Request) -> Obj:
 @router.post("/payment_links/{link_id}/cancel")
 async def cancel_link(link_id: str, request: Request) -> Obj:
     return public(sandbox_of(request).links.cancel(link_id))
+
+
+# ---- customers, tokens and recurring payments (see recurring.py)
+@router.post("/customers")
+async def create_customer(request: Request) -> Obj:
+    return public(sandbox_of(request).recurring.create_customer(await json_body(request)))
+
+
+@router.get("/customers/{customer_id}")
+async def fetch_customer(customer_id: str, request: Request) -> Obj:
+    return public(sandbox_of(request).store.get("customers", customer_id))
+
+
+@router.get("/customers/{customer_id}/tokens")
+async def list_tokens(customer_id: str, request: Request) -> Obj:
+    return collection(sandbox_of(request).recurring.tokens_of(customer_id))
+
+
+@router.get("/customers/{customer_id}/tokens/{token_id}")
+async def fetch_token(customer_id: str, token_id: str, request: Request) -> Obj:
+    return public(sandbox_of(request).recurring.token_of(customer_id, token_id))
+
+
+@router.delete("/customers/{customer_id}/tokens/{token_id}")
+async def delete_token(customer_id: str, token_id: str, request: Request) -> Obj:
+    """The SDK's ``token.delete``: a recurring token is cancelled (token.cancelled), never forgotten."""
+    recurring = sandbox_of(request).recurring
+    recurring.token_of(customer_id, token_id)
+    recurring.move(token_id, "cancelled", "cancelled by the merchant")
+    return {"deleted": True}
+
+
+@router.api_route("/customers/{customer_id}/tokens/{token_id}/cancel", methods=["POST", "PUT"])
+async def cancel_token(customer_id: str, token_id: str, request: Request) -> Obj:
+    recurring = sandbox_of(request).recurring
+    recurring.token_of(customer_id, token_id)
+    return public(recurring.move(token_id, "cancelled", "cancelled by the merchant"))
+
+
+@router.api_route("/customers/{customer_id}/tokens/{token_id}/pause", methods=["POST", "PUT"])
+async def pause_token(customer_id: str, token_id: str, request: Request) -> Obj:
+    recurring = sandbox_of(request).recurring
+    recurring.token_of(customer_id, token_id)
+    return public(recurring.move(token_id, "paused", "paused by the merchant"))
+
+
+@router.post("/payments/create/recurring")
+async def create_recurring(request: Request) -> Obj:
+    return sandbox_of(request).recurring.create_recurring(await json_body(request))

@@ -25,7 +25,7 @@ from sandboxes.razorpay.validation import THREE_DECIMAL
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
-FORM_FIELDS = ("method", "vpa", "card_number", "bank", "wallet", "outcome", "email", "contact")
+FORM_FIELDS = ("method", "vpa", "card_number", "bank", "wallet", "outcome", "email", "contact", "mandate")
 router = APIRouter(include_in_schema=False)
 
 
@@ -93,6 +93,10 @@ async def order_page(order_id: str, request: Request) -> Response:
         return RedirectResponse(f"/l/{order['_link_id']}", status_code=303)
     if order["status"] == "paid":
         return render("result.html", title="Already paid", message="This order has been paid.", fields={})
+    if order.get("_token") is not None and request.query_params.get("recurring") != "1":
+        # Checkout opens an authorisation order only with recurring "1" (and the order's customer).
+        return render("result.html", 400, title="Mandate not possible",
+                      message="This order authorises a mandate: open Checkout with recurring \"1\".", fields={})
     return page(
         sandbox, amount=order["amount_due"], currency=order["currency"], action=f"/checkout/{order_id}/pay",
         description=order["notes"].get("description", "") if order["notes"] else "",

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict
 
 import httpx
 
-Method = Literal["upi", "card", "netbanking", "wallet"]
+Method = Literal["upi", "card", "netbanking", "wallet", "emandate"]
 Capture = Literal["auto", "manual"]
 
 
@@ -78,11 +78,13 @@ class SandboxControl:
         self, order_id: str, *, method: Method = "upi", vpa: str | None = None, card_number: str | None = None,
         bank: str | None = None, wallet: str | None = None, capture: Capture | None = None,
         amount: int | None = None, email: str | None = None, contact: str | None = None,
+        mandate: Literal["confirm", "reject", "pending"] | None = None,
     ) -> dict[str, Any]:
         """Pay the order as a customer would; `capture=None` follows the order's payment_capture. Returns the
-        payment (authorized, captured, or failed for Razorpay's failing test VPA/card)."""
+        payment (authorized, captured, or failed for Razorpay's failing test VPA/card). On an authorisation order
+        (recurring), `mandate` says what the bank does with the token (default: confirms it)."""
         body = _without_none(dict(method=method, vpa=vpa, card_number=card_number, bank=bank, wallet=wallet,
-                                  capture=capture, amount=amount, email=email, contact=contact))
+                                  capture=capture, amount=amount, email=email, contact=contact, mandate=mandate))
         return await self._call("POST", f"/orders/{order_id}/pay", body)
 
     async def fail_order(
@@ -186,3 +188,23 @@ class SandboxControl:
 
     async def redeliver(self, event_id: str) -> Delivery:
         return await self._call("POST", f"/webhooks/events/{event_id}/redeliver")
+
+    # ---- recurring payments
+    async def advance_clock(self, seconds: int) -> dict[str, int]:
+        """Move the sandbox clock forward; debits whose notice period has passed are made. Returns the new time
+        and how many debits were made."""
+        return await self._call("POST", "/clock/advance", {"seconds": seconds})
+
+    async def clock(self) -> int:
+        return (await self._call("GET", "/clock"))["now"]
+
+    async def fail_next_debits(self, count: int = 1) -> None:
+        await self._call("POST", "/recurring/fail-next-debits", {"count": count})
+
+    async def fail_next_notifications(self, count: int = 1) -> None:
+        await self._call("POST", "/recurring/fail-next-notifications", {"count": count})
+
+    async def move_token(self, token_id: str, state: Literal["confirmed", "rejected", "paused", "cancelled"],
+                         reason: str | None = None) -> dict[str, Any]:
+        """The bank or the customer moves a mandate; its token.* webhook is sent."""
+        return await self._call("POST", f"/tokens/{token_id}/state", _without_none({"state": state, "reason": reason}))

@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field
 from sandboxes.razorpay import payments
 from sandboxes.razorpay.errors import bad_request, not_found
 from sandboxes.razorpay.faults import Fault
+from sandboxes.razorpay.ids import advance, now
 from sandboxes.razorpay.state import Sandbox
 from sandboxes.razorpay.store import Obj, public
 from sandboxes.razorpay.webhooks import WebhookBehaviour
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
-Method = Literal["upi", "card", "netbanking", "wallet"]
+Method = Literal["upi", "card", "netbanking", "wallet", "emandate"]
 
 
 class PayRequest(BaseModel):
@@ -32,6 +33,8 @@ class PayRequest(BaseModel):
     email: str | None = None
     contact: str | None = None
     outcome: Literal["success", "fail"] = "success"
+    # An authorisation order (recurring): what the bank does with the mandate once the payment is authorised.
+    mandate: Literal["confirm", "reject", "pending"] | None = None
 
 
 class FailRequest(BaseModel):
@@ -97,7 +100,8 @@ async def health(request: Request) -> dict[str, Any]:
         "url": sandbox.base_url,
         "key_id": sandbox.settings.key_id,
         "counts": {"orders": len(store.orders), "payments": len(store.payments), "refunds": len(store.refunds),
-                   "payment_links": len(store.payment_links), "events": len(sandbox.webhooks.events)},
+                   "payment_links": len(store.payment_links), "customers": len(store.customers),
+                   "tokens": len(store.tokens), "events": len(sandbox.webhooks.events)},
     }
 
 
@@ -278,3 +282,47 @@ async def redeliver(event_id: str, request: Request) -> dict[str, Any]:
     return vars(webhooks.redeliver(event_id))
 
 
+
+
+# ---- recurring payments: the clock, the bank's answers, the customer's bank app
+class Advance(BaseModel):
+    seconds: int = Field(ge=0, le=366 * 86400)
+
+
+class TokenMove(BaseModel):
+    state: Literal["confirmed", "rejected", "paused", "cancelled"]
+    reason: str | None = None
+
+
+@router.get("/clock")
+async def clock(request: Request) -> dict[str, int]:
+    return {"now": now()}
+
+
+@router.post("/clock/advance")
+async def advance_clock(body: Advance, request: Request) -> dict[str, int]:
+    """Move the sandbox clock forward and make every debit whose notice period has now passed."""
+    advance(body.seconds)
+    debited = sandbox_of(request).recurring.run_due()
+    return {"now": now(), "debited": debited}
+
+
+@router.post("/recurring/fail-next-debits")
+async def fail_next_debits(body: Count, request: Request) -> dict[str, int]:
+    recurring = sandbox_of(request).recurring
+    recurring.fail_next_debits = body.count
+    return {"fail_next_debits": recurring.fail_next_debits}
+
+
+@router.post("/recurring/fail-next-notifications")
+async def fail_next_notifications(body: Count, request: Request) -> dict[str, int]:
+    recurring = sandbox_of(request).recurring
+    recurring.fail_next_notifications = body.count
+    return {"fail_next_notifications": recurring.fail_next_notifications}
+
+
+@router.post("/tokens/{token_id}/state")
+async def move_token(token_id: str, body: TokenMove, request: Request) -> Obj:
+    """The bank or the customer moves a mandate (confirms or rejects an eNACH registration, pauses or revokes it
+    in their UPI app); the token's webhook is sent."""
+    return public(sandbox_of(request).recurring.move(token_id, body.state, body.reason))

@@ -31,6 +31,9 @@ class Ledger:
     refund_settlement: str = "auto"
     fail_next_refunds: int = 0
     fail_refund_ids: set[str] = field(default_factory=set)
+    # Called with (order, payment, mandate) when an authorisation order's payment is authorised: the recurring
+    # part of the sandbox makes the token (see recurring.py).
+    on_authorised: Any = None
     _timers: set[asyncio.TimerHandle] = field(default_factory=set)
 
     # ---- orders
@@ -53,6 +56,8 @@ class Ledger:
             "_partial_payment": fields["partial_payment"],
             "_first_payment_min_amount": fields["first_payment_min_amount"],
         }
+        if fields.get("token") is not None:
+            order.update(_token=fields["token"], _method=fields["method"], _customer_id=fields["customer_id"])
         self.store.orders[order["id"]] = order
         self.store.save()
         return order
@@ -66,10 +71,13 @@ class Ledger:
         amount = request.get("amount") or order["amount_due"]
         if amount != order["amount_due"] and not order["_partial_payment"]:
             raise bad_request("Payment amount should be equal to the order amount", "amount")
-        if not isinstance(amount, int) or amount < 100 or amount > order["amount_due"]:
+        # An eNACH authorisation may be for nothing: the mandate is what is registered.
+        zero_mandate = order.get("_method") == "emandate" and order["amount"] == 0
+        if not zero_mandate and (not isinstance(amount, int) or amount < 100 or amount > order["amount_due"]):
             raise bad_request(f"The amount must be atleast {order['currency']} 1.00 and at most the amount due",
                               "amount")
-        method = request.get("method") or "upi"
+        # Checkout with recurring "1" pays an authorisation order by the method the order names.
+        method = order.get("_method") or request.get("method") or "upi"
         payment = payments.new_payment(
             order, method, request, amount, request.get("email") or "customer@example.com",
             request.get("contact") or "+919000090000",
@@ -84,6 +92,8 @@ class Ledger:
             return self._fail(payment, request)
         payment["status"] = "authorized"
         self.store.save()
+        if order.get("_token") is not None and self.on_authorised is not None:
+            self.on_authorised(order, payment, request.get("mandate") or "confirm")
         self.webhooks.publish("payment.authorized", {"payment": payments.webhook_view(payment)})
         capture = request.get("capture") or ("auto" if order["_payment_capture"] else "manual")
         if capture == "auto":

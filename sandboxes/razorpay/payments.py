@@ -13,7 +13,7 @@ from sandboxes.razorpay.errors import bad_request
 from sandboxes.razorpay.ids import new_id, now
 from sandboxes.razorpay.store import Obj, public
 
-METHODS = ("upi", "card", "netbanking", "wallet")
+METHODS = ("upi", "card", "netbanking", "wallet", "emandate")
 # Razorpay's test credentials: these VPAs and card numbers succeed or fail without asking anything else.
 SUCCESS_VPA = "success@razorpay"
 FAILURE_VPA = "failure@razorpay"
@@ -73,6 +73,8 @@ def method_details(method: str, details: dict[str, Any]) -> dict[str, Any]:
             "token_id": None,
             "acquirer_data": {"auth_code": _digits(6)},
         }
+    if method == "emandate":
+        return {"bank": details.get("bank") or "HDFC", "acquirer_data": {}}
     if method == "netbanking":
         return {"bank": details.get("bank") or "HDFC", "acquirer_data": {"bank_transaction_id": _digits(7)}}
     return {"wallet": details.get("wallet") or "paytm", "acquirer_data": {"transaction_id": None}}

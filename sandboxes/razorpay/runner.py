@@ -13,6 +13,7 @@ import uvicorn
 
 from sandboxes.razorpay.app import build_app
 from sandboxes.razorpay.control import SandboxControl
+from sandboxes.razorpay.ids import reset_clock
 from sandboxes.razorpay.settings import SandboxSettings
 from sandboxes.razorpay.state import Sandbox
 
@@ -49,6 +50,7 @@ async def start(server: uvicorn.Server, sandbox: Sandbox) -> tuple[asyncio.Task[
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     url = f"http://{host}:{port}"
     sandbox.bind(url)
+    reset_clock()
     sandbox.ledger.resume()
     return task, url
 
@@ -58,6 +60,7 @@ async def stop(server: uvicorn.Server, task: asyncio.Task[None], sandbox: Sandbo
     with contextlib.suppress(asyncio.CancelledError):
         await task
     sandbox.ledger.stop()
+    sandbox.recurring.stop()
     await sandbox.webhooks.close()
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sandboxes.razorpay.faults import FaultInjector
+from sandboxes.razorpay.ids import reset_clock
 from sandboxes.razorpay.ledger import Ledger
 from sandboxes.razorpay.links import PaymentLinks
+from sandboxes.razorpay.recurring import Recurring
 from sandboxes.razorpay.settings import SandboxSettings
 from sandboxes.razorpay.store import Store
 from sandboxes.razorpay.webhooks import WebhookDispatcher
@@ -20,6 +22,7 @@ class Sandbox:
     ledger: Ledger
     links: PaymentLinks
     faults: FaultInjector
+    recurring: Recurring
     base_url: str = ""
 
     @classmethod
@@ -35,7 +38,9 @@ class Sandbox:
             timeout_seconds=settings.webhook_timeout_seconds,
         )
         ledger = Ledger(store, webhooks, refund_settle_seconds=settings.refund_settle_seconds)
-        return cls(settings, store, webhooks, ledger, PaymentLinks(ledger), FaultInjector())
+        recurring = Recurring(store, webhooks, settings.key_secret, capture=ledger._capture, fail=ledger._fail)
+        ledger.on_authorised = recurring.authorised
+        return cls(settings, store, webhooks, ledger, PaymentLinks(ledger), FaultInjector(), recurring)
 
     def bind(self, url: str) -> None:
         """Learn the URL the server listens on; links' short_url point at it (or at public_url)."""
@@ -45,6 +50,9 @@ class Sandbox:
     def reset(self) -> None:
         """Forget every object, event, delivery and armed fault (settings and webhook URL stay)."""
         self.ledger.stop()
+        self.recurring.stop()
+        self.recurring.fail_next_debits = self.recurring.fail_next_notifications = 0
+        reset_clock()
         self.store.reset()
         self.webhooks.reset()
         self.faults.clear()

@@ -17,7 +17,7 @@ from typing import Any
 from sandboxes.razorpay.errors import bad_request, not_found
 
 Obj = dict[str, Any]
-KINDS = ("orders", "payments", "refunds", "payment_links")
+KINDS = ("orders", "payments", "refunds", "payment_links", "customers", "tokens")
 MAX_COUNT = 100
 DEFAULT_COUNT = 10
 
@@ -39,6 +39,9 @@ class Store:
     payments: dict[str, Obj] = field(default_factory=dict)
     refunds: dict[str, Obj] = field(default_factory=dict)
     payment_links: dict[str, Obj] = field(default_factory=dict)
+    customers: dict[str, Obj] = field(default_factory=dict)
+    # Recurring tokens (mandates), by token id; each names its customer in `customer_id`.
+    tokens: dict[str, Obj] = field(default_factory=dict)
     # X-Refund-Idempotency key -> refund id: the same key answers the same refund.
     refund_keys: dict[str, str] = field(default_factory=dict)
 

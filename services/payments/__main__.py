@@ -11,9 +11,10 @@ from services.payments.adapters.stripe_api import StripeApi
 from services.payments.adapters.tables import metadata
 from services.payments.adapters.unit_of_work import PaymentsUnitOfWork
 from services.payments.config import PaymentsSettings
+from services.payments.domain.payment import Provider
 from services.payments.entrypoints import consumers
 from services.payments.entrypoints.grpc import Collecting, PaymentsServicer
-from services.payments.entrypoints.workers import ProviderWork
+from services.payments.entrypoints.workers import AutoDebitWork, ProviderWork
 from services.payments.service.checkout import Merchant
 from services.payments.service.ports import PaymentProvider, Providers
 
@@ -43,19 +44,26 @@ def register(runtime: Runtime, settings: PaymentsSettings) -> Wiring:
         backoff=settings.backoff(),
         capture_after=settings.capture_after,
         dunning=settings.dunning_rules(),
+        checkout_url_template=settings.checkout_url_template,
     )
     payments_pb2_grpc.add_PaymentsServiceServicer_to_server(PaymentsServicer(uow, collecting), runtime.server)
     work = ProviderWork(uow, providers, settings.backoff(), settings.capture_after, collecting.dunning,
                         settings.worker_interval_seconds, settings.daily_reconciliation)
+    razorpay_api = providers.get(Provider.RAZORPAY)
+    debits = settings.autodebit_rules() if razorpay_api is not None else None
 
     async def on_ready() -> None:
         assert runtime.js is not None
         invoices = consumers.invoice_events(runtime.js, uow, settings.invoice_events_durable, collecting.dunning,
-                                            work.wake, settings.default_provider)
+                                            work.wake, settings.default_provider, debits)
         webhooks = consumers.webhook_events(runtime.js, uow, settings.webhook_events_durable, settings.capture_after)
         runtime.spawn(invoices.run(), name="payments-invoice-events")
         runtime.spawn(webhooks.run(), name="payments-webhooks")
         runtime.spawn(work.run(), name="payments-work")
+        if razorpay_api is not None and debits is not None and settings.autodebit_worker:
+            autodebits = AutoDebitWork(uow, razorpay_api, razorpay_api, debits, settings.backoff(),  # type: ignore[arg-type]
+                                       settings.worker_interval_seconds)
+            runtime.spawn(autodebits.run(), name="payments-autodebit")
         if not providers:
             log.warning("no Razorpay or Stripe keys configured: no orders are made; invoices are payable offline only")
         else:
@@ -87,6 +95,11 @@ ACCESS = mesh.methods("billing.payments.v1.PaymentsService", {
     "ResolveDiscrepancy": mesh.EDGE,
     "GetPaymentProvider": mesh.EDGE,
     "SetPaymentProvider": mesh.EDGE,
+    "CreateMandate": mesh.EDGE,
+    "ListMandates": mesh.EDGE,
+    "PauseMandate": mesh.EDGE,
+    "CancelMandate": mesh.EDGE,
+    "GetAutoDebit": mesh.EDGE,
 })
 
 DEFINITION = ServiceDefinition(

@@ -9,6 +9,7 @@ from billing_runtime.settings import ServiceSettings
 from services.payments.domain.dunning import DunningPolicy
 from services.payments.domain.payment import Provider
 from services.payments.domain.provider import Backoff
+from services.payments.service.autodebit import AutoDebitRules
 from services.payments.service.dunning import DunningRules
 from services.payments.service.links import LinkPolicy
 
@@ -67,6 +68,10 @@ class PaymentsSettings(ServiceSettings):
 
     # Reconcile the previous UTC day with the provider every day (after 01:00 UTC).
     daily_reconciliation: bool = True
+    # Charge issued invoices on organisations' mandates in the background (docs/payments.md, "Recurring
+    # auto-debit"). Debits are scheduled on issue either way; off, nothing is sent to Razorpay for them (tests
+    # drive the worker with their own clock).
+    autodebit_worker: bool = True
 
     # Durable consumers of invoicing's invoice events and of the webhooks the gateway verified.
     invoice_events_durable: str = "payments-invoice-events"
@@ -83,6 +88,11 @@ class PaymentsSettings(ServiceSettings):
             cap=timedelta(seconds=self.dunning_cap_seconds))
         return DunningRules(policy, self.dunning_time_zone,
                             LinkPolicy(timedelta(days=self.payment_link_valid_days), self.payment_link_callback_url))
+
+    def autodebit_rules(self) -> AutoDebitRules:
+        """Debits are timed in the zone due dates are days in, and their fallback links live as long as others."""
+        rules = self.dunning_rules()
+        return AutoDebitRules(rules.zone, rules.links)
 
     def backoff(self) -> Backoff:
         return Backoff(timedelta(seconds=self.provider_retry_base_seconds), self.provider_retry_factor,

@@ -28,7 +28,8 @@ REFUND_PROCESSED = "billing.payments.v1.refund.processed"
 ALERT_TRIGGERED = "billing.metering.v1.alert.triggered"
 
 INVOICING_SUBJECTS = [INVOICE_ISSUED, INVOICE_PAID, INVOICE_VOIDED]
-PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, REFUND_PROCESSED]
+AUTODEBIT_LINK_SENT = "billing.payments.v1.autodebit.link_sent"
+PAYMENTS_SUBJECTS = [PAYMENT_FAILED, PAYMENT_RETRY_SCHEDULED, INVOICE_OVERDUE, REFUND_PROCESSED, AUTODEBIT_LINK_SENT]
 METERING_SUBJECTS = [ALERT_TRIGGERED]
 
 _ALERT_KINDS = {metering_pb2.ALERT_KIND_THRESHOLD: AlertKind.THRESHOLD, metering_pb2.ALERT_KIND_SPIKE: AlertKind.SPIKE,
@@ -123,6 +124,10 @@ def _decode(subject: str, data: bytes) -> tuple[Notice, InvoiceFacts | None]:
                       amount_minor=retry.amount_due_minor, payment_link_url=retry.payment_link_url,
                       attempt_number=retry.attempt_number, max_attempts=retry.max_attempts,
                       next_attempt_at=from_timestamp(retry.next_attempt_time)), None
+    if subject == AUTODEBIT_LINK_SENT:
+        sent = payments_events.AutoDebitLinkSent.FromString(data)
+        return Notice(sent.event_id, MessageKind.AUTODEBIT_LINK, sent.invoice_id, amount_minor=sent.amount_due_minor,
+                      payment_link_url=sent.payment_link_url, reason=sent.reason), None
     if subject == INVOICE_OVERDUE:
         overdue = payments_events.InvoiceOverdue.FromString(data)
         return Notice(overdue.event_id, MessageKind.INVOICE_OVERDUE, overdue.invoice_id,

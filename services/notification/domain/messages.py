@@ -29,6 +29,9 @@ class MessageKind(enum.StrEnum):
     ENDPOINT_DISABLED = "endpoint_disabled"
     # A usage or cost alert rule of the organisation fired (metering's alert.triggered).
     ALERT_TRIGGERED = "alert_triggered"
+    # An invoice of an organisation with a mandate that could not be debited on it: a payment link instead
+    # (payments' autodebit.link_sent).
+    AUTODEBIT_LINK = "autodebit_link"
 
     @property
     def transactional(self) -> bool:

@@ -17,6 +17,7 @@ from billing_runtime.timestamps import to_timestamp as timestamp
 from services.payments.adapters.reconciliation_repository import Discrepancy, Run
 from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment, PaymentLink, Refund
+from services.payments.domain.mandate import Debit, DebitState, Mandate, MandateMethod, MandateState
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import ProviderFailure
 from services.payments.domain.refund import RefundStatus
@@ -29,6 +30,7 @@ REFUND_FAILED = "billing.payments.v1.refund.failed"
 PAYMENT_RETRY_SCHEDULED = "billing.payments.v1.payment.retry_scheduled"
 INVOICE_OVERDUE = "billing.payments.v1.invoice.overdue"
 INVOICE_UNCOLLECTIBLE = "billing.payments.v1.invoice.uncollectible"
+AUTODEBIT_LINK_SENT = "billing.payments.v1.autodebit.link_sent"
 
 # Consumed: invoicing's invoice events, and the provider webhooks the gateway verified.
 INVOICE_ISSUED = "billing.invoicing.v1.invoice.issued"
@@ -252,3 +254,35 @@ def discrepancy_to_pb(found: Discrepancy) -> payments_pb2.Discrepancy:
         ours=found.ours, theirs=found.theirs, resolved=found.resolved_at is not None, resolution=found.resolution,
         create_time=_time(found.created_at), resolve_time=_time(found.resolved_at))
 
+
+
+_MANDATE_METHODS = {MandateMethod.CARD: payments_pb2.MANDATE_METHOD_CARD,
+                    MandateMethod.UPI: payments_pb2.MANDATE_METHOD_UPI,
+                    MandateMethod.EMANDATE: payments_pb2.MANDATE_METHOD_EMANDATE}
+_MANDATE_METHODS_BY_NUMBER = {number: method for method, number in _MANDATE_METHODS.items()}
+_MANDATE_STATES = {state: payments_pb2.MandateState.Value(f"MANDATE_STATE_{state.name}") for state in MandateState}
+_DEBIT_STATES = {state: payments_pb2.DebitState.Value(f"DEBIT_STATE_{state.name}") for state in DebitState}
+
+
+def mandate_method_from_pb(number: int) -> str:
+    """The method's name, or '' for one not given (the use case names the field)."""
+    found = _MANDATE_METHODS_BY_NUMBER.get(number)
+    return found.value if found else ""
+
+
+def mandate_to_pb(mandate: Mandate) -> payments_pb2.Mandate:
+    return payments_pb2.Mandate(
+        id=mandate.id, organisation_id=mandate.organisation_id, method=_MANDATE_METHODS[mandate.method],
+        state=_MANDATE_STATES[mandate.state], max_amount_minor=mandate.max_amount_minor,
+        expire_time=_time(mandate.expire_at), customer_id=mandate.customer_id,
+        authorisation_order_id=mandate.auth_order_id, token_id=mandate.token_id, checkout_url=mandate.checkout_url,
+        reason=mandate.reason, create_time=_time(mandate.created_at))
+
+
+def debit_to_pb(debit: Debit) -> payments_pb2.AutoDebit:
+    return payments_pb2.AutoDebit(
+        invoice_id=debit.invoice_id, mandate_id=debit.mandate_id, method=_MANDATE_METHODS[debit.method],
+        state=_DEBIT_STATES[debit.state], currency=debit.currency, amount_minor=debit.amount_minor,
+        due_time=_time(debit.due_at), debit_time=_time(debit.debit_at), provider_order_id=debit.provider_order_id,
+        provider_payment_id=debit.provider_payment_id, notify_time=_time(debit.notified_at), reason=debit.reason,
+        payment_link_url=debit.link_url, attempts=debit.attempts)

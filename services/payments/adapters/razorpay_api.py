@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import razorpay
@@ -124,6 +125,43 @@ class RazorpayApi:
             lambda: self._client.payment_link.all({"reference_id": reference_id}, timeout=self._timeout))
         items = found.get("payment_links") or found.get("items") or []
         return link_from_entity(items[0]) if items else None
+
+    # ---- recurring payments (tokens, create/recurring): see services.payments.service.autodebit
+    async def create_recurring_customer(self, name: str, email: str, contact: str) -> str:
+        # fail_existing "0": the customer made before for this email and contact is answered, not an error.
+        body = {"name": name[:50], "email": email[:64], "contact": contact[:15], "fail_existing": "0"}
+        made = await self._call(lambda: self._client.customer.create(body, timeout=self._timeout))
+        return str(made.get("id") or "")
+
+    async def create_authorisation_order(self, customer_id: str, method: str, max_amount_minor: int,
+                                         expire_at: datetime, receipt: str, notes: dict[str, str]) -> ProviderOrder:
+        body: dict[str, Any] = {
+            # eNACH authorises for nothing; cards and UPI take a token payment of INR 1.00.
+            "amount": 0 if method == "emandate" else 100, "currency": "INR", "method": method,
+            "customer_id": customer_id, "receipt": receipt, "notes": notes, "payment_capture": 1,
+            "token": {"max_amount": max_amount_minor, "expire_at": int(expire_at.timestamp()),
+                      "frequency": "as_presented"},
+        }
+        return order_from_entity(await self._call(lambda: self._client.order.create(body, timeout=self._timeout)))
+
+    async def order_payments(self, order_id: str) -> list[ProviderPayment]:
+        found = await self._call(lambda: self._client.order.payments(order_id, timeout=self._timeout))
+        return [payment_from_entity(item) for item in found.get("items") or []]
+
+    async def create_recurring_payment(self, order_id: str, customer_id: str, token_id: str, amount_minor: int,
+                                       currency: str, email: str, contact: str, notes: dict[str, str]) -> str:
+        body = {"email": email, "contact": contact, "amount": amount_minor, "currency": currency,
+                "order_id": order_id, "customer_id": customer_id, "token": token_id, "recurring": "1",
+                "notes": notes}
+        made = await self._call(lambda: self._client.payment.createRecurring(body, timeout=self._timeout))
+        return str(made.get("razorpay_payment_id") or "")
+
+    async def pause_token(self, customer_id: str, token_id: str) -> None:
+        path = f"/v1/customers/{customer_id}/tokens/{token_id}/pause"
+        await self._call(lambda: self._client.token.post_url(path, {}, timeout=self._timeout))
+
+    async def cancel_token(self, customer_id: str, token_id: str) -> None:
+        await self._call(lambda: self._client.token.delete(customer_id, token_id, timeout=self._timeout))
 
     async def list_payments(self, start: int, end: int) -> list[ProviderPayment]:
         return [payment_from_entity(item) for item in await self._listed(self._client.payment, start, end)]

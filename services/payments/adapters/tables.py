@@ -237,3 +237,53 @@ provider_customers = sa.Table(
     *_timestamps(),
     sa.UniqueConstraint("provider", "customer_id", name="provider_customers_customer_key"),
 )
+
+# An organisation's recurring mandate (a Razorpay token): at most one live (created, confirmed or paused) at a time.
+mandates = sa.Table(
+    "mandates",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("organisation_id", sa.Text, nullable=False, index=True),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("max_amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("expire_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("customer_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("auth_order_id", sa.Text, unique=True),
+    sa.Column("token_id", sa.Text, unique=True),
+    sa.Column("checkout_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    # The create request's idempotency key: the same key answers the same mandate.
+    sa.Column("idempotency_key", sa.Text, unique=True),
+    *_timestamps(),
+    sa.Index("mandates_live_key", "organisation_id", unique=True,
+             postgresql_where=sa.text("state IN ('created', 'confirmed', 'paused')")),
+)
+
+# The one debit of an issued invoice on its organisation's mandate (or the payment link sent instead).
+debits = sa.Table(
+    "debits",
+    metadata,
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), primary_key=True),
+    sa.Column("organisation_id", sa.Text, nullable=False),
+    sa.Column("mandate_id", sa.Text, sa.ForeignKey("payments.mandates.id"), nullable=False, index=True),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("cycle", sa.Text, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("debit_at", sa.DateTime(timezone=True), nullable=False),
+    # "<invoice number>#AD": the fresh order's receipt, so a lost answer is found again, never made twice.
+    sa.Column("receipt", sa.Text, nullable=False, unique=True),
+    sa.Column("provider_order_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider_payment_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # When the worker next looks at it (debit_at, a lease while it works, a retry after a provider outage).
+    sa.Column("next_at", sa.DateTime(timezone=True)),
+    sa.Column("notified_at", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("link_url", sa.Text, nullable=False, server_default=""),
+    *_timestamps(),
+    sa.Index("debits_due_idx", "next_at", postgresql_where=sa.text("state IN ('scheduled', 'ordered', 'requested')")),
+)

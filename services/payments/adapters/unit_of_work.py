@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing_runtime.database import UnitOfWork
 from billing_runtime.outbox import Outbox
 from services.payments.adapters.dunning_repository import DunningRepository
+from services.payments.adapters.mandate_repository import MandateRepository
 from services.payments.adapters.provider_repository import CustomerRepository, ProviderChoiceRepository
 from services.payments.adapters.reconciliation_repository import ReconciliationRepository
 from services.payments.adapters.repository import (
@@ -31,6 +32,7 @@ class PaymentsUnitOfWork(UnitOfWork):
     reconciliation: ReconciliationRepository
     choices: ProviderChoiceRepository
     customers: CustomerRepository
+    mandates: MandateRepository
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         super().__init__(engine)
@@ -49,6 +51,7 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.reconciliation = ReconciliationRepository(conn)
         self.choices = ProviderChoiceRepository(conn)
         self.customers = CustomerRepository(conn)
+        self.mandates = MandateRepository(conn)
         return self
 
     async def publish(self, subject: str, event_id: str, message: Message) -> None:

@@ -20,7 +20,7 @@ from billing_runtime.messaging import stream_name
 from billing_runtime.timestamps import from_timestamp
 from services.payments.adapters import messages
 from services.payments.domain.payment import Provider
-from services.payments.service import dunning, invoices, webhooks
+from services.payments.service import autodebit, dunning, invoices, webhooks
 from services.payments.service.ports import UnitFactory
 
 MAX_WEBHOOK_BODY = 1024 * 1024
@@ -33,7 +33,7 @@ def _now() -> datetime:
 
 def invoice_events(
     js: JetStreamContext, uow: UnitFactory, durable: str, rules: dunning.DunningRules, wake: Callable[[], None],
-    default_provider: Provider = Provider.RAZORPAY,
+    default_provider: Provider = Provider.RAZORPAY, debits: autodebit.AutoDebitRules | None = None,
 ) -> DurableConsumer:
     async def handle(msg: Msg) -> None:
         try:
@@ -42,7 +42,7 @@ def invoice_events(
                 if not issued.invoice.id or not issued.invoice.currency:
                     raise PoisonMessage("invoice.issued without an invoice id or currency")
                 if await invoices.register_issued(uow, messages.invoice_from_issued(issued), _now(), rules,
-                                                  default_provider):
+                                                  default_provider, debits):
                     wake()
             elif msg.subject == messages.INVOICE_VOIDED:
                 voided = invoicing_events.InvoiceVoided.FromString(msg.data)

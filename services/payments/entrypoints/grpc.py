@@ -6,12 +6,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from billing.payments.v1 import events_pb2, payments_pb2, payments_pb2_grpc
-from billing_runtime.errors import FailedPrecondition, InvalidArgument
+from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.payments.adapters import messages
 from services.payments.domain.payment import Provider
 from services.payments.domain.provider import Backoff
-from services.payments.service import checkout, choices, dunning, links, offline, queries, reconciliation, refunds
+from services.payments.service import (
+    checkout,
+    choices,
+    dunning,
+    links,
+    mandates,
+    offline,
+    queries,
+    reconciliation,
+    refunds,
+)
 from services.payments.service.ports import Providers, UnitFactory
 
 
@@ -29,6 +39,7 @@ class Collecting:
     backoff: Backoff
     capture_after: timedelta
     dunning: dunning.DunningRules
+    checkout_url_template: str = ""
 
     def online(self) -> Providers:
         if not self.providers:
@@ -188,3 +199,37 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                                                  chosen)
         return payments_pb2.SetPaymentProviderResponse(provider=messages.provider_to_pb(provider), own=own)
 
+
+    # ---- recurring mandates (docs/payments.md, "Recurring auto-debit")
+    def _recurring(self):  # noqa: ANN202 - the Razorpay adapter, which makes tokens and recurring debits
+        return self._collecting.providers.required(Provider.RAZORPAY)
+
+    async def CreateMandate(self, request, context):  # noqa: N802
+        expire_at = from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None
+        mandate, created = await mandates.create(
+            self._uow, self._recurring(),
+            mandates.CreateMandate(request.organisation_id, messages.mandate_method_from_pb(request.method),
+                                   request.max_amount_minor, request.customer_name, request.customer_email,
+                                   request.customer_contact, expire_at, request.idempotency_key),
+            self._collecting.checkout_url_template, _now())
+        return payments_pb2.CreateMandateResponse(mandate=messages.mandate_to_pb(mandate), created=created)
+
+    async def ListMandates(self, request, context):  # noqa: N802
+        found = await mandates.list_mandates(self._uow, request.organisation_id, request.include_finished)
+        return payments_pb2.ListMandatesResponse(mandates=[messages.mandate_to_pb(m) for m in found])
+
+    async def PauseMandate(self, request, context):  # noqa: N802
+        mandate = await mandates.pause(self._uow, self._recurring(), request.mandate_id, request.organisation_id)
+        return payments_pb2.PauseMandateResponse(mandate=messages.mandate_to_pb(mandate))
+
+    async def CancelMandate(self, request, context):  # noqa: N802
+        mandate = await mandates.cancel(self._uow, self._recurring(), request.mandate_id, request.organisation_id)
+        return payments_pb2.CancelMandateResponse(mandate=messages.mandate_to_pb(mandate))
+
+    async def GetAutoDebit(self, request, context):  # noqa: N802
+        if not request.invoice_id:
+            raise InvalidArgument("is required", field="invoice_id")
+        found = await mandates.debit_of(self._uow, request.invoice_id)
+        if found is None:
+            raise NotFound(f"invoice {request.invoice_id!r} has no debit on a mandate")
+        return payments_pb2.GetAutoDebitResponse(debit=messages.debit_to_pb(found))

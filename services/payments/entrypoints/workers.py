@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from billing_runtime.errors import FailedPrecondition
 from billing_runtime.logging import get_logger
 from services.payments.domain.provider import Backoff
-from services.payments.service import checks, dunning, orders, reconciliation, refunds
-from services.payments.service.ports import Providers, UnitFactory
+from services.payments.service import autodebit, checks, dunning, orders, reconciliation, refunds
+from services.payments.service.ports import Clock, PaymentProvider, Providers, RecurringProvider, UnitFactory
 
 log = get_logger(__name__)
 
@@ -79,3 +79,35 @@ class ProviderWork:
                 log.exception("provider work failed; retrying next round")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+
+
+class AutoDebitWork:
+    """The debits of invoices on mandates (:mod:`services.payments.service.autodebit`), every ``interval``
+    seconds. ``clock`` is the time the round runs at: tests give their own to move a day on without waiting."""
+
+    def __init__(self, uow: UnitFactory, provider: RecurringProvider, link_provider: PaymentProvider | None,
+                 rules: autodebit.AutoDebitRules, backoff: Backoff, interval_seconds: float,
+                 clock: Clock = _now) -> None:
+        self._uow = uow
+        self._provider = provider
+        self._link_provider = link_provider
+        self._rules = rules
+        self._backoff = backoff
+        self._interval = interval_seconds
+        self._clock = clock
+
+    async def round(self) -> int:
+        """Every debit due by the clock; returns how many were taken a step further."""
+        return await autodebit.run_due(self._uow, self._provider, self._link_provider, self._rules, self._clock(),
+                                       self._backoff, clock=self._clock)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.round():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must outlive database blips; it is logged
+                log.exception("auto-debit work failed; retrying next round")
+            await asyncio.sleep(self._interval)

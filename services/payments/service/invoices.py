@@ -13,7 +13,7 @@ from services.payments.adapters import messages
 from services.payments.domain import money, stripe_money
 from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment
 from services.payments.domain.payment import PaymentStatus, Provider
-from services.payments.service import dunning
+from services.payments.service import autodebit, dunning
 from services.payments.service.ports import UnitFactory
 
 log = get_logger(__name__)
@@ -31,7 +31,8 @@ def collectable(provider: Provider, total_minor: int, currency: str) -> money.Co
 
 
 async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime, rules: dunning.DunningRules,
-                          default_provider: Provider = Provider.RAZORPAY) -> bool:
+                          default_provider: Provider = Provider.RAZORPAY,
+                          debits: autodebit.AutoDebitRules | None = None) -> bool:
     """Take an issued invoice on for collection; False when it was already (a redelivered event).
 
     A zero total is settled at once (a PaymentCaptured of nothing, so invoicing marks it paid); a total the
@@ -45,6 +46,9 @@ async def register_issued(uow: UnitFactory, invoice: Invoice, now: datetime, rul
         receipt = invoice.number[:MAX_RECEIPT]
         if invoice.total_minor > 0:
             await dunning.start(unit, invoice, rules)
+            if debits is not None and provider is Provider.RAZORPAY:
+                # Charged on the organisation's mandate before it is due (the order below stays payable too).
+                await autodebit.schedule(unit, invoice, now, debits)
         if able.online:
             await unit.orders.add(Order(invoice.invoice_id, OrderStatus.PENDING, invoice.total_minor,
                                         invoice.currency, receipt, next_attempt_at=now, provider=provider))

@@ -28,8 +28,8 @@ Clock = Callable[[], datetime]
 class Unit(Protocol):
     """One transaction. Repositories (``invoices``, ``orders``, ``payments``, ``refunds``, ``links``,
     ``webhooks``, ``dunning``, ``reconciliation``, ``choices`` (each organisation's provider), ``customers``
-    (provider customers by organisation)) exist inside ``async with``; see
-    :mod:`services.payments.adapters.repository` for their methods."""
+    (provider customers by organisation), ``mandates`` (recurring mandates and their debits)) exist inside
+    ``async with``; see :mod:`services.payments.adapters.repository` for their methods."""
 
     invoices: Any
     orders: Any
@@ -41,6 +41,7 @@ class Unit(Protocol):
     reconciliation: Any
     choices: Any
     customers: Any
+    mandates: Any
 
     async def __aenter__(self) -> Unit: ...
 
@@ -100,6 +101,38 @@ class PaymentProvider(Protocol):
     async def list_refunds(self, start: int, end: int) -> list[ProviderRefund]:
         """Every refund the provider made in [start, end) (Unix seconds), all pages."""
         ...
+
+
+class RecurringProvider(Protocol):
+    """Razorpay's recurring payments (tokens on a card, UPI AutoPay, eNACH), as auto-debit calls them. Raises
+    ProviderFailure like :class:`PaymentProvider`."""
+
+    async def create_recurring_customer(self, name: str, email: str, contact: str) -> str:
+        """The customer for this email and contact: a new one, or the one made before (safe to repeat)."""
+        ...
+
+    async def create_authorisation_order(self, customer_id: str, method: str, max_amount_minor: int,
+                                         expire_at: datetime, receipt: str, notes: dict[str, str]) -> ProviderOrder:
+        """An order authorising a token (``token``: max_amount, expire_at, frequency as_presented)."""
+        ...
+
+    async def find_order(self, receipt: str) -> ProviderOrder | None: ...
+
+    async def create_order(self, amount_minor: int, currency: str, receipt: str, notes: dict[str, str],
+                           customer_id: str = "") -> ProviderOrder: ...
+
+    async def order_payments(self, order_id: str) -> list[ProviderPayment]:
+        """The payments made on an order (to find a debit whose answer was lost)."""
+        ...
+
+    async def create_recurring_payment(self, order_id: str, customer_id: str, token_id: str, amount_minor: int,
+                                       currency: str, email: str, contact: str, notes: dict[str, str]) -> str:
+        """Ask for a debit on the token; the provider's payment id. The debit happens after the notice."""
+        ...
+
+    async def pause_token(self, customer_id: str, token_id: str) -> None: ...
+
+    async def cancel_token(self, customer_id: str, token_id: str) -> None: ...
 
 
 class Providers:

@@ -62,8 +62,11 @@ async def run(uow: UnitFactory, providers: Providers, start: datetime, end: date
     try:
         theirs: list[Record] = []
         for provider in providers:
+            # A mandate's authorisation payment (INR 1.00 on a card or UPI) pays no invoice: its notes name the
+            # mandate and no invoice. It is not one of ours to match.
             theirs += [_payment_record(p, provider.name)
-                       for p in await provider.list_payments(int(start.timestamp()), int(end.timestamp()))]
+                       for p in await provider.list_payments(int(start.timestamp()), int(end.timestamp()))
+                       if not ("mandate_id" in p.notes and "invoice_id" not in p.notes)]
             theirs += [_refund_record(r, provider.name)
                        for r in await provider.list_refunds(int(start.timestamp()), int(end.timestamp()))]
         async with uow() as unit:

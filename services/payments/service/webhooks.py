@@ -21,7 +21,7 @@ from services.payments.domain import stripe_events
 from services.payments.domain.payment import Provider
 from services.payments.domain.razorpay_events import parse_webhook
 from services.payments.domain.reports import MalformedWebhook, WebhookNotice
-from services.payments.service import provider_reports
+from services.payments.service import autodebit, mandates, provider_reports
 from services.payments.service.ports import Unit, UnitFactory
 
 log = get_logger(__name__)
@@ -69,6 +69,11 @@ async def _apply(unit: Unit, webhook: ReceivedWebhook, now: datetime, capture_af
                                      webhook.received_at):
         return "duplicate delivery"
     provider = Provider(webhook.provider)
+    if provider is Provider.RAZORPAY and (webhook.event_type in mandates.TOKEN_EVENTS
+                                          or webhook.event_type in mandates.NOTIFICATION_EVENTS):
+        outcome = await mandates.apply_webhook(unit, webhook.event_type, webhook.body, now)
+        await unit.webhooks.set_outcome(webhook.provider, webhook.event_id, outcome[:500])
+        return outcome
     try:
         notice = _parse(provider, webhook.body)
     except MalformedWebhook as error:
@@ -88,8 +93,12 @@ def _parse(provider: Provider, body: bytes) -> WebhookNotice:
 async def _act(unit: Unit, provider: Provider, notice: WebhookNotice, now: datetime, capture_after: timedelta) -> str:
     payment_events, refund_events = ACTED_ON[provider]
     if notice.event in payment_events and notice.payment is not None:
-        return await provider_reports.apply_payment(unit, notice.payment, now, capture_after,
-                                                    notice.link.id if notice.link else "", provider)
+        outcome = await provider_reports.apply_payment(unit, notice.payment, now, capture_after,
+                                                       notice.link.id if notice.link else "", provider)
+        if provider is Provider.RAZORPAY:
+            # A debit on a mandate follows its payment (captured, or failed: dunning goes on).
+            outcome += await autodebit.reported_payment(unit, notice.payment)
+        return outcome
     if notice.event in refund_events and notice.refunds:
         if notice.payment is not None:
             # Refund events carry their payment: applying it first (forward only, so harmless when known)

@@ -412,7 +412,8 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
     query_values = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "metric": b.metric_code,
                     "metric_id": b.metric_id}
     not_naming = {"from", "to", "window", "time_zone", "group_by", "quantity", "feature", "page_size", "page_token",
-                  "status", "period_key", "kind", "state", "forecast", "plan_code", "effective_date"}
+                  "status", "period_key", "kind", "state", "forecast", "plan_code", "effective_date",
+                  "include_finished"}
     a_url = f"{world.gateway.rstrip('/')}/hooks-never"
     bodies = {
         ("POST", "/api/v1/events"): [{"metricName": b.metric_code, "metricValue": 1,
@@ -585,7 +586,7 @@ async def _b_ids(world: World) -> dict[str, str]:
         "run_id": "rec_none", "invoice_run_id": "run_none", "discrepancy_id": "dis_none",
         "review_item_id": "rev_none", "reconciliation_id": "urc_none", "coupon_id": "cpn_none",
         "coupon_redemption_id": "cpr_none", "plan_code": "plan-none", "grant_id": "crg_none",
-        "credit_note_id": b.credit_note["id"],
+        "credit_note_id": b.credit_note["id"], "mandate_id": "mdt_none",
         "document_id": b.invoice["id"],  # an e-invoice registration is keyed by its invoice
     }
 

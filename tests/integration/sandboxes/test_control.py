@@ -48,7 +48,8 @@ async def test_reset_forgets_everything(rzp: Sdk, sandbox: RunningSandbox) -> No
     await sandbox.control.inject_fault("/v1/refunds", times=5)
     await sandbox.control.reset()
     health = await sandbox.control.health()
-    assert health["counts"] == {"orders": 0, "payments": 0, "refunds": 0, "payment_links": 0, "events": 0}
+    assert health["counts"] == {"orders": 0, "payments": 0, "refunds": 0, "payment_links": 0, "customers": 0,
+                                "tokens": 0, "events": 0}
     assert await sandbox.control.deliveries() == []
     with pytest.raises(BadRequestError):
         await rzp.call(rzp.client.order.fetch, order["id"])

@@ -39,6 +39,7 @@ from services.gateway.entrypoints.http import (
     events,
     input_policy,
     invoices,
+    mandates,
     metering,
     notifications,
     payment_providers,
@@ -255,6 +256,7 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(dunning.router)
     app.include_router(payment_providers.router)
+    app.include_router(mandates.router)
     app.include_router(reconciliation.router)
     app.include_router(settlement.router)
     app.include_router(einvoices.router)

@@ -22,7 +22,8 @@ MESSAGE_KINDS = EnumNames.of(notification_pb2.MessageKind, "MESSAGE_KIND_")
 MESSAGE_STATES = EnumNames.of(notification_pb2.MessageState, "MESSAGE_STATE_")
 
 MessageKindName = Literal["invoice_issued", "payment_receipt", "payment_failed", "payment_retry", "invoice_overdue",
-                          "refund_processed", "endpoint_disabled", "invoice_reminder", "alert_triggered"]
+                          "refund_processed", "endpoint_disabled", "invoice_reminder", "alert_triggered",
+                          "autodebit_link"]
 MessageStateName = Literal["queued", "sending", "sent", "failed", "unknown", "suppressed"]
 
 

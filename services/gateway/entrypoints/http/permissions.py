@@ -158,6 +158,12 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/admin/organisations/{organisation_id}/payment-provider"): READ,
     ("PUT", "/api/v1/admin/organisations/{organisation_id}/payment-provider"): CONFIGURE,
     ("DELETE", "/api/v1/admin/organisations/{organisation_id}/payment-provider"): CONFIGURE,
+    # Recurring mandates: made and cancelled by admins (they bind a customer's bank account); paused by operators.
+    ("GET", "/api/v1/admin/organisations/{organisation_id}/mandates"): READ,
+    ("POST", "/api/v1/admin/organisations/{organisation_id}/mandates"): CONFIGURE,
+    ("POST", "/api/v1/admin/mandates/{mandate_id}/pause"): OPERATE,
+    ("POST", "/api/v1/admin/mandates/{mandate_id}/cancel"): CONFIGURE,
+    ("GET", "/api/v1/admin/invoices/{invoice_id}/auto-debit"): READ,
     ("POST", "/api/v1/admin/reconciliation-runs"): OPERATE,
     ("GET", "/api/v1/admin/reconciliation-runs"): READ,
     ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"): READ,

@@ -169,3 +169,24 @@ async def test_an_invoice_invoicing_does_not_have_fails_at_once(uow, store, deli
     await sending.send_due(uow, delivery, NOW)
     message = any_of(store.messages)
     assert message.state is MessageState.FAILED and "does not exist" in message.last_reply and mailer.sent == []
+
+
+async def test_an_invoice_not_debited_on_its_mandate_gets_its_payment_link_by_email(uow, store, delivery, mailer):
+    from billing.payments.v1 import events_pb2
+    from services.notification.adapters import events
+
+    sent = events_pb2.AutoDebitLinkSent(
+        event_id="autodebit.link_sent:inv_1", invoice_id="inv_1", organisation_id="org_1",
+        invoice_number="INV/2627/00001", mandate_id="mdt_1", method="upi",
+        reason="upi debits above INR 15,000.00 need the customer's authentication",
+        payment_link_url="https://rzp.io/i/ad1", currency="INR", amount_due_minor=117882)
+    decoded = events.decode(events.AUTODEBIT_LINK_SENT, sent.SerializeToString())
+    assert decoded.notice is not None and decoded.notice.kind is MessageKind.AUTODEBIT_LINK
+    await intake.record(uow, issued(), NOW, DOMAIN, facts())
+    assert await intake.record(uow, decoded.notice, NOW, DOMAIN) == 1
+    assert await intake.record(uow, decoded.notice, NOW, DOMAIN) == 0  # a redelivered event
+    await sending.send_due(uow, delivery, NOW)
+    [email] = [e for e in mailer.sent if "by link" in e["Subject"]]
+    assert "INV/2627/00001" in email["Subject"] and "pay it by link" in email["Subject"]
+    body = email.get_body(("plain",)).get_content()
+    assert "https://rzp.io/i/ad1" in body and "INR 1,178.82" in body and "15,000.00" in body

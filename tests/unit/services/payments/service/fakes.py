@@ -38,6 +38,8 @@ class Store:
     policies: dict[str, DunningPolicy] = field(default_factory=dict)
     choices: dict[str, Provider] = field(default_factory=dict)
     customers: dict[tuple[Provider, str], str] = field(default_factory=dict)
+    mandates: dict[str, tuple[Any, str]] = field(default_factory=dict)  # id -> (Mandate, idempotency key)
+    debits: dict[str, Any] = field(default_factory=dict)  # invoice id -> Debit
     published: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
@@ -294,6 +296,9 @@ class FakeUnit:
         self.links, self.webhooks = Links(self._store), Webhooks(self._store)
         self.dunning = DunningRows(self._store)
         self.choices, self.customers = Choices(self._store), Customers(self._store)
+        from tests.unit.services.payments.service.fake_mandates import Mandates
+
+        self.mandates = Mandates(self._store)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
