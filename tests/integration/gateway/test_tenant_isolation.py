@@ -430,6 +430,11 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
         ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): {"url": f"{a_url}/stolen", "description": "taken",
                                                              "enabled": False},
         ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"overlap_seconds": 0},
+        # A's own account, naming B's things where a body can: B's project, B's organisation.
+        ("POST", "/api/v1/subscription/change-plan"): {"plan_code": "plan-none"},
+        ("POST", "/api/v1/api-keys"): {"project_id": b.project_id, "name": "by-a"},
+        ("POST", "/api/v1/alert-rules"): {"organisation_id": b.organisation_id, "kind": "threshold",
+                                          "metric_code": b.metric_code, "basis": "absolute", "levels": ["1"]},
     }
 
     tally = Tally()

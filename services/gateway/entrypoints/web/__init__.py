@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.gateway.entrypoints.web import customer, operator, sign_in
+from services.gateway.entrypoints.web import account, customer, operator, paying, sign_in
 from services.gateway.entrypoints.web.rendering import PREFIX, STATIC_DIR
 
 
@@ -17,4 +17,6 @@ def install(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     app.include_router(sign_in.router)
     app.include_router(customer.router)
+    app.include_router(paying.router)
+    app.include_router(account.router)
     app.include_router(operator.router)
