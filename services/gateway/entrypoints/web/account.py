@@ -218,12 +218,15 @@ async def delete_alert(rule_id: str, request: Request) -> Response:
 @router.get("/webhooks")
 async def webhooks(request: Request) -> Response:
     scope, organisation, show = await _shown(request)
-    endpoints = await webhook_endpoints.my_endpoints(request, scope, page_size=50, page_token="")
-    deliveries = await webhook_endpoints.my_deliveries(request, scope, endpoint_id="", state=None, page_size=50,
-                                                       page_token="")
-    return render(request, "customer/webhooks.html", organisation=organisation, show=show,
-                  endpoints=endpoints.data, deliveries=deliveries.data, may_manage=may_manage(request),
-                  title="Webhooks")
+    try:
+        endpoints = (await webhook_endpoints.my_endpoints(request, scope, page_size=50, page_token="")).data
+        deliveries = (await webhook_endpoints.my_deliveries(request, scope, endpoint_id="", state=None,
+                                                            page_size=50, page_token="")).data
+        note = ""
+    except Unavailable:  # notification owns them; the page says so rather than failing
+        endpoints, deliveries, note = [], [], "Webhooks cannot be shown just now; try again in a minute."
+    return render(request, "customer/webhooks.html", organisation=organisation, show=show, endpoints=endpoints,
+                  deliveries=deliveries, note=note, may_manage=may_manage(request) and not note, title="Webhooks")
 
 
 @router.post("/webhooks")
