@@ -26,7 +26,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 async def _plan_with_quota(admin) -> str:
-    terms = {**TERMS, "gst_rate": "18",
+    terms = {**TERMS, "gst_rate": "18", "listed": True,
              "quotas": [{"metric_code": "api_calls", "limit": str(QUOTA), "cap": "soft"}]}
     created = await admin.post("/api/v1/admin/plans", json={
         "code": f"dash-{secrets.token_hex(4)}", "name": "Standard", "terms": terms})
@@ -232,11 +232,11 @@ async def test_an_operator_starts_an_invoice_run_watches_it_and_filters_the_audi
 
 
 async def _pro_plan(admin) -> dict:
-    """A plan to move to: ₹3,100 a month (₹100 a day in a 31-day month), API calls at ₹0.02, a quota of 1,000 and
-    single sign-on."""
+    """A plan to move to, listed for customers: ₹3,100 a month (₹100 a day in a 31-day month), API calls at
+    ₹0.02, a quota of 1,000 and single sign-on."""
     created = await admin.post("/api/v1/admin/plans", json={
         "code": f"pro-{secrets.token_hex(4)}", "name": "Pro", "terms": {
-            "currency": "INR", "base_fee": "3100", "gst_rate": "18", "entitlements": {"sso": True},
+            "currency": "INR", "base_fee": "3100", "gst_rate": "18", "entitlements": {"sso": True}, "listed": True,
             "charges": [{"metric_code": "api_calls", "display_name": "API calls",
                          "charge": {"model": "per_unit", "unit_price": "0.02"}}],
             "quotas": [{"metric_code": "api_calls", "limit": "1000", "cap": "soft"}]}})

@@ -61,8 +61,8 @@ class PlanChoice(BaseModel):
 
     subscription: cs.Subscription | None = Field(description="The active subscription; null when there is none")
     current: cs.PlanVersion | None = Field(description="The plan version in force now")
-    plans: list[cs.Plan] = Field(description="Every plan of the catalogue priced in the organisation's billing "
-                                             "currency, the current one included, with its latest version")
+    plans: list[cs.Plan] = Field(description="The listed plans of the catalogue (`terms.listed`) priced in the "
+                                             "organisation's billing currency, with their latest versions")
 
 
 class PlanChange(Body):
@@ -100,21 +100,33 @@ async def _active(request: Request, organisation_id: str) -> invoicing_pb2.Subsc
 
 @router.get("/plans", response_model=PlanChoice, summary="Your plan, and the plans you may move to")
 async def my_plans(request: Request, scope: OrgScope):
-    """The subscription, the plan version in force (prices, quotas, entitlements) and the catalogue's plans in
-    the organisation's billing currency, to compare."""
+    """The subscription, the plan version in force (prices, quotas, entitlements) and the plans it may move
+    to: the catalogue's listed plans (`terms.listed`, an operator's choice) in its billing currency."""
     subscription = await _subscription(request, scope.organisation_id)
     current = None
     if subscription is not None and subscription.plan_version_id:
         current = cs.PlanVersion.from_pb((await clients.call(
             _invoicing(request).GetPlanVersion,
             invoicing_pb2.GetPlanVersionRequest(plan_version_id=subscription.plan_version_id))).plan_version)
-    organisation = (await clients.call(_invoicing(request).GetOrganisation, invoicing_pb2.GetOrganisationRequest(
-        organisation_id=scope.organisation_id))).organisation
-    listed = await clients.call(_invoicing(request).ListPlans, invoicing_pb2.ListPlansRequest(page_size=MAX_PLANS))
-    plans = [cs.Plan.from_pb(p) for p in listed.plans
-             if p.HasField("latest_version") and p.latest_version.terms.currency == organisation.billing_currency]
+    plans = [cs.Plan.from_pb(p) for p in (await _offered(request, scope.organisation_id)).values()]
     return PlanChoice(subscription=cs.Subscription.from_pb(subscription) if subscription else None,
                       current=current, plans=plans)
+
+
+async def _offered(request: Request, organisation_id: str) -> dict[str, invoicing_pb2.Plan]:
+    """The plans an organisation's people may see and move to, by code: listed, in its billing currency."""
+    organisation = (await clients.call(_invoicing(request).GetOrganisation, invoicing_pb2.GetOrganisationRequest(
+        organisation_id=organisation_id))).organisation
+    found = await clients.call(_invoicing(request).ListPlans, invoicing_pb2.ListPlansRequest(page_size=MAX_PLANS))
+    return {p.code: p for p in found.plans if p.HasField("latest_version") and p.latest_version.terms.listed
+            and p.latest_version.terms.currency == organisation.billing_currency}
+
+
+async def _offered_code(request: Request, scope: Scope, plan_code: str) -> str:
+    """``plan_code`` if the organisation may move to it; another plan is not found, exactly as a made-up one."""
+    if plan_code not in await _offered(request, scope.organisation_id):
+        raise NotFound(f"plan {plan_code} not found", field="plan_code")
+    return plan_code
 
 
 @router.get("/subscription/change-plan/preview", response_model=PlanChangePreview,
@@ -123,6 +135,7 @@ async def my_plan_change_preview(body: Annotated[PlanChange, Query()], request: 
     """The period so far as it stands and as if the change were made (nothing is stored): the proration of the
     base fees and the usage priced on each side. Refused as the change itself would be (400 naming
     `effective_date` or `plan_version_id`, 422 for a canceled subscription)."""
+    await _offered_code(request, scope, body.plan_code)
     subscription = await _active(request, scope.organisation_id)
     effective = body.effective_date.isoformat() if body.effective_date else ""
     current = await clients.call(_invoicing(request).GetProjectedInvoice, invoicing_pb2.GetProjectedInvoiceRequest(
@@ -140,9 +153,10 @@ async def my_plan_change_preview(body: Annotated[PlanChange, Query()], request: 
 async def my_change_plan(body: PlanChange, request: Request, response: Response, scope: OrgScope):
     """The admin's change (`POST /api/v1/admin/subscriptions/{id}/change-plan`) on the organisation's active
     subscription: from the start of `effective_date` (today) in its time zone, base fees prorated by days.
-    Repeating it changes nothing (`Idempotent-Replayed: true`). An owner's, signed in; audited
-    `subscription.change_plan`."""
+    Repeating it changes nothing (`Idempotent-Replayed: true`). Only to a listed plan (another is 404, as a
+    made-up code). An owner's, signed in; audited `subscription.change_plan`."""
     a_person(scope, "change the plan")
+    await _offered_code(request, scope, body.plan_code)
     subscription = await _active(request, scope.organisation_id)
     reply = await clients.call(_invoicing(request).ChangeSubscriptionPlan, cs.SubscriptionChangePlan(
         plan_code=body.plan_code, effective_date=body.effective_date).to_pb(subscription.id))
@@ -211,10 +225,10 @@ async def my_create_api_key(body: ApiKeyCreate, request: Request, scope: OrgScop
 async def my_revoke_api_key(api_key_id: str, request: Request, scope: OrgScope):
     """At once; revoking a revoked key returns it unchanged. 404 for another organisation's key. An owner's,
     signed in; audited `api_key.revoke`."""
-    a_person(scope, "revoke API keys")
     owned = {k.id for p in await _projects(request, scope.organisation_id) for k in await _keys(request, p.id)}
-    if api_key_id not in owned:
+    if api_key_id not in owned:  # another organisation's key is not found for anyone, as a made-up one
         raise NotFound(f"API key {api_key_id} not found", field="api_key_id")
+    a_person(scope, "revoke API keys")
     reply = await clients.call(request.app.state.clients.ingest.RevokeApiKey,
                                ingest_pb2.RevokeApiKeyRequest(api_key_id=api_key_id))
     await audit(request, "api_key.revoke", "api_key", api_key_id, actor=scope.actor)
@@ -274,8 +288,8 @@ async def my_create_alert_rule(body: AlertRuleCreate, request: Request, response
                summary="Stop one of your organisation's alert rules")
 async def my_delete_alert_rule(rule_id: str, request: Request, scope: OrgScope):
     """What it fired stays listed. 404 for another organisation's rule. An owner's; audited `alert_rule.delete`."""
+    await own_rule(request, scope, rule_id)  # another organisation's: not found for anyone, as a made-up one
     a_person(scope, "change alert rules")
-    await own_rule(request, scope, rule_id)
     reply = await clients.call(_metering(request).DeleteAlertRule,
                                metering_pb2.DeleteAlertRuleRequest(rule_id=rule_id))
     await audit(request, "alert_rule.delete", "alert_rule", rule_id, actor=scope.actor)

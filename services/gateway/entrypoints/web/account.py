@@ -67,7 +67,7 @@ def price_of(charge, show: Presentation, currency: str) -> str:
         text = f"{c.rate} % of each event's amount"
     else:
         text = c.model
-    if c.free_units:
+    if c.free_units and Decimal(c.free_units) > 0:
         text += f", first {show.number(c.free_units)} free"
     return text
 

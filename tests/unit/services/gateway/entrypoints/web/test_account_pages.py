@@ -109,10 +109,10 @@ def _plans(gateway: Gateway) -> None:
     gateway.invoicing.answer("ListSubscriptions", invoicing_pb2.ListSubscriptionsResponse(subscriptions=[
         invoicing_pb2.Subscription(id="sub_1", organisation_id="org_a", plan_version_id="plv_std",
                                    state=invoicing_pb2.SUBSCRIPTION_STATE_ACTIVE)]))
-    terms = invoicing_pb2.PlanTerms(currency="INR", base_fee="999", charges=[invoicing_pb2.PlanCharge(
+    terms = invoicing_pb2.PlanTerms(currency="INR", base_fee="999", listed=True, charges=[invoicing_pb2.PlanCharge(
         metric_code="api_calls", display_name="API calls",
         charge=invoicing_pb2.Charge(model=invoicing_pb2.CHARGE_MODEL_PER_UNIT, unit_price="0.05"))])
-    pro = invoicing_pb2.PlanTerms(currency="INR", base_fee="3100")
+    pro = invoicing_pb2.PlanTerms(currency="INR", base_fee="3100", listed=True)
     standard = invoicing_pb2.PlanVersion(id="plv_std", plan_code="standard", plan_name="Standard", version=1,
                                          terms=terms)
     gateway.invoicing.answer("GetPlanVersion", invoicing_pb2.GetPlanVersionResponse(plan_version=standard))
@@ -122,7 +122,10 @@ def _plans(gateway: Gateway) -> None:
             id="plv_pro", plan_code="pro", plan_name="Pro", version=1, terms=pro)),
         invoicing_pb2.Plan(id="pln_usd", code="usd", name="Dollars", latest_version=invoicing_pb2.PlanVersion(
             id="plv_usd", plan_code="usd", plan_name="Dollars", version=1,
-            terms=invoicing_pb2.PlanTerms(currency="USD", base_fee="10"))),
+            terms=invoicing_pb2.PlanTerms(currency="USD", base_fee="10", listed=True))),
+        invoicing_pb2.Plan(id="pln_ent", code="enterprise", name="Enterprise", latest_version=invoicing_pb2.PlanVersion(
+            id="plv_ent", plan_code="enterprise", plan_name="Enterprise", version=1,
+            terms=invoicing_pb2.PlanTerms(currency="INR", base_fee="50000"))),
     ]))
 
 
@@ -132,7 +135,8 @@ def test_the_plan_picker_compares_and_prices_a_change_before_an_owner_makes_it(g
     _plans(gateway)
     page = gateway.http.get("/app/plan")
     assert page.status_code == 200, page.text
-    assert "Standard" in page.text and "Pro" in page.text and "Dollars" not in page.text  # INR plans only
+    assert "Standard" in page.text and "Pro" in page.text
+    assert "Dollars" not in page.text and "Enterprise" not in page.text  # listed INR plans only
     assert "₹999.00" in page.text and "₹3,100.00" in page.text and "₹0.05 each" in page.text
 
     as_is = invoicing_pb2.Invoice(currency="INR", total_minor=117930, subtotal_minor=99940)
@@ -148,6 +152,10 @@ def test_the_plan_picker_compares_and_prices_a_change_before_an_owner_makes_it(g
     assert "Confirm" not in preview.text  # a member sees the price, an owner makes the change
     refused = gateway.http.post("/app/plan/change", data={"plan_code": "pro"}, headers=csrf)
     assert refused.status_code == 403 and "ChangeSubscriptionPlan" not in gateway.invoicing.requests
+    # An unlisted plan is not there to price, exactly as a made-up one.
+    for code in ("enterprise", "made-up"):
+        hidden = gateway.http.get("/app/plan/preview", params={"plan_code": code}, headers={"HX-Request": "true"})
+        assert hidden.status_code == 404 and f"plan {code} not found" in hidden.text
 
     gateway.http.cookies.clear()
     csrf = _signed_in(gateway, "owner")
