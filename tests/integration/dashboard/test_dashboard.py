@@ -248,7 +248,8 @@ async def test_an_owner_changes_plan_pays_an_invoice_on_the_sandbox_and_keeps_th
     browser, dashboard_url, admin, invoicing, artefacts, figures
 ):
     """The plan change priced before it is confirmed; the October invoice paid on the sandbox's checkout and seen
-    paid; a key minted (its secret shown once, and working) and revoked (and refused from then on)."""
+    paid; a key minted (its secret shown once, and working) and revoked (and refused from then on); an alert rule
+    added and deleted."""
     mine = await _customer(admin, invoicing, role="owner")
     pro = await _pro_plan(admin)
     # Payments learns of the October invoice as it is issued; Pay needs its order.
@@ -333,7 +334,17 @@ async def test_an_owner_changes_plan_pays_an_invoice_on_the_sandbox_and_keeps_th
             response = await page.goto(f"{dashboard_url}{path}")
             assert response.status == 200, path
             await _checked(page, name, artefacts, figures)
-        assert await page.goto(f"{dashboard_url}/app/alerts") and await page.get_by_test_id(
-            "alert-rule-row").count() == 1
+        # An alert rule of the owner's own, added and deleted on the page.
+        await page.goto(f"{dashboard_url}/app/alerts")
+        rules = page.get_by_test_id("alert-rule-row")
+        assert await rules.count() == 1
+        await page.get_by_label("Name").fill("Half the quota")
+        await page.get_by_label("Metric code").fill("api_calls")
+        await page.get_by_label("Levels (comma-separated, ascending)").fill("50, 90")
+        await page.get_by_role("button", name="Add the alert").click()
+        await page.wait_for_function("() => document.querySelectorAll('[data-testid=alert-rule-row]').length === 2")
+        assert "50, 90 % of quota" in await rules.filter(has_text="Half the quota").inner_text()
+        await rules.filter(has_text="Half the quota").get_by_role("button", name=re.compile("^Delete")).click()
+        await page.wait_for_function("() => document.querySelectorAll('[data-testid=alert-rule-row]').length === 1")
     finally:
         await context.close()
