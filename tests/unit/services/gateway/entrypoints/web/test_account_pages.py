@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.ingest.v1 import ingest_pb2
 from billing.invoicing.v1 import invoicing_pb2
+from billing.notification.v1 import notification_pb2
 from billing.payments.v1 import payments_pb2
 from billing_runtime.errors import NotFound
 from tests.unit.services.gateway.entrypoints.http.fake_services import Gateway
@@ -212,3 +213,62 @@ def test_an_owner_mints_a_key_seen_once_and_revokes_only_the_organisations_keys(
     revoked = gateway.http.post("/app/api-keys/key_1/revoke", headers={**csrf, "HX-Request": "true"})
     assert revoked.status_code == 204 and revoked.headers["HX-Redirect"] == "/app/api-keys"
     assert ("api_key.revoke", "key_1") in gateway.audited()
+
+
+def test_the_account_pages_show_what_the_api_answers(gateway):
+    """Each page with data in it: an invoice's captured payment, its refund and credit note; the credit balance
+    and a grant; webhook endpoints and deliveries; the email log. Amounts in rupees with Indian grouping."""
+    _signed_in(gateway, "member")
+    _organisation(gateway)
+    paid = _invoice(invoicing_pb2.INVOICE_STATUS_PARTIALLY_REFUNDED)
+    paid.amount_due_minor = 0
+    gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=paid))
+    note = invoicing_pb2.CreditNote(id="cn_1", invoice_id="inv_1", organisation_id="org_a", number="CN/2627/00001",
+                                    currency="INR", issue_date="2026-12-06", reason="overcharged",
+                                    outcome=invoicing_pb2.CREDIT_NOTE_OUTCOME_REFUND, total_minor=11800)
+    gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse(credit_notes=[note]))
+    gateway.payments.answer("GetInvoicePayments", payments_pb2.GetInvoicePaymentsResponse(
+        currency="INR", total_minor=117930, amount_captured_minor=117930, amount_refunded_minor=11800,
+        payments=[payments_pb2.Payment(id="pmt_1", provider_payment_id="pay_1", invoice_id="inv_1",
+                                       status=payments_pb2.PAYMENT_STATUS_CAPTURED, currency="INR",
+                                       amount_minor=117930, amount_refunded_minor=11800, method="upi",
+                                       create_time=MADE)],
+        refunds=[payments_pb2.Refund(id="rfd_1", payment_id="pmt_1", provider_refund_id="rfnd_1",
+                                     status=payments_pb2.REFUND_STATUS_PROCESSED, currency="INR", amount_minor=11800,
+                                     reason="overcharged", create_time=MADE)]))
+    page = gateway.http.get("/app/invoices/inv_1")
+    assert page.status_code == 200, page.text
+    assert "/pay" not in page.text  # nothing left to pay
+    assert "pay_1" in page.text and "upi" in page.text and "₹1,179.30" in page.text
+    assert "rfnd_1" in page.text and "₹118.00" in page.text and "overcharged" in page.text
+    assert "CN/2627/00001" in page.text
+
+    gateway.invoicing.answer("GetCreditBalance", invoicing_pb2.GetCreditBalanceResponse(
+        balances=[invoicing_pb2.CreditBalance(currency="INR", available_minor=12345678)],
+        grants=[invoicing_pb2.CreditGrant(id="crg_1", organisation_id="org_a", currency="INR", amount_minor=12345678,
+                                          remaining_minor=12345678, description="Welcome credit",
+                                          source=invoicing_pb2.CREDIT_GRANT_SOURCE_GRANTED,
+                                          status=invoicing_pb2.CREDIT_GRANT_STATUS_AVAILABLE, create_time=MADE)]))
+    credit = gateway.http.get("/app/credits")
+    assert credit.status_code == 200, credit.text
+    assert "₹1,23,456.78" in credit.text and "Welcome credit" in credit.text and "CN/2627/00001" in credit.text
+
+    gateway.notification.answer("ListEndpoints", notification_pb2.ListEndpointsResponse(endpoints=[
+        notification_pb2.WebhookEndpoint(id="whe_1", organisation_id="org_a", url="https://erp.acme.example/hooks",
+                                         enabled=True, event_types=["invoice.paid"], create_time=MADE)]))
+    gateway.notification.answer("ListDeliveries", notification_pb2.ListDeliveriesResponse(deliveries=[
+        notification_pb2.WebhookDelivery(id="whd_1", endpoint_id="whe_1", organisation_id="org_a",
+                                          event_type="invoice.paid", attempts=1, last_status_code=200,
+                                          state=notification_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED, create_time=MADE)]))
+    hooks = gateway.http.get("/app/webhooks")
+    assert hooks.status_code == 200, hooks.text
+    assert "https://erp.acme.example/hooks" in hooks.text and "delivered" in hooks.text
+    assert "Add the endpoint" not in hooks.text  # a member reads; an owner adds
+
+    gateway.notification.answer("ListMessages", notification_pb2.ListMessagesResponse(messages=[
+        notification_pb2.Message(id="msg_1", organisation_id="org_a", invoice_id="inv_1", recipient="a@acme.example",
+                                 subject="Invoice INV/2627/00001 paid", state=notification_pb2.MESSAGE_STATE_SENT,
+                                 kind=notification_pb2.MESSAGE_KIND_PAYMENT_RECEIPT, create_time=MADE)]))
+    emails = gateway.http.get("/app/emails")
+    assert emails.status_code == 200, emails.text
+    assert "Invoice INV/2627/00001 paid" in emails.text and 'href="/app/invoices/inv_1"' in emails.text
