@@ -77,6 +77,7 @@ class PlanChangePreview(BaseModel):
     days on each side of the change, usage priced on the plan in force when it happened."""
 
     plan_code: str
+    plan_name: str
     effective_date: date | None
     current: ins.Invoice = Field(description="The period so far, as it stands (projected)")
     changed: ins.Invoice = Field(description="The period so far, as if the change had been made (projected)")
@@ -122,11 +123,12 @@ async def _offered(request: Request, organisation_id: str) -> dict[str, invoicin
             and p.latest_version.terms.currency == organisation.billing_currency}
 
 
-async def _offered_code(request: Request, scope: Scope, plan_code: str) -> str:
-    """``plan_code`` if the organisation may move to it; another plan is not found, exactly as a made-up one."""
-    if plan_code not in await _offered(request, scope.organisation_id):
+async def _offered_plan(request: Request, scope: Scope, plan_code: str) -> invoicing_pb2.Plan:
+    """The plan if the organisation may move to it; another plan is not found, exactly as a made-up one."""
+    plan = (await _offered(request, scope.organisation_id)).get(plan_code)
+    if plan is None:
         raise NotFound(f"plan {plan_code} not found", field="plan_code")
-    return plan_code
+    return plan
 
 
 @router.get("/subscription/change-plan/preview", response_model=PlanChangePreview,
@@ -135,7 +137,7 @@ async def my_plan_change_preview(body: Annotated[PlanChange, Query()], request: 
     """The period so far as it stands and as if the change were made (nothing is stored): the proration of the
     base fees and the usage priced on each side. Refused as the change itself would be (400 naming
     `effective_date` or `plan_version_id`, 422 for a canceled subscription)."""
-    await _offered_code(request, scope, body.plan_code)
+    plan = await _offered_plan(request, scope, body.plan_code)
     subscription = await _active(request, scope.organisation_id)
     effective = body.effective_date.isoformat() if body.effective_date else ""
     current = await clients.call(_invoicing(request).GetProjectedInvoice, invoicing_pb2.GetProjectedInvoiceRequest(
@@ -145,8 +147,8 @@ async def my_plan_change_preview(body: Annotated[PlanChange, Query()], request: 
             subscription_id=subscription.id, plan_code=body.plan_code, effective_date=effective)))
     before, after = ins.Invoice.from_pb(current.invoice), ins.Invoice.from_pb(changed.invoice)
     difference = minor_to_text(changed.invoice.total_minor - current.invoice.total_minor, after.currency)
-    return PlanChangePreview(plan_code=body.plan_code, effective_date=body.effective_date, current=before,
-                             changed=after, difference=difference)
+    return PlanChangePreview(plan_code=body.plan_code, plan_name=plan.name, effective_date=body.effective_date,
+                             current=before, changed=after, difference=difference)
 
 
 @router.post("/subscription/change-plan", response_model=cs.Subscription, summary="Move to another plan")
@@ -156,7 +158,7 @@ async def my_change_plan(body: PlanChange, request: Request, response: Response,
     Repeating it changes nothing (`Idempotent-Replayed: true`). Only to a listed plan (another is 404, as a
     made-up code). An owner's, signed in; audited `subscription.change_plan`."""
     a_person(scope, "change the plan")
-    await _offered_code(request, scope, body.plan_code)
+    await _offered_plan(request, scope, body.plan_code)
     subscription = await _active(request, scope.organisation_id)
     reply = await clients.call(_invoicing(request).ChangeSubscriptionPlan, cs.SubscriptionChangePlan(
         plan_code=body.plan_code, effective_date=body.effective_date).to_pb(subscription.id))
