@@ -1,6 +1,7 @@
-"""Demo sign-ins for the dashboard that `make run` prints: a member of the demo organisation (the customer's
-pages) and an operator (the operators' pages), made through the admin API like any user. Their passwords are
-random per data directory, kept in ``<data dir>/demo-logins.json`` (mode 0600) and set again at every start."""
+"""Demo sign-ins for the dashboard that `make run` prints: an owner of the demo organisation (the customer's
+pages, plan changes and API keys included) and an operator (the operators' pages), made through the admin API
+like any user. Their passwords are random per data directory, kept in ``<data dir>/demo-logins.json`` (mode
+0600) and set again at every start."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def ensure_demo_logins(gateway_url: str, admin_token: str, organisation_id: str,
         existing = {u["email"]: u for u in client.get("/api/v1/admin/users", params={"page_size": 500})
                     .json().get("data", [])}
         for kind, email, role, extra in (
-            ("customer", CUSTOMER_EMAIL, "member", {"organisation_id": organisation_id}),
+            ("customer", CUSTOMER_EMAIL, "owner", {"organisation_id": organisation_id}),
             ("operator", OPERATOR_EMAIL, "operator", {}),
         ):
             password = saved.get(kind, {}).get("password") or secrets.token_urlsafe(12)
@@ -42,7 +43,8 @@ def ensure_demo_logins(gateway_url: str, admin_token: str, organisation_id: str,
                 response = client.post("/api/v1/admin/users", json={
                     "email": email, "name": f"Demo {kind}", "role": role, "password": password, **extra})
             else:
-                response = client.patch(f"/api/v1/admin/users/{user['id']}", json={"password": password})
+                # The role too: a data directory from before the demo customer was an owner.
+                response = client.patch(f"/api/v1/admin/users/{user['id']}", json={"password": password, "role": role})
             if response.status_code not in (200, 201):
                 raise DemoDataError(f"demo {kind} login: {response.status_code} {response.text[:200]}")
             logins[kind] = {"email": email, "password": password}

@@ -12,7 +12,8 @@ concerns it, on the same ``/api/v1/...`` routes a project's API key calls:
 
 - ``member``: reads (usage, quota, entitlements, alerts, invoices and their PDFs, the projected invoice, payments,
   messages, webhook endpoints and deliveries) and pays (checkout, payment links);
-- ``owner``: a member who also manages the organisation's webhook endpoints.
+- ``owner``: a member who also manages the organisation's webhook endpoints, and (signed in, not through a
+  project's key) changes its plan, mints and revokes its projects' API keys and changes its alert rules.
 
 A staff role grants only staff permissions and an organisation role only organisation permissions, so neither kind
 of user passes the other's routes.
@@ -43,7 +44,7 @@ class Permission(enum.Enum):
     # An organisation user's, always within their own organisation:
     ORG_READ = "org_read"  # usage, quota, entitlements, alerts, invoices, payments, messages, webhook endpoints
     ORG_PAY = "org_pay"  # pay an invoice: checkout (and its verification), payment links
-    ORG_MANAGE = "org_manage"  # the organisation's webhook endpoints
+    ORG_MANAGE = "org_manage"  # the organisation's webhook endpoints; its plan, API keys and alert rules
 
 
 STAFF_PERMISSIONS = frozenset({Permission.READ, Permission.OPERATE, Permission.CONFIGURE, Permission.MANAGE_USERS})

@@ -121,6 +121,8 @@ def terms_from_pb(terms: pb.PlanTerms) -> dict[str, Any]:
         data["quotas"].append(item)
     if terms.enforce_quotas_at_ingest:
         data["enforce_quotas_at_ingest"] = True
+    if terms.listed:
+        data["listed"] = True
     if terms.entitlements:
         data["entitlements"] = entitlements_from_pb(terms.entitlements)
     if terms.HasField("ingest_rate_limit"):
@@ -146,6 +148,7 @@ def plan_version_to_pb(version: PlanVersion) -> pb.PlanVersion:
         sac_code=data["sac_code"],
         description=data["description"],
         enforce_quotas_at_ingest=version.terms.enforce_quotas_at_ingest,
+        listed=version.terms.listed,
         # Stated even when they are the defaults (monthly, in arrears), so a reader need not know the defaults.
         billing_interval=_enum_number(pb.BillingInterval, version.terms.billing_interval.value, "BILLING_INTERVAL_"),
         base_fee_timing=_enum_number(pb.BaseFeeTiming, version.terms.base_fee_timing.value, "BASE_FEE_TIMING_"),

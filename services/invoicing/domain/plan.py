@@ -94,6 +94,8 @@ class PlanVersionTerms:
     description: str = ""
     # Whether ingest refuses events over the plan's hard caps (soft caps never refuse).
     enforce_quotas_at_ingest: bool = False
+    # Whether customers see the plan in their plan picker and may move to it themselves.
+    listed: bool = False
     # Features the plan grants, by key (sorted).
     entitlements: Mapping[str, EntitlementValue] = field(default_factory=dict)
     # None: ingest's default rate applies.

@@ -39,7 +39,7 @@ MAX_CHARGES = 100
 SAC_CODE = re.compile(r"^99\d{4}$")
 _TERMS_FIELDS = ("currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description",
                  "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit", "billing_interval",
-                 "base_fee_timing", "annual_discount_percent")
+                 "base_fee_timing", "annual_discount_percent", "listed")
 _CHARGE_FIELDS = ("metric_code", "charge", "display_name", "gst_rate", "sac_code")
 _QUOTA_FIELDS = ("metric_code", "limit", "cap", "grace_percent", "grace_hours")
 _RATE_FIELDS = ("events_per_second", "burst")
@@ -272,6 +272,9 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
     enforce = raw.get("enforce_quotas_at_ingest")
     if enforce is not None and not isinstance(enforce, bool):
         raise InvalidArgument("must be true or false", field="enforce_quotas_at_ingest")
+    listed = raw.get("listed")
+    if listed is not None and not isinstance(listed, bool):
+        raise InvalidArgument("must be true or false", field="listed")
     gst_rate = raw.get("gst_rate")
     sac_code = raw.get("sac_code")
     interval, timing, discount = _interval_terms(raw)
@@ -284,6 +287,7 @@ def validate_terms(raw: Mapping[str, Any]) -> PlanVersionTerms:
         sac_code=DEFAULT_SAC_CODE if sac_code in (None, "") else validate_sac_code(sac_code, "sac_code"),
         description=_text(raw.get("description"), "description", MAX_DESCRIPTION_LENGTH, multiline=True),
         enforce_quotas_at_ingest=bool(enforce),
+        listed=bool(listed),
         entitlements=validate_entitlements(raw.get("entitlements")),
         ingest_rate_limit=_ingest_rate_limit(raw.get("ingest_rate_limit")),
         billing_interval=interval,
@@ -328,6 +332,8 @@ def terms_to_dict(terms: PlanVersionTerms) -> dict[str, Any]:
     }
     if terms.enforce_quotas_at_ingest:
         data["enforce_quotas_at_ingest"] = True
+    if terms.listed:
+        data["listed"] = True
     if terms.entitlements:
         data["entitlements"] = entitlements_to_dict(terms.entitlements)
     if terms.ingest_rate_limit is not None:

@@ -535,7 +535,12 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     async def GetProjectedInvoice(self, request, context):  # noqa: N802
         if not request.organisation_id:
             raise InvalidArgument("is required", field="organisation_id")
-        projected = await self._close.projected(request.organisation_id, with_forecast=request.include_forecast)
+        change = request.plan_change if request.HasField("plan_change") else None
+        projected = await self._close.projected(
+            request.organisation_id, with_forecast=request.include_forecast,
+            plan_change=None if change is None else {
+                "subscription_id": change.subscription_id, "plan_version_id": change.plan_version_id,
+                "plan_code": change.plan_code, "effective_date": change.effective_date})
         response = pb.GetProjectedInvoiceResponse(invoice=invoice_to_pb(projected.invoice, projected=True))
         if projected.forecast is not None:
             response.forecast.CopyFrom(forecast_to_pb(projected.forecast))

@@ -70,6 +70,7 @@ from services.invoicing.service.late_usage import (
     with_late_usage,
 )
 from services.invoicing.service.ports import EventOutbox, InvoicingTransaction
+from services.invoicing.service.subscriptions import as_if_changed
 
 # Ingest's default past window for an event's timestamp: events of a period may arrive this long after it ends.
 DEFAULT_LATE_WINDOW = timedelta(days=35)
@@ -455,11 +456,13 @@ class PeriodClose:
             )
         return reissued, progress.invoiced > 0
 
-    async def projected(self, organisation_id: str, *, with_forecast: bool = False) -> ProjectedInvoice:
+    async def projected(self, organisation_id: str, *, with_forecast: bool = False,
+                        plan_change: Mapping[str, str] | None = None) -> ProjectedInvoice:
         """The current period's invoice as it stands: usage so far, priced (base fees for the whole period).
         Not stored, not numbered. ``with_forecast`` adds the invoice at the period's end if the trend so far
         holds (``domain/usage_forecast.py``), for which metering is asked each extrapolated metric's usage per
-        local day."""
+        local day. ``plan_change`` (the arguments of ``subscriptions.change_plan`` but the unit of work) prices
+        the period as if that change had been made: its proration, before it is made."""
         now = self._clock()
         async with self._uow() as uow:
             organisation = await uow.organisations.get(organisation_id)
@@ -468,6 +471,9 @@ class PeriodClose:
             subscriptions = (
                 await uow.subscriptions.for_organisations([organisation_id])
             ).get(organisation_id, [])
+            if plan_change is not None:
+                subscriptions = await as_if_changed(uow, list(subscriptions), organisation.details.timezone,
+                                                    now=now, **plan_change)
             versions = await uow.catalog.versions(
                 phase.plan_version_id for s in subscriptions for phase in s.phases
             )

@@ -171,15 +171,44 @@ async def change_plan(
         current = subscription.current_phase
         if current.plan_version_id == version.id and current.starts_at == effective_at:
             return subscription, False
-        try:
-            changed = subscription_rules.change_plan(subscription, version.id, effective_at, time_zone)
-        except InvalidArgument as error:
-            # The domain speaks of the instant; the request named a date.
-            field = "effective_date" if error.field == "effective_at" else error.field
-            raise InvalidArgument(error.message, field=field) from None
+        changed = _changed(subscription, version.id, effective_at, time_zone)
         await repository.save(changed)
         await announce_update(uow, outbox, subscription.organisation_id, Change.PLAN_CHANGED, subscription.id)
     return changed, True
+
+
+def _changed(subscription: Subscription, plan_version_id: str, effective_at: datetime, time_zone: str) -> Subscription:
+    try:
+        return subscription_rules.change_plan(subscription, plan_version_id, effective_at, time_zone)
+    except InvalidArgument as error:
+        # The domain speaks of the instant; the request named a date.
+        field = "effective_date" if error.field == "effective_at" else error.field
+        raise InvalidArgument(error.message, field=field) from None
+
+
+async def as_if_changed(
+    uow: InvoicingTransaction,
+    subscriptions: list[Subscription],
+    time_zone: str,
+    *,
+    subscription_id: str,
+    plan_version_id: str = "",
+    plan_code: str = "",
+    effective_date: str = "",
+    now: datetime,
+) -> list[Subscription]:
+    """An organisation's ``subscriptions`` as :func:`change_plan` would leave them, within an open unit of work
+    and storing nothing: the same version lookup, day and rules (a change it would refuse is refused here), so a
+    projected invoice can show a change's proration before it is made."""
+    if not subscription_id:
+        raise InvalidArgument("is required", field="plan_change.subscription_id")
+    subscription = next((s for s in subscriptions if s.id == subscription_id), None)
+    if subscription is None:
+        raise NotFound(f"no subscription with id {subscription_id!r} for this organisation")
+    version = await resolve_version(uow.catalog, plan_version_id, plan_code)
+    effective_at = start_of_day(_parse_date(effective_date, "effective_date", time_zone, now), time_zone)
+    changed = _changed(subscription, version.id, effective_at, time_zone)
+    return [changed if s.id == subscription_id else s for s in subscriptions]
 
 
 async def cancel_subscription(

@@ -1,5 +1,6 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright through ``executable_path``) against
-a gateway in this process in front of the real ingest, invoicing and metering services. Chromium missing fails
+a gateway in this process in front of the real ingest, invoicing, metering and payments services (payments at a
+Razorpay sandbox). Chromium missing fails
 the session (``devstack/chromium.py`` says what to install): never a skip. Screenshots, first-paint figures and
 axe results are saved under ``<basetemp>/dashboard-artefacts/``."""
 
@@ -16,17 +17,21 @@ from billing_runtime.service import Runtime
 from devstack import chromium
 from services.gateway.__main__ import DEFINITION as GATEWAY
 from tests.conftest import running_service
-from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN
+from tests.integration.gateway.conftest import GATEWAY_ADMIN_TOKEN, payments, razorpay
+
+# The module's Razorpay sandbox and a payments service in front of it (the gateway tests' own fixtures).
+__all__ = ["payments", "razorpay"]
 
 
 @pytest.fixture(scope="module")
-async def dashboard_gateway(database_url, nats_url, ingest, invoicing, metering, refused_address
+async def dashboard_gateway(database_url, nats_url, ingest, invoicing, metering, payments, refused_address
                             ) -> AsyncIterator[Runtime]:
-    # Plain http on 127.0.0.1, as `make run` serves it: the session cookie without the Secure flag.
+    # Plain http on 127.0.0.1, as `make run` serves it: the session cookie without the Secure flag. Payments
+    # (with the module's Razorpay sandbox, whose hosted checkout Pay opens) for the customer's Pay.
     async with running_service(
         GATEWAY, database_url, nats_url, admin_token=GATEWAY_ADMIN_TOKEN, http_port=0, cookie_secure=False,
         ingest_address=ingest.address, invoicing_address=invoicing.address, metering_address=metering.address,
-        payments_address=refused_address, notification_address=refused_address,
+        payments_address=payments.address, notification_address=refused_address,
     ) as runtime:
         yield runtime
 

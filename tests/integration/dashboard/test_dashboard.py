@@ -7,13 +7,17 @@ first within a second, and is photographed (``<basetemp>/dashboard-artefacts/``)
 from __future__ import annotations
 
 import asyncio
+import calendar
 import re
 import secrets
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 from axe_playwright_python.async_playwright import Axe
 
+from services.gateway.entrypoints.web.formatting import Presentation
 from tests.integration.gateway.billing_setup import TERMS, organisation, run_period
 
 PASSWORD = "correct horse battery staple"
@@ -22,7 +26,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 async def _plan_with_quota(admin) -> str:
-    terms = {**TERMS, "gst_rate": "18",
+    terms = {**TERMS, "gst_rate": "18", "listed": True,
              "quotas": [{"metric_code": "api_calls", "limit": str(QUOTA), "cap": "soft"}]}
     created = await admin.post("/api/v1/admin/plans", json={
         "code": f"dash-{secrets.token_hex(4)}", "name": "Standard", "terms": terms})
@@ -30,7 +34,7 @@ async def _plan_with_quota(admin) -> str:
     return created.json()["code"]
 
 
-async def _customer(admin, invoicing) -> dict:
+async def _customer(admin, invoicing, role: str = "member") -> dict:
     """An organisation (Bengaluru, INR) on a plan with a quota of 10 API calls, a metric, a project key, an issued
     October invoice, and a member who signs in with a password."""
     organisation_id = await organisation(admin, invoicing, since=datetime(2026, 9, 1, tzinfo=UTC))
@@ -52,7 +56,7 @@ async def _customer(admin, invoicing) -> dict:
     invoice = (await admin.get("/api/v1/admin/invoices", params={"organisation_id": organisation_id})).json()
     email = f"member-{secrets.token_hex(4)}@acme.example"
     user = await admin.post("/api/v1/admin/users", json={
-        "email": email, "name": "Meera", "role": "member", "organisation_id": organisation_id, "password": PASSWORD})
+        "email": email, "name": "Meera", "role": role, "organisation_id": organisation_id, "password": PASSWORD})
     assert user.status_code == 201, user.text
     return {"organisation_id": organisation_id, "key": key, "email": email,
             "invoice_id": invoice["data"][0]["id"]}
@@ -223,5 +227,124 @@ async def test_an_operator_starts_an_invoice_run_watches_it_and_filters_the_audi
         assert all("invoice_run.start" in text for text in texts), texts
         assert any(created.json()["id"] in text for text in texts), texts  # the operator started one
         await _checked(page, "operator-audit-log", artefacts, figures, phone=True)
+    finally:
+        await context.close()
+
+
+async def _pro_plan(admin) -> dict:
+    """A plan to move to, listed for customers: ₹3,100 a month (₹100 a day in a 31-day month), API calls at
+    ₹0.02, a quota of 1,000 and single sign-on."""
+    created = await admin.post("/api/v1/admin/plans", json={
+        "code": f"pro-{secrets.token_hex(4)}", "name": "Pro", "terms": {
+            "currency": "INR", "base_fee": "3100", "gst_rate": "18", "entitlements": {"sso": True}, "listed": True,
+            "charges": [{"metric_code": "api_calls", "display_name": "API calls",
+                         "charge": {"model": "per_unit", "unit_price": "0.02"}}],
+            "quotas": [{"metric_code": "api_calls", "limit": "1000", "cap": "soft"}]}})
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+async def test_an_owner_changes_plan_pays_an_invoice_on_the_sandbox_and_keeps_the_keys(
+    browser, dashboard_url, admin, invoicing, artefacts, figures
+):
+    """The plan change priced before it is confirmed; the October invoice paid on the sandbox's checkout and seen
+    paid; a key minted (its secret shown once, and working) and revoked (and refused from then on); an alert rule
+    added and deleted."""
+    mine = await _customer(admin, invoicing, role="owner")
+    pro = await _pro_plan(admin)
+    # Payments learns of the October invoice as it is issued; Pay needs its order.
+    for _ in range(150):
+        if (await admin.get(f"/api/v1/admin/invoices/{mine['invoice_id']}/payments")).status_code == 200:
+            break
+        await asyncio.sleep(0.2)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    try:
+        await _sign_in(page, dashboard_url, mine["email"])
+
+        # The plan picker: Standard in force beside Pro; the move priced first.
+        await page.goto(f"{dashboard_url}/app/plan")
+        assert "Standard" in await page.get_by_test_id("current-plan").inner_text()
+        compare = await page.locator("table.compare").inner_text()
+        assert "₹3,100.00" in compare and "₹0.02 each" in compare and "1,000 (soft cap)" in compare
+        await page.get_by_test_id(f"preview-{pro['code']}").click()
+        preview = page.get_by_test_id("plan-preview")
+        await preview.wait_for()
+        # Today in Bengaluru splits this month: its first days on Standard (₹999 a month), the rest on Pro.
+        today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+        month_days = calendar.monthrange(today.year, today.month)[1]
+        before = today.day - 1
+        show = Presentation.of("IN", "Asia/Kolkata")
+        fee = lambda monthly, n: (Decimal(monthly) * n / month_days).quantize(Decimal("0.01"), ROUND_HALF_UP)  # noqa: E731
+        shown = await preview.inner_text()
+        assert show.money(fee("3100", month_days - before), "INR") in shown, shown
+        if before:
+            assert show.money(fee("999", before), "INR") in shown, shown
+        assert "As it stands" in shown and "After the change" in shown
+        await _checked(page, "customer-plan", artefacts, figures, phone=True)
+        await page.get_by_test_id("confirm-change").click()
+        await page.wait_for_url(re.compile(r".*/app/plan\?changed="))
+        assert "Pro" in await page.get_by_test_id("current-plan").inner_text()
+        assert "Pro" in await page.get_by_test_id("plan-changed").inner_text()
+
+        # Pay the October invoice on the sandbox's checkout, and come back to it paid.
+        await page.goto(f"{dashboard_url}/app/invoices/{mine['invoice_id']}")
+        assert await page.get_by_test_id("invoice-state").get_attribute("data-status") == "issued"
+        await _checked(page, "customer-invoice", artefacts, figures, phone=True)
+        await page.get_by_test_id("pay").click()
+        await page.wait_for_load_state("load")
+        assert "/checkout/" in page.url  # the sandbox's hosted checkout
+        await page.screenshot(path=str(artefacts / "sandbox-checkout.png"), full_page=True)
+        await page.get_by_role("button", name="Pay by UPI").click()
+        await page.wait_for_url(re.compile(r".*/app/invoices/.*/checkout-return\?.*"))
+        await page.wait_for_function(
+            "() => document.querySelector('[data-testid=invoice-state]').dataset.status === 'paid'", timeout=60_000)
+        await page.goto(f"{dashboard_url}/app/invoices/{mine['invoice_id']}")
+        assert await page.get_by_test_id("invoice-state").get_attribute("data-status") == "paid"
+        assert await page.get_by_test_id("pay").count() == 0
+        payments = await page.get_by_test_id("payment-row").all_inner_texts()
+        assert len(payments) == 1 and "captured" in payments[0] and "upi" in payments[0], payments
+        await _checked(page, "customer-invoice-paid", artefacts, figures)
+
+        # API keys: minted with the secret shown once (and working), then revoked (and refused).
+        await page.goto(f"{dashboard_url}/app/api-keys")
+        await page.get_by_label("Name (optional)").fill("ci-pipeline")
+        await page.get_by_role("button", name="Make the key").click()
+        secret = await page.get_by_test_id("new-secret").input_value()
+        assert secret.startswith("bk_")
+        await _checked(page, "customer-api-key-created", artefacts, figures)
+        async with httpx.AsyncClient(base_url=dashboard_url, timeout=30,
+                                     headers={"Authorization": f"Bearer {secret}"}) as api:
+            assert (await api.get("/api/v1/quota", params={"metric": "api_calls"})).status_code == 200
+            await page.goto(f"{dashboard_url}/app/api-keys")
+            assert secret not in await page.content()  # never shown again
+            rows = page.get_by_test_id("api-key-row")
+            assert await rows.count() == 2
+            await _checked(page, "customer-api-keys", artefacts, figures, phone=True)
+            new_key = rows.filter(has_text="ci-pipeline")
+            await new_key.get_by_role("button", name=re.compile("^Revoke")).click()
+            await page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=api-key-row][data-state=revoked]').length === 1")
+            assert (await api.get("/api/v1/quota", params={"metric": "api_calls"})).status_code == 403
+
+        # The other account pages: credit, alerts, webhooks, emails.
+        for name, path in (("customer-credits", "/app/credits"), ("customer-alerts", "/app/alerts"),
+                           ("customer-webhooks", "/app/webhooks"), ("customer-emails", "/app/emails")):
+            response = await page.goto(f"{dashboard_url}{path}")
+            assert response.status == 200, path
+            await _checked(page, name, artefacts, figures)
+        # An alert rule of the owner's own, added and deleted on the page.
+        await page.goto(f"{dashboard_url}/app/alerts")
+        rules = page.get_by_test_id("alert-rule-row")
+        assert await rules.count() == 1
+        await page.get_by_label("Name").fill("Half the quota")
+        await page.get_by_label("Metric code").fill("api_calls")
+        await page.get_by_label("Levels (comma-separated, ascending)").fill("50, 90")
+        await page.get_by_role("button", name="Add the alert").click()
+        await page.wait_for_function("() => document.querySelectorAll('[data-testid=alert-rule-row]').length === 2")
+        assert "50, 90 % of quota" in await rules.filter(has_text="Half the quota").inner_text()
+        await rules.filter(has_text="Half the quota").get_by_role("button", name=re.compile("^Delete")).click()
+        await page.wait_for_function("() => document.querySelectorAll('[data-testid=alert-rule-row]').length === 1")
     finally:
         await context.close()

@@ -323,6 +323,7 @@ async def snapshot(world: World) -> dict[str, Any]:
         "messages": ("/api/v1/admin/messages", org),
         "recipients": (f"/api/v1/admin/organisations/{b.organisation_id}/recipients", {}),
         "usage": ("/api/v1/admin/usage", {**org, "metric": b.metric_code, **_ALL_TIME}),
+        "alert_rules": ("/api/v1/admin/alert-rules", {**org, "include_deleted": "true"}),
     }
     found: dict[str, Any] = {}
     for name, (path, params) in reads.items():
@@ -403,11 +404,22 @@ def _leaked(text: str, values: dict[str, str], sent: str) -> list[str]:
 async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_b(world):
     a, b = world.a, world.b
     document = (await world.admin.get("/openapi.json")).json()
-    before = await b_as_it_is(world)
 
     # Every path parameter a key route has, as B's id; a route with a parameter missing here fails the test.
-    path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "credit_note_id": b.credit_note["id"]}
-    a_ids = {"invoice_id": a.invoice["id"], "endpoint_id": a.endpoint_id, "credit_note_id": a.credit_note["id"]}
+    key_ids = {t.name: (await world.admin.get("/api/v1/admin/api-keys", params={"project_id": t.project_id})
+                        ).json()["data"][0]["id"] for t in (a, b)}
+    rule_ids = {}
+    for t in (a, b):
+        rule = await world.admin.post("/api/v1/admin/alert-rules", json={
+            "organisation_id": t.organisation_id, "kind": "threshold", "name": f"{t.name}'s rule",
+            "metric_code": t.metric_code, "basis": "absolute", "levels": ["1000000"]})
+        assert rule.status_code == 201, rule.text
+        rule_ids[t.name] = rule.json()["id"]
+    before = await b_as_it_is(world)
+    path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "credit_note_id": b.credit_note["id"],
+                "api_key_id": key_ids[b.name], "rule_id": rule_ids[b.name]}
+    a_ids = {"invoice_id": a.invoice["id"], "endpoint_id": a.endpoint_id, "credit_note_id": a.credit_note["id"],
+             "api_key_id": key_ids[a.name], "rule_id": rule_ids[a.name]}
     # Query parameters that name something of an organisation's: B's. Others are left out.
     query_values = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "metric": b.metric_code,
                     "metric_id": b.metric_id}
@@ -431,6 +443,11 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
         ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): {"url": f"{a_url}/stolen", "description": "taken",
                                                              "enabled": False},
         ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"overlap_seconds": 0},
+        # A's own account, naming B's things where a body can: B's project, B's organisation.
+        ("POST", "/api/v1/subscription/change-plan"): {"plan_code": "plan-none"},
+        ("POST", "/api/v1/api-keys"): {"project_id": b.project_id, "name": "by-a"},
+        ("POST", "/api/v1/alert-rules"): {"organisation_id": b.organisation_id, "kind": "threshold",
+                                          "metric_code": b.metric_code, "basis": "absolute", "levels": ["1"]},
     }
 
     tally = Tally()

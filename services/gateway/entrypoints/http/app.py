@@ -27,6 +27,7 @@ from services.gateway.adapters.totp import PyOtpTotp
 from services.gateway.adapters.webhook_log import JetStreamWebhooks
 from services.gateway.config import GatewaySettings
 from services.gateway.entrypoints.http import (
+    account,
     admin,
     alerts,
     auth,
@@ -267,6 +268,7 @@ def create_app(
     app.include_router(webhooks_http.router)
     app.include_router(staff.router)
     app.include_router(auth.router)
+    app.include_router(account.router)
     install_dashboard(app)  # /app: the dashboard's pages, in the same permission table through their REST twins
     # Added last, so it is the outermost middleware: the request-id middleware logs inside the request's span.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")

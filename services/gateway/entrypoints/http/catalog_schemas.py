@@ -284,12 +284,15 @@ class PlanTerms(Request):
     annual_discount_percent: DecimalText | None = Field(
         None, description="Yearly plans: percent off 12 months of base fee (0-100, at most 2 decimals)",
         examples=["10"])
+    listed: StrictBool = Field(False, description="Whether the organisations' people see this plan in their plan "
+                                                  "picker and may move to it themselves (default: an operator's only)")
 
     def to_pb(self) -> invoicing_pb2.PlanTerms:
         message = invoicing_pb2.PlanTerms(
             currency=self.currency, base_fee=_text(self.base_fee), charges=[c.to_pb() for c in self.charges],
             quotas=[q.to_pb() for q in self.quotas], gst_rate=_text(self.gst_rate), sac_code=self.sac_code,
             description=self.description, enforce_quotas_at_ingest=self.enforce_quotas_at_ingest,
+            listed=self.listed,
         )
         entitlements_to_pb(message.entitlements, self.entitlements)
         if self.ingest_rate_limit is not None:
@@ -308,7 +311,7 @@ class PlanTerms(Request):
             charges=[PlanCharge.from_pb(c) for c in message.charges],
             quotas=[Quota.from_pb(q) for q in message.quotas], gst_rate=_optional(message.gst_rate),
             sac_code=message.sac_code, description=message.description,
-            enforce_quotas_at_ingest=message.enforce_quotas_at_ingest,
+            enforce_quotas_at_ingest=message.enforce_quotas_at_ingest, listed=message.listed,
             entitlements=entitlements_from_pb(message.entitlements),
             ingest_rate_limit=IngestRateLimit(events_per_second=message.ingest_rate_limit.events_per_second,
                                               burst=message.ingest_rate_limit.burst)

@@ -16,7 +16,7 @@ Response = TypeVar("Response")
 # PlanTerms' fields: invoicing validates the terms on their own, so its paths start at them.
 TERMS_FIELDS = frozenset({"currency", "base_fee", "charges", "quotas", "gst_rate", "sac_code", "description",
                           "enforce_quotas_at_ingest", "entitlements", "ingest_rate_limit", "billing_interval",
-                          "base_fee_timing", "annual_discount_percent"})
+                          "base_fee_timing", "annual_discount_percent", "listed"})
 _HEAD = re.compile(r"^([A-Za-z_]+)(.*)$", re.DOTALL)
 
 

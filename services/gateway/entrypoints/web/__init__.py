@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.gateway.entrypoints.web import (
+    account,
     customer,
     operator,
     operator_accounts,
     operator_dead_letters,
     operator_payments,
     operator_users,
+    paying,
     sign_in,
 )
 from services.gateway.entrypoints.web.rendering import PREFIX, STATIC_DIR
@@ -25,6 +27,8 @@ def install(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     app.include_router(sign_in.router)
     app.include_router(customer.router)
+    app.include_router(paying.router)
+    app.include_router(account.router)
     app.include_router(operator.router)
     for pages in (operator_accounts, operator_payments, operator_dead_letters, operator_users):
         app.include_router(pages.router)

@@ -1,5 +1,6 @@
 """A customer's pages (organisation users, their own organisation only): the overview (plan, period, a meter per
-metric, the projected invoice), usage by day, and invoices with their PDF. Each page calls the REST API's own
+metric, the projected invoice), usage by day, and invoices with their PDF (an invoice's own page, with
+Pay, is in ``paying.py``). Each page calls the REST API's own
 route functions with the signed-in person's scope, so the answers and refusals are the API's (another
 organisation's invoice is 404 here as there)."""
 
@@ -114,16 +115,6 @@ async def invoice_list(request: Request, page_token: str = "") -> Response:
                                       page_token=page_token)
     return render(request, "customer/invoices.html", organisation=organisation, show=show, page=page,
                   title="Invoices")
-
-
-@router.get("/invoices/{invoice_id}")
-async def invoice_detail(invoice_id: str, request: Request) -> Response:
-    scope = page_scope(request)
-    invoice = await invoices.my_invoice(invoice_id, request, scope)  # another organisation's: 404, asked first
-    organisation = await organisation_of(request, scope)
-    show = Presentation.of(organisation.country, organisation.timezone)
-    return render(request, "customer/invoice.html", organisation=organisation, show=show, invoice=invoice,
-                  title=f"Invoice {invoice.number}")
 
 
 @router.get("/invoices/{invoice_id}/pdf")

@@ -185,6 +185,16 @@ def test_terms_without_the_new_fields_read_and_write_as_before() -> None:
     assert (checked.enforce_quotas_at_ingest, checked.entitlements) == (False, {})
 
 
+def test_a_listed_plan_says_so_and_round_trips_and_an_unlisted_one_stores_as_before() -> None:
+    listed = validate_terms(terms(listed=True))
+    assert listed.listed is True and terms_to_dict(listed)["listed"] is True
+    assert validate_terms(terms_to_dict(listed)) == listed
+    assert "listed" not in terms_to_dict(validate_terms(terms()))  # fingerprints of older versions unchanged
+    with pytest.raises(InvalidArgument) as refused:
+        validate_terms(terms(listed="yes"))
+    assert refused.value.field == "listed"
+
+
 def test_a_hard_cap_may_have_grace_without_hours_meaning_the_rest_of_the_period() -> None:
     quota = validate_terms(terms(quotas=[{**HARD_WITH_GRACE, "grace_hours": 0}])).quotas[0]
     assert (quota.grace_percent, quota.grace_hours) == (Decimal("12.5"), 0)

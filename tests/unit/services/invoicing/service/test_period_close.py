@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing_runtime.errors import FailedPrecondition, NotFound
+from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.invoicing.adapters import messages
 from services.invoicing.domain.invoice import InvoiceStatus, Party
 from services.invoicing.service import catalog, invoices, organisations, subscriptions
@@ -308,3 +308,34 @@ async def test_the_scheduler_also_runs_an_earlier_period_that_still_has_drafts(t
     assert sorted(run.value.period_key for run in tables.runs.values()) == ["2026-11", "2026-12"]
     assert sorted((i.period_key, i.status.value) for i in await stored(tables, organisation_id)) == [
         ("2026-11", "issued"), ("2026-12", "issued")]
+
+
+async def test_a_plan_change_is_priced_before_it_is_made_with_the_base_fees_prorated_by_days(tables):
+    """The projected invoice as if the plan changed today (5 January in Bengaluru): 4 of January's 31 days on
+    Standard (₹1,000 a month) and 27 on Pro (₹3,100 a month), the usage priced on each side; nothing stored."""
+    await catalog.create_plan(FakeUnitOfWork(tables), code="pro", name="Pro", terms={
+        "currency": "INR", "base_fee": "3100",
+        "charges": [{"metric_code": "api_calls", "charge": {"model": "per_unit", "unit_price": "0.25"}}]})
+    organisation_id = await organisation(tables, "Acme", subscribed_from="2027-01-01")
+    (subscription,) = [k.value for k in tables.subscriptions.values() if k.value.organisation_id == organisation_id]
+    close = close_for(tables, FakeUsage("10"))
+    change = {"subscription_id": subscription.id, "plan_code": "pro"}
+
+    as_is = (await close.projected(organisation_id)).invoice
+    changed = (await close.projected(organisation_id, plan_change=change)).invoice
+
+    assert [line.amount_minor for line in as_is.lines] == [100000, 500]
+    # ₹1,000 × 4/31 = ₹129.03 and ₹3,100 × 27/31 = ₹2,700.00; the usage on each side of the change.
+    assert sorted(line.amount_minor for line in changed.lines) == sorted([12903, 500, 270000, 250])
+    assert changed.total_minor > as_is.total_minor
+    assert tables.subscriptions[subscription.id].value == subscription and tables.invoices == {}
+
+    # Refused as the change itself would be, naming the same fields.
+    with pytest.raises(InvalidArgument) as same:
+        await close.projected(organisation_id, plan_change={**change, "plan_code": "standard"})
+    assert same.value.field == "plan_version_id"
+    with pytest.raises(InvalidArgument) as early:
+        await close.projected(organisation_id, plan_change={**change, "effective_date": "2026-12-31"})
+    assert early.value.field == "effective_date"
+    with pytest.raises(NotFound):
+        await close.projected(organisation_id, plan_change={**change, "subscription_id": "sub_other"})

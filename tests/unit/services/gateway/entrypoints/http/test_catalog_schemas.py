@@ -41,6 +41,7 @@ TERMS = {
     "billing_interval": "year",
     "base_fee_timing": "in_advance",
     "annual_discount_percent": "10",
+    "listed": True,
 }
 
 
@@ -65,7 +66,7 @@ def test_terms_map_to_protobuf_field_for_field():
         "2.5", "3", 10, "1000", "1", "500", "100")
     assert [(q.metric_code, q.limit, q.cap, q.grace_percent, q.grace_hours) for q in message.quotas] == [
         ("api_calls", "100000", pb.QUOTA_CAP_HARD, "12.5", 48), ("llm_tokens", "5000000", pb.QUOTA_CAP_SOFT, "", 0)]
-    assert message.enforce_quotas_at_ingest
+    assert message.enforce_quotas_at_ingest and message.listed
     assert dict(message.entitlements) == {
         "seats": pb.EntitlementValue(number_value="10"), "sso": pb.EntitlementValue(bool_value=True),
         "support": pb.EntitlementValue(string_value="priority"), "tier": pb.EntitlementValue(string_value="10")}

@@ -140,6 +140,17 @@ CUSTOMER_ROUTES: dict[tuple[str, str], Access] = {
     ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"): ORG_MANAGE,
     ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): ORG_MANAGE,
     ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/test"): ORG_MANAGE,
+    # The organisation's own account: its plan, its projects' keys, its alert rules (changes: an owner, and
+    # account.py refuses a project's key whatever the table lets it open).
+    ("GET", "/api/v1/plans"): ORG_READ,
+    ("GET", "/api/v1/subscription/change-plan/preview"): ORG_READ,
+    ("POST", "/api/v1/subscription/change-plan"): ORG_MANAGE,
+    ("GET", "/api/v1/api-keys"): ORG_READ,
+    ("POST", "/api/v1/api-keys"): ORG_MANAGE,
+    ("POST", "/api/v1/api-keys/{api_key_id}/revoke"): ORG_MANAGE,
+    ("GET", "/api/v1/alert-rules"): ORG_READ,
+    ("POST", "/api/v1/alert-rules"): ORG_MANAGE,
+    ("DELETE", "/api/v1/alert-rules/{rule_id}"): ORG_MANAGE,
 }
 
 
