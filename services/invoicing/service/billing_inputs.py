@@ -122,14 +122,13 @@ def planned_invoice(
     period: BillingPeriod,
     subscriptions: Sequence[Subscription],
     versions: Mapping[str, PlanVersion],
+    segments: tuple[tuple[Segment, PlanVersion], ...],
     coupons: Sequence[CouponRedemption] = (),
-    price_overrides: Sequence[PriceOverride] = (),
 ) -> PlannedInvoice:
-    """The organisation's period to bill: its plan segments (priced with its price overrides), its coupons, and
-    the quarterly or yearly base fees (charges and credits) that fall on it."""
+    """The organisation's period to bill: its plan segments (``plan_segments``, priced with its price overrides),
+    its coupons, and the quarterly or yearly base fees (charges and credits) that fall on it."""
     return PlannedInvoice(
-        organisation, period, plan_segments(subscriptions, period, versions, price_overrides), tuple(coupons),
-        interval_fees(subscriptions, period, versions),
+        organisation, period, segments, tuple(coupons), interval_fees(subscriptions, period, versions),
     )
 
 

@@ -173,7 +173,7 @@ class PeriodClose:
             else:
                 # A draft is priced again: late events of its grace period land on it.
                 org_coupons = coupons.get(organisation.id, ())
-                plan = planned_invoice(organisation, period, org_subscriptions, versions, org_coupons, org_overrides)
+                plan = planned_invoice(organisation, period, org_subscriptions, versions, segments, org_coupons)
                 planned.append(replace(plan, draft_id=draft))
         late = await self._late_usage(planned, subscriptions, versions, price_overrides, rates, progress)
         planned = [with_late_usage(plan, late) for plan in planned if plan.organisation.id not in late.failures]
@@ -487,7 +487,7 @@ class PeriodClose:
                 f"organisation {organisation_id} has no subscription in its current period ({period.key}); subscribe "
                 "it to a plan first"
             )
-        plan = planned_invoice(organisation, period, subscriptions, versions, coupons, price_overrides)
+        plan = planned_invoice(organisation, period, subscriptions, versions, segments, coupons)
         (usage,) = await read_usage([plan], self._usage, until=now)
         billing = billing_input(plan, usage, self._policy.supplier, rates)
         invoice = build_invoice("projected", billing)
