@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from devstack import console
 from devstack.console import Reporter
 from devstack.errors import DevstackError
 from devstack.logs import tail
-from devstack.ports import LOCALHOST, pick_port, wait_for_tcp
+from devstack.ports import LOCALHOST, hold_port, pick_port, wait_for_tcp
 from devstack.processes import read_record, reclaim, send_signal, stop_child, write_record
 from devstack.state import new_secrets_key
 
@@ -190,6 +191,10 @@ class Mesh:
         self._peers: dict[str, dict[str, str]] = {}
         if preferred_http and self.http_port != preferred_http and "gateway" in self.services:
             say(f"port {preferred_http} is taken; the gateway's HTTP API will use {self.http_port}")
+        # Each service's ports, held from now until it serves on them (see devstack.ports.hold_port).
+        self._held: dict[str, list[socket.socket]] = {}
+        for name in self.services:
+            self._hold(name)
 
     # -- where things are ------------------------------------------------------------------------------------
 
@@ -292,6 +297,19 @@ class Mesh:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
+    def _ports_of(self, name: str) -> list[int]:
+        http = [self.http_ports[name]] if name in self.http_ports else []
+        return [self.ports[name], self.metrics_ports[name], *http]
+
+    def _hold(self, name: str) -> None:
+        """Keep the kernel from giving ``name``'s ports to outgoing connections while it is not serving on them."""
+        self._release(name)
+        self._held[name] = [held for port in self._ports_of(name) if (held := hold_port(port)) is not None]
+
+    def _release(self, name: str) -> None:
+        for held in self._held.pop(name, []):
+            held.close()
+
     def start_replica(
         self, service: str, peers: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
     ) -> str:
@@ -315,6 +333,7 @@ class Mesh:
             self.http_ports[name] = pick_port(0)
         self._peers[name] = dict(peers or {})
         self._service_env[name] = dict(env or {})
+        self._hold(name)
         self.start_service(name)
         return name
 
@@ -366,6 +385,7 @@ class Mesh:
                 f"{name} reports SERVING but its HTTP API is not listening on {self.http_url(name)}. "
                 f"Last lines of {log_path}:\n{self.log_tail(name)}"
             )
+        self._release(name)
         self._say(f"{name} healthy on {self.address(name)} in {time.monotonic() - started:.1f}s (pid {process.pid})")
 
     def wait_healthy(self, name: str, timeout: float | None = None) -> None:
@@ -415,6 +435,8 @@ class Mesh:
         for name in list(self._children):
             (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
         self._children.clear()
+        for name in list(self._held):
+            self._release(name)
 
     def stop_service(self, name: str) -> int | None:
         """Stop one service gracefully (SIGTERM, SIGKILL after ``stop_timeout``); returns its exit code."""
@@ -431,6 +453,7 @@ class Mesh:
         child.expected_exit = True
         code = stop_child(child.process, sig=sig, timeout=self.stop_timeout)
         (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+        self._hold(name)  # until it is started again on the same ports
         return code
 
     def restart(self, name: str) -> None:

@@ -45,6 +45,25 @@ def free_port(host: str = LOCALHOST) -> int:
                 return port
 
 
+def hold_port(port: int, host: str = LOCALHOST) -> socket.socket | None:
+    """A bound, not listening socket on ``host:port``, to keep until our own server has bound the port.
+
+    Default ports such as 50051-50056 and the ones :func:`free_port` hands out lie in the kernel's ephemeral range:
+    between our choice and our server's bind, any outgoing connection (a service's database pool, NATS, the
+    tests' clients) may be given the port as its local port, and the server then fails with "address in use".
+    Linux never hands out an explicitly bound port as an ephemeral one, and our servers still bind it: both
+    sockets have SO_REUSEADDR and this one never listens. None if the port cannot be held (the caller goes on).
+    """
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind((host, port))
+    except OSError:
+        holder.close()
+        return None
+    return holder
+
+
 def pick_port(preferred: int, host: str = LOCALHOST) -> int:
     """``preferred`` if it is free, else a free port. ``preferred=0`` means any free port."""
     if preferred and port_is_free(preferred, host):
