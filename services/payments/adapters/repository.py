@@ -20,8 +20,6 @@ from services.payments.adapters import tables as t
 from services.payments.domain.entities import (
     Invoice,
     InvoiceState,
-    Order,
-    OrderStatus,
     Payment,
     PaymentLink,
     Refund,
@@ -32,7 +30,7 @@ from services.payments.domain.provider import ProviderFailure
 from services.payments.domain.refund import RefundStatus
 
 
-def _fields(row: sa.Row[Any], cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def row_fields(row: sa.Row[Any], cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     names = cls.__dataclass_fields__  # type: ignore[attr-defined]
     return {k: v for k, v in row._mapping.items() if k in names and k not in skip}
 
@@ -67,88 +65,11 @@ class InvoiceRepository:
 
 
 def _invoice(row: sa.Row[Any]) -> Invoice:
-    return Invoice(**{**_fields(row, Invoice), "state": InvoiceState(row.state)})
+    return Invoice(**{**row_fields(row, Invoice), "state": InvoiceState(row.state)})
 
 
-class OrderRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def add(self, order: Order) -> None:
-        await self._conn.execute(sa.insert(t.orders).values(**_order_values(order)))
-
-    async def get(self, invoice_id: str, *, lock: bool = False) -> Order | None:
-        row = (await self._conn.execute(
-            for_update(sa.select(t.orders).where(t.orders.c.invoice_id == invoice_id), lock))).first()
-        return _order(row) if row else None
-
-    async def by_provider_id(self, provider_order_id: str) -> Order | None:
-        row = (await self._conn.execute(
-            sa.select(t.orders).where(t.orders.c.provider_order_id == provider_order_id))).first()
-        return _order(row) if row else None
-
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int,
-                        providers: Sequence[Provider] | None = None) -> list[Order]:
-        """Pending orders whose next attempt is due (at one of ``providers``, when given), each counted as
-        attempted and leased to the caller."""
-        due = (
-            sa.select(t.orders.c.invoice_id)
-            .where(t.orders.c.status == OrderStatus.PENDING.value, t.orders.c.next_attempt_at <= now,
-                   _among(t.orders.c.provider, providers))
-            .order_by(t.orders.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalar_subquery()
-        rows = (await self._conn.execute(
-            sa.update(t.orders).where(t.orders.c.invoice_id.in_(due))
-            .values(next_attempt_at=now + lease, create_attempts=t.orders.c.create_attempts + 1,
-                    updated_at=sa.func.now())
-            .returning(t.orders)
-        )).all()
-        return [_order(row) for row in rows]
-
-    async def mark_paid(self, invoice_id: str) -> None:
-        """The invoice is covered: its order (if still open) is paid."""
-        await self._conn.execute(
-            sa.update(t.orders)
-            .where(t.orders.c.invoice_id == invoice_id,
-                   t.orders.c.status.in_([OrderStatus.PENDING.value, OrderStatus.CREATED.value]))
-            .values(status=OrderStatus.PAID.value, updated_at=sa.func.now())
-        )
-
-    async def update(self, invoice_id: str, **values: Any) -> None:
-        await self._conn.execute(
-            sa.update(t.orders).where(t.orders.c.invoice_id == invoice_id)
-            .values(**_order_values_partial(values), updated_at=sa.func.now())
-        )
-
-
-def _order_values(order: Order) -> dict[str, Any]:
-    values = dict(order.__dict__)
-    values.pop("created_at")
-    values["provider_order_id"] = order.provider_order_id or None
-    return _order_values_partial(values)
-
-
-def _among(column: sa.ColumnElement[Any], providers: Sequence[Provider] | None) -> sa.ColumnElement[bool]:
+def among(column: sa.ColumnElement[Any], providers: Sequence[Provider] | None) -> sa.ColumnElement[bool]:
     return sa.true() if providers is None else column.in_([p.value for p in providers])
-
-
-def _order_values_partial(values: dict[str, Any]) -> dict[str, Any]:
-    values = dict(values)
-    if "provider" in values:
-        values["provider"] = Provider(values["provider"]).value
-    if "status" in values:
-        values["status"] = OrderStatus(values["status"]).value
-    if "error" in values:
-        values["error"] = values["error"].record() if values["error"] is not None else None
-    return values
-
-
-def _order(row: sa.Row[Any]) -> Order:
-    return Order(**{**_fields(row, Order), "status": OrderStatus(row.status), "provider": Provider(row.provider),
-                    "provider_order_id": row.provider_order_id or "",
-                    "error": ProviderFailure.from_record(row.error)})
 
 
 class PaymentRepository:
@@ -215,7 +136,7 @@ class PaymentRepository:
         due = (
             sa.select(t.payments.c.id)
             .where(t.payments.c.status.in_([PaymentStatus.CREATED.value, PaymentStatus.AUTHORIZED.value]),
-                   t.payments.c.check_due_at <= now, _among(t.payments.c.provider, providers))
+                   t.payments.c.check_due_at <= now, among(t.payments.c.provider, providers))
             .order_by(t.payments.c.check_due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -240,7 +161,7 @@ def _with_refunded(statement: sa.Select) -> sa.Select:
 
 
 def _payment(row: sa.Row[Any]) -> Payment:
-    return Payment(**{**_fields(row, Payment), "provider": Provider(row.provider),
+    return Payment(**{**row_fields(row, Payment), "provider": Provider(row.provider),
                       "status": PaymentStatus(row.status), "refunded_minor": int(row.refunded_minor)})
 
 
@@ -320,7 +241,7 @@ class RefundRepository:
 
 
 def _refund(row: sa.Row[Any]) -> Refund:
-    return Refund(**{**_fields(row, Refund), "status": RefundStatus(row.status),
+    return Refund(**{**row_fields(row, Refund), "status": RefundStatus(row.status),
                      "error": ProviderFailure.from_record(row.error)})
 
 
@@ -332,17 +253,17 @@ class PaymentLinkRepository:
         rows = (await self._conn.execute(
             sa.select(t.payment_links).where(t.payment_links.c.invoice_id == invoice_id)
             .order_by(t.payment_links.c.id))).all()
-        return [PaymentLink(**_fields(row, PaymentLink)) for row in rows]
+        return [PaymentLink(**row_fields(row, PaymentLink)) for row in rows]
 
     async def by_reference(self, reference_id: str) -> PaymentLink | None:
         row = (await self._conn.execute(
             sa.select(t.payment_links).where(t.payment_links.c.reference_id == reference_id))).first()
-        return PaymentLink(**_fields(row, PaymentLink)) if row else None
+        return PaymentLink(**row_fields(row, PaymentLink)) if row else None
 
     async def by_provider_id(self, provider_link_id: str) -> PaymentLink | None:
         row = (await self._conn.execute(
             sa.select(t.payment_links).where(t.payment_links.c.provider_link_id == provider_link_id))).first()
-        return PaymentLink(**_fields(row, PaymentLink)) if row else None
+        return PaymentLink(**row_fields(row, PaymentLink)) if row else None
 
     async def add(self, link: PaymentLink) -> bool:
         """False when a link with this reference exists already."""
@@ -354,6 +275,36 @@ class PaymentLinkRepository:
         await self._conn.execute(
             sa.update(t.payment_links).where(t.payment_links.c.id == link_id).values(**values, updated_at=sa.func.now())
         )
+
+    async def made(self, link_id: str, provider_link_id: str, short_url: str, now: datetime) -> str:
+        """The provider made the link: it is open, unless a credit note outdated it while it was being made (then
+        it is left for the worker to cancel). Returns its status."""
+        c = t.payment_links.c
+        outdated = c.status != "creating"
+        return (await self._conn.execute(
+            sa.update(t.payment_links).where(c.id == link_id)
+            .values(provider_link_id=provider_link_id, short_url=short_url,
+                    status=sa.case((outdated, c.status), else_="created"),
+                    next_attempt_at=sa.case((outdated, now), else_=None), updated_at=sa.func.now())
+            .returning(c.status)
+        )).scalar_one()
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[PaymentLink]:
+        """Links the worker has to cancel or make at the provider, due now, each counted and leased."""
+        c = t.payment_links.c
+        due = (
+            sa.select(c.id)
+            .where(c.status.in_(["creating", "cancelling"]), c.next_attempt_at <= now)
+            .order_by(c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalar_subquery()
+        rows = (await self._conn.execute(
+            sa.update(t.payment_links).where(c.id.in_(due))
+            .values(next_attempt_at=now + lease, attempts=c.attempts + 1, updated_at=sa.func.now())
+            .returning(t.payment_links)
+        )).all()
+        return [PaymentLink(**row_fields(row, PaymentLink)) for row in rows]
 
 
 class WebhookRepository:
@@ -386,5 +337,5 @@ class WebhookRepository:
         if before_seq is not None:
             statement = statement.where(t.webhook_events.c.seq < before_seq)
         rows = (await self._conn.execute(statement)).all()
-        return [WebhookEvent(**_fields(row, WebhookEvent)) for row in rows]
+        return [WebhookEvent(**row_fields(row, WebhookEvent)) for row in rows]
 

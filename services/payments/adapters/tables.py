@@ -38,11 +38,16 @@ invoices = sa.Table(
     # open -> settled (captured >= total) or void.
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("captured_minor", sa.BigInteger, nullable=False, server_default="0"),
+    # What credit notes took off what it owes (the sum of their applied_to_due, each once), and the lowest amount
+    # due invoicing reported with one (NULL: none yet). What payments collects is Invoice.due_minor.
+    sa.Column("credited_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reported_due_minor", sa.BigInteger),
     *_timestamps(),
 )
 
 # One provider order per invoice: receipt = the invoice number, so a retry after a lost answer finds the order
-# the provider already made (GET /v1/orders?receipt=) instead of making a second.
+# the provider already made (GET /v1/orders?receipt=) instead of making a second. A credit note lowering what is
+# due remakes it (revision 2, receipt "<number>#O2", ...); the order it replaced is kept in superseded_orders.
 orders = sa.Table(
     "orders",
     metadata,
@@ -59,8 +64,48 @@ orders = sa.Table(
     sa.Column("create_attempts", sa.Integer, nullable=False, server_default="0"),
     # When the order creator next tries a pending order (after a provider error, with backoff).
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
     *_timestamps(),
     sa.Index("orders_pending_idx", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+)
+
+# The provider orders an invoice's order replaced when a credit note lowered what it owes. A payment that still
+# arrives on one is its invoice's (found by provider order id, here as in orders). Each is cancelled at the
+# provider where that is possible (Stripe's PaymentIntents); Razorpay's orders cannot be, and are only no longer
+# offered (cancel_state "kept").
+superseded_orders = sa.Table(
+    "superseded_orders",
+    metadata,
+    sa.Column("provider_order_id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, sa.ForeignKey("payments.invoices.invoice_id"), nullable=False, index=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    # pending -> cancelled, or kept (cannot be cancelled, or was paid first: cancel_reason says which).
+    sa.Column("cancel_state", sa.Text, nullable=False),
+    sa.Column("cancel_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("cancel_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("error", JSONB),
+    *_timestamps(),
+    sa.Index("superseded_orders_cancel_idx", "next_attempt_at",
+             postgresql_where=sa.text("cancel_state = 'pending'")),
+)
+
+# invoicing's credit notes payments has applied, once each (by id), whatever order they arrive in. No foreign key:
+# one delivered before its invoice's invoice.issued waits here and is applied when the invoice is.
+credit_notes = sa.Table(
+    "credit_notes",
+    metadata,
+    sa.Column("credit_note_id", sa.Text, primary_key=True),
+    sa.Column("invoice_id", sa.Text, nullable=False, index=True),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("applied_to_due_minor", sa.BigInteger, nullable=False),
+    sa.Column("invoice_amount_due_minor", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_NOW),
 )
 
 payments = sa.Table(
@@ -134,7 +179,13 @@ payment_links = sa.Table(
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.CHAR(3), nullable=False),
     sa.Column("expire_at", sa.DateTime(timezone=True)),
+    # Work the worker does at the provider (a link a credit note outdated to cancel, its replacement to make):
+    # when it next tries, and how often it has.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
     *_timestamps(),
+    sa.Index("payment_links_due_idx", "next_attempt_at",
+             postgresql_where=sa.text("status IN ('creating', 'cancelling')")),
 )
 
 # Every genuine webhook delivery, once per (provider, event id), with what processing it did.

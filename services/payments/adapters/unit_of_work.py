@@ -9,11 +9,11 @@ from billing_runtime.database import UnitOfWork
 from billing_runtime.outbox import Outbox
 from services.payments.adapters.dunning_repository import DunningRepository
 from services.payments.adapters.mandate_repository import MandateRepository
+from services.payments.adapters.order_repository import CreditNoteRepository, OrderRepository
 from services.payments.adapters.provider_repository import CustomerRepository, ProviderChoiceRepository
 from services.payments.adapters.reconciliation_repository import ReconciliationRepository
 from services.payments.adapters.repository import (
     InvoiceRepository,
-    OrderRepository,
     PaymentLinkRepository,
     PaymentRepository,
     RefundRepository,
@@ -33,6 +33,7 @@ class PaymentsUnitOfWork(UnitOfWork):
     choices: ProviderChoiceRepository
     customers: CustomerRepository
     mandates: MandateRepository
+    credit_notes: CreditNoteRepository
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         super().__init__(engine)
@@ -52,6 +53,7 @@ class PaymentsUnitOfWork(UnitOfWork):
         self.choices = ProviderChoiceRepository(conn)
         self.customers = CustomerRepository(conn)
         self.mandates = MandateRepository(conn)
+        self.credit_notes = CreditNoteRepository(conn)
         return self
 
     async def publish(self, subject: str, event_id: str, message: Message) -> None:

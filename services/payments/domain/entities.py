@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from services.payments.domain.payment import PaymentStatus, Provider
@@ -39,10 +39,44 @@ class Invoice:
     due_date: date | None = None
     customer_name: str = ""
     customer_email: str = ""
+    # What credit notes took off what the invoice owes: the sum of their ``applied_to_due`` (each counted once).
+    credited_minor: int = 0
+    # The lowest amount due invoicing reported with a credit note (None before any).
+    reported_due_minor: int | None = None
 
     @property
     def due_minor(self) -> int:
-        return max(self.total_minor - self.captured_minor, 0)
+        """What payments collects: the total less credit notes and captures, and never more than invoicing last
+        said is due.
+
+        Both bounds are never below what is truly owed, and each is exact when the other lags: the first counts
+        every capture payments has made (invoicing may not have heard of the latest yet) but only the credit notes
+        delivered so far; the second counts every credit note invoicing had issued (one delivered out of order
+        included) but only the payments invoicing knew of then. Neither can go up: credit notes and captures only
+        add, and a lower report is kept."""
+        due = self.total_minor - self.credited_minor - self.captured_minor
+        if self.reported_due_minor is not None:
+            due = min(due, self.reported_due_minor)
+        return max(due, 0)
+
+    def with_credit(self, note: CreditNote) -> Invoice:
+        """The invoice with ``note`` counted (once: the caller makes sure of that)."""
+        reported = note.invoice_amount_due_minor if self.reported_due_minor is None else min(
+            self.reported_due_minor, note.invoice_amount_due_minor)
+        return replace(self, credited_minor=self.credited_minor + note.applied_to_due_minor,
+                       reported_due_minor=max(reported, 0))
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    """An invoicing credit note as payments applies it (from ``credit_note.issued``): what it took off what the
+    invoice owed, and the invoice's amount due once it was issued."""
+
+    credit_note_id: str
+    invoice_id: str
+    number: str
+    applied_to_due_minor: int
+    invoice_amount_due_minor: int
 
 
 @dataclass(frozen=True)
@@ -60,6 +94,38 @@ class Order:
     created_at: datetime | None = None
     # Where the order is made: the organisation's provider when the invoice was issued.
     provider: Provider = Provider.RAZORPAY
+    # 1 for the order made at issue; each remaking for a lower amount (a credit note) adds one.
+    revision: int = 1
+
+
+class Cancellation(enum.StrEnum):
+    """Where the cancelling of a superseded order at its provider stands."""
+
+    PENDING = "pending"
+    CANCELLED = "cancelled"
+    # Left at the provider: it cannot be cancelled there (Razorpay's orders), or it was paid (or was being paid)
+    # before it could be. A payment on it is still its invoice's.
+    KEPT = "kept"
+
+
+@dataclass(frozen=True)
+class SupersededOrder:
+    """A provider order an invoice's order replaced when a credit note lowered what it owes."""
+
+    provider_order_id: str
+    invoice_id: str
+    provider: Provider
+    amount_minor: int
+    currency: str
+    receipt: str
+    revision: int
+    reason: str = ""
+    cancel_state: Cancellation = Cancellation.PENDING
+    cancel_reason: str = ""
+    cancel_attempts: int = 0
+    next_attempt_at: datetime | None = None
+    error: ProviderFailure | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +187,9 @@ class PaymentLink:
     provider_link_id: str | None = None
     expire_at: datetime | None = None
     created_at: datetime | None = None
+    # Set while the worker has it to cancel or make at the provider (after a credit note outdated it).
+    next_attempt_at: datetime | None = None
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
