@@ -49,6 +49,8 @@ class RazorpayApi:
     uses_customers = False
     makes_links = True
     verifies_checkout = True
+    # Razorpay's orders can be neither edited nor cancelled: one a credit note outdated is only no longer offered.
+    cancels_orders = False
 
     def __init__(self, key_id: str, key_secret: str, base_url: str, timeout_seconds: float) -> None:
         self.key_id = key_id
@@ -78,6 +80,10 @@ class RazorpayApi:
         found = await self._call(lambda: self._client.order.all({"receipt": receipt}, timeout=self._timeout))
         items = found.get("items") or []
         return order_from_entity(items[0]) if items else None
+
+    async def cancel_order(self, order_id: str) -> ProviderOrder:
+        raise ProviderFailure(FailureKind.REJECTED, code="not_supported",
+                              description="Razorpay's orders cannot be cancelled")
 
     async def fetch_order(self, order_id: str) -> ProviderOrder:
         return order_from_entity(await self._call(lambda: self._client.order.fetch(order_id, timeout=self._timeout)))
@@ -125,6 +131,12 @@ class RazorpayApi:
             lambda: self._client.payment_link.all({"reference_id": reference_id}, timeout=self._timeout))
         items = found.get("payment_links") or found.get("items") or []
         return link_from_entity(items[0]) if items else None
+
+    async def cancel_payment_link(self, link_id: str) -> ProviderLink:
+        """``POST /v1/payment_links/{id}/cancel``: the link can no longer be paid. Razorpay refuses (a 400) a link
+        that is paid, expired or cancelled already."""
+        return link_from_entity(await self._call(
+            lambda: self._client.payment_link.cancel(link_id, timeout=self._timeout)))
 
     # ---- recurring payments (tokens, create/recurring): see services.payments.service.autodebit
     async def create_recurring_customer(self, name: str, email: str, contact: str) -> str:

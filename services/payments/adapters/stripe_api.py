@@ -1,7 +1,8 @@
 """Stripe's REST API through the official SDK (``stripe.StripeClient``), asynchronously over httpx.
 
-One PaymentIntent per invoice, for a customer made once per organisation. Every create carries an
-``Idempotency-Key`` derived from our ids (``customer:<organisation>``, ``payment_intent:<invoice>``,
+One PaymentIntent per invoice (a new one, and the first cancelled, when a credit note lowers what it owes), for a
+customer made once per organisation. Every create carries an ``Idempotency-Key`` derived from our ids
+(``customer:<organisation>``, ``payment_intent:<invoice>`` (``…#O2`` for a remade one),
 ``refund:<refund key>``, ``capture:<payment intent>``): a retry after a lost answer gets Stripe's first answer
 back instead of a second object. Amounts go out in Stripe's units and come back in ISO minor units
 (:mod:`..domain.stripe_money`). The base address is configurable, so tests and ``make run`` talk to the local
@@ -42,6 +43,8 @@ log = get_logger(__name__)
 
 # Stripe's listings answer at most 100 items a page.
 PAGE = 100
+# PaymentIntent statuses in which nobody is paying it yet.
+_UNPAID_INTENT = ("requires_payment_method", "requires_confirmation", "requires_action")
 # httpx errors raised before a request could have reached Stripe: nothing was done.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -55,6 +58,8 @@ class StripeApi:
     uses_customers = True
     makes_links = False
     verifies_checkout = False
+    # A PaymentIntent a credit note outdated is cancelled, so it can no longer be paid.
+    cancels_orders = True
 
     def __init__(self, secret_key: str, publishable_key: str, api_base: str, timeout_seconds: float) -> None:
         self.key_id = publishable_key
@@ -80,7 +85,17 @@ class StripeApi:
         if customer_id:
             params["customer"] = customer_id
         intent = await self._call(self._client.v1.payment_intents.create_async(
-            params, {"idempotency_key": f"payment_intent:{notes.get('invoice_id') or receipt}"}))
+            params, {"idempotency_key": _intent_key(notes, receipt)}))
+        return order_from_intent(intent)
+
+    async def cancel_order(self, order_id: str) -> ProviderOrder:
+        """Cancel a PaymentIntent nobody is paying (``POST /v1/payment_intents/{id}/cancel``), and answer it as it
+        then is. It is looked at first: one cancelled before (a retry after a lost answer) is answered as it is,
+        and so is one that succeeded, is processing or holds an authorisation (cancelling that would release the
+        customer's money): a payment on it is still its invoice's."""
+        intent = await self._call(self._client.v1.payment_intents.retrieve_async(order_id))
+        if intent.get("status") in _UNPAID_INTENT:
+            intent = await self._call(self._client.v1.payment_intents.cancel_async(order_id))
         return order_from_intent(intent)
 
     async def find_order(self, receipt: str) -> ProviderOrder | None:
@@ -115,6 +130,10 @@ class StripeApi:
 
     async def find_payment_link(self, reference_id: str) -> ProviderLink | None:
         return None
+
+    async def cancel_payment_link(self, link_id: str) -> ProviderLink:
+        raise ProviderFailure(FailureKind.REJECTED, code="not_supported",
+                              description="Stripe makes no payment links for an amount due")
 
     async def list_payments(self, start: int, end: int) -> list[ProviderPayment]:
         """The PaymentIntents attempted in [start, end): those with a charge made in the window (Razorpay lists
@@ -170,6 +189,14 @@ class StripeApi:
         if not isinstance(found, dict):
             raise ProviderFailure(FailureKind.UNKNOWN, description="the answer was not a JSON object")
         return found
+
+
+def _intent_key(notes: dict[str, str], receipt: str) -> str:
+    """The idempotency key of an invoice's PaymentIntent: ``payment_intent:<invoice>`` for the one made at issue,
+    with the receipt's suffix for one remade for a lower amount (``payment_intent:<invoice>#O2``), which Stripe
+    would otherwise answer with the first (or refuse, its amount being another)."""
+    key = f"payment_intent:{notes.get('invoice_id') or receipt}"
+    return f"{key}#{receipt.rsplit('#', 1)[1]}" if "#" in receipt else key
 
 
 def _id_of(value: Any) -> str:

@@ -67,6 +67,8 @@ class ProviderOrder:
     created_at: datetime | None = None
     # Stripe: the PaymentIntent's client secret, which Stripe.js confirms it with (handed to the payer only).
     client_secret: str = ""
+    # Cancelled at the provider: it can no longer be paid.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ from services.payments.domain.reports import (
     read_time,
 )
 
+PAYMENT_INTENT_CANCELED = "payment_intent.canceled"
 PAYMENT_INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed",
-                         "payment_intent.amount_capturable_updated", "payment_intent.canceled")
+                         "payment_intent.amount_capturable_updated", PAYMENT_INTENT_CANCELED)
 REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 CHARGE_REFUNDED = "charge.refunded"
 
@@ -180,6 +181,7 @@ def order_from_intent(intent: dict[str, Any]) -> ProviderOrder:
         amount_paid_minor=payment.amount_minor if payment.captured else 0, currency=payment.currency,
         receipt=payment.notes.get("invoice_number", ""), status=read_text(intent.get("status")),
         notes=payment.notes, created_at=payment.created_at, client_secret=read_text(intent.get("client_secret"), 500),
+        cancelled=intent.get("status") == "canceled",
     )
 
 

@@ -28,8 +28,9 @@ Clock = Callable[[], datetime]
 class Unit(Protocol):
     """One transaction. Repositories (``invoices``, ``orders``, ``payments``, ``refunds``, ``links``,
     ``webhooks``, ``dunning``, ``reconciliation``, ``choices`` (each organisation's provider), ``customers``
-    (provider customers by organisation), ``mandates`` (recurring mandates and their debits)) exist inside
-    ``async with``; see :mod:`services.payments.adapters.repository` for their methods."""
+    (provider customers by organisation), ``mandates`` (recurring mandates and their debits), ``credit_notes``
+    (invoicing's credit notes applied)) exist inside ``async with``; see :mod:`services.payments.adapters.repository`
+    and its siblings for their methods."""
 
     invoices: Any
     orders: Any
@@ -42,6 +43,7 @@ class Unit(Protocol):
     choices: Any
     customers: Any
     mandates: Any
+    credit_notes: Any
 
     async def __aenter__(self) -> Unit: ...
 
@@ -61,7 +63,8 @@ class PaymentProvider(Protocol):
 
     What differs between providers is said by attributes, not by asking which provider it is: Stripe wants a
     customer before a PaymentIntent (``uses_customers``); Razorpay makes payment links for an amount
-    (``makes_links``); Razorpay has Checkout's signed callback (``verifies_checkout``)."""
+    (``makes_links``); Razorpay has Checkout's signed callback (``verifies_checkout``); Stripe's PaymentIntents
+    can be cancelled, Razorpay's orders cannot (``cancels_orders``)."""
 
     name: Provider
     # The public key the payer's browser uses: Razorpay's key id, Stripe's publishable key.
@@ -69,6 +72,7 @@ class PaymentProvider(Protocol):
     uses_customers: bool
     makes_links: bool
     verifies_checkout: bool
+    cancels_orders: bool
 
     async def create_customer(self, organisation_id: str, name: str, email: str) -> str:
         """The provider's id of a new customer for the organisation (made once: the caller keeps the id)."""
@@ -80,6 +84,11 @@ class PaymentProvider(Protocol):
     async def find_order(self, receipt: str) -> ProviderOrder | None: ...
 
     async def fetch_order(self, order_id: str) -> ProviderOrder: ...
+
+    async def cancel_order(self, order_id: str) -> ProviderOrder:
+        """Cancel an order nobody is paying (where ``cancels_orders``), and answer it as it then is: ``cancelled``,
+        or left as it was because it is paid or being paid."""
+        ...
 
     async def fetch_payment(self, payment_id: str) -> ProviderPayment: ...
 
@@ -93,6 +102,8 @@ class PaymentProvider(Protocol):
     async def create_payment_link(self, link: LinkRequest) -> ProviderLink: ...
 
     async def find_payment_link(self, reference_id: str) -> ProviderLink | None: ...
+
+    async def cancel_payment_link(self, link_id: str) -> ProviderLink: ...
 
     async def list_payments(self, start: int, end: int) -> list[ProviderPayment]:
         """Every payment the provider made in [start, end) (Unix seconds), all pages."""
