@@ -16,7 +16,16 @@ from billing_runtime.errors import InvalidArgument
 from billing_runtime.timestamps import to_timestamp as timestamp
 from services.payments.adapters.reconciliation_repository import Discrepancy, Run
 from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
-from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment, PaymentLink, Refund
+from services.payments.domain.entities import (
+    CreditNote,
+    Invoice,
+    InvoiceState,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentLink,
+    Refund,
+)
 from services.payments.domain.mandate import Debit, DebitState, Mandate, MandateMethod, MandateState
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import ProviderFailure
@@ -86,6 +95,14 @@ def invoice_from_issued(message: invoicing_events.InvoiceIssued) -> Invoice:
         due_date=_date(invoice.due_date),
         customer_name=invoice.customer.name,
         customer_email=invoice.customer.email,
+    )
+
+
+def credit_note_from_issued(message: invoicing_events.CreditNoteIssued) -> CreditNote:
+    return CreditNote(
+        credit_note_id=message.credit_note_id, invoice_id=message.invoice_id, number=message.number,
+        applied_to_due_minor=max(message.applied_to_due_minor, 0),
+        invoice_amount_due_minor=max(message.invoice_amount_due_minor, 0),
     )
 
 

@@ -48,8 +48,12 @@ def invoice_events(
                 voided = invoicing_events.InvoiceVoided.FromString(msg.data)
                 await invoices.void(uow, voided.invoice.id)
             elif msg.subject == messages.CREDIT_NOTE_ISSUED:
-                note = invoicing_events.CreditNoteIssued.FromString(msg.data)
-                await invoices.credited(uow, note.invoice_id, note.invoice_amount_due_minor, note.number)
+                issued_note = invoicing_events.CreditNoteIssued.FromString(msg.data)
+                if not issued_note.invoice_id or not issued_note.credit_note_id:
+                    raise PoisonMessage("credit_note.issued without an invoice id or a credit note id")
+                if await invoices.credited(uow, messages.credit_note_from_issued(issued_note), _now(),
+                                           rules.links) is invoices.CreditOutcome.COLLECTING_LESS:
+                    wake()  # the remade order (and links) are made at the provider by the worker
         except DecodeError as error:
             raise PoisonMessage(f"not a {msg.subject} message: {error}") from None
 

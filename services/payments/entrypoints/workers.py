@@ -1,5 +1,6 @@
-"""Background work: dunning steps, and the calls to the provider (making orders, sending refunds, settling
-unreported payments).
+"""Background work: dunning steps, and the calls to the provider (making orders, cancelling the ones a credit
+note replaced, cancelling and making payment links a credit note outdated, sending refunds, settling unreported
+payments).
 
 One loop per replica; rows are claimed with leases (see the repository), so replicas share the work. It runs
 every ``interval`` seconds, and at once when woken (an invoice was just issued).
@@ -14,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from billing_runtime.errors import FailedPrecondition
 from billing_runtime.logging import get_logger
 from services.payments.domain.provider import Backoff
-from services.payments.service import autodebit, checks, dunning, orders, reconciliation, refunds
+from services.payments.service import autodebit, checks, dunning, links, orders, reconciliation, refunds
 from services.payments.service.ports import Clock, PaymentProvider, Providers, RecurringProvider, UnitFactory
 
 log = get_logger(__name__)
@@ -47,6 +48,9 @@ class ProviderWork:
         if not self._providers:
             return done  # no keys: dunning still announces overdue invoices; nothing is sent to a provider
         done += await orders.create_due_orders(self._uow, self._providers, now, self._backoff, clock=_now)
+        done += await orders.cancel_superseded(self._uow, self._providers, now, self._backoff, clock=_now)
+        done += await links.rework_due(self._uow, self._providers, self._rules.links, now, self._backoff,
+                                       clock=_now)
         done += await refunds.send_due_refunds(self._uow, self._providers, now, self._backoff, clock=_now)
         done += await checks.check_due_payments(self._uow, self._providers, now, self._capture_after, self._backoff,
                                                 clock=_now)

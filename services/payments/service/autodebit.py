@@ -65,23 +65,35 @@ class AutoDebitRules:
 async def schedule(unit: Unit, invoice: Invoice, now: datetime, rules: AutoDebitRules) -> Debit | None:
     """On issue: the invoice's debit on the organisation's confirmed mandate, if it has one (in the issuing
     transaction). Invoices without a due date or with nothing to pay are collected as before."""
-    if invoice.due_date is None or invoice.total_minor <= 0:
+    if invoice.due_date is None or invoice.due_minor <= 0:
         return None
     mandate: Mandate | None = await unit.mandates.live(invoice.organisation_id)
     if mandate is None or mandate.state is not MandateState.CONFIRMED:
         return None
     start = debit_at(invoice.due_date, mandate.method, now, rules.zone)
     # What no cycle can change is known now: such an invoice gets its link at once, not a day before it is due.
-    static = route(mandate.method, mandate.max_amount_minor, invoice.total_minor, invoice.currency, 0)
+    static = route(mandate.method, mandate.max_amount_minor, invoice.due_minor, invoice.currency, 0)
     debit = Debit(
         invoice_id=invoice.invoice_id, organisation_id=invoice.organisation_id, mandate_id=mandate.id,
-        method=mandate.method, state=DebitState.SCHEDULED, amount_minor=invoice.total_minor,
+        method=mandate.method, state=DebitState.SCHEDULED, amount_minor=invoice.due_minor,
         currency=invoice.currency, cycle=cycle(invoice.due_date), due_at=due_moment(invoice.due_date, rules.zone),
         debit_at=start, receipt=(invoice.number[:37] + RECEIPT_SUFFIX),
         next_at=now if static.route is Route.LINK else start,
     )
     await unit.mandates.add_debit(debit)
     return debit
+
+
+async def collect_less(unit: Unit, invoice: Invoice) -> bool:
+    """A credit note lowered what the (locked) invoice owes: its debit, if not sent yet (``scheduled``), will
+    charge the amount due (the worker reads it again when the debit's time comes; the row says so meanwhile). One
+    ordered or sent already is left alone: what it takes beyond what is due is invoicing's to review. True when
+    the debit changed."""
+    debit: Debit | None = await unit.mandates.debit(invoice.invoice_id, lock=True)
+    if debit is None or debit.state is not DebitState.SCHEDULED or debit.amount_minor <= invoice.due_minor:
+        return False
+    await unit.mandates.update_debit(invoice.invoice_id, amount_minor=invoice.due_minor)
+    return True
 
 
 async def run_due(uow: UnitFactory, provider: RecurringProvider, link_provider: PaymentProvider | None,

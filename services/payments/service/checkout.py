@@ -14,7 +14,7 @@ from datetime import datetime
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from billing_runtime.ids import new_id
 from services.payments.domain import signatures
-from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment
+from services.payments.domain.entities import Invoice, InvoiceState, Order, OrderStatus, Payment, SupersededOrder
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import ProviderFailure
 from services.payments.service.ports import Providers, UnitFactory
@@ -85,9 +85,10 @@ class CheckoutCallback:
 
 
 async def verify_checkout(uow: UnitFactory, key_secret: str, callback: CheckoutCallback, now: datetime) -> Payment:
-    """Check Checkout's signature against OUR order id for the invoice. A good one records the payment as
-    known (``created``) and due for a check, so it is settled by a fetch even if no webhook ever comes; it
-    does not mark anything paid by itself."""
+    """Check Checkout's signature against OUR order id for the invoice (its order, or one a credit note replaced:
+    a Checkout opened before it still pays the invoice). A good one records the payment as known (``created``)
+    and due for a check, so it is settled by a fetch even if no webhook ever comes; it does not mark anything
+    paid by itself."""
     for name in ("invoice_id", "payment_id", "signature"):
         if not getattr(callback, name):
             raise InvalidArgument("is required", field=name if name == "invoice_id" else f"razorpay_{name}")
@@ -96,23 +97,34 @@ async def verify_checkout(uow: UnitFactory, key_secret: str, callback: CheckoutC
     async with uow() as unit:
         invoice: Invoice | None = await unit.invoices.get(callback.invoice_id)
         order: Order | None = await unit.orders.get(callback.invoice_id)
-    if invoice is None or order is None or not order.provider_order_id:
+        replaced: list[SupersededOrder] = await unit.orders.superseded_of(callback.invoice_id)
+    # The orders a Checkout of this invoice may have paid: its order, and those a credit note replaced (a
+    # customer who opened Checkout before the credit note pays the old amount: still the invoice's payment).
+    payable = [(o.provider_order_id, o.amount_minor) for o in [order] if o is not None and o.provider_order_id]
+    payable += [(o.provider_order_id, o.amount_minor) for o in replaced if o.provider is Provider.RAZORPAY]
+    if invoice is None or order is None or not payable:
         raise NotFound(f"no order for invoice {callback.invoice_id!r}")
     if order.provider is not Provider.RAZORPAY:
         raise FailedPrecondition(f"invoice {invoice.number} is paid through {order.provider.title}, which confirms "
                                  "payments itself: there is no Checkout callback to verify")
-    if callback.order_id and callback.order_id != order.provider_order_id:
-        raise InvalidArgument("is not the order of this invoice", field="razorpay_order_id")
-    if not signatures.checkout_matches(order.provider_order_id, callback.payment_id, callback.signature, key_secret):
+    if callback.order_id:
+        payable = [found for found in payable if found[0] == callback.order_id]
+        if not payable:
+            raise InvalidArgument("is not the order of this invoice", field="razorpay_order_id")
+    matched = next((found for found in payable
+                    if signatures.checkout_matches(found[0], callback.payment_id, callback.signature, key_secret)),
+                   None)
+    if matched is None:
         raise InvalidArgument("does not match the order and payment", field="razorpay_signature")
+    order_id, amount_minor = matched
     async with uow() as unit:
         payment: Payment | None = await unit.payments.by_provider_id(Provider.RAZORPAY, callback.payment_id)
         if payment is None:
             payment = Payment(
                 id=new_id("pmt"), invoice_id=invoice.invoice_id, organisation_id=invoice.organisation_id,
                 provider=Provider.RAZORPAY, status=PaymentStatus.CREATED, currency=invoice.currency,
-                amount_minor=order.amount_minor, provider_payment_id=callback.payment_id,
-                provider_order_id=order.provider_order_id, check_due_at=now,
+                amount_minor=amount_minor, provider_payment_id=callback.payment_id,
+                provider_order_id=order_id, check_due_at=now,
             )
             if not await unit.payments.add(payment):  # a webhook stored it meanwhile
                 payment = await unit.payments.by_provider_id(Provider.RAZORPAY, callback.payment_id)

@@ -77,12 +77,12 @@ async def apply_payment(
 
 
 async def _invoice_of(unit: Unit, payment: Payment | None, reported: ProviderPayment, link_id: str) -> Invoice | None:
-    """The invoice a payment is for: the one we recorded, else the one whose order it paid, else the one whose
-    payment link it came through, else the one named in its notes (our links carry our invoice id there)."""
+    """The invoice a payment is for: the one we recorded, else the one whose order it paid (its current order, or
+    one a credit note replaced), else the one whose payment link it came through, else the one named in its notes
+    (our links carry our invoice id there)."""
     invoice_id = payment.invoice_id if payment is not None else None
     if invoice_id is None and reported.order_id:
-        order = await unit.orders.by_provider_id(reported.order_id)
-        invoice_id = order.invoice_id if order is not None else None
+        invoice_id = await unit.orders.invoice_of(reported.order_id)
     if invoice_id is None and link_id:
         link = await unit.links.by_provider_id(link_id)
         invoice_id = link.invoice_id if link is not None else None
@@ -94,13 +94,14 @@ async def _invoice_of(unit: Unit, payment: Payment | None, reported: ProviderPay
 
 
 async def _captured(unit: Unit, payment: Payment, invoice: Invoice) -> None:
-    """Money arrived: announce it, and stop collecting once the invoice is covered. (Whether the amount and
-    currency fit the invoice is for invoicing to judge: it puts anything odd on its review list.)"""
+    """Money arrived: announce it, and stop collecting once the invoice is covered (nothing left due, credit notes
+    counted). (Whether the amount and currency fit the invoice is for invoicing to judge: it puts anything odd,
+    such as the original total paid on an order a credit note replaced, on its review list.)"""
     await unit.publish(messages.PAYMENT_CAPTURED, messages.captured_event_id(payment),
                        messages.payment_captured(payment, invoice))
     captured = invoice.captured_minor + (payment.amount_minor if payment.currency == invoice.currency else 0)
     changes: dict[str, object] = {"captured_minor": captured}
-    if invoice.state is InvoiceState.OPEN and captured >= invoice.total_minor:
+    if invoice.state is InvoiceState.OPEN and replace(invoice, captured_minor=captured).due_minor == 0:
         changes["state"] = InvoiceState.SETTLED
         await dunning.stop(unit, invoice.invoice_id, f"paid by {payment.id}")
     await unit.invoices.update(invoice.invoice_id, **changes)
@@ -131,7 +132,7 @@ async def apply_refund(unit: Unit, reported: ProviderRefund, now: datetime,
     if refund is None:
         refund = await _refund_made_elsewhere(unit, reported, provider)
         if refund is None:
-            if reported.payment_id and await unit.orders.by_provider_id(reported.payment_id) is not None:
+            if reported.payment_id and await unit.orders.invoice_of(reported.payment_id) is not None:
                 # Stripe: the refund of one of our PaymentIntents, reported before its payment (Stripe's refund
                 # events do not carry it, as Razorpay's do). Applied once the payment is known, never before,
                 # so the capture is announced before its refund.

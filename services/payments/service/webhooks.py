@@ -92,6 +92,11 @@ def _parse(provider: Provider, body: bytes) -> WebhookNotice:
 
 async def _act(unit: Unit, provider: Provider, notice: WebhookNotice, now: datetime, capture_after: timedelta) -> str:
     payment_events, refund_events = ACTED_ON[provider]
+    if notice.event == stripe_events.PAYMENT_INTENT_CANCELED and notice.payment is not None \
+            and await unit.orders.superseded(notice.payment.order_id) is not None:
+        # We cancelled it: a credit note lowered its invoice's amount and a new PaymentIntent asks for that. No
+        # payment failed.
+        return f"ignored: {notice.payment.order_id} was cancelled for its invoice's lower amount due"
     if notice.event in payment_events and notice.payment is not None:
         outcome = await provider_reports.apply_payment(unit, notice.payment, now, capture_after,
                                                        notice.link.id if notice.link else "", provider)

@@ -13,7 +13,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.payments.domain.dunning import Dunning, DunningPolicy, DunningState
-from services.payments.domain.entities import Invoice, Order, OrderStatus, Payment, PaymentLink, Refund, WebhookEvent
+from services.payments.domain.entities import (
+    Cancellation,
+    CreditNote,
+    Invoice,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentLink,
+    Refund,
+    SupersededOrder,
+    WebhookEvent,
+)
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import FailureKind, ProviderFailure
 from services.payments.domain.razorpay_events import (
@@ -40,6 +51,8 @@ class Store:
     customers: dict[tuple[Provider, str], str] = field(default_factory=dict)
     mandates: dict[str, tuple[Any, str]] = field(default_factory=dict)  # id -> (Mandate, idempotency key)
     debits: dict[str, Any] = field(default_factory=dict)  # invoice id -> Debit
+    credit_notes: dict[str, CreditNote] = field(default_factory=dict)
+    superseded: dict[str, SupersededOrder] = field(default_factory=dict)  # provider order id -> the order
     published: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
@@ -72,6 +85,39 @@ class Orders:
 
     async def by_provider_id(self, provider_order_id: str) -> Order | None:
         return next((o for o in self.s.orders.values() if o.provider_order_id == provider_order_id), None)
+
+    async def invoice_of(self, provider_order_id: str) -> str | None:
+        if not provider_order_id:
+            return None
+        current = await self.by_provider_id(provider_order_id)
+        if current is not None:
+            return current.invoice_id
+        old = self.s.superseded.get(provider_order_id)
+        return old.invoice_id if old is not None else None
+
+    async def supersede(self, old: SupersededOrder) -> None:
+        self.s.superseded.setdefault(old.provider_order_id, old)
+
+    async def superseded(self, provider_order_id: str, *, lock: bool = False) -> SupersededOrder | None:
+        return self.s.superseded.get(provider_order_id)
+
+    async def superseded_of(self, invoice_id: str) -> list[SupersededOrder]:
+        return sorted((o for o in self.s.superseded.values() if o.invoice_id == invoice_id), key=lambda o: o.revision)
+
+    async def claim_superseded(self, now: datetime, lease: timedelta, limit: int,
+                               providers=None) -> list[SupersededOrder]:
+        due = [o for o in self.s.superseded.values()
+               if o.cancel_state is Cancellation.PENDING and o.next_attempt_at is not None and o.next_attempt_at <= now
+               and (providers is None or o.provider in providers)][:limit]
+        claimed = []
+        for old in due:
+            old = replace(old, next_attempt_at=now + lease, cancel_attempts=old.cancel_attempts + 1)
+            self.s.superseded[old.provider_order_id] = old
+            claimed.append(old)
+        return claimed
+
+    async def update_superseded(self, provider_order_id: str, **values: Any) -> None:
+        self.s.superseded[provider_order_id] = replace(self.s.superseded[provider_order_id], **values)
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int, providers=None) -> list[Order]:
         due = [o for o in self.s.orders.values()
@@ -198,6 +244,35 @@ class Links:
     async def update(self, link_id: str, **values: Any) -> None:
         self.s.links[link_id] = replace(self.s.links[link_id], **values)
 
+    async def made(self, link_id: str, provider_link_id: str, short_url: str, now: datetime) -> str:
+        link = self.s.links[link_id]
+        outdated = link.status != "creating"
+        self.s.links[link_id] = replace(link, provider_link_id=provider_link_id, short_url=short_url,
+                                        status=link.status if outdated else "created",
+                                        next_attempt_at=now if outdated else None)
+        return self.s.links[link_id].status
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[PaymentLink]:
+        due = [link for link in self.s.links.values() if link.status in ("creating", "cancelling")
+               and link.next_attempt_at is not None and link.next_attempt_at <= now][:limit]
+        for link in due:
+            await self.update(link.id, next_attempt_at=now + lease, attempts=link.attempts + 1)
+        return [self.s.links[link.id] for link in due]
+
+
+class CreditNotes:
+    def __init__(self, store: Store) -> None:
+        self.s = store
+
+    async def add(self, note: CreditNote) -> bool:
+        if note.credit_note_id in self.s.credit_notes:
+            return False
+        self.s.credit_notes[note.credit_note_id] = note
+        return True
+
+    async def for_invoice(self, invoice_id: str) -> list[CreditNote]:
+        return [n for n in self.s.credit_notes.values() if n.invoice_id == invoice_id]
+
 
 class DunningRows:
     def __init__(self, store: Store) -> None:
@@ -296,6 +371,7 @@ class FakeUnit:
         self.links, self.webhooks = Links(self._store), Webhooks(self._store)
         self.dunning = DunningRows(self._store)
         self.choices, self.customers = Choices(self._store), Customers(self._store)
+        self.credit_notes = CreditNotes(self._store)
         from tests.unit.services.payments.service.fake_mandates import Mandates
 
         self.mandates = Mandates(self._store)
@@ -328,6 +404,7 @@ class FakeProvider:
         self.name = name
         stripe = name is Provider.STRIPE
         self.uses_customers, self.makes_links, self.verifies_checkout = stripe, not stripe, not stripe
+        self.cancels_orders = stripe
         self.customers: dict[str, tuple[str, str, str]] = {}
         self.orders: dict[str, ProviderOrder] = {}
         self.payments: dict[str, ProviderPayment] = {}
@@ -367,6 +444,14 @@ class FakeProvider:
         self._maybe_fail("find_order")
         return next((o for o in self.orders.values() if o.receipt == receipt), None)
 
+    async def cancel_order(self, order_id) -> ProviderOrder:
+        """Stripe's: an order nobody pays ("created" here) is cancelled; a paid one is answered as it is."""
+        self._maybe_fail("cancel_order")
+        order = self.orders[order_id]
+        if order.status in ("created", "canceled"):
+            order = self.orders[order_id] = replace(order, status="canceled", cancelled=True)
+        return order
+
     async def fetch_payment(self, payment_id) -> ProviderPayment:
         self._maybe_fail("fetch_payment")
         return self.payments[payment_id]
@@ -402,6 +487,16 @@ class FakeProvider:
     async def find_payment_link(self, reference_id: str) -> ProviderLink | None:
         self._maybe_fail("find_payment_link")
         return next((made for made, _ in self.links.values() if made.reference_id == reference_id), None)
+
+    async def cancel_payment_link(self, link_id: str) -> ProviderLink:
+        """Razorpay's: only a link still payable can be cancelled (400 otherwise)."""
+        self._maybe_fail("cancel_payment_link")
+        made, request = self.links[link_id]
+        if made.status != "created":
+            raise rejection(f"Payment link cannot be cancelled in {made.status} state")
+        made = replace(made, status="cancelled")
+        self.links[link_id] = (made, request)
+        return made
 
 
 def outage() -> ProviderFailure:

@@ -12,7 +12,7 @@ from billing_runtime.errors import Conflict, FailedPrecondition, InvalidArgument
 from billing_runtime.signatures import sign
 from services.payments.adapters import messages
 from services.payments.domain.dunning import DunningPolicy, DunningState
-from services.payments.domain.entities import Invoice, InvoiceState, OrderStatus
+from services.payments.domain.entities import CreditNote, Invoice, InvoiceState, OrderStatus
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.provider import Backoff
 from services.payments.domain.razorpay_events import ProviderPayment
@@ -409,16 +409,24 @@ def _altered(signature: str) -> str:
 # --- credit notes ---------------------------------------------------------------------------------------------
 
 
+def note(number: str, applied: int, due: int, invoice_id: str = "inv_1") -> CreditNote:
+    return CreditNote(f"cn_{number[-5:]}", invoice_id, number, applied, due)
+
+
 async def test_an_invoice_credited_in_full_is_no_longer_collected(uow, store, provider):
     await invoices.register_issued(uow, replace(invoice(), due_date=date(2026, 12, 20)), NOW, RULES)
     await orders.create_due_orders(uow, Providers(provider), NOW, BACKOFF)
     assert store.dunning["inv_1"][0].state is not DunningState.STOPPED
-    assert await invoices.credited(uow, "inv_1", 100, "CN/2627/00001") is False  # still owes: collected as before
+    first = note("CN/2627/00001", 100, 241317)
+    assert await invoices.credited(uow, first, NOW, RULES.links) is invoices.CreditOutcome.COLLECTING_LESS
     assert store.invoices["inv_1"].state is InvoiceState.OPEN
-    assert await invoices.credited(uow, "inv_1", 0, "CN/2627/00002") is True
+    whole = note("CN/2627/00002", 241317, 0)
+    assert await invoices.credited(uow, whole, NOW, RULES.links) is invoices.CreditOutcome.CREDITED_IN_FULL
     assert store.invoices["inv_1"].state is InvoiceState.SETTLED
     assert store.orders["inv_1"].status is OrderStatus.CANCELLED
     assert "CN/2627/00002" in store.orders["inv_1"].status_reason
     assert store.dunning["inv_1"][0].state is DunningState.STOPPED
-    assert await invoices.credited(uow, "inv_1", 0, "CN/2627/00002") is False  # redelivered: nothing more
-    assert await invoices.credited(uow, "inv_unknown", 0, "CN/2627/00003") is False
+    # Redelivered: nothing more.
+    assert await invoices.credited(uow, whole, NOW, RULES.links) is invoices.CreditOutcome.DUPLICATE
+    unknown = note("CN/2627/00003", 100, 0, invoice_id="inv_unknown")
+    assert await invoices.credited(uow, unknown, NOW, RULES.links) is invoices.CreditOutcome.KEPT_FOR_INVOICE
