@@ -8,6 +8,7 @@ used as it is, except where Stripe's behaviour matters to us and localstripe's d
 - **Webhooks**: localstripe posts each event once, signed with the event's creation time. Stripe retries failed
   deliveries with backoff and signs each attempt with the time it is sent, so a retry is never "too old".
 - **Refund events**: localstripe sends none; Stripe sends ``refund.created`` and ``charge.refunded``.
+- **payment_intent.canceled**: localstripe cancels a PaymentIntent without an event; Stripe sends one.
 - **created[gte|gt|lte|lt]** on the PaymentIntent, Charge and Refund listings (reconciliation windows):
   localstripe refuses the parameter (or implements ``gt`` alone, for charges); Stripe filters by it.
 - **State**: localstripe pickles the whole store to /tmp/localstripe.pickle on every write (shared by every
@@ -142,6 +143,16 @@ def _refunds_send_events() -> None:
     resources.Refund.__init__ = init
 
 
+def _cancel_sending_event(**data: Any) -> resources.PaymentIntent:
+    """``POST /v1/payment_intents/{id}/cancel`` as localstripe does it, then Stripe's ``payment_intent.canceled``."""
+    intent = resources.PaymentIntent._api_cancel(**data)
+    _schedule(resources.Event("payment_intent.canceled", intent))
+    return intent
+
+
+CANCEL_INTENT = "/v1/payment_intents/{id}/cancel"
+
+
 def install(settings: Any) -> Deliveries:
     """Patch localstripe (once per process) and (re)configure state and webhook delivery from ``settings``."""
     global _deliveries, _state_file, _installed
@@ -205,5 +216,9 @@ def build_app() -> web.Application:
     middlewares and our idempotency."""
     app = web.Application(middlewares=[idempotency(), *server.app.middlewares])
     for route in server.app.router.routes():
-        app.router.add_route(route.method, route.resource.canonical, route.handler)
+        handler = route.handler
+        if (route.method, route.resource.canonical) == ("POST", CANCEL_INTENT):
+            # localstripe's routes hold its functions: the cancel is wrapped here, where the event is sent.
+            handler = server.api_extra(_cancel_sending_event, CANCEL_INTENT)
+        app.router.add_route(route.method, route.resource.canonical, handler)
     return app

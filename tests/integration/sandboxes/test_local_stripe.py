@@ -130,6 +130,27 @@ async def test_paid_then_refunded_in_part_and_in_full(api, local):
     assert (await api.fetch_payment(order.id)).amount_refunded_minor == 11800
 
 
+async def test_an_unpaid_intent_is_cancelled_once_and_a_paid_one_is_left_as_it_is(api, local, receiver):
+    unpaid = await api.create_order(11800, "INR", "INV/LS/C1", {"invoice_id": "inv_ls_cancel"})
+    cancelled = await api.cancel_order(unpaid.id)
+    assert (cancelled.id, cancelled.status, cancelled.cancelled) == (unpaid.id, "canceled", True)
+    again = await api.cancel_order(unpaid.id)  # a retry after a lost answer: answered as it is
+    assert again.cancelled
+    sent = await eventually(lambda: [e for e in receiver[0].events("payment_intent.canceled")
+                                     if e["data"]["object"]["id"] == unpaid.id])
+    assert len(sent) == 1 and parse_event(json.dumps(sent[0]).encode())[2].payment.status == "failed"
+    paid = await api.create_order(11800, "INR", "INV/LS/C2", {"invoice_id": "inv_ls_cancel_paid"})
+    await local.control.pay(paid.id)
+    left = await api.cancel_order(paid.id)
+    assert (left.status, left.cancelled) == ("succeeded", False)
+    # Two PaymentIntents of one invoice: the remade one has its own idempotency key.
+    notes = {"invoice_id": "inv_ls_remade"}
+    first = await api.create_order(11800, "INR", "INV/LS/R", notes)
+    second = await api.create_order(8850, "INR", "INV/LS/R#O2", notes)
+    assert second.id != first.id and (second.amount_minor, second.receipt) == (8850, "INV/LS/R#O2")
+    assert (await api.create_order(8850, "INR", "INV/LS/R#O2", notes)).id == second.id
+
+
 async def test_a_declined_card_fails_the_intent(api, local):
     order = await api.create_order(4200, "EUR", "INV/LS/2", {"invoice_id": "inv_ls_declined"})
     await local.control.decline(order.id)
