@@ -1,5 +1,6 @@
 """A credit note reaching payments through JetStream: an unpaid invoice credited in full is no longer collected
-(dunning stopped, its order cancelled), while a partial credit leaves collection as it was."""
+(dunning stopped, its order cancelled). (A partial credit lowering what is collected:
+tests/integration/payments/test_partial_credit.py.)"""
 
 from __future__ import annotations
 
