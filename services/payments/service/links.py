@@ -34,6 +34,7 @@ CREATING = "creating"
 OPEN = "created"
 CANCELLING = "cancelling"
 CANCELLED = "cancelled"
+PAID = "paid"
 # What the provider says of a link that can no longer be paid, kept as it says it.
 _FINISHED = ("cancelled", "expired", "paid")
 LEASE = timedelta(minutes=2)

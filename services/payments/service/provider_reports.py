@@ -16,11 +16,11 @@ from billing_runtime.ids import new_id
 from services.payments.adapters import messages
 from services.payments.domain import payment as payment_rules
 from services.payments.domain import refund as refund_rules
-from services.payments.domain.entities import Invoice, InvoiceState, Payment, Refund
+from services.payments.domain.entities import Invoice, InvoiceState, Payment, PaymentLink, Refund
 from services.payments.domain.payment import PaymentStatus, Provider
 from services.payments.domain.refund import RefundStatus
 from services.payments.domain.reports import ProviderPayment, ProviderRefund, ReportTooEarly
-from services.payments.service import dunning
+from services.payments.service import dunning, links
 from services.payments.service.ports import Unit
 
 
@@ -70,10 +70,19 @@ async def apply_payment(
         payment = replace(payment, **changes)  # type: ignore[arg-type]
     if moved.status is PaymentStatus.CAPTURED:
         await _captured(unit, payment, invoice)
+        if link_id:
+            await _link_paid(unit, link_id)
     elif moved.status is PaymentStatus.FAILED:
         await unit.publish(messages.PAYMENT_FAILED, f"payment.failed:{reported.id}",
                            messages.payment_failed(payment, invoice))
     return f"applied: payment {reported.id} {moved.status}"
+
+
+async def _link_paid(unit: Unit, link_id: str) -> None:
+    """A payment link was paid: it is no longer open (a credit note then has nothing to cancel or replace)."""
+    link: PaymentLink | None = await unit.links.by_provider_id(link_id)
+    if link is not None and link.status != links.PAID:
+        await unit.links.update(link.id, status=links.PAID, next_attempt_at=None)
 
 
 async def _invoice_of(unit: Unit, payment: Payment | None, reported: ProviderPayment, link_id: str) -> Invoice | None:

@@ -172,11 +172,12 @@ async def test_a_partly_paid_invoice_collects_what_is_left_even_before_invoicing
     assert (await webhooks.process(uow, replace(paid("", 41417, "pay_part"),
                                                 body=_link_paid(link.provider_link_id, 41417)),
                                    NOW, CAPTURE_AFTER)).startswith("applied")
-    assert store.invoices["inv_1"].due_minor == TOTAL - 41417
+    assert store.invoices["inv_1"].due_minor == TOTAL - 41417 and store.links[link.id].status == links.PAID
     # Invoicing had not counted the 41417 when it issued the credit note: it reports 241417 - 100000 due.
     assert await credit(uow, note(1, 100000, TOTAL - 100000)) is CreditOutcome.COLLECTING_LESS
     assert store.orders["inv_1"].amount_minor == TOTAL - 100000 - 41417
     assert order_id in store.superseded
+    assert list(store.links) == [link.id]  # the paid link is neither cancelled nor replaced
     # A later report that did count it agrees; a capture of what is left settles the invoice, nothing over.
     assert await credit(uow, note(2, 0, TOTAL - 100000 - 41417)) is CreditOutcome.UNCHANGED
     await work(uow, providers)
