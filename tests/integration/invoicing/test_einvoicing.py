@@ -169,15 +169,19 @@ def qr_of_first_page(pdf: bytes) -> list[str]:
     return [found.text for found in zxingcpp.read_barcodes(image)]
 
 
+def signed_qr_claims(pdf: bytes, irp: IrpProcess) -> dict:
+    """The claims of the one QR code on the PDF's first page, once its JWT is verified with the IRP's signing key
+    (NIC signs them as a JSON string in ``data``)."""
+    (code,) = qr_of_first_page(pdf)
+    return json.loads(jwt.decode(code, irp.signing_public_key, algorithms=["RS256"])["data"])
+
+
 async def test_register_and_print_the_signed_qr(stub, invoicing, irp):
     invoice = await issue(stub, invoicing)
     registered = await registration(stub, invoice.id, REGISTERED)
     assert registered.irn and registered.ack_no and registered.document_number == invoice.number
     rendered = await stub.RenderInvoice(pb.RenderInvoiceRequest(invoice_id=invoice.id, format=pb.INVOICE_FORMAT_PDF))
-    codes = qr_of_first_page(rendered.content)
-    assert len(codes) == 1
-    decoded = jwt.decode(codes[0], irp.signing_public_key, algorithms=["RS256"])
-    claims = json.loads(decoded["data"])
+    claims = signed_qr_claims(rendered.content, irp)
     assert claims["SellerGstin"] == SUPPLIER_GSTIN and claims["BuyerGstin"] == BUYER_GSTIN
     assert (claims["DocNo"], claims["DocTyp"], claims["Irn"]) == (invoice.number, "INV", registered.irn)
     assert claims["TotInvVal"] == invoice.total_minor / 100 == 11800.0  # 10,000.00 + 18 % GST
@@ -435,6 +439,5 @@ async def test_credit_note_is_einvoiced_as_crn(stub, invoicing, irp):
         invoice.id,
     )
     rendered = await stub.RenderCreditNote(pb.RenderCreditNoteRequest(credit_note_id=note.id))
-    (code,) = qr_of_first_page(rendered.content)
-    claims = json.loads(jwt.decode(code, irp.signing_public_key, algorithms=["RS256"])["data"])
+    claims = signed_qr_claims(rendered.content, irp)
     assert (claims["DocTyp"], claims["DocNo"], claims["TotInvVal"]) == ("CRN", note.number, 2950.0)  # 2,500 + 18 %
