@@ -116,7 +116,9 @@ async def test_a_confirmed_mandate_pays_an_invoice_after_the_pre_debit_window(co
     assert debit.due_time.ToDatetime(UTC) - start in (timedelta(hours=25), timedelta(0)) or start <= worker.now
     worker.now = max(start, worker.now) - timedelta(seconds=1)
     if start > worker.now:
-        assert await worker.work().round() == 0  # not before its time
+        await worker.work().round()  # not before its time (other tests' debits due then may be sent)
+        early = await debit_of(collecting, invoice.id)
+        assert (early.state, early.attempts) == (pay.DEBIT_STATE_SCHEDULED, 0)
     worker.now = max(start, worker.now)
     assert await worker.work().round() >= 1
     debit = await debit_of(collecting, invoice.id, pay.DEBIT_STATE_REQUESTED)
@@ -162,7 +164,7 @@ async def test_a_worker_restarted_after_its_request_never_debits_twice(collectin
     async with collecting.payments.engine.begin() as conn:
         row = (await conn.execute(sa.text("SELECT state, next_at, attempts FROM payments.debits "
                                           "WHERE invoice_id = :invoice_id"), {"invoice_id": invoice.id})).first()
-    assert await worker.work().round() == 1, (row, worker.now)
+    assert await worker.work().round() >= 1, (row, worker.now)  # ours, and any other test's debit due by then
     [payment] = sandbox_payments_of(collecting, debit.provider_order_id)
     debit = await debit_of(collecting, invoice.id)
     assert debit.provider_payment_id == payment["id"] and debit.attempts == 2
