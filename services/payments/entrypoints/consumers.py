@@ -46,7 +46,7 @@ def invoice_events(
                     wake()
             elif msg.subject == messages.INVOICE_VOIDED:
                 voided = invoicing_events.InvoiceVoided.FromString(msg.data)
-                await invoices.void(uow, voided.invoice.id)
+                await invoices.void(uow, voided.invoice.id, _now())
             elif msg.subject == messages.CREDIT_NOTE_ISSUED:
                 issued_note = invoicing_events.CreditNoteIssued.FromString(msg.data)
                 if not issued_note.invoice_id or not issued_note.credit_note_id:

@@ -78,18 +78,14 @@ def _in_full(credit_note_number: str) -> str:
     return f"credited in full by credit note {credit_note_number}"[:200]
 
 
-async def void(uow: UnitFactory, invoice_id: str) -> bool:
-    """Stop collecting a voided invoice: its order is cancelled (a payment that still arrives is recorded and
-    goes to invoicing's review list). False if payments never knew the invoice."""
+async def void(uow: UnitFactory, invoice_id: str, now: datetime) -> bool:
+    """Stop collecting a voided invoice (:func:`_no_longer_collected`). False if payments never knew the
+    invoice."""
     async with uow() as unit:
         invoice = await unit.invoices.get(invoice_id, lock=True)
         if invoice is None:
             return False
-        await unit.invoices.update(invoice_id, state=InvoiceState.VOID)
-        await dunning.stop(unit, invoice_id, "the invoice was voided")
-        order = await unit.orders.get(invoice_id, lock=True)
-        if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
-            await unit.orders.update(invoice_id, status=OrderStatus.CANCELLED, status_reason="the invoice was voided")
+        await _no_longer_collected(unit, invoice_id, InvoiceState.VOID, "the invoice was voided", now)
     return True
 
 
@@ -137,17 +133,22 @@ async def credited(uow: UnitFactory, note: CreditNote, now: datetime,
         await unit.invoices.update(invoice.invoice_id, credited_minor=invoice.credited_minor,
                                    reported_due_minor=invoice.reported_due_minor)
         if invoice.due_minor == 0:
-            await _no_longer_collected(unit, invoice, _in_full(note.number))
+            await _no_longer_collected(unit, invoice.invoice_id, InvoiceState.SETTLED, _in_full(note.number), now)
             return CreditOutcome.CREDITED_IN_FULL
         return await _collect_less(unit, invoice, note, now, link_policy)
 
 
-async def _no_longer_collected(unit: Unit, invoice: Invoice, reason: str) -> None:
-    await unit.invoices.update(invoice.invoice_id, state=InvoiceState.SETTLED)
-    await dunning.stop(unit, invoice.invoice_id, reason)
-    order = await unit.orders.get(invoice.invoice_id, lock=True)
-    if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.CREATED):
-        await unit.orders.update(invoice.invoice_id, status=OrderStatus.CANCELLED, status_reason=reason)
+async def _no_longer_collected(unit: Unit, invoice_id: str, state: InvoiceState, reason: str,
+                               now: datetime) -> None:
+    """Inside the caller's transaction (the invoice locked): dunning stops, the order not yet paid is cancelled
+    (at the provider too where it can be: :func:`orders.withdraw`) and payment links still payable are cancelled at
+    the provider. A payment that still arrives is recorded and goes to invoicing's review list."""
+    await unit.invoices.update(invoice_id, state=state)
+    await dunning.stop(unit, invoice_id, reason)
+    order = await unit.orders.get(invoice_id, lock=True)
+    if order is not None:
+        await orders.withdraw(unit, order, reason, now)
+    await links.withdraw(unit, invoice_id, now)
 
 
 async def _collect_less(unit: Unit, invoice: Invoice, note: CreditNote, now: datetime,

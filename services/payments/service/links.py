@@ -138,6 +138,15 @@ async def replace_outdated(unit: Unit, invoice: Invoice, policy: LinkPolicy, now
     return True
 
 
+async def withdraw(unit: Unit, invoice_id: str, now: datetime) -> bool:
+    """Inside the caller's transaction (the invoice locked, no longer collected): its links still payable are to
+    be cancelled at the provider, none made in their place. True when there was any."""
+    payable = [link for link in await unit.links.for_invoice(invoice_id) if link.status in (CREATING, OPEN)]
+    for link in payable:
+        await unit.links.update(link.id, status=CANCELLING, next_attempt_at=now, attempts=0)
+    return bool(payable)
+
+
 async def rework_due(uow: UnitFactory, providers: Providers, policy: LinkPolicy, now: datetime, backoff: Backoff,
                      limit: int = 20, clock: Clock | None = None) -> int:
     """One round over the links to cancel or make at the provider; returns how many were attempted."""

@@ -83,6 +83,21 @@ async def collect_less(unit: Unit, order: Order, invoice: Invoice, amount_minor:
     return True
 
 
+async def withdraw(unit: Unit, order: Order, reason: str, now: datetime) -> None:
+    """Inside the caller's transaction (the invoice locked): the invoice is no longer collected (voided, or
+    credited in full). An order not yet paid is cancelled; its provider order, if made, is kept as superseded, so
+    it is cancelled at the provider where that can be done (a Stripe PaymentIntent nobody is paying) and a payment
+    still made on it is the invoice's (and goes to invoicing's review list)."""
+    if order.status not in (OrderStatus.PENDING, OrderStatus.CREATED):
+        return
+    if order.provider_order_id:
+        await unit.orders.supersede(SupersededOrder(
+            order.provider_order_id, order.invoice_id, order.provider, order.amount_minor, order.currency,
+            order.receipt, order.revision, reason=reason[:500], next_attempt_at=now))
+    await unit.orders.update(order.invoice_id, status=OrderStatus.CANCELLED, status_reason=reason[:200],
+                             next_attempt_at=None)
+
+
 async def create_due_orders(
     uow: UnitFactory, providers: Providers, now: datetime, backoff: Backoff, limit: int = 20,
     clock: Clock | None = None,
@@ -137,15 +152,17 @@ async def _create(uow: UnitFactory, provider: PaymentProvider, order: Order, bac
         return
     async with uow() as unit:
         current = await unit.orders.get(order.invoice_id, lock=True)
-        if current is not None and current.revision != order.revision:
-            # Remade for a lower amount while this was being made: kept (and cancelled where it can be) like the
-            # order it was to be, so a payment on it is still the invoice's.
+        if current is not None and (current.revision != order.revision or current.status is not OrderStatus.PENDING):
+            # Remade for a lower amount, or no longer collected (void, credited in full), while this was being
+            # made: kept (and cancelled where it can be) like the order it was to be, so a payment on it is still
+            # the invoice's.
+            why = "remade" if current.revision != order.revision else "withdrawn"
             await unit.orders.supersede(SupersededOrder(
                 made.id, order.invoice_id, order.provider, order.amount_minor, order.currency, order.receipt,
-                order.revision, reason="made while its invoice's order was being remade", next_attempt_at=clock()))
+                order.revision, reason=f"made while its invoice's order was being {why}", next_attempt_at=clock()))
             return
-        if current is None or current.status is not OrderStatus.PENDING:
-            return  # voided meanwhile: the provider's order simply goes unpaid
+        if current is None:
+            return
         await unit.orders.update(order.invoice_id, status=OrderStatus.CREATED, provider_order_id=made.id, error=None,
                                  next_attempt_at=None)
     log.info("order created", invoice_id=order.invoice_id, provider_order_id=made.id)

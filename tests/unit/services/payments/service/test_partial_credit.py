@@ -402,3 +402,64 @@ async def test_stripe_leaves_an_old_payment_intent_that_was_paid_first_and_recor
     [payment] = store.payments.values()
     assert (payment.invoice_id, payment.amount_minor) == ("inv_1", TOTAL) and captures(store) == [TOTAL]
     assert store.invoices["inv_1"].state is InvoiceState.SETTLED
+
+
+# --- no longer collected: voided, or credited in full -----------------------------------------------------------
+
+
+async def test_a_void_cancels_the_stripe_payment_intent_and_its_cancellation_is_no_failed_payment(uow, store, stripe):
+    providers = Providers(stripe, default=Provider.STRIPE)
+    store.choices["org_1"] = Provider.STRIPE
+    old = await issued(uow, providers)
+    assert await invoices.void(uow, "inv_1", NOW)
+    order = store.orders["inv_1"]
+    assert (order.status, order.provider_order_id) == (OrderStatus.CANCELLED, old)
+    await work(uow, providers)
+    assert store.superseded[old].cancel_state is Cancellation.CANCELLED and stripe.orders[old].cancelled
+    outcome = await webhooks.process(uow, intent_event("payment_intent.canceled", old, "canceled", TOTAL, "evt_v"),
+                                     NOW, CAPTURE_AFTER)
+    assert outcome.startswith("ignored") and store.payments == {}
+    # Redelivered: the same.
+    assert await invoices.void(uow, "inv_1", NOW)
+    assert len(store.superseded) == 1
+
+
+async def test_a_credit_in_full_cancels_open_links_and_makes_none(uow, store, razorpay):
+    providers = Providers(razorpay)
+    await issued(uow, providers)
+    link, _ = await links.open_link(uow, providers, "inv_1", RULES.links, NOW)
+    assert await credit(uow, note(1, TOTAL, 0)) is CreditOutcome.CREDITED_IN_FULL
+    await work(uow, providers)
+    assert [(li.id, li.status) for li in store.links.values()] == [(link.id, links.CANCELLED)]
+    assert razorpay.links[link.provider_link_id][0].status == "cancelled"
+
+
+async def test_a_payment_on_a_voided_invoices_order_is_still_the_invoices(uow, store, razorpay):
+    providers = Providers(razorpay)
+    old = await issued(uow, providers)
+    assert await invoices.void(uow, "inv_1", NOW)
+    await work(uow, providers)
+    assert store.superseded[old].cancel_state is Cancellation.KEPT  # Razorpay orders cannot be cancelled
+    await webhooks.process(uow, paid(old, TOTAL, "pay_late"), NOW, CAPTURE_AFTER)
+    [payment] = store.payments.values()
+    assert (payment.invoice_id, payment.amount_minor) == ("inv_1", TOTAL)
+
+
+async def test_an_order_being_made_while_its_invoice_is_voided_is_kept_and_cancelled(uow, store, stripe):
+    providers = Providers(stripe, default=Provider.STRIPE)
+    store.choices["org_1"] = Provider.STRIPE
+    await invoices.register_issued(uow, invoice(), NOW, RULES)
+    make = stripe.create_order
+
+    async def voided_meanwhile(*args, **kwargs):
+        made = await make(*args, **kwargs)
+        assert await invoices.void(uow, "inv_1", NOW)
+        return made
+
+    stripe.create_order = voided_meanwhile
+    await orders.create_due_orders(uow, providers, NOW, BACKOFF)
+    stripe.create_order = make
+    [made] = stripe.orders
+    assert store.orders["inv_1"].status is OrderStatus.CANCELLED and store.orders["inv_1"].provider_order_id == ""
+    await work(uow, providers)
+    assert store.superseded[made].cancel_state is Cancellation.CANCELLED and stripe.orders[made].cancelled
