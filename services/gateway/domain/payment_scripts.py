@@ -2,8 +2,9 @@
 Checkout, Stripe.js), and what that page's Content-Security-Policy must allow for each of them.
 
 Each script needs its own origin in ``script-src`` and the origins it opens frames on or calls, as the provider
-documents them for its production script: Razorpay's Checkout.js frames ``api.razorpay.com``; Stripe.js frames
-``js.stripe.com`` (the card field) and ``hooks.stripe.com`` (3D Secure) and calls ``api.stripe.com``. A script
+documents them for its production script: Razorpay's Checkout.js frames ``api.razorpay.com``; Stripe.js loads from
+and frames ``js.stripe.com`` and its subdomains (the card field), frames ``hooks.stripe.com`` (3D Secure) and calls
+``api.stripe.com``. A script
 served from anywhere else is a local stand-in (the Razorpay sandbox, the local Stripe) that serves its frames and
 API itself, so it gets the same directives on its own origin. Nothing else is ever allowed: every other page
 keeps the dashboard's strict policy. Pure: no I/O."""
@@ -25,9 +26,9 @@ PRODUCTION: Mapping[str, tuple[str, Mapping[str, tuple[str, ...]]]] = {
         "script-src": ("https://checkout.razorpay.com",),
         "frame-src": ("https://api.razorpay.com",),
     }),
-    STRIPE: (STRIPE_JS, {
-        "script-src": ("https://js.stripe.com",),
-        "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com"),
+    STRIPE: (STRIPE_JS, {  # Stripe's list for Stripe.js, less maps.googleapis.com (its Address Element only)
+        "script-src": ("https://js.stripe.com", "https://*.js.stripe.com"),
+        "frame-src": ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"),
         "connect-src": ("https://api.stripe.com",),
     }),
 }

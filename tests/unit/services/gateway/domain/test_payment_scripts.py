@@ -25,9 +25,10 @@ def test_the_production_scripts_need_the_origins_their_providers_document():
     assert dict(razorpay.sources) == {"script-src": ("https://checkout.razorpay.com",),
                                       "frame-src": ("https://api.razorpay.com",)}
     stripe = payment_script("stripe", STRIPE_JS)
-    assert dict(stripe.sources) == {"script-src": ("https://js.stripe.com",),
-                                    "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com"),
-                                    "connect-src": ("https://api.stripe.com",)}
+    assert dict(stripe.sources) == {
+        "script-src": ("https://js.stripe.com", "https://*.js.stripe.com"),
+        "frame-src": ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"),
+        "connect-src": ("https://api.stripe.com",)}
 
 
 def test_a_local_stand_in_gets_the_same_directives_on_its_own_origin():
