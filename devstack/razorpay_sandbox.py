@@ -1,9 +1,9 @@
 """The local Razorpay sandbox (``python -m sandboxes.razorpay``) as a process of the local stack.
 
 ``make run`` starts it unless real Razorpay keys are configured (``PAYMENTS_RAZORPAY_KEY_ID``), and points
-payments' API calls and the gateway's webhook secret at it, so a newcomer can pay the demo invoice in a
-browser. Its keys are generated once and kept in the data directory with its objects (a restart keeps
-orders and payments).
+payments' API calls, the gateway's webhook secret and the dashboard's Checkout.js at it, so a newcomer can pay
+the demo invoice in a browser. Its keys are generated once and kept in the data directory with its objects (a
+restart keeps orders and payments).
 """
 
 from __future__ import annotations
@@ -43,4 +43,6 @@ class LocalRazorpaySandbox(ProviderSandbox):
                 "PAYMENTS_CHECKOUT_URL_TEMPLATE": f"{self.url}/checkout/{{order_id}}"}
 
     def gateway_env(self) -> dict[str, str]:
-        return {"GATEWAY_RAZORPAY_WEBHOOK_SECRET": self.keys["webhook_secret"]}
+        # The dashboard's Pay loads the sandbox's Checkout.js (used when payments has no hosted page for an order).
+        return {"GATEWAY_RAZORPAY_WEBHOOK_SECRET": self.keys["webhook_secret"],
+                "GATEWAY_RAZORPAY_CHECKOUT_JS_URL": f"{self.url}/v1/checkout.js"}

@@ -3,7 +3,8 @@ local stack.
 
 ``make run`` starts it unless a real Stripe secret key is configured (``PAYMENTS_STRIPE_SECRET_KEY``), points
 payments' Stripe API base at it, gives it the gateway's webhook URL, and shares the endpoint secret with the
-gateway, so Stripe's signed webhooks take the same path in a local run as in production. Its keys and endpoint
+gateway, so Stripe's signed webhooks take the same path in a local run as in production, and points the
+dashboard's Stripe.js at it, so a Stripe organisation's invoice can be paid in a browser. Its keys and endpoint
 secret are made up once and kept (0600) in the data directory, with its objects.
 """
 
@@ -44,4 +45,6 @@ class LocalStripe(ProviderSandbox):
                 "PAYMENTS_STRIPE_PUBLISHABLE_KEY": self.keys["publishable_key"], "PAYMENTS_STRIPE_API_BASE": self.url}
 
     def gateway_env(self) -> dict[str, str]:
-        return {"GATEWAY_STRIPE_WEBHOOK_SECRET": self.keys["webhook_secret"]}
+        # The dashboard's Pay loads the local Stripe's Stripe.js for a Stripe organisation's invoices.
+        return {"GATEWAY_STRIPE_WEBHOOK_SECRET": self.keys["webhook_secret"],
+                "GATEWAY_STRIPE_JS_URL": f"{self.url}/js.stripe.com/v3/"}

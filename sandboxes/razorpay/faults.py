@@ -13,6 +13,9 @@ from starlette.responses import Response
 
 from sandboxes.razorpay.errors import server_error
 
+# Where checkout.py serves the sandbox's Checkout.js: under /v1 like Razorpay's, but not part of the API.
+CHECKOUT_JS = "/v1/checkout.js"
+
 
 @dataclass
 class Fault:
@@ -51,8 +54,10 @@ class FaultInjector:
         return [asdict(fault) for fault in self.faults if fault.times > 0]
 
     async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Only the Razorpay API (/v1) is faulted: the control API and checkout page stay reachable."""
-        fault = self.take(request.method, request.url.path) if request.url.path.startswith("/v1") else None
+        """Only the Razorpay API (/v1) is faulted: the control API, the checkout page and Checkout.js (served
+        from checkout.razorpay.com, not the API, by Razorpay) stay reachable."""
+        path = request.url.path
+        fault = self.take(request.method, path) if path.startswith("/v1") and path != CHECKOUT_JS else None
         if fault is None:
             return await call_next(request)
         if fault.hang_seconds:

@@ -13,6 +13,13 @@ used as it is, except where Stripe's behaviour matters to us and localstripe's d
   localstripe refuses the parameter (or implements ``gt`` alone, for charges); Stripe filters by it.
 - **State**: localstripe pickles the whole store to /tmp/localstripe.pickle on every write (shared by every
   instance on the machine). Ours keeps it in the given file, or nowhere.
+- **Stripe.js's confirm**: Stripe.js confirms a PaymentIntent from the payer's browser with
+  ``POST /v1/payment_intents/{id}/confirm`` carrying the publishable key, the intent's client secret and the card
+  (``payment_method_data``) or a ``payment_method``. localstripe's confirm takes neither a publishable key nor a
+  payment method, and its fake Stripe.js only authenticates an intent its server already confirmed. Ours takes
+  the call as Stripe does (the account's publishable key and the intent's own client secret, or the secret key;
+  another attempt after a declined card), and serves localstripe's Stripe.js with ``confirmCardPayment`` made to
+  call it (``stripe_js.js``). localstripe's CORS headers, which its own app adds, are kept.
 
 Everything here patches module state of localstripe, so one local Stripe runs per process (tests start it once
 per module; ``make run`` runs it as its own process).
@@ -26,6 +33,7 @@ import hmac
 import json
 import logging
 import pickle
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,6 +46,10 @@ from localstripe import resources, server, webhooks
 log = logging.getLogger("sandboxes.stripe")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STRIPE_JS = "/js.stripe.com/v3/"
+CONFIRM = "/v1/payment_intents/{id}/confirm"
+_CONFIRM_PATH = re.compile(r"^/v1/payment_intents/pi_[A-Za-z0-9]+/confirm$")
+_STRIPE_JS_ADDITIONS = Path(__file__).with_name("stripe_js.js")
 
 
 class Deliveries:
@@ -85,6 +97,7 @@ class Deliveries:
 
 _deliveries: Deliveries | None = None
 _state_file: Path | None = None
+_publishable_key = ""
 _installed = False
 
 
@@ -155,8 +168,9 @@ CANCEL_INTENT = "/v1/payment_intents/{id}/cancel"
 
 def install(settings: Any) -> Deliveries:
     """Patch localstripe (once per process) and (re)configure state and webhook delivery from ``settings``."""
-    global _deliveries, _state_file, _installed
+    global _deliveries, _state_file, _publishable_key, _installed
     _state_file = settings.state_file
+    _publishable_key = settings.publishable_key
     _deliveries = Deliveries(settings.webhook_delay_seconds, settings.webhook_retry_initial_seconds,
                              settings.webhook_retry_max_seconds, settings.webhook_max_attempts,
                              settings.webhook_timeout_seconds)
@@ -211,14 +225,77 @@ def idempotency() -> Callable[[web.Request, Handler], Awaitable[web.StreamRespon
     return middleware
 
 
+def confirm_payment_intent(id: Any, client_secret: Any = None, payment_method: Any = None,
+                           payment_method_data: Any = None, use_stripe_sdk: Any = None,
+                           expected_payment_method_type: Any = None, return_url: Any = None,
+                           **kwargs: Any) -> resources.PaymentIntent:
+    """``POST /v1/payment_intents/{id}/confirm`` as Stripe answers it: with a ``payment_method`` (an id) or
+    ``payment_method_data`` (the card Stripe.js collected) it is the intent's card from now on, also for another
+    attempt after a declined one; with ``client_secret`` (Stripe.js's call) it must be the intent's. Stripe.js's
+    bookkeeping parameters (``use_stripe_sdk``, ``expected_payment_method_type``, ``return_url``) are accepted. A
+    declined card answers 402 and leaves the intent waiting for another payment method, as localstripe does."""
+    if not isinstance(id, str) or not id.startswith("pi_"):
+        raise resources.UserError(400, "Bad request")
+    intent = resources.PaymentIntent._api_retrieve(id)
+    if client_secret is not None and client_secret != intent.client_secret:
+        raise resources.UserError(400, f"No such payment_intent: '{id}'",
+                                  {"code": "resource_missing", "param": "intent"})
+    if payment_method is not None and payment_method_data is not None:
+        raise resources.UserError(400, "Received both payment_method and payment_method_data: send one of them")
+    if payment_method_data is not None:
+        if not isinstance(payment_method_data, dict):
+            raise resources.UserError(400, "Bad request", {"param": "payment_method_data"})
+        payment_method = resources.PaymentMethod._api_create(**payment_method_data).id
+    if payment_method is not None:
+        if intent.status not in ("requires_payment_method", "requires_confirmation"):
+            raise resources.UserError(400, f"This PaymentIntent's status is {intent.status}: it cannot be confirmed",
+                                      {"code": "payment_intent_unexpected_state"})
+        resources.PaymentMethod._api_retrieve(payment_method)  # 404 for one that does not exist
+        intent.payment_method = payment_method
+        intent.latest_charge = None  # a new attempt (the declined charge stays in the store)
+        intent.next_action = None
+        intent._authentication_failed = False
+    return resources.PaymentIntent._api_confirm(id, **kwargs)
+
+
+def _publishable_confirm() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """localstripe's authentication, and besides it Stripe.js's confirm: the account's publishable key with a
+    client secret (which :func:`confirm_payment_intent` checks against the intent)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "POST" and _CONFIRM_PATH.match(request.path):
+            data = await server.get_post_data(request, remove_auth=False) or {}
+            if data.get("key") == _publishable_key and isinstance(data.get("client_secret"), str):
+                return await handler(request)
+        return await server.auth_middleware(request, handler)
+
+    return middleware
+
+
+async def stripe_js(_request: web.Request) -> web.Response:
+    """localstripe's Stripe.js with our additions (``stripe_js.js``) after it."""
+    base = Path(server.__file__).with_name("localstripe-v3.js").read_text()
+    return web.Response(text=base + _STRIPE_JS_ADDITIONS.read_text(), content_type="application/javascript",
+                        headers={"Cache-Control": "no-cache"})
+
+
 def build_app() -> web.Application:
     """localstripe's routes (in its order: its extra routes come before the generic ones) behind its own
-    middlewares and our idempotency."""
-    app = web.Application(middlewares=[idempotency(), *server.app.middlewares])
+    middlewares and our idempotency; the PaymentIntent confirm and Stripe.js replaced by ours."""
+    middlewares = [_publishable_confirm() if mw is server.auth_middleware else mw for mw in server.app.middlewares]
+    app = web.Application(middlewares=[idempotency(), *middlewares])
     for route in server.app.router.routes():
+        path = route.resource.canonical
         handler = route.handler
-        if (route.method, route.resource.canonical) == ("POST", CANCEL_INTENT):
+        if route.method == "POST" and path == CONFIRM:
+            handler = server.api_extra(confirm_payment_intent, path)
+        elif route.method == "POST" and path == CANCEL_INTENT:
             # localstripe's routes hold its functions: the cancel is wrapped here, where the event is sent.
             handler = server.api_extra(_cancel_sending_event, CANCEL_INTENT)
-        app.router.add_route(route.method, route.resource.canonical, handler)
+        elif route.method in ("GET", "HEAD") and path == STRIPE_JS:
+            handler = stripe_js
+        app.router.add_route(route.method, path, handler)
+    # Stripe.js calls the API from the payer's page, another origin: localstripe's CORS headers.
+    app.on_response_prepare.append(server.add_cors_headers)
     return app

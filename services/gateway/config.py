@@ -7,6 +7,14 @@ from pydantic_settings import SettingsConfigDict
 
 from billing_runtime.settings import ServiceSettings
 from services.gateway.domain.networks import Network, parse_networks
+from services.gateway.domain.payment_scripts import (
+    RAZORPAY,
+    RAZORPAY_CHECKOUT_JS,
+    STRIPE,
+    STRIPE_JS,
+    PaymentScript,
+    payment_script,
+)
 from services.gateway.domain.sessions import SessionPolicy
 
 SERVICES = ("ingest", "metering", "invoicing", "payments", "notification")
@@ -96,6 +104,12 @@ class GatewaySettings(ServiceSettings):
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
     # Provider webhook bodies are a few KiB; anything past this is refused (413) before it is read.
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # The dashboard's Pay when payments has no hosted page for the order (docs/dashboard.md, "Pay"): the invoice's
+    # page loads Razorpay's Standard Checkout or Stripe.js from here. The providers' own in production; make run
+    # and the tests point them at the Razorpay sandbox and the local Stripe. That page's CSP allows exactly what
+    # each needs (domain/payment_scripts.py). Empty: no Pay in the dashboard for that provider's invoices.
+    razorpay_checkout_js_url: str = Field(default=RAZORPAY_CHECKOUT_JS, max_length=2048)
+    stripe_js_url: str = Field(default=STRIPE_JS, max_length=2048)
 
     def razorpay_webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.razorpay_webhook_secret, self.razorpay_webhook_previous_secret)
@@ -119,6 +133,19 @@ class GatewaySettings(ServiceSettings):
     def stripe_webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.stripe_webhook_secret, self.stripe_webhook_previous_secret)
                 if s.get_secret_value()]
+
+    @field_validator("razorpay_checkout_js_url", "stripe_js_url")
+    @classmethod
+    def _payment_script_url(cls, value: str, info: ValidationInfo) -> str:
+        payment_script(RAZORPAY if info.field_name == "razorpay_checkout_js_url" else STRIPE, value)
+        return value
+
+    def payment_scripts(self) -> dict[str, PaymentScript]:
+        """The scripts Pay may load, by provider name (``razorpay``, ``stripe``); a provider without one has no
+        Pay in the dashboard."""
+        scripts = {RAZORPAY: payment_script(RAZORPAY, self.razorpay_checkout_js_url),
+                   STRIPE: payment_script(STRIPE, self.stripe_js_url)}
+        return {provider: script for provider, script in scripts.items() if script is not None}
 
     @field_validator("trusted_proxies", "admin_allowed_cidrs")
     @classmethod

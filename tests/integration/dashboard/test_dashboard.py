@@ -34,10 +34,15 @@ async def _plan_with_quota(admin) -> str:
     return created.json()["code"]
 
 
-async def _customer(admin, invoicing, role: str = "member") -> dict:
+async def _customer(admin, invoicing, role: str = "member", provider: str = "") -> dict:
     """An organisation (Bengaluru, INR) on a plan with a quota of 10 API calls, a metric, a project key, an issued
-    October invoice, and a member who signs in with a password."""
+    October invoice, and a member who signs in with a password. ``provider``: the one it chose (``stripe``)
+    before the invoice was issued; otherwise the deployment's default."""
     organisation_id = await organisation(admin, invoicing, since=datetime(2026, 9, 1, tzinfo=UTC))
+    if provider:
+        chosen = await admin.put(f"/api/v1/admin/organisations/{organisation_id}/payment-provider",
+                                 json={"provider": provider})
+        assert chosen.status_code == 200, chosen.text
     plan = await _plan_with_quota(admin)
     assert (await admin.post("/api/v1/admin/subscriptions", json={
         "organisation_id": organisation_id, "plan_code": plan, "start_date": "2026-10-01"})).status_code == 201

@@ -50,7 +50,8 @@ def test_the_local_stripe_process_is_wired_in_signs_its_webhooks_and_keeps_state
             assert local.payments_env() == {"PAYMENTS_STRIPE_SECRET_KEY": local.keys["secret_key"],
                                             "PAYMENTS_STRIPE_PUBLISHABLE_KEY": local.keys["publishable_key"],
                                             "PAYMENTS_STRIPE_API_BASE": local.url}
-            assert local.gateway_env() == {"GATEWAY_STRIPE_WEBHOOK_SECRET": local.keys["webhook_secret"]}
+            assert local.gateway_env() == {"GATEWAY_STRIPE_WEBHOOK_SECRET": local.keys["webhook_secret"],
+                                           "GATEWAY_STRIPE_JS_URL": f"{local.url}/js.stripe.com/v3/"}
             assert (tmp_path / "stripe-local-keys.json").stat().st_mode & 0o077 == 0
             client = _client(local)
             intent = client.v1.payment_intents.create({"amount": 4200, "currency": "inr"},

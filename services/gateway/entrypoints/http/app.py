@@ -148,6 +148,8 @@ def create_app(
     app.state.uow_factory = uow_factory
     app.state.trusted_proxies = settings.trusted_proxy_networks()
     app.state.admin_networks = settings.admin_networks()
+    # The providers' browser scripts the dashboard's Pay loads, with the CSP sources each needs.
+    app.state.payment_scripts = settings.payment_scripts()
     # Where verified provider webhooks are stored (None: webhooks answer 503 and are retried by the provider).
     app.state.webhooks = webhooks
     # Rate limits shared by every replica, in the gateway's database (None: not enforced; unit tests give a fake).

@@ -1,10 +1,12 @@
 """Templates and answers of the dashboard: one Jinja2 environment (autoescaped), the headers every page carries
-(a strict Content-Security-Policy: scripts and styles from /app/static only; no framing; not cached), and errors
-as pages instead of the API's JSON (a person sees a sentence and the way back; an expired session goes to the
-sign-in form)."""
+(a strict Content-Security-Policy: scripts and styles from /app/static only; no framing; not cached; the one
+exception, an invoice's page while it is being paid, adds exactly the payment provider's script, frame and API
+origins), and errors as pages instead of the API's JSON (a person sees a sentence and the way back; an expired
+session goes to the sign-in form)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,17 +23,37 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 PREFIX = "/app"
 # Scripts only from our own files (no inline script, no eval); JSON data blocks are not scripts.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
+POLICY: Mapping[str, tuple[str, ...]] = {
+    "default-src": ("'self'",), "script-src": ("'self'",), "style-src": ("'self'",), "img-src": ("'self'", "data:"),
+    "connect-src": ("'self'",), "frame-ancestors": ("'none'",), "form-action": ("'self'",),
+    "base-uri": ("'none'",), "object-src": ("'none'",),
 }
+
+
+def content_security_policy(extra: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """The dashboard's policy, with ``extra`` sources added per directive (a directive the policy leaves to
+    ``default-src``, such as ``frame-src``, then allows those sources only)."""
+    directives = {name: list(sources) for name, sources in POLICY.items()}
+    for name, sources in (extra or {}).items():
+        directives.setdefault(name, [])
+        directives[name] += [source for source in sources if source not in directives[name]]
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def page_headers(extra_sources: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(extra_sources),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
+PAGE_HEADERS = page_headers()
 
 environment = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True,
@@ -54,12 +76,15 @@ def csrf_of(request: Request) -> str:
     return csrf_token_of(session_id) if session_id else ""
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, *,
+           csp_sources: Mapping[str, tuple[str, ...]] | None = None, **context: Any) -> HTMLResponse:
+    """A page; ``csp_sources``: what its policy allows beyond the dashboard's own (a provider's script)."""
     principal = getattr(request.state, "principal", None)
     html = environment.get_template(template).render(
         request=request, principal=principal, csrf_token=csrf_of(request), path=request.url.path, **context
     )
-    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+    headers = page_headers(csp_sources) if csp_sources else PAGE_HEADERS
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def redirect(request: Request, to: str) -> Response:

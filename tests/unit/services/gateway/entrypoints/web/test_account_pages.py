@@ -1,10 +1,13 @@
 """The customer's account pages and their REST twins in front of fake services: Pay goes to the hosted checkout
-and comes back to hand the payment on; the plan change is priced before it is made and only an owner makes it;
-API keys are minted (the secret shown once) and revoked within the organisation only; a project's key opens
-none of the account's changes."""
+and comes back to hand the payment on, or, without a hosted page, opens Razorpay's Checkout.js or Stripe.js on the
+invoice's page (whose CSP alone allows exactly that provider's origins); the plan change is priced before it is
+made and only an owner makes it; API keys are minted (the secret shown once) and revoked within the organisation
+only; a project's key opens none of the account's changes."""
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,8 +16,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from billing.ingest.v1 import ingest_pb2
 from billing.invoicing.v1 import invoicing_pb2
 from billing.notification.v1 import notification_pb2
-from billing.payments.v1 import payments_pb2
+from billing.payments.v1 import events_pb2, payments_pb2
 from billing_runtime.errors import NotFound
+from services.gateway.entrypoints.web.rendering import CONTENT_SECURITY_POLICY
 from tests.unit.services.gateway.entrypoints.http.fake_services import Gateway
 
 PASSWORD = "correct horse battery"
@@ -104,6 +108,138 @@ def test_a_failed_payment_comes_back_said_and_another_organisations_invoice_is_n
     gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=_invoice(organisation_id="org_b")))
     assert gateway.http.get("/app/invoices/inv_1/pay", follow_redirects=False).status_code == 404
     assert "GetCheckout" not in gateway.payments.requests
+
+
+def _unpaid_invoice(gateway: Gateway) -> None:
+    _organisation(gateway)
+    gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=_invoice()))
+    gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse())
+    gateway.payments.answer("GetInvoicePayments", NotFound("no order yet"))
+
+
+def _razorpay_checkout() -> payments_pb2.GetCheckoutResponse:
+    return payments_pb2.GetCheckoutResponse(checkout=payments_pb2.Checkout(
+        provider=events_pb2.PROVIDER_RAZORPAY, key_id="rzp_live_1", order_id="order_1", amount_minor=117930,
+        currency="INR", name="Billing Platform", description="Invoice INV/2627/00001", prefill_name="Acme",
+        prefill_email="billing@acme.example", invoice_id="inv_1", invoice_number="INV/2627/00001"))
+
+
+def _stripe_checkout(client_secret: str = "pi_1_secret_abc") -> payments_pb2.GetCheckoutResponse:
+    return payments_pb2.GetCheckoutResponse(checkout=payments_pb2.Checkout(
+        provider=events_pb2.PROVIDER_STRIPE, key_id="pk_live_1", order_id="pi_1", client_secret=client_secret,
+        amount_minor=117930, currency="INR", name="Billing Platform", prefill_name="Acme",
+        prefill_email="billing@acme.example", invoice_id="inv_1", invoice_number="INV/2627/00001"))
+
+
+def _options(page) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="checkout-options">(.*?)</script>',
+                                page.text, re.S).group(1))
+
+
+def _policy(page) -> dict[str, list[str]]:
+    directives = [part.strip().split() for part in page.headers["content-security-policy"].split(";")]
+    return {name: sources for name, *sources in directives}
+
+
+def test_without_a_hosted_page_pay_opens_razorpays_checkout_js_on_the_invoice_and_comes_back_the_same_way(gateway):
+    _signed_in(gateway, "member")
+    _unpaid_invoice(gateway)
+    assert gateway.http.get("/app/invoices/inv_1").headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    gateway.payments.answer("GetCheckout", _razorpay_checkout())
+    page = gateway.http.get("/app/invoices/inv_1/pay", follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert '<script src="https://checkout.razorpay.com/v1/checkout.js" defer></script>' in page.text
+    assert '<script src="/app/static/paying.js" defer></script>' in page.text
+    assert 'data-provider="razorpay"' in page.text and 'data-testid="pay-now"' in page.text
+    assert 'href="/app/invoices/inv_1/pay"' not in page.text  # no second Pay while paying
+    assert _options(page) == {
+        "key": "rzp_live_1", "order_id": "order_1", "amount": 117930, "currency": "INR",
+        "name": "Billing Platform", "description": "Invoice INV/2627/00001",
+        "prefill": {"name": "Acme", "email": "billing@acme.example"},
+        "notes": {"invoice_id": "inv_1", "invoice_number": "INV/2627/00001"},
+        "return_url": "https://testserver/app/invoices/inv_1/checkout-return"}
+    # Exactly Razorpay's script and frame origins on this page, nothing of Stripe's; the rest stays strict.
+    policy = _policy(page)
+    assert policy["script-src"] == ["'self'", "https://checkout.razorpay.com"]
+    assert policy["frame-src"] == ["https://api.razorpay.com"]
+    assert policy["connect-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"] and "stripe" not in page.headers["content-security-policy"]
+
+
+def test_the_checkout_js_url_points_pay_at_the_sandbox_whose_origin_alone_is_allowed():
+    gateway = Gateway(razorpay_checkout_js_url="http://127.0.0.1:8090/v1/checkout.js")
+    _signed_in(gateway, "member")
+    _unpaid_invoice(gateway)
+    gateway.payments.answer("GetCheckout", _razorpay_checkout())
+    page = gateway.http.get("/app/invoices/inv_1/pay", follow_redirects=False)
+    assert '<script src="http://127.0.0.1:8090/v1/checkout.js" defer></script>' in page.text
+    policy = _policy(page)
+    assert policy["script-src"] == ["'self'", "http://127.0.0.1:8090"]
+    assert policy["frame-src"] == ["http://127.0.0.1:8090"]
+    assert policy["connect-src"] == ["'self'"]
+
+
+def test_a_stripe_invoice_is_paid_with_stripe_js_and_watched_until_stripes_webhook_settles_it(gateway):
+    _signed_in(gateway, "member")
+    _unpaid_invoice(gateway)
+    gateway.payments.answer("GetCheckout", _stripe_checkout())
+    page = gateway.http.get("/app/invoices/inv_1/pay", follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert '<script src="https://js.stripe.com/v3/" defer></script>' in page.text
+    assert 'data-provider="stripe"' in page.text and 'id="card-element"' in page.text
+    assert _options(page) == {"key": "pk_live_1", "client_secret": "pi_1_secret_abc",
+                              "billing_details": {"name": "Acme", "email": "billing@acme.example"},
+                              "return_url": "https://testserver/app/invoices/inv_1/checkout-return"}
+    policy = _policy(page)
+    assert policy["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
+    assert policy["frame-src"] == ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"]
+    assert policy["connect-src"] == ["'self'", "https://api.stripe.com"]
+    assert "razorpay" not in page.headers["content-security-policy"]
+
+    # Back with Stripe's return parameters: nothing to verify (Stripe confirmed it), the invoice watched.
+    back = gateway.http.get("/app/invoices/inv_1/checkout-return",
+                            params={"payment_intent": "pi_1", "redirect_status": "succeeded"})
+    assert back.status_code == 200, back.text
+    assert "checkout/verify" not in back.text and "Waiting for the payment to settle" in back.text
+    assert 'hx-get="/app/invoices/inv_1/state?watch=1"' in back.text
+    assert 'href="/app/invoices/inv_1/pay"' not in back.text
+    assert back.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    # The fragment keeps asking while the invoice is open, and stops once it is paid.
+    still = gateway.http.get("/app/invoices/inv_1/state", params={"watch": "1"}, headers={"HX-Request": "true"})
+    assert 'hx-get="/app/invoices/inv_1/state?watch=1"' in still.text
+    gateway.invoicing.replies["GetInvoice"].clear()
+    gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(
+        invoice=_invoice(invoicing_pb2.INVOICE_STATUS_PAID)))
+    settled = gateway.http.get("/app/invoices/inv_1/state", params={"watch": "1"}, headers={"HX-Request": "true"})
+    assert 'data-status="paid"' in settled.text and "hx-trigger" not in settled.text
+    assert "VerifyCheckout" not in gateway.payments.requests
+
+
+def test_a_refused_card_comes_back_said_and_a_made_up_return_status_is_refused(gateway):
+    _signed_in(gateway, "member")
+    _unpaid_invoice(gateway)
+    failed = gateway.http.get("/app/invoices/inv_1/checkout-return",
+                              params={"payment_intent": "pi_1", "redirect_status": "failed"})
+    assert "did not go through: the card was not accepted" in failed.text
+    assert 'href="/app/invoices/inv_1/pay"' in failed.text and "hx-trigger" not in failed.text
+    made_up = gateway.http.get("/app/invoices/inv_1/checkout-return",
+                               params={"payment_intent": "pi_1", "redirect_status": "<script>"})
+    assert made_up.status_code == 400 and "<script>" not in made_up.text
+
+
+@pytest.mark.parametrize(("settings", "answer"), [
+    ({"razorpay_checkout_js_url": ""}, _razorpay_checkout()),  # Checkout.js turned off
+    ({"stripe_js_url": ""}, _stripe_checkout()),
+    ({}, _stripe_checkout(client_secret="")),  # payments gave no client secret
+])
+def test_pay_without_a_hosted_page_or_a_script_asks_for_a_payment_link(settings, answer):
+    gateway = Gateway(**settings)
+    _signed_in(gateway, "member")
+    _unpaid_invoice(gateway)
+    gateway.payments.answer("GetCheckout", answer)
+    page = gateway.http.get("/app/invoices/inv_1/pay", follow_redirects=False)
+    assert page.status_code == 422 and "ask for a payment link" in page.text
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
 
 
 def _plans(gateway: Gateway) -> None:
