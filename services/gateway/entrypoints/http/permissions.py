@@ -164,6 +164,14 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/admin/mandates/{mandate_id}/pause"): OPERATE,
     ("POST", "/api/v1/admin/mandates/{mandate_id}/cancel"): CONFIGURE,
     ("GET", "/api/v1/admin/invoices/{invoice_id}/auto-debit"): READ,
+    ("GET", "/api/v1/admin/mandates/{mandate_id}/debits"): READ,
+    # The organisation's own mandate: seen by a member (or a key), set up, paused and cancelled by an owner signed
+    # in (it lets the platform debit the organisation's bank account; mandates.py refuses a project's key).
+    ("GET", "/api/v1/mandates"): ORG_READ,
+    ("POST", "/api/v1/mandates"): ORG_MANAGE,
+    ("POST", "/api/v1/mandates/{mandate_id}/pause"): ORG_MANAGE,
+    ("POST", "/api/v1/mandates/{mandate_id}/cancel"): ORG_MANAGE,
+    ("GET", "/api/v1/mandates/{mandate_id}/debits"): ORG_READ,
     ("POST", "/api/v1/admin/reconciliation-runs"): OPERATE,
     ("GET", "/api/v1/admin/reconciliation-runs"): READ,
     ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"): READ,
@@ -175,6 +183,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/admin/review-items/{review_item_id}/resolve"): OPERATE,
     ("GET", "/api/v1/admin/einvoices"): READ,
     ("POST", "/api/v1/admin/einvoices/{document_id}/retry"): OPERATE,
+    ("GET", "/api/v1/invoices/{invoice_id}/einvoice"): ORG_READ,
     ("GET", "/api/v1/admin/messages"): READ,
     ("GET", "/api/v1/admin/messages/{message_id}"): READ,
     ("GET", "/api/v1/admin/messages/{message_id}/preview"): READ,
