@@ -1,5 +1,6 @@
 """Paying an invoice from the dashboard, and what was paid and refunded: the invoice's page shows its payments,
-refunds and credit notes; **Pay** opens the provider's hosted checkout for the invoice's order (the local
+refunds and credit notes, and, for an e-invoiced one, its IRN, Ack No and date (or that its registration with the
+IRP is pending); **Pay** opens the provider's hosted checkout for the invoice's order (the local
 Razorpay sandbox's in demo mode) and comes back here, where the checkout's answer is handed on (the API's
 verify route) and the invoice's state asks for itself until the payment has settled it (htmx polling). The
 prepaid credit page shows the organisation's balance, grants and credit notes.
@@ -17,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from services.gateway.entrypoints.http import credit_notes, credits, invoices, payments
+from services.gateway.entrypoints.http import credit_notes, credits, einvoices, invoices, payments
 from services.gateway.entrypoints.http import payment_schemas as pys
 from services.gateway.entrypoints.http.api_key import Scope
 from services.gateway.entrypoints.web.customer import organisation_of, page_scope
@@ -56,6 +57,15 @@ async def credit_notes_of(request: Request, scope: Scope, invoice_id: str) -> li
     return page.data
 
 
+async def einvoice_of(request: Request, scope: Scope, invoice_id: str) -> einvoices.InvoiceEinvoice | None:
+    """The invoice as the IRP acknowledged it (``GET /api/v1/invoices/{id}/einvoice``); None when it is not
+    e-invoiced (B2C, or e-invoicing off)."""
+    try:
+        return await einvoices.my_invoice_einvoice(invoice_id, request, scope)
+    except NotFound:
+        return None
+
+
 async def invoice_page(request: Request, invoice_id: str, *, checkout: dict[str, str] | None = None,
                        failure: str = "") -> Response:
     """An invoice's page: its facts, **Pay** while something is due, its lines and GST, its payments, refunds
@@ -67,8 +77,9 @@ async def invoice_page(request: Request, invoice_id: str, *, checkout: dict[str,
     show = Presentation.of(organisation.country, organisation.timezone)
     collection, collection_note = await collection_of(request, scope, invoice_id)
     notes = await credit_notes_of(request, scope, invoice_id)
+    einvoice = await einvoice_of(request, scope, invoice_id)
     return render(request, "customer/invoice.html", organisation=organisation, show=show, invoice=invoice,
-                  collection=collection, collection_note=collection_note, credit_notes=notes,
+                  collection=collection, collection_note=collection_note, credit_notes=notes, einvoice=einvoice,
                   payable=payable(invoice), settled=invoice.status in SETTLED, checkout=checkout or {},
                   failure=failure, title=f"Invoice {invoice.number}")
 
