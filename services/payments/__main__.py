@@ -100,6 +100,7 @@ ACCESS = mesh.methods("billing.payments.v1.PaymentsService", {
     "PauseMandate": mesh.EDGE,
     "CancelMandate": mesh.EDGE,
     "GetAutoDebit": mesh.EDGE,
+    "ListAutoDebits": mesh.EDGE,
 })
 
 DEFINITION = ServiceDefinition(

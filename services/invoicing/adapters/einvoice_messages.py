@@ -25,9 +25,10 @@ def status_from_pb(value: int) -> str:
     return _STATUS_FROM_PB[value].value
 
 
-def registration_to_pb(registration: Registration) -> pb.EinvoiceRegistration:
+def registration_to_pb(registration: Registration, organisation_id: str = "") -> pb.EinvoiceRegistration:
     message = pb.EinvoiceRegistration(
         document_id=registration.document_id,
+        organisation_id=organisation_id,
         invoice_id=registration.invoice_id,
         document_type=registration.document_type,
         document_number=registration.document_number,

@@ -12,7 +12,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.invoicing.adapters.tables import einvoice_registrations as t
-from services.invoicing.domain.einvoice_registration import Registration, RegistrationStatus
+from services.invoicing.adapters.tables import invoices
+from services.invoicing.domain.einvoice_registration import ListedRegistration, Registration, RegistrationStatus
 
 _MUTABLE = (
     "status",
@@ -80,10 +81,24 @@ class EinvoiceRepository:
         row = (await self._connection.execute(query)).first()
         return None if row is None else _registration(row)
 
-    async def list(self, *, status: str = "", limit: int, after: str | None) -> list[Registration]:
-        query = sa.select(t).order_by(t.c.document_id).limit(limit)
+    async def list(
+        self, *, status: str = "", organisation_id: str = "", invoice_id: str = "", limit: int, after: str | None
+    ) -> list[ListedRegistration]:
+        query = (
+            sa.select(t, invoices.c.organisation_id)
+            .join(invoices, invoices.c.id == t.c.invoice_id)
+            .order_by(t.c.document_id)
+            .limit(limit)
+        )
         if status:
             query = query.where(t.c.status == status)
+        if organisation_id:
+            query = query.where(invoices.c.organisation_id == organisation_id)
+        if invoice_id:
+            query = query.where(t.c.invoice_id == invoice_id)
         if after:
             query = query.where(t.c.document_id > after)
-        return [_registration(row) for row in await self._connection.execute(query)]
+        return [
+            ListedRegistration(_registration(row), row._mapping["organisation_id"])
+            for row in await self._connection.execute(query)
+        ]

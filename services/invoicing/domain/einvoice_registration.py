@@ -78,6 +78,15 @@ class Registration:
     cancel_reason: str = ""
 
 
+@dataclass(frozen=True)
+class ListedRegistration:
+    """A registration as it is listed: with the organisation its invoice bills (the registration itself names only
+    the invoice), so operators see whose document it is and a customer's view can be narrowed to its own."""
+
+    registration: Registration
+    organisation_id: str
+
+
 def backoff(attempts: int, first: timedelta = BACKOFF_FIRST, most: timedelta = BACKOFF_MAX) -> timedelta:
     """Delay before attempt ``attempts + 1``: 30 s, 1 min, 2 min ... at most an hour (by default)."""
     return min(first * (2 ** min(max(attempts - 1, 0), 30)), most)

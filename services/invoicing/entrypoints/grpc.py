@@ -576,11 +576,20 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         size, after = paging.page_size(request.page_size), paging.page_after(request.page_token)
         if self._einvoicing is None:
             return pb.ListEinvoiceRegistrationsResponse()
-        found = await self._einvoicing.list(status=status, limit=size + 1, after=after)
+        for name in ("organisation_id", "invoice_id"):
+            if len(getattr(request, name)) > 64:
+                raise InvalidArgument("must be at most 64 characters", field=name)
+        found = await self._einvoicing.list(
+            status=status,
+            limit=size + 1,
+            after=after,
+            organisation_id=request.organisation_id,
+            invoice_id=request.invoice_id,
+        )
         page = found[:size]
         return pb.ListEinvoiceRegistrationsResponse(
-            registrations=[em.registration_to_pb(r) for r in page],
-            next_page_token=page[-1].document_id if len(found) > size else "",
+            registrations=[em.registration_to_pb(r.registration, r.organisation_id) for r in page],
+            next_page_token=page[-1].registration.document_id if len(found) > size else "",
         )
 
     async def RetryEinvoiceRegistration(self, request, context):  # noqa: N802
@@ -589,7 +598,12 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         if self._einvoicing is None:
             raise FailedPrecondition("e-invoicing is not enabled for this supplier (INVOICING_EINVOICE_ENABLED)")
         registration = await self._einvoicing.retry(request.document_id)
-        return pb.RetryEinvoiceRegistrationResponse(registration=em.registration_to_pb(registration))
+        # Whose it is, as the list says it (every document of an invoice bills the invoice's organisation).
+        listed = await self._einvoicing.list(status="", limit=1, after=None, invoice_id=registration.invoice_id)
+        organisation_id = listed[0].organisation_id if listed else ""
+        return pb.RetryEinvoiceRegistrationResponse(
+            registration=em.registration_to_pb(registration, organisation_id)
+        )
 
     async def ResolveReviewItem(self, request, context):  # noqa: N802
         item = await settlements.resolve_review_item(

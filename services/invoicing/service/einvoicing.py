@@ -55,6 +55,7 @@ from services.invoicing.domain.einvoice_registration import (
     Acknowledgement,
     IrpRefusal,
     IrpUnavailable,
+    ListedRegistration,
     Registration,
     RegistrationStatus,
     backoff,
@@ -346,9 +347,15 @@ class EinvoiceRegistrar:
             await uow.einvoices.save(again, self._clock())
         return again
 
-    async def list(self, *, status: str, limit: int, after: str | None) -> list[Registration]:
+    async def list(
+        self, *, status: str, limit: int, after: str | None, organisation_id: str = "", invoice_id: str = ""
+    ) -> list[ListedRegistration]:
+        """Registrations by document id, each with the organisation its invoice bills; only ``status``,
+        ``organisation_id``'s or ``invoice_id``'s when given."""
         async with self._uow() as uow:
-            return await uow.einvoices.list(status=status, limit=limit, after=after)
+            return await uow.einvoices.list(
+                status=status, organisation_id=organisation_id, invoice_id=invoice_id, limit=limit, after=after
+            )
 
     async def cancel_for_void(self, invoice_id: str, reason_code: str, remark: str) -> Registration | None:
         """Before voiding ``invoice_id``: cancel its IRN (within 24 hours of its acknowledgement) or withdraw its

@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from services.invoicing.domain.coupon import Coupon, CouponRedemption, CouponTerms
 from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms
 from services.invoicing.domain.credit_note import CreditNote, RefundState
-from services.invoicing.domain.einvoice_registration import Acknowledgement, Registration
+from services.invoicing.domain.einvoice_registration import Acknowledgement, ListedRegistration, Registration
 from services.invoicing.domain.entitlements import EntitlementValue
 from services.invoicing.domain.invoice import ExchangeRate, Invoice, InvoiceStatus
 from services.invoicing.domain.invoice_run import RunProgress
@@ -519,7 +519,11 @@ class EinvoiceRegistrations(Protocol):
 
     async def get(self, document_id: str, *, for_update: bool = False) -> Registration | None: ...
 
-    async def list(self, *, status: str = "", limit: int, after: str | None) -> list[Registration]: ...
+    async def list(self, *, status: str = "", organisation_id: str = "", invoice_id: str = "", limit: int,
+                   after: str | None) -> list[ListedRegistration]:
+        """By document id; only ``status``, ``organisation_id`` (its invoices') or ``invoice_id`` (the invoice and
+        its credit notes) when given."""
+        ...
 
 
 class IrpConnector(Protocol):

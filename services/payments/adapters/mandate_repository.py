@@ -92,9 +92,11 @@ class MandateRepository:
             sa.select(t.debits).where(t.debits.c.provider_order_id == provider_order_id), lock))).first()
         return _debit(row) if row else None
 
-    async def debits_of(self, mandate_id: str) -> list[Debit]:
+    async def debits_of(self, mandate_id: str, limit: int) -> list[Debit]:
+        """The mandate's debits, the latest due first."""
         rows = (await self._conn.execute(sa.select(t.debits).where(t.debits.c.mandate_id == mandate_id)
-                                         .order_by(t.debits.c.due_at))).all()
+                                         .order_by(t.debits.c.due_at.desc(), t.debits.c.invoice_id)
+                                         .limit(limit))).all()
         return [_debit(row) for row in rows]
 
     async def debits_in_cycle(self, mandate_id: str, cycle: str, invoice_id: str) -> int:

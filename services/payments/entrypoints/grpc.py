@@ -233,3 +233,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         if found is None:
             raise NotFound(f"invoice {request.invoice_id!r} has no debit on a mandate")
         return payments_pb2.GetAutoDebitResponse(debit=messages.debit_to_pb(found))
+
+    async def ListAutoDebits(self, request, context):  # noqa: N802
+        found = await mandates.debits(self._uow, request.mandate_id, request.organisation_id)
+        return payments_pb2.ListAutoDebitsResponse(debits=[messages.debit_to_pb(d) for d in found])

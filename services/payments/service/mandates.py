@@ -1,5 +1,6 @@
-"""An organisation's recurring mandate: made, listed, paused and cancelled by operators; confirmed, rejected,
-paused and cancelled by Razorpay's token webhooks (the rules are :mod:`services.payments.domain.mandate`'s).
+"""An organisation's recurring mandate: made, listed, paused and cancelled by operators, or by the organisation's
+own people (calls narrowed to its organisation); confirmed, rejected, paused and cancelled by Razorpay's token
+webhooks (the rules are :mod:`services.payments.domain.mandate`'s). Its debits are listed for both.
 
 Creating one stores it first (``created``, claimed by its idempotency key and by the one-live-mandate-per-
 organisation index), then asks Razorpay outside the transaction for the customer (``fail_existing`` "0": asking
@@ -144,14 +145,33 @@ async def debit_of(uow: UnitFactory, invoice_id: str) -> Debit | None:
         return await unit.mandates.debit(invoice_id)
 
 
-async def _stop(uow: UnitFactory, provider: RecurringProvider, mandate_id: str, to: MandateState,
-                organisation_id: str = "") -> Mandate:
+MAX_DEBITS_LISTED = 200  # sixteen years of monthly invoices
+
+
+async def debits(uow: UnitFactory, mandate_id: str, organisation_id: str = "") -> list[Debit]:
+    """The mandate's debits, the latest due first (at most :data:`MAX_DEBITS_LISTED`). ``organisation_id``: the
+    mandate must be that organisation's (another's is not found, as an unknown one)."""
+    async with uow() as unit:
+        await _mandate(unit, mandate_id, organisation_id)
+        return await unit.mandates.debits_of(mandate_id, MAX_DEBITS_LISTED)
+
+
+async def _mandate(unit: Unit, mandate_id: str, organisation_id: str) -> Mandate:
+    """The mandate, if it is ``organisation_id``'s when that is given; NotFound otherwise."""
     if not mandate_id:
         raise InvalidArgument("is required", field="mandate_id")
-    async with uow() as unit:
-        mandate: Mandate | None = await unit.mandates.get(mandate_id)
+    if len(mandate_id) > 64 or len(organisation_id) > 64:
+        raise NotFound(f"no mandate {mandate_id[:64]!r}")
+    mandate: Mandate | None = await unit.mandates.get(mandate_id)
     if mandate is None or (organisation_id and mandate.organisation_id != organisation_id):
         raise NotFound(f"no mandate {mandate_id!r}")
+    return mandate
+
+
+async def _stop(uow: UnitFactory, provider: RecurringProvider, mandate_id: str, to: MandateState,
+                organisation_id: str = "") -> Mandate:
+    async with uow() as unit:
+        mandate = await _mandate(unit, mandate_id, organisation_id)
     if to is MandateState.PAUSED and mandate.state is not MandateState.CONFIRMED:
         raise FailedPrecondition(f"mandate {mandate_id} is {mandate.state}: only a confirmed mandate can be paused")
     if not advance(mandate.state, to).moved:
@@ -172,14 +192,18 @@ async def _stop(uow: UnitFactory, provider: RecurringProvider, mandate_id: str, 
         assert current is not None
         moved = advance(current.state, to)
         if moved.moved:
-            reason = "paused by an operator" if to is MandateState.PAUSED else "cancelled by an operator"
+            # A call narrowed to the organisation is its own people's (the customer's API); an operator's is not.
+            who = "the organisation" if organisation_id else "an operator"
+            reason = f"{'paused' if to is MandateState.PAUSED else 'cancelled'} by {who}"
             await unit.mandates.update(mandate_id, state=moved.state, reason=reason)
             current = replace(current, state=moved.state, reason=reason)
     return current
 
 
 async def pause(uow: UnitFactory, provider: RecurringProvider, mandate_id: str, organisation_id: str = "") -> Mandate:
-    """Stop debiting on the mandate (invoices are then collected as without one); Razorpay pauses the token."""
+    """Stop debiting on the mandate (invoices are then collected as without one); Razorpay pauses the token. A
+    paused mandate is not resumed (states only move forward): cancel it and make another to debit again.
+    ``organisation_id``: the organisation's own request (another's mandate is not found)."""
     return await _stop(uow, provider, mandate_id, MandateState.PAUSED, organisation_id)
 
 

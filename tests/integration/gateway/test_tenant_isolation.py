@@ -324,6 +324,7 @@ async def snapshot(world: World) -> dict[str, Any]:
         "recipients": (f"/api/v1/admin/organisations/{b.organisation_id}/recipients", {}),
         "usage": ("/api/v1/admin/usage", {**org, "metric": b.metric_code, **_ALL_TIME}),
         "alert_rules": ("/api/v1/admin/alert-rules", {**org, "include_deleted": "true"}),
+        "mandates": (f"/api/v1/admin/organisations/{b.organisation_id}/mandates", {"include_finished": "true"}),
     }
     found: dict[str, Any] = {}
     for name, (path, params) in reads.items():
@@ -415,11 +416,12 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
             "metric_code": t.metric_code, "basis": "absolute", "levels": ["1000000"]})
         assert rule.status_code == 201, rule.text
         rule_ids[t.name] = rule.json()["id"]
+    mandate_ids = {t.name: await _mandate(world, t) for t in (a, b)}
     before = await b_as_it_is(world)
     path_ids = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "credit_note_id": b.credit_note["id"],
-                "api_key_id": key_ids[b.name], "rule_id": rule_ids[b.name]}
+                "api_key_id": key_ids[b.name], "rule_id": rule_ids[b.name], "mandate_id": mandate_ids[b.name]}
     a_ids = {"invoice_id": a.invoice["id"], "endpoint_id": a.endpoint_id, "credit_note_id": a.credit_note["id"],
-             "api_key_id": key_ids[a.name], "rule_id": rule_ids[a.name]}
+             "api_key_id": key_ids[a.name], "rule_id": rule_ids[a.name], "mandate_id": mandate_ids[a.name]}
     # Query parameters that name something of an organisation's: B's. Others are left out.
     query_values = {"invoice_id": b.invoice["id"], "endpoint_id": b.endpoint_id, "metric": b.metric_code,
                     "metric_id": b.metric_id}
@@ -448,6 +450,8 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
         ("POST", "/api/v1/api-keys"): {"project_id": b.project_id, "name": "by-a"},
         ("POST", "/api/v1/alert-rules"): {"organisation_id": b.organisation_id, "kind": "threshold",
                                           "metric_code": b.metric_code, "basis": "absolute", "levels": ["1"]},
+        # A's own mandate (A has a live one already: 409 for its owner, 403 for its key and member).
+        ("POST", "/api/v1/mandates"): {"method": "upi", "max_amount": "1000.00"},
     }
 
     tally = Tally()
@@ -582,6 +586,15 @@ async def test_a_key_of_organisation_a_sees_and_changes_nothing_of_organisation_
     assert after == before
     # What A's key sent (events naming B in their metadata) landed in A's project, none in B's.
     assert set(await stored_events_of(world, b.project_id)) == set(b.event_ids)
+
+
+async def _mandate(world: World, tenant: Tenant) -> str:
+    """The tenant's live mandate (made by an operator, waiting for its authorisation at the sandbox's Checkout)."""
+    made = await world.admin.post(f"/api/v1/admin/organisations/{tenant.organisation_id}/mandates",
+                                  json={"method": "upi", "max_amount": "5000.00",
+                                        "idempotency_key": f"walk-{tenant.organisation_id}"})
+    assert made.status_code in (200, 201), made.text
+    return made.json()["id"]
 
 
 def _org_principal(role: Role) -> Principal:

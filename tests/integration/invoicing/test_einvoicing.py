@@ -180,6 +180,11 @@ async def test_register_and_print_the_signed_qr(stub, invoicing, irp):
     invoice = await issue(stub, invoicing)
     registered = await registration(stub, invoice.id, REGISTERED)
     assert registered.irn and registered.ack_no and registered.document_number == invoice.number
+    assert registered.organisation_id == invoice.organisation_id
+    # Narrowed to the organisation, or to the invoice (what a customer's invoice page shows).
+    for narrowed in ({"organisation_id": invoice.organisation_id}, {"invoice_id": invoice.id}):
+        listed = await stub.ListEinvoiceRegistrations(pb.ListEinvoiceRegistrationsRequest(**narrowed))
+        assert [r.document_id for r in listed.registrations] == [invoice.id], narrowed
     rendered = await stub.RenderInvoice(pb.RenderInvoiceRequest(invoice_id=invoice.id, format=pb.INVOICE_FORMAT_PDF))
     claims = signed_qr_claims(rendered.content, irp)
     assert claims["SellerGstin"] == SUPPLIER_GSTIN and claims["BuyerGstin"] == BUYER_GSTIN

@@ -131,6 +131,9 @@ async def test_a_confirmed_mandate_pays_an_invoice_after_the_pre_debit_window(co
     assert (await collecting.sandbox.control.advance_clock(24 * 3600))["debited"] == 0
     assert (await collecting.sandbox.control.advance_clock(3600))["debited"] == 1
     await debit_of(collecting, invoice.id, pay.DEBIT_STATE_CAPTURED)
+    listed = await collecting.stub.ListAutoDebits(pay.ListAutoDebitsRequest(mandate_id=mandate.id,
+                                                                            organisation_id=organisation_id))
+    assert [(d.invoice_id, d.state) for d in listed.debits] == [(invoice.id, pay.DEBIT_STATE_CAPTURED)]
     paid = await eventually(lambda: collection(collecting.stub, invoice.id),
                             lambda r: r.amount_captured_minor == 11_800, what="the capture")
     assert [p.provider_payment_id for p in paid.payments] == [payment["id"]]

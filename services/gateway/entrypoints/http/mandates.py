@@ -1,6 +1,7 @@
-"""Recurring mandates (Razorpay tokens) and the debits of invoices on them (admin, under /api/v1/admin).
-Payments owns both; these routes translate, fill the customer from the organisation's billing details, and audit
-every change. See docs/payments.md ("Recurring auto-debit")."""
+"""Recurring mandates (Razorpay tokens) and the debits of invoices on them: for operators (admin, under
+/api/v1/admin), and for the organisation's own people (``/api/v1``: its mandate only; an owner, signed in, sets one
+up, pauses and cancels it). Payments owns both; these routes translate, fill the customer from the organisation's
+billing details, and audit every change. See docs/payments.md ("Recurring auto-debit")."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from pydantic import BaseModel, Field, model_validator
 from billing.invoicing.v1 import invoicing_pb2
 from billing.payments.v1 import payments_pb2
 from billing_runtime import clients
+from billing_runtime.errors import NotFound
 from billing_runtime.timestamps import from_timestamp, to_timestamp
 from services.gateway.entrypoints.http import schemas
+from services.gateway.entrypoints.http.account import a_person
 from services.gateway.entrypoints.http.admin import audit, require_admin
+from services.gateway.entrypoints.http.api_key import OrgScope, Scope
 from services.gateway.entrypoints.http.invoices import invoicing_of
 from services.gateway.entrypoints.http.money_text import amount_fields, text_to_minor
 from services.gateway.entrypoints.http.payments import payments_of
@@ -24,6 +28,8 @@ _ERRORS = {code: {"model": schemas.Error} for code in (400, 401, 404, 409, 422, 
 
 router = APIRouter(prefix="/api/v1/admin", tags=["payments"], dependencies=[Depends(require_admin)],
                    responses=_ERRORS)
+customer_router = APIRouter(prefix="/api/v1", tags=["your account"],
+                            responses={code: {"model": schemas.Error} for code in (400, 401, 403, 404, 409, 422, 503)})
 
 MethodName = Literal["card", "upi", "emandate"]
 _METHODS = {"card": payments_pb2.MANDATE_METHOD_CARD, "upi": payments_pb2.MANDATE_METHOD_UPI,
@@ -39,19 +45,20 @@ def _time(message, field: str) -> datetime | None:  # noqa: ANN001 - a protobuf 
     return from_timestamp(getattr(message, field)) if message.HasField(field) else None
 
 
-class MandateCreate(schemas.Request):
+class MyMandateCreate(schemas.Request):
+    """A mandate for the caller's own organisation: the customer at Razorpay is the organisation (its name and
+    billing email)."""
+
     method: MethodName = Field(examples=["upi"], description="card, upi (UPI AutoPay) or emandate (eNACH)")
     max_amount: str | None = Field(None, examples=["15000.00"],
                                    description="The most one debit may take, in rupees (decimal text)")
     max_amount_minor: int | None = Field(None, examples=[1500000], description="The same in paise")
-    customer_name: str | None = Field(None, max_length=50, description="Default: the organisation's name")
-    customer_email: str | None = Field(None, max_length=64, description="Default: its billing email")
     customer_contact: str = Field("", max_length=15, examples=["+919000090000"])
     expire_at: datetime | None = Field(None, description="Default: five years from now")
     idempotency_key: str = Field("", max_length=100)
 
     @model_validator(mode="after")
-    def _one_amount(self) -> MandateCreate:
+    def _one_amount(self) -> MyMandateCreate:
         if self.max_amount is None and self.max_amount_minor is None:
             raise ValueError("send max_amount (decimal text) or max_amount_minor (paise)")
         if self.max_amount is not None:
@@ -60,6 +67,11 @@ class MandateCreate(schemas.Request):
                 raise ValueError("max_amount and max_amount_minor disagree")
             self.max_amount_minor = minor
         return self
+
+
+class MandateCreate(MyMandateCreate):
+    customer_name: str | None = Field(None, max_length=50, description="Default: the organisation's name")
+    customer_email: str | None = Field(None, max_length=64, description="Default: its billing email")
 
 
 class Mandate(BaseModel):
@@ -139,19 +151,24 @@ async def create_mandate(organisation_id: str, body: MandateCreate, request: Req
     """Makes the Razorpay customer and the authorisation order; answers the Checkout link the customer
     authorises the mandate at. Its invoices issued once Razorpay confirms it are debited on it. 409 when the
     organisation already has a live mandate."""
+    return await _create(request, organisation_id, body)
+
+
+async def _create(request: Request, organisation_id: str, body: MyMandateCreate, actor: str | None = None) -> Mandate:
     organisation = (await clients.call(invoicing_of(request).GetOrganisation,
                                        invoicing_pb2.GetOrganisationRequest(organisation_id=organisation_id))
                     ).organisation
     assert body.max_amount_minor is not None
+    name = body.customer_name if isinstance(body, MandateCreate) else None
+    email = body.customer_email if isinstance(body, MandateCreate) else None
     message = payments_pb2.CreateMandateRequest(
         organisation_id=organisation_id, method=_METHODS[body.method], max_amount_minor=body.max_amount_minor,
-        customer_name=(body.customer_name or organisation.name)[:50],
-        customer_email=(body.customer_email or organisation.billing_email)[:64],
+        customer_name=(name or organisation.name)[:50], customer_email=(email or organisation.billing_email)[:64],
         customer_contact=body.customer_contact, idempotency_key=body.idempotency_key,
         expire_time=to_timestamp(body.expire_at) if body.expire_at else None)
     reply = await clients.call(payments_of(request).CreateMandate, message)
     if reply.created:
-        await audit(request, "mandate.create", "mandate", reply.mandate.id)
+        await audit(request, "mandate.create", "mandate", reply.mandate.id, actor=actor)
     return Mandate.from_pb(reply.mandate)
 
 
@@ -178,3 +195,87 @@ async def get_auto_debit(invoice_id: str, request: Request):
     reply = await clients.call(payments_of(request).GetAutoDebit,
                                payments_pb2.GetAutoDebitRequest(invoice_id=invoice_id))
     return AutoDebit.from_pb(reply.debit)
+
+
+class AutoDebitList(BaseModel):
+    data: list[AutoDebit] = Field(description="The latest due first (at most 200)")
+
+
+@router.get("/mandates/{mandate_id}/debits", response_model=AutoDebitList, summary="A mandate's debits")
+async def list_debits(mandate_id: str, request: Request):
+    """Each invoice debited (or to be debited) on the mandate, with its state, amount and times."""
+    reply = await clients.call(payments_of(request).ListAutoDebits,
+                               payments_pb2.ListAutoDebitsRequest(mandate_id=mandate_id))
+    return AutoDebitList(data=[AutoDebit.from_pb(d) for d in reply.debits])
+
+
+# --- the organisation's own mandate ----------------------------------------------------------------------------
+
+
+async def own_mandate(request: Request, scope: Scope, mandate_id: str) -> payments_pb2.Mandate:
+    """The mandate if it is the caller's organisation's; another organisation's is not found, exactly as a made-up
+    one (payments checks it again on every change)."""
+    reply = await clients.call(payments_of(request).ListMandates, payments_pb2.ListMandatesRequest(
+        organisation_id=scope.organisation_id, include_finished=True))
+    found = next((m for m in reply.mandates if m.id == mandate_id), None)
+    if found is None:
+        raise NotFound(f"mandate {mandate_id} not found", field="mandate_id")
+    return found
+
+
+@customer_router.get("/mandates", response_model=MandateList, summary="Your organisation's recurring mandates")
+async def my_mandates(request: Request, scope: OrgScope,
+                      include_finished: bool = Query(False, description="Also rejected and cancelled ones")):
+    """Newest first: the live one (created, confirmed or paused; at most one) and, if asked, those that ended."""
+    reply = await clients.call(payments_of(request).ListMandates, payments_pb2.ListMandatesRequest(
+        organisation_id=scope.organisation_id, include_finished=include_finished))
+    return MandateList(data=[Mandate.from_pb(m) for m in reply.mandates])
+
+
+@customer_router.post("/mandates", response_model=Mandate, status_code=201,
+                      summary="Set up auto-debit: a recurring mandate for your organisation")
+async def my_create_mandate(body: MyMandateCreate, request: Request, scope: OrgScope):
+    """As the admin's (`POST /api/v1/admin/organisations/{id}/mandates`) for the caller's organisation, its name
+    and billing email as the customer: answers `checkout_url`, where the mandate is authorised (Razorpay
+    Checkout); Razorpay's token.confirmed makes it `confirmed`, and invoices issued from then on are debited on it.
+    409 while the organisation has a live mandate. An owner's, signed in; audited `mandate.create`."""
+    a_person(scope, "set up auto-debit")
+    return await _create(request, scope.organisation_id, body, actor=scope.actor)
+
+
+@customer_router.post("/mandates/{mandate_id}/pause", response_model=Mandate,
+                      summary="Pause your organisation's confirmed mandate")
+async def my_pause_mandate(mandate_id: str, request: Request, scope: OrgScope):
+    """Invoices are collected without it from then on (checkout, payment links, dunning). A paused mandate is not
+    resumed: cancel it and set up another to debit again. 422 unless confirmed; 404 for another organisation's.
+    An owner's, signed in; audited `mandate.pause`."""
+    await own_mandate(request, scope, mandate_id)  # another organisation's: not found for anyone, as a made-up one
+    a_person(scope, "pause auto-debit")
+    reply = await clients.call(payments_of(request).PauseMandate, payments_pb2.PauseMandateRequest(
+        mandate_id=mandate_id, organisation_id=scope.organisation_id))
+    await audit(request, "mandate.pause", "mandate", mandate_id, actor=scope.actor)
+    return Mandate.from_pb(reply.mandate)
+
+
+@customer_router.post("/mandates/{mandate_id}/cancel", response_model=Mandate,
+                      summary="Cancel your organisation's mandate for good")
+async def my_cancel_mandate(mandate_id: str, request: Request, scope: OrgScope):
+    """Razorpay cancels the token; no invoice is debited on it again (a new mandate can be set up). Cancelling a
+    cancelled one returns it unchanged. 404 for another organisation's. An owner's, signed in; audited
+    `mandate.cancel`."""
+    await own_mandate(request, scope, mandate_id)
+    a_person(scope, "cancel auto-debit")
+    reply = await clients.call(payments_of(request).CancelMandate, payments_pb2.CancelMandateRequest(
+        mandate_id=mandate_id, organisation_id=scope.organisation_id))
+    await audit(request, "mandate.cancel", "mandate", mandate_id, actor=scope.actor)
+    return Mandate.from_pb(reply.mandate)
+
+
+@customer_router.get("/mandates/{mandate_id}/debits", response_model=AutoDebitList,
+                     summary="The debits on your organisation's mandate")
+async def my_mandate_debits(mandate_id: str, request: Request, scope: OrgScope):
+    """As the admin's: each invoice debited (or to be) on it, the latest due first. 404 for another
+    organisation's mandate."""
+    reply = await clients.call(payments_of(request).ListAutoDebits, payments_pb2.ListAutoDebitsRequest(
+        mandate_id=mandate_id, organisation_id=scope.organisation_id))
+    return AutoDebitList(data=[AutoDebit.from_pb(d) for d in reply.debits])

@@ -164,6 +164,14 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/admin/mandates/{mandate_id}/pause"): OPERATE,
     ("POST", "/api/v1/admin/mandates/{mandate_id}/cancel"): CONFIGURE,
     ("GET", "/api/v1/admin/invoices/{invoice_id}/auto-debit"): READ,
+    ("GET", "/api/v1/admin/mandates/{mandate_id}/debits"): READ,
+    # The organisation's own mandate: seen by a member (or a key), set up, paused and cancelled by an owner signed
+    # in (it lets the platform debit the organisation's bank account; mandates.py refuses a project's key).
+    ("GET", "/api/v1/mandates"): ORG_READ,
+    ("POST", "/api/v1/mandates"): ORG_MANAGE,
+    ("POST", "/api/v1/mandates/{mandate_id}/pause"): ORG_MANAGE,
+    ("POST", "/api/v1/mandates/{mandate_id}/cancel"): ORG_MANAGE,
+    ("GET", "/api/v1/mandates/{mandate_id}/debits"): ORG_READ,
     ("POST", "/api/v1/admin/reconciliation-runs"): OPERATE,
     ("GET", "/api/v1/admin/reconciliation-runs"): READ,
     ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"): READ,
@@ -175,6 +183,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/admin/review-items/{review_item_id}/resolve"): OPERATE,
     ("GET", "/api/v1/admin/einvoices"): READ,
     ("POST", "/api/v1/admin/einvoices/{document_id}/retry"): OPERATE,
+    ("GET", "/api/v1/invoices/{invoice_id}/einvoice"): ORG_READ,
     ("GET", "/api/v1/admin/messages"): READ,
     ("GET", "/api/v1/admin/messages/{message_id}"): READ,
     ("GET", "/api/v1/admin/messages/{message_id}/preview"): READ,
@@ -285,13 +294,22 @@ PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/app/webhooks"): ("POST", "/api/v1/webhook-endpoints"),
     ("POST", "/app/webhooks/{endpoint_id}/delete"): ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"),
     ("GET", "/app/emails"): ("GET", "/api/v1/messages"),
+    # Auto-debit: the organisation's mandate (its authorisation on the provider's checkout and the way back are
+    # reads of it; setting up, pausing and cancelling are the API's owner's writes).
+    ("GET", "/app/auto-debit"): ("GET", "/api/v1/mandates"),
+    ("POST", "/app/auto-debit"): ("POST", "/api/v1/mandates"),
+    ("GET", "/app/auto-debit/{mandate_id}/authorise"): ("GET", "/api/v1/mandates"),
+    ("GET", "/app/auto-debit/authorised"): ("GET", "/api/v1/mandates"),
+    ("GET", "/app/auto-debit/state"): ("GET", "/api/v1/mandates"),
+    ("POST", "/app/auto-debit/{mandate_id}/pause"): ("POST", "/api/v1/mandates/{mandate_id}/pause"),
+    ("POST", "/app/auto-debit/{mandate_id}/cancel"): ("POST", "/api/v1/mandates/{mandate_id}/cancel"),
     # Operators' pages (staff).
     ("GET", "/app/operator/organisations"): ("GET", "/api/v1/admin/organisations"),
     ("GET", "/app/operator/invoice-runs"): ("GET", "/api/v1/admin/invoice-runs"),
     ("POST", "/app/operator/invoice-runs"): ("POST", "/api/v1/admin/invoice-runs"),
     ("GET", "/app/operator/invoice-runs/{invoice_run_id}"): ("GET", "/api/v1/admin/invoice-runs/{invoice_run_id}"),
     ("GET", "/app/operator/audit-log"): ("GET", "/api/v1/admin/audit-log"),
-    # Operators' pages: an organisation's own page, collecting money, dead letters, users and roles.
+    # Operators' pages: an organisation's own page, collecting money, e-invoices, dead letters, users and roles.
     ("GET", "/app/operator/organisations/{organisation_id}"): ("GET", "/api/v1/admin/organisations/{organisation_id}"),
     ("GET", "/app/operator/organisations/{organisation_id}/period"): (
         "GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
@@ -305,6 +323,8 @@ PAGE_TWINS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/app/operator/reconciliation/{run_id}"): ("GET", "/api/v1/admin/reconciliation-runs/{run_id}"),
     ("POST", "/app/operator/discrepancies/{discrepancy_id}/resolve"): (
         "POST", "/api/v1/admin/discrepancies/{discrepancy_id}/resolve"),
+    ("GET", "/app/operator/einvoices"): ("GET", "/api/v1/admin/einvoices"),
+    ("POST", "/app/operator/einvoices/{document_id}/retry"): ("POST", "/api/v1/admin/einvoices/{document_id}/retry"),
     ("GET", "/app/operator/dead-letters"): ("GET", "/api/v1/admin/dead-letters"),
     ("GET", "/app/operator/dead-letters/{sequence}"): ("GET", "/api/v1/admin/dead-letters/{sequence}"),
     ("POST", "/app/operator/dead-letters/{sequence}/discard"): (

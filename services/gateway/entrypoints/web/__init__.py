@@ -10,10 +10,12 @@ from fastapi.staticfiles import StaticFiles
 
 from services.gateway.entrypoints.web import (
     account,
+    auto_debit,
     customer,
     operator,
     operator_accounts,
     operator_dead_letters,
+    operator_einvoices,
     operator_payments,
     operator_users,
     paying,
@@ -29,6 +31,7 @@ def install(app: FastAPI) -> None:
     app.include_router(customer.router)
     app.include_router(paying.router)
     app.include_router(account.router)
+    app.include_router(auto_debit.router)
     app.include_router(operator.router)
-    for pages in (operator_accounts, operator_payments, operator_dead_letters, operator_users):
+    for pages in (operator_accounts, operator_payments, operator_einvoices, operator_dead_letters, operator_users):
         app.include_router(pages.router)

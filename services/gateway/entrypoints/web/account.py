@@ -14,26 +14,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
-from billing_runtime.errors import InvalidArgument, Unavailable
+from billing_runtime.errors import Unavailable
 from services.gateway.entrypoints.http import account, alerts, notifications, webhook_endpoints
 from services.gateway.entrypoints.http import webhook_endpoint_schemas as ws
 from services.gateway.entrypoints.web.customer import organisation_of, page_scope
 from services.gateway.entrypoints.web.formatting import Presentation
-from services.gateway.entrypoints.web.forms import form_fields
+from services.gateway.entrypoints.web.forms import form_body, form_fields
 from services.gateway.entrypoints.web.rendering import PREFIX, redirect, render
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-
-
-def _body(model: type, fields: dict[str, Any]):
-    """A REST body from a form, refused as the API refuses it (the first problem, naming the field)."""
-    try:
-        return model(**fields)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise InvalidArgument(first.get("msg", "is not valid"), field=str(first.get("loc", ("form",))[0])) from None
 
 
 def may_manage(request: Request) -> bool:
@@ -125,7 +115,7 @@ async def plan(request: Request, changed: str = "") -> Response:
 
 
 def _change(fields: dict[str, str]) -> account.PlanChange:
-    return _body(account.PlanChange, {"plan_code": fields.get("plan_code", ""),
+    return form_body(account.PlanChange, {"plan_code": fields.get("plan_code", ""),
                                       "effective_date": fields.get("effective_date") or None})
 
 
@@ -168,7 +158,7 @@ async def create_api_key(request: Request) -> Response:
     """``POST /api/v1/api-keys``: the new key with its secret, shown this once (the list reloads without it)."""
     scope, organisation, show = await _shown(request)
     fields = await form_fields(request)
-    body = _body(account.ApiKeyCreate, {"project_id": fields.get("project_id", ""),
+    body = form_body(account.ApiKeyCreate, {"project_id": fields.get("project_id", ""),
                                         "name": fields.get("name", "").strip()})
     key = await account.my_create_api_key(body, request, scope)
     return render(request, "customer/_api_key_created.html", key=key, show=show)
@@ -198,7 +188,7 @@ async def create_alert(request: Request) -> Response:
     scope = page_scope(request)
     fields = await form_fields(request)
     levels = [level.strip() for level in fields.get("levels", "").split(",") if level.strip()]
-    body = _body(account.AlertRuleCreate, {
+    body = form_body(account.AlertRuleCreate, {
         "kind": "threshold", "name": fields.get("name", "").strip(), "metric_code": fields.get("metric_code", ""),
         "basis": fields.get("basis") or "absolute", "levels": levels})
     await account.my_create_alert_rule(body, request, Response(), scope,
@@ -235,7 +225,7 @@ async def create_webhook(request: Request) -> Response:
     scope, organisation, show = await _shown(request)
     fields = await form_fields(request)
     types = [t.strip() for t in fields.get("event_types", "").split(",") if t.strip()]
-    body = _body(ws.EndpointCreate, {"url": fields.get("url", "").strip(), "event_types": types,
+    body = form_body(ws.EndpointCreate, {"url": fields.get("url", "").strip(), "event_types": types,
                                      "description": fields.get("description", "").strip()})
     endpoint = await webhook_endpoints.my_create_endpoint(body, request, scope)
     return render(request, "customer/_webhook_created.html", endpoint=endpoint)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
+from pydantic import ValidationError
 
 from billing_runtime.errors import InvalidArgument
 from services.gateway.entrypoints.http.input_policy import text_problem
@@ -27,3 +29,14 @@ async def form_fields(request: Request) -> dict[str, str]:
             raise InvalidArgument(problem or "a field name cannot be read", field=name if not text_problem(name)
                                   else None)
     return fields
+
+
+def form_body(model: type, fields: dict[str, Any], *, whole: str = "form") -> Any:
+    """A REST body from a form, refused as the API refuses it (the first problem, naming the field; ``whole``
+    names what a check of the body as a whole is about)."""
+    try:
+        return model(**fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InvalidArgument(first.get("msg", "is not valid").removeprefix("Value error, "),
+                              field=str((first.get("loc") or (whole,))[0])) from None

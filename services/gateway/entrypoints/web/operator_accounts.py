@@ -1,8 +1,9 @@
 """Operators' view of the billed organisations: each with its subscription (plan and version), prepaid credit
 balance and the amount its invoices still have due, and an organisation's own page (its subscriptions with the
-current period, credit grants, invoices with their dunning state). Everything is read through the admin API's own
-route functions, each of them a ``read`` route like the page's twin, so a page shows exactly what the API would
-and asks the same permission."""
+current period, credit grants, invoices with their dunning state and e-invoice registration (IRN, Ack No and
+date), its recurring mandates with their debits). Everything is read through the admin API's own route functions,
+each of them a ``read`` route like the page's twin, so a page shows exactly what the API would and asks the same
+permission."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from billing_runtime.errors import DomainError, NotFound
-from services.gateway.entrypoints.http import admin, catalog, credits, dunning, invoices, schemas
+from services.gateway.entrypoints.http import admin, catalog, credits, dunning, einvoices, invoices, mandates, schemas
 from services.gateway.entrypoints.http import catalog_schemas as cs
 from services.gateway.entrypoints.http import credit_schemas as crs
 from services.gateway.entrypoints.http import dunning_schemas as ds
@@ -28,6 +29,7 @@ ORGANISATIONS_PAGE = 25
 # Invoices with money still to collect (paid, refunded, void and drafts have none).
 OPEN_STATUSES = frozenset({"issued", "partially_paid", "overdue", "uncollectible"})
 INVOICES_READ = 100
+EINVOICES_READ = 500  # the most one page of the list holds
 
 
 @dataclass
@@ -117,10 +119,33 @@ async def organisation_detail(organisation_id: str, request: Request) -> Respons
     open_invoices = [i for i in listed.data if i.status in OPEN_STATUSES]
     states = await asyncio.gather(*(_dunning(request, i.id) for i in open_invoices))
     dunning_of = dict(zip([i.id for i in open_invoices], states, strict=True))
+    einvoice_of = await _einvoices(request, organisation_id)
+    mandates_shown, mandates_note = await _mandates(request, organisation_id)
     return render(request, "operator/organisation.html", organisation=organisation, summary=summary,
                   plans=plans, statement=statement, invoices=listed.data[:50], projected=projected,
-                  dunning_of=dunning_of, show=summary.show, title=organisation.name,
+                  dunning_of=dunning_of, einvoice_of=einvoice_of, mandates=mandates_shown,
+                  mandates_note=mandates_note, numbers={i.id: i.number for i in listed.data},
+                  show=summary.show, title=organisation.name,
                   local=Presentation.of(organisation.country, organisation.timezone))
+
+
+async def _einvoices(request: Request, organisation_id: str) -> dict[str, einvoices.EinvoiceRegistration]:
+    """The organisation's invoices' own registrations with the IRP, by invoice (its credit notes' are left out)."""
+    page = await einvoices.list_einvoices(request, status="all", organisation_id=organisation_id, invoice_id="",
+                                          page_size=EINVOICES_READ, page_token="")
+    return {r.invoice_id: r for r in page.data if r.document_id == r.invoice_id}
+
+
+async def _mandates(request: Request, organisation_id: str
+                    ) -> tuple[list[tuple[mandates.Mandate, list[mandates.AutoDebit]]], str]:
+    """The organisation's mandates, newest first (finished ones too), each with its debits; or, when payments did
+    not answer, why there is nothing to show (the rest of the page still shows)."""
+    try:
+        listed = (await mandates.list_mandates(organisation_id, request, include_finished=True)).data
+        debits = await asyncio.gather(*(mandates.list_debits(m.id, request) for m in listed))
+    except DomainError as error:
+        return [], f"Mandates cannot be shown just now ({error})."
+    return [(m, d.data) for m, d in zip(listed, debits, strict=True)], ""
 
 
 @router.get("/organisations/{organisation_id}/period")

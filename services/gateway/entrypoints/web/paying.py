@@ -1,6 +1,7 @@
 """Paying an invoice from the dashboard, and what was paid and refunded: the invoice's page shows its payments,
-refunds and credit notes; **Pay** asks the API's checkout for the invoice's order and pays it the way payments'
-answer says:
+refunds and credit notes, and, for an e-invoiced one, its IRN, Ack No and date (or that its registration with
+the IRP is pending); **Pay** asks the API's checkout for the invoice's order and pays it the way payments' answer
+says:
 
 - a hosted page for the order (``checkout_url``: the local Razorpay sandbox's, in demo mode): there and back;
 - Razorpay without one (real Razorpay has no hosted page per order): the invoice's page with Razorpay's
@@ -30,7 +31,7 @@ from pydantic import ValidationError
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from services.gateway.domain.payment_scripts import RAZORPAY, STRIPE, PaymentScript
-from services.gateway.entrypoints.http import credit_notes, credits, invoices, payments
+from services.gateway.entrypoints.http import credit_notes, credits, einvoices, invoices, payments
 from services.gateway.entrypoints.http import payment_schemas as pys
 from services.gateway.entrypoints.http.api_key import Scope
 from services.gateway.entrypoints.web.customer import organisation_of, page_scope
@@ -108,6 +109,15 @@ async def credit_notes_of(request: Request, scope: Scope, invoice_id: str) -> li
     return page.data
 
 
+async def einvoice_of(request: Request, scope: Scope, invoice_id: str) -> einvoices.InvoiceEinvoice | None:
+    """The invoice as the IRP acknowledged it (``GET /api/v1/invoices/{id}/einvoice``); None when it is not
+    e-invoiced (B2C, or e-invoicing off)."""
+    try:
+        return await einvoices.my_invoice_einvoice(invoice_id, request, scope)
+    except NotFound:
+        return None
+
+
 async def invoice_page(request: Request, invoice_id: str, *, checkout: dict[str, str] | None = None,
                        failure: str = "", watch: bool = False, paying: Paying | None = None) -> Response:
     """An invoice's page: its facts, **Pay** while something is due, its lines and GST, its payments, refunds
@@ -120,8 +130,9 @@ async def invoice_page(request: Request, invoice_id: str, *, checkout: dict[str,
     show = Presentation.of(organisation.country, organisation.timezone)
     collection, collection_note = await collection_of(request, scope, invoice_id)
     notes = await credit_notes_of(request, scope, invoice_id)
+    einvoice = await einvoice_of(request, scope, invoice_id)
     return render(request, "customer/invoice.html", organisation=organisation, show=show, invoice=invoice,
-                  collection=collection, collection_note=collection_note, credit_notes=notes,
+                  collection=collection, collection_note=collection_note, credit_notes=notes, einvoice=einvoice,
                   payable=payable(invoice), settled=invoice.status in SETTLED, checkout=checkout or {},
                   watch=watch, failure=failure, paying=paying, csp_sources=paying.script.sources if paying else None,
                   title=f"Pay invoice {invoice.number}" if paying else f"Invoice {invoice.number}")

@@ -18,6 +18,7 @@ from services.invoicing.domain.einvoice_registration import (
     Acknowledgement,
     IrpRefusal,
     IrpUnavailable,
+    ListedRegistration,
     Registration,
     RegistrationStatus,
 )
@@ -60,8 +61,14 @@ class Store:
     async def get(self, document_id, *, for_update=False):
         return self.rows.get(document_id)
 
-    async def list(self, *, status="", limit, after):
-        return [r for r in self.rows.values() if not status or r.status.value == status][:limit]
+    async def list(self, *, status="", organisation_id="", invoice_id="", limit, after):
+        return [
+            ListedRegistration(r, self.invoice.organisation_id)
+            for r in self.rows.values()
+            if (not status or r.status.value == status)
+            and (not organisation_id or organisation_id == self.invoice.organisation_id)
+            and (not invoice_id or r.invoice_id == invoice_id)
+        ][:limit]
 
 
 class Invoices:
@@ -238,6 +245,15 @@ async def test_operators_retry_failed_ones_only():
     store.rows[INVOICE.id] = replace(again, status=RegistrationStatus.REGISTERED)
     with pytest.raises(FailedPrecondition):
         await registrar.retry(INVOICE.id)
+
+
+async def test_registrations_are_listed_with_their_organisation_and_narrowed_to_one():
+    store, _, registrar, _ = setup(IrpRefusal([("2176", "Invalid HSN code(s)")]))
+    await registrar.register_due()
+    [listed] = await registrar.list(status="failed", limit=10, after=None)
+    assert (listed.registration.document_id, listed.organisation_id) == (INVOICE.id, INVOICE.organisation_id)
+    assert await registrar.list(status="", limit=10, after=None, organisation_id="org_someone_else") == []
+    assert await registrar.list(status="", limit=10, after=None, invoice_id=INVOICE.id) == [listed]
 
 
 def test_the_queued_irn_is_the_formula_of_the_invoice():

@@ -66,6 +66,10 @@ class Mandates:
     async def debit_by_order(self, order_id: str, *, lock: bool = False) -> Debit | None:
         return next((d for d in self.s.debits.values() if order_id and d.provider_order_id == order_id), None)
 
+    async def debits_of(self, mandate_id: str, limit: int) -> list[Debit]:
+        mine = [d for d in self.s.debits.values() if d.mandate_id == mandate_id]
+        return sorted(mine, key=lambda d: d.due_at, reverse=True)[:limit]
+
     async def debits_in_cycle(self, mandate_id: str, cycle: str, invoice_id: str) -> int:
         return sum(1 for d in self.s.debits.values() if d.mandate_id == mandate_id and d.cycle == cycle
                    and d.invoice_id != invoice_id

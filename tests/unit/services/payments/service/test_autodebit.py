@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from billing_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from billing_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.payments.adapters import messages
 from services.payments.domain.dunning import DunningPolicy, DunningState
 from services.payments.domain.entities import Invoice, InvoiceState
@@ -259,3 +259,26 @@ async def test_a_debit_whose_webhooks_were_lost_is_settled_by_looking(uow, store
     assert store.debits[invoice.invoice_id].state is DebitState.CAPTURED
     assert store.invoices[invoice.invoice_id].state is InvoiceState.SETTLED
     assert rzp.calls.count("create_recurring_payment") == 1
+
+
+async def test_the_organisations_own_people_list_debits_and_stop_only_their_own_mandate(uow, store, rzp):
+    mandate = await confirmed_mandate(uow, rzp, "upi")
+    first = await issue(uow, "inv_01", 11_800)
+    second = await issue(uow, "inv_02", 11_800, date(2027, 1, 20))
+    listed = await mandates.debits(uow, mandate.id, "org_1")
+    assert [d.invoice_id for d in listed] == [second.invoice_id, first.invoice_id]  # the latest due first
+    assert {d.state for d in listed} == {DebitState.SCHEDULED}
+    # Another organisation's mandate is not found for it, exactly as a made-up one; nothing moves.
+    for mandate_id in (mandate.id, "mdt_madeup"):
+        with pytest.raises(NotFound):
+            await mandates.debits(uow, mandate_id, "org_2")
+        with pytest.raises(NotFound):
+            await mandates.pause(uow, rzp, mandate_id, "org_2")
+        with pytest.raises(NotFound):
+            await mandates.cancel(uow, rzp, mandate_id, "org_2")
+    assert store.mandates[mandate.id][0].state is MandateState.CONFIRMED and "token_1" not in rzp.tokens
+    paused = await mandates.pause(uow, rzp, mandate.id, "org_1")
+    assert (paused.state, paused.reason) == (MandateState.PAUSED, "paused by the organisation")
+    cancelled = await mandates.cancel(uow, rzp, mandate.id, "org_1")
+    assert (cancelled.state, cancelled.reason) == (MandateState.CANCELLED, "cancelled by the organisation")
+    assert rzp.tokens["token_1"] == "cancelled"

@@ -1,5 +1,6 @@
-"""The e-invoicing routes in front of fake stubs: the registrations by status (failed by default), the retry (and
-its audit), and the IRN cancellation reason a void carries."""
+"""The e-invoicing routes in front of fake stubs: the registrations by status (failed by default), organisation or
+invoice, the retry (and its audit), the IRN cancellation reason a void carries, and a customer's invoice as the IRP
+acknowledged it (never why an attempt failed; another organisation's invoice 404)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _registration(status: int = pb.EINVOICE_REGISTRATION_STATUS_FAILED) -> pb.Ei
     message = pb.EinvoiceRegistration(
         document_id="inv_1",
         invoice_id="inv_1",
+        organisation_id="org_a",
         document_type="INV",
         document_number="INV/2627/00001",
         irn=IRN,
@@ -54,6 +56,7 @@ def test_the_list_is_failed_registrations_unless_asked(gateway, params, status):
     assert page["data"][0] == {
         "document_id": "inv_1",
         "invoice_id": "inv_1",
+        "organisation_id": "org_a",
         "document_type": "INV",
         "document_number": "INV/2627/00001",
         "irn": IRN,
@@ -99,3 +102,51 @@ def test_void_carries_the_irn_cancellation_reason(gateway):
         "/api/v1/admin/invoices/inv_1/void", headers=ADMIN, json={"reason": "x", "irn_cancel_reason": "9"}
     )
     assert bad.status_code == 400 and bad.json()["field"] == "irn_cancel_reason"
+
+
+def test_the_list_is_narrowed_to_an_organisation_or_an_invoice(gateway):
+    gateway.invoicing.answer("ListEinvoiceRegistrations", pb.ListEinvoiceRegistrationsResponse())
+    params = {"status": "all", "organisation_id": "org_a", "invoice_id": "inv_1"}
+    assert gateway.http.get(EINVOICES, headers=ADMIN, params=params).status_code == 200
+    sent = gateway.invoicing.requests["ListEinvoiceRegistrations"][0]
+    assert (sent.organisation_id, sent.invoice_id) == ("org_a", "inv_1")
+    too_long = gateway.http.get(EINVOICES, headers=ADMIN, params={"organisation_id": "o" * 65})
+    assert too_long.status_code == 400 and too_long.json()["field"] == "organisation_id"
+
+
+def _issued(organisation_id: str = "org_a") -> pb.GetInvoiceResponse:
+    return pb.GetInvoiceResponse(invoice=pb.Invoice(id="inv_1", organisation_id=organisation_id,
+                                                    status=pb.INVOICE_STATUS_ISSUED, number="INV/2627/00001"))
+
+
+def test_a_customer_sees_the_irn_once_acknowledged_and_never_why_it_failed(gateway):
+    member = gateway.org_user("member", "org_a")
+    registered = _registration(pb.EINVOICE_REGISTRATION_STATUS_REGISTERED)
+    registered.last_error, registered.ack_no = "", "112610000012345"
+    registered.ack_time.FromSeconds(1_794_767_400)
+    gateway.invoicing.answer("GetInvoice", _issued(), _issued(), _issued("org_b"))
+    gateway.invoicing.answer(
+        "ListEinvoiceRegistrations",
+        pb.ListEinvoiceRegistrationsResponse(registrations=[registered]),
+        pb.ListEinvoiceRegistrationsResponse(registrations=[_registration()]),
+    )
+    shown = gateway.http.get("/api/v1/invoices/inv_1/einvoice", headers=member)
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == {"invoice_id": "inv_1", "status": "registered", "irn": IRN, "ack_no": "112610000012345",
+                            "acknowledged_at": "2026-11-15T18:30:00Z", "cancelled_at": None}
+    sent = gateway.invoicing.requests["ListEinvoiceRegistrations"][0]
+    assert (sent.invoice_id, sent.status) == ("inv_1", pb.EINVOICE_REGISTRATION_STATUS_UNSPECIFIED)
+    failed = gateway.http.get("/api/v1/invoices/inv_1/einvoice", headers=member).json()
+    assert (failed["status"], failed["irn"], failed["ack_no"]) == ("failed", "", "")
+    assert "blocked" not in str(failed)
+    # Another organisation's invoice: not found, and its registrations are never asked for.
+    other = gateway.http.get("/api/v1/invoices/inv_1/einvoice", headers=member)
+    assert other.status_code == 404 and len(gateway.invoicing.requests["ListEinvoiceRegistrations"]) == 2
+
+
+def test_an_invoice_that_is_not_einvoiced_is_404(gateway):
+    gateway.add_key("bk_tenant_a", "org_a")
+    gateway.invoicing.answer("GetInvoice", _issued())
+    gateway.invoicing.answer("ListEinvoiceRegistrations", pb.ListEinvoiceRegistrationsResponse())
+    response = gateway.http.get("/api/v1/invoices/inv_1/einvoice", headers={"Authorization": "Bearer bk_tenant_a"})
+    assert response.status_code == 404 and "not e-invoiced" in response.json()["detail"]

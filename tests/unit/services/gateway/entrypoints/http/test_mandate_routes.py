@@ -77,3 +77,59 @@ def test_an_invoices_auto_debit(gateway):
     body = gateway.http.get("/api/v1/admin/invoices/inv_1/auto-debit", headers=ADMIN).json()
     assert (body["state"], body["amount"], body["payment_link_url"], body["notified_at"]) == (
         "linked", "17700.00", "https://rzp.io/i/x", None)
+
+
+def test_a_mandates_debits(gateway):
+    debit = pb.AutoDebit(invoice_id="inv_2", mandate_id="mdt_1", method=pb.MANDATE_METHOD_UPI,
+                         state=pb.DEBIT_STATE_SCHEDULED, currency="INR", amount_minor=117_882)
+    gateway.payments.answer("ListAutoDebits", pb.ListAutoDebitsResponse(debits=[debit]))
+    body = gateway.http.get("/api/v1/admin/mandates/mdt_1/debits", headers=ADMIN).json()
+    assert [(d["invoice_id"], d["state"], d["amount"]) for d in body["data"]] == [("inv_2", "scheduled", "1178.82")]
+    sent = gateway.payments.requests["ListAutoDebits"][0]
+    assert (sent.mandate_id, sent.organisation_id) == ("mdt_1", "")
+
+
+def test_an_owner_sets_up_auto_debit_for_their_own_organisation_and_a_key_cannot(gateway):
+    owner, member = gateway.org_user("owner", "org_1"), gateway.org_user("member", "org_1")
+    gateway.add_key("bk_org_1", "org_1")
+    body = {"method": "upi", "max_amount": "15000.00", "idempotency_key": "k1"}
+    assert gateway.http.post("/api/v1/mandates", headers=member, json=body).status_code == 403
+    key = gateway.http.post("/api/v1/mandates", headers={"Authorization": "Bearer bk_org_1"}, json=body)
+    assert key.status_code == 403 and "API key cannot set up auto-debit" in key.json()["detail"]
+    # The customer at Razorpay is the organisation: no other name or email may be given.
+    assert gateway.http.post("/api/v1/mandates", headers=owner,
+                             json={**body, "customer_email": "x@elsewhere.example"}).status_code == 400
+    assert "CreateMandate" not in gateway.payments.requests
+    gateway.payments.answer("CreateMandate", pb.CreateMandateResponse(mandate=MANDATE, created=True))
+    made = gateway.http.post("/api/v1/mandates", headers=owner, json=body)
+    assert made.status_code == 201 and made.json()["checkout_url"] == MANDATE.checkout_url, made.text
+    [sent] = gateway.payments.requests["CreateMandate"]
+    assert (sent.organisation_id, sent.customer_name, sent.customer_email, sent.max_amount_minor) == (
+        "org_1", "Acme Analytics Pvt Ltd", "ap@acme.example", 1_500_000)
+    [entry] = gateway.audit
+    assert (entry["action"], entry["resource_id"], entry["actor"]) == ("mandate.create", "mdt_1", "user:usr_0001")
+
+
+def test_the_organisation_pauses_and_cancels_only_its_own_mandate(gateway):
+    owner = gateway.org_user("owner", "org_1")
+    member = gateway.org_user("member", "org_1")
+    gateway.payments.answer("ListMandates", pb.ListMandatesResponse(mandates=[MANDATE]))
+    listed = gateway.http.get("/api/v1/mandates", headers=member)
+    assert listed.status_code == 200 and [m["id"] for m in listed.json()["data"]] == ["mdt_1"]
+    assert gateway.payments.requests["ListMandates"][0].organisation_id == "org_1"
+    # Another organisation's mandate (not in this one's list) is not found, and payments is never asked to move it.
+    assert gateway.http.post("/api/v1/mandates/mdt_other/pause", headers=owner).status_code == 404
+    assert gateway.http.post("/api/v1/mandates/mdt_1/pause", headers=member).status_code == 403
+    paused = pb.Mandate(id="mdt_1", organisation_id="org_1", state=pb.MANDATE_STATE_PAUSED,
+                        reason="paused by the organisation")
+    gateway.payments.answer("PauseMandate", pb.PauseMandateResponse(mandate=paused))
+    gateway.payments.answer("CancelMandate", pb.CancelMandateResponse(mandate=pb.Mandate(
+        id="mdt_1", organisation_id="org_1", state=pb.MANDATE_STATE_CANCELLED)))
+    assert gateway.http.post("/api/v1/mandates/mdt_1/pause", headers=owner).json()["state"] == "paused"
+    assert gateway.http.post("/api/v1/mandates/mdt_1/cancel", headers=owner).json()["state"] == "cancelled"
+    assert gateway.payments.requests["PauseMandate"][0].organisation_id == "org_1"
+    assert gateway.payments.requests["CancelMandate"][0].organisation_id == "org_1"
+    assert gateway.audited() == [("mandate.pause", "mdt_1"), ("mandate.cancel", "mdt_1")]
+    gateway.payments.answer("ListAutoDebits", pb.ListAutoDebitsResponse())
+    assert gateway.http.get("/api/v1/mandates/mdt_1/debits", headers=member).json() == {"data": []}
+    assert gateway.payments.requests["ListAutoDebits"][0].organisation_id == "org_1"

@@ -128,6 +128,8 @@ CUSTOMER_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/credit-notes/{credit_note_id}/pdf"): ORG_READ,
     ("GET", "/api/v1/projected-invoice"): ORG_READ,
     ("GET", "/api/v1/invoices/{invoice_id}/payments"): ORG_READ,
+    # The IRN, Ack No and date of an e-invoiced invoice (never why a registration failed).
+    ("GET", "/api/v1/invoices/{invoice_id}/einvoice"): ORG_READ,
     ("GET", "/api/v1/invoices/{invoice_id}/checkout"): ORG_PAY,
     ("POST", "/api/v1/invoices/{invoice_id}/checkout/verify"): ORG_PAY,
     ("POST", "/api/v1/invoices/{invoice_id}/payment-link"): ORG_PAY,
@@ -151,6 +153,14 @@ CUSTOMER_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/alert-rules"): ORG_READ,
     ("POST", "/api/v1/alert-rules"): ORG_MANAGE,
     ("DELETE", "/api/v1/alert-rules/{rule_id}"): ORG_MANAGE,
+    # The organisation's recurring mandate: it lets the platform debit its bank account, so setting it up,
+    # pausing and cancelling it are an owner's (a person's: mandates.py refuses a project's key); its debits are
+    # read as its invoices are.
+    ("GET", "/api/v1/mandates"): ORG_READ,
+    ("POST", "/api/v1/mandates"): ORG_MANAGE,
+    ("POST", "/api/v1/mandates/{mandate_id}/pause"): ORG_MANAGE,
+    ("POST", "/api/v1/mandates/{mandate_id}/cancel"): ORG_MANAGE,
+    ("GET", "/api/v1/mandates/{mandate_id}/debits"): ORG_READ,
 }
 
 

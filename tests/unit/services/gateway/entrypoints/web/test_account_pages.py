@@ -55,6 +55,7 @@ def test_pay_opens_the_hosted_checkout_and_the_way_back_hands_the_payment_on(gat
     _organisation(gateway)
     gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=_invoice()))
     gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse())
+    gateway.invoicing.answer("ListEinvoiceRegistrations", invoicing_pb2.ListEinvoiceRegistrationsResponse())
     gateway.payments.answer("GetInvoicePayments", NotFound("no order yet"))
     page = gateway.http.get("/app/invoices/inv_1")
     assert page.status_code == 200, page.text
@@ -98,6 +99,7 @@ def test_a_failed_payment_comes_back_said_and_another_organisations_invoice_is_n
     _organisation(gateway)
     gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=_invoice()))
     gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse())
+    gateway.invoicing.answer("ListEinvoiceRegistrations", invoicing_pb2.ListEinvoiceRegistrationsResponse())
     gateway.payments.answer("GetInvoicePayments", NotFound("no order yet"))
     back = gateway.http.get("/app/invoices/inv_1/checkout-return",
                             params={"error[description]": "Payment failed due to insufficient balance"})
@@ -363,6 +365,7 @@ def test_the_account_pages_show_what_the_api_answers(gateway):
                                     currency="INR", issue_date="2026-12-06", reason="overcharged",
                                     outcome=invoicing_pb2.CREDIT_NOTE_OUTCOME_REFUND, total_minor=11800)
     gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse(credit_notes=[note]))
+    gateway.invoicing.answer("ListEinvoiceRegistrations", invoicing_pb2.ListEinvoiceRegistrationsResponse())
     gateway.payments.answer("GetInvoicePayments", payments_pb2.GetInvoicePaymentsResponse(
         currency="INR", total_minor=117930, amount_captured_minor=117930, amount_refunded_minor=11800,
         payments=[payments_pb2.Payment(id="pmt_1", provider_payment_id="pay_1", invoice_id="inv_1",

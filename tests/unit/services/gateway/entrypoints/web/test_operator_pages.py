@@ -21,7 +21,8 @@ from tests.unit.services.gateway.entrypoints.web.test_pages import _csrf, _sign_
 
 OPERATOR_PAGES = ("/app/operator/organisations/org_a", "/app/operator/payments",
                   "/app/operator/invoices/inv_1/payments", "/app/operator/reconciliation",
-                  "/app/operator/reconciliation/rec_1", "/app/operator/dead-letters", "/app/operator/users")
+                  "/app/operator/reconciliation/rec_1", "/app/operator/einvoices", "/app/operator/dead-letters",
+                  "/app/operator/users")
 
 
 @pytest.fixture
@@ -218,7 +219,9 @@ def test_a_customer_opens_none_of_the_operators_pages(gateway):
     refused = gateway.http.post("/app/operator/payments/pay_1/refunds", headers=_csrf(gateway),
                                 data={"reason": "x", "confirm": "yes", "idempotency_key": "rf-1"})
     assert refused.status_code == 403
+    assert gateway.http.post("/app/operator/einvoices/inv_1/retry", headers=_csrf(gateway)).status_code == 403
     assert gateway.payments.requests == {} and gateway.metering.requests == {}
+    assert "RetryEinvoiceRegistration" not in gateway.invoicing.requests
 
 
 # The other admin routes a page calls besides its twin: each must ask exactly what the twin asks, so calling it
@@ -231,12 +234,22 @@ ALSO_CALLS = {
         ("GET", "/api/v1/admin/subscriptions"), ("GET", "/api/v1/admin/organisations/{organisation_id}/credits"),
         ("GET", "/api/v1/admin/invoices"), ("GET", "/api/v1/admin/plan-versions/{plan_version_id}"),
         ("GET", "/api/v1/admin/organisations/{organisation_id}/projected-invoice"),
-        ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning")),
+        ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning"), ("GET", "/api/v1/admin/einvoices"),
+        ("GET", "/api/v1/admin/organisations/{organisation_id}/mandates"),
+        ("GET", "/api/v1/admin/mandates/{mandate_id}/debits")),
     ("GET", "/app/operator/organisations/{organisation_id}/period"): (
         ("GET", "/api/v1/admin/organisations/{organisation_id}"),),
     ("GET", "/app/operator/payments"): (("GET", "/api/v1/admin/review-items"),),
     ("GET", "/app/operator/invoices/{invoice_id}/payments"): (
         ("GET", "/api/v1/admin/invoices/{invoice_id}"), ("GET", "/api/v1/admin/invoices/{invoice_id}/dunning")),
+    ("GET", "/app/operator/einvoices"): (("GET", "/api/v1/admin/organisations/{organisation_id}"),),
+    # A customer's pages: the invoice's payments, credit notes and e-invoice; the mandate's debits and invoices.
+    ("GET", "/app/invoices/{invoice_id}"): (
+        ("GET", "/api/v1/invoices/{invoice_id}/payments"), ("GET", "/api/v1/invoices/{invoice_id}/credit-notes"),
+        ("GET", "/api/v1/invoices/{invoice_id}/einvoice")),
+    ("GET", "/app/auto-debit"): (("GET", "/api/v1/mandates/{mandate_id}/debits"), ("GET", "/api/v1/invoices")),
+    ("GET", "/app/auto-debit/authorised"): (
+        ("GET", "/api/v1/mandates/{mandate_id}/debits"), ("GET", "/api/v1/invoices")),
 }
 
 
