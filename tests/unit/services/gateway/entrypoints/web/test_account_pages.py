@@ -116,6 +116,7 @@ def _unpaid_invoice(gateway: Gateway) -> None:
     _organisation(gateway)
     gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=_invoice()))
     gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse())
+    gateway.invoicing.answer("ListEinvoiceRegistrations", invoicing_pb2.ListEinvoiceRegistrationsResponse())
     gateway.payments.answer("GetInvoicePayments", NotFound("no order yet"))
 
 
