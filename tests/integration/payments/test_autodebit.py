@@ -101,6 +101,19 @@ async def debit_of(collecting: Collecting, invoice_id: str, state: int | None = 
     return reply.debit
 
 
+async def step(worker: Worker, collecting: Collecting, invoice_id: str) -> pay.AutoDebit:
+    """Worker rounds until the invoice's debit has been taken a step further (its attempts counted), as the worker's
+    own loop would: a round skips a debit another transaction holds for a moment (the webhook consumer recording
+    Razorpay's pre-debit notice locks it), and may spend itself on other tests' debits due by the same clock."""
+    before = (await debit_of(collecting, invoice_id)).attempts
+
+    async def a_round() -> pay.AutoDebit:
+        await worker.work().round()
+        return await debit_of(collecting, invoice_id)
+
+    return await eventually(a_round, lambda d: d.attempts > before, what=f"a step of the debit of {invoice_id}")
+
+
 def sandbox_payments_of(collecting: Collecting, order_id: str) -> list[dict]:
     return [p for p in collecting.sandbox.sandbox.store.payments.values() if p["order_id"] == order_id]
 
@@ -120,7 +133,7 @@ async def test_a_confirmed_mandate_pays_an_invoice_after_the_pre_debit_window(co
         early = await debit_of(collecting, invoice.id)
         assert (early.state, early.attempts) == (pay.DEBIT_STATE_SCHEDULED, 0)
     worker.now = max(start, worker.now)
-    assert await worker.work().round() >= 1
+    await step(worker, collecting, invoice.id)
     debit = await debit_of(collecting, invoice.id, pay.DEBIT_STATE_REQUESTED)
     [payment] = sandbox_payments_of(collecting, debit.provider_order_id)
     assert (payment["status"], payment["amount"], payment["token_id"]) == ("created", 11_800, mandate.token_id)
@@ -167,7 +180,7 @@ async def test_a_worker_restarted_after_its_request_never_debits_twice(collectin
     async with collecting.payments.engine.begin() as conn:
         row = (await conn.execute(sa.text("SELECT state, next_at, attempts FROM payments.debits "
                                           "WHERE invoice_id = :invoice_id"), {"invoice_id": invoice.id})).first()
-    assert await worker.work().round() >= 1, (row, worker.now)  # ours, and any other test's debit due by then
+    assert (await step(worker, collecting, invoice.id)).attempts == 2, (row, worker.now)
     [payment] = sandbox_payments_of(collecting, debit.provider_order_id)
     debit = await debit_of(collecting, invoice.id)
     assert debit.provider_payment_id == payment["id"] and debit.attempts == 2
@@ -183,7 +196,7 @@ async def test_upi_above_the_limit_falls_back_to_a_payment_link(collecting, work
     assert invoice.total_minor == 1_770_000
     await debit_of(collecting, invoice.id, pay.DEBIT_STATE_SCHEDULED)
     worker.now = datetime.now(UTC)
-    assert await worker.work().round() >= 1  # at once, not a day before it is due
+    await step(worker, collecting, invoice.id)  # at once, not a day before it is due
     debit = await debit_of(collecting, invoice.id, pay.DEBIT_STATE_LINKED)
     assert "15,000" in debit.reason and debit.payment_link_url.startswith(collecting.sandbox.url)
     [link] = [x for x in collecting.sandbox.sandbox.store.payment_links.values()
@@ -198,10 +211,10 @@ async def test_a_failed_debit_hands_the_invoice_to_dunning(collecting, worker, i
     invoice = await issued(invoicing_stub, organisation_id, "100")
     debit = await debit_of(collecting, invoice.id, pay.DEBIT_STATE_SCHEDULED)
     worker.now = max(debit.debit_time.ToDatetime(UTC), worker.now)
-    await worker.work().round()
+    await step(worker, collecting, invoice.id)
     await debit_of(collecting, invoice.id, pay.DEBIT_STATE_REQUESTED)
     await collecting.sandbox.control.fail_next_debits(1)
-    assert (await collecting.sandbox.control.advance_clock(36 * 3600))["debited"] == 1
+    assert (await collecting.sandbox.control.advance_clock(36 * 3600))["debited"] >= 1  # ours (checked below)
     debit = await debit_of(collecting, invoice.id, pay.DEBIT_STATE_FAILED)
     assert "dunning goes on" in debit.reason
     dunning = (await collecting.stub.GetDunning(pay.GetDunningRequest(invoice_id=invoice.id))).dunning
