@@ -23,7 +23,6 @@ from services.payments.domain.reports import ProviderPayment, ProviderRefund, Re
 from services.payments.service import dunning, links
 from services.payments.service.ports import Unit
 
-
 # A payment moving past failed (a declined card, then another that went through; a retried UPI collect) is no longer
 # failed: the earlier attempt's error is its history, not its state, so it is cleared and no reader can show a paid
 # payment as declined. The decline stays where it was recorded: the provider's webhook in the log (its body and
