@@ -81,6 +81,9 @@ async def apply_payment(
     elif moved.status is PaymentStatus.FAILED:
         await unit.publish(messages.PAYMENT_FAILED, f"payment.failed:{reported.id}",
                            messages.payment_failed(payment, invoice))
+        # The log keeps why, after the payment itself no longer does (paid later: NO_FAILURE).
+        why = ", ".join(part for part in (reported.error_code, reported.error_reason) if part)
+        return f"applied: payment {reported.id} failed" + (f" ({why[:120]})" if why else "")
     return f"applied: payment {reported.id} {moved.status}"
 
 

@@ -190,7 +190,8 @@ async def test_a_decline_then_a_success_on_the_same_intent_pays_and_a_late_decli
     [payment] = store.payments.values()
     assert (payment.status, payment.captured_at, payment.failed_at) == (PaymentStatus.CAPTURED, later, None)
     assert (payment.error_code, payment.error_description, payment.error_reason) == ("", "", "")
-    assert store.webhooks[("stripe", "evt_f1")].outcome == f"applied: payment {pi} failed"
+    logged = store.webhooks[("stripe", "evt_f1")].outcome
+    assert logged == f"applied: payment {pi} failed (card_declined, insufficient_funds)"
     failed = store.published[0][2]
     assert (failed.error_code, failed.error_description) == ("card_declined", "Your card was declined.")
     # A late decline neither moves it back nor sets the error again.
