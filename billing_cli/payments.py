@@ -113,18 +113,27 @@ def describe_order(order: dict[str, Any] | None) -> str:
     return line
 
 
+def collection_line(invoice_id: str, found: dict[str, Any]) -> str:
+    """One line of an invoice's amounts. What is still due is payments' figure, never worked out here: the total
+    less captures would leave credit notes out. (A gateway from before credit notes were reported has neither.)"""
+    line = (f"Invoice {invoice_id}: total {_amount(found, 'total')} {found['currency']}, captured "
+            f"{_amount(found, 'amount_captured')}, refunded {_amount(found, 'amount_refunded')}")
+    if found.get("amount_credited_minor"):
+        line += f", credited {_amount(found, 'amount_credited')}"
+    if "amount_due_minor" in found:
+        line += f", still due {_amount(found, 'amount_due')}"
+    return line + (f" (due date {found['due_date']})" if found["due_date"] else "")
+
+
 @payments.command("invoice")
 def payments_invoice(ctx: typer.Context, invoice_id: str, as_json: JsonOption = False) -> None:
-    """How one invoice is being collected: its order, payments, refunds and what was received."""
+    """How one invoice is being collected: its order, payments, refunds, what was received and credited, and what is
+    still due (as payments collects it: credit notes counted)."""
     found = gateway_of(ctx).request("GET", f"/api/v1/admin/invoices/{invoice_id}/payments")
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
-    currency = found["currency"]
-    due = f", due {found['due_date']}" if found["due_date"] else ""
-    console.print(f"Invoice {invoice_id}: total {_amount(found, 'total')} {currency}, captured "
-                  f"{_amount(found, 'amount_captured')}, refunded {_amount(found, 'amount_refunded')}{due}",
-                  highlight=False)
+    console.print(collection_line(invoice_id, found), highlight=False)
     console.print(describe_order(found["order"]), highlight=False)
     show([payment_row(p) for p in found["payments"]], PAYMENT_COLUMNS, False,
          f"{len(found['payments'])} payment(s) of {invoice_id}")

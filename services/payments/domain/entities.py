@@ -59,6 +59,12 @@ class Invoice:
             due = min(due, self.reported_due_minor)
         return max(due, 0)
 
+    @property
+    def collecting_minor(self) -> int:
+        """What payments is collecting now: :attr:`due_minor` while the invoice is open, nothing once it is settled
+        or void (a void invoice may still show a positive ``due_minor``: nobody is asked for it)."""
+        return self.due_minor if self.state is InvoiceState.OPEN else 0
+
     def with_credit(self, note: CreditNote) -> Invoice:
         """The invoice with ``note`` counted (once: the caller makes sure of that)."""
         reported = note.invoice_amount_due_minor if self.reported_due_minor is None else min(

@@ -6,6 +6,11 @@ order, and by API fetches. We keep the furthest state any report showed, ranked
 created < failed < authorized < captured: a ``failed`` after ``captured`` does not un-pay an invoice, a
 ``captured`` after ``failed`` pays it (a retried UPI collect can succeed after a first decline), and a
 ``captured`` before its ``authorized`` is simply the end state arriving first.
+
+A payment is the provider's payment as a whole (for Stripe, the PaymentIntent with all its attempts), so its error
+belongs to the failed state: moving on to authorized or captured clears ``failed_at`` and ``error_*``
+(:func:`services.payments.service.provider_reports.apply_payment`), and a failure reported after that changes
+nothing. The decline itself stays in the webhook log and in the ``payment.failed`` announced when it happened.
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             currency=invoice.currency, total_minor=invoice.total_minor, amount_captured_minor=invoice.captured_minor,
             amount_refunded_minor=found.refunded_minor,
             due_date=invoice.due_date.isoformat() if invoice.due_date else "",
+            amount_credited_minor=invoice.credited_minor, amount_due_minor=invoice.collecting_minor,
         )
 
     async def GetPayment(self, request, context):  # noqa: N802

@@ -23,6 +23,12 @@ from services.payments.domain.reports import ProviderPayment, ProviderRefund, Re
 from services.payments.service import dunning, links
 from services.payments.service.ports import Unit
 
+# A payment moving past failed (a declined card, then another that went through; a retried UPI collect) is no longer
+# failed: the earlier attempt's error is its history, not its state, so it is cleared and no reader can show a paid
+# payment as declined. The decline stays where it was recorded: the provider's webhook in the log (its body and
+# outcome) and the ``payment.failed`` announced then. Forward-only states keep a late failure from setting it again.
+NO_FAILURE: dict[str, object] = {"failed_at": None, "error_code": "", "error_description": "", "error_reason": ""}
+
 
 async def apply_payment(
     unit: Unit, reported: ProviderPayment, now: datetime, capture_after: timedelta, link_id: str = "",
@@ -54,9 +60,9 @@ async def apply_payment(
         "provider_order_id": reported.order_id or payment.provider_order_id,
     }
     if moved.status is PaymentStatus.AUTHORIZED:
-        changes.update(authorized_at=payment.authorized_at or now, check_due_at=now + capture_after)
+        changes.update(authorized_at=payment.authorized_at or now, check_due_at=now + capture_after, **NO_FAILURE)
     elif moved.status is PaymentStatus.CAPTURED:
-        changes.update(captured_at=now, authorized_at=payment.authorized_at or now, check_due_at=None)
+        changes.update(captured_at=now, authorized_at=payment.authorized_at or now, check_due_at=None, **NO_FAILURE)
     elif moved.status is PaymentStatus.FAILED:
         changes.update(failed_at=now, error_code=reported.error_code, error_description=reported.error_description,
                        error_reason=reported.error_reason, check_due_at=None)
@@ -75,6 +81,9 @@ async def apply_payment(
     elif moved.status is PaymentStatus.FAILED:
         await unit.publish(messages.PAYMENT_FAILED, f"payment.failed:{reported.id}",
                            messages.payment_failed(payment, invoice))
+        # The log keeps why, after the payment itself no longer does (paid later: NO_FAILURE).
+        why = ", ".join(part for part in (reported.error_code, reported.error_reason) if part)
+        return f"applied: payment {reported.id} failed" + (f" ({why[:120]})" if why else "")
     return f"applied: payment {reported.id} {moved.status}"
 
 

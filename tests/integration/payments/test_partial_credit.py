@@ -61,6 +61,8 @@ async def test_the_amount_due_is_collected_on_a_new_order_and_the_open_link_is_m
                                                                                           invoicing_stub, invoicing):
     invoice = await issue_invoice(invoicing_stub, invoicing)
     old = await created_order(collecting.stub, invoice.id)
+    before = await collection(collecting.stub, invoice.id)
+    assert (before.total_minor, before.amount_credited_minor, before.amount_due_minor) == (11800, 0, 11800)
     link = (await collecting.stub.CreatePaymentLink(pay.CreatePaymentLinkRequest(invoice_id=invoice.id))).payment_link
     assert link.amount_minor == 11800
 
@@ -68,6 +70,14 @@ async def test_the_amount_due_is_collected_on_a_new_order_and_the_open_link_is_m
     assert (await invoicing_invoice(invoicing_stub, invoice.id)).amount_due_minor == DUE
     order = await remade_order(collecting.stub, invoice.id, old.provider_order_id)
     assert (order.amount_minor, order.currency) == (DUE, "INR")
+    # What a client reads instead of working "due" out of total, captured and refunded (118.00 - 0 - 0 is wrong).
+    after = await collection(collecting.stub, invoice.id)
+    assert (after.total_minor, after.amount_captured_minor, after.amount_refunded_minor) == (11800, 0, 0)
+    assert (after.amount_credited_minor, after.amount_due_minor) == (CREDITED, DUE)
+    rest = (await collecting.http.get(f"/api/v1/admin/invoices/{invoice.id}/payments")).json()
+    assert (rest["total"], rest["amount_captured"], rest["amount_credited"], rest["amount_due"]) == (
+        "118.00", "0.00", "29.50", "88.50")
+    assert (rest["amount_credited_minor"], rest["amount_due_minor"]) == (CREDITED, DUE)
     made = collecting.sandbox.sandbox.store.get("orders", order.provider_order_id)
     assert (made["amount"], made["receipt"], made["notes"]["invoice_id"]) == (DUE, f"{invoice.number}#O2", invoice.id)
     checkout = (await collecting.stub.GetCheckout(pay.GetCheckoutRequest(invoice_id=invoice.id))).checkout
@@ -91,6 +101,7 @@ async def test_the_amount_due_is_collected_on_a_new_order_and_the_open_link_is_m
     paid = await eventually(lambda: collection(collecting.stub, invoice.id),
                             lambda r: r.amount_captured_minor == DUE, what="the capture")
     assert paid.order.status == pay.ORDER_STATUS_PAID
+    assert (paid.amount_credited_minor, paid.amount_due_minor) == (CREDITED, 0)
     settled_invoice = await settled(invoicing_stub, invoice.id, DUE)
     assert (settled_invoice.amount_due_minor, settled_invoice.amount_credited_minor) == (0, CREDITED)
     assert await over_payments(invoicing_stub, invoice) == []

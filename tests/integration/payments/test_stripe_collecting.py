@@ -122,6 +122,68 @@ async def test_a_declined_card_leaves_the_invoice_open_and_is_announced_failed(c
     assert await invoice_status(invoicing_stub, invoice.id) == inv.INVOICE_STATUS_ISSUED
 
 
+async def test_a_card_declined_then_another_that_pays_leaves_a_captured_payment_with_no_error(collecting,
+                                                                                                invoicing_stub,
+                                                                                                invoicing):
+    """The PaymentIntent is the payment: its first card's decline is history (the webhook log, payment.failed),
+    not the state of a payment that was then paid; Stripe's decline redelivered late changes nothing."""
+    invoice = await issue_stripe_invoice(collecting.stub, invoicing_stub, invoicing)
+    order = await created_order(collecting.stub, invoice.id)
+    await collecting.local.control.decline(order.provider_order_id)
+    await eventually(lambda: collection(collecting.stub, invoice.id),
+                     lambda r: [p.status for p in r.payments] == [pay.PAYMENT_STATUS_FAILED], what="the decline")
+    # Another card on the same PaymentIntent, confirmed with it as Stripe.js does after a decline.
+    await collecting.local.control.client.v1.payment_intents.confirm_async(
+        order.provider_order_id, {"payment_method": "pm_card_visa"})
+    paid = await eventually(lambda: collection(collecting.stub, invoice.id),
+                            lambda r: r.amount_captured_minor == 11800, what="the capture")
+    [payment] = paid.payments
+    assert (payment.provider_payment_id, payment.status) == (order.provider_order_id, pay.PAYMENT_STATUS_CAPTURED)
+    assert (payment.error_code, payment.error_description, payment.error_reason) == ("", "", "")
+    assert not payment.HasField("failure_time") and payment.HasField("capture_time")
+    assert (paid.amount_due_minor, paid.order.status) == (0, pay.ORDER_STATUS_PAID)
+    shown = (await collecting.http.get(f"/api/v1/admin/payments/{payment.id}")).json()
+    assert (shown["status"], shown["error_code"], shown["error_description"], shown["failed_at"]) == (
+        "captured", "", "", None)
+    await eventually(lambda: invoice_status(invoicing_stub, invoice.id), lambda s: s == inv.INVOICE_STATUS_PAID,
+                     what="invoicing marking the invoice paid")
+
+    # The decline is still where it was recorded: the webhook log says why, and payment.failed went out with it.
+    async def declines():
+        reply = await collecting.stub.ListWebhookEvents(pay.ListWebhookEventsRequest(
+            event_type="payment_intent.payment_failed", page_size=500))
+        return [e.outcome for e in reply.events if order.provider_order_id in e.outcome]
+
+    [declined] = await eventually(declines, what="the decline in the webhook log")
+    assert declined.startswith(f"applied: payment {order.provider_order_id} failed (card_declined"), declined
+    events = await eventually(lambda: payments_events(collecting.payments.js, invoice.id),
+                              lambda found: len(found) >= 2, what="payment.failed and payment.captured")
+    assert [type(m).__name__ for m in events] == ["PaymentFailed", "PaymentCaptured"]
+    assert events[0].error_code == "card_declined"
+
+    # Stripe redelivers the decline late, signed, through the gateway: forward-only, nothing moves back.
+    intent = resources.store[f"payment_intent:{order.provider_order_id}"]
+    late = {"id": f"evt_late_{secrets.token_hex(6)}", "object": "event", "type": "payment_intent.payment_failed",
+            "created": int(time.time()), "data": {"object": {
+                "id": intent.id, "object": "payment_intent", "amount": 11800, "currency": "inr",
+                "status": "requires_payment_method", "metadata": dict(intent.metadata),
+                "last_payment_error": {"type": "card_error", "code": "card_declined", "message": "declined"}}}}
+    body = json.dumps(late).encode()
+    reply = await collecting.http.post(collecting.webhook_url, content=body, headers={
+        "Stripe-Signature": stripe_signature_header(body, STRIPE_WEBHOOK_SECRET, int(time.time()))})
+    assert reply.status_code == 200, reply.text
+
+    async def late_outcome():
+        listed = await collecting.stub.ListWebhookEvents(pay.ListWebhookEventsRequest(
+            event_type="payment_intent.payment_failed", page_size=500))
+        return [e.outcome for e in listed.events if e.event_id == late["id"] and e.outcome != "processing"]
+
+    [outcome] = await eventually(late_outcome, what="the late decline processed")
+    assert outcome.startswith("no change"), outcome
+    [again] = (await collection(collecting.stub, invoice.id)).payments
+    assert (again.status, again.error_code, again.HasField("failure_time")) == (pay.PAYMENT_STATUS_CAPTURED, "", False)
+
+
 async def test_razorpay_stays_the_default_beside_stripe(collecting, invoicing_stub, invoicing):
     invoice = await issue_invoice(invoicing_stub, invoicing)
     order = await created_order(collecting.stub, invoice.id)

@@ -114,8 +114,8 @@ def test_invoice_collection_says_why_the_order_failed(gateway):
     gateway.answer(200, {
         "invoice_id": "inv_1", "currency": "INR", "total_minor": 118000, "total": "1180.00",
         "amount_captured_minor": 100000, "amount_captured": "1000.00", "amount_refunded_minor": 0,
-        "amount_refunded": "0.00", "due_date": "2026-11-15", "payments": [PAYMENT], "refunds": [],
-        "payment_links": [],
+        "amount_refunded": "0.00", "amount_credited_minor": 0, "amount_credited": "0.00", "amount_due_minor": 18000,
+        "amount_due": "180.00", "due_date": "2026-11-15", "payments": [PAYMENT], "refunds": [], "payment_links": [],
         "order": {"invoice_id": "inv_1", "organisation_id": "org_1", "invoice_number": "INV/1", "status": "failed",
                   "status_reason": "refused by the provider", "provider_order_id": "", "currency": "INR",
                   "amount_minor": 118000, "amount": "1180.00", "create_attempts": 3, "created_at": None,
@@ -123,9 +123,22 @@ def test_invoice_collection_says_why_the_order_failed(gateway):
                             "field": "amount", "reason": "", "source": "", "step": ""}}})
     code, out = billing("payments", "invoice", "inv_1")
     assert code == 0, out
-    assert "total 1180.00 INR, captured 1000.00, refunded 0.00, due 2026-11-15" in out
+    assert "total 1180.00 INR, captured 1000.00, refunded 0.00, still due 180.00 (due date 2026-11-15)" in out
     assert "failed, refused by the provider; the provider said: 400 BAD_REQUEST_ERROR amount too large" in out
     assert "(field amount) after 3 attempts" in out and "UTR123" in out
+
+
+def test_invoice_collection_shows_what_credit_notes_took_off_and_what_is_still_due(gateway):
+    gateway.answer(200, {
+        "invoice_id": "inv_1", "currency": "INR", "total_minor": 241417, "total": "2414.17",
+        "amount_captured_minor": 50000, "amount_captured": "500.00", "amount_refunded_minor": 0,
+        "amount_refunded": "0.00", "amount_credited_minor": 41417, "amount_credited": "414.17",
+        "amount_due_minor": 150000, "amount_due": "1500.00", "due_date": "", "payments": [PAYMENT], "refunds": [],
+        "payment_links": [], "order": None})
+    code, out = billing("payments", "invoice", "inv_1")
+    assert code == 0, out
+    assert ("Invoice inv_1: total 2414.17 INR, captured 500.00, refunded 0.00, credited 414.17, still due 1500.00"
+            in out) and "due date" not in out
 
 
 def test_checkout_shows_checkouts_options_and_the_hosted_page(gateway):

@@ -117,7 +117,9 @@ class Payment(BaseModel):
     method: str = Field(examples=["upi", "card", "bank_transfer"])
     email: str
     contact: str
-    error_code: str
+    error_code: str = Field(description="The provider's error, only while the payment is failed: one authorized "
+                                        "or captured after a decline carries none (the decline is in the "
+                                        "webhook log)", examples=["card_declined"])
     error_description: str
     error_reason: str
     reference: str = Field(description="Offline payments: the bank's UTR, the cheque number ...")
@@ -125,7 +127,7 @@ class Payment(BaseModel):
     created_at: datetime | None
     authorized_at: datetime | None
     captured_at: datetime | None
-    failed_at: datetime | None
+    failed_at: datetime | None = Field(description="When it failed; null once it went through after all")
 
     @classmethod
     def fields_of(cls, message: payments_pb2.Payment) -> dict[str, Any]:
@@ -207,7 +209,8 @@ class PaymentLink(BaseModel):
 
 
 class InvoicePayments(BaseModel):
-    """Payments' view of one invoice: how it is being collected and what has been received and refunded."""
+    """Payments' view of one invoice: how it is being collected, what has been received, refunded and credited,
+    and what is still being collected."""
 
     invoice_id: str
     order: Order | None = Field(description="None until payments made (or decided against) a provider order")
@@ -221,6 +224,13 @@ class InvoicePayments(BaseModel):
     amount_captured: str | None
     amount_refunded_minor: int = Field(description="Refunded so far (refunds not refused by the provider)")
     amount_refunded: str | None
+    amount_credited_minor: int = Field(description="What credit notes took off what the invoice owes (as payments "
+                                                   "has counted them)", examples=[41417])
+    amount_credited: str | None = Field(examples=["414.17"])
+    amount_due_minor: int = Field(description="What payments is collecting now: the total less credit notes and "
+                                              "captures; 0 once the invoice is settled or void. Read this rather "
+                                              "than working it out from the amounts above", examples=[76465])
+    amount_due: str | None = Field(examples=["764.65"])
     due_date: str = Field(description="YYYY-MM-DD; empty when the invoice has none", examples=["2026-11-15"])
 
     @classmethod
@@ -234,7 +244,11 @@ class InvoicePayments(BaseModel):
             amount_captured_minor=reply.amount_captured_minor,
             amount_captured=minor_to_text(reply.amount_captured_minor, currency),
             amount_refunded_minor=reply.amount_refunded_minor,
-            amount_refunded=minor_to_text(reply.amount_refunded_minor, currency), due_date=reply.due_date,
+            amount_refunded=minor_to_text(reply.amount_refunded_minor, currency),
+            amount_credited_minor=reply.amount_credited_minor,
+            amount_credited=minor_to_text(reply.amount_credited_minor, currency),
+            amount_due_minor=reply.amount_due_minor, amount_due=minor_to_text(reply.amount_due_minor, currency),
+            due_date=reply.due_date,
         )
 
 

@@ -72,8 +72,8 @@ async def _checkout(request: Request, invoice_id: str) -> pys.Checkout:
                   summary="How an invoice is being collected")
 async def invoice_payments(invoice_id: str, request: Request):
     """The invoice's provider order (its status, why it is `not_needed` or `failed`, and the provider's error),
-    its payments and refunds, payment links, and what was captured and refunded so far. 404 until payments has
-    seen the invoice issued."""
+    its payments and refunds, payment links, what was captured, refunded and credited so far, and what is still
+    being collected (`amount_due_minor`, credit notes counted). 404 until payments has seen the invoice issued."""
     return await _invoice_payments(request, invoice_id)
 
 
@@ -268,6 +268,7 @@ async def my_invoice_payment_link(invoice_id: str, request: Request, response: R
 @router.get("/invoices/{invoice_id}/payments", response_model=pys.InvoicePayments,
             summary="How one of your organisation's invoices is being collected")
 async def my_invoice_payments(invoice_id: str, request: Request, scope: OrgScope):
-    """The same view as the admin's: order, payments, refunds and totals. 404 for another organisation's invoice."""
+    """The same view as the admin's: order, payments, refunds and totals, with what credit notes took off and what
+    is still due. 404 for another organisation's invoice."""
     await own_invoice(request, scope, invoice_id)
     return await _invoice_payments(request, invoice_id)

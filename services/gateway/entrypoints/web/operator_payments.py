@@ -63,7 +63,8 @@ async def resolve_review_item(review_item_id: str, request: Request) -> Response
 
 @router.get("/invoices/{invoice_id}/payments")
 async def invoice_payments_page(invoice_id: str, request: Request, refunded: str = "") -> Response:
-    """The invoice's order, payments (each captured one with a refund form), refunds and dunning."""
+    """The invoice's order, payments (each captured one with a refund form), refunds and dunning; its amounts are
+    payments' own (what credit notes took off and what is still being collected included)."""
     collected = await payments.invoice_payments(invoice_id, request)  # 404 until payments saw it issued
     invoice = await invoices.get_invoice(invoice_id, request)
     try:

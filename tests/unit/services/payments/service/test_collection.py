@@ -197,6 +197,29 @@ async def test_failed_after_captured_does_not_unpay_and_captured_after_failed_pa
     assert subjects(store) == [messages.PAYMENT_CAPTURED, messages.PAYMENT_FAILED, messages.PAYMENT_CAPTURED]
     failed = store.published[1][2]
     assert failed.error_code == "BAD_REQUEST_ERROR" and failed.provider_payment_id == "pay_B"
+    # Captured after its failure, pay_B carries no error: that was an earlier attempt's, announced then.
+    paid = next(p for p in store.payments.values() if p.provider_payment_id == "pay_B")
+    assert (paid.status, paid.failed_at, paid.error_code) == (PaymentStatus.CAPTURED, None, "")
+
+
+async def test_an_authorisation_after_a_failure_clears_it_and_a_late_failure_does_not_set_it_again(uow, store,
+                                                                                                  provider):
+    order_id = await issued_with_order(uow, provider)
+    failure = payment_entity(order_id, "failed", error_code="BAD_REQUEST_ERROR", error_description="Declined",
+                             error_reason="payment_failed")
+    await webhooks.process(uow, webhook("payment.failed", failure, "e1"), NOW, CAPTURE_AFTER)
+    [payment] = store.payments.values()
+    assert (payment.status, payment.failed_at, payment.error_reason) == (PaymentStatus.FAILED, NOW,
+                                                                         "payment_failed")
+    await webhooks.process(uow, webhook("payment.authorized", payment_entity(order_id, "authorized"), "e2"), NOW,
+                           CAPTURE_AFTER)
+    [payment] = store.payments.values()
+    assert (payment.status, payment.failed_at, payment.error_code, payment.error_description,
+            payment.error_reason) == (PaymentStatus.AUTHORIZED, None, "", "", "")
+    outcome = await webhooks.process(uow, webhook("payment.failed", failure, "e3"), NOW, CAPTURE_AFTER)
+    assert outcome.startswith("no change")
+    [payment] = store.payments.values()
+    assert (payment.status, payment.error_code) == (PaymentStatus.AUTHORIZED, "")
 
 
 async def test_an_empty_currency_takes_the_orders_and_unknown_payments_are_logged_unmatched(uow, store, provider):

@@ -175,16 +175,31 @@ async def test_a_decline_then_a_success_on_the_same_intent_pays_and_a_late_decli
     store.choices["org_s"] = Provider.STRIPE
     pi = await stripe_order(uow, providers)
     declined = intent(pi, "requires_payment_method", last_payment_error={"code": "card_declined",
+                                                                         "message": "Your card was declined.",
                                                                          "decline_code": "insufficient_funds"})
     await webhooks.process(uow, event("payment_intent.payment_failed", declined, "evt_f1"), NOW, CAPTURE_AFTER)
     assert store.invoices["inv_1"].state is InvoiceState.OPEN
-    await webhooks.process(uow, event("payment_intent.succeeded", intent(pi, "succeeded"), "evt_s"), NOW,
+    [payment] = store.payments.values()
+    assert (payment.status, payment.failed_at, payment.error_code, payment.error_reason) == (
+        PaymentStatus.FAILED, NOW, "card_declined", "insufficient_funds")
+    later = NOW + timedelta(minutes=2)
+    await webhooks.process(uow, event("payment_intent.succeeded", intent(pi, "succeeded"), "evt_s"), later,
                            CAPTURE_AFTER)
-    outcome = await webhooks.process(uow, event("payment_intent.payment_failed", declined, "evt_f2"), NOW,
-                                     CAPTURE_AFTER)
+    # The PaymentIntent is the payment: paid with another card, it is captured, and the first card's decline is
+    # history (the webhook log and the payment.failed announced then), not its state.
+    [payment] = store.payments.values()
+    assert (payment.status, payment.captured_at, payment.failed_at) == (PaymentStatus.CAPTURED, later, None)
+    assert (payment.error_code, payment.error_description, payment.error_reason) == ("", "", "")
+    logged = store.webhooks[("stripe", "evt_f1")].outcome
+    assert logged == f"applied: payment {pi} failed (card_declined, insufficient_funds)"
+    failed = store.published[0][2]
+    assert (failed.error_code, failed.error_description) == ("card_declined", "Your card was declined.")
+    # A late decline neither moves it back nor sets the error again.
+    outcome = await webhooks.process(uow, event("payment_intent.payment_failed", declined, "evt_f2"),
+                                     later + timedelta(minutes=1), CAPTURE_AFTER)
     assert outcome.startswith("no change")
     [payment] = store.payments.values()
-    assert payment.status is PaymentStatus.CAPTURED and payment.error_code == "card_declined"
+    assert (payment.status, payment.failed_at, payment.error_code) == (PaymentStatus.CAPTURED, None, "")
     assert [s for s, _, _ in store.published] == [messages.PAYMENT_FAILED, messages.PAYMENT_CAPTURED]
 
 

@@ -209,7 +209,8 @@ def _collection() -> pb.GetInvoicePaymentsResponse:
                        status_reason="the provider refused the order",
                        error=pb.ProviderError(http_status=400, code="BAD_REQUEST_ERROR", field="amount")),
         payments=[_payment()], refunds=[_refund()], currency="INR", total_minor=118000,
-        amount_captured_minor=100000, amount_refunded_minor=50000, due_date="2026-11-15")
+        amount_captured_minor=100000, amount_refunded_minor=50000, due_date="2026-11-15",
+        amount_credited_minor=8000, amount_due_minor=10000)
 
 
 def test_invoice_payments_shows_the_order_its_error_and_totals(gateway):
@@ -221,6 +222,9 @@ def test_invoice_payments_shows_the_order_its_error_and_totals(gateway):
     assert (body["total"], body["amount_captured"], body["amount_refunded"]) == ("1180.00", "1000.00", "500.00")
     assert [p["reference"] for p in body["payments"]] == ["UTR123"] and body["refunds"][0]["amount_minor"] == 50000
     assert body["due_date"] == "2026-11-15"
+    # What credit notes took off and what payments is collecting, as payments says (not worked out here).
+    assert (body["amount_credited_minor"], body["amount_credited"]) == (8000, "80.00")
+    assert (body["amount_due_minor"], body["amount_due"]) == (10000, "100.00")
     assert gateway.payments.requests["GetInvoicePayments"][0].invoice_id == "inv_1"
 
 
@@ -228,6 +232,7 @@ def test_an_invoice_without_an_order_yet_has_order_null(gateway):
     gateway.payments.answer("GetInvoicePayments", pb.GetInvoicePaymentsResponse(currency="INR", total_minor=5))
     body = gateway.http.get("/api/v1/admin/invoices/inv_1/payments", headers=ADMIN).json()
     assert body["order"] is None and body["payments"] == []
+    assert (body["amount_credited_minor"], body["amount_due_minor"], body["amount_due"]) == (0, 0, "0.00")
 
 
 def test_lists_map_their_filters_and_paging(gateway):
@@ -373,6 +378,10 @@ def test_openapi_documents_every_payments_route(gateway):
     refund = paths["/api/v1/admin/payments/{payment_id}/refunds"]["post"]
     assert {"201", "200"} <= set(refund["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in refund["parameters"])
+    collection = gateway.http.get("/openapi.json").json()["components"]["schemas"]["InvoicePayments"]
+    for name in ("amount_credited_minor", "amount_credited", "amount_due_minor", "amount_due"):
+        assert name in collection["required"] and name in collection["properties"], name
+    assert "settled or void" in collection["properties"]["amount_due_minor"]["description"]
 
 
 # --- payment links -------------------------------------------------------------------------------------------

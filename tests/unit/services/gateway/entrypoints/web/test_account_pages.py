@@ -354,6 +354,36 @@ def test_an_owner_mints_a_key_seen_once_and_revokes_only_the_organisations_keys(
     assert ("api_key.revoke", "key_1") in gateway.audited()
 
 
+def test_an_invoice_credited_in_part_shows_what_was_credited_and_what_is_due_and_no_error_on_a_paid_payment(gateway):
+    """Payments' own figures, not worked out from total and captures (which leave credit notes out); a payment
+    declined and then paid shows as paid, whatever an older record carries."""
+    _signed_in(gateway, "member")
+    _organisation(gateway)
+    open_ = _invoice()
+    open_.amount_credited_minor, open_.amount_paid_minor, open_.amount_due_minor = 17930, 50000, 50000
+    gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=open_))
+    gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse())
+    declined = payments_pb2.Payment(id="pmt_f", provider_payment_id="pay_f", invoice_id="inv_1", currency="INR",
+                                    status=payments_pb2.PAYMENT_STATUS_FAILED, amount_minor=117930,
+                                    error_description="Card declined by the bank", create_time=MADE)
+    paid = payments_pb2.Payment(id="pmt_c", provider_payment_id="pi_c", invoice_id="inv_1", currency="INR",
+                                status=payments_pb2.PAYMENT_STATUS_CAPTURED, amount_minor=50000,
+                                error_description="An earlier attempt's decline", create_time=MADE)
+    gateway.payments.answer("GetInvoicePayments", payments_pb2.GetInvoicePaymentsResponse(
+        currency="INR", total_minor=117930, amount_captured_minor=50000, amount_credited_minor=17930,
+        amount_due_minor=50000, payments=[declined, paid]), payments_pb2.GetInvoicePaymentsResponse(
+        currency="INR", total_minor=117930, amount_due_minor=117930))
+    page = gateway.http.get("/app/invoices/inv_1")
+    assert page.status_code == 200, page.text
+    amounts = re.search(r'data-testid="collection-amounts">([^<]*)<', page.text).group(1)
+    assert amounts == "Received ₹500.00, refunded ₹0.00, credited ₹179.30. Due: ₹500.00."
+    assert "Card declined by the bank" in page.text and "An earlier attempt" not in page.text
+
+    page = gateway.http.get("/app/invoices/inv_1")
+    amounts = re.search(r'data-testid="collection-amounts">([^<]*)<', page.text).group(1)
+    assert amounts == "Received ₹0.00, refunded ₹0.00."  # no credit note: nothing more to say
+
+
 def test_the_account_pages_show_what_the_api_answers(gateway):
     """Each page with data in it: an invoice's captured payment, its refund and credit note; the credit balance
     and a grant; webhook endpoints and deliveries; the email log. Amounts in rupees with Indian grouping."""

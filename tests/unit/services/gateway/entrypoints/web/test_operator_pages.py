@@ -134,6 +134,37 @@ def test_a_refund_needs_operate_csrf_a_confirmation_and_a_reason(gateway):
     assert ("refund.create", "rfd_1") in gateway.audited()
 
 
+def test_an_invoices_payments_show_what_credit_notes_took_off_and_what_payments_still_collects(gateway):
+    _payments(gateway)  # the first answer: paid, no credit note
+    gateway.payments.answer("GetInvoicePayments", payments_pb2.GetInvoicePaymentsResponse(
+        currency="INR", total_minor=241417, amount_captured_minor=50000, amount_credited_minor=41417,
+        amount_due_minor=150000))
+    viewer = gateway.person("viewer")
+    _sign_in(gateway, viewer.email)
+    shown = gateway.http.get("/app/operator/invoices/inv_1/payments")
+    assert shown.status_code == 200, shown.text
+    assert 'data-testid="amount-credited"' not in shown.text  # no credit note: no Credited row
+    assert 'data-testid="amount-due">₹0.00<' in shown.text
+    shown = gateway.http.get("/app/operator/invoices/inv_1/payments")
+    assert 'data-testid="amount-credited">₹414.17<' in shown.text
+    assert 'data-testid="amount-due">₹1,500.00<' in shown.text  # payments' figure, not worked out from the rest
+
+
+def test_the_payments_list_shows_a_providers_error_only_on_a_failed_payment(gateway):
+    viewer = gateway.person("viewer")
+    _sign_in(gateway, viewer.email)
+    gateway.invoicing.answer("ListReviewItems", invoicing_pb2.ListReviewItemsResponse())
+    declined = payments_pb2.Payment(id="pmt_f", invoice_id="inv_1", currency="INR", amount_minor=100,
+                                    status=payments_pb2.PAYMENT_STATUS_FAILED, error_description="Card declined")
+    # One recorded before payments cleared an earlier attempt's error on capture: still not shown as declined.
+    paid = payments_pb2.Payment(id="pmt_c", invoice_id="inv_1", currency="INR", amount_minor=100,
+                                status=payments_pb2.PAYMENT_STATUS_CAPTURED, error_description="Earlier decline")
+    gateway.payments.answer("ListPayments", payments_pb2.ListPaymentsResponse(payments=[declined, paid]))
+    shown = gateway.http.get("/app/operator/payments")
+    assert shown.status_code == 200, shown.text
+    assert "Card declined" in shown.text and "Earlier decline" not in shown.text
+
+
 def test_resolving_a_review_item_is_the_apis_and_needs_operate(gateway):
     viewer = gateway.person("viewer")
     _sign_in(gateway, viewer.email)
