@@ -363,6 +363,7 @@ def test_an_invoice_credited_in_part_shows_what_was_credited_and_what_is_due_and
     open_.amount_credited_minor, open_.amount_paid_minor, open_.amount_due_minor = 17930, 50000, 50000
     gateway.invoicing.answer("GetInvoice", invoicing_pb2.GetInvoiceResponse(invoice=open_))
     gateway.invoicing.answer("ListCreditNotes", invoicing_pb2.ListCreditNotesResponse())
+    gateway.invoicing.answer("ListEinvoiceRegistrations", invoicing_pb2.ListEinvoiceRegistrationsResponse())
     declined = payments_pb2.Payment(id="pmt_f", provider_payment_id="pay_f", invoice_id="inv_1", currency="INR",
                                     status=payments_pb2.PAYMENT_STATUS_FAILED, amount_minor=117930,
                                     error_description="Card declined by the bank", create_time=MADE)
