@@ -110,16 +110,20 @@ async def test_bad_page_token_is_invalid_argument(invoicing_stub):
 
 async def test_creation_is_published_once_through_the_outbox(invoicing, invoicing_stub, nats_url):
     import nats
+    from nats.js import api
 
-    created = (await invoicing_stub.CreateOrganisation(organisation_request())).organisation
     client = await nats.connect(nats_url)
     try:
         js = client.jetstream()
+        # From the stream's end before the creation: other tests share the stream, with any number of organisations.
+        start = (await js.stream_info(stream_name("invoicing"))).state.last_seq + 1
+        created = (await invoicing_stub.CreateOrganisation(organisation_request())).organisation
         subscription = await js.subscribe(
-            "billing.invoicing.v1.organisation.created", stream=stream_name("invoicing"), ordered_consumer=True
+            "billing.invoicing.v1.organisation.created", stream=stream_name("invoicing"), ordered_consumer=True,
+            config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
         )
         found = None
-        for _ in range(200):
+        while True:
             try:
                 message = await subscription.next_msg(timeout=2)
             except TimeoutError:
