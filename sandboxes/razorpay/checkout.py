@@ -5,6 +5,10 @@ After a successful payment the customer goes back to the callback URL with what 
 merchant: `razorpay_payment_id`, `razorpay_order_id` and `razorpay_signature` for orders; the payment link fields
 and their signature for links. A declined payment returns Razorpay's `error[...]` fields instead.
 
+An authorisation order (one carrying a ``token``: a mandate) opens only with ``recurring=1`` and its own
+``customer_id``, as Razorpay's Checkout asks, whether hosted or opened by Checkout.js; paying it makes the token
+(``recurring.py``), and the answer is an order's like any other.
+
 Opened by Checkout.js (``embedded=1``, with the merchant's ``origin`` and ``key``), the page answers the script
 instead, by ``postMessage`` to that origin only: the same three fields for the ``handler`` after a payment, and
 Razorpay's ``error`` object for ``payment.failed`` after a decline, the page staying open for another attempt.
@@ -110,7 +114,7 @@ def message(event: str, **body: Any) -> dict[str, Any]:
 
 def page(sandbox: Sandbox, *, amount: int, currency: str, action: str, description: str, reference: str,
          hidden: dict[str, str], embedding: Embedding | None = None, failure: str = "",
-         posted: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+         posted: dict[str, Any] | None = None, status: int = 200, mandate: str = "") -> HTMLResponse:
     merchant = (embedding.name if embedding else "") or sandbox.settings.merchant_name
     if embedding is not None:
         description = embedding.description or description
@@ -127,6 +131,7 @@ def page(sandbox: Sandbox, *, amount: int, currency: str, action: str, descripti
         failure=failure,
         embedding=embedding,
         posted=posted,
+        mandate=mandate,
     )
 
 
@@ -177,9 +182,26 @@ async def checkout_js() -> Response:
 
 
 def order_view(order: Obj) -> dict[str, Any]:
+    token = order.get("_token")
+    mandate = ""
+    if token is not None:  # an authorisation order: what paying it registers
+        mandate = (f"Authorises a {order['_method']} mandate: up to {order['currency']} "
+                   f"{major_units(token['max_amount'], order['currency'])} a debit.")
     return {"amount": order["amount_due"], "currency": order["currency"],
             "description": order["notes"].get("description", "") if order["notes"] else "",
-            "reference": order["receipt"] or order["id"]}
+            "reference": order["receipt"] or order["id"], "mandate": mandate}
+
+
+def authorisation_refusal(order: Obj, query: dict[str, str]) -> str:
+    """Why Checkout may not open an authorisation order with these options: as Razorpay's, only with
+    ``recurring: "1"`` and the order's own customer (``customer_id``); empty when it may (or the order is not one)."""
+    if order.get("_token") is None:
+        return ""
+    if query.get("recurring") != "1":
+        return "This order authorises a mandate: open Checkout with recurring \"1\"."
+    if query.get("customer_id") != order["_customer_id"]:
+        return "This order authorises a mandate for its customer: open Checkout with that customer_id."
+    return ""
 
 
 @router.get("/checkout/{order_id}")
@@ -199,10 +221,8 @@ async def order_page(order_id: str, request: Request) -> Response:
     if order["status"] == "paid":
         return render("result.html", title="Already paid", message="This order has been paid.", fields={},
                       embedding=embedding)
-    if order.get("_token") is not None and request.query_params.get("recurring") != "1":
-        # Checkout opens an authorisation order only with recurring "1" (and the order's customer).
-        return render("result.html", 400, title="Mandate not possible",
-                      message="This order authorises a mandate: open Checkout with recurring \"1\".", fields={},
+    if refusal := authorisation_refusal(order, query):
+        return render("result.html", 400, title="Mandate not possible", message=refusal, fields={},
                       embedding=embedding)
     return page(
         sandbox, **order_view(order), action=f"/checkout/{order_id}/pay",

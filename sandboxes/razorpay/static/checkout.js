@@ -3,7 +3,8 @@
  * merchant page's own code runs unchanged against the sandbox (docs/razorpay-sandbox.md, "Checkout.js").
  *
  *   var rzp = new Razorpay({key, order_id, amount, currency, name, description, image, prefill, notes, theme,
- *                           handler, modal: {ondismiss, escape, confirm_close}, callback_url, redirect});
+ *                           customer_id, recurring, handler, modal: {ondismiss, escape, confirm_close},
+ *                           callback_url, redirect});
  *   rzp.on("payment.failed", function (response) { response.error.code, .description, .source, .step,
  *                                                  .reason, .metadata.order_id, .metadata.payment_id });
  *   rzp.open();   // the sandbox's checkout page for the order, in a modal frame over the merchant's page
@@ -14,6 +15,10 @@
  * as Razorpay's. A declined one emits "payment.failed" and leaves the modal open for another attempt, as
  * Razorpay's does. Closing it (its close button or Escape) calls modal.ondismiss. With callback_url and
  * redirect: true, the page itself goes to the sandbox's checkout, which posts the fields to callback_url.
+ *
+ * Recurring payments: an authorisation order (one made with a token: a mandate) opens only with recurring "1" and
+ * the order's customer_id, as Razorpay's; paying it registers the mandate (token.confirmed follows) and calls the
+ * handler with the same three fields.
  *
  * The frame talks to this script with postMessage: only to the merchant's origin, and only messages from the
  * sandbox's own origin and frame are believed.
@@ -66,7 +71,8 @@
       query.set("origin", window.location.origin);
     }
     [["name", o.name], ["description", o.description], ["amount", o.amount], ["currency", o.currency],
-     ["prefill[name]", prefill.name], ["prefill[email]", prefill.email], ["prefill[contact]", prefill.contact]]
+     ["prefill[name]", prefill.name], ["prefill[email]", prefill.email], ["prefill[contact]", prefill.contact],
+     ["customer_id", o.customer_id], ["recurring", o.recurring]]
       .forEach(function (pair) {
         if (pair[1] !== undefined && pair[1] !== null && pair[1] !== "") { query.set(pair[0], String(pair[1])); }
       });

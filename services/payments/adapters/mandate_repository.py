@@ -143,7 +143,8 @@ def _mandate(row: sa.Row[Any]) -> Mandate:
                    state=MandateState(row.state), max_amount_minor=row.max_amount_minor, expire_at=row.expire_at,
                    customer_id=row.customer_id, auth_order_id=row.auth_order_id or "", token_id=row.token_id or "",
                    checkout_url=row.checkout_url, reason=row.reason, created_at=row.created_at,
-                   updated_at=row.updated_at)
+                   updated_at=row.updated_at, auth_amount_minor=row.auth_amount_minor,
+                   auth_currency=row.auth_currency)
 
 
 def _debit_values(debit: Debit) -> dict[str, Any]:

@@ -287,13 +287,15 @@ def mandate_method_from_pb(number: int) -> str:
     return found.value if found else ""
 
 
-def mandate_to_pb(mandate: Mandate) -> payments_pb2.Mandate:
+def mandate_to_pb(mandate: Mandate, key_id: str = "") -> payments_pb2.Mandate:
+    """``key_id``: the Razorpay key id Checkout authorises it with (public)."""
     return payments_pb2.Mandate(
         id=mandate.id, organisation_id=mandate.organisation_id, method=_MANDATE_METHODS[mandate.method],
         state=_MANDATE_STATES[mandate.state], max_amount_minor=mandate.max_amount_minor,
         expire_time=_time(mandate.expire_at), customer_id=mandate.customer_id,
         authorisation_order_id=mandate.auth_order_id, token_id=mandate.token_id, checkout_url=mandate.checkout_url,
-        reason=mandate.reason, create_time=_time(mandate.created_at))
+        reason=mandate.reason, create_time=_time(mandate.created_at), key_id=key_id,
+        authorisation_amount_minor=mandate.auth_amount_minor, authorisation_currency=mandate.auth_currency)
 
 
 def debit_to_pb(debit: Debit) -> payments_pb2.AutoDebit:

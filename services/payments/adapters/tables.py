@@ -304,6 +304,9 @@ mandates = sa.Table(
     sa.Column("token_id", sa.Text, unique=True),
     sa.Column("checkout_url", sa.Text, nullable=False, server_default=""),
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    # What the authorisation order takes, as Razorpay made it (Checkout shows it to the customer).
+    sa.Column("auth_amount_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("auth_currency", sa.Text, nullable=False, server_default=""),
     # The create request's idempotency key: the same key answers the same mandate.
     sa.Column("idempotency_key", sa.Text, unique=True),
     *_timestamps(),

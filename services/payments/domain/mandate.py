@@ -1,7 +1,7 @@
 """Recurring auto-debit: an organisation's mandate (a Razorpay token on a card, UPI AutoPay or an eNACH bank
 mandate) and the debit of each issued invoice on it, under the RBI e-mandate rules.
 
-- A mandate is ``created`` (the authorisation order and its Checkout link exist), then ``confirmed`` or
+- A mandate is ``created`` (the authorisation order exists, for Checkout to open), then ``confirmed`` or
   ``rejected`` by the bank; a confirmed one may be ``paused`` and either may be ``cancelled``. Token webhooks
   arrive late, twice and out of order: a state only moves forward (:func:`advance`), so a ``token.confirmed``
   after a ``token.cancelled`` changes nothing.
@@ -155,6 +155,10 @@ class Mandate:
     reason: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # What the authorisation order takes, as the provider made it (Checkout shows it while the customer
+    # authorises): 0 for eNACH, INR 1.00 for cards and UPI. Known once the order exists.
+    auth_amount_minor: int = 0
+    auth_currency: str = ""
 
 
 @dataclass(frozen=True)

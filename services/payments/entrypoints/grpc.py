@@ -205,6 +205,11 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     def _recurring(self):  # noqa: ANN202 - the Razorpay adapter, which makes tokens and recurring debits
         return self._collecting.providers.required(Provider.RAZORPAY)
 
+    def _mandate(self, mandate):  # noqa: ANN001, ANN202 - a domain Mandate in, its protobuf out
+        # With Razorpay's key id (public), which Checkout.js authorises it with where there is no hosted page.
+        razorpay = self._collecting.providers.get(Provider.RAZORPAY)
+        return messages.mandate_to_pb(mandate, razorpay.key_id if razorpay is not None else "")
+
     async def CreateMandate(self, request, context):  # noqa: N802
         expire_at = from_timestamp(request.expire_time, "expire_time") if request.HasField("expire_time") else None
         mandate, created = await mandates.create(
@@ -213,19 +218,19 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                                    request.max_amount_minor, request.customer_name, request.customer_email,
                                    request.customer_contact, expire_at, request.idempotency_key),
             self._collecting.checkout_url_template, _now())
-        return payments_pb2.CreateMandateResponse(mandate=messages.mandate_to_pb(mandate), created=created)
+        return payments_pb2.CreateMandateResponse(mandate=self._mandate(mandate), created=created)
 
     async def ListMandates(self, request, context):  # noqa: N802
         found = await mandates.list_mandates(self._uow, request.organisation_id, request.include_finished)
-        return payments_pb2.ListMandatesResponse(mandates=[messages.mandate_to_pb(m) for m in found])
+        return payments_pb2.ListMandatesResponse(mandates=[self._mandate(m) for m in found])
 
     async def PauseMandate(self, request, context):  # noqa: N802
         mandate = await mandates.pause(self._uow, self._recurring(), request.mandate_id, request.organisation_id)
-        return payments_pb2.PauseMandateResponse(mandate=messages.mandate_to_pb(mandate))
+        return payments_pb2.PauseMandateResponse(mandate=self._mandate(mandate))
 
     async def CancelMandate(self, request, context):  # noqa: N802
         mandate = await mandates.cancel(self._uow, self._recurring(), request.mandate_id, request.organisation_id)
-        return payments_pb2.CancelMandateResponse(mandate=messages.mandate_to_pb(mandate))
+        return payments_pb2.CancelMandateResponse(mandate=self._mandate(mandate))
 
     async def GetAutoDebit(self, request, context):  # noqa: N802
         if not request.invoice_id:

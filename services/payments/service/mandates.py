@@ -5,8 +5,10 @@ webhooks (the rules are :mod:`services.payments.domain.mandate`'s). Its debits a
 Creating one stores it first (``created``, claimed by its idempotency key and by the one-live-mandate-per-
 organisation index), then asks Razorpay outside the transaction for the customer (``fail_existing`` "0": asking
 twice answers the same one) and the authorisation order (receipt = the mandate id: a retry after a lost answer
-finds it instead of making a second). The customer then authorises at Checkout with ``recurring: "1"``; the bank's
-answer comes as ``token.confirmed`` or ``token.rejected``.
+finds it instead of making a second), whose amount and currency are kept for Checkout to show. The customer then
+authorises at Checkout with ``recurring: "1"`` (a hosted page where payments has one, else Razorpay's Standard
+Checkout opened by the dashboard with the order, the customer and the key id); the bank's answer comes as
+``token.confirmed`` or ``token.rejected``.
 
 Token webhooks are deduplicated by event id (the webhook log) and only move a mandate forward, so a replayed or
 late ``token.confirmed`` never revives a cancelled mandate.
@@ -23,6 +25,7 @@ from billing_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from billing_runtime.ids import new_id
 from billing_runtime.logging import get_logger
 from services.payments.domain.mandate import (
+    CURRENCY,
     MAX_AMOUNT_MINOR,
     Debit,
     Mandate,
@@ -80,7 +83,8 @@ def _checked(command: CreateMandate, now: datetime) -> tuple[MandateMethod, date
 
 async def create(uow: UnitFactory, provider: RecurringProvider, command: CreateMandate, checkout_url_template: str,
                  now: datetime) -> tuple[Mandate, bool]:
-    """A new mandate with its authorisation order and Checkout link; (mandate, created). The same idempotency
+    """A new mandate with its authorisation order (and a hosted Checkout link where ``checkout_url_template`` is
+    set); (mandate, created). The same idempotency
     key answers the same mandate; a second live mandate for the organisation is refused."""
     method, expire_at = _checked(command, now)
     mandate = Mandate(id=new_id("mdt"), organisation_id=command.organisation_id, method=method,
@@ -123,9 +127,12 @@ async def create(uow: UnitFactory, provider: RecurringProvider, command: CreateM
     if checkout_url_template:
         url = checkout_url_template.replace("{order_id}", order.id)
         url += ("&" if "?" in url else "?") + f"recurring=1&customer_id={customer_id}"
+    # What Checkout shows while the customer authorises: the order's own amount, as Razorpay made it.
+    made_order = {"customer_id": customer_id, "auth_order_id": order.id, "checkout_url": url,
+                  "auth_amount_minor": order.amount_minor, "auth_currency": order.currency or CURRENCY}
     async with uow() as unit:
-        await unit.mandates.update(mandate.id, customer_id=customer_id, auth_order_id=order.id, checkout_url=url)
-    made = replace(mandate, customer_id=customer_id, auth_order_id=order.id, checkout_url=url)
+        await unit.mandates.update(mandate.id, **made_order)
+    made = replace(mandate, **made_order)
     log.info("mandate created", mandate_id=made.id, organisation_id=made.organisation_id, method=str(method))
     return made, True
 

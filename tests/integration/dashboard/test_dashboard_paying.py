@@ -9,9 +9,13 @@ providers' signed webhooks reach the gateway, as in production.
 - Stripe: the card Element on the invoice's page; a declined card is said; a good one is confirmed by
   ``confirmCardPayment``, the page goes back to the invoice with Stripe's return parameters, and Stripe's
   ``payment_intent.succeeded`` webhook makes it **paid**.
+- Auto-debit: an owner sets up a UPI mandate; its authorisation opens Razorpay's Checkout on the auto-debit page
+  (``recurring: "1"``, the mandate's customer and authorisation order); closed, the page offers it again;
+  authorised, the handler brings the owner back to the page, which watches until Razorpay's ``token.confirmed``
+  (through the gateway's webhook route) has made the mandate **active**.
 
-Each paying page passes axe-core with no serious or critical violation, paints first within a second, and is
-photographed (``<basetemp>/dashboard-artefacts/``)."""
+Each paying (and authorising) page passes axe-core with no serious or critical violation, paints first within a
+second, and is photographed (``<basetemp>/dashboard-artefacts/``)."""
 
 from __future__ import annotations
 
@@ -208,3 +212,64 @@ async def test_a_stripe_organisations_member_pays_with_stripe_js_and_stripes_web
         await context.close()
     intent = await local_stripe.control.client.v1.payment_intents.retrieve_async(order["provider_order_id"])
     assert (intent.status, intent.amount) == ("succeeded", 117882)
+
+
+async def test_an_owner_authorises_a_upi_mandate_through_checkout_js_and_token_confirmed_makes_it_active(
+    browser, dashboard_url, admin, invoicing, razorpay, artefacts, figures
+):
+    mine = await _customer(admin, invoicing, role="owner")
+    organisation_id = mine["organisation_id"]
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    try:
+        await _sign_in(page, dashboard_url, mine["email"])
+        await page.goto(f"{dashboard_url}/app/auto-debit")
+        assert await page.get_by_test_id("mandate-state").get_attribute("data-state") == "none"
+        await page.get_by_label("Pay by").select_option("upi")
+        await page.get_by_label("Most one debit may take (INR)").fill("15000.00")
+        async with page.expect_response(re.compile(r".*/app/auto-debit/mdt_\w+/authorise$")) as authorising:
+            await page.get_by_role("button", name="Set up and authorise").click()
+        answer = await authorising.value
+        assert answer.status == 200  # no hosted page to go to: the authorisation opens here
+        policy = _policy(answer)
+        assert policy["script-src"] == ["'self'", razorpay.url] and policy["frame-src"] == [razorpay.url]
+        assert policy["connect-src"] == ["'self'"]
+        [made] = (await admin.get(f"/api/v1/admin/organisations/{organisation_id}/mandates")).json()["data"]
+        assert (made["state"], made["checkout_url"], made["key_id"]) == ("created", "", razorpay.key_id)
+        order = razorpay.sandbox.store.orders[made["authorisation_order_id"]]
+        assert (made["authorisation_amount_minor"], made["authorisation_currency"]) == (order["amount"], "INR")
+
+        # Razorpay's Checkout over the page, on the mandate's authorisation order, with recurring "1".
+        frame = page.frame_locator("iframe.razorpay-checkout-frame")
+        await frame.get_by_text("Authorises a upi mandate: up to INR 15,000.00 a debit.").wait_for()
+        await frame.get_by_text("INR 1.00").wait_for()
+        source = await page.locator("iframe.razorpay-checkout-frame").get_attribute("src")
+        assert f"/checkout/{made['authorisation_order_id']}?" in source and "recurring=1" in source
+        assert f"customer_id={made['customer_id']}" in source
+        await page.screenshot(path=str(artefacts / "customer-auto-debit-checkout-js.png"), full_page=True)
+        # Closed without authorising: the page says so and offers it again.
+        await frame.get_by_role("button", name="Close the checkout").click()
+        await page.locator("iframe.razorpay-checkout-frame").wait_for(state="detached")
+        assert "closed before the mandate was authorised" in await page.get_by_test_id("paying-status").inner_text()
+        assert await page.get_by_test_id("mandate-state").get_attribute("data-state") == "created"
+        await _checked(page, "customer-auto-debit-authorising", artefacts, figures, phone=True)
+
+        # Authorised by UPI: back on the page, which watches until Razorpay's token.confirmed has confirmed it.
+        await page.get_by_test_id("authorise-now").click()
+        await frame.get_by_role("button", name="Pay by UPI").click()
+        await page.wait_for_url(re.compile(r".*/app/auto-debit/authorised\?.*razorpay_order_id=order_.*"))
+        await page.wait_for_function(
+            "() => document.querySelector('[data-testid=mandate-state]').dataset.state === 'confirmed'",
+            timeout=60_000)
+        assert "active" in await page.get_by_test_id("mandate-state").inner_text()
+        [mandate] = (await admin.get(f"/api/v1/admin/organisations/{organisation_id}/mandates")).json()["data"]
+        assert (mandate["id"], mandate["state"], mandate["method"]) == (made["id"], "confirmed", "upi")
+        confirmations = [e for e in await razorpay.control.events() if e["event"] == "token.confirmed"
+                         and e["body"]["payload"]["token"]["entity"]["id"] == mandate["token_id"]]
+        assert len(confirmations) == 1  # the webhook, not Checkout's answer, confirmed it
+        await _checked(page, "customer-auto-debit-authorised-checkout-js", artefacts, figures)
+    finally:
+        await context.close()
+    token = razorpay.sandbox.store.tokens[mandate["token_id"]]
+    assert (token["customer_id"], token["order_id"], token["max_amount"]) == (
+        made["customer_id"], made["authorisation_order_id"], 1_500_000)

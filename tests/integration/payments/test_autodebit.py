@@ -72,6 +72,10 @@ async def confirmed_mandate(collecting: Collecting, organisation_id: str, method
         customer_email=f"ap-{organisation_id[-6:]}@acme.example", idempotency_key=f"mandate-{organisation_id}"))
     mandate = made.mandate
     assert mandate.state == pay.MANDATE_STATE_CREATED and "recurring=1" in mandate.checkout_url
+    # What Checkout.js would open it with: the key id, and the authorisation order's amount as the sandbox has it.
+    order = collecting.sandbox.sandbox.store.orders[mandate.authorisation_order_id]
+    assert (mandate.key_id, mandate.authorisation_amount_minor, mandate.authorisation_currency) == (
+        collecting.sandbox.key_id, order["amount"], order["currency"])
     method_name = pay.MandateMethod.Name(method).removeprefix("MANDATE_METHOD_").lower()
     await collecting.sandbox.control.pay_order(mandate.authorisation_order_id, method=method_name, **pay_as)
     return await mandate_reaches(collecting, organisation_id, pay.MANDATE_STATE_CONFIRMED)

@@ -2,11 +2,14 @@
 another origin: ``new Razorpay(options).open()`` opens the sandbox's checkout for the order in a modal frame; a
 decline is emitted as ``payment.failed`` with Razorpay's error object and the modal stays open; closing it calls
 ``modal.ondismiss``; paying calls the ``handler`` with the three fields, signed so the official SDK verifies
-them. And the script itself: served at /v1/checkout.js like Razorpay's, untouched by the API's armed faults."""
+them. A mandate's authorisation order opens with ``recurring: "1"`` and its ``customer_id`` (and only so), and
+paying it registers the mandate (token.confirmed). And the script itself: served at /v1/checkout.js like
+Razorpay's, untouched by the API's armed faults."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -18,7 +21,7 @@ from starlette.routing import Route
 
 from sandboxes.razorpay import RunningSandbox
 from tests.integration.dashboard.conftest import browser  # noqa: F401 - the module's Chromium
-from tests.integration.sandboxes.conftest import Sdk, serving
+from tests.integration.sandboxes.conftest import Sdk, WebhookReceiver, serving
 
 MERCHANT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Merchant</title>
@@ -116,3 +119,46 @@ async def test_a_merchant_page_pays_through_checkout_js_after_a_decline(
     payment = await rzp.call(rzp.client.payment.fetch, fields["razorpay_payment_id"])
     assert (payment["status"], payment["method"], payment["email"]) == ("captured", "upi", "meera@acme.example")
     assert payment["contact"] == "+919000090001"
+
+
+async def test_a_merchant_page_authorises_a_mandate_through_checkout_js_with_recurring_1(
+    rzp: Sdk, sandbox: RunningSandbox, receiver: WebhookReceiver, browser  # noqa: F811
+):
+    customer = await rzp.call(rzp.client.customer.create, {"name": "Acme", "email": "ap@acme.example",
+                                                           "contact": "+919000090000", "fail_existing": "0"})
+    order = await rzp.call(rzp.client.order.create, {
+        "amount": 100, "currency": "INR", "method": "upi", "customer_id": customer["id"], "receipt": "mdt_1",
+        "token": {"max_amount": 1_500_000, "expire_at": int(time.time()) + 86400, "frequency": "as_presented"}})
+    # As Razorpay documents Checkout for recurring payments: the order, its customer and recurring "1".
+    options = {"key": sandbox.key_id, "order_id": order["id"], "customer_id": customer["id"], "recurring": "1",
+               "amount": 100, "currency": "INR", "description": "Auto-debit",
+               "prefill": {"name": "Acme", "email": "ap@acme.example", "contact": "+919000090000"}}
+    async with await _merchant(sandbox, {**options, "recurring": None}) as without, \
+            await _merchant(sandbox, options) as merchant_url:
+        context = await browser.new_context()
+        page = await context.new_page()
+        try:
+            # Without recurring "1" the frame refuses the authorisation order, and can be closed.
+            await page.goto(without)
+            await page.click("#pay")
+            frame = page.frame_locator("iframe.razorpay-checkout-frame")
+            await frame.get_by_text("open Checkout with recurring").wait_for()
+            await frame.get_by_role("button", name="Close the checkout").click()
+            await page.wait_for_function("() => window.results.dismissed === 1")
+
+            await page.goto(merchant_url)
+            await page.click("#pay")
+            await frame.get_by_text("Authorises a upi mandate: up to INR 15,000.00 a debit.").wait_for()
+            await frame.get_by_text("INR 1.00").wait_for()
+            await frame.get_by_role("button", name="Pay by UPI").click()
+            await page.wait_for_function("() => window.results.handler !== null")
+            fields = await page.evaluate("() => window.results.handler")
+        finally:
+            await context.close()
+    assert fields["razorpay_order_id"] == order["id"]
+    assert rzp.client.utility.verify_payment_signature(fields) is True
+    [token] = (await rzp.call(rzp.client.token.all, customer["id"]))["items"]
+    assert (token["method"], token["recurring_details"]["status"], token["max_amount"]) == ("upi", "confirmed",
+                                                                                            1_500_000)
+    [confirmed] = (await receiver.wait_for_events("token.confirmed"), receiver.of("token.confirmed"))[1]
+    assert confirmed.json["payload"]["token"]["entity"]["order_id"] == order["id"]

@@ -111,7 +111,7 @@ async def test_a_debit_can_fail_and_a_token_cancelled_before_the_debit_fails_it(
     assert reasons == ["payment_failed", "mandate_not_active"]
 
 
-async def test_checkout_opens_an_authorisation_order_only_with_recurring_1_and_confirms_the_mandate(
+async def test_checkout_opens_an_authorisation_order_only_with_recurring_1_and_its_customer_and_confirms_it(
     rzp: Sdk, sandbox: RunningSandbox, receiver: WebhookReceiver
 ) -> None:
     customer = await rzp.call(rzp.client.customer.create, {"name": "Acme", "email": "ap@acme.example"})
@@ -120,8 +120,12 @@ async def test_checkout_opens_an_authorisation_order_only_with_recurring_1_and_c
         "token": {"max_amount": 1_500_000, "expire_at": int(time.time()) + DAY, "frequency": "as_presented"}})
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
         assert (await http.get(f"/checkout/{order['id']}")).status_code == 400
+        # Only for the order's own customer, as Razorpay's Checkout.
+        other = await http.get(f"/checkout/{order['id']}", params={"recurring": "1", "customer_id": "cust_Other"})
+        assert other.status_code == 400 and "customer_id" in other.text
         page = await http.get(f"/checkout/{order['id']}", params={"recurring": "1", "customer_id": customer["id"]})
         assert page.status_code == 200 and "1.00" in page.text
+        assert "Authorises a card mandate: up to INR 15,000.00 a debit." in page.text
         paid = await http.post(f"/checkout/{order['id']}/pay",
                                data={"method": "upi", "card_number": "4111111111111111"})
         assert paid.status_code == 200

@@ -85,9 +85,17 @@ class Mandate(BaseModel):
     customer_id: str
     authorisation_order_id: str
     token_id: str
-    checkout_url: str = Field(description="Where the customer authorises it (Razorpay Checkout, recurring \"1\")")
+    checkout_url: str = Field(description="A hosted page where the customer authorises it (Razorpay Checkout, "
+                                          "recurring \"1\"), where payments has one (demo mode); empty with real "
+                                          "Razorpay: open Standard Checkout (Checkout.js) with key_id, "
+                                          "authorisation_order_id, customer_id and recurring \"1\"")
     reason: str
     created_at: datetime | None
+    key_id: str = Field(description="Razorpay's key id Checkout authorises it with (public, never the secret)")
+    authorisation_amount_minor: int = Field(description="What the authorisation order takes, as Razorpay made it: "
+                                                        "0 for eNACH, 100 (INR 1.00) for cards and UPI")
+    authorisation_amount: str | None
+    authorisation_currency: str = Field(examples=["INR"])
 
     @classmethod
     def from_pb(cls, message: payments_pb2.Mandate) -> Mandate:
@@ -97,7 +105,11 @@ class Mandate(BaseModel):
             **amount_fields(message.max_amount_minor, "INR", "max_amount"),
             expire_at=_time(message, "expire_time"), customer_id=message.customer_id,
             authorisation_order_id=message.authorisation_order_id, token_id=message.token_id,
-            checkout_url=message.checkout_url, reason=message.reason, created_at=_time(message, "create_time"))
+            checkout_url=message.checkout_url, reason=message.reason, created_at=_time(message, "create_time"),
+            key_id=message.key_id,
+            **amount_fields(message.authorisation_amount_minor, message.authorisation_currency or "INR",
+                            "authorisation_amount"),
+            authorisation_currency=message.authorisation_currency)
 
 
 class MandateList(BaseModel):
@@ -148,8 +160,9 @@ async def list_mandates(organisation_id: str, request: Request,
 @router.post("/organisations/{organisation_id}/mandates", response_model=Mandate, status_code=201,
              summary="Start a recurring mandate for an organisation")
 async def create_mandate(organisation_id: str, body: MandateCreate, request: Request):
-    """Makes the Razorpay customer and the authorisation order; answers the Checkout link the customer
-    authorises the mandate at. Its invoices issued once Razorpay confirms it are debited on it. 409 when the
+    """Makes the Razorpay customer and the authorisation order; answers what the customer authorises the mandate
+    with at Checkout (`key_id`, `customer_id`, `authorisation_order_id`; `checkout_url` where there is a hosted
+    page). Its invoices issued once Razorpay confirms it are debited on it. 409 when the
     organisation already has a live mandate."""
     return await _create(request, organisation_id, body)
 
@@ -236,8 +249,9 @@ async def my_mandates(request: Request, scope: OrgScope,
                       summary="Set up auto-debit: a recurring mandate for your organisation")
 async def my_create_mandate(body: MyMandateCreate, request: Request, scope: OrgScope):
     """As the admin's (`POST /api/v1/admin/organisations/{id}/mandates`) for the caller's organisation, its name
-    and billing email as the customer: answers `checkout_url`, where the mandate is authorised (Razorpay
-    Checkout); Razorpay's token.confirmed makes it `confirmed`, and invoices issued from then on are debited on it.
+    and billing email as the customer: answers what the mandate is authorised with at Razorpay Checkout (`key_id`,
+    `customer_id`, `authorisation_order_id` with its amount, `recurring: "1"`; a hosted `checkout_url` in demo
+    mode); Razorpay's token.confirmed makes it `confirmed`, and invoices issued from then on are debited on it.
     409 while the organisation has a live mandate. An owner's, signed in; audited `mandate.create`."""
     a_person(scope, "set up auto-debit")
     return await _create(request, scope.organisation_id, body, actor=scope.actor)

@@ -12,8 +12,9 @@ says:
 Back on the invoice (``checkout-return``), Razorpay's answer is handed on (the API's verify route) and the
 invoice's state asks for itself until the payment has settled it (htmx polling). The scripts come from the
 gateway's settings (``GATEWAY_RAZORPAY_CHECKOUT_JS_URL``, ``GATEWAY_STRIPE_JS_URL``), and only the paying page's
-Content-Security-Policy allows them (``domain/payment_scripts.py``). The prepaid credit page shows the
-organisation's balance, grants and credit notes.
+Content-Security-Policy allows them (``domain/payment_scripts.py``). The same :class:`Paying` and
+``static/paying.js`` open Razorpay's Checkout for a mandate's authorisation on the auto-debit page
+(``auto_debit.py``). The prepaid credit page shows the organisation's balance, grants and credit notes.
 
 Each route calls the REST API's own route function (``http/payments.py``, ``http/credits.py``,
 ``http/credit_notes.py``) with the signed-in person's scope: the same ``own_invoice`` check (another
@@ -52,15 +53,24 @@ MAX_RETURN_FIELD = 200
 NOT_PAYABLE_HERE = "this invoice cannot be paid from the dashboard; ask for a payment link"
 
 
+# What a page opens a provider's script for: paying an invoice, or authorising a mandate (Razorpay's Checkout with
+# recurring "1"); static/paying.js says what happens in the words of each.
+PAYMENT = "payment"
+MANDATE = "mandate"
+
+
 @dataclass(frozen=True)
 class Paying:
-    """The invoice's page while it is paid with a provider's script: which script, and the options the page's
-    own script (static/paying.js) gives it. Public values only: the key id or publishable key, the order, and
-    Stripe's client secret, which is made for the payer's browser (the page is never cached)."""
+    """A page while a provider's script runs on it: which script, and the options the page's own script
+    (static/paying.js) gives it: for Razorpay, Checkout's own options as they are (it adds ``handler`` and
+    ``modal``), and ``return_url``, where the handler brings the person back. Public values only: the key id or
+    publishable key, the order (and a mandate's customer), and Stripe's client secret, which is made for the
+    payer's browser (the page is never cached)."""
 
     provider: str
     script: PaymentScript
     options: dict[str, Any]
+    purpose: str = PAYMENT
 
     @classmethod
     def of(cls, checkout: pys.Checkout, script: PaymentScript, back: str) -> Paying:
@@ -77,10 +87,15 @@ class Paying:
             "return_url": back})
 
 
+def script_for(request: Request, provider: str) -> PaymentScript | None:
+    """The provider's browser script as the gateway's settings give it; None when there is none for it here."""
+    return request.app.state.payment_scripts.get(provider)
+
+
 def paying_with(request: Request, checkout: pys.Checkout, back: str) -> Paying:
     """How the dashboard pays an order without a hosted page: the provider's script, if the gateway has one for
     it and payments gave what it needs (a key; Stripe's client secret)."""
-    script: PaymentScript | None = request.app.state.payment_scripts.get(checkout.provider or "")
+    script = script_for(request, checkout.provider or "")
     if script is None or not checkout.key_id or not checkout.order_id:
         raise FailedPrecondition(NOT_PAYABLE_HERE)
     if script.provider == STRIPE and not checkout.client_secret:

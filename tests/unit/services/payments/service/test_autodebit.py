@@ -98,6 +98,23 @@ async def test_a_mandate_is_made_once_per_key_and_one_live_per_organisation(uow,
     assert len(store.mandates) == 1
 
 
+async def test_without_a_hosted_page_a_mandate_carries_what_checkout_js_opens_it_with(uow, store, rzp):
+    """Real Razorpay has no hosted page per order: no checkout_url, but the customer, the authorisation order and
+    what the order takes, as Razorpay made it (kept, so a listing answers them too), and the key id in the answer."""
+    upi, _ = await mandates.create(uow, rzp, command(), "", NOW)
+    assert upi.checkout_url == "" and upi.customer_id and upi.auth_order_id.startswith("order_auth")
+    assert (upi.auth_amount_minor, upi.auth_currency) == (100, "INR")
+    await mandates.cancel(uow, rzp, upi.id)
+    enach, _ = await mandates.create(uow, rzp, command("emandate", key="k2"), "", NOW)
+    assert (enach.auth_amount_minor, enach.auth_currency) == (0, "INR")
+    [listed] = await mandates.list_mandates(uow, "org_1", include_finished=False)
+    assert (listed.id, listed.auth_amount_minor, listed.auth_currency) == (enach.id, 0, "INR")
+    shown = messages.mandate_to_pb(listed, "rzp_live_1")
+    assert (shown.key_id, shown.customer_id, shown.authorisation_order_id, shown.authorisation_amount_minor,
+            shown.authorisation_currency, shown.checkout_url) == (
+        "rzp_live_1", enach.customer_id, enach.auth_order_id, 0, "INR", "")
+
+
 async def test_token_webhooks_are_deduplicated_and_only_move_forward(uow, store, rzp):
     made, _ = await mandates.create(uow, rzp, command(), TEMPLATE, NOW)
     cancelled = token_event("token.cancelled", "token_9", made.customer_id)

@@ -14,7 +14,8 @@ MANDATES = "/api/v1/admin/organisations/org_1/mandates"
 MANDATE = pb.Mandate(id="mdt_1", organisation_id="org_1", method=pb.MANDATE_METHOD_UPI,
                      state=pb.MANDATE_STATE_CREATED, max_amount_minor=1_500_000, customer_id="cust_1",
                      authorisation_order_id="order_1", checkout_url="https://pay.example/checkout/order_1?recurring=1",
-                     reason="waiting for the customer's authorisation")
+                     reason="waiting for the customer's authorisation", key_id="rzp_live_1",
+                     authorisation_amount_minor=100, authorisation_currency="INR")
 
 
 @pytest.fixture
@@ -34,6 +35,10 @@ def test_creating_a_mandate_fills_the_customer_from_the_organisation_and_is_audi
     assert (body["state"], body["method"], body["max_amount"], body["max_amount_minor"]) == (
         "created", "upi", "15000.00", 1_500_000)
     assert body["checkout_url"].endswith("recurring=1")
+    # What Checkout.js authorises it with where there is no hosted page.
+    assert (body["key_id"], body["customer_id"], body["authorisation_order_id"], body["authorisation_amount_minor"],
+            body["authorisation_amount"], body["authorisation_currency"]) == (
+        "rzp_live_1", "cust_1", "order_1", 100, "1.00", "INR")
     [sent] = gateway.payments.requests["CreateMandate"]
     assert (sent.method, sent.max_amount_minor, sent.customer_name, sent.customer_email, sent.idempotency_key) == (
         pb.MANDATE_METHOD_UPI, 1_500_000, "Acme Analytics Pvt Ltd", "ap@acme.example", "k1")

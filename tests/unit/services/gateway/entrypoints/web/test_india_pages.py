@@ -1,11 +1,15 @@
 """The India pages in front of fake services: operators' e-invoice registrations (IRN, Ack No and date, the IRP's
 error codes, a failed one retried with the operate permission, audited) and an organisation's page with its
 invoices' IRNs and its mandates' debits; a customer's invoice with its IRN (or its registration pending), and the
-auto-debit page: a mandate set up by an owner (its authorisation on the hosted checkout, back to the page),
-paused and cancelled with the API's own use cases, another organisation's mandate 404."""
+auto-debit page: a mandate set up by an owner (its authorisation on the hosted checkout, back to the page; or,
+without a hosted page, Razorpay's Checkout.js opened on the page with recurring "1", and exactly Razorpay's
+origins allowed on that page only), paused and cancelled with the API's own use cases, another organisation's
+mandate 404."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +22,7 @@ from billing_runtime.errors import NotFound
 from services.gateway.entrypoints.http.mandates import AutoDebit
 from services.gateway.entrypoints.web.auto_debit import next_debit, shown_mandate
 from services.gateway.entrypoints.web.operator_einvoices import irp_codes
+from services.gateway.entrypoints.web.rendering import CONTENT_SECURITY_POLICY
 from tests.unit.services.gateway.entrypoints.http.fake_services import Gateway
 from tests.unit.services.gateway.entrypoints.web.test_account_pages import _invoice, _organisation, _signed_in
 from tests.unit.services.gateway.entrypoints.web.test_pages import _csrf, _sign_in
@@ -280,3 +285,91 @@ def test_a_member_reads_auto_debit_and_an_owner_pauses_and_cancels_only_their_ow
     cancelled = gateway.http.post("/app/auto-debit/mdt_1/cancel", headers={**csrf, "HX-Request": "true"})
     assert cancelled.status_code == 204 and cancelled.headers["HX-Redirect"] == "/app/auto-debit?done=cancelled"
     assert gateway.audited()[-2:] == [("mandate.pause", "mdt_1"), ("mandate.cancel", "mdt_1")]
+
+
+def _checkout_js_mandate(**fields) -> pb.Mandate:
+    """A mandate made where payments has no hosted page (real Razorpay): what Checkout.js authorises it with."""
+    made = _mandate(pb.MANDATE_STATE_CREATED)
+    made.checkout_url = ""
+    made.key_id, made.authorisation_amount_minor, made.authorisation_currency = "rzp_live_1", 100, "INR"
+    for name, value in fields.items():
+        setattr(made, name, value)
+    return made
+
+
+def _authorising(gateway: Gateway, mandate: pb.Mandate) -> None:
+    gateway.invoicing.answer("GetOrganisation", ipb.GetOrganisationResponse(organisation=ipb.Organisation(
+        id="org_a", name="Acme", billing_email="ap@acme.example", billing_currency="INR", country="IN",
+        timezone="Asia/Kolkata", create_time=Timestamp(seconds=1_790_000_000))))
+    gateway.payments.answer("ListMandates", pb.ListMandatesResponse(mandates=[mandate]))
+    gateway.payments.answer("ListAutoDebits", pb.ListAutoDebitsResponse())
+
+
+def _options(page) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="checkout-options">(.*?)</script>',
+                                page.text, re.S).group(1))
+
+
+def _policy(page) -> dict[str, list[str]]:
+    directives = [part.strip().split() for part in page.headers["content-security-policy"].split(";")]
+    return {name: sources for name, *sources in directives}
+
+
+def test_without_a_hosted_page_the_authorisation_opens_razorpays_checkout_js_with_recurring_1(gateway):
+    _signed_in(gateway, "owner")
+    _authorising(gateway, _checkout_js_mandate())
+    assert gateway.http.get("/app/auto-debit").headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    page = gateway.http.get("/app/auto-debit/mdt_1/authorise", follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert '<script src="https://checkout.razorpay.com/v1/checkout.js" defer></script>' in page.text
+    assert '<script src="/app/static/paying.js" defer></script>' in page.text
+    assert 'data-provider="razorpay" data-purpose="mandate"' in page.text and 'id="pay-now"' in page.text
+    assert "a payment of ₹1.00 authorises it" in page.text
+    assert 'href="/app/auto-debit/mdt_1/authorise"' not in page.text  # no second way in while it is open
+    # As Razorpay documents Standard Checkout for recurring payments: the authorisation order, its customer,
+    # recurring "1"; the handler comes back to the page that watches for the bank's token.confirmed.
+    assert _options(page) == {
+        "key": "rzp_live_1", "order_id": "order_auth1", "customer_id": "cust_1", "recurring": "1",
+        "amount": 100, "currency": "INR", "description": "Auto-debit: up to ₹15,000.00 a debit",
+        "prefill": {"name": "Acme", "email": "ap@acme.example"}, "notes": {"mandate_id": "mdt_1"},
+        "return_url": "https://testserver/app/auto-debit/authorised"}
+    # Exactly Razorpay's script and frame origins, on this page only; the rest of the policy stays strict.
+    policy = _policy(page)
+    assert policy["script-src"] == ["'self'", "https://checkout.razorpay.com"]
+    assert policy["frame-src"] == ["https://api.razorpay.com"]
+    assert policy["connect-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"] and "stripe" not in page.headers["content-security-policy"]
+    back = gateway.http.get("/app/auto-debit/authorised", params={"razorpay_payment_id": "pay_1",
+                                                                  "razorpay_order_id": "order_auth1",
+                                                                  "razorpay_signature": "f" * 64})
+    assert back.status_code == 200 and 'hx-get="/app/auto-debit/state" hx-trigger="every 2s"' in back.text
+    assert back.headers["content-security-policy"] == CONTENT_SECURITY_POLICY and "checkout.js" not in back.text
+    # Nothing but the watching decides: no verify call, no change asked of payments.
+    assert set(gateway.payments.requests) == {"ListMandates", "ListAutoDebits"}
+
+
+def test_an_emandates_authorisation_for_nothing_and_the_sandboxs_checkout_js_origin_alone():
+    gateway = Gateway(razorpay_checkout_js_url="http://127.0.0.1:8090/v1/checkout.js")
+    _signed_in(gateway, "owner")
+    _authorising(gateway, _checkout_js_mandate(method=pb.MANDATE_METHOD_EMANDATE, authorisation_amount_minor=0))
+    page = gateway.http.get("/app/auto-debit/mdt_1/authorise", follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert '<script src="http://127.0.0.1:8090/v1/checkout.js" defer></script>' in page.text
+    assert (_options(page)["amount"], _options(page)["recurring"]) == (0, "1")
+    assert "authorising it takes no payment" in page.text
+    policy = _policy(page)
+    assert policy["script-src"] == ["'self'", "http://127.0.0.1:8090"]
+    assert policy["frame-src"] == ["http://127.0.0.1:8090"] and policy["connect-src"] == ["'self'"]
+
+
+@pytest.mark.parametrize(("settings", "mandate"), [
+    ({"razorpay_checkout_js_url": ""}, _checkout_js_mandate()),  # Checkout.js turned off
+    ({}, _checkout_js_mandate(key_id="")),  # payments has no Razorpay key
+])
+def test_without_a_hosted_page_or_checkout_js_the_authorisation_is_refused_said(settings, mandate):
+    gateway = Gateway(**settings)
+    _signed_in(gateway, "owner")
+    _authorising(gateway, mandate)
+    page = gateway.http.get("/app/auto-debit/mdt_1/authorise", follow_redirects=False)
+    assert page.status_code == 422 and "ask for the authorisation link" in page.text
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY

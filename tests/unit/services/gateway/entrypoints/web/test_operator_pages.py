@@ -281,6 +281,9 @@ ALSO_CALLS = {
     ("GET", "/app/auto-debit"): (("GET", "/api/v1/mandates/{mandate_id}/debits"), ("GET", "/api/v1/invoices")),
     ("GET", "/app/auto-debit/authorised"): (
         ("GET", "/api/v1/mandates/{mandate_id}/debits"), ("GET", "/api/v1/invoices")),
+    # Without a hosted page the authorisation opens Checkout.js on the auto-debit page itself.
+    ("GET", "/app/auto-debit/{mandate_id}/authorise"): (
+        ("GET", "/api/v1/mandates/{mandate_id}/debits"), ("GET", "/api/v1/invoices")),
 }
 
 
