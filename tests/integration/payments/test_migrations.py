@@ -32,7 +32,7 @@ async def test_0006_clears_an_earlier_attempts_error_on_payments_that_went_throu
                                              ("pmt_failed", "failed", "card_declined"),
                                              ("pmt_clean", "captured", "")):
                 await conn.execute(INSERT, {"id": payment_id, "status": status, "code": code})
-        assert await migrate(engine, MIGRATIONS, "payments") == "0006"
+        assert await migrate(engine, MIGRATIONS, "payments") >= "0006"  # and any later ones
         async with engine.connect() as conn:
             rows = (await conn.execute(sa.text(
                 "SELECT id, error_code, error_description, error_reason, failed_at IS NOT NULL "

@@ -1,14 +1,14 @@
 """What a mandate's authorisation order takes (amount and currency, as Razorpay made it), so the dashboard can open
 Razorpay's Standard Checkout (Checkout.js) on it where there is no hosted page.
 
-Revision ID: 0006
+Revision ID: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 
 S = "payments"
 
