@@ -13,7 +13,7 @@ from services.payments.entrypoints.grpc import Collecting, PaymentsServicer
 from services.payments.service import checkout, invoices, webhooks
 from services.payments.service.invoices import CreditOutcome
 from services.payments.service.ports import Providers
-from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store
+from tests.unit.services.payments.service.fakes import FakeProvider
 from tests.unit.services.payments.service.test_partial_credit import (
     BACKOFF,
     CAPTURE_AFTER,
@@ -26,16 +26,6 @@ from tests.unit.services.payments.service.test_partial_credit import (
     paid,
     work,
 )
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def uow(store: Store):
-    return lambda: FakeUnit(store)
 
 
 @pytest.fixture

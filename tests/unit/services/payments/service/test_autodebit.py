@@ -17,7 +17,7 @@ from services.payments.domain.mandate import DebitState, MandateState
 from services.payments.domain.provider import Backoff
 from services.payments.service import autodebit, dunning, invoices, mandates, webhooks
 from tests.unit.services.payments.service.fake_mandates import Crash, FakeRecurring
-from tests.unit.services.payments.service.fakes import FakeUnit, Store, rejection
+from tests.unit.services.payments.service.fakes import rejection
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 DUE = date(2026, 12, 20)
@@ -26,16 +26,6 @@ BACKOFF = Backoff(timedelta(seconds=2), 2.0, timedelta(minutes=10))
 RULES = dunning.DunningRules(DunningPolicy(max_attempts=2, retry_days=(1, 3)), "Asia/Kolkata")
 DEBITS = autodebit.AutoDebitRules("Asia/Kolkata")
 TEMPLATE = "https://pay.example/checkout/{order_id}"
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def uow(store):
-    return lambda: FakeUnit(store)
 
 
 @pytest.fixture

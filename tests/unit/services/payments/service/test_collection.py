@@ -20,7 +20,7 @@ from services.payments.domain.refund import RefundStatus
 from services.payments.service import checkout, checks, dunning, invoices, offline, orders, refunds, webhooks
 from services.payments.service.ports import Providers
 from tests.unit.services.payments.service import fakes
-from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, rejection, unknown
+from tests.unit.services.payments.service.fakes import FakeProvider, Store, outage, rejection, unknown
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 BACKOFF = Backoff(timedelta(seconds=2), 2.0, timedelta(minutes=10))
@@ -31,16 +31,6 @@ RULES = dunning.DunningRules(DunningPolicy(max_attempts=2, retry_days=(1, 3)), "
 def invoice(total: int = 241417, invoice_id: str = "inv_1", currency: str = "INR") -> Invoice:
     return Invoice(invoice_id, "org_1", f"INV/2627/{invoice_id[-5:]:0>5}", currency, total, InvoiceState.OPEN,
                    customer_email="billing@acme.example")
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def uow(store: Store):
-    return lambda: FakeUnit(store)
 
 
 @pytest.fixture

@@ -13,22 +13,12 @@ from services.payments.domain.entities import Invoice, InvoiceState
 from services.payments.domain.provider import Backoff
 from services.payments.service import dunning, invoices, links, offline, orders, webhooks
 from services.payments.service.ports import Providers
-from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage, unknown
+from tests.unit.services.payments.service.fakes import FakeProvider, Store, outage, unknown
 
 ISSUED = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 OVERDUE = datetime(2026, 12, 20, 18, 30, tzinfo=UTC)  # the end of 20 Dec in Kolkata
 BACKOFF = Backoff(timedelta(seconds=2), 2.0, timedelta(minutes=10))
 RULES = dunning.DunningRules(DunningPolicy(max_attempts=2, retry_days=(1, 3)), "Asia/Kolkata")
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def uow(store):
-    return lambda: FakeUnit(store)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from services.payments.service import autodebit, checkout, dunning, invoices, li
 from services.payments.service.invoices import CreditOutcome
 from services.payments.service.ports import Providers
 from tests.unit.services.payments.service.fake_mandates import FakeRecurring
-from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage
+from tests.unit.services.payments.service.fakes import FakeProvider, Store, outage
 from tests.unit.services.payments.service.test_autodebit import DEBITS, confirmed_mandate
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -34,16 +34,6 @@ CAPTURE_AFTER = timedelta(minutes=5)
 RULES = dunning.DunningRules(DunningPolicy(max_attempts=2, retry_days=(1, 3)), "Asia/Kolkata")
 TOTAL = 241417
 NUMBER = "INV/2627/00001"
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def uow(store: Store):
-    return lambda: FakeUnit(store)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from services.payments.domain.refund import RefundStatus
 from services.payments.domain.reports import ReportTooEarly
 from services.payments.service import checkout, choices, dunning, invoices, links, orders, refunds, webhooks
 from services.payments.service.ports import Providers
-from tests.unit.services.payments.service.fakes import FakeProvider, FakeUnit, Store, outage
+from tests.unit.services.payments.service.fakes import FakeProvider, outage
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 BACKOFF = Backoff(timedelta(seconds=2), 2.0, timedelta(minutes=10))
@@ -32,16 +32,6 @@ def invoice(invoice_id: str = "inv_1", total: int = 11800, currency: str = "USD"
             due: date | None = None) -> Invoice:
     return Invoice(invoice_id, organisation_id, f"INV/2627/{invoice_id[-5:]:0>5}", currency, total, InvoiceState.OPEN,
                    due_date=due, customer_name="Acme Inc", customer_email="billing@acme.example")
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def uow(store: Store):
-    return lambda: FakeUnit(store)
 
 
 @pytest.fixture
