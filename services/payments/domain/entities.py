@@ -116,7 +116,8 @@ class Cancellation(enum.StrEnum):
 
 @dataclass(frozen=True)
 class SupersededOrder:
-    """A provider order an invoice's order replaced when a credit note lowered what it owes."""
+    """A provider order its invoice no longer offers: replaced when a credit note lowered what the invoice owes,
+    or withdrawn when it was voided or credited in full. A payment still made on it is the invoice's."""
 
     provider_order_id: str
     invoice_id: str
