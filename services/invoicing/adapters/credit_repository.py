@@ -13,33 +13,40 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_runtime.idempotency import insert_once
 from services.invoicing.adapters.tables import credit_consumptions, credit_grants, invoices
-from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms
+from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms, LedgerKind
 from services.invoicing.domain.invoice import InvoiceStatus
 
 
 @dataclass(frozen=True)
 class Consumption:
-    """What one invoice consumed from one grant; ``released_at`` when the invoice was voided."""
+    """One entry of the credit ledger: what one invoice consumed from one grant (``released_at`` when the invoice
+    was voided), or, of kind clawback, what a refund (``refund_id``) of the top-up invoice ``invoice_id`` took back
+    (``released_at`` when the refund failed)."""
 
     grant_id: str
     invoice_id: str
     amount_minor: int
     consumed_at: datetime
     released_at: datetime | None
+    kind: LedgerKind = LedgerKind.INVOICE
+    refund_id: str = ""
 
 
-def _consumed() -> sa.Label[Any]:
+def _summed(kind: LedgerKind, label: str) -> sa.Label[Any]:
     return (
         sa.select(sa.func.coalesce(sa.func.sum(credit_consumptions.c.amount_minor), 0))
-        .where(credit_consumptions.c.grant_id == credit_grants.c.id, credit_consumptions.c.released_at.is_(None))
+        .where(credit_consumptions.c.grant_id == credit_grants.c.id, credit_consumptions.c.released_at.is_(None),
+               credit_consumptions.c.kind == kind.value)
         .correlate(credit_grants)
         .scalar_subquery()
-        .label("consumed_minor")
+        .label(label)
     )
 
 
 def _query() -> sa.Select[Any]:
-    return sa.select(credit_grants, _consumed())
+    return sa.select(
+        credit_grants, _summed(LedgerKind.INVOICE, "consumed_minor"), _summed(LedgerKind.CLAWBACK, "clawed_back_minor")
+    )
 
 
 def _grant_from_row(row: Any) -> CreditGrant:
@@ -57,6 +64,7 @@ def _grant_from_row(row: Any) -> CreditGrant:
         description=row.description,
         consumed_minor=int(row.consumed_minor),
         voided_at=row.voided_at,
+        clawed_back_minor=int(row.clawed_back_minor),
     )
 
 
@@ -156,6 +164,7 @@ class CreditRepository:
             await self._conn.execute(
                 sa.delete(credit_consumptions).where(
                     credit_consumptions.c.invoice_id.in_(list(invoice_ids)),
+                    credit_consumptions.c.kind == LedgerKind.INVOICE.value,
                     credit_consumptions.c.invoice_id.in_(
                         sa.select(invoices.c.id).where(invoices.c.status == InvoiceStatus.DRAFT.value)
                     ),
@@ -166,7 +175,8 @@ class CreditRepository:
         """Give back what a (voided) invoice consumed; returns how many consumptions were released."""
         result = await self._conn.execute(
             sa.update(credit_consumptions)
-            .where(credit_consumptions.c.invoice_id == invoice_id, credit_consumptions.c.released_at.is_(None))
+            .where(credit_consumptions.c.invoice_id == invoice_id, credit_consumptions.c.released_at.is_(None),
+                   credit_consumptions.c.kind == LedgerKind.INVOICE.value)
             .values(released_at=at)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -200,6 +210,51 @@ class CreditRepository:
             )
         ).scalar_one_or_none()
 
+    async def purchase_grant_of(self, invoice_id: str) -> str | None:
+        """The grant this (top-up) invoice bought; None for any other invoice."""
+        return (
+            await self._conn.execute(
+                sa.select(credit_grants.c.id).where(credit_grants.c.purchase_invoice_id == invoice_id)
+            )
+        ).scalar_one_or_none()
+
+    async def record_clawback(self, grant_id: str, invoice_id: str, refund_id: str, amount_minor: int,
+                              at: datetime) -> bool:
+        """A claw-back of ``amount_minor`` (0 or more) by this refund of the top-up invoice; False when this refund
+        already has one (a redelivery)."""
+        result = await self._conn.execute(
+            insert(credit_consumptions).on_conflict_do_nothing().values(
+                grant_id=grant_id, invoice_id=invoice_id, refund_id=refund_id, kind=LedgerKind.CLAWBACK.value,
+                amount_minor=amount_minor, consumed_at=at,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_clawbacks(self, grant_id: str, refund_ids: Sequence[str], at: datetime) -> int:
+        """Give back what these (failed) refunds took; how many claw-backs were released."""
+        if not refund_ids:
+            return 0
+        result = await self._conn.execute(
+            sa.update(credit_consumptions)
+            .where(credit_consumptions.c.grant_id == grant_id, credit_consumptions.c.refund_id.in_(list(refund_ids)),
+                   credit_consumptions.c.kind == LedgerKind.CLAWBACK.value, credit_consumptions.c.released_at.is_(None))
+            .values(released_at=at)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def spent_on(self, grant_id: str) -> list[str]:
+        """The invoices that spent credit of this grant (not given back), oldest first."""
+        return list(
+            (
+                await self._conn.execute(
+                    sa.select(credit_consumptions.c.invoice_id)
+                    .where(credit_consumptions.c.grant_id == grant_id, credit_consumptions.c.released_at.is_(None),
+                           credit_consumptions.c.kind == LedgerKind.INVOICE.value)
+                    .order_by(credit_consumptions.c.consumed_at, credit_consumptions.c.invoice_id)
+                )
+            ).scalars()
+        )
+
     async def consumptions_of(self, organisation_id: str, *, limit: int = 200) -> list[Consumption]:
         """The organisation's ledger of consumption, newest first."""
         rows = (
@@ -211,4 +266,8 @@ class CreditRepository:
                 .limit(limit)
             )
         ).all()
-        return [Consumption(r.grant_id, r.invoice_id, r.amount_minor, r.consumed_at, r.released_at) for r in rows]
+        return [
+            Consumption(r.grant_id, r.invoice_id, r.amount_minor, r.consumed_at, r.released_at, LedgerKind(r.kind),
+                        r.refund_id)
+            for r in rows
+        ]

@@ -330,13 +330,18 @@ credit_grants = sa.Table(
              postgresql_where=sa.text("source_id <> ''")),
 )
 
-# What each invoice consumed from each grant, written in the transaction that stores the invoice (once per
-# (grant, invoice)); released (not deleted) when the invoice is voided, so the credit is spendable again.
+# The credit ledger (``domain/credit.py`` LedgerKind). ``invoice``: what each invoice consumed from each grant,
+# written in the transaction that stores the invoice (once per (grant, invoice)); released (not deleted) when the
+# invoice is voided, so the credit is spendable again. ``clawback`` (migration 0010): what a refund of a top-up's
+# payment took back from the grant it bought (invoice_id the top-up invoice), once per (grant, refund id);
+# released when the refund failed.
 credit_consumptions = sa.Table(
     "credit_consumptions",
     metadata,
     sa.Column("grant_id", sa.Text, sa.ForeignKey("invoicing.credit_grants.id"), primary_key=True),
     sa.Column("invoice_id", sa.Text, sa.ForeignKey("invoicing.invoices.id"), primary_key=True),
+    sa.Column("refund_id", sa.Text, primary_key=True, server_default=""),
+    sa.Column("kind", sa.Text, nullable=False, server_default="invoice"),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("consumed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),

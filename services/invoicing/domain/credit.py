@@ -3,7 +3,8 @@
 A grant is an amount of the organisation's invoicing currency, in minor units, with a priority (lower is spent
 first), an optional expiry instant and a source: ``granted`` by an operator, ``purchased`` by a top-up (available
 only once the top-up's invoice is paid), or ``credit_note`` (credit left by a credit note). Its remaining balance
-is its amount less what invoices consumed from it (a voided invoice gives its consumption back).
+is its amount less what invoices consumed from it (a voided invoice gives its consumption back) and less what
+refunds of its top-up's payment took back (``claw_back``).
 
 Credit is a means of payment, not a discount: it is spent on an invoice's total AFTER coupons and AFTER tax, as
 Lago's prepaid credits and Stripe's customer balance are. GST stays on the full taxable amount; the invoice's total
@@ -43,6 +44,13 @@ class GrantStatus(StrEnum):
     VOIDED = "voided"  # its remaining balance withdrawn by an operator
 
 
+class LedgerKind(StrEnum):
+    """The kinds of entry in the credit ledger."""
+
+    INVOICE = "invoice"  # an invoice consumed credit from a grant (given back when the invoice is voided)
+    CLAWBACK = "clawback"  # a refund of a top-up's payment took back the credit it bought (given back if it failed)
+
+
 @dataclass(frozen=True)
 class CreditGrant:
     """A grant and what has been consumed from it (consumptions of voided invoices are not counted)."""
@@ -60,10 +68,12 @@ class CreditGrant:
     description: str = ""
     consumed_minor: int = 0
     voided_at: datetime | None = None
+    # Taken back by refunds of the top-up that bought it (failed refunds not counted).
+    clawed_back_minor: int = 0
 
     @property
     def remaining_minor(self) -> int:
-        return self.amount_minor - self.consumed_minor
+        return self.amount_minor - self.consumed_minor - self.clawed_back_minor
 
     def expired(self, at: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= at
@@ -129,6 +139,28 @@ def grant_terms(
         raise InvalidArgument(f"must be one line of at most {MAX_DESCRIPTION_LENGTH} characters",
                               field="description")
     return GrantTerms(currency, amount_minor, priority, kind, expires_at, source_id, description.strip())
+
+
+@dataclass(frozen=True)
+class Clawback:
+    """What a refund of a top-up's payment does to the grant it bought: ``taken_minor`` comes off what is still
+    unspent; ``spent_minor`` of the refund was credit already spent (an operator must look at it)."""
+
+    taken_minor: int
+    spent_minor: int
+
+
+def claw_back(grant: CreditGrant, refunded_minor: int) -> Clawback:
+    """Take ``refunded_minor`` back from ``grant``: never more than is left of it (no balance goes negative), and
+    never more than it bought, less earlier claw-backs (a refund beyond what was paid is settlement's over-refund,
+    not spent credit). What the refund claims beyond what is left was spent. A voided grant's remainder was already
+    withdrawn: nothing is taken, and only what was spent is reported."""
+    if refunded_minor < 0:
+        raise ValueError(f"refunded_minor is {refunded_minor}; refunds are never negative")
+    claim = min(refunded_minor, max(grant.amount_minor - grant.clawed_back_minor, 0))
+    left = max(grant.remaining_minor, 0)
+    taken = 0 if grant.status is GrantStatus.VOIDED else min(claim, left)
+    return Clawback(taken, max(claim - left, 0))
 
 
 def spending_order(grant: CreditGrant) -> tuple[int, int, datetime, datetime, str]:

@@ -69,7 +69,13 @@ class ReviewKind(StrEnum):
     OVER_PAYMENT = "over_payment"
     OVER_REFUND = "over_refund"
     UNPROCESSABLE_EVENT = "unprocessable_event"
+    # A top-up's payment was refunded after some of the credit it bought was spent: that part could not be taken
+    # back (``domain/credit.py`` claw_back); amount is the spent part.
+    REFUNDED_CREDIT_SPENT = "refunded_credit_spent"
 
+
+# The settlements that can change what was refunded.
+REFUND_KINDS = frozenset({SettlementKind.REFUND_PROCESSED, SettlementKind.REFUND_FAILED})
 
 # Review kinds a later event can make moot (a missing payment arrives, a refund fails): settlement resolves
 # them itself. The others stay until a person resolves them.

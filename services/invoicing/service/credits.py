@@ -1,7 +1,8 @@
 """Prepaid credit: granting it (by an operator, or for a credit note), buying it (a top-up invoice paid through the
 payments flow), voiding a grant, and reading an organisation's balance. Spending it is the period close's
 (``period_close.py``), in the transaction that stores the invoice; making a top-up's grant available is
-settlement's (``settlements.py``), when its invoice becomes paid."""
+settlement's (``settlements.py``), when its invoice becomes paid, and so is taking its credit back when that
+payment is refunded (``claw_back_refunds``, in the transaction that applies the refund)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ from services.invoicing.domain.credit import (
     GrantStatus,
     GrantTerms,
     balances,
+    claw_back,
     credit_purchase_invoice,
     grant_terms,
 )
 from services.invoicing.domain.invoice import Invoice
 from services.invoicing.domain.invoice_checks import validate_invoice
+from services.invoicing.domain.settlement import Review, ReviewKind, Settlement, SettlementKind, describe_money
 from services.invoicing.service.billing_inputs import Supplier, customer_party
 from services.invoicing.service.fingerprints import fingerprint
 from services.invoicing.service.organisations import existing_organisation
-from services.invoicing.service.ports import InvoicingTransaction
+from services.invoicing.service.ports import Credits, InvoicingTransaction
 
 MAX_VOID_REASON_LENGTH = 500
 
@@ -145,6 +148,45 @@ async def credit_statement(
         grants = (await uow.credits.of_organisations([organisation.id])).get(organisation.id, [])
         ledger = await uow.credits.consumptions_of(organisation.id)
     return CreditStatement(now, balances(grants, now), tuple(grants), tuple(ledger))
+
+
+async def claw_back_refunds(
+    credits: Credits, invoice_id: str, refunds: Sequence[Settlement], failed_refund_ids: Sequence[str],
+    now: datetime,
+) -> list[Review]:
+    """Settlement's, in the transaction that applies a refund event to ``invoice_id``: when that invoice is a
+    top-up, each processed refund it counts (``refunds``) takes its amount back from the grant the top-up bought,
+    once per refund id (a redelivered or reordered event takes nothing twice), and what a failed refund took is
+    given back. Only what is still unspent is taken (no balance goes negative); what the refund claims beyond that
+    was already spent, and goes to the review list naming the invoices it was spent on. Any other invoice: nothing.
+    """
+    grant_id = await credits.purchase_grant_of(invoice_id)
+    if grant_id is None:
+        return []
+    grant = await credits.get(grant_id, for_update=True)
+    assert grant is not None
+    await credits.release_clawbacks(grant_id, failed_refund_ids, now)
+    reviews: list[Review] = []
+    for refund in refunds:
+        if refund.kind is not SettlementKind.REFUND_PROCESSED:
+            continue
+        refund_id = refund.refund_id or refund.event_id
+        grant = await credits.get(grant_id)
+        assert grant is not None
+        clawback = claw_back(grant, refund.amount_minor)
+        if not await credits.record_clawback(grant_id, invoice_id, refund_id, clawback.taken_minor, now):
+            continue
+        if clawback.spent_minor:
+            spent_on = await credits.spent_on(grant_id)
+            detail = (
+                f"top-up refunded after its credit was spent: refund {refund_id} of top-up invoice {invoice_id} "
+                f"took back {describe_money(clawback.taken_minor, grant.currency)} of credit grant {grant_id}; "
+                f"{describe_money(clawback.spent_minor, grant.currency)} of the refund was credit already spent on "
+                f"invoices {', '.join(spent_on)}"
+            )
+            reviews.append(Review(ReviewKind.REFUNDED_CREDIT_SPENT, refund.event_id, detail, clawback.spent_minor,
+                                  grant.currency))
+    return reviews
 
 
 @dataclass(frozen=True)

@@ -456,6 +456,23 @@ class Credits(Protocol):
 
     async def make_purchase_available(self, invoice_id: str) -> str | None: ...
 
+    async def purchase_grant_of(self, invoice_id: str) -> str | None:
+        """The grant this (top-up) invoice bought; None for any other invoice."""
+        ...
+
+    async def record_clawback(self, grant_id: str, invoice_id: str, refund_id: str, amount_minor: int,
+                              at: datetime) -> bool:
+        """A ledger entry of kind clawback, once per (grant, refund id); False when the refund already has one."""
+        ...
+
+    async def release_clawbacks(self, grant_id: str, refund_ids: Sequence[str], at: datetime) -> int:
+        """Give back what these (failed) refunds took back."""
+        ...
+
+    async def spent_on(self, grant_id: str) -> list[str]:
+        """The invoices that spent credit of this grant (not given back), oldest first."""
+        ...
+
     async def consumptions_of(self, organisation_id: str, *, limit: int = 200) -> list[Any]: ...
 
 class CreditNotes(Protocol):

@@ -3,9 +3,9 @@
 One payments event is one transaction: lock the invoice row, record the event (its id is the key: a redelivery,
 or the same event on another replica, records nothing and changes nothing), recompute the invoice from all of
 its recorded events with ``domain/settlement.py``, store the new amounts and status, append the status change
-and review items, and, when the invoice has just become paid, record ``invoice.paid`` in the outbox. Two
-replicas handling events of the same invoice queue on the row lock, so each recomputation sees the other's
-committed event.
+and review items, take a refunded top-up's credit back (``credits.claw_back_refunds``), and, when the invoice
+has just become paid, record ``invoice.paid`` in the outbox. Two replicas handling events of the same invoice
+queue on the row lock, so each recomputation sees the other's committed event.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from services.invoicing.adapters.subscription_repository import SubscriptionRepo
 from services.invoicing.domain.invoice import Invoice, InvoiceStatus
 from services.invoicing.domain.settlement import (
     RECOMPUTED_REVIEW_KINDS,
+    REFUND_KINDS,
     Balance,
     InvoiceTerms,
     PaymentsEvent,
@@ -36,9 +37,11 @@ from services.invoicing.domain.settlement import (
     ReviewItem,
     ReviewKind,
     Settlement,
+    SettlementKind,
     StatusChange,
     settle,
 )
+from services.invoicing.service.credits import claw_back_refunds
 
 MAX_RESOLUTION_LENGTH = 1000
 
@@ -93,6 +96,8 @@ class Settlements:
             result = settle(terms, [r.settlement for r in recorded])
             await store.mark_applied(invoice.id, result.applied)
             await store.add_reviews(invoice.id, invoice.organisation_id, result.reviews)
+            if settlement.kind in REFUND_KINDS:
+                await self._claw_back(uow, invoice, [r.settlement for r in recorded], result.applied, now)
             await store.resolve_moot(
                 invoice.id,
                 RECOMPUTED_REVIEW_KINDS,
@@ -106,6 +111,19 @@ class Settlements:
             if balance.status is not invoice.status:
                 await self._status_changed(uow, store, invoice, balance, settlement, now)
         return Outcome.APPLIED
+
+    async def _claw_back(
+        self, uow: UnitOfWork, invoice: Invoice, recorded: list[Settlement], applied: frozenset[str], now: datetime
+    ) -> None:
+        """A top-up's refunds take back the credit it bought (``credits.claw_back_refunds``); the refunds that count
+        are the ones settlement applied, by when they happened, and a refund.failed gives its refund's back."""
+        refunds = sorted(
+            (s for s in recorded if s.kind is SettlementKind.REFUND_PROCESSED and s.event_id in applied),
+            key=lambda s: (s.occurred_at, s.event_id),
+        )
+        failed = [s.refund_id or s.event_id for s in recorded if s.kind is SettlementKind.REFUND_FAILED]
+        reviews = await claw_back_refunds(CreditRepository(uow.connection), invoice.id, refunds, failed, now)
+        await SettlementRepository(uow.connection).add_reviews(invoice.id, invoice.organisation_id, reviews)
 
     async def _status_changed(
         self, uow: UnitOfWork, store: SettlementRepository, invoice: Invoice, balance: Balance,

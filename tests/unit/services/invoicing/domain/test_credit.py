@@ -9,12 +9,14 @@ import pytest
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument
 from services.invoicing.domain.credit import (
+    Clawback,
     CreditGrant,
     GrantSource,
     GrantStatus,
     allocate_credits,
     apply_credits,
     balances,
+    claw_back,
     grant_terms,
 )
 from services.invoicing.domain.invoice import LineKind
@@ -152,3 +154,25 @@ def test_the_worked_example_of_docs_credits() -> None:
     assert [(line.credit_grant_id, line.amount_minor) for line in credited.credit_lines] == [
         ("B", -30_000), ("A", -50_000)]
     assert credited.amount_due_minor == 37_882
+
+
+def test_a_refund_takes_back_only_what_is_unspent_and_reports_the_spent_rest() -> None:
+    bought = grant("g1", 100_000)
+    assert claw_back(bought, 30_000) == Clawback(30_000, 0)  # a partial refund: only its amount
+    assert claw_back(bought, 100_000) == Clawback(100_000, 0)
+    spent = grant("g1", 100_000, consumed=70_000)
+    assert claw_back(spent, 20_000) == Clawback(20_000, 0)
+    assert claw_back(spent, 100_000) == Clawback(30_000, 70_000)  # never below zero: the rest was spent
+    # An earlier claw-back counts: a second refund takes from what is left, and no refund claims more than was
+    # bought (a refund beyond what was paid is settlement's over-refund, not spent credit).
+    after_first = replace(spent, clawed_back_minor=20_000)
+    assert after_first.remaining_minor == 10_000
+    assert claw_back(after_first, 80_000) == Clawback(10_000, 70_000)
+    assert claw_back(after_first, 500_000) == Clawback(10_000, 70_000)
+    assert claw_back(replace(bought, clawed_back_minor=100_000), 5_000) == Clawback(0, 0)
+    # A voided grant's remainder was withdrawn already: nothing taken, only the spent part reported.
+    voided = grant("g1", 100_000, consumed=70_000, status=GrantStatus.VOIDED)
+    assert claw_back(voided, 20_000) == Clawback(0, 0)
+    assert claw_back(voided, 100_000) == Clawback(0, 70_000)
+    with pytest.raises(ValueError):
+        claw_back(bought, -1)

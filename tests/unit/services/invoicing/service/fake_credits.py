@@ -1,5 +1,6 @@
 """Prepaid credit grants in memory, keeping the PostgreSQL repository's contracts: idempotency keys, one grant per
-(source, source id), one consumption per (grant, invoice), released when the invoice is voided."""
+(source, source id), one consumption per (grant, invoice), released when the invoice is voided, one claw-back per
+(grant, refund id)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms
+from services.invoicing.domain.credit import CreditGrant, GrantSource, GrantStatus, GrantTerms, LedgerKind
 from services.invoicing.domain.invoice import InvoiceStatus
 from tests.unit.services.invoicing.service.fakes import Tables, insert_once
 
@@ -19,6 +20,8 @@ class ConsumptionRow:
     amount_minor: int
     consumed_at: datetime
     released_at: datetime | None = None
+    kind: LedgerKind = LedgerKind.INVOICE
+    refund_id: str = ""
 
 
 class FakeCredits:
@@ -26,9 +29,9 @@ class FakeCredits:
         self._tables = tables
 
     def _read(self, grant: CreditGrant) -> CreditGrant:
-        consumed = sum(c.amount_minor for c in self._tables.consumptions.values()
-                       if c.grant_id == grant.id and c.released_at is None)
-        return replace(grant, consumed_minor=consumed)
+        counted = [c for c in self._tables.consumptions.values() if c.grant_id == grant.id and c.released_at is None]
+        return replace(grant, consumed_minor=sum(c.amount_minor for c in counted if c.kind is LedgerKind.INVOICE),
+                       clawed_back_minor=sum(c.amount_minor for c in counted if c.kind is LedgerKind.CLAWBACK))
 
     async def add(self, grant_id: str, organisation_id: str, terms: GrantTerms, status: GrantStatus,
                   created_at: datetime, *, idempotency_key: str, fingerprint: str,
@@ -68,19 +71,20 @@ class FakeCredits:
 
     async def record_consumptions(self, uses: Sequence[tuple[str, str, int]], at: datetime) -> None:
         for grant_id, invoice_id, amount in uses:
-            self._tables.consumptions.setdefault((grant_id, invoice_id),
+            self._tables.consumptions.setdefault((grant_id, invoice_id, ""),
                                                  ConsumptionRow(grant_id, invoice_id, amount, at))
 
     async def forget_drafts(self, invoice_ids: Sequence[str]) -> None:
         drafts = {i for i in invoice_ids
                   if i in self._tables.invoices and self._tables.invoices[i].status is InvoiceStatus.DRAFT}
-        for key in [key for key, row in self._tables.consumptions.items() if row.invoice_id in drafts]:
+        for key in [key for key, row in self._tables.consumptions.items()
+                    if row.invoice_id in drafts and row.kind is LedgerKind.INVOICE]:
             del self._tables.consumptions[key]
 
     async def release_invoice(self, invoice_id: str, at: datetime) -> int:
         released = 0
         for row in self._tables.consumptions.values():
-            if row.invoice_id == invoice_id and row.released_at is None:
+            if row.invoice_id == invoice_id and row.released_at is None and row.kind is LedgerKind.INVOICE:
                 row.released_at = at
                 released += 1
         return released
@@ -104,6 +108,33 @@ class FakeCredits:
                 self._set_status(grant_id, GrantStatus.AVAILABLE, None)
                 return grant_id
         return None
+
+    async def purchase_grant_of(self, invoice_id: str) -> str | None:
+        return next((g for g, bought_by in self._tables.purchases.items() if bought_by == invoice_id), None)
+
+    async def record_clawback(self, grant_id: str, invoice_id: str, refund_id: str, amount_minor: int,
+                              at: datetime) -> bool:
+        assert amount_minor >= 0 and refund_id
+        key = (grant_id, invoice_id, refund_id)
+        if key in self._tables.consumptions:
+            return False
+        self._tables.consumptions[key] = ConsumptionRow(grant_id, invoice_id, amount_minor, at,
+                                                        kind=LedgerKind.CLAWBACK, refund_id=refund_id)
+        return True
+
+    async def release_clawbacks(self, grant_id: str, refund_ids: Sequence[str], at: datetime) -> int:
+        released = 0
+        for row in self._tables.consumptions.values():
+            if (row.grant_id == grant_id and row.refund_id in refund_ids and row.kind is LedgerKind.CLAWBACK
+                    and row.released_at is None):
+                row.released_at = at
+                released += 1
+        return released
+
+    async def spent_on(self, grant_id: str) -> list[str]:
+        rows = [c for c in self._tables.consumptions.values()
+                if c.grant_id == grant_id and c.released_at is None and c.kind is LedgerKind.INVOICE]
+        return [c.invoice_id for c in sorted(rows, key=lambda c: (c.consumed_at, c.invoice_id))]
 
     async def consumptions_of(self, organisation_id: str, *, limit: int = 200) -> list[ConsumptionRow]:
         mine = [c for c in self._tables.consumptions.values()

@@ -113,7 +113,8 @@ class Tables:
     price_overrides: dict[str, Keyed] = field(default_factory=dict)  # of PriceOverride, by id
     grants: dict[str, Keyed] = field(default_factory=dict)  # of CreditGrant (consumed_minor counted when read)
     purchases: dict[str, str] = field(default_factory=dict)  # grant id -> its top-up invoice
-    consumptions: dict[tuple[str, str], Any] = field(default_factory=dict)  # of fake_credits.ConsumptionRow
+    # fake_credits.ConsumptionRow by (grant, invoice, refund id): the credit ledger.
+    consumptions: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     credit_notes: dict[str, Keyed] = field(default_factory=dict)  # of CreditNote
     settlements: dict[str, list[Any]] = field(default_factory=dict)  # invoice id -> [RecordedSettlement]
     status_changes: list[tuple[str, str, str, str]] = field(default_factory=list)  # (invoice, from, to, cause)

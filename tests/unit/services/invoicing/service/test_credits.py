@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 
 from billing_runtime.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
-from services.invoicing.domain.credit import GrantSource, GrantStatus
+from services.invoicing.domain.credit import GrantSource, GrantStatus, LedgerKind
 from services.invoicing.domain.invoice import InvoiceStatus, LineKind
+from services.invoicing.domain.settlement import ReviewKind, Settlement, SettlementKind
 from services.invoicing.service import credits, invoices
 from services.invoicing.service.period_close import PeriodClose
 from tests.unit.services.invoicing.service.fakes import FakeOutbox, FakeUnitOfWork, Tables
@@ -125,3 +126,84 @@ async def test_a_top_up_is_an_issued_invoice_and_its_grant_is_pending_until_paid
         assert await uow.credits.make_purchase_available(invoice.id) is None
     statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
     assert [(b.available_minor, b.pending_minor) for b in statement.balances] == [(250000, 0)]
+
+
+def refund(refund_id: str, amount: int, *, event: str = "") -> Settlement:
+    return Settlement(event or f"evt_{refund_id}", SettlementKind.REFUND_PROCESSED, NOW, amount, "INR", "pay_1",
+                      refund_id, "razorpay")
+
+
+async def paid_top_up(tables: Tables, close, organisation_id: str, amount: int):
+    top_up = await credits.top_up_credit(FakeUnitOfWork(tables), close, organisation_id=organisation_id,
+                                         amount_minor=amount, currency="INR", now=NOW)
+    async with FakeUnitOfWork(tables) as uow:
+        await uow.credits.make_purchase_available(top_up.invoice.id)
+    return top_up
+
+
+async def grant_of(tables: Tables, grant_id: str):
+    async with FakeUnitOfWork(tables) as uow:
+        return await uow.credits.get(grant_id)
+
+
+async def claw_back(tables: Tables, invoice_id: str, refunds, failed=()):
+    async with FakeUnitOfWork(tables) as uow:
+        return await credits.claw_back_refunds(uow.credits, invoice_id, refunds, list(failed), NOW)
+
+
+async def test_a_refunded_top_up_takes_back_its_amount_once_per_refund(tables):
+    organisation_id = await customer(tables)
+    top_up = await paid_top_up(tables, close_for(tables, FakeUsage("0")), organisation_id, 250000)
+    invoice_id = top_up.invoice.id
+    first = refund("rfnd_1", 100000)
+    assert await claw_back(tables, invoice_id, [first]) == []
+    statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
+    assert statement.balances[0].available_minor == 150000
+    assert [(c.kind, c.invoice_id, c.refund_id, c.amount_minor) for c in statement.consumptions] == [
+        (LedgerKind.CLAWBACK, invoice_id, "rfnd_1", 100000)]
+    # Redelivered (the same event, or another event naming the same refund), and reordered behind a later
+    # refund: each refund takes back once, only its own amount.
+    second = refund("rfnd_2", 50000)
+    assert await claw_back(tables, invoice_id, [second, first, refund("rfnd_1", 100000, event="evt_again")]) == []
+    assert await claw_back(tables, invoice_id, [first, second]) == []
+    grant_ = await grant_of(tables, top_up.grant.id)
+    assert (grant_.clawed_back_minor, grant_.consumed_minor, grant_.remaining_minor) == (150000, 0, 100000)
+    # A refund that failed gives back what it took.
+    assert await claw_back(tables, invoice_id, [first], failed=["rfnd_2"]) == []
+    grant_ = await grant_of(tables, top_up.grant.id)
+    assert (grant_.clawed_back_minor, grant_.remaining_minor) == (100000, 150000)
+
+
+async def test_a_refund_of_spent_credit_takes_what_is_left_and_asks_an_operator_for_the_rest(tables):
+    organisation_id = await customer(tables)
+    close = close_for(tables, FakeUsage("200"))
+    top_up = await paid_top_up(tables, close, organisation_id, 150000)
+    (october,) = await close_periods(close, tables, organisation_id, "2026-10")
+    assert october.credits_minor == TOTAL  # 1,298.00 of the 1,500.00 bought was spent; 202.00 left
+    reviews = await claw_back(tables, top_up.invoice.id, [refund("rfnd_all", 150000)])
+    [review] = reviews
+    assert (review.kind, review.event_id, review.amount_minor, review.currency) == (
+        ReviewKind.REFUNDED_CREDIT_SPENT, "evt_rfnd_all", TOTAL, "INR")
+    assert october.id in review.detail and "rfnd_all" in review.detail and "202.00 INR" in review.detail
+    statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
+    assert statement.balances[0].available_minor == 0  # never negative
+    [grant_] = statement.grants
+    assert (grant_.consumed_minor, grant_.clawed_back_minor, grant_.remaining_minor) == (TOTAL, 150000 - TOTAL, 0)
+    # Redelivered: no second claw-back, no second review.
+    assert await claw_back(tables, top_up.invoice.id, [refund("rfnd_all", 150000)]) == []
+    assert len([c for c in tables.consumptions.values() if c.kind is LedgerKind.CLAWBACK]) == 1
+    # A second refund once nothing is left takes nothing (recorded once, as 0) and reports what was spent.
+    [later] = await claw_back(tables, top_up.invoice.id, [refund("rfnd_late", 1000)])
+    assert (later.event_id, later.amount_minor) == ("evt_rfnd_late", 1000)
+    assert (await grant_of(tables, top_up.grant.id)).remaining_minor == 0
+
+
+async def test_a_refund_of_an_ordinary_invoice_takes_no_credit(tables):
+    organisation_id = await customer(tables)
+    close = close_for(tables, FakeUsage("200"))
+    granted, _ = await grant(tables, organisation_id, 50000)
+    (october,) = await close_periods(close, tables, organisation_id, "2026-10")
+    before = dict(tables.consumptions)
+    assert await claw_back(tables, october.id, [refund("rfnd_1", 10000)]) == []
+    assert tables.consumptions == before
+    assert (await grant_of(tables, granted.id)).clawed_back_minor == 0
