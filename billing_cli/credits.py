@@ -19,10 +19,10 @@ AmountMinor = Annotated[int, typer.Option(help="Minor units of the currency (pai
 Currency = Annotated[str, typer.Option(help="The organisation's invoicing currency, e.g. INR")]
 Priority = Annotated[int, typer.Option(help="Lower is spent first")]
 ExpiresAt = Annotated[str, typer.Option(help="RFC 3339 time from which it is never spent; default never")]
-GRANT_COLUMNS = ["id", "source", "status", "priority", "amount", "remaining", "expires_at", "expired",
-                 "description"]
+GRANT_COLUMNS = ["id", "source", "status", "priority", "amount", "remaining", "clawed_back_minor", "expires_at",
+                 "expired", "description"]
 BALANCE_COLUMNS = ["currency", "available", "pending_minor"]
-LEDGER_COLUMNS = ["invoice_id", "grant_id", "amount_minor", "consumed_at", "released_at"]
+LEDGER_COLUMNS = ["kind", "invoice_id", "grant_id", "refund_id", "amount_minor", "consumed_at", "released_at"]
 
 
 def _path(organisation: str) -> str:
@@ -54,15 +54,16 @@ def credits_balance(ctx: typer.Context, organisation: Organisation, as_json: Jso
 def credits_list(
     ctx: typer.Context,
     organisation: Organisation,
-    ledger: Annotated[bool, typer.Option(help="The ledger of what invoices consumed instead of the grants")] = False,
+    ledger: Annotated[bool, typer.Option(help="The ledger (what invoices consumed, what refunds of top-ups took "
+                                              "back) instead of the grants")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """The organisation's grants, oldest first, with what is left of each; or, with --ledger, what each invoice
-    consumed from each grant (newest first)."""
+    consumed from each grant and what each refund of a top-up took back (kind clawback), newest first."""
     statement = gateway_of(ctx).request("GET", _path(organisation))
     if ledger:
         rows = statement["consumptions"]
-        show(rows, LEDGER_COLUMNS, as_json, f"{len(rows)} consumption(s) of {organisation}'s credit")
+        show(rows, LEDGER_COLUMNS, as_json, f"{len(rows)} ledger entries of {organisation}'s credit")
         return
     rows = statement["grants"]
     show(rows, GRANT_COLUMNS, as_json, f"{len(rows)} grant(s) of {organisation}")

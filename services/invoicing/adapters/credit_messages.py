@@ -1,4 +1,4 @@
-"""Protobuf <-> domain for prepaid credit grants, balances and the consumption ledger."""
+"""Protobuf <-> domain for prepaid credit grants, balances and the credit ledger (consumptions and claw-backs)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def grant_to_pb(grant: CreditGrant, at: datetime, purchase_invoice_id: str = "")
         status=invoicing_pb2.CreditGrantStatus.Value(f"CREDIT_GRANT_STATUS_{grant.status.value.upper()}"),
         description=grant.description, consumed_minor=grant.consumed_minor, remaining_minor=grant.remaining_minor,
         expired=grant.expired(at), create_time=timestamp(grant.created_at), purchase_invoice_id=purchase_invoice_id,
+        clawed_back_minor=grant.clawed_back_minor,
     )
     if grant.expires_at is not None:
         message.expire_time.CopyFrom(timestamp(grant.expires_at))
@@ -61,6 +62,8 @@ def statement_to_pb(statement: CreditStatement) -> invoicing_pb2.GetCreditBalanc
         entry = response.consumptions.add(
             grant_id=used.grant_id, invoice_id=used.invoice_id, amount_minor=used.amount_minor,
             consume_time=timestamp(used.consumed_at),
+            kind=invoicing_pb2.CreditLedgerKind.Value(f"CREDIT_LEDGER_KIND_{used.kind.value.upper()}"),
+            refund_id=used.refund_id,
         )
         if used.released_at is not None:
             entry.release_time.CopyFrom(timestamp(used.released_at))

@@ -44,6 +44,8 @@ async def test_grant_spend_void_and_read_over_rest(admin_http, invoicing, key_ho
     assert statement["balances"] == [{"currency": "INR", "available_minor": 0, "available": "0.00",
                                       "pending_minor": 0}]
     assert sorted(c["amount_minor"] for c in statement["consumptions"]) == [900, 50000]
+    assert {(c["kind"], c["refund_id"]) for c in statement["consumptions"]} == {("invoice", "")}
+    assert [g["clawed_back_minor"] for g in statement["grants"]] == [0, 0]
 
     top_up = await admin_http.post(f"{path}/top-ups", json={"amount_minor": 100000, "currency": "INR"})
     assert top_up.status_code == 201, top_up.text

@@ -1,4 +1,5 @@
-"""The REST shapes of prepaid credit: grants, top-ups, balances and the consumption ledger.
+"""The REST shapes of prepaid credit: grants, top-ups, balances and the credit ledger (what invoices consumed,
+what refunds of top-ups took back).
 
 Amounts are integer minor units of the organisation's invoicing currency (``amount_minor``: paise, cents, yen,
 fils), each with its text form. Validation is invoicing's: INVALID_ARGUMENT naming the field answers 400."""
@@ -20,6 +21,7 @@ from services.gateway.entrypoints.http.schemas import Request
 INT64_MAX = 2**63 - 1
 SOURCES = EnumNames.of(invoicing_pb2.CreditGrantSource, "CREDIT_GRANT_SOURCE_")
 STATUSES = EnumNames.of(invoicing_pb2.CreditGrantStatus, "CREDIT_GRANT_STATUS_")
+LEDGER_KINDS = EnumNames.of(invoicing_pb2.CreditLedgerKind, "CREDIT_LEDGER_KIND_")
 
 
 class CreditGrantCreate(Request):
@@ -77,7 +79,8 @@ class CreditGrant(BaseModel):
     expired: bool
     description: str
     consumed_minor: int
-    remaining_minor: int
+    clawed_back_minor: int = Field(0, description="Taken back by refunds of its top-up's payment")
+    remaining_minor: int = Field(description="amount_minor less consumed_minor less clawed_back_minor")
     remaining: str | None
     created_at: datetime | None
     voided_at: datetime | None
@@ -90,6 +93,7 @@ class CreditGrant(BaseModel):
             amount=minor_to_text(m.amount_minor, m.currency), priority=m.priority, source=SOURCES.name(m.source),
             source_id=m.source_id, status=STATUSES.name(m.status), expires_at=from_timestamp(m.expire_time),
             expired=m.expired, description=m.description, consumed_minor=m.consumed_minor,
+            clawed_back_minor=m.clawed_back_minor,
             remaining_minor=m.remaining_minor, remaining=minor_to_text(m.remaining_minor, m.currency),
             created_at=from_timestamp(m.create_time), voided_at=from_timestamp(m.void_time),
             purchase_invoice_id=m.purchase_invoice_id,
@@ -104,11 +108,17 @@ class CreditBalance(BaseModel):
 
 
 class CreditConsumption(BaseModel):
+    kind: Literal["invoice", "clawback"] | None = Field(
+        description="invoice: an invoice consumed credit; clawback: a refund of the top-up invoice (invoice_id) took "
+        "its credit back (at most what was unspent)"
+    )
     grant_id: str
     invoice_id: str
+    refund_id: str = Field("", description="A claw-back's refund")
     amount_minor: int
     consumed_at: datetime | None
-    released_at: datetime | None = Field(description="Set when the invoice was voided: the credit went back")
+    released_at: datetime | None = Field(description="Set when the invoice was voided (a claw-back: the refund "
+                                         "failed): the credit went back")
 
 
 class CreditStatement(BaseModel):
@@ -123,8 +133,9 @@ class CreditStatement(BaseModel):
                                     available=minor_to_text(b.available_minor, b.currency),
                                     pending_minor=b.pending_minor) for b in m.balances],
             grants=[CreditGrant.from_pb(g) for g in m.grants],
-            consumptions=[CreditConsumption(grant_id=c.grant_id, invoice_id=c.invoice_id, amount_minor=c.amount_minor,
-                                            consumed_at=from_timestamp(c.consume_time),
+            consumptions=[CreditConsumption(kind=LEDGER_KINDS.name(c.kind), grant_id=c.grant_id,
+                                            invoice_id=c.invoice_id, refund_id=c.refund_id,
+                                            amount_minor=c.amount_minor, consumed_at=from_timestamp(c.consume_time),
                                             released_at=from_timestamp(c.release_time)) for c in m.consumptions],
         )
 

@@ -25,7 +25,7 @@ REVIEW_ITEM_STATES = EnumNames.of(invoicing_pb2.ReviewItemState, "REVIEW_ITEM_ST
 
 SettlementKindName = Literal["payment_captured", "refund_processed", "refund_failed", "overdue", "uncollectible"]
 ReviewItemKindName = Literal["unknown_invoice", "void_invoice", "currency_mismatch", "over_payment", "over_refund",
-                             "unprocessable_event"]
+                             "unprocessable_event", "refunded_credit_spent"]
 ReviewItemStateName = Literal["open", "resolved"]
 
 
@@ -78,7 +78,9 @@ class ReviewItem(BaseModel):
     invoice_id: str = Field(description="Empty when the invoice is unknown")
     organisation_id: str = Field(description="As the event gave it")
     kind: ReviewItemKindName | None = Field(description="over_payment and over_refund were applied and "
-                                                        "`amount` is the excess; the others were not applied")
+                                                        "`amount` is the excess; refunded_credit_spent was applied "
+                                                        "and `amount` is the top-up's credit already spent, which "
+                                                        "could not be taken back; the others were not applied")
     detail: str = Field(examples=["currency mismatch: paid USD, invoice INR"])
     event_id: str = Field(description="The payments event (or, for an unreadable message, its stream and "
                                       "sequence)")
