@@ -1,7 +1,7 @@
 """Prepaid credit through gRPC against the real invoicing service and PostgreSQL: grants spent on issued invoices
 after tax with a line per grant in priority order, expired grants never spent, a voided invoice's credit given back
-and spent again by its reissue, periods closed at once never overspending a balance, and a top-up credited once
-when its invoice is paid."""
+and spent again by its reissue, periods closed at once never overspending a balance, a top-up credited once
+when its invoice is paid, and its unspent credit taken back, once, when its payment is refunded."""
 
 from __future__ import annotations
 
@@ -163,3 +163,61 @@ async def test_a_top_up_is_credited_once_when_its_invoice_is_paid(invoicing, inv
     assert [(b.available_minor, b.pending_minor) for b in statement.balances] == [(250_000, 0)]
     assert [(g.status, g.source, g.amount_minor) for g in statement.grants] == [
         (pb.CREDIT_GRANT_STATUS_AVAILABLE, pb.CREDIT_GRANT_SOURCE_PURCHASED, 250_000)]
+
+
+async def test_a_refunded_top_up_takes_back_its_unspent_credit_once(invoicing, invoicing_stub, metering,
+                                                                     payments_events):
+    organisation_id = await customer(invoicing_stub, invoicing)
+    top_up = await invoicing_stub.TopUpCredit(pb.TopUpCreditRequest(
+        organisation_id=organisation_id, amount_minor=150_000, currency="INR", idempotency_key=secrets.token_hex(4)))
+    purchase, grant_id = top_up.invoice, top_up.grant.id
+    desk = Payments(payments_events, purchase)
+    await desk.publish(desk.captured("p", 150_000))
+    await invoice_when(invoicing_stub, purchase.id, lambda i: i.status == pb.INVOICE_STATUS_PAID)
+    await eventually(lambda: balance(invoicing_stub, organisation_id),
+                     lambda s: s.balances[0].available_minor == 150_000, timeout=20.0)
+    run = await run_to_completion(invoicing_stub, "2026-05", organisation_id)
+    assert (run.invoiced, run.failed) == (1, 0), run.failures
+    may = await live_invoice(invoicing_stub, organisation_id, "2026-05")
+    assert may.credits_minor == TOTAL  # 1178.82 of the 1500.00 bought spent; 321.18 left
+
+    # A partial refund takes back only its amount, once: a redelivery (a new NATS message id) changes nothing.
+    partial = desk.refunded("r1", 20_000, minutes=5)
+    await desk.publish(partial)
+    await invoice_when(invoicing_stub, purchase.id, lambda i: i.amount_refunded_minor == 20_000)
+    await desk.publish(partial, msg_id=f"again-{secrets.token_hex(4)}")
+    statement = await balance(invoicing_stub, organisation_id)
+    assert statement.balances[0].available_minor == 150_000 - TOTAL - 20_000
+    [bought] = statement.grants
+    assert (bought.consumed_minor, bought.clawed_back_minor) == (TOTAL, 20_000)
+
+    # The rest refunded: what is left is taken (never below zero), what was spent goes to the review list.
+    rest = desk.refunded("r2", 130_000, minutes=6)
+    await desk.publish(rest)
+    await invoice_when(invoicing_stub, purchase.id, lambda i: i.status == pb.INVOICE_STATUS_REFUNDED)
+    statement = await balance(invoicing_stub, organisation_id)
+    assert statement.balances[0].available_minor == 0
+    [bought] = statement.grants
+    assert (bought.id, bought.consumed_minor, bought.clawed_back_minor, bought.remaining_minor) == (
+        grant_id, TOTAL, 150_000 - TOTAL, 0)
+    ledger = sorted((c.kind, c.invoice_id, c.refund_id, c.amount_minor) for c in statement.consumptions)
+    assert ledger == sorted([
+        (pb.CREDIT_LEDGER_KIND_INVOICE, may.id, "", TOTAL),
+        (pb.CREDIT_LEDGER_KIND_CLAWBACK, purchase.id, f"rfd_{desk.tag}_r1", 20_000),
+        (pb.CREDIT_LEDGER_KIND_CLAWBACK, purchase.id, f"rfd_{desk.tag}_r2", 150_000 - TOTAL - 20_000),
+    ])
+    items = (await invoicing_stub.ListReviewItems(
+        pb.ListReviewItemsRequest(organisation_id=organisation_id))).review_items
+    [spent] = [i for i in items if i.kind == pb.REVIEW_ITEM_KIND_REFUNDED_CREDIT_SPENT]
+    assert (spent.invoice_id, spent.event_id, spent.amount_minor) == (purchase.id, rest[1].event_id, TOTAL)
+    assert may.id in spent.detail and f"rfd_{desk.tag}_r2" in spent.detail
+
+    # Redelivered once more: no second claw-back, no second review; the May invoice keeps its credit.
+    await desk.publish(rest, msg_id=f"again-{secrets.token_hex(4)}")
+    await asyncio.sleep(1.0)
+    again = await balance(invoicing_stub, organisation_id)
+    assert len(again.consumptions) == 3 and again.grants[0].remaining_minor == 0
+    items = (await invoicing_stub.ListReviewItems(
+        pb.ListReviewItemsRequest(organisation_id=organisation_id))).review_items
+    assert len([i for i in items if i.kind == pb.REVIEW_ITEM_KIND_REFUNDED_CREDIT_SPENT]) == 1
+    assert (await live_invoice(invoicing_stub, organisation_id, "2026-05")).credits_minor == TOTAL
