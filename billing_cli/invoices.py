@@ -138,6 +138,15 @@ def invoices_list(
     show(rows, INVOICE_COLUMNS, as_json, f"{len(rows)} invoice(s)")
 
 
+def _credit_rows(invoice: dict[str, Any]) -> list[dict[str, str]]:
+    """Prepaid credit paying the total (after tax), a row per grant, and what is left to pay; none without."""
+    if not invoice.get("credit_lines"):
+        return []
+    rows = [{"": line["description"], "amount": line["amount"]} for line in invoice["credit_lines"]]
+    left = "left to pay if the period closed now" if invoice["projected"] else "amount due"
+    return [*rows, {"": left, "amount": f"{invoice['amount_due']} {invoice['currency']}"}]
+
+
 def show_invoice(invoice: dict[str, Any], as_json: bool) -> None:
     """An invoice as an operator reads it: header, lines, tax lines and totals."""
     if as_json:
@@ -155,6 +164,7 @@ def show_invoice(invoice: dict[str, Any], as_json: bool) -> None:
     totals += [{"": f"{(t['kind'] or 'tax').upper()} {t['rate']}% on {t['taxable']}", "amount": t["amount"]}
                for t in invoice["tax_lines"]]
     totals.append({"": "total", "amount": f"{invoice['total']} {currency}"})
+    totals += _credit_rows(invoice)
     show(totals, ["", "amount"], False, f"Tax: {(invoice['tax_regime'] or 'none').replace('_', ' ')}")
     details = [f"issued {invoice['issue_date']}" if invoice["issue_date"] else "",
                f"due {invoice['due_date']}" if invoice["due_date"] else "",
@@ -236,6 +246,10 @@ def _line_key(line: dict[str, Any]) -> tuple[Any, ...]:
     return (line["kind"], line["metric_code"], line["plan_version_id"], line["period_start"])
 
 
+def _minus(minor: int, text: str | None) -> str:
+    return f"-{text}" if minor else "0"
+
+
 def show_forecast(invoice: dict[str, Any], forecast: dict[str, Any]) -> None:
     """The forecast next to the period so far: each line's quantity and amount now and at the period's end, the
     totals, and how the forecast was made."""
@@ -250,6 +264,12 @@ def show_forecast(invoice: dict[str, Any], forecast: dict[str, Any]) -> None:
     rows += [{"line": name, "so far": invoice[name], "forecast": end[name]} for name in ("subtotal", "tax")]
     rows.append({"line": "total", "so far": f"{invoice['total']} {invoice['currency']}",
                  "forecast": f"{end['total']} {end['currency']}"})
+    if invoice.get("credit_lines") or end.get("credit_lines"):
+        # Each spends the balance as it is now; the forecast leaves out grants expiring before the period ends.
+        rows.append({"line": "prepaid credit", "so far": _minus(invoice["credits_minor"], invoice["credits"]),
+                     "forecast": _minus(end["credits_minor"], end["credits"])})
+        rows.append({"line": "left to pay", "so far": f"{invoice['amount_due']} {invoice['currency']}",
+                     "forecast": f"{end['amount_due']} {end['currency']}"})
     show(rows, FORECAST_COLUMNS, False, f"Forecast for the end of period {invoice['period_key']}")
     method = _METHODS.get(forecast["method"] or "", forecast["method"] or "")
     if forecast["method"] == "daily_trend":
@@ -265,8 +285,9 @@ def invoices_projected(
     forecast: Annotated[bool, typer.Option(help="Also forecast the period's end from the trend so far")] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """The organisation's current period so far, priced: what its invoice would be if the period ended now; and
-    the forecast of its end if usage keeps its trend."""
+    """The organisation's current period so far, priced: what its invoice would be if the period ended now (with
+    earlier periods' late usage as adjustment lines, and the prepaid credit it would spend); and the forecast of its
+    end if usage keeps its trend. Nothing is spent."""
     invoice = gateway_of(ctx).request("GET", f"/api/v1/admin/organisations/{organisation_id}/projected-invoice",
                                       params={"forecast": str(forecast).lower()}, timeout=DOWNLOAD_TIMEOUT_SECONDS)
     show_invoice(invoice, as_json)

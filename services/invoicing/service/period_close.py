@@ -228,17 +228,30 @@ class PeriodClose:
     ) -> LatePricing:
         """Earlier periods' late usage for the invoices about to be priced; organisations whose earlier periods
         cannot be priced again are counted failed."""
+        late = await self._price_late_usage(planned, subscriptions, versions, price_overrides, rates)
+        for organisation_id, message in late.failures.items():
+            log.warning("invoice not computed", organisation_id=organisation_id, error=message)
+            progress.fail(organisation_id, message)
+        return late
+
+    async def _price_late_usage(
+        self,
+        planned: Sequence[PlannedInvoice],
+        subscriptions: Mapping[str, Sequence[Subscription]],
+        versions: Mapping[str, PlanVersion],
+        price_overrides: Mapping[str, Sequence[PriceOverride]],
+        rates: Sequence[ExchangeRate],
+    ) -> LatePricing:
+        """Earlier periods' late usage for ``planned`` (the period close's, and the projected invoice's): their
+        live invoices of periods ending within the late window read in one transaction, then one usage call to
+        metering per earlier period with an issued invoice (``service/late_usage.py``)."""
         start = horizon(planned, self._late_window)
         if start is None:
             return LatePricing({}, {}, {}, {})
         async with self._uow() as uow:
             recent = await uow.invoices.recent_live([plan.organisation.id for plan in planned], start)
-        late = await price_late_usage(planned, recent, subscriptions, versions, price_overrides, self._usage,
+        return await price_late_usage(planned, recent, subscriptions, versions, price_overrides, self._usage,
                                       self._policy.supplier, rates, self._late_window)
-        for organisation_id, message in late.failures.items():
-            log.warning("invoice not computed", organisation_id=organisation_id, error=message)
-            progress.fail(organisation_id, message)
-        return late
 
     async def _late_usage_still_holds(
         self,
@@ -459,10 +472,19 @@ class PeriodClose:
     async def projected(self, organisation_id: str, *, with_forecast: bool = False,
                         plan_change: Mapping[str, str] | None = None) -> ProjectedInvoice:
         """The current period's invoice as it stands: usage so far, priced (base fees for the whole period).
-        Not stored, not numbered. ``with_forecast`` adds the invoice at the period's end if the trend so far
-        holds (``domain/usage_forecast.py``), for which metering is asked each extrapolated metric's usage per
-        local day. ``plan_change`` (the arguments of ``subscriptions.change_plan`` but the unit of work) prices
-        the period as if that change had been made: its proration, before it is made."""
+        Not stored, not numbered, and nothing is spent or billed. ``with_forecast`` adds the invoice at the
+        period's end if the trend so far holds (``domain/usage_forecast.py``), for which metering is asked each
+        extrapolated metric's usage per local day. ``plan_change`` (the arguments of
+        ``subscriptions.change_plan`` but the unit of work) prices the period as if that change had been made:
+        its proration, before it is made.
+
+        It carries what the period close would add if it ran now: the usage adjustment lines of earlier periods'
+        late usage (the close's own reading: one usage call to metering per earlier period with an issued
+        invoice within the late window, none when there is none), and the prepaid credit lines the
+        organisation's grants would pay (``apply_credits`` on a read of the grants, without the close's lock or
+        any consumption). The forecast carries the same adjustments, and the credit the same balance would pay
+        of its total, leaving out grants that expire before the period ends: both are spent from the balance as
+        it is now, each on its own (the projection spends nothing, so one does not reduce the other)."""
         now = self._clock()
         async with self._uow() as uow:
             organisation = await uow.organisations.get(organisation_id)
@@ -480,6 +502,7 @@ class PeriodClose:
             rates = await uow.exchange_rates.all_rates()
             coupons = (await uow.coupons.redemptions_of([organisation_id])).get(organisation_id, [])
             price_overrides = (await uow.price_overrides.for_organisations([organisation_id])).get(organisation_id, ())
+            grants = (await uow.credits.of_organisations([organisation_id])).get(organisation_id, [])
         period = billing_period(organisation, subscriptions, at=now)
         segments = plan_segments(subscriptions, period, versions, price_overrides)
         if not segments:
@@ -488,9 +511,18 @@ class PeriodClose:
                 "it to a plan first"
             )
         plan = planned_invoice(organisation, period, subscriptions, versions, segments, coupons)
+        late = await self._price_late_usage([plan], {organisation_id: subscriptions}, versions,
+                                            {organisation_id: price_overrides}, rates)
+        plan = with_late_usage(plan, late)
         (usage,) = await read_usage([plan], self._usage, until=now)
         billing = billing_input(plan, usage, self._policy.supplier, rates)
-        invoice = build_invoice("projected", billing)
+        invoice = apply_credits(build_invoice("projected", billing), grants, now)
+        if organisation_id in late.failures:
+            # The close would fail this organisation until it is fixed: say so rather than hide it.
+            log.warning("projected invoice without late usage", organisation_id=organisation_id,
+                        error=late.failures[organisation_id])
+            invoice = replace(invoice, notes=(*invoice.notes, f"Not included: {late.failures[organisation_id]}; "
+                                                              "the period cannot be closed until it is fixed."))
         validate_invoice(invoice)
         if not with_forecast:
             return ProjectedInvoice(invoice)
@@ -500,5 +532,6 @@ class PeriodClose:
             for code in needed.metric_codes
         }
         forecast = forecast_invoice("forecast", billing, daily, now, self._forecast_window_days)
+        forecast = replace(forecast, invoice=apply_credits(forecast.invoice, grants, max(now, period.end)))
         validate_invoice(forecast.invoice)
         return ProjectedInvoice(invoice, forecast)

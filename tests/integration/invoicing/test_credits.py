@@ -1,19 +1,25 @@
 """Prepaid credit through gRPC against the real invoicing service and PostgreSQL: grants spent on issued invoices
 after tax with a line per grant in priority order, expired grants never spent, a voided invoice's credit given back
 and spent again by its reissue, periods closed at once never overspending a balance, a top-up credited once
-when its invoice is paid, and its unspent credit taken back, once, when its payment is refunded."""
+when its invoice is paid, and its unspent credit taken back, once, when its payment is refunded. The
+projected invoice shows the credit lines the period close then spends, spending nothing itself."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import grpc
 import pytest
 
 from billing.invoicing.v1 import invoicing_pb2 as pb
 from billing_runtime import messaging
+from services.invoicing.__main__ import issuing_policy
+from services.invoicing.adapters.metering_usage import MeteringUsage
+from services.invoicing.adapters.unit_of_work import InvoicingUnitOfWork
+from services.invoicing.service.period_close import PeriodClose
 from tests.integration.helpers import error_field, expect_rpc_error
 from tests.integration.invoicing.conftest import (
     create_organisation,
@@ -221,3 +227,45 @@ async def test_a_refunded_top_up_takes_back_its_unspent_credit_once(invoicing, i
         pb.ListReviewItemsRequest(organisation_id=organisation_id))).review_items
     assert len([i for i in items if i.kind == pb.REVIEW_ITEM_KIND_REFUNDED_CREDIT_SPENT]) == 1
     assert (await live_invoice(invoicing_stub, organisation_id, "2026-05")).credits_minor == TOTAL
+
+
+def credit_view(invoice: pb.Invoice):
+    return ([(line.number, line.kind, line.description, line.credit_grant_id, line.amount_minor)
+             for line in invoice.credit_lines], invoice.credits_minor, invoice.amount_due_minor, invoice.total_minor)
+
+
+async def test_the_projected_invoice_shows_the_credit_its_period_close_spends_and_spends_none(
+    invoicing, invoicing_stub, metering
+):
+    """The current period projected now, then closed (by a period close whose clock is a day after the period's
+    end, over the same tables and metering): the same credit lines, amounts and what is left to pay."""
+    organisation_id = await customer(invoicing_stub, invoicing)
+    later = await grant(invoicing_stub, organisation_id, 50_000, priority=5, description="goodwill")
+    first = await grant(invoicing_stub, organisation_id, 30_000, priority=1)
+
+    projected = (await invoicing_stub.GetProjectedInvoice(
+        pb.GetProjectedInvoiceRequest(organisation_id=organisation_id, include_forecast=True)))
+    invoice = projected.invoice
+    assert invoice.projected and credit_view(invoice) == (
+        [(2, pb.LINE_KIND_CREDIT, f"Prepaid credit: granted credit ({first.id})", first.id, -30_000),
+         (3, pb.LINE_KIND_CREDIT, f"Prepaid credit: goodwill ({later.id})", later.id, -50_000)],
+        80_000, TOTAL - 80_000, TOTAL)
+    # No usage: the forecast's total is the same, and so is the credit it would take (no grant expires).
+    assert credit_view(projected.forecast.invoice) == credit_view(invoice)
+    statement = await balance(invoicing_stub, organisation_id)
+    assert statement.balances[0].available_minor == 80_000 and list(statement.consumptions) == []
+
+    period_end = invoice.period_end.ToDatetime(tzinfo=UTC)
+    usage = MeteringUsage(metering.address)
+    try:
+        close = PeriodClose(partial(InvoicingUnitOfWork, invoicing.engine), invoicing.outbox, usage,
+                            issuing_policy(invoicing.settings), clock=lambda: period_end + timedelta(days=1))
+        async with InvoicingUnitOfWork(invoicing.engine) as uow:
+            organisation = await uow.organisations.get(organisation_id)
+        progress = await close.close_batch([organisation], invoice.period_key)
+    finally:
+        await usage.close()
+    assert (progress.invoiced, progress.failed) == (1, 0), progress.failures
+    closed = await live_invoice(invoicing_stub, organisation_id, invoice.period_key)
+    assert closed.status == pb.INVOICE_STATUS_ISSUED and credit_view(closed) == credit_view(invoice)
+    assert (await balance(invoicing_stub, organisation_id)).balances[0].available_minor == 0

@@ -1,6 +1,6 @@
 """The grace period and late usage, through real metering: events one second on each side of each period boundary,
 late events landing on the draft during the grace period, and later ones billed on the next invoice as usage
-adjustment lines. None lost, none doubled."""
+adjustment lines (shown on that invoice's projection before it is closed). None lost, none doubled."""
 
 from __future__ import annotations
 
@@ -160,6 +160,10 @@ async def test_late_events_land_on_the_draft_in_grace_and_on_the_next_invoice_af
         C("c1", "9000", NOV - SECOND), E("g2", "60", NOV - timedelta(hours=2), "storage_gb"),
         C("c2", "4", DEC - SECOND), C("c3", "5", DEC),
     ], {"api_calls": (OCT, NOV, "11100"), "storage_gb": (OCT, NOV, "74320")})
+    # November projected an hour before it ends: October's late usage is on it already, stored nowhere.
+    clock.now = DEC - timedelta(hours=1)
+    projected = (await close.projected(organisation_id)).invoice
+    assert projected.period_key == "2026-11" and len(await invoices(invoicing, organisation_id)) == 1
     clock.now = DEC + GRACE + SECOND
     progress = await close.close_batch([organisation], "2026-11")
     assert (progress.invoiced, progress.failed) == (1, 0), progress.failures
@@ -176,6 +180,11 @@ async def test_late_events_land_on_the_draft_in_grace_and_on_the_next_invoice_af
                                          ("storage_gb", "2026-10", Decimal(-80), -100)]
     assert adjustments[0].description == "API calls: late usage of period 2026-10"
     assert november.subtotal_minor == 100_000 + 5_035 + 54_000 + 41_700 - 100
+    # The projection showed exactly the adjustment lines the close then billed.
+    def adjusting(invoice: Invoice) -> list[tuple]:
+        return [(line.number, line.description, line.metric_code, line.adjusts_period_key, line.quantity,
+                 line.amount_minor, line.gst_rate) for line in invoice.lines if line.kind is LineKind.USAGE_ADJUSTMENT]
+    assert adjusting(projected) == adjusting(november) and len(adjusting(november)) == 2
 
     # Every event counted once, whichever invoice carries it.
     billed_calls = sum(q for invoice in (october, november) for q, _ in charged(

@@ -99,8 +99,9 @@ class Party(BaseModel):
 
 class InvoiceLine(BaseModel):
     number: int
-    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap", "discount", "credit",
-                  "credit_purchase"] | None
+    kind: Literal["base_fee", "usage", "minimum_spend", "maximum_cap", "discount", "usage_adjustment", "credit",
+                  "credit_purchase"] | None = Field(description="usage_adjustment: late usage of an earlier period "
+                                                                "(adjusts_period_key), billed on this invoice")
     description: str = Field(examples=["API calls"])
     quantity: str = Field(examples=["125000"])
     unit_price: str = Field(description="Full precision, in the invoice currency", examples=["0.02"])
@@ -269,7 +270,9 @@ class InvoiceForecast(BaseModel):
     days_observed: int = Field(description="Complete days the trend was read from", examples=[10])
     window_days: int = Field(description="The last of them the recent average covers", examples=[7])
     invoice: Invoice = Field(description="Priced like every invoice: its lines carry the projected quantities "
-                                         "and amounts, with tax and total")
+                                         "and amounts, with tax and total, and the prepaid credit the balance "
+                                         "now would pay of that total (grants expiring before the period ends "
+                                         "left out)")
     metrics: list[MetricForecast]
 
     @classmethod
@@ -281,7 +284,9 @@ class InvoiceForecast(BaseModel):
 
 
 class ProjectedInvoice(Invoice):
-    """The current period so far, priced (``projected: true``), with the forecast of its end."""
+    """The current period so far, priced (``projected: true``), with the forecast of its end. Both carry what the
+    period close would add if it ran now: earlier periods' late usage (``usage_adjustment`` lines) and the prepaid
+    credit it would spend (``credit_lines``, ``credits``, ``amount_due``), each from the balance as it is now."""
 
     forecast: InvoiceForecast | None = Field(None, description="Absent when not asked for (forecast=false)")
 

@@ -208,7 +208,10 @@ async def _projected(request: Request, organisation_id: str, forecast: bool) -> 
                   tags=["invoices"], summary="The current period's usage so far, priced, and its forecast")
 async def projected_invoice(organisation_id: str, request: Request, forecast: ForecastFlag = True):
     """What the organisation's invoice would be if its current period ended now: not stored, not numbered
-    (`projected: true`); and, in `forecast`, what it will be at the period's end if usage keeps its trend."""
+    (`projected: true`), with earlier periods' late usage as `usage_adjustment` lines and the prepaid credit the
+    period close would spend in `credit_lines` (`amount_due`: what is left to pay); nothing is spent. In
+    `forecast`, what it will be at the period's end if usage keeps its trend, with the credit the same balance
+    would pay of that total (grants expiring before the period ends left out)."""
     return await _projected(request, organisation_id, forecast)
 
 
@@ -267,6 +270,8 @@ async def my_invoice_pdf(invoice_id: str, request: Request, scope: OrgScope) -> 
 @router.get("/projected-invoice", response_model=ins.ProjectedInvoice,
             summary="Your current period so far, priced, and its forecast")
 async def my_projected_invoice(request: Request, scope: OrgScope, forecast: ForecastFlag = True):
-    """The API key's organisation's projected invoice for the current period: usage so far, priced on its plan;
-    and, in `forecast`, the invoice at the period's end if usage keeps its trend."""
+    """The API key's organisation's projected invoice for the current period: usage so far, priced on its plan,
+    with late usage of earlier periods (`usage_adjustment` lines) and the prepaid credit it would spend
+    (`credit_lines`, `amount_due`); and, in `forecast`, the invoice at the period's end if usage keeps its trend,
+    with the credit the same balance would pay of it. Nothing is spent."""
     return await _projected(request, scope.organisation_id, forecast)

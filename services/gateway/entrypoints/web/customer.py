@@ -44,10 +44,11 @@ async def organisation_of(request: Request, scope: Scope) -> schemas.Organisatio
 
 
 def _metrics_of(projected) -> list[tuple[str, str]]:
-    """(code, name) of every metric the plan charges for, in the invoice's order."""
+    """(code, name) of every metric the plan charges for, in the invoice's order (not late usage of an earlier
+    period: its metric may be one the plan no longer charges)."""
     seen: dict[str, str] = {}
     for line in projected.lines:
-        if line.metric_code and line.metric_code not in seen:
+        if line.metric_code and line.kind != "usage_adjustment" and line.metric_code not in seen:
             seen[line.metric_code] = line.description or line.metric_code
     return list(seen.items())
 

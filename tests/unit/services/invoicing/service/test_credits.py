@@ -207,3 +207,50 @@ async def test_a_refund_of_an_ordinary_invoice_takes_no_credit(tables):
     assert await claw_back(tables, october.id, [refund("rfnd_1", 10000)]) == []
     assert tables.consumptions == before
     assert (await grant_of(tables, granted.id)).clawed_back_minor == 0
+
+
+def credit_view(invoice):
+    return ([(line.number, line.kind, line.credit_grant_id, line.description, line.amount_minor)
+             for line in invoice.credit_lines], invoice.credits_minor, invoice.amount_due_minor)
+
+
+async def test_the_projected_invoice_shows_the_credit_the_period_close_then_spends_and_spends_none(tables):
+    """January 2027 so far (at NOW, 5 January) and January closed on 5 February, from the same usage: the same
+    credit lines, by the same grants in the same order, and the same amount left to pay."""
+    organisation_id = await customer(tables, subscribed_from="2027-01-01")
+    small, _ = await grant(tables, organisation_id, 50000, priority=1)
+    first, _ = await grant(tables, organisation_id, 30000, expires_at=NOW + timedelta(days=60))
+    pending = await credits.top_up_credit(FakeUnitOfWork(tables), close_for(tables, FakeUsage()),
+                                          organisation_id=organisation_id, amount_minor=90000, currency="INR", now=NOW)
+    projected = (await close_for(tables, FakeUsage("200")).projected(organisation_id)).invoice
+    # 1,298.00: 300.00 from the grant expiring first, 500.00 of the next priority; 498.00 left to pay. The unpaid
+    # top-up's grant is not spent.
+    assert credit_view(projected) == ([(3, LineKind.CREDIT, first.id, first.describe(), -30000),
+                                       (4, LineKind.CREDIT, small.id, small.describe(), -50000)],
+                                      80000, TOTAL - 80000)
+    assert tables.consumptions == {} and pending.grant.status is GrantStatus.PENDING
+    statement = await credits.credit_statement(FakeUnitOfWork(tables), organisation_id=organisation_id, now=NOW)
+    assert statement.balances[0].available_minor == 80000
+
+    february = datetime(2027, 2, 5, 6, 0, tzinfo=UTC)
+    close = PeriodClose(lambda: FakeUnitOfWork(tables), FakeOutbox(), FakeUsage("200"), POLICY,
+                        clock=lambda: february)
+    (january,) = await close_periods(close, tables, organisation_id, "2027-01")
+    assert january.total_minor == projected.total_minor == TOTAL
+    assert credit_view(january) == credit_view(projected)
+    assert sorted((row.grant_id, row.amount_minor) for row in tables.consumptions.values()) == sorted(
+        [(first.id, 30000), (small.id, 50000)])
+
+
+async def test_the_forecast_spends_the_same_balance_without_the_grants_expiring_before_the_period_ends(tables):
+    organisation_id = await customer(tables, subscribed_from="2027-01-01")
+    soon, _ = await grant(tables, organisation_id, 20000, expires_at=NOW + timedelta(days=3))
+    later, _ = await grant(tables, organisation_id, 200000, priority=5)
+    projected = await close_for(tables, FakeUsage("200", per_day="100")).projected(organisation_id,
+                                                                                   with_forecast=True)
+    assert [line.credit_grant_id for line in projected.invoice.credit_lines] == [soon.id, later.id]
+    assert projected.invoice.amount_due_minor == 0
+    forecast = projected.forecast.invoice
+    assert [line.credit_grant_id for line in forecast.credit_lines] == [later.id]
+    assert forecast.credits_minor == 200000 and forecast.amount_due_minor == forecast.total_minor - 200000
+    assert tables.consumptions == {}

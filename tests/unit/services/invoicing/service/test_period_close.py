@@ -14,7 +14,7 @@ import pytest
 
 from billing_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.invoicing.adapters import messages
-from services.invoicing.domain.invoice import InvoiceStatus, Party
+from services.invoicing.domain.invoice import InvoiceStatus, LineKind, Party
 from services.invoicing.service import catalog, invoices, organisations, subscriptions
 from services.invoicing.service.billing_inputs import Supplier, UsageTotal, UsageTotalQuery
 from services.invoicing.service.invoice_runs import InvoiceRuns, ProcessRunLocks
@@ -339,3 +339,31 @@ async def test_a_plan_change_is_priced_before_it_is_made_with_the_base_fees_pror
     assert early.value.field == "effective_date"
     with pytest.raises(NotFound):
         await close.projected(organisation_id, plan_change={**change, "subscription_id": "sub_other"})
+
+
+async def test_the_projected_invoice_carries_the_late_usage_adjustments_the_close_then_bills(tables):
+    """December is invoiced with 200 calls; 100 more arrive late. January's projection shows the adjustment line
+    the close of January then carries, read as the close reads it: one more usage call, for December."""
+    organisation_id = await organisation(tables, "Acme")
+    usage = FakeUsage("200")
+    assert (await close_for(tables, usage).close_batch([tables.organisations[organisation_id].value],
+                                                       "2026-12")).invoiced == 1
+    usage.total, usage.asked = Decimal(300), []
+    projected = (await close_for(tables, usage).projected(organisation_id)).invoice
+    # The projection asked for December again (whole period) and January so far: nothing else.
+    assert sorted((q.start.date(), q.end) for q in usage.asked) == [
+        (date(2026, 11, 30), datetime(2026, 12, 31, 18, 30, tzinfo=UTC)), (date(2026, 12, 31), NOW)]
+    [adjustment] = [line for line in projected.lines if line.kind is LineKind.USAGE_ADJUSTMENT]
+    assert (adjustment.metric_code, adjustment.adjusts_period_key, adjustment.quantity,
+            adjustment.amount_minor) == ("api_calls", "2026-12", Decimal(100), 5000)  # 100 x 0.50
+    assert projected.subtotal_minor == 100_000 + 15_000 + 5_000 and len(tables.invoices) == 1
+
+    february = datetime(2027, 2, 5, 6, 0, tzinfo=UTC)
+    close = PeriodClose(lambda: FakeUnitOfWork(tables), FakeOutbox(), usage, POLICY, clock=lambda: february)
+    assert (await close.close_batch([tables.organisations[organisation_id].value], "2027-01")).invoiced == 1
+    [january] = [i for i in tables.invoices.values() if i.period_key == "2027-01"]
+
+    def billed(invoice):
+        return [(line.number, line.kind, line.description, line.metric_code, line.adjusts_period_key, line.quantity,
+                 line.amount_minor) for line in invoice.lines], invoice.total_minor
+    assert billed(january) == billed(projected)

@@ -1,4 +1,5 @@
-"""Invoice and quote protobuf -> JSON: minor units as integers with the same amount as exact decimal text."""
+"""Invoice and quote protobuf -> JSON: minor units as integers with the same amount as exact decimal text; a
+projected invoice's late usage and prepaid credit, in JSON and on the dashboard."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.invoicing.v1 import invoicing_pb2 as pb
-from services.gateway.entrypoints.http.invoice_schemas import Invoice, InvoiceRun
+from services.gateway.entrypoints.http.invoice_schemas import Invoice, InvoiceRun, ProjectedInvoice
 from services.gateway.entrypoints.http.money_text import minor_to_text
 from services.gateway.entrypoints.http.pricing_schemas import Quote
+from services.gateway.entrypoints.web.formatting import Presentation
+from services.gateway.entrypoints.web.rendering import environment
 
 
 @pytest.mark.parametrize(
@@ -115,3 +118,38 @@ def test_quote_lines_rounded_with_text():
     assert (body["usage"], body["minimum_spend"], body["maximum_cap"], body["total"]) == (
         "125.00", "75.00", "0.00", "200.00")
     assert body["breakdown"][0]["from_units"] == "0" and body["breakdown"][0]["up_to"] == "1000"
+
+
+def test_a_projected_invoice_carries_its_late_usage_and_the_credit_it_would_spend_and_so_does_its_forecast():
+    projected = _invoice()
+    projected.projected, projected.number, projected.status = True, "", pb.INVOICE_STATUS_DRAFT
+    projected.lines.add(number=3, kind=pb.LINE_KIND_USAGE_ADJUSTMENT, description="API calls: late usage of period "
+                        "2026-09", quantity="100", unit_price="0.02", amount_minor=200, metric_code="api_calls",
+                        adjusts_period_key="2026-09", gst_rate="18", sac_code="998315")
+    projected.credit_lines.add(number=4, kind=pb.LINE_KIND_CREDIT, description="Prepaid credit: top-up (crg_1)",
+                               quantity="1", unit_price="-1000", amount_minor=-100000, credit_grant_id="crg_1")
+    projected.credits_minor, projected.amount_due_minor = 100000, 312882
+    reply = pb.GetProjectedInvoiceResponse(invoice=projected)
+    reply.forecast.invoice.CopyFrom(projected)
+    body = ProjectedInvoice.from_response(reply).model_dump(mode="json")
+    for invoice in (body, body["forecast"]["invoice"]):
+        assert [(line["kind"], line["adjusts_period_key"], line["amount"]) for line in invoice["lines"][2:]] == [
+            ("usage_adjustment", "2026-09", "2.00")]
+        assert [(line["kind"], line["credit_grant_id"], line["amount"]) for line in invoice["credit_lines"]] == [
+            ("credit", "crg_1", "-1000.00")]
+        assert (invoice["credits"], invoice["amount_due"], invoice["projected"]) == ("1000.00", "3128.82", True)
+
+
+def test_the_dashboard_shows_the_credit_lines_and_what_is_left_to_pay_below_the_total():
+    projected = _invoice()
+    projected.projected = True
+    projected.credit_lines.add(number=3, kind=pb.LINE_KIND_CREDIT, description="Prepaid credit: top-up (crg_1)",
+                               quantity="1", unit_price="-1000", amount_minor=-100000, credit_grant_id="crg_1")
+    projected.credits_minor, projected.amount_due_minor = 100000, 312882
+    template = environment.get_template("customer/_invoice_lines.html")
+    show = Presentation.of("IN", "Asia/Kolkata")
+    html = template.render(invoice=ProjectedInvoice.from_pb(projected), caption="c", show=show)
+    assert "Prepaid credit: top-up (crg_1)" in html and "-₹1,000.00" in html.replace("−", "-")
+    assert "Left to pay if the period ended now" in html and "₹3,128.82" in html
+    plain = template.render(invoice=Invoice.from_pb(_invoice()), caption="c", show=show)
+    assert "credit-line" not in plain and "invoice-amount-due" not in plain
